@@ -1,0 +1,177 @@
+"""Graph: values, constants, nodes, inputs and outputs of one model at one stage.
+
+A graph is a list of nodes in topological order over named values. Every value (graph input,
+constant, node output) has a TensorType in `types`. Constants hold read-only numpy arrays.
+Node and value names come from the ONNX model where it had them, so errors and reports can
+name what the user knows; `unique_name` makes new ones.
+
+Passes treat graphs as values: `copy()` gives a graph whose containers may be changed without
+touching the original (arrays are shared, they are read-only).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ops import Op, output_count
+from .types import IRError, TensorType, tensor_type_of
+
+
+class Stage(enum.IntEnum):
+    FLOAT = 0       # after import: float compute, no quant params anywhere
+    QUANTIZED = 1   # quant params on the int8 region, explicit Quantize/Dequantize/Requantize
+    TARGET = 2      # integer-only attributes, packed weights, memory offsets
+
+
+@dataclass(eq=False)
+class Node:
+    name: str
+    op: Op
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {self.kind}, {self.inputs} -> {self.outputs})"
+
+
+@dataclass(eq=False)
+class Graph:
+    name: str = "model"
+    stage: Stage = Stage.FLOAT
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    types: dict[str, TensorType] = field(default_factory=dict)
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
+    nodes: list[Node] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+
+    # ---- building ----------------------------------------------------------------------------
+    def unique_name(self, base: str) -> str:
+        taken = self._taken()
+        if base not in taken:
+            return base
+        i = 1
+        while f"{base}_{i}" in taken:
+            i += 1
+        return f"{base}_{i}"
+
+    def _taken(self) -> set[str]:
+        return set(self.types) | {n.name for n in self.nodes}
+
+    def add_input(self, name: str, t: TensorType) -> str:
+        if name in self.types:
+            raise IRError(f"value {name!r} already exists")
+        self.types[name] = t
+        self.inputs.append(name)
+        return name
+
+    def add_constant(self, name: str, array: np.ndarray, quant=None) -> str:
+        name = self.unique_name(name)
+        arr = np.array(array, copy=True)
+        arr.flags.writeable = False
+        self.constants[name] = arr
+        self.types[name] = tensor_type_of(arr, quant)
+        return name
+
+    def add_node(self, op: Op, inputs, name: str, outputs=None, out_types=None) -> Node:
+        """Append a node. Output types are inferred unless given; output names default to the
+        node name (with a suffix per extra output). Inputs must already exist."""
+        inputs = tuple(inputs)
+        for i in inputs:
+            if i not in self.types:
+                raise IRError(f"node {name!r} ({op.kind}): input {i!r} is not defined")
+        if out_types is None:
+            try:
+                out_types = op.infer([self.types[i] for i in inputs])
+            except IRError as e:
+                raise IRError(f"node {name!r} ({op.kind}): {e}") from None
+        n_out = output_count(op)
+        if outputs is None:
+            outputs = [name] if n_out == 1 else [f"{name}:{k}" for k in range(n_out)]
+        name = self.unique_name(name) if any(n.name == name for n in self.nodes) else name
+        outputs = tuple(self.unique_name(o) for o in outputs)
+        if len(outputs) != len(out_types):
+            raise IRError(f"node {name!r} ({op.kind}): {len(outputs)} outputs but {len(out_types)} types")
+        for o, t in zip(outputs, out_types):
+            self.types[o] = t
+        node = Node(name, op, inputs, outputs)
+        self.nodes.append(node)
+        return node
+
+    # ---- queries -----------------------------------------------------------------------------
+    def producers(self) -> dict[str, Node]:
+        return {o: n for n in self.nodes for o in n.outputs}
+
+    def consumers(self) -> dict[str, list[Node]]:
+        cons: dict[str, list[Node]] = {v: [] for v in self.types}
+        for n in self.nodes:
+            for i in n.inputs:
+                cons.setdefault(i, []).append(n)
+        return cons
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no node named {name!r}")
+
+    def is_constant(self, value: str) -> bool:
+        return value in self.constants
+
+    # ---- transforming ------------------------------------------------------------------------
+    def copy(self) -> "Graph":
+        return Graph(self.name, self.stage, list(self.inputs), list(self.outputs), dict(self.types),
+                     dict(self.constants), [Node(n.name, n.op, n.inputs, n.outputs) for n in self.nodes],
+                     dict(self.meta))
+
+    def toposort(self) -> None:
+        """Reorder nodes topologically (stable: keeps the given order where it is valid)."""
+        ready = set(self.inputs) | set(self.constants)
+        pending = list(self.nodes)
+        ordered: list[Node] = []
+        while pending:
+            progressed = []
+            for n in pending:
+                if all(i in ready for i in n.inputs):
+                    ordered.append(n)
+                    ready.update(n.outputs)
+                else:
+                    progressed.append(n)
+            if len(progressed) == len(pending):
+                names = ", ".join(n.name for n in pending[:5])
+                raise IRError(f"graph has a cycle or undefined inputs among nodes: {names}")
+            pending = progressed
+        self.nodes = ordered
+
+    def prune(self) -> None:
+        """Drop nodes, constants and types no graph output depends on."""
+        needed = set(self.outputs)
+        kept = []
+        for n in reversed(self.nodes):
+            if any(o in needed for o in n.outputs):
+                kept.append(n)
+                needed.update(n.inputs)
+        self.nodes = kept[::-1]
+        live = needed | set(self.inputs) | {o for n in self.nodes for o in n.outputs}
+        self.constants = {k: v for k, v in self.constants.items() if k in live}
+        self.types = {k: v for k, v in self.types.items() if k in live}
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Make every consumer (and graph output) of `old` read `new` instead."""
+        for n in self.nodes:
+            if old in n.inputs:
+                n.inputs = tuple(new if i == old else i for i in n.inputs)
+        self.outputs = [new if o == old else o for o in self.outputs]
+
+    # ---- totals ------------------------------------------------------------------------------
+    def param_count(self) -> int:
+        return int(sum(a.size for a in self.constants.values()))
+
+    def weight_bytes(self) -> int:
+        return int(sum(a.nbytes for a in self.constants.values()))
