@@ -57,8 +57,10 @@ def verify_all(g: Graph) -> list[str]:
         node_names.add(n.name)
         if n.op.arity is not None and len(n.inputs) != n.op.arity:
             errs.append(f"{where}: {len(n.inputs)} inputs, the op takes {n.op.arity}")
+            continue
         if len(n.outputs) != output_count(n.op):
             errs.append(f"{where}: {len(n.outputs)} outputs, the op makes {output_count(n.op)}")
+            continue
         missing = [i for i in n.inputs if i not in defined]
         if missing:
             errs.append(f"{where}: input {missing[0]!r} is not defined before it (order or name)")

@@ -1,0 +1,79 @@
+"""The layers of ARCHITECTURE.md section 1, enforced by walking every module's imports."""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "qcomp"
+
+# layer -> qcomp layers it may import (besides itself and the leaf module qcomp.errors)
+ALLOWED = {
+    "ir": set(),
+    "fixedpoint": set(),
+    "ref": {"ir", "fixedpoint"},
+    "frontend": {"ir"},
+    "passes": {"ir", "fixedpoint", "ref"},
+    "codegen": {"ir", "fixedpoint", "target", "resources"},
+    "runtime": set(),
+    "target": {"resources"},
+    "resources": set(),
+    "errors": set(),
+}
+# third-party modules only some layers may import
+EXCLUSIVE = {"onnx": {"frontend"}, "llvmlite": {"codegen"}, "jinja2": {"codegen"}}
+
+
+def imports(source: str, package: list[str]) -> list[tuple[str, int]]:
+    """Absolute module names imported by `source`, which lives in `package` (e.g. ["qcomp", "ir"])."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1])
+                if node.module:
+                    out.append((f"{base}.{node.module}", node.lineno))
+                else:
+                    out += [(f"{base}.{a.name}", node.lineno) for a in node.names]
+            else:
+                out.append((node.module or "", node.lineno))
+    return out
+
+
+def violations(layer: str, imported: list[tuple[str, int]]) -> list[str]:
+    bad = []
+    for mod, line in imported:
+        parts = mod.split(".")
+        if parts[0] == "qcomp":
+            target = parts[1] if len(parts) > 1 else "qcomp"
+            if target not in (layer, "errors") and target not in ALLOWED[layer]:
+                bad.append(f"line {line}: {mod}")
+        elif parts[0] in EXCLUSIVE and layer not in EXCLUSIVE[parts[0]]:
+            bad.append(f"line {line}: {mod} (only {sorted(EXCLUSIVE[parts[0]])} may import it)")
+    return bad
+
+
+def _layer(path: Path) -> str:
+    return path.relative_to(ROOT).parts[0].removesuffix(".py")
+
+
+SOURCES = sorted(p for p in ROOT.rglob("*.py") if _layer(p) in ALLOWED)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_module_respects_layers(path):
+    package = ["qcomp", *path.relative_to(ROOT).parts[:-1]]
+    bad = violations(_layer(path), imports(path.read_text(), package))
+    assert not bad, f"{path.relative_to(ROOT)} imports across layers: {bad}"
+
+
+def test_checker_catches_violations():
+    src = "from ..ref import run_float\nimport llvmlite.binding\nfrom . import onnx_ops\nfrom ..ir import Graph\n"
+    bad = violations("frontend", imports(src, ["qcomp", "frontend"]))
+    assert bad == ["line 1: qcomp.ref", "line 2: llvmlite.binding (only ['codegen'] may import it)"]
+
+
+def test_every_layer_is_known():
+    layers = {_layer(p) for p in ROOT.rglob("*.py")} - {"__init__", "__main__", "api", "cli"}
+    assert layers <= set(ALLOWED), f"modules outside the layer table: {layers - set(ALLOWED)}"
