@@ -4,6 +4,10 @@ An op instance is the attribute set of a node; the class is the op. Every op kno
 arity and infers its output types from its input types (`infer`), which the frontend uses to
 type new values and the verifier uses to re-check every node after every pass.
 
+Fused activations: Conv2D, ConvTranspose2D, Dense, MatMul and Add carry `act_min`/`act_max`
+(None = unbounded): the op's result is clamped to [act_min, act_max] (Relu = (0, None),
+Relu6 = (0, 6)). The frontend leaves them None; the fuse_activations pass sets them.
+
 Layout: activations are NHWC. Conv-like ops take x[N,H,W,C] and weights w[O,KH,KW,C/group]
 ("OHWI", as TFLite); channel-wise ops (BatchNorm) act on the last axis. Pads of 2-D window ops
 are (top, left, bottom, right). Axis attributes are non-negative and refer to the IR layout.
@@ -79,6 +83,8 @@ class Conv2D(Op):
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     dilations: tuple[int, int] = (1, 1)
     group: int = 1
+    act_min: float | None = None   # fused activation: y = min(max(y, act_min), act_max)
+    act_max: float | None = None
     arity: ClassVar[int] = 3
 
     def infer(self, ins):
@@ -105,6 +111,8 @@ class ConvTranspose2D(Op):
     dilations: tuple[int, int] = (1, 1)
     group: int = 1
     output_padding: tuple[int, int] = (0, 0)
+    act_min: float | None = None   # fused activation: y = min(max(y, act_min), act_max)
+    act_max: float | None = None
     arity: ClassVar[int] = 3
 
     def infer(self, ins):
@@ -128,6 +136,8 @@ class ConvTranspose2D(Op):
 class Dense(Op):
     """Fully connected over the last axis: y[..., n] = b[n] + sum_k x[..., k] * w[n, k].
     Inputs: x[..., K], w[N, K], b[N] (TFLite FullyConnected; per-channel quant on w's axis 0)."""
+    act_min: float | None = None   # fused activation: y = min(max(y, act_min), act_max)
+    act_max: float | None = None
     arity: ClassVar[int] = 3
 
     def infer(self, ins):
@@ -143,6 +153,8 @@ class Dense(Op):
 @dataclass(frozen=True)
 class MatMul(Op):
     """numpy.matmul of two rank >= 2 tensors, batch dims broadcast."""
+    act_min: float | None = None   # fused activation: y = min(max(y, act_min), act_max)
+    act_max: float | None = None
     arity: ClassVar[int] = 2
 
     def infer(self, ins):
@@ -259,7 +271,8 @@ class Binary(Op):
 
 @dataclass(frozen=True)
 class Add(Binary):
-    pass
+    act_min: float | None = None   # fused activation, as on Conv2D
+    act_max: float | None = None
 
 
 @dataclass(frozen=True)

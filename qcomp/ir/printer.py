@@ -22,7 +22,7 @@ def _attr(v) -> str:
 
 
 def format_node(g: Graph, n: Node) -> str:
-    attrs = ", ".join(f"{k}={_attr(v)}" for k, v in n.op.attrs().items())
+    attrs = ", ".join(f"{k}={_attr(v)}" for k, v in n.op.attrs().items() if v is not None)
     outs = ", ".join(f"%{o}" for o in n.outputs)
     ins = ", ".join(f"%{i}" for i in n.inputs)
     types = ", ".join(str(g.types[o]) for o in n.outputs)
