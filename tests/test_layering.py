@@ -18,6 +18,7 @@ ALLOWED = {
     "target": {"resources"},
     "resources": set(),
     "errors": set(),
+    "calibdata": set(),
 }
 # third-party modules only some layers may import
 EXCLUSIVE = {"onnx": {"frontend"}, "llvmlite": {"codegen"}, "jinja2": {"codegen"}}
