@@ -1,0 +1,9 @@
+"""Reference interpreters of the qcomp IR (numpy only).
+
+`run_float(graph, feeds, on_value=None)` runs a FLOAT-stage graph with float32 kernels that mirror
+onnxruntime's semantics; `KERNELS` is its op -> kernel table.
+"""
+from .interpreter import check_feeds, run_float
+from .kernels import ACCEPTS, KERNELS, MissingKernelError
+
+__all__ = ["run_float", "check_feeds", "KERNELS", "ACCEPTS", "MissingKernelError"]
