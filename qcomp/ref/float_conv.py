@@ -24,7 +24,8 @@ A fused activation (act_min / act_max, qcomp/ir/ops.py) clamps the result after 
 Relu / Clip node it replaces did.
 
 All accumulation is float32 (BLAS sgemm), as onnxruntime's MLAS does; float16 inputs are computed
-in float32 and rounded once at the end.
+in float32 and rounded once at the end. float64 inputs are computed in float64: the integer
+reference interpreter uses that for exact integer dot products.
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ from .float_elementwise import fused_activation
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
-    return a.astype(np.float32, copy=False)
+    """float32 compute; float64 stays float64 (the integer reference runs these kernels on
+    integer-valued float64 arrays, where every sum is exact)."""
+    return a if a.dtype == np.float64 else a.astype(np.float32, copy=False)
 
 
 def _taps(xp: np.ndarray, kh: int, kw: int, strides, dilations, oh: int, ow: int):
@@ -78,7 +81,7 @@ def _depthwise(xp: np.ndarray, w: np.ndarray, op: Conv2D, oh: int, ow: int) -> n
     o, kh, kw, _ = w.shape
     c = xp.shape[3]
     channel = np.arange(o) // (o // c)
-    acc = np.zeros((xp.shape[0], oh, ow, o), np.float32)
+    acc = np.zeros((xp.shape[0], oh, ow, o), xp.dtype)
     for i, j, tap in _taps(xp, kh, kw, op.strides, op.dilations, oh, ow):
         acc += (tap if o == c else tap[..., channel]) * w[:, i, j, 0]
     return acc
@@ -101,7 +104,7 @@ def conv_transpose2d(op: ConvTranspose2D, x: np.ndarray, w: np.ndarray, b: np.nd
         cols = np.matmul(x32.transpose(1, 0, 2), w_g)                            # [G, M, KH*KW*Og]
         cols = cols.reshape(g, m, kh, kw, og).transpose(1, 2, 3, 0, 4)           # [M,KH,KW,G,Og]
     cols = cols.reshape(n, h, wd, kh, kw, o)
-    full = np.zeros((n, hf, wf, o), np.float32)
+    full = np.zeros((n, hf, wf, o), cols.dtype)
     for i in range(kh):
         for j in range(kw):
             r0, c0 = i * dh, j * dw

@@ -33,6 +33,13 @@ def run_float(graph: Graph, feeds: Mapping[str, np.ndarray],
     if graph.stage is not Stage.FLOAT:
         raise QcompError(f"run_float runs FLOAT-stage graphs, but graph {graph.name!r} is at stage "
                          f"{graph.stage.name}: run it with the integer reference interpreter")
+    return execute(graph, feeds, on_value, _run_node)
+
+
+def execute(graph: Graph, feeds: Mapping[str, np.ndarray], on_value: OnValue | None,
+            run_node: Callable[[Graph, Node, list[np.ndarray]], tuple[np.ndarray, ...]]) -> dict[str, np.ndarray]:
+    """The interpreter loop shared by the float and integer references: verify, check feeds, run
+    each node through `run_node`, report values, free each value after its last use."""
     verify(graph)
     env: dict[str, np.ndarray] = dict(check_feeds(graph, feeds))
     if on_value is not None:
@@ -43,7 +50,7 @@ def run_float(graph: Graph, feeds: Mapping[str, np.ndarray],
     with np.errstate(all="ignore"):  # IEEE results (inf, nan) as onnxruntime gives them, no warnings
         for step, node in enumerate(graph.nodes):
             args = [graph.constants[i] if i in graph.constants else env[i] for i in node.inputs]
-            results = _run_node(graph, node, args)
+            results = run_node(graph, node, args)
             del args
             for name, value in zip(node.outputs, results):
                 env[name] = value
@@ -110,6 +117,10 @@ def _last_uses(graph: Graph) -> dict[int, list[str]]:
 
 
 def _run_node(graph: Graph, node: Node, args: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    return call_kernel(graph, node, args, float_kernel(node, args))
+
+
+def float_kernel(node: Node, args: list[np.ndarray]):
     op_type = type(node.op)
     kernel = KERNELS.get(op_type)
     accepts = ACCEPTS.get(op_type)
@@ -119,6 +130,11 @@ def _run_node(graph: Graph, node: Node, args: list[np.ndarray]) -> tuple[np.ndar
         raise MissingKernelError(f"node {node.name!r}: the float reference interpreter has {why} for "
                                  f"{node.kind} (inputs {dtypes}); keep this op out of the float graph "
                                  f"or add a kernel to qcomp/ref")
+    return kernel
+
+
+def call_kernel(graph: Graph, node: Node, args: list[np.ndarray], kernel) -> tuple[np.ndarray, ...]:
+    """Run one kernel; check that its results have the shapes and dtypes the graph declares."""
     try:
         result = kernel(node.op, *args)
     except QcompError as e:

@@ -1,0 +1,238 @@
+"""Integer ops of the TARGET stage: every number a backend needs is an attribute or a constant.
+
+The `lower_integer` pass turns each quantized op of the QUANTIZED stage into one of these, with
+multipliers, shifts, clamp bounds and zero-point corrections computed by qcomp.fixedpoint. The
+integer reference interpreter runs exactly these ops, and every backend implements exactly them,
+so the integers that define a result are computed once, in one place.
+
+Conventions (names as in qcomp/fixedpoint.py):
+- x, w are int8; accumulators int32; `requantize(acc, multiplier, shift, zero_point, qmin, qmax)`.
+- Per-channel multiplier/shift are int32 constant inputs (one per output channel); per-tensor
+  ones are attributes.
+- [qmin, qmax] already include a fused activation (Relu -> qmin = output zero point).
+Type-generic ops (MaxPool2D, ReduceMax, Reshape, Transpose, Concat, Slice, Split, Pad, nearest
+Resize, Gather) run on int8 unchanged; their inputs and outputs share quant params (Pad's value
+is then the int8 pad value).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .ops import AvgPool2D, Conv2D, ConvTranspose2D, Dense, MatMul, Op, ReduceMean, Types, broadcast_shapes
+from .types import DType, IRError, TensorType
+
+
+def _int8_out(shape) -> Types:
+    return [TensorType(tuple(shape), DType.INT8)]
+
+
+def _check(ins: Types, kinds: tuple[DType, ...], what: str) -> None:
+    for t, k in zip(ins, kinds):
+        if t.dtype is not k:
+            raise IRError(f"{what}: expected {', '.join(d.value for d in kinds)} operands, got "
+                          f"{', '.join(t.dtype.value for t in ins)}")
+
+
+_I8, _I32 = DType.INT8, DType.INT32
+_CONV_KINDS = (_I8, _I8, _I32, _I32, _I32)
+
+
+@dataclass(frozen=True)
+class QConv2D(Op):
+    """acc[n,oh,ow,o] = bias[o] + sum_{kh,kw,c} xp[n, ...] * w[o,kh,kw,c]
+    y = requantize(acc, multiplier[o], shift[o], output_zero_point, qmin, qmax)
+    xp is x padded with input_zero_point; bias already holds -input_zero_point * sum(w[o]), so
+    acc equals bias_q[o] + sum (xp - zp_in) * w. Inputs: x i8[N,H,W,C], w i8[O,KH,KW,C/g],
+    bias i32[O], multiplier i32[O], shift i32[O]. Window geometry as Conv2D."""
+    strides: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilations: tuple[int, int] = (1, 1)
+    group: int = 1
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+    arity: ClassVar[int] = 5
+
+    def infer(self, ins):
+        _check(ins, _CONV_KINDS, "QConv2D")
+        geometry = Conv2D(self.strides, self.pads, self.dilations, self.group)
+        return _int8_out(geometry.infer(ins[:3])[0].shape)
+
+
+@dataclass(frozen=True)
+class QConvTranspose2D(Op):
+    """acc = bias[o] + sum (x - input_zero_point) * w  (transposed-convolution scatter; the zero
+    point is subtracted in the kernel since border outputs receive fewer terms);
+    y = requantize(acc, multiplier[o], shift[o], output_zero_point, qmin, qmax).
+    Inputs as QConv2D, geometry as ConvTranspose2D."""
+    strides: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilations: tuple[int, int] = (1, 1)
+    group: int = 1
+    output_padding: tuple[int, int] = (0, 0)
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+    arity: ClassVar[int] = 5
+
+    def infer(self, ins):
+        _check(ins, _CONV_KINDS, "QConvTranspose2D")
+        geometry = ConvTranspose2D(self.strides, self.pads, self.dilations, self.group, self.output_padding)
+        return _int8_out(geometry.infer(ins[:3])[0].shape)
+
+
+@dataclass(frozen=True)
+class QDense(Op):
+    """acc[..., n] = bias[n] + sum_k x[..., k] * w[n, k]   (bias holds -input_zero_point * sum(w[n]))
+    y = requantize(acc, multiplier[n], shift[n], output_zero_point, qmin, qmax).
+    Inputs: x i8[..., K], w i8[N, K], bias i32[N], multiplier i32[N], shift i32[N]."""
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+    arity: ClassVar[int] = 5
+
+    def infer(self, ins):
+        _check(ins, _CONV_KINDS, "QDense")
+        return _int8_out(Dense().infer(ins[:3])[0].shape)
+
+
+@dataclass(frozen=True)
+class QMatMul(Op):
+    """acc = sum_k (a[..., m, k] - a_zero_point) * (b[..., k, n] - b_zero_point)   (int32)
+    y = requantize(acc, multiplier, shift, output_zero_point, qmin, qmax). Inputs: a, b int8."""
+    a_zero_point: int = 0
+    b_zero_point: int = 0
+    multiplier: int = 0
+    shift: int = 0
+    output_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+    arity: ClassVar[int] = 2
+
+    def infer(self, ins):
+        _check(ins, (_I8, _I8), "QMatMul")
+        return _int8_out(MatMul().infer(ins)[0].shape)
+
+
+class _QBinary(Op):
+    arity: ClassVar[int] = 2
+
+    def infer(self, ins):
+        _check(ins, (_I8, _I8), self.kind)
+        return _int8_out(broadcast_shapes(ins[0].shape, ins[1].shape))
+
+
+@dataclass(frozen=True)
+class QAdd(_QBinary):
+    """fixedpoint.add_int8 with these AddParams fields (numpy broadcasting)."""
+    a_zero_point: int = 0
+    b_zero_point: int = 0
+    left_shift: int = 20
+    a_multiplier: int = 0
+    a_shift: int = 0
+    b_multiplier: int = 0
+    b_shift: int = 0
+    out_multiplier: int = 0
+    out_shift: int = 0
+    out_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+
+
+@dataclass(frozen=True)
+class QSub(QAdd):
+    """fixedpoint.sub_int8 with these AddParams fields."""
+
+
+@dataclass(frozen=True)
+class QMul(_QBinary):
+    """fixedpoint.mul_int8 with these MulParams fields."""
+    a_zero_point: int = 0
+    b_zero_point: int = 0
+    multiplier: int = 0
+    shift: int = 0
+    out_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+
+
+@dataclass(frozen=True)
+class QAvgPool2D(Op):
+    """Window sums of x (int32, padding excluded), then fixedpoint.avg_int8 with AvgPoolParams
+    (in_zero_point, multipliers, shifts, out_zero_point, qmin, qmax), count = the window's element
+    count (explicit pads counted when count_include_pad; never the ceil_mode overhang)."""
+    kernel: tuple[int, int] = (1, 1)
+    strides: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    ceil_mode: bool = False
+    count_include_pad: bool = False
+    dilations: tuple[int, int] = (1, 1)
+    in_zero_point: int = 0
+    multipliers: tuple[int, ...] = ()
+    shifts: tuple[int, ...] = ()
+    out_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+
+    def infer(self, ins):
+        _check(ins, (_I8,), "QAvgPool2D")
+        geometry = AvgPool2D(self.kernel, self.strides, self.pads, self.ceil_mode, self.count_include_pad,
+                             self.dilations)
+        return _int8_out(geometry.infer(ins)[0].shape)
+
+
+@dataclass(frozen=True)
+class QMean(Op):
+    """Sum over axes (int32), then fixedpoint.mean_int8 with MeanParams (count, in_zero_point,
+    multiplier, shift, out_zero_point, qmin, qmax)."""
+    axes: tuple[int, ...] = ()
+    keepdims: bool = True
+    count: int = 1
+    in_zero_point: int = 0
+    multiplier: int = 0
+    shift: int = 0
+    out_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+
+    def infer(self, ins):
+        _check(ins, (_I8,), "QMean")
+        return _int8_out(ReduceMean(self.axes, self.keepdims).infer(ins)[0].shape)
+
+
+@dataclass(frozen=True)
+class Lut(Op):
+    """y = table[x + 128]: any elementwise int8 -> int8 function (fixedpoint.build_lut).
+    Inputs: x i8, table i8[256] (a constant)."""
+    arity: ClassVar[int] = 2
+
+    def infer(self, ins):
+        _check(ins, (_I8, _I8), "Lut")
+        if ins[1].shape != (256,):
+            raise IRError(f"Lut: table must be i8[256], got {ins[1]}")
+        return _int8_out(ins[0].shape)
+
+
+@dataclass(frozen=True)
+class QRequantize(Op):
+    """y = requantize(x - input_zero_point, multiplier, shift, output_zero_point, qmin, qmax)."""
+    input_zero_point: int = 0
+    multiplier: int = 0
+    shift: int = 0
+    output_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+
+    def infer(self, ins):
+        _check(ins, (_I8,), "QRequantize")
+        return _int8_out(ins[0].shape)
+
+
+INTEGER_OPS: dict[str, type[Op]] = {
+    cls.__name__: cls for cls in [QConv2D, QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul,
+                                  QAvgPool2D, QMean, Lut, QRequantize]
+}

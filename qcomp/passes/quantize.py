@@ -1,0 +1,272 @@
+"""Quantize a calibrated FLOAT graph: assign quant params and insert Quantize/Dequantize/Requantize.
+
+The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
+- activations in the int8 region: int8, asymmetric, per tensor, from their calibrated range
+  (real 0 exact: observers.qparams_from_range);
+- Conv2D/ConvTranspose2D/Dense weights: int8 symmetric in [-127, 127], per output channel
+  (axis 0) unless per_channel is False; bias: int32 with scale s_in * s_w[c], zero point 0;
+- ops that move or select values (MaxPool2D, ReduceMax, Reshape, Transpose, Slice, Split, Pad,
+  nearest Resize) keep their input's quant params; Concat requantizes inputs whose params differ
+  from its output's (explicit Requantize nodes);
+- elementwise functions of one int8 value (Relu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish,
+  LeakyRelu, Erf, Gelu, Sqrt, Exp, and binary ops with a scalar constant) become a 256-entry Lut
+  built in float64 (fixedpoint.build_lut);
+- every other op, and every node the user names in `skip`, runs in float between a Dequantize
+  and a Quantize (a float-fallback region). Graph inputs and outputs stay float.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import fixedpoint
+from ..errors import QcompError
+from ..ir import DType, Graph, Node, QuantParams, Stage, TensorType, ops
+from ..ir.qops import Lut
+from .observers import qparams_from_range, symmetric_weight_scales
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    per_channel: bool = True
+    skip: frozenset[str] = field(default_factory=frozenset)
+
+
+_WEIGHTED = (ops.Conv2D, ops.ConvTranspose2D, ops.Dense)
+_SAME_PARAMS = (ops.MaxPool2D, ops.ReduceMax, ops.Reshape, ops.Transpose, ops.Slice, ops.Split, ops.Pad)
+_OWN_PARAMS = (ops.AvgPool2D, ops.ReduceMean, ops.MatMul, ops.Add, ops.Sub, ops.Mul)
+
+
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+# float64 definitions of the elementwise functions that become lookup tables
+_UNARY_FN = {
+    ops.Relu: lambda op, x: np.maximum(x, 0.0),
+    ops.Clip: lambda op, x: np.clip(x, -np.inf if op.min is None else op.min, np.inf if op.max is None else op.max),
+    ops.LeakyRelu: lambda op, x: np.where(x >= 0, x, op.alpha * x),
+    ops.Sigmoid: lambda op, x: 1.0 / (1.0 + np.exp(-x)),
+    ops.Tanh: lambda op, x: np.tanh(x),
+    ops.HardSigmoid: lambda op, x: np.clip(op.alpha * x + op.beta, 0.0, 1.0),
+    ops.HardSwish: lambda op, x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+    ops.Erf: lambda op, x: _erf(x),
+    ops.Gelu: lambda op, x: (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))) if op.approximate == "none" else
+                             0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))),
+    ops.Sqrt: lambda op, x: np.sqrt(np.maximum(x, 0.0)),
+    ops.Exp: lambda op, x: np.exp(x),
+}
+_SCALAR_FN = {  # binary op with the constant c as its second operand (first for Sub/Div: see _scalar_lut)
+    ops.Add: lambda x, c: x + c, ops.Sub: lambda x, c: x - c, ops.Mul: lambda x, c: x * c,
+    ops.Div: lambda x, c: x / c, ops.Pow: lambda x, c: np.power(x, c),
+    ops.PRelu: lambda x, c: np.where(x >= 0, x, c * x),
+}
+
+
+def _scalar_operand(g: Graph, n: Node) -> tuple[int, float] | None:
+    """(index of the non-constant operand, the scalar) when n is a binary op with one size-1 constant."""
+    if type(n.op) not in _SCALAR_FN or len(n.inputs) != 2:
+        return None
+    a, b = n.inputs
+    for var, const in ((0, b), (1, a)):
+        other = n.inputs[var]
+        if g.is_constant(const) and not g.is_constant(other) and g.constants[const].size == 1:
+            if var == 1 and type(n.op) in (ops.Pow, ops.PRelu):
+                return None  # c ** x and prelu(c, x) are not functions of a scalar slope
+            if g.types[n.outputs[0]].shape != g.types[other].shape:
+                return None  # the constant broadcasts the result to a larger shape
+            return var, float(g.constants[const].reshape(()))
+    return None
+
+
+def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
+    """How node n runs in the quantized graph: "weighted", "same", "own", "concat", "lut",
+    "scalar_lut", or None for float."""
+    if n.name in options.skip:
+        return None
+    if any(not g.types[i].dtype.is_float for i in n.inputs if not g.is_constant(i)):
+        return None
+    op = n.op
+    if isinstance(op, _WEIGHTED):
+        return "weighted" if g.is_constant(n.inputs[1]) and g.is_constant(n.inputs[2]) else None
+    if type(op) in _UNARY_FN:
+        return "lut"
+    if _scalar_operand(g, n) is not None:
+        return "scalar_lut"
+    if isinstance(op, _SAME_PARAMS):
+        return "same"
+    if isinstance(op, ops.Resize) and op.mode == "nearest":
+        return "same"
+    if isinstance(op, ops.Concat):
+        return "concat"
+    if isinstance(op, (ops.Add, ops.Sub, ops.Mul, ops.MatMul, ops.AvgPool2D, ops.ReduceMean)):
+        return "own"
+    return None
+
+
+class _Builder:
+    """Writes the QUANTIZED graph node by node, converting values between float and int8 lazily."""
+
+    def __init__(self, g: Graph, ranges: dict[str, Range], options: QuantOptions):
+        self.g, self.ranges, self.options = g, ranges, options
+        self.q = Graph(name=g.name, stage=Stage.QUANTIZED, inputs=list(g.inputs), meta=dict(g.meta))
+        for i in g.inputs:
+            self.q.types[i] = g.types[i]
+        self.int_of: dict[str, str] = {}     # float value of g -> its int8 value in q
+        self.float_of: dict[str, str] = {i: i for i in g.inputs}  # float value of g -> float value in q
+
+    def qparams(self, value: str) -> QuantParams:
+        if value not in self.ranges:
+            raise QcompError(f"no calibration range for value {value!r}: calibrate the float graph "
+                             f"before quantizing it")
+        lo, hi = self.ranges[value]
+        scale, zp = qparams_from_range(lo, hi)
+        return QuantParams(scale, zp)
+
+    def int_name(self, value: str) -> str:
+        return self.q.unique_name(f"{value}_q" if value in self.g.outputs or value in self.q.types else value)
+
+    def as_float(self, value: str) -> str:
+        if value in self.float_of:
+            return self.float_of[value]
+        if self.g.is_constant(value):
+            self.q.constants[value] = self.g.constants[value]
+            self.q.types[value] = self.g.types[value]
+            self.float_of[value] = value
+            return value
+        src = self.int_of[value]
+        name = value if value not in self.q.types else self.q.unique_name(f"{value}_dq")
+        self.q.add_node(ops.Dequantize(), [src], self.q.unique_name(f"{value}_dequantize"), outputs=[name])
+        self.float_of[value] = name
+        return name
+
+    def as_int(self, value: str, quant: QuantParams | None = None) -> str:
+        """The int8 version of a float value (quant params from calibration unless given)."""
+        if value in self.int_of and (quant is None or self.q.types[self.int_of[value]].quant == quant):
+            return self.int_of[value]
+        if value in self.int_of:  # exists with other params: requantize
+            src = self.int_of[value]
+            name = self.q.unique_name(f"{value}_rq")
+            self.q.add_node(ops.Requantize(), [src], name, outputs=[name],
+                            out_types=[TensorType(self.q.types[src].shape, DType.INT8, quant)])
+            return name
+        if self.g.is_constant(value):
+            arr = self.g.constants[value].astype(np.float32)
+            qp = quant or QuantParams(*qparams_from_range(float(arr.min()), float(arr.max())))
+            data = fixedpoint.quantize(arr, qp.scale[0], qp.zero_point[0]).astype(np.int8)
+            name = self.q.add_constant(f"{value}_q", data, qp)
+            self.int_of[value] = name
+            return name
+        src = self.as_float(value)
+        qp = quant or self.qparams(value)
+        name = self.int_name(value)
+        self.q.add_node(ops.Quantize(), [src], self.q.unique_name(f"{value}_quantize"), outputs=[name],
+                        out_types=[TensorType(self.g.types[value].shape, DType.INT8, qp)])
+        if quant is None:
+            self.int_of[value] = name
+        return name
+
+    def emit_float(self, n: Node) -> None:
+        ins = [self.as_float(i) for i in n.inputs]
+        outs = [o if o not in self.q.types else self.q.unique_name(o) for o in n.outputs]
+        self.q.add_node(n.op, ins, n.name, outputs=outs, out_types=[self.g.types[o] for o in n.outputs])
+        for o, name in zip(n.outputs, outs):
+            self.float_of[o] = name
+
+    def emit_int(self, n: Node, ins: list[str], out_quant: list[QuantParams], op=None) -> None:
+        outs = [self.int_name(o) for o in n.outputs]
+        types = [TensorType(self.g.types[o].shape, DType.INT8, qp) for o, qp in zip(n.outputs, out_quant)]
+        self.q.add_node(op or n.op, ins, n.name, outputs=outs, out_types=types)
+        for o, name in zip(n.outputs, outs):
+            self.int_of[o] = name
+
+    # ---- one method per mode ------------------------------------------------------------------
+    def weighted(self, n: Node) -> None:
+        x = self.as_int(n.inputs[0])
+        s_in = float(self.q.types[x].quant.scale[0])
+        w = self.g.constants[n.inputs[1]].astype(np.float32)
+        b = self.g.constants[n.inputs[2]].astype(np.float64)
+        s_w = symmetric_weight_scales(w, 0, name=n.inputs[1])
+        if not self.options.per_channel:
+            s_w = np.full_like(s_w, s_w.max())
+        s_w = np.where(s_w > 0, s_w, np.float32(1.0))  # an all-zero channel: any scale, weights 0
+        w_q = fixedpoint.quantize(w, s_w.reshape((-1,) + (1,) * (w.ndim - 1)), 0, -127, 127).astype(np.int8)
+        s_b = (np.float64(s_in) * s_w.astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b_q = np.where(s_b > 0, np.rint(b / np.where(s_b > 0, s_b, 1.0)), 0.0)
+        if np.abs(b_q).max(initial=0) > fixedpoint.INT32_MAX:
+            raise QcompError(f"node {n.name!r} ({n.kind}): its bias does not fit int32 at scale "
+                             f"s_in * s_w (input scale {s_in:.3g}); the input range is too small for "
+                             f"this bias: recalibrate or keep the node in float with --skip {n.name}")
+        per_channel = self.options.per_channel
+        w_qp = QuantParams(s_w, 0, axis=0) if per_channel else QuantParams(s_w[:1], 0)
+        b_qp = QuantParams(s_b.astype(np.float32), 0, axis=0) if per_channel else QuantParams(s_b[:1], 0)
+        w_name = self.q.add_constant(f"{n.inputs[1]}_q", w_q, w_qp)
+        b_name = self.q.add_constant(f"{n.inputs[2]}_q", b_q.astype(np.int32), b_qp)
+        self.emit_int(n, [x, w_name, b_name], [self.qparams(n.outputs[0])])
+
+    def same(self, n: Node) -> None:
+        x = self.as_int(n.inputs[0])
+        qp = self.q.types[x].quant
+        self.emit_int(n, [x], [qp] * len(n.outputs))
+
+    def own(self, n: Node) -> None:
+        ins = [self.as_int(i) for i in n.inputs]
+        self.emit_int(n, ins, [self.qparams(n.outputs[0])])
+
+    def concat(self, n: Node) -> None:
+        out_qp = self.qparams(n.outputs[0])
+        ins = [self.as_int(i, out_qp) for i in n.inputs]
+        self.emit_int(n, ins, [out_qp])
+
+    def _lut(self, n: Node, x_value: str, fn) -> None:
+        x = self.as_int(x_value)
+        qin = self.q.types[x].quant
+        qout = self.qparams(n.outputs[0])
+        table = fixedpoint.build_lut(fn, float(qin.scale[0]), int(qin.zero_point[0]),
+                                     float(qout.scale[0]), int(qout.zero_point[0]))
+        t = self.q.add_constant(f"{n.name}_table", table, QuantParams(qout.scale, qout.zero_point))
+        self.emit_int(n, [x, t], [qout], op=Lut())
+
+    def lut(self, n: Node) -> None:
+        f = _UNARY_FN[type(n.op)]
+        self._lut(n, n.inputs[0], lambda x: f(n.op, x))
+
+    def scalar_lut(self, n: Node) -> None:
+        var, c = _scalar_operand(self.g, n)
+        f = _SCALAR_FN[type(n.op)]
+        fn = (lambda x: f(x, c)) if var == 0 else (lambda x: f(np.full_like(x, c), x))
+        self._lut(n, n.inputs[var], fn)
+
+    def finish(self) -> Graph:
+        for o in self.g.outputs:
+            if o in self.float_of and self.float_of[o] == o:
+                continue
+            if o in self.int_of:
+                self.q.add_node(ops.Dequantize(), [self.int_of[o]], self.q.unique_name(f"{o}_dequantize"),
+                                outputs=[o])
+            else:
+                self.as_float(o)
+        self.q.outputs = list(self.g.outputs)
+        self.q.prune()
+        return self.q
+
+
+def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOptions()) -> Graph:
+    """FLOAT graph + calibrated value ranges -> QUANTIZED graph (see the module docstring)."""
+    unknown = sorted(options.skip - {n.name for n in g.nodes})
+    if unknown:
+        raise QcompError(f"--skip names no node of the model: {', '.join(unknown)}; "
+                         f"`qcomp inspect MODEL` lists the node names")
+    b = _Builder(g, ranges, options)
+    for n in g.nodes:
+        mode = int8_mode(g, n, options)
+        if mode is None:
+            b.emit_float(n)
+        else:
+            getattr(b, mode)(n)
+    return b.finish()
