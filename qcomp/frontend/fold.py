@@ -1,0 +1,107 @@
+"""Constant folding at the ONNX level.
+
+A node whose inputs are all known at import time is evaluated right away, so shape subgraphs
+(Shape -> Gather -> Unsqueeze -> Concat -> Reshape, ConstantOfShape, Range, Expand, Where, ...)
+and weight preprocessing (Transpose of a weight, DequantizeLinear of int8 weights) never reach
+the IR. Evaluation uses the ONNX reference implementation (`onnx.reference`, numpy), so every
+default-domain op folds with the semantics of its opset, not with a private re-implementation.
+
+`Shape` and `Size` fold even when their input is computed at run time: every IR value has a
+static shape. `Constant` nodes are read here too (value, value_float(s), value_int(s)). Two ops
+fold with numpy here (OVERRIDES) where onnx.reference falls short.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from .context import Attrs, Unsupported
+
+# ops whose result is not a function of their inputs: never folded
+NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                              "Multinomial", "Bernoulli"})
+
+
+def constant_node(node: onnx.NodeProto) -> np.ndarray:
+    """The value of a `Constant` node."""
+    a = Attrs(node)
+    if a.has("value"):
+        return numpy_helper.to_array(a.raw("value"))
+    if a.has("value_float"):
+        return np.array(a.float("value_float", 0.0), dtype=np.float32)
+    if a.has("value_floats"):
+        return np.array(a.floats("value_floats"), dtype=np.float32)
+    if a.has("value_int"):
+        return np.array(a.int("value_int", 0), dtype=np.int64)
+    if a.has("value_ints"):
+        return np.array(a.ints("value_ints"), dtype=np.int64)
+    kinds = [x.name for x in node.attribute]
+    raise Unsupported(f"Constant with {kinds or 'no value'} is not supported (value, value_float(s), "
+                      f"value_int(s))")
+
+
+def shape_of(shape: tuple[int, ...], node: onnx.NodeProto) -> np.ndarray:
+    """`Shape` (with the start/end attributes of opset 15) of a value with a static shape."""
+    a = Attrs(node)
+    r = len(shape)
+    start = a.int("start", 0)
+    end = a.int("end", r)
+    start = min(max(start + r if start < 0 else start, 0), r)
+    end = min(max(end + r if end < 0 else end, 0), r)
+    return np.array(shape[start:end], dtype=np.int64)
+
+
+def _gather_elements(node: onnx.NodeProto, data: np.ndarray, indices: np.ndarray) -> list[np.ndarray]:
+    axis = Attrs(node).int("axis", 0)
+    axis = axis + data.ndim if axis < 0 else axis
+    idx = np.where(indices < 0, indices + data.shape[axis], indices)
+    return [np.take_along_axis(data, idx, axis=axis)]
+
+
+def _dequantize_linear(node: onnx.NodeProto, x: np.ndarray, scale: np.ndarray,
+                       zero_point: np.ndarray | None = None) -> list[np.ndarray]:
+    """y = (x - zero_point) * scale, per tensor or along `axis` (quantized weights of QDQ models)."""
+    a = Attrs(node)
+    if a.int("block_size", 0):
+        raise Unsupported("blocked DequantizeLinear (block_size) is not supported")
+    zp = np.zeros((), np.float32) if zero_point is None else zero_point.astype(np.float32)
+    if scale.ndim == 1 and x.ndim > 0:
+        axis = a.int("axis", 1)
+        axis = axis + x.ndim if axis < 0 else axis
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), (zp.reshape(shape) if zp.ndim == 1 else zp)
+    return [((x.astype(np.float32) - zp) * scale).astype(scale.dtype)]
+
+
+# ops folded with numpy here: GatherElements, whose onnx.reference implementation fails with more
+# than 32 entries along the axis (torch's BERT export gathers a (1, 512) buffer); DequantizeLinear,
+# which onnx.reference implements from opset 19 only (QDQ models store int8 weights behind it)
+OVERRIDES = {"GatherElements": _gather_elements, "DequantizeLinear": _dequantize_linear}
+
+
+def evaluate(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
+    """Run one default-domain node on constant inputs with onnx.reference."""
+    if node.op_type in NONDETERMINISTIC:
+        raise Unsupported(f"{node.op_type} is random; qcomp cannot fold or compile it")
+    if node.op_type in OVERRIDES:
+        return OVERRIDES[node.op_type](node, *inputs)
+    names = [f"in{k}" if i is not None else "" for k, i in enumerate(inputs)]
+    outs = [f"out{k}" if o else "" for k, o in enumerate(node.output)]
+    single = helper.make_node(node.op_type, names, outs, domain=node.domain)
+    single.attribute.extend(node.attribute)
+    vinfo = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+             for n, a in zip(names, inputs) if a is not None]
+    graph = helper.make_graph([single], "fold", vinfo,
+                              [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None)
+                               for o in outs if o])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    feeds = {n: a for n, a in zip(names, inputs) if a is not None}
+    try:
+        results = ReferenceEvaluator(model).run(None, feeds)
+    except Exception as e:  # noqa: BLE001 - any failure of the reference is reported on the node
+        raise Unsupported(f"constant folding failed: {type(e).__name__}: {e}") from None
+    it = iter(results)
+    return [np.asarray(next(it)) if o else None for o in outs]

@@ -1,0 +1,290 @@
+"""`import_onnx`: an ONNX model to a FLOAT-stage IR graph.
+
+Steps:
+ 1. load (load.py): ModelLoadError for anything that is not a loadable ONNX model of opset 11..21;
+ 2. fix the input shapes: static dims from the model, dynamic ones from `input_shapes`
+    (ShapeError naming the input and the --input-shape flag otherwise);
+ 3. walk the nodes in order: `Constant` and nodes whose inputs are all known fold (fold.py);
+    `Shape`/`Size` of run-time values fold too (every IR shape is static); every other node goes
+    to its converter (ops_*.py), which emits IR nodes whose shapes come from the IR ops' `infer`;
+ 4. every problem (unknown op, unsupported attribute, run-time value where a constant is needed)
+    is collected, and one UnsupportedModelError lists them all;
+ 5. graph outputs are brought back to ONNX layout under their ONNX names, their shapes checked
+    against what the model (and onnx.shape_inference) declares; unused nodes are pruned and the
+    graph verified.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..errors import ModelLoadError, ShapeError, UnsupportedModelError
+from ..ir import Graph, TensorType, verify
+from ..ir import ops as irops
+from ..ir.types import IRError
+from . import fold, layout, load, ops_conv, ops_math, ops_shape
+from .context import Const, Context, Unsupported, Val, Value, onnx_dtype
+
+CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_shape.CONVERTERS}
+CHECKS = {**ops_conv.CHECKS, **ops_math.CHECKS, **ops_shape.CHECKS}
+SUPPORTED_OPS = tuple(sorted(set(CONVERTERS) | {"Constant", "Shape", "Size"}))
+
+
+def import_onnx(model: str | os.PathLike | onnx.ModelProto,
+                input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+    """Import an ONNX model (path or ModelProto) as a verified FLOAT-stage IR graph."""
+    m = load.load(model)
+    opset = load.default_opset(m)
+    g = m.model.graph
+    initializers = {t.name for t in g.initializer}
+    inputs = [i for i in g.input if i.name not in initializers]
+    shapes = _input_shapes(inputs, input_shapes or {})
+
+    graph = Graph(name=g.name or "model")
+    reserved = {v for n in g.node for v in list(n.input) + list(n.output)} | {i.name for i in g.input} \
+        | initializers | {o.name for o in g.output}
+    ctx = Context(graph, opset, reserved)
+    for i in inputs:
+        graph.add_input(i.name, TensorType(shapes[i.name], _input_dtype(i)))
+        ctx.env[i.name] = Val(i.name, layout.identity(len(shapes[i.name])))
+    for t in g.initializer:
+        ctx.env[t.name] = Const(_to_array(t, m), t.name)
+
+    problems = _convert_nodes(ctx, m)
+    if problems:
+        n = len(problems)
+        raise UnsupportedModelError(
+            f"{m.source}: {n} node{'s' if n > 1 else ''} cannot be imported:\n  " + "\n  ".join(problems)
+            + f"\nqcomp imports these ONNX ops: {', '.join(SUPPORTED_OPS)} (other ops fold when all their "
+            f"inputs are constants). Re-export the model without the listed ops or attributes (other "
+            f"exporter options or opset), or replace them with supported ops.")
+    _outputs(ctx, g, _inferred_output_shapes(m, shapes))
+    graph.prune()
+    graph.meta.update({
+        "opset": str(opset), "producer": f"{m.model.producer_name} {m.model.producer_version}".strip(),
+        "ir_version": str(m.model.ir_version), "source_sha256": m.sha256, "source": m.source,
+    })
+    return verify(graph)
+
+
+# ---- inputs -----------------------------------------------------------------------------------
+
+def _dims(vi: onnx.ValueInfoProto) -> list[int | str] | None:
+    t = vi.type.tensor_type
+    if not vi.type.HasField("tensor_type") or not t.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+
+
+def _input_shapes(inputs: list[onnx.ValueInfoProto], given: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    def show(vi):
+        d = _dims(vi)
+        return f"{vi.name!r} ({','.join(map(str, d)) if d is not None else 'unknown shape'})"
+
+    names = [i.name for i in inputs]
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        raise ShapeError(f"--input-shape names {', '.join(repr(k) for k in unknown)}, which "
+                         f"{'is' if len(unknown) == 1 else 'are'} not an input of the model; its inputs are: "
+                         + ", ".join(show(i) for i in inputs))
+    out, errors = {}, []
+    for vi in inputs:
+        dims = _dims(vi)
+        if vi.name in given:
+            shape = tuple(int(d) for d in given[vi.name])
+            if any(d <= 0 for d in shape):
+                errors.append(f"--input-shape {vi.name}={','.join(map(str, shape))}: dimensions must be positive")
+            elif dims is not None and len(dims) != len(shape):
+                errors.append(f"--input-shape {vi.name} has {len(shape)} dims but input {show(vi)} has "
+                              f"rank {len(dims)}")
+            elif dims is not None and any(isinstance(d, int) and d > 0 and d != s for d, s in zip(dims, shape)):
+                errors.append(f"--input-shape {vi.name}={','.join(map(str, shape))} contradicts the static "
+                              f"shape of input {show(vi)}")
+            out[vi.name] = shape
+        elif dims is None:
+            errors.append(f"input {vi.name!r} has no static shape: pass --input-shape {vi.name}=D0,D1,...")
+        elif any(not isinstance(d, int) or d <= 0 for d in dims):
+            shown = ",".join(str(d) if isinstance(d, str) or d > 0 else "?" for d in dims)
+            fixed = ",".join(str(d) if isinstance(d, int) and d > 0 else "1" for d in dims)
+            errors.append(f"input {vi.name!r} has a dynamic dimension ({shown}): pass --input-shape "
+                          f"{vi.name}={fixed}")
+        else:
+            out[vi.name] = tuple(int(d) for d in dims)
+    if errors:
+        raise ShapeError("\n".join(errors))
+    return out
+
+
+def _input_dtype(vi: onnx.ValueInfoProto):
+    try:
+        return onnx_dtype(vi.type.tensor_type.elem_type)
+    except Unsupported as e:
+        raise UnsupportedModelError(f"input {vi.name!r}: {e}") from None
+
+
+def _to_array(t: onnx.TensorProto, m: load.Loaded) -> np.ndarray:
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # noqa: BLE001 - bad raw data, a string tensor, ...
+        raise ModelLoadError(f"{m.source}: initializer {t.name!r} cannot be read ({type(e).__name__}: {e})") from None
+
+
+# ---- nodes ------------------------------------------------------------------------------------
+
+def _convert_nodes(ctx: Context, m: load.Loaded) -> list[str]:
+    problems: list[str] = []
+    poisoned: set[str] = set()
+    counters: Counter[str] = Counter()
+    for node in m.model.graph.node:
+        ctx.node = node
+        if node.name:
+            ctx.node_name = node.name
+        else:
+            ctx.node_name = f"{node.op_type}_{counters[node.op_type]}"
+            counters[node.op_type] += 1
+        opset = load.domain_opset(m, node.domain)
+        where = f"node {ctx.node_name!r} ({node.op_type}, domain {node.domain or 'ai.onnx'}, opset {opset})"
+        missing = [i for i in node.input if i and i not in ctx.env and i not in poisoned]
+        if missing:
+            raise ModelLoadError(f"{m.source}: {where} reads {missing[0]!r}, which no earlier node, input or "
+                                 f"initializer defines (the graph is not in topological order, or the file "
+                                 f"is corrupt)")
+        try:
+            if node.domain not in load.DEFAULT_DOMAINS:
+                raise Unsupported(f"ops of domain {node.domain!r} are not supported")
+            if any(i in poisoned for i in node.input):
+                poisoned.update(node.output)
+                if node.op_type not in CONVERTERS:
+                    problems.append(f"{where}: op {node.op_type} is not supported")
+                elif node.op_type in CHECKS:
+                    problems += [f"{where}: {r}" for r in CHECKS[node.op_type](node, ctx.opset)]
+                continue
+            outs = _convert(ctx, node)
+        except Unsupported as e:
+            problems.append(f"{where}: {e}")
+            poisoned.update(node.output)
+            continue
+        except IRError as e:
+            problems.append(f"{where}: the IR rejects it: {e}")
+            poisoned.update(node.output)
+            continue
+        for name, v in zip(node.output, outs):
+            if name:
+                ctx.env[name] = v
+    return problems
+
+
+def _check_arity(node: onnx.NodeProto, opset: int) -> None:
+    """Input/output counts against the op's ONNX schema (a malformed node is reported, not a crash)."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset)
+    except Exception:  # noqa: BLE001 - no schema: an unknown op, reported later by name
+        return
+    n_in, n_out = len(node.input), len(node.output)
+    if not schema.min_input <= n_in <= schema.max_input or not schema.min_output <= n_out <= schema.max_output:
+        raise Unsupported(f"has {n_in} inputs and {n_out} outputs; the ONNX schema of {node.op_type} "
+                          f"(opset {opset}) allows {schema.min_input}..{schema.max_input} inputs and "
+                          f"{schema.min_output}..{schema.max_output} outputs (the model is invalid)")
+
+
+def _convert(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+    op = node.op_type
+    _check_arity(node, ctx.opset)
+    if op == "Constant":
+        return [Const(fold.constant_node(node), node.output[0])]
+    ins = ctx.inputs(node)
+    if op == "Shape":
+        return [Const(fold.shape_of(ctx.shape(ins[0]), node), node.output[0])]
+    if op == "Size":
+        return [Const(np.array(int(np.prod(ctx.shape(ins[0]), dtype=np.int64)), np.int64), node.output[0])]
+    if all(v is None or isinstance(v, Const) for v in ins):
+        arrays = fold.evaluate(node, [v.array if v is not None else None for v in ins], ctx.opset)
+        return [Const(a, name) if a is not None else None for a, name in zip(arrays, node.output)]
+    if op not in CONVERTERS:
+        raise Unsupported(f"op {op} is not supported" + (" with inputs computed at run time"
+                                                         if _foldable(op) else ""))
+    reasons = CHECKS[op](node, ctx.opset) if op in CHECKS else []
+    if reasons:
+        raise Unsupported("; ".join(reasons))
+    return CONVERTERS[op](ctx, node)
+
+
+def _foldable(op: str) -> bool:
+    return onnx.defs.has(op)
+
+
+# ---- outputs ----------------------------------------------------------------------------------
+
+def _inferred_output_shapes(m: load.Loaded, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple]:
+    """(dims, element type) of each output as declared by the model or inferred by onnx (dims None
+    where unknown, element type 0 when undeclared)."""
+    model = onnx.ModelProto()
+    model.CopyFrom(m.model)
+    for vi in model.graph.input:
+        if vi.name in shapes:
+            dims = vi.type.tensor_type.shape.dim
+            del dims[:]
+            for d in shapes[vi.name]:
+                dims.add().dim_value = d
+    try:
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # noqa: BLE001 - inference is a cross-check only; qcomp infers every shape itself
+        pass
+    out = {}
+    for o in model.graph.output:
+        dims = _dims(o)
+        out[o.name] = (None if dims is None else [d if isinstance(d, int) and d > 0 else None for d in dims],
+                       o.type.tensor_type.elem_type)
+    return out
+
+
+def _outputs(ctx: Context, g: onnx.GraphProto, declared: dict[str, tuple]) -> None:
+    graph = ctx.graph
+    for o in g.output:
+        v = ctx.env[o.name]
+        if isinstance(v, Const):
+            old = graph.constants.get(o.name)
+            if old is not None and old.dtype == v.array.dtype and np.array_equal(old, v.array):
+                name = o.name
+            else:
+                if o.name in graph.types:  # an IR constant took the name (in another layout)
+                    ctx.rename(o.name, ctx.fresh(f"{o.name}_ir"))
+                name = graph.add_constant(o.name, v.array)
+        else:
+            name = _named_output(ctx, v, o.name)
+        have = graph.types[name]
+        want, elem = declared.get(o.name, (None, 0))
+        if want is not None and (len(want) != len(have.shape)
+                                 or any(w is not None and w != h for w, h in zip(want, have.shape))):
+            raise ShapeError(f"output {o.name!r}: the model declares shape {tuple(w or '?' for w in want)} but "
+                             f"qcomp computes {have.shape}; the model's shapes are inconsistent (or qcomp has a bug)")
+        try:
+            want_dtype = onnx_dtype(elem) if elem else None
+        except Unsupported as e:
+            raise UnsupportedModelError(f"output {o.name!r}: {e}") from None
+        if want_dtype is not None and want_dtype is not have.dtype:
+            raise ShapeError(f"output {o.name!r}: the model declares {want_dtype.value} but qcomp computes "
+                             f"{have.dtype.value}; the model's types are inconsistent (or qcomp has a bug)")
+        graph.outputs.append(name)
+
+
+def _named_output(ctx: Context, v: Val, name: str) -> str:
+    """The IR value of graph output `name`: in ONNX layout and called exactly `name`."""
+    graph = ctx.graph
+    ident = layout.identity(len(v.perm))
+    if v.name == name and v.perm == ident:
+        return name
+    if name in graph.types:  # the NHWC (or aliased) value took the output's name: give it another
+        if name in graph.inputs:
+            raise ShapeError(f"output {name!r} is also an input name; qcomp cannot compile such a model")
+        ctx.rename(name, ctx.fresh(f"{name}_{'nhwc' if v.perm == layout.NHWC else 'ir'}"))
+        v = ctx.env[name]
+    ctx.node_name = name
+    src = ctx.graph.types[v.name].shape
+    t = layout.transpose_between(v.perm, ident)
+    op = irops.Reshape(tuple(src[a] for a in t)) if layout.only_moves_unit_dims(src, t) else irops.Transpose(t)
+    return ctx.emit(op, [v.name], out=name, suffix="output")[0]
