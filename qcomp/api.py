@@ -72,3 +72,48 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     with open(p, "wb") as f:
         np.savez(f, **arrays)
     return p
+
+
+def build(model: str | os.PathLike, target: str = "ref", calib: str | os.PathLike | None = None,
+          out: str | os.PathLike | None = None, **options) -> Path:
+    """Quantize and compile `model` for `target`; returns the artifact directory.
+
+    `options` are the fields of qcomp.build.BuildOptions (calib_method, calib_size, percentile,
+    per_channel, skip, mean, std, resize, crop, color, layout, input_shapes)."""
+    from .build import BuildOptions, build as _build
+    try:
+        opts = BuildOptions(target=target, calib=None if calib is None else os.fspath(calib), **options)
+    except TypeError as e:
+        raise QcompError(f"qcomp.build: {e}") from None
+    return _build(model, out, opts)
+
+
+def load(path: str | os.PathLike):
+    """Open a compiled artifact (checks its manifest and this host first); `.run(feeds, raw=False)`."""
+    from .artifact import load as _load
+    return _load(path)
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Options of `qcomp build` from a TOML file: keys as the long flags, `-` or `_` alike."""
+    import tomllib
+
+    from .build import BuildOptions
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise QcompError(f"--config {str(p)!r}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise QcompError(f"--config {str(p)!r} is not valid TOML: {e}") from None
+    fields = set(BuildOptions.__dataclass_fields__) - {"input_shapes"}
+    out = {}
+    for key, value in raw.items():
+        k = key.replace("-", "_")
+        if k == "per_tensor":
+            k, value = "per_channel", not value
+        if k not in fields:
+            raise QcompError(f"--config {str(p)!r}: unknown option {key!r}; known: "
+                             f"{', '.join(sorted(f.replace('_', '-') for f in fields | {'per_tensor'}))}")
+        out[k] = tuple(value) if isinstance(value, list) else value
+    return out

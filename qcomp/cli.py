@@ -24,6 +24,55 @@ def _add_shape_flag(p: argparse.ArgumentParser) -> None:
                    help="fix the shape of a model input with dynamic dimensions (repeat per input)")
 
 
+def _add_quant_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("quantization")
+    g.add_argument("--calib", metavar="PATH", help="calibration samples: an .npz (one array per input, "
+                   "samples on axis 0), a directory of .npy, .bin or image files")
+    g.add_argument("--calib-size", type=int, metavar="N", help="use a seeded random subset of N samples")
+    g.add_argument("--calib-method", choices=("minmax", "percentile", "entropy", "mse"),
+                   help="how activation ranges are chosen (default minmax)")
+    g.add_argument("--percentile", type=float, help="mass kept by --calib-method percentile (default 99.99)")
+    g.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor instead of per channel")
+    g.add_argument("--skip", metavar="NODE[,NODE...]", help="keep these nodes in float")
+    g.add_argument("--quant", choices=("full",), help="what to quantize (default full: weights and activations)")
+    g.add_argument("--config", metavar="quant.toml", help="read these options from a TOML file; flags win")
+    img = p.add_argument_group("image calibration data")
+    img.add_argument("--mean", help="per-channel mean subtracted from pixels in [0, 255], e.g. 127 or 123.7,116.3,103.5")
+    img.add_argument("--std", help="per-channel divisor after the mean, e.g. 128 or 58.4,57.1,57.4")
+    img.add_argument("--resize", type=int, help="resize the short side to this many pixels")
+    img.add_argument("--crop", type=int, help="centre-crop to this square size")
+    img.add_argument("--color", choices=("rgb", "bgr"), help="channel order (default rgb)")
+    img.add_argument("--layout", choices=("NCHW", "NHWC"), help="the model input's layout (default NCHW)")
+
+
+def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise QcompError(f"{flag} {text!r}: expected numbers separated by commas, e.g. 127 or 123.7,116.3,103.5") from None
+
+
+def _build_options(args):
+    from .build import BuildOptions
+    opts = api.load_config(args.config) if args.config else {}
+    flags = {"calib": args.calib, "calib_size": args.calib_size, "calib_method": args.calib_method,
+             "percentile": args.percentile, "quant": args.quant, "resize": args.resize, "crop": args.crop,
+             "color": args.color, "layout": args.layout, "target": args.target,
+             "mean": _floats(args.mean, "--mean"), "std": _floats(args.std, "--std")}
+    opts.update({k: v for k, v in flags.items() if v is not None})
+    if args.per_tensor:
+        opts["per_channel"] = False
+    if args.skip:
+        opts["skip"] = tuple(s.strip() for s in args.skip.split(",") if s.strip())
+    opts["input_shapes"] = api.parse_input_shapes(args.input_shape)
+    try:
+        return BuildOptions(**opts)
+    except TypeError as e:
+        raise QcompError(f"invalid build options: {e}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qcomp", description="Quantizing compiler: ONNX models to bit-exact int8 code.")
@@ -31,17 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("inspect", help="print a model's graph: nodes, shapes, dtypes, quant params, totals")
+    p = sub.add_parser("build", help="quantize a model and compile it for a target into an artifact directory")
     p.add_argument("model", help="an ONNX model")
+    p.add_argument("--target", default=None, help="x86-vnni, arm-sdot, cuda, dsp-c or ref (default: ref)")
+    p.add_argument("-o", "--output", metavar="OUT", help="artifact directory (default: MODEL_STEM.TARGET)")
+    _add_quant_flags(p)
+    _add_shape_flag(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("inspect", help="print a model's or an artifact's graph: nodes, shapes, dtypes, "
+                                       "quant params, totals")
+    p.add_argument("model", help="an ONNX model or an artifact directory")
     p.add_argument("--ir", action="store_true", help="print the IR text form instead of the table")
     _add_shape_flag(p)
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("run", help="run a model on inputs from an .npz (float reference for ONNX files)")
-    p.add_argument("model", help="an ONNX model")
+    p = sub.add_parser("run", help="run an artifact (or an ONNX model, in float) on inputs from an .npz")
+    p.add_argument("model", help="an artifact directory, or an ONNX model (float reference)")
     p.add_argument("--input", required=True, metavar="INPUTS.npz",
                    help="inputs keyed by the model's input names, in the model's own layout")
     p.add_argument("-o", "--output", metavar="OUTPUTS.npz", help="write outputs keyed by output name")
+    p.add_argument("--raw", action="store_true", help="write the int8 outputs before dequantization "
+                                                      "(compare two artifacts exactly)")
     _add_shape_flag(p)
     p.set_defaults(func=cmd_run)
 
@@ -56,7 +116,29 @@ def _console():
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
 
 
+def cmd_build(args) -> int:
+    from .build import build
+    options = _build_options(args)
+    out = build(args.model, args.output, options)
+    from .artifact import read_manifest
+    m = read_manifest(out)
+    c = m["calibration"]
+    console = _console()
+    console.print(f"built {m['target']} artifact {out}/  (quantized graph sha256 "
+                  f"{m['quantized_graph_sha256'][:16]}..., {m['weight_bytes']:,} weight bytes, "
+                  f"calibrated on {c['samples']} samples with {c['method']})", markup=False)
+    for note in c.get("notes", []):
+        console.print(f"note: {note}", markup=False)
+    return 0
+
+
+def _is_artifact(path: str) -> bool:
+    return Path(path).is_dir()
+
+
 def cmd_inspect(args) -> int:
+    if _is_artifact(args.model):
+        return _inspect_artifact(args)
     from rich.table import Table
 
     from .ir import format_graph
@@ -88,9 +170,15 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_run(args) -> int:
-    g = api.load_model(args.model, api.parse_input_shapes(args.input_shape))
     feeds = api.load_npz(args.input)
-    outs = api.run_float(g, feeds)
+    if _is_artifact(args.model):
+        outs = api.load(args.model).run(feeds, raw=args.raw)
+    else:
+        if args.raw:
+            raise QcompError("--raw needs an artifact (int8 outputs); an ONNX model runs in float: "
+                             "build it first with `qcomp build MODEL --target ref --calib DATA`")
+        g = api.load_model(args.model, api.parse_input_shapes(args.input_shape))
+        outs = api.run_float(g, feeds)
     console = _console()
     for name, arr in outs.items():
         line = f"{name}: {arr.dtype}{list(arr.shape)}  min {arr.min():.4g}  max {arr.max():.4g}"
@@ -101,6 +189,27 @@ def cmd_run(args) -> int:
     if args.output:
         path = api.save_npz(args.output, outs)
         console.print(f"wrote {path}", markup=False)
+    return 0
+
+
+def _inspect_artifact(args) -> int:
+    from .artifact import read_manifest
+    from .ir import format_graph
+    from .ir.serialize import load_graph
+    m = read_manifest(args.model)
+    console = _console()
+    console.print(f"artifact {args.model}: target {m['target']}, qcomp {m['qcomp_version']}, "
+                  f"format {m['format_version']}", markup=False)
+    for kind in ("inputs", "outputs"):
+        for t in m[kind]:
+            q = t.get("quant")
+            qtext = f"  int8 scale={q['scale']:.6g} zero_point={q['zero_point']}" if q else ""
+            console.print(f"{kind[:-1]:6s} {t['name']}: {t['dtype']}{t['shape']} {t['layout']}{qtext}",
+                          markup=False)
+    console.print(f"weight bytes: {m['weight_bytes']:,}   activation bytes: {m['activation_bytes']:,}   "
+                  f"quantized graph sha256: {m['quantized_graph_sha256']}", markup=False)
+    g = load_graph(Path(args.model) / m["files"]["graph"])
+    console.print(format_graph(g, constants=False), markup=False)
     return 0
 
 

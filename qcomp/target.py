@@ -79,7 +79,7 @@ def get_target(name: str) -> Target:
     return targets[name]
 
 
-_BACKEND_MODULES = {"ref": "qcomp.ref.artifact", "llvm": "qcomp.codegen.llvm", "c": "qcomp.codegen.c",
+_BACKEND_MODULES = {"ref": "qcomp.ref.integer", "llvm": "qcomp.codegen.llvm", "c": "qcomp.codegen.c",
                     "cuda": "qcomp.codegen.cuda"}
 
 

@@ -1,0 +1,95 @@
+"""Artifacts: a directory with `manifest.json` and the compiled model (ARCHITECTURE.md section 4).
+
+`load(path)` reads and checks the manifest first (format version, target, the host's features)
+before it touches any code, then returns an `Artifact` whose `run(feeds, raw=False)` executes it.
+The `ref` target's artifact holds the quantized graph (`model.qir`), lowered and interpreted by the
+integer reference on load.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import QcompError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def tensor_entry(name: str, t, layout: str, quant) -> dict:
+    """One manifest row for an input or output: name, shape, dtype, layout, int8 quant params."""
+    entry = {"name": name, "shape": list(t.shape), "dtype": str(t.dtype.np), "layout": layout}
+    if quant is not None:
+        entry["quant"] = {"scale": float(quant.scale[0]), "zero_point": int(quant.zero_point[0])}
+    return entry
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    manifest = {"format_version": FORMAT_VERSION, "qcomp_version": __version__, **manifest}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    m = p / MANIFEST
+    if not p.is_dir() or not m.is_file():
+        raise QcompError(f"{str(p)!r} is not a qcomp artifact (no {MANIFEST}); build one with "
+                         f"`qcomp build MODEL --target TARGET -o {p}`")
+    try:
+        manifest = json.loads(m.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise QcompError(f"{str(m)!r} is not valid JSON ({e}); rebuild the artifact") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise QcompError(f"artifact {str(p)!r} has format version {version!r}, this qcomp "
+                         f"({__version__}) reads version {FORMAT_VERSION}: rebuild it with this qcomp")
+    for key in ("target", "inputs", "outputs", "files"):
+        if key not in manifest:
+            raise QcompError(f"artifact {str(p)!r}: its manifest lacks {key!r}; rebuild the artifact")
+    return manifest
+
+
+@dataclass
+class Artifact:
+    path: Path
+    manifest: dict
+    _graph: object  # the lowered TARGET graph (ref target)
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
+        """Run on float inputs keyed by input name (the model's layout); raw=True returns the
+        int8 outputs before dequantization."""
+        from .ref import run_integer
+        return run_integer(self._graph, feeds, raw=raw)
+
+
+def load(path: str | os.PathLike) -> Artifact:
+    """Open an artifact after checking its manifest and this host's support for its target."""
+    from .ir import verify
+    from .ir.serialize import load_graph
+    from .passes.lower_integer import lower_integer
+    from .target import get_target, host_support
+
+    p = Path(path)
+    manifest = read_manifest(p)
+    target = get_target(manifest["target"])
+    support = host_support(target)
+    if not support.can_run:
+        raise QcompError(f"artifact {str(p)!r} is for target {target.name!r}, which this host cannot run: "
+                         f"{support.why}")
+    if target.backend != "ref":
+        raise QcompError(f"artifact {str(p)!r}: running {target.name!r} artifacts is not part of this "
+                         f"qcomp version yet")
+    qir = p / manifest["files"]["graph"]
+    if not qir.is_file():
+        raise QcompError(f"artifact {str(p)!r} lacks {manifest['files']['graph']!r}; rebuild it")
+    graph = lower_integer(verify(load_graph(qir)))
+    return Artifact(p, manifest, verify(graph))

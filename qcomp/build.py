@@ -1,0 +1,169 @@
+"""`qcomp build`: import, float passes, calibration, quantization, artifact (ARCHITECTURE.md 1, 4).
+
+    FLOAT graph --FLOAT_PASSES--> calibrate --> quantize --> QUANTIZED graph --> artifact/
+
+One quantization feeds every target: the QUANTIZED graph (and its sha256 in the manifest) depends
+only on the model, the calibration data and the quantization options, never on the target.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .artifact import MANIFEST, tensor_entry, write_manifest
+from .errors import QcompError
+from .ir import Graph, ops, verify
+from .ir.serialize import graph_sha256, save_graph
+from .ir.stats import activation_bytes
+from .passes import run_passes
+from .passes.calibrate import calibrate
+from .passes.eliminate_dead_code import eliminate_dead_code
+from .passes.fold_batchnorm import fold_batchnorm
+from .passes.fold_constants import fold_constants
+from .passes.fuse_activations import fuse_activations
+from .passes.observers import METHODS
+from .passes.quantize import QuantOptions, quantize
+
+FLOAT_PASSES = (fold_constants, fold_batchnorm, fuse_activations, eliminate_dead_code)
+QUANT_MODES = ("full",)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Every option of `qcomp build` (and of a `--config quant.toml` file)."""
+    target: str = "ref"
+    calib: str | None = None
+    calib_size: int | None = None
+    calib_method: str = "minmax"
+    percentile: float = 99.99
+    per_channel: bool = True
+    skip: tuple[str, ...] = ()
+    quant: str = "full"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    resize: int | None = None
+    crop: int | None = None
+    color: str = "rgb"
+    layout: str = "NCHW"
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.calib_method not in METHODS:
+            raise QcompError(f"--calib-method {self.calib_method!r}: choose one of {', '.join(METHODS)}")
+        if self.quant not in QUANT_MODES:
+            raise QcompError(f"--quant {self.quant!r}: this qcomp version supports {', '.join(QUANT_MODES)}")
+        if self.calib_size is not None and self.calib_size < 1:
+            raise QcompError(f"--calib-size must be at least 1, got {self.calib_size}")
+        if not 50 < self.percentile <= 100:
+            raise QcompError(f"--percentile must be in (50, 100], got {self.percentile}")
+
+
+def _progress(total: int | None):
+    """A rich progress bar on a terminal, nothing otherwise (CI logs stay clean)."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    bar = Progress(TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   transient=True)
+    task = bar.add_task("calibrate", total=total)
+    return bar, (lambda done, _total: bar.update(task, completed=done))
+
+
+def _first_quantize(q: Graph, value: str):
+    for n in q.nodes:
+        if isinstance(n.op, ops.Quantize) and n.inputs[0] == value:
+            return q.types[n.outputs[0]].quant
+    return None
+
+
+def _last_dequantize(q: Graph, value: str):
+    for n in q.nodes:
+        if isinstance(n.op, ops.Dequantize) and n.outputs[0] == value:
+            return q.types[n.inputs[0]].quant
+    return None
+
+
+def _layout(shape) -> str:
+    return "NCHW" if len(shape) == 4 else ""
+
+
+def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
+    """FLOAT graph -> (QUANTIZED graph, calibration summary)."""
+    from .calibdata import load_calibration
+
+    options.check()
+    if options.calib is None:
+        raise QcompError("--calib is required to quantize activations: give calibration samples "
+                         "(an .npz, a directory of .npy, .bin or image files)")
+    g = run_passes(g, FLOAT_PASSES)
+    inputs = {i: (g.types[i].shape, g.types[i].dtype.np) for i in g.inputs}
+    data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
+                            resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)
+    bar, progress = _progress(len(data))
+    try:
+        if bar is not None:
+            bar.start()
+        result = calibrate(g, data, options.calib_method, percentile=options.percentile, total=len(data),
+                           progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    q = verify(quantize(g, result.ranges, QuantOptions(options.per_channel, frozenset(options.skip))))
+    summary = {"method": options.calib_method, "samples": result.samples, "source": os.fspath(options.calib),
+               "format": data.format, "notes": list(data.notes)}
+    if options.calib_method == "percentile":
+        summary["percentile"] = options.percentile
+    return q, summary
+
+
+def _prepare_out(out: Path, model: Path) -> None:
+    """Create `out`, refusing to clobber anything that is not a previous qcomp artifact."""
+    if model.resolve().is_relative_to(out.resolve()):
+        raise QcompError(f"-o {str(out)!r} contains the model {str(model)!r}; choose another output directory")
+    if out.exists():
+        if not out.is_dir():
+            raise QcompError(f"-o {str(out)!r} is a file; give a directory for the artifact")
+        if any(out.iterdir()) and not (out / MANIFEST).is_file():
+            raise QcompError(f"-o {str(out)!r} is not empty and is not a qcomp artifact; choose a new "
+                             f"directory so nothing of yours is overwritten")
+        for child in out.iterdir():  # a previous artifact: replace it whole
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
+          options: BuildOptions = BuildOptions()) -> Path:
+    """Compile `model` for `options.target` into the artifact directory `out`; return its path."""
+    from .api import load_model
+    from .target import get_target, host_support
+
+    model = Path(model)
+    target = get_target(options.target)
+    support = host_support(target)
+    if not support.can_build:
+        raise QcompError(f"this host cannot build target {target.name!r}: {support.why}")
+    g = load_model(model, options.input_shapes)
+    q, calib_summary = quantize_model(g, options)
+    out = Path(out) if out is not None else Path(f"{model.stem}.{target.name}")
+    _prepare_out(out, model)
+    save_graph(q, out / "model.qir")
+    manifest = {
+        "target": target.name, "features": list(target.host_features),
+        "model": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()},
+        "quantized_graph_sha256": graph_sha256(q),
+        "inputs": [tensor_entry(i, q.types[i], _layout(q.types[i].shape), _first_quantize(q, i)) for i in q.inputs],
+        "outputs": [tensor_entry(o, q.types[o], _layout(q.types[o].shape), _last_dequantize(q, o))
+                    for o in q.outputs],
+        "workspace_bytes": None, "activation_bytes": activation_bytes(q),
+        "weight_bytes": int(sum(a.nbytes for a in q.constants.values())),
+        "build_options": {k: v for k, v in asdict(options).items() if k != "input_shapes"}
+        | {"input_shapes": {k: list(v) for k, v in options.input_shapes.items()}},
+        "calibration": calib_summary,
+        "files": {"graph": "model.qir"},
+    }
+    write_manifest(out, manifest)
+    return out
