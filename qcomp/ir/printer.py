@@ -14,6 +14,9 @@ from .graph import Graph, Node
 
 
 def _attr(v) -> str:
+    if hasattr(v, "attrs") and hasattr(v, "kind"):
+        inner = ", ".join(f"{k}={_attr(x)}" for k, x in v.attrs().items() if x is not None)
+        return f"{v.kind}({inner})"
     if isinstance(v, float):
         return f"{v:.6g}"
     if hasattr(v, "value") and not isinstance(v, (int, str)):

@@ -207,7 +207,13 @@ class QMean(Op):
 @dataclass(frozen=True)
 class Lut(Op):
     """y = table[x + 128]: any elementwise int8 -> int8 function (fixedpoint.build_lut).
-    Inputs: x i8, table i8[256] (a constant)."""
+    Inputs: x i8, table i8[256] (a constant).
+    `source` is the float op the table replaces (for exports and reports; it does not change the
+    result); for a binary op with a scalar constant, `scalar` is that constant and `scalar_first`
+    says whether it was the op's first operand."""
+    source: Op | None = None
+    scalar: float | None = None
+    scalar_first: bool = False
     arity: ClassVar[int] = 2
 
     def infer(self, ins):

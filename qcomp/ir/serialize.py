@@ -28,6 +28,8 @@ _OPS = {**ALL_OPS, **INTEGER_OPS}
 
 
 def _encode(v):
+    if isinstance(v, Op):
+        return {"nested_op": _op_json(v)}
     if isinstance(v, DType):
         return {"dtype": v.value}
     if isinstance(v, (tuple, list)):
@@ -40,6 +42,8 @@ def _encode(v):
 
 
 def _decode(v):
+    if isinstance(v, dict) and set(v) == {"nested_op"}:
+        return _op_from(v["nested_op"])
     if isinstance(v, dict) and set(v) == {"dtype"}:
         return DType(v["dtype"])
     if isinstance(v, list):

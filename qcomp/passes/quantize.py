@@ -223,24 +223,24 @@ class _Builder:
         ins = [self.as_int(i, out_qp) for i in n.inputs]
         self.emit_int(n, ins, [out_qp])
 
-    def _lut(self, n: Node, x_value: str, fn) -> None:
+    def _lut(self, n: Node, x_value: str, fn, lut_op: Lut) -> None:
         x = self.as_int(x_value)
         qin = self.q.types[x].quant
         qout = self.qparams(n.outputs[0])
         table = fixedpoint.build_lut(fn, float(qin.scale[0]), int(qin.zero_point[0]),
                                      float(qout.scale[0]), int(qout.zero_point[0]))
         t = self.q.add_constant(f"{n.name}_table", table, QuantParams(qout.scale, qout.zero_point))
-        self.emit_int(n, [x, t], [qout], op=Lut())
+        self.emit_int(n, [x, t], [qout], op=lut_op)
 
     def lut(self, n: Node) -> None:
         f = _UNARY_FN[type(n.op)]
-        self._lut(n, n.inputs[0], lambda x: f(n.op, x))
+        self._lut(n, n.inputs[0], lambda x: f(n.op, x), Lut(source=n.op))
 
     def scalar_lut(self, n: Node) -> None:
         var, c = _scalar_operand(self.g, n)
         f = _SCALAR_FN[type(n.op)]
         fn = (lambda x: f(x, c)) if var == 0 else (lambda x: f(np.full_like(x, c), x))
-        self._lut(n, n.inputs[var], fn)
+        self._lut(n, n.inputs[var], fn, Lut(source=n.op, scalar=c, scalar_first=var == 1))
 
     def finish(self) -> Graph:
         for o in self.g.outputs:
