@@ -27,9 +27,10 @@ from .passes.fold_constants import fold_constants
 from .passes.fuse_activations import fuse_activations
 from .passes.observers import METHODS
 from .passes.quantize import QuantOptions, quantize
+from .passes.quantize_weights import quantize_weights
 
 FLOAT_PASSES = (fold_constants, fold_batchnorm, fuse_activations, eliminate_dead_code)
-QUANT_MODES = ("full",)
+QUANT_MODES = ("full", "weight", "dynamic")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,11 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
     from .calibdata import load_calibration
 
     options.check()
+    if options.quant != "full":
+        g = run_passes(g, FLOAT_PASSES)
+        _check_skip(g, options.skip)
+        q = verify(quantize_weights(g, options.per_channel, options.quant == "dynamic", frozenset(options.skip)))
+        return q, {"method": None, "samples": 0, "source": None, "mode": options.quant}
     if options.calib is None:
         raise QcompError("--calib is required to quantize activations: give calibration samples "
                          "(an .npz, a directory of .npy, .bin or image files)")
@@ -113,11 +119,18 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
         if bar is not None:
             bar.stop()
     q = verify(quantize(g, result.ranges, QuantOptions(options.per_channel, frozenset(options.skip))))
-    summary = {"method": options.calib_method, "samples": result.samples, "source": os.fspath(options.calib),
+    summary = {"mode": "full", "method": options.calib_method, "samples": result.samples, "source": os.fspath(options.calib),
                "format": data.format, "notes": list(data.notes)}
     if options.calib_method == "percentile":
         summary["percentile"] = options.percentile
     return q, summary
+
+
+def _check_skip(g: Graph, skip) -> None:
+    unknown = sorted(set(skip) - {n.name for n in g.nodes})
+    if unknown:
+        raise QcompError(f"--skip names no node of the model: {', '.join(unknown)}; "
+                         f"`qcomp inspect MODEL` lists the node names")
 
 
 def _prepare_out(out: Path, model: Path) -> None:

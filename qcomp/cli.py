@@ -34,7 +34,9 @@ def _add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--percentile", type=float, help="mass kept by --calib-method percentile (default 99.99)")
     g.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor instead of per channel")
     g.add_argument("--skip", metavar="NODE[,NODE...]", help="keep these nodes in float")
-    g.add_argument("--quant", choices=("full",), help="what to quantize (default full: weights and activations)")
+    g.add_argument("--quant", choices=("full", "weight", "dynamic"),
+                   help="full (default): int8 weights and activations; weight: int8 weights, float compute; "
+                        "dynamic: int8 weights, activation scales per run for MatMul/Gemm (transformers)")
     g.add_argument("--config", metavar="quant.toml", help="read these options from a TOML file; flags win")
     img = p.add_argument_group("image calibration data")
     img.add_argument("--mean", help="per-channel mean subtracted from pixels in [0, 255], e.g. 127 or 123.7,116.3,103.5")
@@ -124,9 +126,11 @@ def cmd_build(args) -> int:
     m = read_manifest(out)
     c = m["calibration"]
     console = _console()
+    how = (f"calibrated on {c['samples']} samples with {c['method']}" if c["mode"] == "full"
+           else f"--quant {c['mode']}, no calibration")
     console.print(f"built {m['target']} artifact {out}/  (quantized graph sha256 "
-                  f"{m['quantized_graph_sha256'][:16]}..., {m['weight_bytes']:,} weight bytes, "
-                  f"calibrated on {c['samples']} samples with {c['method']})", markup=False)
+                  f"{m['quantized_graph_sha256'][:16]}..., {m['weight_bytes']:,} weight bytes, {how})",
+                  markup=False)
     for note in c.get("notes", []):
         console.print(f"note: {note}", markup=False)
     return 0

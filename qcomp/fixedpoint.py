@@ -244,6 +244,31 @@ def dequantize(q, scale, zero_point):
     return _scalar_or_array((q - zero_point).astype(np.float32) * scale)
 
 
+def dynamic_quant_params(x) -> tuple[np.float32, int]:
+    """Per-run int8 quant params of a float32 tensor (--quant dynamic): onnxruntime's
+    DynamicQuantizeLinear moved to int8 (zero point - 128), every step one float32 rounding:
+
+      lo = min(min(x), 0),  hi = max(max(x), 0)                  exact
+      scale = (hi - lo) / 255                                     float32 subtract, float32 divide
+      zero_point = clamp(rint(-128 - lo / scale), -128, 127)      float32 divide and subtract, ties to even
+    An all-zero x gives scale 0 and zero point 0 (quantize maps everything to 0). NaN raises.
+    Hardware: a min/max reduction, then scalar float32 ops (any IEEE float32 unit).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if np.isnan(x).any():
+        raise FixedPointError("dynamic_quant_params: input has NaN values")
+    lo = min(np.float32(x.min(initial=0)), np.float32(0))
+    hi = max(np.float32(x.max(initial=0)), np.float32(0))
+    with np.errstate(over="ignore"):
+        scale = np.float32(np.float32(hi - lo) / np.float32(255))
+    if not np.isfinite(scale):
+        raise FixedPointError("dynamic_quant_params: the input's range overflows float32")
+    if scale == 0:
+        return np.float32(0), 0
+    zero_point = np.rint(np.float32(-128) - np.float32(lo / scale))
+    return scale, int(np.clip(zero_point, -128, 127))
+
+
 # ---- Add / Sub -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)

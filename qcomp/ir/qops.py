@@ -238,7 +238,38 @@ class QRequantize(Op):
         return _int8_out(ins[0].shape)
 
 
+@dataclass(frozen=True)
+class DynamicDense(Op):
+    """Dense with int8 weights and the activation quantized per run (--quant dynamic):
+      (s_x, zp_x) = fixedpoint.dynamic_quant_params(x);  q = fixedpoint.quantize(x, s_x, zp_x)
+      acc[..., n] = sum_k (q[..., k] - zp_x) * w[n, k]                    int32
+      y = float32(acc) * float32(s_x * w_scale[n]) + b[n], then the fused clamp    float32, in this order
+    Inputs: x f32[..., K], w i8[N, K] (zero point 0), b f32[N], w_scale f32[N] (s_w per channel)."""
+    act_min: float | None = None
+    act_max: float | None = None
+    arity: ClassVar[int] = 4
+
+    def infer(self, ins):
+        _check(ins, (DType.FLOAT32, _I8, DType.FLOAT32, DType.FLOAT32), "DynamicDense")
+        if ins[3].shape != (ins[1].shape[0],):
+            raise IRError(f"DynamicDense: w_scale {ins[3].shape} must have one scale per output channel")
+        return [TensorType(Dense().infer(ins[:3])[0].shape, DType.FLOAT32)]
+
+
+@dataclass(frozen=True)
+class DynamicMatMul(Op):
+    """MatMul of two float32 activations, each quantized per run (as DynamicDense's x):
+      acc = sum_k (qa - zp_a) * (qb - zp_b)    int32;   y = float32(acc) * float32(s_a * s_b), clamped."""
+    act_min: float | None = None
+    act_max: float | None = None
+    arity: ClassVar[int] = 2
+
+    def infer(self, ins):
+        _check(ins, (DType.FLOAT32, DType.FLOAT32), "DynamicMatMul")
+        return MatMul().infer(ins)
+
+
 INTEGER_OPS: dict[str, type[Op]] = {
     cls.__name__: cls for cls in [QConv2D, QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul,
-                                  QAvgPool2D, QMean, Lut, QRequantize]
+                                  QAvgPool2D, QMean, Lut, QRequantize, DynamicDense, DynamicMatMul]
 }

@@ -109,8 +109,36 @@ def q_requantize(op: qops.QRequantize, x):
                                  op.output_zero_point, op.qmin, op.qmax, out_dtype=np.int8)
 
 
+def _dynamic(x):
+    scale, zp = fixedpoint.dynamic_quant_params(x)
+    return _f64(fixedpoint.quantize(x, scale, zp)) - zp, scale
+
+
+def _clamp(y, op):
+    if op.act_min is None and op.act_max is None:
+        return y
+    lo = -np.inf if op.act_min is None else op.act_min
+    hi = np.inf if op.act_max is None else op.act_max
+    return np.clip(y, np.float32(lo), np.float32(hi)).astype(np.float32)
+
+
+def dynamic_dense(op: qops.DynamicDense, x, w, b, w_scale):
+    xc, s_x = _dynamic(x)
+    acc = _exact(xc @ _f64(w).T)
+    y = acc.astype(np.float32) * (np.float32(s_x) * w_scale.astype(np.float32)) + b.astype(np.float32)
+    return _clamp(y.astype(np.float32), op)
+
+
+def dynamic_matmul(op: qops.DynamicMatMul, a, b):
+    ac, s_a = _dynamic(a)
+    bc, s_b = _dynamic(b)
+    acc = _exact(np.matmul(ac, bc))
+    return _clamp((acc.astype(np.float32) * np.float32(np.float32(s_a) * np.float32(s_b))).astype(np.float32), op)
+
+
 TABLE = {
     qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
     qops.QMatMul: q_matmul, qops.QAdd: q_add, qops.QSub: q_sub, qops.QMul: q_mul,
     qops.QAvgPool2D: q_avg_pool2d, qops.QMean: q_mean, qops.Lut: lut, qops.QRequantize: q_requantize,
+    qops.DynamicMatMul: dynamic_matmul, qops.DynamicDense: dynamic_dense,
 }
