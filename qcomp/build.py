@@ -44,6 +44,7 @@ class BuildOptions:
     per_channel: bool = True
     skip: tuple[str, ...] = ()
     quant: str = "full"
+    bias_correction: bool = False
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     resize: int | None = None
@@ -113,16 +114,20 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
     try:
         if bar is not None:
             bar.start()
+        weighted_inputs = frozenset(n.inputs[0] for n in g.nodes if isinstance(n.op, (ops.Conv2D, ops.Dense)))
         result = calibrate(g, data, options.calib_method, percentile=options.percentile, total=len(data),
-                           progress=progress)
+                           progress=progress,
+                           channel_means_of=weighted_inputs if options.bias_correction else frozenset())
     finally:
         if bar is not None:
             bar.stop()
-    q = verify(quantize(g, result.ranges, QuantOptions(options.per_channel, frozenset(options.skip))))
+    q = verify(quantize(g, result.ranges, QuantOptions(options.per_channel, frozenset(options.skip),
+                                                       options.bias_correction), result.channel_means))
     summary = {"mode": "full", "method": options.calib_method, "samples": result.samples, "source": os.fspath(options.calib),
                "format": data.format, "notes": list(data.notes)}
     if options.calib_method == "percentile":
         summary["percentile"] = options.percentile
+    summary["bias_correction"] = options.bias_correction
     return q, summary
 
 

@@ -37,6 +37,8 @@ def _add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quant", choices=("full", "weight", "dynamic"),
                    help="full (default): int8 weights and activations; weight: int8 weights, float compute; "
                         "dynamic: int8 weights, activation scales per run for MatMul/Gemm (transformers)")
+    g.add_argument("--bias-correction", action="store_true",
+                   help="shift each layer's bias to undo the mean error weight quantization causes")
     g.add_argument("--config", metavar="quant.toml", help="read these options from a TOML file; flags win")
     img = p.add_argument_group("image calibration data")
     img.add_argument("--mean", help="per-channel mean subtracted from pixels in [0, 255], e.g. 127 or 123.7,116.3,103.5")
@@ -66,6 +68,8 @@ def _build_options(args):
     opts.update({k: v for k, v in flags.items() if v is not None})
     if args.per_tensor:
         opts["per_channel"] = False
+    if args.bias_correction:
+        opts["bias_correction"] = True
     if args.skip:
         opts["skip"] = tuple(s.strip() for s in args.skip.split(",") if s.strip())
     opts["input_shapes"] = api.parse_input_shapes(args.input_shape)

@@ -13,6 +13,8 @@ The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
   built in float64 (fixedpoint.build_lut);
 - every other op, and every node the user names in `skip`, runs in float between a Dequantize
   and a Quantize (a float-fallback region). Graph inputs and outputs stay float.
+- bias correction (optional): b' = b + (W - W_dq) E[x], per output channel, from calibration data
+  (the empirical bias correction of Nagel et al., "Data-Free Quantization", section 4.2).
 """
 from __future__ import annotations
 
@@ -34,6 +36,23 @@ Range = tuple[float, float]
 class QuantOptions:
     per_channel: bool = True
     skip: frozenset[str] = field(default_factory=frozenset)
+    bias_correction: bool = False
+
+
+def bias_correction(op: ops.Op, w: np.ndarray, w_dq: np.ndarray, mean_x: np.ndarray) -> np.ndarray | None:
+    """Per-output-channel bias shift that restores E[y] after weight quantization:
+         delta[o] = sum_{taps, c} (W - W_dq)[o, taps, c] * E[x][channel of c]
+    (Conv2D: the input channel of c in its group; Dense: x's last axis). None for other ops.
+    Padding is ignored: the correction is exact for a layer whose windows stay inside the input."""
+    diff = w.astype(np.float64) - w_dq.astype(np.float64)
+    if isinstance(op, ops.Dense):
+        return diff @ mean_x
+    if isinstance(op, ops.Conv2D):
+        o, cg = diff.shape[0], diff.shape[3]
+        groups = mean_x.reshape(op.group, cg)                    # [G, Cg]
+        per_o = groups[np.arange(o) // (o // op.group)]          # [O, Cg]
+        return np.einsum("ohwc,oc->o", diff, per_o)
+    return None
 
 
 _WEIGHTED = (ops.Conv2D, ops.ConvTranspose2D, ops.Dense)
@@ -111,8 +130,9 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
 class _Builder:
     """Writes the QUANTIZED graph node by node, converting values between float and int8 lazily."""
 
-    def __init__(self, g: Graph, ranges: dict[str, Range], options: QuantOptions):
-        self.g, self.ranges, self.options = g, ranges, options
+    def __init__(self, g: Graph, ranges: dict[str, Range], options: QuantOptions,
+                 channel_means: dict[str, np.ndarray]):
+        self.g, self.ranges, self.options, self.channel_means = g, ranges, options, channel_means
         self.q = Graph(name=g.name, stage=Stage.QUANTIZED, inputs=list(g.inputs), meta=dict(g.meta))
         for i in g.inputs:
             self.q.types[i] = g.types[i]
@@ -195,6 +215,11 @@ class _Builder:
             s_w = np.full_like(s_w, s_w.max())
         s_w = np.where(s_w > 0, s_w, np.float32(1.0))  # an all-zero channel: any scale, weights 0
         w_q = fixedpoint.quantize(w, s_w.reshape((-1,) + (1,) * (w.ndim - 1)), 0, -127, 127).astype(np.int8)
+        mean_x = self.channel_means.get(n.inputs[0]) if self.options.bias_correction else None
+        if mean_x is not None:
+            delta = bias_correction(n.op, w, w_q * s_w.reshape((-1,) + (1,) * (w.ndim - 1)), mean_x)
+            if delta is not None:
+                b = b + delta
         s_b = (np.float64(s_in) * s_w.astype(np.float64))
         with np.errstate(divide="ignore", invalid="ignore"):
             b_q = np.where(s_b > 0, np.rint(b / np.where(s_b > 0, s_b, 1.0)), 0.0)
@@ -256,13 +281,16 @@ class _Builder:
         return self.q
 
 
-def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOptions()) -> Graph:
-    """FLOAT graph + calibrated value ranges -> QUANTIZED graph (see the module docstring)."""
+def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOptions(),
+             channel_means: dict[str, np.ndarray] | None = None) -> Graph:
+    """FLOAT graph + calibrated value ranges -> QUANTIZED graph (see the module docstring).
+    With options.bias_correction, `channel_means` (calibrate's per-channel input means) shift each
+    weighted layer's bias by (W - W_dq) E[x] before the bias is quantized."""
     unknown = sorted(options.skip - {n.name for n in g.nodes})
     if unknown:
         raise QcompError(f"--skip names no node of the model: {', '.join(unknown)}; "
                          f"`qcomp inspect MODEL` lists the node names")
-    b = _Builder(g, ranges, options)
+    b = _Builder(g, ranges, options, channel_means or {})
     for n in g.nodes:
         mode = int8_mode(g, n, options)
         if mode is None:
