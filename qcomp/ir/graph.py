@@ -19,6 +19,15 @@ from .ops import Op, output_count
 from .types import IRError, TensorType, tensor_type_of
 
 
+def _fresh(base: str, taken) -> str:
+    if base not in taken:
+        return base
+    i = 1
+    while f"{base}_{i}" in taken:
+        i += 1
+    return f"{base}_{i}"
+
+
 class Stage(enum.IntEnum):
     FLOAT = 0       # after import: float compute, no quant params anywhere
     QUANTIZED = 1   # quant params on the int8 region, explicit Quantize/Dequantize/Requantize
@@ -53,16 +62,12 @@ class Graph:
 
     # ---- building ----------------------------------------------------------------------------
     def unique_name(self, base: str) -> str:
-        taken = self._taken()
-        if base not in taken:
-            return base
-        i = 1
-        while f"{base}_{i}" in taken:
-            i += 1
-        return f"{base}_{i}"
+        """A value name not used yet (value and node names are separate namespaces)."""
+        return _fresh(base, self.types)
 
-    def _taken(self) -> set[str]:
-        return set(self.types) | {n.name for n in self.nodes}
+    def unique_node_name(self, base: str) -> str:
+        """A node name not used yet."""
+        return _fresh(base, {n.name for n in self.nodes})
 
     def add_input(self, name: str, t: TensorType) -> str:
         if name in self.types:
@@ -94,7 +99,7 @@ class Graph:
         n_out = output_count(op)
         if outputs is None:
             outputs = [name] if n_out == 1 else [f"{name}:{k}" for k in range(n_out)]
-        name = self.unique_name(name) if any(n.name == name for n in self.nodes) else name
+        name = self.unique_node_name(name)
         outputs = tuple(self.unique_name(o) for o in outputs)
         if len(outputs) != len(out_types):
             raise IRError(f"node {name!r} ({op.kind}): {len(outputs)} outputs but {len(out_types)} types")

@@ -160,7 +160,7 @@ class _Builder:
             return value
         src = self.int_of[value]
         name = value if value not in self.q.types else self.q.unique_name(f"{value}_dq")
-        self.q.add_node(ops.Dequantize(), [src], self.q.unique_name(f"{value}_dequantize"), outputs=[name])
+        self.q.add_node(ops.Dequantize(), [src], f"{value}_dequantize", outputs=[name])
         self.float_of[value] = name
         return name
 
@@ -184,7 +184,7 @@ class _Builder:
         src = self.as_float(value)
         qp = quant or self.qparams(value)
         name = self.int_name(value)
-        self.q.add_node(ops.Quantize(), [src], self.q.unique_name(f"{value}_quantize"), outputs=[name],
+        self.q.add_node(ops.Quantize(), [src], f"{value}_quantize", outputs=[name],
                         out_types=[TensorType(self.g.types[value].shape, DType.INT8, qp)])
         if quant is None:
             self.int_of[value] = name
@@ -272,7 +272,7 @@ class _Builder:
             if o in self.float_of and self.float_of[o] == o:
                 continue
             if o in self.int_of:
-                self.q.add_node(ops.Dequantize(), [self.int_of[o]], self.q.unique_name(f"{o}_dequantize"),
+                self.q.add_node(ops.Dequantize(), [self.int_of[o]], f"{o}_dequantize",
                                 outputs=[o])
             else:
                 self.as_float(o)
