@@ -105,7 +105,7 @@ def host_cpu_flags() -> set[str]:
 def host_support(t: Target) -> HostSupport:
     """Whether this host can build and run artifacts of target t, with the reason when not."""
     module = _BACKEND_MODULES.get(t.backend)
-    if module is None or importlib.util.find_spec(module) is None:
+    if module is None or not _module_exists(module):
         return HostSupport(False, False, f"the {t.backend} backend is not part of this qcomp version yet")
     missing_tools = [tool for tool in _tools(t) if shutil.which(tool) is None]
     if missing_tools:
@@ -120,6 +120,13 @@ def host_support(t: Target) -> HostSupport:
     if missing and t.kind == "native":
         return HostSupport(True, False, f"this CPU lacks {', '.join(missing)}")
     return HostSupport(True, True, "")
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def _tools(t: Target) -> list[str]:
