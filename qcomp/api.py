@@ -78,9 +78,9 @@ def build(model: str | os.PathLike, target: str = "ref", calib: str | os.PathLik
           out: str | os.PathLike | None = None, **options) -> Path:
     """Quantize and compile `model` for `target`; returns the artifact directory.
 
-    `options` are the fields of qcomp.build.BuildOptions (calib_method, calib_size, percentile,
+    `options` are the fields of qcomp.builder.BuildOptions (calib_method, calib_size, percentile,
     per_channel, skip, mean, std, resize, crop, color, layout, input_shapes)."""
-    from .build import BuildOptions, build as _build
+    from .builder import BuildOptions, build as _build
     try:
         opts = BuildOptions(target=target, calib=None if calib is None else os.fspath(calib), **options)
     except TypeError as e:
@@ -98,7 +98,7 @@ def load_config(path: str | os.PathLike) -> dict:
     """Options of `qcomp build` from a TOML file: keys as the long flags, `-` or `_` alike."""
     import tomllib
 
-    from .build import BuildOptions
+    from .builder import BuildOptions
     p = Path(path)
     try:
         raw = tomllib.loads(p.read_text())

@@ -59,7 +59,7 @@ def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
 
 
 def _build_options(args):
-    from .build import BuildOptions
+    from .builder import BuildOptions
     opts = api.load_config(args.config) if args.config else {}
     flags = {"calib": args.calib, "calib_size": args.calib_size, "calib_method": args.calib_method,
              "percentile": args.percentile, "quant": args.quant, "resize": args.resize, "crop": args.crop,
@@ -123,7 +123,7 @@ def _console():
 
 
 def cmd_build(args) -> int:
-    from .build import build
+    from .builder import build
     options = _build_options(args)
     out = build(args.model, args.output, options)
     from .artifact import read_manifest

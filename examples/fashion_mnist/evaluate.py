@@ -16,6 +16,7 @@ Usage: python examples/fashion_mnist/evaluate.py [--full] [--model PATH] [--samp
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +95,14 @@ def qcomp_ref_predictor(model_path: str | Path = MODEL) -> Predict:
     return per_sample(lambda x: run_float(graph, {input_name: x})[output_name])
 
 
+def artifact_predictor(artifact: str | Path) -> Predict:
+    """int8 predictions of a compiled qcomp artifact (`qcomp build ... -o ARTIFACT`)."""
+    import qcomp
+    art = qcomp.load(artifact)
+    input_name, output_name = art.manifest["inputs"][0]["name"], art.manifest["outputs"][0]["name"]
+    return per_sample(lambda x: art.run({input_name: x})[output_name])
+
+
 def cosine_per_row(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     return np.sum(a64 * b64, axis=1) / (np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1))
@@ -114,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--full", action="store_true", help="all 10 000 test images from the IDX files")
     ap.add_argument("--model", type=Path, default=MODEL)
     ap.add_argument("--samples", type=Path, default=SAMPLES)
+    ap.add_argument("--artifact", type=Path, help="also measure this int8 artifact (qcomp build ... -o DIR)")
     args = ap.parse_args(argv)
 
     images, labels = load_full_test_set() if args.full else load_samples(args.samples)
@@ -127,6 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     for label, predict in predictors.items():
         results[label] = evaluate(predict, images, labels)
         print(f"FP32 ({label}): {100 * results[label].top1:.2f}% top-1 on {what}", flush=True)
+    if args.artifact is not None:
+        target = json.loads((args.artifact / "manifest.json").read_text())["target"]
+        int8 = evaluate(artifact_predictor(args.artifact), images, labels)
+        fp32 = results["qcomp ref"]
+        agree = int(np.sum(int8.logits.argmax(1) == fp32.logits.argmax(1)))
+        print(f"int8 (qcomp {target} artifact): {100 * int8.top1:.2f}% top-1 on {what} "
+              f"(FP32 {100 * fp32.top1:.2f}%, {100 * (int8.top1 - fp32.top1):+.2f} points); "
+              f"argmax equal to FP32 on {agree}/{labels.shape[0]}", flush=True)
     if "onnxruntime" in results:
         ref, ort = results["qcomp ref"].logits, results["onnxruntime"].logits
         agree = int(np.sum(ref.argmax(1) == ort.argmax(1)))
