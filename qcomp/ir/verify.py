@@ -10,14 +10,19 @@ FLOAT: no value carries quant params; no Quantize/Dequantize/Requantize nodes.
 QUANTIZED and TARGET: every int8/uint8 value produced or consumed by an integer op carries quant
 params; Quantize reads float and writes a quantized integer value; Dequantize reads a quantized
 integer value.
+TARGET: no arithmetic op of the float op set produces int8: each was lowered to its integer op.
 """
 from __future__ import annotations
 
 from .graph import Graph, Stage
+from . import ops
 from .ops import Dequantize, Quantize, Requantize, output_count
 from .types import DType, IRError, tensor_type_of
 
 _QUANT_OPS = (Quantize, Dequantize, Requantize)
+# ops whose integer arithmetic is only defined by their TARGET-stage lowering (qcomp/ir/qops.py)
+_NEEDS_LOWERING = (ops.Conv2D, ops.ConvTranspose2D, ops.Dense, ops.MatMul, ops.Add, ops.Sub, ops.Mul,
+                   ops.AvgPool2D, ops.ReduceMean, Requantize, ops.Relu, ops.Clip, ops.Sigmoid, ops.Tanh)
 
 
 def verify(g: Graph) -> Graph:
@@ -109,4 +114,8 @@ def _stage_errors(g: Graph, n, where: str) -> list[str]:
         errs.append(f"{where}: Quantize output has no quant params")
     if isinstance(n.op, (Dequantize, Requantize)) and ins[0].quant is None:
         errs.append(f"{where}: input has no quant params")
+    if g.stage is Stage.TARGET and isinstance(n.op, _NEEDS_LOWERING) and \
+            any(t.dtype in (DType.INT8, DType.UINT8) for t in outs):
+        errs.append(f"{where}: a quantized {n.kind} must be lowered to its integer op (lower_integer) "
+                    f"in a TARGET graph")
     return errs

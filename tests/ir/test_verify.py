@@ -113,3 +113,15 @@ def test_printer_shows_ops_attrs_and_types():
             ": f32[1x8x8x4]") in text
     assert "%gap = ReduceMean(%relu) {axes=(1, 2), keepdims=False} : f32[1x4]" in text
     assert isinstance(small_cnn().nodes[0], Node)
+
+
+def test_target_stage_rejects_unlowered_quantized_arithmetic():
+    g = Graph(name="t", stage=Stage.TARGET)
+    qp = QuantParams(0.1, 0)
+    g.add_input("a", TensorType((1, 4), DType.INT8, qp))
+    g.add_node(ops.Add(), ["a", "a"], "add", out_types=[TensorType((1, 4), DType.INT8, qp)])
+    g.outputs = ["add"]
+    with pytest.raises(IRError, match="must be lowered"):
+        verify(g)
+    g.stage = Stage.QUANTIZED
+    verify(g)
