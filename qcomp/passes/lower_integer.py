@@ -3,6 +3,7 @@
 For a weighted op with input (s_in, zp_in), weights s_w[c] (zero point 0), output (s_out, zp_out):
 
   M[c] = s_in * s_w[c] / s_out          -> (multiplier[c], shift[c]) = quantize_multiplier(M[c])
+                                           (s_in = 0, an all-zero input: 1 * s_w[c] / s_out)
   bias'[c] = bias[c] - zp_in * sum(w[c])   (Conv2D, Dense: padding reads zp_in, so the sum is exact)
   [qmin, qmax] = [-128, 127] intersected with zp_out + rint(act_min / s_out), zp_out + rint(act_max / s_out)
 
@@ -59,7 +60,8 @@ def _weighted(g: Graph, out: Graph, n: Node) -> None:
     w_arr = g.constants[w].astype(np.int64)
     channels = w_arr.shape[0]
     s_w = np.broadcast_to(wq.scale.astype(np.float64), (channels,))
-    mult, shift = _multipliers(_ratio(s_in * s_w, s_out))
+    s_acc = s_in if s_in > 0 else 1.0  # the accumulator's scale: the bias's (quantize.py), x is all zero
+    mult, shift = _multipliers(_ratio(s_acc * s_w, s_out))
     bias = np.broadcast_to(g.constants[b].astype(np.int64), (channels,))
     k = int(np.prod(w_arr.shape[1:]))  # terms per output: KH*KW*C/g (at most, for ConvTranspose2D)
     bias_abs = int(np.abs(bias).max(initial=0))

@@ -220,7 +220,8 @@ class _Builder:
             delta = bias_correction(n.op, w, w_q * s_w.reshape((-1,) + (1,) * (w.ndim - 1)), mean_x)
             if delta is not None:
                 b = b + delta
-        s_b = (np.float64(s_in) * s_w.astype(np.float64))
+        # an all-zero input (scale 0) contributes nothing: the bias alone, at scale 1 * s_w, is the result
+        s_b = (np.float64(s_in if s_in > 0 else 1.0) * s_w.astype(np.float64))
         with np.errstate(divide="ignore", invalid="ignore"):
             b_q = np.where(s_b > 0, np.rint(b / np.where(s_b > 0, s_b, 1.0)), 0.0)
         if np.abs(b_q).max(initial=0) > fixedpoint.INT32_MAX:

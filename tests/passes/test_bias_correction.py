@@ -45,3 +45,18 @@ def test_correction_formula_for_grouped_conv():
         expected = sum((w - w_dq)[o, i, j, c] * mean[grp * 2 + c] for i in range(3) for j in range(3) for c in range(2))
         assert np.isclose(delta[o], expected)
     assert bias_correction(ops.ConvTranspose2D(), w, w_dq, mean) is None
+
+
+def test_all_zero_input_keeps_the_bias():
+    """An input calibrated as all zeros gets scale 0; the layer's output must still be its bias."""
+    g = Graph()
+    g.add_input("x", TensorType((1, 8), DType.FLOAT32))
+    w = np.random.default_rng(3).standard_normal((4, 8)).astype(np.float32)
+    b = np.array([0.5, -1.0, 2.0, 0.0], np.float32)
+    g.add_node(ops.Dense(), ["x", g.add_constant("w", w), g.add_constant("b", b)], "fc")
+    g.outputs = ["fc"]
+    zeros = {"x": np.zeros((1, 8), np.float32)}
+    cal = calibrate(g, [zeros])
+    assert cal.ranges["x"] == (0.0, 0.0)
+    t = lower_integer(quantize(g, cal.ranges))
+    np.testing.assert_allclose(run_integer(t, zeros)["fc"][0], b, atol=0.02)
