@@ -1,0 +1,1 @@
+"""The shared op-case table (cases.py) crossed with every target (targets.py)."""

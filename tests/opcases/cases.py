@@ -1,0 +1,212 @@
+"""The shared op-case table: named TARGET-stage graphs that every target must run bit-exactly.
+
+Each case builds a small graph of the integer ops (qcomp/ir/qops.py) and the type-generic ops on
+int8, with int8 feeds (graphs.py), or goes the compiler's way from a float graph through
+quantize + lower_integer (float_cases.py). test_opcases.py crosses every case with every target
+of targets.py and compares with naive.py using exact equality.
+
+Coverage (the issue's list): conv 1x1 / 3x3 / 5x5, stride 2, dilation 2, asymmetric pads,
+depthwise, grouped, transposed; channel counts 1, 3, 5, 13, 17, 33 and odd spatial sizes; Dense
+and MatMul (and the float-in ops of --quant dynamic); max / average pooling (pads, ceil_mode,
+count_include_pad), means, Add / Sub / Mul with broadcasting, Concat (with a requantized input),
+lookup tables; zero points -128 and 127, multipliers 2^31 - 1 and 2^30, shifts from -31 to +30
+with accumulators that keep results in range (or saturate on purpose), accumulators placed on
+exact rounding ties, fused Relu / Relu6 clamps.
+
+`min_distinct` guards against a case that tests nothing: its expected output must take at least
+that many distinct values (a case whose result is all clamped would pass against any target).
+"""
+from __future__ import annotations
+
+import functools
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from qcomp import fixedpoint
+from qcomp.ir import Graph, ops, qops
+
+from . import float_cases as fc
+from . import graphs as gb
+from .graphs import M_HALF, M_MAX, Builder
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Callable[[str, np.random.Generator], tuple[Graph, dict[str, np.ndarray]]]
+    min_distinct: int = 8
+
+
+@functools.cache
+def materialize(case: Case) -> tuple[Graph, dict[str, np.ndarray]]:
+    """The case's graph and feeds, built once per session with a seed derived from its name.
+    Targets must not modify them."""
+    return case.build(case.name, np.random.default_rng(zlib.crc32(case.name.encode())))
+
+
+def _p(fn, *args, **kwargs):
+    """A builder taking (name, rng) from one taking (name, rng, *args, **kwargs)."""
+    return functools.partial(_call, fn, args, tuple(sorted(kwargs.items())))
+
+
+def _call(fn, args, kwargs, name, rng):
+    return fn(name, rng, *args, **dict(kwargs))
+
+
+# ---- graphs of several type-generic ops on int8 -------------------------------------------------
+
+def _maxpool(name, rng, x_shape, kernel, strides, pads=(0, 0, 0, 0), ceil_mode=False):
+    b = Builder(name, rng)
+    x = b.input("x", x_shape, 3)
+    return b.done(b.node(ops.MaxPool2D(kernel, strides, pads, (1, 1), ceil_mode), [x], "maxpool"))
+
+
+def _concat_requantized(name, rng):
+    """Concat(a, QRequantize(b)) along channels: b is brought to a's params first, as quantize does."""
+    b = Builder(name, rng)
+    a = b.input("a", (1, 5, 3, 13), -7)
+    x = b.input("b", (1, 5, 3, 5), 120)
+    rq = b.node(qops.QRequantize(120, 1518500250, -1, -7), [x], "requantize", -7)
+    return b.done(b.node(ops.Concat(axis=3), [a, rq], "concat"))
+
+
+def _movement(name, rng):
+    """Pad (with the int8 zero point), Transpose, Reshape, Slice, Split on int8 values."""
+    b = Builder(name, rng)
+    x = b.input("x", (1, 5, 7, 3), -128)
+    p = b.node(ops.Pad(pads=(0, 1, 2, 0, 0, 2, 1, 0), value=-128.0), [x], "pad")
+    t = b.node(ops.Transpose(perm=(0, 3, 1, 2)), [p], "transpose")
+    r = b.node(ops.Reshape(shape=(3, 8, 10)), [t], "reshape")
+    s = b.node(ops.Slice(starts=(0, 1, 9), ends=(3, None, 0), steps=(1, 2, -3)), [r], "slice")
+    parts = b.node(ops.Split(axis=0, sizes=(1, 2)), [s], "split")
+    return b.done(*parts)
+
+
+def _conv_chain(name, rng):
+    """QConv2D -> MaxPool2D -> Lut -> QAvgPool2D: values flowing between integer ops."""
+    b = Builder.extending(*gb.conv(name, rng, (1, 11, 9, 3), 5, (3, 3), pads=(1, 1, 1, 1), zp_in=-128,
+                                   act="relu"), rng)
+    m = b.node(ops.MaxPool2D((2, 2), (2, 2)), ["conv"], "maxpool")
+    quant = b.g.types["conv"].quant
+    table = b.const("table", rng.integers(-128, 128, size=256).astype(np.int8), quant)
+    lut = b.node(qops.Lut(), [m, table], "lut")                      # keeps the conv's params
+    zp = int(quant.zero_point[0])
+    p = fixedpoint.avgpool_params(float(quant.scale[0]), zp, 0.05, -1, 4)
+    avg = b.node(qops.QAvgPool2D((2, 2), (1, 1), (0, 0, 1, 1), False, False, (1, 1), zp, p.multipliers,
+                                 p.shifts, -1), [lut], "avgpool", -1)
+    return b.done(avg)
+
+
+C = Case
+CASES: list[Case] = [
+    # ---- convolution geometry, odd channel counts and spatial sizes ----
+    C("conv1x1_c13_o17", _p(gb.conv, (1, 7, 5, 13), 17, (1, 1))),
+    C("conv3x3_pad1_c3_o5", _p(gb.conv, (1, 9, 7, 3), 5, (3, 3), pads=(1, 1, 1, 1))),
+    C("conv5x5_pad2_c5_o3", _p(gb.conv, (1, 11, 9, 5), 3, (5, 5), pads=(2, 2, 2, 2))),
+    C("conv3x3_s2_c17_o13", _p(gb.conv, (1, 9, 9, 17), 13, (3, 3), strides=(2, 2), pads=(1, 1, 1, 1))),
+    C("conv3x3_s2_pad_asym", _p(gb.conv, (1, 10, 9, 5), 13, (3, 3), strides=(2, 2), pads=(0, 1, 1, 0))),
+    C("conv3x3_pad_asym_t2_r1", _p(gb.conv, (1, 7, 7, 3), 5, (3, 3), pads=(2, 0, 0, 1))),
+    C("conv3x3_dil2", _p(gb.conv, (1, 11, 9, 5), 3, (3, 3), dilations=(2, 2), pads=(2, 2, 2, 2))),
+    C("conv3x3_dil2_s2_nopad", _p(gb.conv, (1, 13, 11, 3), 5, (3, 3), strides=(2, 2), dilations=(2, 2))),
+    C("conv3x1_s2x1", _p(gb.conv, (1, 9, 5, 5), 3, (3, 1), strides=(2, 1), pads=(1, 0, 1, 0))),
+    C("conv1x5_pad_w", _p(gb.conv, (1, 3, 11, 3), 5, (1, 5), pads=(0, 2, 0, 2))),
+    C("conv_depthwise3x3_c13", _p(gb.conv, (1, 9, 7, 13), 13, (3, 3), pads=(1, 1, 1, 1), group=13)),
+    C("conv_depthwise3x3_s2_mult2", _p(gb.conv, (1, 9, 9, 5), 10, (3, 3), strides=(2, 2), pads=(1, 1, 1, 1),
+                                       group=5)),
+    C("conv_depthwise5x5_c33", _p(gb.conv, (1, 7, 7, 33), 33, (5, 5), pads=(2, 2, 2, 2), group=33)),
+    C("conv_grouped3_c15_o33", _p(gb.conv, (1, 7, 5, 15), 33, (3, 3), pads=(1, 1, 1, 1), group=3)),
+    C("conv_c1_o3_13x9", _p(gb.conv, (1, 13, 9, 1), 3, (3, 3))),
+    C("conv_c33_o1", _p(gb.conv, (1, 5, 5, 33), 1, (3, 3), pads=(1, 1, 1, 1))),
+    C("conv_spatial1x1_c33_o5", _p(gb.conv, (1, 1, 1, 33), 5, (1, 1))),
+    C("conv_batch2_c3_o17", _p(gb.conv, (2, 5, 7, 3), 17, (3, 3), pads=(0, 1, 0, 1))),
+    C("conv_transpose3x3_s2", _p(gb.conv, (1, 4, 5, 5), 3, (3, 3), strides=(2, 2), pads=(1, 1, 0, 1),
+                                 output_padding=(1, 0), transpose=True)),
+    C("conv_transpose2x2_s2_grouped", _p(gb.conv, (1, 3, 3, 6), 4, (2, 2), strides=(2, 2), group=2,
+                                         transpose=True)),
+    # ---- zero points, multipliers and clamps at their extremes ----
+    C("conv3x3_zp_in_m128_zp_out_127", _p(gb.conv, (1, 7, 7, 5), 3, (3, 3), pads=(1, 1, 1, 1),
+                                          zp_in=-128, zp_out=127)),
+    C("conv3x3_zp_in_127_zp_out_m128", _p(gb.conv, (1, 7, 7, 5), 3, (3, 3), pads=(1, 1, 1, 1),
+                                          zp_in=127, zp_out=-128)),
+    C("conv3x3_relu", _p(gb.conv, (1, 7, 5, 5), 13, (3, 3), pads=(1, 1, 1, 1), zp_out=-30, act="relu")),
+    C("conv3x3_relu6", _p(gb.conv, (1, 7, 5, 5), 13, (3, 3), pads=(1, 1, 1, 1), zp_out=-100, act="relu6",
+                          out_scale=0.1)),
+    C("conv3x3_relu_zp_m128", _p(gb.conv, (1, 7, 5, 3), 5, (3, 3), zp_out=-128, act="relu")),
+    C("conv3x3_multipliers_2p31m1_and_2p30", _p(gb.conv, (1, 7, 7, 5), 13, (3, 3), pads=(1, 1, 1, 1),
+                                                mult="extremes")),
+    C("conv3x3_pow2_multipliers_ties", _p(gb.conv, (1, 7, 7, 5), 13, (3, 3), pads=(1, 1, 1, 1), zp_in=0,
+                                          zp_out=0, mult="pow2", w_max=3)),
+    C("dense_k17_n5", _p(gb.dense, (3, 17), 5)),
+    C("dense_rank3_k13_n33", _p(gb.dense, (2, 3, 13), 33)),
+    C("dense_k1_n3_zp127", _p(gb.dense, (5, 1), 3, zp_in=127, zp_out=-128)),
+    C("dense_relu6", _p(gb.dense, (4, 33), 17, zp_out=-128, act="relu6")),
+    C("dense_multipliers_2p31m1_and_2p30", _p(gb.dense, (3, 33), 13, mult="extremes")),
+    C("dense_shift_m25_bias_at_ties", _p(gb.dense_shift, -25)),
+    C("dense_shift_m31_bias_at_ties", _p(gb.dense_shift, -31), min_distinct=2),
+    C("requantize_shift_p6_m2p30", _p(gb.requantize, (4, 33), zp_in=-120, zp_out=0, multiplier=M_HALF,
+                                      shift=6, x_range=(-124, -116)), min_distinct=5),
+    C("requantize_shift_p30_saturates", _p(gb.requantize, (3, 17), zp_in=0, zp_out=-1, multiplier=M_MAX,
+                                           shift=30, x_range=(-5, 5)), min_distinct=3),
+    C("requantize_ties_half", _p(gb.requantize, (4, 33), zp_in=0, zp_out=0, multiplier=M_HALF, shift=0)),
+    C("requantize_shift_m31_flushes", _p(gb.requantize, (3, 17), zp_in=127, zp_out=-128, multiplier=M_MAX,
+                                         shift=-31), min_distinct=1),
+    C("requantize_zero_multiplier", _p(gb.requantize, (2, 5), zp_in=3, zp_out=77, multiplier=0, shift=0),
+      min_distinct=1),
+    C("requantize_zp_127_to_127_x0p6", _p(gb.requantize, (5, 13), zp_in=127, zp_out=127,
+                                          multiplier=1288490189, shift=0)),
+    C("requantize_zp_m128_to_m128_x1p5", _p(gb.requantize, (5, 13), zp_in=-128, zp_out=-128,
+                                            multiplier=1610612736, shift=1)),
+    C("requantize_clamped_relu6", _p(gb.requantize, (5, 13), zp_in=0, zp_out=-60, multiplier=1717986918,
+                                     shift=1, qmin=-60, qmax=20)),
+    # ---- matrix products ----
+    C("matmul_5x13_13x7", _p(gb.matmul, (5, 13), (13, 7))),
+    C("matmul_batched_2x3x17_17x5", _p(gb.matmul, (2, 3, 17), (2, 17, 5))),
+    C("matmul_broadcast_batch", _p(gb.matmul, (2, 1, 3, 5), (3, 5, 33), zp_a=-128, zp_b=127)),
+    C("matmul_relu", _p(gb.matmul, (4, 13), (13, 3), zp_out=-50, act="relu")),
+    # ---- elementwise ----
+    C("add_same_shape", _p(gb.binary, "add", (1, 5, 7, 13), (1, 5, 7, 13))),
+    C("add_broadcast_channel", _p(gb.binary, "add", (1, 5, 7, 13), (1, 1, 1, 13))),
+    C("add_broadcast_hw", _p(gb.binary, "add", (1, 5, 7, 3), (1, 5, 1, 1), scales=(0.1, 0.01, 0.05))),
+    C("add_relu_zp_extremes", _p(gb.binary, "add", (2, 3, 17), (3, 17), zps=(-128, 127, -128), act="relu")),
+    C("add_scale_ratio_large", _p(gb.binary, "add", (3, 33), (3, 33), scales=(2.0, 0.001, 0.5))),
+    C("sub_broadcast", _p(gb.binary, "sub", (1, 3, 5, 5), (5,), zps=(1, -2, 3))),
+    C("mul_broadcast", _p(gb.binary, "mul", (1, 3, 5, 17), (1, 3, 1, 17), scales=(0.05, 0.05, 0.1))),
+    C("lut_random_table", _p(gb.lut, (2, 5, 7, 13), "random")),
+    C("lut_sigmoid_zp_127", _p(gb.lut, (1, 9, 17), "sigmoid", zp_in=127)),
+    # ---- pooling and means ----
+    C("maxpool2x2_s2", _p(_maxpool, (1, 8, 6, 5), (2, 2), (2, 2))),
+    C("maxpool3x3_s2_pad1", _p(_maxpool, (1, 9, 7, 13), (3, 3), (2, 2), (1, 1, 1, 1))),
+    C("maxpool3x3_s2_ceil", _p(_maxpool, (1, 8, 8, 3), (3, 3), (2, 2), ceil_mode=True)),
+    C("avgpool2x2_s2", _p(gb.avg_pool, (1, 8, 6, 5), (2, 2), (2, 2))),
+    C("avgpool2x2_s1_equal_scales_ties", _p(gb.avg_pool, (1, 6, 7, 5), (2, 2), (1, 1), s_out=0.05)),
+    C("avgpool3x3_s1_pad1", _p(gb.avg_pool, (1, 7, 5, 13), (3, 3), (1, 1), (1, 1, 1, 1))),
+    C("avgpool3x3_s1_pad1_count_pad", _p(gb.avg_pool, (1, 7, 5, 3), (3, 3), (1, 1), (1, 1, 1, 1),
+                                         count_include_pad=True)),
+    C("avgpool3x3_s2_ceil_pad_asym", _p(gb.avg_pool, (1, 8, 9, 5), (3, 3), (2, 2), (0, 1, 1, 0),
+                                        ceil_mode=True, count_include_pad=True, zp_in=127, zp_out=127,
+                                        s_out=0.05)),
+    C("global_mean_hw_c17", _p(gb.mean, (1, 7, 5, 17), (1, 2))),
+    C("mean_channels_no_keepdims", _p(gb.mean, (2, 3, 5, 13), (3,), False, zp_in=-128, zp_out=-128,
+                                      s_out=0.05)),
+    # ---- data movement on int8 ----
+    C("concat_requantized_input", _concat_requantized),
+    C("pad_transpose_reshape_slice_split", _movement),
+    C("conv_maxpool_lut_avgpool_chain", _conv_chain),
+    # ---- the compiler's way: float graph -> quantize -> lower_integer ----
+    C("float_conv3x3_relu", fc.conv_relu),
+    C("float_depthwise3x3_relu6", functools.partial(fc.conv_relu, depthwise=True)),
+    C("float_add_broadcast_relu", fc.add_broadcast),
+    C("float_concat_differing_scales", fc.concat_scales),
+    C("float_sigmoid_lut", fc.sigmoid),
+    C("float_avgpool3x3_s2_pad1", fc.avg_pool),
+    C("float_global_average_pool", fc.global_average),
+    C("float_dense", fc.dense),
+    C("float_matmul_two_activations", fc.matmul),
+    C("dynamic_dense_relu6", fc.dynamic_dense),
+    C("dynamic_matmul", fc.dynamic_matmul),
+]
+
+assert len({c.name for c in CASES}) == len(CASES), "op case names must be unique"

@@ -1,0 +1,140 @@
+"""Op cases built as the compiler builds them: a FLOAT graph (NHWC, as the frontend makes it from
+ONNX) -> calibrate on a few seeded samples -> quantize -> lower_integer -> TARGET graph.
+
+These graphs keep their float boundary (Quantize at the inputs, Dequantize at the outputs), so the
+table also checks the boundary conversions; their feeds are float32. The --quant dynamic ops
+(DynamicDense, DynamicMatMul: float in, float out) come from quantize_weights(dynamic=True).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from qcomp.ir import DType, Graph, TensorType, ops, verify
+from qcomp.passes.calibrate import calibrate
+from qcomp.passes.lower_integer import lower_integer
+from qcomp.passes.quantize import quantize
+from qcomp.passes.quantize_weights import quantize_weights
+
+F = DType.FLOAT32
+
+
+def _finish(g: Graph, rng: np.random.Generator, scales: dict[str, float] | None = None):
+    """Calibrate on 4 samples, quantize, lower; feeds: a fifth sample (inside or near the range)."""
+    scales = scales or {}
+
+    def sample():
+        return {i: (rng.standard_normal(g.types[i].shape) * scales.get(i, 1.0)).astype(np.float32)
+                for i in g.inputs}
+
+    ranges = calibrate(verify(g), [sample() for _ in range(4)]).ranges
+    target = verify(lower_integer(verify(quantize(g, ranges))))
+    return target, sample()
+
+
+def _weights(g: Graph, rng, name: str, shape, std: float = 0.3) -> str:
+    return g.add_constant(name, (rng.standard_normal(shape) * std).astype(np.float32))
+
+
+def conv_relu(name: str, rng: np.random.Generator, depthwise: bool = False):
+    g = Graph(name=name)
+    c = 13 if depthwise else 5
+    g.add_input("x", TensorType((1, 9, 7, c), F))
+    o, cg, group = (c, 1, c) if depthwise else (17, c, 1)
+    w = _weights(g, rng, "w", (o, 3, 3, cg))
+    b = _weights(g, rng, "b", (o,), 0.1)
+    g.add_node(ops.Conv2D(strides=(1, 1), pads=(1, 0, 1, 2), group=group, act_min=0.0,
+                          act_max=6.0 if depthwise else None), ["x", w, b], "conv")
+    g.outputs = ["conv"]
+    return _finish(g, rng)
+
+
+def add_broadcast(name: str, rng: np.random.Generator):
+    g = Graph(name=name)
+    g.add_input("a", TensorType((1, 5, 7, 3), F))
+    g.add_input("b", TensorType((1, 1, 7, 1), F))
+    g.add_node(ops.Add(act_min=0.0), ["a", "b"], "add")
+    g.outputs = ["add"]
+    return _finish(g, rng, {"b": 3.0})
+
+
+def concat_scales(name: str, rng: np.random.Generator):
+    """Concat of int8 values with different ranges (max-pooled, so already int8 with their input's
+    params): each is requantized to the output's params."""
+    g = Graph(name=name)
+    g.add_input("a", TensorType((1, 4, 6, 3), F))
+    g.add_input("b", TensorType((1, 4, 6, 5), F))
+    pool = ops.MaxPool2D(kernel=(2, 2), strides=(1, 1))
+    g.add_node(pool, ["a"], "pool_a")
+    g.add_node(pool, ["b"], "pool_b")
+    g.add_node(ops.Concat(axis=3), ["pool_a", "pool_b"], "concat")
+    g.outputs = ["concat"]
+    return _finish(g, rng, {"a": 0.2, "b": 4.0})
+
+
+def sigmoid(name: str, rng: np.random.Generator):
+    g = Graph(name=name)
+    g.add_input("x", TensorType((2, 3, 5, 7), F))
+    g.add_node(ops.Sigmoid(), ["x"], "sigmoid")
+    g.outputs = ["sigmoid"]
+    return _finish(g, rng, {"x": 3.0})
+
+
+def avg_pool(name: str, rng: np.random.Generator):
+    g = Graph(name=name)
+    g.add_input("x", TensorType((1, 9, 8, 5), F))
+    g.add_node(ops.AvgPool2D(kernel=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1)), ["x"], "avgpool")
+    g.outputs = ["avgpool"]
+    return _finish(g, rng)
+
+
+def global_average(name: str, rng: np.random.Generator):
+    """ONNX GlobalAveragePool, as the frontend writes it: ReduceMean over H and W."""
+    g = Graph(name=name)
+    g.add_input("x", TensorType((1, 7, 5, 17), F))
+    g.add_node(ops.ReduceMean(axes=(1, 2), keepdims=True), ["x"], "gap")
+    g.outputs = ["gap"]
+    return _finish(g, rng)
+
+
+def dense(name: str, rng: np.random.Generator):
+    g = Graph(name=name)
+    g.add_input("x", TensorType((3, 33), F))
+    w = _weights(g, rng, "w", (13, 33))
+    b = _weights(g, rng, "b", (13,), 0.2)
+    g.add_node(ops.Dense(), ["x", w, b], "fc")
+    g.outputs = ["fc"]
+    return _finish(g, rng)
+
+
+def matmul(name: str, rng: np.random.Generator):
+    """MatMul of two activations (attention scores): both operands quantized per tensor."""
+    g = Graph(name=name)
+    g.add_input("q", TensorType((2, 5, 13), F))
+    g.add_input("k", TensorType((2, 13, 7), F))
+    g.add_node(ops.MatMul(), ["q", "k"], "scores")
+    g.outputs = ["scores"]
+    return _finish(g, rng, {"k": 0.5})
+
+
+def _dynamic(g: Graph, rng: np.random.Generator):
+    target = verify(lower_integer(verify(quantize_weights(verify(g), dynamic=True))))
+    return target, {i: rng.standard_normal(g.types[i].shape).astype(np.float32) for i in g.inputs}
+
+
+def dynamic_dense(name: str, rng: np.random.Generator):
+    g = Graph(name=name)
+    g.add_input("x", TensorType((3, 5, 33), F))
+    w = _weights(g, rng, "w", (17, 33))
+    b = _weights(g, rng, "b", (17,), 0.2)
+    g.add_node(ops.Dense(act_min=0.0, act_max=6.0), ["x", w, b], "fc")
+    g.outputs = ["fc"]
+    return _dynamic(g, rng)
+
+
+def dynamic_matmul(name: str, rng: np.random.Generator):
+    g = Graph(name=name)
+    g.add_input("a", TensorType((2, 5, 13), F))
+    g.add_input("b", TensorType((2, 13, 7), F))
+    g.add_node(ops.MatMul(), ["a", "b"], "matmul")
+    g.outputs = ["matmul"]
+    return _dynamic(g, rng)
