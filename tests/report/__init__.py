@@ -1,0 +1,1 @@
+"""Tests of qcomp.report: the per-layer quantization error report."""
