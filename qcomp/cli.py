@@ -111,6 +111,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shape_flag(p)
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("quantize", help="quantize a model as `build` does and write qcomp's quantization as a "
+                                        "QDQ ONNX model (QuantizeLinear/DequantizeLinear) that onnxruntime runs")
+    p.add_argument("model", help="an ONNX model")
+    p.add_argument("-o", "--output", metavar="OUT.onnx", help="the QDQ model (default: MODEL_STEM.qdq.onnx)")
+    _add_quant_flags(p)
+    _add_shape_flag(p)
+    p.set_defaults(func=cmd_quantize, target=None)
+
+    p = sub.add_parser("report", help="per-layer quantization error: quantize as build does, run float and "
+                                      "int8 on data, compare every int8 tensor")
+    p.add_argument("model", help="an ONNX model")
+    p.add_argument("--data", metavar="PATH", help="evaluation samples, in any --calib format; an .npz may also "
+                   "hold labels (default: the calibration data)")
+    p.add_argument("--data-size", type=int, metavar="N", help="use a seeded random subset of N evaluation samples")
+    p.add_argument("-o", "--output", metavar="DIR", help="report directory (default: MODEL_STEM.report)")
+    p.add_argument("--top", type=int, default=10, metavar="K", help="layers in the printed worst-layers table")
+    _add_quant_flags(p)
+    _add_shape_flag(p)
+    p.set_defaults(func=cmd_report, target=None)
+
     p = sub.add_parser("targets", help="list the targets and whether this host can build and run each")
     p.set_defaults(func=cmd_targets)
     return parser
@@ -137,6 +157,21 @@ def cmd_build(args) -> int:
                   markup=False)
     for note in c.get("notes", []):
         console.print(f"note: {note}", markup=False)
+    return 0
+
+
+def cmd_quantize(args) -> int:
+    from .builder import quantize_model
+    from .frontend.export_qdq import write_qdq
+    options = _build_options(args)
+    g = api.load_model(args.model, options.input_shapes)
+    q, summary = quantize_model(g, options)
+    out = write_qdq(q, args.output or f"{Path(args.model).stem}.qdq.onnx", producer_version=__version__)
+    how = (f"calibrated on {summary['samples']} samples with {summary['method']}" if summary.get("samples")
+           else "with the model's own scales" if summary.get("method") == "model"
+           else f"--quant {summary.get('mode', options.quant)}")
+    _console().print(f"wrote QDQ model {out} ({how}); run it with onnxruntime to cross-check qcomp's "
+                     f"quantization", markup=False)
     return 0
 
 
@@ -218,6 +253,21 @@ def _inspect_artifact(args) -> int:
                   f"quantized graph sha256: {m['quantized_graph_sha256']}", markup=False)
     g = load_graph(Path(args.model) / m["files"]["graph"])
     console.print(format_graph(g, constants=False), markup=False)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import make_report, print_report, progress_bar, write_report
+    options = _build_options(args)
+    g = api.load_model(args.model, options.input_shapes)
+    out = Path(args.output) if args.output else Path(f"{Path(args.model).stem}.report")
+    with progress_bar() as progress:
+        report = make_report(g, options, data=args.data, data_size=args.data_size, model_name=Path(args.model).name,
+                             progress=progress)
+    paths = write_report(report, out)
+    console = _console()
+    print_report(report, console, top=args.top)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
     return 0
 
 
