@@ -17,6 +17,7 @@ from pathlib import Path
 from .artifact import MANIFEST, tensor_entry, write_manifest
 from .errors import QcompError
 from .ir import Graph, ops, verify
+from .ir.prequant import prequant_of
 from .ir.serialize import graph_sha256, save_graph
 from .ir.stats import activation_bytes
 from .passes import run_passes
@@ -103,10 +104,14 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
         _check_skip(g, options.skip)
         q = verify(quantize_weights(g, options.per_channel, options.quant == "dynamic", frozenset(options.skip)))
         return q, {"method": None, "samples": 0, "source": None, "mode": options.quant}
-    if options.calib is None:
+    if options.calib is None and not prequant_of(g):
         raise QcompError("--calib is required to quantize activations: give calibration samples "
                          "(an .npz, a directory of .npy, .bin or image files)")
     g = run_passes(g, FLOAT_PASSES)
+    if options.calib is None:  # a pre-quantized (QDQ/QOperator) model: its own scales replace calibration
+        q = verify(quantize(g, {}, QuantOptions(options.per_channel, frozenset(options.skip))))
+        return q, {"mode": "full", "method": "model", "samples": 0, "source": None,
+                   "format": f"pre-quantized {prequant_of(g).source} model", "notes": []}
     inputs = {i: (g.types[i].shape, g.types[i].dtype.np) for i in g.inputs}
     data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
                             resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)

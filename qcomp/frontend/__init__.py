@@ -1,10 +1,15 @@
-"""The ONNX frontend: `import_onnx(model, input_shapes=None) -> Graph` (FLOAT stage).
+"""The ONNX frontend: `import_onnx(model, input_shapes=None) -> Graph` (FLOAT stage), and the QDQ
+export of a QUANTIZED graph, `export_qdq(q) -> onnx.ModelProto`.
 
 The only part of qcomp that imports `onnx`. It loads a model (load.py), folds everything known at
 import time (fold.py), converts each remaining ONNX node to IR ops (ops_conv.py, ops_math.py,
 ops_shape.py) while moving activations from ONNX's NCHW to qcomp's NHWC (layout.py, context.py),
-and reports every unsupported node at once (importer.py).
+and reports every unsupported node at once (importer.py). Pre-quantized models (QDQ, QOperator,
+dynamic) import as the float graph they encode plus their own quantization parameters
+(ops_quant.py, qlinear_ops.py, dynamic_ops.py; the table is qcomp.ir.prequant). export_qdq.py
+writes qcomp's quantization back as QuantizeLinear/DequantizeLinear pairs (`qcomp quantize`).
 """
+from .export_qdq import export_qdq, write_qdq
 from .importer import SUPPORTED_OPS, import_onnx
 
-__all__ = ["import_onnx", "SUPPORTED_OPS"]
+__all__ = ["import_onnx", "SUPPORTED_OPS", "export_qdq", "write_qdq"]

@@ -24,6 +24,7 @@ from ..ir import DType, Graph, Op, TensorType
 from ..ir import ops as irops
 from . import layout
 from .layout import Perm
+from .quant_table import QuantTable
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +101,7 @@ class Context:
         self._consts: dict[tuple, str] = {}
         self.node: onnx.NodeProto | None = None
         self.node_name = ""
+        self.quant = QuantTable()          # params of a pre-quantized model (ops_quant.py)
 
     # ---- names -------------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
@@ -255,3 +257,4 @@ class Context:
                     for k, v in self.env.items()}
         self._layouts = {((new if s == old else s), p): (new if t == old else t)
                          for (s, p), t in self._layouts.items()}
+        self.quant.rename(old, new)

@@ -11,7 +11,10 @@ Steps:
     is collected, and one UnsupportedModelError lists them all;
  5. graph outputs are brought back to ONNX layout under their ONNX names, their shapes checked
     against what the model (and onnx.shape_inference) declares; unused nodes are pruned and the
-    graph verified.
+    graph verified;
+ 6. a pre-quantized model (QuantizeLinear/DequantizeLinear, QLinear* or dynamic-quantization ops)
+    leaves its own scales and zero points in graph.meta (ops_quant.py, qcomp.ir.prequant), which
+    the quantize pass uses instead of calibration.
 """
 from __future__ import annotations
 
@@ -25,12 +28,14 @@ from onnx import numpy_helper
 from ..errors import ModelLoadError, ShapeError, UnsupportedModelError
 from ..ir import Graph, TensorType, verify
 from ..ir import ops as irops
+from ..ir.prequant import set_prequant
 from ..ir.types import IRError
-from . import fold, layout, load, ops_conv, ops_math, ops_shape
+from . import dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_quant, ops_shape, qlinear_ops
 from .context import Const, Context, Unsupported, Val, Value, onnx_dtype
 
-CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_shape.CONVERTERS}
-CHECKS = {**ops_conv.CHECKS, **ops_math.CHECKS, **ops_shape.CHECKS}
+CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_shape.CONVERTERS, **ops_quant.CONVERTERS,
+              **qlinear_ops.CONVERTERS, **dynamic_ops.CONVERTERS}
+CHECKS = {**ops_conv.CHECKS, **ops_math.CHECKS, **ops_shape.CHECKS, **qlinear_ops.CHECKS}
 SUPPORTED_OPS = tuple(sorted(set(CONVERTERS) | {"Constant", "Shape", "Size"}))
 
 
@@ -64,6 +69,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
             f"exporter options or opset), or replace them with supported ops.")
     _outputs(ctx, g, _inferred_output_shapes(m, shapes))
     graph.prune()
+    set_prequant(graph, ops_quant.prequant_table(ctx, graph, m.source))
     graph.meta.update({
         "opset": str(opset), "producer": f"{m.model.producer_name} {m.model.producer_version}".strip(),
         "ir_version": str(m.model.ir_version), "source_sha256": m.sha256, "source": m.source,
@@ -154,7 +160,7 @@ def _convert_nodes(ctx: Context, m: load.Loaded) -> list[str]:
                                  f"initializer defines (the graph is not in topological order, or the file "
                                  f"is corrupt)")
         try:
-            if node.domain not in load.DEFAULT_DOMAINS:
+            if node.domain not in load.DEFAULT_DOMAINS and (node.domain, node.op_type) not in qlinear_ops.DOMAIN_OPS:
                 raise Unsupported(f"ops of domain {node.domain!r} are not supported")
             if any(i in poisoned for i in node.input):
                 poisoned.update(node.output)
@@ -197,12 +203,17 @@ def _convert(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     if op == "Constant":
         return [Const(fold.constant_node(node), node.output[0])]
     ins = ctx.inputs(node)
+    if any(isinstance(v, dynamic_ops.SYMBOLIC) for v in ins):
+        return dynamic_ops.symbolic(ctx, node, ins)
     if op == "Shape":
         return [Const(fold.shape_of(ctx.shape(ins[0]), node), node.output[0])]
     if op == "Size":
         return [Const(np.array(int(np.prod(ctx.shape(ins[0]), dtype=np.int64)), np.int64), node.output[0])]
-    if all(v is None or isinstance(v, Const) for v in ins):
-        arrays = fold.evaluate(node, [v.array if v is not None else None for v in ins], ctx.opset)
+    if all(v is None or isinstance(v, Const) for v in ins) and op not in qlinear_ops.NOT_FOLDED:
+        consts = [v.array if v is not None else None for v in ins]
+        if op == "DequantizeLinear":
+            ops_quant.record_folded_dequantize(ctx, node, consts)
+        arrays = fold.evaluate(node, consts, ctx.opset)
         return [Const(a, name) if a is not None else None for a, name in zip(arrays, node.output)]
     if op not in CONVERTERS:
         raise Unsupported(f"op {op} is not supported" + (" with inputs computed at run time"
@@ -246,6 +257,9 @@ def _outputs(ctx: Context, g: onnx.GraphProto, declared: dict[str, tuple]) -> No
     graph = ctx.graph
     for o in g.output:
         v = ctx.env[o.name]
+        if isinstance(v, dynamic_ops.SYMBOLIC):
+            raise UnsupportedModelError(f"output {o.name!r} is an intermediate value of dynamic quantization; "
+                                        f"qcomp imports the pattern {dynamic_ops.PATTERN}")
         if isinstance(v, Const):
             old = graph.constants.get(o.name)
             if old is not None and old.dtype == v.array.dtype and np.array_equal(old, v.array):

@@ -26,6 +26,7 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import QcompError
 from ..ir import DType, Graph, Node, QuantParams, Stage, TensorType, ops
+from ..ir.prequant import prequant_of
 from ..ir.qops import Lut
 from .observers import qparams_from_range, symmetric_weight_scales
 
@@ -127,12 +128,26 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
     return None
 
 
+def widen_for_bias(s_w: np.ndarray, b: np.ndarray, s_in: float, k: int, per_channel: bool) -> np.ndarray:
+    """Weight scales no smaller than needed for the int32 bias to leave room for k products:
+         |b[c]| / (s_in * s_w[c]) <= INT32_MAX - k * 127 * 255
+    A channel whose weights are tiny next to its bias (a dead channel) gets a coarser scale, and its
+    weights round to 0, instead of an overflowing bias (onnxruntime widens weight scales likewise)."""
+    budget = fixedpoint.INT32_MAX - k * 127 * 255
+    if s_in <= 0 or budget <= 0:
+        return s_w
+    need = (np.abs(b) / (s_in * budget) * (1 + 2.0 ** -20)).astype(np.float32)  # margin > float32 rounding
+    widened = np.maximum(s_w, need)
+    return widened if per_channel else np.full_like(widened, widened.max())
+
+
 class _Builder:
     """Writes the QUANTIZED graph node by node, converting values between float and int8 lazily."""
 
     def __init__(self, g: Graph, ranges: dict[str, Range], options: QuantOptions,
                  channel_means: dict[str, np.ndarray]):
         self.g, self.ranges, self.options, self.channel_means = g, ranges, options, channel_means
+        self.prequant = prequant_of(g)   # a pre-quantized model's own params (frontend/ops_quant.py)
         self.q = Graph(name=g.name, stage=Stage.QUANTIZED, inputs=list(g.inputs), meta=dict(g.meta))
         for i in g.inputs:
             self.q.types[i] = g.types[i]
@@ -140,7 +155,13 @@ class _Builder:
         self.float_of: dict[str, str] = {i: i for i in g.inputs}  # float value of g -> float value in q
 
     def qparams(self, value: str) -> QuantParams:
+        if value in self.prequant.activations:
+            return self.prequant.activations[value]
         if value not in self.ranges:
+            if self.prequant:
+                raise QcompError(f"value {value!r} has no scale in the pre-quantized model and no calibration "
+                                 f"range: give --calib to calibrate what the model leaves in float, or keep "
+                                 f"the node computing it in float with --skip")
             raise QcompError(f"no calibration range for value {value!r}: calibrate the float graph "
                              f"before quantizing it")
         lo, hi = self.ranges[value]
@@ -210,16 +231,21 @@ class _Builder:
         s_in = float(self.q.types[x].quant.scale[0])
         w = self.g.constants[n.inputs[1]].astype(np.float32)
         b = self.g.constants[n.inputs[2]].astype(np.float64)
-        s_w = symmetric_weight_scales(w, 0, name=n.inputs[1])
-        if not self.options.per_channel:
+        fixed = self.prequant.weights.get(n.inputs[1])   # the model's own (per-channel) weight scales
+        s_w = fixed.scale if fixed is not None else symmetric_weight_scales(w, 0, name=n.inputs[1])
+        if not self.options.per_channel and fixed is None:
             s_w = np.full_like(s_w, s_w.max())
         s_w = np.where(s_w > 0, s_w, np.float32(1.0))  # an all-zero channel: any scale, weights 0
-        w_q = fixedpoint.quantize(w, s_w.reshape((-1,) + (1,) * (w.ndim - 1)), 0, -127, 127).astype(np.int8)
+        per_axis = (-1,) + (1,) * (w.ndim - 1)
         mean_x = self.channel_means.get(n.inputs[0]) if self.options.bias_correction else None
         if mean_x is not None:
-            delta = bias_correction(n.op, w, w_q * s_w.reshape((-1,) + (1,) * (w.ndim - 1)), mean_x)
+            w_dq = fixedpoint.quantize(w, s_w.reshape(per_axis), 0, -127, 127) * s_w.reshape(per_axis)
+            delta = bias_correction(n.op, w, w_dq, mean_x)
             if delta is not None:
                 b = b + delta
+        if fixed is None:
+            s_w = widen_for_bias(s_w, b, s_in, int(np.prod(w.shape[1:])), self.options.per_channel)
+        w_q = fixedpoint.quantize(w, s_w.reshape(per_axis), 0, -127, 127).astype(np.int8)
         # an all-zero input (scale 0) contributes nothing: the bias alone, at scale 1 * s_w, is the result
         s_b = (np.float64(s_in if s_in > 0 else 1.0) * s_w.astype(np.float64))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -228,7 +254,7 @@ class _Builder:
             raise QcompError(f"node {n.name!r} ({n.kind}): its bias does not fit int32 at scale "
                              f"s_in * s_w (input scale {s_in:.3g}); the input range is too small for "
                              f"this bias: recalibrate or keep the node in float with --skip {n.name}")
-        per_channel = self.options.per_channel
+        per_channel = self.options.per_channel or fixed is not None
         w_qp = QuantParams(s_w, 0, axis=0) if per_channel else QuantParams(s_w[:1], 0)
         b_qp = QuantParams(s_b.astype(np.float32), 0, axis=0) if per_channel else QuantParams(s_b[:1], 0)
         w_name = self.q.add_constant(f"{n.inputs[1]}_q", w_q, w_qp)
@@ -282,6 +308,14 @@ class _Builder:
         return self.q
 
 
+def _prequantized(b: _Builder, n: Node, mode: str) -> bool:
+    """Whether a pre-quantized model gives node n int8 operands and results (model scales,
+    calibrated ranges or int8 values made already; "same" ops reuse their input's params)."""
+    known = b.prequant.activations.keys() | b.ranges.keys()
+    ins = [i for i in n.inputs if not b.g.is_constant(i)]
+    return all(i in b.int_of or i in known for i in ins) and (mode == "same" or all(o in known for o in n.outputs))
+
+
 def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOptions(),
              channel_means: dict[str, np.ndarray] | None = None) -> Graph:
     """FLOAT graph + calibrated value ranges -> QUANTIZED graph (see the module docstring).
@@ -294,6 +328,8 @@ def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOp
     b = _Builder(g, ranges, options, channel_means or {})
     for n in g.nodes:
         mode = int8_mode(g, n, options)
+        if mode is not None and b.prequant and not _prequantized(b, n, mode):
+            mode = None  # a pre-quantized model computes this op in float (no scale): so does qcomp
         if mode is None:
             b.emit_float(n)
         else:

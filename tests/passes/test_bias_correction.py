@@ -60,3 +60,19 @@ def test_all_zero_input_keeps_the_bias():
     assert cal.ranges["x"] == (0.0, 0.0)
     t = lower_integer(quantize(g, cal.ranges))
     np.testing.assert_allclose(run_integer(t, zeros)["fc"][0], b, atol=0.02)
+
+
+def test_dead_channel_with_a_bias_gets_a_wider_weight_scale():
+    """A channel with tiny weights and a real bias would need a bias beyond int32 at s_in * s_w:
+    its weight scale widens instead, and the output is still the bias."""
+    g = Graph()
+    g.add_input("x", TensorType((1, 8), DType.FLOAT32))
+    w = np.random.default_rng(4).standard_normal((3, 8)).astype(np.float32)
+    w[1] = 1e-20
+    b = np.array([0.0, 1.5, 0.0], np.float32)
+    g.add_node(ops.Dense(), ["x", g.add_constant("w", w), g.add_constant("b", b)], "fc")
+    g.outputs = ["fc"]
+    x = {"x": np.random.default_rng(5).standard_normal((1, 8)).astype(np.float32)}
+    cal = calibrate(g, [x])
+    t = lower_integer(quantize(g, cal.ranges))
+    np.testing.assert_allclose(run_integer(t, x)["fc"][0, 1], 1.5, atol=0.05)
