@@ -26,7 +26,8 @@ to include 0:
 - minmax:     [min, max].
 - percentile: drops (100 - p) / 2 percent of the mass on each side (linear interpolation inside
               the bin where the cumulative count crosses the target).
-- entropy:    TensorRT's KL-divergence threshold search, on the grid qcomp will use. For a
+- entropy:    TensorRT's KL-divergence threshold search, on the grid qcomp will use, over the
+              histogram less its exact zeros (ReLU's spike is exact on every grid). For a
               candidate threshold t (a bin edge) the clip range is [max(min, -t), min(max, t)]
               widened to 0 (a symmetric threshold on |x| intersected with the data range), and
               it holds all L = `num_bins` levels. P is the histogram over that range (empty bins
@@ -137,6 +138,7 @@ class HistogramObserver:
         self.max = -math.inf
         self.count = 0
         self._zeros = 0                       # values seen while every value so far was 0
+        self.exact_zeros = 0                  # all values exactly 0.0 seen (ReLU's spike)
         self._k = 0
         self._base = 0
         self._counts: np.ndarray | None = None
@@ -148,6 +150,7 @@ class HistogramObserver:
         a = np.asarray(x)
         self.min, self.max = min(self.min, ext[0]), max(self.max, ext[1])
         self.count += int(a.size)
+        self.exact_zeros += int(a.size - np.count_nonzero(a))
         grid = _grid(self.min, self.max, self.num_bins)
         if grid is None:
             self._zeros += int(a.size)
@@ -236,7 +239,7 @@ def choose_range(observer: Observer, method: Method = "minmax", *, percentile: f
             if method == "percentile":
                 lo, hi = _percentile_range(counts, edges, percentile)
             elif method == "entropy":
-                lo, hi = _entropy_range(counts, edges, mn, mx, num_bins)
+                lo, hi = _entropy_range(_without_exact_zeros(observer, counts, edges), edges, mn, mx, num_bins)
             else:
                 lo, hi = _mse_range(counts, edges, mn, mx, num_bins)
     lo, hi = min(max(lo, mn), mx), max(min(hi, mx), mn)
@@ -284,6 +287,18 @@ def _with_zero(counts: np.ndarray, base: int, max_bins: int) -> tuple[np.ndarray
     out = np.zeros(hi - lo, np.float64)
     np.add.at(out, ((occupied + base) >> d) - lo, counts[occupied])
     return out, lo, d
+
+
+def _without_exact_zeros(observer: "HistogramObserver", counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The counts less the values that are exactly 0 (ReLU outputs): 0 is exact on every grid,
+    so those values say nothing about the threshold, and a spike of them in one bin would make
+    every narrow window look best to the KL search."""
+    width = float(edges[1] - edges[0])
+    zero_bin = -int(round(edges[0] / width))
+    if observer.exact_zeros and 0 <= zero_bin < counts.size:
+        counts = counts.copy()
+        counts[zero_bin] -= min(observer.exact_zeros, int(counts[zero_bin]))
+    return counts
 
 
 def _entropy_range(counts: np.ndarray, edges: np.ndarray, mn: float, mx: float,

@@ -306,3 +306,15 @@ def test_symmetric_weight_scales_errors():
         symmetric_weight_scales(np.array([[1.0, np.nan]]), name="fc.weight")
     with pytest.raises(CalibrationError, match="no axis 2"):
         symmetric_weight_scales(np.ones((2, 2)), axis=2)
+
+
+def test_entropy_ignores_the_relu_spike_of_exact_zeros():
+    """80% exact zeros (a ReLU output) must not pull the entropy threshold towards 0."""
+    rng = np.random.default_rng(0)
+    obs = observer_for("entropy", "relu_out")
+    for _ in range(20):
+        x = np.minimum(rng.exponential(1.0, 10000), 6.0)
+        x[rng.random(10000) < 0.8] = 0.0
+        obs.update(x.astype(np.float32))
+    lo, hi = choose_range(obs, "entropy")
+    assert lo == 0.0 and hi > 3.0, (lo, hi)
