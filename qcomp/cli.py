@@ -150,8 +150,12 @@ def cmd_build(args) -> int:
     m = read_manifest(out)
     c = m["calibration"]
     console = _console()
-    how = (f"calibrated on {c['samples']} samples with {c['method']}" if c["mode"] == "full"
-           else f"--quant {c['mode']}, no calibration")
+    if c.get("method") == "model":
+        how = "the pre-quantized model's own scales"
+    elif c["mode"] == "full":
+        how = f"calibrated on {c['samples']} samples with {c['method']}"
+    else:
+        how = f"--quant {c['mode']}, no calibration"
     console.print(f"built {m['target']} artifact {out}/  (quantized graph sha256 "
                   f"{m['quantized_graph_sha256'][:16]}..., {m['weight_bytes']:,} weight bytes, {how})",
                   markup=False)
