@@ -58,7 +58,8 @@ def read_manifest(path: str | os.PathLike) -> dict:
 class Artifact:
     path: Path
     manifest: dict
-    _graph: object  # the lowered TARGET graph (ref target)
+    _graph: object = None    # the lowered TARGET graph (ref target)
+    _runner: object = None   # qcomp.runtime.<backend> runner with .run(feeds, raw) (compiled targets)
 
     @property
     def target(self) -> str:
@@ -67,8 +68,33 @@ class Artifact:
     def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
         """Run on float inputs keyed by input name (the model's layout); raw=True returns the
         int8 outputs before dequantization."""
+        if self._runner is not None:
+            return self._runner.run(check_feeds(self.manifest, feeds), raw=raw)
         from .ref import run_integer
         return run_integer(self._graph, feeds, raw=raw)
+
+
+def check_feeds(manifest: dict, feeds: dict) -> dict[str, np.ndarray]:
+    """Inputs checked against the manifest: names, shapes and dtypes, with a clear error."""
+    from .errors import InputError
+    want = {t["name"]: t for t in manifest["inputs"]}
+    described = ", ".join(f"{n!r} {t['dtype']}{t['shape']}" for n, t in want.items())
+    for name in feeds:
+        if name not in want:
+            raise InputError(f"unknown input {name!r}: the model's inputs are {described}")
+    out = {}
+    for name, t in want.items():
+        if name not in feeds:
+            raise InputError(f"missing input {name!r}: the model's inputs are {described}")
+        a = np.asarray(feeds[name])
+        if a.dtype != np.dtype(t["dtype"]):
+            raise InputError(f"input {name!r} has dtype {a.dtype}, expected {t['dtype']} (shape {tuple(t['shape'])})")
+        if list(a.shape) != list(t["shape"]):
+            raise InputError(f"input {name!r} has shape {a.shape}, expected {tuple(t['shape'])} ({t['dtype']})")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise InputError(f"input {name!r} contains NaN or Inf, which have no int8 encoding")
+        out[name] = np.ascontiguousarray(a)
+    return out
 
 
 def load(path: str | os.PathLike) -> Artifact:
@@ -86,10 +112,16 @@ def load(path: str | os.PathLike) -> Artifact:
         raise QcompError(f"artifact {str(p)!r} is for target {target.name!r}, which this host cannot run: "
                          f"{support.why}")
     if target.backend != "ref":
-        raise QcompError(f"artifact {str(p)!r}: running {target.name!r} artifacts is not part of this "
-                         f"qcomp version yet")
+        # qcomp.runtime.<backend>.load(path, manifest) -> a runner; it checks the files it needs
+        import importlib
+        try:
+            runtime = importlib.import_module(f"qcomp.runtime.{target.backend}")
+        except ModuleNotFoundError:
+            raise QcompError(f"artifact {str(p)!r}: running {target.name!r} artifacts is not part of this "
+                             f"qcomp version") from None
+        return Artifact(p, manifest, _runner=runtime.load(p, manifest, target))
     qir = p / manifest["files"]["graph"]
     if not qir.is_file():
         raise QcompError(f"artifact {str(p)!r} lacks {manifest['files']['graph']!r}; rebuild it")
     graph = lower_integer(verify(load_graph(qir)))
-    return Artifact(p, manifest, verify(graph))
+    return Artifact(p, manifest, _graph=verify(graph))

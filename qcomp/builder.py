@@ -174,6 +174,15 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     out = Path(out) if out is not None else Path(f"{model.stem}.{target.name}")
     _prepare_out(out, model)
     save_graph(q, out / "model.qir")
+    backend_files: dict = {}
+    if target.backend != "ref":
+        # a compiled backend: qcomp.codegen.<backend>.emit(TARGET graph, target, out) writes its files and
+        # returns the manifest entries it owns (files, workspace_bytes, flash/ram bytes, ...)
+        import importlib
+
+        from .passes.lower_integer import lower_integer
+        emit = importlib.import_module(f"qcomp.codegen.{target.backend}").emit
+        backend_files = emit(verify(lower_integer(q)), target, out)
     manifest = {
         "target": target.name, "features": list(target.host_features),
         "model": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()},
@@ -188,5 +197,7 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
         "calibration": calib_summary,
         "files": {"graph": "model.qir"},
     }
+    for key, value in backend_files.items():
+        manifest[key] = manifest[key] | value if key == "files" else value
     write_manifest(out, manifest)
     return out
