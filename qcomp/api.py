@@ -88,10 +88,11 @@ def build(model: str | os.PathLike, target: str = "ref", calib: str | os.PathLik
     return _build(model, out, opts)
 
 
-def load(path: str | os.PathLike):
-    """Open a compiled artifact (checks its manifest and this host first); `.run(feeds, raw=False)`."""
+def load(path: str | os.PathLike, emulate: bool = False):
+    """Open a compiled artifact (checks its manifest and this host first); `.run(feeds, raw=False)`.
+    emulate=True runs a CUDA artifact's kernels on the CPU."""
     from .artifact import load as _load
-    return _load(path)
+    return _load(path, emulate=emulate)
 
 
 def load_config(path: str | os.PathLike) -> dict:

@@ -97,8 +97,9 @@ def check_feeds(manifest: dict, feeds: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def load(path: str | os.PathLike) -> Artifact:
-    """Open an artifact after checking its manifest and this host's support for its target."""
+def load(path: str | os.PathLike, emulate: bool = False) -> Artifact:
+    """Open an artifact after checking its manifest and this host's support for its target.
+    emulate=True runs a GPU artifact's kernels on the CPU (an emulation of the CUDA execution model)."""
     from .ir import verify
     from .ir.serialize import load_graph
     from .passes.lower_integer import lower_integer
@@ -108,7 +109,9 @@ def load(path: str | os.PathLike) -> Artifact:
     manifest = read_manifest(p)
     target = get_target(manifest["target"])
     support = host_support(target)
-    if not support.can_run:
+    if emulate and target.kind != "gpu":
+        raise QcompError(f"--emulate is for GPU artifacts; {target.name!r} artifacts run natively or under QEMU")
+    if not support.can_run and not emulate:
         raise QcompError(f"artifact {str(p)!r} is for target {target.name!r}, which this host cannot run: "
                          f"{support.why}")
     if target.backend != "ref":
@@ -119,7 +122,8 @@ def load(path: str | os.PathLike) -> Artifact:
         except ModuleNotFoundError:
             raise QcompError(f"artifact {str(p)!r}: running {target.name!r} artifacts is not part of this "
                              f"qcomp version") from None
-        return Artifact(p, manifest, _runner=runtime.load(p, manifest, target))
+        options = {"emulate": True} if emulate else {}
+        return Artifact(p, manifest, _runner=runtime.load(p, manifest, target, **options))
     qir = p / manifest["files"]["graph"]
     if not qir.is_file():
         raise QcompError(f"artifact {str(p)!r} lacks {manifest['files']['graph']!r}; rebuild it")
