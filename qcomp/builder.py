@@ -21,6 +21,7 @@ from .ir.prequant import prequant_of
 from .ir.serialize import graph_sha256, save_graph
 from .ir.stats import activation_bytes
 from .passes import run_passes
+from .passes.absorb_flatten_transpose import absorb_flatten_transpose
 from .passes.calibrate import calibrate
 from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
@@ -30,7 +31,7 @@ from .passes.observers import METHODS
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
 
-FLOAT_PASSES = (fold_constants, fold_batchnorm, fuse_activations, eliminate_dead_code)
+FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_activations, eliminate_dead_code)
 QUANT_MODES = ("full", "weight", "dynamic")
 
 
