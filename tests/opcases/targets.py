@@ -49,3 +49,70 @@ def run_ref(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
 TARGETS: list[Target] = [
     Target("ref", run_ref),
 ]
+
+
+def run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Compile with the llvm backend for x86-vnni, run model.so; a case with ops it lacks is skipped."""
+    import tempfile
+
+    import pytest
+
+    from qcomp.codegen.llvm import emit, unsupported
+    from qcomp.runtime.llvm import Runner
+    from qcomp.target import get_target
+    target = get_target("x86-vnni")
+    why = unsupported(graph, target)
+    if why is not None:
+        pytest.skip(why)
+    with tempfile.TemporaryDirectory(prefix="qcomp-llvm-") as out:
+        emit(graph, target, out)
+        return Runner(f"{out}/model.so").run(dict(feeds))
+
+
+TARGETS.append(Target("x86-vnni", run_x86_vnni, host_skip("x86-vnni")))
+
+
+def _cuda_harness():
+    """tests/backends/cuda/cuda_harness.py, loaded by path (tests/ is not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    if "cuda_harness" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "backends" / "cuda" / "cuda_harness.py"
+        spec = importlib.util.spec_from_file_location("cuda_harness", path)
+        sys.modules["cuda_harness"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["cuda_harness"]
+
+
+def run_cuda_emulated(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The cuda backend's kernels compiled for the CPU (--emulate); ops it lacks skip the case."""
+    return _cuda_harness().run_cuda_emulated(graph, feeds)
+
+
+TARGETS.append(Target("cuda-emulated", run_cuda_emulated, lambda: _cuda_harness().emulation_skip()))
+
+
+def run_dsp_c(target_name: str) -> Run:
+    """Compile with the C backend (dsp-c on the host, cortex-m4 under QEMU) and run its runner;
+    a case with ops the backend lacks is skipped with the backend's UnsupportedModelError message."""
+    def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import tempfile
+
+        import pytest
+
+        from qcomp.codegen.c import emit, supports
+        from qcomp.runtime.c import load
+        from qcomp.target import get_target
+        target = get_target(target_name)
+        why = supports(graph, target)
+        if why is not None:
+            pytest.skip(why)
+        with tempfile.TemporaryDirectory(prefix="qcomp-c-") as out:
+            manifest = emit(graph, target, out)
+            return load(out, manifest, target).run(dict(feeds))
+    return run
+
+
+TARGETS.append(Target("dsp-c", run_dsp_c("dsp-c"), host_skip("dsp-c")))
+TARGETS.append(Target("cortex-m4", run_dsp_c("cortex-m4"), host_skip("cortex-m4")))

@@ -1,0 +1,210 @@
+"""The exported C ABI of runtime/qcomp.h, generated as LLVM IR around the kernels.
+
+    qcomp_run_ex(workspace, size, inputs, outputs, flags)      flags: QCOMP_RAW_INPUTS (1),
+                                                               QCOMP_RAW_OUTPUTS (2)
+      1. argument checks: NULL pointers -> QCOMP_ERR_NULL_ARGUMENT, size < qcomp_workspace_size()
+         -> QCOMP_ERR_BUFFER_TOO_SMALL, workspace not 64-byte aligned -> QCOMP_ERR_MISALIGNED;
+         raw I/O asked for a tensor that has no int8 form -> QCOMP_ERR_NO_RAW_FORM; a CPU without
+         the target's features -> QCOMP_ERR_UNSUPPORTED_CPU (cpucheck.py). Never aborts.
+      2. every node's kernel in graph order (a kernel's nonzero status, e.g. QCOMP_ERR_BAD_INPUT
+         for a Gather index out of range, is returned at once) on its value's pointer: a graph input / output is
+         the caller's buffer, an intermediate is workspace + its planned offset (plan_memory),
+         a constant is an internal global; kernel scratch sits after the planned values.
+      3. raw inputs replace the Quantize that reads a float input (its int8 result is copied in);
+         raw outputs replace the Dequantize that writes an output (its int8 input is copied out).
+    qcomp_run = qcomp_run_ex(.., 0);  qcomp_run_raw = qcomp_run_ex(.., 3)
+    qcomp_output_raw_dtype(i): the dtype output i has under QCOMP_RAW_OUTPUTS (-1: bad index)
+Tensor infos are a constant table of qcomp_tensor_info structs (C layout: ptr, i32, i32, i64[8],
+float, i32 = 88 bytes on LP64).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from ...errors import UnsupportedModelError
+from ...ir import DType, Graph, Node, ops
+from ...target import Target
+from .cpucheck import SYMBOL as CPU_SYMBOL
+from .cpucheck import cpu_check_expr
+from .irgen import F32, I32, I64, PTR, Module, c32, c64, memcpy
+
+STATUS = ["ok", "a required pointer is NULL", "input/output index out of range",
+          "a buffer is smaller than the tensor or workspace", "workspace not aligned to 64 bytes",
+          "the CPU lacks a feature the code needs", "internal error",
+          "raw int8 I/O asked for a tensor that has no int8 form",
+          "an input value is out of range (a Gather index)"]
+OK, ERR_NULL, ERR_INDEX, ERR_SMALL, ERR_ALIGN, ERR_CPU, ERR_INTERNAL, ERR_NO_RAW, ERR_BAD_INPUT = range(9)
+_DTYPES = {DType.FLOAT32: 0, DType.INT8: 1, DType.UINT8: 2, DType.INT32: 3, DType.INT64: 4}
+INFO = ir.LiteralStructType([PTR, I32, I32, ir.ArrayType(I64, 8), F32, I32])
+
+
+@dataclass(frozen=True)
+class RawForms:
+    inputs: dict[str, Node]    # float graph input -> the Quantize that raw input replaces
+    outputs: dict[str, Node]   # graph output -> the Dequantize that raw output replaces
+
+
+def raw_forms(g: Graph) -> RawForms:
+    consumers = g.consumers()
+    ins, outs = {}, {}
+    for v in g.inputs:
+        users = consumers.get(v, [])
+        if (len(users) == 1 and isinstance(users[0].op, ops.Quantize) and users[0].outputs[0] not in g.outputs):
+            ins[v] = users[0]
+    producers = g.producers()
+    for v in g.outputs:
+        n = producers.get(v)
+        if n is not None and isinstance(n.op, ops.Dequantize) and not consumers.get(v) and g.outputs.count(v) == 1:
+            outs[v] = n
+    return RawForms(ins, outs)
+
+
+def check_io(g: Graph, target_name: str) -> None:
+    for v in g.outputs:
+        if v in g.inputs or v in g.constants or g.outputs.count(v) > 1:
+            raise UnsupportedModelError(f"target {target_name}: output {v!r} is a graph input, a constant or "
+                                        f"listed twice; the llvm backend needs each output computed by a node")
+    for v in g.inputs + g.outputs:
+        if g.types[v].dtype not in _DTYPES:
+            raise UnsupportedModelError(f"target {target_name}: {v!r} has dtype {g.types[v].dtype.value}; the "
+                                        f"ABI carries float32, int8, uint8 and int32")
+
+
+def _info(mod: Module, g: Graph, v: str, quant) -> ir.Constant:
+    t = g.types[v]
+    if t.rank > 8:
+        raise UnsupportedModelError(f"{v!r} has rank {t.rank}; the ABI carries at most 8 dimensions")
+    q = quant if quant is not None else t.quant
+    scale, zp = (float(q.scale[0]), int(q.zero_point[0])) if q is not None and not q.per_channel else (0.0, 0)
+    shape = list(t.shape) + [0] * (8 - t.rank)
+    return ir.Constant(INFO, [mod.cstring(v, "name"), c32(_DTYPES[t.dtype]), c32(t.rank),
+                              ir.Constant(ir.ArrayType(I64, 8), [c64(d) for d in shape]),
+                              ir.Constant(F32, scale), c32(zp)])
+
+
+def _const_fn(mod: Module, name: str, t, value) -> None:
+    _, b = mod.function(name, t, [], internal=False)
+    b.ret(ir.Constant(t, value))
+
+
+def _info_fn(mod: Module, name: str, infos: list[ir.Constant]) -> None:
+    table = ir.GlobalVariable(mod.m, ir.ArrayType(INFO, max(len(infos), 1)), f"{name}.table")
+    table.initializer = ir.Constant(table.value_type, infos or [ir.Constant(INFO, None)])
+    table.global_constant, table.linkage = True, "internal"
+    f, b = mod.function(name, I32, [I32, PTR], internal=False)
+    index, info = f.args
+    with b.if_then(b.icmp_unsigned("==", info, ir.Constant(PTR, None)), likely=False):
+        b.ret(c32(ERR_NULL))
+    with b.if_then(b.icmp_unsigned(">=", index, c32(len(infos))), likely=False):
+        b.ret(c32(ERR_INDEX))
+    src = b.gep(table, [c64(0), b.zext(index, I64)], source_etype=table.value_type)
+    memcpy(mod, b, info, src, 88)
+    b.ret(c32(OK))
+
+
+def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], offsets: dict[str, int],
+             workspace_bytes: int, scratch_offset: int, raw: RawForms, target: Target) -> None:
+    """The exported functions; `steps` are (node, kernel) in graph order."""
+    first_quant = {n.inputs[0]: n for n in g.nodes if isinstance(n.op, ops.Quantize)}
+    infos_in = [_info(mod, g, v, g.types[first_quant[v].outputs[0]].quant if v in first_quant else None)
+                for v in g.inputs]
+    infos_out = [_info(mod, g, v, g.types[raw.outputs[v].inputs[0]].quant if v in raw.outputs else None)
+                 for v in g.outputs]
+    _const_fn(mod, "qcomp_abi_version", I32, 1)
+    _const_fn(mod, "qcomp_num_inputs", I32, len(g.inputs))
+    _const_fn(mod, "qcomp_num_outputs", I32, len(g.outputs))
+    _const_fn(mod, "qcomp_workspace_size", I64, workspace_bytes)
+    _info_fn(mod, "qcomp_input_info", infos_in)
+    _info_fn(mod, "qcomp_output_info", infos_out)
+    raw_dtypes = ir.GlobalVariable(mod.m, ir.ArrayType(I32, max(len(g.outputs), 1)), "raw_dtype.table")
+    raw_dtypes.initializer = ir.Constant(raw_dtypes.value_type, [
+        c32(_DTYPES[DType.INT8] if v in raw.outputs else _DTYPES[g.types[v].dtype]) for v in g.outputs] or [c32(0)])
+    raw_dtypes.global_constant, raw_dtypes.linkage = True, "internal"
+    f, b = mod.function("qcomp_output_raw_dtype", I32, [I32], internal=False)
+    with b.if_then(b.icmp_unsigned(">=", f.args[0], c32(len(g.outputs))), likely=False):
+        b.ret(c32(-1))
+    b.ret(b.load(b.gep(raw_dtypes, [c64(0), b.zext(f.args[0], I64)], source_etype=raw_dtypes.value_type), typ=I32))
+    run = _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw, target)
+
+    f, b = mod.function("qcomp_run", I32, [PTR, I64, PTR, PTR], internal=False)
+    b.ret(b.call(run, [*f.args, c32(0)]))
+    f, b = mod.function("qcomp_run_raw", I32, [PTR, I64, PTR, PTR], internal=False)
+    complete = len(raw.inputs) + sum(g.types[v].dtype is DType.INT8 for v in g.inputs) == len(g.inputs) and \
+        len(raw.outputs) + sum(g.types[v].dtype is DType.INT8 for v in g.outputs) == len(g.outputs)
+    b.ret(b.call(run, [*f.args, c32(3)]) if complete else c32(ERR_NO_RAW))
+
+    strings = [mod.cstring(s, "status") for s in STATUS] + [mod.cstring("unknown status", "status")]
+    table = ir.GlobalVariable(mod.m, ir.ArrayType(PTR, len(strings)), "status.table")
+    table.initializer = ir.Constant(table.value_type, strings)
+    table.global_constant, table.linkage = True, "internal"
+    f, b = mod.function("qcomp_status_string", PTR, [I32], internal=False)
+    s = f.args[0]
+    s = b.select(b.icmp_unsigned("<", s, c32(len(STATUS))), s, c32(len(STATUS)))
+    b.ret(b.load(b.gep(table, [c64(0), b.zext(s, I64)], source_etype=table.value_type), typ=PTR))
+
+
+def _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw: RawForms, target: Target) -> ir.Function:
+    f, b = mod.function("qcomp_run_ex", I32, [PTR, I64, PTR, PTR, I32], internal=False)
+    ws, size, inputs, outputs, flags = f.args
+    null = ir.Constant(PTR, None)
+
+    def fail_if(cond, status):
+        with b.if_then(cond, likely=False):
+            b.ret(c32(status))
+    for p in (ws, inputs, outputs):
+        fail_if(b.icmp_unsigned("==", p, null), ERR_NULL)
+    fail_if(b.icmp_unsigned("<", size, c64(workspace_bytes)), ERR_SMALL)
+    fail_if(b.icmp_unsigned("!=", b.and_(b.ptrtoint(ws, I64), c64(63)), c64(0)), ERR_ALIGN)
+    if cpu_check_expr(target) is not None:
+        cpu_ok = mod.intrinsic(CPU_SYMBOL, I32, [])
+        fail_if(b.icmp_signed("==", b.call(cpu_ok, []), c32(0)), ERR_CPU)
+    raw_in = b.icmp_unsigned("!=", b.and_(flags, c32(1)), c32(0))
+    raw_out = b.icmp_unsigned("!=", b.and_(flags, c32(2)), c32(0))
+    if any(g.types[v].dtype is not DType.INT8 and v not in raw.inputs for v in g.inputs):
+        fail_if(raw_in, ERR_NO_RAW)
+    ptrs: dict[str, ir.Value] = {}
+    for k, v in enumerate(g.inputs):
+        ptrs[v] = b.load(b.gep(inputs, [c64(k)], source_etype=PTR), typ=PTR)
+        fail_if(b.icmp_unsigned("==", ptrs[v], null), ERR_NULL)
+    for k, v in enumerate(g.outputs):
+        ptrs[v] = b.load(b.gep(outputs, [c64(k)], source_etype=PTR), typ=PTR)
+        fail_if(b.icmp_unsigned("==", ptrs[v], null), ERR_NULL)
+    for v, off in offsets.items():
+        ptrs[v] = b.gep(ws, [c64(off)], source_etype=ir.IntType(8))
+    scratch = b.gep(ws, [c64(scratch_offset)], source_etype=ir.IntType(8))
+    raw_quant = {n.name: v for v, n in raw.inputs.items()}
+    raw_deq = {n.name: v for v, n in raw.outputs.items()}
+
+    def call_kernel(kernel, args):
+        status = b.call(kernel, args)
+        with b.if_then(b.icmp_unsigned("!=", status, c32(OK)), likely=False):
+            b.ret(status)
+
+    def pointer(v: str):
+        if v not in ptrs:
+            ptrs[v] = mod.table(g.constants[v], "const")
+        return ptrs[v]
+
+    for node, kernel in steps:
+        call = [pointer(v) for v in node.inputs] + [pointer(v) for v in node.outputs] + [scratch]
+        nbytes = g.types[node.outputs[0]].nbytes
+        if node.name in raw_quant:
+            with b.if_else(raw_in) as (then, otherwise):
+                with then:
+                    memcpy(mod, b, pointer(node.outputs[0]), pointer(raw_quant[node.name]), nbytes)
+                with otherwise:
+                    call_kernel(kernel, call)
+        elif node.name in raw_deq:
+            with b.if_else(raw_out) as (then, otherwise):
+                with then:
+                    memcpy(mod, b, pointer(raw_deq[node.name]), pointer(node.inputs[0]),
+                           g.types[node.inputs[0]].nbytes)
+                with otherwise:
+                    call_kernel(kernel, call)
+        else:
+            call_kernel(kernel, call)
+    b.ret(c32(OK))
+    return f
+

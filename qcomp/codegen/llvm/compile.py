@@ -1,0 +1,98 @@
+"""Compile LLVM IR text to an object file in a child process, then link a shared library.
+
+llvmlite is built with LLVM assertions on: a bad target/feature combination aborts the process
+(SIGABRT). isa.dot_spec validates the settings first; the compile itself runs in a child Python
+(`python -c ... _child(request)`), so even an unforeseen LLVM abort becomes a QcompError
+naming the target, never a crash of the CLI.
+
+Child:  parse -> verify -> new pass manager at O3 (create_pass_builder) -> verify -> emit_object
+        (and emit_assembly when asked). LLVM is initialized lazily here, never at import.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ...errors import QcompError
+from ...resources import data_dir
+from ...target import Target
+
+
+def _child(request: dict) -> None:
+    import llvmlite.binding as llvm
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    mod = llvm.parse_assembly(Path(request["ir"]).read_text())
+    mod.verify()
+    tm = llvm.Target.from_triple(request["triple"]).create_target_machine(
+        cpu=request["cpu"], features=",".join(request["features"]), opt=3, reloc="pic", codemodel="default")
+    mod.triple = request["triple"]
+    mod.data_layout = str(tm.target_data)
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    mod.verify()
+    Path(request["object"]).write_bytes(tm.emit_object(mod))
+    if request.get("assembly"):
+        Path(request["assembly"]).write_text(tm.emit_assembly(mod))
+
+
+def compile_object(ir_path: Path, obj_path: Path, target: Target, asm_path: Path | None = None) -> None:
+    request = {"ir": str(ir_path), "object": str(obj_path), "triple": target.triple, "cpu": target.cpu,
+               "features": list(target.features), "assembly": str(asm_path) if asm_path else None}
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    child = "import sys, json; from qcomp.codegen.llvm.compile import _child; _child(json.loads(sys.argv[1]))"
+    proc = subprocess.run([sys.executable, "-c", child, json.dumps(request)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
+        raise QcompError(f"target {target.name!r}: LLVM failed to compile the model ({how}) for triple "
+                         f"{target.triple}, cpu {target.cpu}, features {','.join(target.features)}:\n{tail}")
+
+
+_BLOB_ASM = """\
+        .section .rodata
+        .balign 64
+        .globl {symbol}
+        .hidden {symbol}
+{symbol}:
+        .incbin "{path}"
+        .section .note.GNU-stack,"",%progbits
+"""
+
+
+def link_shared(obj_path: Path, so_path: Path, target: Target, blob: Path | None = None, symbol: str = "",
+                cpu_check: str | None = None) -> None:
+    """`linker -shared -o model.so model.o [weights.o] [cpu_check.o] -lm`; weights.o holds the blob
+    (.incbin), cpu_check.o is runtime/llvm/cpu_check.c built with the target's feature test."""
+    linker = target.toolchain.get("linker", "gcc")
+    if shutil.which(linker) is None:
+        pkgs = " ".join(target.toolchain.get("debian_packages", [])) or "gcc"
+        raise QcompError(f"target {target.name!r}: the linker {linker!r} is missing (apt-get install {pkgs})")
+    objects = [str(obj_path)]
+    if blob is not None:
+        asm = blob.with_suffix(".S")
+        asm.write_text(_BLOB_ASM.format(symbol=symbol, path=blob.resolve()))
+        proc = subprocess.run([linker, "-c", "-o", str(blob.with_suffix(".o")), str(asm)], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            raise QcompError(f"target {target.name!r}: assembling {asm.name} failed: {proc.stderr.strip()[-2000:]}")
+        objects.append(str(blob.with_suffix(".o")))
+    if cpu_check is not None:
+        check_o = obj_path.with_name("cpu_check.o")
+        proc = subprocess.run([linker, "-c", "-O2", "-fPIC", f"-DQCOMP_CPU_CHECK={cpu_check}", "-o", str(check_o),
+                               str(data_dir("runtime") / "llvm" / "cpu_check.c")], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise QcompError(f"target {target.name!r}: compiling cpu_check.c failed: {proc.stderr.strip()[-2000:]}")
+        objects.append(str(check_o))
+    proc = subprocess.run([linker, "-shared", "-o", str(so_path), *objects, "-lm"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise QcompError(f"target {target.name!r}: linking {so_path.name} failed: {proc.stderr.strip()[-2000:]}")
+

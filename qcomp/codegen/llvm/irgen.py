@@ -1,0 +1,220 @@
+"""LLVM IR building blocks: loops, constant tables, and qcomp.fixedpoint transcribed to IR.
+
+The fixed-point helpers are internal always-inline functions with the names and the arithmetic
+of qcomp/fixedpoint.py, line for line (all in i64, as the spec: no truncation before the clamp):
+
+    multiply_by_quantized_multiplier(acc, multiplier, shift):
+        total = 31 - shift;  (acc * multiplier + (1 << (total - 1))) >> total      (ashr: ties to +inf)
+    requantize(acc, multiplier, shift, zero_point, qmin, qmax):
+        clamp(multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point, qmin, qmax)
+    quantize(x, scale, zero_point, qmin, qmax):
+        r = rint(x / scale)  (float32 fdiv, llvm.rint: ties to even; no reciprocal multiply)
+        clamp(r, qmin - zero_point, qmax - zero_point) + zero_point;  scale == 0 -> clamp(zero_point)
+    dequantize(q, zero_point, scale) = float32(q - zero_point) * scale
+
+No fast-math flags anywhere: every float operation is one IEEE float32 operation.
+Constant tables (packed weights, index maps, multipliers) are 64-byte aligned: small ones are
+internal constant globals, large ones (>= BLOB_MIN bytes) are slices of one external blob,
+`qcomp_blob`, whose bytes are written to weights.bin and assembled with `.incbin` (so a 50 MB
+embedding table never passes through LLVM IR text). Values are addressed with opaque `ptr`.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+from llvmlite import ir
+
+I1, I8, I16, I32, I64 = (ir.IntType(n) for n in (1, 8, 16, 32, 64))
+F32 = ir.FloatType()
+F64 = ir.DoubleType()
+PTR = ir.PointerType()
+VOID = ir.VoidType()
+BLOB_MIN = 256
+BLOB_SYMBOL = "qcomp_blob"
+
+
+def c64(v: int) -> ir.Constant:
+    return ir.Constant(I64, int(v))
+
+
+def c32(v: int) -> ir.Constant:
+    return ir.Constant(I32, int(v))
+
+
+def int_type(nbytes: int) -> ir.IntType:
+    return ir.IntType(8 * nbytes)
+
+
+class Module:
+    """One LLVM module under construction: globals, intrinsics and the fixed-point helpers."""
+
+    def __init__(self, name: str, triple: str):
+        self.m = ir.Module(name=name)
+        self.m.triple = triple
+        self._globals = 0
+        self._fns: dict[str, ir.Function] = {}
+        self.blob = bytearray()
+        self._blob_ref = None
+        self._emit_fixedpoint()
+
+    # ---- globals -----------------------------------------------------------------------------
+    def table(self, array: np.ndarray, name: str = "tab") -> ir.Value:
+        """A pointer to constant bytes holding `array` (little-endian, C order), 64-byte aligned."""
+        data = np.ascontiguousarray(array)
+        raw = bytearray(data.tobytes()) or bytearray(1)
+        if len(raw) >= BLOB_MIN:
+            if self._blob_ref is None:
+                self._blob_ref = ir.GlobalVariable(self.m, I8, BLOB_SYMBOL)
+                self._blob_ref.linkage, self._blob_ref.visibility = "external", "hidden"
+                self._blob_ref.global_constant = True
+                self._blob_ref.align = 64
+            offset = len(self.blob)
+            self.blob += raw + bytearray(-len(raw) % 64)
+            return ir.FormattedConstant(PTR, f'getelementptr inbounds (i8, ptr @"{BLOB_SYMBOL}", i64 {offset})')
+        t = ir.ArrayType(I8, len(raw))
+        self._globals += 1
+        g = ir.GlobalVariable(self.m, t, f"{name}.{self._globals}")
+        g.initializer = ir.Constant(t, raw)
+        g.global_constant = True
+        g.linkage = "internal"
+        g.align = 64
+        return g
+
+    def cstring(self, text: str, name: str = "str") -> ir.GlobalVariable:
+        raw = bytearray(text.encode() + b"\0")
+        t = ir.ArrayType(I8, len(raw))
+        self._globals += 1
+        g = ir.GlobalVariable(self.m, t, f"{name}.{self._globals}")
+        g.initializer = ir.Constant(t, raw)
+        g.global_constant = True
+        g.linkage = "internal"
+        return g
+
+    def intrinsic(self, name: str, ret, args) -> ir.Function:
+        if name not in self._fns:
+            self._fns[name] = ir.Function(self.m, ir.FunctionType(ret, args), name)
+        return self._fns[name]
+
+    def helper(self, name: str) -> ir.Function:
+        return self._fns[name]
+
+    def function(self, name: str, ret, args, internal: bool = True) -> tuple[ir.Function, ir.IRBuilder]:
+        f = ir.Function(self.m, ir.FunctionType(ret, args), name)
+        if internal:
+            f.linkage = "internal"
+        f.attributes.add("nounwind")
+        b = ir.IRBuilder(f.append_basic_block("entry"))
+        return f, b
+
+    # ---- the spec, transcribed -----------------------------------------------------------------
+    def _emit_fixedpoint(self) -> None:
+        f, b = self._inline("multiply_by_quantized_multiplier", I64, [I64, I64, I64])
+        acc, multiplier, shift = f.args
+        total = b.sub(c64(31), shift, "total")
+        rounding = b.shl(c64(1), b.sub(total, c64(1)), "rounding")
+        b.ret(b.ashr(b.add(b.mul(acc, multiplier), rounding), total))
+
+        f, b = self._inline("requantize", I64, [I64] * 6)
+        acc, multiplier, shift, zero_point, qmin, qmax = f.args
+        scaled = b.call(self._fns["multiply_by_quantized_multiplier"], [acc, multiplier, shift])
+        b.ret(clamp(b, b.add(scaled, zero_point), qmin, qmax))
+
+        rint = self.intrinsic("llvm.rint.f32", F32, [F32])
+        f, b = self._inline("quantize", I64, [F32, F32, I64, I64, I64])
+        x, scale, zero_point, qmin, qmax = f.args
+        zero = b.fcmp_ordered("==", scale, ir.Constant(F32, 0.0))
+        safe = b.select(zero, ir.Constant(F32, 1.0), scale)
+        r = b.select(zero, ir.Constant(F32, 0.0), b.call(rint, [b.fdiv(x, safe)]))
+        lo = b.sitofp(b.sub(qmin, zero_point), F32)   # |bounds| <= 2^8: exact in float32
+        hi = b.sitofp(b.sub(qmax, zero_point), F32)
+        r = b.select(b.fcmp_ordered("<", r, lo), lo, r)
+        r = b.select(b.fcmp_ordered(">", r, hi), hi, r)
+        b.ret(b.add(b.fptosi(r, I64), zero_point))
+
+        f, b = self._inline("dequantize", F32, [I64, I64, F32])
+        q, zero_point, scale = f.args
+        b.ret(b.fmul(b.sitofp(b.sub(q, zero_point), F32), scale))
+
+    def _inline(self, name, ret, args):
+        f, b = self.function(name, ret, args)
+        f.attributes.add("alwaysinline")
+        self._fns[name] = f
+        return f, b
+
+
+def requantize_lanes(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, qmin: int, qmax: int):
+    """requantize on each lane of <L x i32> vectors -> <L x i8>: the spec's formula lane-wise
+    (VPMULDQ-class 64-bit products, VPSRAVQ arithmetic shifts, VPMOVSQB-class narrowing)."""
+    lanes = acc.type.count
+    v64 = ir.VectorType(I64, lanes)
+
+    def splat(v):
+        return ir.Constant(v64, [v] * lanes)
+    total = b.sub(splat(31), b.sext(shift, v64))
+    rounding = b.shl(splat(1), b.sub(total, splat(1)))
+    scaled = b.ashr(b.add(b.mul(b.sext(acc, v64), b.sext(multiplier, v64)), rounding), total)
+    return b.trunc(clamp(b, b.add(scaled, splat(zero_point)), splat(qmin), splat(qmax)), ir.VectorType(I8, lanes))
+
+
+def clamp(b: ir.IRBuilder, v, lo, hi):
+    v = b.select(b.icmp_signed("<", v, lo), lo, v)
+    return b.select(b.icmp_signed(">", v, hi), hi, v)
+
+
+@contextmanager
+def loop(b: ir.IRBuilder, n, name: str = "i"):
+    """for (i64 i = 0; i < n; ++i) { body }: yields i; the builder ends after the loop."""
+    n = c64(n) if isinstance(n, int) else n
+    pre = b.block
+    head = b.append_basic_block(f"{name}.head")
+    body = b.append_basic_block(f"{name}.body")
+    end = b.append_basic_block(f"{name}.end")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64, name)
+    i.add_incoming(c64(0), pre)
+    b.cbranch(b.icmp_signed("<", i, n), body, end)
+    b.position_at_end(body)
+    yield i
+    i.add_incoming(b.add(i, c64(1)), b.block)
+    b.branch(head)
+    b.position_at_end(end)
+
+
+def var(b: ir.IRBuilder, t, init, name: str = "v"):
+    """A mutable local (an entry-block alloca, promoted to a register by mem2reg)."""
+    with b.goto_entry_block():
+        slot = b.alloca(t, name=name)
+    b.store(init, slot)
+    return slot
+
+
+def at(b: ir.IRBuilder, base, index, t):
+    """&((t *) base)[index]."""
+    return b.gep(base, [index if isinstance(index, ir.Value) else c64(index)], source_etype=t)
+
+
+def load(b: ir.IRBuilder, base, index, t, align: int | None = None):
+    return b.load(at(b, base, index, t), typ=t, align=align)
+
+
+def store(b: ir.IRBuilder, value, base, index, t):
+    b.store(value, at(b, base, index, t))
+
+
+def load_i64(b: ir.IRBuilder, base, index, t):
+    """A signed integer of type t from base[index], sign-extended to i64."""
+    v = load(b, base, index, t)
+    return v if t == I64 else b.sext(v, I64)
+
+
+def memcpy(mod: Module, b: ir.IRBuilder, dst, src, nbytes) -> None:
+    fn = mod.intrinsic("llvm.memcpy.p0.p0.i64", VOID, [PTR, PTR, I64, I1])
+    b.call(fn, [dst, src, nbytes if isinstance(nbytes, ir.Value) else c64(nbytes), ir.Constant(I1, 0)])
+
+
+def memset(mod: Module, b: ir.IRBuilder, dst, byte: int, nbytes) -> None:
+    fn = mod.intrinsic("llvm.memset.p0.i64", VOID, [PTR, I8, I64, I1])
+    b.call(fn, [dst, ir.Constant(I8, byte & 0xFF), nbytes if isinstance(nbytes, ir.Value) else c64(nbytes),
+                ir.Constant(I1, 0)])

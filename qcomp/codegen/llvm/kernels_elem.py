@@ -1,0 +1,273 @@
+"""Elementwise, pooling, reduction and data-movement kernels (scalar loop nests; LLVM vectorizes).
+
+Formulas (qcomp/ir/qops.py, qcomp/fixedpoint.py; irgen.py holds the transcribed helpers):
+  Quantize     y = quantize(x, scale, zero_point, qmin, qmax)         float32 -> int8
+  Dequantize   y = dequantize(q, zero_point, scale)                   int8 -> float32
+  Lut          y = table[x + 128]
+  QRequantize  y = requantize(x - input_zero_point, multiplier, shift, output_zero_point, qmin, qmax)
+  QAdd / QSub  add_int8 / sub_int8: x_scaled = mbqm((x - zp) << 20, m, s);  requantize(a_scaled +- b_scaled)
+  QMul         mul_int8: requantize((a - zp_a) * (b - zp_b))
+  MaxPool2D    max over valid taps (padding never wins; an all-padding window gives -128)
+  QAvgPool2D   acc = sum over taps inside the input of (x - in_zero_point); requantize by the
+               multiplier of the window's count (multipliers[count - 1]), as avg_int8
+  QMean        acc = sum(x) - count * in_zero_point; requantize (mean_int8)
+  ReduceMax    max over the reduced axes
+  movement     gather / scatter / copy through the maps of tables.py, any element size
+Ranges: every sum is i64 here (the spec's int32 bounds hold, so i64 changes no result).
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from ...errors import UnsupportedModelError
+from ...ir import ops, qops
+from . import tables
+from .irgen import F32, I8, I32, I64, c64, int_type, load, load_i64, loop, memcpy, store, var
+
+
+def _size(k, value: str) -> int:
+    return int(np.prod(k.graph.types[value].shape, dtype=np.int64))
+
+
+def _quant(k, value: str) -> tuple[float, int]:
+    q = k.graph.types[value].quant
+    if q is None or q.per_channel:
+        raise UnsupportedModelError(f"node {k.node.name!r} ({k.node.kind}): value {value!r} needs per-tensor "
+                                    f"quant params, got {q}")
+    return float(q.scale[0]), int(q.zero_point[0])
+
+
+def emit_quantize(k) -> int:
+    b = k.b
+    scale, zp = _quant(k, k.node.outputs[0])
+    lo, hi = k.graph.types[k.node.outputs[0]].dtype.qrange
+    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.FLOAT32 or (lo, hi) != (-128, 127):
+        raise UnsupportedModelError(f"node {k.node.name!r} (Quantize): only float32 -> int8 is supported")
+    quantize = k.mod.helper("quantize")
+    with loop(b, _size(k, k.node.outputs[0])) as i:
+        y = b.call(quantize, [load(b, k.ins[0], i, F32), ir.Constant(F32, scale), c64(zp), c64(lo), c64(hi)])
+        store(b, b.trunc(y, I8), k.outs[0], i, I8)
+    return 0
+
+
+def emit_dequantize(k) -> int:
+    b = k.b
+    scale, zp = _quant(k, k.node.inputs[0])
+    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8:
+        raise UnsupportedModelError(f"node {k.node.name!r} (Dequantize): only int8 -> float32 is supported")
+    dequantize = k.mod.helper("dequantize")
+    with loop(b, _size(k, k.node.outputs[0])) as i:
+        y = b.call(dequantize, [load_i64(b, k.ins[0], i, I8), c64(zp), ir.Constant(F32, scale)])
+        store(b, y, k.outs[0], i, F32)
+    return 0
+
+
+def emit_lut(k) -> int:
+    b = k.b
+    table = k.mod.table(k.graph.constants[k.node.inputs[1]], "lut")
+    with loop(b, _size(k, k.node.outputs[0])) as i:
+        x = load_i64(b, k.ins[0], i, I8)
+        store(b, load(b, table, b.add(x, c64(128)), I8), k.outs[0], i, I8)
+    return 0
+
+
+def emit_requantize(k) -> int:
+    b, op = k.b, k.node.op
+    requantize = k.mod.helper("requantize")
+    with loop(b, _size(k, k.node.outputs[0])) as i:
+        x = b.sub(load_i64(b, k.ins[0], i, I8), c64(op.input_zero_point))
+        y = b.call(requantize, [x, c64(op.multiplier), c64(op.shift), c64(op.output_zero_point),
+                                c64(op.qmin), c64(op.qmax)])
+        store(b, b.trunc(y, I8), k.outs[0], i, I8)
+    return 0
+
+
+def _operands(k, i):
+    """a[i], b[i] (i64) under numpy broadcasting."""
+    b = k.b
+    out_shape = k.graph.types[k.node.outputs[0]].shape
+    vals = []
+    for ptr, name in zip(k.ins, k.node.inputs):
+        m = tables.broadcast_map(k.graph.types[name].shape, out_shape)
+        idx = i if m is None else load_i64(b, k.mod.table(m, "bcast"), i, I32)
+        vals.append(load_i64(b, ptr, idx, I8))
+    return vals
+
+
+def emit_add_sub(k) -> int:
+    b, op = k.b, k.node.op
+    mbqm, requantize = k.mod.helper("multiply_by_quantized_multiplier"), k.mod.helper("requantize")
+    with loop(b, _size(k, k.node.outputs[0])) as i:
+        a, bb = _operands(k, i)
+        a_scaled = b.call(mbqm, [b.shl(b.sub(a, c64(op.a_zero_point)), c64(op.left_shift)),
+                                 c64(op.a_multiplier), c64(op.a_shift)])
+        b_scaled = b.call(mbqm, [b.shl(b.sub(bb, c64(op.b_zero_point)), c64(op.left_shift)),
+                                 c64(op.b_multiplier), c64(op.b_shift)])
+        acc = b.sub(a_scaled, b_scaled) if isinstance(op, qops.QSub) else b.add(a_scaled, b_scaled)
+        y = b.call(requantize, [acc, c64(op.out_multiplier), c64(op.out_shift), c64(op.out_zero_point),
+                                c64(op.qmin), c64(op.qmax)])
+        store(b, b.trunc(y, I8), k.outs[0], i, I8)
+    return 0
+
+
+def emit_mul(k) -> int:
+    b, op = k.b, k.node.op
+    requantize = k.mod.helper("requantize")
+    with loop(b, _size(k, k.node.outputs[0])) as i:
+        a, bb = _operands(k, i)
+        acc = b.mul(b.sub(a, c64(op.a_zero_point)), b.sub(bb, c64(op.b_zero_point)))
+        y = b.call(requantize, [acc, c64(op.multiplier), c64(op.shift), c64(op.out_zero_point),
+                                c64(op.qmin), c64(op.qmax)])
+        store(b, b.trunc(y, I8), k.outs[0], i, I8)
+    return 0
+
+
+def _pool_taps(k):
+    op = k.node.op
+    x_shape = k.graph.types[k.node.inputs[0]].shape
+    _, oh, ow, _ = k.graph.types[k.node.outputs[0]].shape
+    return x_shape, oh, ow, tables.window_taps(x_shape, op.kernel, op.strides, op.pads, op.dilations, oh, ow)
+
+
+def _window_loop(k, taps, c, body):
+    """for each output pixel p: body("start", p); for each tap t inside the input, each channel ch:
+    body("tap", p, base, ch) (base = the tap's pixel offset); then body("end", p)."""
+    b = k.b
+    taps_g = k.mod.table(taps, "taps")
+    n_taps = taps.shape[1]
+    with loop(b, taps.shape[0], "p") as p:
+        body("start", p, None, None)
+        with loop(b, n_taps, "t") as t:
+            base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
+            with b.if_then(b.icmp_signed(">=", base, c64(0))):
+                with loop(b, c, "c") as ch:
+                    body("tap", p, base, ch)
+        body("end", p, None, None)
+
+
+def emit_maxpool(k) -> int:
+    b = k.b
+    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8:
+        raise UnsupportedModelError(f"node {k.node.name!r} (MaxPool2D): only int8 input is supported")
+    x_shape, _, _, taps = _pool_taps(k)
+    c = x_shape[3]
+    out = k.outs[0]
+
+    def body(phase, p, base, ch):
+        if phase == "start":
+            with loop(b, c, "c0") as c0:
+                store(b, ir.Constant(I8, -128), out, b.add(b.mul(p, c64(c)), c0), I8)
+        elif phase == "tap":
+            dst = b.add(b.mul(p, c64(c)), ch)
+            v, cur = load(b, k.ins[0], b.add(base, ch), I8), load(b, out, dst, I8)
+            store(b, b.select(b.icmp_signed(">", v, cur), v, cur), out, dst, I8)
+    _window_loop(k, taps, c, body)
+    return 0
+
+
+def emit_avgpool(k) -> int:
+    b, op = k.b, k.node.op
+    x_shape, oh, ow, taps = _pool_taps(k)
+    n, h, w, c = x_shape
+    count = np.tile(tables.window_counts(op, h, w, oh, ow), n)
+    if count.max() > len(op.multipliers):
+        raise UnsupportedModelError(f"node {k.node.name!r} (QAvgPool2D): window count {count.max()} exceeds "
+                                    f"its {len(op.multipliers)} multipliers")
+    mult_g = k.mod.table(np.asarray(op.multipliers, np.int32)[count - 1], "mult")
+    shift_g = k.mod.table(np.asarray(op.shifts, np.int32)[count - 1], "shift")
+    acc = k.scratch   # i64[C]
+    requantize = k.mod.helper("requantize")
+    out = k.outs[0]
+
+    def body(phase, p, base, ch):
+        if phase == "start":
+            with loop(b, c, "c0") as c0:
+                store(b, c64(0), acc, c0, I64)
+        elif phase == "tap":
+            v = b.sub(load_i64(b, k.ins[0], b.add(base, ch), I8), c64(op.in_zero_point))
+            store(b, b.add(load(b, acc, ch, I64), v), acc, ch, I64)
+        else:
+            m, s = load_i64(b, mult_g, p, I32), load_i64(b, shift_g, p, I32)
+            with loop(b, c, "c1") as c1:
+                y = b.call(requantize, [load(b, acc, c1, I64), m, s, c64(op.out_zero_point), c64(op.qmin),
+                                        c64(op.qmax)])
+                store(b, b.trunc(y, I8), out, b.add(b.mul(p, c64(c)), c1), I8)
+    _window_loop(k, taps, c, body)
+    return 8 * c
+
+
+def _reduce(k, axes, finish, init, step) -> int:
+    b = k.b
+    idx, r = tables.reduce_map(k.graph.types[k.node.inputs[0]].shape, axes)
+    idx_g = k.mod.table(idx, "reduce")
+    with loop(b, idx.size // r, "o") as o:
+        acc = var(b, I64, init, "acc")
+        with loop(b, r, "r") as ri:
+            src = load_i64(b, idx_g, b.add(b.mul(o, c64(r)), ri), I32)
+            b.store(step(b.load(acc, typ=I64), load_i64(b, k.ins[0], src, I8)), acc)
+        store(b, b.trunc(finish(b.load(acc, typ=I64)), I8), k.outs[0], o, I8)
+    return 0
+
+
+def emit_mean(k) -> int:
+    b, op = k.b, k.node.op
+    requantize = k.mod.helper("requantize")
+    _, r = tables.reduce_map(k.graph.types[k.node.inputs[0]].shape, op.axes)
+    if r != op.count:
+        raise UnsupportedModelError(f"node {k.node.name!r} (QMean): reduces {r} elements, count says {op.count}")
+
+    def finish(window_sum):
+        acc = b.sub(window_sum, c64(op.count * op.in_zero_point))
+        return b.call(requantize, [acc, c64(op.multiplier), c64(op.shift), c64(op.out_zero_point),
+                                   c64(op.qmin), c64(op.qmax)])
+    return _reduce(k, op.axes, finish, c64(0), b.add)
+
+
+def emit_reduce_max(k) -> int:
+    b = k.b
+    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8:
+        raise UnsupportedModelError(f"node {k.node.name!r} (ReduceMax): only int8 input is supported")
+    return _reduce(k, k.node.op.axes, lambda v: v, c64(-128),
+                   lambda a, v: b.select(b.icmp_signed(">", v, a), v, a))
+
+
+def emit_gather(k) -> int:
+    """Gather: a gather map when the indices are constants, else the run-time kernel."""
+    if k.node.inputs[1] in k.graph.constants:
+        return emit_movement(k)
+    from .kernels_float import emit_gather as run_time_gather
+    return run_time_gather(k)
+
+
+def emit_movement(k) -> int:
+    """Reshape: a copy; Concat: scatters; Transpose/Slice/Split/Pad/Gather: gathers."""
+    b, node, op = k.b, k.node, k.node.op
+    t = k.graph.types[node.inputs[0]]
+    et = int_type(t.dtype.itemsize)
+    if isinstance(op, ops.Reshape):
+        memcpy(k.mod, b, k.outs[0], k.ins[0], t.nbytes)
+        return 0
+    if isinstance(op, ops.Concat):
+        shapes = [k.graph.types[i].shape for i in node.inputs]
+        for ptr, dst in zip(k.ins, tables.concat_maps(op.axis % len(shapes[0]), shapes)):
+            dst_g = k.mod.table(dst, "concat")
+            with loop(b, dst.size) as i:
+                store(b, load(b, ptr, i, et), k.outs[0], load_i64(b, dst_g, i, I32), et)
+        return 0
+    index_values = None
+    if isinstance(op, ops.Gather):
+        index_values = k.graph.constants[node.inputs[1]].astype(np.int64)
+    pad = 0
+    if isinstance(op, ops.Pad):
+        pad = int(np.array(op.value).astype(t.dtype.np).view(f"u{t.dtype.itemsize}"))
+    for out, m in zip(k.outs, tables.gather_map(op, [t.shape], index_values)):
+        m_g = k.mod.table(m, "gather")
+        with loop(b, m.size) as i:
+            src = load_i64(b, m_g, i, I32)
+            with b.if_else(b.icmp_signed(">=", src, c64(0))) as (then, otherwise):
+                with then:
+                    store(b, load(b, k.ins[0], src, et), out, i, et)
+                with otherwise:
+                    store(b, ir.Constant(et, pad), out, i, et)
+    return 0

@@ -1,0 +1,271 @@
+"""Float kernels of the float-fallback regions (between a Dequantize and a Quantize) and the
+boundary ops of token models. These regions may differ from the reference by at most 1 LSB at
+the Quantize that ends them (ARCHITECTURE.md section 3); everything else stays bit-exact.
+
+  Cast       integer -> float32 (sitofp, exact below 2^24) or a same-type copy
+  LayerNorm  over axes [axis, rank), in float64 as the reference:
+               mu = sum(x) / n;  var = sum((x - mu)^2) / n;  y = (x - mu) / sqrt(var + eps) * scale + bias
+  Softmax    along one axis, float32: m = max(x);  e = expf(x - m) (<= 1, no overflow);  y = e / sum(e)
+  Gather     data[..., indices, ...] with indices computed at run time (int32/int64), negative ones
+             counting from the end; an index outside [-d, d) makes qcomp_run return
+             QCOMP_ERR_BAD_INPUT (never a read out of bounds).
+  Add / Sub / Mul / Div (float32, numpy broadcasting; Add's fused clamp), Erf (libm erf in float64,
+             rounded to float32, as the reference computes it in float64)
+  DynamicDense / DynamicMatMul (--quant dynamic; bit-exact, every step one float32 operation as
+             fixedpoint.dynamic_quant_params and qcomp/ir/qops.py say):
+               lo = min(min(x), 0), hi = max(max(x), 0);  scale = (hi - lo) / 255
+               zero_point = clamp(rint(-128 - lo / scale), -128, 127)   (scale == 0: 0 and 0)
+               q = quantize(x, scale, zero_point);  acc = sum (q - zp) * w   (int32)
+               Dense:  y = float32(acc) * (s_x * w_scale[n]) + b[n];  MatMul: y = float32(acc) * (s_a * s_b)
+               then the fused clamp [act_min, act_max]. No fused multiply-add (no contraction flags).
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from ...errors import UnsupportedModelError
+from ...ir import DType, ops
+from .irgen import F32, F64, I8, I32, I64, c32, c64, int_type, load, loop, memcpy, store, var
+
+BAD_INPUT = 8
+
+
+def _shape(k, v):
+    return k.graph.types[v].shape
+
+
+def _prod(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def emit_cast(k) -> int:
+    b = k.b
+    src, dst = k.graph.types[k.node.inputs[0]], k.graph.types[k.node.outputs[0]]
+    n = _prod(src.shape)
+    if src.dtype is dst.dtype:
+        memcpy(k.mod, b, k.outs[0], k.ins[0], src.nbytes)
+    elif dst.dtype is DType.FLOAT32 and not src.dtype.is_float and src.dtype is not DType.BOOL:
+        et = int_type(src.dtype.itemsize)
+        with loop(b, n) as i:
+            v = load(b, k.ins[0], i, et)
+            f = b.uitofp(v, F32) if src.dtype is DType.UINT8 else b.sitofp(v, F32)
+            store(b, f, k.outs[0], i, F32)
+    else:
+        raise UnsupportedModelError(f"node {k.node.name!r} (Cast {src.dtype.value} -> {dst.dtype.value}): only "
+                                    f"integer -> f32 casts are supported by the llvm backend")
+    return 0
+
+
+def _float_input(k, what: str) -> None:
+    if k.graph.types[k.node.inputs[0]].dtype is not DType.FLOAT32:
+        raise UnsupportedModelError(f"node {k.node.name!r} ({what}): only float32 input is supported")
+
+
+def emit_layer_norm(k) -> int:
+    b, op = k.b, k.node.op
+    _float_input(k, "LayerNorm")
+    shape = _shape(k, k.node.inputs[0])
+    axis = op.axis % len(shape)
+    n, rows = _prod(shape[axis:]), _prod(shape[:axis])
+    for v in k.node.inputs[1:]:
+        if _prod(_shape(k, v)) != n:
+            raise UnsupportedModelError(f"node {k.node.name!r} (LayerNorm): scale/bias {v!r} must have the "
+                                        f"{n} elements of the normalized axes")
+    sqrt = k.mod.intrinsic("llvm.sqrt.f64", F64, [F64])
+    x, scale, bias, y = k.ins[0], k.ins[1], k.ins[2], k.outs[0]
+    with loop(b, rows, "row") as r:
+        base = b.mul(r, c64(n))
+        total = var(b, F64, ir.Constant(F64, 0.0), "sum")
+        with loop(b, n, "j") as j:
+            b.store(b.fadd(b.load(total, typ=F64), b.fpext(load(b, x, b.add(base, j), F32), F64)), total)
+        mu = b.fdiv(b.load(total, typ=F64), ir.Constant(F64, float(n)))
+        sq = var(b, F64, ir.Constant(F64, 0.0), "sq")
+        with loop(b, n, "j2") as j:
+            c = b.fsub(b.fpext(load(b, x, b.add(base, j), F32), F64), mu)
+            b.store(b.fadd(b.load(sq, typ=F64), b.fmul(c, c)), sq)
+        denom = b.call(sqrt, [b.fadd(b.fdiv(b.load(sq, typ=F64), ir.Constant(F64, float(n))),
+                                     ir.Constant(F64, float(op.epsilon)))])
+        with loop(b, n, "j3") as j:
+            c = b.fsub(b.fpext(load(b, x, b.add(base, j), F32), F64), mu)
+            v = b.fmul(b.fdiv(c, denom), b.fpext(load(b, scale, j, F32), F64))
+            v = b.fadd(v, b.fpext(load(b, bias, j, F32), F64))
+            store(b, b.fptrunc(v, F32), y, b.add(base, j), F32)
+    return 0
+
+
+def emit_softmax(k) -> int:
+    b = k.b
+    _float_input(k, "Softmax")
+    shape = _shape(k, k.node.inputs[0])
+    axis = k.node.op.axis % len(shape)
+    outer, n, inner = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1:])
+    exp = k.mod.intrinsic("llvm.exp.f32", F32, [F32])
+    x, y = k.ins[0], k.outs[0]
+    with loop(b, outer, "o") as o:
+        with loop(b, inner, "in") as i:
+            base = b.add(b.mul(o, c64(n * inner)), i)
+
+            def at(j):
+                return b.add(base, b.mul(j, c64(inner)))
+            m = var(b, F32, load(b, x, base, F32), "max")
+            with loop(b, n, "j") as j:
+                v, cur = load(b, x, at(j), F32), b.load(m, typ=F32)
+                b.store(b.select(b.fcmp_ordered(">", v, cur), v, cur), m)
+            total = var(b, F32, ir.Constant(F32, 0.0), "sum")
+            with loop(b, n, "j2") as j:
+                e = b.call(exp, [b.fsub(load(b, x, at(j), F32), b.load(m, typ=F32))])
+                store(b, e, y, at(j), F32)
+                b.store(b.fadd(b.load(total, typ=F32), e), total)
+            with loop(b, n, "j3") as j:
+                store(b, b.fdiv(load(b, y, at(j), F32), b.load(total, typ=F32)), y, at(j), F32)
+    return 0
+
+
+def emit_gather(k) -> int:
+    """out[p, j, q] = data[p, idx[j], q] (p < pre, q < post elements), copied post elements at a time."""
+    b, op = k.b, k.node.op
+    data_t, idx_t = k.graph.types[k.node.inputs[0]], k.graph.types[k.node.inputs[1]]
+    if idx_t.dtype not in (DType.INT32, DType.INT64):
+        raise UnsupportedModelError(f"node {k.node.name!r} (Gather): indices must be int32 or int64")
+    axis = op.axis % data_t.rank
+    pre, d, post = _prod(data_t.shape[:axis]), data_t.shape[axis], _prod(data_t.shape[axis + 1:])
+    n_idx, es = _prod(idx_t.shape), data_t.dtype.itemsize
+    it = int_type(idx_t.dtype.itemsize)
+    with loop(b, n_idx, "j") as j:
+        v = load(b, k.ins[1], j, it)
+        v = v if it == I64 else b.sext(v, I64)
+        with b.if_then(b.or_(b.icmp_signed("<", v, c64(-d)), b.icmp_signed(">=", v, c64(d))), likely=False):
+            b.ret(c32(BAD_INPUT))
+        v = b.select(b.icmp_signed("<", v, c64(0)), b.add(v, c64(d)), v)
+        with loop(b, pre, "p") as p:
+            src = b.mul(b.add(b.mul(p, c64(d)), v), c64(post * es))
+            dst = b.mul(b.add(b.mul(p, c64(n_idx)), j), c64(post * es))
+            memcpy(k.mod, b, b.gep(k.outs[0], [dst], source_etype=I8), b.gep(k.ins[0], [src], source_etype=I8),
+                   post * es)
+    return 0
+
+
+
+def _dynamic_quantize(k, src, n: int, dst):
+    """dst = quantize(src, scale, zp) with fixedpoint.dynamic_quant_params; returns (scale, zp i64)."""
+    b = k.b
+    zero = ir.Constant(F32, 0.0)
+    lo, hi = var(b, F32, zero, "lo"), var(b, F32, zero, "hi")
+    with loop(b, n, "m") as i:
+        v = load(b, src, i, F32)
+        cur_lo, cur_hi = b.load(lo, typ=F32), b.load(hi, typ=F32)
+        b.store(b.select(b.fcmp_ordered("<", v, cur_lo), v, cur_lo), lo)
+        b.store(b.select(b.fcmp_ordered(">", v, cur_hi), v, cur_hi), hi)
+    lo_v = b.load(lo, typ=F32)
+    scale = b.fdiv(b.fsub(b.load(hi, typ=F32), lo_v), ir.Constant(F32, 255.0))
+    is_zero = b.fcmp_ordered("==", scale, zero)
+    safe = b.select(is_zero, ir.Constant(F32, 1.0), scale)
+    rint = k.mod.intrinsic("llvm.rint.f32", F32, [F32])
+    zp = b.call(rint, [b.fsub(ir.Constant(F32, -128.0), b.fdiv(lo_v, safe))])
+    zp = b.select(b.fcmp_ordered("<", zp, ir.Constant(F32, -128.0)), ir.Constant(F32, -128.0), zp)
+    zp = b.select(b.fcmp_ordered(">", zp, ir.Constant(F32, 127.0)), ir.Constant(F32, 127.0), zp)
+    zp = b.select(is_zero, c64(0), b.fptosi(zp, I64))
+    quantize = k.mod.helper("quantize")
+    with loop(b, n, "q") as i:
+        y = b.call(quantize, [load(b, src, i, F32), scale, zp, c64(-128), c64(127)])
+        store(b, b.trunc(y, I8), dst, i, I8)
+    return scale, zp
+
+
+def _act_clamp(b, y, op):
+    if op.act_min is not None:
+        lo = ir.Constant(F32, float(np.float32(op.act_min)))
+        y = b.select(b.fcmp_ordered("<", y, lo), lo, y)
+    if op.act_max is not None:
+        hi = ir.Constant(F32, float(np.float32(op.act_max)))
+        y = b.select(b.fcmp_ordered(">", y, hi), hi, y)
+    return y
+
+
+def emit_dynamic_dense(k) -> int:
+    b, op = k.b, k.node.op
+    x_shape = _shape(k, k.node.inputs[0])
+    w = k.graph.constants.get(k.node.inputs[1])
+    if w is None:
+        raise UnsupportedModelError(f"node {k.node.name!r} (DynamicDense): weights must be constants")
+    n_out, kd = w.shape
+    rows = _prod(x_shape[:-1])
+    q = k.scratch
+    scale, zp = _dynamic_quantize(k, k.ins[0], rows * kd, q)
+    w_g = k.mod.table(w.astype(np.int32), "w_dyn")
+    with loop(b, rows, "r") as r:
+        with loop(b, n_out, "n") as n:
+            acc = var(b, I32, ir.Constant(I32, 0), "acc")
+            with loop(b, kd, "k") as kk:
+                xv = b.sub(b.sext(load(b, q, b.add(b.mul(r, c64(kd)), kk), I8), I64), zp)
+                prod = b.mul(b.trunc(xv, I32), load(b, w_g, b.add(b.mul(n, c64(kd)), kk), I32))
+                b.store(b.add(b.load(acc, typ=I32), prod), acc)
+            factor = b.fmul(scale, load(b, k.ins[3], n, F32))
+            y = b.fadd(b.fmul(b.sitofp(b.load(acc, typ=I32), F32), factor), load(b, k.ins[2], n, F32))
+            store(b, _act_clamp(b, y, op), k.outs[0], b.add(b.mul(r, c64(n_out)), n), F32)
+    return -(-rows * kd // 64) * 64
+
+
+def emit_dynamic_matmul(k) -> int:
+    from .tables import matmul_batches
+    b, op = k.b, k.node.op
+    a_shape, b_shape = _shape(k, k.node.inputs[0]), _shape(k, k.node.inputs[1])
+    if len(a_shape) < 2 or len(b_shape) < 2:
+        raise UnsupportedModelError(f"node {k.node.name!r} (DynamicMatMul): 1-D operands are not supported")
+    m, kd, n = a_shape[-2], a_shape[-1], b_shape[-1]
+    na, nb = _prod(a_shape), _prod(b_shape)
+    qa = k.scratch
+    qb = b.gep(k.scratch, [c64(-(-na // 64) * 64)], source_etype=I8)
+    s_a, zp_a = _dynamic_quantize(k, k.ins[0], na, qa)
+    s_b, zp_b = _dynamic_quantize(k, k.ins[1], nb, qb)
+    factor = b.fmul(s_a, s_b)
+    a_off, b_off = matmul_batches(a_shape, b_shape, _shape(k, k.node.outputs[0]))
+    a_g, b_g = k.mod.table(a_off, "aoff"), k.mod.table(b_off, "boff")
+    with loop(b, a_off.size, "bt") as bt:
+        a0 = b.sext(load(b, a_g, bt, I32), I64)
+        b0 = b.sext(load(b, b_g, bt, I32), I64)
+        with loop(b, m, "mi") as mi:
+            with loop(b, n, "ni") as ni:
+                acc = var(b, I64, c64(0), "acc")
+                with loop(b, kd, "k") as kk:
+                    av = b.sub(b.sext(load(b, qa, b.add(a0, b.add(b.mul(mi, c64(kd)), kk)), I8), I64), zp_a)
+                    bv = b.sub(b.sext(load(b, qb, b.add(b0, b.add(b.mul(kk, c64(n)), ni)), I8), I64), zp_b)
+                    b.store(b.add(b.load(acc, typ=I64), b.mul(av, bv)), acc)
+                y = b.fmul(b.sitofp(b.load(acc, typ=I64), F32), factor)
+                dst = b.add(b.mul(bt, c64(m * n)), b.add(b.mul(mi, c64(n)), ni))
+                store(b, _act_clamp(b, y, op), k.outs[0], dst, F32)
+    return -(-na // 64) * 64 + nb
+
+
+def emit_float_binary(k) -> int:
+    from .tables import broadcast_map
+    b, op = k.b, k.node.op
+    out_shape = _shape(k, k.node.outputs[0])
+    for v in k.node.inputs:
+        if k.graph.types[v].dtype is not DType.FLOAT32:
+            raise UnsupportedModelError(f"node {k.node.name!r} ({op.kind}): only float32 operands are supported "
+                                        f"(got {k.graph.types[v].dtype.value} for {v!r})")
+    maps = [broadcast_map(_shape(k, v), out_shape) for v in k.node.inputs]
+    tables = [None if m is None else k.mod.table(m, "bcast") for m in maps]
+    combine = {ops.Add: b.fadd, ops.Sub: b.fsub, ops.Mul: b.fmul, ops.Div: b.fdiv}[type(op)]
+    with loop(b, _prod(out_shape)) as i:
+        vals = []
+        for ptr, table in zip(k.ins, tables):
+            idx = i if table is None else b.sext(load(b, table, i, I32), I64)
+            vals.append(load(b, ptr, idx, F32))
+        y = combine(*vals)
+        if isinstance(op, ops.Add):
+            y = _act_clamp(b, y, op)
+        store(b, y, k.outs[0], i, F32)
+    return 0
+
+
+def emit_erf(k) -> int:
+    b = k.b
+    _float_input(k, "Erf")
+    erf = k.mod.intrinsic("erf", F64, [F64])
+    with loop(b, _prod(_shape(k, k.node.inputs[0]))) as i:
+        y = b.call(erf, [b.fpext(load(b, k.ins[0], i, F32), F64)])
+        store(b, b.fptrunc(y, F32), k.outs[0], i, F32)
+    return 0

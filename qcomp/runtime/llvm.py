@@ -1,0 +1,121 @@
+"""Run an llvm-backend artifact (model.so, ABI of runtime/qcomp.h) from Python through ctypes.
+
+    runner = load(path, manifest, target);  runner.run(feeds, raw=False) -> {output name: array}
+
+Before any code is loaded, the CPU features the manifest lists ("features", /proc/cpuinfo names)
+are checked against this host: an artifact built for AVX512-VNNI on a CPU without it is a clear
+QcompError, never SIGILL. Tensor shapes and dtypes come from the library itself
+(qcomp_input_info / qcomp_output_info); one workspace of qcomp_workspace_size() bytes, 64-byte
+aligned, is allocated once per runner. raw=True returns the int8 values before each output's
+Dequantize (qcomp_run_ex with QCOMP_RAW_OUTPUTS). Imports nothing of qcomp but qcomp.errors.
+"""
+from __future__ import annotations
+
+import ctypes
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, QcompError
+
+RAW_OUTPUTS = 2
+BAD_INPUT = 8
+_NUMPY = {0: np.float32, 1: np.int8, 2: np.uint8, 3: np.int32, 4: np.int64}
+_ALIGN = 64
+
+
+class TensorInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
+                ("shape", ctypes.c_int64 * 8), ("scale", ctypes.c_float), ("zero_point", ctypes.c_int32)]
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def check_host(manifest: dict, target_name: str, host_arch: str = "") -> None:
+    if host_arch and platform.machine() != host_arch:
+        raise QcompError(f"artifact for target {target_name!r} needs a {host_arch} CPU; this host is "
+                         f"{platform.machine()}")
+    missing = [f for f in manifest.get("features", []) if f not in cpu_flags()]
+    if missing:
+        raise QcompError(f"artifact for target {target_name!r} needs CPU features {', '.join(missing)}, which "
+                         f"this CPU lacks; rebuild for a target this CPU supports (`qcomp targets`)")
+
+
+class Runner:
+    def __init__(self, library: Path):
+        lib = ctypes.CDLL(str(library))
+        lib.qcomp_workspace_size.restype = ctypes.c_size_t
+        lib.qcomp_num_inputs.restype = lib.qcomp_num_outputs.restype = ctypes.c_int32
+        for name in ("qcomp_input_info", "qcomp_output_info"):
+            getattr(lib, name).argtypes = [ctypes.c_int32, ctypes.POINTER(TensorInfo)]
+            getattr(lib, name).restype = ctypes.c_int32
+        lib.qcomp_run_ex.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p),
+                                     ctypes.POINTER(ctypes.c_void_p), ctypes.c_int32]
+        lib.qcomp_run_ex.restype = ctypes.c_int32
+        lib.qcomp_output_raw_dtype.argtypes = [ctypes.c_int32]
+        lib.qcomp_output_raw_dtype.restype = ctypes.c_int32
+        lib.qcomp_status_string.argtypes = [ctypes.c_int32]
+        lib.qcomp_status_string.restype = ctypes.c_char_p
+        self._lib = lib
+        self.inputs = [self._info(lib.qcomp_input_info, i) for i in range(lib.qcomp_num_inputs())]
+        self.outputs = [self._info(lib.qcomp_output_info, i) for i in range(lib.qcomp_num_outputs())]
+        size = int(lib.qcomp_workspace_size())
+        self._buffer = np.zeros(size + _ALIGN, np.uint8)
+        self._workspace = self._buffer.ctypes.data + (-self._buffer.ctypes.data) % _ALIGN
+        self._size = size
+
+    @staticmethod
+    def _info(fn, index: int) -> TensorInfo:
+        info = TensorInfo()
+        status = fn(index, ctypes.byref(info))
+        if status != 0:
+            raise QcompError(f"model.so: tensor info {index} failed with status {status}")
+        return info
+
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
+        ins = []
+        for info in self.inputs:
+            name = info.name.decode()
+            if name not in feeds:
+                raise QcompError(f"missing input {name!r}")
+            shape = tuple(info.shape[:info.rank])
+            a = np.ascontiguousarray(feeds[name], dtype=_NUMPY[info.dtype])
+            if a.shape != shape:
+                raise QcompError(f"input {name!r} has shape {a.shape}, expected {shape}")
+            ins.append(a)
+        outs = {}
+        for index, info in enumerate(self.outputs):
+            dtype = _NUMPY[self._lib.qcomp_output_raw_dtype(index) if raw else info.dtype]
+            outs[info.name.decode()] = np.empty(tuple(info.shape[:info.rank]), dtype)
+        in_ptrs = (ctypes.c_void_p * max(len(ins), 1))(*[a.ctypes.data for a in ins])
+        out_ptrs = (ctypes.c_void_p * max(len(outs), 1))(*[a.ctypes.data for a in outs.values()])
+        status = self._lib.qcomp_run_ex(self._workspace, self._size, in_ptrs, out_ptrs,
+                                        RAW_OUTPUTS if raw else 0)
+        if status == BAD_INPUT:
+            raise InputError(f"model.so: {self._lib.qcomp_status_string(status).decode()}; check the token ids "
+                             f"or indices given")
+        if status != 0:
+            raise QcompError(f"model.so: qcomp_run failed: {self._lib.qcomp_status_string(status).decode()}")
+        return outs
+
+
+def load(path, manifest: dict, target, **options) -> Runner:
+    if options:
+        raise QcompError(f"target {manifest.get('target')!r} artifacts take no run options, got {sorted(options)}")
+    if getattr(target, "kind", "native") != "native":
+        raise QcompError(f"running {target.name!r} artifacts (cross-compiled) is not supported by this qcomp yet")
+    check_host(manifest, manifest.get("target", "?"), getattr(target, "host_arch", ""))
+    library = Path(path) / manifest["files"].get("library", "model.so")
+    if not library.is_file():
+        raise QcompError(f"artifact {str(path)!r} lacks {library.name}; rebuild it")
+    return Runner(library)

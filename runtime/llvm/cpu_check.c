@@ -1,0 +1,15 @@
+/* qcomp_cpu_ok(): nonzero if this CPU (and OS) supports every instruction set the artifact's code
+ * was compiled for. Linked into x86-64 model.so files by qcomp's llvm backend, which defines
+ * QCOMP_CPU_CHECK as a conjunction of __builtin_cpu_supports("...") tests of the target's
+ * features (libgcc's CPUID + XGETBV probe: AVX-512 also needs the OS to save the zmm state).
+ * qcomp_run returns QCOMP_ERR_UNSUPPORTED_CPU when it is zero, instead of faulting with SIGILL. */
+#ifndef QCOMP_CPU_CHECK
+#define QCOMP_CPU_CHECK 1
+#endif
+
+__attribute__((visibility("hidden"))) int qcomp_cpu_ok(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+#endif
+  return QCOMP_CPU_CHECK;
+}

@@ -1,0 +1,117 @@
+"""The llvm backend's code generation: VPDPBUSD in the hot loop, clean errors for unsupported ops,
+bad target settings and LLVM failures (never a crash), and the int8 I/O of the ABI."""
+import ctypes
+import dataclasses
+
+import numpy as np
+import pytest
+
+from qcomp import fixedpoint
+from qcomp.codegen.llvm import emit, unsupported
+from qcomp.codegen.llvm.compile import compile_object
+from qcomp.errors import QcompError, UnsupportedModelError
+from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, ops, qops, verify
+from qcomp.ref import run_integer
+from qcomp.target import get_target, host_support
+
+I8 = DType.INT8
+VNNI = get_target("x86-vnni")
+runs_here = pytest.mark.skipif(not host_support(VNNI).can_run, reason=f"target x86-vnni: {host_support(VNNI).why}")
+
+
+def conv_graph(rng, c_in=19, c_out=7) -> tuple[Graph, dict]:
+    g = Graph("conv", Stage.TARGET)
+    g.add_input("x", TensorType((1, 6, 5, c_in), I8, QuantParams(0.05, 3)))
+    w = rng.integers(-127, 128, size=(c_out, 3, 3, c_in)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, size=c_out).astype(np.int32)
+    m, s = fixedpoint.quantize_multipliers(np.full(c_out, 40.0 / np.sqrt(9 * c_in * 85 * 5400)))
+    names = [g.add_constant("w", w, QuantParams(np.full(c_out, 0.01, np.float32), 0, axis=0)),
+             g.add_constant("bias", bias), g.add_constant("multiplier", m.astype(np.int32)),
+             g.add_constant("shift", s.astype(np.int32))]
+    op = qops.QConv2D(pads=(1, 1, 1, 1), input_zero_point=3, output_zero_point=-5)
+    out_t = op.infer([g.types[v] for v in ["x", *names]])[0]
+    g.add_node(op, ["x", *names], "conv", outputs=["y"],
+               out_types=[TensorType(out_t.shape, I8, QuantParams(0.05, -5))])
+    g.outputs = ["y"]
+    return verify(g), {"x": rng.integers(-128, 128, size=(1, 6, 5, c_in)).astype(np.int8)}
+
+
+def test_conv_hot_loop_is_vpdpbusd(tmp_path, rng):
+    graph, _ = conv_graph(rng)
+    emit(graph, VNNI, tmp_path, assembly=True)
+    asm = (tmp_path / "model.s").read_text()
+    assert "vpdpbusd" in asm and "zmm" in asm
+    assert "qcomp_run_raw" in asm
+
+
+@runs_here
+def test_conv_bit_exact_and_ws_checks(tmp_path, rng):
+    from qcomp.runtime.llvm import Runner
+    graph, feeds = conv_graph(rng)
+    emit(graph, VNNI, tmp_path)
+    runner = Runner(tmp_path / "model.so")
+    want = run_integer(graph, feeds)["y"]
+    assert np.unique(want).size > 20
+    np.testing.assert_array_equal(runner.run(feeds)["y"], want)
+    lib = runner._lib
+    ins = (ctypes.c_void_p * 1)(feeds["x"].ctypes.data)
+    out = np.empty_like(want)
+    outs = (ctypes.c_void_p * 1)(out.ctypes.data)
+    assert lib.qcomp_run_ex(runner._workspace, runner._size - 1, ins, outs, 0) == 3   # too small
+    assert lib.qcomp_run_ex(None, runner._size, ins, outs, 0) == 1                    # NULL
+    assert lib.qcomp_run_ex(runner._workspace + 8, runner._size, ins, outs, 0) == 4   # misaligned
+    assert lib.qcomp_run_ex(runner._workspace, runner._size, ins, outs, 1) == 0       # int8 I/O already
+    np.testing.assert_array_equal(out, want)
+
+
+def test_unsupported_op_names_target_node_op_and_dtypes(tmp_path):
+    g = Graph("gate", Stage.TARGET)
+    g.add_input("a", TensorType((2, 3), DType.FLOAT32))
+    g.add_node(ops.Sigmoid(), ["a"], "attention_gate", outputs=["y"])
+    g.outputs = ["y"]
+    g = verify(g)
+    why = unsupported(g, VNNI)
+    assert "x86-vnni" in why and "'attention_gate'" in why and "Sigmoid" in why and "f32" in why
+    with pytest.raises(UnsupportedModelError, match="attention_gate"):
+        emit(g, VNNI, tmp_path)
+
+
+def test_target_without_vnni_feature_is_refused_before_llvm_runs(tmp_path, rng):
+    graph, _ = conv_graph(rng)
+    bad = dataclasses.replace(VNNI, name="x86-no-vnni", cpu="x86-64-v3", features=("+avx2",))
+    with pytest.raises(QcompError, match=r"needs features \+avx512f, \+avx512bw, \+avx512vnni"):
+        emit(graph, bad, tmp_path)
+
+
+def test_llvm_failure_in_the_child_is_a_clean_error(tmp_path):
+    (tmp_path / "bad.ll").write_text("define i32 @f() { ret i64 0 }\n")
+    with pytest.raises(QcompError, match="LLVM failed to compile"):
+        compile_object(tmp_path / "bad.ll", tmp_path / "bad.o", VNNI)
+
+
+def test_same_backend_emits_sdot_for_the_arm_target(tmp_path, rng):
+    """The target data alone switches the dot instruction: arm-sdot's module compiles to SDOT
+    (object and assembly only; linking and running it belong to the cross toolchain)."""
+    from qcomp.codegen.llvm import build_module
+    graph, _ = conv_graph(rng)
+    arm = get_target("arm-sdot")
+    mod, entries = build_module(graph, arm)
+    (tmp_path / "model.ll").write_text(str(mod.m))
+    compile_object(tmp_path / "model.ll", tmp_path / "model.o", arm, tmp_path / "model.s")
+    asm = (tmp_path / "model.s").read_text()
+    assert "sdot" in asm and "vpdpbusd" not in asm
+    assert entries["workspace_bytes"] > 0
+
+
+@runs_here
+def test_library_refuses_a_cpu_without_the_targets_features(tmp_path, rng):
+    """A library built for a feature this CPU lacks (AMX here) returns QCOMP_ERR_UNSUPPORTED_CPU
+    from its own CPUID check, so C callers get an error code instead of SIGILL."""
+    from qcomp.runtime.llvm import Runner
+    graph, feeds = conv_graph(rng)
+    if "amx_tile" in open("/proc/cpuinfo").read():
+        pytest.skip("this CPU has AMX; the negative case needs a feature it lacks")
+    amx = dataclasses.replace(VNNI, name="x86-vnni-amx", features=VNNI.features + ("+amx-tile",))
+    emit(graph, amx, tmp_path)
+    with pytest.raises(QcompError, match="the CPU lacks a feature the code needs"):
+        Runner(tmp_path / "model.so").run(feeds)
