@@ -1,0 +1,184 @@
+"""Emitters of the type-generic data-movement ops and of the model boundary (Quantize, Dequantize).
+
+Movement ops copy bytes, whatever the element type:
+  Reshape                 one block copy (row-major order is unchanged)
+  Concat / Split          qcomp_copy_blocks: rows = prod(shape[:axis]) blocks per input / output
+  Transpose, Slice, Pad,  qcomp_gather_axes with one source-offset table per output axis:
+  nearest Resize            Transpose  table_d[i] = i * stride_in[perm[d]]
+                            Slice      table_d[i] = (start_d + i * step_d) * stride_in[d]
+                            Pad        table_d[i] = np.pad(arange(n_d), mode)[i] * stride_in[d], with -1
+                                       (padding, the int8 pad value) in constant mode
+                            Resize     table_d[i] = nearest source index (resize_index.py) * stride_in[d]
+The tables are computed here with numpy's own slice and pad semantics (those of the reference).
+
+Quantize (float graph input -> int8) and Dequantize (int8 -> float graph output) are the only float
+code; in raw mode (qcomp_run_raw, `--raw` outputs) they become byte copies of the int8 values.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...ir import DType, Node, ops
+from .program import CArray, Call, Ctx, contiguous_strides, unsupported
+from .resize_index import nearest_source_index
+
+
+def _copy(ctx: Ctx, node: Node, dst: str, dst_stride: int, src: str, src_stride: int, rows: int,
+          chunk: int) -> Call:
+    return Call(ctx.comment(node), "qcomp_copy_blocks", (dst, str(dst_stride), src, str(src_stride), str(rows),
+                                                         str(chunk)))
+
+
+def _bytes(ptr: str, const: bool) -> str:
+    return f"(({'const ' if const else ''}uint8_t *){ptr})"
+
+
+def reshape(ctx: Ctx, node: Node) -> list[Call]:
+    x, y = node.inputs[0], node.outputs[0]
+    return [_copy(ctx, node, ctx.ptr(y, False), 0, ctx.ptr(x, True), 0, 1, ctx.nbytes(x))]
+
+
+def concat(ctx: Ctx, node: Node) -> list[Call]:
+    y = node.outputs[0]
+    axis, es = node.op.axis, ctx.elem_size(y)
+    rows = math.prod(ctx.shape(y)[:axis])
+    out_row = math.prod(ctx.shape(y)[axis:]) * es
+    calls, offset = [], 0
+    for x in node.inputs:
+        chunk = math.prod(ctx.shape(x)[axis:]) * es
+        dst = f"({_bytes(ctx.ptr(y, False), False)} + {offset})"
+        calls.append(_copy(ctx, node, dst, out_row, ctx.ptr(x, True), chunk, rows, chunk))
+        offset += chunk
+    return calls
+
+
+def split(ctx: Ctx, node: Node) -> list[Call]:
+    x = node.inputs[0]
+    axis, es = node.op.axis, ctx.elem_size(x)
+    rows = math.prod(ctx.shape(x)[:axis])
+    in_row = math.prod(ctx.shape(x)[axis:]) * es
+    calls, offset = [], 0
+    for y in node.outputs:
+        chunk = math.prod(ctx.shape(y)[axis:]) * es
+        src = f"({_bytes(ctx.ptr(x, True), True)} + {offset})"
+        calls.append(_copy(ctx, node, ctx.ptr(y, False), chunk, src, in_row, rows, chunk))
+        offset += chunk
+    return calls
+
+
+def _gather(ctx: Ctx, node: Node, tables: list[np.ndarray], pad_value: int | None) -> list[Call]:
+    x, y = node.inputs[0], node.outputs[0]
+    shape = ctx.shape(y)
+    if not shape:
+        shape, tables = (1,), [np.zeros(1, np.int64)]
+    if math.prod(shape) == 0:
+        return []
+    arrays: list[CArray] = [ctx.array(node, "shape", shape), ctx.array(node, "tables", np.concatenate(tables))]
+    pad = "(const void *)0"
+    if pad_value is not None:
+        if ctx.dtype(x) is not DType.INT8:
+            raise unsupported(ctx, node, "constant padding of a non-int8 tensor")
+        arrays.append(ctx.array(node, "pad", [pad_value], "int8_t"))
+        pad = arrays[-1].name
+    args = (ctx.ptr(x, True), ctx.ptr(y, False), str(ctx.elem_size(x)), str(len(shape)), arrays[0].name,
+            arrays[1].name, pad)
+    return [Call(ctx.comment(node), "qcomp_gather_axes", args, arrays=tuple(arrays))]
+
+
+def transpose(ctx: Ctx, node: Node) -> list[Call]:
+    x, y = node.inputs[0], node.outputs[0]
+    strides = contiguous_strides(ctx.shape(x))
+    tables = [np.arange(n) * strides[p] for n, p in zip(ctx.shape(y), node.op.perm)]
+    return _gather(ctx, node, tables, None)
+
+
+def slice_(ctx: Ctx, node: Node) -> list[Call]:
+    x = node.inputs[0]
+    op = node.op
+    strides = contiguous_strides(ctx.shape(x))
+    tables = [np.arange(n)[slice(s, e, st)] * stride
+              for n, s, e, st, stride in zip(ctx.shape(x), op.starts, op.ends, op.steps, strides)]
+    return _gather(ctx, node, tables, None)
+
+
+def pad(ctx: Ctx, node: Node) -> list[Call]:
+    x = node.inputs[0]
+    op = node.op
+    shape = ctx.shape(x)
+    r = len(shape)
+    strides = contiguous_strides(shape)
+    mode = {"constant": "constant", "reflect": "reflect", "edge": "edge"}[op.mode]
+    tables = []
+    for d, n in enumerate(shape):
+        widths = (op.pads[d], op.pads[d + r])
+        if mode == "constant":
+            idx = np.pad(np.arange(n), widths, mode="constant", constant_values=-1)
+        elif n == 0:
+            raise unsupported(ctx, node, f"{op.mode} padding of an empty axis")
+        else:
+            idx = np.pad(np.arange(n), widths, mode=mode)
+        tables.append(np.where(idx < 0, -1, idx * strides[d]))
+    value = int(op.value) if mode == "constant" else None
+    return _gather(ctx, node, tables, value)
+
+
+def resize(ctx: Ctx, node: Node) -> list[Call]:
+    x = node.inputs[0]
+    op = node.op
+    if op.mode != "nearest":
+        raise unsupported(ctx, node, f"{op.mode} Resize (only nearest moves int8 values unchanged)")
+    strides = contiguous_strides(ctx.shape(x))
+    tables = []
+    for n_in, n_out, scale, stride in zip(ctx.shape(x), op.sizes, op.scales, strides):
+        idx = nearest_source_index(op.coordinate_transformation_mode, op.nearest_mode, n_in, n_out, scale)
+        if idx is None:
+            raise unsupported(ctx, node, f"coordinate_transformation_mode {op.coordinate_transformation_mode!r} "
+                                         f"/ nearest_mode {op.nearest_mode!r}")
+        tables.append(idx * stride)
+    return _gather(ctx, node, tables, None)
+
+
+def quantize(ctx: Ctx, node: Node) -> list[Call]:
+    x, y = node.inputs[0], node.outputs[0]
+    q = ctx.graph.types[y].quant
+    if x not in ctx.input_index or ctx.dtype(x) is not DType.FLOAT32 or ctx.dtype(y) is not DType.INT8:
+        raise unsupported(ctx, node, "only a float32 graph input quantized to int8 is supported "
+                                     "(float regions inside the model are not)")
+    if q is None or q.per_channel:
+        raise unsupported(ctx, node, "per-channel quantization of an input")
+    lo, hi = DType.INT8.qrange
+    n = math.prod(ctx.shape(x))
+    scale = _float_literal(q.scale[0])
+    args = (ctx.ptr(x, True), ctx.ptr(y, False), str(n), scale, str(int(q.zero_point[0])), str(lo), str(hi))
+    raw = (ctx.ptr(y, False), "0", f"inputs[{ctx.input_index[x]}]", "0", "1", str(n))
+    return [Call(ctx.comment(node), "qcomp_quantize_f32", args, raw_flag="in_raw", raw_kernel="qcomp_copy_blocks",
+                 raw_args=raw)]
+
+
+def dequantize(ctx: Ctx, node: Node) -> list[Call]:
+    x, y = node.inputs[0], node.outputs[0]
+    q = ctx.graph.types[x].quant
+    if y not in ctx.output_index or ctx.dtype(x) is not DType.INT8:
+        raise unsupported(ctx, node, "only an int8 value dequantized into a graph output is supported "
+                                     "(float regions inside the model are not)")
+    if q is None or q.per_channel:
+        raise unsupported(ctx, node, "per-channel dequantization of an output")
+    n = math.prod(ctx.shape(x))
+    args = (ctx.ptr(x, True), ctx.ptr(y, False), str(n), _float_literal(q.scale[0]), str(int(q.zero_point[0])))
+    raw = (f"outputs[{ctx.output_index[y]}]", "0", ctx.ptr(x, True), "0", "1", str(n))
+    return [Call(ctx.comment(node), "qcomp_dequantize_f32", args, raw_flag="out_raw",
+                 raw_kernel="qcomp_copy_blocks", raw_args=raw)]
+
+
+def _float_literal(v) -> str:
+    """A float32 value as a C literal that parses back to the same float32 (9 significant digits)."""
+    f = float(np.float32(v))
+    return f"{f:.9e}f"
+
+
+TABLE = {
+    ops.Reshape: reshape, ops.Concat: concat, ops.Split: split, ops.Transpose: transpose, ops.Slice: slice_,
+    ops.Pad: pad, ops.Resize: resize, ops.Quantize: quantize, ops.Dequantize: dequantize,
+}

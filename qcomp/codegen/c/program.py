@@ -1,0 +1,131 @@
+"""The dsp-c program: one kernel call per node, every argument a precomputed integer or a C name.
+
+A `Call` is what the templates print: `kernel(args...);` plus the node-local constant arrays and
+parameter structs it reads (static const in model.c). `Ctx` gives each value its C pointer:
+
+  constant      w_<name>                    (weights.c, const and aligned)
+  graph input   ((const T *)inputs[i])      (caller buffers, in the model's own layout)
+  graph output  ((T *)outputs[j])
+  other values  ((T *)(ws + offset))        offset from qcomp.passes.plan_memory (liveness)
+  scratch       ((int8_t *)(ws + end))      one area after the planned values (conv patches)
+
+Every model string reaches C through names.CNames / c_comment only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import UnsupportedModelError
+from ...ir import DType, Graph, Node
+from .names import CNames, c_comment
+
+C_TYPES = {DType.INT8: "int8_t", DType.FLOAT32: "float", DType.INT32: "int32_t"}
+
+
+@dataclass(frozen=True)
+class CArray:
+    ctype: str
+    name: str
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CStruct:
+    ctype: str
+    name: str
+    fields: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    comment: str
+    kernel: str
+    args: tuple[str, ...]
+    arrays: tuple[CArray, ...] = ()
+    structs: tuple[CStruct, ...] = ()
+    raw_flag: str = ""              # "in_raw" / "out_raw": run raw_kernel(raw_args) instead when set
+    raw_kernel: str = ""
+    raw_args: tuple[str, ...] = ()
+
+
+class Ctx:
+    """What an emitter may ask about the graph: pointers, shapes, unique names for its constants."""
+
+    def __init__(self, graph: Graph, target_name: str, offsets: dict[str, int], names: CNames,
+                 scratch_offset: int = 0):
+        self.graph, self.target_name, self.offsets, self.names = graph, target_name, offsets, names
+        self.scratch_offset, self.scratch_bytes = scratch_offset, 0
+        self.input_index = {v: i for i, v in enumerate(graph.inputs)}
+        self.steps = {id(n): i for i, n in enumerate(graph.nodes)}
+        self.output_index = {v: i for i, v in enumerate(graph.outputs)}
+
+    def shape(self, v: str) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.graph.types[v].shape)
+
+    def dtype(self, v: str) -> DType:
+        return self.graph.types[v].dtype
+
+    def elem_size(self, v: str) -> int:
+        return int(np.dtype(self.dtype(v).np).itemsize)
+
+    def nbytes(self, v: str) -> int:
+        return int(self.graph.types[v].nbytes)
+
+    def ptr(self, v: str, const: bool, ctype: str | None = None) -> str:
+        t = ctype or C_TYPES.get(self.dtype(v))
+        if t is None:
+            raise UnsupportedModelError(f"target {self.target_name}: value {v!r} has dtype "
+                                        f"{self.dtype(v).value}, which the C backend does not handle")
+        q = "const " if const else ""
+        if v in self.graph.constants:
+            return self.names.ident("w", v)
+        if v in self.input_index:
+            return f"(({q}{t} *)inputs[{self.input_index[v]}])"
+        if v in self.output_index:
+            return f"(({q}{t} *)outputs[{self.output_index[v]}])"
+        return f"(({q}{t} *)(ws + {self.offsets[v]}))"
+
+    def scratch(self, nbytes: int) -> str:
+        """Node-local scratch memory: one area after the planned values, as large as the largest need."""
+        self.scratch_bytes = max(self.scratch_bytes, nbytes)
+        return f"((int8_t *)(ws + {self.scratch_offset}))"
+
+    def local(self, node: Node, suffix: str) -> str:
+        return self.names.ident(f"n{self._step(node)}", suffix)
+
+    def array(self, node: Node, suffix: str, values, ctype: str = "int32_t") -> CArray:
+        vals = tuple(int(v) for v in np.asarray(values).ravel())
+        return CArray(ctype, self.local(node, suffix), vals if vals else (0,))
+
+    def struct(self, node: Node, ctype: str, fields: dict[str, int]) -> CStruct:
+        return CStruct(ctype, self.local(node, "params"), tuple((k, int(v)) for k, v in fields.items()))
+
+    def comment(self, node: Node) -> str:
+        return c_comment(f"{node.name} ({type(node.op).__name__})")
+
+    def _step(self, node: Node) -> int:
+        return self.steps[id(node)]
+
+    def require_int8(self, node: Node, values) -> None:
+        bad = [v for v in values if self.dtype(v) is not DType.INT8]
+        if bad:
+            raise unsupported(self, node, f"operand(s) {', '.join(map(repr, bad))} are not int8")
+
+
+def unsupported(ctx: Ctx, node: Node, why: str) -> UnsupportedModelError:
+    dtypes = ", ".join(ctx.dtype(v).value for v in node.inputs)
+    return UnsupportedModelError(
+        f"target {ctx.target_name}: node {node.name!r} (op {type(node.op).__name__}, input dtypes {dtypes}) "
+        f"cannot be emitted as C: {why}. The C backend runs int8 models (integer ops, type-generic ops on "
+        f"int8, Quantize at the inputs, Dequantize at the outputs); build this model for another target "
+        f"(e.g. --target ref)")
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> list[int]:
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= d
+    return strides[::-1]

@@ -1,0 +1,189 @@
+/* qcomp fixed-point kernels, part 2 (see qcomp_kernels.h): elementwise ops, pooling, reductions
+ * and data movement. The arithmetic is that of qcomp_kernels.c (requantize, add_int8, ...). */
+#include "qcomp_kernels.h"
+
+#include <string.h>
+
+/* ---- elementwise ------------------------------------------------------------------------- */
+
+/* Offset of flat element i of shape in a tensor with the given strides (elements). */
+static int64_t offset_of(int64_t i, int32_t rank, const int32_t *shape, const int32_t *strides) {
+  int64_t off = 0;
+  int32_t d;
+  for (d = rank - 1; d >= 0; --d) {
+    off += (i % shape[d]) * strides[d];
+    i /= shape[d];
+  }
+  return off;
+}
+
+static int64_t numel(int32_t rank, const int32_t *shape) {
+  int64_t n = 1;
+  int32_t d;
+  for (d = 0; d < rank; ++d) n *= shape[d];
+  return n;
+}
+
+void qcomp_add_int8(const int8_t *a, const int8_t *b, int8_t *y, int32_t rank, const int32_t *out_shape,
+                    const int32_t *a_strides, const int32_t *b_strides, const AddParams *params, int32_t sub) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  for (i = 0; i < n; ++i) {
+    const int32_t av = a[offset_of(i, rank, out_shape, a_strides)];
+    const int32_t bv = b[offset_of(i, rank, out_shape, b_strides)];
+    y[i] = (int8_t)(sub ? sub_int8(av, bv, params) : add_int8(av, bv, params));
+  }
+}
+
+void qcomp_mul_int8(const int8_t *a, const int8_t *b, int8_t *y, int32_t rank, const int32_t *out_shape,
+                    const int32_t *a_strides, const int32_t *b_strides, const MulParams *params) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  for (i = 0; i < n; ++i)
+    y[i] = (int8_t)mul_int8(a[offset_of(i, rank, out_shape, a_strides)],
+                            b[offset_of(i, rank, out_shape, b_strides)], params);
+}
+
+void qcomp_lut_int8(const int8_t *x, const int8_t *table, int8_t *y, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; ++i) y[i] = table[x[i] + 128];
+}
+
+/* |x - zp_in| <= 255. */
+void qcomp_requantize_int8(const int8_t *x, int8_t *y, int32_t n, int32_t input_zero_point,
+                           int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                           int32_t qmin, int32_t qmax) {
+  int32_t i;
+  for (i = 0; i < n; ++i)
+    y[i] = (int8_t)requantize(x[i] - input_zero_point, multiplier, shift, output_zero_point, qmin, qmax);
+}
+
+/* ---- pooling and reductions -------------------------------------------------------------- */
+
+/* Padding and the ceil_mode overhang never win: the maximum starts at the int8 minimum. */
+void qcomp_maxpool2d_int8(const int8_t *x, int8_t *y, const qcomp_pool_params *p) {
+  int32_t b, oy, ox, c, ky, kx;
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox)
+        for (c = 0; c < p->c; ++c) {
+          int32_t best = -128;
+          for (ky = 0; ky < p->kh; ++ky) {
+            const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+            if (iy < 0 || iy >= p->h) continue;
+            for (kx = 0; kx < p->kw; ++kx) {
+              const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+              int32_t v;
+              if (ix < 0 || ix >= p->w) continue;
+              v = x[(((int64_t)b * p->h + iy) * p->w + ix) * p->c + c];
+              if (v > best) best = v;
+            }
+          }
+          y[(((int64_t)b * p->oh + oy) * p->ow + ox) * p->c + c] = (int8_t)best;
+        }
+}
+
+/* window_sum = sum of the window's inputs + (counted padding) * zp_in, so that
+ * window_sum - count * zp_in = sum over the inputs of (x - zp_in): |.| <= 255 * KH * KW. */
+void qcomp_avgpool2d_int8(const int8_t *x, int8_t *y, const qcomp_pool_params *p, const int32_t *count_h,
+                          const int32_t *count_w, int32_t in_zero_point, const int32_t *multipliers,
+                          const int32_t *shifts, int32_t out_zero_point, int32_t qmin, int32_t qmax) {
+  int32_t b, oy, ox, c, ky, kx;
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox)
+        for (c = 0; c < p->c; ++c) {
+          const int32_t count = count_h[oy] * count_w[ox];
+          int32_t centred = 0;
+          for (ky = 0; ky < p->kh; ++ky) {
+            const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+            if (iy < 0 || iy >= p->h) continue;
+            for (kx = 0; kx < p->kw; ++kx) {
+              const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+              if (ix < 0 || ix >= p->w) continue;
+              centred += x[(((int64_t)b * p->h + iy) * p->w + ix) * p->c + c] - in_zero_point;
+            }
+          }
+          y[(((int64_t)b * p->oh + oy) * p->ow + ox) * p->c + c] = (int8_t)avg_int8(
+              centred + count * in_zero_point, count, in_zero_point, multipliers, shifts, out_zero_point,
+              qmin, qmax);
+        }
+}
+
+/* window_sum of `count` int8 values: |.| <= 128 * count < 2^31 (count <= MAX_WINDOW_COUNT). */
+void qcomp_mean_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                     const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                     const int32_t *inner_strides, const MeanParams *params) {
+  const int64_t n_out = numel(outer_rank, outer_shape), n_in = numel(inner_rank, inner_shape);
+  int64_t j, i;
+  for (j = 0; j < n_out; ++j) {
+    const int8_t *base = x + offset_of(j, outer_rank, outer_shape, outer_strides);
+    int32_t window_sum = 0;
+    for (i = 0; i < n_in; ++i) window_sum += base[offset_of(i, inner_rank, inner_shape, inner_strides)];
+    y[j] = (int8_t)mean_int8(window_sum, params);
+  }
+}
+
+void qcomp_reduce_max_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                           const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                           const int32_t *inner_strides) {
+  const int64_t n_out = numel(outer_rank, outer_shape), n_in = numel(inner_rank, inner_shape);
+  int64_t j, i;
+  for (j = 0; j < n_out; ++j) {
+    const int8_t *base = x + offset_of(j, outer_rank, outer_shape, outer_strides);
+    int32_t best = -128;
+    for (i = 0; i < n_in; ++i) {
+      const int32_t v = base[offset_of(i, inner_rank, inner_shape, inner_strides)];
+      if (v > best) best = v;
+    }
+    y[j] = (int8_t)best;
+  }
+}
+
+/* ---- data movement ----------------------------------------------------------------------- */
+
+void qcomp_gather_axes(const void *x, void *y, int32_t elem_size, int32_t rank, const int32_t *out_shape,
+                       const int32_t *tables, const void *pad) {
+  const uint8_t *src = (const uint8_t *)x;
+  uint8_t *dst = (uint8_t *)y;
+  const int32_t inner = out_shape[rank - 1];
+  const int32_t *last = tables;
+  int32_t idx[QCOMP_MAX_RANK];
+  int32_t d, i;
+  int64_t outer = 1, r;
+  for (d = 0; d < rank - 1; ++d) {
+    idx[d] = 0;
+    outer *= out_shape[d];
+    last += out_shape[d];
+  }
+  for (r = 0; r < outer; ++r) {
+    /* base = sum of the outer axes' entries; any negative entry makes the whole row padding */
+    int64_t base = 0;
+    int32_t padded = 0;
+    const int32_t *table = tables;
+    for (d = 0; d < rank - 1; ++d) {
+      if (table[idx[d]] < 0) padded = 1;
+      base += table[idx[d]];
+      table += out_shape[d];
+    }
+    for (i = 0; i < inner; ++i, dst += elem_size) {
+      if (padded || last[i] < 0) {
+        memcpy(dst, pad, (size_t)elem_size);
+      } else {
+        memcpy(dst, src + (base + last[i]) * elem_size, (size_t)elem_size);
+      }
+    }
+    for (d = rank - 2; d >= 0; --d) {  /* odometer step over the outer axes */
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+void qcomp_copy_blocks(void *dst, int32_t dst_stride, const void *src, int32_t src_stride, int32_t rows,
+                       int32_t chunk) {
+  int32_t r;
+  for (r = 0; r < rows; ++r)
+    memcpy((uint8_t *)dst + (int64_t)r * dst_stride, (const uint8_t *)src + (int64_t)r * src_stride,
+           (size_t)chunk);
+}

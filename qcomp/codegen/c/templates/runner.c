@@ -1,0 +1,72 @@
+/* qcomp dsp-c runner: reads qcomp_in.bin (one mode byte: 1 = raw int8 outputs, then every input's
+ * bytes), runs the model, writes qcomp_out.bin (every output's bytes). Buffers are 8-byte aligned.
+ * The same program runs on the host and, through semihosting file I/O, on Cortex-M under QEMU.
+ * Exit code: 0, or 10+ for I/O failures, 20 + qcomp_status for a failed run.
+ * With -DQCOMP_COST_SYSTICK (Cortex-M builds) it prints `qcomp_cost_ticks N`: SysTick ticks of the
+ * processor clock spent in qcomp_run_mode (QEMU -icount shift=0 on mps2-an386: one tick per 40
+ * instructions, see qcomp/runtime/c.py). */
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+static uint8_t arena[QCOMP_MODEL_ARENA_BYTES > 0 ? QCOMP_MODEL_ARENA_BYTES : 1] QCOMP_ALIGNED(64);
+static uint8_t io[QCOMP_MODEL_IO_BYTES] QCOMP_ALIGNED(64);
+
+#ifdef QCOMP_COST_SYSTICK
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+extern volatile uint32_t qcomp_systick_wraps;   /* runtime/dsp/startup_cortex_m.c */
+#endif
+
+static size_t padded(int32_t bytes) { return ((size_t)bytes + 7u) & ~(size_t)7u; }
+
+int main(void) {
+  const void *inputs[QCOMP_MODEL_NUM_INPUTS];
+  void *outputs[QCOMP_MODEL_NUM_OUTPUTS];
+  unsigned char mode = 0;
+  size_t off = 0;
+  int32_t i;
+  qcomp_status status;
+  FILE *f = fopen("qcomp_in.bin", "rb");
+  if (f == NULL) return 10;
+  if (fread(&mode, 1, 1, f) != 1) return 11;
+  for (i = 0; i < QCOMP_MODEL_NUM_INPUTS; ++i) {
+    inputs[i] = io + off;
+    if (fread(io + off, 1, (size_t)qcomp_model_input_bytes[i], f) != (size_t)qcomp_model_input_bytes[i]) return 12;
+    off += padded(qcomp_model_input_bytes[i]);
+  }
+  fclose(f);
+  for (i = 0; i < QCOMP_MODEL_NUM_OUTPUTS; ++i) {
+    outputs[i] = io + off;
+    off += padded(qcomp_model_output_bytes[i] > qcomp_model_output_raw_bytes[i] ? qcomp_model_output_bytes[i]
+                                                                                 : qcomp_model_output_raw_bytes[i]);
+  }
+#ifdef QCOMP_COST_SYSTICK
+  {
+    uint32_t start, end;
+    SYST_RVR = 0xFFFFFFu;  /* 24-bit down-counter on the processor clock, interrupt on each wrap */
+    SYST_CVR = 0;
+    qcomp_systick_wraps = 0;
+    SYST_CSR = 7u;
+    start = SYST_CVR;
+    if (start == 0) start = 0x1000000u;  /* reloads before its first decrement */
+    status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode);
+    end = SYST_CVR;
+    SYST_CSR = 0;
+    printf("qcomp_cost_ticks %lu\n", (unsigned long)qcomp_systick_wraps * 0x1000000ul + start - end);
+  }
+#else
+  status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode);
+#endif
+  if (status != QCOMP_OK) return 20 + (int)status;
+  f = fopen("qcomp_out.bin", "wb");
+  if (f == NULL) return 13;
+  for (i = 0; i < QCOMP_MODEL_NUM_OUTPUTS; ++i) {
+    const size_t bytes = (size_t)(mode ? qcomp_model_output_raw_bytes[i] : qcomp_model_output_bytes[i]);
+    if (fwrite(outputs[i], 1, bytes, f) != bytes) return 14;
+  }
+  fclose(f);
+  return 0;
+}

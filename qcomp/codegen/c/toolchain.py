@@ -1,0 +1,105 @@
+"""Compiling the generated C: the command line (from the target's [toolchain] table), flash and RAM.
+
+  host (kind "native"):  CC CFLAGS WARNINGS -o runner SOURCES -lm
+  cross (Cortex-M):      the same with the startup file and linker script of runtime/dsp/ and
+                         --specs=rdimon.specs -nostartfiles (semihosting file I/O for the runner)
+
+Every build is warning-free under WARNINGS (-Werror). Flash bytes are text + rodata + data of the
+model's objects (`size`; weights included, the runner and libc not); RAM bytes are the arena, data
++ bss of the model, and a stack estimate: the sum of the 3 largest stack frames (gcc
+-fstack-usage), which bounds the depth-3 call chain run -> kernel -> primitive.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import QcompError
+from ...resources import data_dir
+from ...target import Target
+
+WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror")
+MODEL_SOURCES = ("model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_elem.c")
+STACK_CHAIN = 3   # qcomp_run_mode -> kernel -> primitive (requantize -> mbqm are inlined or leaves)
+
+
+@dataclass(frozen=True)
+class Build:
+    program: str               # file name in the artifact
+    compiler: str
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    sources: tuple[str, ...]
+    support_files: tuple[Path, ...]   # copied next to the sources (startup, linker script)
+
+
+def build_for(target: Target) -> Build:
+    tc = target.toolchain
+    compiler = tc.get("compiler", "cc")
+    cflags = tuple(tc.get("cflags", ("-O2",)))
+    support: tuple[Path, ...] = ()
+    sources = (*MODEL_SOURCES, "runner.c")
+    ldflags: tuple[str, ...] = tuple(tc.get("ldflags", ()))
+    if target.kind == "cross":
+        runtime = data_dir("runtime")
+        support = tuple(runtime / p for p in tc.get("support_files", ()))
+        sources = (*sources, *(p.name for p in support if p.suffix == ".c"))
+        ldflags = (*ldflags, *(f"-T{p.name}" for p in support if p.suffix == ".ld"))
+    return Build("model.elf" if target.kind == "cross" else "runner", compiler, cflags, (*ldflags, "-lm"),
+                 sources, support)
+
+
+def _run(cmd: list[str], cwd: Path, what: str) -> str:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    except FileNotFoundError:
+        raise QcompError(f"{what}: {cmd[0]!r} is not installed (see `qcomp targets` for the package to "
+                         f"install)") from None
+    if proc.returncode != 0:
+        raise QcompError(f"{what} failed ({' '.join(cmd)}):\n{proc.stderr.strip()[:4000]}")
+    return proc.stdout
+
+
+def compile_program(b: Build, out: Path) -> None:
+    """Model sources to objects first (their sizes and stack frames are the model's), then the runner."""
+    for f in b.support_files:
+        shutil.copyfile(f, out / f.name)
+    what = f"compiling the generated C with {b.compiler}"
+    _run([b.compiler, *b.cflags, *WARNINGS, "-fstack-usage", "-c", *MODEL_SOURCES], out, what)
+    objects = [f"{Path(s).stem}.o" for s in MODEL_SOURCES]
+    others = [s for s in b.sources if s not in MODEL_SOURCES]
+    _run([b.compiler, *b.cflags, *WARNINGS, "-o", b.program, *others, *objects, *b.ldflags], out, what)
+
+
+def _size_tool(compiler: str) -> str:
+    prefix = compiler[: -len("gcc")] if compiler.endswith("gcc") else ""
+    return f"{prefix}size" if shutil.which(f"{prefix}size") else "size"
+
+
+def sizes(b: Build, out: Path, arena: int) -> dict[str, int]:
+    """flash_bytes (text + rodata + data of the model's objects), ram_bytes (arena + data + bss of the
+    model + stack estimate) and stack_bytes; the runner and libc are not counted."""
+    objects = [f"{Path(s).stem}.o" for s in MODEL_SOURCES]
+    text = _run([_size_tool(b.compiler), "-A", "-d", *objects], out, "measuring the model")
+    flash = static_ram = 0
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            if parts[0].startswith((".text", ".rodata", ".data")):
+                flash += int(parts[1])
+            if parts[0].startswith((".data", ".bss")):
+                static_ram += int(parts[1])
+    frames = []
+    for su in out.glob("*.su"):
+        for line in su.read_text().splitlines():
+            m = re.search(r"\t(\d+)\t", line)
+            if m:
+                frames.append(int(m.group(1)))
+        su.unlink()
+    for o in objects:
+        (out / o).unlink()
+    stack = sum(sorted(frames, reverse=True)[:STACK_CHAIN])
+    return {"flash_bytes": flash, "ram_bytes": arena + static_ram + stack, "stack_bytes": stack}

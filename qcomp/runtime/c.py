@@ -1,0 +1,80 @@
+"""Running dsp-c artifacts: the compiled runner program, through a subprocess.
+
+The runner (runner.c in the artifact) reads `qcomp_in.bin` from its working directory (one mode
+byte: 1 = raw int8 outputs; then each input's bytes) and writes `qcomp_out.bin`
+(each output's bytes). A host program runs directly; a Cortex-M program (model.elf) runs under the
+manifest's runner command (qemu-system-arm ... -kernel model.elf) with semihosting file I/O in a
+temporary directory. Everything needed comes from the manifest's "c_runner" entry.
+
+Cost: a Cortex-M runner built with QCOMP_COST_SYSTICK prints `qcomp_cost_ticks N`; with the
+manifest's instructions_per_tick (QEMU -icount shift=0), `runner.last_instructions` is the
+instruction count of the last run (to one tick, 40 instructions on mps2-an386), else None.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import QcompError
+
+TIMEOUT_S = 300
+_EXIT = {10: "cannot open qcomp_in.bin", 11: "short input file", 12: "short input file",
+         13: "cannot create qcomp_out.bin", 14: "cannot write qcomp_out.bin", 3: "the program faulted"}
+
+
+class CRunner:
+    def __init__(self, path: Path, runner: dict):
+        self.path, self.spec = path, runner
+        self.last_instructions: int | None = None
+        self.program = path / runner["program"]
+        if not self.program.is_file():
+            raise QcompError(f"artifact {str(path)!r} lacks its program {runner['program']!r}; rebuild it")
+
+    def command(self) -> list[str]:
+        if self.spec["kind"] == "cross":
+            return [*self.spec["command"], "-kernel", str(self.program)]
+        return [str(self.program)]
+
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
+        blob = bytearray([1 if raw else 0])
+        for t in self.spec["inputs"]:
+            data = np.ascontiguousarray(feeds[t["name"]], dtype=np.dtype(t["dtype"])).tobytes()
+            if len(data) != t["bytes"]:
+                raise QcompError(f"input {t['name']!r}: {len(data)} bytes, the artifact expects {t['bytes']}")
+            blob += data
+        with tempfile.TemporaryDirectory(prefix="qcomp-c-") as tmp:
+            (Path(tmp) / "qcomp_in.bin").write_bytes(bytes(blob))
+            try:
+                proc = subprocess.run(self.command(), cwd=tmp, capture_output=True, timeout=TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise QcompError(f"{self.program.name} did not finish within {TIMEOUT_S} s") from None
+            if proc.returncode != 0:
+                code = proc.returncode
+                why = _EXIT.get(code, f"qcomp status {code - 20}" if 20 <= code < 30 else f"exit code {code}")
+                raise QcompError(f"running {self.program.name} failed: {why}\n"
+                                 f"{proc.stderr.decode(errors='replace')[-2000:]}")
+            data = (Path(tmp) / "qcomp_out.bin").read_bytes()
+        ticks = re.search(rb"qcomp_cost_ticks (\d+)", proc.stdout)
+        per_tick = self.spec.get("instructions_per_tick", 0)
+        self.last_instructions = int(ticks.group(1)) * per_tick if ticks and per_tick else None
+        outs, offset = {}, 0
+        for t in self.spec["outputs"]:
+            dtype = np.dtype(t["raw_dtype"] if raw else t["dtype"])
+            nbytes = t["raw_bytes"] if raw else t["bytes"]
+            outs[t["name"]] = np.frombuffer(data[offset:offset + nbytes], dtype=dtype).reshape(t["shape"]).copy()
+            offset += nbytes
+        if offset != len(data):
+            raise QcompError(f"{self.program.name} wrote {len(data)} bytes, expected {offset}")
+        return outs
+
+
+def load(path, manifest: dict, target=None, **options) -> CRunner:
+    if options:
+        raise QcompError(f"dsp-c artifacts take no run options, got {sorted(options)}")
+    if "c_runner" not in manifest:
+        raise QcompError(f"artifact {str(path)!r}: its manifest lacks 'c_runner'; rebuild it")
+    return CRunner(Path(path), manifest["c_runner"])

@@ -1,0 +1,59 @@
+"""Cost figures of the bundled example on Cortex-M4 (QEMU -icount instruction counts, flash, RAM),
+printed (run with -s), and the DSP path (SXTB16 + SMLAD under __ARM_FEATURE_DSP) against the
+portable path (-DQCOMP_PORTABLE): same int8 outputs, fewer instructions. Instruction counts under
+-icount are deterministic, so the comparison is not a timing assertion."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qcomp.builder import BuildOptions, quantize_model
+from qcomp.api import load_model
+from qcomp.codegen.c import emit
+from qcomp.ir import verify
+from qcomp.passes.lower_integer import lower_integer
+from qcomp.ref import run_integer
+from qcomp.runtime.c import load
+from qcomp.target import get_target, host_support
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "fashion_mnist"
+
+
+@pytest.fixture(scope="module")
+def example_graph():
+    g = load_model(EXAMPLE / "model.onnx", {})
+    q, _ = quantize_model(g, BuildOptions(calib=str(EXAMPLE / "calib.npz")))
+    return verify(lower_integer(q))
+
+
+def test_dsp_path_uses_sxtb16_smlad_and_costs_fewer_instructions(example_graph, tmp_path, capsys):
+    target = get_target("cortex-m4")
+    support = host_support(target)
+    if not support.can_run:
+        pytest.skip(f"target cortex-m4: {support.why}")
+    portable = dataclasses.replace(target, toolchain={**target.toolchain,
+                                                      "cflags": [*target.toolchain["cflags"], "-DQCOMP_PORTABLE"]})
+    x = {"input": np.load(EXAMPLE / "samples.npz")["input"][:1].astype(np.float32)}
+    want = run_integer(example_graph, x, raw=True)["logits"]
+    figures = {}
+    for name, t in (("dsp", target), ("portable", portable)):
+        out = tmp_path / name
+        manifest = emit(example_graph, t, out)
+        runner = load(out, manifest, t)
+        np.testing.assert_array_equal(runner.run(x, raw=True)["logits"], want)
+        disasm = subprocess.run(["arm-none-eabi-objdump", "-d", str(out / "model.elf")], capture_output=True,
+                                text=True, check=True).stdout
+        figures[name] = (runner.last_instructions, manifest["flash_bytes"], manifest["ram_bytes"],
+                         re.search(r"\tsxtb16\s", disasm) is not None)
+    with capsys.disabled():
+        macs = 28 * 28 * 16 * 9 + 14 * 14 * 32 * 16 * 9 + 1568 * 64 + 64 * 10
+        for name, (insns, flash, ram, smlad) in figures.items():
+            print(f"\nfashion_mnist on cortex-m4 ({name}): {insns:,} instructions ({insns / macs:.2f} per MAC), "
+                  f"flash {flash:,} B, RAM {ram:,} B, SXTB16+SMLAD path: {smlad}")
+    assert figures["dsp"][3] and not figures["portable"][3]   # SXTB16 only comes from the DSP intrinsics
+    assert figures["dsp"][0] < figures["portable"][0]
