@@ -1,0 +1,120 @@
+"""The cuda backend: NHWC int8 CUDA kernels from Jinja2 templates, a fatbin from nvcc, a launch plan.
+
+    emit(TARGET graph, target, out_dir) -> manifest entries
+writes model.cu (every kernel, readable: prelude of fixedpoint transcriptions + one kernel per
+launch), weights.bin (constants and packed weights), model.h (the launch plan as C data) and,
+when nvcc is present, model.fatbin (SASS for every `target.architectures` entry + PTX). The
+manifest gets the launch plan: for every launch its kernel, grid, block, shared memory and its
+arguments as (buffer, byte offset), buffers being the workspace (offsets of plan_memory), the
+weights, the caller's inputs/outputs and the raw int8 outputs (--raw).
+
+Kernels (templates/): implicit-GEMM conv and dense on shared-memory tiles with the requantize
+epilogue fused (conv_gemm: mma.sync m16n8k32 s8 tensor cores on sm_80+, __dp4a on sm_75, chosen
+per architecture at compile time), direct depthwise/grouped/transposed conv (conv_direct), matmul,
+add/sub/mul, LUT (shared-memory table), requantize, quantize/dequantize, max/avg pooling, mean/max
+reductions, strided copies (Reshape, Transpose, Slice, Split, Concat, Pad), nearest Resize, the
+--quant dynamic ops (DynamicDense, DynamicMatMul) and the float-fallback ops Softmax and LayerNorm.
+Any other op: UnsupportedModelError naming the target, node, op and dtypes. Templates get
+precomputed integers only; one Jinja2 environment with StrictUndefined.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import jinja2
+
+from ...errors import UnsupportedModelError
+from ...ir import Graph, Stage
+from ...passes.plan_memory import plan_memory
+from ...target import Target
+from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_movement
+from .context import Context
+from .nvcc import compile_fatbin, find_nvcc
+
+EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITTERS, **emit_elementwise.EMITTERS, **emit_movement.EMITTERS}
+EMULATION_HEADER = "qcomp_cuda_emulate.h"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True)
+
+
+def generate(graph: Graph, target: Target) -> Context:
+    """Every kernel source and launch of `graph` (a TARGET-stage graph), in execution order."""
+    if graph.stage is not Stage.TARGET:
+        raise ValueError(f"the cuda backend compiles TARGET-stage graphs, got {graph.stage.name}")
+    ctx = Context(graph, plan_memory(graph), target.name)
+    env = environment()
+    for node in graph.nodes:
+        emitter = EMITTERS.get(type(node.op))
+        if emitter is None:
+            raise ctx.unsupported(node, "has no cuda kernel")
+        emitter(ctx, node, env)
+    for out in graph.outputs:
+        if out in graph.inputs or out in graph.constants:
+            raise UnsupportedModelError(f"target {target.name!r}: output {out!r} is a graph input or a constant; "
+                                        f"the cuda backend needs every output computed by a node")
+    ctx.sources.insert(0, env.get_template("prelude.cu.j2").render(model=graph.name,
+                                                                   target=target.name))
+    return ctx
+
+
+def supports(graph: Graph, target: Target) -> str | None:
+    """None when the backend can emit every node of `graph`, else the reason (the build error)."""
+    try:
+        generate(graph, target)
+    except UnsupportedModelError as e:
+        return str(e)
+    return None
+
+
+def _header(graph: Graph, ctx: Context) -> str:
+    lines = [f"/* {graph.name}: launch plan of model.cu (also in manifest.json \"launches\"). */",
+             "#pragma once", f"#define QCOMP_WORKSPACE_BYTES {ctx.workspace_bytes}u",
+             f"#define QCOMP_WEIGHTS_BYTES {len(ctx.weights)}u", f"#define QCOMP_LAUNCHES {len(ctx.launches)}", ""]
+    for launch in ctx.launches:
+        args = ", ".join(f"{a.buffer}+{a.offset}" for a in launch.args)
+        lines.append(f"/* {launch.kernel}<<<({','.join(map(str, launch.grid))}), ({','.join(map(str, launch.block))})>>>"
+                     f"({args}) */")
+    return "\n".join(lines) + "\n"
+
+
+def emit(graph: Graph, target: Target, out_dir, fatbin: bool = True) -> dict:
+    """Write the artifact's cuda files into out_dir; fatbin=False skips nvcc (emulation-only tests)."""
+    out = Path(out_dir)
+    ctx = generate(graph, target)
+    source = out / "model.cu"
+    source.write_text("".join(ctx.sources))
+    (out / "weights.bin").write_bytes(bytes(ctx.weights))
+    (out / "model.h").write_text(_header(graph, ctx))
+    from ...resources import data_dir
+    (out / EMULATION_HEADER).write_text((data_dir("runtime") / "cuda" / EMULATION_HEADER).read_text())
+    files = {"source": "model.cu", "weights": "weights.bin", "header": "model.h", "emulation_header": EMULATION_HEADER}
+    nvcc = find_nvcc(target) if fatbin else None
+    notes = []
+    if nvcc is not None:
+        compile_fatbin(nvcc, target, source, out / "model.fatbin")
+        files["fatbin"] = "model.fatbin"
+    elif fatbin:
+        notes.append("nvcc not found: model.fatbin was not built (pip install nvidia-cuda-nvcc, or install the "
+                     "CUDA toolkit, then rebuild); --emulate runs model.cu on the CPU")
+        print(f"qcomp: warning: {notes[-1]}", file=sys.stderr)
+    g = graph
+    return {
+        "files": files,
+        "workspace_bytes": ctx.workspace_bytes,
+        "weights_file_bytes": len(ctx.weights),
+        "architectures": list(target.architectures) + ([target.ptx] if target.ptx else []),
+        "buffers": {
+            "inputs": [{"name": i, "dtype": g.types[i].dtype.np.name, "shape": list(g.types[i].shape)} for i in g.inputs],
+            "outputs": [{"name": o, "dtype": g.types[o].dtype.np.name, "shape": list(g.types[o].shape)}
+                        for o in g.outputs],
+        },
+        "launches": [launch.manifest() for launch in ctx.launches],
+        "build_notes": notes,
+    }

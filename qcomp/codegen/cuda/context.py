@@ -1,0 +1,134 @@
+"""Buffers and launches of the cuda backend: where every value lives and how each kernel is called.
+
+Buffers (base pointers the runtime supplies): "workspace" (intermediate values at the offsets of
+qcomp.passes.plan_memory), "weights" (weights.bin: constants and packed weights, 64-byte aligned),
+"input:i" / "output:i" (caller buffers in the model's layout), "raw:i" (the int8 value before the
+final Dequantize of output i, for `--raw`). A kernel argument is (buffer, byte offset).
+
+A `Launch` is one kernel launch of the plan: kernel name, grid, block, dynamic shared memory and
+its arguments; the manifest lists them in order and the runtime replays them (cuLaunchKernel on a
+GPU, the emulation's host wrappers with --emulate).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...errors import UnsupportedModelError
+from ...ir import Graph, Node
+from ...passes.plan_memory import MemoryPlan
+
+ALIGN = 64
+BLOCK = 256   # threads per block of the one-thread-per-element kernels
+
+
+@dataclass(frozen=True)
+class Arg:
+    buffer: str
+    offset: int
+    ctype: str     # C type of the pointer's elements: "int8_t", "int32_t", "float"
+
+
+@dataclass(frozen=True)
+class Launch:
+    kernel: str
+    node: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    shared_bytes: int            # static shared memory of the kernel (no dynamic shared memory is used)
+    args: tuple[Arg, ...]
+    barriers: bool               # uses __syncthreads (the emulation then runs threads as fibers)
+    macs: int = 0                # int8 multiply-accumulates (GEMM-like kernels), for roofline figures
+    dram_bytes: int = 0          # bytes of the node's operands and results (each read or written once)
+
+    def manifest(self) -> dict:
+        return {"kernel": self.kernel, "node": self.node, "grid": list(self.grid), "block": list(self.block),
+                "shared_bytes": self.shared_bytes, "barriers": self.barriers,
+                "macs": self.macs, "dram_bytes": self.dram_bytes,
+                "args": [{"buffer": a.buffer, "offset": a.offset, "type": a.ctype} for a in self.args]}
+
+
+_CTYPES = {"i8": "int8_t", "i32": "int32_t", "i64": "int64_t", "f32": "float"}
+
+
+def ctype_of(dtype) -> str:
+    return _CTYPES[dtype.value]
+
+
+def grid_1d(total: int) -> tuple[int, int, int]:
+    return ((total + BLOCK - 1) // BLOCK, 1, 1)
+
+
+@dataclass
+class Context:
+    graph: Graph
+    plan: MemoryPlan
+    target_name: str
+    weights: bytearray = field(default_factory=bytearray)
+    sources: list[str] = field(default_factory=list)
+    launches: list[Launch] = field(default_factory=list)
+    scratch_bytes: int = 0   # kernel-private workspace after the planned values (never reused)
+    _weight_offsets: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def workspace_bytes(self) -> int:
+        return self.plan.workspace_bytes + self.scratch_bytes
+
+    def scratch(self, nbytes: int, ctype: str) -> Arg:
+        """Workspace bytes private to one kernel sequence (dynamic quantization parameters, ...)."""
+        offset = self.plan.workspace_bytes + self.scratch_bytes
+        self.scratch_bytes += (nbytes + ALIGN - 1) // ALIGN * ALIGN
+        return Arg("workspace", offset, ctype)
+
+    def value(self, name: str) -> Arg:
+        """Where the value `name` lives."""
+        g = self.graph
+        if g.types[name].dtype.value not in _CTYPES:
+            raise UnsupportedModelError(f"target {self.target_name!r}: value {name!r} has dtype "
+                                        f"{g.types[name].dtype.value}, which the cuda backend does not handle")
+        ct = ctype_of(g.types[name].dtype)
+        if name in g.outputs:
+            return Arg(f"output:{g.outputs.index(name)}", 0, ct)
+        if name in g.inputs:
+            return Arg(f"input:{g.inputs.index(name)}", 0, ct)
+        if name in g.constants:
+            return self.constant(name)
+        return Arg("workspace", self.plan.offsets[name], ct)
+
+    def constant(self, name: str) -> Arg:
+        """A graph constant, stored once in weights.bin."""
+        if name not in self._weight_offsets:
+            self._weight_offsets[name] = self.add_weight(np.asarray(self.graph.constants[name])).offset
+        return Arg("weights", self._weight_offsets[name], ctype_of(self.graph.types[name].dtype))
+
+    def add_weight(self, array: np.ndarray) -> Arg:
+        """A derived constant (packed weights, tables) appended to weights.bin."""
+        pad = -len(self.weights) % ALIGN
+        self.weights += b"\0" * pad
+        offset = len(self.weights)
+        a = np.ascontiguousarray(array)
+        self.weights += a.astype(a.dtype.newbyteorder("<")).tobytes()
+        ct = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t",
+              np.dtype(np.float32): "float"}[a.dtype]
+        return Arg("weights", offset, ct)
+
+    def kernel_name(self, node: Node, suffix: str = "") -> str:
+        i = len(self.launches)
+        safe = "".join(ch if ch.isalnum() else "_" for ch in node.name)[:40]
+        return f"k{i}_{node.op.kind.lower()}_{safe}{suffix}"
+
+    def add(self, node: Node, name: str, source: str, grid, block, args, shared_bytes: int = 0,
+            macs: int = 0) -> None:
+        g = self.graph
+        dram = sum(g.types[v].nbytes for v in (*node.inputs, *node.outputs))
+        self.sources.append(source)
+        self.launches.append(Launch(name, node.name, tuple(grid), tuple(block), shared_bytes, tuple(args),
+                                    "__syncthreads" in source, macs, dram))
+
+    def unsupported(self, node: Node, why: str) -> UnsupportedModelError:
+        g = self.graph
+        dtypes = ", ".join(g.types[i].dtype.value for i in node.inputs)
+        return UnsupportedModelError(
+            f"target {self.target_name!r}: node {node.name!r} ({node.op.kind} on {dtypes}) {why}; "
+            f"the cuda backend cannot emit it yet: build this model for another target (`qcomp targets`)")

@@ -1,0 +1,160 @@
+"""Running cuda artifacts: on a GPU (CUDA driver API) or, with emulate=True, on this CPU.
+
+Emulation (`qcomp run ARTIFACT --emulate`): the artifact's model.cu is compiled for the host with
+g++ against qcomp_cuda_emulate.h (the CUDA execution model: thread/block indices, shared memory,
+__syncthreads via one fiber per CUDA thread, __dp4a), together with one host wrapper per launch
+of the manifest's launch plan; the runner then replays the plan exactly as a GPU runner would
+(the kernels, grids, blocks and buffer offsets of manifest["launches"]), so the emulation tests
+the plan and the kernels' integer arithmetic bit for bit. The compiled library is cached by the
+sha256 of its sources under $XDG_CACHE_HOME/qcomp (or ~/.cache/qcomp).
+
+Without a GPU, load() without emulate is a clear error. This module imports only qcomp.errors.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import QcompError
+
+_NP = {"int8_t": np.int8, "int32_t": np.int32, "int64_t": np.int64, "float": np.float32}
+# The emulated execution model lives in process-global state (thread indices, fiber contexts; inline
+# variables are unified across libraries): one emulated launch sequence at a time per process.
+_EMULATION_LOCK = threading.Lock()
+
+
+def _wrappers(launches: list[dict]) -> str:
+    """One extern "C" host function per distinct kernel: unpack void* args, launch with the emulator."""
+    out, seen = ['#include "model.cu"\n'], set()
+    for launch in launches:
+        k = launch["kernel"]
+        if k in seen:
+            continue
+        seen.add(k)
+        args = ", ".join(f"({a['type']}*)args[{i}]" for i, a in enumerate(launch["args"]))
+        barriers = "true" if launch["barriers"] else "false"
+        out.append(f'extern "C" void qcomp_emu_{k}(const unsigned* g, const unsigned* b, void* const* args) {{\n'
+                   f"    qcomp_emu::launch(dim3(g[0], g[1], g[2]), dim3(b[0], b[1], b[2]), {barriers},\n"
+                   f"                      [&] {{ {k}({args}); }});\n}}\n")
+    return "\n".join(out)
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qcomp" / "cuda-emulate"
+
+
+def compile_emulation(path: Path, manifest: dict, arch: int = 80) -> Path:
+    """The host shared library of the artifact's kernels (cached), emulating compute capability
+    arch / 10 (80: the tensor-core GEMM path, 75: the __dp4a path)."""
+    files = manifest["files"]
+    try:
+        source = (path / files["source"]).read_text()
+        header = (path / files["emulation_header"]).read_text()
+    except (KeyError, OSError) as e:
+        raise QcompError(f"artifact {str(path)!r} lacks its CUDA source or emulation header ({e}); rebuild it") from None
+    wrappers = _wrappers(manifest["launches"])
+    key = hashlib.sha256("\0".join([source, header, wrappers, str(arch)]).encode()).hexdigest()[:24]
+    lib = _cache_dir() / f"{key}.so"
+    if lib.is_file():
+        return lib
+    cxx = shutil.which("g++")
+    if cxx is None:
+        raise QcompError("--emulate compiles the CUDA kernels for this CPU with g++, which is missing "
+                         "(apt-get install g++)")
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "model.cu").write_text(source)
+        (t / "qcomp_cuda_emulate.h").write_text(header)
+        (t / "wrappers.cpp").write_text(wrappers)
+        cmd = [cxx, "-O2", "-std=c++17", "-fPIC", "-shared", "-ffp-contract=off", "-fno-strict-aliasing",
+               "-DQCOMP_EMULATE", f"-DQCOMP_EMULATE_ARCH={arch}", "-x", "c++", "-I", tmp, "-o", str(t / "lib.so"),
+               str(t / "wrappers.cpp")]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise QcompError(f"g++ could not compile {str(path / files['source'])!r} for emulation:\n"
+                             f"{r.stderr.strip()[-3000:]}")
+        tmp_lib = lib.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(t / "lib.so", tmp_lib)
+        os.replace(tmp_lib, lib)
+    return lib
+
+
+class EmulatedRunner:
+    """Replays the manifest's launch plan with the host-compiled kernels."""
+
+    def __init__(self, path: Path, manifest: dict, arch: int = 80):
+        self.manifest = manifest
+        self.lib = ctypes.CDLL(str(compile_emulation(path, manifest, arch)))
+        weights_file = path / manifest["files"]["weights"]
+        if not weights_file.is_file():
+            raise QcompError(f"artifact {str(path)!r} lacks {manifest['files']['weights']!r}; rebuild it")
+        self.weights = np.frombuffer(weights_file.read_bytes(), np.uint8).copy()
+        if self.weights.size != manifest["weights_file_bytes"]:
+            raise QcompError(f"artifact {str(path)!r}: weights.bin has {self.weights.size} bytes, the manifest "
+                             f"says {manifest['weights_file_bytes']}; rebuild it")
+        self.functions = {}
+        for launch in manifest["launches"]:
+            fn = getattr(self.lib, f"qcomp_emu_{launch['kernel']}")
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+            fn.restype = None
+            self.functions[launch["kernel"]] = fn
+        self.raw_outputs = {int(a["buffer"].split(":")[1]) for launch in manifest["launches"]
+                            for a in launch["args"] if a["buffer"].startswith("raw:")}
+
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
+        spec = self.manifest["buffers"]
+        buffers: dict[str, np.ndarray] = {"weights": self.weights,
+                                          "workspace": np.zeros(max(self.manifest["workspace_bytes"], 1), np.uint8)}
+        for i, t in enumerate(spec["inputs"]):
+            a = np.ascontiguousarray(feeds[t["name"]], dtype=np.dtype(t["dtype"]))
+            if list(a.shape) != t["shape"]:
+                raise QcompError(f"input {t['name']!r} has shape {a.shape}, expected {tuple(t['shape'])}")
+            buffers[f"input:{i}"] = a
+        outputs = []
+        for i, t in enumerate(spec["outputs"]):
+            outputs.append(np.zeros(t["shape"], np.dtype(t["dtype"])))
+            buffers[f"output:{i}"] = outputs[-1]
+            buffers[f"raw:{i}"] = np.zeros(t["shape"], np.int8)
+        with _EMULATION_LOCK:
+            self._launch_all(buffers)
+        result = {}
+        for i, t in enumerate(spec["outputs"]):
+            result[t["name"]] = buffers[f"raw:{i}"] if raw and i in self.raw_outputs else outputs[i]
+        return result
+
+    def _launch_all(self, buffers: dict[str, np.ndarray]) -> None:
+        for launch in self.manifest["launches"]:
+            ptrs = (ctypes.c_void_p * len(launch["args"]))()
+            for j, a in enumerate(launch["args"]):
+                buf = buffers[a["buffer"]]
+                if a["offset"] + np.dtype(_NP[a["type"]]).itemsize > buf.nbytes:
+                    raise QcompError(f"launch {launch['kernel']}: argument {j} at {a['buffer']}+{a['offset']} lies "
+                                     f"outside the buffer ({buf.nbytes} bytes); the artifact is corrupt")
+                ptrs[j] = buf.ctypes.data + a["offset"]
+            grid = (ctypes.c_uint * 3)(*launch["grid"])
+            block = (ctypes.c_uint * 3)(*launch["block"])
+            self.functions[launch["kernel"]](grid, block, ptrs)
+
+
+def load(path, manifest: dict, target=None, emulate: bool = False, emulate_arch: int = 80):
+    """A runner for the cuda artifact at `path`: emulate=True runs it on this CPU as a GPU of compute
+    capability emulate_arch / 10 would (80 and up: tensor-core GEMMs; 75: __dp4a GEMMs)."""
+    path = Path(path)
+    for key in ("launches", "buffers", "weights_file_bytes"):
+        if key not in manifest:
+            raise QcompError(f"artifact {str(path)!r}: its manifest lacks {key!r} (not a cuda artifact of this "
+                             f"qcomp version); rebuild it")
+    if emulate:
+        return EmulatedRunner(path, manifest, emulate_arch)
+    raise QcompError(f"artifact {str(path)!r} needs an NVIDIA GPU: no GPU on this host (run it on the CPU with "
+                     f"`qcomp run {path} --emulate`, or qcomp.load(path, emulate=True))")

@@ -1,0 +1,144 @@
+"""The CUDA emulation header (runtime/cuda/qcomp_cuda_emulate.h) and the runtime's error paths.
+
+- __syncthreads holds across a block: a kernel that rotates values through shared memory across
+  two barriers gives the right answer only if every thread wrote before any thread reads.
+- __dp4a equals the signed byte dot product (numpy), on edge values.
+- the backend refuses an op it has no kernel for with UnsupportedModelError naming the node.
+"""
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qcomp.errors import QcompError, UnsupportedModelError
+from qcomp.ir import DType, Graph, TensorType, ops
+from qcomp.resources import data_dir
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="target cuda --emulate: g++ is missing")
+
+KERNELS = r"""
+#include "qcomp_cuda_emulate.h"
+__global__ void rotate(const int* x, int* y) {
+    __shared__ int s[64];
+    const int t = threadIdx.x + 8 * threadIdx.y;
+    s[t] = x[blockIdx.x * 64 + t];
+    __syncthreads();
+    const int v = s[(t + 1) % 64] + s[(t + 63) % 64];
+    __syncthreads();
+    s[t] = v * 2;
+    __syncthreads();
+    y[blockIdx.x * 64 + t] = s[63 - t] + t;
+}
+extern "C" void run_rotate(const int* x, int* y, int blocks) {
+    qcomp_emu::launch(dim3(blocks), dim3(8, 8), true, [&] { rotate(x, y); });
+}
+extern "C" void run_dp4a(const int* a, const int* b, const int* c, int* out, int n) {
+    for (int i = 0; i < n; ++i) out[i] = __dp4a(a[i], b[i], c[i]);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("emu")
+    (tmp / "k.cpp").write_text(KERNELS)
+    header = data_dir("runtime") / "cuda"
+    subprocess.run(["g++", "-O2", "-std=c++17", "-shared", "-fPIC", "-I", str(header), "-o", str(tmp / "k.so"),
+                    str(tmp / "k.cpp")], check=True)
+    return ctypes.CDLL(str(tmp / "k.so"))
+
+
+def _ptr(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def test_syncthreads_is_a_block_barrier(lib):
+    x = np.random.default_rng(0).integers(-1000, 1000, size=3 * 64).astype(np.int32)
+    y = np.zeros_like(x)
+    lib.run_rotate(_ptr(x), _ptr(y), 3)
+    blocks = x.reshape(3, 64)
+    t = np.arange(64)
+    v = 2 * (np.roll(blocks, -1, axis=1) + np.roll(blocks, 1, axis=1))
+    np.testing.assert_array_equal(y.reshape(3, 64), v[:, 63 - t] + t)
+
+
+def test_dp4a_is_the_signed_byte_dot_product(lib):
+    rng = np.random.default_rng(0)
+    a8 = rng.integers(-128, 128, size=(1000, 4)).astype(np.int8)
+    b8 = rng.integers(-128, 128, size=(1000, 4)).astype(np.int8)
+    a8[0], b8[0] = -128, -128
+    a8[1], b8[1] = 127, -128
+    c = rng.integers(-2**30, 2**30, size=1000).astype(np.int32)
+    out = np.zeros(1000, np.int32)
+    lib.run_dp4a(_ptr(a8.view(np.int32).ravel().copy()), _ptr(b8.view(np.int32).ravel().copy()), _ptr(c), _ptr(out),
+                 1000)
+    want = c.astype(np.int64) + (a8.astype(np.int64) * b8.astype(np.int64)).sum(axis=1)
+    np.testing.assert_array_equal(out, want)
+
+
+def test_unsupported_op_names_node_and_target(tmp_path):
+    from qcomp.codegen.cuda import emit
+    from qcomp.ir import Stage
+    from qcomp.target import get_target
+    g = Graph(name="soft", stage=Stage.TARGET)
+    g.add_input("x", TensorType((2, 5), DType.FLOAT32))
+    g.add_node(ops.Sigmoid(), ["x"], "my_sigmoid")
+    g.outputs = ["my_sigmoid"]
+    with pytest.raises(UnsupportedModelError, match=r"'cuda'.*'my_sigmoid' \(Sigmoid on f32\)"):
+        emit(g, get_target("cuda"), tmp_path, fatbin=False)
+
+
+def test_runtime_refuses_without_gpu_and_checks_manifest(tmp_path):
+    from qcomp.runtime.cuda import load
+    with pytest.raises(QcompError, match="lacks 'launches'"):
+        load(tmp_path, {"files": {}}, emulate=True)
+    with pytest.raises(QcompError, match="no GPU on this host.*--emulate"):
+        load(tmp_path, {"files": {}, "launches": [], "buffers": {}, "weights_file_bytes": 0})
+
+
+def test_without_nvcc_the_build_writes_the_source_and_says_why(tmp_path, capsys):
+    import dataclasses
+
+    from qcomp.codegen.cuda import emit
+    from qcomp.ir import Stage, qops
+    from qcomp.target import get_target
+    g = Graph(name="rq", stage=Stage.TARGET)
+    g.add_input("x", TensorType((2, 5), DType.INT8))
+    g.add_node(qops.QRequantize(0, 1 << 30, 0, 3), ["x"], "rq")
+    g.outputs = ["rq"]
+    target = dataclasses.replace(get_target("cuda"), toolchain={"nvcc": "nvcc-not-installed-here"})
+    manifest = emit(g, target, tmp_path)
+    assert (tmp_path / "model.cu").is_file() and not (tmp_path / "model.fatbin").exists()
+    assert "fatbin" not in manifest["files"]
+    assert "nvidia-cuda-nvcc" in manifest["build_notes"][0]
+    assert "nvidia-cuda-nvcc" in capsys.readouterr().err
+
+
+def test_roofline_limits():
+    from qcomp.codegen.cuda.roofline import Gpu, roofline
+    gpu = Gpu("toy", 100e12, 1e12)   # ridge at 100 ops/byte
+    rows = roofline([{"kernel": "gemm", "macs": 10**9, "dram_bytes": 10**6},
+                     {"kernel": "copy", "macs": 0, "dram_bytes": 10**6}], gpu)
+    assert rows[0].limit == "compute" and rows[0].intensity == 2000 and abs(rows[0].bound_us - 20.0) < 1e-9
+    assert rows[1].limit == "memory" and abs(rows[1].bound_us - 1.0) < 1e-9
+
+
+def test_supports_names_the_missing_op():
+    from qcomp.codegen.cuda import supports
+    from qcomp.ir import Stage, qops
+    from qcomp.target import get_target
+    g = Graph(name="soft", stage=Stage.TARGET)
+    g.add_input("x", TensorType((2, 5), DType.FLOAT32))
+    g.add_node(ops.Sigmoid(), ["x"], "sm")
+    g.outputs = ["sm"]
+    assert "'sm' (Sigmoid" in supports(g, get_target("cuda"))
+    h = Graph(name="rq", stage=Stage.TARGET)
+    h.add_input("x", TensorType((2, 5), DType.INT8))
+    h.add_node(qops.QRequantize(0, 1 << 30, 0, 3), ["x"], "rq")
+    h.outputs = ["rq"]
+    assert supports(h, get_target("cuda")) is None
