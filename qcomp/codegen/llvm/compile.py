@@ -68,10 +68,32 @@ _BLOB_ASM = """\
 """
 
 
+# C sources of runtime/llvm/ compiled into every model.so (with the target's C compiler, -fPIC)
+RUNTIME_SOURCES = ["cpu_check.c"]
+
+
+def compile_runtime(target: Target, out_dir: Path, cpu_check: str | None) -> list[str]:
+    """Object files of RUNTIME_SOURCES for `target`, written next to model.o."""
+    cc = target.toolchain.get("linker", "gcc")
+    objects = []
+    for source in RUNTIME_SOURCES:
+        obj = out_dir / (Path(source).stem + ".o")
+        defines = [f"-DQCOMP_CPU_CHECK={cpu_check}"] if source == "cpu_check.c" and cpu_check else []
+        proc = subprocess.run([cc, "-c", "-O2", "-fPIC", "-pthread", *defines, "-I", str(data_dir("runtime")),
+                               "-o", str(obj), str(data_dir("runtime") / "llvm" / source)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise QcompError(f"target {target.name!r}: compiling runtime/llvm/{source} failed: "
+                             f"{proc.stderr.strip()[-2000:]}")
+        objects.append(str(obj))
+    return objects
+
+
 def link_shared(obj_path: Path, so_path: Path, target: Target, blob: Path | None = None, symbol: str = "",
                 cpu_check: str | None = None) -> None:
-    """`linker -shared -o model.so model.o [weights.o] [cpu_check.o] -lm`; weights.o holds the blob
-    (.incbin), cpu_check.o is runtime/llvm/cpu_check.c built with the target's feature test."""
+    """`linker -shared -o model.so model.o [weights.o] <runtime objects> -lm -pthread`; weights.o holds
+    the blob (.incbin); the runtime objects are RUNTIME_SOURCES (cpu_check.c gets the target's
+    feature test as -DQCOMP_CPU_CHECK)."""
     linker = target.toolchain.get("linker", "gcc")
     if shutil.which(linker) is None:
         pkgs = " ".join(target.toolchain.get("debian_packages", [])) or "gcc"
@@ -85,14 +107,8 @@ def link_shared(obj_path: Path, so_path: Path, target: Target, blob: Path | None
         if proc.returncode != 0:
             raise QcompError(f"target {target.name!r}: assembling {asm.name} failed: {proc.stderr.strip()[-2000:]}")
         objects.append(str(blob.with_suffix(".o")))
-    if cpu_check is not None:
-        check_o = obj_path.with_name("cpu_check.o")
-        proc = subprocess.run([linker, "-c", "-O2", "-fPIC", f"-DQCOMP_CPU_CHECK={cpu_check}", "-o", str(check_o),
-                               str(data_dir("runtime") / "llvm" / "cpu_check.c")], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise QcompError(f"target {target.name!r}: compiling cpu_check.c failed: {proc.stderr.strip()[-2000:]}")
-        objects.append(str(check_o))
-    proc = subprocess.run([linker, "-shared", "-o", str(so_path), *objects, "-lm"], capture_output=True, text=True)
+    objects += compile_runtime(target, obj_path.parent, cpu_check)
+    proc = subprocess.run([linker, "-shared", "-o", str(so_path), *objects, "-lm", "-pthread"],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         raise QcompError(f"target {target.name!r}: linking {so_path.name} failed: {proc.stderr.strip()[-2000:]}")
-
