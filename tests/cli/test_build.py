@@ -131,3 +131,16 @@ def test_weight_and_dynamic_modes_need_no_calibration(tmp_path, mode):
     y = qcomp.load(out).run(x)["logits"]
     f = qcomp.run_float(qcomp.load_model(EX / "model.onnx"), x)["logits"]
     assert np.argmax(y) == np.argmax(f) and np.abs(y - f).max() < 0.2
+
+
+def test_every_target_compiles_the_same_quantized_graph(artifact, tmp_path):
+    """The contract behind bit-exactness: quantization is target-independent, so each backend's
+    artifact records the quantized graph hash of the ref artifact (cuda builds without nvcc too)."""
+    want = json.loads((artifact / "manifest.json").read_text())["quantized_graph_sha256"]
+    built = []
+    for name in ("x86-vnni", "dsp-c", "cuda"):
+        out = qcomp.build(EX / "model.onnx", target=name, calib=EX / "calib.npz", out=tmp_path / name)
+        got = json.loads((out / "manifest.json").read_text())
+        assert got["target"] == name and got["quantized_graph_sha256"] == want, name
+        built.append(name)
+    assert built == ["x86-vnni", "dsp-c", "cuda"]
