@@ -14,10 +14,13 @@ target's toolchain. No floats in the math: only the I/O quantize/dequantize, rem
 StrictUndefined and receive precomputed integers and sanitized names only (names.py).
 
 Ops: the emitter tables of emit_compute.py and emit_movement.py; a node outside them raises
-UnsupportedModelError naming the target, the node, its op and dtypes.
+UnsupportedModelError naming the target, the node, its op and dtypes. Dynamic quantization
+(DynamicDense / DynamicMatMul, --quant dynamic) and float ops left by --quant weight or --skip are
+refused with the advice to quantize statically (--quant full, the default).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -26,13 +29,16 @@ import jinja2
 import numpy as np
 
 from ...errors import UnsupportedModelError
-from ...ir import DType, Graph
+from ...ir import DType, Graph, qops
 from ...passes.plan_memory import plan_memory
 from ...resources import data_dir
 from ...target import Target
 from . import emit_compute, emit_movement, toolchain
 from .names import CNames, c_comment, c_string
 from .program import C_TYPES, Call, Ctx, unsupported
+
+DYNAMIC_OPS = (qops.DynamicDense, qops.DynamicMatMul)
+STATIC_HINT = "quantize it statically: --quant full (the default) with --calib samples, and no --skip of this node"
 
 TABLE = {**emit_compute.TABLE, **emit_movement.TABLE}
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -45,9 +51,18 @@ ARENA_ALIGN = 64   # QCOMP_WORKSPACE_ALIGN
 
 
 def _calls(ctx: Ctx) -> list[Call]:
-    for node in ctx.graph.nodes:   # ops without a kernel first: the most useful error
+    # the most useful error first: dynamic quantization (its float Conv/others would be reported
+    # otherwise), then float ops left by --quant weight / --skip, then any other op without a kernel
+    for node in ctx.graph.nodes:
+        if isinstance(node.op, DYNAMIC_OPS):
+            raise unsupported(ctx, node, "dynamic quantization (activation scales computed at run time, "
+                                         "--quant dynamic) needs float math, which the C backend does not "
+                                         f"have; {STATIC_HINT}")
+    for node in ctx.graph.nodes:
         if type(node.op) not in TABLE:
-            raise unsupported(ctx, node, "no C kernel for this op")
+            floats = any(ctx.dtype(v) is DType.FLOAT32 for v in node.inputs)
+            raise unsupported(ctx, node, "it computes in float, and the C backend has integer kernels only; "
+                                         f"{STATIC_HINT}" if floats else "no C kernel for this op")
     calls: list[Call] = []
     for node in ctx.graph.nodes:
         calls += TABLE[type(node.op)](ctx, node)
@@ -121,12 +136,28 @@ def supports(graph: Graph, target: Target) -> str | None:
     return None
 
 
-def emit(graph: Graph, target: Target, out_dir: str | Path) -> dict:
-    """Write and compile the C artifact for `graph` into out_dir; return its manifest entries."""
+def _plain_plan(graph: Graph):
+    """Every planned value at its own offset (no reuse by liveness): the plain reference layout."""
+    plan = plan_memory(graph)
+    offsets, end = {}, 0
+    for v in (o for n in graph.nodes for o in n.outputs if o in plan.offsets):   # in execution order
+        offsets[v] = end
+        end = _align(end + plan.sizes[v])
+    return dataclasses.replace(plan, offsets=offsets, workspace_bytes=end)
+
+
+def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = False) -> dict:
+    """Write and compile the C artifact for `graph` into out_dir; return its manifest entries.
+
+    plain=True writes the plain per-op reference form instead (benchmarks/dsp_cost.py): every
+    activation in its own slice of the arena (no liveness reuse), and -DQCOMP_PLAIN kernels (direct
+    nested-loop convolution and dense, no patch, no two-row blocking, no DSP instructions). Same
+    ABI, same results bit for bit."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plan = plan_memory(graph)
-    ctx = Ctx(graph, target.name, plan.offsets, CNames(), scratch_offset=_align(plan.workspace_bytes))
+    plan = _plain_plan(graph) if plain else plan_memory(graph)
+    # the plain convolution reads its input directly: no patch scratch (a null pointer)
+    ctx = Ctx(graph, target.name, plan.offsets, CNames(), scratch_offset=None if plain else _align(plan.workspace_bytes))
     calls = _calls(ctx)
     arena = _align(plan.workspace_bytes) + _align(ctx.scratch_bytes) if ctx.scratch_bytes else plan.workspace_bytes
     weights = _weights(ctx)
@@ -135,7 +166,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path) -> dict:
     if not inputs or not outputs:
         raise UnsupportedModelError(f"target {target.name}: graph {graph.name!r} needs at least one input and output")
     io_bytes = sum(_pad8(t["bytes"]) for t in inputs) + sum(_pad8(max(t["bytes"], t["raw_bytes"])) for t in outputs)
-    build = toolchain.build_for(target)
+    build = toolchain.build_for(target, plain=plain)
     common = {"target": target.name, "model_comment": c_comment(graph.name),
               "arena_bytes": arena, "activation_bytes": plan.activation_bytes}
     files = {
@@ -163,5 +194,5 @@ def emit(graph: Graph, target: Target, out_dir: str | Path) -> dict:
                   "kernels_elem": "qcomp_kernels_elem.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
-        **sizes, "c_runner": runner,
+        **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",
     }

@@ -7,7 +7,8 @@ parameter structs it reads (static const in model.c). `Ctx` gives each value its
   graph input   ((const T *)inputs[i])      (caller buffers, in the model's own layout)
   graph output  ((T *)outputs[j])
   other values  ((T *)(ws + offset))        offset from qcomp.passes.plan_memory (liveness)
-  scratch       ((int8_t *)(ws + end))      one area after the planned values (conv patches)
+  scratch       ((int8_t *)(ws + end))      one area after the planned values (conv patches; none,
+                                            a null pointer, for the plain kernels of emit(plain=True))
 
 Every model string reaches C through names.CNames / c_comment only.
 """
@@ -54,7 +55,7 @@ class Ctx:
     """What an emitter may ask about the graph: pointers, shapes, unique names for its constants."""
 
     def __init__(self, graph: Graph, target_name: str, offsets: dict[str, int], names: CNames,
-                 scratch_offset: int = 0):
+                 scratch_offset: int | None = 0):
         self.graph, self.target_name, self.offsets, self.names = graph, target_name, offsets, names
         self.scratch_offset, self.scratch_bytes = scratch_offset, 0
         self.input_index = {v: i for i, v in enumerate(graph.inputs)}
@@ -88,7 +89,10 @@ class Ctx:
         return f"(({q}{t} *)(ws + {self.offsets[v]}))"
 
     def scratch(self, nbytes: int) -> str:
-        """Node-local scratch memory: one area after the planned values, as large as the largest need."""
+        """Node-local scratch memory: one area after the planned values, as large as the largest need
+        (a null pointer when scratch_offset is None: the plain kernels need none)."""
+        if self.scratch_offset is None:
+            return "((int8_t *)0)"
         self.scratch_bytes = max(self.scratch_bytes, nbytes)
         return f"((int8_t *)(ws + {self.scratch_offset}))"
 
@@ -119,7 +123,7 @@ def unsupported(ctx: Ctx, node: Node, why: str) -> UnsupportedModelError:
     return UnsupportedModelError(
         f"target {ctx.target_name}: node {node.name!r} (op {type(node.op).__name__}, input dtypes {dtypes}) "
         f"cannot be emitted as C: {why}. The C backend runs int8 models (integer ops, type-generic ops on "
-        f"int8, Quantize at the inputs, Dequantize at the outputs); build this model for another target "
+        f"int8, Quantize at the inputs, Dequantize at the outputs); other models build for another target "
         f"(e.g. --target ref)")
 
 

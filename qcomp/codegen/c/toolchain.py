@@ -36,10 +36,11 @@ class Build:
     support_files: tuple[Path, ...]   # copied next to the sources (startup, linker script)
 
 
-def build_for(target: Target) -> Build:
+def build_for(target: Target, plain: bool = False) -> Build:
+    """The target's build; plain=True adds -DQCOMP_PLAIN (the plain reference kernels)."""
     tc = target.toolchain
     compiler = tc.get("compiler", "cc")
-    cflags = tuple(tc.get("cflags", ("-O2",)))
+    cflags = (*tc.get("cflags", ("-O2",)), *(("-DQCOMP_PLAIN",) if plain else ()))
     support: tuple[Path, ...] = ()
     sources = (*MODEL_SOURCES, "runner.c")
     ldflags: tuple[str, ...] = tuple(tc.get("ldflags", ()))

@@ -6,7 +6,7 @@
 #ifndef QCOMP_NO_FLOAT
 #include <math.h>
 #endif
-#if defined(__ARM_FEATURE_DSP) && !defined(QCOMP_PORTABLE)
+#if defined(__ARM_FEATURE_DSP) && !defined(QCOMP_PORTABLE) && !defined(QCOMP_PLAIN)
 #include <arm_acle.h>
 #define QCOMP_USE_DSP 1
 #endif
@@ -103,6 +103,7 @@ void qcomp_dequantize_f32(const int8_t *x, float *y, int32_t n, float scale, int
 #endif
 
 /* ---- dot products ------------------------------------------------------------------------ */
+#ifndef QCOMP_PLAIN   /* the plain form (below) has scalar loops only */
 
 /* acc + sum_{i<n} x[i] * w[i]. The caller's bound (K * 127 * 255 + |bias| < 2^31, checked by
  * lower_integer) covers every partial sum. Cortex-M4 (DSP extension): SXTB16 widens two int8 lanes
@@ -153,8 +154,41 @@ static void dot2_int8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32
   *acc1 = a1;
 }
 
+#endif /* QCOMP_PLAIN */
+
 /* ---- weighted ops ------------------------------------------------------------------------ */
 
+#ifdef QCOMP_PLAIN
+/* The plain per-op reference form (-DQCOMP_PLAIN, benchmarks/dsp_cost.py): the definition of the
+ * convolution as nested loops, one output value at a time, no patch, no two-row blocking, no DSP.
+ * acc = bias[o] + sum x_padded * w with x_padded = input_zero_point outside the input (the bias
+ * holds -zp_in * sum(w[o])). `patch` is unused (NULL). */
+void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                       const int32_t *shift, int8_t *y, int8_t *patch, const qcomp_conv_params *p) {
+  const int32_t cg = p->c / p->group, og = p->o / p->group;
+  int32_t b, oy, ox, o, ky, kx, c;
+  (void)patch;
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox)
+        for (o = 0; o < p->o; ++o) {
+          const int32_t g = o / og;
+          int32_t acc = bias[o];
+          for (ky = 0; ky < p->kh; ++ky)
+            for (kx = 0; kx < p->kw; ++kx)
+              for (c = 0; c < cg; ++c) {
+                const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+                const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+                const int32_t xv = (iy >= 0 && iy < p->h && ix >= 0 && ix < p->w)
+                                       ? x[(((int64_t)b * p->h + iy) * p->w + ix) * p->c + g * cg + c]
+                                       : p->input_zero_point;
+                acc += xv * w[(((int64_t)o * p->kh + ky) * p->kw + kx) * cg + c];
+              }
+          y[(((int64_t)b * p->oh + oy) * p->ow + ox) * p->o + o] =
+              (int8_t)requantize(acc, multiplier[o], shift[o], p->output_zero_point, p->qmin, p->qmax);
+        }
+}
+#else
 /* acc = bias[o] + sum x_padded * w with x_padded = input_zero_point outside the input (the bias
  * holds -zp_in * sum(w[o]), so acc = bias_q + sum (x - zp_in) * w).
  * Per output pixel, the receptive field is first gathered into `patch` (KH * KW * C bytes of the
@@ -202,6 +236,7 @@ void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, co
     }
   }
 }
+#endif /* QCOMP_PLAIN */
 
 /* Gather form of the transposed convolution: output row oy + pad_top of the full output receives
  * input row iy from tap ky when iy * sh + ky * dh == oy + pad_top. acc = bias + sum (x - zp_in) * w:
@@ -243,11 +278,22 @@ void qcomp_conv_transpose2d_int8(const int8_t *x, const int8_t *w, const int32_t
   }
 }
 
-/* acc[r, j] = bias[j] + sum_k x[r, k] * w[j, k]  (bias holds -zp_in * sum(w[j])). */
+/* acc[r, j] = bias[j] + sum_k x[r, k] * w[j, k]  (bias holds -zp_in * sum(w[j])). The plain form
+ * (-DQCOMP_PLAIN) takes one output at a time with a scalar loop; the default one two rows of w per
+ * pass over x (dot2_int8, SMLAD on Cortex-M4). */
 void qcomp_dense_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
                       const int32_t *shift, int8_t *y, int32_t rows, int32_t k, int32_t n,
                       int32_t output_zero_point, int32_t qmin, int32_t qmax) {
   int32_t r, j;
+#ifdef QCOMP_PLAIN
+  int32_t kk;
+  for (r = 0; r < rows; ++r)
+    for (j = 0; j < n; ++j) {
+      int32_t acc = bias[j];
+      for (kk = 0; kk < k; ++kk) acc += x[(int64_t)r * k + kk] * w[(int64_t)j * k + kk];
+      y[(int64_t)r * n + j] = (int8_t)requantize(acc, multiplier[j], shift[j], output_zero_point, qmin, qmax);
+    }
+#else
   for (r = 0; r < rows; ++r) {
     const int8_t *xr = x + (int64_t)r * k;
     int8_t *yr = y + (int64_t)r * n;
@@ -262,6 +308,7 @@ void qcomp_dense_int8(const int8_t *x, const int8_t *w, const int32_t *bias, con
       yr[j] = (int8_t)requantize(acc, multiplier[j], shift[j], output_zero_point, qmin, qmax);
     }
   }
+#endif
 }
 
 /* acc = sum_k (a - zp_a) * (b - zp_b): K * 255 * 255 < 2^31 (checked by lower_integer). */
