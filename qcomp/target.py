@@ -131,6 +131,6 @@ def _module_exists(name: str) -> bool:
 
 def _tools(t: Target) -> list[str]:
     tools = [t.toolchain[k] for k in ("linker", "compiler") if k in t.toolchain]
-    if t.runner.get("command"):
-        tools.append(t.runner["command"][0])
+    if t.runner.get("command") and not (t.host_arch and t.host_arch == platform.machine()):
+        tools.append(t.runner["command"][0])  # a cross artifact runs natively on its own architecture
     return tools

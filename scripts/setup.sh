@@ -13,7 +13,7 @@ if [ $want_test -eq 1 ]; then
   # Cross toolchains and emulators the backend tests run artifacts on:
   # cortex-m4 (arm-none-eabi + QEMU system mode), arm-sdot (aarch64 gcc + QEMU user mode).
   apt_pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-             qemu-user gcc-aarch64-linux-gnu libc6-arm64-cross)
+             qemu-user gcc-aarch64-linux-gnu libc6-arm64-cross libc6-dev-arm64-cross)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

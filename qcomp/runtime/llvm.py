@@ -112,8 +112,9 @@ class Runner:
 def load(path, manifest: dict, target, **options) -> Runner:
     if options:
         raise QcompError(f"target {manifest.get('target')!r} artifacts take no run options, got {sorted(options)}")
-    if getattr(target, "kind", "native") != "native":
-        raise QcompError(f"running {target.name!r} artifacts (cross-compiled) is not supported by this qcomp yet")
+    if getattr(target, "kind", "native") == "cross":   # aarch64 code: its runner, natively or under QEMU
+        from .llvm_cross import load as load_cross
+        return load_cross(path, manifest, target, **options)
     check_host(manifest, manifest.get("target", "?"), getattr(target, "host_arch", ""))
     library = Path(path) / manifest["files"].get("library", "model.so")
     if not library.is_file():

@@ -31,7 +31,7 @@ from ...resources import data_dir
 from ...target import Target
 from . import kernels_dot, kernels_elem, kernels_float
 from .abi import check_io, emit_abi, raw_forms
-from .compile import compile_object, link_shared
+from .compile import compile_object, cross_artifact, link_shared
 from .cpucheck import cpu_check_expr
 from .irgen import BLOB_SYMBOL, I32, PTR, Module, c32
 from .isa import DotSpec, dot_spec
@@ -128,11 +128,13 @@ def emit(graph: Graph, target: Target, out_dir, assembly: bool = False) -> dict:
     if mod.blob:
         blob = out / "weights.bin"
         blob.write_bytes(bytes(mod.blob))
-    link_shared(out / "model.o", out / "model.so", target, blob, BLOB_SYMBOL, cpu_check_expr(target))
+    objects = link_shared(out / "model.o", out / "model.so", target, blob, BLOB_SYMBOL, cpu_check_expr(target))
     (out / "model.h").write_text(_header(graph, entries))
     files = {"library": "model.so", "header": "model.h", "object": "model.o", "llvm_ir": "model.ll"}
     if blob is not None:
         files |= {"weights": "weights.bin", "weights_object": "weights.o"}
     if assembly:
         files["assembly"] = "model.s"
+    if target.kind == "cross":  # a device artifact: + libmodel.a and a static runner (compile.cross_artifact)
+        files |= cross_artifact(out, objects, target)
     return {"files": files, **entries}

@@ -7,6 +7,11 @@ naming the target, never a crash of the CLI.
 
 Child:  parse -> verify -> new pass manager at O3 (create_pass_builder) -> verify -> emit_object
         (and emit_assembly when asked). LLVM is initialized lazily here, never at import.
+
+Linking uses the target's C toolchain (`[toolchain] linker`, e.g. aarch64-linux-gnu-gcc for
+arm-sdot): model.so for every target; for cross targets also libmodel.a (`archiver`) and a static
+runner program built from runtime/llvm/runner.c against it (build_runner). A missing tool, or a
+cross gcc without its C library, is a QcompError naming the Debian packages of the target's toml.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from pathlib import Path
 from ...errors import QcompError
 from ...resources import data_dir
 from ...target import Target
+from .cpucheck import runner_defines
 
 
 def _child(request: dict) -> None:
@@ -83,21 +89,39 @@ def compile_runtime(target: Target, out_dir: Path, cpu_check: str | None) -> lis
                                "-o", str(obj), str(data_dir("runtime") / "llvm" / source)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise QcompError(f"target {target.name!r}: compiling runtime/llvm/{source} failed: "
-                             f"{proc.stderr.strip()[-2000:]}")
+            raise _failed(target, f"compiling runtime/llvm/{source}", proc.stderr)
         objects.append(str(obj))
     return objects
 
 
+def _toolchain_hint(target: Target) -> str:
+    pkgs = " ".join(target.toolchain.get("debian_packages", [])) or "gcc"
+    return f"apt-get install {pkgs}"
+
+
+def _tool(target: Target, key: str, default: str) -> str:
+    """The toolchain program `key` of the target (the linker, the archiver), checked to exist."""
+    tool = target.toolchain.get(key, default)
+    if shutil.which(tool) is None:
+        raise QcompError(f"target {target.name!r}: the {key} {tool!r} is missing ({_toolchain_hint(target)})")
+    return tool
+
+
+def _failed(target: Target, what: str, stderr: str) -> QcompError:
+    """A failed toolchain step; a cross gcc without its C library (crt*.o, libc, libm) names the
+    packages that provide them."""
+    hint = ""
+    if "cannot find" in stderr or "No such file" in stderr:
+        hint = f"\n(the target's C toolchain or its C library looks incomplete: {_toolchain_hint(target)})"
+    return QcompError(f"target {target.name!r}: {what} failed: {stderr.strip()[-2000:]}{hint}")
+
+
 def link_shared(obj_path: Path, so_path: Path, target: Target, blob: Path | None = None, symbol: str = "",
-                cpu_check: str | None = None) -> None:
+                cpu_check: str | None = None) -> list[str]:
     """`linker -shared -o model.so model.o [weights.o] <runtime objects> -lm -pthread`; weights.o holds
     the blob (.incbin); the runtime objects are RUNTIME_SOURCES (cpu_check.c gets the target's
-    feature test as -DQCOMP_CPU_CHECK)."""
-    linker = target.toolchain.get("linker", "gcc")
-    if shutil.which(linker) is None:
-        pkgs = " ".join(target.toolchain.get("debian_packages", [])) or "gcc"
-        raise QcompError(f"target {target.name!r}: the linker {linker!r} is missing (apt-get install {pkgs})")
+    feature test as -DQCOMP_CPU_CHECK). Returns the object files linked (archive_static takes them)."""
+    linker = _tool(target, "linker", "gcc")
     objects = [str(obj_path)]
     if blob is not None:
         asm = blob.with_suffix(".S")
@@ -105,10 +129,43 @@ def link_shared(obj_path: Path, so_path: Path, target: Target, blob: Path | None
         proc = subprocess.run([linker, "-c", "-o", str(blob.with_suffix(".o")), str(asm)], capture_output=True,
                               text=True)
         if proc.returncode != 0:
-            raise QcompError(f"target {target.name!r}: assembling {asm.name} failed: {proc.stderr.strip()[-2000:]}")
+            raise _failed(target, f"assembling {asm.name}", proc.stderr)
         objects.append(str(blob.with_suffix(".o")))
     objects += compile_runtime(target, obj_path.parent, cpu_check)
     proc = subprocess.run([linker, "-shared", "-o", str(so_path), *objects, "-lm", "-pthread"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise QcompError(f"target {target.name!r}: linking {so_path.name} failed: {proc.stderr.strip()[-2000:]}")
+        raise _failed(target, f"linking {so_path.name}", proc.stderr)
+    return objects
+
+
+def archive_static(objects: list[str], lib_path: Path, target: Target) -> None:
+    """libmodel.a: the same objects as model.so (model, weights, runtime), for static linking into a
+    device program with `cc app.c libmodel.a -lm -pthread`."""
+    archiver = _tool(target, "archiver", "ar")
+    lib_path.unlink(missing_ok=True)
+    proc = subprocess.run([archiver, "rcs", str(lib_path), *objects], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise _failed(target, f"archiving {lib_path.name}", proc.stderr)
+
+
+def build_runner(lib_path: Path, runner_path: Path, target: Target, defines: list[str]) -> None:
+    """The stand-alone runner: runtime/llvm/runner.c linked statically with libmodel.a
+    (`linker -O2 -static -pthread -o runner runner.c libmodel.a -lm`), so it runs on a device or
+    under qemu-user without a sysroot. `defines` carry its CPU check (cpucheck.runner_defines)."""
+    linker = _tool(target, "linker", "gcc")
+    source = data_dir("runtime") / "llvm" / "runner.c"
+    proc = subprocess.run([linker, "-O2", "-static", "-pthread", *defines, "-I", str(data_dir("runtime")),
+                           "-o", str(runner_path), str(source), str(lib_path), "-lm"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise _failed(target, f"building the runner ({source.name} + {lib_path.name})", proc.stderr)
+
+
+def cross_artifact(out: Path, objects: list[str], target: Target) -> dict:
+    """The device side of a cross target's artifact, next to model.so: libmodel.a and the static
+    runner (qcomp.runtime.llvm_cross runs it, under the target's [runner] command on other hosts).
+    Returns the manifest's file entries."""
+    archive_static(objects, out / "libmodel.a", target)
+    build_runner(out / "libmodel.a", out / "runner", target, runner_defines(target))
+    return {"static_library": "libmodel.a", "runner": "runner"}
