@@ -113,7 +113,11 @@ def host_support(t: Target) -> HostSupport:
         hint = f" (apt-get install {' '.join(pkgs)})" if pkgs else ""
         return HostSupport(False, False, f"missing {', '.join(missing_tools)}{hint}")
     if t.kind == "gpu":
-        return HostSupport(True, False, "no GPU on this host (run with --emulate)")
+        # qcomp.runtime.<backend>.gpu_unavailable() -> None when this host has a usable GPU, else why not
+        probe = getattr(importlib.import_module(f"qcomp.runtime.{t.backend}"), "gpu_unavailable", None)
+        why = probe() if probe is not None else "no GPU on this host (run with --emulate)"
+        if why:
+            return HostSupport(True, False, why)
     if t.host_arch and t.host_arch != platform.machine() and t.kind == "native":
         return HostSupport(True, False, f"artifacts need a {t.host_arch} CPU")
     missing = [f for f in t.host_features if f not in host_cpu_flags()]

@@ -8,11 +8,15 @@ of the manifest's launch plan; the runner then replays the plan exactly as a GPU
 the plan and the kernels' integer arithmetic bit for bit. The compiled library is cached by the
 sha256 of its sources under $XDG_CACHE_HOME/qcomp (or ~/.cache/qcomp).
 
-Without a GPU, load() without emulate is a clear error. This module imports only qcomp.errors.
+On a GPU, load() without emulate returns qcomp.runtime.cuda_driver.GpuRunner (CUDA driver API through
+the optional cuda-bindings package); without a GPU, without the driver or without cuda-bindings it is
+a clear error pointing at --emulate. Both runners turn the plan into launch arguments with the same
+cuda_driver.marshal_launches. This module imports only qcomp.errors and cuda_driver.
 """
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
@@ -24,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QcompError
+from .cuda_driver import GpuRunner, marshal_launches, probe_gpu
 
-_NP = {"int8_t": np.int8, "int32_t": np.int32, "int64_t": np.int64, "float": np.float32}
 # The emulated execution model lives in process-global state (thread indices, fiber contexts; inline
 # variables are unified across libraries): one emulated launch sequence at a time per process.
 _EMULATION_LOCK = threading.Lock()
@@ -133,17 +137,19 @@ class EmulatedRunner:
         return result
 
     def _launch_all(self, buffers: dict[str, np.ndarray]) -> None:
-        for launch in self.manifest["launches"]:
-            ptrs = (ctypes.c_void_p * len(launch["args"]))()
-            for j, a in enumerate(launch["args"]):
-                buf = buffers[a["buffer"]]
-                if a["offset"] + np.dtype(_NP[a["type"]]).itemsize > buf.nbytes:
-                    raise QcompError(f"launch {launch['kernel']}: argument {j} at {a['buffer']}+{a['offset']} lies "
-                                     f"outside the buffer ({buf.nbytes} bytes); the artifact is corrupt")
-                ptrs[j] = buf.ctypes.data + a["offset"]
-            grid = (ctypes.c_uint * 3)(*launch["grid"])
-            block = (ctypes.c_uint * 3)(*launch["block"])
-            self.functions[launch["kernel"]](grid, block, ptrs)
+        bases = {name: buf.ctypes.data for name, buf in buffers.items()}
+        sizes = {name: buf.nbytes for name, buf in buffers.items()}
+        for launch in marshal_launches(self.manifest["launches"], bases, sizes):
+            ptrs = (ctypes.c_void_p * len(launch.params))(*launch.params)
+            grid = (ctypes.c_uint * 3)(*launch.grid)
+            block = (ctypes.c_uint * 3)(*launch.block)
+            self.functions[launch.kernel](grid, block, ptrs)
+
+
+@functools.cache
+def gpu_unavailable() -> str | None:
+    """None when this host has a GPU the driver API can use, else why not (qcomp.target.host_support)."""
+    return probe_gpu()
 
 
 def load(path, manifest: dict, target=None, emulate: bool = False, emulate_arch: int = 80):
@@ -156,5 +162,4 @@ def load(path, manifest: dict, target=None, emulate: bool = False, emulate_arch:
                              f"qcomp version); rebuild it")
     if emulate:
         return EmulatedRunner(path, manifest, emulate_arch)
-    raise QcompError(f"artifact {str(path)!r} needs an NVIDIA GPU: no GPU on this host (run it on the CPU with "
-                     f"`qcomp run {path} --emulate`, or qcomp.load(path, emulate=True))")
+    return GpuRunner(path, manifest)

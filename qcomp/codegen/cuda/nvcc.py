@@ -3,19 +3,65 @@
     nvcc -fatbin -O3 -gencode arch=compute_XX,code=sm_XX ... -gencode arch=compute_YY,code=compute_YY
 (one SASS per listed sm_XX, plus PTX for `target.ptx` so newer GPUs JIT it). Without nvcc the
 build keeps model.cu and says how to get nvcc (pip package nvidia-cuda-nvcc).
+
+The CUDA tools (nvcc, and nvdisasm for the SASS tests) are looked up on PATH first, then inside the
+installed NVIDIA pip wheels, which put their binaries in site-packages rather than on PATH:
+nvidia/cu13/bin/nvcc (CUDA 13 wheels: nvidia-cuda-nvcc, nvidia-cuda-nvdisasm), nvidia/cuda_nvcc/bin/nvcc
+(CUDA 12 wheels), and the same under every other nvidia/<component>/ directory.
 """
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
 import shutil
+import site
 import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 from ...errors import QcompError
 from ...target import Target
 
 
+def _pip_tool_dirs() -> list[Path]:
+    """bin/ directories of the NVIDIA pip wheels installed for this interpreter (namespace package
+    `nvidia`), in a stable order."""
+    roots: list[Path] = []
+    spec = importlib.util.find_spec("nvidia")
+    if spec is not None and spec.submodule_search_locations:
+        roots += [Path(p) for p in spec.submodule_search_locations]
+    sites = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        sites.append(site.getusersitepackages())
+    roots += [Path(s) / "nvidia" for s in sites]
+    dirs, seen = [], set()
+    for root in roots:
+        if not root.is_dir() or root.resolve() in seen:
+            continue
+        seen.add(root.resolve())
+        dirs += sorted(p for p in root.glob("*/bin") if p.is_dir())
+    return dirs
+
+
+def find_cuda_tool(name: str) -> str | None:
+    """Path of the CUDA tool `name` (nvcc, nvdisasm, ...): PATH, this interpreter's bin/ (a venv),
+    then the NVIDIA pip wheels' bin/ directories; None when absent."""
+    found = shutil.which(name)
+    if found:
+        return found
+    if os.sep in name:
+        return None
+    for d in [Path(sys.executable).parent, *_pip_tool_dirs()]:
+        candidate = d / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def find_nvcc(target: Target) -> str | None:
-    return shutil.which(target.toolchain.get("nvcc", "nvcc"))
+    return find_cuda_tool(target.toolchain.get("nvcc", "nvcc"))
 
 
 def gencode_flags(target: Target) -> list[str]:
@@ -43,3 +89,39 @@ def compile_ptx(nvcc: str, arch: str, source: Path, out: Path) -> str:
     if r.returncode != 0:
         raise QcompError(f"nvcc -ptx failed for {arch}:\n{r.stderr.strip()[-3000:]}")
     return out.read_text()
+
+
+def compile_cubin(nvcc: str, arch: str, source: Path, out: Path) -> str:
+    """The cubin (SASS) of model.cu for one real architecture (sm_XX) with ptxas' resource report
+    (-Xptxas -v); returns that report (ptxas prints it on stderr)."""
+    r = subprocess.run([nvcc, "-cubin", "-O3", "-std=c++17", f"-arch={arch}", "-Xptxas", "-v", "-o", str(out),
+                        str(source)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise QcompError(f"nvcc -cubin failed for {arch}:\n{r.stderr.strip()[-3000:]}")
+    return r.stderr
+
+
+_FUNCTION = re.compile(r"Compiling entry function '(\w+)' for '(sm_\d+)'")
+_REGS = re.compile(r"Used (\d+) registers")
+_SMEM = re.compile(r"(\d+) bytes smem")
+
+
+def parse_ptxas_usage(report: str) -> dict[str, dict[str, int]]:
+    """ptxas -v output -> {kernel: {"registers": r, "shared_bytes": s}} (static shared memory)."""
+    usage: dict[str, dict[str, int]] = {}
+    current = None
+    for line in report.splitlines():
+        m = _FUNCTION.search(line)
+        if m:
+            current = m.group(1)
+            usage[current] = {"registers": 0, "shared_bytes": 0}
+            continue
+        if current is None:
+            continue
+        regs = _REGS.search(line)
+        if regs:
+            usage[current]["registers"] = int(regs.group(1))
+            smem = _SMEM.search(line)
+            if smem:
+                usage[current]["shared_bytes"] = int(smem.group(1))
+    return usage

@@ -97,7 +97,10 @@ def test_runtime_refuses_without_gpu_and_checks_manifest(tmp_path):
     from qcomp.runtime.cuda import load
     with pytest.raises(QcompError, match="lacks 'launches'"):
         load(tmp_path, {"files": {}}, emulate=True)
-    with pytest.raises(QcompError, match="no GPU on this host.*--emulate"):
+    from qcomp.runtime.cuda import gpu_unavailable
+    if gpu_unavailable() is None:
+        return   # a GPU host: the GPU runner's errors are tested in test_cuda_driver_runtime.py
+    with pytest.raises(QcompError, match="(no GPU on this host|cuda-bindings).*--emulate"):
         load(tmp_path, {"files": {}, "launches": [], "buffers": {}, "weights_file_bytes": 0})
 
 
