@@ -160,6 +160,10 @@ def cmd_build(args) -> int:
     console.print(f"built {m['target']} artifact {out}/  (quantized graph sha256 "
                   f"{m['quantized_graph_sha256'][:16]}..., {m['weight_bytes']:,} weight bytes, {how})",
                   markup=False)
+    if m.get("flash_bytes") is not None:   # dsp-c / cortex-m4: the firmware budget
+        console.print(f"flash {m['flash_bytes']:,} bytes (code + weights), RAM {m['ram_bytes']:,} bytes "
+                      f"(arena {m['workspace_bytes']:,} + static data + stack bound {m['stack_bytes']:,})",
+                      markup=False)
     for note in c.get("notes", []):
         console.print(f"note: {note}", markup=False)
     return 0

@@ -8,7 +8,8 @@ temporary directory. Everything needed comes from the manifest's "c_runner" entr
 
 Cost: a Cortex-M runner built with QCOMP_COST_SYSTICK prints `qcomp_cost_ticks N`; with the
 manifest's instructions_per_tick (QEMU -icount shift=0), `runner.last_instructions` is the
-instruction count of the last run (to one tick, 40 instructions on mps2-an386), else None.
+instruction count of the last run (to one tick, 40 instructions on mps2-an386), else None; and
+`runner.last_stack_bytes` the peak stack use of that run (the runner's stack painting), else None.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class CRunner:
     def __init__(self, path: Path, runner: dict):
         self.path, self.spec = path, runner
         self.last_instructions: int | None = None
+        self.last_stack_bytes: int | None = None
         self.program = path / runner["program"]
         if not self.program.is_file():
             raise QcompError(f"artifact {str(path)!r} lacks its program {runner['program']!r}; rebuild it")
@@ -61,6 +63,8 @@ class CRunner:
         ticks = re.search(rb"qcomp_cost_ticks (\d+)", proc.stdout)
         per_tick = self.spec.get("instructions_per_tick", 0)
         self.last_instructions = int(ticks.group(1)) * per_tick if ticks and per_tick else None
+        stack = re.search(rb"qcomp_stack_bytes (\d+)", proc.stdout)
+        self.last_stack_bytes = int(stack.group(1)) if stack else None
         outs, offset = {}, 0
         for t in self.spec["outputs"]:
             dtype = np.dtype(t["raw_dtype"] if raw else t["dtype"])

@@ -6,8 +6,19 @@
 
 Every build is warning-free under WARNINGS (-Werror). Flash bytes are text + rodata + data of the
 model's objects (`size`; weights included, the runner and libc not); RAM bytes are the arena, data
-+ bss of the model, and a stack estimate: the sum of the 3 largest stack frames (gcc
--fstack-usage), which bounds the depth-3 call chain run -> kernel -> primitive.
++ bss of the model, and the stack bound.
+
+Stack bound: gcc's call graph with frame sizes (-fcallgraph-info=su) of the model's objects. Every
+frame must be static or bounded (no VLA, no alloca) and the graph acyclic (no recursion; a cycle fails the
+build); the bound is the heaviest call chain from any function of the model,
+
+    stack(f) = frame(f) + max over callees g of stack(g)
+
+where a callee outside the model (memcpy, memset, rintf, libgcc's 64-bit division and soft-float
+helpers: leaf routines) counts LIBRARY_FRAME_BYTES, an allowance rather than a measurement. The
+Cortex-M4 runner measures the real peak by painting the stack (tests/backends/c/test_c_stack.py
+checks peak <= bound). A compiler without -fcallgraph-info (clang) gets the sum of the
+STACK_CHAIN largest frames (-fstack-usage) + LIBRARY_FRAME_BYTES instead, an estimate.
 """
 from __future__ import annotations
 
@@ -23,7 +34,8 @@ from ...target import Target
 
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror")
 MODEL_SOURCES = ("model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_elem.c")
-STACK_CHAIN = 3   # qcomp_run_mode -> kernel -> primitive (requantize -> mbqm are inlined or leaves)
+STACK_CHAIN = 5   # fallback estimate: run_mode -> kernel -> add_int8 -> requantize -> mbqm
+LIBRARY_FRAME_BYTES = 128
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,13 @@ def compile_program(b: Build, out: Path) -> None:
     for f in b.support_files:
         shutil.copyfile(f, out / f.name)
     what = f"compiling the generated C with {b.compiler}"
-    _run([b.compiler, *b.cflags, *WARNINGS, "-fstack-usage", "-c", *MODEL_SOURCES], out, what)
+    try:
+        _run([b.compiler, *b.cflags, *WARNINGS, "-fstack-usage", "-fcallgraph-info=su", "-c", *MODEL_SOURCES],
+             out, what)
+    except QcompError as e:
+        if "callgraph-info" not in str(e):
+            raise
+        _run([b.compiler, *b.cflags, *WARNINGS, "-fstack-usage", "-c", *MODEL_SOURCES], out, what)
     objects = [f"{Path(s).stem}.o" for s in MODEL_SOURCES]
     others = [s for s in b.sources if s not in MODEL_SOURCES]
     _run([b.compiler, *b.cflags, *WARNINGS, "-o", b.program, *others, *objects, *b.ldflags], out, what)
@@ -100,7 +118,52 @@ def sizes(b: Build, out: Path, arena: int) -> dict[str, int]:
             if m:
                 frames.append(int(m.group(1)))
         su.unlink()
-    for o in objects:
-        (out / o).unlink()
-    stack = sum(sorted(frames, reverse=True)[:STACK_CHAIN])
-    return {"flash_bytes": flash, "ram_bytes": arena + static_ram + stack, "stack_bytes": stack}
+    graphs = sorted(out.glob("*.ci"))
+    if graphs:
+        stack, method = stack_bound([ci.read_text() for ci in graphs]), "call graph"
+    else:
+        stack = sum(sorted(frames, reverse=True)[:STACK_CHAIN]) + LIBRARY_FRAME_BYTES
+        method = f"estimate: {STACK_CHAIN} largest frames"
+    for f in [*graphs, *(out / o for o in objects)]:
+        f.unlink()
+    return {"flash_bytes": flash, "ram_bytes": arena + static_ram + stack, "stack_bytes": stack,
+            "stack_method": method}
+
+
+_NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^"]*)"')
+_EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
+_FRAME = re.compile(r"\\n(\d+) bytes \(([a-z,]+)\)")
+
+
+def stack_bound(callgraphs: list[str]) -> int:
+    """The heaviest call chain (bytes) of gcc -fcallgraph-info=su graphs; QcompError on a dynamic
+    frame or a cycle (recursion)."""
+    frames: dict[str, int] = {}   # by title: `file.c:name` for a static function, else `name`
+    edges: dict[str, set[str]] = {}
+    for text in callgraphs:
+        for title, label in _NODE.findall(text):
+            m = _FRAME.search(label)
+            if m is None:
+                continue   # declared only: defined in another object, or a library routine
+            if m.group(2) not in ("static", "dynamic,bounded"):   # bounded: the figure is the bound
+                raise QcompError(f"the generated C has a {m.group(2)} stack frame in {title}: its stack use is "
+                                 f"not bounded (a qcomp bug: report it)")
+            frames[title] = int(m.group(1))
+        for src, dst in _EDGE.findall(text):
+            edges.setdefault(src, set()).add(dst)
+    memo: dict[str, int] = {}
+    active: set[str] = set()
+
+    def depth(f: str) -> int:
+        if f in memo:
+            return memo[f]
+        if f in active:
+            raise QcompError(f"the generated C is recursive through {f} (a qcomp bug: report it)")
+        if f not in frames:
+            return LIBRARY_FRAME_BYTES
+        active.add(f)
+        memo[f] = frames[f] + max((depth(g) for g in edges.get(f, ())), default=0)
+        active.discard(f)
+        return memo[f]
+
+    return max((depth(f) for f in frames), default=0)

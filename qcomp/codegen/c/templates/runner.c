@@ -4,7 +4,9 @@
  * Exit code: 0, or 10+ for I/O failures, 20 + qcomp_status for a failed run.
  * With -DQCOMP_COST_SYSTICK (Cortex-M builds) it prints `qcomp_cost_ticks N`: SysTick ticks of the
  * processor clock spent in qcomp_run_mode (QEMU -icount shift=0 on mps2-an386: one tick per 40
- * instructions, see qcomp/runtime/c.py). */
+ * instructions, see qcomp/runtime/c.py), and `qcomp_stack_bytes N`: the peak stack use of that call,
+ * measured by painting QCOMP_STACK_PAINT bytes below the stack pointer with a pattern before it and
+ * finding the lowest overwritten word after it (N = QCOMP_STACK_PAINT: the painted area was too small). */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +20,8 @@ static uint8_t io[QCOMP_MODEL_IO_BYTES] QCOMP_ALIGNED(64);
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 extern volatile uint32_t qcomp_systick_wraps;   /* runtime/dsp/startup_cortex_m.c */
+#define QCOMP_STACK_PAINT 16384u
+#define QCOMP_STACK_PATTERN 0xC0DEC0DEu
 #endif
 
 static size_t padded(int32_t bytes) { return ((size_t)bytes + 7u) & ~(size_t)7u; }
@@ -45,7 +49,14 @@ int main(void) {
   }
 #ifdef QCOMP_COST_SYSTICK
   {
-    uint32_t start, end;
+    uint32_t start, end, sp;
+    volatile uint32_t *lo, *top, *q;
+    /* nothing lives below the stack pointer (AAPCS: no red zone) and no call happens between the
+     * painting and qcomp_run_mode */
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    top = (volatile uint32_t *)(uintptr_t)(sp & ~3u);
+    lo = top - QCOMP_STACK_PAINT / 4u;
+    for (q = lo; q < top; ++q) *q = QCOMP_STACK_PATTERN;
     SYST_RVR = 0xFFFFFFu;  /* 24-bit down-counter on the processor clock, interrupt on each wrap */
     SYST_CVR = 0;
     qcomp_systick_wraps = 0;
@@ -55,7 +66,10 @@ int main(void) {
     status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode);
     end = SYST_CVR;
     SYST_CSR = 0;
+    for (q = lo; q < top && *q == QCOMP_STACK_PATTERN; ++q) {
+    }
     printf("qcomp_cost_ticks %lu\n", (unsigned long)qcomp_systick_wraps * 0x1000000ul + start - end);
+    printf("qcomp_stack_bytes %lu\n", (unsigned long)((uintptr_t)top - (uintptr_t)q));
   }
 #else
   status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode);
