@@ -72,6 +72,30 @@ def run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.
 TARGETS.append(Target("x86-vnni", run_x86_vnni, host_skip("x86-vnni")))
 
 
+def run_arm_sdot(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cross-compile with the llvm backend for arm-sdot (aarch64, SDOT), run the artifact's static
+    runner under qemu-aarch64 -cpu max (natively on an aarch64 host); a case with ops the backend
+    lacks is skipped."""
+    import tempfile
+    from pathlib import Path
+
+    import pytest
+
+    from qcomp.codegen.llvm import emit, unsupported
+    from qcomp.runtime.llvm_cross import CrossRunner
+    from qcomp.target import get_target
+    target = get_target("arm-sdot")
+    why = unsupported(graph, target)
+    if why is not None:
+        pytest.skip(why)
+    with tempfile.TemporaryDirectory(prefix="qcomp-arm-") as out:
+        emit(graph, target, out)
+        return CrossRunner(Path(out) / "runner", target, graph.inputs, graph.outputs).run(dict(feeds))
+
+
+TARGETS.append(Target("arm-sdot", run_arm_sdot, host_skip("arm-sdot")))
+
+
 def _cuda_harness():
     """tests/backends/cuda/cuda_harness.py, loaded by path (tests/ is not a package)."""
     import importlib.util
