@@ -25,19 +25,25 @@ from ...errors import QcompError
 from ...target import Target
 
 
-def _pip_tool_dirs() -> list[Path]:
-    """bin/ directories of the NVIDIA pip wheels installed for this interpreter (namespace package
-    `nvidia`), in a stable order."""
-    roots: list[Path] = []
+def _namespace_dirs() -> list[Path]:
+    """Directories of the `nvidia` namespace package (every installed NVIDIA wheel adds to it)."""
     spec = importlib.util.find_spec("nvidia")
-    if spec is not None and spec.submodule_search_locations:
-        roots += [Path(p) for p in spec.submodule_search_locations]
-    sites = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    return [Path(p) for p in spec.submodule_search_locations] if spec and spec.submodule_search_locations else []
+
+
+def _site_dirs() -> list[Path]:
+    """This interpreter's site-packages directories (venv, system, user)."""
+    paths = sysconfig.get_paths()
+    dirs = [paths["purelib"], paths["platlib"], *site.getsitepackages()]
     if site.ENABLE_USER_SITE:
-        sites.append(site.getusersitepackages())
-    roots += [Path(s) / "nvidia" for s in sites]
+        dirs.append(site.getusersitepackages())
+    return [Path(d) for d in dirs]
+
+
+def _pip_tool_dirs() -> list[Path]:
+    """bin/ directories of the NVIDIA pip wheels installed for this interpreter, in a stable order."""
     dirs, seen = [], set()
-    for root in roots:
+    for root in [*_namespace_dirs(), *(d / "nvidia" for d in _site_dirs())]:
         if not root.is_dir() or root.resolve() in seen:
             continue
         seen.add(root.resolve())

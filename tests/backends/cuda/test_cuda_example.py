@@ -36,7 +36,9 @@ def test_artifact_files_and_launch_plan(artifacts):
     manifest = json.loads((cuda / "manifest.json").read_text())
     for name in ("model.cu", "model.h", "weights.bin"):
         assert (cuda / name).is_file(), name
-    assert (cuda / "model.fatbin").is_file() == (shutil.which("nvcc") is not None)
+    from qcomp.codegen.cuda.nvcc import find_nvcc
+    from qcomp.target import get_target
+    assert (cuda / "model.fatbin").is_file() == (find_nvcc(get_target("cuda")) is not None)
     kernels = [launch["kernel"] for launch in manifest["launches"]]
     assert any("qconv2d" in k for k in kernels) and any("qdense" in k for k in kernels)
     conv = next(launch for launch in manifest["launches"] if "qconv2d" in launch["kernel"])
