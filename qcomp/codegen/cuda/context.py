@@ -41,11 +41,12 @@ class Launch:
     barriers: bool               # uses __syncthreads (the emulation then runs threads as fibers)
     macs: int = 0                # int8 multiply-accumulates (GEMM-like kernels), for roofline figures
     dram_bytes: int = 0          # bytes of the node's operands and results (each read or written once)
+    tensor_cores: bool = False   # the inner product runs on mma.sync (sm_80+) rather than the CUDA cores
 
     def manifest(self) -> dict:
         return {"kernel": self.kernel, "node": self.node, "grid": list(self.grid), "block": list(self.block),
                 "shared_bytes": self.shared_bytes, "barriers": self.barriers,
-                "macs": self.macs, "dram_bytes": self.dram_bytes,
+                "macs": self.macs, "dram_bytes": self.dram_bytes, "tensor_cores": self.tensor_cores,
                 "args": [{"buffer": a.buffer, "offset": a.offset, "type": a.ctype} for a in self.args]}
 
 
@@ -124,7 +125,7 @@ class Context:
         dram = sum(g.types[v].nbytes for v in (*node.inputs, *node.outputs))
         self.sources.append(source)
         self.launches.append(Launch(name, node.name, tuple(grid), tuple(block), shared_bytes, tuple(args),
-                                    "__syncthreads" in source, macs, dram))
+                                    "__syncthreads" in source, macs, dram, "mma_m16n8k32_s8(" in source))
 
     def unsupported(self, node: Node, why: str) -> UnsupportedModelError:
         g = self.graph

@@ -124,11 +124,46 @@ def test_without_nvcc_the_build_writes_the_source_and_says_why(tmp_path, capsys)
 
 def test_roofline_limits():
     from qcomp.codegen.cuda.roofline import Gpu, roofline
-    gpu = Gpu("toy", 100e12, 1e12)   # ridge at 100 ops/byte
-    rows = roofline([{"kernel": "gemm", "macs": 10**9, "dram_bytes": 10**6},
-                     {"kernel": "copy", "macs": 0, "dram_bytes": 10**6}], gpu)
+    gpu = Gpu("toy", 100e12, 1e12, 10e12)   # ridge at 100 ops/byte (tensor cores), 10 (CUDA cores)
+    rows = roofline([{"kernel": "gemm", "macs": 10**9, "dram_bytes": 10**6, "tensor_cores": True},
+                     {"kernel": "copy", "macs": 0, "dram_bytes": 10**6},
+                     {"kernel": "depthwise", "macs": 10**7, "dram_bytes": 10**6, "tensor_cores": False}], gpu)
     assert rows[0].limit == "compute" and rows[0].intensity == 2000 and abs(rows[0].bound_us - 20.0) < 1e-9
     assert rows[1].limit == "memory" and abs(rows[1].bound_us - 1.0) < 1e-9
+    # 20 ops/byte: memory-bound against the tensor-core ridge, compute-bound on the CUDA cores it runs on
+    assert rows[2].limit == "compute" and rows[2].engine == "cuda-core" and abs(rows[2].bound_us - 2.0) < 1e-9
+
+
+def test_occupancy_limits():
+    from qcomp.codegen.cuda.roofline import A100, H100, occupancy
+    # 256 threads, 32 registers, 2.3 KB shared: 8 blocks = 64 warps per SM, full
+    o = occupancy(A100, (16, 16, 1), (108 * 8, 1, 1), 32, 2304)
+    assert (o.blocks_per_sm, o.theoretical, o.achieved, o.waves) == (8, 1.0, 1.0, 1)
+    # 64 registers: 2048 per warp -> 32 warps = 4 blocks of 8 warps, half occupancy
+    o = occupancy(A100, (16, 16, 1), (1000, 1, 1), 64, 0)
+    assert (o.blocks_per_sm, o.theoretical, o.limiter) == (4, 0.5, "registers")
+    # 40 KB shared: (164 KB) // 41 KB = 4 blocks on A100, (228 KB) // 41 KB = 5 on H100
+    assert occupancy(A100, (256, 1, 1), (1000, 1, 1), 16, 40 * 1024).blocks_per_sm == 4
+    assert occupancy(H100, (256, 1, 1), (1000, 1, 1), 16, 40 * 1024).limiter == "shared"
+    # a grid of 54 blocks fills a quarter of one wave on A100 (108 SMs x 2 blocks of 1024 threads)
+    o = occupancy(A100, (1024, 1, 1), (54, 1, 1), 16, 0)
+    assert o.blocks_per_sm == 2 and o.theoretical == 1.0 and abs(o.achieved - 0.25) < 1e-12
+
+
+def test_parse_ptxas_usage():
+    from qcomp.codegen.cuda.nvcc import parse_ptxas_usage
+    report = """ptxas info    : 0 bytes gmem
+ptxas info    : Compiling entry function 'k2' for 'sm_80'
+ptxas info    : Function properties for k2
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 10 registers, used 0 barriers, 368 bytes cmem[0]
+ptxas info    : Compiling entry function 'k1' for 'sm_80'
+ptxas info    : Function properties for k1
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 14 registers, used 1 barriers, 256 bytes smem, 368 bytes cmem[0]
+"""
+    assert parse_ptxas_usage(report) == {"k2": {"registers": 10, "shared_bytes": 0},
+                                         "k1": {"registers": 14, "shared_bytes": 256}}
 
 
 def test_supports_names_the_missing_op():
