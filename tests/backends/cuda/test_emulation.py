@@ -3,6 +3,8 @@
 - __syncthreads holds across a block: a kernel that rotates values through shared memory across
   two barriers gives the right answer only if every thread wrote before any thread reads.
 - __dp4a equals the signed byte dot product (numpy), on edge values.
+- the emulated mma.sync m16n8k32 s8, fed fragments laid out as the PTX ISA says (written out in the
+  test kernel), computes A x B + C of the whole 16x8 tile (numpy).
 - the backend refuses an op it has no kernel for with UnsupportedModelError naming the node.
 """
 from __future__ import annotations
@@ -36,6 +38,27 @@ __global__ void rotate(const int* x, int* y) {
 }
 extern "C" void run_rotate(const int* x, int* y, int blocks) {
     qcomp_emu::launch(dim3(blocks), dim3(8, 8), true, [&] { rotate(x, y); });
+}
+/* one warp: fragments loaded with the PTX ISA layout of mma.m16n8k32 .s8 (written out here, independently
+   of the header), D = A x B + C stored back with the accumulator layout */
+__global__ void mma_tile(const int8_t* A, const int8_t* B, const int* C, int* D) {
+    const int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+    unsigned a[4] = {0, 0, 0, 0}, b[2] = {0, 0};
+    for (int i = 0; i < 16; ++i) {           /* a_i: row g (+8 for i in 4..7, 12..15), col 4t + i%4 (+16 for i >= 8) */
+        const int row = g + ((i >= 4 && i < 8) || i >= 12 ? 8 : 0), col = 4 * t + (i & 3) + (i >= 8 ? 16 : 0);
+        a[i / 4] |= (unsigned)(uint8_t)A[row * 32 + col] << (8 * (i & 3));
+    }
+    for (int i = 0; i < 8; ++i) {            /* b_i: row 4t + i%4 (+16 for i >= 4), col g */
+        const int row = 4 * t + (i & 3) + (i >= 4 ? 16 : 0);
+        b[i / 4] |= (unsigned)(uint8_t)B[row * 8 + g] << (8 * (i & 3));
+    }
+    int d[4];
+    for (int i = 0; i < 4; ++i) d[i] = C[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * t + (i & 1)];
+    qcomp_emu_mma_m16n8k32_s8(d, a, b);
+    for (int i = 0; i < 4; ++i) D[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * t + (i & 1)] = d[i];
+}
+extern "C" void run_mma(const int8_t* A, const int8_t* B, const int* C, int* D) {
+    qcomp_emu::launch(dim3(1), dim3(32), true, [&] { mma_tile(A, B, C, D); });
 }
 extern "C" void run_dp4a(const int* a, const int* b, const int* c, int* out, int n) {
     for (int i = 0; i < n; ++i) out[i] = __dp4a(a[i], b[i], c[i]);
@@ -79,6 +102,18 @@ def test_dp4a_is_the_signed_byte_dot_product(lib):
                  1000)
     want = c.astype(np.int64) + (a8.astype(np.int64) * b8.astype(np.int64)).sum(axis=1)
     np.testing.assert_array_equal(out, want)
+
+
+def test_mma_fragments_follow_the_ptx_layout(lib):
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        a = rng.integers(-128, 128, size=(16, 32)).astype(np.int8)
+        b = rng.integers(-128, 128, size=(32, 8)).astype(np.int8)
+        c = rng.integers(-2**20, 2**20, size=(16, 8)).astype(np.int32)
+        a[0], b[:, 0] = -128, -128
+        d = np.zeros((16, 8), np.int32)
+        lib.run_mma(_ptr(a), _ptr(b), _ptr(c), _ptr(d))
+        np.testing.assert_array_equal(d, a.astype(np.int64) @ b.astype(np.int64) + c)
 
 
 def test_unsupported_op_names_node_and_target(tmp_path):
