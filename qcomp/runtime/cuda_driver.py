@@ -200,9 +200,9 @@ class GpuRunner:
         check_architecture(self.path, manifest, self.compute_capability)
         self._ctx = _check(d, d.cuDevicePrimaryCtxRetain(self.dev), "cuDevicePrimaryCtxRetain")
         _check(d, d.cuCtxSetCurrent(self._ctx), "cuCtxSetCurrent")
-        image = (self.path / fatbin_name).read_bytes()
-        self._image = image   # cuModuleLoadData reads it during the call; kept for the runner's lifetime
-        self._module = _check(d, d.cuModuleLoadData(image), "cuModuleLoadData(model.fatbin)")
+        # the fatbin image as a host address (cuModuleLoadData reads it during the call; kept alive anyway)
+        self._image = np.frombuffer((self.path / fatbin_name).read_bytes(), np.uint8)
+        self._module = _check(d, d.cuModuleLoadData(self._image.ctypes.data), "cuModuleLoadData(model.fatbin)")
         self.functions = {}
         for launch in manifest["launches"]:
             k = launch["kernel"]

@@ -114,8 +114,20 @@ class EmulatingDriver:
     def __init__(self, lib, nparams: dict[str, int], cc: int = 80, devices: int = 1):
         self.lib, self.nparams, self.cc, self.devices = lib, nparams, cc, devices
         self.calls: list[str] = []
+        self.log: list[tuple[str, tuple]] = []    # every call with its arguments
         self.allocations: list[np.ndarray] = []
         self.image = None
+
+    def __getattribute__(self, name):
+        attr = object.__getattribute__(self, name)
+        if name.startswith("cu") and callable(attr):
+            log = object.__getattribute__(self, "log")
+
+            def logged(*args):
+                log.append((name, args))
+                return attr(*args)
+            return logged
+        return attr
 
     def _ok(self, name, *values):
         self.calls.append(name)
@@ -148,7 +160,7 @@ class EmulatingDriver:
         return self._ok("cuCtxSetCurrent")
 
     def cuModuleLoadData(self, image):
-        self.image = bytes(image)
+        self.image = image   # a host address
         return self._ok("cuModuleLoadData", "module")
 
     def cuModuleGetFunction(self, hmod, name):
@@ -208,7 +220,8 @@ class EmulatingDriver:
         return (self.CUresult.CUDA_SUCCESS, self.CUresult(error).name.encode())
 
 
-DRIVER_CALLS = [name for name in vars(EmulatingDriver) if name.startswith("cu") and callable(vars(EmulatingDriver)[name])]
+DRIVER_CALLS = [name for name in vars(EmulatingDriver) if name.startswith("cu") and callable(vars(EmulatingDriver)[name])
+                and name != "__getattribute__"]
 
 
 def test_stand_in_matches_the_cuda_bindings_signatures():
@@ -226,6 +239,54 @@ def test_stand_in_matches_the_cuda_bindings_signatures():
     for attr in ("CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR", "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR"):
         assert getattr(driver.CUdevice_attribute, attr) == getattr(EmulatingDriver.CUdevice_attribute, attr)
     assert int(driver.CUdeviceptr(1234)) == 1234
+
+
+def test_cuda_bindings_accept_the_runners_arguments(tmp_path):
+    """Replay every driver call a GpuRunner load + run makes (recorded with the stand-in) against the real
+    cuda.bindings.driver, with the stand-in's handles replaced by the bindings' own types: the bindings
+    convert every argument before they need the driver, so on this GPU-less host each call may fail only
+    because libcuda.so is missing or no device is there, never with a TypeError on an argument."""
+    driver = pytest.importorskip("cuda.bindings.driver", reason="cuda-bindings is not installed (the cuda extra)")
+    if probe_gpu() is None:
+        pytest.skip("this host has a GPU: replaying recorded pointers there is not safe")
+    if emulation_skip() is not None:
+        pytest.skip(emulation_skip())
+    from qcomp.runtime.cuda import compile_emulation
+    name, graph, feeds = _cases(["float_dense"])[0]
+    manifest = _artifact(graph, tmp_path)
+    lib = ctypes.CDLL(str(compile_emulation(tmp_path, manifest)))
+    fake = EmulatingDriver(lib, {k["kernel"]: len(k["args"]) for k in manifest["launches"]})
+    runner = GpuRunner(tmp_path, manifest, driver=fake)
+    runner.run(feeds, raw=True)
+    runner.close()
+    kernels = set(fake.nparams)
+
+    def real(value):
+        if isinstance(value, EmulatingDriver.CUdeviceptr):
+            return driver.CUdeviceptr(int(value))
+        if isinstance(value, EmulatingDriver.CUdevice_attribute):
+            return getattr(driver.CUdevice_attribute, value.name)
+        if value == "ctx":
+            return driver.CUcontext()
+        if value == "module":
+            return driver.CUmodule()
+        if isinstance(value, str) and value in kernels:
+            return driver.CUfunction()
+        return value
+
+    replayed = set()
+    for call, args in fake.log:
+        if call == "cuGetErrorName":
+            continue
+        try:
+            getattr(driver, call)(*[real(a) for a in args])
+        except (TypeError, ValueError, OverflowError) as e:
+            pytest.fail(f"cuda.bindings rejects the arguments of {call}{args}: {e}")
+        except Exception:   # noqa: BLE001 - the driver library is missing: expected here
+            pass
+        replayed.add(call)
+    assert {"cuModuleLoadData", "cuMemAlloc", "cuMemcpyHtoD", "cuMemsetD8", "cuLaunchKernel", "cuMemcpyDtoH",
+            "cuModuleGetFunction", "cuCtxSetCurrent", "cuDeviceGetAttribute"} <= replayed
 
 
 def _cases(names):
@@ -258,7 +319,8 @@ def test_gpu_runner_call_sequence_is_bit_exact(tmp_path, cc):
         lib = ctypes.CDLL(str(compile_emulation(out, manifest, arch=80 if cc >= 80 else 75)))
         driver = EmulatingDriver(lib, {k["kernel"]: len(k["args"]) for k in manifest["launches"]}, cc=cc)
         runner = GpuRunner(out, manifest, driver=driver)
-        assert driver.image == (out / "model.fatbin").read_bytes()
+        fatbin = (out / "model.fatbin").read_bytes()
+        assert ctypes.string_at(driver.image, len(fatbin)) == fatbin
         assert driver.calls.count("cuMemAlloc") == 1   # one allocation; the weights are copied once:
         assert driver.calls.count("cuMemcpyHtoD") == (1 if manifest["weights_file_bytes"] else 0)
         for raw in (False, True):
