@@ -202,7 +202,10 @@ def section(results, seconds: float, command: str, nvcc_version: str) -> str:
                       + f"; {sum(r.limit == 'memory' for r in tensor)} of {len(tensor)} tensor-core GEMMs are "
                       f"memory-bound (ops/byte {min((r.intensity for r in tensor), default=0):.0f} to "
                       f"{max((r.intensity for r in tensor), default=0):.0f}, ridge {ridge(gpu, True):.0f}); "
-                      f"compute-bound kernel kinds: {', '.join(compute) if compute else 'none'}."]
+                      f"compute-bound kernel kinds: {', '.join(compute) if compute else 'none'}; "
+                      f"{sum(r.occupancy.waves == 1 and r.occupancy.achieved < 0.5 * r.occupancy.theoretical for r in rs)}"
+                      f" of {len(rs)} launches fill less than half of one wave (grid < half of {gpu.sms} SMs x "
+                      f"blocks/SM), so their bound assumes a GPU they leave mostly idle."]
     lines += [""]
     for title, launches, rows in results:
         lines += [f"<details><summary>{title}: every launch</summary>", ""]
