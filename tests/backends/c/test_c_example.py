@@ -33,6 +33,10 @@ def _build(target: str, out: Path) -> Path:
            "--calib", str(EXAMPLE / "calib.npz"), "-o", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
+    if target != "ref":   # `qcomp build` prints the flash and RAM figures the manifest records
+        m = json.loads((out / "manifest.json").read_text())
+        assert (f"flash {m['flash_bytes']:,} bytes (code + weights), RAM {m['ram_bytes']:,} bytes "
+                f"(arena {m['workspace_bytes']:,} + static data + stack bound {m['stack_bytes']:,})") in proc.stdout
     return out
 
 

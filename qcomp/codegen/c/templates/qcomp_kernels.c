@@ -189,8 +189,46 @@ void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, co
         }
 }
 #else
+/* Depthwise convolution with channel multiplier 1 (group == C == O, weights [C, KH, KW, 1]): per
+ * output pixel and block of DW_BLOCK channels, the taps inside the input are visited once with the
+ * channels innermost (contiguous in NHWC), into int32 accumulators on the stack (DW_BLOCK * 4 bytes);
+ * a tap in the padding adds zp_in * w. Same sums as the patch form, term for term. */
+#define DW_BLOCK 64
+static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                           const int32_t *shift, int8_t *y, const qcomp_conv_params *p) {
+  const int32_t taps = p->kh * p->kw;
+  int32_t acc[DW_BLOCK];
+  int32_t b, oy, ox, c0, c, n, ky, kx;
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox) {
+        int8_t *out = y + (((int64_t)b * p->oh + oy) * p->ow + ox) * p->o;
+        for (c0 = 0; c0 < p->c; c0 += DW_BLOCK) {
+          n = p->c - c0 < DW_BLOCK ? p->c - c0 : DW_BLOCK;
+          for (c = 0; c < n; ++c) acc[c] = bias[c0 + c];
+          for (ky = 0; ky < p->kh; ++ky) {
+            const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+            for (kx = 0; kx < p->kw; ++kx) {
+              const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+              const int8_t *wk = w + (int64_t)c0 * taps + ky * p->kw + kx;
+              if (iy >= 0 && iy < p->h && ix >= 0 && ix < p->w) {
+                const int8_t *xk = x + (((int64_t)b * p->h + iy) * p->w + ix) * p->c + c0;
+                for (c = 0; c < n; ++c) acc[c] += xk[c] * wk[c * taps];
+              } else {
+                for (c = 0; c < n; ++c) acc[c] += p->input_zero_point * wk[c * taps];
+              }
+            }
+          }
+          for (c = 0; c < n; ++c)
+            out[c0 + c] = (int8_t)requantize(acc[c], multiplier[c0 + c], shift[c0 + c], p->output_zero_point,
+                                             p->qmin, p->qmax);
+        }
+      }
+}
+
 /* acc = bias[o] + sum x_padded * w with x_padded = input_zero_point outside the input (the bias
- * holds -zp_in * sum(w[o]), so acc = bias_q + sum (x - zp_in) * w).
+ * holds -zp_in * sum(w[o]), so acc = bias_q + sum (x - zp_in) * w). Depthwise convolutions with
+ * channel multiplier 1 take depthwise_int8 above.
  * Per output pixel, the receptive field is first gathered into `patch` (KH * KW * C bytes of the
  * workspace, laid out [group][KH][KW][C / group] like a weight row, padding = zp_in), so every output
  * channel is one contiguous dot product of K = KH * KW * C / group terms (SMLAD on Cortex-M4). */
@@ -198,6 +236,10 @@ void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, co
                        const int32_t *shift, int8_t *y, int8_t *patch, const qcomp_conv_params *p) {
   const int32_t cg = p->c / p->group, og = p->o / p->group, k = p->kh * p->kw * cg;
   int32_t b, oy, ox, o, ky, kx, g;
+  if (cg == 1 && og == 1) {
+    depthwise_int8(x, w, bias, multiplier, shift, y, p);
+    return;
+  }
   for (b = 0; b < p->n; ++b) {
     for (oy = 0; oy < p->oh; ++oy) {
       for (ox = 0; ox < p->ow; ++ox) {
@@ -209,11 +251,15 @@ void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, co
             const int32_t tap = (ky * p->kw + kx) * cg;
             const int inside = iy >= 0 && iy < p->h && ix >= 0 && ix < p->w;
             const int8_t *xk = x + (((int64_t)b * p->h + (inside ? iy : 0)) * p->w + (inside ? ix : 0)) * p->c;
-            for (g = 0; g < p->group; ++g) {
-              if (inside) {
-                memcpy(patch + g * k + tap, xk + g * cg, (size_t)cg);
-              } else {
-                memset(patch + g * k + tap, p->input_zero_point, (size_t)cg);   /* padding holds zp_in */
+            if (cg == 1) {   /* one byte per group: a store, not a library call */
+              for (g = 0; g < p->group; ++g) patch[g * k + tap] = inside ? xk[g] : (int8_t)p->input_zero_point;
+            } else {
+              for (g = 0; g < p->group; ++g) {
+                if (inside) {
+                  memcpy(patch + g * k + tap, xk + g * cg, (size_t)cg);
+                } else {
+                  memset(patch + g * k + tap, p->input_zero_point, (size_t)cg);   /* padding holds zp_in */
+                }
               }
             }
           }

@@ -6,6 +6,11 @@
  * every one is bit-exact to qcomp.ref.run_integer (tests/opcases, tests/backends/c).
  *
  * The only floats are quantize / dequantize (model I/O); -DQCOMP_NO_FLOAT removes them.
+ * Build variants, same results bit for bit: by default the dot products of Conv and Dense use the
+ * Cortex-M DSP extension (SXTB16 + SMLAD) when __ARM_FEATURE_DSP is defined; -DQCOMP_PORTABLE keeps
+ * the scalar loops; -DQCOMP_PLAIN selects the plain per-op reference form of Conv and Dense (textbook
+ * nested loops, no patch, no blocking, no DSP: the baseline of benchmarks/dsp_cost.py).
+ * Stack: no recursion, no VLA; the deepest frame is a depthwise convolution's 64 int32 accumulators.
  * Right shifts of negative int64 values are arithmetic: C99 leaves this implementation-defined,
  * and every supported compiler (gcc, arm-none-eabi-gcc, clang) defines it so.
  */

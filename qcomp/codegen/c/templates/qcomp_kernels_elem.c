@@ -6,15 +6,39 @@
 
 /* ---- elementwise ------------------------------------------------------------------------- */
 
-/* Offset of flat element i of shape in a tensor with the given strides (elements). */
-static int64_t offset_of(int64_t i, int32_t rank, const int32_t *shape, const int32_t *strides) {
-  int64_t off = 0;
+/* An odometer over `shape` (row-major) that carries the element offsets of up to two tensors with
+ * their own strides (stride 0 on broadcast axes): no division per element, which on Cortex-M4
+ * would be a call to libgcc's 64-bit __aeabi_ldivmod. */
+typedef struct {
+  int32_t rank;
+  const int32_t *shape, *strides_a, *strides_b;
+  int32_t idx[QCOMP_MAX_RANK];
+  int64_t a, b;
+} odometer;
+
+static void odometer_start(odometer *it, int32_t rank, const int32_t *shape, const int32_t *strides_a,
+                           const int32_t *strides_b) {
   int32_t d;
-  for (d = rank - 1; d >= 0; --d) {
-    off += (i % shape[d]) * strides[d];
-    i /= shape[d];
+  it->rank = rank;
+  it->shape = shape;
+  it->strides_a = strides_a;
+  it->strides_b = strides_b != 0 ? strides_b : strides_a;
+  for (d = 0; d < rank; ++d) it->idx[d] = 0;
+  it->a = 0;
+  it->b = 0;
+}
+
+/* One step: the last axis fastest; an axis that wraps rewinds its offsets and carries. */
+static void odometer_next(odometer *it) {
+  int32_t d;
+  for (d = it->rank - 1; d >= 0; --d) {
+    it->a += it->strides_a[d];
+    it->b += it->strides_b[d];
+    if (++it->idx[d] < it->shape[d]) return;
+    it->a -= (int64_t)it->strides_a[d] * it->shape[d];
+    it->b -= (int64_t)it->strides_b[d] * it->shape[d];
+    it->idx[d] = 0;
   }
-  return off;
 }
 
 static int64_t numel(int32_t rank, const int32_t *shape) {
@@ -28,9 +52,10 @@ void qcomp_add_int8(const int8_t *a, const int8_t *b, int8_t *y, int32_t rank, c
                     const int32_t *a_strides, const int32_t *b_strides, const AddParams *params, int32_t sub) {
   const int64_t n = numel(rank, out_shape);
   int64_t i;
-  for (i = 0; i < n; ++i) {
-    const int32_t av = a[offset_of(i, rank, out_shape, a_strides)];
-    const int32_t bv = b[offset_of(i, rank, out_shape, b_strides)];
+  odometer it;
+  odometer_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer_next(&it)) {
+    const int32_t av = a[it.a], bv = b[it.b];
     y[i] = (int8_t)(sub ? sub_int8(av, bv, params) : add_int8(av, bv, params));
   }
 }
@@ -39,9 +64,9 @@ void qcomp_mul_int8(const int8_t *a, const int8_t *b, int8_t *y, int32_t rank, c
                     const int32_t *a_strides, const int32_t *b_strides, const MulParams *params) {
   const int64_t n = numel(rank, out_shape);
   int64_t i;
-  for (i = 0; i < n; ++i)
-    y[i] = (int8_t)mul_int8(a[offset_of(i, rank, out_shape, a_strides)],
-                            b[offset_of(i, rank, out_shape, b_strides)], params);
+  odometer it;
+  odometer_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer_next(&it)) y[i] = (int8_t)mul_int8(a[it.a], b[it.b], params);
 }
 
 void qcomp_lut_int8(const int8_t *x, const int8_t *table, int8_t *y, int32_t n) {
@@ -60,27 +85,29 @@ void qcomp_requantize_int8(const int8_t *x, int8_t *y, int32_t n, int32_t input_
 
 /* ---- pooling and reductions -------------------------------------------------------------- */
 
-/* Padding and the ceil_mode overhang never win: the maximum starts at the int8 minimum. */
+/* Padding and the ceil_mode overhang never win: the maximum starts at the int8 minimum. Per output
+ * pixel the window's taps inside the input are visited once, channels innermost (contiguous in NHWC),
+ * the output row serving as the running maximum. */
 void qcomp_maxpool2d_int8(const int8_t *x, int8_t *y, const qcomp_pool_params *p) {
   int32_t b, oy, ox, c, ky, kx;
   for (b = 0; b < p->n; ++b)
     for (oy = 0; oy < p->oh; ++oy)
-      for (ox = 0; ox < p->ow; ++ox)
-        for (c = 0; c < p->c; ++c) {
-          int32_t best = -128;
-          for (ky = 0; ky < p->kh; ++ky) {
-            const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
-            if (iy < 0 || iy >= p->h) continue;
-            for (kx = 0; kx < p->kw; ++kx) {
-              const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
-              int32_t v;
-              if (ix < 0 || ix >= p->w) continue;
-              v = x[(((int64_t)b * p->h + iy) * p->w + ix) * p->c + c];
-              if (v > best) best = v;
-            }
+      for (ox = 0; ox < p->ow; ++ox) {
+        int8_t *out = y + (((int64_t)b * p->oh + oy) * p->ow + ox) * p->c;
+        for (c = 0; c < p->c; ++c) out[c] = -128;
+        for (ky = 0; ky < p->kh; ++ky) {
+          const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+          if (iy < 0 || iy >= p->h) continue;
+          for (kx = 0; kx < p->kw; ++kx) {
+            const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+            const int8_t *xk;
+            if (ix < 0 || ix >= p->w) continue;
+            xk = x + (((int64_t)b * p->h + iy) * p->w + ix) * p->c;
+            for (c = 0; c < p->c; ++c)
+              if (xk[c] > out[c]) out[c] = xk[c];
           }
-          y[(((int64_t)b * p->oh + oy) * p->ow + ox) * p->c + c] = (int8_t)best;
         }
+      }
 }
 
 /* window_sum = sum of the window's inputs + (counted padding) * zp_in, so that
@@ -116,10 +143,13 @@ void qcomp_mean_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32
                      const int32_t *inner_strides, const MeanParams *params) {
   const int64_t n_out = numel(outer_rank, outer_shape), n_in = numel(inner_rank, inner_shape);
   int64_t j, i;
-  for (j = 0; j < n_out; ++j) {
-    const int8_t *base = x + offset_of(j, outer_rank, outer_shape, outer_strides);
+  odometer outer, inner;
+  odometer_start(&outer, outer_rank, outer_shape, outer_strides, 0);
+  for (j = 0; j < n_out; ++j, odometer_next(&outer)) {
+    const int8_t *base = x + outer.a;
     int32_t window_sum = 0;
-    for (i = 0; i < n_in; ++i) window_sum += base[offset_of(i, inner_rank, inner_shape, inner_strides)];
+    odometer_start(&inner, inner_rank, inner_shape, inner_strides, 0);
+    for (i = 0; i < n_in; ++i, odometer_next(&inner)) window_sum += base[inner.a];
     y[j] = (int8_t)mean_int8(window_sum, params);
   }
 }
@@ -129,11 +159,14 @@ void qcomp_reduce_max_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const
                            const int32_t *inner_strides) {
   const int64_t n_out = numel(outer_rank, outer_shape), n_in = numel(inner_rank, inner_shape);
   int64_t j, i;
-  for (j = 0; j < n_out; ++j) {
-    const int8_t *base = x + offset_of(j, outer_rank, outer_shape, outer_strides);
+  odometer outer, inner;
+  odometer_start(&outer, outer_rank, outer_shape, outer_strides, 0);
+  for (j = 0; j < n_out; ++j, odometer_next(&outer)) {
+    const int8_t *base = x + outer.a;
     int32_t best = -128;
-    for (i = 0; i < n_in; ++i) {
-      const int32_t v = base[offset_of(i, inner_rank, inner_shape, inner_strides)];
+    odometer_start(&inner, inner_rank, inner_shape, inner_strides, 0);
+    for (i = 0; i < n_in; ++i, odometer_next(&inner)) {
+      const int32_t v = base[inner.a];
       if (v > best) best = v;
     }
     y[j] = (int8_t)best;
