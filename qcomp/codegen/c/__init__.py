@@ -136,7 +136,7 @@ def supports(graph: Graph, target: Target) -> str | None:
     return None
 
 
-def _plain_plan(graph: Graph):
+def plain_plan(graph: Graph):
     """Every planned value at its own offset (no reuse by liveness): the plain reference layout."""
     plan = plan_memory(graph)
     offsets, end = {}, 0
@@ -155,7 +155,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     ABI, same results bit for bit."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plan = _plain_plan(graph) if plain else plan_memory(graph)
+    plan = plain_plan(graph) if plain else plan_memory(graph)
     # the plain convolution reads its input directly: no patch scratch (a null pointer)
     ctx = Ctx(graph, target.name, plan.offsets, CNames(), scratch_offset=None if plain else _align(plan.workspace_bytes))
     calls = _calls(ctx)
