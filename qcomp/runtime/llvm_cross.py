@@ -10,6 +10,10 @@ and the runner writes one .npy per output (dtype and shape from the library itse
 natively; anywhere else it runs under the target's `[runner] command` (qemu-aarch64 -cpu max,
 QEMU user mode). A missing emulator is a QcompError naming the Debian package to install.
 
+Under the emulator the runner gets QCOMP_NUM_THREADS=1 unless the environment sets it: QEMU's
+timings mean nothing for a device, and the thread pool's workers would only add emulation work on
+the host's cores (results are identical for every thread count).
+
 The runner checks the CPU itself (getauxval(AT_HWCAP) & HWCAP_ASIMDDP for SDOT) before it runs any
 model code: a core without dotprod gives its message (exit code 4) as a QcompError, never SIGILL.
 `run_many(list of feeds)` runs several input sets (one runner start each); cost measurements use
@@ -17,6 +21,7 @@ model code: a core without dotprod gives its message (exit code 4) as a QcompErr
 """
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import signal
@@ -67,6 +72,9 @@ class CrossRunner:
     def run_many(self, feeds_list: list[dict[str, np.ndarray]], raw: bool = False) -> list[dict[str, np.ndarray]]:
         """Each input set of feeds_list through the runner, in one temporary directory."""
         prefix = self.command()
+        env = dict(os.environ)
+        if prefix[0] != str(self.program):   # emulated: one thread unless asked otherwise
+            env.setdefault("QCOMP_NUM_THREADS", "1")
         results = []
         with tempfile.TemporaryDirectory(prefix="qcomp-cross-") as tmp:
             for feeds in feeds_list:
@@ -78,13 +86,13 @@ class CrossRunner:
                     args += ["-i", str(Path(tmp) / f"in{k}.npy")]
                 for k in range(len(self.outputs)):
                     args += ["-o", str(Path(tmp) / f"out{k}.npy")]
-                self._execute(args)
+                self._execute(args, env)
                 results.append({name: np.load(Path(tmp) / f"out{k}.npy") for k, name in enumerate(self.outputs)})
         return results
 
-    def _execute(self, args: list[str]) -> None:
+    def _execute(self, args: list[str], env: dict) -> None:
         try:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S)
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
         except subprocess.TimeoutExpired:
             raise QcompError(f"the {self.target.name} runner did not finish within {TIMEOUT_S} s: "
                              f"{' '.join(args[:4])} ...") from None

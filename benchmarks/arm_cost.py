@@ -1,0 +1,282 @@
+"""Cost of arm-sdot code without an Arm board: SDOT per MAC in the hot loops, from the disassembly,
+and instructions executed per inference, counted by QEMU.
+
+    python benchmarks/arm_cost.py              the bundled example, updates benchmarks/RESULTS.md
+    python benchmarks/arm_cost.py --no-write   print the section only
+
+QEMU's timings say nothing about a real core (it translates every instruction to several x86 ones,
+SDOT to a helper call), so this script reports counts instead:
+
+  static   The example model (examples/fashion_mnist) is built for arm-sdot and its model.so is
+           disassembled with aarch64-linux-gnu-objdump. In the function of every conv / dense /
+           matmul node (node.N, one per graph node), the hot loops are the innermost loops (a
+           backward branch and its target) that contain SDOT. Per loop iteration: instructions,
+           SDOT, MACs = 16 x SDOT (4 int32 lanes x 4 int8 products each), hence SDOT per MAC
+           (1/16 = 0.0625 is the floor for 128-bit SDOT) and instructions per MAC in the loop.
+  dynamic  The artifact's static runner runs under qemu-aarch64 -cpu max with a small TCG plugin
+           (benchmarks/arm_insn_plugin.c, built here with gcc: Debian's qemu-user ships the plugin
+           API but no plugins) that counts executed instructions and SDOT. Per inference =
+           (count with --repeat 3 - count with --repeat 1) / 2, which removes process start-up and
+           file I/O; QCOMP_NUM_THREADS=1 (inline counters are per process, not atomic). MACs per
+           inference are those of the conv / dense nodes (output elements x reduction length), so
+           16 x SDOT / MACs shows how much of the SDOT lanes is padding.
+
+The raw int8 outputs are checked equal to the integer reference (the script fails otherwise).
+The script rewrites the `arm-cost` section of benchmarks/RESULTS.md (between its markers).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+EXAMPLE = REPO / "examples" / "fashion_mnist"
+PLUGIN_SOURCE = HERE / "arm_insn_plugin.c"
+MACS_PER_SDOT = 16           # 128-bit SDOT: 4 int32 lanes x 4 int8 products
+BRANCHES = re.compile(r"^(b(\.\w+)?|cbn?z|tbn?z)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Insn:
+    address: int
+    mnemonic: str
+    operands: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Loop:
+    start: int      # address of the branch target (loop head)
+    end: int        # address of the backward branch
+    instructions: int
+    sdot: int
+
+    @property
+    def sdot_per_mac(self) -> float:
+        return 1 / MACS_PER_SDOT
+
+    @property
+    def instructions_per_mac(self) -> float:
+        return self.instructions / (self.sdot * MACS_PER_SDOT)
+
+
+def disassemble(binary: Path, objdump: str = "aarch64-linux-gnu-objdump") -> dict[str, list[Insn]]:
+    """Function name -> its instructions, from `objdump -d --no-show-raw-insn`."""
+    text = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(binary)], capture_output=True, text=True,
+                          check=True).stdout
+    functions: dict[str, list[Insn]] = {}
+    current = None
+    for line in text.splitlines():
+        head = re.match(r"^([0-9a-f]+) <(.+)>:$", line)
+        if head:
+            current = functions.setdefault(head.group(2), [])
+            continue
+        m = re.match(r"^\s+([0-9a-f]+):\s+(\S+)\s*(.*)$", line)
+        if m and current is not None:
+            current.append(Insn(int(m.group(1), 16), m.group(2), m.group(3).split("//")[0].strip()))
+    return functions
+
+
+def loops(insns: list[Insn]) -> list[tuple[int, int]]:
+    """(head, branch) address pairs of the function's loops: branches back to an address inside it."""
+    if not insns:
+        return []
+    lo, out = insns[0].address, []
+    for i in insns:
+        if BRANCHES.match(i.mnemonic):
+            target = re.search(r"\b([0-9a-f]+) <", i.operands + " <")
+            address = int(target.group(1), 16) if target else None
+            if address is not None and lo <= address <= i.address:
+                out.append((address, i.address))
+    return out
+
+
+def hot_loops(insns: list[Insn]) -> list[Loop]:
+    """The innermost loops that contain SDOT (no smaller loop inside them contains any)."""
+    sdot_at = [i.address for i in insns if i.mnemonic == "sdot"]
+    with_sdot = [(a, b) for a, b in loops(insns) if any(a <= s <= b for s in sdot_at)]
+    innermost = [(a, b) for a, b in with_sdot
+                 if not any((c, d) != (a, b) and a <= c and d <= b for c, d in with_sdot)]
+    return [Loop(a, b, sum(a <= i.address <= b for i in insns), sum(a <= s <= b for s in sdot_at))
+            for a, b in sorted(set(innermost))]
+
+
+def node_macs(graph, node) -> int:
+    """Multiply-accumulates of a conv / dense / matmul node: output elements x reduction length
+    (TARGET graphs are channel-last; the weight's elements per output channel are the reduction)."""
+    out = graph.types[node.outputs[0]].shape
+    if node.kind in ("QMatMul",):
+        return int(np.prod(out)) * int(graph.types[node.inputs[0]].shape[-1])
+    weight = graph.constants[node.inputs[1]]
+    return int(np.prod(out)) * (weight.size // int(out[-1]))
+
+
+def build_plugin(out: Path) -> tuple[Path | None, str]:
+    """The counting plugin, or None and why it is unavailable."""
+    if shutil.which("gcc") is None:
+        return None, "no host gcc to build the QEMU plugin"
+    plugin = out / "arm_insn_plugin.so"
+    proc = subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(plugin), str(PLUGIN_SOURCE)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None, f"building the plugin failed: {proc.stderr.strip()[-300:]}"
+    return plugin, ""
+
+
+def count(command: list[str], plugin: Path, args: list[str], tmp: Path) -> tuple[int, int]:
+    """(instructions, sdot) executed by one runner process under the plugin."""
+    counts = tmp / "counts.txt"
+    counts.unlink(missing_ok=True)
+    emulator, program = command[:-1], command[-1]
+    proc = subprocess.run([*emulator, "-plugin", f"{plugin},out={counts}", program, *args], capture_output=True,
+                          text=True, env={**os.environ, "QCOMP_NUM_THREADS": "1"}, timeout=600)
+    if proc.returncode != 0 or not counts.is_file():
+        raise RuntimeError(f"counting run failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    values = dict(line.split() for line in counts.read_text().splitlines())
+    return int(values["instructions"]), int(values["sdot"])
+
+
+def measure(work: Path) -> dict:
+    import qcomp
+    from qcomp.builder import BuildOptions, build
+    from qcomp.ir import verify
+    from qcomp.ir.serialize import load_graph
+    from qcomp.passes.lower_integer import lower_integer
+    from qcomp.runtime.llvm_cross import CrossRunner
+    from qcomp.target import get_target
+
+    target = get_target("arm-sdot")
+    art = build(EXAMPLE / "model.onnx", work / "arm-sdot",
+                BuildOptions(target="arm-sdot", calib=str(EXAMPLE / "calib.npz")))
+    ref = build(EXAMPLE / "model.onnx", work / "ref", BuildOptions(target="ref", calib=str(EXAMPLE / "calib.npz")))
+    feeds = dict(np.load(EXAMPLE / "input.npz"))
+    got, want = qcomp.load(art).run(feeds, raw=True), qcomp.load(ref).run(feeds, raw=True)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=f"arm-sdot output {name} differs from ref")
+    graph = verify(lower_integer(verify(load_graph(art / "model.qir"))))
+    functions = disassemble(art / "model.so", target.toolchain.get("objdump", "aarch64-linux-gnu-objdump"))
+    rows, total_macs = [], 0
+    for index, node in enumerate(graph.nodes):
+        if node.kind not in ("QConv2D", "QDense", "QMatMul", "QConvTranspose2D"):
+            continue
+        macs = node_macs(graph, node)
+        total_macs += macs
+        hot = hot_loops(functions.get(f"node.{index}", []))
+        rows.append({"node": node.name, "op": node.kind, "shape": _shape(graph, node), "macs": macs, "loops": hot})
+    # dynamic counts
+    dynamic: dict = {}
+    plugin, why = build_plugin(work)
+    if plugin is None:
+        dynamic["unavailable"] = why
+    else:
+        np.save(work / "in0.npy", feeds["input"])
+        runner = CrossRunner(art / "runner", target, ["input"], ["logits"])
+        args = ["-i", str(work / "in0.npy"), "-o", str(work / "out0.npy")]
+        try:
+            i1, s1 = count(runner.command(), plugin, ["--repeat", "1", *args], work)
+            i3, s3 = count(runner.command(), plugin, ["--repeat", "3", *args], work)
+        except RuntimeError as e:
+            dynamic["unavailable"] = f"QEMU could not run with the plugin: {e}"
+        else:
+            dynamic = {"instructions": (i3 - i1) // 2, "sdot": (s3 - s1) // 2, "macs": total_macs,
+                       "startup_instructions": i1 - (i3 - i1) // 2}
+    return {"rows": rows, "dynamic": dynamic}
+
+
+def _shape(graph, node) -> str:
+    w = graph.constants.get(node.inputs[1]) if len(node.inputs) > 1 else None
+    out = graph.types[node.outputs[0]].shape
+    k = (w.size // int(out[-1])) if w is not None else int(graph.types[node.inputs[0]].shape[-1])
+    return f"K={k}, N={int(out[-1])}, {int(np.prod(out)) // int(out[-1])} rows"
+
+
+def _versions() -> str:
+    qemu = subprocess.run(["qemu-aarch64", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    gcc = subprocess.run(["aarch64-linux-gnu-gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=REPO).stdout.strip()
+    import llvmlite
+    return f"{qemu}; {gcc}; llvmlite {llvmlite.__version__}; qcomp {commit}"
+
+
+def render(result: dict, seconds: float) -> str:
+    sys.path.insert(0, str(HERE))
+    from accuracy_lib.report import table
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = ["## arm-sdot: cost without hardware (SDOT per MAC, instructions per inference)", "",
+             f"Written by `python benchmarks/arm_cost.py` ({seconds:.0f} s).", "",
+             f"Measured {now}; {platform.machine()} host, {_versions()}.", "",
+             "QEMU timings say nothing about a Cortex-A55/A76, so these are counts. The model is the bundled "
+             "example (examples/fashion_mnist, calibrated on its calib.npz), built with "
+             "`qcomp build --target arm-sdot`; its raw int8 outputs under QEMU equal the `--target ref` "
+             "artifact's (checked by the script).", "",
+             "### Hot loops, from the disassembly of model.so (aarch64-linux-gnu-objdump)", "",
+             "Per conv / dense node: the innermost loops that contain SDOT. One SDOT is 16 MACs (4 int32 lanes "
+             "x 4 int8 products), so 1/16 = 0.0625 SDOT per MAC is the floor; the rest of the loop "
+             "(loads, pointer and counter updates, the branch) is the instructions-per-MAC overhead.", ""]
+    rows = []
+    for r in result["rows"]:
+        for k, loop in enumerate(r["loops"] or [None]):
+            if loop is None:
+                rows.append([r["node"], r["op"], r["shape"], f"{r['macs']:,}", "no SDOT loop", "", "", ""])
+                continue
+            rows.append([r["node"] if k == 0 else "", r["op"] if k == 0 else "", r["shape"] if k == 0 else "",
+                         f"{r['macs']:,}" if k == 0 else "", f"{loop.start:#x}-{loop.end:#x}",
+                         f"{loop.instructions} / {loop.sdot}", f"{loop.sdot_per_mac:.4f}",
+                         f"{loop.instructions_per_mac:.3f}"])
+    lines += table(["node", "op", "shape", "MACs", "hot loop", "instructions / SDOT per iteration",
+                    "SDOT per MAC", "instructions per MAC"], rows)
+    lines += ["", "### Executed per inference, counted by QEMU (TCG plugin benchmarks/arm_insn_plugin.c)", ""]
+    d = result["dynamic"]
+    if "unavailable" in d:
+        lines.append(f"Not measured: {d['unavailable']}.")
+    else:
+        lines += table(["instructions per inference", "SDOT executed", "conv + dense MACs", "SDOT per MAC",
+                        "SDOT lanes doing useful MACs", "instructions per MAC (whole model)"],
+                       [[f"{d['instructions']:,}", f"{d['sdot']:,}", f"{d['macs']:,}",
+                         f"{d['sdot'] / d['macs']:.4f}", f"{d['macs'] / (MACS_PER_SDOT * d['sdot']):.1%}",
+                         f"{d['instructions'] / d['macs']:.3f}"]])
+        lines += ["", f"Per inference = (run with `--repeat 3` - run with `--repeat 1`) / 2, one thread "
+                  f"(QCOMP_NUM_THREADS=1); the runner's start-up and file I/O ({d['startup_instructions']:,} "
+                  f"instructions) are excluded. Instructions include quantize/dequantize, requantization, "
+                  f"pooling and the ABI checks."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
+    ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    args = ap.parse_args()
+    sys.path.insert(0, str(REPO))
+    from qcomp.target import get_target, host_support
+    support = host_support(get_target("arm-sdot"))
+    if not support.can_run:
+        print(f"arm-sdot cannot run here: {support.why}", file=sys.stderr)
+        return 1
+    start = time.time()
+    with tempfile.TemporaryDirectory(prefix="qcomp-arm-cost-") as tmp:
+        result = measure(Path(tmp))
+    body = render(result, time.time() - start)
+    print(body)
+    if not args.no_write:
+        sys.path.insert(0, str(HERE))
+        from accuracy_lib.report import update_section
+        print(f"updated {update_section(args.results, 'arm-cost', body)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
