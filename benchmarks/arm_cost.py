@@ -8,9 +8,10 @@ QEMU's timings say nothing about a real core (it translates every instruction to
 SDOT to a helper call), so this script reports counts instead:
 
   static   The example model (examples/fashion_mnist) is built for arm-sdot and its model.so is
-           disassembled with aarch64-linux-gnu-objdump. In the function of every conv / dense /
-           matmul node (node.N, one per graph node), the hot loops are the innermost loops (a
-           backward branch and its target) that contain SDOT. Per loop iteration: instructions,
+           disassembled with aarch64-linux-gnu-objdump. In the code of every conv / dense / matmul
+           node (its function node.N and the job functions node.N hands to qcomp_parallel_for),
+           the hot loops are the innermost loops (a backward branch and its target) that contain
+           SDOT. Per loop iteration: instructions,
            SDOT, MACs = 16 x SDOT (4 int32 lanes x 4 int8 products each), hence SDOT per MAC
            (1/16 = 0.0625 is the floor for 128-bit SDOT) and instructions per MAC in the loop.
   dynamic  The artifact's static runner runs under qemu-aarch64 -cpu max with a small TCG plugin
@@ -113,6 +114,38 @@ def hot_loops(insns: list[Insn]) -> list[Loop]:
             for a, b in sorted(set(innermost))]
 
 
+def references(functions: dict[str, list[Insn]], name: str) -> set[str]:
+    """Functions that `name` calls (bl) or takes the address of (adrp + add: the job functions it
+    hands to qcomp_parallel_for)."""
+    starts = {insns[0].address: f for f, insns in functions.items() if insns}
+    out, pages = set(), {}
+    for i in functions.get(name, []):
+        ops = [o.strip() for o in i.operands.split(",")]
+        if i.mnemonic == "bl":
+            m = re.match(r"([0-9a-f]+) <([^>+]+)>", i.operands)
+            if m and "@" not in m.group(2):
+                out.add(m.group(2))
+        elif i.mnemonic == "adrp" and len(ops) == 2:
+            pages[ops[0]] = int(ops[1].split()[0], 16)
+        elif i.mnemonic == "add" and len(ops) == 3 and ops[1] in pages and ops[2].startswith("#"):
+            target = pages[ops[1]] + int(ops[2][1:], 0)
+            if target in starts:
+                out.add(starts[target])
+    return out - {name}
+
+
+def node_functions(functions: dict[str, list[Insn]], index: int) -> list[str]:
+    """node.<index> and the kernel functions it reaches (its parallel_for jobs), not the runtime's."""
+    todo, seen = [f"node.{index}"], []
+    while todo:
+        f = todo.pop()
+        if f in seen or f not in functions:
+            continue
+        seen.append(f)
+        todo += sorted(g for g in references(functions, f) if not g.startswith(("qcomp_", "node.")))
+    return seen
+
+
 def node_macs(graph, node) -> int:
     """Multiply-accumulates of a conv / dense / matmul node: output elements x reduction length
     (TARGET graphs are channel-last; the weight's elements per output channel are the reduction)."""
@@ -173,8 +206,10 @@ def measure(work: Path) -> dict:
             continue
         macs = node_macs(graph, node)
         total_macs += macs
-        hot = hot_loops(functions.get(f"node.{index}", []))
-        rows.append({"node": node.name, "op": node.kind, "shape": _shape(graph, node), "macs": macs, "loops": hot})
+        code = [i for f in node_functions(functions, index) for i in functions[f]]
+        hot = [loop for f in node_functions(functions, index) for loop in hot_loops(functions[f])]
+        rows.append({"node": node.name, "op": node.kind, "shape": _shape(graph, node), "macs": macs, "loops": hot,
+                     "sdot": sum(i.mnemonic == "sdot" for i in code), "instructions": len(code)})
     # dynamic counts
     dynamic: dict = {}
     plugin, why = build_plugin(work)
@@ -225,12 +260,16 @@ def render(result: dict, seconds: float) -> str:
              "### Hot loops, from the disassembly of model.so (aarch64-linux-gnu-objdump)", "",
              "Per conv / dense node: the innermost loops that contain SDOT. One SDOT is 16 MACs (4 int32 lanes "
              "x 4 int8 products), so 1/16 = 0.0625 SDOT per MAC is the floor; the rest of the loop "
-             "(loads, pointer and counter updates, the branch) is the instructions-per-MAC overhead.", ""]
+             "(loads, pointer and counter updates, the branch) is the instructions-per-MAC overhead. A node whose "
+             "reduction is short enough to be unrolled has no loop around SDOT: its row gives the SDOT count "
+             "of its whole code against its MACs.", ""]
     rows = []
     for r in result["rows"]:
         for k, loop in enumerate(r["loops"] or [None]):
-            if loop is None:
-                rows.append([r["node"], r["op"], r["shape"], f"{r['macs']:,}", "no SDOT loop", "", "", ""])
+            if loop is None:   # no loop around SDOT: the reduction is unrolled straight-line code
+                rows.append([r["node"], r["op"], r["shape"], f"{r['macs']:,}",
+                             "none: unrolled" if r["sdot"] else "no SDOT", f"{r['instructions']} / {r['sdot']} in all",
+                             f"{r['sdot'] / r['macs']:.4f}" if r["sdot"] else "", ""])
                 continue
             rows.append([r["node"] if k == 0 else "", r["op"] if k == 0 else "", r["shape"] if k == 0 else "",
                          f"{r['macs']:,}" if k == 0 else "", f"{loop.start:#x}-{loop.end:#x}",
