@@ -13,6 +13,11 @@ target's toolchain. No floats in the math: only the I/O quantize/dequantize, rem
 -DQCOMP_NO_FLOAT (raw int8 I/O). All templates render in ONE jinja2 environment with
 StrictUndefined and receive precomputed integers and sanitized names only (names.py).
 
+Manifest figures (toolchain.py): flash_bytes (code + weights of the model's objects, from `size`),
+ram_bytes (arena + static data + stack bound), stack_bytes (the heaviest call chain of gcc's call
+graph: no recursion, no unbounded frame), workspace_bytes (= QCOMP_MODEL_ARENA_BYTES of model.h).
+emit(..., plain=True) writes the plain per-op reference form measured by benchmarks/dsp_cost.py.
+
 Ops: the emitter tables of emit_compute.py and emit_movement.py; a node outside them raises
 UnsupportedModelError naming the target, the node, its op and dtypes. Dynamic quantization
 (DynamicDense / DynamicMatMul, --quant dynamic) and float ops left by --quant weight or --skip are

@@ -16,7 +16,7 @@ build); the bound is the heaviest call chain from any function of the model,
 
 where a callee outside the model (memcpy, memset, rintf, libgcc's 64-bit division and soft-float
 helpers: leaf routines) counts LIBRARY_FRAME_BYTES, an allowance rather than a measurement. The
-Cortex-M4 runner measures the real peak by painting the stack (tests/backends/c/test_c_stack.py
+Cortex-M4 runner measures the real peak by painting the stack (tests/backends/c/test_c_stack_and_warnings.py
 checks peak <= bound). A compiler without -fcallgraph-info (clang) gets the sum of the
 STACK_CHAIN largest frames (-fstack-usage) + LIBRARY_FRAME_BYTES instead, an estimate.
 """
