@@ -8,12 +8,16 @@ data (triple, cpu, features, [dot] instruction, activation offset, vector width:
 every difference between targets, so x86 VNNI and AArch64 SDOT share this code. Memory: the
 intermediate values at plan_memory's offsets, then the kernels' scratch, in one workspace.
 
-Coverage: Quantize, Dequantize, QConv2D (grouped; depthwise has its own kernel), QConvTranspose2D,
-QDense, QMatMul, QAdd, QSub, QMul, Lut, QRequantize, MaxPool2D, QAvgPool2D, QMean, ReduceMax,
-Reshape, Transpose, Slice, Split, Pad, Concat, Gather (constant or run-time indices),
-DynamicDense, DynamicMatMul, and the float-fallback ops Cast, LayerNorm, Softmax, Erf and float32
-Add/Sub/Mul/Div. Not yet: Resize and the other float ops (UnsupportedModelError at build). Files: kernels_dot.py (dot-instruction kernels),
-kernels_elem.py (elementwise, pooling, movement), kernels_float.py, tables.py (index maps),
+Coverage: Quantize, Dequantize (per tensor or per channel), QConv2D (grouped; depthwise has its own
+kernel), QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul, Lut, QRequantize, MaxPool2D, QAvgPool2D,
+QMean, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, nearest Resize, Gather (constant or
+run-time indices), DynamicDense, DynamicMatMul, and the float-fallback ops (float32): Cast, LayerNorm,
+Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
+Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean, ReduceMax, Dense, MatMul and
+Conv2D. Not covered (UnsupportedModelError at build, naming the node): linear Resize, float
+ConvTranspose2D, float16 or integer tensors in float-only ops. Files: kernels_dot.py (dot-instruction kernels),
+kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
+kernels_fallback.py (the other float-fallback ops), tables.py (index maps),
 irgen.py (IR helpers and the fixed-point spec in IR), abi.py (qcomp.h), compile.py (child-process
 compile, link), isa.py and cpucheck.py (target data).
 """
@@ -29,7 +33,7 @@ from ...ir import Graph, Node, ops, qops
 from ...passes.plan_memory import ALIGN, plan_memory
 from ...resources import data_dir
 from ...target import Target
-from . import kernels_dot, kernels_elem, kernels_float
+from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float
 from .abi import check_io, emit_abi, raw_forms
 from .compile import compile_object, cross_artifact, link_shared
 from .cpucheck import cpu_check_expr
@@ -49,8 +53,12 @@ EMITTERS = {
     ops.Gather: kernels_elem.emit_gather, ops.Cast: kernels_float.emit_cast,
     ops.LayerNorm: kernels_float.emit_layer_norm, ops.Softmax: kernels_float.emit_softmax,
     qops.DynamicDense: kernels_float.emit_dynamic_dense, qops.DynamicMatMul: kernels_float.emit_dynamic_matmul,
-    **{cls: kernels_float.emit_float_binary for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div)},
-    ops.Erf: kernels_float.emit_erf,
+    **{cls: kernels_float.emit_float_binary for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PRelu)},
+    ops.Erf: kernels_float.emit_erf, ops.Resize: kernels_elem.emit_movement,
+    **{cls: kernels_fallback.emit_unary for cls in kernels_fallback.UNARY},
+    ops.BatchNorm: kernels_fallback.emit_batch_norm, ops.AvgPool2D: kernels_fallback.emit_avgpool,
+    ops.ReduceMean: kernels_fallback.emit_reduce, ops.Dense: kernels_fallback.emit_dense,
+    ops.MatMul: kernels_fallback.emit_matmul, ops.Conv2D: kernels_fallback.emit_conv,
 }
 
 

@@ -12,7 +12,10 @@ Formulas (qcomp/ir/qops.py, qcomp/fixedpoint.py; irgen.py holds the transcribed 
                multiplier of the window's count (multipliers[count - 1]), as avg_int8
   QMean        acc = sum(x) - count * in_zero_point; requantize (mean_int8)
   ReduceMax    max over the reduced axes
-  movement     gather / scatter / copy through the maps of tables.py, any element size
+  movement     gather / scatter / copy through the maps of tables.py, any element size (nearest
+               Resize is a gather)
+MaxPool2D and ReduceMax of float32 values, and per-channel Dequantize (int8 weights kept in
+float), run here too; the float ones through kernels_fallback.py.
 Ranges: every sum is i64 here (the spec's int32 bounds hold, so i64 changes no result).
 """
 from __future__ import annotations
@@ -52,13 +55,26 @@ def emit_quantize(k) -> int:
 
 
 def emit_dequantize(k) -> int:
+    """Per tensor, or per channel (int8 weights kept in float by --quant weight / --skip): the
+    channel's scale and zero point from tables indexed by (i / inner) % channels."""
     b = k.b
-    scale, zp = _quant(k, k.node.inputs[0])
-    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8:
+    q = k.graph.types[k.node.inputs[0]].quant
+    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8 or q is None:
         raise UnsupportedModelError(f"node {k.node.name!r} (Dequantize): only int8 -> float32 is supported")
     dequantize = k.mod.helper("dequantize")
+    if not q.per_channel:
+        scale, zp = _quant(k, k.node.inputs[0])
+        with loop(b, _size(k, k.node.outputs[0])) as i:
+            y = b.call(dequantize, [load_i64(b, k.ins[0], i, I8), c64(zp), ir.Constant(F32, scale)])
+            store(b, y, k.outs[0], i, F32)
+        return 0
+    shape = k.graph.types[k.node.inputs[0]].shape
+    channels, inner = shape[q.axis], int(np.prod(shape[q.axis + 1:], dtype=np.int64))
+    scale_g = k.mod.table(np.broadcast_to(np.asarray(q.scale, np.float32), (channels,)).copy(), "dq_scale")
+    zp_g = k.mod.table(np.broadcast_to(np.asarray(q.zero_point, np.int32), (channels,)).copy(), "dq_zp")
     with loop(b, _size(k, k.node.outputs[0])) as i:
-        y = b.call(dequantize, [load_i64(b, k.ins[0], i, I8), c64(zp), ir.Constant(F32, scale)])
+        ch = b.srem(b.sdiv(i, c64(inner)), c64(channels))
+        y = b.call(dequantize, [load_i64(b, k.ins[0], i, I8), load_i64(b, zp_g, ch, I32), load(b, scale_g, ch, F32)])
         store(b, y, k.outs[0], i, F32)
     return 0
 
@@ -148,6 +164,9 @@ def _window_loop(k, taps, c, body):
 
 def emit_maxpool(k) -> int:
     b = k.b
+    if k.graph.types[k.node.inputs[0]].dtype is ops.DType.FLOAT32:
+        from .kernels_fallback import emit_maxpool as float_maxpool
+        return float_maxpool(k)
     if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8:
         raise UnsupportedModelError(f"node {k.node.name!r} (MaxPool2D): only int8 input is supported")
     x_shape, _, _, taps = _pool_taps(k)
@@ -226,6 +245,9 @@ def emit_mean(k) -> int:
 
 def emit_reduce_max(k) -> int:
     b = k.b
+    if k.graph.types[k.node.inputs[0]].dtype is ops.DType.FLOAT32:
+        from .kernels_fallback import emit_reduce
+        return emit_reduce(k)
     if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8:
         raise UnsupportedModelError(f"node {k.node.name!r} (ReduceMax): only int8 input is supported")
     return _reduce(k, k.node.op.axes, lambda v: v, c64(-128),
@@ -261,7 +283,11 @@ def emit_movement(k) -> int:
     pad = 0
     if isinstance(op, ops.Pad):
         pad = int(np.array(op.value).astype(t.dtype.np).view(f"u{t.dtype.itemsize}"))
-    for out, m in zip(k.outs, tables.gather_map(op, [t.shape], index_values)):
+    try:
+        maps = tables.gather_map(op, [t.shape], index_values)
+    except UnsupportedModelError as e:
+        raise UnsupportedModelError(f"node {node.name!r} ({node.kind}): {e}") from None
+    for out, m in zip(k.outs, maps):
         m_g = k.mod.table(m, "gather")
         with loop(b, m.size) as i:
             src = load_i64(b, m_g, i, I32)

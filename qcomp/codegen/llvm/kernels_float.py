@@ -9,8 +9,9 @@ the Quantize that ends them (ARCHITECTURE.md section 3); everything else stays b
   Gather     data[..., indices, ...] with indices computed at run time (int32/int64), negative ones
              counting from the end; an index outside [-d, d) makes qcomp_run return
              QCOMP_ERR_BAD_INPUT (never a read out of bounds).
-  Add / Sub / Mul / Div (float32, numpy broadcasting; Add's fused clamp), Erf (libm erf in float64,
-             rounded to float32, as the reference computes it in float64)
+  Add / Sub / Mul / Div / Pow / PRelu (float32, numpy broadcasting; Add's fused clamp; Pow is libm
+             powf; PRelu is x >= 0 ? x : x * slope), Erf (libm erf in float64, rounded to float32,
+             as the reference computes it in float64)
   DynamicDense / DynamicMatMul (--quant dynamic; bit-exact, every step one float32 operation as
              fixedpoint.dynamic_quant_params and qcomp/ir/qops.py say):
                lo = min(min(x), 0), hi = max(max(x), 0);  scale = (hi - lo) / 255
@@ -248,7 +249,14 @@ def emit_float_binary(k) -> int:
                                         f"(got {k.graph.types[v].dtype.value} for {v!r})")
     maps = [broadcast_map(_shape(k, v), out_shape) for v in k.node.inputs]
     tables = [None if m is None else k.mod.table(m, "bcast") for m in maps]
-    combine = {ops.Add: b.fadd, ops.Sub: b.fsub, ops.Mul: b.fmul, ops.Div: b.fdiv}[type(op)]
+    if isinstance(op, ops.Pow):
+        powf = k.mod.intrinsic("powf", F32, [F32, F32])
+        combine = lambda x, e: b.call(powf, [x, e])  # noqa: E731
+    elif isinstance(op, ops.PRelu):
+        zero = ir.Constant(F32, 0.0)
+        combine = lambda x, s: b.select(b.fcmp_ordered(">=", x, zero), x, b.fmul(x, s))  # noqa: E731
+    else:
+        combine = {ops.Add: b.fadd, ops.Sub: b.fsub, ops.Mul: b.fmul, ops.Div: b.fdiv}[type(op)]
     with loop(b, _prod(out_shape)) as i:
         vals = []
         for ptr, table in zip(k.ins, tables):

@@ -3,7 +3,8 @@
 All indices are element offsets into C-order (NHWC inside qcomp) buffers, int32 (values up to
 2^31 elements, checked). -1 marks a position outside the input (a pad):
 
-  gather:    out[i] = idx[i] >= 0 ? in[idx[i]] : pad          Transpose, Slice, Split, Pad, Gather
+  gather:    out[i] = idx[i] >= 0 ? in[idx[i]] : pad          Transpose, Slice, Split, Pad, Gather,
+                                                               nearest Resize
   scatter:   out[dst[i]] = in[i]                               Concat (one map per input)
   broadcast: a[ia[i]] op b[ib[i]]                              numpy broadcasting of binary ops
   reduce:    out[o] = reduce_{r < R} in[idx[o, r]]             ReduceMax, QMean
@@ -12,7 +13,9 @@ All indices are element offsets into C-order (NHWC inside qcomp) buffers, int32 
                conv / pool:  ih = oh*sh - pad_top + kh*dh
                transposed:   ih = (oh + pad_top - kh*dh) / sh  when divisible and in [0, H)
 The maps are the numpy semantics of the ops applied to an arange, so they agree with the
-reference kernels by construction.
+reference kernels by construction. Nearest Resize takes, axis by axis, the source indices of
+qcomp/codegen/c/resize_index.py (ONNX's coordinate transforms in float32, the nearest_mode rounding),
+which tests/backends/c/test_c_resize.py checks against the reference's formulas.
 """
 from __future__ import annotations
 
@@ -56,7 +59,23 @@ def gather_map(op: ops.Op, in_shapes: list[tuple[int, ...]], index_values: np.nd
         if idx.size and (idx.min() < 0 or idx.max() >= d):
             raise UnsupportedModelError(f"Gather: constant indices out of range for axis size {d}")
         return [_i32(np.take(x, idx, axis=op.axis))]
+    if isinstance(op, ops.Resize):
+        return [_i32(_resize(op, x))]
     raise AssertionError(f"no gather map for {op.kind}")
+
+
+def _resize(op: ops.Resize, x: np.ndarray) -> np.ndarray:
+    from ..c.resize_index import nearest_source_index
+    if op.mode != "nearest":
+        raise UnsupportedModelError(f"{op.mode} Resize: the llvm backend has nearest Resize only (it moves values "
+                                    f"unchanged); keep the model's Resize nearest or build for --target ref")
+    for axis, (n_in, n_out, scale) in enumerate(zip(x.shape, op.sizes, op.scales)):
+        idx = nearest_source_index(op.coordinate_transformation_mode, op.nearest_mode, n_in, n_out, scale)
+        if idx is None:
+            raise UnsupportedModelError(f"Resize coordinate_transformation_mode {op.coordinate_transformation_mode!r}"
+                                        f" / nearest_mode {op.nearest_mode!r} is not supported")
+        x = np.take(x, idx, axis=axis)
+    return x
 
 
 def concat_maps(axis: int, in_shapes: list[tuple[int, ...]]) -> list[np.ndarray]:

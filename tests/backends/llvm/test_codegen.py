@@ -66,12 +66,14 @@ def test_conv_bit_exact_and_ws_checks(tmp_path, rng):
 
 def test_unsupported_op_names_target_node_op_and_dtypes(tmp_path):
     g = Graph("gate", Stage.TARGET)
-    g.add_input("a", TensorType((2, 3), DType.FLOAT32))
-    g.add_node(ops.Sigmoid(), ["a"], "attention_gate", outputs=["y"])
+    g.add_input("a", TensorType((1, 3, 3, 2), DType.FLOAT32))
+    w = g.add_constant("w", np.ones((2, 2, 2, 2), np.float32))
+    bias = g.add_constant("bias", np.zeros(2, np.float32))
+    g.add_node(ops.ConvTranspose2D(), ["a", w, bias], "attention_gate", outputs=["y"])
     g.outputs = ["y"]
     g = verify(g)
     why = unsupported(g, VNNI)
-    assert "x86-vnni" in why and "'attention_gate'" in why and "Sigmoid" in why and "f32" in why
+    assert "x86-vnni" in why and "'attention_gate'" in why and "ConvTranspose2D" in why and "f32" in why
     with pytest.raises(UnsupportedModelError, match="attention_gate"):
         emit(g, VNNI, tmp_path)
 
