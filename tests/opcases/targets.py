@@ -110,7 +110,7 @@ def _cuda_harness():
 
 
 def run_cuda_emulated(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The cuda backend's kernels compiled for the CPU (--emulate); ops it lacks skip the case."""
+    """The cuda backend's kernels compiled for the CPU (--emulate); a case it refuses fails (it covers the table)."""
     return _cuda_harness().run_cuda_emulated(graph, feeds)
 
 
