@@ -237,6 +237,19 @@ def test_missing_cross_compiler_names_the_debian_package(tmp_path):
     assert not support.can_build and "gcc-aarch64-linux-gnu" in support.why
 
 
+def test_cross_gcc_without_its_c_library_names_the_debian_packages(tmp_path):
+    """gcc-aarch64-linux-gnu installed without libc6-dev-arm64-cross fails at link time ("cannot find
+    crti.o"); the error says which packages complete the toolchain (a stand-in linker fails that way)."""
+    fake = tmp_path / "aarch64-gcc-without-libc"
+    fake.write_text("#!/bin/sh\necho '/usr/bin/ld: cannot find crti.o: No such file or directory' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    graph, _ = conv_graph(np.random.default_rng(0), c_in=8, c_out=8, size=4)
+    broken = dataclasses.replace(ARM, toolchain={**ARM.toolchain, "linker": str(fake)})
+    with pytest.raises(QcompError, match="cannot find crti.o(.|\n)*looks incomplete: apt-get install "
+                                         "gcc-aarch64-linux-gnu .*libc6-dev-arm64-cross"):
+        emit(graph, broken, tmp_path)
+
+
 def test_an_aarch64_host_runs_the_runner_natively(example, monkeypatch):
     """The native path (this x86 host can only check the command line it would use)."""
     import qcomp.runtime.llvm_cross as cross
