@@ -30,8 +30,9 @@ ARCHITECTURE.md section 3):
 Products (numpy's BLAS sums in its own blocked order, so these agree to float32 rounding, not
 bit for bit):
 
-  Dense       y[r, n] = (sum_k x[r, k] * w[n, k]) + b[n]   (k ascending; w transposed at build time
-              so the inner loop runs over n and vectorizes without reassociation)
+  Dense       y[r, n] = (sum_k x[r, k] * w[n, k]) + b[n]   (k ascending; a constant w is transposed
+              at build time so the inner loop runs over n and vectorizes without reassociation; a
+              run-time w, the Dequantize of int8 weights under --quant weight, is read in place)
   MatMul      y[bt, m, n] = sum_k a[bt, m, k] * b[bt, k, n]   (batch broadcasting as numpy)
   Conv2D      y[p, o] = (sum over taps inside the input, over c < C/group, of x * w (any
               group count; padding contributes nothing, as zero padding) + b[o]
@@ -249,16 +250,18 @@ def emit_reduce(k) -> int:
 
 # ---- products -------------------------------------------------------------------------------
 
-def _const(k, index: int, what: str) -> np.ndarray:
+def _operand(k, index: int, build_time):
+    """(pointer, constant?) of input `index`: a constant goes through build_time(array) into a table
+    (e.g. transposed for the inner loop); a run-time value (an int8 weight's Dequantize under
+    --quant weight) is read where it is."""
     v = k.node.inputs[index]
-    if v not in k.graph.constants:
-        raise UnsupportedModelError(f"node {k.node.name!r} ({k.node.kind}): its {what} {v!r} must be a constant "
-                                    f"for the llvm backend's float kernel")
-    return np.asarray(k.graph.constants[v], np.float32)
+    if v in k.graph.constants:
+        return k.mod.table(np.ascontiguousarray(build_time(np.asarray(k.graph.constants[v], np.float32))), "f32"), True
+    return k.ins[index], False
 
 
-def _row_products(k, x, x_base, kd: int, w_g, w_stride: int, n: int, y, y_base, bias_g, op) -> None:
-    """y[y_base + j] = clamp(sum_kk x[x_base + kk] * w[kk * w_stride + j] + bias[j]), j < n."""
+def _row_products(k, x, x_base, kd: int, w, w_k: int, w_j: int, n: int, y, y_base, bias, op) -> None:
+    """y[y_base + j] = clamp(sum_kk x[x_base + kk] * w[kk * w_k + j * w_j] + bias[j]), j < n."""
     b = k.b
     with loop(b, n, "j0") as j:
         store(b, _ZERO, y, b.add(y_base, j), F32)
@@ -266,25 +269,26 @@ def _row_products(k, x, x_base, kd: int, w_g, w_stride: int, n: int, y, y_base, 
         xv = load(b, x, b.add(x_base, kk), F32)
         with loop(b, n, "j") as j:
             dst = b.add(y_base, j)
-            prod = b.fmul(xv, load(b, w_g, b.add(b.mul(kk, c64(w_stride)), j), F32))
+            prod = b.fmul(xv, load(b, w, b.add(b.mul(kk, c64(w_k)), b.mul(j, c64(w_j))), F32))
             store(b, b.fadd(load(b, y, dst, F32), prod), y, dst, F32)
-    if bias_g is not None or op.act_min is not None or op.act_max is not None:
+    if bias is not None or op.act_min is not None or op.act_max is not None:
         with loop(b, n, "j1") as j:
             dst = b.add(y_base, j)
             v = load(b, y, dst, F32)
-            v = v if bias_g is None else b.fadd(v, load(b, bias_g, j, F32))
+            v = v if bias is None else b.fadd(v, load(b, bias, j, F32))
             store(b, _clamp(b, v, op.act_min, op.act_max), y, dst, F32)
 
 
 def emit_dense(k) -> int:
     """Float Dense: the sum over k ascending, then the bias, then the clamp."""
     _check_float(k)
-    w, bias = _const(k, 1, "weight"), _const(k, 2, "bias")
-    n, kd = w.shape
+    n, kd = _shape(k, k.node.inputs[1])
     rows = _prod(_shape(k, k.node.inputs[0])[:-1])
-    w_g, bias_g = k.mod.table(np.ascontiguousarray(w.T), "w_f32"), k.mod.table(bias, "b_f32")
+    w, transposed = _operand(k, 1, lambda a: a.T)
+    w_k, w_j = (n, 1) if transposed else (1, kd)
+    bias, _ = _operand(k, 2, lambda a: a)
     with loop(k.b, rows, "r") as r:
-        _row_products(k, k.ins[0], k.b.mul(r, c64(kd)), kd, w_g, n, n, k.outs[0], k.b.mul(r, c64(n)), bias_g,
+        _row_products(k, k.ins[0], k.b.mul(r, c64(kd)), kd, w, w_k, w_j, n, k.outs[0], k.b.mul(r, c64(n)), bias,
                       k.node.op)
     return 0
 
@@ -300,7 +304,7 @@ def emit_matmul(k) -> int:
         a0, b0 = load_i64(b, a_g, bt, I32), load_i64(b, b_g, bt, I32)
         w = b.gep(k.ins[1], [b0], source_etype=F32)
         with loop(b, m, "mi") as mi:
-            _row_products(k, k.ins[0], b.add(a0, b.mul(mi, c64(kd))), kd, w, n, n, k.outs[0],
+            _row_products(k, k.ins[0], b.add(a0, b.mul(mi, c64(kd))), kd, w, n, 1, n, k.outs[0],
                           b.add(b.mul(bt, c64(m * n)), b.mul(mi, c64(n))), None, k.node.op)
     return 0
 
@@ -310,16 +314,17 @@ def emit_conv(k) -> int:
     over the taps inside the input and their input channels."""
     _check_float(k)
     b, op = k.b, k.node.op
-    w, bias = _const(k, 1, "weight"), _const(k, 2, "bias")
-    o, kh, kw, cg = w.shape
+    o, kh, kw, cg = _shape(k, k.node.inputs[1])
     g = op.group
     og = o // g
     x_shape = _shape(k, k.node.inputs[0])
     _, oh, ow, _ = _shape(k, k.node.outputs[0])
     taps = tables.window_taps(x_shape, (kh, kw), op.strides, op.pads, op.dilations, oh, ow)
-    # w_r[g, t, c, j] = w[g*Og + j, kh, kw, c]: the inner loop runs over a group's outputs
-    w_r = np.ascontiguousarray(w.reshape(g, og, kh * kw, cg).transpose(0, 2, 3, 1))
-    w_g, bias_g, taps_g = k.mod.table(w_r, "w_f32"), k.mod.table(bias, "b_f32"), k.mod.table(taps, "taps")
+    # a constant weight is laid out w_r[g, t, c, j] = w[g*Og + j, kh, kw, c] (the inner loop runs over a
+    # group's outputs, unit stride); a run-time one is read in place, OHWI
+    w_g, packed = _operand(k, 1, lambda a: a.reshape(g, og, kh * kw, cg).transpose(0, 2, 3, 1))
+    bias_g, _ = _operand(k, 2, lambda a: a)
+    taps_g = k.mod.table(taps, "taps")
     n_taps, c_in = kh * kw, x_shape[3]
     y = k.outs[0]
     with loop(b, taps.shape[0], "p") as p:
@@ -331,11 +336,16 @@ def emit_conv(k) -> int:
                 with b.if_then(b.icmp_signed(">=", base, c64(0))):
                     with loop(b, cg, "c") as ci:
                         xv = load(b, k.ins[0], b.add(base, b.add(b.mul(gi, c64(cg)), ci)), F32)
-                        w_row = b.mul(b.add(b.mul(b.add(b.mul(gi, c64(n_taps)), t), c64(cg)), ci), c64(og))
+                        if packed:
+                            w_row = b.mul(b.add(b.mul(b.add(b.mul(gi, c64(n_taps)), t), c64(cg)), ci), c64(og))
+                            w_j = 1
+                        else:
+                            w_row = b.add(b.mul(gi, c64(og * n_taps * cg)), b.add(b.mul(t, c64(cg)), ci))
+                            w_j = n_taps * cg
                         y_row = b.add(b.mul(p, c64(o)), b.mul(gi, c64(og)))
                         with loop(b, og, "j") as j:
                             dst = b.add(y_row, j)
-                            prod = b.fmul(xv, load(b, w_g, b.add(w_row, j), F32))
+                            prod = b.fmul(xv, load(b, w_g, b.add(w_row, b.mul(j, c64(w_j))), F32))
                             store(b, b.fadd(load(b, y, dst, F32), prod), y, dst, F32)
         with loop(b, o, "o1") as o1:
             dst = b.add(b.mul(p, c64(o)), o1)

@@ -167,3 +167,31 @@ def test_float_ops_left_out_fail_at_build_naming_the_node(tmp_path):
     g = graph(ops.Gelu("erf_fast"), (4,))
     with pytest.raises(UnsupportedModelError, match="'node'.*Gelu"):
         emit(g, VNNI, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["dense", "grouped_conv"])
+def test_quant_weight_dequantizes_per_channel_then_runs_float(kind, tmp_path, rng):
+    """--quant weight: int8 weights per output channel -> Dequantize (per channel) at run time ->
+    float Dense / Conv2D reading the dequantized weights in place."""
+    from qcomp.passes.lower_integer import lower_integer
+    from qcomp.passes.quantize_weights import quantize_weights
+    g = Graph(name="weight_only")
+    if kind == "dense":
+        shape, w_shape, op = (3, 33), (13, 33), ops.Dense()
+    else:
+        shape, w_shape, op = (1, 7, 6, 4), (6, 3, 3, 2), ops.Conv2D(pads=(1, 1, 1, 1), group=2, act_min=0.0)
+    g.add_input("x", TensorType(shape, F))
+    spread = np.linspace(0.1, 3, w_shape[0], dtype=np.float32).reshape((-1,) + (1,) * (len(w_shape) - 1))
+    w = g.add_constant("w", normal(rng, w_shape, 0.3) * spread)
+    b = g.add_constant("b", normal(rng, w_shape[0], 0.1))
+    g.add_node(op, ["x", w, b], "layer")
+    g.outputs = ["layer"]
+    target = verify(lower_integer(verify(quantize_weights(verify(g)))))
+    deq = [n for n in target.nodes if type(n.op) is ops.Dequantize]
+    assert deq and target.types[deq[0].inputs[0]].quant.per_channel
+    x = normal(rng, shape)
+    from qcomp.runtime.llvm import Runner
+    emit(target, VNNI, tmp_path)
+    got, want = Runner(tmp_path / "model.so").run({"x": x})["layer"], run_integer(target, {"x": x})["layer"]
+    assert np.unique(want).size > 10
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
