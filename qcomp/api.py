@@ -88,11 +88,12 @@ def build(model: str | os.PathLike, target: str = "ref", calib: str | os.PathLik
     return _build(model, out, opts)
 
 
-def load(path: str | os.PathLike, emulate: bool = False):
+def load(path: str | os.PathLike, emulate: bool = False, num_threads: int | None = None):
     """Open a compiled artifact (checks its manifest and this host first); `.run(feeds, raw=False)`.
-    emulate=True runs a CUDA artifact's kernels on the CPU."""
+    emulate=True runs a CUDA artifact's kernels on the CPU; num_threads=N sets an llvm artifact's
+    thread pool (default: QCOMP_NUM_THREADS, else the available cores)."""
     from .artifact import load as _load
-    return _load(path, emulate=emulate)
+    return _load(path, emulate=emulate, num_threads=num_threads)
 
 
 def load_config(path: str | os.PathLike) -> dict:

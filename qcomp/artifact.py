@@ -97,7 +97,7 @@ def check_feeds(manifest: dict, feeds: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def load(path: str | os.PathLike, emulate: bool = False) -> Artifact:
+def load(path: str | os.PathLike, emulate: bool = False, num_threads: int | None = None) -> Artifact:
     """Open an artifact after checking its manifest and this host's support for its target.
     emulate=True runs a GPU artifact's kernels on the CPU (an emulation of the CUDA execution model)."""
     from .ir import verify
@@ -123,6 +123,11 @@ def load(path: str | os.PathLike, emulate: bool = False) -> Artifact:
             raise QcompError(f"artifact {str(p)!r}: running {target.name!r} artifacts is not part of this "
                              f"qcomp version") from None
         options = {"emulate": True} if emulate else {}
+        if num_threads is not None:
+            if target.backend != "llvm":
+                raise QcompError(f"num_threads is for llvm artifacts (x86-vnni, arm-sdot); {target.name!r} "
+                                 f"artifacts do not take it")
+            options["num_threads"] = num_threads
         return Artifact(p, manifest, _runner=runtime.load(p, manifest, target, **options))
     qir = p / manifest["files"]["graph"]
     if not qir.is_file():

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="write the int8 outputs before dequantization "
                                                       "(compare two artifacts exactly)")
     p.add_argument("--emulate", action="store_true", help="run a CUDA artifact's kernels on the CPU")
+    p.add_argument("--threads", type=int, metavar="N", help="threads of an x86-vnni/arm-sdot artifact "
+                                                           "(default: QCOMP_NUM_THREADS, else all cores)")
     _add_shape_flag(p)
     p.set_defaults(func=cmd_run)
 
@@ -224,7 +226,7 @@ def cmd_inspect(args) -> int:
 def cmd_run(args) -> int:
     feeds = api.load_npz(args.input)
     if _is_artifact(args.model):
-        outs = api.load(args.model, emulate=args.emulate).run(feeds, raw=args.raw)
+        outs = api.load(args.model, emulate=args.emulate, num_threads=args.threads).run(feeds, raw=args.raw)
     else:
         if args.raw:
             raise QcompError("--raw needs an artifact (int8 outputs); an ONNX model runs in float: "

@@ -7,7 +7,9 @@ are checked against this host: an artifact built for AVX512-VNNI on a CPU withou
 QcompError, never SIGILL. Tensor shapes and dtypes come from the library itself
 (qcomp_input_info / qcomp_output_info); one workspace of qcomp_workspace_size() bytes, 64-byte
 aligned, is allocated once per runner. raw=True returns the int8 values before each output's
-Dequantize (qcomp_run_ex with QCOMP_RAW_OUTPUTS). Imports nothing of qcomp but qcomp.errors.
+Dequantize (qcomp_run_ex with QCOMP_RAW_OUTPUTS). num_threads=N sets the library's thread pool
+(qcomp_set_num_threads; None keeps its default: QCOMP_NUM_THREADS, else the available cores);
+results are identical for every count. Imports nothing of qcomp but qcomp.errors.
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def check_host(manifest: dict, target_name: str, host_arch: str = "") -> None:
 
 
 class Runner:
-    def __init__(self, library: Path):
+    def __init__(self, library: Path, num_threads: int | None = None):
         lib = ctypes.CDLL(str(library))
         lib.qcomp_workspace_size.restype = ctypes.c_size_t
         lib.qcomp_num_inputs.restype = lib.qcomp_num_outputs.restype = ctypes.c_int32
@@ -67,12 +69,31 @@ class Runner:
         lib.qcomp_status_string.argtypes = [ctypes.c_int32]
         lib.qcomp_status_string.restype = ctypes.c_char_p
         self._lib = lib
+        self._threads_api = hasattr(lib, "qcomp_set_num_threads")   # artifacts built before the pool lack it
+        if self._threads_api:
+            lib.qcomp_set_num_threads.argtypes = [ctypes.c_int32]
+            lib.qcomp_set_num_threads.restype = lib.qcomp_get_num_threads.restype = ctypes.c_int32
+        if num_threads is not None:
+            self.set_num_threads(num_threads)
         self.inputs = [self._info(lib.qcomp_input_info, i) for i in range(lib.qcomp_num_inputs())]
         self.outputs = [self._info(lib.qcomp_output_info, i) for i in range(lib.qcomp_num_outputs())]
         size = int(lib.qcomp_workspace_size())
         self._buffer = np.zeros(size + _ALIGN, np.uint8)
         self._workspace = self._buffer.ctypes.data + (-self._buffer.ctypes.data) % _ALIGN
         self._size = size
+
+    def set_num_threads(self, n: int) -> int:
+        """Threads of this library's pool (0: the default); returns the count now in effect."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise QcompError(f"num_threads must be an integer >= 0 (0: the default), got {n!r}")
+        if not self._threads_api:
+            raise QcompError("this model.so has no thread pool (built by an older qcomp); rebuild it to set "
+                             "num_threads")
+        return int(self._lib.qcomp_set_num_threads(n))
+
+    @property
+    def num_threads(self) -> int:
+        return int(self._lib.qcomp_get_num_threads()) if self._threads_api else 1
 
     @staticmethod
     def _info(fn, index: int) -> TensorInfo:
@@ -109,9 +130,10 @@ class Runner:
         return outs
 
 
-def load(path, manifest: dict, target, **options) -> Runner:
+def load(path, manifest: dict, target, num_threads: int | None = None, **options) -> Runner:
     if options:
-        raise QcompError(f"target {manifest.get('target')!r} artifacts take no run options, got {sorted(options)}")
+        raise QcompError(f"target {manifest.get('target')!r} artifacts take no run options but num_threads, "
+                         f"got {sorted(options)}")
     if getattr(target, "kind", "native") == "cross":   # aarch64 code: its runner, natively or under QEMU
         from .llvm_cross import load as load_cross
         return load_cross(path, manifest, target, **options)
@@ -119,4 +141,4 @@ def load(path, manifest: dict, target, **options) -> Runner:
     library = Path(path) / manifest["files"].get("library", "model.so")
     if not library.is_file():
         raise QcompError(f"artifact {str(path)!r} lacks {library.name}; rebuild it")
-    return Runner(library)
+    return Runner(library, num_threads)

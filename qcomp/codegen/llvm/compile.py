@@ -75,7 +75,7 @@ _BLOB_ASM = """\
 
 
 # C sources of runtime/llvm/ compiled into every model.so (with the target's C compiler, -fPIC)
-RUNTIME_SOURCES = ["cpu_check.c"]
+RUNTIME_SOURCES = ["cpu_check.c", "pool.c"]
 
 
 def compile_runtime(target: Target, out_dir: Path, cpu_check: str | None) -> list[str]:

@@ -56,7 +56,14 @@ class Module:
         self._fns: dict[str, ir.Function] = {}
         self.blob = bytearray()
         self._blob_ref = None
+        self._names: dict[str, int] = {}
         self._emit_fixedpoint()
+
+    def unique(self, name: str) -> str:
+        """`name` made unique in this module (name, name.1, name.2, ...)."""
+        n = self._names.get(name, 0)
+        self._names[name] = n + 1
+        return name if n == 0 else f"{name}.{n}"
 
     # ---- globals -----------------------------------------------------------------------------
     def table(self, array: np.ndarray, name: str = "tab") -> ir.Value:
@@ -218,3 +225,30 @@ def memset(mod: Module, b: ir.IRBuilder, dst, byte: int, nbytes) -> None:
     fn = mod.intrinsic("llvm.memset.p0.i64", VOID, [PTR, I8, I64, I1])
     b.call(fn, [dst, ir.Constant(I8, byte & 0xFF), nbytes if isinstance(nbytes, ir.Value) else c64(nbytes),
                 ir.Constant(I1, 0)])
+
+
+PARALLEL_FOR = "qcomp_parallel_for"
+
+
+def job_function(mod: Module, name: str, n_ctx: int):
+    """An internal `void job(ptr ctx, i64 i)` for parallel_for: returns (builder, the n_ctx pointers
+    read from ctx, i). The caller emits the body and `ret void`."""
+    f, b = mod.function(mod.unique(name), VOID, [PTR, I64])
+    ctx, i = f.args
+    values = [b.load(b.gep(ctx, [c64(j)], source_etype=PTR), typ=PTR) for j in range(n_ctx)]
+    return f, b, values, i
+
+
+def parallel_for(mod: Module, b: ir.IRBuilder, job: ir.Function, ctx_values: list, n: int) -> None:
+    """job(ctx, i) for every i < n: through runtime/llvm/pool.c's qcomp_parallel_for (the pool's
+    threads share the jobs) when n > 1, as a plain call when n == 1. ctx is an array of the given
+    pointers in the caller's frame."""
+    with b.goto_entry_block():
+        ctx = b.alloca(PTR, size=c64(max(len(ctx_values), 1)), name="ctx")
+    for j, v in enumerate(ctx_values):
+        b.store(v, b.gep(ctx, [c64(j)], source_etype=PTR))
+    if n == 1:
+        b.call(job, [ctx, c64(0)])
+        return
+    fn = mod.intrinsic(PARALLEL_FOR, VOID, [PTR, PTR, I64])
+    b.call(fn, [job, ctx, c64(n)])

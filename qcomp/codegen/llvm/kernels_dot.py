@@ -1,30 +1,47 @@
 """Dot-product kernels: QConv2D, QConvTranspose2D, QDense on the target's int8 dot instruction.
 
-All three are one kernel over an im2col view (tables.py): output pixel p, tap t, group g read the
-input channels [g*Cg, (g+1)*Cg) of pixel taps[p, t]. Per pixel and group the kernel gathers the
-patch u[k] (k = t*Cg + c, K = T*Cg, zero-filled to Kpad, a multiple of the instruction's block)
+All three are one GEMM over an im2col view (tables.py): output pixel p, tap t, group g read the
+input channels [g*Cg, (g+1)*Cg) of pixel taps[p, t]. Row p of group g's activation matrix A_g is
 
     u[k] = x + offset               tap inside the input   (offset 128: a u8 operand, VPDPBUSD)
     u[k] = pad_value + offset       tap in the padding     (pad_value: zp_in; see below)
 
-then for each output channel o of the group: acc = bias'[o] + sum_k u[k] * w[o, k] with the dot
-instruction computing `lanes` output channels at once (`depth` patch bytes broadcast to every lane,
-times each channel's `depth` weights), and y = requantize(acc, multiplier[o], shift[o],
-output_zero_point, qmin, qmax).
+(k = t*Cg + c, K = T*Cg, padded to Kpad, a multiple of the instruction's depth; the padding bytes
+meet zero weights), and y[p, o] = requantize(bias'[o] + sum_k u[k] * w[o, k], multiplier[o],
+shift[o], output_zero_point, qmin, qmax).
 
 Folded constants (c * sum(w) first, as fixedpoint.max_abs_accumulator requires):
   QConv2D / QDense: padding reads zp_in (bias holds -zp_in * sum(w)): bias' = bias - offset * sum(w)
   QConvTranspose2D: acc = bias + sum over valid taps (x - zp_in) w; pads hold zp_in, so
                     bias' = bias - (zp_in + offset) * sum(w)
 Overflow: lanes wrap modulo 2^32 (non-saturating instruction) and only the final sum, bounded by
-K * 127 * 255 + |bias| < 2^31 (lower_integer proves it), must fit: it is exact.
-Weights are packed at build time in the instruction's layout [G][O/lanes][K/depth][lanes][depth]
+K * 127 * 255 + |bias| < 2^31 (lower_integer proves it), must fit: it is exact, whatever the
+order of the partial sums.
+
+Two phases per node, each a parallel_for over independent jobs (runtime/llvm/pool.c; a job
+writes its own rows/outputs only, computed the same way on any thread: results do not depend on
+the thread count):
+  1. pack: A_g = im2col of x with the offset applied, [G][P][Kpad] bytes in the kernel's scratch,
+     jobs over pixel ranges. Skipped when A is x itself (offset 0, one group, 1x1 window reading
+     every pixel in order or Dense, K a multiple of depth: the SDOT target's 1x1 convs).
+  2. GEMM: register-blocked micro-kernels. A tile of MR pixels x NR output blocks (NR * lanes
+     channels) keeps MR*NR int32 accumulator vectors in registers; per depth-byte step kq it
+     broadcasts each pixel's `depth` bytes of A and multiplies them by NR weight vectors
+     (MR*NR dot instructions per MR + NR loads). MR x NR: 12 x 1, 12 x 2, 8 x 3, 6 x 4 (at most 24
+     accumulators + NR weights + a broadcast in the 32 vector registers of AVX-512 and AArch64).
+     Jobs = (group, chunk of NR output blocks, group of pixel tiles): the chunk's weight panel
+     (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles. The last pixel
+     tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
+     `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
+Weights are packed at build time in the instruction's layout [G][OB][KQ][lanes][depth]
 (VNNI layout: 16 channels x 4 bytes per zmm for VPDPBUSD; 4 x 4 per q register for SDOT).
 
 Depthwise QConv2D (one input channel per group, one output per group: K = taps only) would fill
 each dot block with a handful of useful bytes, so it has its own kernel, vectorized across
 channels (`lanes` at a time) instead of K: acc[p, c] = bias[c] + sum_t xp[taps[p, t] + c] * w[t, c]
 in int32 (xp reads zp_in in the padding, as QConv2D's spec), weights packed [T, C] as int32.
+Per output pixel, up to DW_CHUNK channel blocks are accumulated in registers across the taps (the
+tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges.
 """
 from __future__ import annotations
 
@@ -34,7 +51,18 @@ from llvmlite import ir
 from ...errors import UnsupportedModelError
 from ...ir import qops
 from . import tables
-from .irgen import I8, I32, I64, c64, load, load_i64, loop, memset, requantize_lanes, store, var
+from .irgen import (I8, I16, I32, I64, PTR, VOID, c64, job_function, load, load_i64, loop, parallel_for,
+                    requantize_lanes, store, var)
+
+MR_FOR_NR = {1: 12, 2: 12, 3: 8, 4: 6}   # pixels per tile for NR output blocks per tile
+NR_MAX = 4
+DW_CHUNK = 8                             # depthwise channel blocks accumulated at once
+JOB_MACS = 150_000                       # work per parallel job, at least (a few microseconds)
+MAX_JOBS = 64
+
+
+def _n_jobs(macs: int, limit: int) -> int:
+    return max(1, min(limit, MAX_JOBS, macs // JOB_MACS))
 
 
 def _dot_layer(node, graph):
@@ -60,55 +88,122 @@ def _is_depthwise(node, graph) -> bool:
     return isinstance(node.op, qops.QConv2D) and node.op.group == c_in == w_shape[0] and w_shape[3] == 1
 
 
+def _masked_io(mod, lanes: int, elem):
+    """(masked load, masked store) intrinsics of <lanes x elem>."""
+    vt, vi1 = ir.VectorType(elem, lanes), ir.VectorType(ir.IntType(1), lanes)
+    suffix = f"v{lanes}i{elem.width}"
+    return (mod.intrinsic(f"llvm.masked.load.{suffix}.p0", vt, [PTR, I32, vi1, vt]),
+            mod.intrinsic(f"llvm.masked.store.{suffix}.p0", VOID, [vt, PTR, I32, vi1]))
+
+
+def _mask(lanes: int, live: int) -> ir.Constant:
+    return ir.Constant(ir.VectorType(ir.IntType(1), lanes), [int(j < live) for j in range(lanes)])
+
+
+def _ptr(b, base, offset):
+    """base + offset bytes."""
+    return b.gep(base, [offset if isinstance(offset, ir.Value) else c64(offset)], source_etype=I8)
+
+
 def emit_depthwise(k) -> int:
-    """Channels in blocks of `lanes` (masked loads and stores at the last block):
-    acc = bias[block]; per tap acc += sext(x[tap, block]) * w[tap, block] (zp_in * w in the padding);
-    y = requantize lane-wise. |acc| <= T * 255 * 127 + |bias|: int32 (lower_integer's bound)."""
-    node, graph, b = k.node, k.graph, k.b
+    """Channels in blocks of `lanes` (masked loads and stores at the last block), DW_CHUNK blocks
+    per pass over the taps: acc = bias[block]; per tap, one address and one padding test:
+    acc += (inside ? sext(x[tap, block]) : zp_in) * w[tap, block]; y = requantize lane-wise.
+    |acc| <= T * 255 * 127 + |bias|: int32 (lower_integer's bound)."""
+    node, graph = k.node, k.graph
     op = node.op
     lanes = k.spec.lanes
     w = graph.constants[node.inputs[1]]
     c = w.shape[0]
     n_cb = -(-c // lanes)
     taps, _, _, _, _ = _dot_layer(node, graph)
-    n_taps = taps.shape[1]
+    pixels, n_taps = taps.shape
     w_t = np.zeros((n_taps, n_cb * lanes), np.int32)
     w_t[:, :c] = w.reshape(c, n_taps).T
-    w_g = k.mod.table(w_t, "w_dw")                                                   # [T, CB * lanes]
     bias_g, mult_g, shift_g = (k.mod.table(_per_block(graph.constants[v], 1, n_cb, lanes), n)
                                for v, n in zip(node.inputs[2:], ("bias", "mult", "shift")))
+    pairs = k.spec.intrinsic.startswith("llvm.x86.")     # VPDPWSSD: two taps per instruction
+    if pairs:
+        n_steps = -(-n_taps // 2)
+        taps = np.concatenate([taps, taps[:, -1:]], axis=1) if n_taps % 2 else taps   # (zero weights)
+        w_p = np.zeros((2 * n_steps, n_cb * lanes), np.int16)
+        w_p[:n_taps] = w_t[:n_taps]
+        w_p = w_p.reshape(n_steps, 2, n_cb * lanes).transpose(0, 2, 1)            # [T/2, C, 2]
+        w_g = k.mod.table(np.ascontiguousarray(w_p), "w_dw2")
+        n_taps = 2 * n_steps
+        vpdpwssd = k.mod.intrinsic(f"llvm.x86.avx512.vpdpwssd.{32 * lanes}", ir.VectorType(I32, lanes),
+                                   [ir.VectorType(I32, lanes), ir.VectorType(I16, 2 * lanes),
+                                    ir.VectorType(I16, 2 * lanes)])
+    else:
+        w_g = k.mod.table(w_t, "w_dw")                                               # [T, CB * lanes]
     taps_g = k.mod.table(taps, "taps")
-    vi32, vi8, vi1 = ir.VectorType(I32, lanes), ir.VectorType(I8, lanes), ir.VectorType(ir.IntType(1), lanes)
-    masked_load = k.mod.intrinsic(f"llvm.masked.load.v{lanes}i8.p0", vi8, [ir.PointerType(), I32, vi1, vi8])
-    masked_store = k.mod.intrinsic(f"llvm.masked.store.v{lanes}i8.p0", ir.VoidType(),
-                                   [vi8, ir.PointerType(), I32, vi1])
-    iota = ir.Constant(ir.VectorType(I64, lanes), list(range(lanes)))
+    vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, lanes)
+    vi16, vw16 = ir.VectorType(I16, lanes), ir.VectorType(I16, 2 * lanes)
+    masked_load, masked_store = _masked_io(k.mod, lanes, I8)
     zp_in = ir.Constant(vi32, [op.input_zero_point] * lanes)
+    zp_in16 = ir.Constant(vi16, [op.input_zero_point] * lanes)
+    interleave = ir.Constant(ir.VectorType(I32, 2 * lanes), [j // 2 + (j % 2) * lanes for j in range(2 * lanes)])
+    n_jobs = _n_jobs(pixels * n_taps * c, pixels)
+    per_job = -(-pixels // n_jobs)
+    n_jobs = -(-pixels // per_job)
+
+    f, b, (x_ptr, out_ptr), i = job_function(k.mod, "dw_job", 2)
+    p0 = b.mul(i, c64(per_job))
+    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
 
     def vec(table, index):
         return b.load(b.gep(table, [index], source_etype=I32), typ=vi32, align=4)
-    with loop(b, taps.shape[0], "p") as p:
-        with loop(b, n_cb, "cb") as cb:
-            c0 = b.mul(cb, c64(lanes))
-            first = b.insert_element(ir.Constant(ir.VectorType(I64, lanes), None), c0, ir.Constant(I32, 0))
-            lane_c = b.add(b.shuffle_vector(first, first, ir.Constant(vi32, [0] * lanes)), iota)   # channel ids
-            mask = b.icmp_signed("<", lane_c, ir.Constant(ir.VectorType(I64, lanes), [c] * lanes))
-            acc = var(b, vi32, vec(bias_g, c0), "acc")
-            with loop(b, n_taps, "t") as t:
-                base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
-                wv = vec(w_g, b.add(b.mul(t, c64(n_cb * lanes)), c0))
-                with b.if_else(b.icmp_signed(">=", base, c64(0))) as (then, otherwise):
-                    with then:
-                        src = b.gep(k.ins[0], [b.add(base, c0)], source_etype=I8)
-                        xv = b.sext(b.call(masked_load, [src, ir.Constant(I32, 1), mask, ir.Constant(vi8, None)]),
-                                    vi32)
+
+    def tap(p, t):
+        """(inside the input?, the address of the tap's channel 0)"""
+        base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
+        inside = b.icmp_signed(">=", base, c64(0))
+        return inside, _ptr(b, x_ptr, b.select(inside, base, c64(0)))
+
+    def x_block(src, cb, wide):
+        at_c = _ptr(b, src, cb * lanes)
+        live = min(lanes, c - cb * lanes)
+        if live == lanes:
+            xv = b.load(at_c, typ=vi8, align=1)
+        else:
+            xv = b.call(masked_load, [at_c, ir.Constant(I32, 1), _mask(lanes, live), ir.Constant(vi8, None)])
+        return b.sext(xv, wide)
+    with loop(b, b.sub(p1, p0), "p") as dp:
+        p = b.add(p0, dp)
+        for first in range(0, n_cb, DW_CHUNK):
+            blocks = range(first, min(first + DW_CHUNK, n_cb))
+            accs = [var(b, vi32, vec(bias_g, c64(cb * lanes)), "acc") for cb in blocks]
+            if pairs:
+                with loop(b, n_steps, "t") as t2:
+                    in_a, src_a = tap(p, b.mul(t2, c64(2)))
+                    in_b, src_b = tap(p, b.add(b.mul(t2, c64(2)), c64(1)))
+                    w_row = b.mul(t2, c64(n_cb * lanes * 2))
+                    for acc, cb in zip(accs, blocks):
+                        xa = b.select(in_a, x_block(src_a, cb, vi16), zp_in16)
+                        xb = b.select(in_b, x_block(src_b, cb, vi16), zp_in16)
+                        xv = b.shuffle_vector(xa, xb, interleave)
+                        wv = b.load(b.gep(w_g, [b.add(w_row, c64(cb * lanes * 2))], source_etype=I16), typ=vw16,
+                                    align=4)
+                        b.store(b.call(vpdpwssd, [b.load(acc, typ=vi32), xv, wv]), acc)
+            else:
+                with loop(b, n_taps, "t") as t:
+                    inside, src = tap(p, t)
+                    w_row = b.mul(t, c64(n_cb * lanes))
+                    for acc, cb in zip(accs, blocks):
+                        xv = b.select(inside, x_block(src, cb, vi32), zp_in)
+                        wv = vec(w_g, b.add(w_row, c64(cb * lanes)))
                         b.store(b.add(b.load(acc, typ=vi32), b.mul(xv, wv)), acc)
-                    with otherwise:
-                        b.store(b.add(b.load(acc, typ=vi32), b.mul(zp_in, wv)), acc)
-            y = requantize_lanes(b, b.load(acc, typ=vi32), vec(mult_g, c0), vec(shift_g, c0),
-                                 op.output_zero_point, op.qmin, op.qmax)
-            dst = b.gep(k.outs[0], [b.add(b.mul(p, c64(c)), c0)], source_etype=I8)
-            b.call(masked_store, [y, dst, ir.Constant(I32, 1), mask])
+            for acc, cb in zip(accs, blocks):
+                y = requantize_lanes(b, b.load(acc, typ=vi32), vec(mult_g, c64(cb * lanes)),
+                                     vec(shift_g, c64(cb * lanes)), op.output_zero_point, op.qmin, op.qmax)
+                dst = _ptr(b, out_ptr, b.add(b.mul(p, c64(c)), c64(cb * lanes)))
+                live = min(lanes, c - cb * lanes)
+                if live == lanes:
+                    b.store(y, dst, align=1)
+                else:
+                    b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(lanes, live)])
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
     return 0
 
 
@@ -133,12 +228,81 @@ def _per_block(a: np.ndarray, groups: int, ob: int, lanes: int) -> np.ndarray:
     return out.astype(np.int32)
 
 
+def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int) -> dict:
+    """Tile sizes and the job split of the GEMM phase (all static)."""
+    nr = min(n_ob, NR_MAX)
+    mr = min(MR_FOR_NR[nr], pixels)
+    n_tiles, n_chunks = -(-pixels // mr), -(-n_ob // nr)
+    macs = pixels * n_ob * lanes * kpad * groups
+    wanted = _n_jobs(macs, n_tiles * n_chunks * groups)
+    per_chunk = max(1, -(-wanted // (groups * n_chunks)))
+    tiles_per_job = -(-n_tiles // per_chunk)
+    return {"mr": mr, "nr": nr, "n_tiles": n_tiles, "n_chunks": n_chunks, "tiles_per_job": tiles_per_job,
+            "n_groups": -(-n_tiles // tiles_per_job)}
+
+
+def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op):
+    """tile(a, w, out, bias, mult, shift): MR x NR accumulators over the n_kq steps, requantized and
+    stored. a: the tile's first A row (rows a_stride bytes apart); w: its first block's panel at
+    kq 0 (blocks n_kq * block bytes apart); out: the first pixel's first channel (pixels o_total
+    bytes apart); bias/mult/shift: int32 at the first channel. The last block stores live_last
+    channels (masked when < lanes)."""
+    spec = k.spec
+    lanes, depth, block = spec.lanes, spec.depth, spec.block
+    vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
+    dot = k.mod.intrinsic(spec.intrinsic, vi32, [vi32, vi8, vi8])
+    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6)
+    a, w, out, bias, mult, shift = f.args
+    for arg in (a, w, out, bias, mult, shift):
+        arg.add_attribute("noalias")
+
+    def vec(ptr, j):
+        return b.load(_ptr(b, ptr, 4 * j * lanes), typ=vi32, align=4)
+    init = [vec(bias, j) for j in range(nr)]
+    entry = b.block
+    body = f.append_basic_block("k")
+    end = f.append_basic_block("store")
+    b.branch(body)
+    b.position_at_end(body)
+    kq = b.phi(I64, "kq")
+    accs = [[b.phi(vi32, f"acc{r}_{j}") for j in range(nr)] for r in range(mr)]
+    kq.add_incoming(c64(0), entry)
+    for r in range(mr):
+        for j in range(nr):
+            accs[r][j].add_incoming(init[j], entry)
+    splat = ir.Constant(vi32, [0] * lanes)
+    weights = [b.load(_ptr(b, w, b.add(c64(j * n_kq * block), b.mul(kq, c64(block)))), typ=vi8, align=min(64, block))
+               for j in range(nr)]
+    new = []
+    for r in range(mr):
+        word = b.load(_ptr(b, a, b.add(c64(r * a_stride), b.mul(kq, c64(depth)))), typ=I32, align=1)
+        first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
+        u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), splat), vi8)
+        new.append([b.call(dot, [accs[r][j], u, weights[j]]) for j in range(nr)])
+    nxt = b.add(kq, c64(1))
+    kq.add_incoming(nxt, body)
+    for r in range(mr):
+        for j in range(nr):
+            accs[r][j].add_incoming(new[r][j], body)
+    b.cbranch(b.icmp_signed("<", nxt, c64(n_kq)), body, end)
+    b.position_at_end(end)
+    _, masked_store = _masked_io(k.mod, lanes, I8)
+    mults, shifts = [vec(mult, j) for j in range(nr)], [vec(shift, j) for j in range(nr)]
+    for r in range(mr):
+        for j in range(nr):
+            y = requantize_lanes(b, new[r][j], mults[j], shifts[j], op.output_zero_point, op.qmin, op.qmax)
+            dst = _ptr(b, out, r * o_total + j * lanes)
+            if j == nr - 1 and live_last < lanes:
+                b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(lanes, live_last)])
+            else:
+                b.store(y, dst, align=1)
+    b.ret_void()
+    return f
+
+
 def emit_dot(k) -> int:
-    """Per output pixel p and group g: gather the patch u (K bytes, padded to a multiple of depth),
-    then per block of `lanes` output channels: acc = bias'[block] (a vector), and for each
-    depth-byte step kq: acc = dot(acc, splat(u[kq*depth : (kq+1)*depth]), w[g, block, kq]);
-    finally requantize each lane that is a real channel."""
-    node, graph, spec, b = k.node, k.graph, k.spec, k.b
+    """Pack (unless A is x itself), then the register-blocked GEMM; see the module docstring."""
+    node, graph, spec = k.node, k.graph, k.spec
     if _is_depthwise(node, graph):
         return emit_depthwise(k)
     op = node.op
@@ -151,32 +315,101 @@ def emit_dot(k) -> int:
     folded = bias - (spec.activation_offset + extra) * w.reshape(o_total, kk).sum(axis=1)
     if folded.size and (folded.min() < -2**31 or folded.max() >= 2**31):
         raise UnsupportedModelError(f"node {node.name!r} ({op.kind}): the folded bias does not fit int32")
-    packed, n_ob, n_kq = pack_weights(w.astype(np.int8), groups, spec.lanes, spec.depth)
-    lanes = spec.lanes
+    lanes, depth, block = spec.lanes, spec.depth, spec.block
+    packed, n_ob, n_kq = pack_weights(w.astype(np.int8), groups, lanes, depth)
+    kpad = n_kq * depth
     w_g = k.mod.table(packed, "w")
     bias_g = k.mod.table(_per_block(folded, groups, n_ob, lanes), "bias")
     mult_g = k.mod.table(_per_block(graph.constants[node.inputs[3]], groups, n_ob, lanes), "mult")
     shift_g = k.mod.table(_per_block(graph.constants[node.inputs[4]], groups, n_ob, lanes), "shift")
     x_shape = graph.types[node.inputs[0]].shape
     pixels = int(np.prod(x_shape[:-1])) if taps is None else taps.shape[0]
-    n_taps = 1 if taps is None else taps.shape[1]
     c_in = x_shape[-1]
+    identity = taps is None or (taps.shape[1] == 1 and np.array_equal(taps[:, 0], np.arange(pixels) * c_in))
+    direct = spec.activation_offset == 0 and groups == 1 and identity and kk == kpad and cg == c_in
+    scratch = 0
+    if direct:
+        a_base = k.ins[0]
+    else:
+        a_base = k.scratch
+        scratch = groups * pixels * kpad
+        _emit_pack(k, taps, pixels, cg, groups, kpad, pad_value)
+
+    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes)
+    mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
+    tiles_per_job, n_groups = plan["tiles_per_job"], plan["n_groups"]
+    mr_tail, nr_last = pixels - (n_tiles - 1) * mr, n_ob - (n_chunks - 1) * nr
+    live_last = og - (n_ob - 1) * lanes
+    variants = {}
+
+    def variant(rows, cols, last):
+        key = (rows, cols, last)
+        if key not in variants:
+            variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total,
+                                          live_last if last else lanes, op)
+        return variants[key]
+
+    f, b, (a_ptr, out_ptr), i = job_function(k.mod, "gemm_job", 2)
+    per_g = n_chunks * n_groups
+    g = b.sdiv(i, c64(per_g))
+    chunk = b.sdiv(b.srem(i, c64(per_g)), c64(n_groups))
+    tg = b.srem(i, c64(n_groups))
+    blk = b.add(b.mul(g, c64(n_ob)), b.mul(chunk, c64(nr)))          # first block of the chunk
+    w_at = _ptr(b, w_g, b.mul(blk, c64(n_kq * block)))
+    q_at = [_ptr(b, t, b.mul(blk, c64(4 * lanes))) for t in (bias_g, mult_g, shift_g)]
+    out_at = _ptr(b, out_ptr, b.add(b.mul(g, c64(og)), b.mul(chunk, c64(nr * lanes))))
+    a_at = _ptr(b, a_ptr, b.mul(g, c64(pixels * kpad)))
+    t0 = b.mul(tg, c64(tiles_per_job))
+    t1 = b.add(t0, c64(tiles_per_job))
+    full_tiles = pixels // mr
+    t_end = b.select(b.icmp_signed("<", t1, c64(full_tiles)), t1, c64(full_tiles))
+    n_full = b.select(b.icmp_signed(">", t_end, t0), b.sub(t_end, t0), c64(0))
+
+    def run(cols, last):
+        with loop(b, n_full, "tile") as dt:
+            p0 = b.mul(b.add(t0, dt), c64(mr))
+            b.call(variant(mr, cols, last), [_ptr(b, a_at, b.mul(p0, c64(kpad))), w_at,
+                                             _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+        if mr_tail < mr:
+            with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
+                p0 = c64((n_tiles - 1) * mr)
+                b.call(variant(mr_tail, cols, last), [_ptr(b, a_at, b.mul(p0, c64(kpad))), w_at,
+                                                      _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+    if n_chunks == 1:
+        run(nr_last, True)
+    else:
+        with b.if_else(b.icmp_signed("==", chunk, c64(n_chunks - 1))) as (then, otherwise):
+            with then:
+                run(nr_last, True)
+            with otherwise:
+                run(nr, False)
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [a_base, k.outs[0]], groups * n_chunks * n_groups)
+    return -(-scratch // 64) * 64
+
+
+def _emit_pack(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value: int) -> None:
+    """A_g[p, t*Cg + c] = x[taps[p, t] + g*Cg + c] + offset (pad_value + offset outside the
+    input), jobs over pixel ranges. Bytes K..Kpad of a row stay as they are: they meet zero weights."""
+    spec = k.spec
+    n_taps = 1 if taps is None else taps.shape[1]
+    c_in = k.graph.types[k.node.inputs[0]].shape[-1]
+    n_jobs = _n_jobs(pixels * n_taps * cg * groups * 16, pixels)
+    per_job = -(-pixels // n_jobs)
+    n_jobs = -(-pixels // per_job)
     taps_g = None if taps is None else k.mod.table(taps, "taps")
-    x_ptr, out_ptr = k.ins[0], k.outs[0]
-    patch_bytes = -(-n_kq * spec.depth // 64) * 64
-    patch, lane_out = k.scratch, b.gep(k.scratch, [c64(patch_bytes)], source_etype=I8)
     offset = ir.Constant(I8, spec.activation_offset)
     pad_byte = ir.Constant(I8, (pad_value + spec.activation_offset) & 0xFF)
-    vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, spec.block)
-    dot = k.mod.intrinsic(spec.intrinsic, vi32, [vi32, vi8, vi8])
-    splat_mask = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
-
-    memset(k.mod, b, patch, 0, patch_bytes)
-    with loop(b, pixels, "p") as p:
+    f, b, (x_ptr, a_ptr), i = job_function(k.mod, "pack_job", 2)
+    p0 = b.mul(i, c64(per_job))
+    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+    with loop(b, b.sub(p1, p0), "p") as dp:
+        p = b.add(p0, dp)
         with loop(b, groups, "g") as g:
+            row = _ptr(b, a_ptr, b.mul(b.add(b.mul(g, c64(pixels)), p), c64(kpad)))
             chan0 = b.mul(g, c64(cg))
             with loop(b, n_taps, "t") as t:
-                dst0 = b.mul(t, c64(cg))
+                dst = _ptr(b, row, b.mul(t, c64(cg)))
                 if taps_g is None:
                     base = b.mul(p, c64(c_in))
                     inside = ir.Constant(ir.IntType(1), 1)
@@ -185,39 +418,14 @@ def emit_dot(k) -> int:
                     inside = b.icmp_signed(">=", base, c64(0))
                 with b.if_else(inside) as (then, otherwise):
                     with then:
-                        src0 = b.add(base, chan0)
+                        src = _ptr(b, x_ptr, b.add(base, chan0))
                         with loop(b, cg, "c") as c:
-                            v = b.add(load(b, x_ptr, b.add(src0, c), I8), offset)
-                            store(b, v, patch, b.add(dst0, c), I8)
+                            store(b, b.add(load(b, src, c, I8), offset), dst, c, I8)
                     with otherwise:
                         with loop(b, cg, "c") as c:
-                            store(b, pad_byte, patch, b.add(dst0, c), I8)
-            with loop(b, n_ob, "ob") as ob:
-                blk = b.add(b.mul(g, c64(n_ob)), ob)
-                acc = var(b, vi32, b.load(b.gep(bias_g, [b.mul(blk, c64(lanes))], source_etype=I32), typ=vi32,
-                                          align=4), "acc")
-                w_row = b.mul(blk, c64(n_kq))
-                with loop(b, n_kq, "kq") as kq:
-                    word = b.load(b.gep(patch, [b.mul(kq, c64(spec.depth))], source_etype=I8), typ=I32, align=1)
-                    lane0 = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
-                    u = b.bitcast(b.shuffle_vector(lane0, ir.Constant(vi32, None), splat_mask), vi8)
-                    wv = b.load(b.gep(w_g, [b.mul(b.add(w_row, kq), c64(spec.block))], source_etype=I8),
-                                typ=vi8, align=1)
-                    b.store(b.call(dot, [b.load(acc, typ=vi32), u, wv]), acc)
-                at_block = b.mul(blk, c64(lanes))
-                y = requantize_lanes(b, b.load(acc, typ=vi32),
-                                     b.load(b.gep(mult_g, [at_block], source_etype=I32), typ=vi32, align=4),
-                                     b.load(b.gep(shift_g, [at_block], source_etype=I32), typ=vi32, align=4),
-                                     op.output_zero_point, op.qmin, op.qmax)
-                first = b.add(b.mul(p, c64(o_total)), b.add(b.mul(g, c64(og)), b.mul(ob, c64(lanes))))
-                if og % lanes == 0:     # whole blocks: one vector store
-                    b.store(y, b.gep(out_ptr, [first], source_etype=I8), align=1)
-                else:
-                    b.store(y, lane_out, align=1)
-                    with loop(b, lanes, "l") as lane:
-                        with b.if_then(b.icmp_signed("<", b.add(b.mul(ob, c64(lanes)), lane), c64(og))):
-                            store(b, load(b, lane_out, lane, I8), out_ptr, b.add(first, lane), I8)
-    return patch_bytes + lanes
+                            store(b, pad_byte, dst, c, I8)
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [k.ins[0], k.scratch], n_jobs)
 
 
 def emit_matmul(k) -> int:

@@ -1,0 +1,192 @@
+/* The thread pool of an llvm-backend model.so: qcomp_parallel_for and the thread-count API.
+ *
+ *   qcomp_parallel_for(fn, ctx, n): fn(ctx, i) for every i < n, spread over the pool's threads
+ *   (the calling thread works too); returns when all n calls have returned.
+ *
+ * The generated kernels split their outer loop (pixel tiles x output-channel chunks, depthwise
+ * rows, im2col packing) into n independent jobs that write disjoint outputs, each computed the
+ * same way whoever runs it: results are identical for every thread count.
+ *
+ * Threads: the count in effect is qcomp_set_num_threads(n) if called with n > 0, else
+ * QCOMP_NUM_THREADS (read once, at the first use), else the CPUs this process may run on
+ * (sched_getaffinity, sysconf as fallback). With one thread no thread is ever created. Workers
+ * are created at the first parallel_for that needs them; they take jobs from an atomic counter,
+ * spin for a short while after a batch (the next node follows within microseconds) and then
+ * sleep on a condition variable. Concurrent qcomp_run calls (other workspaces) are safe: a
+ * parallel_for that finds the pool busy runs its jobs in the calling thread. The pool is global
+ * to this model.so; changing the thread count while a run is in progress is not allowed.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qcomp.h"
+
+#define MAX_THREADS 256
+#define SPIN_NS 2000000L   /* how long an idle worker spins before it sleeps: 2 ms */
+
+typedef void (*job_fn)(void *ctx, int64_t i);
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;   /* guards the fields below */
+static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;    /* one parallel_for at a time */
+static pthread_t workers[MAX_THREADS];
+static int n_workers;            /* threads running (excludes the caller) */
+static int requested;            /* qcomp_set_num_threads' value, 0 = default */
+static int env_threads = -1;     /* QCOMP_NUM_THREADS, -1 = not read yet, 0 = unset */
+static int sleepers;
+static int stopping;
+
+/* the batch in progress */
+static job_fn batch_fn;
+static void *batch_ctx;
+static int64_t batch_n;
+static int64_t batch_next;       /* atomic: next job index */
+static int batch_finished;       /* atomic: workers done with this batch */
+static unsigned long generation; /* atomic: bumped per batch */
+
+static int available_cpus(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+static int clamp_threads(long n) { return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n; }
+
+static int threads_in_effect(void) {
+  if (requested > 0) return requested;
+  if (env_threads < 0) {
+    const char *s = getenv("QCOMP_NUM_THREADS");
+    char *end = NULL;
+    long v = s ? strtol(s, &end, 10) : 0;
+    env_threads = (s && end != s && *end == '\0' && v > 0) ? clamp_threads(v) : 0;
+  }
+  return env_threads > 0 ? env_threads : clamp_threads(available_cpus());
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static long now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static void run_jobs(job_fn fn, void *ctx, int64_t n) {
+  for (;;) {
+    int64_t i = __atomic_fetch_add(&batch_next, 1, __ATOMIC_RELAXED);
+    if (i >= n) return;
+    fn(ctx, i);
+  }
+}
+
+static void *worker_main(void *arg) {
+  /* the generation when the worker was created (not when it starts: the first batch may already
+   * have been published by then, and a worker that waited for the next one would never finish it) */
+  unsigned long seen = (unsigned long)(uintptr_t)arg;
+  for (;;) {
+    long start = now_ns();
+    unsigned spins = 0;
+    while (__atomic_load_n(&generation, __ATOMIC_ACQUIRE) == seen && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+      cpu_relax();
+      if (++spins % 1024 == 0 && now_ns() - start > SPIN_NS) {
+        pthread_mutex_lock(&pool_lock);
+        while (__atomic_load_n(&generation, __ATOMIC_ACQUIRE) == seen && !stopping) {
+          sleepers++;
+          pthread_cond_wait(&pool_wake, &pool_lock);
+          sleepers--;
+        }
+        pthread_mutex_unlock(&pool_lock);
+      }
+    }
+    if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) return NULL;
+    seen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    run_jobs(batch_fn, batch_ctx, batch_n);
+    __atomic_fetch_add(&batch_finished, 1, __ATOMIC_ACQ_REL);
+  }
+}
+
+static void stop_workers(void) {
+  pthread_mutex_lock(&pool_lock);
+  __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+  pthread_cond_broadcast(&pool_wake);
+  pthread_mutex_unlock(&pool_lock);
+  for (int i = 0; i < n_workers; i++) pthread_join(workers[i], NULL);
+  n_workers = 0;
+  __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
+}
+
+/* Make n - 1 workers run (the caller is the n-th thread). Returns the workers running. */
+static int ensure_workers(int n) {
+  if (n_workers == n - 1) return n_workers;
+  if (n_workers) stop_workers();
+  for (int i = 0; i < n - 1; i++) {
+    void *born = (void *)(uintptr_t)__atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    if (pthread_create(&workers[i], NULL, worker_main, born) != 0) break;   /* fewer threads, same results */
+    n_workers++;
+  }
+  return n_workers;
+}
+
+__attribute__((visibility("hidden"))) void qcomp_parallel_for(job_fn fn, void *ctx, int64_t n) {
+  if (n <= 0) return;
+  if (n == 1 || pthread_mutex_trylock(&run_lock) != 0) {
+    for (int64_t i = 0; i < n; i++) fn(ctx, i);
+    return;
+  }
+  int threads = threads_in_effect();
+  int workers_now = threads > 1 ? ensure_workers(threads) : (n_workers ? (stop_workers(), 0) : 0);
+  if (workers_now == 0) {
+    for (int64_t i = 0; i < n; i++) fn(ctx, i);
+    pthread_mutex_unlock(&run_lock);
+    return;
+  }
+  batch_fn = fn;
+  batch_ctx = ctx;
+  batch_n = n;
+  __atomic_store_n(&batch_next, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&batch_finished, 0, __ATOMIC_RELAXED);
+  pthread_mutex_lock(&pool_lock);
+  __atomic_fetch_add(&generation, 1, __ATOMIC_RELEASE);
+  if (sleepers) pthread_cond_broadcast(&pool_wake);
+  pthread_mutex_unlock(&pool_lock);
+  run_jobs(fn, ctx, n);
+  while (__atomic_load_n(&batch_finished, __ATOMIC_ACQUIRE) < workers_now) cpu_relax();
+  pthread_mutex_unlock(&run_lock);
+}
+
+int32_t qcomp_set_num_threads(int32_t n) {
+  if (n < 0) return -1;
+  pthread_mutex_lock(&run_lock);
+  requested = n > 0 ? clamp_threads(n) : 0;
+  int threads = threads_in_effect();
+  if (n_workers && n_workers != threads - 1) stop_workers();   /* re-created at the next run */
+  pthread_mutex_unlock(&run_lock);
+  return threads;
+}
+
+int32_t qcomp_get_num_threads(void) {
+  pthread_mutex_lock(&run_lock);
+  int threads = threads_in_effect();
+  pthread_mutex_unlock(&run_lock);
+  return threads;
+}
+
+/* dlclose of model.so: the workers must not outlive the code they run */
+__attribute__((destructor)) static void pool_unload(void) {
+  if (n_workers) stop_workers();
+}
