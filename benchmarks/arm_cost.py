@@ -1,13 +1,13 @@
 """Cost of arm-sdot code without an Arm board: SDOT per MAC in the hot loops, from the disassembly,
 and instructions executed per inference, counted by QEMU.
 
-    python benchmarks/arm_cost.py              the bundled example, updates benchmarks/RESULTS.md
-    python benchmarks/arm_cost.py --no-write   print the section only
+    python benchmarks/arm_cost.py              updates the arm-cost section of benchmarks/RESULTS.md
+    python benchmarks/arm_cost.py --no-write --no-zoo    the bundled example only, printed
 
 QEMU's timings say nothing about a real core (it translates every instruction to several x86 ones,
 SDOT to a helper call), so this script reports counts instead:
 
-  static   The example model (examples/fashion_mnist) is built for arm-sdot and its model.so is
+  static   The bundled example (examples/fashion_mnist) is built for arm-sdot and its model.so is
            disassembled with aarch64-linux-gnu-objdump. In the code of every conv / dense / matmul
            node (its function node.N and the job functions node.N hands to qcomp_parallel_for),
            the hot loops are the innermost loops (a backward branch and its target) that contain
@@ -20,7 +20,9 @@ SDOT to a helper call), so this script reports counts instead:
            (count with --repeat 3 - count with --repeat 1) / 2, which removes process start-up and
            file I/O; QCOMP_NUM_THREADS=1 (inline counters are per process, not atomic). MACs per
            inference are those of the conv / dense nodes (output elements x reduction length), so
-           16 x SDOT / MACs shows how much of the SDOT lanes is padding.
+           MACs / (16 x SDOT) shows how much of the SDOT lanes is padding. Measured for the example
+           and, at a reduced resolution (--zoo-image, 96), the ResNet-18-style and MobileNetV2-style
+           models of tests/models/cnn_zoo.py.
 
 The raw int8 outputs are checked equal to the integer reference (the script fails otherwise).
 The script rewrites the `arm-cost` section of benchmarks/RESULTS.md (between its markers).
@@ -181,7 +183,27 @@ def count(command: list[str], plugin: Path, args: list[str], tmp: Path) -> tuple
     return int(values["instructions"]), int(values["sdot"])
 
 
-def measure(work: Path) -> dict:
+def _zoo_model(name: str, image: int, out: Path) -> Path:
+    """tests/models/cnn_zoo.py's model `name` at image x image, saved as ONNX."""
+    import importlib
+    import importlib.util
+
+    import onnx
+    package = "qcomp_bench_models"
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(package, REPO / "tests" / "models" / "__init__.py",
+                                                      submodule_search_locations=[str(REPO / "tests" / "models")])
+        sys.modules[package] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    path = out / f"{name}.onnx"
+    onnx.save(getattr(importlib.import_module(f"{package}.cnn_zoo"), name)(image=image), path)
+    return path
+
+
+def measure_model(label: str, model: Path, calib: Path, feeds: dict, work: Path, plugin: Path | None,
+                  why: str) -> dict:
+    """Build `model` for arm-sdot and ref, check the raw outputs equal, then the static and the
+    dynamic figures."""
     import qcomp
     from qcomp.builder import BuildOptions, build
     from qcomp.ir import verify
@@ -191,43 +213,62 @@ def measure(work: Path) -> dict:
     from qcomp.target import get_target
 
     target = get_target("arm-sdot")
-    art = build(EXAMPLE / "model.onnx", work / "arm-sdot",
-                BuildOptions(target="arm-sdot", calib=str(EXAMPLE / "calib.npz")))
-    ref = build(EXAMPLE / "model.onnx", work / "ref", BuildOptions(target="ref", calib=str(EXAMPLE / "calib.npz")))
-    feeds = dict(np.load(EXAMPLE / "input.npz"))
+    art = build(model, work / "arm-sdot", BuildOptions(target="arm-sdot", calib=str(calib)))
+    ref = build(model, work / "ref", BuildOptions(target="ref", calib=str(calib)))
     got, want = qcomp.load(art).run(feeds, raw=True), qcomp.load(ref).run(feeds, raw=True)
     for name in want:
-        np.testing.assert_array_equal(got[name], want[name], err_msg=f"arm-sdot output {name} differs from ref")
+        np.testing.assert_array_equal(got[name], want[name], err_msg=f"{label}: arm-sdot output {name} differs")
     graph = verify(lower_integer(verify(load_graph(art / "model.qir"))))
     functions = disassemble(art / "model.so", target.toolchain.get("objdump", "aarch64-linux-gnu-objdump"))
-    rows, total_macs = [], 0
+    rows, total_macs, sdot_macs = [], 0, 0
     for index, node in enumerate(graph.nodes):
         if node.kind not in ("QConv2D", "QDense", "QMatMul", "QConvTranspose2D"):
             continue
         macs = node_macs(graph, node)
-        total_macs += macs
         code = [i for f in node_functions(functions, index) for i in functions[f]]
         hot = [loop for f in node_functions(functions, index) for loop in hot_loops(functions[f])]
+        sdot = sum(i.mnemonic == "sdot" for i in code)
+        total_macs += macs
+        sdot_macs += macs if sdot else 0
         rows.append({"node": node.name, "op": node.kind, "shape": _shape(graph, node), "macs": macs, "loops": hot,
-                     "sdot": sum(i.mnemonic == "sdot" for i in code), "instructions": len(code)})
-    # dynamic counts
-    dynamic: dict = {}
-    plugin, why = build_plugin(work)
+                     "sdot": sdot, "instructions": len(code)})
+    dynamic: dict = {"label": label, "macs": total_macs, "sdot_macs": sdot_macs}
     if plugin is None:
-        dynamic["unavailable"] = why
-    else:
-        np.save(work / "in0.npy", feeds["input"])
-        runner = CrossRunner(art / "runner", target, ["input"], ["logits"])
-        args = ["-i", str(work / "in0.npy"), "-o", str(work / "out0.npy")]
-        try:
-            i1, s1 = count(runner.command(), plugin, ["--repeat", "1", *args], work)
-            i3, s3 = count(runner.command(), plugin, ["--repeat", "3", *args], work)
-        except RuntimeError as e:
-            dynamic["unavailable"] = f"QEMU could not run with the plugin: {e}"
-        else:
-            dynamic = {"instructions": (i3 - i1) // 2, "sdot": (s3 - s1) // 2, "macs": total_macs,
-                       "startup_instructions": i1 - (i3 - i1) // 2}
-    return {"rows": rows, "dynamic": dynamic}
+        return {"rows": rows, "dynamic": dynamic | {"unavailable": why}}
+    runner = CrossRunner(art / "runner", target, graph.inputs, graph.outputs)
+    args = []
+    for k, name in enumerate(runner.inputs):
+        np.save(work / f"in{k}.npy", feeds[name])
+        args += ["-i", str(work / f"in{k}.npy")]
+    for k in range(len(runner.outputs)):
+        args += ["-o", str(work / f"out{k}.npy")]
+    try:
+        i1, s1 = count(runner.command(), plugin, ["--repeat", "1", *args], work)
+        i3, s3 = count(runner.command(), plugin, ["--repeat", "3", *args], work)
+    except RuntimeError as e:
+        return {"rows": rows, "dynamic": dynamic | {"unavailable": f"QEMU could not run with the plugin: {e}"}}
+    return {"rows": rows, "dynamic": dynamic | {"instructions": (i3 - i1) // 2, "sdot": (s3 - s1) // 2,
+                                                "startup_instructions": i1 - (i3 - i1) // 2}}
+
+
+def measure(work: Path, zoo_image: int | None) -> dict:
+    plugin, why = build_plugin(work)
+    (work / "example").mkdir()
+    example = measure_model("bundled example (fashion_mnist, 1x28x28)", EXAMPLE / "model.onnx",
+                            EXAMPLE / "calib.npz", dict(np.load(EXAMPLE / "input.npz")), work / "example",
+                            plugin, why)
+    dynamic = [example["dynamic"]]
+    if zoo_image:
+        rng = np.random.default_rng(0)
+        for name, label in (("resnet18", "ResNet-18-style"), ("mobilenet_v2", "MobileNetV2-style")):
+            (work / name).mkdir()
+            model = _zoo_model(name, zoo_image, work / name)
+            np.savez(work / name / "calib.npz",
+                     input=rng.standard_normal((2, 3, zoo_image, zoo_image)).astype(np.float32))
+            feeds = {"input": rng.standard_normal((1, 3, zoo_image, zoo_image)).astype(np.float32)}
+            dynamic.append(measure_model(f"{label}, 1x3x{zoo_image}x{zoo_image}", model, work / name / "calib.npz",
+                                         feeds, work / name, plugin, why)["dynamic"])
+    return {"rows": example["rows"], "dynamic": dynamic}
 
 
 def _shape(graph, node) -> str:
@@ -242,8 +283,11 @@ def _versions() -> str:
     gcc = subprocess.run(["aarch64-linux-gnu-gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "qcomp", "runtime", "targets"],
+                           capture_output=True, text=True, cwd=REPO).stdout.strip()
     import llvmlite
-    return f"{qemu}; {gcc}; llvmlite {llvmlite.__version__}; qcomp {commit}"
+    return (f"{qemu}; {gcc}; llvmlite {llvmlite.__version__}; qcomp {commit}"
+            f"{' with uncommitted changes in qcomp/ or runtime/' if dirty else ''}")
 
 
 def render(result: dict, seconds: float) -> str:
@@ -278,19 +322,28 @@ def render(result: dict, seconds: float) -> str:
     lines += table(["node", "op", "shape", "MACs", "hot loop", "instructions / SDOT per iteration",
                     "SDOT per MAC", "instructions per MAC"], rows)
     lines += ["", "### Executed per inference, counted by QEMU (TCG plugin benchmarks/arm_insn_plugin.c)", ""]
-    d = result["dynamic"]
-    if "unavailable" in d:
-        lines.append(f"Not measured: {d['unavailable']}.")
-    else:
-        lines += table(["instructions per inference", "SDOT executed", "conv + dense MACs", "SDOT per MAC",
-                        "SDOT lanes doing useful MACs", "instructions per MAC (whole model)"],
-                       [[f"{d['instructions']:,}", f"{d['sdot']:,}", f"{d['macs']:,}",
-                         f"{d['sdot'] / d['macs']:.4f}", f"{d['macs'] / (MACS_PER_SDOT * d['sdot']):.1%}",
-                         f"{d['instructions'] / d['macs']:.3f}"]])
-        lines += ["", f"Per inference = (run with `--repeat 3` - run with `--repeat 1`) / 2, one thread "
-                  f"(QCOMP_NUM_THREADS=1); the runner's start-up and file I/O ({d['startup_instructions']:,} "
-                  f"instructions) are excluded. Instructions include quantize/dequantize, requantization, "
-                  f"pooling and the ABI checks."]
+    measured = [d for d in result["dynamic"] if "unavailable" not in d]
+    for d in result["dynamic"]:
+        if "unavailable" in d:
+            lines.append(f"{d['label']}: not measured: {d['unavailable']}.")
+    if measured:
+        lines += table(["model", "instructions per inference", "SDOT executed", "conv + dense MACs",
+                        "of them in SDOT kernels", "SDOT per SDOT-kernel MAC", "SDOT lanes doing useful MACs",
+                        "instructions per MAC (whole model)"],
+                       [[d["label"], f"{d['instructions']:,}", f"{d['sdot']:,}", f"{d['macs']:,}",
+                         f"{d['sdot_macs']:,}", f"{d['sdot'] / d['sdot_macs']:.4f}",
+                         f"{d['sdot_macs'] / (MACS_PER_SDOT * d['sdot']):.1%}",
+                         f"{d['instructions'] / d['macs']:.3f}"] for d in measured])
+        startup = ", ".join(f"{d['startup_instructions']:,}" for d in measured)
+        lines += ["", "Per inference = (run with `--repeat 3` - run with `--repeat 1`) / 2, one thread "
+                  f"(QCOMP_NUM_THREADS=1); the runner's start-up and file I/O ({startup} instructions) are "
+                  "excluded. Instructions include quantize/dequantize, requantization, pooling, depthwise "
+                  "convolutions (their own kernel, no SDOT: MACs not in SDOT kernels) and the ABI checks. "
+                  "\"SDOT lanes doing useful MACs\" = MACs of the SDOT kernels / (16 x SDOT executed): the rest "
+                  "is padding of the reduction (K) and output-channel (N) blocks to multiples of 4. The zoo "
+                  "models use seeded random weights and inputs (tests/models/cnn_zoo.py) at a reduced "
+                  "resolution (every layer and channel count as at 224); their raw outputs equal the ref "
+                  "target's too."]
     return "\n".join(lines) + "\n"
 
 
@@ -298,6 +351,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--zoo-image", type=int, default=96, help="image size of the ResNet-18/MobileNetV2-style rows")
+    ap.add_argument("--no-zoo", action="store_true", help="the bundled example only")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     from qcomp.target import get_target, host_support
@@ -307,7 +362,7 @@ def main() -> int:
         return 1
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="qcomp-arm-cost-") as tmp:
-        result = measure(Path(tmp))
+        result = measure(Path(tmp), None if args.no_zoo else args.zoo_image)
     body = render(result, time.time() - start)
     print(body)
     if not args.no_write:
