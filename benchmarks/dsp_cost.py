@@ -14,7 +14,7 @@ run on qemu-system-arm -M mps2-an386 -icount shift=0):
              with a bounds check per multiply-accumulate, dense one output at a time, and no DSP
              instructions (-DQCOMP_PLAIN).
   portable   the backend's own code with the DSP path compiled out (-DQCOMP_PORTABLE): liveness
-             arena, per-pixel patch gather + two output channels per pass, scalar multiply-adds.
+             arena, per-pixel patch gather + four output channels per pass, scalar multiply-adds.
   dsp        the backend's default build for cortex-m4: the same with SXTB16 + SMLAD
              (__ARM_FEATURE_DSP) in the dot products.
 
@@ -225,7 +225,7 @@ def section(results: list[tuple[str, str, Graph, int, list[Figures]]], seconds: 
         "the arena (no liveness reuse), the convolution is the textbook nested loop with a bounds check per "
         "multiply-accumulate, dense computes one output at a time, and no DSP instructions.",
         "- **portable**: the backend's code with its DSP path compiled out (`-DQCOMP_PORTABLE`): liveness-planned "
-        "arena, receptive field gathered into a patch once per output pixel, two output channels per pass, "
+        "arena, receptive field gathered into a patch once per output pixel, four output channels per pass (then two, one), "
         "scalar multiply-adds.",
         "- **dsp**: the backend's default cortex-m4 build: the same, with `SXTB16` + `SMLAD` (ACLE `__sxtb16`, "
         "`__smlad` under `__ARM_FEATURE_DSP`) in the int8 dot products of Conv and Dense.", "",

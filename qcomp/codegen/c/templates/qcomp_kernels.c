@@ -22,10 +22,22 @@ int64_t multiply_by_quantized_multiplier(int32_t acc, int32_t multiplier, int32_
   return ((int64_t)acc * multiplier + rounding) >> total;
 }
 
-/* clamp(mbqm(acc) + zero_point, qmin, qmax), the sum and the clamp in int64 (no truncation first). */
+/* clamp(mbqm(acc) + zero_point, qmin, qmax), the sum and the clamp in int64 (no truncation first).
+ * For total = 31 - shift > 32 (every multiplier below 1/2, the common case) mbqm is computed on the
+ * high word of the product, which is the same value: the rounding term 2^(total - 1) is a multiple
+ * of 2^32, so adding it to the high word is exact, and (x >> 32) >> (total - 32) == x >> total.
+ * |acc * multiplier| < 2^62 makes the high word < 2^30 in magnitude, the sum < 2^31: int32 holds it.
+ * On Cortex-M4 this is SMULL + ADD + ASR instead of a 64-bit add and variable 64-bit shift. */
 int32_t requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point,
                    int32_t qmin, int32_t qmax) {
-  int64_t scaled = multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point;
+  const int32_t total = 31 - shift;
+  int64_t scaled;
+  if (total > 32) {
+    const int32_t high = (int32_t)(((int64_t)acc * multiplier) >> 32);
+    scaled = (int64_t)((high + ((int32_t)1 << (total - 33))) >> (total - 32)) + zero_point;
+  } else {
+    scaled = multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point;
+  }
   if (scaled < qmin) scaled = qmin;
   if (scaled > qmax) scaled = qmax;
   return (int32_t)scaled;
@@ -109,7 +121,13 @@ void qcomp_dequantize_f32(const int8_t *x, float *y, int32_t n, float scale, int
  * lower_integer) covers every partial sum. Cortex-M4 (DSP extension): SXTB16 widens two int8 lanes
  * to int16, SMLAD multiplies and accumulates both pairs in one cycle: 4 products per 2 SMLADs. */
 #ifdef QCOMP_USE_DSP
-static uint32_t ror8(uint32_t v) { return (v >> 8) | (v << 24); }  /* folded into SXTB16's ROR #8 */
+/* SXTB16 of the word rotated right by 8 (lanes 1, 3), one instruction: gcc does not fold a rotation
+ * written in C into SXTB16's ROR #8 operand. */
+static uint32_t sxtb16_ror8(uint32_t v) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
+}
 #endif
 
 static int32_t dot_int8(const int8_t *x, const int8_t *w, int32_t n, int32_t acc) {
@@ -120,7 +138,7 @@ static int32_t dot_int8(const int8_t *x, const int8_t *w, int32_t n, int32_t acc
     memcpy(&xw, x + i, 4);  /* unaligned word loads are allowed on Cortex-M4 */
     memcpy(&ww, w + i, 4);
     acc = __smlad(__sxtb16(xw), __sxtb16(ww), acc);               /* lanes 0, 2 */
-    acc = __smlad(__sxtb16(ror8(xw)), __sxtb16(ror8(ww)), acc);   /* lanes 1, 3 */
+    acc = __smlad(sxtb16_ror8(xw), sxtb16_ror8(ww), acc);   /* lanes 1, 3 */
   }
 #endif
   for (; i < n; ++i) acc += (int32_t)x[i] * w[i];
@@ -139,11 +157,11 @@ static void dot2_int8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32
     memcpy(&w0w, w0 + i, 4);
     memcpy(&w1w, w1 + i, 4);
     x_even = __sxtb16(xw);
-    x_odd = __sxtb16(ror8(xw));
+    x_odd = sxtb16_ror8(xw);
     a0 = __smlad(x_even, __sxtb16(w0w), a0);
-    a0 = __smlad(x_odd, __sxtb16(ror8(w0w)), a0);
+    a0 = __smlad(x_odd, sxtb16_ror8(w0w), a0);
     a1 = __smlad(x_even, __sxtb16(w1w), a1);
-    a1 = __smlad(x_odd, __sxtb16(ror8(w1w)), a1);
+    a1 = __smlad(x_odd, sxtb16_ror8(w1w), a1);
   }
 #endif
   for (; i < n; ++i) {
@@ -154,13 +172,47 @@ static void dot2_int8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32
   *acc1 = a1;
 }
 
+/* Four rows at once (w, w + n, w + 2n, w + 3n): the unpacked x words serve all four, so the DSP loop
+ * issues 8 SMLADs per 5 word loads and 10 SXTB16s. Same bounds as dot_int8. */
+static void dot4_int8(const int8_t *x, const int8_t *w, int32_t n, int32_t *acc) {
+  const int8_t *w1 = w + n, *w2 = w1 + n, *w3 = w2 + n;
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i = 0;
+#ifdef QCOMP_USE_DSP
+  for (; i + 4 <= n; i += 4) {
+    uint32_t xw, ww, x_even, x_odd;
+    memcpy(&xw, x + i, 4);
+    x_even = __sxtb16(xw);
+    x_odd = sxtb16_ror8(xw);
+    memcpy(&ww, w + i, 4);
+    a0 = __smlad(x_odd, sxtb16_ror8(ww), __smlad(x_even, __sxtb16(ww), a0));
+    memcpy(&ww, w1 + i, 4);
+    a1 = __smlad(x_odd, sxtb16_ror8(ww), __smlad(x_even, __sxtb16(ww), a1));
+    memcpy(&ww, w2 + i, 4);
+    a2 = __smlad(x_odd, sxtb16_ror8(ww), __smlad(x_even, __sxtb16(ww), a2));
+    memcpy(&ww, w3 + i, 4);
+    a3 = __smlad(x_odd, sxtb16_ror8(ww), __smlad(x_even, __sxtb16(ww), a3));
+  }
+#endif
+  for (; i < n; ++i) {
+    const int32_t xv = x[i];
+    a0 += xv * w[i];
+    a1 += xv * w1[i];
+    a2 += xv * w2[i];
+    a3 += xv * w3[i];
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
 #endif /* QCOMP_PLAIN */
 
 /* ---- weighted ops ------------------------------------------------------------------------ */
 
 #ifdef QCOMP_PLAIN
 /* The plain per-op reference form (-DQCOMP_PLAIN, benchmarks/dsp_cost.py): the definition of the
- * convolution as nested loops, one output value at a time, no patch, no two-row blocking, no DSP.
+ * convolution as nested loops, one output value at a time, no patch, no multi-row blocking, no DSP.
  * acc = bias[o] + sum x_padded * w with x_padded = input_zero_point outside the input (the bias
  * holds -zp_in * sum(w[o])). `patch` is unused (NULL). */
 void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
@@ -231,7 +283,9 @@ static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias
  * channel multiplier 1 take depthwise_int8 above.
  * Per output pixel, the receptive field is first gathered into `patch` (KH * KW * C bytes of the
  * workspace, laid out [group][KH][KW][C / group] like a weight row, padding = zp_in), so every output
- * channel is one contiguous dot product of K = KH * KW * C / group terms (SMLAD on Cortex-M4). */
+ * channel is one contiguous dot product of K = KH * KW * C / group terms (SMLAD on Cortex-M4),
+ * taken four output channels of one group at a time (dot4_int8: one pass over the patch), then two,
+ * then one. */
 void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
                        const int32_t *shift, int8_t *y, int8_t *patch, const qcomp_conv_params *p) {
   const int32_t cg = p->c / p->group, og = p->o / p->group, k = p->kh * p->kw * cg;
@@ -266,6 +320,17 @@ void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, co
         }
         for (o = 0; o < p->o; ++o) {
           int32_t acc = bias[o];
+          if (o + 3 < p->o && (o + 3) / og == o / og) {   /* four channels of one group */
+            int32_t acc4[4];
+            int32_t j;
+            for (j = 0; j < 4; ++j) acc4[j] = bias[o + j];
+            dot4_int8(patch + (o / og) * k, w + (int64_t)o * k, k, acc4);
+            for (j = 0; j < 4; ++j)
+              out[o + j] = (int8_t)requantize(acc4[j], multiplier[o + j], shift[o + j], p->output_zero_point,
+                                              p->qmin, p->qmax);
+            o += 3;
+            continue;
+          }
           if (o + 1 < p->o && (o + 1) / og == o / og) {   /* two channels of one group */
             int32_t acc1 = bias[o + 1];
             dot2_int8(patch + (o / og) * k, w + (int64_t)o * k, w + (int64_t)(o + 1) * k, k, &acc, &acc1);
@@ -325,8 +390,8 @@ void qcomp_conv_transpose2d_int8(const int8_t *x, const int8_t *w, const int32_t
 }
 
 /* acc[r, j] = bias[j] + sum_k x[r, k] * w[j, k]  (bias holds -zp_in * sum(w[j])). The plain form
- * (-DQCOMP_PLAIN) takes one output at a time with a scalar loop; the default one two rows of w per
- * pass over x (dot2_int8, SMLAD on Cortex-M4). */
+ * (-DQCOMP_PLAIN) takes one output at a time with a scalar loop; the default four (then two) rows of
+ * w per pass over x (dot4_int8, dot2_int8: SMLAD on Cortex-M4). */
 void qcomp_dense_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
                       const int32_t *shift, int8_t *y, int32_t rows, int32_t k, int32_t n,
                       int32_t output_zero_point, int32_t qmin, int32_t qmax) {
@@ -343,7 +408,14 @@ void qcomp_dense_int8(const int8_t *x, const int8_t *w, const int32_t *bias, con
   for (r = 0; r < rows; ++r) {
     const int8_t *xr = x + (int64_t)r * k;
     int8_t *yr = y + (int64_t)r * n;
-    for (j = 0; j + 1 < n; j += 2) {
+    for (j = 0; j + 3 < n; j += 4) {
+      int32_t acc[4], t;
+      for (t = 0; t < 4; ++t) acc[t] = bias[j + t];
+      dot4_int8(xr, w + (int64_t)j * k, k, acc);
+      for (t = 0; t < 4; ++t)
+        yr[j + t] = (int8_t)requantize(acc[t], multiplier[j + t], shift[j + t], output_zero_point, qmin, qmax);
+    }
+    for (; j + 1 < n; j += 2) {
       int32_t acc0 = bias[j], acc1 = bias[j + 1];
       dot2_int8(xr, w + (int64_t)j * k, w + (int64_t)(j + 1) * k, k, &acc0, &acc1);
       yr[j] = (int8_t)requantize(acc0, multiplier[j], shift[j], output_zero_point, qmin, qmax);
