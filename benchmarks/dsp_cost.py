@@ -67,6 +67,9 @@ EXAMPLE = REPO / "examples" / "fashion_mnist"
 FLASH_LIMIT = RAM_LIMIT = 4 * 1024 * 1024   # mps2-an386 (runtime/dsp/mps2.ld)
 VARIANTS = ("plain", "portable", "dsp")
 MOBILENET = dict(width=1.0, image=224, num_classes=1000)
+# what decides the figures (the "with uncommitted changes" note of the section)
+SOURCES = ("qcomp/codegen/c", "qcomp/runtime/c.py", "qcomp/passes", "qcomp/fixedpoint.py", "runtime/dsp",
+           "targets/cortex-m4.toml", "benchmarks/dsp_cost.py")
 
 
 @dataclasses.dataclass
@@ -209,7 +212,7 @@ def _insns(f: Figures) -> str:
 
 def section(results: list[tuple[str, str, Graph, int, list[Figures]]], seconds: float, command: str) -> str:
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = " with uncommitted changes" if _git("status", "--porcelain", "--", "qcomp") else ""
+    dirty = " with uncommitted changes" if _git("status", "--porcelain", "--", *SOURCES) else ""
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "## dsp-c on Cortex-M4: instructions, flash and RAM per inference", "",
