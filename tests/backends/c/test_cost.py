@@ -57,3 +57,49 @@ def test_dsp_path_uses_sxtb16_smlad_and_costs_fewer_instructions(example_graph, 
                   f"flash {flash:,} B, RAM {ram:,} B, SXTB16+SMLAD path: {smlad}")
     assert figures["dsp"][3] and not figures["portable"][3]   # SXTB16 only comes from the DSP intrinsics
     assert figures["dsp"][0] < figures["portable"][0]
+
+
+LOOP = r"""
+#include <stdio.h>
+#include <stdint.h>
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+extern volatile uint32_t qcomp_systick_wraps;
+int main(void) {
+  uint32_t start, end, n = ITERATIONS;
+  SYST_RVR = 0xFFFFFFu;
+  SYST_CVR = 0;
+  qcomp_systick_wraps = 0;
+  SYST_CSR = 7u;
+  start = SYST_CVR;
+  if (start == 0) start = 0x1000000u;
+  __asm__ volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc");   /* 2 instructions per pass */
+  end = SYST_CVR;
+  SYST_CSR = 0;
+  printf("qcomp_cost_ticks %lu\n", (unsigned long)qcomp_systick_wraps * 0x1000000ul + start - end);
+  return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("iterations", [1_000_000, 2_500_000])
+def test_systick_count_is_the_instruction_count(tmp_path, iterations):
+    """The runner's cost method on a loop of 2 * iterations instructions, with the startup file, linker
+    script, flags and QEMU command of targets/cortex-m4.toml: exact to one tick."""
+    target = get_target("cortex-m4")
+    support = host_support(target)
+    if not support.can_run:
+        pytest.skip(f"target cortex-m4: {support.why}")
+    root = Path(__file__).resolve().parents[3]
+    (tmp_path / "loop.c").write_text(LOOP.replace("ITERATIONS", f"{iterations}u"))
+    support_files = [root / "runtime" / f for f in target.toolchain["support_files"]]
+    cmd = [target.toolchain["compiler"], *target.toolchain["cflags"], "-o", "loop.elf", "loop.c",
+           *(str(f) for f in support_files if f.suffix == ".c"),
+           *(f"-T{f}" for f in support_files if f.suffix == ".ld"), *target.toolchain["ldflags"]]
+    subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    proc = subprocess.run([*target.runner["command"], "-kernel", "loop.elf"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=True)
+    ticks = int(re.search(r"qcomp_cost_ticks (\d+)", proc.stdout).group(1))
+    per_tick = target.runner["instructions_per_tick"]
+    assert abs(ticks * per_tick - 2 * iterations) <= per_tick, (ticks, per_tick)
