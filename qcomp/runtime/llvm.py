@@ -136,7 +136,7 @@ def load(path, manifest: dict, target, num_threads: int | None = None, **options
                          f"got {sorted(options)}")
     if getattr(target, "kind", "native") == "cross":   # aarch64 code: its runner, natively or under QEMU
         from .llvm_cross import load as load_cross
-        return load_cross(path, manifest, target, **options)
+        return load_cross(path, manifest, target, num_threads=num_threads)
     check_host(manifest, manifest.get("target", "?"), getattr(target, "host_arch", ""))
     library = Path(path) / manifest["files"].get("library", "model.so")
     if not library.is_file():

@@ -10,8 +10,10 @@ and the runner writes one .npy per output (dtype and shape from the library itse
 natively; anywhere else it runs under the target's `[runner] command` (qemu-aarch64 -cpu max,
 QEMU user mode). A missing emulator is a QcompError naming the Debian package to install.
 
-Under the emulator the runner gets QCOMP_NUM_THREADS=1 unless the environment sets it: QEMU's
-timings mean nothing for a device, and the thread pool's workers would only add emulation work on
+Threads: num_threads=N (qcomp.load(..., num_threads=N), `qcomp run --threads N`) reaches the
+artifact's thread pool as QCOMP_NUM_THREADS=N in the runner's environment (0: the pool's default).
+Without it, the runner gets QCOMP_NUM_THREADS=1 under the emulator unless the environment sets it:
+QEMU's timings mean nothing for a device, and the pool's workers would only add emulation work on
 the host's cores (results are identical for every thread count).
 
 The runner checks the CPU itself (getauxval(AT_HWCAP) & HWCAP_ASIMDDP for SDOT) before it runs any
@@ -42,7 +44,11 @@ _EXIT = {2: "bad command line", 3: "file error", 4: "this CPU lacks a feature th
 class CrossRunner:
     """The artifact's runner program, run natively or under the target's emulator."""
 
-    def __init__(self, program: Path, target, inputs: list[str], outputs: list[str]):
+    def __init__(self, program: Path, target, inputs: list[str], outputs: list[str], num_threads: int | None = None):
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                                        or num_threads < 0):
+            raise QcompError(f"num_threads must be an integer >= 0 (0: the default), got {num_threads!r}")
+        self.num_threads = num_threads
         if not program.is_file():
             raise QcompError(f"artifact {str(program.parent)!r} lacks its runner program {program.name!r}; "
                              f"rebuild it with `qcomp build MODEL --target {target.name}`")
@@ -73,7 +79,11 @@ class CrossRunner:
         """Each input set of feeds_list through the runner, in one temporary directory."""
         prefix = self.command()
         env = dict(os.environ)
-        if prefix[0] != str(self.program):   # emulated: one thread unless asked otherwise
+        if self.num_threads:
+            env["QCOMP_NUM_THREADS"] = str(self.num_threads)
+        elif self.num_threads == 0:
+            env.pop("QCOMP_NUM_THREADS", None)
+        elif prefix[0] != str(self.program):   # emulated: one thread unless asked otherwise
             env.setdefault("QCOMP_NUM_THREADS", "1")
         results = []
         with tempfile.TemporaryDirectory(prefix="qcomp-cross-") as tmp:
@@ -111,13 +121,14 @@ class CrossRunner:
         raise QcompError(f"the {self.target.name} runner failed ({why}): {message}")
 
 
-def load(path, manifest: dict, target, **options) -> CrossRunner:
+def load(path, manifest: dict, target, num_threads: int | None = None, **options) -> CrossRunner:
     """The runner of a cross artifact (manifest files["runner"]); inputs and outputs in manifest order."""
     if options:
-        raise QcompError(f"target {manifest.get('target')!r} artifacts take no run options, got {sorted(options)}")
+        raise QcompError(f"target {manifest.get('target')!r} artifacts take no run options but num_threads, "
+                         f"got {sorted(options)}")
     files = manifest.get("files", {})
     if "runner" not in files:
         raise QcompError(f"artifact {str(path)!r} has no runner program in its manifest; rebuild it with "
                          f"`qcomp build MODEL --target {target.name}`")
     return CrossRunner(Path(path) / files["runner"], target, [t["name"] for t in manifest["inputs"]],
-                       [t["name"] for t in manifest["outputs"]])
+                       [t["name"] for t in manifest["outputs"]], num_threads)

@@ -123,6 +123,13 @@ def test_two_threads_under_qemu_are_bit_exact(example, tmp_path):
                   env={**os.environ, "QCOMP_NUM_THREADS": "2"})
         assert r.returncode == 0, r.stderr
         np.testing.assert_array_equal(np.load(tmp_path / f"y{k}.npy"), example["want_raw"]["logits"])
+    # qcomp.load(num_threads=) / `qcomp run --threads` reach the runner as QCOMP_NUM_THREADS
+    got = qcomp.load(example["arm"], num_threads=3).run(example["feeds"], raw=True)
+    np.testing.assert_array_equal(got["logits"], example["want_raw"]["logits"])
+    runner = qcomp.load(example["arm"], num_threads=2)._runner
+    assert isinstance(runner, CrossRunner) and runner.num_threads == 2
+    with pytest.raises(QcompError, match="num_threads must be an integer >= 0"):
+        qcomp.load(example["arm"], num_threads=-1)
 
 
 DRIVER_SRC = REPO / "tests" / "backends" / "llvm" / "driver.c"
