@@ -55,6 +55,8 @@ int main(void) {
   printf("raw %d\n", (int)qcomp_run_raw(ws, sizeof ws, inputs_q, outputs_q));
   printf("raw_dtype %d bad %d\n", (int)qcomp_output_raw_dtype(0), (int)qcomp_output_raw_dtype(3));
   printf("status %s\n", qcomp_status_string(QCOMP_ERR_MISALIGNED));
+  printf("threads %d %d %d\n", (int)qcomp_get_num_threads(), (int)qcomp_set_num_threads(4),
+         (int)qcomp_set_num_threads(-1));
   printf("out_q ");
   for (i = 0; i < qcomp_model_output_raw_bytes[0]; ++i) printf("%d,", out_q2[i]);
   printf("\nraw_out ");
@@ -158,6 +160,7 @@ def test_abi_error_codes_names_and_raw_forms(evil, tmp_path, no_float):
     assert lines["null_ws"] == "1" and lines["raw"] == "0"
     assert lines["raw_dtype"] == "1 bad -1"
     assert "aligned" in lines["status"]
+    assert lines["threads"] == "1 1 -1"       # single-threaded; a negative count is refused
     ref = qcomp.load(build(base / "model.onnx", target="ref", calib=base / "calib.npy", out=base / f"ref-{no_float}"))
     if no_float:   # the float forms are compiled out and say so
         assert lines["float"] == "6" and lines["ex"] == "6"
