@@ -13,6 +13,8 @@ import pytest
 import qcomp
 from qcomp.target import get_target, host_support
 
+pytestmark = pytest.mark.slow   # a torch export (cached) and a 4.7 MB weights.c to compile: ~30 s
+
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
