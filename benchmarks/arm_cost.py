@@ -297,10 +297,10 @@ def render(result: dict, seconds: float) -> str:
     lines = ["## arm-sdot: cost without hardware (SDOT per MAC, instructions per inference)", "",
              f"Written by `python benchmarks/arm_cost.py` ({seconds:.0f} s).", "",
              f"Measured {now}; {platform.machine()} host, {_versions()}.", "",
-             "QEMU timings say nothing about a Cortex-A55/A76, so these are counts. The model is the bundled "
-             "example (examples/fashion_mnist, calibrated on its calib.npz), built with "
-             "`qcomp build --target arm-sdot`; its raw int8 outputs under QEMU equal the `--target ref` "
-             "artifact's (checked by the script).", "",
+             "QEMU timings say nothing about a Cortex-A55/A76, so these are counts. Every model is built with "
+             "`qcomp build --target arm-sdot`, and its raw int8 outputs under QEMU equal the `--target ref` "
+             "artifact's (checked by the script). The hot-loop table is the bundled example's "
+             "(examples/fashion_mnist, calibrated on its calib.npz).", "",
              "### Hot loops, from the disassembly of model.so (aarch64-linux-gnu-objdump)", "",
              "Per conv / dense node: the innermost loops that contain SDOT. One SDOT is 16 MACs (4 int32 lanes "
              "x 4 int8 products), so 1/16 = 0.0625 SDOT per MAC is the floor; the rest of the loop "
@@ -332,7 +332,7 @@ def render(result: dict, seconds: float) -> str:
                         "instructions per MAC (whole model)"],
                        [[d["label"], f"{d['instructions']:,}", f"{d['sdot']:,}", f"{d['macs']:,}",
                          f"{d['sdot_macs']:,}", f"{d['sdot'] / d['sdot_macs']:.4f}",
-                         f"{d['sdot_macs'] / (MACS_PER_SDOT * d['sdot']):.1%}",
+                         f"{d['sdot_macs'] / (MACS_PER_SDOT * d['sdot']):.2%}",
                          f"{d['instructions'] / d['macs']:.3f}"] for d in measured])
         startup = ", ".join(f"{d['startup_instructions']:,}" for d in measured)
         lines += ["", "Per inference = (run with `--repeat 3` - run with `--repeat 1`) / 2, one thread "
