@@ -134,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shape_flag(p)
     p.set_defaults(func=cmd_report, target=None)
 
+    p = sub.add_parser("bench", help="time an artifact on random valid inputs (median, p90), optionally against "
+                                     "onnxruntime FP32 and int8 on the same inputs")
+    p.add_argument("model", metavar="ARTIFACT", help="an artifact directory")
+    p.add_argument("--vs", choices=("onnxruntime",), help="also run the source ONNX model in onnxruntime FP32 and "
+                   "onnxruntime int8 (quantize_static QDQ, per-channel, u8 x s8), interleaved with qcomp")
+    p.add_argument("--model", dest="source", metavar="MODEL.onnx", help="the source ONNX model for --vs (default: "
+                   "the file the manifest names, in the working directory or next to the artifact)")
+    p.add_argument("--threads", type=int, metavar="N", help="threads for qcomp and onnxruntime (default: qcomp's "
+                   "own default, onnxruntime as many as cores)")
+    p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs per engine (default 50)")
+    p.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed runs first (default 5)")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("targets", help="list the targets and whether this host can build and run each")
     p.set_defaults(func=cmd_targets)
     return parser
@@ -279,6 +292,19 @@ def cmd_report(args) -> int:
     console = _console()
     print_report(report, console, top=args.top)
     console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import bench, format_result
+    if not _is_artifact(args.model):
+        raise QcompError(f"{args.model!r} is not an artifact directory; build one first with "
+                         f"`qcomp build MODEL --target x86-vnni -o OUT`")
+    result = bench(args.model, threads=args.threads, runs=args.runs, warmup=args.warmup, vs=args.vs,
+                   model=args.source)
+    console = _console()
+    for line in format_result(result):
+        console.print(line, markup=False)
     return 0
 
 
