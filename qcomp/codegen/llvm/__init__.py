@@ -10,16 +10,16 @@ intermediate values at plan_memory's offsets, then the kernels' scratch, in one 
 
 Coverage: Quantize, Dequantize (per tensor or per channel), QConv2D (grouped; depthwise has its own
 kernel), QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul, Lut, QRequantize, MaxPool2D, QAvgPool2D,
-QMean, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, nearest Resize, Gather (constant or
-run-time indices), DynamicDense, DynamicMatMul, and the float-fallback ops (float32): Cast, LayerNorm,
-Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
-Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean, ReduceMax, Dense, MatMul and
-Conv2D. Not covered (UnsupportedModelError at build, naming the node): linear Resize, float
-ConvTranspose2D, float16 or integer tensors in float-only ops. Files: kernels_dot.py (dot-instruction kernels),
-kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
-kernels_fallback.py (the other float-fallback ops), tables.py (index maps),
-irgen.py (IR helpers and the fixed-point spec in IR), abi.py (qcomp.h), compile.py (child-process
-compile, link), isa.py and cpucheck.py (target data).
+QMean, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, Resize (nearest: any dtype; linear:
+float32), Gather (constant or run-time indices), DynamicDense, DynamicMatMul, and the float-fallback
+ops (float32): Cast, LayerNorm, Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, Clip, LeakyRelu,
+HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean,
+ReduceMax, Dense, MatMul and Conv2D. Not covered (UnsupportedModelError at build, naming the node):
+float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
+float32. Files: kernels_dot.py (dot-instruction kernels), kernels_elem.py (elementwise, pooling,
+movement), kernels_float.py (float regions of token models), kernels_fallback.py (the other
+float-fallback ops), tables.py (index maps), irgen.py (IR helpers and the fixed-point spec in IR),
+abi.py (qcomp.h), compile.py (child-process compile, link), isa.py and cpucheck.py (target data).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ EMITTERS = {
     ops.LayerNorm: kernels_float.emit_layer_norm, ops.Softmax: kernels_float.emit_softmax,
     qops.DynamicDense: kernels_float.emit_dynamic_dense, qops.DynamicMatMul: kernels_float.emit_dynamic_matmul,
     **{cls: kernels_float.emit_float_binary for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PRelu)},
-    ops.Erf: kernels_float.emit_erf, ops.Resize: kernels_elem.emit_movement,
+    ops.Erf: kernels_float.emit_erf, ops.Resize: kernels_fallback.emit_resize,
     **{cls: kernels_fallback.emit_unary for cls in kernels_fallback.UNARY},
     ops.BatchNorm: kernels_fallback.emit_batch_norm, ops.AvgPool2D: kernels_fallback.emit_avgpool,
     ops.ReduceMean: kernels_fallback.emit_reduce, ops.Dense: kernels_fallback.emit_dense,

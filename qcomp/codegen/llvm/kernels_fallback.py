@@ -8,6 +8,8 @@ is the same float32 value:
   Relu        x < 0 ? 0 : x                      Clip        min(max(x, lo), hi) (bounds as float32)
   LeakyRelu   x >= 0 ? x : x * alpha             HardSigmoid min(max(x * alpha + beta, 0), 1)
   HardSwish   x * min(max(x * (1/6) + 0.5, 0), 1)
+  Resize      linear, float32: per resized axis y = x[i0] * (1 - f) + x[i1] * f (tables of i0, i1,
+              1 - f, f from the reference's float32 coordinates); nearest is a gather (kernels_elem)
   Sqrt        llvm.sqrt (IEEE, exact)            BatchNorm   x * a[c] + k[c]; a, k folded in float64
                                                              at build time and rounded once (as the
                                                              reference folds them)
@@ -352,6 +354,67 @@ def emit_conv(k) -> int:
             v = b.fadd(load(b, y, dst, F32), load(b, bias_g, o1, F32))
             store(b, _clamp(b, v, op.act_min, op.act_max), y, dst, F32)
     return 0
+
+
+def emit_resize(k) -> int:
+    """Resize: nearest is a gather map (kernels_elem.emit_movement, any dtype); linear runs here."""
+    if k.node.op.mode != "linear":
+        from .kernels_elem import emit_movement
+        return emit_movement(k)
+    return _resize_linear(k)
+
+
+def _resize_linear(k) -> int:
+    """Linear Resize of float32 values, one pass per resized axis (as the reference), through the
+    scratch: for output index j of the axis, with c = clamp(x_orig(j), 0, L_in - 1) in float32,
+    i0 = floor(c), i1 = min(i0 + 1, L_in - 1), f = c - i0:  y = x[i0] * (1 - f) + x[i1] * f."""
+    from ..c.resize_index import _coords   # ONNX's coordinate transforms, float32, onnxruntime's order
+    _check_float(k)
+    b, op = k.b, k.node.op
+    shape = list(_shape(k, k.node.inputs[0]))
+    passes = []
+    for axis, (n_in, n_out, scale) in enumerate(zip(shape, op.sizes, op.scales)):
+        if n_in == n_out and scale == 1.0:
+            continue
+        coords = _coords(op.coordinate_transformation_mode, n_in, n_out, scale)
+        if coords is None:
+            raise UnsupportedModelError(f"node {k.node.name!r} (Resize): coordinate_transformation_mode "
+                                        f"{op.coordinate_transformation_mode!r} is not supported")
+        c = np.clip(coords, np.float32(0), np.float32(n_in - 1)).astype(np.float32)
+        i0 = np.floor(c).astype(np.int64)
+        f = (c - i0.astype(np.float32)).astype(np.float32)
+        passes.append((axis, np.stack([i0, np.minimum(i0 + 1, n_in - 1)], 1).astype(np.int32),
+                       np.stack([np.float32(1) - f, f], 1).astype(np.float32)))
+    if not passes:
+        from .irgen import memcpy
+        memcpy(k.mod, b, k.outs[0], k.ins[0], _prod(shape) * 4)
+        return 0
+    sizes, cur = [], list(shape)
+    for axis, _, _ in passes:
+        cur[axis] = op.sizes[axis]
+        sizes.append(_prod(cur))
+    half = -(-max(sizes[:-1], default=0) * 4 // 64) * 64
+    src = k.ins[0]
+    for n, (axis, idx, w) in enumerate(passes):
+        last = n == len(passes) - 1
+        dst = k.outs[0] if last else b.gep(k.scratch, [c64((n % 2) * half)], source_etype=ir.IntType(8))
+        pre, n_in, n_out, post = _prod(shape[:axis]), shape[axis], op.sizes[axis], _prod(shape[axis + 1:])
+        idx_g, w_g = k.mod.table(idx, "rs_idx"), k.mod.table(w, "rs_w")
+        with loop(b, pre, "pre") as p:
+            with loop(b, n_out, "j") as j:
+                j0, j1 = b.mul(j, c64(2)), b.add(b.mul(j, c64(2)), c64(1))
+                i0, i1 = load_i64(b, idx_g, j0, I32), load_i64(b, idx_g, j1, I32)
+                w0, w1 = load(b, w_g, j0, F32), load(b, w_g, j1, F32)
+                base0 = b.mul(b.add(b.mul(p, c64(n_in)), i0), c64(post))
+                base1 = b.mul(b.add(b.mul(p, c64(n_in)), i1), c64(post))
+                out = b.mul(b.add(b.mul(p, c64(n_out)), j), c64(post))
+                with loop(b, post, "q") as q:
+                    y = b.fadd(b.fmul(load(b, src, b.add(base0, q), F32), w0),
+                               b.fmul(load(b, src, b.add(base1, q), F32), w1))
+                    store(b, y, dst, b.add(out, q), F32)
+        shape[axis] = n_out
+        src = dst
+    return 2 * half
 
 
 UNARY = (ops.Relu, ops.Clip, ops.LeakyRelu, ops.HardSigmoid, ops.HardSwish, ops.Sqrt, ops.Exp, ops.Tanh,

@@ -1,5 +1,6 @@
 """Nearest Resize on x86-vnni: a gather map (tables.py) per coordinate transform and rounding,
-equal to run_integer on int8 and float32 values; linear Resize is refused at build."""
+equal to run_integer on int8 and float32 values; linear Resize of float32 values (the float-fallback
+kernel) equal to it too, and of int8 values refused at build."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,20 @@ def test_every_mode_equals_run_integer(dtype, tmp_path):
         np.testing.assert_array_equal(got[f"y{i}"], want[f"y{i}"], err_msg=f"{m}/{n}")
 
 
-def test_linear_resize_is_refused_at_build(tmp_path):
-    g = resize_graph(DType.FLOAT32, mode="linear")
-    with pytest.raises(UnsupportedModelError, match="node 'resize_half_pixel_round_prefer_floor' .Resize.: linear"):
+@pytest.mark.skipif(not host_support(VNNI).can_run, reason=f"target x86-vnni: {host_support(VNNI).why}")
+@pytest.mark.parametrize("mode", ["half_pixel", "align_corners", "asymmetric"])
+def test_linear_float_resize_equals_run_integer(mode, tmp_path):
+    """Linear Resize (a float-fallback op): two resized axes, so one pass goes through the scratch."""
+    from qcomp.runtime.llvm import Runner
+    g = resize_graph(DType.FLOAT32, mode="linear", pairs=((mode, "round_prefer_floor"),))
+    x = np.random.default_rng(1).standard_normal((1, 5, 7, 3)).astype(np.float32)
+    emit(g, VNNI, tmp_path)
+    got, want = Runner(tmp_path / "model.so").run({"x": x})["y0"], run_integer(g, {"x": x})["y0"]
+    assert np.unique(want).size > 100
+    np.testing.assert_array_equal(got, want)
+
+
+def test_linear_resize_of_int8_is_refused_at_build(tmp_path):
+    g = resize_graph(DType.INT8, mode="linear")
+    with pytest.raises(UnsupportedModelError, match="node 'resize_half_pixel_round_prefer_floor' .Resize."):
         emit(g, VNNI, tmp_path)
