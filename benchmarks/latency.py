@@ -125,7 +125,8 @@ def machine_facts() -> dict:
             key, _, value = line.partition(":")
             if key.strip() == "Model name":
                 facts["cpu"] = value.strip()
-            elif key.strip() in ("Thread(s) per core", "L2 cache", "L3 cache"):
+            elif key.strip() in ("Thread(s) per core", "L2 cache", "L3 cache", "CPU family", "Model", "Stepping",
+                                 "Hypervisor vendor"):
                 facts[key.strip()] = value.strip()
     except OSError:
         pass
@@ -266,7 +267,9 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
         f"## x86-vnni latency against onnxruntime ({datetime.date.today().isoformat()})", "",
         f"Command: `{command}` ({elapsed / 60:.1f} min). Written by `benchmarks/latency.py`; how it measures is in "
         f"its docstring.", "",
-        f"Machine: {facts['cpu']}, {facts['cores']} cores available to this process "
+        f"Machine: {facts['cpu']} (family {facts.get('CPU family', '?')} model {facts.get('Model', '?')} stepping "
+        f"{facts.get('Stepping', '?')}, hypervisor {facts.get('Hypervisor vendor', 'none')}), {facts['cores']} cores "
+        f"available to this process "
         f"(threads per core {facts.get('Thread(s) per core', '?')}, L2 {facts.get('L2 cache', '?')}, "
         f"L3 {facts.get('L3 cache', '?')}); clock measured {clock / 1e9:.2f} GHz (dependent adds); vpdpbusd zmm "
         f"sustained {dp_rate / clock:.2f} per cycle on one core (the peak below assumes 2). onnxruntime "
@@ -286,7 +289,7 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
                      f"{t['load'][0]:.1f} / {t['load'][1]:.1f}"])
         verdicts.append(met)
     lines += table(["model", "threads (qcomp's in effect)", "qcomp x86-vnni", "ort FP32", "ort int8 (QDQ)",
-                    "qcomp / FP32", "qcomp / int8", "goal (<= ort int8)", "issue's ort int8 figure",
+                    "qcomp / FP32", "qcomp / int8", "goal (<= ort int8)", "ort int8 in the issue (ms)",
                     "load avg before / after"], rows)
     lines += ["", f"Goal met in {sum(verdicts)} of {len(verdicts)} model x thread cases."]
     by = {(name, threads): t for name, threads, t in latency}
