@@ -27,6 +27,10 @@ also measures how many vpdpbusd zmm per cycle this core actually sustains (12 in
 accumulators), since some Xeons have one 512-bit port. Both are medians of 301 repetitions of well
 under a millisecond each, so preemption by other processes on a shared machine drops out.
 
+Oversubscription probe: the first conv layer's model with 1 and 2 threads, once more in a child
+pinned to one core (os.sched_setaffinity), for qcomp (conv node, int8 I/O) and onnxruntime int8 (the
+same one-conv model): what a second thread costs when no second core is free.
+
 The script rewrites the `x86-latency` section of benchmarks/RESULTS.md (between its markers).
 """
 from __future__ import annotations
@@ -241,6 +245,22 @@ def child_conv(artifact: str, threads: int, runs: int, warmup: int) -> dict:
     return {"qcomp": seconds, "threads_in_effect": qcomp_threads(art), "load": [load, os.getloadavg()[0]]}
 
 
+def child_pinned(artifact: str, int8_model: str, runs: int, warmup: int) -> dict:
+    """Oversubscription probe: this process pinned to one core, 1 and 2 threads for qcomp's conv node
+    and onnxruntime int8's model of the same conv: what a second thread costs when no second core is
+    free (a busy machine, a container's CPU quota)."""
+    from qcomp.bench import ort_session, random_feeds, time_interleaved
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    out = {}
+    for n in (1, 2):
+        out[f"qcomp_{n}"] = child_conv(artifact, n, runs, warmup)["qcomp"]
+        session = ort_session(int8_model, n)
+        feeds = random_feeds([{"name": i.name, "shape": i.shape, "dtype": "float32"} for i in session.get_inputs()],
+                             np.random.default_rng(0))
+        out[f"ort_{n}"] = time_interleaved([("int8", lambda: session.run(None, feeds))], runs, warmup)[0].seconds
+    return out
+
+
 def run_child(args: list[str]) -> dict:
     r = subprocess.run([sys.executable, __file__, "--child", json.dumps(args)], capture_output=True, text=True,
                        cwd=REPO, timeout=3600)
@@ -261,7 +281,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def section(command: str, facts: dict, clock: float, dp_rate: float, latency: list, convs: list,
-            builds: dict, elapsed: float, runs: int, warmup: int) -> str:
+            builds: dict, elapsed: float, runs: int, warmup: int, pinned=None) -> str:
     peak_core = 2 * 64 * 2 * clock
     lines = [
         f"## x86-vnni latency against onnxruntime ({datetime.date.today().isoformat()})", "",
@@ -317,7 +337,16 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
                    rows)
     hit = sum(1 for name, macs, threads, t in convs
               if 2 * macs / (med_ms(t["qcomp"]) * 1e-3) >= 0.75 * peak_core * threads)
-    lines += ["", f"75 % of the VNNI peak reached on {hit} of {len(convs)} layer x thread cases.", "",
+    lines += ["", f"75 % of the VNNI peak reached on {hit} of {len(convs)} layer x thread cases."]
+    if pinned is not None:
+        label, t = pinned
+        lines += ["", f"Oversubscription probe ({label}, the timing process pinned to one core, median ms): "
+                  f"qcomp conv node {med_ms(t['qcomp_1']):.3f} with 1 thread, {med_ms(t['qcomp_2']):.3f} with 2; "
+                  f"onnxruntime int8 (whole model, float I/O) {med_ms(t['ort_1']):.3f} with 1 thread, "
+                  f"{med_ms(t['ort_2']):.3f} with 2. A second thread without a second free core costs qcomp "
+                  f"{med_ms(t['qcomp_2']) / med_ms(t['qcomp_1']):.1f}x and onnxruntime "
+                  f"{med_ms(t['ort_2']) / med_ms(t['ort_1']):.1f}x."]
+    lines += ["",
               "### Build time (qcomp.build --target x86-vnni, 4 calibration images, seconds)", ""]
     lines += table(["model", "build s"], [[TITLES.get(k, k), f"{v:.1f}"] for k, v in builds.items()])
     return "\n".join(lines) + "\n"
@@ -348,7 +377,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.child:
         kind, *rest = json.loads(args.child)
-        out = child_latency(*rest) if kind == "latency" else child_conv(*rest)
+        out = {"latency": child_latency, "conv": child_conv, "pinned": child_pinned}[kind](*rest)
         print(json.dumps(out))
         return 0
     if args.quick:
@@ -377,7 +406,7 @@ def main(argv=None) -> int:
                 latency.append((name, n, t))
                 print(f"{name} {n} thread(s): qcomp {med_ms(t['qcomp']):.2f} ms, ort fp32 {med_ms(t['fp32']):.2f} "
                       f"ms, ort int8 {med_ms(t['int8']):.2f} ms", flush=True)
-        convs = []
+        convs, pinned = [], None
         count = {"all": len(CONV_LAYERS), "none": 0}.get(args.convs) or int(args.convs)
         for label, c_in, c_out, k, stride, hw, group in CONV_LAYERS[:count]:
             path = work / f"conv{c_in}_{c_out}_{k}_{hw}.onnx"
@@ -391,8 +420,14 @@ def main(argv=None) -> int:
                 convs.append((label, macs, n, t))
                 print(f"{label} {n} thread(s): {med_ms(t['qcomp']):.3f} ms, "
                       f"{2 * macs / (med_ms(t['qcomp']) * 1e-3) / 1e9:.0f} GOPS", flush=True)
+            if pinned is None and 2 in threads:
+                int8 = ort_int8_model(path, [{"name": "input", "shape": [1, c_in, hw, hw], "dtype": "float32"}],
+                                      work / f"{path.stem}.int8.onnx")
+                pinned = (label, run_child(["pinned", str(art), str(int8), max(args.runs, 20), args.warmup]))
+                print(f"pinned to one core: {label}: " + ", ".join(f"{k} {med_ms(v):.3f} ms"
+                                                                    for k, v in pinned[1].items()), flush=True)
     text = section(command, facts, clock, dp_rate, latency, convs, builds, time.time() - start, args.runs,
-                   args.warmup)
+                   args.warmup, pinned)
     if args.no_write:
         print(text)
     else:
