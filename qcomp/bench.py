@@ -188,9 +188,13 @@ def bench(artifact, threads: int | None = None, runs: int = 50, warmup: int = 5,
             raise QcompError("--vs onnxruntime needs the onnxruntime package (pip install onnxruntime)") from None
         source = find_model(path, manifest, model)
         n = threads or os.cpu_count() or 1
-        fp32 = ort_session(source, n)
-        with tempfile.TemporaryDirectory(prefix="qcomp-bench-") as tmp:
-            int8 = ort_session(ort_int8_model(source, manifest["inputs"], Path(tmp) / "int8.onnx"), n)
+        try:
+            fp32 = ort_session(source, n)
+            with tempfile.TemporaryDirectory(prefix="qcomp-bench-") as tmp:
+                int8 = ort_session(ort_int8_model(source, manifest["inputs"], Path(tmp) / "int8.onnx"), n)
+        except Exception as e:   # onnxruntime's own failures (unsupported op, quantization) are not qcomp bugs
+            raise QcompError(f"--vs onnxruntime: onnxruntime could not load or quantize {str(source)!r}: "
+                             f"{type(e).__name__}: {e}") from None
         engines += [("onnxruntime fp32", lambda: fp32.run(None, feeds)),
                     ("onnxruntime int8", lambda: int8.run(None, feeds))]
     timings = time_interleaved(engines, runs, warmup)
