@@ -27,7 +27,7 @@
 #include "qcomp.h"
 
 #define MAX_THREADS 256
-#define SPIN_NS 2000000L   /* how long an idle worker spins before it sleeps: 2 ms */
+#define SPIN_NS 500000L    /* how long an idle worker spins before it sleeps: 0.5 ms */
 
 typedef void (*job_fn)(void *ctx, int64_t i);
 
@@ -165,7 +165,12 @@ __attribute__((visibility("hidden"))) void qcomp_parallel_for(job_fn fn, void *c
   if (sleepers) pthread_cond_broadcast(&pool_wake);
   pthread_mutex_unlock(&pool_lock);
   run_jobs(fn, ctx, n);
-  while (__atomic_load_n(&batch_finished, __ATOMIC_ACQUIRE) < workers_now) cpu_relax();
+  /* the workers finish their last jobs; on an oversubscribed machine one may have been preempted:
+   * after a short spin, give the CPU away while waiting */
+  for (unsigned spins = 0; __atomic_load_n(&batch_finished, __ATOMIC_ACQUIRE) < workers_now; spins++) {
+    if (spins < 4096) cpu_relax();
+    else sched_yield();
+  }
   pthread_mutex_unlock(&run_lock);
 }
 
