@@ -382,7 +382,11 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.runs, args.warmup, args.image, args.convs = 5, 1, 64, "2"
-    command = "python benchmarks/latency.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    shown = list(argv if argv is not None else sys.argv[1:])
+    if "--results" in shown:   # where the section goes is not part of what it measures
+        i = shown.index("--results")
+        del shown[i:i + 2]
+    command = ("python benchmarks/latency.py " + shlex.join(shown)).strip()
     names = [m for m in args.models.split(",") if m]
     threads = [int(t) for t in args.threads.split(",") if t]
     start = time.time()
