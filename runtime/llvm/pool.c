@@ -41,13 +41,16 @@ static int env_threads = -1;     /* QCOMP_NUM_THREADS, -1 = not read yet, 0 = un
 static int sleepers;
 static int stopping;
 
-/* the batch in progress */
+/* the batch in progress (atomics). A job is claimed by a compare-and-swap on batch_claim, which
+ * holds the batch's generation (high 32 bits) next to the next job index: a worker that woke up
+ * late for an old batch can never claim (or skip) a job of a newer one. The caller returns when
+ * all jobs are done, never waiting for a worker that took none (asleep or preempted). */
 static job_fn batch_fn;
 static void *batch_ctx;
 static int64_t batch_n;
-static int64_t batch_next;       /* atomic: next job index */
-static int batch_finished;       /* atomic: workers done with this batch */
-static unsigned long generation; /* atomic: bumped per batch */
+static uint64_t batch_claim;
+static int64_t batch_done;       /* jobs of this batch completed */
+static unsigned long generation; /* bumped per batch, by the caller only (under run_lock) */
 
 static int available_cpus(void) {
   cpu_set_t set;
@@ -86,11 +89,19 @@ static long now_ns(void) {
   return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-static void run_jobs(job_fn fn, void *ctx, int64_t n) {
+static int64_t claim(uint32_t gen, int64_t n) {
+  uint64_t v = __atomic_load_n(&batch_claim, __ATOMIC_ACQUIRE);
   for (;;) {
-    int64_t i = __atomic_fetch_add(&batch_next, 1, __ATOMIC_RELAXED);
-    if (i >= n) return;
+    if ((uint32_t)(v >> 32) != gen || (int64_t)(v & 0xffffffffu) >= n) return -1;
+    if (__atomic_compare_exchange_n(&batch_claim, &v, v + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return (int64_t)(v & 0xffffffffu);
+  }
+}
+
+static void run_jobs(uint32_t gen, job_fn fn, void *ctx, int64_t n) {
+  for (int64_t i; (i = claim(gen, n)) >= 0;) {
     fn(ctx, i);
+    __atomic_fetch_add(&batch_done, 1, __ATOMIC_RELEASE);
   }
 }
 
@@ -115,8 +126,8 @@ static void *worker_main(void *arg) {
     }
     if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) return NULL;
     seen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    run_jobs(batch_fn, batch_ctx, batch_n);
-    __atomic_fetch_add(&batch_finished, 1, __ATOMIC_ACQ_REL);
+    run_jobs((uint32_t)seen, __atomic_load_n(&batch_fn, __ATOMIC_ACQUIRE),
+             __atomic_load_n(&batch_ctx, __ATOMIC_ACQUIRE), __atomic_load_n(&batch_n, __ATOMIC_ACQUIRE));
   }
 }
 
@@ -155,19 +166,20 @@ __attribute__((visibility("hidden"))) void qcomp_parallel_for(job_fn fn, void *c
     pthread_mutex_unlock(&run_lock);
     return;
   }
-  batch_fn = fn;
-  batch_ctx = ctx;
-  batch_n = n;
-  __atomic_store_n(&batch_next, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&batch_finished, 0, __ATOMIC_RELAXED);
+  unsigned long gen = generation + 1;
+  __atomic_store_n(&batch_claim, (uint64_t)(uint32_t)gen << 32, __ATOMIC_SEQ_CST);   /* old claims fail */
+  __atomic_store_n(&batch_fn, fn, __ATOMIC_RELEASE);
+  __atomic_store_n(&batch_ctx, ctx, __ATOMIC_RELEASE);
+  __atomic_store_n(&batch_n, n, __ATOMIC_RELEASE);
+  __atomic_store_n(&batch_done, 0, __ATOMIC_RELEASE);
   pthread_mutex_lock(&pool_lock);
-  __atomic_fetch_add(&generation, 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&generation, gen, __ATOMIC_RELEASE);
   if (sleepers) pthread_cond_broadcast(&pool_wake);
   pthread_mutex_unlock(&pool_lock);
-  run_jobs(fn, ctx, n);
-  /* the workers finish their last jobs; on an oversubscribed machine one may have been preempted:
-   * after a short spin, give the CPU away while waiting */
-  for (unsigned spins = 0; __atomic_load_n(&batch_finished, __ATOMIC_ACQUIRE) < workers_now; spins++) {
+  run_jobs((uint32_t)gen, fn, ctx, n);
+  /* jobs a worker claimed and still runs; on an oversubscribed machine it may have been
+   * preempted: after a short spin, give the CPU away while waiting */
+  for (unsigned spins = 0; __atomic_load_n(&batch_done, __ATOMIC_ACQUIRE) < n; spins++) {
     if (spins < 4096) cpu_relax();
     else sched_yield();
   }
