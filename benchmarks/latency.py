@@ -317,10 +317,9 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
               and med_ms(t["int8"]) > med_ms(by[(name, 1)]["int8"])]
     if slower:
         lines += ["", f"onnxruntime int8 itself was slower with {max(threads for _, threads, _ in latency)} threads "
-                  f"than with 1 on {', '.join(slower)}: the second core was busy with other sessions' work during "
-                  f"the run (see the load averages), so those rows measure contention more than scaling. qcomp's "
-                  f"pool splits each parallel node across its threads and waits for all of them (fork-join per "
-                  f"node), so a worker that is descheduled stalls the node until the scheduler runs it again."]
+                  f"than with 1 on {', '.join(slower)}: the second vCPU added no throughput during the run (other "
+                  f"sessions' work on this shared 2-core VM, see the load averages, or vCPUs that share a "
+                  f"physical core), so those rows measure this machine's contention more than scaling."]
     lines += ["",
               "### Large convolutions (one Conv+Relu model per layer shape, int8 I/O, conv node only)", "",
               f"Peak per core = 2 vpdpbusd/cycle x 64 MACs x 2 ops x {clock / 1e9:.2f} GHz = "
