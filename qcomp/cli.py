@@ -7,6 +7,7 @@ and says so.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -305,7 +306,28 @@ def cmd_bench(args) -> int:
     console = _console()
     for line in format_result(result):
         console.print(line, markup=False)
+    note = _emulated_timing_note(Path(args.model))
+    if note:
+        console.print(note, markup=False)
     return 0
+
+
+def _emulated_timing_note(artifact: Path) -> str | None:
+    """A warning when the artifact ran under an emulator (a cross target run through QEMU): its
+    wall times measure the emulator, not the device."""
+    import platform
+
+    from .target import get_target
+    name = json.loads((artifact / "manifest.json").read_text()).get("target", "")
+    try:
+        t = get_target(name)
+    except QcompError:
+        return None
+    if t.kind == "cross" and t.host_arch and t.host_arch != platform.machine():
+        return (f"note: this {name} artifact ran under {' '.join(t.runner.get('command', ['an emulator'])[:1])} "
+                f"on this {platform.machine()} host: its times measure the emulator, not the {t.host_arch} device "
+                f"(benchmarks/arm_cost.py counts instructions instead)")
+    return None
 
 
 def cmd_targets(args) -> int:

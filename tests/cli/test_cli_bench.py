@@ -98,3 +98,18 @@ def test_bench_refuses_the_ref_target(tmp_path):
     qcomp.build(EX / "model.onnx", target="ref", calib=EX / "calib.npz", out=out)
     r = cli("bench", out, "--runs", "1")
     assert r.returncode == 2 and "integer reference interpreter" in r.stderr
+
+
+def test_bench_of_a_cross_artifact_says_its_times_are_the_emulators(artifact, tmp_path):
+    """An arm-sdot artifact benched on an x86 host runs under QEMU: the output says the times
+    measure the emulator; a native artifact gets no such note."""
+    import json
+    fake = tmp_path / "fm.arm"
+    shutil.copytree(artifact, fake)
+    manifest = json.loads((fake / "manifest.json").read_text())
+    from qcomp.cli import _emulated_timing_note
+    assert _emulated_timing_note(fake) is None          # x86-vnni on this host: real times
+    manifest["target"] = "arm-sdot"
+    (fake / "manifest.json").write_text(json.dumps(manifest))
+    note = _emulated_timing_note(fake)
+    assert note and "qemu-aarch64" in note and "emulator" in note and "aarch64 device" in note
