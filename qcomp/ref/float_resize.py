@@ -21,48 +21,27 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from ..ir import resize as resize_index
 from ..ir.ops import Resize
 
 _F = np.float32
 
 
 def original_coords(mode: str, n_in: int, n_out: int, scale: float) -> np.ndarray:
-    """x_orig for every output index along one axis, in float32."""
-    x = np.arange(n_out, dtype=_F)
-    s = _F(scale)
-    if mode == "half_pixel":
-        return (x + _F(0.5)) / s - _F(0.5)
-    if mode == "pytorch_half_pixel":
-        return (x + _F(0.5)) / s - _F(0.5) if n_out > 1 else np.zeros(n_out, _F)
-    if mode == "asymmetric":
-        return x / s
-    if mode == "align_corners":
-        return x * _F(n_in - 1) / _F(n_out - 1) if n_out > 1 else np.zeros(n_out, _F)
-    if mode == "tf_half_pixel_for_nn":
-        return (x + _F(0.5)) / s
-    if mode == "half_pixel_symmetric":
-        adjustment = _F(n_out) / (s * _F(n_in))
-        offset = _F(n_in) / _F(2) * (_F(1) - adjustment)
-        return offset + (x + _F(0.5)) / s - _F(0.5)
-    raise UnsupportedModelError(f"Resize coordinate_transformation_mode {mode!r} is not supported "
-                                f"(half_pixel, pytorch_half_pixel, asymmetric, align_corners, "
-                                f"tf_half_pixel_for_nn, half_pixel_symmetric)")
+    """x_orig for every output index along one axis, in float32 (qcomp/ir/resize.py)."""
+    coords = resize_index.original_coords(mode, n_in, n_out, scale)
+    if coords is None:
+        raise UnsupportedModelError(f"Resize coordinate_transformation_mode {mode!r} is not supported "
+                                    f"({', '.join(resize_index.COORDINATE_MODES)})")
+    return coords
 
 
 def nearest_index(coords: np.ndarray, nearest_mode: str, n_in: int) -> np.ndarray:
-    c = coords.astype(np.float64)  # exact: c +- 0.5 cannot round in float64
-    if nearest_mode == "round_prefer_floor":
-        idx = np.ceil(c - 0.5)
-    elif nearest_mode == "round_prefer_ceil":
-        idx = np.floor(c + 0.5)
-    elif nearest_mode == "floor":
-        idx = np.floor(c)
-    elif nearest_mode == "ceil":
-        idx = np.ceil(c)
-    else:
+    idx = resize_index.nearest_index(coords, nearest_mode, n_in)
+    if idx is None:
         raise UnsupportedModelError(f"Resize nearest_mode {nearest_mode!r} is not supported "
-                                    f"(round_prefer_floor, round_prefer_ceil, floor, ceil)")
-    return np.clip(idx, 0, n_in - 1).astype(np.intp)
+                                    f"({', '.join(resize_index.NEAREST_MODES)})")
+    return idx.astype(np.intp)
 
 
 def _linear(x: np.ndarray, axis: int, coords: np.ndarray) -> np.ndarray:

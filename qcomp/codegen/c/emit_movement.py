@@ -8,7 +8,7 @@ Movement ops copy bytes, whatever the element type:
                             Slice      table_d[i] = (start_d + i * step_d) * stride_in[d]
                             Pad        table_d[i] = np.pad(arange(n_d), mode)[i] * stride_in[d], with -1
                                        (padding, the int8 pad value) in constant mode
-                            Resize     table_d[i] = nearest source index (resize_index.py) * stride_in[d]
+                            Resize     table_d[i] = nearest source index (qcomp/ir/resize.py) * stride_in[d]
 The tables are computed here with numpy's own slice and pad semantics (those of the reference).
 
 Quantize (float graph input -> int8) and Dequantize (int8 -> float graph output) are the only float
@@ -22,7 +22,7 @@ import numpy as np
 
 from ...ir import DType, Node, ops
 from .program import CArray, Call, Ctx, contiguous_strides, unsupported
-from .resize_index import nearest_source_index
+from ...ir.resize import nearest_source_index
 
 
 def _copy(ctx: Ctx, node: Node, dst: str, dst_stride: int, src: str, src_stride: int, rows: int,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Node, ops
+from ...ir.resize import nearest_source_index
 from .context import Context, ctype_of, grid_1d
 from .emit_elementwise import _strides
 
@@ -109,33 +110,6 @@ EMITTERS = {ops.Reshape: reshape, ops.Transpose: transpose, ops.Slice: slice_, o
             ops.Pad: pad}
 
 
-_F = np.float32
-
-
-def _original_coords(mode: str, n_in: int, n_out: int, scale: float) -> np.ndarray:
-    """x_orig per output index, float32 in onnxruntime's order (as qcomp/ref/float_resize.py)."""
-    x = np.arange(n_out, dtype=_F)
-    s = _F(scale)
-    if mode in ("half_pixel", "pytorch_half_pixel"):
-        return (x + _F(0.5)) / s - _F(0.5) if n_out > 1 or mode == "half_pixel" else np.zeros(n_out, _F)
-    if mode == "asymmetric":
-        return x / s
-    if mode == "align_corners":
-        return x * _F(n_in - 1) / _F(n_out - 1) if n_out > 1 else np.zeros(n_out, _F)
-    if mode == "tf_half_pixel_for_nn":
-        return (x + _F(0.5)) / s
-    if mode == "half_pixel_symmetric":
-        offset = _F(n_in) / _F(2) * (_F(1) - _F(n_out) / (s * _F(n_in)))
-        return offset + (x + _F(0.5)) / s - _F(0.5)
-    raise KeyError(mode)
-
-
-def _nearest(coords: np.ndarray, mode: str, n_in: int) -> np.ndarray:
-    c = coords.astype(np.float64)
-    idx = {"round_prefer_floor": lambda: np.ceil(c - 0.5), "round_prefer_ceil": lambda: np.floor(c + 0.5),
-           "floor": lambda: np.floor(c), "ceil": lambda: np.ceil(c)}[mode]()
-    return np.clip(idx, 0, n_in - 1).astype(np.int32)
-
 
 def resize(ctx: Context, node: Node, env) -> None:
     """Nearest Resize: one int32 index table per axis (identity where the axis is unchanged)."""
@@ -150,11 +124,11 @@ def resize(ctx: Context, node: Node, env) -> None:
         if n_in == n_out and scale == 1.0:
             tables.append(np.arange(n_in, dtype=np.int32))
             continue
-        try:
-            coords = _original_coords(op.coordinate_transformation_mode, n_in, n_out, scale)
-            tables.append(_nearest(coords, op.nearest_mode, n_in))
-        except KeyError as e:
-            raise ctx.unsupported(node, f"uses Resize mode {e.args[0]!r}") from None
+        idx = nearest_source_index(op.coordinate_transformation_mode, op.nearest_mode, n_in, n_out, scale)
+        if idx is None:
+            raise ctx.unsupported(node, f"uses Resize mode {op.coordinate_transformation_mode!r} / "
+                                        f"{op.nearest_mode!r}")
+        tables.append(idx.astype(np.int32))
     table = ctx.add_weight(np.concatenate(tables))
     name = ctx.kernel_name(node)
     src = env.get_template("resize.cu.j2").render(

@@ -49,6 +49,7 @@ from llvmlite import ir
 
 from ...errors import UnsupportedModelError
 from ...ir import DType, ops
+from ...ir.resize import original_coords
 from . import tables
 from .irgen import F32, F64, I32, I64, c64, load, load_i64, loop, store, var
 
@@ -368,7 +369,6 @@ def _resize_linear(k) -> int:
     """Linear Resize of float32 values, one pass per resized axis (as the reference), through the
     scratch: for output index j of the axis, with c = clamp(x_orig(j), 0, L_in - 1) in float32,
     i0 = floor(c), i1 = min(i0 + 1, L_in - 1), f = c - i0:  y = x[i0] * (1 - f) + x[i1] * f."""
-    from ..c.resize_index import _coords   # ONNX's coordinate transforms, float32, onnxruntime's order
     _check_float(k)
     b, op = k.b, k.node.op
     shape = list(_shape(k, k.node.inputs[0]))
@@ -376,7 +376,7 @@ def _resize_linear(k) -> int:
     for axis, (n_in, n_out, scale) in enumerate(zip(shape, op.sizes, op.scales)):
         if n_in == n_out and scale == 1.0:
             continue
-        coords = _coords(op.coordinate_transformation_mode, n_in, n_out, scale)
+        coords = original_coords(op.coordinate_transformation_mode, n_in, n_out, scale)
         if coords is None:
             raise UnsupportedModelError(f"node {k.node.name!r} (Resize): coordinate_transformation_mode "
                                         f"{op.coordinate_transformation_mode!r} is not supported")

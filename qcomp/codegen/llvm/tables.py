@@ -14,7 +14,7 @@ All indices are element offsets into C-order (NHWC inside qcomp) buffers, int32 
                transposed:   ih = (oh + pad_top - kh*dh) / sh  when divisible and in [0, H)
 The maps are the numpy semantics of the ops applied to an arange, so they agree with the
 reference kernels by construction. Nearest Resize takes, axis by axis, the source indices of
-qcomp/codegen/c/resize_index.py (ONNX's coordinate transforms in float32, the nearest_mode rounding),
+qcomp/ir/resize.py (ONNX's coordinate transforms in float32, the nearest_mode rounding),
 which tests/backends/c/test_c_resize.py checks against the reference's formulas.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 from ...errors import UnsupportedModelError
 from ...ir import ops
 from ...ir.ops import window_out
+from ...ir.resize import nearest_source_index
 
 
 def _i32(a: np.ndarray) -> np.ndarray:
@@ -65,7 +66,6 @@ def gather_map(op: ops.Op, in_shapes: list[tuple[int, ...]], index_values: np.nd
 
 
 def _resize(op: ops.Resize, x: np.ndarray) -> np.ndarray:
-    from ..c.resize_index import nearest_source_index
     if op.mode != "nearest":
         raise UnsupportedModelError(f"{op.mode} Resize: the llvm backend has nearest Resize only (it moves values "
                                     f"unchanged); keep the model's Resize nearest or build for --target ref")
