@@ -108,16 +108,21 @@ def _batch_strides(shape: tuple[int, ...], batch: tuple[int, ...], matrix: int) 
     return strides[::-1]
 
 
-def q_matmul(ctx: Context, node: Node, env) -> None:
-    op: qops.QMatMul = node.op
+def matmul_dims(ctx: Context, node: Node):
+    """(a shape, b shape, output shape, M, K, N, batch dims) of a (Q/Dynamic)MatMul node."""
     g = ctx.graph
     a_shape, b_shape = g.types[node.inputs[0]].shape, g.types[node.inputs[1]].shape
     out = g.types[node.outputs[0]].shape
     if len(a_shape) < 2 or len(b_shape) < 2:
         raise ctx.unsupported(node, "has a 1-D operand")
     m, k = a_shape[-2:]
-    n = b_shape[-1]
-    batch = tuple(out[:-2])
+    return a_shape, b_shape, out, m, k, b_shape[-1], tuple(out[:-2])
+
+
+def q_matmul(ctx: Context, node: Node, env) -> None:
+    op: qops.QMatMul = node.op
+    g = ctx.graph
+    a_shape, b_shape, out, m, k, n, batch = matmul_dims(ctx, node)
     total = int(np.prod(out))
     name = ctx.kernel_name(node)
     src = env.get_template("matmul.cu.j2").render(

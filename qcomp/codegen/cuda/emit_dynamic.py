@@ -13,7 +13,7 @@ import numpy as np
 
 from ...ir import Node, qops
 from .context import Arg, Context, grid_1d
-from .emit_compute import _batch_strides
+from .emit_compute import _batch_strides, matmul_dims
 
 
 def _float(v) -> str | None:
@@ -56,13 +56,7 @@ def dynamic_dense(ctx: Context, node: Node, env) -> None:
 def dynamic_matmul(ctx: Context, node: Node, env) -> None:
     op: qops.DynamicMatMul = node.op
     g = ctx.graph
-    a_shape, b_shape = g.types[node.inputs[0]].shape, g.types[node.inputs[1]].shape
-    out = g.types[node.outputs[0]].shape
-    if len(a_shape) < 2 or len(b_shape) < 2:
-        raise ctx.unsupported(node, "has a 1-D operand")
-    m, k = a_shape[-2:]
-    n = b_shape[-1]
-    batch = tuple(out[:-2])
+    a_shape, b_shape, out, m, k, n, batch = matmul_dims(ctx, node)
     qa, pa = _quantized(ctx, node, env, node.inputs[0], "a")
     qb, pb = _quantized(ctx, node, env, node.inputs[1], "b")
     total = int(np.prod(out))
