@@ -12,7 +12,16 @@
  * (sched_getaffinity, sysconf as fallback). With one thread no thread is ever created. Workers
  * are created at the first parallel_for that needs them; they take jobs from an atomic counter,
  * spin for a short while after a batch (the next node follows within microseconds) and then
- * sleep on a condition variable. Concurrent qcomp_run calls (other workspaces) are safe: a
+ * sleep on a condition variable.
+ *
+ * Affinity: each worker is pinned to its own CPU of the process's allowed set, skipping the CPU the
+ * creating thread runs on (the caller itself is never pinned). Without it, a guest scheduler that
+ * packs idle threads onto one vCPU (seen on KVM/Firecracker guests) leaves a woken worker sharing
+ * the caller's CPU, and a node waits a whole time slice for the job that worker claimed: 2 threads
+ * ran slower than 1. Workers are not pinned when there are more threads than allowed CPUs, or
+ * when QCOMP_THREAD_AFFINITY=0 is set (a machine where other processes keep some CPUs busy).
+ *
+ * Concurrent qcomp_run calls (other workspaces) are safe: a
  * parallel_for that finds the pool busy runs its jobs in the calling thread. The pool is global
  * to this model.so; changing the thread count while a run is in progress is not allowed.
  */
@@ -141,13 +150,42 @@ static void stop_workers(void) {
   __atomic_store_n(&stopping, 0, __ATOMIC_RELEASE);
 }
 
+static int affinity_wanted(void) {
+  const char *s = getenv("QCOMP_THREAD_AFFINITY");
+  return !(s && s[0] == '0' && s[1] == '\0');
+}
+
+/* The CPUs for n - 1 workers: the allowed CPUs other than the one the caller runs on, in order.
+ * Returns 0 (no pinning) when there are not enough of them or affinity is off. */
+static int worker_cpus(int n, int *cpus) {
+  cpu_set_t set;
+  if (!affinity_wanted() || sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+  int here = sched_getcpu(), k = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && k < n - 1; cpu++)
+    if (CPU_ISSET(cpu, &set) && cpu != here) cpus[k++] = cpu;
+  return k == n - 1;
+}
+
 /* Make n - 1 workers run (the caller is the n-th thread). Returns the workers running. */
 static int ensure_workers(int n) {
   if (n_workers == n - 1) return n_workers;
   if (n_workers) stop_workers();
+  int cpus[MAX_THREADS];
+  int pin = worker_cpus(n, cpus);
   for (int i = 0; i < n - 1; i++) {
     void *born = (void *)(uintptr_t)__atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    if (pthread_create(&workers[i], NULL, worker_main, born) != 0) break;   /* fewer threads, same results */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (pin) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpus[i], &one);
+      pthread_attr_setaffinity_np(&attr, sizeof(one), &one);   /* a failure leaves the thread unpinned */
+    }
+    int failed = pthread_create(&workers[i], &attr, worker_main, born);
+    pthread_attr_destroy(&attr);
+    if (failed && pin) failed = pthread_create(&workers[i], NULL, worker_main, born);   /* CPU gone: unpinned */
+    if (failed) break;   /* fewer threads, same results */
     n_workers++;
   }
   return n_workers;

@@ -108,3 +108,43 @@ def test_load_and_cli_threads(tmp_path):
     with np.load(tmp_path / "out.npz") as out:
         for k, v in one.items():
             np.testing.assert_array_equal(out[k], v)
+
+
+AFFINITY_PROBE = """
+import ctypes, json, os, sys
+import numpy as np
+lib = ctypes.CDLL(sys.argv[1])
+before = set(os.listdir("/proc/self/task"))
+assert lib.qcomp_set_num_threads(int(sys.argv[2])) == int(sys.argv[2])
+from qcomp.runtime.llvm import Runner
+runner = Runner(sys.argv[1])
+runner.run({"x": np.zeros((1, 24, 24, 32), np.int8)})
+workers = sorted(set(os.listdir("/proc/self/task")) - before)
+print(json.dumps({"main": sorted(os.sched_getaffinity(0)),
+                  "workers": [sorted(os.sched_getaffinity(int(t))) for t in workers]}))
+"""
+
+
+def affinities(so, threads: int, **env) -> dict:
+    import json
+    r = subprocess.run([sys.executable, "-c", AFFINITY_PROBE, str(so), str(threads)], capture_output=True, text=True,
+                       env={**os.environ, **env}, cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+def test_workers_pinned_to_distinct_cpus(library):
+    """Each worker gets its own CPU of the allowed set (a guest scheduler that packs threads on one
+    vCPU made 2 threads slower than 1); the caller is left alone; QCOMP_THREAD_AFFINITY=0 and more
+    threads than CPUs leave the workers unpinned."""
+    so, _, _ = library
+    allowed = sorted(os.sched_getaffinity(0))
+    n = len(allowed)
+    got = affinities(so, n)
+    assert got["main"] == allowed
+    assert len(got["workers"]) == n - 1
+    assert all(len(w) == 1 for w in got["workers"])
+    assert len({w[0] for w in got["workers"]}) == n - 1 and all(w[0] in allowed for w in got["workers"])
+    assert affinities(so, n, QCOMP_THREAD_AFFINITY="0")["workers"] == [allowed] * (n - 1)
+    assert affinities(so, n + 1)["workers"] == [allowed] * n
