@@ -13,9 +13,11 @@ quantize_static QDQ, per-channel, QUInt8 activations x QInt8 weights (its VNNI p
 
 Latency: for each model and thread count a child process (fresh thread pools) loads qcomp (threads
 through qcomp.load(num_threads=N) or QCOMP_NUM_THREADS), onnxruntime FP32 and int8
-(intra_op_num_threads=N, inter_op 1, sequential), warms each up, then times `runs` rounds of one
-run each, interleaved (qcomp, fp32, int8, qcomp, ...), with the same random input; medians and the
-ratios of the medians. qcomp's time is a Python `Artifact.run` call (input checks, ctypes,
+(intra_op_num_threads=N, inter_op 1, sequential), warms each up, then times `runs` runs of each,
+interleaved in blocks of qcomp.bench.BLOCK back-to-back runs (qcomp, fp32, int8, qcomp, ...), each
+block after a SETTLE-second pause and one untimed run (onnxruntime's workers spin for ~50 ms after a
+run: interleaving run by run timed qcomp's 2 threads against onnxruntime's spinning one), with the
+same random input; medians and the ratios of the medians. qcomp's time is a Python `Artifact.run` call (input checks, ctypes,
 quantize and dequantize at the boundary included), as onnxruntime's is `InferenceSession.run`.
 
 Conv throughput: a one-Conv+Relu ONNX model per large layer shape, built for x86-vnni and timed
@@ -282,6 +284,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def section(command: str, facts: dict, clock: float, dp_rate: float, latency: list, convs: list,
             builds: dict, elapsed: float, runs: int, warmup: int, pinned=None) -> str:
+    from qcomp.bench import BLOCK
     peak_core = 2 * 64 * 2 * clock
     lines = [
         f"## x86-vnni latency against onnxruntime ({datetime.date.today().isoformat()})", "",
@@ -296,8 +299,9 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
         f"{facts['onnxruntime']}, Python {facts['python']}, qcomp commit {facts['commit']}"
         f"{' plus uncommitted kernel changes in the tree' if facts['dirty'] else ''}. Load average at the start "
         f"{facts['load'][0]:.1f}: the 2 cores are shared with other sessions, so the figures carry noise of "
-        f"10-30 %; runs are interleaved so every engine sees the same conditions.", "",
-        f"### Batch-1 latency (median of {runs} interleaved runs after {warmup} warm-up runs, ms)", "",
+        f"10-30 %; runs are interleaved in blocks so every engine sees the same conditions.", "",
+        f"### Batch-1 latency (median of {runs} runs, interleaved in blocks of {BLOCK}, after {warmup} warm-up runs, "
+        f"ms)", "",
     ]
     rows, verdicts = [], []
     for name, threads, t in latency:

@@ -4,9 +4,14 @@
 
 Inputs are random but valid for the manifest: float inputs standard normal (the calibration
 scale of image models), integer inputs (token ids, masks) 0 or 1. Every engine runs the same
-feeds; after `warmup` untimed runs each, the timed runs are interleaved (qcomp, ort-fp32,
-ort-int8, qcomp, ...) so a change of clock or load hits every engine alike. Latency is the wall
-time of one `run` call (time.perf_counter), reported as median and 90th percentile.
+feeds; after `warmup` untimed runs each, the timed runs are interleaved in blocks (BLOCK runs of
+qcomp, BLOCK of ort-fp32, BLOCK of ort-int8, qcomp again, ...) so a change of clock or load hits
+every engine alike. Before each block the process sleeps SETTLE seconds and the engine makes one
+untimed run: onnxruntime's idle workers keep spinning for tens of milliseconds after a run (measured
+here: ~50 ms of CPU burnt after one ResNet-18 run), and interleaving run by run made every
+2-thread figure measure one engine's threads competing with the other's spinning ones. Within a
+block the runs follow each other back to back, as a serving loop's do. Latency is the wall time of
+one `run` call (time.perf_counter), reported as median and 90th percentile.
 
 With vs="onnxruntime" the source ONNX model (`model`, or the file the manifest names, found in the
 working directory or next to the artifact, with the sha256 the manifest records) runs in
@@ -150,17 +155,27 @@ def ort_int8_model(model: Path, inputs: list[dict], out: Path, calib_samples: in
     return out
 
 
-def time_interleaved(engines: list[tuple[str, object]], runs: int, warmup: int) -> list[Timing]:
-    """engines: (name, zero-argument callable). Warm each up, then interleave the timed runs."""
+BLOCK = 5        # timed runs of one engine in a row
+SETTLE = 0.1     # seconds of sleep before each block: the previous engine's spinning threads go idle
+
+
+def time_interleaved(engines: list[tuple[str, object]], runs: int, warmup: int, block: int = BLOCK,
+                     settle: float = SETTLE) -> list[Timing]:
+    """engines: (name, zero-argument callable). Warm each up, then interleave blocks of timed runs
+    (`runs` per engine in all), each block after `settle` seconds of sleep and one untimed run."""
     for _, fn in engines:
         for _ in range(warmup):
             fn()
     timings = [Timing(name) for name, _ in engines]
-    for _ in range(runs):
+    while len(timings[0].seconds) < runs:
         for timing, (_, fn) in zip(timings, engines):
-            t0 = time.perf_counter()
-            fn()
-            timing.seconds.append(time.perf_counter() - t0)
+            if len(engines) > 1 and settle > 0:
+                time.sleep(settle)
+                fn()
+            for _ in range(min(block, runs - len(timing.seconds))):
+                t0 = time.perf_counter()
+                fn()
+                timing.seconds.append(time.perf_counter() - t0)
     return timings
 
 

@@ -113,3 +113,22 @@ def test_bench_of_a_cross_artifact_says_its_times_are_the_emulators(artifact, tm
     (fake / "manifest.json").write_text(json.dumps(manifest))
     note = _emulated_timing_note(fake)
     assert note and "qemu-aarch64" in note and "emulator" in note and "aarch64 device" in note
+
+
+def test_time_interleaved_runs_blocks_after_a_pause(monkeypatch):
+    """Blocks of back-to-back timed runs per engine, each after a pause and one untimed run, so one
+    engine's idle spinning threads never share the CPUs with the other's timed runs."""
+    from qcomp import bench
+    log = []
+    monkeypatch.setattr(bench.time, "sleep", lambda s: log.append(("sleep", s)))
+    timings = bench.time_interleaved([("a", lambda: log.append("a")), ("b", lambda: log.append("b"))],
+                                     runs=7, warmup=1, block=3, settle=0.25)
+    assert [len(t.seconds) for t in timings] == [7, 7]
+    pause = ("sleep", 0.25)
+    want = ["a", "b"]
+    for n in (3, 3, 1):
+        want += [pause, "a"] + ["a"] * n + [pause, "b"] + ["b"] * n
+    assert log == want
+    alone = []
+    assert len(bench.time_interleaved([("a", lambda: alone.append(1))], runs=4, warmup=0)[0].seconds) == 4
+    assert len(alone) == 4   # one engine: no pauses, no untimed runs
