@@ -150,10 +150,22 @@ class Module:
         return f, b
 
 
-def requantize_lanes(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, qmin: int, qmax: int):
+def requantize_lanes(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, qmin: int, qmax: int,
+                     even_odd: bool = False, right_shifts: bool = False):
     """requantize on each lane of <L x i32> vectors -> <L x i8>: the spec's formula lane-wise
-    (VPMULDQ-class 64-bit products, VPSRAVQ arithmetic shifts, VPMOVSQB-class narrowing)."""
+    (VPMULDQ-class 64-bit products, VPSRAVQ arithmetic shifts, VPMOVSQB-class narrowing).
+
+    even_odd (AVX-512): the 64-bit work stays in the registers the int32 lanes are in. Viewed as
+    <L/2 x i64>, the even lanes are the sign-extended low halves and the odd lanes the high halves
+    (an arithmetic shift), each one VPMULDQ; both halves are clamped to [qmin - zp, qmax - zp]
+    in 64 bits (VPMAXSQ/VPMINSQ), merged back into int32 lanes, narrowed (VPMOVDB) and zp is
+    added in int8 (exact: the result lies in [qmin, qmax]). Same values as the plain form, with no
+    lane-widening shuffles. right_shifts (every shift <= -1, known at build time): the scaled
+    value has |v| <= 2^30 (|acc|, multiplier < 2^31, total >= 32), so the halves merge before the
+    clamp, which runs on int32 lanes and ends in one saturating narrow (VPMOVSDB)."""
     lanes = acc.type.count
+    if even_odd and lanes % 2 == 0:
+        return _requantize_even_odd(b, acc, multiplier, shift, zero_point, qmin, qmax, right_shifts)
     v64 = ir.VectorType(I64, lanes)
 
     def splat(v):
@@ -162,6 +174,34 @@ def requantize_lanes(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, q
     rounding = b.shl(splat(1), b.sub(total, splat(1)))
     scaled = b.ashr(b.add(b.mul(b.sext(acc, v64), b.sext(multiplier, v64)), rounding), total)
     return b.trunc(clamp(b, b.add(scaled, splat(zero_point)), splat(qmin), splat(qmax)), ir.VectorType(I8, lanes))
+
+
+def _requantize_even_odd(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, qmin: int, qmax: int,
+                         right_shifts: bool):
+    lanes = acc.type.count
+    half = lanes // 2
+    v64 = ir.VectorType(I64, half)
+
+    def splat(v):
+        return ir.Constant(v64, [v] * half)
+
+    def halves(v):   # (even lanes, odd lanes) of <L x i32>, sign-extended in <L/2 x i64>
+        q = b.bitcast(v, v64)
+        return b.ashr(b.shl(q, splat(32)), splat(32)), b.ashr(q, splat(32))
+    out = []
+    for a, m, sh in zip(halves(acc), halves(multiplier), halves(shift)):
+        total = b.sub(splat(31), sh)
+        rounding = b.shl(splat(1), b.sub(total, splat(1)))
+        scaled = b.ashr(b.add(b.mul(a, m), rounding), total)
+        out.append(scaled if right_shifts else clamp(b, scaled, splat(qmin - zero_point), splat(qmax - zero_point)))
+    merged = b.or_(b.and_(out[0], splat(0xFFFFFFFF)), b.shl(out[1], splat(32)))
+    if right_shifts:
+        v32 = ir.VectorType(I32, lanes)
+        y = b.add(b.bitcast(merged, v32), ir.Constant(v32, [zero_point] * lanes))
+        y = clamp(b, y, ir.Constant(v32, [qmin] * lanes), ir.Constant(v32, [qmax] * lanes))
+        return b.trunc(y, ir.VectorType(I8, lanes))
+    y = b.trunc(b.bitcast(merged, ir.VectorType(I32, lanes)), ir.VectorType(I8, lanes))
+    return b.add(y, ir.Constant(ir.VectorType(I8, lanes), [zero_point & 0xFF] * lanes))
 
 
 def clamp(b: ir.IRBuilder, v, lo, hi):

@@ -57,6 +57,8 @@ from .irgen import (I8, I16, I32, I64, PTR, VOID, c64, job_function, load, load_
 MR_FOR_NR = {1: 12, 2: 12, 3: 8, 4: 6}   # pixels per tile for NR output blocks per tile
 NR_MAX = 4
 DW_CHUNK = 8                             # depthwise channel blocks accumulated at once
+DW_WIDE_CHUNK = 4                        # the same for VPDPWSSD's 2 * lanes-channel blocks (8 accumulators)
+DW_PIXELS_MAX = 4                        # output pixels per step of the VPDPWSSD depthwise kernel
 JOB_MACS = 150_000                       # work per parallel job, at least (a few microseconds)
 MAX_JOBS = 64
 
@@ -123,6 +125,8 @@ def emit_depthwise(k) -> int:
     bias_g, mult_g, shift_g = (k.mod.table(_per_block(graph.constants[v], 1, n_cb, lanes), n)
                                for v, n in zip(node.inputs[2:], ("bias", "mult", "shift")))
     pairs = k.spec.intrinsic.startswith("llvm.x86.")     # VPDPWSSD: two taps per instruction
+    if pairs:
+        return _emit_depthwise_wide(k, taps, w)
     if pairs:
         n_steps = -(-n_taps // 2)
         taps = np.concatenate([taps, taps[:, -1:]], axis=1) if n_taps % 2 else taps   # (zero weights)
@@ -207,6 +211,124 @@ def emit_depthwise(k) -> int:
     return 0
 
 
+def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> int:
+    """Depthwise on VPDPWSSD (acc[j] += x[2j] * w[2j] + x[2j+1] * w[2j+1], int16 pairs into int32):
+    blocks of 2 * lanes channels, each tap's 2 * lanes input bytes sign-extended to int16 once and
+    multiplied twice: by the even channels' weights (zero at odd positions) into an accumulator of
+    the even channels, and by the odd channels' (zero at even positions) into one of the odd
+    channels. No shuffles in the tap loop; the two halves are requantized apart and interleaved
+    byte-wise at the store. A tap in the padding reads a constant row of zp_in bytes instead of
+    the input (one scalar select per tap and pixel, no branches). Per pixel, DW_WIDE_CHUNK blocks
+    accumulate across the taps (2 accumulators each); the taps are unrolled."""
+    node, graph = k.node, k.graph
+    op = node.op
+    lanes = k.spec.lanes
+    wide = 2 * lanes
+    c = w.shape[0]
+    n_cb = -(-c // wide)
+    cpad = n_cb * wide
+    pixels, n_taps = taps.shape
+    wt = np.zeros((n_taps, cpad), np.int16)
+    wt[:, :c] = w.reshape(c, n_taps).T
+    halves = np.zeros((n_taps, n_cb, 2, wide), np.int16)      # [T, CB, even/odd, 2 * lanes]
+    halves[:, :, 0, 0::2] = wt.reshape(n_taps, n_cb, wide)[:, :, 0::2]
+    halves[:, :, 1, 1::2] = wt.reshape(n_taps, n_cb, wide)[:, :, 1::2]
+    w_g = k.mod.table(halves, "w_dw")
+
+    def split(v):   # [C] -> [CB, even/odd, lanes] int32
+        a = np.zeros(cpad, np.int64)
+        a[:c] = graph.constants[v].reshape(-1)
+        return a.reshape(n_cb, lanes, 2).transpose(0, 2, 1).astype(np.int32)
+    bias_g, mult_g, shift_g = (k.mod.table(split(v), n) for v, n in zip(node.inputs[2:], ("bias", "mult", "shift")))
+    zp_row = k.mod.table(np.full(cpad, op.input_zero_point, np.int8), "zp_row")
+    right_shifts = bool(np.max(graph.constants[node.inputs[4]]) <= -1)
+    taps_g = k.mod.table(taps, "taps")
+    vi32, vw16, vx8 = ir.VectorType(I32, lanes), ir.VectorType(I16, wide), ir.VectorType(I8, wide)
+    vpdpwssd = k.mod.intrinsic(f"llvm.x86.avx512.vpdpwssds.{32 * lanes}", vi32, [vi32, vw16, vw16])
+    masked_load, masked_store = _masked_io(k.mod, wide, I8)
+    interleave = ir.Constant(ir.VectorType(I32, wide), [j // 2 + (j % 2) * lanes for j in range(wide)])
+    n_jobs = _n_jobs(pixels * n_taps * c, pixels)
+    per_job = -(-pixels // n_jobs)
+    n_jobs = -(-pixels // per_job)
+
+    f, b, (x_ptr, out_ptr), i = job_function(k.mod, "dw_job", 2)
+    p0 = b.mul(i, c64(per_job))
+    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+
+    def vec(table, cb, half, typ=vi32, elem=I32):
+        """the lanes of block cb's half (0 even, 1 odd channels) of a [CB, 2, lanes] table"""
+        at = b.add(b.mul(cb, c64(2 * lanes)), c64(half * lanes)) if isinstance(cb, ir.Value) else \
+            c64((cb * 2 + half) * lanes)
+        return b.load(b.gep(table, [at], source_etype=elem), typ=typ, align=4)
+
+    def chunk(ps, srcs, cb0, blocks: int, last_live: int):
+        """blocks cb0 .. cb0 + blocks - 1 of the pixels ps (srcs: their tap addresses); the last
+        block holds last_live real channels. Each weight vector is loaded once for all pixels."""
+        cbs = [b.add(cb0, c64(j)) if isinstance(cb0, ir.Value) else c64(cb0 + j) for j in range(blocks)]
+        accs = [[[vec(bias_g, cb, h) for h in (0, 1)] for cb in cbs] for _ in ps]
+        for t in range(n_taps):
+            for j, cb in enumerate(cbs):
+                row = b.mul(b.add(c64(t * n_cb), cb), c64(2 * wide))
+                wv = [b.load(b.gep(w_g, [b.add(row, c64(h * wide))], source_etype=I16), typ=vw16, align=64)
+                      for h in (0, 1)]
+                for q in range(len(ps)):
+                    at = _ptr(b, srcs[q][t], b.mul(cb, c64(wide)))
+                    if j == blocks - 1 and last_live < wide:
+                        xv = b.call(masked_load, [at, ir.Constant(I32, 1), _mask(wide, last_live),
+                                                  ir.Constant(vx8, None)])
+                    else:
+                        xv = b.load(at, typ=vx8, align=1)
+                    x16 = b.sext(xv, vw16)
+                    for h in (0, 1):
+                        accs[q][j][h] = b.call(vpdpwssd, [accs[q][j][h], x16, wv[h]])
+        for j, cb in enumerate(cbs):
+            mults = [vec(mult_g, cb, h) for h in (0, 1)]
+            shifts = [vec(shift_g, cb, h) for h in (0, 1)]
+            for q, p in enumerate(ps):
+                ys = [requantize_lanes(b, accs[q][j][h], mults[h], shifts[h], op.output_zero_point, op.qmin, op.qmax,
+                                       even_odd=True, right_shifts=right_shifts) for h in (0, 1)]
+                y = b.shuffle_vector(ys[0], ys[1], interleave)
+                dst = _ptr(b, out_ptr, b.add(b.mul(p, c64(c)), b.mul(cb, c64(wide))))
+                if j == blocks - 1 and last_live < wide:
+                    b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(wide, last_live)])
+                else:
+                    b.store(y, dst, align=1)
+
+    def pixels_body(ps):
+        srcs = []
+        for p in ps:
+            row = []
+            for t in range(n_taps):
+                off = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), c64(t)), I32)
+                row.append(b.select(b.icmp_signed(">=", off, c64(0)), _ptr(b, x_ptr, off), zp_row))
+            srcs.append(row)
+        if full_chunks == 1:
+            chunk(ps, srcs, 0, DW_WIDE_CHUNK, wide)
+        elif full_chunks > 1:
+            with loop(b, full_chunks, "cb") as q:
+                chunk(ps, srcs, b.mul(q, c64(DW_WIDE_CHUNK)), DW_WIDE_CHUNK, wide)
+        if rest:
+            chunk(ps, srcs, full_chunks * DW_WIDE_CHUNK, rest, last_live)
+
+    full_chunks, rest = divmod(n_cb, DW_WIDE_CHUNK)
+    last_live = c - (n_cb - 1) * wide
+    if rest == 0 and last_live < wide:   # the masked block goes to the (static) tail chunk
+        full_chunks, rest = full_chunks - 1, DW_WIDE_CHUNK
+    # pixels per step: about 16 accumulators in flight (VPDPWSSD's latency), weights loaded once per step
+    px = max(1, min(DW_PIXELS_MAX, 8 // (min(n_cb, DW_WIDE_CHUNK)) if n_cb < DW_WIDE_CHUNK else 2))
+    count = b.sub(p1, p0)
+    steps = b.sdiv(count, c64(px)) if px > 1 else count
+    with loop(b, steps, "ps") as st:
+        base = b.add(p0, b.mul(st, c64(px)))
+        pixels_body([b.add(base, c64(q)) for q in range(px)])
+    if px > 1:
+        with loop(b, b.sub(count, b.mul(steps, c64(px))), "pt") as dp:
+            pixels_body([b.add(b.add(p0, b.mul(steps, c64(px))), dp)])
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
+    return 0
+
+
 def pack_weights(w: np.ndarray, groups: int, lanes: int, depth: int) -> tuple[np.ndarray, int, int]:
     """[O, ...] int8 -> the dot instruction's layout [G][OB][KQ][lanes][depth] (zero-padded), with
     OB = ceil(Og / lanes) output blocks and KQ = ceil(K / depth) steps: one instruction multiplies
@@ -251,6 +373,7 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     lanes, depth, block = spec.lanes, spec.depth, spec.block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
     dot = k.mod.intrinsic(spec.intrinsic, vi32, [vi32, vi8, vi8])
+    right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
     f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6)
     a, w, out, bias, mult, shift = f.args
     for arg in (a, w, out, bias, mult, shift):
@@ -290,7 +413,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     mults, shifts = [vec(mult, j) for j in range(nr)], [vec(shift, j) for j in range(nr)]
     for r in range(mr):
         for j in range(nr):
-            y = requantize_lanes(b, new[r][j], mults[j], shifts[j], op.output_zero_point, op.qmin, op.qmax)
+            y = requantize_lanes(b, new[r][j], mults[j], shifts[j], op.output_zero_point, op.qmin, op.qmax,
+                                 even_odd=k.spec.intrinsic.startswith("llvm.x86."), right_shifts=right_shifts)
             dst = _ptr(b, out, r * o_total + j * lanes)
             if j == nr - 1 and live_last < lanes:
                 b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(lanes, live_last)])
