@@ -285,8 +285,9 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> int:
             mults = [vec(mult_g, cb, h) for h in (0, 1)]
             shifts = [vec(shift_g, cb, h) for h in (0, 1)]
             for q, p in enumerate(ps):
+                masked = j == blocks - 1 and last_live < wide   # (right_shifts: see _micro_kernel)
                 ys = [requantize_lanes(b, accs[q][j][h], mults[h], shifts[h], op.output_zero_point, op.qmin, op.qmax,
-                                       even_odd=True, right_shifts=right_shifts) for h in (0, 1)]
+                                       even_odd=True, right_shifts=right_shifts and not masked) for h in (0, 1)]
                 y = b.shuffle_vector(ys[0], ys[1], interleave)
                 dst = _ptr(b, out_ptr, b.add(b.mul(p, c64(c)), b.mul(cb, c64(wide))))
                 if j == blocks - 1 and last_live < wide:
@@ -374,6 +375,7 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
     dot = k.mod.intrinsic(spec.intrinsic, vi32, [vi32, vi8, vi8])
     right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
+    x86 = spec.intrinsic.startswith("llvm.x86.")
     f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6)
     a, w, out, bias, mult, shift = f.args
     for arg in (a, w, out, bias, mult, shift):
@@ -413,8 +415,11 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     mults, shifts = [vec(mult, j) for j in range(nr)], [vec(shift, j) for j in range(nr)]
     for r in range(mr):
         for j in range(nr):
+            masked = j == nr - 1 and live_last < lanes
+            # right_shifts=False before a masked store: LLVM 22 lowers a one-lane masked store of the
+            # int32-clamped form to a 4-byte store (vmovd), past the output's end
             y = requantize_lanes(b, new[r][j], mults[j], shifts[j], op.output_zero_point, op.qmin, op.qmax,
-                                 even_odd=k.spec.intrinsic.startswith("llvm.x86."), right_shifts=right_shifts)
+                                 even_odd=x86, right_shifts=right_shifts and not masked)
             dst = _ptr(b, out, r * o_total + j * lanes)
             if j == nr - 1 and live_last < lanes:
                 b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(lanes, live_last)])
@@ -457,7 +462,8 @@ def emit_dot(k) -> int:
     else:
         a_base = k.scratch
         scratch = groups * pixels * kpad
-        _emit_pack(k, taps, pixels, cg, groups, kpad, pad_value)
+        rows = isinstance(op, qops.QConv2D) and groups == 1 and taps is not None and op.dilations[1] == 1
+        _emit_pack(k, taps, pixels, cg, groups, kpad, pad_value, row_taps=w.shape[2] if rows else 0)
 
     plan = gemm_plan(pixels, n_ob, groups, kpad, lanes)
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
@@ -512,9 +518,14 @@ def emit_dot(k) -> int:
     return -(-scratch // 64) * 64
 
 
-def _emit_pack(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value: int) -> None:
+def _emit_pack(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value: int, row_taps: int = 0) -> None:
     """A_g[p, t*Cg + c] = x[taps[p, t] + g*Cg + c] + offset (pad_value + offset outside the
-    input), jobs over pixel ranges. Bytes K..Kpad of a row stay as they are: they meet zero weights."""
+    input), jobs over pixel ranges. Bytes K..Kpad of a row stay as they are: they meet zero weights.
+
+    row_taps = KW (a convolution with one group and dilation 1 along x): the KW taps of a kernel
+    row whose first and last taps are inside the input read KW * C contiguous bytes, and their A
+    bytes are contiguous too: one vector copy (full vectors, then one masked) instead of KW
+    per-tap copies. Other rows (in the padding) take the per-tap path."""
     spec = k.spec
     n_taps = 1 if taps is None else taps.shape[1]
     c_in = k.graph.types[k.node.inputs[0]].shape[-1]
@@ -527,27 +538,60 @@ def _emit_pack(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value:
     f, b, (x_ptr, a_ptr), i = job_function(k.mod, "pack_job", 2)
     p0 = b.mul(i, c64(per_job))
     p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+
+    def tap_copy(p, row, chan0, t):
+        dst = _ptr(b, row, b.mul(t, c64(cg)))
+        if taps_g is None:
+            base = b.mul(p, c64(c_in))
+            inside = ir.Constant(ir.IntType(1), 1)
+        else:
+            base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
+            inside = b.icmp_signed(">=", base, c64(0))
+        with b.if_else(inside) as (then, otherwise):
+            with then:
+                src = _ptr(b, x_ptr, b.add(base, chan0))
+                with loop(b, cg, "c") as c:
+                    store(b, b.add(load(b, src, c, I8), offset), dst, c, I8)
+            with otherwise:
+                with loop(b, cg, "c") as c:
+                    store(b, pad_byte, dst, c, I8)
+
+    def run_copy(src, dst, n: int):
+        vb = spec.block
+        vt = ir.VectorType(I8, vb)
+        add = ir.Constant(vt, [spec.activation_offset & 0xFF] * vb)
+        for j in range(n // vb):
+            v = b.load(_ptr(b, src, j * vb), typ=vt, align=1)
+            b.store(b.add(v, add), _ptr(b, dst, j * vb), align=1)
+        if n % vb:
+            masked_load, masked_store = _masked_io(k.mod, vb, I8)
+            at = n // vb * vb
+            mask = _mask(vb, n % vb)
+            v = b.call(masked_load, [_ptr(b, src, at), ir.Constant(I32, 1), mask, ir.Constant(vt, None)])
+            b.call(masked_store, [b.add(v, add), _ptr(b, dst, at), ir.Constant(I32, 1), mask])
+
     with loop(b, b.sub(p1, p0), "p") as dp:
         p = b.add(p0, dp)
-        with loop(b, groups, "g") as g:
-            row = _ptr(b, a_ptr, b.mul(b.add(b.mul(g, c64(pixels)), p), c64(kpad)))
-            chan0 = b.mul(g, c64(cg))
-            with loop(b, n_taps, "t") as t:
-                dst = _ptr(b, row, b.mul(t, c64(cg)))
-                if taps_g is None:
-                    base = b.mul(p, c64(c_in))
-                    inside = ir.Constant(ir.IntType(1), 1)
-                else:
-                    base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
-                    inside = b.icmp_signed(">=", base, c64(0))
-                with b.if_else(inside) as (then, otherwise):
+        if row_taps and taps_g is not None:
+            row = _ptr(b, a_ptr, b.mul(p, c64(kpad)))
+            with loop(b, n_taps // row_taps, "r") as r:
+                t0 = b.mul(r, c64(row_taps))
+                first = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t0), I32)
+                last = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), b.add(t0, c64(row_taps - 1))), I32)
+                whole = b.and_(b.icmp_signed(">=", first, c64(0)),
+                               b.icmp_signed("==", b.sub(last, first), c64((row_taps - 1) * c_in)))
+                with b.if_else(whole) as (then, otherwise):
                     with then:
-                        src = _ptr(b, x_ptr, b.add(base, chan0))
-                        with loop(b, cg, "c") as c:
-                            store(b, b.add(load(b, src, c, I8), offset), dst, c, I8)
+                        run_copy(_ptr(b, x_ptr, first), _ptr(b, row, b.mul(t0, c64(cg))), row_taps * cg)
                     with otherwise:
-                        with loop(b, cg, "c") as c:
-                            store(b, pad_byte, dst, c, I8)
+                        with loop(b, row_taps, "tx") as tx:
+                            tap_copy(p, row, c64(0), b.add(t0, tx))
+        else:
+            with loop(b, groups, "g") as g:
+                row = _ptr(b, a_ptr, b.mul(b.add(b.mul(g, c64(pixels)), p), c64(kpad)))
+                chan0 = b.mul(g, c64(cg))
+                with loop(b, n_taps, "t") as t:
+                    tap_copy(p, row, chan0, t)
     b.ret_void()
     parallel_for(k.mod, k.b, f, [k.ins[0], k.scratch], n_jobs)
 

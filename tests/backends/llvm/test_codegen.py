@@ -117,3 +117,57 @@ def test_library_refuses_a_cpu_without_the_targets_features(tmp_path, rng):
     emit(graph, amx, tmp_path)
     with pytest.raises(QcompError, match="the CPU lacks a feature the code needs"):
         Runner(tmp_path / "model.so").run(feeds)
+
+
+def _dense_graph(rng, n: int, k: int = 13, pixels: int = 6) -> tuple[Graph, dict]:
+    g = Graph("dense", Stage.TARGET)
+    g.add_input("x", TensorType((pixels, k), I8, QuantParams(0.05, 3)))
+    m, s = fixedpoint.quantize_multipliers(np.full(n, 40.0 / np.sqrt(k * 85 * 5400)) * rng.uniform(0.5, 2, n))
+    assert s.max() <= -1   # every shift a right shift: the int32-clamp form of the requantize
+    names = [g.add_constant("w", rng.integers(-127, 128, size=(n, k)).astype(np.int8),
+                            QuantParams(np.full(n, 0.01, np.float32), 0, axis=0)),
+             g.add_constant("bias", rng.integers(-3000, 3000, size=n).astype(np.int32)),
+             g.add_constant("multiplier", m.astype(np.int32)), g.add_constant("shift", s.astype(np.int32))]
+    op = qops.QDense(input_zero_point=3, output_zero_point=-5)
+    out_t = op.infer([g.types[v] for v in ["x", *names]])[0]
+    g.add_node(op, ["x", *names], "dense", outputs=["y"],
+               out_types=[TensorType(out_t.shape, I8, QuantParams(0.05, -5))])
+    g.outputs = ["y"]
+    return verify(g), {"x": rng.integers(-128, 128, size=(pixels, k)).astype(np.int8)}
+
+
+def _depthwise_graph(rng, c: int, hw: int = 5) -> tuple[Graph, dict]:
+    g = Graph("dw", Stage.TARGET)
+    g.add_input("x", TensorType((1, hw, hw, c), I8, QuantParams(0.05, -3)))
+    m, s = fixedpoint.quantize_multipliers(np.full(c, 40.0 / np.sqrt(9 * 85 * 5400)) * rng.uniform(0.5, 2, c))
+    names = [g.add_constant("w", rng.integers(-127, 128, size=(c, 3, 3, 1)).astype(np.int8),
+                            QuantParams(np.full(c, 0.01, np.float32), 0, axis=0)),
+             g.add_constant("bias", rng.integers(-3000, 3000, size=c).astype(np.int32)),
+             g.add_constant("multiplier", m.astype(np.int32)), g.add_constant("shift", s.astype(np.int32))]
+    op = qops.QConv2D(pads=(1, 1, 1, 1), group=c, input_zero_point=-3, output_zero_point=2, qmin=2)
+    out_t = op.infer([g.types[v] for v in ["x", *names]])[0]
+    g.add_node(op, ["x", *names], "dw", outputs=["y"], out_types=[TensorType(out_t.shape, I8, QuantParams(0.05, 2))])
+    g.outputs = ["y"]
+    return verify(g), {"x": rng.integers(-128, 128, size=(1, hw, hw, c)).astype(np.int8)}
+
+
+@runs_here
+@pytest.mark.parametrize("kind,channels", [("dense", 1), ("dense", 17), ("dense", 33), ("dense", 50),
+                                           ("depthwise", 1), ("depthwise", 33), ("depthwise", 97),
+                                           ("depthwise", 160)])
+def test_partial_channel_blocks_write_only_the_output(tmp_path, rng, kind, channels):
+    """The last channel block of a node (fewer than a vector's channels) is a masked store: no byte
+    after the output's end changes (LLVM once lowered a one-lane masked store to a 4-byte store),
+    and the values are the integer reference's."""
+    from qcomp.runtime.llvm import Runner
+    graph, feeds = (_dense_graph if kind == "dense" else _depthwise_graph)(rng, channels)
+    emit(graph, VNNI, tmp_path)
+    runner = Runner(tmp_path / "model.so")
+    want = run_integer(graph, feeds)["y"]
+    guarded = np.full(want.size + 256, 0x5A, np.uint8)
+    x = feeds["x"]
+    ins = (ctypes.c_void_p * 1)(x.ctypes.data)
+    outs = (ctypes.c_void_p * 1)(guarded.ctypes.data)
+    assert runner._lib.qcomp_run_ex(runner._workspace, runner._size, ins, outs, 3) == 0
+    assert (guarded[want.size:] == 0x5A).all(), "bytes after the output were written"
+    np.testing.assert_array_equal(guarded[:want.size].view(np.int8).reshape(want.shape), want)
