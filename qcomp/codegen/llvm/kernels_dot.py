@@ -23,7 +23,11 @@ writes its own rows/outputs only, computed the same way on any thread: results d
 the thread count):
   1. pack: A_g = im2col of x with the offset applied, [G][P][Kpad] bytes in the kernel's scratch,
      jobs over pixel ranges. Skipped when A is x itself (offset 0, one group, 1x1 window reading
-     every pixel in order or Dense, K a multiple of depth: the SDOT target's 1x1 convs).
+     every pixel in order or Dense, K a multiple of depth: the SDOT target's 1x1 convs). With one
+     group and one chunk of output blocks (<= NR_MAX * lanes channels: every A row is read by one
+     job only) the pack is fused into phase 2 instead: each GEMM job packs a tile's MR rows into
+     a buffer on its stack right before the micro-kernel reads them (no pass over a whole A in
+     memory, one fork-join fewer per node).
   2. GEMM: register-blocked micro-kernels. A tile of MR pixels x NR output blocks (NR * lanes
      channels) keeps MR*NR int32 accumulator vectors in registers; per depth-byte step kq it
      broadcasts each pixel's `depth` bytes of A and multiplies them by NR weight vectors
@@ -59,6 +63,8 @@ NR_MAX = 4
 DW_CHUNK = 8                             # depthwise channel blocks accumulated at once
 DW_WIDE_CHUNK = 4                        # the same for VPDPWSSD's 2 * lanes-channel blocks (8 accumulators)
 DW_PIXELS_MAX = 4                        # output pixels per step of the VPDPWSSD depthwise kernel
+FUSED_PACK_CHUNKS = 1                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
+FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
 JOB_MACS = 150_000                       # work per parallel job, at least (a few microseconds)
 MAX_JOBS = 64
 
@@ -456,17 +462,22 @@ def emit_dot(k) -> int:
     c_in = x_shape[-1]
     identity = taps is None or (taps.shape[1] == 1 and np.array_equal(taps[:, 0], np.arange(pixels) * c_in))
     direct = spec.activation_offset == 0 and groups == 1 and identity and kk == kpad and cg == c_in
+    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes)
+    mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     scratch = 0
+    fused = None
     if direct:
         a_base = k.ins[0]
     else:
-        a_base = k.scratch
-        scratch = groups * pixels * kpad
         rows = isinstance(op, qops.QConv2D) and groups == 1 and taps is not None and op.dilations[1] == 1
-        _emit_pack(k, taps, pixels, cg, groups, kpad, pad_value, row_taps=w.shape[2] if rows else 0)
+        pack_fn = _pack_function(k, taps, pixels, cg, groups, kpad, pad_value, row_taps=w.shape[2] if rows else 0)
+        if groups == 1 and n_chunks <= FUSED_PACK_CHUNKS and mr * kpad <= FUSED_PACK_BYTES:
+            fused, a_base = pack_fn, k.ins[0]
+        else:
+            a_base = k.scratch
+            scratch = groups * pixels * kpad
+            _emit_pack(k, pack_fn, pixels, 1 if taps is None else taps.shape[1], cg, groups)
 
-    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes)
-    mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     tiles_per_job, n_groups = plan["tiles_per_job"], plan["n_groups"]
     mr_tail, nr_last = pixels - (n_tiles - 1) * mr, n_ob - (n_chunks - 1) * nr
     live_last = og - (n_ob - 1) * lanes
@@ -495,15 +506,27 @@ def emit_dot(k) -> int:
     t_end = b.select(b.icmp_signed("<", t1, c64(full_tiles)), t1, c64(full_tiles))
     n_full = b.select(b.icmp_signed(">", t_end, t0), b.sub(t_end, t0), c64(0))
 
+    if fused is not None:
+        with b.goto_entry_block():
+            tile_buf = b.alloca(ir.ArrayType(I8, mr * kpad), name="a_tile")
+            tile_buf.align = 64
+
+    def a_rows(p0, rows: int):
+        """the A rows of pixels p0 .. p0 + rows - 1: packed into this job's tile buffer now (fused)
+        or read from the packed A"""
+        if fused is None:
+            return _ptr(b, a_at, b.mul(p0, c64(kpad)))
+        b.call(fused, [a_ptr, tile_buf, p0, b.add(p0, c64(rows)), p0])
+        return tile_buf
+
     def run(cols, last):
         with loop(b, n_full, "tile") as dt:
             p0 = b.mul(b.add(t0, dt), c64(mr))
-            b.call(variant(mr, cols, last), [_ptr(b, a_at, b.mul(p0, c64(kpad))), w_at,
-                                             _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+            b.call(variant(mr, cols, last), [a_rows(p0, mr), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
         if mr_tail < mr:
             with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
                 p0 = c64((n_tiles - 1) * mr)
-                b.call(variant(mr_tail, cols, last), [_ptr(b, a_at, b.mul(p0, c64(kpad))), w_at,
+                b.call(variant(mr_tail, cols, last), [a_rows(p0, mr_tail), w_at,
                                                       _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
     if n_chunks == 1:
         run(nr_last, True)
@@ -518,9 +541,10 @@ def emit_dot(k) -> int:
     return -(-scratch // 64) * 64
 
 
-def _emit_pack(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value: int, row_taps: int = 0) -> None:
-    """A_g[p, t*Cg + c] = x[taps[p, t] + g*Cg + c] + offset (pad_value + offset outside the
-    input), jobs over pixel ranges. Bytes K..Kpad of a row stay as they are: they meet zero weights.
+def _pack_function(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value: int, row_taps: int = 0):
+    """pack(x, a, p0, p1, origin): A_g[p - origin, t*Cg + c] = x[taps[p, t] + g*Cg + c] + offset
+    (pad_value + offset outside the input) for the pixels p0 <= p < p1, group g's rows at
+    a + g * pixels * kpad. Bytes K..Kpad of a row stay as they are: they meet zero weights.
 
     row_taps = KW (a convolution with one group and dilation 1 along x): the KW taps of a kernel
     row whose first and last taps are inside the input read KW * C contiguous bytes, and their A
@@ -529,15 +553,11 @@ def _emit_pack(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value:
     spec = k.spec
     n_taps = 1 if taps is None else taps.shape[1]
     c_in = k.graph.types[k.node.inputs[0]].shape[-1]
-    n_jobs = _n_jobs(pixels * n_taps * cg * groups * 16, pixels)
-    per_job = -(-pixels // n_jobs)
-    n_jobs = -(-pixels // per_job)
     taps_g = None if taps is None else k.mod.table(taps, "taps")
     offset = ir.Constant(I8, spec.activation_offset)
     pad_byte = ir.Constant(I8, (pad_value + spec.activation_offset) & 0xFF)
-    f, b, (x_ptr, a_ptr), i = job_function(k.mod, "pack_job", 2)
-    p0 = b.mul(i, c64(per_job))
-    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+    f, b = k.mod.function(k.mod.unique("pack_rows"), VOID, [PTR, PTR, I64, I64, I64])
+    x_ptr, a_ptr, p0, p1, origin = f.args
 
     def tap_copy(p, row, chan0, t):
         dst = _ptr(b, row, b.mul(t, c64(cg)))
@@ -572,8 +592,9 @@ def _emit_pack(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value:
 
     with loop(b, b.sub(p1, p0), "p") as dp:
         p = b.add(p0, dp)
+        rel = b.sub(p, origin)
         if row_taps and taps_g is not None:
-            row = _ptr(b, a_ptr, b.mul(p, c64(kpad)))
+            row = _ptr(b, a_ptr, b.mul(rel, c64(kpad)))
             with loop(b, n_taps // row_taps, "r") as r:
                 t0 = b.mul(r, c64(row_taps))
                 first = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t0), I32)
@@ -588,10 +609,23 @@ def _emit_pack(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value:
                             tap_copy(p, row, c64(0), b.add(t0, tx))
         else:
             with loop(b, groups, "g") as g:
-                row = _ptr(b, a_ptr, b.mul(b.add(b.mul(g, c64(pixels)), p), c64(kpad)))
+                row = _ptr(b, a_ptr, b.mul(b.add(b.mul(g, c64(pixels)), rel), c64(kpad)))
                 chan0 = b.mul(g, c64(cg))
                 with loop(b, n_taps, "t") as t:
                     tap_copy(p, row, chan0, t)
+    b.ret_void()
+    return f
+
+
+def _emit_pack(k, pack_fn, pixels: int, n_taps: int, cg: int, groups: int) -> None:
+    """The whole A (every group's rows) in the kernel's scratch: pack_fn over pixel ranges, in jobs."""
+    n_jobs = _n_jobs(pixels * n_taps * cg * groups * 16, pixels)
+    per_job = -(-pixels // n_jobs)
+    n_jobs = -(-pixels // per_job)
+    f, b, (x_ptr, a_ptr), i = job_function(k.mod, "pack_job", 2)
+    p0 = b.mul(i, c64(per_job))
+    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+    b.call(pack_fn, [x_ptr, a_ptr, p0, p1, c64(0)])
     b.ret_void()
     parallel_for(k.mod, k.b, f, [k.ins[0], k.scratch], n_jobs)
 

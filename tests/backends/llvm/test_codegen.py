@@ -47,9 +47,10 @@ def test_conv_hot_loop_is_vpdpbusd(tmp_path, rng):
 @runs_here
 def test_conv_bit_exact_and_ws_checks(tmp_path, rng):
     from qcomp.runtime.llvm import Runner
-    graph, feeds = conv_graph(rng)
+    graph, feeds = conv_graph(rng, c_out=70)   # 5 channel blocks: A packed whole, in the workspace
     emit(graph, VNNI, tmp_path)
     runner = Runner(tmp_path / "model.so")
+    assert runner._size > 0
     want = run_integer(graph, feeds)["y"]
     assert np.unique(want).size > 20
     np.testing.assert_array_equal(runner.run(feeds)["y"], want)
@@ -95,7 +96,7 @@ def test_same_backend_emits_sdot_for_the_arm_target(tmp_path, rng):
     """The target data alone switches the dot instruction: arm-sdot's module compiles to SDOT
     (object and assembly only; linking and running it belong to the cross toolchain)."""
     from qcomp.codegen.llvm import build_module
-    graph, _ = conv_graph(rng)
+    graph, _ = conv_graph(rng, c_out=70)   # several channel chunks: A packed whole, in the workspace
     arm = get_target("arm-sdot")
     mod, entries = build_module(graph, arm)
     (tmp_path / "model.ll").write_text(str(mod.m))
