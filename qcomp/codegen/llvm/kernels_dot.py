@@ -271,11 +271,11 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> int:
         """blocks cb0 .. cb0 + blocks - 1 of the pixels ps (srcs: their tap addresses); the last
         block holds last_live real channels. Each weight vector is loaded once for all pixels."""
         cbs = [b.add(cb0, c64(j)) if isinstance(cb0, ir.Value) else c64(cb0 + j) for j in range(blocks)]
-        accs = [[[vec(bias_g, cb, h) for h in (0, 1)] for cb in cbs] for _ in ps]
+        accs = [[[vec(tabs["bias"], cb, h) for h in (0, 1)] for cb in cbs] for _ in ps]
         for t in range(n_taps):
             for j, cb in enumerate(cbs):
                 row = b.mul(b.add(c64(t * n_cb), cb), c64(2 * wide))
-                wv = [b.load(b.gep(w_g, [b.add(row, c64(h * wide))], source_etype=I16), typ=vw16, align=64)
+                wv = [b.load(b.gep(tabs["w"], [b.add(row, c64(h * wide))], source_etype=I16), typ=vw16, align=64)
                       for h in (0, 1)]
                 for q in range(len(ps)):
                     at = _ptr(b, srcs[q][t], b.mul(cb, c64(wide)))
@@ -301,7 +301,14 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> int:
                 else:
                     b.store(y, dst, align=1)
 
-    def pixels_body(ps):
+    def pixels_body(ps, full: bool, last: bool):
+        """the full chunks (full) and/or the last, partial one (last) of the pixels ps"""
+        # the tables' addresses pass through an empty asm: to LLVM they change every step, so it
+        # cannot hoist the (loop-invariant) weight and bias loads out of the pixel loop, where
+        # they would not fit in registers and go to a stack copy; they stay memory operands
+        opaque = ir.FunctionType(PTR, [PTR])
+        tabs["w"], tabs["bias"] = (b.asm(opaque, "", "=r,0", [t], side_effect=False, name="tab")
+                                   for t in (w_g, bias_g))
         srcs = []
         for p in ps:
             row = []
@@ -309,28 +316,38 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> int:
                 off = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), c64(t)), I32)
                 row.append(b.select(b.icmp_signed(">=", off, c64(0)), _ptr(b, x_ptr, off), zp_row))
             srcs.append(row)
-        if full_chunks == 1:
+        if full and full_chunks == 1:
             chunk(ps, srcs, 0, DW_WIDE_CHUNK, wide)
-        elif full_chunks > 1:
+        elif full and full_chunks > 1:
             with loop(b, full_chunks, "cb") as q:
                 chunk(ps, srcs, b.mul(q, c64(DW_WIDE_CHUNK)), DW_WIDE_CHUNK, wide)
-        if rest:
+        if last and rest:
             chunk(ps, srcs, full_chunks * DW_WIDE_CHUNK, rest, last_live)
 
+    def pixel_loop(px: int, full: bool, last: bool):
+        """every pixel of the job, px at a time"""
+        count = b.sub(p1, p0)
+        steps = b.sdiv(count, c64(px)) if px > 1 else count
+        with loop(b, steps, "ps") as st:
+            base = b.add(p0, b.mul(st, c64(px)))
+            pixels_body([b.add(base, c64(q)) for q in range(px)], full, last)
+        if px > 1:
+            with loop(b, b.sub(count, b.mul(steps, c64(px))), "pt") as dp:
+                pixels_body([b.add(b.add(p0, b.mul(steps, c64(px))), dp)], full, last)
+
+    tabs = {}
     full_chunks, rest = divmod(n_cb, DW_WIDE_CHUNK)
     last_live = c - (n_cb - 1) * wide
     if rest == 0 and last_live < wide:   # the masked block goes to the (static) tail chunk
         full_chunks, rest = full_chunks - 1, DW_WIDE_CHUNK
-    # pixels per step: about 16 accumulators in flight (VPDPWSSD's latency), weights loaded once per step
-    px = max(1, min(DW_PIXELS_MAX, 8 // (min(n_cb, DW_WIDE_CHUNK)) if n_cb < DW_WIDE_CHUNK else 2))
-    count = b.sub(p1, p0)
-    steps = b.sdiv(count, c64(px)) if px > 1 else count
-    with loop(b, steps, "ps") as st:
-        base = b.add(p0, b.mul(st, c64(px)))
-        pixels_body([b.add(base, c64(q)) for q in range(px)])
-    if px > 1:
-        with loop(b, b.sub(count, b.mul(steps, c64(px))), "pt") as dp:
-            pixels_body([b.add(b.add(p0, b.mul(steps, c64(px))), dp)])
+    # pixels per step: about 16 accumulators in flight (VPDPWSSD's latency), each weight vector
+    # loaded once per step; the last chunk has its own pixel loop when it has fewer blocks
+    px_full, px_last = (max(1, min(DW_PIXELS_MAX, 8 // blocks)) for blocks in (DW_WIDE_CHUNK, rest or 1))
+    if full_chunks and rest and px_full != px_last:
+        pixel_loop(px_full, True, False)
+        pixel_loop(px_last, False, True)
+    else:
+        pixel_loop(px_full if full_chunks else px_last, True, True)
     b.ret_void()
     parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
     return 0
