@@ -17,21 +17,24 @@ through qcomp.load(num_threads=N) or QCOMP_NUM_THREADS), onnxruntime FP32 and in
 interleaved in blocks of qcomp.bench.BLOCK back-to-back runs (qcomp, fp32, int8, qcomp, ...), each
 block after a SETTLE-second pause and one untimed run (onnxruntime's workers spin for ~50 ms after a
 run: interleaving run by run timed qcomp's 2 threads against onnxruntime's spinning one), with the
-same random input; medians and the ratios of the medians. qcomp's time is a Python `Artifact.run` call (input checks, ctypes,
-quantize and dequantize at the boundary included), as onnxruntime's is `InferenceSession.run`.
+same random input; medians and the ratios of the medians. qcomp's time is a Python `Artifact.run`
+call (input checks, ctypes, quantize and dequantize at the boundary included), as onnxruntime's is
+`InferenceSession.run`.
 
-Conv throughput: a one-Conv+Relu ONNX model per large layer shape, built for x86-vnni and timed
-through qcomp_run_ex with int8 inputs and outputs (QCOMP_RAW_INPUTS | QCOMP_RAW_OUTPUTS: the conv
-node and nothing else), median of `runs`. GOPS = 2 * MACs / time. Peak = 2 vpdpbusd zmm per cycle
+Conv throughput: per large layer shape, a model.so holding one QConv2D (+ ReLU) in NHWC, emitted by
+the x86-vnni backend from a TARGET-stage graph (conv_kernel), timed through qcomp_run_ex with int8
+inputs and outputs: the conv kernel (im2col pack + GEMM) and nothing else; a model built from ONNX
+would add the NCHW <-> NHWC transposes at its boundary. Median of `runs`. GOPS = 2 * MACs / time. Peak = 2 vpdpbusd zmm per cycle
 per core x 64 MACs x 2 ops x the clock, the clock measured here with a chain of dependent integer
 register adds (1 cycle each, no immediates the renamer could fold) in inline assembly; the script
 also measures how many vpdpbusd zmm per cycle this core actually sustains (12 independent
 accumulators), since some Xeons have one 512-bit port. Both are medians of 301 repetitions of well
 under a millisecond each, so preemption by other processes on a shared machine drops out.
 
-Oversubscription probe: the first conv layer's model with 1 and 2 threads, once more in a child
-pinned to one core (os.sched_setaffinity), for qcomp (conv node, int8 I/O) and onnxruntime int8 (the
-same one-conv model): what a second thread costs when no second core is free.
+Oversubscription probe: the first conv layer with 1 and 2 threads, once more in a child pinned to
+one core (os.sched_setaffinity), for qcomp (the conv kernel, int8 I/O) and onnxruntime int8 (a
+one-Conv+Relu ONNX model of the same shape, float I/O): what a second thread costs when no second
+core is free.
 
 The script rewrites the `x86-latency` section of benchmarks/RESULTS.md (between its markers).
 """
@@ -220,13 +223,41 @@ def qcomp_threads(art) -> int:
     return int(lib.qcomp_get_num_threads()) if hasattr(lib, "qcomp_get_num_threads") else 1
 
 
-def child_conv(artifact: str, threads: int, runs: int, warmup: int) -> dict:
-    """The conv node alone: qcomp_run_ex with int8 inputs and outputs."""
+def conv_kernel(out: Path, c_in: int, c_out: int, k: int, stride: int, hw: int, group: int) -> Path:
+    """model.so of one QConv2D (fused ReLU) in NHWC, emitted by the x86-vnni backend from a
+    TARGET-stage graph: the conv kernel and nothing else (a model built from ONNX also holds the
+    NCHW <-> NHWC transposes at its boundary). Weights, bias and per-channel multipliers seeded,
+    scaled as calibration would (outputs spread over the int8 range)."""
+    from qcomp import fixedpoint
+    from qcomp.codegen.llvm import emit
+    from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, qops, verify
+    from qcomp.target import get_target
+    rng = np.random.default_rng(0)
+    cg, taps = c_in // group, k * k
+    g = Graph("conv", Stage.TARGET)
+    g.add_input("x", TensorType((1, hw, hw, c_in), DType.INT8, QuantParams(0.05, -3)))
+    m, sh = fixedpoint.quantize_multipliers(np.full(c_out, 40.0 / np.sqrt(taps * cg * 85 * 5400)) *
+                                            rng.uniform(0.5, 2, c_out))
+    names = [g.add_constant("w", rng.integers(-127, 128, size=(c_out, k, k, cg)).astype(np.int8),
+                            QuantParams(np.full(c_out, 0.01, np.float32), 0, axis=0)),
+             g.add_constant("bias", rng.integers(-3000, 3000, size=c_out).astype(np.int32)),
+             g.add_constant("multiplier", m.astype(np.int32)), g.add_constant("shift", sh.astype(np.int32))]
+    op = qops.QConv2D(pads=(k // 2,) * 4, strides=(stride, stride), group=group, input_zero_point=-3,
+                      output_zero_point=-128, qmin=-128)
+    out_t = op.infer([g.types[v] for v in ["x", *names]])[0]
+    g.add_node(op, ["x", *names], "conv", outputs=["y"],
+               out_types=[TensorType(out_t.shape, DType.INT8, QuantParams(0.05, -128))])
+    g.outputs = ["y"]
+    emit(verify(g), get_target("x86-vnni"), out)
+    return out / "model.so"
+
+
+def child_conv(library: str, threads: int, runs: int, warmup: int) -> dict:
+    """The conv kernel alone (conv_kernel's model.so): qcomp_run_ex with int8 inputs and outputs."""
     import ctypes
 
-    from qcomp.bench import load_qcomp
-    art = load_qcomp(artifact, threads)
-    runner = art._runner
+    from qcomp.runtime.llvm import Runner
+    runner = Runner(Path(library), num_threads=threads)
     lib = runner._lib
     shape_in = tuple(runner.inputs[0].shape[:runner.inputs[0].rank])
     shape_out = tuple(runner.outputs[0].shape[:runner.outputs[0].rank])
@@ -244,7 +275,8 @@ def child_conv(artifact: str, threads: int, runs: int, warmup: int) -> dict:
             raise SystemExit(f"qcomp_run_ex failed with status {status}")
         if i >= warmup:
             seconds.append(dt)
-    return {"qcomp": seconds, "threads_in_effect": qcomp_threads(art), "load": [load, os.getloadavg()[0]]}
+    return {"qcomp": seconds, "threads_in_effect": int(lib.qcomp_get_num_threads()),
+            "load": [load, os.getloadavg()[0]]}
 
 
 def child_pinned(artifact: str, int8_model: str, runs: int, warmup: int) -> dict:
@@ -325,7 +357,7 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
                   f"sessions' work on this shared 2-core VM, see the load averages, or vCPUs that share a "
                   f"physical core), so those rows measure this machine's contention more than scaling."]
     lines += ["",
-              "### Large convolutions (one Conv+Relu model per layer shape, int8 I/O, conv node only)", "",
+              "### Large convolutions (one QConv2D+ReLU kernel per layer shape, NHWC int8 in and out, nothing else)", "",
               f"Peak per core = 2 vpdpbusd/cycle x 64 MACs x 2 ops x {clock / 1e9:.2f} GHz = "
               f"{peak_core / 1e9:.0f} GOPS; with this core's measured {dp_rate / clock:.2f} vpdpbusd/cycle it would "
               f"be {dp_rate * 128 / 1e9:.0f} GOPS.", ""]
@@ -344,7 +376,7 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
     if pinned is not None:
         label, t = pinned
         lines += ["", f"Oversubscription probe ({label}, the timing process pinned to one core, median ms): "
-                  f"qcomp conv node {med_ms(t['qcomp_1']):.3f} with 1 thread, {med_ms(t['qcomp_2']):.3f} with 2; "
+                  f"qcomp conv kernel {med_ms(t['qcomp_1']):.3f} with 1 thread, {med_ms(t['qcomp_2']):.3f} with 2; "
                   f"onnxruntime int8 (whole model, float I/O) {med_ms(t['ort_1']):.3f} with 1 thread, "
                   f"{med_ms(t['ort_2']):.3f} with 2. A second thread without a second free core costs qcomp "
                   f"{med_ms(t['qcomp_2']) / med_ms(t['qcomp_1']):.1f}x and onnxruntime "
@@ -417,9 +449,8 @@ def main(argv=None) -> int:
         count = {"all": len(CONV_LAYERS), "none": 0}.get(args.convs) or int(args.convs)
         for label, c_in, c_out, k, stride, hw, group in CONV_LAYERS[:count]:
             path = work / f"conv{c_in}_{c_out}_{k}_{hw}.onnx"
-            conv_model(path, c_in, c_out, k, stride, hw, group)
-            art = work / f"{path.stem}.x86-vnni"
-            build(path, art, (1, c_in, hw, hw))
+            (work / path.stem).mkdir()
+            art = conv_kernel(work / path.stem, c_in, c_out, k, stride, hw, group)
             ho = (hw + 2 * (k // 2) - k) // stride + 1
             macs = ho * ho * c_out * k * k * c_in // group
             for n in threads:
@@ -428,6 +459,7 @@ def main(argv=None) -> int:
                 print(f"{label} {n} thread(s): {med_ms(t['qcomp']):.3f} ms, "
                       f"{2 * macs / (med_ms(t['qcomp']) * 1e-3) / 1e9:.0f} GOPS", flush=True)
             if pinned is None and 2 in threads:
+                conv_model(path, c_in, c_out, k, stride, hw, group)
                 int8 = ort_int8_model(path, [{"name": "input", "shape": [1, c_in, hw, hw], "dtype": "float32"}],
                                       work / f"{path.stem}.int8.onnx")
                 pinned = (label, run_child(["pinned", str(art), str(int8), max(args.runs, 20), args.warmup]))

@@ -24,10 +24,10 @@ the thread count):
   1. pack: A_g = im2col of x with the offset applied, [G][P][Kpad] bytes in the kernel's scratch,
      jobs over pixel ranges. Skipped when A is x itself (offset 0, one group, 1x1 window reading
      every pixel in order or Dense, K a multiple of depth: the SDOT target's 1x1 convs). With one
-     group and one chunk of output blocks (<= NR_MAX * lanes channels: every A row is read by one
-     job only) the pack is fused into phase 2 instead: each GEMM job packs a tile's MR rows into
-     a buffer on its stack right before the micro-kernel reads them (no pass over a whole A in
-     memory, one fork-join fewer per node).
+     group and at most FUSED_PACK_CHUNKS chunks of output blocks, the pack is fused into phase 2
+     instead: each GEMM job packs a tile's MR rows into a buffer on its stack right before the
+     micro-kernel reads them (no pass over a whole A in memory, one fork-join fewer per node; a
+     tile is packed once per chunk, so few chunks only).
   2. GEMM: register-blocked micro-kernels. A tile of MR pixels x NR output blocks (NR * lanes
      channels) keeps MR*NR int32 accumulator vectors in registers; per depth-byte step kq it
      broadcasts each pixel's `depth` bytes of A and multiplies them by NR weight vectors
@@ -63,7 +63,7 @@ NR_MAX = 4
 DW_CHUNK = 8                             # depthwise channel blocks accumulated at once
 DW_WIDE_CHUNK = 4                        # the same for VPDPWSSD's 2 * lanes-channel blocks (8 accumulators)
 DW_PIXELS_MAX = 4                        # output pixels per step of the VPDPWSSD depthwise kernel
-FUSED_PACK_CHUNKS = 1                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
+FUSED_PACK_CHUNKS = 4                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
 FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
 JOB_MACS = 150_000                       # work per parallel job, at least (a few microseconds)
 MAX_JOBS = 64

@@ -47,7 +47,7 @@ def test_conv_hot_loop_is_vpdpbusd(tmp_path, rng):
 @runs_here
 def test_conv_bit_exact_and_ws_checks(tmp_path, rng):
     from qcomp.runtime.llvm import Runner
-    graph, feeds = conv_graph(rng, c_out=70)   # 5 channel blocks: A packed whole, in the workspace
+    graph, feeds = conv_graph(rng, c_out=300)   # 19 channel blocks, 5 chunks: A packed whole, in the workspace
     emit(graph, VNNI, tmp_path)
     runner = Runner(tmp_path / "model.so")
     assert runner._size > 0
