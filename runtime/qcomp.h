@@ -71,7 +71,8 @@ const char *qcomp_status_string(qcomp_status status);
 /* Threads the kernels use (llvm-backend artifacts): n > 0 sets the count, 0 restores the default
  * (the QCOMP_NUM_THREADS environment variable if set, else the CPUs this process may run on).
  * Returns the count now in effect, or -1 for n < 0 (nothing changes). Results are identical for
- * every thread count. Not to be called while a qcomp_run of this library is in progress. */
+ * every thread count. Not to be called while a qcomp_run of this library is in progress. Each
+ * worker thread is pinned to its own CPU of the allowed set unless QCOMP_THREAD_AFFINITY=0. */
 int32_t qcomp_set_num_threads(int32_t n);
 int32_t qcomp_get_num_threads(void);
 
