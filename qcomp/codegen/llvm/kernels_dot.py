@@ -45,7 +45,9 @@ each dot block with a handful of useful bytes, so it has its own kernel, vectori
 channels (`lanes` at a time) instead of K: acc[p, c] = bias[c] + sum_t xp[taps[p, t] + c] * w[t, c]
 in int32 (xp reads zp_in in the padding, as QConv2D's spec), weights packed [T, C] as int32.
 Per output pixel, up to DW_CHUNK channel blocks are accumulated in registers across the taps (the
-tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges.
+tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges. On x86 the
+products go through VPDPWSSD on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
+even and odd channels in two accumulators, a row of zp_in bytes for the padding taps).
 """
 from __future__ import annotations
 
@@ -117,7 +119,8 @@ def emit_depthwise(k) -> int:
     """Channels in blocks of `lanes` (masked loads and stores at the last block), DW_CHUNK blocks
     per pass over the taps: acc = bias[block]; per tap, one address and one padding test:
     acc += (inside ? sext(x[tap, block]) : zp_in) * w[tap, block]; y = requantize lane-wise.
-    |acc| <= T * 255 * 127 + |bias|: int32 (lower_integer's bound)."""
+    |acc| <= T * 255 * 127 + |bias|: int32 (lower_integer's bound). x86 (VPDPWSSD) has its own
+    kernel: _emit_depthwise_wide."""
     node, graph = k.node, k.graph
     op = node.op
     lanes = k.spec.lanes
@@ -125,34 +128,18 @@ def emit_depthwise(k) -> int:
     c = w.shape[0]
     n_cb = -(-c // lanes)
     taps, _, _, _, _ = _dot_layer(node, graph)
+    if k.spec.intrinsic.startswith("llvm.x86."):
+        return _emit_depthwise_wide(k, taps, w)
     pixels, n_taps = taps.shape
     w_t = np.zeros((n_taps, n_cb * lanes), np.int32)
     w_t[:, :c] = w.reshape(c, n_taps).T
     bias_g, mult_g, shift_g = (k.mod.table(_per_block(graph.constants[v], 1, n_cb, lanes), n)
                                for v, n in zip(node.inputs[2:], ("bias", "mult", "shift")))
-    pairs = k.spec.intrinsic.startswith("llvm.x86.")     # VPDPWSSD: two taps per instruction
-    if pairs:
-        return _emit_depthwise_wide(k, taps, w)
-    if pairs:
-        n_steps = -(-n_taps // 2)
-        taps = np.concatenate([taps, taps[:, -1:]], axis=1) if n_taps % 2 else taps   # (zero weights)
-        w_p = np.zeros((2 * n_steps, n_cb * lanes), np.int16)
-        w_p[:n_taps] = w_t[:n_taps]
-        w_p = w_p.reshape(n_steps, 2, n_cb * lanes).transpose(0, 2, 1)            # [T/2, C, 2]
-        w_g = k.mod.table(np.ascontiguousarray(w_p), "w_dw2")
-        n_taps = 2 * n_steps
-        vpdpwssd = k.mod.intrinsic(f"llvm.x86.avx512.vpdpwssd.{32 * lanes}", ir.VectorType(I32, lanes),
-                                   [ir.VectorType(I32, lanes), ir.VectorType(I16, 2 * lanes),
-                                    ir.VectorType(I16, 2 * lanes)])
-    else:
-        w_g = k.mod.table(w_t, "w_dw")                                               # [T, CB * lanes]
+    w_g = k.mod.table(w_t, "w_dw")                                                   # [T, CB * lanes]
     taps_g = k.mod.table(taps, "taps")
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, lanes)
-    vi16, vw16 = ir.VectorType(I16, lanes), ir.VectorType(I16, 2 * lanes)
     masked_load, masked_store = _masked_io(k.mod, lanes, I8)
     zp_in = ir.Constant(vi32, [op.input_zero_point] * lanes)
-    zp_in16 = ir.Constant(vi16, [op.input_zero_point] * lanes)
-    interleave = ir.Constant(ir.VectorType(I32, 2 * lanes), [j // 2 + (j % 2) * lanes for j in range(2 * lanes)])
     n_jobs = _n_jobs(pixels * n_taps * c, pixels)
     per_job = -(-pixels // n_jobs)
     n_jobs = -(-pixels // per_job)
@@ -183,26 +170,13 @@ def emit_depthwise(k) -> int:
         for first in range(0, n_cb, DW_CHUNK):
             blocks = range(first, min(first + DW_CHUNK, n_cb))
             accs = [var(b, vi32, vec(bias_g, c64(cb * lanes)), "acc") for cb in blocks]
-            if pairs:
-                with loop(b, n_steps, "t") as t2:
-                    in_a, src_a = tap(p, b.mul(t2, c64(2)))
-                    in_b, src_b = tap(p, b.add(b.mul(t2, c64(2)), c64(1)))
-                    w_row = b.mul(t2, c64(n_cb * lanes * 2))
-                    for acc, cb in zip(accs, blocks):
-                        xa = b.select(in_a, x_block(src_a, cb, vi16), zp_in16)
-                        xb = b.select(in_b, x_block(src_b, cb, vi16), zp_in16)
-                        xv = b.shuffle_vector(xa, xb, interleave)
-                        wv = b.load(b.gep(w_g, [b.add(w_row, c64(cb * lanes * 2))], source_etype=I16), typ=vw16,
-                                    align=4)
-                        b.store(b.call(vpdpwssd, [b.load(acc, typ=vi32), xv, wv]), acc)
-            else:
-                with loop(b, n_taps, "t") as t:
-                    inside, src = tap(p, t)
-                    w_row = b.mul(t, c64(n_cb * lanes))
-                    for acc, cb in zip(accs, blocks):
-                        xv = b.select(inside, x_block(src, cb, vi32), zp_in)
-                        wv = vec(w_g, b.add(w_row, c64(cb * lanes)))
-                        b.store(b.add(b.load(acc, typ=vi32), b.mul(xv, wv)), acc)
+            with loop(b, n_taps, "t") as t:
+                inside, src = tap(p, t)
+                w_row = b.mul(t, c64(n_cb * lanes))
+                for acc, cb in zip(accs, blocks):
+                    xv = b.select(inside, x_block(src, cb, vi32), zp_in)
+                    wv = vec(w_g, b.add(w_row, c64(cb * lanes)))
+                    b.store(b.add(b.load(acc, typ=vi32), b.mul(xv, wv)), acc)
             for acc, cb in zip(accs, blocks):
                 y = requantize_lanes(b, b.load(acc, typ=vi32), vec(mult_g, c64(cb * lanes)),
                                      vec(shift_g, c64(cb * lanes)), op.output_zero_point, op.qmin, op.qmax)
