@@ -106,6 +106,18 @@ def _masked_io(mod, lanes: int, elem):
             mod.intrinsic(f"llvm.masked.store.{suffix}.p0", VOID, [vt, PTR, I32, vi1]))
 
 
+def _pixel_jobs(k, name: str, pixels: int, work: int):
+    """A job function over pixel ranges: (function, builder, its 2 context pointers, first pixel,
+    end pixel, job count), the job count from `work` (MAC-like units, _n_jobs)."""
+    n_jobs = _n_jobs(work, pixels)
+    per_job = -(-pixels // n_jobs)
+    n_jobs = -(-pixels // per_job)
+    f, b, ctx, i = job_function(k.mod, name, 2)
+    p0 = b.mul(i, c64(per_job))
+    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+    return f, b, ctx, p0, p1, n_jobs
+
+
 def _mask(lanes: int, live: int) -> ir.Constant:
     return ir.Constant(ir.VectorType(ir.IntType(1), lanes), [int(j < live) for j in range(lanes)])
 
@@ -140,13 +152,7 @@ def emit_depthwise(k) -> int:
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, lanes)
     masked_load, masked_store = _masked_io(k.mod, lanes, I8)
     zp_in = ir.Constant(vi32, [op.input_zero_point] * lanes)
-    n_jobs = _n_jobs(pixels * n_taps * c, pixels)
-    per_job = -(-pixels // n_jobs)
-    n_jobs = -(-pixels // per_job)
-
-    f, b, (x_ptr, out_ptr), i = job_function(k.mod, "dw_job", 2)
-    p0 = b.mul(i, c64(per_job))
-    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
 
     def vec(table, index):
         return b.load(b.gep(table, [index], source_etype=I32), typ=vi32, align=4)
@@ -227,13 +233,7 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> int:
     vpdpwssd = k.mod.intrinsic(f"llvm.x86.avx512.vpdpwssds.{32 * lanes}", vi32, [vi32, vw16, vw16])
     masked_load, masked_store = _masked_io(k.mod, wide, I8)
     interleave = ir.Constant(ir.VectorType(I32, wide), [j // 2 + (j % 2) * lanes for j in range(wide)])
-    n_jobs = _n_jobs(pixels * n_taps * c, pixels)
-    per_job = -(-pixels // n_jobs)
-    n_jobs = -(-pixels // per_job)
-
-    f, b, (x_ptr, out_ptr), i = job_function(k.mod, "dw_job", 2)
-    p0 = b.mul(i, c64(per_job))
-    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
 
     def vec(table, cb, half, typ=vi32, elem=I32):
         """the lanes of block cb's half (0 even, 1 odd channels) of a [CB, 2, lanes] table"""
@@ -610,12 +610,7 @@ def _pack_function(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_va
 
 def _emit_pack(k, pack_fn, pixels: int, n_taps: int, cg: int, groups: int) -> None:
     """The whole A (every group's rows) in the kernel's scratch: pack_fn over pixel ranges, in jobs."""
-    n_jobs = _n_jobs(pixels * n_taps * cg * groups * 16, pixels)
-    per_job = -(-pixels // n_jobs)
-    n_jobs = -(-pixels // per_job)
-    f, b, (x_ptr, a_ptr), i = job_function(k.mod, "pack_job", 2)
-    p0 = b.mul(i, c64(per_job))
-    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
+    f, b, (x_ptr, a_ptr), p0, p1, n_jobs = _pixel_jobs(k, "pack_job", pixels, pixels * n_taps * cg * groups * 16)
     b.call(pack_fn, [x_ptr, a_ptr, p0, p1, c64(0)])
     b.ret_void()
     parallel_for(k.mod, k.b, f, [k.ins[0], k.scratch], n_jobs)
