@@ -299,15 +299,15 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> int:
             chunk(ps, srcs, full_chunks * DW_WIDE_CHUNK, rest, last_live)
 
     def pixel_loop(px: int, full: bool, last: bool):
-        """every pixel of the job, px at a time; the last step's pixels past the job's end are its
-        last pixel again (computed and stored twice, same bytes: one loop body, no tail variant)"""
-        steps = b.sdiv(b.add(b.sub(p1, p0), c64(px - 1)), c64(px)) if px > 1 else b.sub(p1, p0)
-        end = b.sub(p1, c64(1))
+        """every pixel of the job, px at a time, then the rest one at a time"""
+        count = b.sub(p1, p0)
+        steps = b.sdiv(count, c64(px)) if px > 1 else count
         with loop(b, steps, "ps") as st:
             base = b.add(p0, b.mul(st, c64(px)))
-            ps = [b.add(base, c64(q)) for q in range(px)]
-            pixels_body([q if i == 0 else b.select(b.icmp_signed("<", q, end), q, end) for i, q in enumerate(ps)],
-                        full, last)
+            pixels_body([b.add(base, c64(q)) for q in range(px)], full, last)
+        if px > 1:
+            with loop(b, b.sub(count, b.mul(steps, c64(px))), "pt") as dp:
+                pixels_body([b.add(b.add(p0, b.mul(steps, c64(px))), dp)], full, last)
 
     tabs = {}
     full_chunks, rest = divmod(n_cb, DW_WIDE_CHUNK)
