@@ -1,8 +1,7 @@
-"""Every row of ../shared/vectors/requantize.csv (an independent exact-integer implementation)."""
+"""Every row of vectors/requantize.csv (an independent exact-integer implementation; see vectors/README.md)."""
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +10,7 @@ import pytest
 from qcomp import fixedpoint as fp
 
 
-def _vectors_dir() -> Path:
-    if os.environ.get("QCOMP_SHARED"):
-        return Path(os.environ["QCOMP_SHARED"]) / "vectors"
-    return Path(__file__).resolve().parents[2].parent / "shared" / "vectors"
-
-
-CSV = _vectors_dir() / "requantize.csv"
-pytestmark = pytest.mark.skipif(not CSV.is_file(), reason=f"golden vectors not found at {CSV} "
-                                "(put shared/ beside the clone or set QCOMP_SHARED)")
+CSV = Path(__file__).resolve().parent / "vectors" / "requantize.csv"
 
 
 @pytest.fixture(scope="module")
