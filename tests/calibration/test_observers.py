@@ -6,8 +6,9 @@ import pytest
 
 from qcomp.errors import QcompError
 from qcomp.passes.observers import (METHODS, CalibrationError, HistogramObserver, MinMaxObserver,
-                                    _expected_sq_error, choose_range, observer_for,
+                                    choose_range, observer_for,
                                     qparams_from_range, symmetric_weight_scales)
+from qcomp.passes.observers_search import expected_sq_error
 
 
 def fake_quant(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -69,7 +70,7 @@ def test_mse_model_matches_sampled_error():
     used = c > 0
     u, v = e[:-1][used], e[1:][used]
     for lo, hi in [(-3.0, 3.0), (-4.1, 2.7), (-9.0, 10.0), (-1.0, 1.0), (0.0, 5.0)]:
-        model = _expected_sq_error(u, v, c[used] / (c.sum() * (v - u)), np.array([lo]), np.array([hi]), 255)
+        model = expected_sq_error(u, v, c[used] / (c.sum() * (v - u)), np.array([lo]), np.array([hi]), 255)
         sampled = np.mean((x - fake_quant(x, lo, hi)) ** 2)
         assert model[0] == pytest.approx(sampled, rel=0.02), (lo, hi)
 
