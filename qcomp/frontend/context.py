@@ -49,34 +49,57 @@ class Unsupported(Exception):
 
 
 class Attrs:
-    """Typed access to a node's attributes with ONNX defaults."""
+    """Typed access to a node's attributes with ONNX defaults. An attribute of the wrong type (a
+    list where ONNX defines an int, a string where it defines floats) is Unsupported, named."""
+
+    _KINDS = {onnx.AttributeProto.INT: "an int", onnx.AttributeProto.FLOAT: "a float",
+              onnx.AttributeProto.STRING: "a string", onnx.AttributeProto.INTS: "a list of ints",
+              onnx.AttributeProto.FLOATS: "a list of floats", onnx.AttributeProto.TENSOR: "a tensor",
+              onnx.AttributeProto.STRINGS: "a list of strings", onnx.AttributeProto.GRAPH: "a graph"}
 
     def __init__(self, node: onnx.NodeProto):
-        self._a = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        self._a = {a.name: a for a in node.attribute}
 
     def has(self, key: str) -> bool:
         return key in self._a
 
+    def _get(self, key: str, *types: int):
+        a = self._a.get(key)
+        if a is None:
+            return None
+        if a.type not in types:
+            want = " or ".join(self._KINDS[t] for t in types)
+            have = self._KINDS.get(a.type, f"of attribute type {a.type}")
+            raise Unsupported(f"attribute {key!r} is {have}; ONNX defines it as {want}")
+        return helper.get_attribute_value(a)
+
     def int(self, key: str, default: int) -> int:
-        return int(self._a.get(key, default))
+        v = self._get(key, onnx.AttributeProto.INT)
+        return default if v is None else int(v)
 
     def float(self, key: str, default: float) -> float:
-        return float(self._a.get(key, default))
+        v = self._get(key, onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT)
+        return default if v is None else float(v)
 
     def str(self, key: str, default: str) -> str:
-        v = self._a.get(key, default)
-        return v.decode() if isinstance(v, bytes) else str(v)
+        v = self._get(key, onnx.AttributeProto.STRING)
+        if v is None:
+            return default
+        try:
+            return v.decode()
+        except UnicodeDecodeError:
+            raise Unsupported(f"attribute {key!r} is not valid UTF-8 text") from None
 
     def ints(self, key: str, default: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
-        v = self._a.get(key)
+        v = self._get(key, onnx.AttributeProto.INTS)
         return default if v is None else tuple(int(x) for x in v)
 
     def floats(self, key: str) -> tuple[float, ...] | None:
-        v = self._a.get(key)
+        v = self._get(key, onnx.AttributeProto.FLOATS)
         return None if v is None else tuple(float(x) for x in v)
 
-    def raw(self, key: str):
-        return self._a.get(key)
+    def tensor(self, key: str) -> onnx.TensorProto | None:
+        return self._get(key, onnx.AttributeProto.TENSOR)
 
 
 def onnx_dtype(elem_type: int) -> DType:

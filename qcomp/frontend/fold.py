@@ -17,6 +17,7 @@ import onnx
 from onnx import helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from . import tensors
 from .context import Attrs, Unsupported
 
 # ops whose result is not a function of their inputs: never folded
@@ -28,7 +29,10 @@ def constant_node(node: onnx.NodeProto) -> np.ndarray:
     """The value of a `Constant` node."""
     a = Attrs(node)
     if a.has("value"):
-        return numpy_helper.to_array(a.raw("value"))
+        try:
+            return tensors.to_array(a.tensor("value"))
+        except Unsupported as e:
+            raise Unsupported(f"its value tensor {e}") from None
     if a.has("value_float"):
         return np.array(a.float("value_float", 0.0), dtype=np.float32)
     if a.has("value_floats"):
