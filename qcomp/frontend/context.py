@@ -90,9 +90,15 @@ class Attrs:
         except UnicodeDecodeError:
             raise Unsupported(f"attribute {key!r} is not valid UTF-8 text") from None
 
-    def ints(self, key: str, default: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
+    def ints(self, key: str, default: tuple[int, ...] | None = None,
+             length: int | None = None) -> tuple[int, ...] | None:
+        """A list of ints; with `length`, one of exactly that many values (Unsupported otherwise)."""
         v = self._get(key, onnx.AttributeProto.INTS)
-        return default if v is None else tuple(int(x) for x in v)
+        if v is None:
+            return default
+        if length is not None and len(v) != length:
+            raise Unsupported(f"attribute {key!r} has {len(v)} values; this op needs {length}")
+        return tuple(int(x) for x in v)
 
     def floats(self, key: str) -> tuple[float, ...] | None:
         v = self._get(key, onnx.AttributeProto.FLOATS)

@@ -56,11 +56,11 @@ def _auto_pads(mode: str, sizes, kernel, strides, dilations) -> tuple[list[int],
 def _window(a: Attrs, sizes: tuple[int, ...], kernel: tuple[int, ...]):
     """(strides, pads (top, left, bottom, right), dilations) as 2-D tuples for ONNX attributes."""
     nd = len(kernel)
-    strides = a.ints("strides", (1,) * nd)
-    dilations = a.ints("dilations", (1,) * nd)
+    strides = a.ints("strides", (1,) * nd, length=nd)
+    dilations = a.ints("dilations", (1,) * nd, length=nd)
     mode = a.str("auto_pad", "NOTSET")
     if mode == "NOTSET":
-        pads = a.ints("pads", (0,) * (2 * nd))
+        pads = a.ints("pads", (0,) * (2 * nd), length=2 * nd)
         begin, end = list(pads[:nd]), list(pads[nd:])
     else:
         begin, end = _auto_pads(mode, sizes, kernel, strides, dilations)
@@ -134,15 +134,19 @@ def conv_transpose(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     if c % g:
         raise Unsupported(f"weight has {c} input channels, not divisible by group {g}")
     nd = ctx.rank(x) - 2
+    if nd not in (1, 2):
+        raise Unsupported(f"ConvTranspose input has rank {ctx.rank(x)}; only 1-D and 2-D (rank 3 and 4) are supported")
     kernel = (kh, kw) if nd == 2 else (kw,)
     sizes = _spatial_sizes(ctx, x)
-    strides = a.ints("strides", (1,) * nd)
-    dilations = a.ints("dilations", (1,) * nd)
-    out_pad = list(a.ints("output_padding", (0,) * nd))
+    strides = a.ints("strides", (1,) * nd, length=nd)
+    dilations = a.ints("dilations", (1,) * nd, length=nd)
+    out_pad = list(a.ints("output_padding", (0,) * nd, length=nd))
     mode = a.str("auto_pad", "NOTSET")
     out_shape = a.ints("output_shape")
     if out_shape is not None and len(out_shape) > nd:
         out_shape = out_shape[-nd:]  # an output_shape with N, C is allowed; the last nd are spatial
+    if out_shape is not None and len(out_shape) != nd:
+        raise Unsupported(f"output_shape {out_shape} does not give the {nd} spatial sizes")
     if out_shape is None and mode in ("SAME_UPPER", "SAME_LOWER"):
         out_shape = tuple(n * s for n, s in zip(sizes, strides))
     if out_shape is not None:
@@ -158,7 +162,7 @@ def conv_transpose(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     elif mode == "VALID":
         begin, end = [0] * nd, [0] * nd
     else:
-        pads = a.ints("pads", (0,) * (2 * nd))
+        pads = a.ints("pads", (0,) * (2 * nd), length=2 * nd)
         begin, end = list(pads[:nd]), list(pads[nd:])
     if nd == 1:
         strides, dilations, out_pad = (1, strides[0]), (1, dilations[0]), [0, out_pad[0]]

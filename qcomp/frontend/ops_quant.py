@@ -129,8 +129,15 @@ def dequantized_weight(ctx: Context, name: str, q: np.ndarray, scale: np.ndarray
         raise Unsupported(f"{name!r} is {q.dtype}; qcomp imports int8, uint8 (and int32 bias) tensors")
     s = np.asarray(scale, np.float32).reshape(-1)
     zp = np.zeros(1, np.int64) if zero_point is None else np.asarray(zero_point).astype(np.int64).reshape(-1)
+    if q.ndim and not 0 <= axis < q.ndim:
+        raise Unsupported(f"axis {axis} is out of range for {name!r} of shape {q.shape}")
+    channels = q.shape[axis] if q.ndim else 1
+    for what, v in (("scale", s), ("zero point", zp)):
+        if v.size not in (1, channels):
+            raise Unsupported(f"the {what} of {name!r} has {v.size} values; {name!r} of shape {q.shape} needs 1 "
+                              f"(per tensor) or {channels} (per channel along axis {axis})")
     shape = [1] * q.ndim
-    if q.ndim and s.size > 1:
+    if q.ndim and max(s.size, zp.size) > 1:
         shape[axis] = -1
     n = q.astype(np.int64) - (zp.reshape(shape) if zp.size > 1 else zp[0])
     real = (n.astype(np.float32) * (s.reshape(shape) if s.size > 1 else s[0])).astype(np.float32)

@@ -111,6 +111,9 @@ def concat(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     ins = [v for v in ctx.inputs(node) if v is not None]
     r = ctx.rank(ins[0])
     axis = ctx.axis(Attrs(node).int("axis", 0), r)
+    shapes = [ctx.shape(v) for v in ins]
+    if any(len(s) != r or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
+        raise Unsupported(f"the input shapes {shapes} differ outside axis {axis}")
     perm = _common_perm(ctx, ins, r)
     nonempty = [v for v in ins if ctx.shape(v)[axis] > 0] or ins[:1]
     names = [ctx.ir(v, perm) for v in nonempty]
