@@ -30,8 +30,9 @@ def constant_node(node: onnx.NodeProto) -> np.ndarray:
     """The value of a `Constant` node."""
     a = Attrs(node)
     if a.has("value"):
+        value = a.tensor("value")
         try:
-            return tensors.to_array(a.tensor("value"))
+            return tensors.to_array(value)
         except Unsupported as e:
             raise Unsupported(f"its value tensor {e}") from None
     if a.has("value_float"):

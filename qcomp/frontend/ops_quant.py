@@ -132,6 +132,8 @@ def dequantized_weight(ctx: Context, name: str, q: np.ndarray, scale: np.ndarray
     if q.ndim and not 0 <= axis < q.ndim:
         raise Unsupported(f"axis {axis} is out of range for {name!r} of shape {q.shape}")
     channels = q.shape[axis] if q.ndim else 1
+    if not np.all(np.isfinite(s)):
+        raise Unsupported(f"the scale of {name!r} is not finite ({s[~np.isfinite(s)][0]})")
     for what, v in (("scale", s), ("zero point", zp)):
         if v.size not in (1, channels):
             raise Unsupported(f"the {what} of {name!r} has {v.size} values; {name!r} of shape {q.shape} needs 1 "
@@ -204,7 +206,7 @@ def _match(arr: np.ndarray, rec: WeightRecord) -> np.ndarray | None:
         s = rec.scale
     else:
         return None
-    if np.any(s <= 0):
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
         return None
     bshape = (-1,) + (1,) * (arr.ndim - 1)
     n = np.rint(arr.astype(np.float64) / s.reshape(bshape).astype(np.float64))

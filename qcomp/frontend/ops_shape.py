@@ -199,6 +199,8 @@ def pad(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     begin, end = [0] * r, [0] * r
     for k, ax in enumerate(axes):
         begin[ax], end[ax] = pads[k], pads[k + len(axes)]
+    if any(d + b + e < 0 for d, b, e in zip(shape, begin, end)):
+        raise Unsupported(f"pads {pads} crop more than the shape {shape} holds")
     if min(begin + end) < 0:  # crop first: x[-b : dim + e] on the negative sides
         spec = [(max(-b, 0), d + min(e, 0), 1) for b, e, d in zip(begin, end, shape)]
         x = _slice_ir(ctx, x, spec, None, "crop")

@@ -74,9 +74,10 @@ class Problems:
                                  f"and could not be imported)" if d else ""))
         tail = ""
         if self.dependents:
-            tail = (f"\n{self.dependents} more node{'s' if self.dependents > 1 else ''} could not be imported "
-                    f"only because {'they depend' if self.dependents > 1 else 'it depends'} on "
-                    f"{'these' if n > 1 else 'this one'}; they need no change of their own.")
+            many = self.dependents > 1
+            tail = (f"\n{self.dependents} more node{'s' if many else ''} could not be imported only because "
+                    f"{'they depend' if many else 'it depends'} on {'these' if n > 1 else 'this one'}; "
+                    f"{'they need no change of their own' if many else 'it needs no change of its own'}.")
         return (f"{source}: {n} node{'s' if n > 1 else ''} cannot be imported:\n  " + "\n  ".join(lines) + tail
                 + f"\nqcomp imports these ONNX ops: {', '.join(supported_ops)} (other ops fold when all their "
                 f"inputs are constants). Re-export the model without the listed ops or attributes (other "

@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", type=int, help="run mutant K only (reproduce one)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per mutant")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per mutant")
     p.add_argument("--memory", type=int, default=4096, help="MiB a worker may allocate beyond its imports")
     p.add_argument("--save", help="write every defective mutant to this folder")
     p.add_argument("--json", help="write the report (outcome counts, defects) here")
