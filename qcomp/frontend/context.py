@@ -14,6 +14,7 @@ with the reason; the importer collects every such reason into one UnsupportedMod
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,10 @@ class Val:
 
 
 Value = Const | Val
+
+# the largest tensor qcomp imports, folds or computes (the protobuf limit of an ONNX file; int8 kernels
+# index their tensors with 32-bit offsets): bigger ones are refused before anything is allocated
+MAX_TENSOR_BYTES = 2 ** 31
 
 
 class Unsupported(Exception):
@@ -255,6 +260,13 @@ class Context:
         else:
             outs = (out,) if isinstance(out, str) else tuple(out)
         name = self._node_name(base, outs)
+        if out_types is None:
+            out_types = op.infer([self.graph.types[i] for i in inputs])
+        for t in out_types:
+            nbytes = math.prod(t.shape) * t.dtype.itemsize
+            if nbytes > MAX_TENSOR_BYTES:
+                raise Unsupported(f"its result would have shape {t.shape} ({nbytes:,} bytes of {t.dtype.value}); "
+                                  f"qcomp compiles tensors of at most {MAX_TENSOR_BYTES:,} bytes")
         node = self.graph.add_node(op, inputs, name, outputs=list(outs), out_types=out_types)
         self._node_names.add(node.name)
         # Graph.add_node renames an output that equals an earlier node's name; value and node names

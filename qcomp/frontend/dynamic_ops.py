@@ -80,6 +80,10 @@ def _product(ctx: Context, node: onnx.NodeProto, ins: list) -> DynAcc:
             or not (zx is None or (isinstance(zx, Dyn) and zx.part == "zp" and zx.x == x.x)):
         raise Unsupported(f"{node.op_type} needs the data and zero point of one DynamicQuantizeLinear and "
                           f"constant weights; qcomp imports the pattern {PATTERN}")
+    want = 4 if node.op_type == "ConvInteger" else 2
+    if w.array.ndim != want:
+        raise Unsupported(f"weight {node.input[1]!r} has shape {w.array.shape}; qcomp imports {node.op_type} "
+                          f"with {want}-D weights")
     zw = ins[3] if len(ins) > 3 else None
     zp = None if zw is None else ctx.const(zw, "weight zero point (input 3)")
     return DynAcc(x.x, "Conv" if node.op_type == "ConvInteger" else "MatMul", w.array, zp, node.input[1], node)

@@ -19,7 +19,7 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from . import fold_errors, tensors
-from .context import Attrs, Unsupported
+from .context import MAX_TENSOR_BYTES, Attrs, Unsupported
 
 # ops whose result is not a function of their inputs: never folded
 NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
@@ -90,23 +90,22 @@ OVERRIDES = {"GatherElements": _gather_elements, "DequantizeLinear": _dequantize
 
 # control flow is neither folded nor imported: a Loop's trip count is unbounded
 NOT_FOLDED = frozenset({"Loop", "Scan"})
-MAX_FOLD_BYTES = 2 ** 31   # a folded constant above this is refused before it is computed
 
 
 def evaluate(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
     """Run one default-domain node on constant inputs (onnx.reference, or numpy for OVERRIDES).
 
     Every failure becomes Unsupported with a reason in qcomp's words (fold_errors.py); results
-    that would exceed MAX_FOLD_BYTES are refused before they are computed (fold_errors.result_size)."""
+    that would exceed MAX_TENSOR_BYTES are refused before they are computed (fold_errors.result_size)."""
     op = node.op_type
     if op in NONDETERMINISTIC:
         raise Unsupported(f"{op} is random; qcomp cannot fold or compile it")
     if op in NOT_FOLDED:
         raise Unsupported(f"{op} (control flow) is not supported")
     size = fold_errors.result_size(node, inputs)
-    if size is not None and size > MAX_FOLD_BYTES:
+    if size is not None and size > MAX_TENSOR_BYTES:
         raise Unsupported(f"folding it at import time would make a constant of {size:,} bytes (more than "
-                          f"{MAX_FOLD_BYTES:,}); {fold_errors.describe(inputs)}. Are its shape inputs or "
+                          f"{MAX_TENSOR_BYTES:,}); {fold_errors.describe(inputs)}. Are its shape inputs or "
                           f"attributes corrupt?")
     try:
         if op in OVERRIDES:

@@ -18,6 +18,7 @@ Steps:
 """
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 
@@ -30,7 +31,7 @@ from ..ir import ops as irops
 from ..ir.prequant import set_prequant
 from ..ir.types import IRError
 from . import dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_quant, ops_shape, qlinear_ops, tensors
-from .context import Const, Context, Unsupported, Val, Value, onnx_dtype
+from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype
 from .problems import Problems
 
 CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_shape.CONVERTERS, **ops_quant.CONVERTERS,
@@ -56,6 +57,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     for i in inputs:
         graph.add_input(i.name, TensorType(shapes[i.name], _input_dtype(i)))
         ctx.env[i.name] = Val(i.name, layout.identity(len(shapes[i.name])))
+    _check_input_sizes(graph)
     for t in g.initializer:
         ctx.env[t.name] = Const(_to_array(t, m), t.name)
 
@@ -118,6 +120,17 @@ def _input_shapes(inputs: list[onnx.ValueInfoProto], given: dict[str, tuple[int,
     if errors:
         raise ShapeError("\n".join(errors))
     return out
+
+
+def _check_input_sizes(graph: Graph) -> None:
+    """Every input fits MAX_TENSOR_BYTES (Context.emit checks every value computed from them)."""
+    for name in graph.inputs:
+        t = graph.types[name]
+        nbytes = math.prod(t.shape) * t.dtype.itemsize
+        if nbytes > MAX_TENSOR_BYTES:
+            raise ShapeError(f"input {name!r} has shape {t.shape} ({nbytes:,} bytes of {t.dtype.value}); qcomp "
+                             f"compiles tensors of at most {MAX_TENSOR_BYTES:,} bytes. Check the input shapes "
+                             f"(--input-shape)")
 
 
 def _input_dtype(vi: onnx.ValueInfoProto):
@@ -210,6 +223,11 @@ def _check_arity(node: onnx.NodeProto, opset: int) -> None:
         raise Unsupported(f"has {n_in} inputs and {n_out} outputs; the ONNX schema of {node.op_type} "
                           f"(opset {opset}) allows {schema.min_input}..{schema.max_input} inputs and "
                           f"{schema.min_output}..{schema.max_output} outputs (the model is invalid)")
+    single = onnx.defs.OpSchema.FormalParameterOption.Single
+    for k, (name, formal) in enumerate(zip(node.input, schema.inputs)):
+        if not name and formal.option == single:
+            raise Unsupported(f"input {k} ({formal.name}) is empty, but the ONNX schema of {node.op_type} "
+                              f"requires it (the model is invalid)")
 
 
 def _convert(ctx: Context, node: onnx.NodeProto) -> list[Value]:

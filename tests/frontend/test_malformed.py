@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from qcomp.errors import ModelLoadError, UnsupportedModelError
+from qcomp.errors import ModelLoadError, ShapeError, UnsupportedModelError
 from qcomp.frontend import import_onnx
 
 from .fuzz import LEAK, ROOT
@@ -147,3 +147,18 @@ def test_empty_value_attribute_of_constant():
     m = model([node, n("Add", ["x", "c"], ["y"])], {"x": (2,)}, ["y"])
     assert "node 'const' (Constant, domain ai.onnx, opset 13): attribute 'value' is a float; ONNX defines it as a " \
            "tensor" in _message(m, UnsupportedModelError)
+
+
+def test_huge_input_is_refused_without_allocating():
+    m = model([n("Relu", ["x"], ["y"], name="relu")], {"x": (1, 2 ** 40)}, ["y"])
+    with pytest.raises(ShapeError, match=r"input 'x' has shape \(1, 1099511627776\) \(4,398,046,511,104 bytes of "
+                                         r"f32\); qcomp compiles tensors of at most 2,147,483,648 bytes"):
+        import_onnx(m)
+
+
+def test_huge_intermediate_is_refused_without_allocating():
+    m = model([n("Resize", ["x", "", "scales"], ["y"], name="blowup")], {"x": (1, 2, 8, 8)}, ["y"],
+              {"scales": np.array([1, 1, 2 ** 16, 2 ** 16], np.float32)})
+    assert "node 'blowup' (Resize, domain ai.onnx, opset 13): its result would have shape (1, 524288, 524288, 2) " \
+           "(2,199,023,255,552 bytes of f32); qcomp compiles tensors of at most 2,147,483,648 bytes" in \
+           _message(m, UnsupportedModelError)
