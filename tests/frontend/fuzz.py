@@ -6,6 +6,7 @@ that passes the IR verifier and inspects with exit code 0, or raises a QcompErro
 not empty and leaks no Python exception class or traceback. Anything else is a defect:
 
   exception:<Class>  any other exception (MemoryError included: see the memory cap below)
+  ir-error           an IRError escaped the importer: it built a graph the IR (or its verifier) rejects
   leak               a QcompError whose message carries a builtin exception name or a traceback
   inspect            `qcomp inspect` failed on a model that load_model imported
   timeout            one mutant ran longer than --timeout seconds (SIGALRM in the worker)
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LEAK = re.compile(r"Traceback \(most recent|\b(KeyError|IndexError|TypeError|AttributeError|ValueError|"
                   r"ZeroDivisionError|AssertionError|RuntimeError|OverflowError|DecodeError|"
                   r"ReferenceEvaluator|onnx\.reference)\b")
-DEFECT_PREFIXES = ("exception:", "leak", "inspect", "timeout", "hang", "crash")
+DEFECT_PREFIXES = ("exception:", "ir-error", "leak", "inspect", "timeout", "hang", "crash")
 
 
 class _Timeout(BaseException):
@@ -57,8 +58,11 @@ def _classify(path: str) -> tuple[str, str]:
     import qcomp
     from qcomp import cli
     from qcomp.errors import QcompError
+    from qcomp.ir.types import IRError
     try:
         qcomp.load_model(path)
+    except IRError as e:
+        return "ir-error", str(e)[:300]
     except QcompError as e:
         msg = str(e)
         if not msg.strip() or LEAK.search(msg):
@@ -131,6 +135,18 @@ def worker(seed: int, start: int, stop: int, fd: int, timeout: float, memory: in
 
 # ---- the parent ---------------------------------------------------------------------------------
 
+_SEEDS: dict = {}
+
+
+def _describe(seed: int, k: int) -> dict:
+    """Seed model and mutation of mutant k (for the mutants whose worker died)."""
+    if not _SEEDS:
+        from tests.frontend.fuzz_seeds import seeds
+        _SEEDS.update(seeds())
+    name, label, _ = mutant(_SEEDS, seed, k)
+    return {"seed_model": name, "mutation": label}
+
+
 def _run_range(seed: int, start: int, stop: int, args) -> list[dict]:
     """Mutants [start, stop) in workers, restarting after each crash or hang."""
     results: list[dict] = []
@@ -150,14 +166,16 @@ def _run_range(seed: int, start: int, stop: int, args) -> list[dict]:
         while True:
             if not select.select([reader], [], [], max(ready_by - time.monotonic(), 0))[0]:
                 proc.kill()
-                results.append({"k": current if current is not None else k, "outcome": "hang",
-                                "detail": "the worker stopped answering"})
+                at = current if current is not None else k
+                results.append({"k": at, "outcome": "hang", "detail": "the worker stopped answering",
+                                **_describe(seed, at)})
                 break
             line = reader.readline()
             if not line:
                 proc.wait()
                 if current is not None:
-                    results.append({"k": current, "outcome": "crash", "detail": f"worker exit {proc.returncode}"})
+                    results.append({"k": current, "outcome": "crash", "detail": f"worker exit {proc.returncode}",
+                                    **_describe(seed, current)})
                 break
             msg = json.loads(line)
             if msg.get("start"):
@@ -187,10 +205,13 @@ def fuzz(args) -> dict:
             results = [x for part in parts for x in part]
     results.sort(key=lambda x: x["k"])
     outcomes = Counter(x["outcome"] for x in results)
+    by_mutation: dict[str, Counter] = {}
+    for x in results:
+        for m in set(x.get("mutation", "").split("+")) - {""}:
+            by_mutation.setdefault(m, Counter())[x["outcome"].split(":")[0]] += 1
     return {"seed": args.seed, "mutants": len(results), "seconds": round(time.perf_counter() - t0, 1),
             "outcomes": dict(sorted(outcomes.items())),
-            "mutations": dict(sorted(Counter(m for x in results for m in x.get("mutation", "").split("+") if m)
-                                     .items())),
+            "by_mutation": {m: dict(sorted(c.items())) for m, c in sorted(by_mutation.items())},
             "defects": [x for x in results if is_defect(x["outcome"])]}
 
 
