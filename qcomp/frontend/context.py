@@ -84,6 +84,8 @@ class Attrs:
 
     def float(self, key: str, default: float) -> float:
         v = self._get(key, onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT)
+        if v is not None and v != v:
+            raise Unsupported(f"attribute {key!r} is NaN")
         return default if v is None else float(v)
 
     def str(self, key: str, default: str) -> str:

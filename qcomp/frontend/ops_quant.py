@@ -127,6 +127,9 @@ def dequantized_weight(ctx: Context, name: str, q: np.ndarray, scale: np.ndarray
     """float32((q - zp) * scale) along `axis` (scale and zp of size 1 or q.shape[axis]); recorded."""
     if q.dtype not in QUANT_DTYPES and q.dtype != np.int32:
         raise Unsupported(f"{name!r} is {q.dtype}; qcomp imports int8, uint8 (and int32 bias) tensors")
+    if zero_point is not None and not np.issubdtype(np.asarray(zero_point).dtype, np.integer):
+        raise Unsupported(f"the zero point of {name!r} is {np.asarray(zero_point).dtype}; ONNX defines it as the "
+                          f"integer type of the data")
     s = np.asarray(scale, np.float32).reshape(-1)
     zp = np.zeros(1, np.int64) if zero_point is None else np.asarray(zero_point).astype(np.int64).reshape(-1)
     if q.ndim and not 0 <= axis < q.ndim:
