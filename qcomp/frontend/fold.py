@@ -72,6 +72,8 @@ def _dequantize_linear(node: onnx.NodeProto, x: np.ndarray, scale: np.ndarray,
     a = Attrs(node)
     if a.int("block_size", 0):
         raise Unsupported("blocked DequantizeLinear (block_size) is not supported")
+    if not np.issubdtype(scale.dtype, np.floating):
+        raise Unsupported(f"the scale (input 1) is {scale.dtype}; ONNX defines it as a float type")
     zp = np.zeros((), np.float32) if zero_point is None else zero_point.astype(np.float32)
     if scale.ndim == 1 and x.ndim > 0:
         axis = a.int("axis", 1)

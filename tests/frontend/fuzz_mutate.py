@@ -2,7 +2,8 @@
 ModelProto and a seeded generator and returns the mutant's file bytes.
 
 File level: bit flips, byte overwrites, truncation. Graph level: shuffled node order, wrong element
-types, wrong / negative / zero / huge (2**40) dims, dangling inputs, duplicate outputs, cycles,
+types, wrong / negative / zero / huge (2**40) dims, dangling inputs, inputs rewired to other values
+of the wrong shape or type, duplicate outputs, cycles,
 missing / extra / wrongly typed / out-of-range attributes, swapped op types, empty graphs, changed
 opsets and domains, initializers whose raw_data disagrees with their dims or whose values (shapes,
 axes, pads) are out of range. `mutate` picks one to three of them by the generator alone, so a
@@ -118,6 +119,24 @@ def duplicate_output(m, rng):
         b.output[kb] = a.output[ka]
     elif m.graph.output:
         m.graph.output.add().CopyFrom(m.graph.output[0])
+
+
+def rewire(m, rng):
+    """A node input replaced by another value defined before the node (wrong shape or type, no
+    dangling name), or two inputs of a node swapped."""
+    g = m.graph
+    k = int(rng.integers(len(g.node))) if len(g.node) else None
+    if k is None or not g.node[k].input:
+        return
+    nd = g.node[k]
+    if rng.random() < 0.3 and len(nd.input) >= 2:
+        i, j = rng.choice(len(nd.input), 2, replace=False)
+        nd.input[int(i)], nd.input[int(j)] = nd.input[int(j)], nd.input[int(i)]
+        return
+    earlier = [v.name for v in g.input] + [t.name for t in g.initializer] + \
+        [o for x in list(g.node)[:k] for o in x.output if o]
+    if earlier:
+        nd.input[int(rng.integers(len(nd.input)))] = _pick(rng, earlier)
 
 
 def cycle(m, rng):
@@ -262,12 +281,17 @@ def reshape_initializer(m, rng):
 GRAPH_MUTATIONS = {
     "shuffle_nodes": shuffle_nodes, "wrong_dtype": wrong_dtype, "wrong_shape": wrong_shape,
     "huge_dim": huge_dim, "negative_dim": negative_dim, "dangling_input": dangling_input,
-    "duplicate_output": duplicate_output, "cycle": cycle, "empty_graph": empty_graph, "drop_io": drop_io,
+    "duplicate_output": duplicate_output, "cycle": cycle, "rewire": rewire, "empty_graph": empty_graph, "drop_io": drop_io,
     "attribute_chaos": attribute_chaos, "swap_op": swap_op, "change_opset": change_opset,
     "raw_data_mismatch": raw_data_mismatch, "initializer_values": initializer_values,
     "reshape_initializer": reshape_initializer,
 }
-KINDS = tuple(BYTE_MUTATIONS) + tuple(GRAPH_MUTATIONS)
+# mutations that keep the graph well formed reach the converters: drawn three times as often
+DEEP = ("wrong_dtype", "wrong_shape", "attribute_chaos", "swap_op", "change_opset", "initializer_values",
+        "reshape_initializer", "rewire")
+_NAMES = tuple(GRAPH_MUTATIONS)
+_WEIGHTS = np.array([3.0 if k in DEEP else 1.0 for k in _NAMES]) / sum(3.0 if k in DEEP else 1.0 for k in _NAMES)
+KINDS = tuple(BYTE_MUTATIONS) + _NAMES
 
 
 def mutate(seed_model: onnx.ModelProto, rng: np.random.Generator) -> tuple[str, bytes]:
@@ -277,7 +301,7 @@ def mutate(seed_model: onnx.ModelProto, rng: np.random.Generator) -> tuple[str, 
     if rng.random() < 0.2:
         kind = _pick(rng, tuple(BYTE_MUTATIONS))
         return kind, BYTE_MUTATIONS[kind](m.SerializeToString(), rng)
-    kinds = [_pick(rng, tuple(GRAPH_MUTATIONS)) for _ in range(int(rng.choice([1, 1, 1, 2, 3])))]
+    kinds = [str(rng.choice(_NAMES, p=_WEIGHTS)) for _ in range(int(rng.choice([1, 1, 1, 2, 3])))]
     for kind in kinds:
         try:
             GRAPH_MUTATIONS[kind](m, rng)
