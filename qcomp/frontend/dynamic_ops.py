@@ -123,6 +123,9 @@ def symbolic(ctx: Context, node: onnx.NodeProto, ins: list) -> list[Value]:
         if isinstance(a, DynAcc) and isinstance(b, DynScale):
             return _rescale(ctx, node, a, b)
         if isinstance(a, DynScale) and isinstance(b, Const):
+            if b.array.size != 1 and b.array.ndim > 1:
+                raise Unsupported(f"scales a dynamic quantization scale by a constant of shape {b.array.shape}; "
+                                  f"qcomp imports a scalar or a vector of per-channel scales")
             return [DynScale(a.x, (a.k * b.array.astype(np.float32)).astype(np.float32))]  # type: ignore[list-item]
     raise Unsupported(f"{op} of a value of the dynamic quantization pattern; qcomp imports {PATTERN}")
 

@@ -69,7 +69,7 @@ def explain(e: BaseException, node: onnx.NodeProto, inputs: list[np.ndarray | No
 
 
 def _ints(a: np.ndarray | None) -> list[int] | None:
-    if a is None or a.size > 64 or not np.issubdtype(a.dtype, np.number):
+    if a is None or a.size > 64 or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
         return None
     return [int(x) for x in np.nan_to_num(a.astype(np.float64), posinf=2.0 ** 62, neginf=-2.0 ** 62).reshape(-1)]
 

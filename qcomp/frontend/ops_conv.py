@@ -131,6 +131,8 @@ def conv_transpose(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     w4 = _weight(ctx, w, "ConvTranspose weight (input 1)")
     g = a.int("group", 1)
     c, og, kh, kw = w4.shape
+    if g < 1:
+        raise Unsupported(f"group {g} must be positive")
     if c % g:
         raise Unsupported(f"weight has {c} input channels, not divisible by group {g}")
     nd = ctx.rank(x) - 2

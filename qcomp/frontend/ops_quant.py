@@ -52,8 +52,10 @@ def int8_params(scale: np.ndarray, zero_point: np.ndarray | None, dtype: np.dtyp
     s = np.asarray(scale, dtype=np.float32).reshape(-1)
     zp = np.zeros(1, np.int64) if zero_point is None else np.asarray(zero_point).reshape(-1)
     if s.size != 1 or zp.size != 1:
-        raise Unsupported(f"{what} is quantized per channel ({s.size} scales); qcomp quantizes activations "
-                          f"per tensor")
+        if s.size > 1 or zp.size > 1:
+            raise Unsupported(f"{what} is quantized per channel ({s.size} scales, {zp.size} zero points); qcomp "
+                              f"quantizes activations per tensor")
+        raise Unsupported(f"{what} has {s.size} scales and {zp.size} zero points; it needs one of each")
     dtype = np.dtype(dtype)
     if dtype not in QUANT_DTYPES:
         raise Unsupported(f"{what} is quantized to {dtype}; qcomp imports int8 and uint8 quantization")

@@ -45,6 +45,9 @@ def _activation_in(ctx: Context, ins: list[Value | None], k: int, what: str) -> 
     (inputs k+1, k+2) are recorded on the run-time value."""
     v = ins[k]
     scale, zp = _params(ctx, ins, k + 1, what)
+    if np.asarray(scale).size != 1 or (zp is not None and zp.size != 1):
+        raise Unsupported(f"{what} has {np.asarray(scale).size} scale(s) and {1 if zp is None else zp.size} "
+                          f"zero point(s); qcomp imports activations quantized per tensor (one of each)")
     if isinstance(v, Const):
         q = v.array
         zp_arr = np.zeros(1, np.int64) if zp is None else zp.astype(np.int64)

@@ -162,3 +162,24 @@ def test_huge_intermediate_is_refused_without_allocating():
     assert "node 'blowup' (Resize, domain ai.onnx, opset 13): its result would have shape (1, 524288, 524288, 2) " \
            "(2,199,023,255,552 bytes of f32); qcomp compiles tensors of at most 2,147,483,648 bytes" in \
            _message(m, UnsupportedModelError)
+
+
+@pytest.mark.parametrize("nodes, inputs, inits, want", [
+    ([n("MatMul", ["x", "w"], ["y"], name="mm")], {"x": (2, 3)}, {"w": np.ones((4, 5), np.float32)},
+     "node 'mm' (MatMul, domain ai.onnx, opset 13): MatMul of shapes (2, 3) and (4, 5): inner dimensions 3 and 4 differ"),
+    ([n("ConvTranspose", ["x", "w"], ["y"], name="deconv", group=-2)], {"x": (1, 4, 3, 3)},
+     {"w": np.ones((4, 2, 3, 3), np.float32)}, "node 'deconv' (ConvTranspose, domain ai.onnx, opset 13): group -2 must "
+                                               "be positive"),
+    ([n("Resize", ["x", "", "s"], ["y"], name="rs")], {"x": (1, 1, 2, 2)}, {"s": np.array([1, 1, np.nan, 2], np.float32)},
+     "node 'rs' (Resize, domain ai.onnx, opset 13): scales [1.0, 1.0, nan, 2.0] must be finite and positive"),
+    ([n("Unsqueeze", ["x", "ax"], ["y"], name="unsq")], {"x": (2,)}, {"ax": np.array([0, 0], np.int64)},
+     "node 'unsq' (Unsqueeze, domain ai.onnx, opset 13): axes (0, 0) name an axis twice"),
+    ([n("Reshape", ["x", "s"], ["y"], name="rsh")], {"x": (2, 2)}, {"s": np.array([4.0], np.float32)},
+     "node 'rsh' (Reshape, domain ai.onnx, opset 13): shape (input 1) is float32; ONNX defines it as int64"),
+    ([n("Gemm", ["x", ""], ["y"], name="gemm")], {"x": (2, 2)}, {},
+     "node 'gemm' (Gemm, domain ai.onnx, opset 13): input 1 (B) is empty, but the ONNX schema of Gemm requires it"),
+    ([n("LeakyRelu", ["x"], ["y"], name="leaky", alpha=float("nan"))], {"x": (2,)}, {},
+     "node 'leaky' (LeakyRelu, domain ai.onnx, opset 13): attribute 'alpha' is NaN"),
+])
+def test_malformed_nodes_found_by_the_fuzzer(nodes, inputs, inits, want):
+    assert want in _message(model(nodes, inputs, ["y"], inits), UnsupportedModelError)
