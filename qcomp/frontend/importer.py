@@ -48,6 +48,9 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     g = m.model.graph
     initializers = {t.name for t in g.initializer}
     inputs = [i for i in g.input if i.name not in initializers]
+    twice = next((n for n, c in Counter(i.name for i in inputs).items() if c > 1), None)
+    if twice is not None:
+        raise ModelLoadError(f"{m.source}: graph input {twice!r} is listed twice (the file is corrupt)")
     shapes = _input_shapes(inputs, input_shapes or {})
 
     graph = Graph(name=g.name or "model")

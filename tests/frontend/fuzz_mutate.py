@@ -114,7 +114,9 @@ def dangling_input(m, rng):
 
 def duplicate_output(m, rng):
     outs = [(nd, k) for nd in m.graph.node for k in range(len(nd.output))]
-    if len(outs) >= 2:
+    if rng.random() < 0.2 and m.graph.input:
+        m.graph.input.add().CopyFrom(m.graph.input[0])
+    elif len(outs) >= 2:
         (a, ka), (b, kb) = (outs[k] for k in rng.choice(len(outs), 2, replace=False))
         b.output[kb] = a.output[ka]
     elif m.graph.output:
@@ -281,7 +283,8 @@ def reshape_initializer(m, rng):
 GRAPH_MUTATIONS = {
     "shuffle_nodes": shuffle_nodes, "wrong_dtype": wrong_dtype, "wrong_shape": wrong_shape,
     "huge_dim": huge_dim, "negative_dim": negative_dim, "dangling_input": dangling_input,
-    "duplicate_output": duplicate_output, "cycle": cycle, "rewire": rewire, "empty_graph": empty_graph, "drop_io": drop_io,
+    "duplicate_output": duplicate_output, "cycle": cycle, "rewire": rewire, "empty_graph": empty_graph,
+    "drop_io": drop_io,
     "attribute_chaos": attribute_chaos, "swap_op": swap_op, "change_opset": change_opset,
     "raw_data_mismatch": raw_data_mismatch, "initializer_values": initializer_values,
     "reshape_initializer": reshape_initializer,

@@ -76,6 +76,12 @@ def test_graph_output_that_nothing_computes():
     assert "graph output 'y' is not computed by any node, input or initializer" in _message(m)
 
 
+def test_graph_input_listed_twice():
+    m = _add_w()
+    m.graph.input.add().CopyFrom(m.graph.input[0])
+    assert "graph input 'x' is listed twice" in _message(m)
+
+
 def test_graph_output_listed_twice():
     m = _add_w()
     m.graph.output.add().CopyFrom(m.graph.output[0])
@@ -131,7 +137,8 @@ def test_model_that_aborts_onnx_shape_inference_is_refused_cleanly():
         "import numpy as np; from onnx import helper; from tests.frontend.onnx_util import model\n"
         "from qcomp.errors import QcompError; from qcomp.frontend import import_onnx\n"
         "n = helper.make_node\n"
-        "m = model([n('Pad', ['x', 'pads'], ['p']), n('Slice', ['p', 'st', 'en', 'ax', 'sp'], ['y'])], {'x': (1, 2, 5, 5)},"
+        "m = model([n('Pad', ['x', 'pads'], ['p']), n('Slice', ['p', 'st', 'en', 'ax', 'sp'], ['y'])],"
+        " {'x': (1, 2, 5, 5)},"
         " ['y'], {'pads': np.array([0, 0, 0, 0, 0, 0, 0, -2**40]), 'st': np.array([-1]), 'en': np.array([-100]),"
         " 'ax': np.array([3]), 'sp': np.array([-1])}, opset=18)\n"
         "try:\n    import_onnx(m)\nexcept QcompError as e:\n    print('refused', str(e).splitlines()[1])\n")
@@ -166,11 +173,13 @@ def test_huge_intermediate_is_refused_without_allocating():
 
 @pytest.mark.parametrize("nodes, inputs, inits, want", [
     ([n("MatMul", ["x", "w"], ["y"], name="mm")], {"x": (2, 3)}, {"w": np.ones((4, 5), np.float32)},
-     "node 'mm' (MatMul, domain ai.onnx, opset 13): MatMul of shapes (2, 3) and (4, 5): inner dimensions 3 and 4 differ"),
+     "node 'mm' (MatMul, domain ai.onnx, opset 13): MatMul of shapes (2, 3) and (4, 5): inner dimensions 3 and 4 "
+     "differ"),
     ([n("ConvTranspose", ["x", "w"], ["y"], name="deconv", group=-2)], {"x": (1, 4, 3, 3)},
      {"w": np.ones((4, 2, 3, 3), np.float32)}, "node 'deconv' (ConvTranspose, domain ai.onnx, opset 13): group -2 must "
                                                "be positive"),
-    ([n("Resize", ["x", "", "s"], ["y"], name="rs")], {"x": (1, 1, 2, 2)}, {"s": np.array([1, 1, np.nan, 2], np.float32)},
+    ([n("Resize", ["x", "", "s"], ["y"], name="rs")], {"x": (1, 1, 2, 2)},
+     {"s": np.array([1, 1, np.nan, 2], np.float32)},
      "node 'rs' (Resize, domain ai.onnx, opset 13): scales [1.0, 1.0, nan, 2.0] must be finite and positive"),
     ([n("Unsqueeze", ["x", "ax"], ["y"], name="unsq")], {"x": (2,)}, {"ax": np.array([0, 0], np.int64)},
      "node 'unsq' (Unsqueeze, domain ai.onnx, opset 13): axes (0, 0) name an axis twice"),
