@@ -43,6 +43,14 @@ def check_window(node: onnx.NodeProto, opset: int) -> list[str]:
     return errs
 
 
+def _check_window(kernel, strides, dilations, pads) -> None:
+    """ONNX's ranges: kernel, strides and dilations positive, pads non-negative."""
+    for what, values, low in (("kernel_shape", kernel, 1), ("strides", strides, 1), ("dilations", dilations, 1),
+                              ("pads", pads, 0)):
+        if any(v < low for v in values):
+            raise Unsupported(f"{what} {tuple(values)} must be {'positive' if low else 'non-negative'}")
+
+
 def _auto_pads(mode: str, sizes, kernel, strides, dilations) -> tuple[list[int], list[int]]:
     begin, end = [], []
     for n, k, s, d in zip(sizes, kernel, strides, dilations):
@@ -63,7 +71,9 @@ def _window(a: Attrs, sizes: tuple[int, ...], kernel: tuple[int, ...]):
         pads = a.ints("pads", (0,) * (2 * nd), length=2 * nd)
         begin, end = list(pads[:nd]), list(pads[nd:])
     else:
+        _check_window(kernel, strides, dilations, ())
         begin, end = _auto_pads(mode, sizes, kernel, strides, dilations)
+    _check_window(kernel, strides, dilations, begin + end)
     if nd == 1:
         return (1, strides[0]), (0, begin[0], 0, end[0]), (1, dilations[0])
     return tuple(strides), (begin[0], begin[1], end[0], end[1]), tuple(dilations)
@@ -143,6 +153,7 @@ def conv_transpose(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     strides = a.ints("strides", (1,) * nd, length=nd)
     dilations = a.ints("dilations", (1,) * nd, length=nd)
     out_pad = list(a.ints("output_padding", (0,) * nd, length=nd))
+    _check_window(kernel, strides, dilations, out_pad)
     mode = a.str("auto_pad", "NOTSET")
     out_shape = a.ints("output_shape")
     if out_shape is not None and len(out_shape) > nd:
@@ -166,6 +177,7 @@ def conv_transpose(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     else:
         pads = a.ints("pads", (0,) * (2 * nd), length=2 * nd)
         begin, end = list(pads[:nd]), list(pads[nd:])
+    _check_window(kernel, strides, dilations, begin + end)
     if nd == 1:
         strides, dilations, out_pad = (1, strides[0]), (1, dilations[0]), [0, out_pad[0]]
         pads4 = (0, begin[0], 0, end[0])

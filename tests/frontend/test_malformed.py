@@ -187,6 +187,11 @@ def test_huge_intermediate_is_refused_without_allocating():
      "node 'rsh' (Reshape, domain ai.onnx, opset 13): shape (input 1) is float32; ONNX defines it as int64"),
     ([n("Gemm", ["x", ""], ["y"], name="gemm")], {"x": (2, 2)}, {},
      "node 'gemm' (Gemm, domain ai.onnx, opset 13): input 1 (B) is empty, but the ONNX schema of Gemm requires it"),
+    ([n("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], strides=[1, 0])], {"x": (1, 1, 4, 4)}, {},
+     "node 'pool' (MaxPool, domain ai.onnx, opset 13): strides (1, 0) must be positive"),
+    ([n("Conv", ["x", "w"], ["y"], name="conv", pads=[0, -1, 0, 0])], {"x": (1, 1, 4, 4)},
+     {"w": np.ones((1, 1, 2, 2), np.float32)}, "node 'conv' (Conv, domain ai.onnx, opset 13): pads (0, -1, 0, 0) must be "
+                                               "non-negative"),
     ([n("LeakyRelu", ["x"], ["y"], name="leaky", alpha=float("nan"))], {"x": (2,)}, {},
      "node 'leaky' (LeakyRelu, domain ai.onnx, opset 13): attribute 'alpha' is NaN"),
 ])
