@@ -331,6 +331,19 @@ def test_failed_numpy_fold_is_reported_in_qcomp_words():
     assert "IndexError" not in msg and "AxisError" not in msg
 
 
+def test_any_other_evaluator_failure_is_reported_in_qcomp_words():
+    n = helper.make_node
+    m = model([n("Einsum", ["a", "b"], ["c"], name="ein", equation="ij,jk->ik"), n("Add", ["x", "c"], ["y"])],
+              {"x": (2, 3)}, ["y"], {"a": np.ones((2, 3), np.float32), "b": np.ones((4, 2), np.float32)})
+    with pytest.raises(UnsupportedModelError) as e:
+        import_onnx(m)
+    msg = str(e.value)
+    assert "node 'ein' (Einsum, domain ai.onnx, opset 13): it cannot be folded at import time (all its inputs are " \
+           "constants): ONNX's reference implementation of Einsum (opset 13) rejects these inputs or attributes; its " \
+           "constant inputs are input 0: float32[2, 3], input 1: float32[4, 2]; attributes: equation=ij,jk->ik" in msg
+    assert "Error" not in msg.replace("UnsupportedModelError", "") and "Traceback" not in msg
+
+
 @pytest.mark.parametrize("op, ins, attrs", [
     ("ConstantOfShape", {"s": np.array([2 ** 20, 2 ** 20], np.int64)}, {}),
     ("Expand", {"v": np.ones((1, 1), np.float32), "s": np.array([2 ** 40, 1], np.int64)}, {}),
