@@ -49,6 +49,13 @@ Value = Const | Val
 MAX_TENSOR_BYTES = 2 ** 31
 
 
+def too_big(t: TensorType) -> int | None:
+    """The bytes of `t` when above MAX_TENSOR_BYTES (dims of 0 count as 1: an empty tensor may not
+    carry a dim of 2**70 either), else None."""
+    nbytes = math.prod(max(d, 1) for d in t.shape) * t.dtype.itemsize
+    return nbytes if nbytes > MAX_TENSOR_BYTES else None
+
+
 class Unsupported(Exception):
     """Why one node cannot be imported (collected, then reported together)."""
 
@@ -265,8 +272,7 @@ class Context:
         if out_types is None:
             out_types = op.infer([self.graph.types[i] for i in inputs])
         for t in out_types:
-            nbytes = math.prod(t.shape) * t.dtype.itemsize
-            if nbytes > MAX_TENSOR_BYTES:
+            if (nbytes := too_big(t)) is not None:
                 raise Unsupported(f"its result would have shape {t.shape} ({nbytes:,} bytes of {t.dtype.value}); "
                                   f"qcomp compiles tensors of at most {MAX_TENSOR_BYTES:,} bytes")
         node = self.graph.add_node(op, inputs, name, outputs=list(outs), out_types=out_types)

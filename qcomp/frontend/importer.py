@@ -18,7 +18,6 @@ Steps:
 """
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
 
@@ -31,7 +30,7 @@ from ..ir import ops as irops
 from ..ir.prequant import set_prequant
 from ..ir.types import IRError
 from . import dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_quant, ops_shape, qlinear_ops, tensors
-from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype
+from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype, too_big
 from .problems import Problems
 
 CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_shape.CONVERTERS, **ops_quant.CONVERTERS,
@@ -129,8 +128,7 @@ def _check_input_sizes(graph: Graph) -> None:
     """Every input fits MAX_TENSOR_BYTES (Context.emit checks every value computed from them)."""
     for name in graph.inputs:
         t = graph.types[name]
-        nbytes = math.prod(t.shape) * t.dtype.itemsize
-        if nbytes > MAX_TENSOR_BYTES:
+        if (nbytes := too_big(t)) is not None:
             raise ShapeError(f"input {name!r} has shape {t.shape} ({nbytes:,} bytes of {t.dtype.value}); qcomp "
                              f"compiles tensors of at most {MAX_TENSOR_BYTES:,} bytes. Check the input shapes "
                              f"(--input-shape)")
@@ -217,11 +215,18 @@ def _blocked_reasons(ctx: Context, node: onnx.NodeProto, problems: Problems) -> 
 
 def _check_arity(node: onnx.NodeProto, opset: int) -> None:
     """Input/output counts against the op's ONNX schema (a malformed node is reported, not a crash)."""
+    n_in, n_out = len(node.input), len(node.output)
+    if node.domain not in load.DEFAULT_DOMAINS:
+        if node.op_type in qlinear_ops.ARITY:  # onnx has no schema of onnxruntime's com.microsoft ops
+            lo, hi = qlinear_ops.ARITY[node.op_type]
+            if not lo <= n_in <= hi or n_out != 1 or not node.output[0]:
+                raise Unsupported(f"has {n_in} inputs and {n_out} outputs; {node.op_type} takes {lo}..{hi} "
+                                  f"inputs and makes one output (the model is invalid)")
+        return
     try:
         schema = onnx.defs.get_schema(node.op_type, opset)
     except Exception:  # noqa: BLE001 - no schema: an unknown op, reported later by name
         return
-    n_in, n_out = len(node.input), len(node.output)
     if not schema.min_input <= n_in <= schema.max_input or not schema.min_output <= n_out <= schema.max_output:
         raise Unsupported(f"has {n_in} inputs and {n_out} outputs; the ONNX schema of {node.op_type} "
                           f"(opset {opset}) allows {schema.min_input}..{schema.max_input} inputs and "

@@ -184,3 +184,7 @@ DOMAIN_OPS = frozenset((MS, op) for op in ("QLinearAdd", "QLinearMul", "QLinearG
                                            "QLinearAveragePool", "QLinearSigmoid", "QLinearLeakyRelu",
                                            "QLinearConcat", "QGemm"))
 NOT_FOLDED = frozenset(op for _, op in DOMAIN_OPS)
+# (min, max) input counts of those ops (onnxruntime's contrib op schemas; each makes one output)
+ARITY = {"QLinearAdd": (7, 8), "QLinearMul": (7, 8), "QLinearGlobalAveragePool": (5, 5),
+         "QLinearAveragePool": (4, 5), "QLinearSigmoid": (4, 5), "QLinearLeakyRelu": (4, 5),
+         "QLinearConcat": (5, 2 + 3 * 2 ** 16), "QGemm": (6, 9)}

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 
@@ -161,6 +160,25 @@ def test_huge_input_is_refused_without_allocating():
     with pytest.raises(ShapeError, match=r"input 'x' has shape \(1, 1099511627776\) \(4,398,046,511,104 bytes of "
                                          r"f32\); qcomp compiles tensors of at most 2,147,483,648 bytes"):
         import_onnx(m)
+
+
+def test_empty_tensor_with_a_huge_dim_is_refused():
+    # a dim of 0 does not make a 2**41 dim beside it harmless: later ops compute with it
+    m = model([n("Slice", ["x", "st", "en", "ax"], ["e"], name="empty"),
+               n("Resize", ["e", "", "scales"], ["y"], name="rs")], {"x": (1, 1, 2, 2)}, ["y"],
+              {"st": np.array([1]), "en": np.array([1]), "ax": np.array([0]),
+               "scales": np.array([1, 1, 1, 2 ** 40], np.float32)})
+    assert "node 'rs' (Resize, domain ai.onnx, opset 13): its result would have shape (0, 2, 2199023255552, 1)" \
+        in _message(m, UnsupportedModelError)
+
+
+def test_com_microsoft_op_without_its_output():
+    m = model([n("QLinearSigmoid", ["x", "s", "z", "s", "z"], [], name="qsig", domain="com.microsoft"),
+               n("Relu", ["x"], ["y"])], {"x": (2,)}, ["y"], {"s": np.float32(0.1), "z": np.uint8(0)},
+              dtypes={"x": TensorProto.UINT8})
+    m.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    assert "node 'qsig' (QLinearSigmoid, domain com.microsoft, opset 1): has 5 inputs and 0 outputs; QLinearSigmoid " \
+           "takes 4..5 inputs and makes one output" in _message(m, UnsupportedModelError)
 
 
 def test_huge_intermediate_is_refused_without_allocating():
