@@ -1,6 +1,7 @@
 """Valid seed models for the importer fuzzer (tests/frontend/fuzz.py), one per op family the
 frontend imports: the bundled Fashion-MNIST CNN, conv/pool/BN/Gemm, elementwise with broadcasting,
 a shape subgraph that folds (Shape -> Gather -> Concat -> Reshape, ConstantOfShape, Range, Expand),
+an attention block (LayerNormalization, MatMul, Softmax, Gelu, Gather of an embedding),
 data movement (ConvTranspose, Resize, Pad, Slice, Split), QDQ, QOperator (QLinearMatMul, a
 com.microsoft op) and dynamic quantization. Every seed imports cleanly; `seeds()` checks that, so
 a mutant's failure is the mutation's doing."""
@@ -90,10 +91,39 @@ def dynamic_matmul(rng: np.random.Generator) -> onnx.ModelProto:
     return model(nodes, {"x": (2, 6)}, ["y"], inits, opset=13)
 
 
+def attention(rng: np.random.Generator) -> onnx.ModelProto:
+    """A transformer block: LayerNormalization, MatMul with weights and of two activations, Reshape and
+    Transpose to heads, Softmax, Gelu, residual Add, Gather of an embedding, Cast, Split, Concat."""
+    f = np.float32
+    d, h = 8, 2
+    nodes = [n("Gather", ["emb", "ids"], ["x"], name="embed", axis=0),
+             n("LayerNormalization", ["x", "g", "b"], ["ln"], name="ln", axis=-1, epsilon=1e-5),
+             n("MatMul", ["ln", "wqkv"], ["qkv"], name="qkv"),
+             n("Split", ["qkv", "three"], ["q", "k", "v"], name="split", axis=-1),
+             n("Reshape", ["q", "heads"], ["qh"], name="q_heads"), n("Reshape", ["k", "heads"], ["kh"], name="k_heads"),
+             n("Reshape", ["v", "heads"], ["vh"], name="v_heads"),
+             n("Transpose", ["qh"], ["qt"], name="q_t", perm=[0, 2, 1, 3]),
+             n("Transpose", ["kh"], ["kt"], name="k_t", perm=[0, 2, 3, 1]),
+             n("Transpose", ["vh"], ["vt"], name="v_t", perm=[0, 2, 1, 3]),
+             n("MatMul", ["qt", "kt"], ["s"], name="scores"), n("Mul", ["s", "scale"], ["ss"], name="scale"),
+             n("Softmax", ["ss"], ["p"], name="softmax", axis=-1), n("MatMul", ["p", "vt"], ["o"], name="attend"),
+             n("Transpose", ["o"], ["ot"], name="o_t", perm=[0, 2, 1, 3]),
+             n("Reshape", ["ot", "flat"], ["of"], name="merge"), n("Add", ["of", "x"], ["r"], name="residual"),
+             n("Gelu", ["r"], ["gl"], name="gelu"), n("Concat", ["gl", "r"], ["c"], name="concat", axis=-1),
+             n("ReduceMax", ["c"], ["mx"], name="max", axes=[-1], keepdims=1),
+             n("Sub", ["c", "mx"], ["y"], name="center")]
+    inits = {"emb": rng.standard_normal((11, d)).astype(f),
+             "g": np.ones(d, f), "b": np.zeros(d, f), "wqkv": rng.standard_normal((d, 3 * d)).astype(f),
+             "three": np.array([d, d, d], np.int64), "heads": np.array([1, 4, h, d // h], np.int64),
+             "scale": f(0.5), "flat": np.array([1, 4, d], np.int64)}
+    return model(nodes, {"ids": (1, 4)}, ["y"], inits, opset=20, dtypes={"ids": TensorProto.INT64})
+
+
 def seeds() -> dict[str, onnx.ModelProto]:
     rng = np.random.default_rng(0)
     return {"fashion_mnist": fashion_mnist(), "cnn": typical_cnn(rng), "elementwise": elementwise(rng),
             "shape_ops": shape_ops(rng), "residual": qdq_models.residual_lut_cnn(0),
             "movement": qdq_models.movement_zoo(0), "qdq_conv": qdq_conv(rng),
             "qlinear_matmul": qdq_models.matmul_of_two_activations(),
-            "qlinear_gap": qdq_models.global_average_channels_last(), "dynamic": dynamic_matmul(rng)}
+            "qlinear_gap": qdq_models.global_average_channels_last(), "dynamic": dynamic_matmul(rng),
+            "attention": attention(rng)}
