@@ -3,7 +3,7 @@ frontend imports: the bundled Fashion-MNIST CNN, conv/pool/BN/Gemm, elementwise 
 a shape subgraph that folds (Shape -> Gather -> Concat -> Reshape, ConstantOfShape, Range, Expand),
 an attention block (LayerNormalization, MatMul, Softmax, Gelu, Gather of an embedding),
 data movement (ConvTranspose, Resize, Pad, Slice, Split), QDQ, QOperator (QLinearMatMul, a
-com.microsoft op) and dynamic quantization. Every seed imports cleanly; `seeds()` checks that, so
+com.microsoft op) and dynamic quantization. Every seed imports cleanly (test_fuzz.py checks it), so
 a mutant's failure is the mutation's doing."""
 from __future__ import annotations
 

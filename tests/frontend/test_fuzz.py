@@ -46,3 +46,15 @@ def test_fuzzer_reports_a_defect(tmp_path, monkeypatch):
     monkeypatch.setattr("qcomp.frontend.import_onnx", broken)
     assert fuzz._classify(str(path))[0] == "exception:IndexError"
     assert fuzz.is_defect("exception:IndexError") and not fuzz.is_defect("refused:ShapeError")
+
+
+def test_every_seed_imports(tmp_path):
+    """A mutant's refusal is the mutation's doing: the unmutated seeds import and inspect cleanly."""
+    import onnx
+
+    from . import fuzz
+    from .fuzz_seeds import seeds
+    for name, m in seeds().items():
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(m, path)
+        assert fuzz._classify(str(path)) == ("imported", ""), name
