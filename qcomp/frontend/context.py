@@ -14,6 +14,7 @@ with the reason; the importer collects every such reason into one UnsupportedMod
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,40 +44,82 @@ class Val:
 
 Value = Const | Val
 
+# the largest tensor qcomp imports, folds or computes (the protobuf limit of an ONNX file; int8 kernels
+# index their tensors with 32-bit offsets): bigger ones are refused before anything is allocated
+MAX_TENSOR_BYTES = 2 ** 31
+
+
+def too_big(t: TensorType) -> int | None:
+    """The bytes of `t` when above MAX_TENSOR_BYTES (dims of 0 count as 1: an empty tensor may not
+    carry a dim of 2**70 either), else None."""
+    nbytes = math.prod(max(d, 1) for d in t.shape) * t.dtype.itemsize
+    return nbytes if nbytes > MAX_TENSOR_BYTES else None
+
 
 class Unsupported(Exception):
     """Why one node cannot be imported (collected, then reported together)."""
 
 
 class Attrs:
-    """Typed access to a node's attributes with ONNX defaults."""
+    """Typed access to a node's attributes with ONNX defaults. An attribute of the wrong type (a
+    list where ONNX defines an int, a string where it defines floats) is Unsupported, named."""
+
+    _KINDS = {onnx.AttributeProto.INT: "an int", onnx.AttributeProto.FLOAT: "a float",
+              onnx.AttributeProto.STRING: "a string", onnx.AttributeProto.INTS: "a list of ints",
+              onnx.AttributeProto.FLOATS: "a list of floats", onnx.AttributeProto.TENSOR: "a tensor",
+              onnx.AttributeProto.STRINGS: "a list of strings", onnx.AttributeProto.GRAPH: "a graph"}
 
     def __init__(self, node: onnx.NodeProto):
-        self._a = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        self._a = {a.name: a for a in node.attribute}
 
     def has(self, key: str) -> bool:
         return key in self._a
 
+    def _get(self, key: str, *types: int):
+        a = self._a.get(key)
+        if a is None:
+            return None
+        if a.type not in types:
+            want = " or ".join(self._KINDS[t] for t in types)
+            have = self._KINDS.get(a.type, f"of attribute type {a.type}")
+            raise Unsupported(f"attribute {key!r} is {have}; ONNX defines it as {want}")
+        return helper.get_attribute_value(a)
+
     def int(self, key: str, default: int) -> int:
-        return int(self._a.get(key, default))
+        v = self._get(key, onnx.AttributeProto.INT)
+        return default if v is None else int(v)
 
     def float(self, key: str, default: float) -> float:
-        return float(self._a.get(key, default))
+        v = self._get(key, onnx.AttributeProto.FLOAT, onnx.AttributeProto.INT)
+        if v is not None and v != v:
+            raise Unsupported(f"attribute {key!r} is NaN")
+        return default if v is None else float(v)
 
     def str(self, key: str, default: str) -> str:
-        v = self._a.get(key, default)
-        return v.decode() if isinstance(v, bytes) else str(v)
+        v = self._get(key, onnx.AttributeProto.STRING)
+        if v is None:
+            return default
+        try:
+            return v.decode()
+        except UnicodeDecodeError:
+            raise Unsupported(f"attribute {key!r} is not valid UTF-8 text") from None
 
-    def ints(self, key: str, default: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
-        v = self._a.get(key)
-        return default if v is None else tuple(int(x) for x in v)
+    def ints(self, key: str, default: tuple[int, ...] | None = None,
+             length: int | None = None) -> tuple[int, ...] | None:
+        """A list of ints; with `length`, one of exactly that many values (Unsupported otherwise)."""
+        v = self._get(key, onnx.AttributeProto.INTS)
+        if v is None:
+            return default
+        if length is not None and len(v) != length:
+            raise Unsupported(f"attribute {key!r} has {len(v)} values; this op needs {length}")
+        return tuple(int(x) for x in v)
 
     def floats(self, key: str) -> tuple[float, ...] | None:
-        v = self._a.get(key)
+        v = self._get(key, onnx.AttributeProto.FLOATS)
         return None if v is None else tuple(float(x) for x in v)
 
-    def raw(self, key: str):
-        return self._a.get(key)
+    def tensor(self, key: str) -> onnx.TensorProto | None:
+        return self._get(key, onnx.AttributeProto.TENSOR)
 
 
 def onnx_dtype(elem_type: int) -> DType:
@@ -226,6 +269,12 @@ class Context:
         else:
             outs = (out,) if isinstance(out, str) else tuple(out)
         name = self._node_name(base, outs)
+        if out_types is None:
+            out_types = op.infer([self.graph.types[i] for i in inputs])
+        for t in out_types:
+            if (nbytes := too_big(t)) is not None:
+                raise Unsupported(f"its result would have shape {t.shape} ({nbytes:,} bytes of {t.dtype.value}); "
+                                  f"qcomp compiles tensors of at most {MAX_TENSOR_BYTES:,} bytes")
         node = self.graph.add_node(op, inputs, name, outputs=list(outs), out_types=out_types)
         self._node_names.add(node.name)
         # Graph.add_node renames an output that equals an earlier node's name; value and node names

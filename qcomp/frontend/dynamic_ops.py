@@ -80,6 +80,10 @@ def _product(ctx: Context, node: onnx.NodeProto, ins: list) -> DynAcc:
             or not (zx is None or (isinstance(zx, Dyn) and zx.part == "zp" and zx.x == x.x)):
         raise Unsupported(f"{node.op_type} needs the data and zero point of one DynamicQuantizeLinear and "
                           f"constant weights; qcomp imports the pattern {PATTERN}")
+    want = 4 if node.op_type == "ConvInteger" else 2
+    if w.array.ndim != want:
+        raise Unsupported(f"weight {node.input[1]!r} has shape {w.array.shape}; qcomp imports {node.op_type} "
+                          f"with {want}-D weights")
     zw = ins[3] if len(ins) > 3 else None
     zp = None if zw is None else ctx.const(zw, "weight zero point (input 3)")
     return DynAcc(x.x, "Conv" if node.op_type == "ConvInteger" else "MatMul", w.array, zp, node.input[1], node)
@@ -119,6 +123,9 @@ def symbolic(ctx: Context, node: onnx.NodeProto, ins: list) -> list[Value]:
         if isinstance(a, DynAcc) and isinstance(b, DynScale):
             return _rescale(ctx, node, a, b)
         if isinstance(a, DynScale) and isinstance(b, Const):
+            if b.array.size != 1 and b.array.ndim > 1:
+                raise Unsupported(f"scales a dynamic quantization scale by a constant of shape {b.array.shape}; "
+                                  f"qcomp imports a scalar or a vector of per-channel scales")
             return [DynScale(a.x, (a.k * b.array.astype(np.float32)).astype(np.float32))]  # type: ignore[list-item]
     raise Unsupported(f"{op} of a value of the dynamic quantization pattern; qcomp imports {PATTERN}")
 

@@ -8,16 +8,18 @@ default-domain op folds with the semantics of its opset, not with a private re-i
 
 `Shape` and `Size` fold even when their input is computed at run time: every IR value has a
 static shape. `Constant` nodes are read here too (value, value_float(s), value_int(s)). Two ops
-fold with numpy here (OVERRIDES) where onnx.reference falls short.
+fold with numpy here (OVERRIDES) where onnx.reference falls short. A fold that fails, or whose
+result would be huge, is reported on its node in qcomp's words (fold_errors.py).
 """
 from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
-from .context import Attrs, Unsupported
+from . import fold_errors, tensors
+from .context import MAX_TENSOR_BYTES, Attrs, Unsupported
 
 # ops whose result is not a function of their inputs: never folded
 NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
@@ -28,7 +30,11 @@ def constant_node(node: onnx.NodeProto) -> np.ndarray:
     """The value of a `Constant` node."""
     a = Attrs(node)
     if a.has("value"):
-        return numpy_helper.to_array(a.raw("value"))
+        value = a.tensor("value")
+        try:
+            return tensors.to_array(value)
+        except Unsupported as e:
+            raise Unsupported(f"its value tensor {e}") from None
     if a.has("value_float"):
         return np.array(a.float("value_float", 0.0), dtype=np.float32)
     if a.has("value_floats"):
@@ -66,6 +72,8 @@ def _dequantize_linear(node: onnx.NodeProto, x: np.ndarray, scale: np.ndarray,
     a = Attrs(node)
     if a.int("block_size", 0):
         raise Unsupported("blocked DequantizeLinear (block_size) is not supported")
+    if not np.issubdtype(scale.dtype, np.floating):
+        raise Unsupported(f"the scale (input 1) is {scale.dtype}; ONNX defines it as a float type")
     zp = np.zeros((), np.float32) if zero_point is None else zero_point.astype(np.float32)
     if scale.ndim == 1 and x.ndim > 0:
         axis = a.int("axis", 1)
@@ -82,12 +90,36 @@ def _dequantize_linear(node: onnx.NodeProto, x: np.ndarray, scale: np.ndarray,
 OVERRIDES = {"GatherElements": _gather_elements, "DequantizeLinear": _dequantize_linear}
 
 
+# control flow is neither folded nor imported: a Loop's trip count is unbounded
+NOT_FOLDED = frozenset({"Loop", "Scan"})
+
+
 def evaluate(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
-    """Run one default-domain node on constant inputs with onnx.reference."""
-    if node.op_type in NONDETERMINISTIC:
-        raise Unsupported(f"{node.op_type} is random; qcomp cannot fold or compile it")
-    if node.op_type in OVERRIDES:
-        return OVERRIDES[node.op_type](node, *inputs)
+    """Run one default-domain node on constant inputs (onnx.reference, or numpy for OVERRIDES).
+
+    Every failure becomes Unsupported with a reason in qcomp's words (fold_errors.py); results
+    that would exceed MAX_TENSOR_BYTES are refused before they are computed (fold_errors.result_size)."""
+    op = node.op_type
+    if op in NONDETERMINISTIC:
+        raise Unsupported(f"{op} is random; qcomp cannot fold or compile it")
+    if op in NOT_FOLDED:
+        raise Unsupported(f"{op} (control flow) is not supported")
+    size = fold_errors.result_size(node, inputs)
+    if size is not None and size > MAX_TENSOR_BYTES:
+        raise Unsupported(f"folding it at import time would make a constant of {size:,} bytes (more than "
+                          f"{MAX_TENSOR_BYTES:,}); {fold_errors.describe(inputs)}. Are its shape inputs or "
+                          f"attributes corrupt?")
+    try:
+        if op in OVERRIDES:
+            return OVERRIDES[op](node, *inputs)
+        return _reference(node, inputs, opset)
+    except Unsupported:
+        raise
+    except Exception as e:  # noqa: BLE001 - reported on the node in qcomp's words, never the evaluator's
+        raise Unsupported(fold_errors.explain(e, node, inputs, opset)) from None
+
+
+def _reference(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
     names = [f"in{k}" if i is not None else "" for k, i in enumerate(inputs)]
     outs = [f"out{k}" if o else "" for k, o in enumerate(node.output)]
     single = helper.make_node(node.op_type, names, outs, domain=node.domain)
@@ -99,9 +131,6 @@ def evaluate(node: onnx.NodeProto, inputs: list[np.ndarray | None], opset: int) 
                                for o in outs if o])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     feeds = {n: a for n, a in zip(names, inputs) if a is not None}
-    try:
-        results = ReferenceEvaluator(model).run(None, feeds)
-    except Exception as e:  # noqa: BLE001 - any failure of the reference is reported on the node
-        raise Unsupported(f"constant folding failed: {type(e).__name__}: {e}") from None
+    results = ReferenceEvaluator(model).run(None, feeds)
     it = iter(results)
     return [np.asarray(next(it)) if o else None for o in outs]

@@ -8,10 +8,10 @@ Steps:
     `Shape`/`Size` of run-time values fold too (every IR shape is static); every other node goes
     to its converter (ops_*.py), which emits IR nodes whose shapes come from the IR ops' `infer`;
  4. every problem (unknown op, unsupported attribute, run-time value where a constant is needed)
-    is collected, and one UnsupportedModelError lists them all;
+    is collected by root cause (problems.py: nodes that only depend on a failed node are counted,
+    not listed), and one UnsupportedModelError lists them all;
  5. graph outputs are brought back to ONNX layout under their ONNX names, their shapes checked
-    against what the model (and onnx.shape_inference) declares; unused nodes are pruned and the
-    graph verified;
+    against what the model declares; unused nodes are pruned and the graph verified;
  6. a pre-quantized model (QuantizeLinear/DequantizeLinear, QLinear* or dynamic-quantization ops)
     leaves its own scales and zero points in graph.meta (ops_quant.py, qcomp.ir.prequant), which
     the quantize pass uses instead of calibration.
@@ -23,15 +23,15 @@ from collections import Counter
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from ..errors import ModelLoadError, ShapeError, UnsupportedModelError
 from ..ir import Graph, TensorType, verify
 from ..ir import ops as irops
 from ..ir.prequant import set_prequant
 from ..ir.types import IRError
-from . import dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_quant, ops_shape, qlinear_ops
-from .context import Const, Context, Unsupported, Val, Value, onnx_dtype
+from . import dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_quant, ops_shape, qlinear_ops, tensors
+from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype, too_big
+from .problems import Problems
 
 CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_shape.CONVERTERS, **ops_quant.CONVERTERS,
               **qlinear_ops.CONVERTERS, **dynamic_ops.CONVERTERS}
@@ -47,6 +47,9 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     g = m.model.graph
     initializers = {t.name for t in g.initializer}
     inputs = [i for i in g.input if i.name not in initializers]
+    twice = next((n for n, c in Counter(i.name for i in inputs).items() if c > 1), None)
+    if twice is not None:
+        raise ModelLoadError(f"{m.source}: graph input {twice!r} is listed twice (the file is corrupt)")
     shapes = _input_shapes(inputs, input_shapes or {})
 
     graph = Graph(name=g.name or "model")
@@ -56,18 +59,14 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     for i in inputs:
         graph.add_input(i.name, TensorType(shapes[i.name], _input_dtype(i)))
         ctx.env[i.name] = Val(i.name, layout.identity(len(shapes[i.name])))
+    _check_input_sizes(graph)
     for t in g.initializer:
         ctx.env[t.name] = Const(_to_array(t, m), t.name)
 
     problems = _convert_nodes(ctx, m)
     if problems:
-        n = len(problems)
-        raise UnsupportedModelError(
-            f"{m.source}: {n} node{'s' if n > 1 else ''} cannot be imported:\n  " + "\n  ".join(problems)
-            + f"\nqcomp imports these ONNX ops: {', '.join(SUPPORTED_OPS)} (other ops fold when all their "
-            f"inputs are constants). Re-export the model without the listed ops or attributes (other "
-            f"exporter options or opset), or replace them with supported ops.")
-    _outputs(ctx, g, _inferred_output_shapes(m, shapes))
+        raise UnsupportedModelError(problems.message(m.source, SUPPORTED_OPS))
+    _outputs(ctx, g, m.source)
     graph.prune()
     set_prequant(graph, ops_quant.prequant_table(ctx, graph, m.source))
     graph.meta.update({
@@ -125,6 +124,16 @@ def _input_shapes(inputs: list[onnx.ValueInfoProto], given: dict[str, tuple[int,
     return out
 
 
+def _check_input_sizes(graph: Graph) -> None:
+    """Every input fits MAX_TENSOR_BYTES (Context.emit checks every value computed from them)."""
+    for name in graph.inputs:
+        t = graph.types[name]
+        if (nbytes := too_big(t)) is not None:
+            raise ShapeError(f"input {name!r} has shape {t.shape} ({nbytes:,} bytes of {t.dtype.value}); qcomp "
+                             f"compiles tensors of at most {MAX_TENSOR_BYTES:,} bytes. Check the input shapes "
+                             f"(--input-shape)")
+
+
 def _input_dtype(vi: onnx.ValueInfoProto):
     try:
         return onnx_dtype(vi.type.tensor_type.elem_type)
@@ -134,17 +143,17 @@ def _input_dtype(vi: onnx.ValueInfoProto):
 
 def _to_array(t: onnx.TensorProto, m: load.Loaded) -> np.ndarray:
     try:
-        return numpy_helper.to_array(t)
-    except Exception as e:  # noqa: BLE001 - bad raw data, a string tensor, ...
-        raise ModelLoadError(f"{m.source}: initializer {t.name!r} cannot be read ({type(e).__name__}: {e})") from None
+        return tensors.to_array(t)
+    except Unsupported as e:
+        raise ModelLoadError(f"{m.source}: initializer {t.name!r} cannot be read: it {e}") from None
 
 
 # ---- nodes ------------------------------------------------------------------------------------
 
-def _convert_nodes(ctx: Context, m: load.Loaded) -> list[str]:
-    problems: list[str] = []
-    poisoned: set[str] = set()
+def _convert_nodes(ctx: Context, m: load.Loaded) -> Problems:
+    problems = Problems()
     counters: Counter[str] = Counter()
+    producer = {name: "a graph input or initializer" for name in ctx.env}
     for node in m.model.graph.node:
         ctx.node = node
         if node.name:
@@ -154,29 +163,35 @@ def _convert_nodes(ctx: Context, m: load.Loaded) -> list[str]:
             counters[node.op_type] += 1
         opset = load.domain_opset(m, node.domain)
         where = f"node {ctx.node_name!r} ({node.op_type}, domain {node.domain or 'ai.onnx'}, opset {opset})"
-        missing = [i for i in node.input if i and i not in ctx.env and i not in poisoned]
+        missing = [i for i in node.input if i and i not in ctx.env and not problems.is_blocked(i)]
         if missing:
             raise ModelLoadError(f"{m.source}: {where} reads {missing[0]!r}, which no earlier node, input or "
-                                 f"initializer defines (the graph is not in topological order, or the file "
-                                 f"is corrupt)")
+                                 f"initializer defines (the graph is not in topological order, has a cycle, "
+                                 f"or the file is corrupt)")
+        for o in node.output:
+            if o in producer:
+                raise ModelLoadError(f"{m.source}: {where} writes {o!r}, which {producer[o]} already defines; "
+                                     f"each ONNX value has one producer (the file is corrupt)")
+            if o:
+                producer[o] = f"node {ctx.node_name!r}"
         try:
             if node.domain not in load.DEFAULT_DOMAINS and (node.domain, node.op_type) not in qlinear_ops.DOMAIN_OPS:
                 raise Unsupported(f"ops of domain {node.domain!r} are not supported")
-            if any(i in poisoned for i in node.input):
-                poisoned.update(node.output)
-                if node.op_type not in CONVERTERS:
-                    problems.append(f"{where}: op {node.op_type} is not supported")
-                elif node.op_type in CHECKS:
-                    problems += [f"{where}: {r}" for r in CHECKS[node.op_type](node, ctx.opset)]
+            if problems.blocked_inputs(node):
+                reasons = _blocked_reasons(ctx, node, problems)
+                if reasons:
+                    problems.root(node, where, reasons)
+                else:
+                    problems.dependent(node, node.op_type in ("Shape", "Size") or (
+                        problems.would_be_const(node, lambda i: isinstance(ctx.env.get(i), Const))
+                        and node.op_type not in qlinear_ops.NOT_FOLDED))
                 continue
             outs = _convert(ctx, node)
         except Unsupported as e:
-            problems.append(f"{where}: {e}")
-            poisoned.update(node.output)
+            problems.root(node, where, [str(e)])
             continue
         except IRError as e:
-            problems.append(f"{where}: the IR rejects it: {e}")
-            poisoned.update(node.output)
+            problems.root(node, where, [f"the IR rejects it: {e}"])
             continue
         for name, v in zip(node.output, outs):
             if name:
@@ -184,17 +199,43 @@ def _convert_nodes(ctx: Context, m: load.Loaded) -> list[str]:
     return problems
 
 
+def _blocked_reasons(ctx: Context, node: onnx.NodeProto, problems: Problems) -> list[str]:
+    """Why `node`, which reads a value that could not be imported, fails whatever that value held
+    (empty: it is only a dependent of the nodes that failed)."""
+    op = node.op_type
+    _check_arity(node, ctx.opset)
+    if op in CHECKS:
+        return CHECKS[op](node, ctx.opset)
+    if op in CONVERTERS or op in ("Shape", "Size", "Constant"):
+        return []
+    if _foldable(op) and problems.would_be_const(node, lambda i: isinstance(ctx.env.get(i), Const)):
+        return []
+    return [f"op {op} is not supported" + (" with inputs computed at run time" if _foldable(op) else "")]
+
+
 def _check_arity(node: onnx.NodeProto, opset: int) -> None:
     """Input/output counts against the op's ONNX schema (a malformed node is reported, not a crash)."""
+    n_in, n_out = len(node.input), len(node.output)
+    if node.domain not in load.DEFAULT_DOMAINS:
+        if node.op_type in qlinear_ops.ARITY:  # onnx has no schema of onnxruntime's com.microsoft ops
+            lo, hi = qlinear_ops.ARITY[node.op_type]
+            if not lo <= n_in <= hi or n_out != 1 or not node.output[0]:
+                raise Unsupported(f"has {n_in} inputs and {n_out} outputs; {node.op_type} takes {lo}..{hi} "
+                                  f"inputs and makes one output (the model is invalid)")
+        return
     try:
         schema = onnx.defs.get_schema(node.op_type, opset)
     except Exception:  # noqa: BLE001 - no schema: an unknown op, reported later by name
         return
-    n_in, n_out = len(node.input), len(node.output)
     if not schema.min_input <= n_in <= schema.max_input or not schema.min_output <= n_out <= schema.max_output:
         raise Unsupported(f"has {n_in} inputs and {n_out} outputs; the ONNX schema of {node.op_type} "
                           f"(opset {opset}) allows {schema.min_input}..{schema.max_input} inputs and "
                           f"{schema.min_output}..{schema.max_output} outputs (the model is invalid)")
+    single = onnx.defs.OpSchema.FormalParameterOption.Single
+    for k, (name, formal) in enumerate(zip(node.input, schema.inputs)):
+        if not name and formal.option == single:
+            raise Unsupported(f"input {k} ({formal.name}) is empty, but the ONNX schema of {node.op_type} "
+                              f"requires it (the model is invalid)")
 
 
 def _convert(ctx: Context, node: onnx.NodeProto) -> list[Value]:
@@ -230,32 +271,19 @@ def _foldable(op: str) -> bool:
 
 # ---- outputs ----------------------------------------------------------------------------------
 
-def _inferred_output_shapes(m: load.Loaded, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple]:
-    """(dims, element type) of each output as declared by the model or inferred by onnx (dims None
-    where unknown, element type 0 when undeclared)."""
-    model = onnx.ModelProto()
-    model.CopyFrom(m.model)
-    for vi in model.graph.input:
-        if vi.name in shapes:
-            dims = vi.type.tensor_type.shape.dim
-            del dims[:]
-            for d in shapes[vi.name]:
-                dims.add().dim_value = d
-    try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
-    except Exception:  # noqa: BLE001 - inference is a cross-check only; qcomp infers every shape itself
-        pass
-    out = {}
-    for o in model.graph.output:
-        dims = _dims(o)
-        out[o.name] = (None if dims is None else [d if isinstance(d, int) and d > 0 else None for d in dims],
-                       o.type.tensor_type.elem_type)
-    return out
-
-
-def _outputs(ctx: Context, g: onnx.GraphProto, declared: dict[str, tuple]) -> None:
+def _outputs(ctx: Context, g: onnx.GraphProto, source: str) -> None:
+    """Graph outputs in ONNX layout under their ONNX names, checked against the shapes and element
+    types the model declares for them. (Only declarations: onnx.shape_inference is not run, since
+    its C++ code aborts the whole process on some malformed models.)"""
     graph = ctx.graph
+    seen: set[str] = set()
     for o in g.output:
+        if o.name not in ctx.env:
+            raise ModelLoadError(f"{source}: graph output {o.name!r} is not computed by any node, input or "
+                                 f"initializer (the file is corrupt or was edited by hand)")
+        if o.name in seen:
+            raise ModelLoadError(f"{source}: graph output {o.name!r} is listed twice")
+        seen.add(o.name)
         v = ctx.env[o.name]
         if isinstance(v, dynamic_ops.SYMBOLIC):
             raise UnsupportedModelError(f"output {o.name!r} is an intermediate value of dynamic quantization; "
@@ -271,7 +299,9 @@ def _outputs(ctx: Context, g: onnx.GraphProto, declared: dict[str, tuple]) -> No
         else:
             name = _named_output(ctx, v, o.name)
         have = graph.types[name]
-        want, elem = declared.get(o.name, (None, 0))
+        dims = _dims(o)
+        want = None if dims is None else [d if isinstance(d, int) and d > 0 else None for d in dims]
+        elem = o.type.tensor_type.elem_type
         if want is not None and (len(want) != len(have.shape)
                                  or any(w is not None and w != h for w, h in zip(want, have.shape))):
             raise ShapeError(f"output {o.name!r}: the model declares shape {tuple(w or '?' for w in want)} but "

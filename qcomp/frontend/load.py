@@ -43,9 +43,9 @@ def load(model: str | os.PathLike | onnx.ModelProto) -> Loaded:
         proto = onnx.ModelProto()
         try:
             proto.ParseFromString(data)
-        except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError and others
+        except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
             raise ModelLoadError(f"{path!r} is not a valid ONNX model: it does not parse as an ONNX protobuf "
-                                 f"({type(e).__name__}: {e}). Is the file truncated or not a .onnx file?") from None
+                                 f"({len(data):,} bytes). Is the file truncated or not a .onnx file?") from None
         loaded = Loaded(proto, hashlib.sha256(data).hexdigest(), path, os.path.dirname(os.path.abspath(path)))
     _check_structure(loaded)
     _load_external_data(loaded)
@@ -62,6 +62,26 @@ def _check_structure(m: Loaded) -> None:
                              f"by an ONNX exporter")
     if not p.graph.output:
         raise ModelLoadError(f"{m.source}: the graph has no outputs; the file is truncated or invalid")
+    bad = _first_non_text(p)
+    if bad:
+        raise ModelLoadError(f"{m.source}: {bad} is not valid UTF-8 text; the file is corrupt")
+
+
+def _first_non_text(p: onnx.ModelProto) -> str | None:
+    """Where a name that must be text is not (protobuf hands out bytes for a corrupt string field)."""
+    g = p.graph
+    for o in p.opset_import:
+        if not isinstance(o.domain, str):
+            return "an opset_import domain"
+    for kind, seq in (("graph input", g.input), ("graph output", g.output), ("initializer", g.initializer)):
+        for k, v in enumerate(seq):
+            if not isinstance(v.name, str):
+                return f"the name of {kind} #{k}"
+    for k, nd in enumerate(g.node):
+        fields = [nd.op_type, nd.domain, nd.name, *nd.input, *nd.output, *(a.name for a in nd.attribute)]
+        if not all(isinstance(f, str) for f in fields):
+            return f"a name, op type or attribute name of node #{k}"
+    return None
 
 
 def default_opset(m: Loaded) -> int:

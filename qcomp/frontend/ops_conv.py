@@ -43,6 +43,14 @@ def check_window(node: onnx.NodeProto, opset: int) -> list[str]:
     return errs
 
 
+def _check_window(kernel, strides, dilations, pads) -> None:
+    """ONNX's ranges: kernel, strides and dilations positive, pads non-negative."""
+    for what, values, low in (("kernel_shape", kernel, 1), ("strides", strides, 1), ("dilations", dilations, 1),
+                              ("pads", pads, 0)):
+        if any(v < low for v in values):
+            raise Unsupported(f"{what} {tuple(values)} must be {'positive' if low else 'non-negative'}")
+
+
 def _auto_pads(mode: str, sizes, kernel, strides, dilations) -> tuple[list[int], list[int]]:
     begin, end = [], []
     for n, k, s, d in zip(sizes, kernel, strides, dilations):
@@ -56,14 +64,16 @@ def _auto_pads(mode: str, sizes, kernel, strides, dilations) -> tuple[list[int],
 def _window(a: Attrs, sizes: tuple[int, ...], kernel: tuple[int, ...]):
     """(strides, pads (top, left, bottom, right), dilations) as 2-D tuples for ONNX attributes."""
     nd = len(kernel)
-    strides = a.ints("strides", (1,) * nd)
-    dilations = a.ints("dilations", (1,) * nd)
+    strides = a.ints("strides", (1,) * nd, length=nd)
+    dilations = a.ints("dilations", (1,) * nd, length=nd)
     mode = a.str("auto_pad", "NOTSET")
     if mode == "NOTSET":
-        pads = a.ints("pads", (0,) * (2 * nd))
+        pads = a.ints("pads", (0,) * (2 * nd), length=2 * nd)
         begin, end = list(pads[:nd]), list(pads[nd:])
     else:
+        _check_window(kernel, strides, dilations, ())
         begin, end = _auto_pads(mode, sizes, kernel, strides, dilations)
+    _check_window(kernel, strides, dilations, begin + end)
     if nd == 1:
         return (1, strides[0]), (0, begin[0], 0, end[0]), (1, dilations[0])
     return tuple(strides), (begin[0], begin[1], end[0], end[1]), tuple(dilations)
@@ -131,18 +141,25 @@ def conv_transpose(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     w4 = _weight(ctx, w, "ConvTranspose weight (input 1)")
     g = a.int("group", 1)
     c, og, kh, kw = w4.shape
+    if g < 1:
+        raise Unsupported(f"group {g} must be positive")
     if c % g:
         raise Unsupported(f"weight has {c} input channels, not divisible by group {g}")
     nd = ctx.rank(x) - 2
+    if nd not in (1, 2):
+        raise Unsupported(f"ConvTranspose input has rank {ctx.rank(x)}; only 1-D and 2-D (rank 3 and 4) are supported")
     kernel = (kh, kw) if nd == 2 else (kw,)
     sizes = _spatial_sizes(ctx, x)
-    strides = a.ints("strides", (1,) * nd)
-    dilations = a.ints("dilations", (1,) * nd)
-    out_pad = list(a.ints("output_padding", (0,) * nd))
+    strides = a.ints("strides", (1,) * nd, length=nd)
+    dilations = a.ints("dilations", (1,) * nd, length=nd)
+    out_pad = list(a.ints("output_padding", (0,) * nd, length=nd))
+    _check_window(kernel, strides, dilations, out_pad)
     mode = a.str("auto_pad", "NOTSET")
     out_shape = a.ints("output_shape")
     if out_shape is not None and len(out_shape) > nd:
         out_shape = out_shape[-nd:]  # an output_shape with N, C is allowed; the last nd are spatial
+    if out_shape is not None and len(out_shape) != nd:
+        raise Unsupported(f"output_shape {out_shape} does not give the {nd} spatial sizes")
     if out_shape is None and mode in ("SAME_UPPER", "SAME_LOWER"):
         out_shape = tuple(n * s for n, s in zip(sizes, strides))
     if out_shape is not None:
@@ -158,8 +175,9 @@ def conv_transpose(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     elif mode == "VALID":
         begin, end = [0] * nd, [0] * nd
     else:
-        pads = a.ints("pads", (0,) * (2 * nd))
+        pads = a.ints("pads", (0,) * (2 * nd), length=2 * nd)
         begin, end = list(pads[:nd]), list(pads[nd:])
+    _check_window(kernel, strides, dilations, begin + end)
     if nd == 1:
         strides, dilations, out_pad = (1, strides[0]), (1, dilations[0]), [0, out_pad[0]]
         pads4 = (0, begin[0], 0, end[0])

@@ -189,6 +189,11 @@ def _transposed(ctx: Context, v: Value) -> Value:
 
 def matmul_values(ctx: Context, a: Value, b: Value, out: str | None, suffix: str | None = None) -> Val:
     ra, rb = ctx.rank(a), ctx.rank(b)
+    if ra == 0 or rb == 0:
+        raise Unsupported(f"MatMul of shapes {ctx.shape(a)} and {ctx.shape(b)}: both need rank 1 or more")
+    ka, kb = ctx.shape(a)[-1], ctx.shape(b)[-2 if rb > 1 else 0]
+    if ka != kb:
+        raise Unsupported(f"MatMul of shapes {ctx.shape(a)} and {ctx.shape(b)}: inner dimensions {ka} and {kb} differ")
     if isinstance(b, Const) and isinstance(a, Val) and b.array.ndim <= 2 and ctx.dtype(a) is DType.FLOAT32:
         w = b.array.astype(np.float32)
         if w.ndim == 2:

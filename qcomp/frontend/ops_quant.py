@@ -52,8 +52,10 @@ def int8_params(scale: np.ndarray, zero_point: np.ndarray | None, dtype: np.dtyp
     s = np.asarray(scale, dtype=np.float32).reshape(-1)
     zp = np.zeros(1, np.int64) if zero_point is None else np.asarray(zero_point).reshape(-1)
     if s.size != 1 or zp.size != 1:
-        raise Unsupported(f"{what} is quantized per channel ({s.size} scales); qcomp quantizes activations "
-                          f"per tensor")
+        if s.size > 1 or zp.size > 1:
+            raise Unsupported(f"{what} is quantized per channel ({s.size} scales, {zp.size} zero points); qcomp "
+                              f"quantizes activations per tensor")
+        raise Unsupported(f"{what} has {s.size} scales and {zp.size} zero points; it needs one of each")
     dtype = np.dtype(dtype)
     if dtype not in QUANT_DTYPES:
         raise Unsupported(f"{what} is quantized to {dtype}; qcomp imports int8 and uint8 quantization")
@@ -127,10 +129,22 @@ def dequantized_weight(ctx: Context, name: str, q: np.ndarray, scale: np.ndarray
     """float32((q - zp) * scale) along `axis` (scale and zp of size 1 or q.shape[axis]); recorded."""
     if q.dtype not in QUANT_DTYPES and q.dtype != np.int32:
         raise Unsupported(f"{name!r} is {q.dtype}; qcomp imports int8, uint8 (and int32 bias) tensors")
+    if zero_point is not None and not np.issubdtype(np.asarray(zero_point).dtype, np.integer):
+        raise Unsupported(f"the zero point of {name!r} is {np.asarray(zero_point).dtype}; ONNX defines it as the "
+                          f"integer type of the data")
     s = np.asarray(scale, np.float32).reshape(-1)
     zp = np.zeros(1, np.int64) if zero_point is None else np.asarray(zero_point).astype(np.int64).reshape(-1)
+    if q.ndim and not 0 <= axis < q.ndim:
+        raise Unsupported(f"axis {axis} is out of range for {name!r} of shape {q.shape}")
+    channels = q.shape[axis] if q.ndim else 1
+    if not np.all(np.isfinite(s)):
+        raise Unsupported(f"the scale of {name!r} is not finite ({s[~np.isfinite(s)][0]})")
+    for what, v in (("scale", s), ("zero point", zp)):
+        if v.size not in (1, channels):
+            raise Unsupported(f"the {what} of {name!r} has {v.size} values; {name!r} of shape {q.shape} needs 1 "
+                              f"(per tensor) or {channels} (per channel along axis {axis})")
     shape = [1] * q.ndim
-    if q.ndim and s.size > 1:
+    if q.ndim and max(s.size, zp.size) > 1:
         shape[axis] = -1
     n = q.astype(np.int64) - (zp.reshape(shape) if zp.size > 1 else zp[0])
     real = (n.astype(np.float32) * (s.reshape(shape) if s.size > 1 else s[0])).astype(np.float32)
@@ -197,7 +211,7 @@ def _match(arr: np.ndarray, rec: WeightRecord) -> np.ndarray | None:
         s = rec.scale
     else:
         return None
-    if np.any(s <= 0):
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
         return None
     bshape = (-1,) + (1,) * (arr.ndim - 1)
     n = np.rint(arr.astype(np.float64) / s.reshape(bshape).astype(np.float64))

@@ -22,7 +22,14 @@ from .context import Attrs, Const, Context, Unsupported, Val, Value, onnx_dtype
 
 
 def _ints(ctx: Context, v: Value | None, what: str) -> tuple[int, ...] | None:
-    return None if v is None else tuple(int(x) for x in ctx.const(v, what).reshape(-1))
+    return None if v is None else tuple(int(x) for x in _int_array(ctx, v, what))
+
+
+def _int_array(ctx: Context, v: Value | None, what: str) -> np.ndarray:
+    arr = ctx.const(v, what)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise Unsupported(f"{what} is {arr.dtype}; ONNX defines it as int64")
+    return arr.reshape(-1).astype(np.int64)
 
 
 def _axes(ctx: Context, node: onnx.NodeProto, input_index: int, since: int) -> tuple[int, ...] | None:
@@ -43,7 +50,7 @@ def _reshape_to(ctx: Context, x: Value, shape: tuple[int, ...]) -> list[Value]:
 
 def reshape(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     x, s = ctx.inputs(node)
-    target = list(ctx.const(s, "shape (input 1)").reshape(-1).astype(np.int64))
+    target = list(_int_array(ctx, s, "shape (input 1)"))
     src = ctx.shape(x)
     if not Attrs(node).int("allowzero", 0):
         target = [src[i] if d == 0 and i < len(src) else int(d) for i, d in enumerate(target)]
@@ -87,6 +94,8 @@ def unsqueeze(ctx: Context, node: onnx.NodeProto) -> list[Value]:
         raise Unsupported("axes are missing")
     r = len(src) + len(axes)
     new = {ctx.axis(a, r) for a in axes}
+    if len(new) != len(axes):
+        raise Unsupported(f"axes {axes} name an axis twice")
     it = iter(src)
     return _reshape_to(ctx, x, tuple(1 if i in new else next(it) for i in range(r)))
 
@@ -111,6 +120,9 @@ def concat(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     ins = [v for v in ctx.inputs(node) if v is not None]
     r = ctx.rank(ins[0])
     axis = ctx.axis(Attrs(node).int("axis", 0), r)
+    shapes = [ctx.shape(v) for v in ins]
+    if any(len(s) != r or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
+        raise Unsupported(f"the input shapes {shapes} differ outside axis {axis}")
     perm = _common_perm(ctx, ins, r)
     nonempty = [v for v in ins if ctx.shape(v)[axis] > 0] or ins[:1]
     names = [ctx.ir(v, perm) for v in nonempty]
@@ -196,6 +208,8 @@ def pad(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     begin, end = [0] * r, [0] * r
     for k, ax in enumerate(axes):
         begin[ax], end[ax] = pads[k], pads[k + len(axes)]
+    if any(d + min(b, 0) + min(e, 0) < 0 for d, b, e in zip(shape, begin, end)):
+        raise Unsupported(f"pads {pads} crop more than the shape {shape} holds")
     if min(begin + end) < 0:  # crop first: x[-b : dim + e] on the negative sides
         spec = [(max(-b, 0), d + min(e, 0), 1) for b, e, d in zip(begin, end, shape)]
         x = _slice_ir(ctx, x, spec, None, "crop")
@@ -280,10 +294,14 @@ def resize(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     if given is not None and given.size and given.size != len(axes):
         raise Unsupported(f"scales/sizes {given.tolist()} do not have one entry per axis {axes}")
     if sizes_arr is not None and sizes_arr.size:
+        if not np.issubdtype(sizes_arr.dtype, np.integer) or np.any(sizes_arr <= 0):
+            raise Unsupported(f"sizes {sizes_arr.tolist()} must be positive int64 values")
         for ax, s in zip(axes, sizes_arr):
             sizes[ax] = int(s)
             scales[ax] = float(np.float32(s) / np.float32(shape[ax]))
     elif scales_arr is not None and scales_arr.size:
+        if not np.all(np.isfinite(scales_arr)) or np.any(scales_arr <= 0):
+            raise Unsupported(f"scales {scales_arr.tolist()} must be finite and positive")
         for ax, s in zip(axes, scales_arr.astype(np.float32)):
             scales[ax] = float(s)
             sizes[ax] = int(np.floor(np.float32(shape[ax]) * s))

@@ -45,6 +45,9 @@ def _activation_in(ctx: Context, ins: list[Value | None], k: int, what: str) -> 
     (inputs k+1, k+2) are recorded on the run-time value."""
     v = ins[k]
     scale, zp = _params(ctx, ins, k + 1, what)
+    if np.asarray(scale).size != 1 or (zp is not None and zp.size != 1):
+        raise Unsupported(f"{what} has {np.asarray(scale).size} scale(s) and {1 if zp is None else zp.size} "
+                          f"zero point(s); qcomp imports activations quantized per tensor (one of each)")
     if isinstance(v, Const):
         q = v.array
         zp_arr = np.zeros(1, np.int64) if zp is None else zp.astype(np.int64)
@@ -181,3 +184,7 @@ DOMAIN_OPS = frozenset((MS, op) for op in ("QLinearAdd", "QLinearMul", "QLinearG
                                            "QLinearAveragePool", "QLinearSigmoid", "QLinearLeakyRelu",
                                            "QLinearConcat", "QGemm"))
 NOT_FOLDED = frozenset(op for _, op in DOMAIN_OPS)
+# (min, max) input counts of those ops (onnxruntime's contrib op schemas; each makes one output)
+ARITY = {"QLinearAdd": (7, 8), "QLinearMul": (7, 8), "QLinearGlobalAveragePool": (5, 5),
+         "QLinearAveragePool": (4, 5), "QLinearSigmoid": (4, 5), "QLinearLeakyRelu": (4, 5),
+         "QLinearConcat": (5, 2 + 3 * 2 ** 16), "QGemm": (6, 9)}

@@ -238,3 +238,122 @@ def test_malformed_node_is_reported_not_a_crash(rng):
     with pytest.raises(UnsupportedModelError, match=r"node 'conv_without_weight' .*has 1 inputs and 1 outputs; "
                                                     r"the ONNX schema of Conv \(opset 13\) allows 2..3 inputs"):
         import_onnx(m)
+
+
+# ---- root causes only -------------------------------------------------------------------------
+
+def _behind_hardmax(extra_nodes, inits=None, outputs=("y",), opset=13):
+    """x -> Hardmax (unsupported) -> h, then `extra_nodes` reading h."""
+    nodes = [helper.make_node("Hardmax", ["x"], ["h"], name="hardmax")] + extra_nodes
+    return model(nodes, {"x": (2, 6)}, list(outputs), inits, opset=opset)
+
+
+def test_shape_of_an_unsupported_node_is_not_reported_as_unsupported():
+    # Reshape(h, Concat(Gather(Shape(h), 0), [-1])): before, "op Shape is not supported" for 'shape'
+    n = helper.make_node
+    m = _behind_hardmax([n("Shape", ["h"], ["s"], name="shape"),
+                         n("Gather", ["s", "zero"], ["b"], name="gather", axis=0),
+                         n("Unsqueeze", ["b", "axes0"], ["b1"], name="unsqueeze"),
+                         n("Concat", ["b1", "minus1"], ["t"], name="concat", axis=0),
+                         n("Reshape", ["h", "t"], ["r"], name="reshape"),
+                         n("Relu", ["r"], ["y"], name="relu")],
+                        {"zero": np.array(0, np.int64), "axes0": np.array([0], np.int64),
+                         "minus1": np.array([-1], np.int64)})
+    with pytest.raises(UnsupportedModelError) as e:
+        import_onnx(m)
+    msg = str(e.value)
+    assert "1 node cannot be imported:\n  node 'hardmax' (Hardmax, domain ai.onnx, opset 13): op Hardmax is not " \
+           "supported with inputs computed at run time (6 nodes after it depend on it and could not be imported)" in msg
+    assert "6 more nodes could not be imported only because they depend on this one" in msg
+    for name in ("shape", "gather", "unsqueeze", "concat", "reshape", "relu"):
+        assert f"'{name}'" not in msg
+
+
+def test_ops_that_would_fold_behind_an_unsupported_node_are_dependents():
+    # ConstantOfShape and Range only fold; behind Shape their inputs would have been constants
+    n = helper.make_node
+    m = _behind_hardmax([n("Shape", ["h"], ["s"], name="shape"),
+                         n("ConstantOfShape", ["s"], ["ones"], name="cos"),
+                         n("Mul", ["h", "ones"], ["y"], name="mul")])
+    with pytest.raises(UnsupportedModelError) as e:
+        import_onnx(m)
+    msg = str(e.value)
+    assert "1 node cannot be imported" in msg and "'cos'" not in msg and "ConstantOfShape is not" not in msg
+    assert "(3 nodes after it depend on it" in msg
+
+
+def test_a_dependent_with_its_own_unsupported_op_or_attribute_is_a_root():
+    n = helper.make_node
+    m = _behind_hardmax([n("Relu", ["h"], ["r"], name="relu"),
+                         n("LpNormalization", ["r"], ["l"], name="lpnorm"),          # run-time input
+                         n("Pad", ["h", "pads"], ["p"], name="wrap_pad", mode="wrap"),  # bad attribute
+                         n("Add", ["l", "p"], ["y"], name="add")],
+                        {"pads": np.zeros(4, np.int64)})
+    with pytest.raises(UnsupportedModelError) as e:
+        import_onnx(m)
+    msg = str(e.value)
+    assert "3 nodes cannot be imported" in msg
+    assert "node 'hardmax' (Hardmax, domain ai.onnx, opset 13): op Hardmax is not supported with inputs " \
+           "computed at run time (2 nodes after it" in msg
+    assert "node 'lpnorm' (LpNormalization, domain ai.onnx, opset 13): op LpNormalization is not supported with " \
+           "inputs computed at run time (1 node after it depends on it" in msg
+    assert "node 'wrap_pad' (Pad, domain ai.onnx, opset 13): mode 'wrap' is not one of" in msg
+    assert "2 more nodes could not be imported only because they depend on these" in msg
+    assert "'relu'" not in msg and "'add'" not in msg
+
+
+# ---- constant folding failures in qcomp's words -----------------------------------------------
+
+def test_failed_fold_names_node_op_and_reason_not_the_evaluator():
+    n = helper.make_node
+    m = model([n("Add", ["a", "b"], ["c"], name="bad_add"), n("Mul", ["x", "c"], ["y"], name="mul")],
+              {"x": (2, 3)}, ["y"], {"a": np.ones((2, 3), np.float32), "b": np.ones((4,), np.float32)})
+    with pytest.raises(UnsupportedModelError) as e:
+        import_onnx(m)
+    msg = str(e.value)
+    assert "node 'bad_add' (Add, domain ai.onnx, opset 13): it cannot be folded at import time (all its inputs " \
+           "are constants): the input shapes (2, 3) and (4,) do not broadcast together; its constant inputs are " \
+           "input 0: float32[2, 3], input 1: float32[4]; attributes: none" in msg
+    for leak in ("ValueError", "ReferenceEvaluator", "onnx.reference", "Traceback", "operands could not"):
+        assert leak not in msg
+
+
+def test_failed_numpy_fold_is_reported_in_qcomp_words():
+    # GatherElements folds with numpy (fold.OVERRIDES): an axis out of range is an IndexError inside
+    n = helper.make_node
+    m = model([n("GatherElements", ["d", "i"], ["g"], name="gather_el", axis=5), n("Add", ["x", "g"], ["y"])],
+              {"x": (2, 2)}, ["y"], {"d": np.ones((2, 2), np.float32), "i": np.zeros((2, 2), np.int64)})
+    with pytest.raises(UnsupportedModelError) as e:
+        import_onnx(m)
+    msg = str(e.value)
+    assert "node 'gather_el' (GatherElements, domain ai.onnx, opset 13): it cannot be folded" in msg
+    assert "an index or axis is out of range for the input shapes (2, 2) and (2, 2)" in msg and "axis=5" in msg
+    assert "IndexError" not in msg and "AxisError" not in msg
+
+
+def test_any_other_evaluator_failure_is_reported_in_qcomp_words():
+    n = helper.make_node
+    m = model([n("Einsum", ["a", "b"], ["c"], name="ein", equation="ij,jk->ik"), n("Add", ["x", "c"], ["y"])],
+              {"x": (2, 3)}, ["y"], {"a": np.ones((2, 3), np.float32), "b": np.ones((4, 2), np.float32)})
+    with pytest.raises(UnsupportedModelError) as e:
+        import_onnx(m)
+    msg = str(e.value)
+    assert "node 'ein' (Einsum, domain ai.onnx, opset 13): it cannot be folded at import time (all its inputs are " \
+           "constants): ONNX's reference implementation of Einsum (opset 13) rejects these inputs or attributes; its " \
+           "constant inputs are input 0: float32[2, 3], input 1: float32[4, 2]; attributes: equation=ij,jk->ik" in msg
+    assert "Error" not in msg.replace("UnsupportedModelError", "") and "Traceback" not in msg
+
+
+@pytest.mark.parametrize("op, ins, attrs", [
+    ("ConstantOfShape", {"s": np.array([2 ** 20, 2 ** 20], np.int64)}, {}),
+    ("Expand", {"v": np.ones((1, 1), np.float32), "s": np.array([2 ** 40, 1], np.int64)}, {}),
+    ("Range", {"a": np.float32(0), "b": np.float32(1e12), "c": np.float32(1)}, {}),
+    ("Tile", {"v": np.ones((4,), np.float32), "s": np.array([2 ** 40], np.int64)}, {}),
+])
+def test_huge_folds_are_refused_before_allocating(op, ins, attrs):
+    n = helper.make_node
+    m = model([n(op, list(ins), ["big"], name="big", **attrs), n("Shape", ["big"], ["y"], name="shape")],
+              {"x": (1,)}, ["y"], ins)
+    with pytest.raises(UnsupportedModelError, match=rf"node 'big' \({op}.*would make a constant of [\d,]+ bytes "
+                                                    r"\(more than 2,147,483,648\)"):
+        import_onnx(m)
