@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, Node
-from .names import CNames, c_comment
+from ..names import CNames, c_comment
 
 C_TYPES = {DType.INT8: "int8_t", DType.FLOAT32: "float", DType.INT32: "int32_t"}
 
