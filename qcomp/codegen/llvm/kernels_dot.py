@@ -54,6 +54,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import qops
 from . import tables
@@ -529,7 +530,7 @@ def emit_dot(k) -> int:
                 run(nr, False)
     b.ret_void()
     parallel_for(k.mod, k.b, f, [a_base, k.outs[0]], groups * n_chunks * n_groups)
-    return -(-scratch // 64) * 64
+    return abi.align(scratch)
 
 
 def _pack_function(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value: int, row_taps: int = 0):
