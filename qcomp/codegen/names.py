@@ -11,7 +11,8 @@ these functions (manifest.json excepted: json.dumps escapes):
                          escaped so that no trigraph forms), every other UTF-8 byte as a 3-digit
                          octal escape
   c_char_array(s)        an initializer of a `char[]` holding s and its NUL: c_string(s) while it
-                         fits C99's 4095-character minimum for a literal, else a list of byte values
+                         fits C99's 4095-character minimum for a literal, else a list of octal
+                         character constants ('\303': a char whether char is signed or not)
   c_comment(s)           printable ASCII only (`?`, `\\` and the rest as `_`: no trigraph, no
                          line splice), with `*/` and `/*` broken up (`* /`, `/ *`), at most
                          COMMENT_CHARS characters (longer text ends in `...`)
@@ -72,7 +73,7 @@ def c_char_array(s: str) -> Sanitized:
     data = s.encode("utf-8")
     if len(data) <= C99_LITERAL_CHARS:
         return c_string(s)
-    return Sanitized("{ " + ", ".join(str(b) for b in data) + ", 0 }")
+    return Sanitized("{ " + ", ".join(f"'\\{b:03o}'" for b in data) + ", 0 }")   # '\303': a char either signedness
 
 
 def c_comment(s: str) -> Sanitized:
