@@ -501,7 +501,7 @@ def emit_dot(k) -> int:
     if fused is not None:
         with b.goto_entry_block():
             tile_buf = b.alloca(ir.ArrayType(I8, mr * kpad), name="a_tile")
-            tile_buf.align = 64
+            tile_buf.align = abi.WORKSPACE_ALIGN
 
     def a_rows(p0, rows: int):
         """the A rows of pixels p0 .. p0 + rows - 1: packed into this job's tile buffer now (fused)
