@@ -11,7 +11,9 @@ qcomp_kernels_elem.c), runner.c (file in, file out: `qcomp run` drives it) and a
 Makefile, then compiles them warning-free (-std=c99 -Wall -Wextra -Wpedantic -Werror) with the
 target's toolchain. No floats in the math: only the I/O quantize/dequantize, removed by
 -DQCOMP_NO_FLOAT (raw int8 I/O). All templates render in ONE jinja2 environment with
-StrictUndefined and receive precomputed integers and sanitized names only (names.py).
+StrictUndefined and receive precomputed integers and sanitized names only (qcomp/codegen/names.py;
+its `inert` finalize refuses anything else). Status strings, dtype codes and the workspace alignment
+come from runtime/qcomp.h through qcomp.abi; the AddParams struct from qcomp.fixedpoint.AddParams.
 
 Manifest figures (toolchain.py): flash_bytes (code + weights of the model's objects, from `size`),
 ram_bytes (arena + static data + stack bound), stack_bytes (the heaviest call chain of gcc's call

@@ -10,7 +10,7 @@ parameter structs it reads (static const in model.c). `Ctx` gives each value its
   scratch       ((int8_t *)(ws + end))      one area after the planned values (conv patches; none,
                                             a null pointer, for the plain kernels of emit(plain=True))
 
-Every model string reaches C through names.CNames / c_comment only.
+Every model string reaches C through qcomp.codegen.names (CNames, c_comment, c_char_array) only.
 """
 from __future__ import annotations
 
