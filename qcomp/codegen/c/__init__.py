@@ -174,7 +174,8 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     ctx = Ctx(graph, target.name, plan.offsets, CNames(),
               scratch_offset=None if plain else abi.align(plan.workspace_bytes))
     calls = _calls(ctx)
-    arena = abi.align(plan.workspace_bytes) + abi.align(ctx.scratch_bytes) if ctx.scratch_bytes else plan.workspace_bytes
+    arena = (abi.align(plan.workspace_bytes) + abi.align(ctx.scratch_bytes) if ctx.scratch_bytes
+             else plan.workspace_bytes)
     weights = _weights(ctx)
     inputs = [_io(ctx, v, True) for v in graph.inputs]
     outputs = [_io(ctx, v, False) for v in graph.outputs]
