@@ -7,6 +7,10 @@
  * Tensors cross the ABI in the layout and dtype the manifest records for each input/output
  * (the ONNX model's own layout). Float I/O is quantized/dequantized inside the artifact;
  * raw int8 I/O is available with qcomp_run_raw.
+ *
+ * The status codes, their messages (the comments: qcomp_status_string returns them, every
+ * QCOMP_ macro #defined here expanded), the dtype codes, QCOMP_WORKSPACE_ALIGN and the raw flags
+ * are read by qcomp itself (qcomp/abi.py): this header is their one definition.
  */
 #ifndef QCOMP_H
 #define QCOMP_H
@@ -21,13 +25,13 @@ extern "C" {
 #define QCOMP_ABI_VERSION 1
 
 typedef enum {
-  QCOMP_OK = 0,
+  QCOMP_OK = 0,                   /* ok */
   QCOMP_ERR_NULL_ARGUMENT = 1,    /* a required pointer is NULL */
   QCOMP_ERR_BAD_INDEX = 2,        /* input/output index out of range */
   QCOMP_ERR_BUFFER_TOO_SMALL = 3, /* a buffer is smaller than the tensor or workspace */
-  QCOMP_ERR_MISALIGNED = 4,       /* workspace not aligned to QCOMP_WORKSPACE_ALIGN */
+  QCOMP_ERR_MISALIGNED = 4,       /* workspace not aligned to QCOMP_WORKSPACE_ALIGN bytes */
   QCOMP_ERR_UNSUPPORTED_CPU = 5,  /* the CPU lacks a feature the code needs */
-  QCOMP_ERR_INTERNAL = 6,
+  QCOMP_ERR_INTERNAL = 6,         /* internal error (or a float form compiled out by QCOMP_NO_FLOAT) */
   QCOMP_ERR_NO_RAW_FORM = 7,      /* raw int8 I/O asked for a tensor that has no int8 form */
   QCOMP_ERR_BAD_INPUT = 8         /* an input value is out of range (a Gather index) */
 } qcomp_status;

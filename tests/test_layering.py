@@ -10,11 +10,12 @@ ROOT = Path(__file__).resolve().parents[1] / "qcomp"
 ALLOWED = {
     "ir": set(),
     "fixedpoint": set(),
+    "abi": {"resources"},       # the facts of runtime/qcomp.h (status codes, dtypes, alignment)
     "ref": {"ir", "fixedpoint"},
     "frontend": {"ir"},
-    "passes": {"ir", "fixedpoint", "ref"},
-    "codegen": {"ir", "fixedpoint", "target", "resources", "passes"},
-    "runtime": set(),
+    "passes": {"ir", "fixedpoint", "ref", "abi"},
+    "codegen": {"ir", "fixedpoint", "target", "resources", "passes", "abi"},
+    "runtime": {"abi"},
     "target": {"resources"},
     "resources": set(),
     "errors": set(),

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..abi import WORKSPACE_ALIGN as ALIGN   # QCOMP_WORKSPACE_ALIGN of runtime/qcomp.h (64: a cache line, a zmm)
 from ..ir import Graph
-
-ALIGN = 64  # bytes: a cache line, and a zmm register
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import abi
 from ..errors import QcompError
 
 TIMEOUT_S = 300
 _EXIT = {10: "cannot open qcomp_in.bin", 11: "short input file", 12: "short input file",
          13: "cannot create qcomp_out.bin", 14: "cannot write qcomp_out.bin", 3: "the program faulted"}
+_STATUS_EXIT = 20   # runner.c exits with 20 + the qcomp_status of a failed run
 
 
 class CRunner:
@@ -56,7 +58,9 @@ class CRunner:
                 raise QcompError(f"{self.program.name} did not finish within {TIMEOUT_S} s") from None
             if proc.returncode != 0:
                 code = proc.returncode
-                why = _EXIT.get(code, f"qcomp status {code - 20}" if 20 <= code < 30 else f"exit code {code}")
+                status = code - _STATUS_EXIT
+                why = _EXIT.get(code, f"qcomp status {status}: {abi.status_message(status)}"
+                                if 0 <= status < len(abi.STATUS) else f"exit code {code}")
                 raise QcompError(f"running {self.program.name} failed: {why}\n"
                                  f"{proc.stderr.decode(errors='replace')[-2000:]}")
             data = (Path(tmp) / "qcomp_out.bin").read_bytes()

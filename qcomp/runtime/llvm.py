@@ -9,7 +9,8 @@ QcompError, never SIGILL. Tensor shapes and dtypes come from the library itself
 aligned, is allocated once per runner. raw=True returns the int8 values before each output's
 Dequantize (qcomp_run_ex with QCOMP_RAW_OUTPUTS). num_threads=N sets the library's thread pool
 (qcomp_set_num_threads; None keeps its default: QCOMP_NUM_THREADS, else the available cores);
-results are identical for every count. Imports nothing of qcomp but qcomp.errors.
+results are identical for every count. Imports nothing of qcomp but qcomp.errors and qcomp.abi
+(the codes of runtime/qcomp.h).
 """
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import abi
 from ..errors import InputError, QcompError
 
-RAW_OUTPUTS = 2
-BAD_INPUT = 8
-_NUMPY = {0: np.float32, 1: np.int8, 2: np.uint8, 3: np.int32, 4: np.int64}
-_ALIGN = 64
+RAW_OUTPUTS = abi.RAW_OUTPUTS
+BAD_INPUT = abi.STATUS_OF["QCOMP_ERR_BAD_INPUT"]
+_NUMPY = abi.NUMPY_OF_CODE
+_ALIGN = abi.WORKSPACE_ALIGN
 
 
 class TensorInfo(ctypes.Structure):
@@ -99,8 +101,8 @@ class Runner:
     def _info(fn, index: int) -> TensorInfo:
         info = TensorInfo()
         status = fn(index, ctypes.byref(info))
-        if status != 0:
-            raise QcompError(f"model.so: tensor info {index} failed with status {status}")
+        if status != abi.STATUS_OF["QCOMP_OK"]:
+            raise QcompError(f"model.so: tensor info {index} failed: {abi.status_message(status)}")
         return info
 
     def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@
  *   on a GPU (for uniform barriers, the only kind CUDA allows).
  * - __shared__ is a static local: one copy, shared by the threads of the running block.
  * - __dp4a(a, b, c) = c + sum of the 4 signed byte products (PTX dp4a.s32.s32).
- * - __fdiv_rn / __fmul_rn / __int2float_rn: IEEE float32 operations, round to nearest even
+ * - __fdiv_rn / __fmul_rn / __int2float_rn / __ll2float_rn: IEEE float32 operations, round to nearest even
  *   (compile with -ffp-contract=off so that nothing is fused).
  * Deterministic and single-threaded: results equal a GPU's for race-free kernels.
  */
@@ -48,6 +48,7 @@ static inline int __dp4a(int a, int b, int c) {
 static inline float __fdiv_rn(float a, float b) { return a / b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
 static inline float __int2float_rn(int a) { return (float)a; }
+static inline float __ll2float_rn(long long a) { return (float)a; }
 
 namespace qcomp_emu {
 constexpr size_t kStack = 64 * 1024;

@@ -11,7 +11,9 @@ qcomp_kernels_elem.c), runner.c (file in, file out: `qcomp run` drives it) and a
 Makefile, then compiles them warning-free (-std=c99 -Wall -Wextra -Wpedantic -Werror) with the
 target's toolchain. No floats in the math: only the I/O quantize/dequantize, removed by
 -DQCOMP_NO_FLOAT (raw int8 I/O). All templates render in ONE jinja2 environment with
-StrictUndefined and receive precomputed integers and sanitized names only (names.py).
+StrictUndefined and receive precomputed integers and sanitized names only (qcomp/codegen/names.py;
+its `inert` finalize refuses anything else). Status strings, dtype codes and the workspace alignment
+come from runtime/qcomp.h through qcomp.abi; the AddParams struct from qcomp.fixedpoint.AddParams.
 
 Manifest figures (toolchain.py): flash_bytes (code + weights of the model's objects, from `size`),
 ram_bytes (arena + static data + stack bound), stack_bytes (the heaviest call chain of gcc's call
@@ -33,13 +35,15 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, qops
 from ...passes.plan_memory import plan_memory
 from ...resources import data_dir
 from ...target import Target
+from .. import ADD_PARAMS_FIELDS
 from . import emit_compute, emit_movement, toolchain
-from .names import CNames, c_comment, c_string
+from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx, unsupported
 
 DYNAMIC_OPS = (qops.DynamicDense, qops.DynamicMatMul)
@@ -47,12 +51,11 @@ STATIC_HINT = "quantize it statically: --quant full (the default) with --calib s
 
 TABLE = {**emit_compute.TABLE, **emit_movement.TABLE}
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "qcomp_kernels.h", "runner.c")
+STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                          keep_trailing_newline=True, autoescape=False)
-_ABI_DTYPES = {DType.FLOAT32: "QCOMP_FLOAT32", DType.INT8: "QCOMP_INT8", DType.INT32: "QCOMP_INT32"}
+                          keep_trailing_newline=True, autoescape=False, finalize=inert)
+_ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32)}   # the C ABI's
 _ROW = 24   # values per line in weights.c
-ARENA_ALIGN = 64   # QCOMP_WORKSPACE_ALIGN
 
 
 def _calls(ctx: Ctx) -> list[Call]:
@@ -114,20 +117,26 @@ def _io(ctx: Ctx, v: str, as_input: bool) -> dict:
     scale = float(np.float32(q.scale[0])) if q is not None else 0.0
     n = math.prod(t.shape)
     raw_bytes = n if q is not None and t.dtype is DType.FLOAT32 else ctx.nbytes(v)
-    return {"name": c_string(v), "dtype": _ABI_DTYPES[t.dtype], "rank": len(t.shape),
+    return {"name": c_char_array(v), "dtype": _ABI_DTYPES[t.dtype], "rank": len(t.shape),
             "shape": list(t.shape) or [0], "scale": f"{scale:.9e}f", "zero_point": int(q.zero_point[0]) if q else 0,
             "bytes": ctx.nbytes(v), "raw_bytes": raw_bytes,
-            "raw_dtype": "QCOMP_INT8" if raw_bytes != ctx.nbytes(v) else _ABI_DTYPES[t.dtype],
+            "raw_dtype": _ABI_DTYPES[DType.INT8] if raw_bytes != ctx.nbytes(v) else _ABI_DTYPES[t.dtype],
             "entry": {"name": v, "dtype": str(t.dtype.np), "shape": list(t.shape), "bytes": ctx.nbytes(v),
                       "raw_bytes": raw_bytes, "raw_dtype": "int8" if raw_bytes != ctx.nbytes(v) else str(t.dtype.np)}}
 
 
-def _align(n: int) -> int:
-    return (n + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN
-
-
 def _pad8(n: int) -> int:
     return (n + 7) // 8 * 8
+
+
+def write_kernels(out: Path) -> None:
+    """The model-independent files into out: the kernels, their header (AddParams from
+    qcomp.fixedpoint), the runner and qcomp.h."""
+    for name in STATIC_FILES:
+        shutil.copyfile(TEMPLATES / name, out / name)
+    (out / "qcomp_kernels.h").write_text(_ENV.get_template("qcomp_kernels.h.j2").render(
+        add_params_fields=ADD_PARAMS_FIELDS))
+    shutil.copyfile(data_dir("runtime") / "qcomp.h", out / "qcomp.h")
 
 
 def supports(graph: Graph, target: Target) -> str | None:
@@ -147,7 +156,7 @@ def plain_plan(graph: Graph):
     offsets, end = {}, 0
     for v in (o for n in graph.nodes for o in n.outputs if o in plan.offsets):   # in execution order
         offsets[v] = end
-        end = _align(end + plan.sizes[v])
+        end = abi.align(end + plan.sizes[v])
     return dataclasses.replace(plan, offsets=offsets, workspace_bytes=end)
 
 
@@ -162,9 +171,11 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     out.mkdir(parents=True, exist_ok=True)
     plan = plain_plan(graph) if plain else plan_memory(graph)
     # the plain convolution reads its input directly: no patch scratch (a null pointer)
-    ctx = Ctx(graph, target.name, plan.offsets, CNames(), scratch_offset=None if plain else _align(plan.workspace_bytes))
+    ctx = Ctx(graph, target.name, plan.offsets, CNames(),
+              scratch_offset=None if plain else abi.align(plan.workspace_bytes))
     calls = _calls(ctx)
-    arena = _align(plan.workspace_bytes) + _align(ctx.scratch_bytes) if ctx.scratch_bytes else plan.workspace_bytes
+    arena = (abi.align(plan.workspace_bytes) + abi.align(ctx.scratch_bytes) if ctx.scratch_bytes
+             else plan.workspace_bytes)
     weights = _weights(ctx)
     inputs = [_io(ctx, v, True) for v in graph.inputs]
     outputs = [_io(ctx, v, False) for v in graph.outputs]
@@ -173,6 +184,8 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     io_bytes = sum(_pad8(t["bytes"]) for t in inputs) + sum(_pad8(max(t["bytes"], t["raw_bytes"])) for t in outputs)
     build = toolchain.build_for(target, plain=plain)
     common = {"target": target.name, "model_comment": c_comment(graph.name),
+              "statuses": [s._replace(message=c_string(s.message)) for s in abi.STATUS],
+              "unknown_status": c_string(abi.UNKNOWN_STATUS),
               "arena_bytes": arena, "activation_bytes": plan.activation_bytes}
     files = {
         "model.c": _ENV.get_template("model.c.j2").render(
@@ -186,9 +199,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     }
     for name, text in files.items():
         (out / name).write_text(text)
-    for name in STATIC_FILES:
-        shutil.copyfile(TEMPLATES / name, out / name)
-    shutil.copyfile(data_dir("runtime") / "qcomp.h", out / "qcomp.h")
+    write_kernels(out)
     toolchain.compile_program(build, out)
     sizes = toolchain.sizes(build, out, arena)
     runner = {"program": build.program, "kind": target.kind, "command": list(target.runner.get("command", [])),

@@ -6,11 +6,13 @@ templates/qcomp_kernels.c hold the arithmetic, transcribed from qcomp/fixedpoint
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from ...ir import Node, ops, qops
+from .. import add_params
 from .program import Call, Ctx, contiguous_strides, unsupported
 
 
@@ -116,7 +118,7 @@ def _binary(ctx: Ctx, node: Node, kernel: str, params_type: str, fields: dict, e
 
 
 def add(ctx: Ctx, node: Node) -> list[Call]:
-    return _binary(ctx, node, "qcomp_add_int8", "AddParams", node.op.attrs(),
+    return _binary(ctx, node, "qcomp_add_int8", "AddParams", dataclasses.asdict(add_params(node.op)),
                    ("1" if isinstance(node.op, qops.QSub) else "0",))
 
 

@@ -10,7 +10,7 @@ parameter structs it reads (static const in model.c). `Ctx` gives each value its
   scratch       ((int8_t *)(ws + end))      one area after the planned values (conv patches; none,
                                             a null pointer, for the plain kernels of emit(plain=True))
 
-Every model string reaches C through names.CNames / c_comment only.
+Every model string reaches C through qcomp.codegen.names (CNames, c_comment, c_char_array) only.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, Node
-from .names import CNames, c_comment
+from ..names import CNames, c_comment
 
 C_TYPES = {DType.INT8: "int8_t", DType.FLOAT32: "float", DType.INT32: "int32_t"}
 

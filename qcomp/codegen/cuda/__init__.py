@@ -30,7 +30,9 @@ from ...ir import Graph, Stage
 from ...passes.plan_memory import plan_memory
 from ...target import Target
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_movement
-from .context import Context
+from .. import ADD_PARAMS_FIELDS
+from ..names import c_comment, inert
+from .context import BLOCK, Context
 from .nvcc import compile_fatbin, find_nvcc
 
 EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITTERS, **emit_elementwise.EMITTERS, **emit_movement.EMITTERS}
@@ -39,9 +41,13 @@ EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True)
+    """Every template sees BLOCK (threads per block) and the AddParams field list; every value it
+    prints passes names.inert (no unsanitized model string reaches model.cu)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, finalize=inert)
+    env.globals.update(BLOCK=BLOCK, add_params_fields=ADD_PARAMS_FIELDS)
+    return env
 
 
 def generate(graph: Graph, target: Target) -> Context:
@@ -59,7 +65,7 @@ def generate(graph: Graph, target: Target) -> Context:
         if out in graph.inputs or out in graph.constants:
             raise UnsupportedModelError(f"target {target.name!r}: output {out!r} is a graph input or a constant; "
                                         f"the cuda backend needs every output computed by a node")
-    ctx.sources.insert(0, env.get_template("prelude.cu.j2").render(model=graph.name,
+    ctx.sources.insert(0, env.get_template("prelude.cu.j2").render(model=c_comment(graph.name),
                                                                    target=target.name))
     return ctx
 
@@ -74,7 +80,7 @@ def supports(graph: Graph, target: Target) -> str | None:
 
 
 def _header(graph: Graph, ctx: Context) -> str:
-    lines = [f"/* {graph.name}: launch plan of model.cu (also in manifest.json \"launches\"). */",
+    lines = [f"/* {c_comment(graph.name)}: launch plan of model.cu (also in manifest.json \"launches\"). */",
              "#pragma once", f"#define QCOMP_WORKSPACE_BYTES {ctx.workspace_bytes}u",
              f"#define QCOMP_WEIGHTS_BYTES {len(ctx.weights)}u", f"#define QCOMP_LAUNCHES {len(ctx.launches)}", ""]
     for launch in ctx.launches:

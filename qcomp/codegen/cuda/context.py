@@ -1,13 +1,18 @@
 """Buffers and launches of the cuda backend: where every value lives and how each kernel is called.
 
 Buffers (base pointers the runtime supplies): "workspace" (intermediate values at the offsets of
-qcomp.passes.plan_memory), "weights" (weights.bin: constants and packed weights, 64-byte aligned),
+qcomp.passes.plan_memory), "weights" (weights.bin: constants and packed weights, each aligned to
+qcomp.abi.WORKSPACE_ALIGN),
 "input:i" / "output:i" (caller buffers in the model's layout), "raw:i" (the int8 value before the
 final Dequantize of output i, for `--raw`). A kernel argument is (buffer, byte offset).
 
 A `Launch` is one kernel launch of the plan: kernel name, grid, block, dynamic shared memory and
 its arguments; the manifest lists them in order and the runtime replays them (cuLaunchKernel on a
 GPU, the emulation's host wrappers with --emulate).
+
+Model strings reach model.cu and model.h only through qcomp.codegen.names: kernel names are
+`k<launch>_<op>_<sanitized node name>` identifiers (Context.kernel_name), node names in comments
+are c_comment()s (Context.comment).
 """
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import Graph, Node
 from ...passes.plan_memory import MemoryPlan
+from ..names import CNames, Sanitized, c_comment
 
-ALIGN = 64
-BLOCK = 256   # threads per block of the one-thread-per-element kernels
+BLOCK = 256   # threads per block of the one-thread-per-element kernels (a power of two: block reductions)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class Context:
     launches: list[Launch] = field(default_factory=list)
     scratch_bytes: int = 0   # kernel-private workspace after the planned values (never reused)
     _weight_offsets: dict[str, int] = field(default_factory=dict)
+    names: CNames = field(default_factory=CNames)
 
     @property
     def workspace_bytes(self) -> int:
@@ -79,7 +86,7 @@ class Context:
     def scratch(self, nbytes: int, ctype: str) -> Arg:
         """Workspace bytes private to one kernel sequence (dynamic quantization parameters, ...)."""
         offset = self.plan.workspace_bytes + self.scratch_bytes
-        self.scratch_bytes += (nbytes + ALIGN - 1) // ALIGN * ALIGN
+        self.scratch_bytes += abi.align(nbytes)
         return Arg("workspace", offset, ctype)
 
     def value(self, name: str) -> Arg:
@@ -105,7 +112,7 @@ class Context:
 
     def add_weight(self, array: np.ndarray) -> Arg:
         """A derived constant (packed weights, tables) appended to weights.bin."""
-        pad = -len(self.weights) % ALIGN
+        pad = abi.align(len(self.weights)) - len(self.weights)
         self.weights += b"\0" * pad
         offset = len(self.weights)
         a = np.ascontiguousarray(array)
@@ -115,9 +122,12 @@ class Context:
         return Arg("weights", offset, ct)
 
     def kernel_name(self, node: Node, suffix: str = "") -> str:
-        i = len(self.launches)
-        safe = "".join(ch if ch.isalnum() else "_" for ch in node.name)[:40]
-        return f"k{i}_{node.op.kind.lower()}_{safe}{suffix}"
+        """A unique C identifier: launch index, op kind and the node's name, sanitized."""
+        return self.names.ident(f"k{len(self.launches)}_{node.op.kind.lower()}{suffix}", node.name)
+
+    def comment(self, node: Node) -> Sanitized:
+        """The node's name as the text of a C comment."""
+        return c_comment(node.name)
 
     def add(self, node: Node, name: str, source: str, grid, block, args, shared_bytes: int = 0,
             macs: int = 0) -> None:

@@ -10,12 +10,56 @@ direct kernel with both zero points subtracted (its operands are activations, no
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ...ir import Node, qops
-from .context import Context, grid_1d
+from .context import BLOCK, Context, grid_1d
 
-TILE = 32   # GEMM tile (M and N) and K step in bytes
+
+
+@dataclass(frozen=True)
+class GemmTile:
+    """Every size of conv_gemm.cu.j2, defined here only (the template receives this object).
+
+    A block of threads_x x threads_y threads computes an m x n output tile, K in steps of k bytes
+    (words = k / 4 int32 words of 4 int8, rows padded to pitch words: no shared-memory bank
+    conflicts). Each thread stages one word of As and one of Bs per step (threads = m * words).
+    __dp4a path: each thread owns a sub_m x sub_n sub-tile. Tensor-core path: the warps tile the
+    block with mma.sync.m16n8k32 .s8 (mma_m x mma_n x mma_k, fixed by the instruction), warps_n of
+    them across n; each lane holds per_thread accumulators, as each __dp4a thread does.
+    """
+    m: int = 32
+    n: int = 32
+    k: int = 32
+    threads_x: int = 16
+    threads_y: int = 16
+    mma_m: int = 16
+    mma_n: int = 8
+    mma_k: int = 32
+    warp: int = 32
+
+    words = property(lambda t: t.k // 4)
+    pitch = property(lambda t: t.words + 1)
+    threads = property(lambda t: t.threads_x * t.threads_y)
+    warps = property(lambda t: t.threads // t.warp)
+    warps_n = property(lambda t: t.n // t.mma_n)
+    sub_m = property(lambda t: t.m // t.threads_y)
+    sub_n = property(lambda t: t.n // t.threads_x)
+    per_thread = property(lambda t: t.m * t.n // t.threads)
+    a_regs = property(lambda t: t.mma_m * t.mma_k // (4 * t.warp))   # int32 registers of a lane's A fragment
+    b_regs = property(lambda t: t.mma_n * t.mma_k // (4 * t.warp))
+    shared_bytes = property(lambda t: (t.m + t.n) * t.pitch * 4)   # As and Bs, int32 words
+
+    def __post_init__(self):
+        assert self.m == self.n == self.threads // self.words, "one staged word of As and Bs per thread"
+        assert self.k == self.mma_k and self.m % self.mma_m == 0 and self.n % self.mma_n == 0
+        assert (self.m // self.mma_m) * self.warps_n == self.warps, "one mma tile per warp"
+        assert self.per_thread == self.mma_m * self.mma_n // self.warp == self.sub_m * self.sub_n
+
+
+TILE = GemmTile()
 
 
 def _pack_weights(w: np.ndarray, kp: int) -> np.ndarray:
@@ -33,14 +77,15 @@ def _conv_args(ctx: Context, node: Node, weights_arg):
 
 
 def _gemm(ctx: Context, node: Node, env, params: dict, groups: int, n_per_group: int, k: int, m: int, w: np.ndarray):
-    kp = (k + TILE - 1) // TILE * TILE
+    t = TILE
+    kp = -(-k // t.k) * t.k
     packed = ctx.add_weight(_pack_weights(w, kp))
     name = ctx.kernel_name(node)
-    src = env.get_template("conv_gemm.cu.j2").render(name=name, node=node.name, M=m, N=n_per_group, K=k, Kp=kp,
-                                                     groups=groups, **params)
-    grid = ((m + TILE - 1) // TILE, (n_per_group + TILE - 1) // TILE, groups)
-    ctx.add(node, name, src, grid, (16, 16, 1), _conv_args(ctx, node, packed), shared_bytes=2 * 32 * 9 * 4,
-            macs=m * n_per_group * k * groups)
+    src = env.get_template("conv_gemm.cu.j2").render(name=name, node=ctx.comment(node), M=m, N=n_per_group, K=k, Kp=kp,
+                                                     groups=groups, t=t, **params)
+    grid = (-(-m // t.m), -(-n_per_group // t.n), groups)
+    ctx.add(node, name, src, grid, (t.threads_x, t.threads_y, 1), _conv_args(ctx, node, packed),
+            shared_bytes=t.shared_bytes, macs=m * n_per_group * k * groups)
 
 
 def q_conv2d(ctx: Context, node: Node, env) -> None:
@@ -80,8 +125,8 @@ def q_conv_transpose2d(ctx: Context, node: Node, env) -> None:
 
 def _direct(ctx: Context, node: Node, env, params: dict, total: int) -> None:
     name = ctx.kernel_name(node)
-    src = env.get_template("conv_direct.cu.j2").render(name=name, node=node.name, total=total, **params)
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1), _conv_args(ctx, node, ctx.value(node.inputs[1])),
+    src = env.get_template("conv_direct.cu.j2").render(name=name, node=ctx.comment(node), total=total, **params)
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), _conv_args(ctx, node, ctx.value(node.inputs[1])),
             macs=total * params["KH"] * params["KW"] * params["Cg"])
 
 
@@ -126,11 +171,11 @@ def q_matmul(ctx: Context, node: Node, env) -> None:
     total = int(np.prod(out))
     name = ctx.kernel_name(node)
     src = env.get_template("matmul.cu.j2").render(
-        name=name, node=node.name, M=m, K=k, N=n, batch=batch, total=total,
+        name=name, node=ctx.comment(node), M=m, K=k, N=n, batch=batch, total=total,
         a_strides=_batch_strides(a_shape[:-2], batch, m * k), b_strides=_batch_strides(b_shape[:-2], batch, k * n),
         za=op.a_zero_point, zb=op.b_zero_point, multiplier=op.multiplier, shift=op.shift, zp_out=op.output_zero_point,
         qmin=op.qmin, qmax=op.qmax)
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1),
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1),
             [ctx.value(node.inputs[0]), ctx.value(node.inputs[1]), ctx.value(node.outputs[0])], macs=total * k)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Node, qops
-from .context import Arg, Context, grid_1d
+from .context import BLOCK, Arg, Context, grid_1d
 from .emit_compute import _batch_strides, matmul_dims
 
 
@@ -31,11 +31,11 @@ def _quantized(ctx: Context, node: Node, env, value: str, what: str) -> tuple[Ar
     params = ctx.scratch(8, "float")
     q = ctx.scratch(total, "int8_t")
     name = ctx.kernel_name(node, "_params")
-    src = env.get_template("dynamic.cu.j2").render(kind="params", name=name, node=node.name, what=what, total=total)
-    ctx.add(node, name, src, (1, 1, 1), (256, 1, 1), [ctx.value(value), params], shared_bytes=2 * 256 * 4)
+    src = env.get_template("dynamic.cu.j2").render(kind="params", name=name, node=ctx.comment(node), what=what, total=total)
+    ctx.add(node, name, src, (1, 1, 1), (BLOCK, 1, 1), [ctx.value(value), params], shared_bytes=2 * BLOCK * 4)   # lo_s, hi_s: float
     name = ctx.kernel_name(node, "_quantize")
-    src = env.get_template("dynamic.cu.j2").render(kind="quantize", name=name, node=node.name, total=total)
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1), [ctx.value(value), params, q])
+    src = env.get_template("dynamic.cu.j2").render(kind="quantize", name=name, node=ctx.comment(node), total=total)
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), [ctx.value(value), params, q])
     return q, params
 
 
@@ -47,9 +47,9 @@ def dynamic_dense(ctx: Context, node: Node, env) -> None:
     total = g.types[node.outputs[0]].size
     q, params = _quantized(ctx, node, env, x, "x")
     name = ctx.kernel_name(node)
-    src = env.get_template("dynamic.cu.j2").render(kind="dense", name=name, node=node.name, total=total, N=n, K=k,
+    src = env.get_template("dynamic.cu.j2").render(kind="dense", name=name, node=ctx.comment(node), total=total, N=n, K=k,
                                                    act_min=_float(op.act_min), act_max=_float(op.act_max))
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1),
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1),
             [q, params, ctx.value(w), ctx.value(b), ctx.value(w_scale), ctx.value(node.outputs[0])])
 
 
@@ -62,10 +62,10 @@ def dynamic_matmul(ctx: Context, node: Node, env) -> None:
     total = int(np.prod(out))
     name = ctx.kernel_name(node)
     src = env.get_template("dynamic.cu.j2").render(
-        kind="matmul", name=name, node=node.name, total=total, M=m, N=n, K=k, batch=batch,
+        kind="matmul", name=name, node=ctx.comment(node), total=total, M=m, N=n, K=k, batch=batch,
         a_strides=_batch_strides(a_shape[:-2], batch, m * k), b_strides=_batch_strides(b_shape[:-2], batch, k * n),
         act_min=_float(op.act_min), act_max=_float(op.act_max))
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1), [qa, pa, qb, pb, ctx.value(node.outputs[0])])
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), [qa, pa, qb, pb, ctx.value(node.outputs[0])])
 
 
 EMITTERS = {qops.DynamicDense: dynamic_dense, qops.DynamicMatMul: dynamic_matmul}

@@ -9,10 +9,13 @@ MaxPool2D / ReduceMax: the maximum (padding is the lowest int8). QMean: fixedpoi
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ...ir import DType, Node, ops, qops
-from .context import Arg, Context, grid_1d
+from .. import add_params
+from .context import BLOCK, Arg, Context, grid_1d
 
 
 def _strides(shape) -> list[int]:
@@ -30,17 +33,18 @@ def _broadcast_strides(shape, out) -> list[int]:
 
 def _simple(ctx: Context, node: Node, env, template: str, total: int, args, **params) -> None:
     name = ctx.kernel_name(node)
-    src = env.get_template(template).render(name=name, node=node.name, total=total, **params)
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1), args)
+    src = env.get_template(template).render(name=name, node=ctx.comment(node), total=total, **params)
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), args)
 
 
 def binary(ctx: Context, node: Node, env) -> None:
     g = ctx.graph
     out = g.types[node.outputs[0]].shape
     kind = {qops.QAdd: "add", qops.QSub: "sub", qops.QMul: "mul"}[type(node.op)]
+    add = dataclasses.astuple(add_params(node.op)) if kind != "mul" else ()   # in ADD_PARAMS_FIELDS order
     _simple(ctx, node, env, "binary.cu.j2", int(np.prod(out)),
             [ctx.value(node.inputs[0]), ctx.value(node.inputs[1]), ctx.value(node.outputs[0])],
-            kind=kind, sign=-1 if kind == "sub" else 1, p=node.op, dims=list(out) or [1],
+            kind=kind, sign=-1 if kind == "sub" else 1, p=node.op, add_params=add, dims=list(out) or [1],
             a_strides=_broadcast_strides(g.types[node.inputs[0]].shape, out) or [0],
             b_strides=_broadcast_strides(g.types[node.inputs[1]].shape, out) or [0])
 

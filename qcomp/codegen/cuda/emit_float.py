@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import DType, Node, ops
-from .context import Context, grid_1d
+from .context import BLOCK, Context, grid_1d
 
 
 def _float_only(ctx: Context, node: Node) -> None:
@@ -28,9 +28,9 @@ def softmax(ctx: Context, node: Node, env) -> None:
     stride = int(np.prod(x.shape[axis + 1:]))
     rows = x.size // length
     name = ctx.kernel_name(node)
-    src = env.get_template("float_norm.cu.j2").render(kind="softmax", name=name, node=node.name, L=length, S=stride,
+    src = env.get_template("float_norm.cu.j2").render(kind="softmax", name=name, node=ctx.comment(node), L=length, S=stride,
                                                       rows=rows)
-    ctx.add(node, name, src, grid_1d(rows), (256, 1, 1), [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])])
+    ctx.add(node, name, src, grid_1d(rows), (BLOCK, 1, 1), [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])])
 
 
 def layer_norm(ctx: Context, node: Node, env) -> None:
@@ -47,9 +47,9 @@ def layer_norm(ctx: Context, node: Node, env) -> None:
     length = int(np.prod(norm))
     rows = x.size // length
     name = ctx.kernel_name(node)
-    src = env.get_template("float_norm.cu.j2").render(kind="layer_norm", name=name, node=node.name, L=length,
+    src = env.get_template("float_norm.cu.j2").render(kind="layer_norm", name=name, node=ctx.comment(node), L=length,
                                                       rows=rows, eps=repr(float(op.epsilon)))
-    ctx.add(node, name, src, grid_1d(rows), (256, 1, 1),
+    ctx.add(node, name, src, grid_1d(rows), (BLOCK, 1, 1),
             [ctx.value(node.inputs[0]), *params, ctx.value(node.outputs[0])])
 
 
@@ -65,11 +65,11 @@ def binary(ctx: Context, node: Node, env) -> None:
     total = int(np.prod(out))
     name = ctx.kernel_name(node)
     src = env.get_template("float_ops.cu.j2").render(
-        kind="binary", name=name, node=node.name, op=node.op.kind, expr=_BINARY[type(node.op)], total=total,
+        kind="binary", name=name, node=ctx.comment(node), op=node.op.kind, expr=_BINARY[type(node.op)], total=total,
         dims=list(out) or [1], a_strides=_broadcast_strides(g.types[node.inputs[0]].shape, out) or [0],
         b_strides=_broadcast_strides(g.types[node.inputs[1]].shape, out) or [0],
         act_min=_float(getattr(node.op, "act_min", None)), act_max=_float(getattr(node.op, "act_max", None)))
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1),
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1),
             [ctx.value(node.inputs[0]), ctx.value(node.inputs[1]), ctx.value(node.outputs[0])])
 
 
@@ -80,9 +80,9 @@ def cast(ctx: Context, node: Node, env) -> None:
         raise ctx.unsupported(node, "casts to a type other than float32")
     total = g.types[node.outputs[0]].size
     name = ctx.kernel_name(node)
-    src = env.get_template("float_ops.cu.j2").render(kind="cast", name=name, node=node.name, total=total,
+    src = env.get_template("float_ops.cu.j2").render(kind="cast", name=name, node=ctx.comment(node), total=total,
                                                      src=x.ctype, dst=y.ctype)
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1), [x, y])
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), [x, y])
 
 
 def gather(ctx: Context, node: Node, env) -> None:
@@ -93,9 +93,9 @@ def gather(ctx: Context, node: Node, env) -> None:
     d, a, i, y = data.shape[axis], ctx.value(node.inputs[0]), ctx.value(node.inputs[1]), ctx.value(node.outputs[0])
     name = ctx.kernel_name(node)
     src = env.get_template("float_ops.cu.j2").render(
-        kind="gather", name=name, node=node.name, total=total, D=d, J=max(indices.size, 1),
+        kind="gather", name=name, node=ctx.comment(node), total=total, D=d, J=max(indices.size, 1),
         inner=int(np.prod(data.shape[axis + 1:])), ctype=a.ctype, itype=i.ctype)
-    ctx.add(node, name, src, grid_1d(total), (256, 1, 1), [a, i, y])
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), [a, i, y])
 
 
 EMITTERS = {ops.Softmax: softmax, ops.LayerNorm: layer_norm, ops.Add: binary, ops.Sub: binary, ops.Mul: binary,

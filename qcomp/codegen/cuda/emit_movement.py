@@ -12,7 +12,7 @@ import numpy as np
 
 from ...ir import Node, ops
 from ...ir.resize import nearest_source_index
-from .context import Context, ctype_of, grid_1d
+from .context import BLOCK, Context, ctype_of, grid_1d
 from .emit_elementwise import _strides
 
 
@@ -23,10 +23,10 @@ def _copy(ctx: Context, node: Node, env, src: str, dst: str, dims, src_strides, 
     name = ctx.kernel_name(node, suffix)
     lo, hi, value = pad if pad is not None else ([], [], 0)
     src_text = env.get_template("copy.cu.j2").render(
-        name=name, node=node.name, what=what, total=total, dims=list(dims) or [1],
+        name=name, node=ctx.comment(node), what=what, total=total, dims=list(dims) or [1],
         src_strides=list(src_strides) or [0], dst_strides=list(dst_strides) or [0], src_base=src_base,
         dst_base=dst_base, pad=pad is not None, lo=lo, hi=hi, pad_value=value, ctype=ctype_of(g.types[src].dtype))
-    ctx.add(node, name, src_text, grid_1d(total), (256, 1, 1), [ctx.value(src), ctx.value(dst)])
+    ctx.add(node, name, src_text, grid_1d(total), (BLOCK, 1, 1), [ctx.value(src), ctx.value(dst)])
 
 
 def reshape(ctx: Context, node: Node, env) -> None:
@@ -132,9 +132,9 @@ def resize(ctx: Context, node: Node, env) -> None:
     table = ctx.add_weight(np.concatenate(tables))
     name = ctx.kernel_name(node)
     src = env.get_template("resize.cu.j2").render(
-        name=name, node=node.name, dims=list(y.shape), table_offsets=offsets, in_strides=_strides(x.shape),
+        name=name, node=ctx.comment(node), dims=list(y.shape), table_offsets=offsets, in_strides=_strides(x.shape),
         total=y.size, ctype=ctype_of(x.dtype), transform=op.coordinate_transformation_mode, nearest=op.nearest_mode)
-    ctx.add(node, name, src, grid_1d(y.size), (256, 1, 1), [ctx.value(node.inputs[0]), table, ctx.value(node.outputs[0])])
+    ctx.add(node, name, src, grid_1d(y.size), (BLOCK, 1, 1), [ctx.value(node.inputs[0]), table, ctx.value(node.outputs[0])])
 
 
 EMITTERS[ops.Resize] = resize

@@ -28,12 +28,14 @@ from pathlib import Path
 
 from llvmlite import ir
 
+from ...abi import align
 from ...errors import UnsupportedModelError
 from ...ir import Graph, Node, ops, qops
-from ...passes.plan_memory import ALIGN, plan_memory
+from ...passes.plan_memory import plan_memory
 from ...resources import data_dir
 from ...target import Target
 from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float
+from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms
 from .compile import compile_object, cross_artifact, link_shared
 from .cpucheck import cpu_check_expr
@@ -94,7 +96,7 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
         raise UnsupportedModelError(why)
     check_io(graph, target.name)
     spec = dot_spec(target)
-    mod = Module(graph.name, target.triple)
+    mod = Module(CNames().ident("model", graph.name), target.triple)
     plan = plan_memory(graph)
     steps, scratch = [], 0
     for index, node in enumerate(graph.nodes):
@@ -106,8 +108,8 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
         scratch = max(scratch, EMITTERS[type(node.op)](k))
         b.ret(c32(0))
         steps.append((node, f))
-    scratch_offset = -(-plan.workspace_bytes // ALIGN) * ALIGN
-    workspace = scratch_offset + (-(-scratch // ALIGN) * ALIGN)
+    scratch_offset = align(plan.workspace_bytes)
+    workspace = scratch_offset + align(scratch)
     emit_abi(mod, graph, steps, plan.offsets, workspace, scratch_offset, raw_forms(graph), target)
     return mod, {"workspace_bytes": workspace, "activation_bytes": plan.activation_bytes}
 

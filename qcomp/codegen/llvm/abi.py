@@ -3,7 +3,7 @@
     qcomp_run_ex(workspace, size, inputs, outputs, flags)      flags: QCOMP_RAW_INPUTS (1),
                                                                QCOMP_RAW_OUTPUTS (2)
       1. argument checks: NULL pointers -> QCOMP_ERR_NULL_ARGUMENT, size < qcomp_workspace_size()
-         -> QCOMP_ERR_BUFFER_TOO_SMALL, workspace not 64-byte aligned -> QCOMP_ERR_MISALIGNED;
+         -> QCOMP_ERR_BUFFER_TOO_SMALL, workspace not aligned to QCOMP_WORKSPACE_ALIGN -> QCOMP_ERR_MISALIGNED;
          raw I/O asked for a tensor that has no int8 form -> QCOMP_ERR_NO_RAW_FORM; a CPU without
          the target's features -> QCOMP_ERR_UNSUPPORTED_CPU (cpucheck.py). Never aborts.
       2. every node's kernel in graph order (a kernel's nonzero status, e.g. QCOMP_ERR_BAD_INPUT
@@ -15,7 +15,9 @@
     qcomp_run = qcomp_run_ex(.., 0);  qcomp_run_raw = qcomp_run_ex(.., 3)
     qcomp_output_raw_dtype(i): the dtype output i has under QCOMP_RAW_OUTPUTS (-1: bad index)
 Tensor infos are a constant table of qcomp_tensor_info structs (C layout: ptr, i32, i32, i64[8],
-float, i32 = 88 bytes on LP64).
+float, i32 = 88 bytes on LP64). Status codes and messages, dtype codes, the flags and the alignment
+come from runtime/qcomp.h through qcomp.abi; model strings enter the module only as byte arrays
+(tensor names) and as a sanitized module name.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, Node, ops
 from ...target import Target
@@ -30,14 +33,13 @@ from .cpucheck import SYMBOL as CPU_SYMBOL
 from .cpucheck import cpu_check_expr
 from .irgen import F32, I32, I64, PTR, Module, c32, c64, memcpy
 
-STATUS = ["ok", "a required pointer is NULL", "input/output index out of range",
-          "a buffer is smaller than the tensor or workspace", "workspace not aligned to 64 bytes",
-          "the CPU lacks a feature the code needs", "internal error",
-          "raw int8 I/O asked for a tensor that has no int8 form",
-          "an input value is out of range (a Gather index)"]
-OK, ERR_NULL, ERR_INDEX, ERR_SMALL, ERR_ALIGN, ERR_CPU, ERR_INTERNAL, ERR_NO_RAW, ERR_BAD_INPUT = range(9)
-_DTYPES = {DType.FLOAT32: 0, DType.INT8: 1, DType.UINT8: 2, DType.INT32: 3, DType.INT64: 4}
-INFO = ir.LiteralStructType([PTR, I32, I32, ir.ArrayType(I64, 8), F32, I32])
+# status codes, dtype codes, flags and alignment: runtime/qcomp.h, through qcomp.abi
+OK, ERR_NULL, ERR_INDEX, ERR_SMALL, ERR_ALIGN, ERR_CPU, ERR_NO_RAW = (abi.STATUS_OF[f"QCOMP_{s}"] for s in (
+    "OK", "ERR_NULL_ARGUMENT", "ERR_BAD_INDEX", "ERR_BUFFER_TOO_SMALL", "ERR_MISALIGNED", "ERR_UNSUPPORTED_CPU",
+    "ERR_NO_RAW_FORM"))
+_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].value for t in (DType.FLOAT32, DType.INT8, DType.UINT8, DType.INT32, DType.INT64)}
+INFO = ir.LiteralStructType([PTR, I32, I32, ir.ArrayType(I64, abi.MAX_RANK), F32, I32])
+INFO_BYTES = 8 + 4 + 4 + 8 * abi.MAX_RANK + 4 + 4   # LP64, no padding
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,13 @@ def check_io(g: Graph, target_name: str) -> None:
 
 def _info(mod: Module, g: Graph, v: str, quant) -> ir.Constant:
     t = g.types[v]
-    if t.rank > 8:
-        raise UnsupportedModelError(f"{v!r} has rank {t.rank}; the ABI carries at most 8 dimensions")
+    if t.rank > abi.MAX_RANK:
+        raise UnsupportedModelError(f"{v!r} has rank {t.rank}; the ABI carries at most {abi.MAX_RANK} dimensions")
     q = quant if quant is not None else t.quant
     scale, zp = (float(q.scale[0]), int(q.zero_point[0])) if q is not None and not q.per_channel else (0.0, 0)
-    shape = list(t.shape) + [0] * (8 - t.rank)
+    shape = list(t.shape) + [0] * (abi.MAX_RANK - t.rank)
     return ir.Constant(INFO, [mod.cstring(v, "name"), c32(_DTYPES[t.dtype]), c32(t.rank),
-                              ir.Constant(ir.ArrayType(I64, 8), [c64(d) for d in shape]),
+                              ir.Constant(ir.ArrayType(I64, abi.MAX_RANK), [c64(d) for d in shape]),
                               ir.Constant(F32, scale), c32(zp)])
 
 
@@ -100,7 +102,7 @@ def _info_fn(mod: Module, name: str, infos: list[ir.Constant]) -> None:
     with b.if_then(b.icmp_unsigned(">=", index, c32(len(infos))), likely=False):
         b.ret(c32(ERR_INDEX))
     src = b.gep(table, [c64(0), b.zext(index, I64)], source_etype=table.value_type)
-    memcpy(mod, b, info, src, 88)
+    memcpy(mod, b, info, src, INFO_BYTES)
     b.ret(c32(OK))
 
 
@@ -112,7 +114,7 @@ def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], offse
                 for v in g.inputs]
     infos_out = [_info(mod, g, v, g.types[raw.outputs[v].inputs[0]].quant if v in raw.outputs else None)
                  for v in g.outputs]
-    _const_fn(mod, "qcomp_abi_version", I32, 1)
+    _const_fn(mod, "qcomp_abi_version", I32, abi.ABI_VERSION)
     _const_fn(mod, "qcomp_num_inputs", I32, len(g.inputs))
     _const_fn(mod, "qcomp_num_outputs", I32, len(g.outputs))
     _const_fn(mod, "qcomp_workspace_size", I64, workspace_bytes)
@@ -133,15 +135,16 @@ def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], offse
     f, b = mod.function("qcomp_run_raw", I32, [PTR, I64, PTR, PTR], internal=False)
     complete = len(raw.inputs) + sum(g.types[v].dtype is DType.INT8 for v in g.inputs) == len(g.inputs) and \
         len(raw.outputs) + sum(g.types[v].dtype is DType.INT8 for v in g.outputs) == len(g.outputs)
-    b.ret(b.call(run, [*f.args, c32(3)]) if complete else c32(ERR_NO_RAW))
+    b.ret(b.call(run, [*f.args, c32(abi.RAW_INPUTS | abi.RAW_OUTPUTS)]) if complete else c32(ERR_NO_RAW))
 
-    strings = [mod.cstring(s, "status") for s in STATUS] + [mod.cstring("unknown status", "status")]
+    statuses = [s.message for s in abi.STATUS]
+    strings = [mod.cstring(s, "status") for s in statuses] + [mod.cstring(abi.UNKNOWN_STATUS, "status")]
     table = ir.GlobalVariable(mod.m, ir.ArrayType(PTR, len(strings)), "status.table")
     table.initializer = ir.Constant(table.value_type, strings)
     table.global_constant, table.linkage = True, "internal"
     f, b = mod.function("qcomp_status_string", PTR, [I32], internal=False)
     s = f.args[0]
-    s = b.select(b.icmp_unsigned("<", s, c32(len(STATUS))), s, c32(len(STATUS)))
+    s = b.select(b.icmp_unsigned("<", s, c32(len(statuses))), s, c32(len(statuses)))
     b.ret(b.load(b.gep(table, [c64(0), b.zext(s, I64)], source_etype=table.value_type), typ=PTR))
 
 
@@ -156,12 +159,12 @@ def _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw: RawF
     for p in (ws, inputs, outputs):
         fail_if(b.icmp_unsigned("==", p, null), ERR_NULL)
     fail_if(b.icmp_unsigned("<", size, c64(workspace_bytes)), ERR_SMALL)
-    fail_if(b.icmp_unsigned("!=", b.and_(b.ptrtoint(ws, I64), c64(63)), c64(0)), ERR_ALIGN)
+    fail_if(b.icmp_unsigned("!=", b.and_(b.ptrtoint(ws, I64), c64(abi.WORKSPACE_ALIGN - 1)), c64(0)), ERR_ALIGN)
     if cpu_check_expr(target) is not None:
         cpu_ok = mod.intrinsic(CPU_SYMBOL, I32, [])
         fail_if(b.icmp_signed("==", b.call(cpu_ok, []), c32(0)), ERR_CPU)
-    raw_in = b.icmp_unsigned("!=", b.and_(flags, c32(1)), c32(0))
-    raw_out = b.icmp_unsigned("!=", b.and_(flags, c32(2)), c32(0))
+    raw_in = b.icmp_unsigned("!=", b.and_(flags, c32(abi.RAW_INPUTS)), c32(0))
+    raw_out = b.icmp_unsigned("!=", b.and_(flags, c32(abi.RAW_OUTPUTS)), c32(0))
     if any(g.types[v].dtype is not DType.INT8 and v not in raw.inputs for v in g.inputs):
         fail_if(raw_in, ERR_NO_RAW)
     ptrs: dict[str, ir.Value] = {}
@@ -174,8 +177,8 @@ def _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw: RawF
     for v, off in offsets.items():
         ptrs[v] = b.gep(ws, [c64(off)], source_etype=ir.IntType(8))
     scratch = b.gep(ws, [c64(scratch_offset)], source_etype=ir.IntType(8))
-    raw_quant = {n.name: v for v, n in raw.inputs.items()}
-    raw_deq = {n.name: v for v, n in raw.outputs.items()}
+    raw_quant = {id(n): v for v, n in raw.inputs.items()}    # by node, not name: names may repeat
+    raw_deq = {id(n): v for v, n in raw.outputs.items()}
 
     def call_kernel(kernel, args):
         status = b.call(kernel, args)
@@ -190,16 +193,16 @@ def _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw: RawF
     for node, kernel in steps:
         call = [pointer(v) for v in node.inputs] + [pointer(v) for v in node.outputs] + [scratch]
         nbytes = g.types[node.outputs[0]].nbytes
-        if node.name in raw_quant:
+        if id(node) in raw_quant:
             with b.if_else(raw_in) as (then, otherwise):
                 with then:
-                    memcpy(mod, b, pointer(node.outputs[0]), pointer(raw_quant[node.name]), nbytes)
+                    memcpy(mod, b, pointer(node.outputs[0]), pointer(raw_quant[id(node)]), nbytes)
                 with otherwise:
                     call_kernel(kernel, call)
-        elif node.name in raw_deq:
+        elif id(node) in raw_deq:
             with b.if_else(raw_out) as (then, otherwise):
                 with then:
-                    memcpy(mod, b, pointer(raw_deq[node.name]), pointer(node.inputs[0]),
+                    memcpy(mod, b, pointer(raw_deq[id(node)]), pointer(node.inputs[0]),
                            g.types[node.inputs[0]].nbytes)
                 with otherwise:
                     call_kernel(kernel, call)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ... import abi
 from ...errors import QcompError
 from ...resources import data_dir
 from ...target import Target
@@ -65,7 +66,7 @@ def compile_object(ir_path: Path, obj_path: Path, target: Target, asm_path: Path
 
 _BLOB_ASM = """\
         .section .rodata
-        .balign 64
+        .balign {align}
         .globl {symbol}
         .hidden {symbol}
 {symbol}:
@@ -125,7 +126,7 @@ def link_shared(obj_path: Path, so_path: Path, target: Target, blob: Path | None
     objects = [str(obj_path)]
     if blob is not None:
         asm = blob.with_suffix(".S")
-        asm.write_text(_BLOB_ASM.format(symbol=symbol, path=blob.resolve()))
+        asm.write_text(_BLOB_ASM.format(symbol=symbol, path=blob.resolve(), align=abi.WORKSPACE_ALIGN))
         proc = subprocess.run([linker, "-c", "-o", str(blob.with_suffix(".o")), str(asm)], capture_output=True,
                               text=True)
         if proc.returncode != 0:

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 import numpy as np
 from llvmlite import ir
 
+from ... import abi
+
 I1, I8, I16, I32, I64 = (ir.IntType(n) for n in (1, 8, 16, 32, 64))
 F32 = ir.FloatType()
 F64 = ir.DoubleType()
@@ -50,6 +52,7 @@ class Module:
     """One LLVM module under construction: globals, intrinsics and the fixed-point helpers."""
 
     def __init__(self, name: str, triple: str):
+        """name: the module's name, a C identifier (names.CNames: never a raw model string)."""
         self.m = ir.Module(name=name)
         self.m.triple = triple
         self._globals = 0
@@ -67,7 +70,8 @@ class Module:
 
     # ---- globals -----------------------------------------------------------------------------
     def table(self, array: np.ndarray, name: str = "tab") -> ir.Value:
-        """A pointer to constant bytes holding `array` (little-endian, C order), 64-byte aligned."""
+        """A pointer to constant bytes holding `array` (little-endian, C order), aligned to
+        abi.WORKSPACE_ALIGN."""
         data = np.ascontiguousarray(array)
         raw = bytearray(data.tobytes()) or bytearray(1)
         if len(raw) >= BLOB_MIN:
@@ -75,9 +79,9 @@ class Module:
                 self._blob_ref = ir.GlobalVariable(self.m, I8, BLOB_SYMBOL)
                 self._blob_ref.linkage, self._blob_ref.visibility = "external", "hidden"
                 self._blob_ref.global_constant = True
-                self._blob_ref.align = 64
+                self._blob_ref.align = abi.WORKSPACE_ALIGN
             offset = len(self.blob)
-            self.blob += raw + bytearray(-len(raw) % 64)
+            self.blob += raw + bytearray(abi.align(len(raw)) - len(raw))
             return ir.FormattedConstant(PTR, f'getelementptr inbounds (i8, ptr @"{BLOB_SYMBOL}", i64 {offset})')
         t = ir.ArrayType(I8, len(raw))
         self._globals += 1
@@ -85,7 +89,7 @@ class Module:
         g.initializer = ir.Constant(t, raw)
         g.global_constant = True
         g.linkage = "internal"
-        g.align = 64
+        g.align = abi.WORKSPACE_ALIGN
         return g
 
     def cstring(self, text: str, name: str = "str") -> ir.GlobalVariable:

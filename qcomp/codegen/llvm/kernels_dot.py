@@ -54,6 +54,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import qops
 from . import tables
@@ -500,7 +501,7 @@ def emit_dot(k) -> int:
     if fused is not None:
         with b.goto_entry_block():
             tile_buf = b.alloca(ir.ArrayType(I8, mr * kpad), name="a_tile")
-            tile_buf.align = 64
+            tile_buf.align = abi.WORKSPACE_ALIGN
 
     def a_rows(p0, rows: int):
         """the A rows of pixels p0 .. p0 + rows - 1: packed into this job's tile buffer now (fused)
@@ -529,7 +530,7 @@ def emit_dot(k) -> int:
                 run(nr, False)
     b.ret_void()
     parallel_for(k.mod, k.b, f, [a_base, k.outs[0]], groups * n_chunks * n_groups)
-    return -(-scratch // 64) * 64
+    return abi.align(scratch)
 
 
 def _pack_function(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value: int, row_taps: int = 0):

@@ -47,6 +47,7 @@ import math
 import numpy as np
 from llvmlite import ir
 
+from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, ops
 from ...ir.resize import original_coords
@@ -393,7 +394,7 @@ def _resize_linear(k) -> int:
     for axis, _, _ in passes:
         cur[axis] = op.sizes[axis]
         sizes.append(_prod(cur))
-    half = -(-max(sizes[:-1], default=0) * 4 // 64) * 64
+    half = abi.align(max(sizes[:-1], default=0) * 4)
     src = k.ins[0]
     for n, (axis, idx, w) in enumerate(passes):
         last = n == len(passes) - 1

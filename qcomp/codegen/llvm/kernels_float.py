@@ -25,11 +25,12 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, ops
 from .irgen import F32, F64, I8, I32, I64, c32, c64, int_type, load, loop, memcpy, store, var
 
-BAD_INPUT = 8
+BAD_INPUT = abi.STATUS_OF["QCOMP_ERR_BAD_INPUT"]
 
 
 def _shape(k, v):
@@ -205,7 +206,7 @@ def emit_dynamic_dense(k) -> int:
             factor = b.fmul(scale, load(b, k.ins[3], n, F32))
             y = b.fadd(b.fmul(b.sitofp(b.load(acc, typ=I32), F32), factor), load(b, k.ins[2], n, F32))
             store(b, _act_clamp(b, y, op), k.outs[0], b.add(b.mul(r, c64(n_out)), n), F32)
-    return -(-rows * kd // 64) * 64
+    return abi.align(rows * kd)
 
 
 def emit_dynamic_matmul(k) -> int:
@@ -217,7 +218,7 @@ def emit_dynamic_matmul(k) -> int:
     m, kd, n = a_shape[-2], a_shape[-1], b_shape[-1]
     na, nb = _prod(a_shape), _prod(b_shape)
     qa = k.scratch
-    qb = b.gep(k.scratch, [c64(-(-na // 64) * 64)], source_etype=I8)
+    qb = b.gep(k.scratch, [c64(abi.align(na))], source_etype=I8)
     s_a, zp_a = _dynamic_quantize(k, k.ins[0], na, qa)
     s_b, zp_b = _dynamic_quantize(k, k.ins[1], nb, qb)
     factor = b.fmul(s_a, s_b)
@@ -236,7 +237,7 @@ def emit_dynamic_matmul(k) -> int:
                 y = b.fmul(b.sitofp(b.load(acc, typ=I64), F32), factor)
                 dst = b.add(b.mul(bt, c64(m * n)), b.add(b.mul(mi, c64(n)), ni))
                 store(b, _act_clamp(b, y, op), k.outs[0], dst, F32)
-    return -(-na // 64) * 64 + nb
+    return abi.align(na) + nb
 
 
 def emit_float_binary(k) -> int:

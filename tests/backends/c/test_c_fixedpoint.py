@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from qcomp import fixedpoint
-from qcomp.codegen.c import TEMPLATES
+from qcomp.codegen.c import write_kernels
 
 HARNESS = r"""
 #include <stdio.h>
@@ -45,8 +45,7 @@ def harness(tmp_path_factory):
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed")
     work = tmp_path_factory.mktemp("fixedpoint")
-    for f in ("qcomp_kernels.c", "qcomp_kernels.h"):
-        shutil.copyfile(TEMPLATES / f, work / f)
+    write_kernels(work)
     (work / "harness.c").write_text(HARNESS)
     cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-o", "harness", "harness.c",
            "qcomp_kernels.c", "-lm"]

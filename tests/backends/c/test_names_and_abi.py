@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import qcomp
 from qcomp.api import build
-from qcomp.codegen.c.names import CNames, c_comment, c_string
+from qcomp.codegen.names import CNames, c_comment, c_string
 from qcomp.errors import UnsupportedModelError
 from qcomp.target import get_target, host_support
 
