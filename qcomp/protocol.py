@@ -91,31 +91,36 @@ def problem(graph, node, reason: str, advice: str) -> Problem:
     return Problem(node.name, node.op.kind, dtypes_of(graph, node), reason, advice)
 
 
-def skip_advice(node) -> str:
-    return f"use --skip {node.name} to keep it in float, or build for another target (`qcomp targets`)"
+def skip_advice(node, graph) -> str:
+    """What to do about a node a backend cannot emit: an int8 node can stay in float (--skip),
+    any node can go to another target."""
+    if node.inputs and graph.types[node.inputs[0]].dtype.value == "i8":
+        return f"use --skip {node.name} to keep it in float, or build for another target (`qcomp targets`)"
+    return "build this model for another target (`qcomp targets`), e.g. --target ref"
 
 
 def check_nodes(graph, table: Table, backend: str,
-                advice: Callable[[Any], str] = skip_advice) -> list[Problem]:
+                advice: Callable[[Any, Any], str] = skip_advice) -> list[Problem]:
     """A Problem for every node whose op has no entry in `table` or whose entry's precondition
-    fails. `advice(node)` says what to do (default: --skip the node, or another target)."""
+    fails. `advice(node, graph)` says what to do (default: skip_advice)."""
     out = []
     for node in graph.nodes:
         entry = table.get(type(node.op))
         if entry is None:
-            out.append(problem(graph, node, f"the {backend} backend has no emitter for {node.op.kind}", advice(node)))
+            out.append(problem(graph, node, f"the {backend} backend has no emitter for {node.op.kind}",
+                               advice(node, graph)))
             continue
         why_not = why_not_of(entry)
         reason = why_not(node, graph) if why_not is not None else None
         if reason:
-            out.append(problem(graph, node, reason, advice(node)))
+            out.append(problem(graph, node, reason, advice(node, graph)))
     return out
 
 
 def refuse(problems: list[Problem], target) -> UnsupportedModelError:
     """One error listing every problem (a user fixes them all in one round)."""
     lines = "\n".join(f"  - {p}" for p in problems)
-    return UnsupportedModelError(f"target {target.name!r} cannot build this model: {len(problems)} node(s) "
+    return UnsupportedModelError(f"target {target.name} cannot build this model: {len(problems)} node(s) "
                                  f"it cannot emit:\n{lines}")
 
 

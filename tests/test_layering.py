@@ -4,18 +4,21 @@ from pathlib import Path
 
 import pytest
 
+from qcomp.protocol import BACKENDS
+
 ROOT = Path(__file__).resolve().parents[1] / "qcomp"
 
 # layer -> qcomp layers it may import (besides itself and the leaf module qcomp.errors)
 ALLOWED = {
     "ir": set(),
     "fixedpoint": set(),
-    "ref": {"ir", "fixedpoint"},
+    "ref": {"ir", "fixedpoint", "protocol"},
     "frontend": {"ir"},
     "passes": {"ir", "fixedpoint", "ref"},
-    "codegen": {"ir", "fixedpoint", "target", "resources", "passes"},
+    "codegen": {"ir", "fixedpoint", "target", "resources", "passes", "protocol"},
     "runtime": set(),
-    "target": {"resources"},
+    "target": {"resources", "protocol"},
+    "protocol": set(),   # the backend protocol and registry: a leaf, read by target, ref, codegen, builder
     "resources": set(),
     "errors": set(),
     "calibdata": set(),
@@ -74,6 +77,24 @@ def test_checker_catches_violations():
     src = "from ..ref import run_float\nimport llvmlite.binding\nfrom . import onnx_ops\nfrom ..ir import Graph\n"
     bad = violations("frontend", imports(src, ["qcomp", "frontend"]))
     assert bad == ["line 1: qcomp.ref", "line 2: llvmlite.binding (only ['codegen'] may import it)"]
+
+
+def _module_file(name: str) -> Path:
+    path = ROOT.parent.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_every_registered_backend_has_the_protocol(backend):
+    """qcomp/protocol.py BACKENDS: each module defines check(graph, target) and emit(graph, target,
+    out_dir, *, options), the only entry points the builder and host_support use."""
+    path = _module_file(BACKENDS[backend])
+    assert path.is_file(), f"BACKENDS[{backend!r}] = {BACKENDS[backend]!r} names no module"
+    defs = {n.name: n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
+    assert "check" in defs and "emit" in defs, f"{path.relative_to(ROOT.parent)} lacks check() or emit()"
+    assert [a.arg for a in defs["check"].args.args] == ["graph", "target"]
+    assert [a.arg for a in defs["emit"].args.args] == ["graph", "target", "out_dir"], \
+        "emit's backend-specific options must be keyword-only"
 
 
 def test_every_layer_is_known():

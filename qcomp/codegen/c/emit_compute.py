@@ -10,8 +10,11 @@ import math
 
 import numpy as np
 
-from ...ir import Node, ops, qops
+from ...ir import DType, Node, ops, qops
+from ...protocol import Emitter
 from .program import Call, Ctx, contiguous_strides, unsupported
+
+WEIGHTED = (qops.QConv2D, qops.QConvTranspose2D, qops.QDense)
 
 
 def _conv_fields(ctx: Ctx, node: Node, op) -> dict[str, int]:
@@ -30,38 +33,48 @@ def _weighted_args(ctx: Ctx, node: Node) -> list[str]:
             ctx.ptr(node.outputs[0], False)]
 
 
-def _check_weighted(ctx: Ctx, node: Node) -> None:
-    ctx.require_int8(node, node.inputs[:2])
+def why_not_int8(node: Node, graph) -> str | None:
+    """The integer kernels' precondition: int8 operands (the first two of a weighted op)."""
+    values = node.inputs[:2] if isinstance(node.op, WEIGHTED) else node.inputs
+    bad = [v for v in values if graph.types[v].dtype is not DType.INT8]
+    return f"operand(s) {', '.join(map(repr, bad))} are not int8" if bad else None
+
+
+def why_not_weighted(node: Node, graph) -> str | None:
     for v in node.inputs[1:]:
-        if v not in ctx.graph.constants:
-            raise unsupported(ctx, node, f"{v!r} must be a constant")
+        if v not in graph.constants:
+            return f"{v!r} must be a constant"
+    return why_not_int8(node, graph)
 
 
-def conv2d(ctx: Ctx, node: Node) -> list[Call]:
-    _check_weighted(ctx, node)
+def why_not_matmul(node: Node, graph) -> str | None:
+    if min(graph.types[v].rank for v in node.inputs) < 2:
+        return "MatMul operands of rank 1 are not supported"
+    return why_not_int8(node, graph)
+
+
+def conv2d(node: Node, ctx: Ctx) -> None:
     fields = _conv_fields(ctx, node, node.op)
     p = ctx.struct(node, "qcomp_conv_params", fields)
     patch = ctx.scratch(fields["kh"] * fields["kw"] * fields["c"])
-    return [Call(ctx.comment(node), "qcomp_conv2d_int8", (*_weighted_args(ctx, node), patch, f"&{p.name}"),
-                 structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_conv2d_int8", (*_weighted_args(ctx, node), patch, f"&{p.name}"),
+                       structs=(p,))]
 
 
-def conv_transpose2d(ctx: Ctx, node: Node) -> list[Call]:
-    _check_weighted(ctx, node)
+def conv_transpose2d(node: Node, ctx: Ctx) -> None:
     p = ctx.struct(node, "qcomp_conv_params", _conv_fields(ctx, node, node.op))
-    return [Call(ctx.comment(node), "qcomp_conv_transpose2d_int8", (*_weighted_args(ctx, node), f"&{p.name}"),
-                 structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_conv_transpose2d_int8", (*_weighted_args(ctx, node), f"&{p.name}"),
+                       structs=(p,))]
 
 
-def dense(ctx: Ctx, node: Node) -> list[Call]:
-    _check_weighted(ctx, node)
+def dense(node: Node, ctx: Ctx) -> None:
     op = node.op
     shape = ctx.shape(node.inputs[0])
     n = ctx.shape(node.inputs[1])[0]
     rows, k = math.prod(shape[:-1]), shape[-1]
     args = (*_weighted_args(ctx, node), str(rows), str(k), str(n), str(op.output_zero_point), str(op.qmin),
             str(op.qmax))
-    return [Call(ctx.comment(node), "qcomp_dense_int8", args)]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_dense_int8", args)]
 
 
 def _batch_offsets(shape: tuple[int, ...], out_batch: tuple[int, ...], block: int) -> np.ndarray:
@@ -72,12 +85,9 @@ def _batch_offsets(shape: tuple[int, ...], out_batch: tuple[int, ...], block: in
     return np.broadcast_to(index, out_batch).ravel() * block
 
 
-def matmul(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def matmul(node: Node, ctx: Ctx) -> None:
     a, b = node.inputs
     sa, sb, sy = ctx.shape(a), ctx.shape(b), ctx.shape(node.outputs[0])
-    if len(sa) < 2 or len(sb) < 2:
-        raise unsupported(ctx, node, "MatMul operands of rank 1 are not supported")
     m, k, n = sa[-2], sa[-1], sb[-1]
     out_batch = sy[:-2]
     a_off = ctx.array(node, "a_offsets", _batch_offsets(sa, out_batch, m * k))
@@ -86,7 +96,7 @@ def matmul(ctx: Ctx, node: Node) -> list[Call]:
     args = (ctx.ptr(a, True), ctx.ptr(b, True), ctx.ptr(node.outputs[0], False), str(math.prod(out_batch)),
             a_off.name, b_off.name, str(m), str(k), str(n), str(op.a_zero_point), str(op.b_zero_point),
             str(op.multiplier), str(op.shift), str(op.output_zero_point), str(op.qmin), str(op.qmax))
-    return [Call(ctx.comment(node), "qcomp_matmul_int8", args, arrays=(a_off, b_off))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_matmul_int8", args, arrays=(a_off, b_off))]
 
 
 def _broadcast(ctx: Ctx, node: Node):
@@ -104,41 +114,38 @@ def _broadcast(ctx: Ctx, node: Node):
     return len(out), list(out) or [1], strides[0] or [0], strides[1] or [0]
 
 
-def _binary(ctx: Ctx, node: Node, kernel: str, params_type: str, fields: dict, extra: tuple[str, ...]) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def _binary(ctx: Ctx, node: Node, kernel: str, params_type: str, fields: dict, extra: tuple[str, ...]) -> None:
     rank, shape, sa, sb = _broadcast(ctx, node)
     arrays = (ctx.array(node, "shape", shape), ctx.array(node, "a_strides", sa), ctx.array(node, "b_strides", sb))
     p = ctx.struct(node, params_type, fields)
     a, b = node.inputs
     args = (ctx.ptr(a, True), ctx.ptr(b, True), ctx.ptr(node.outputs[0], False), str(max(rank, 1)),
             *(x.name for x in arrays), f"&{p.name}", *extra)
-    return [Call(ctx.comment(node), kernel, args, arrays=arrays, structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), kernel, args, arrays=arrays, structs=(p,))]
 
 
-def add(ctx: Ctx, node: Node) -> list[Call]:
-    return _binary(ctx, node, "qcomp_add_int8", "AddParams", node.op.attrs(),
-                   ("1" if isinstance(node.op, qops.QSub) else "0",))
+def add(node: Node, ctx: Ctx) -> None:
+    _binary(ctx, node, "qcomp_add_int8", "AddParams", node.op.attrs(),
+            ("1" if isinstance(node.op, qops.QSub) else "0",))
 
 
-def mul(ctx: Ctx, node: Node) -> list[Call]:
-    return _binary(ctx, node, "qcomp_mul_int8", "MulParams", node.op.attrs(), ())
+def mul(node: Node, ctx: Ctx) -> None:
+    _binary(ctx, node, "qcomp_mul_int8", "MulParams", node.op.attrs(), ())
 
 
-def lut(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def lut(node: Node, ctx: Ctx) -> None:
     x, table = node.inputs
     n = math.prod(ctx.shape(x))
-    return [Call(ctx.comment(node), "qcomp_lut_int8",
-                 (ctx.ptr(x, True), ctx.ptr(table, True), ctx.ptr(node.outputs[0], False), str(n)))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_lut_int8",
+                       (ctx.ptr(x, True), ctx.ptr(table, True), ctx.ptr(node.outputs[0], False), str(n)))]
 
 
-def requantize(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def requantize(node: Node, ctx: Ctx) -> None:
     op = node.op
     n = math.prod(ctx.shape(node.inputs[0]))
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(n), str(op.input_zero_point),
             str(op.multiplier), str(op.shift), str(op.output_zero_point), str(op.qmin), str(op.qmax))
-    return [Call(ctx.comment(node), "qcomp_requantize_int8", args)]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_requantize_int8", args)]
 
 
 def _pool_struct(ctx: Ctx, node: Node):
@@ -150,11 +157,10 @@ def _pool_struct(ctx: Ctx, node: Node):
         dh=op.dilations[0], dw=op.dilations[1], pad_top=op.pads[0], pad_left=op.pads[1]))
 
 
-def maxpool(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def maxpool(node: Node, ctx: Ctx) -> None:
     p = _pool_struct(ctx, node)
-    return [Call(ctx.comment(node), "qcomp_maxpool2d_int8",
-                 (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), f"&{p.name}"), structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_maxpool2d_int8",
+                       (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), f"&{p.name}"), structs=(p,))]
 
 
 def _counts(out: int, k: int, stride: int, dilation: int, pad_begin: int, lo: int, hi: int) -> np.ndarray:
@@ -163,8 +169,7 @@ def _counts(out: int, k: int, stride: int, dilation: int, pad_begin: int, lo: in
     return ((pos >= lo) & (pos < hi)).sum(axis=1)
 
 
-def avgpool(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def avgpool(node: Node, ctx: Ctx) -> None:
     op = node.op
     _, h, w, _ = ctx.shape(node.inputs[0])
     _, oh, ow, _ = ctx.shape(node.outputs[0])
@@ -182,7 +187,7 @@ def avgpool(ctx: Ctx, node: Node) -> list[Call]:
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), f"&{p.name}", arrays[0].name,
             arrays[1].name, str(op.in_zero_point), arrays[2].name, arrays[3].name, str(op.out_zero_point),
             str(op.qmin), str(op.qmax))
-    return [Call(ctx.comment(node), "qcomp_avgpool2d_int8", args, arrays=arrays, structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_avgpool2d_int8", args, arrays=arrays, structs=(p,))]
 
 
 def _reduce_arrays(ctx: Ctx, node: Node, axes: tuple[int, ...]):
@@ -197,8 +202,7 @@ def _reduce_arrays(ctx: Ctx, node: Node, axes: tuple[int, ...]):
             max(len(outer), 1), max(len(axes), 1))
 
 
-def mean(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def mean(node: Node, ctx: Ctx) -> None:
     op = node.op
     os_, ost, is_, ist, orank, irank = _reduce_arrays(ctx, node, op.axes)
     if math.prod(is_.values) != op.count:
@@ -208,19 +212,20 @@ def mean(ctx: Ctx, node: Node) -> list[Call]:
                                             out_zero_point=op.out_zero_point, qmin=op.qmin, qmax=op.qmax))
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(orank), os_.name, ost.name,
             str(irank), is_.name, ist.name, f"&{p.name}")
-    return [Call(ctx.comment(node), "qcomp_mean_int8", args, arrays=(os_, ost, is_, ist), structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_mean_int8", args, arrays=(os_, ost, is_, ist), structs=(p,))]
 
 
-def reduce_max(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def reduce_max(node: Node, ctx: Ctx) -> None:
     os_, ost, is_, ist, orank, irank = _reduce_arrays(ctx, node, node.op.axes)
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(orank), os_.name, ost.name,
             str(irank), is_.name, ist.name)
-    return [Call(ctx.comment(node), "qcomp_reduce_max_int8", args, arrays=(os_, ost, is_, ist))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_reduce_max_int8", args, arrays=(os_, ost, is_, ist))]
 
 
 TABLE = {
-    qops.QConv2D: conv2d, qops.QConvTranspose2D: conv_transpose2d, qops.QDense: dense, qops.QMatMul: matmul,
-    qops.QAdd: add, qops.QSub: add, qops.QMul: mul, qops.Lut: lut, qops.QRequantize: requantize,
-    qops.QAvgPool2D: avgpool, qops.QMean: mean, ops.MaxPool2D: maxpool, ops.ReduceMax: reduce_max,
+    qops.QConv2D: Emitter(conv2d, why_not_weighted), qops.QConvTranspose2D: Emitter(conv_transpose2d, why_not_weighted),
+    qops.QDense: Emitter(dense, why_not_weighted), qops.QMatMul: Emitter(matmul, why_not_matmul),
+    **{cls: Emitter(emitter, why_not_int8) for cls, emitter in (
+        (qops.QAdd, add), (qops.QSub, add), (qops.QMul, mul), (qops.Lut, lut), (qops.QRequantize, requantize),
+        (qops.QAvgPool2D, avgpool), (qops.QMean, mean), (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max))},
 }
