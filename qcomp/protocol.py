@@ -7,14 +7,16 @@ Every backend module has the same two functions:
     check(graph, target) -> list[Problem]     every node the backend cannot emit (empty: it can)
     emit(graph, target, out_dir, *, <backend-specific keyword options>) -> dict   manifest entries
 
-and one table from op class to emitter. Every emitter of every backend has ONE signature:
+and one table from op class to emitter, `EMITTERS` (docs/ops.md is generated from these tables:
+`python -m qcomp.coverage > docs/ops.md`). Every emitter of every backend has ONE signature:
 
     emit_x(node: Node, ctx) -> None
 
 where `ctx` is the backend's context object: llvm a per-node `Kernel` (module, builder, the node's
 argument pointers, its scratch pointer; `ctx.reserve(nbytes)` reports the scratch it uses), cuda
 its `Context` (launches, weights, the Jinja environment `ctx.env`), c its program `Ctx` (the
-emitter appends to `ctx.calls`). A table value is the emitter itself or an `Emitter(emit,
+emitter appends to `ctx.calls`); the `ref` interpreter's entries return the node's kernel, and
+their ctx is the graph. A table value is the emitter itself or an `Emitter(emit,
 why_not)`, whose `why_not(node, graph) -> str | None` states the emitter's precondition (dtypes,
 modes, constant operands): the reason it cannot emit this node, or None. `check` is derived from
 the table (`check_nodes`), and `emit` calls `check` first and raises one UnsupportedModelError

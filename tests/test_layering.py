@@ -87,11 +87,15 @@ def _module_file(name: str) -> Path:
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_every_registered_backend_has_the_protocol(backend):
     """qcomp/protocol.py BACKENDS: each module defines check(graph, target) and emit(graph, target,
-    out_dir, *, options), the only entry points the builder and host_support use."""
+    out_dir, *, options), the only entry points the builder uses, and its EMITTERS table."""
     path = _module_file(BACKENDS[backend])
     assert path.is_file(), f"BACKENDS[{backend!r}] = {BACKENDS[backend]!r} names no module"
-    defs = {n.name: n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
+    body = ast.parse(path.read_text()).body
+    defs = {n.name: n for n in body if isinstance(n, ast.FunctionDef)}
     assert "check" in defs and "emit" in defs, f"{path.relative_to(ROOT.parent)} lacks check() or emit()"
+    tables = {t.id for n in body if isinstance(n, (ast.Assign, ast.AnnAssign))
+              for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    assert "EMITTERS" in tables, f"{path.relative_to(ROOT.parent)} has no EMITTERS table (check, docs/ops.md)"
     assert [a.arg for a in defs["check"].args.args] == ["graph", "target"]
     assert [a.arg for a in defs["emit"].args.args] == ["graph", "target", "out_dir"], \
         "emit's backend-specific options must be keyword-only"
@@ -99,5 +103,5 @@ def test_every_registered_backend_has_the_protocol(backend):
 
 def test_every_layer_is_known():
     layers = {_layer(p) for p in ROOT.rglob("*.py")} - {"__init__", "__main__", "api", "cli", "builder", "artifact",
-                                                         "bench"}
+                                                         "bench", "coverage"}
     assert layers <= set(ALLOWED), f"modules outside the layer table: {layers - set(ALLOWED)}"

@@ -48,7 +48,7 @@ from .program import C_TYPES, Call, Ctx
 DYNAMIC_OPS = (qops.DynamicDense, qops.DynamicMatMul)
 STATIC_HINT = "quantize it statically: --quant full (the default) with --calib samples, and no --skip of this node"
 
-TABLE = {**emit_compute.TABLE, **emit_movement.TABLE}
+EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "qcomp_kernels.h", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -71,7 +71,7 @@ def _advice(node, graph: Graph) -> str:
 
 def check(graph: Graph, target: Target) -> list[Problem]:
     """Every node the C backend cannot emit, and graph inputs/outputs its ABI cannot carry."""
-    problems = check_nodes(graph, TABLE, "c", _advice)
+    problems = check_nodes(graph, EMITTERS, "c", _advice)
     ctx = Ctx(graph, target.name, {}, CNames())
     for v in (*graph.inputs, *graph.outputs):
         try:
@@ -84,7 +84,7 @@ def check(graph: Graph, target: Target) -> list[Problem]:
 
 def _calls(ctx: Ctx) -> list[Call]:
     for node in ctx.graph.nodes:
-        emitter_of(TABLE, node)(node, ctx)
+        emitter_of(EMITTERS, node)(node, ctx)
     return ctx.calls
 
 

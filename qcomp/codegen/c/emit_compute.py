@@ -34,13 +34,14 @@ def _weighted_args(ctx: Ctx, node: Node) -> list[str]:
 
 
 def why_not_int8(node: Node, graph) -> str | None:
-    """The integer kernels' precondition: int8 operands (the first two of a weighted op)."""
+    """Int8 operands only (the first two of a weighted op)."""
     values = node.inputs[:2] if isinstance(node.op, WEIGHTED) else node.inputs
     bad = [v for v in values if graph.types[v].dtype is not DType.INT8]
     return f"operand(s) {', '.join(map(repr, bad))} are not int8" if bad else None
 
 
 def why_not_weighted(node: Node, graph) -> str | None:
+    """Constant weights, bias, multipliers and shifts; int8 input and weights."""
     for v in node.inputs[1:]:
         if v not in graph.constants:
             return f"{v!r} must be a constant"
@@ -48,6 +49,7 @@ def why_not_weighted(node: Node, graph) -> str | None:
 
 
 def why_not_matmul(node: Node, graph) -> str | None:
+    """Int8 operands of rank 2 or more."""
     if min(graph.types[v].rank for v in node.inputs) < 2:
         return "MatMul operands of rank 1 are not supported"
     return why_not_int8(node, graph)

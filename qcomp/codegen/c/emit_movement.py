@@ -161,6 +161,7 @@ def _float_literal(v) -> str:
 
 
 def why_not_pad(node: Node, graph) -> str | None:
+    """Constant padding of int8 values; reflect/edge padding of non-empty axes."""
     op, shape = node.op, graph.types[node.inputs[0]].shape
     if op.mode == "constant" and graph.types[node.inputs[0]].dtype is not DType.INT8:
         return "constant padding of a non-int8 tensor"
@@ -170,6 +171,7 @@ def why_not_pad(node: Node, graph) -> str | None:
 
 
 def why_not_resize(node: Node, graph) -> str | None:
+    """Nearest mode only (int8 values move unchanged), the modes of qcomp/ir/resize.py."""
     op = node.op
     if op.mode != "nearest":
         return f"{op.mode} Resize (only nearest moves int8 values unchanged)"
@@ -181,6 +183,7 @@ def why_not_resize(node: Node, graph) -> str | None:
 
 
 def why_not_quantize(node: Node, graph) -> str | None:
+    """Float32 graph input -> int8, per tensor (no float region inside the model)."""
     x, y = node.inputs[0], node.outputs[0]
     if x not in graph.inputs or graph.types[x].dtype is not DType.FLOAT32 or graph.types[y].dtype is not DType.INT8:
         return "only a float32 graph input quantized to int8 is supported (float regions inside the model are not)"
@@ -189,6 +192,7 @@ def why_not_quantize(node: Node, graph) -> str | None:
 
 
 def why_not_dequantize(node: Node, graph) -> str | None:
+    """Int8 -> float32 graph output, per tensor (no float region inside the model)."""
     x, y = node.inputs[0], node.outputs[0]
     if y not in graph.outputs or graph.types[x].dtype is not DType.INT8:
         return ("only an int8 value dequantized into a graph output is supported (float regions inside the model "

@@ -104,11 +104,12 @@ def _batch_strides(shape: tuple[int, ...], batch: tuple[int, ...], matrix: int) 
 
 
 def why_not_weights(node: Node, graph) -> str | None:
+    """Constant weights."""
     return None if node.inputs[1] in graph.constants else "its weights are not constants"
 
 
 def why_not_matmul(node: Node, graph) -> str | None:
-    """(Q/Dynamic)MatMul: both operands at least 2-D."""
+    """Operands of rank 2 or more."""
     return "it has a 1-D operand" if min(graph.types[v].rank for v in node.inputs[:2]) < 2 else None
 
 

@@ -64,6 +64,7 @@ def _float_literal(x) -> str:
 
 
 def why_not_quantize(node: Node, graph) -> str | None:
+    """Float32 -> int8, per tensor."""
     t = graph.types[node.outputs[0]]
     if t.dtype is not DType.INT8 or t.quant.per_channel or graph.types[node.inputs[0]].dtype is not DType.FLOAT32:
         return "it is not a per-tensor float32 -> int8 Quantize"
@@ -71,6 +72,7 @@ def why_not_quantize(node: Node, graph) -> str | None:
 
 
 def why_not_dequantize(node: Node, graph) -> str | None:
+    """Int8 -> float32, per tensor."""
     t = graph.types[node.inputs[0]]
     if t.dtype is not DType.INT8 or t.quant.per_channel:
         return "it is not a per-tensor int8 -> float32 Dequantize"
@@ -78,7 +80,7 @@ def why_not_dequantize(node: Node, graph) -> str | None:
 
 
 def why_not_int8(node: Node, graph) -> str | None:
-    """MaxPool2D, ReduceMax: int8 only (no float-fallback kernels)."""
+    """Int8 only (no float kernel)."""
     if graph.types[node.inputs[0]].dtype is not DType.INT8:
         return f"the cuda backend runs {node.kind} on int8 only (a float {node.kind} of a float-fallback region)"
     return None

@@ -16,6 +16,7 @@ from .context import Context, grid_1d
 
 
 def why_not_float(node: Node, graph) -> str | None:
+    """Float32 operands and results only."""
     for v in (*node.inputs, *node.outputs):
         if graph.types[v].dtype is not DType.FLOAT32:
             return f"the cuda backend runs {node.kind} on float32 values only"
@@ -23,6 +24,7 @@ def why_not_float(node: Node, graph) -> str | None:
 
 
 def why_not_layer_norm(node: Node, graph) -> str | None:
+    """Float32, constant scale and bias."""
     for p in node.inputs[1:]:
         if p not in graph.constants:
             return f"LayerNorm has a non-constant parameter {p!r}"
@@ -30,6 +32,7 @@ def why_not_layer_norm(node: Node, graph) -> str | None:
 
 
 def why_not_cast(node: Node, graph) -> str | None:
+    """Casts to float32 only."""
     if graph.types[node.outputs[0]].dtype is not DType.FLOAT32:
         return "it casts to a type other than float32"
     return None

@@ -104,14 +104,17 @@ def pad(node: Node, ctx: Context) -> None:
 
 
 def why_not_slice(node: Node, graph) -> str | None:
+    """No explicit axes."""
     return "it has explicit axes" if getattr(node.op, "axes", None) else None
 
 
 def why_not_pad(node: Node, graph) -> str | None:
+    """Constant padding only."""
     return f"it pads in mode {node.op.mode!r} (only constant)" if node.op.mode != "constant" else None
 
 
 def why_not_resize(node: Node, graph) -> str | None:
+    """Nearest mode only, the modes of qcomp/ir/resize.py."""
     op = node.op
     if op.mode != "nearest":
         return f"it is a {op.mode} Resize (only nearest)"

@@ -347,6 +347,7 @@ def _emit_pack(k, pack_fn, pixels: int, n_taps: int, cg: int, groups: int) -> No
 
 
 def why_not_matmul(node, graph) -> str | None:
+    """Operands of rank 2 or more."""
     if min(graph.types[v].rank for v in node.inputs[:2]) < 2:
         return "1-D QMatMul operands are not supported by the llvm backend; reshape them to 2-D in the model"
     return None

@@ -39,6 +39,7 @@ def _quant(k, value: str) -> tuple[float, int]:
 
 
 def why_not_quantize(node, graph) -> str | None:
+    """Float32 -> int8, per tensor."""
     x, y = graph.types[node.inputs[0]], graph.types[node.outputs[0]]
     if x.dtype is not ops.DType.FLOAT32 or y.dtype.qrange != (-128, 127):
         return "only float32 -> int8 Quantize is supported"
@@ -48,12 +49,13 @@ def why_not_quantize(node, graph) -> str | None:
 
 
 def why_not_dequantize(node, graph) -> str | None:
+    """Int8 -> float32, per tensor or per channel."""
     x = graph.types[node.inputs[0]]
     return None if x.dtype is ops.DType.INT8 and x.quant is not None else "only int8 -> float32 Dequantize is supported"
 
 
 def why_not_int8_or_float(node, graph) -> str | None:
-    """MaxPool2D, ReduceMax: int8 here, float32 in kernels_fallback."""
+    """Int8, or float32 operands and results (kernels_fallback)."""
     from .kernels_fallback import why_not_float
     dtype = graph.types[node.inputs[0]].dtype
     if dtype is ops.DType.FLOAT32:

@@ -60,7 +60,7 @@ def _prod(shape) -> int:
 
 
 def why_not_float(node, graph) -> str | None:
-    """The precondition of the float kernels: every operand and result float32."""
+    """Float32 operands and results only."""
     for v in list(node.inputs) + list(node.outputs):
         if graph.types[v].dtype is not DType.FLOAT32:
             return f"the llvm backend runs {node.kind} on float32 only, but {v!r} is {graph.types[v].dtype.value}"
@@ -68,13 +68,14 @@ def why_not_float(node, graph) -> str | None:
 
 
 def why_not_batch_norm(node, graph) -> str | None:
+    """Float32, constant scale, bias, mean and var."""
     if any(v not in graph.constants for v in node.inputs[1:]):
         return "BatchNorm's scale, bias, mean and var must be constants"
     return why_not_float(node, graph)
 
 
 def why_not_resize(node, graph) -> str | None:
-    """Nearest: a gather map (any dtype, the modes of qcomp/ir/resize.py); linear: float32."""
+    """Nearest (any dtype) or linear (float32), the modes of qcomp/ir/resize.py."""
     op, shape = node.op, graph.types[node.inputs[0]].shape
     if op.mode == "linear":
         axes = [(n, m, s) for n, m, s in zip(shape, op.sizes, op.scales) if not (n == m and s == 1.0)]

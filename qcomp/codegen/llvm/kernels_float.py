@@ -54,6 +54,7 @@ def emit_cast(node: Node, k) -> None:
 
 
 def why_not_cast(node, graph) -> str | None:
+    """Integer -> float32, or a same-type copy."""
     src, dst = graph.types[node.inputs[0]].dtype, graph.types[node.outputs[0]].dtype
     if src is dst or (dst is DType.FLOAT32 and not src.is_float and src is not DType.BOOL):
         return None
@@ -61,12 +62,14 @@ def why_not_cast(node, graph) -> str | None:
 
 
 def why_not_float_input(node, graph) -> str | None:
+    """Float32 input only."""
     if graph.types[node.inputs[0]].dtype is not DType.FLOAT32:
         return f"the llvm backend runs {node.kind} on float32 input only"
     return None
 
 
 def why_not_layer_norm(node, graph) -> str | None:
+    """Float32 input; scale and bias of the normalized axes' size."""
     shape = graph.types[node.inputs[0]].shape
     n = _prod(shape[node.op.axis % len(shape):])
     for v in node.inputs[1:]:
@@ -76,23 +79,26 @@ def why_not_layer_norm(node, graph) -> str | None:
 
 
 def why_not_gather(node, graph) -> str | None:
-    """Constant indices: a gather map (kernels_elem); run-time indices: int32 or int64."""
+    """Constant indices (a gather map), or run-time int32/int64 indices."""
     if node.inputs[1] not in graph.constants and graph.types[node.inputs[1]].dtype not in (DType.INT32, DType.INT64):
         return "Gather indices must be int32 or int64"
     return None
 
 
 def why_not_dynamic_dense(node, graph) -> str | None:
+    """Constant weights."""
     return None if node.inputs[1] in graph.constants else "DynamicDense weights must be constants"
 
 
 def why_not_dynamic_matmul(node, graph) -> str | None:
+    """Operands of rank 2 or more."""
     if min(graph.types[v].rank for v in node.inputs[:2]) < 2:
         return "1-D DynamicMatMul operands are not supported; reshape them to 2-D in the model"
     return None
 
 
 def why_not_float_binary(node, graph) -> str | None:
+    """Float32 operands only."""
     for v in node.inputs:
         if graph.types[v].dtype is not DType.FLOAT32:
             return f"only float32 operands are supported (got {graph.types[v].dtype.value} for {v!r})"
