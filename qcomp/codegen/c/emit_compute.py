@@ -12,7 +12,7 @@ import numpy as np
 
 from ...ir import DType, Node, ops, qops
 from ...protocol import Emitter
-from .program import Call, Ctx, contiguous_strides, unsupported
+from .program import Call, Ctx, contiguous_strides
 
 WEIGHTED = (qops.QConv2D, qops.QConvTranspose2D, qops.QDense)
 
@@ -171,18 +171,30 @@ def _counts(out: int, k: int, stride: int, dilation: int, pad_begin: int, lo: in
     return ((pos >= lo) & (pos < hi)).sum(axis=1)
 
 
-def avgpool(node: Node, ctx: Ctx) -> None:
+def _window_counts(node: Node, graph) -> tuple[np.ndarray, np.ndarray]:
+    """(count_h[OH], count_w[OW]): the window count of output pixel (oh, ow) is their product."""
     op = node.op
-    _, h, w, _ = ctx.shape(node.inputs[0])
-    _, oh, ow, _ = ctx.shape(node.outputs[0])
+    _, h, w, _ = graph.types[node.inputs[0]].shape
+    _, oh, ow, _ = graph.types[node.outputs[0]].shape
     t, l, b, r = op.pads
     lo_h, hi_h, lo_w, hi_w = (-t, h + b, -l, w + r) if op.count_include_pad else (0, h, 0, w)
     ch = _counts(oh, op.kernel[0], op.strides[0], op.dilations[0], t, lo_h, hi_h)
     cw = _counts(ow, op.kernel[1], op.strides[1], op.dilations[1], l, lo_w, hi_w)
     # an all-padding window counts 1 (sum 0): count_h * count_w >= 1 needs both factors >= 1
-    ch, cw = np.maximum(ch, 1), np.maximum(cw, 1)
-    if int(ch.max(initial=1) * cw.max(initial=1)) > len(op.multipliers):
-        raise unsupported(ctx, node, f"window counts exceed the {len(op.multipliers)} multipliers")
+    return np.maximum(ch, 1), np.maximum(cw, 1)
+
+
+def why_not_avgpool(node: Node, graph) -> str | None:
+    """Int8; a multiplier for every window count."""
+    ch, cw = _window_counts(node, graph)
+    if int(ch.max(initial=1) * cw.max(initial=1)) > len(node.op.multipliers):
+        return f"window counts exceed the {len(node.op.multipliers)} multipliers"
+    return why_not_int8(node, graph)
+
+
+def avgpool(node: Node, ctx: Ctx) -> None:
+    op = node.op
+    ch, cw = _window_counts(node, ctx.graph)
     p = _pool_struct(ctx, node)
     arrays = (ctx.array(node, "count_h", ch), ctx.array(node, "count_w", cw),
               ctx.array(node, "multipliers", op.multipliers), ctx.array(node, "shifts", op.shifts))
@@ -204,11 +216,18 @@ def _reduce_arrays(ctx: Ctx, node: Node, axes: tuple[int, ...]):
             max(len(outer), 1), max(len(axes), 1))
 
 
+def why_not_mean(node: Node, graph) -> str | None:
+    """Int8; the count is the number of reduced elements."""
+    shape = graph.types[node.inputs[0]].shape
+    reduced = math.prod(shape[a] for a in sorted(a % len(shape) for a in node.op.axes))
+    if reduced != node.op.count:
+        return f"the mean reduces {reduced} elements, its count is {node.op.count}"
+    return why_not_int8(node, graph)
+
+
 def mean(node: Node, ctx: Ctx) -> None:
     op = node.op
     os_, ost, is_, ist, orank, irank = _reduce_arrays(ctx, node, op.axes)
-    if math.prod(is_.values) != op.count:
-        raise unsupported(ctx, node, f"the mean reduces {math.prod(is_.values)} elements, its count is {op.count}")
     p = ctx.struct(node, "MeanParams", dict(count=op.count, in_zero_point=op.in_zero_point,
                                             multiplier=op.multiplier, shift=op.shift,
                                             out_zero_point=op.out_zero_point, qmin=op.qmin, qmax=op.qmax))
@@ -229,5 +248,6 @@ TABLE = {
     qops.QDense: Emitter(dense, why_not_weighted), qops.QMatMul: Emitter(matmul, why_not_matmul),
     **{cls: Emitter(emitter, why_not_int8) for cls, emitter in (
         (qops.QAdd, add), (qops.QSub, add), (qops.QMul, mul), (qops.Lut, lut), (qops.QRequantize, requantize),
-        (qops.QAvgPool2D, avgpool), (qops.QMean, mean), (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max))},
+        (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max))},
+    qops.QAvgPool2D: Emitter(avgpool, why_not_avgpool), qops.QMean: Emitter(mean, why_not_mean),
 }

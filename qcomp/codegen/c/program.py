@@ -115,15 +115,6 @@ class Ctx:
         return self.steps[id(node)]
 
 
-def unsupported(ctx: Ctx, node: Node, why: str) -> UnsupportedModelError:
-    dtypes = ", ".join(ctx.dtype(v).value for v in node.inputs)
-    return UnsupportedModelError(
-        f"target {ctx.target_name}: node {node.name!r} (op {type(node.op).__name__}, input dtypes {dtypes}) "
-        f"cannot be emitted as C: {why}. The C backend runs int8 models (integer ops, type-generic ops on "
-        f"int8, Quantize at the inputs, Dequantize at the outputs); other models build for another target "
-        f"(e.g. --target ref)")
-
-
 def contiguous_strides(shape: tuple[int, ...]) -> list[int]:
     strides, acc = [], 1
     for d in reversed(shape):

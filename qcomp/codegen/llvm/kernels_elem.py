@@ -194,14 +194,28 @@ def emit_maxpool(node: Node, k) -> None:
     _window_loop(k, taps, c, body)
 
 
+def why_not_avgpool(node, graph) -> str | None:
+    """A multiplier for every window count."""
+    op = node.op
+    (_, h, w, _), (_, oh, ow, _) = graph.types[node.inputs[0]].shape, graph.types[node.outputs[0]].shape
+    count = int(tables.window_counts(op, h, w, oh, ow).max(initial=1))
+    if count > len(op.multipliers):
+        return f"window count {count} exceeds its {len(op.multipliers)} multipliers"
+    return None
+
+
+def why_not_mean(node, graph) -> str | None:
+    """The count is the number of reduced elements."""
+    shape = graph.types[node.inputs[0]].shape
+    r = int(np.prod([shape[a % len(shape)] for a in node.op.axes], dtype=np.int64))
+    return f"reduces {r} elements, count says {node.op.count}" if r != node.op.count else None
+
+
 def emit_avgpool(node: Node, k) -> None:
     b, op = k.b, k.node.op
     x_shape, oh, ow, taps = _pool_taps(k)
     n, h, w, c = x_shape
     count = np.tile(tables.window_counts(op, h, w, oh, ow), n)
-    if count.max() > len(op.multipliers):
-        raise UnsupportedModelError(f"node {k.node.name!r} (QAvgPool2D): window count {count.max()} exceeds "
-                                    f"its {len(op.multipliers)} multipliers")
     mult_g = k.mod.table(np.asarray(op.multipliers, np.int32)[count - 1], "mult")
     shift_g = k.mod.table(np.asarray(op.shifts, np.int32)[count - 1], "shift")
     acc = k.scratch   # i64[C]
@@ -240,9 +254,6 @@ def _reduce(k, axes, finish, init, step) -> None:
 def emit_mean(node: Node, k) -> None:
     b, op = k.b, k.node.op
     requantize = k.mod.helper("requantize")
-    _, r = tables.reduce_map(k.graph.types[k.node.inputs[0]].shape, op.axes)
-    if r != op.count:
-        raise UnsupportedModelError(f"node {k.node.name!r} (QMean): reduces {r} elements, count says {op.count}")
 
     def finish(window_sum):
         acc = b.sub(window_sum, c64(op.count * op.in_zero_point))
