@@ -20,7 +20,9 @@ their ctx is the graph. A table value is the emitter itself or an `Emitter(emit,
 why_not)`, whose `why_not(node, graph) -> str | None` states the emitter's precondition (dtypes,
 modes, constant operands): the reason it cannot emit this node, or None. `check` is derived from
 the table (`check_nodes`), and `emit` calls `check` first and raises one UnsupportedModelError
-listing every problem (`refuse`), so the two never disagree on what a backend covers.
+listing every problem (`refuse`), so the two never disagree on what a backend covers. (One limit
+stays inside its emitter, as it depends on the target rather than the node: the llvm dot kernels'
+folded bias, bias - activation_offset * sum(w), must fit int32.)
 """
 from __future__ import annotations
 
