@@ -100,8 +100,8 @@ def check_feeds(manifest: dict, feeds: dict) -> dict[str, np.ndarray]:
 def load(path: str | os.PathLike, emulate: bool = False, num_threads: int | None = None) -> Artifact:
     """Open an artifact after checking its manifest and this host's support for its target.
     emulate=True runs a GPU artifact's kernels on the CPU (an emulation of the CUDA execution model)."""
-    from .ir import verify
     from .ir.serialize import load_graph
+    from .passes import run_passes
     from .passes.lower_integer import lower_integer
     from .target import get_target, host_support
 
@@ -132,5 +132,5 @@ def load(path: str | os.PathLike, emulate: bool = False, num_threads: int | None
     qir = p / manifest["files"]["graph"]
     if not qir.is_file():
         raise QcompError(f"artifact {str(p)!r} lacks {manifest['files']['graph']!r}; rebuild it")
-    graph = lower_integer(verify(load_graph(qir)))
-    return Artifact(p, manifest, _graph=verify(graph))
+    graph = run_passes(load_graph(qir), (lower_integer,))   # verifies before and after
+    return Artifact(p, manifest, _graph=graph)

@@ -12,15 +12,16 @@ import os
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from .artifact import MANIFEST, tensor_entry, write_manifest
 from .errors import QcompError
-from .ir import Graph, ops, verify
+from .ir import Graph, ops
 from .ir.prequant import prequant_of
 from .ir.serialize import graph_sha256, save_graph
 from .ir.stats import activation_bytes
-from .passes import run_passes
+from .passes import pass_name, run_passes
 from .passes.absorb_flatten_transpose import absorb_flatten_transpose
 from .passes.calibrate import calibrate
 from .passes.eliminate_dead_code import eliminate_dead_code
@@ -32,6 +33,7 @@ from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
 
 FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_activations, eliminate_dead_code)
+FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
 QUANT_MODES = ("full", "weight", "dynamic")
 
 
@@ -103,14 +105,17 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
     if options.quant != "full":
         g = run_passes(g, FLOAT_PASSES)
         _check_skip(g, options.skip)
-        q = verify(quantize_weights(g, options.per_channel, options.quant == "dynamic", frozenset(options.skip)))
+        quantize_pass = partial(quantize_weights, per_channel=options.per_channel,
+                                dynamic=options.quant == "dynamic", skip=frozenset(options.skip))
+        q = run_passes(g, (quantize_pass,), before=FLOAT_PASS_NAMES)
         return q, {"method": None, "samples": 0, "source": None, "mode": options.quant}
     if options.calib is None and not prequant_of(g):
         raise QcompError("--calib is required to quantize activations: give calibration samples "
                          "(an .npz, a directory of .npy, .bin or image files)")
     g = run_passes(g, FLOAT_PASSES)
     if options.calib is None:  # a pre-quantized (QDQ/QOperator) model: its own scales replace calibration
-        q = verify(quantize(g, {}, QuantOptions(options.per_channel, frozenset(options.skip))))
+        quantize_pass = partial(quantize, ranges={}, options=QuantOptions(options.per_channel, frozenset(options.skip)))
+        q = run_passes(g, (quantize_pass,), before=FLOAT_PASS_NAMES)
         return q, {"mode": "full", "method": "model", "samples": 0, "source": None,
                    "format": f"pre-quantized {prequant_of(g).source} model", "notes": []}
     inputs = {i: (g.types[i].shape, g.types[i].dtype.np) for i in g.inputs}
@@ -127,8 +132,9 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
     finally:
         if bar is not None:
             bar.stop()
-    q = verify(quantize(g, result.ranges, QuantOptions(options.per_channel, frozenset(options.skip),
-                                                       options.bias_correction), result.channel_means))
+    quant_options = QuantOptions(options.per_channel, frozenset(options.skip), options.bias_correction)
+    q = run_passes(g, (partial(quantize, ranges=result.ranges, options=quant_options,
+                               channel_means=result.channel_means),), before=(*FLOAT_PASS_NAMES, "calibrate"))
     summary = {"mode": "full", "method": options.calib_method, "samples": result.samples, "source": os.fspath(options.calib),
                "format": data.format, "notes": list(data.notes)}
     if options.calib_method == "percentile":
@@ -175,15 +181,16 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     out = Path(out) if out is not None else Path(f"{model.stem}.{target.name}")
     _prepare_out(out, model)
     save_graph(q, out / "model.qir")
-    backend_files: dict = {}
-    if target.backend != "ref":
-        # a compiled backend: qcomp.codegen.<backend>.emit(TARGET graph, target, out) writes its files and
-        # returns the manifest entries it owns (files, workspace_bytes, flash/ram bytes, ...)
-        import importlib
-
-        from .passes.lower_integer import lower_integer
-        emit = importlib.import_module(f"qcomp.codegen.{target.backend}").emit
-        backend_files = emit(verify(lower_integer(q)), target, out)
+    # the target's backend (qcomp/protocol.py): check() lists every node it cannot emit, all refused
+    # in one error; emit(TARGET graph, target, out) writes its files and returns the manifest entries
+    # it owns (files, workspace_bytes, flash/ram bytes, ...)
+    from .passes.lower_integer import lower_integer
+    from .protocol import backend_module, raise_problems
+    backend = backend_module(target.backend)
+    quantized_by = "quantize" if options.quant == "full" else "quantize_weights"
+    lowered = run_passes(q, (lower_integer,), before=(*FLOAT_PASS_NAMES, quantized_by))
+    raise_problems(backend.check(lowered, target), target)
+    backend_files = backend.emit(lowered, target, out)
     manifest = {
         "target": target.name, "features": list(target.host_features),
         "model": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()},

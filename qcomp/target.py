@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from .errors import QcompError
+from .protocol import BACKENDS
 from .resources import data_dir
 
 
@@ -79,10 +80,6 @@ def get_target(name: str) -> Target:
     return targets[name]
 
 
-_BACKEND_MODULES = {"ref": "qcomp.ref.integer", "llvm": "qcomp.codegen.llvm", "c": "qcomp.codegen.c",
-                    "cuda": "qcomp.codegen.cuda"}
-
-
 @dataclass(frozen=True)
 class HostSupport:
     can_build: bool
@@ -104,7 +101,7 @@ def host_cpu_flags() -> set[str]:
 
 def host_support(t: Target) -> HostSupport:
     """Whether this host can build and run artifacts of target t, with the reason when not."""
-    module = _BACKEND_MODULES.get(t.backend)
+    module = BACKENDS.get(t.backend)
     if module is None or not _module_exists(module):
         return HostSupport(False, False, f"the {t.backend} backend is not part of this qcomp version yet")
     missing_tools = [tool for tool in _tools(t) if shutil.which(tool) is None]

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from qcomp.protocol import BACKENDS
+
 ROOT = Path(__file__).resolve().parents[1] / "qcomp"
 
 # layer -> qcomp layers it may import (besides itself and the leaf module qcomp.errors)
@@ -11,12 +13,13 @@ ALLOWED = {
     "ir": set(),
     "fixedpoint": set(),
     "abi": {"resources"},       # the facts of runtime/qcomp.h (status codes, dtypes, alignment)
-    "ref": {"ir", "fixedpoint"},
+    "ref": {"ir", "fixedpoint", "protocol"},
     "frontend": {"ir"},
     "passes": {"ir", "fixedpoint", "ref", "abi"},
-    "codegen": {"ir", "fixedpoint", "target", "resources", "passes", "abi"},
+    "codegen": {"ir", "fixedpoint", "target", "resources", "passes", "abi", "protocol"},
     "runtime": {"abi"},
-    "target": {"resources"},
+    "target": {"resources", "protocol"},
+    "protocol": set(),   # the backend protocol and registry: a leaf, read by target, ref, codegen, builder
     "resources": set(),
     "errors": set(),
     "calibdata": set(),
@@ -77,7 +80,29 @@ def test_checker_catches_violations():
     assert bad == ["line 1: qcomp.ref", "line 2: llvmlite.binding (only ['codegen'] may import it)"]
 
 
+def _module_file(name: str) -> Path:
+    path = ROOT.parent.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_every_registered_backend_has_the_protocol(backend):
+    """qcomp/protocol.py BACKENDS: each module defines check(graph, target) and emit(graph, target,
+    out_dir, *, options), the only entry points the builder uses, and its EMITTERS table."""
+    path = _module_file(BACKENDS[backend])
+    assert path.is_file(), f"BACKENDS[{backend!r}] = {BACKENDS[backend]!r} names no module"
+    body = ast.parse(path.read_text()).body
+    defs = {n.name: n for n in body if isinstance(n, ast.FunctionDef)}
+    assert "check" in defs and "emit" in defs, f"{path.relative_to(ROOT.parent)} lacks check() or emit()"
+    tables = {t.id for n in body if isinstance(n, (ast.Assign, ast.AnnAssign))
+              for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    assert "EMITTERS" in tables, f"{path.relative_to(ROOT.parent)} has no EMITTERS table (check, docs/ops.md)"
+    assert [a.arg for a in defs["check"].args.args] == ["graph", "target"]
+    assert [a.arg for a in defs["emit"].args.args] == ["graph", "target", "out_dir"], \
+        "emit's backend-specific options must be keyword-only"
+
+
 def test_every_layer_is_known():
     layers = {_layer(p) for p in ROOT.rglob("*.py")} - {"__init__", "__main__", "api", "cli", "builder", "artifact",
-                                                         "bench"}
+                                                         "bench", "coverage"}
     assert layers <= set(ALLOWED), f"modules outside the layer table: {layers - set(ALLOWED)}"

@@ -23,6 +23,7 @@ from .. import fixedpoint
 from ..errors import QcompError
 from ..ir import DType, Graph, Node, Stage, ops
 from ..ir import qops
+from .pipeline import each_node
 
 
 def _qp(g: Graph, v: str) -> tuple[float, int]:
@@ -171,7 +172,7 @@ def lower_integer(g: Graph) -> Graph:
     for c, arr in g.constants.items():
         out.constants[c] = arr
         out.types[c] = g.types[c]
-    for n in g.nodes:
+    for n in each_node(g.nodes):
         rule = _LOWER.get(type(n.op))
         if rule is not None and _is_int8(g, n) and not isinstance(n.op, ops.Quantize):
             rule(g, out, n)

@@ -29,6 +29,7 @@ from ..ir import DType, Graph, Node, QuantParams, Stage, TensorType, ops
 from ..ir.prequant import prequant_of
 from ..ir.qops import Lut
 from .observers import qparams_from_range, symmetric_weight_scales
+from .pipeline import each_node
 
 Range = tuple[float, float]
 
@@ -326,7 +327,7 @@ def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOp
         raise QcompError(f"--skip names no node of the model: {', '.join(unknown)}; "
                          f"`qcomp inspect MODEL` lists the node names")
     b = _Builder(g, ranges, options, channel_means or {})
-    for n in g.nodes:
+    for n in each_node(g.nodes):
         mode = int8_mode(g, n, options)
         if mode is not None and b.prequant and not _prequantized(b, n, mode):
             mode = None  # a pre-quantized model computes this op in float (no scale): so does qcomp

@@ -17,6 +17,7 @@ from .. import fixedpoint
 from ..ir import Graph, Node, QuantParams, Stage, ops
 from ..ir.qops import DynamicDense, DynamicMatMul
 from .observers import symmetric_weight_scales
+from .pipeline import each_node
 
 _WEIGHTED = (ops.Conv2D, ops.ConvTranspose2D, ops.Dense)
 
@@ -38,7 +39,7 @@ def quantize_weights(g: Graph, per_channel: bool = True, dynamic: bool = False,
     out = g.copy()  # keeps every value's type: rewritten nodes produce the same float values
     out.stage = Stage.QUANTIZED
     out.nodes = []
-    for n in g.nodes:
+    for n in each_node(g.nodes):
         weighted = isinstance(n.op, _WEIGHTED) and g.is_constant(n.inputs[1]) and g.is_constant(n.inputs[2])
         if n.name in skip or not (weighted or (dynamic and isinstance(n.op, ops.MatMul))):
             out.nodes.append(Node(n.name, n.op, n.inputs, n.outputs))

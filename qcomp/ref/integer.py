@@ -6,6 +6,11 @@
 Integer ops run through integer_kernels (the arithmetic of qcomp.fixedpoint); Quantize and
 Dequantize use the quant params of their int8 side; type-generic ops and float-fallback ops use
 the float kernels. Results of tests against this interpreter are compared with exact equality.
+
+The `ref` target's backend (qcomp/protocol.py): check(graph, target) lists the nodes this
+interpreter cannot run (its EMITTERS table, which _run_node dispatches on); emit(graph, target,
+out) writes nothing, since the ref artifact's program is the quantized graph (model.qir) the
+builder writes for every target, lowered and interpreted at load.
 """
 from __future__ import annotations
 
@@ -16,21 +21,29 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import QcompError
 from ..ir import Graph, Node, Stage, ops
+from ..protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems, why_not_of
 from .integer_kernels import TABLE
 from .interpreter import OnValue, call_kernel, execute, float_kernel
+from .kernels import ACCEPTS, KERNELS
+
+LOWER_HINT = "lower_integer turns Requantize into QRequantize: run it before the integer reference"
 
 
-def _quantize(graph: Graph, node: Node):
+def _quantize(node: Node, graph: Graph):
     q = graph.types[node.outputs[0]].quant
-    if q.per_channel:
-        raise QcompError(f"node {node.name!r}: Quantize to per-channel params is not an activation op")
     scale, zp = q.scale[0], int(q.zero_point[0])
     dtype = graph.types[node.outputs[0]].dtype.np
     lo, hi = graph.types[node.outputs[0]].dtype.qrange
     return lambda op, x: fixedpoint.quantize(x, scale, zp, lo, hi).astype(dtype)
 
 
-def _dequantize(graph: Graph, node: Node):
+def _why_not_quantize(node: Node, graph: Graph) -> str | None:
+    """Per-tensor output quantization only."""
+    q = graph.types[node.outputs[0]].quant
+    return "Quantize to per-channel params is not an activation op" if q is None or q.per_channel else None
+
+
+def _dequantize(node: Node, graph: Graph):
     q = graph.types[node.inputs[0]].quant
     rank = graph.types[node.inputs[0]].rank
     if q.per_channel:
@@ -42,19 +55,55 @@ def _dequantize(graph: Graph, node: Node):
     return lambda op, x: np.asarray(fixedpoint.dequantize(x, scale, zp), dtype=np.float32)
 
 
+def _integer(node: Node, graph: Graph):
+    return TABLE[type(node.op)]
+
+
+def _float(node: Node, graph: Graph):
+    return KERNELS[type(node.op)]
+
+
+def _why_not_float(node: Node, graph: Graph) -> str | None:
+    """Float input only (a float-fallback op)."""
+    dtype = graph.types[node.inputs[0]].dtype
+    if np.dtype(dtype.np) not in ACCEPTS[type(node.op)]:
+        return f"the reference interpreter has no {node.kind} kernel for {dtype.value}"
+    return None
+
+
+# op -> (node, graph) -> kernel, with the preconditions: the interpreter's dispatch, check() and
+# docs/ops.md read this one table. Requantize is absent: lower_integer turns it into QRequantize.
+EMITTERS = {
+    **{op: Emitter(_float, _why_not_float if op in ACCEPTS else None) for op in KERNELS if op is not ops.Requantize},
+    **{op: _integer for op in TABLE},
+    ops.Quantize: Emitter(_quantize, _why_not_quantize), ops.Dequantize: _dequantize,
+}
+
+
+def check(graph: Graph, target) -> list[Problem]:
+    """Every node the integer reference cannot run (the `ref` target's backend check)."""
+    return check_nodes(graph, EMITTERS, "ref", lambda node, graph: LOWER_HINT if isinstance(node.op, ops.Requantize)
+                       else "this is a qcomp limitation: please report it with the model")
+
+
+def emit(graph: Graph, target, out_dir) -> dict:
+    """Refuse a graph the reference cannot run; the artifact needs no file beyond model.qir."""
+    raise_problems(check(graph, target), target)
+    return {}
+
+
 def _run_node(graph: Graph, node: Node, args: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-    op_type = type(node.op)
-    if op_type is ops.Quantize:
-        kernel = _quantize(graph, node)
-    elif op_type is ops.Dequantize:
-        kernel = _dequantize(graph, node)
-    elif op_type in TABLE:
-        kernel = TABLE[op_type]
-    elif op_type is ops.Requantize:
+    if isinstance(node.op, ops.Requantize):
         raise QcompError(f"node {node.name!r}: Requantize must be lowered to QRequantize (lower_integer) "
                          f"before the integer reference runs the graph")
+    entry = EMITTERS.get(type(node.op))
+    if entry is None:
+        kernel = float_kernel(node, args)   # raises MissingKernelError naming the node
     else:
-        kernel = float_kernel(node, args)
+        why = why_not_of(entry)
+        if why is not None and (reason := why(node, graph)) is not None:
+            raise QcompError(f"node {node.name!r}: {reason}")
+        kernel = emitter_of(EMITTERS, node)(node, graph)
     return call_kernel(graph, node, args, kernel)
 
 

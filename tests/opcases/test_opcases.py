@@ -1,7 +1,8 @@
 """Every op case x every target, compared with naive.py by exact equality (never allclose).
 
 Test ids read `test_opcase[conv3x3_s2_pad_asym[ref]]` (case[target]); select a case with
-`-k conv3x3_s2_pad_asym`, a target with `-k "ref]"`.
+`-k conv3x3_s2_pad_asym`, a target with `-k "ref]"`. A backend that lacks an emitter for a case
+fails it; the refusals by design (targets.REFUSED) are asserted as refusals.
 """
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qcomp.errors import UnsupportedModelError
 from qcomp.ir import qops
+from qcomp.protocol import backend_module, refuse
+from qcomp.target import get_target
 
 from . import naive
 from .cases import CASES, Case, materialize
-from .targets import TARGETS, Target
+from .targets import REFUSED, TARGETS, Target
 
 
 @functools.cache
@@ -32,12 +36,34 @@ def test_opcase(case: Case, target: Target):
     if why is not None:
         pytest.skip(why)
     graph, feeds = materialize(case)
+    if (target.name, case.name) in REFUSED:
+        with pytest.raises(UnsupportedModelError) as e:
+            target.run(graph, {k: v.copy() for k, v in feeds.items()})
+        for word in REFUSED[target.name, case.name]:
+            assert word in str(e.value), f"{target.name} refused {case.name} without {word!r}: {e.value}"
+        return
     got = target.run(graph, {k: v.copy() for k, v in feeds.items()})
     want = expected(case)
     assert sorted(got) == sorted(want), f"{target.name} returned outputs {sorted(got)}"
     for name, value in want.items():
         assert got[name].dtype == value.dtype and got[name].shape == value.shape, name
         np.testing.assert_array_equal(got[name], value, err_msg=f"{case.name}: output {name!r} on {target.name}")
+
+
+@pytest.mark.parametrize("case,target", [pytest.param(c, t, id=f"{c.name}[{t.name}]")
+                                         for c in CASES for t in TARGETS])
+def test_check_agrees_with_emit(case: Case, target: Target):
+    """check(graph, target) is empty exactly for the cases test_opcase runs (and emit builds); for
+    a refused case it lists the problems emit's UnsupportedModelError reports. Needs no toolchain:
+    every backend's check runs on any host."""
+    graph, _ = materialize(case)
+    qt = get_target(target.backend_target)
+    problems = backend_module(qt.backend).check(graph, qt)
+    assert bool(problems) == ((target.name, case.name) in REFUSED), f"{target.name}: {problems}"
+    if problems:
+        with pytest.raises(UnsupportedModelError) as e:
+            backend_module(qt.backend).emit(graph, qt, "/nonexistent/qcomp-refused")
+        assert str(e.value) == str(refuse(problems, qt))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -20,10 +20,12 @@ ram_bytes (arena + static data + stack bound), stack_bytes (the heaviest call ch
 graph: no recursion, no unbounded frame), workspace_bytes (= QCOMP_MODEL_ARENA_BYTES of model.h).
 emit(..., plain=True) writes the plain per-op reference form measured by benchmarks/dsp_cost.py.
 
-Ops: the emitter tables of emit_compute.py and emit_movement.py; a node outside them raises
-UnsupportedModelError naming the target, the node, its op and dtypes. Dynamic quantization
-(DynamicDense / DynamicMatMul, --quant dynamic) and float ops left by --quant weight or --skip are
-refused with the advice to quantize statically (--quant full, the default).
+Ops: the emitter tables of emit_compute.py and emit_movement.py (`emit_x(node, ctx)`, their
+preconditions why_not hooks); check(graph, target) lists every node outside them, and emit refuses
+such a graph with one UnsupportedModelError naming the target and each node, its op and dtypes.
+Dynamic quantization (DynamicDense / DynamicMatMul, --quant dynamic) and float ops left by
+--quant weight or --skip are refused with the advice to quantize statically (--quant full, the
+default).
 """
 from __future__ import annotations
 
@@ -39,17 +41,18 @@ from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, qops
 from ...passes.plan_memory import plan_memory
+from ...protocol import Problem, check_nodes, emitter_of, raise_problems
 from ...resources import data_dir
 from ...target import Target
 from .. import ADD_PARAMS_FIELDS
 from . import emit_compute, emit_movement, toolchain
 from ..names import CNames, c_char_array, c_comment, c_string, inert
-from .program import C_TYPES, Call, Ctx, unsupported
+from .program import C_TYPES, Call, Ctx
 
 DYNAMIC_OPS = (qops.DynamicDense, qops.DynamicMatMul)
 STATIC_HINT = "quantize it statically: --quant full (the default) with --calib samples, and no --skip of this node"
 
-TABLE = {**emit_compute.TABLE, **emit_movement.TABLE}
+EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -58,23 +61,34 @@ _ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.I
 _ROW = 24   # values per line in weights.c
 
 
+def _advice(node, graph: Graph) -> str:
+    """Dynamic quantization and float ops: quantize statically; anything else: another target."""
+    if isinstance(node.op, DYNAMIC_OPS):
+        return ("dynamic quantization (activation scales computed at run time, --quant dynamic) needs float "
+                f"math, which the C backend does not have; {STATIC_HINT}")
+    if any(graph.types[v].dtype is DType.FLOAT32 for v in node.inputs):
+        return f"it computes in float, and the C backend has integer kernels only; {STATIC_HINT}"
+    return ("the C backend runs int8 models (integer ops, type-generic ops on int8, Quantize at the inputs, "
+            "Dequantize at the outputs); build other models for another target (e.g. --target ref)")
+
+
+def check(graph: Graph, target: Target) -> list[Problem]:
+    """Every node the C backend cannot emit, and graph inputs/outputs its ABI cannot carry."""
+    problems = check_nodes(graph, EMITTERS, "c", _advice)
+    ctx = Ctx(graph, target.name, {}, CNames())
+    for v in (*graph.inputs, *graph.outputs):
+        try:
+            _io(ctx, v, v in graph.inputs)
+        except UnsupportedModelError as e:
+            problems.append(Problem(v, "graph input" if v in graph.inputs else "graph output",
+                                    graph.types[v].dtype.value, str(e), "change the model's inputs and outputs"))
+    return problems
+
+
 def _calls(ctx: Ctx) -> list[Call]:
-    # the most useful error first: dynamic quantization (its float Conv/others would be reported
-    # otherwise), then float ops left by --quant weight / --skip, then any other op without a kernel
     for node in ctx.graph.nodes:
-        if isinstance(node.op, DYNAMIC_OPS):
-            raise unsupported(ctx, node, "dynamic quantization (activation scales computed at run time, "
-                                         "--quant dynamic) needs float math, which the C backend does not "
-                                         f"have; {STATIC_HINT}")
-    for node in ctx.graph.nodes:
-        if type(node.op) not in TABLE:
-            floats = any(ctx.dtype(v) is DType.FLOAT32 for v in node.inputs)
-            raise unsupported(ctx, node, "it computes in float, and the C backend has integer kernels only; "
-                                         f"{STATIC_HINT}" if floats else "no C kernel for this op")
-    calls: list[Call] = []
-    for node in ctx.graph.nodes:
-        calls += TABLE[type(node.op)](ctx, node)
-    return calls
+        emitter_of(EMITTERS, node)(node, ctx)
+    return ctx.calls
 
 
 def _weights(ctx: Ctx) -> list[dict]:
@@ -139,17 +153,6 @@ def write_kernels(out: Path) -> None:
     shutil.copyfile(data_dir("runtime") / "qcomp.h", out / "qcomp.h")
 
 
-def supports(graph: Graph, target: Target) -> str | None:
-    """None if every node of `graph` has a C emitter, else the UnsupportedModelError message."""
-    try:
-        _calls(Ctx(graph, target.name, plan_memory(graph).offsets, CNames()))
-        for v in (*graph.inputs, *graph.outputs):
-            _io(Ctx(graph, target.name, {}, CNames()), v, v in graph.inputs)
-    except UnsupportedModelError as e:
-        return str(e)
-    return None
-
-
 def plain_plan(graph: Graph):
     """Every planned value at its own offset (no reuse by liveness): the plain reference layout."""
     plan = plan_memory(graph)
@@ -167,6 +170,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     activation in its own slice of the arena (no liveness reuse), and -DQCOMP_PLAIN kernels (direct
     nested-loop convolution and dense, no patch, no two-row blocking, no DSP instructions). Same
     ABI, same results bit for bit."""
+    raise_problems(check(graph, target), target)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plan = plain_plan(graph) if plain else plan_memory(graph)

@@ -11,9 +11,12 @@ import math
 
 import numpy as np
 
-from ...ir import Node, ops, qops
+from ...ir import DType, Node, ops, qops
+from ...protocol import Emitter
 from .. import add_params
-from .program import Call, Ctx, contiguous_strides, unsupported
+from .program import Call, Ctx, contiguous_strides
+
+WEIGHTED = (qops.QConv2D, qops.QConvTranspose2D, qops.QDense)
 
 
 def _conv_fields(ctx: Ctx, node: Node, op) -> dict[str, int]:
@@ -32,38 +35,50 @@ def _weighted_args(ctx: Ctx, node: Node) -> list[str]:
             ctx.ptr(node.outputs[0], False)]
 
 
-def _check_weighted(ctx: Ctx, node: Node) -> None:
-    ctx.require_int8(node, node.inputs[:2])
+def why_not_int8(node: Node, graph) -> str | None:
+    """Int8 operands only (the first two of a weighted op)."""
+    values = node.inputs[:2] if isinstance(node.op, WEIGHTED) else node.inputs
+    bad = [v for v in values if graph.types[v].dtype is not DType.INT8]
+    return f"operand(s) {', '.join(map(repr, bad))} are not int8" if bad else None
+
+
+def why_not_weighted(node: Node, graph) -> str | None:
+    """Constant weights, bias, multipliers and shifts; int8 input and weights."""
     for v in node.inputs[1:]:
-        if v not in ctx.graph.constants:
-            raise unsupported(ctx, node, f"{v!r} must be a constant")
+        if v not in graph.constants:
+            return f"{v!r} must be a constant"
+    return why_not_int8(node, graph)
 
 
-def conv2d(ctx: Ctx, node: Node) -> list[Call]:
-    _check_weighted(ctx, node)
+def why_not_matmul(node: Node, graph) -> str | None:
+    """Int8 operands of rank 2 or more."""
+    if min(graph.types[v].rank for v in node.inputs) < 2:
+        return "MatMul operands of rank 1 are not supported"
+    return why_not_int8(node, graph)
+
+
+def conv2d(node: Node, ctx: Ctx) -> None:
     fields = _conv_fields(ctx, node, node.op)
     p = ctx.struct(node, "qcomp_conv_params", fields)
     patch = ctx.scratch(fields["kh"] * fields["kw"] * fields["c"])
-    return [Call(ctx.comment(node), "qcomp_conv2d_int8", (*_weighted_args(ctx, node), patch, f"&{p.name}"),
-                 structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_conv2d_int8", (*_weighted_args(ctx, node), patch, f"&{p.name}"),
+                       structs=(p,))]
 
 
-def conv_transpose2d(ctx: Ctx, node: Node) -> list[Call]:
-    _check_weighted(ctx, node)
+def conv_transpose2d(node: Node, ctx: Ctx) -> None:
     p = ctx.struct(node, "qcomp_conv_params", _conv_fields(ctx, node, node.op))
-    return [Call(ctx.comment(node), "qcomp_conv_transpose2d_int8", (*_weighted_args(ctx, node), f"&{p.name}"),
-                 structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_conv_transpose2d_int8", (*_weighted_args(ctx, node), f"&{p.name}"),
+                       structs=(p,))]
 
 
-def dense(ctx: Ctx, node: Node) -> list[Call]:
-    _check_weighted(ctx, node)
+def dense(node: Node, ctx: Ctx) -> None:
     op = node.op
     shape = ctx.shape(node.inputs[0])
     n = ctx.shape(node.inputs[1])[0]
     rows, k = math.prod(shape[:-1]), shape[-1]
     args = (*_weighted_args(ctx, node), str(rows), str(k), str(n), str(op.output_zero_point), str(op.qmin),
             str(op.qmax))
-    return [Call(ctx.comment(node), "qcomp_dense_int8", args)]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_dense_int8", args)]
 
 
 def _batch_offsets(shape: tuple[int, ...], out_batch: tuple[int, ...], block: int) -> np.ndarray:
@@ -74,12 +89,9 @@ def _batch_offsets(shape: tuple[int, ...], out_batch: tuple[int, ...], block: in
     return np.broadcast_to(index, out_batch).ravel() * block
 
 
-def matmul(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def matmul(node: Node, ctx: Ctx) -> None:
     a, b = node.inputs
     sa, sb, sy = ctx.shape(a), ctx.shape(b), ctx.shape(node.outputs[0])
-    if len(sa) < 2 or len(sb) < 2:
-        raise unsupported(ctx, node, "MatMul operands of rank 1 are not supported")
     m, k, n = sa[-2], sa[-1], sb[-1]
     out_batch = sy[:-2]
     a_off = ctx.array(node, "a_offsets", _batch_offsets(sa, out_batch, m * k))
@@ -88,7 +100,7 @@ def matmul(ctx: Ctx, node: Node) -> list[Call]:
     args = (ctx.ptr(a, True), ctx.ptr(b, True), ctx.ptr(node.outputs[0], False), str(math.prod(out_batch)),
             a_off.name, b_off.name, str(m), str(k), str(n), str(op.a_zero_point), str(op.b_zero_point),
             str(op.multiplier), str(op.shift), str(op.output_zero_point), str(op.qmin), str(op.qmax))
-    return [Call(ctx.comment(node), "qcomp_matmul_int8", args, arrays=(a_off, b_off))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_matmul_int8", args, arrays=(a_off, b_off))]
 
 
 def _broadcast(ctx: Ctx, node: Node):
@@ -106,41 +118,38 @@ def _broadcast(ctx: Ctx, node: Node):
     return len(out), list(out) or [1], strides[0] or [0], strides[1] or [0]
 
 
-def _binary(ctx: Ctx, node: Node, kernel: str, params_type: str, fields: dict, extra: tuple[str, ...]) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def _binary(ctx: Ctx, node: Node, kernel: str, params_type: str, fields: dict, extra: tuple[str, ...]) -> None:
     rank, shape, sa, sb = _broadcast(ctx, node)
     arrays = (ctx.array(node, "shape", shape), ctx.array(node, "a_strides", sa), ctx.array(node, "b_strides", sb))
     p = ctx.struct(node, params_type, fields)
     a, b = node.inputs
     args = (ctx.ptr(a, True), ctx.ptr(b, True), ctx.ptr(node.outputs[0], False), str(max(rank, 1)),
             *(x.name for x in arrays), f"&{p.name}", *extra)
-    return [Call(ctx.comment(node), kernel, args, arrays=arrays, structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), kernel, args, arrays=arrays, structs=(p,))]
 
 
-def add(ctx: Ctx, node: Node) -> list[Call]:
-    return _binary(ctx, node, "qcomp_add_int8", "AddParams", dataclasses.asdict(add_params(node.op)),
-                   ("1" if isinstance(node.op, qops.QSub) else "0",))
+def add(node: Node, ctx: Ctx) -> None:
+    _binary(ctx, node, "qcomp_add_int8", "AddParams", dataclasses.asdict(add_params(node.op)),
+            ("1" if isinstance(node.op, qops.QSub) else "0",))
 
 
-def mul(ctx: Ctx, node: Node) -> list[Call]:
-    return _binary(ctx, node, "qcomp_mul_int8", "MulParams", node.op.attrs(), ())
+def mul(node: Node, ctx: Ctx) -> None:
+    _binary(ctx, node, "qcomp_mul_int8", "MulParams", node.op.attrs(), ())
 
 
-def lut(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def lut(node: Node, ctx: Ctx) -> None:
     x, table = node.inputs
     n = math.prod(ctx.shape(x))
-    return [Call(ctx.comment(node), "qcomp_lut_int8",
-                 (ctx.ptr(x, True), ctx.ptr(table, True), ctx.ptr(node.outputs[0], False), str(n)))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_lut_int8",
+                       (ctx.ptr(x, True), ctx.ptr(table, True), ctx.ptr(node.outputs[0], False), str(n)))]
 
 
-def requantize(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def requantize(node: Node, ctx: Ctx) -> None:
     op = node.op
     n = math.prod(ctx.shape(node.inputs[0]))
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(n), str(op.input_zero_point),
             str(op.multiplier), str(op.shift), str(op.output_zero_point), str(op.qmin), str(op.qmax))
-    return [Call(ctx.comment(node), "qcomp_requantize_int8", args)]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_requantize_int8", args)]
 
 
 def _pool_struct(ctx: Ctx, node: Node):
@@ -152,11 +161,10 @@ def _pool_struct(ctx: Ctx, node: Node):
         dh=op.dilations[0], dw=op.dilations[1], pad_top=op.pads[0], pad_left=op.pads[1]))
 
 
-def maxpool(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def maxpool(node: Node, ctx: Ctx) -> None:
     p = _pool_struct(ctx, node)
-    return [Call(ctx.comment(node), "qcomp_maxpool2d_int8",
-                 (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), f"&{p.name}"), structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_maxpool2d_int8",
+                       (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), f"&{p.name}"), structs=(p,))]
 
 
 def _counts(out: int, k: int, stride: int, dilation: int, pad_begin: int, lo: int, hi: int) -> np.ndarray:
@@ -165,26 +173,37 @@ def _counts(out: int, k: int, stride: int, dilation: int, pad_begin: int, lo: in
     return ((pos >= lo) & (pos < hi)).sum(axis=1)
 
 
-def avgpool(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def _window_counts(node: Node, graph) -> tuple[np.ndarray, np.ndarray]:
+    """(count_h[OH], count_w[OW]): the window count of output pixel (oh, ow) is their product."""
     op = node.op
-    _, h, w, _ = ctx.shape(node.inputs[0])
-    _, oh, ow, _ = ctx.shape(node.outputs[0])
+    _, h, w, _ = graph.types[node.inputs[0]].shape
+    _, oh, ow, _ = graph.types[node.outputs[0]].shape
     t, l, b, r = op.pads
     lo_h, hi_h, lo_w, hi_w = (-t, h + b, -l, w + r) if op.count_include_pad else (0, h, 0, w)
     ch = _counts(oh, op.kernel[0], op.strides[0], op.dilations[0], t, lo_h, hi_h)
     cw = _counts(ow, op.kernel[1], op.strides[1], op.dilations[1], l, lo_w, hi_w)
     # an all-padding window counts 1 (sum 0): count_h * count_w >= 1 needs both factors >= 1
-    ch, cw = np.maximum(ch, 1), np.maximum(cw, 1)
-    if int(ch.max(initial=1) * cw.max(initial=1)) > len(op.multipliers):
-        raise unsupported(ctx, node, f"window counts exceed the {len(op.multipliers)} multipliers")
+    return np.maximum(ch, 1), np.maximum(cw, 1)
+
+
+def why_not_avgpool(node: Node, graph) -> str | None:
+    """Int8; a multiplier for every window count."""
+    ch, cw = _window_counts(node, graph)
+    if int(ch.max(initial=1) * cw.max(initial=1)) > len(node.op.multipliers):
+        return f"window counts exceed the {len(node.op.multipliers)} multipliers"
+    return why_not_int8(node, graph)
+
+
+def avgpool(node: Node, ctx: Ctx) -> None:
+    op = node.op
+    ch, cw = _window_counts(node, ctx.graph)
     p = _pool_struct(ctx, node)
     arrays = (ctx.array(node, "count_h", ch), ctx.array(node, "count_w", cw),
               ctx.array(node, "multipliers", op.multipliers), ctx.array(node, "shifts", op.shifts))
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), f"&{p.name}", arrays[0].name,
             arrays[1].name, str(op.in_zero_point), arrays[2].name, arrays[3].name, str(op.out_zero_point),
             str(op.qmin), str(op.qmax))
-    return [Call(ctx.comment(node), "qcomp_avgpool2d_int8", args, arrays=arrays, structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_avgpool2d_int8", args, arrays=arrays, structs=(p,))]
 
 
 def _reduce_arrays(ctx: Ctx, node: Node, axes: tuple[int, ...]):
@@ -199,30 +218,38 @@ def _reduce_arrays(ctx: Ctx, node: Node, axes: tuple[int, ...]):
             max(len(outer), 1), max(len(axes), 1))
 
 
-def mean(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def why_not_mean(node: Node, graph) -> str | None:
+    """Int8; the count is the number of reduced elements."""
+    shape = graph.types[node.inputs[0]].shape
+    reduced = math.prod(shape[a] for a in sorted(a % len(shape) for a in node.op.axes))
+    if reduced != node.op.count:
+        return f"the mean reduces {reduced} elements, its count is {node.op.count}"
+    return why_not_int8(node, graph)
+
+
+def mean(node: Node, ctx: Ctx) -> None:
     op = node.op
     os_, ost, is_, ist, orank, irank = _reduce_arrays(ctx, node, op.axes)
-    if math.prod(is_.values) != op.count:
-        raise unsupported(ctx, node, f"the mean reduces {math.prod(is_.values)} elements, its count is {op.count}")
     p = ctx.struct(node, "MeanParams", dict(count=op.count, in_zero_point=op.in_zero_point,
                                             multiplier=op.multiplier, shift=op.shift,
                                             out_zero_point=op.out_zero_point, qmin=op.qmin, qmax=op.qmax))
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(orank), os_.name, ost.name,
             str(irank), is_.name, ist.name, f"&{p.name}")
-    return [Call(ctx.comment(node), "qcomp_mean_int8", args, arrays=(os_, ost, is_, ist), structs=(p,))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_mean_int8", args, arrays=(os_, ost, is_, ist), structs=(p,))]
 
 
-def reduce_max(ctx: Ctx, node: Node) -> list[Call]:
-    ctx.require_int8(node, node.inputs)
+def reduce_max(node: Node, ctx: Ctx) -> None:
     os_, ost, is_, ist, orank, irank = _reduce_arrays(ctx, node, node.op.axes)
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(orank), os_.name, ost.name,
             str(irank), is_.name, ist.name)
-    return [Call(ctx.comment(node), "qcomp_reduce_max_int8", args, arrays=(os_, ost, is_, ist))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_reduce_max_int8", args, arrays=(os_, ost, is_, ist))]
 
 
 TABLE = {
-    qops.QConv2D: conv2d, qops.QConvTranspose2D: conv_transpose2d, qops.QDense: dense, qops.QMatMul: matmul,
-    qops.QAdd: add, qops.QSub: add, qops.QMul: mul, qops.Lut: lut, qops.QRequantize: requantize,
-    qops.QAvgPool2D: avgpool, qops.QMean: mean, ops.MaxPool2D: maxpool, ops.ReduceMax: reduce_max,
+    qops.QConv2D: Emitter(conv2d, why_not_weighted), qops.QConvTranspose2D: Emitter(conv_transpose2d, why_not_weighted),
+    qops.QDense: Emitter(dense, why_not_weighted), qops.QMatMul: Emitter(matmul, why_not_matmul),
+    **{cls: Emitter(emitter, why_not_int8) for cls, emitter in (
+        (qops.QAdd, add), (qops.QSub, add), (qops.QMul, mul), (qops.Lut, lut), (qops.QRequantize, requantize),
+        (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max))},
+    qops.QAvgPool2D: Emitter(avgpool, why_not_avgpool), qops.QMean: Emitter(mean, why_not_mean),
 }

@@ -21,7 +21,8 @@ import math
 import numpy as np
 
 from ...ir import DType, Node, ops
-from .program import CArray, Call, Ctx, contiguous_strides, unsupported
+from ...protocol import Emitter
+from .program import CArray, Call, Ctx, contiguous_strides
 from ...ir.resize import nearest_source_index
 
 
@@ -35,12 +36,12 @@ def _bytes(ptr: str, const: bool) -> str:
     return f"(({'const ' if const else ''}uint8_t *){ptr})"
 
 
-def reshape(ctx: Ctx, node: Node) -> list[Call]:
+def reshape(node: Node, ctx: Ctx) -> None:
     x, y = node.inputs[0], node.outputs[0]
-    return [_copy(ctx, node, ctx.ptr(y, False), 0, ctx.ptr(x, True), 0, 1, ctx.nbytes(x))]
+    ctx.calls += [_copy(ctx, node, ctx.ptr(y, False), 0, ctx.ptr(x, True), 0, 1, ctx.nbytes(x))]
 
 
-def concat(ctx: Ctx, node: Node) -> list[Call]:
+def concat(node: Node, ctx: Ctx) -> None:
     y = node.outputs[0]
     axis, es = node.op.axis, ctx.elem_size(y)
     rows = math.prod(ctx.shape(y)[:axis])
@@ -51,10 +52,10 @@ def concat(ctx: Ctx, node: Node) -> list[Call]:
         dst = f"({_bytes(ctx.ptr(y, False), False)} + {offset})"
         calls.append(_copy(ctx, node, dst, out_row, ctx.ptr(x, True), chunk, rows, chunk))
         offset += chunk
-    return calls
+    ctx.calls += calls
 
 
-def split(ctx: Ctx, node: Node) -> list[Call]:
+def split(node: Node, ctx: Ctx) -> None:
     x = node.inputs[0]
     axis, es = node.op.axis, ctx.elem_size(x)
     rows = math.prod(ctx.shape(x)[:axis])
@@ -65,45 +66,43 @@ def split(ctx: Ctx, node: Node) -> list[Call]:
         src = f"({_bytes(ctx.ptr(x, True), True)} + {offset})"
         calls.append(_copy(ctx, node, ctx.ptr(y, False), chunk, src, in_row, rows, chunk))
         offset += chunk
-    return calls
+    ctx.calls += calls
 
 
-def _gather(ctx: Ctx, node: Node, tables: list[np.ndarray], pad_value: int | None) -> list[Call]:
+def _gather(ctx: Ctx, node: Node, tables: list[np.ndarray], pad_value: int | None) -> None:
     x, y = node.inputs[0], node.outputs[0]
     shape = ctx.shape(y)
     if not shape:
         shape, tables = (1,), [np.zeros(1, np.int64)]
     if math.prod(shape) == 0:
-        return []
+        return
     arrays: list[CArray] = [ctx.array(node, "shape", shape), ctx.array(node, "tables", np.concatenate(tables))]
     pad = "(const void *)0"
     if pad_value is not None:
-        if ctx.dtype(x) is not DType.INT8:
-            raise unsupported(ctx, node, "constant padding of a non-int8 tensor")
         arrays.append(ctx.array(node, "pad", [pad_value], "int8_t"))
         pad = arrays[-1].name
     args = (ctx.ptr(x, True), ctx.ptr(y, False), str(ctx.elem_size(x)), str(len(shape)), arrays[0].name,
             arrays[1].name, pad)
-    return [Call(ctx.comment(node), "qcomp_gather_axes", args, arrays=tuple(arrays))]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_gather_axes", args, arrays=tuple(arrays))]
 
 
-def transpose(ctx: Ctx, node: Node) -> list[Call]:
+def transpose(node: Node, ctx: Ctx) -> None:
     x, y = node.inputs[0], node.outputs[0]
     strides = contiguous_strides(ctx.shape(x))
     tables = [np.arange(n) * strides[p] for n, p in zip(ctx.shape(y), node.op.perm)]
-    return _gather(ctx, node, tables, None)
+    _gather(ctx, node, tables, None)
 
 
-def slice_(ctx: Ctx, node: Node) -> list[Call]:
+def slice_(node: Node, ctx: Ctx) -> None:
     x = node.inputs[0]
     op = node.op
     strides = contiguous_strides(ctx.shape(x))
     tables = [np.arange(n)[slice(s, e, st)] * stride
               for n, s, e, st, stride in zip(ctx.shape(x), op.starts, op.ends, op.steps, strides)]
-    return _gather(ctx, node, tables, None)
+    _gather(ctx, node, tables, None)
 
 
-def pad(ctx: Ctx, node: Node) -> list[Call]:
+def pad(node: Node, ctx: Ctx) -> None:
     x = node.inputs[0]
     op = node.op
     shape = ctx.shape(x)
@@ -115,61 +114,44 @@ def pad(ctx: Ctx, node: Node) -> list[Call]:
         widths = (op.pads[d], op.pads[d + r])
         if mode == "constant":
             idx = np.pad(np.arange(n), widths, mode="constant", constant_values=-1)
-        elif n == 0:
-            raise unsupported(ctx, node, f"{op.mode} padding of an empty axis")
         else:
             idx = np.pad(np.arange(n), widths, mode=mode)
         tables.append(np.where(idx < 0, -1, idx * strides[d]))
     value = int(op.value) if mode == "constant" else None
-    return _gather(ctx, node, tables, value)
+    _gather(ctx, node, tables, value)
 
 
-def resize(ctx: Ctx, node: Node) -> list[Call]:
+def resize(node: Node, ctx: Ctx) -> None:
     x = node.inputs[0]
     op = node.op
-    if op.mode != "nearest":
-        raise unsupported(ctx, node, f"{op.mode} Resize (only nearest moves int8 values unchanged)")
     strides = contiguous_strides(ctx.shape(x))
     tables = []
     for n_in, n_out, scale, stride in zip(ctx.shape(x), op.sizes, op.scales, strides):
         idx = nearest_source_index(op.coordinate_transformation_mode, op.nearest_mode, n_in, n_out, scale)
-        if idx is None:
-            raise unsupported(ctx, node, f"coordinate_transformation_mode {op.coordinate_transformation_mode!r} "
-                                         f"/ nearest_mode {op.nearest_mode!r}")
         tables.append(idx * stride)
-    return _gather(ctx, node, tables, None)
+    _gather(ctx, node, tables, None)
 
 
-def quantize(ctx: Ctx, node: Node) -> list[Call]:
+def quantize(node: Node, ctx: Ctx) -> None:
     x, y = node.inputs[0], node.outputs[0]
     q = ctx.graph.types[y].quant
-    if x not in ctx.input_index or ctx.dtype(x) is not DType.FLOAT32 or ctx.dtype(y) is not DType.INT8:
-        raise unsupported(ctx, node, "only a float32 graph input quantized to int8 is supported "
-                                     "(float regions inside the model are not)")
-    if q is None or q.per_channel:
-        raise unsupported(ctx, node, "per-channel quantization of an input")
     lo, hi = DType.INT8.qrange
     n = math.prod(ctx.shape(x))
     scale = _float_literal(q.scale[0])
     args = (ctx.ptr(x, True), ctx.ptr(y, False), str(n), scale, str(int(q.zero_point[0])), str(lo), str(hi))
     raw = (ctx.ptr(y, False), "0", f"inputs[{ctx.input_index[x]}]", "0", "1", str(n))
-    return [Call(ctx.comment(node), "qcomp_quantize_f32", args, raw_flag="in_raw", raw_kernel="qcomp_copy_blocks",
-                 raw_args=raw)]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_quantize_f32", args, raw_flag="in_raw", raw_kernel="qcomp_copy_blocks",
+                       raw_args=raw)]
 
 
-def dequantize(ctx: Ctx, node: Node) -> list[Call]:
+def dequantize(node: Node, ctx: Ctx) -> None:
     x, y = node.inputs[0], node.outputs[0]
     q = ctx.graph.types[x].quant
-    if y not in ctx.output_index or ctx.dtype(x) is not DType.INT8:
-        raise unsupported(ctx, node, "only an int8 value dequantized into a graph output is supported "
-                                     "(float regions inside the model are not)")
-    if q is None or q.per_channel:
-        raise unsupported(ctx, node, "per-channel dequantization of an output")
     n = math.prod(ctx.shape(x))
     args = (ctx.ptr(x, True), ctx.ptr(y, False), str(n), _float_literal(q.scale[0]), str(int(q.zero_point[0])))
     raw = (f"outputs[{ctx.output_index[y]}]", "0", ctx.ptr(x, True), "0", "1", str(n))
-    return [Call(ctx.comment(node), "qcomp_dequantize_f32", args, raw_flag="out_raw",
-                 raw_kernel="qcomp_copy_blocks", raw_args=raw)]
+    ctx.calls += [Call(ctx.comment(node), "qcomp_dequantize_f32", args, raw_flag="out_raw",
+                       raw_kernel="qcomp_copy_blocks", raw_args=raw)]
 
 
 def _float_literal(v) -> str:
@@ -178,7 +160,49 @@ def _float_literal(v) -> str:
     return f"{f:.9e}f"
 
 
+def why_not_pad(node: Node, graph) -> str | None:
+    """Constant padding of int8 values; reflect/edge padding of non-empty axes."""
+    op, shape = node.op, graph.types[node.inputs[0]].shape
+    if op.mode == "constant" and graph.types[node.inputs[0]].dtype is not DType.INT8:
+        return "constant padding of a non-int8 tensor"
+    if op.mode != "constant" and 0 in shape:
+        return f"{op.mode} padding of an empty axis"
+    return None
+
+
+def why_not_resize(node: Node, graph) -> str | None:
+    """Nearest mode only (int8 values move unchanged), the modes of qcomp/ir/resize.py."""
+    op = node.op
+    if op.mode != "nearest":
+        return f"{op.mode} Resize (only nearest moves int8 values unchanged)"
+    for n_in, n_out, scale in zip(graph.types[node.inputs[0]].shape, op.sizes, op.scales):
+        if nearest_source_index(op.coordinate_transformation_mode, op.nearest_mode, n_in, n_out, scale) is None:
+            return (f"coordinate_transformation_mode {op.coordinate_transformation_mode!r} / nearest_mode "
+                    f"{op.nearest_mode!r}")
+    return None
+
+
+def why_not_quantize(node: Node, graph) -> str | None:
+    """Float32 graph input -> int8, per tensor (no float region inside the model)."""
+    x, y = node.inputs[0], node.outputs[0]
+    if x not in graph.inputs or graph.types[x].dtype is not DType.FLOAT32 or graph.types[y].dtype is not DType.INT8:
+        return "only a float32 graph input quantized to int8 is supported (float regions inside the model are not)"
+    q = graph.types[y].quant
+    return "per-channel quantization of an input" if q is None or q.per_channel else None
+
+
+def why_not_dequantize(node: Node, graph) -> str | None:
+    """Int8 -> float32 graph output, per tensor (no float region inside the model)."""
+    x, y = node.inputs[0], node.outputs[0]
+    if y not in graph.outputs or graph.types[x].dtype is not DType.INT8:
+        return ("only an int8 value dequantized into a graph output is supported (float regions inside the model "
+                "are not)")
+    q = graph.types[x].quant
+    return "per-channel dequantization of an output" if q is None or q.per_channel else None
+
+
 TABLE = {
     ops.Reshape: reshape, ops.Concat: concat, ops.Split: split, ops.Transpose: transpose, ops.Slice: slice_,
-    ops.Pad: pad, ops.Resize: resize, ops.Quantize: quantize, ops.Dequantize: dequantize,
+    ops.Pad: Emitter(pad, why_not_pad), ops.Resize: Emitter(resize, why_not_resize),
+    ops.Quantize: Emitter(quantize, why_not_quantize), ops.Dequantize: Emitter(dequantize, why_not_dequantize),
 }

@@ -52,12 +52,14 @@ class Call:
 
 
 class Ctx:
-    """What an emitter may ask about the graph: pointers, shapes, unique names for its constants."""
+    """What an emitter (`emit_x(node, ctx)`) may ask about the graph: pointers, shapes, unique names
+    for its constants; it appends its node's calls to ctx.calls."""
 
     def __init__(self, graph: Graph, target_name: str, offsets: dict[str, int], names: CNames,
                  scratch_offset: int | None = 0):
         self.graph, self.target_name, self.offsets, self.names = graph, target_name, offsets, names
         self.scratch_offset, self.scratch_bytes = scratch_offset, 0
+        self.calls: list[Call] = []   # the program so far: each emitter appends its node's calls
         self.input_index = {v: i for i, v in enumerate(graph.inputs)}
         self.steps = {id(n): i for i, n in enumerate(graph.nodes)}
         self.output_index = {v: i for i, v in enumerate(graph.outputs)}
@@ -111,20 +113,6 @@ class Ctx:
 
     def _step(self, node: Node) -> int:
         return self.steps[id(node)]
-
-    def require_int8(self, node: Node, values) -> None:
-        bad = [v for v in values if self.dtype(v) is not DType.INT8]
-        if bad:
-            raise unsupported(self, node, f"operand(s) {', '.join(map(repr, bad))} are not int8")
-
-
-def unsupported(ctx: Ctx, node: Node, why: str) -> UnsupportedModelError:
-    dtypes = ", ".join(ctx.dtype(v).value for v in node.inputs)
-    return UnsupportedModelError(
-        f"target {ctx.target_name}: node {node.name!r} (op {type(node.op).__name__}, input dtypes {dtypes}) "
-        f"cannot be emitted as C: {why}. The C backend runs int8 models (integer ops, type-generic ops on "
-        f"int8, Quantize at the inputs, Dequantize at the outputs); other models build for another target "
-        f"(e.g. --target ref)")
 
 
 def contiguous_strides(shape: tuple[int, ...]) -> list[int]:

@@ -1,6 +1,7 @@
 """The cuda backend: NHWC int8 CUDA kernels from Jinja2 templates, a fatbin from nvcc, a launch plan.
 
-    emit(TARGET graph, target, out_dir) -> manifest entries
+    check(TARGET graph, target) -> [Problem]     every node it cannot emit (qcomp/protocol.py)
+    emit(TARGET graph, target, out_dir, *, fatbin=True) -> manifest entries
 writes model.cu (every kernel, readable: prelude of fixedpoint transcriptions + one kernel per
 launch), weights.bin (constants and packed weights), model.h (the launch plan as C data) and,
 when nvcc is present, model.fatbin (SASS for every `target.architectures` entry + PTX). The
@@ -14,7 +15,9 @@ per architecture at compile time), direct depthwise/grouped/transposed conv (con
 add/sub/mul, LUT (shared-memory table), requantize, quantize/dequantize, max/avg pooling, mean/max
 reductions, strided copies (Reshape, Transpose, Slice, Split, Concat, Pad), nearest Resize, the
 --quant dynamic ops (DynamicDense, DynamicMatMul) and the float-fallback ops Softmax and LayerNorm.
-Any other op: UnsupportedModelError naming the target, node, op and dtypes. Templates get
+Emitters are `emit_x(node, ctx)`, their preconditions why_not hooks of the EMITTERS table; emit
+refuses a graph check() finds problems in with one UnsupportedModelError naming every such node
+(op and dtypes). Templates get
 precomputed integers only; one Jinja2 environment with StrictUndefined.
 """
 from __future__ import annotations
@@ -25,14 +28,14 @@ from pathlib import Path
 
 import jinja2
 
-from ...errors import UnsupportedModelError
 from ...ir import Graph, Stage
 from ...passes.plan_memory import plan_memory
+from ...protocol import Problem, check_nodes, emitter_of, problem, raise_problems, skip_advice
 from ...target import Target
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_movement
 from .. import ADD_PARAMS_FIELDS
 from ..names import c_comment, inert
-from .context import BLOCK, Context
+from .context import _CTYPES, BLOCK, Context
 from .nvcc import compile_fatbin, find_nvcc
 
 EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITTERS, **emit_elementwise.EMITTERS, **emit_movement.EMITTERS}
@@ -52,31 +55,34 @@ def environment() -> jinja2.Environment:
 
 def generate(graph: Graph, target: Target) -> Context:
     """Every kernel source and launch of `graph` (a TARGET-stage graph), in execution order."""
-    if graph.stage is not Stage.TARGET:
-        raise ValueError(f"the cuda backend compiles TARGET-stage graphs, got {graph.stage.name}")
-    ctx = Context(graph, plan_memory(graph), target.name)
+    raise_problems(check(graph, target), target)
     env = environment()
+    ctx = Context(graph, plan_memory(graph), target.name, env)
     for node in graph.nodes:
-        emitter = EMITTERS.get(type(node.op))
-        if emitter is None:
-            raise ctx.unsupported(node, "has no cuda kernel")
-        emitter(ctx, node, env)
-    for out in graph.outputs:
-        if out in graph.inputs or out in graph.constants:
-            raise UnsupportedModelError(f"target {target.name!r}: output {out!r} is a graph input or a constant; "
-                                        f"the cuda backend needs every output computed by a node")
+        emitter_of(EMITTERS, node)(node, ctx)
     ctx.sources.insert(0, env.get_template("prelude.cu.j2").render(model=c_comment(graph.name),
                                                                    target=target.name))
     return ctx
 
 
-def supports(graph: Graph, target: Target) -> str | None:
-    """None when the backend can emit every node of `graph`, else the reason (the build error)."""
-    try:
-        generate(graph, target)
-    except UnsupportedModelError as e:
-        return str(e)
-    return None
+def check(graph: Graph, target: Target) -> list[Problem]:
+    """Every node the cuda backend cannot emit (no EMITTERS entry, a failed precondition, a value of a
+    dtype the kernels do not take), and outputs no node computes. Empty: emit() can build `graph`."""
+    if graph.stage is not Stage.TARGET:
+        raise ValueError(f"the cuda backend compiles TARGET-stage graphs, got {graph.stage.name}")
+    problems = check_nodes(graph, EMITTERS, "cuda")
+    flagged = {p.node for p in problems}
+    for node in graph.nodes:
+        bad = [v for v in (*node.inputs, *node.outputs) if graph.types[v].dtype.value not in _CTYPES]
+        if bad and node.name not in flagged:
+            problems.append(problem(graph, node, f"value {bad[0]!r} has dtype {graph.types[bad[0]].dtype.value}, "
+                                                 f"which the cuda kernels do not take", skip_advice(node, graph)))
+    for out in graph.outputs:
+        if out in graph.inputs or out in graph.constants:
+            problems.append(Problem(out, "graph output", graph.types[out].dtype.value, "the output is a graph "
+                                    "input or a constant; the cuda backend needs every output computed by a node",
+                                    "compute the output with a node in the model"))
+    return problems
 
 
 def _header(graph: Graph, ctx: Context) -> str:
@@ -90,7 +96,7 @@ def _header(graph: Graph, ctx: Context) -> str:
     return "\n".join(lines) + "\n"
 
 
-def emit(graph: Graph, target: Target, out_dir, fatbin: bool = True) -> dict:
+def emit(graph: Graph, target: Target, out_dir, *, fatbin: bool = True) -> dict:
     """Write the artifact's cuda files into out_dir; fatbin=False skips nvcc (emulation-only tests)."""
     out = Path(out_dir)
     ctx = generate(graph, target)

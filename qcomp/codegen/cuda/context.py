@@ -72,6 +72,7 @@ class Context:
     graph: Graph
     plan: MemoryPlan
     target_name: str
+    env: object = None   # the one Jinja2 environment of templates/ (emitters render with ctx.env)
     weights: bytearray = field(default_factory=bytearray)
     sources: list[str] = field(default_factory=list)
     launches: list[Launch] = field(default_factory=list)
@@ -136,10 +137,3 @@ class Context:
         self.sources.append(source)
         self.launches.append(Launch(name, node.name, tuple(grid), tuple(block), shared_bytes, tuple(args),
                                     "__syncthreads" in source, macs, dram, "mma_m16n8k32_s8(" in source))
-
-    def unsupported(self, node: Node, why: str) -> UnsupportedModelError:
-        g = self.graph
-        dtypes = ", ".join(g.types[i].dtype.value for i in node.inputs)
-        return UnsupportedModelError(
-            f"target {self.target_name!r}: node {node.name!r} ({node.op.kind} on {dtypes}) {why}; "
-            f"the cuda backend cannot emit it yet: build this model for another target (`qcomp targets`)")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir import Node, qops
+from ...protocol import Emitter
 from .context import BLOCK, Context, grid_1d
 
 
@@ -76,43 +77,39 @@ def _conv_args(ctx: Context, node: Node, weights_arg):
             ctx.value(node.outputs[0])]
 
 
-def _gemm(ctx: Context, node: Node, env, params: dict, groups: int, n_per_group: int, k: int, m: int, w: np.ndarray):
+def _gemm(ctx: Context, node: Node, params: dict, groups: int, n_per_group: int, k: int, m: int, w: np.ndarray):
     t = TILE
     kp = -(-k // t.k) * t.k
     packed = ctx.add_weight(_pack_weights(w, kp))
     name = ctx.kernel_name(node)
-    src = env.get_template("conv_gemm.cu.j2").render(name=name, node=ctx.comment(node), M=m, N=n_per_group, K=k, Kp=kp,
+    src = ctx.env.get_template("conv_gemm.cu.j2").render(name=name, node=ctx.comment(node), M=m, N=n_per_group, K=k, Kp=kp,
                                                      groups=groups, t=t, **params)
     grid = (-(-m // t.m), -(-n_per_group // t.n), groups)
     ctx.add(node, name, src, grid, (t.threads_x, t.threads_y, 1), _conv_args(ctx, node, packed),
             shared_bytes=t.shared_bytes, macs=m * n_per_group * k * groups)
 
 
-def q_conv2d(ctx: Context, node: Node, env) -> None:
+def q_conv2d(node: Node, ctx: Context) -> None:
     op: qops.QConv2D = node.op
     g = ctx.graph
     n, h, wd, c = g.types[node.inputs[0]].shape
     _, oh, ow, o = g.types[node.outputs[0]].shape
-    w = np.asarray(g.constants[node.inputs[1]]) if node.inputs[1] in g.constants else None
-    if w is None:
-        raise ctx.unsupported(node, "has non-constant weights")
+    w = np.asarray(g.constants[node.inputs[1]])
     _, kh, kw, cg = w.shape
     geometry = dict(H=h, W=wd, C=c, Cg=cg, OH=oh, OW=ow, O=o, KH=kh, KW=kw, SH=op.strides[0], SW=op.strides[1],
                     DH=op.dilations[0], DW=op.dilations[1], PT=op.pads[0], PL=op.pads[1], zp_in=op.input_zero_point,
                     zp_out=op.output_zero_point, qmin=op.qmin, qmax=op.qmax)
     if op.group == 1 or cg >= 4:
-        _gemm(ctx, node, env, dict(geometry, conv=True, what="QConv2D"), op.group, o // op.group, kh * kw * cg,
+        _gemm(ctx, node, dict(geometry, conv=True, what="QConv2D"), op.group, o // op.group, kh * kw * cg,
               n * oh * ow, w)
         return
-    _direct(ctx, node, env, dict(geometry, Og=o // op.group, transpose=False, what="QConv2D (depthwise/grouped)"),
+    _direct(ctx, node, dict(geometry, Og=o // op.group, transpose=False, what="QConv2D (depthwise/grouped)"),
             n * oh * ow * o)
 
 
-def q_conv_transpose2d(ctx: Context, node: Node, env) -> None:
+def q_conv_transpose2d(node: Node, ctx: Context) -> None:
     op: qops.QConvTranspose2D = node.op
     g = ctx.graph
-    if node.inputs[1] not in g.constants:
-        raise ctx.unsupported(node, "has non-constant weights")
     n, h, wd, c = g.types[node.inputs[0]].shape
     _, oh, ow, o = g.types[node.outputs[0]].shape
     _, kh, kw, cg = g.types[node.inputs[1]].shape
@@ -120,27 +117,25 @@ def q_conv_transpose2d(ctx: Context, node: Node, env) -> None:
                     SW=op.strides[1], DH=op.dilations[0], DW=op.dilations[1], PT=op.pads[0], PL=op.pads[1],
                     zp_in=op.input_zero_point, zp_out=op.output_zero_point, qmin=op.qmin, qmax=op.qmax,
                     transpose=True, what="QConvTranspose2D (scatter as gather)")
-    _direct(ctx, node, env, geometry, n * oh * ow * o)
+    _direct(ctx, node, geometry, n * oh * ow * o)
 
 
-def _direct(ctx: Context, node: Node, env, params: dict, total: int) -> None:
+def _direct(ctx: Context, node: Node, params: dict, total: int) -> None:
     name = ctx.kernel_name(node)
-    src = env.get_template("conv_direct.cu.j2").render(name=name, node=ctx.comment(node), total=total, **params)
+    src = ctx.env.get_template("conv_direct.cu.j2").render(name=name, node=ctx.comment(node), total=total, **params)
     ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), _conv_args(ctx, node, ctx.value(node.inputs[1])),
             macs=total * params["KH"] * params["KW"] * params["Cg"])
 
 
-def q_dense(ctx: Context, node: Node, env) -> None:
+def q_dense(node: Node, ctx: Context) -> None:
     op: qops.QDense = node.op
     g = ctx.graph
-    if node.inputs[1] not in g.constants:
-        raise ctx.unsupported(node, "has non-constant weights")
     w = np.asarray(g.constants[node.inputs[1]])
     nout, k = w.shape
     m = int(np.prod(g.types[node.inputs[0]].shape[:-1]))
     params = dict(conv=False, what="QDense", O=nout, zp_in=op.input_zero_point, zp_out=op.output_zero_point,
                   qmin=op.qmin, qmax=op.qmax)
-    _gemm(ctx, node, env, params, 1, nout, k, m, w)
+    _gemm(ctx, node, params, 1, nout, k, m, w)
 
 
 def _batch_strides(shape: tuple[int, ...], batch: tuple[int, ...], matrix: int) -> list[int]:
@@ -153,24 +148,32 @@ def _batch_strides(shape: tuple[int, ...], batch: tuple[int, ...], matrix: int) 
     return strides[::-1]
 
 
+def why_not_weights(node: Node, graph) -> str | None:
+    """Constant weights."""
+    return None if node.inputs[1] in graph.constants else "its weights are not constants"
+
+
+def why_not_matmul(node: Node, graph) -> str | None:
+    """Operands of rank 2 or more."""
+    return "it has a 1-D operand" if min(graph.types[v].rank for v in node.inputs[:2]) < 2 else None
+
+
 def matmul_dims(ctx: Context, node: Node):
     """(a shape, b shape, output shape, M, K, N, batch dims) of a (Q/Dynamic)MatMul node."""
     g = ctx.graph
     a_shape, b_shape = g.types[node.inputs[0]].shape, g.types[node.inputs[1]].shape
     out = g.types[node.outputs[0]].shape
-    if len(a_shape) < 2 or len(b_shape) < 2:
-        raise ctx.unsupported(node, "has a 1-D operand")
     m, k = a_shape[-2:]
     return a_shape, b_shape, out, m, k, b_shape[-1], tuple(out[:-2])
 
 
-def q_matmul(ctx: Context, node: Node, env) -> None:
+def q_matmul(node: Node, ctx: Context) -> None:
     op: qops.QMatMul = node.op
     g = ctx.graph
     a_shape, b_shape, out, m, k, n, batch = matmul_dims(ctx, node)
     total = int(np.prod(out))
     name = ctx.kernel_name(node)
-    src = env.get_template("matmul.cu.j2").render(
+    src = ctx.env.get_template("matmul.cu.j2").render(
         name=name, node=ctx.comment(node), M=m, K=k, N=n, batch=batch, total=total,
         a_strides=_batch_strides(a_shape[:-2], batch, m * k), b_strides=_batch_strides(b_shape[:-2], batch, k * n),
         za=op.a_zero_point, zb=op.b_zero_point, multiplier=op.multiplier, shift=op.shift, zp_out=op.output_zero_point,
@@ -179,5 +182,6 @@ def q_matmul(ctx: Context, node: Node, env) -> None:
             [ctx.value(node.inputs[0]), ctx.value(node.inputs[1]), ctx.value(node.outputs[0])], macs=total * k)
 
 
-EMITTERS = {qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
-            qops.QMatMul: q_matmul}
+EMITTERS = {qops.QConv2D: Emitter(q_conv2d, why_not_weights),
+            qops.QConvTranspose2D: Emitter(q_conv_transpose2d, why_not_weights),
+            qops.QDense: Emitter(q_dense, why_not_weights), qops.QMatMul: Emitter(q_matmul, why_not_matmul)}

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Node, qops
+from ...protocol import Emitter
 from .context import BLOCK, Arg, Context, grid_1d
-from .emit_compute import _batch_strides, matmul_dims
+from .emit_compute import _batch_strides, matmul_dims, why_not_matmul
 
 
 def _float(v) -> str | None:
@@ -25,47 +26,48 @@ def _float(v) -> str | None:
     return f"{float(f):.9e}f"
 
 
-def _quantized(ctx: Context, node: Node, env, value: str, what: str) -> tuple[Arg, Arg]:
+def _quantized(ctx: Context, node: Node, value: str, what: str) -> tuple[Arg, Arg]:
     """(int8 copy, params) of the float value `value`, by two launches."""
     total = ctx.graph.types[value].size
     params = ctx.scratch(8, "float")
     q = ctx.scratch(total, "int8_t")
     name = ctx.kernel_name(node, "_params")
-    src = env.get_template("dynamic.cu.j2").render(kind="params", name=name, node=ctx.comment(node), what=what, total=total)
+    src = ctx.env.get_template("dynamic.cu.j2").render(kind="params", name=name, node=ctx.comment(node), what=what, total=total)
     ctx.add(node, name, src, (1, 1, 1), (BLOCK, 1, 1), [ctx.value(value), params], shared_bytes=2 * BLOCK * 4)   # lo_s, hi_s: float
     name = ctx.kernel_name(node, "_quantize")
-    src = env.get_template("dynamic.cu.j2").render(kind="quantize", name=name, node=ctx.comment(node), total=total)
+    src = ctx.env.get_template("dynamic.cu.j2").render(kind="quantize", name=name, node=ctx.comment(node), total=total)
     ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), [ctx.value(value), params, q])
     return q, params
 
 
-def dynamic_dense(ctx: Context, node: Node, env) -> None:
+def dynamic_dense(node: Node, ctx: Context) -> None:
     op: qops.DynamicDense = node.op
     g = ctx.graph
     x, w, b, w_scale = node.inputs
     n, k = g.types[w].shape
     total = g.types[node.outputs[0]].size
-    q, params = _quantized(ctx, node, env, x, "x")
+    q, params = _quantized(ctx, node, x, "x")
     name = ctx.kernel_name(node)
-    src = env.get_template("dynamic.cu.j2").render(kind="dense", name=name, node=ctx.comment(node), total=total, N=n, K=k,
+    src = ctx.env.get_template("dynamic.cu.j2").render(kind="dense", name=name, node=ctx.comment(node), total=total, N=n, K=k,
                                                    act_min=_float(op.act_min), act_max=_float(op.act_max))
     ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1),
             [q, params, ctx.value(w), ctx.value(b), ctx.value(w_scale), ctx.value(node.outputs[0])])
 
 
-def dynamic_matmul(ctx: Context, node: Node, env) -> None:
+def dynamic_matmul(node: Node, ctx: Context) -> None:
     op: qops.DynamicMatMul = node.op
     g = ctx.graph
     a_shape, b_shape, out, m, k, n, batch = matmul_dims(ctx, node)
-    qa, pa = _quantized(ctx, node, env, node.inputs[0], "a")
-    qb, pb = _quantized(ctx, node, env, node.inputs[1], "b")
+    qa, pa = _quantized(ctx, node, node.inputs[0], "a")
+    qb, pb = _quantized(ctx, node, node.inputs[1], "b")
     total = int(np.prod(out))
     name = ctx.kernel_name(node)
-    src = env.get_template("dynamic.cu.j2").render(
+    src = ctx.env.get_template("dynamic.cu.j2").render(
         kind="matmul", name=name, node=ctx.comment(node), total=total, M=m, N=n, K=k, batch=batch,
         a_strides=_batch_strides(a_shape[:-2], batch, m * k), b_strides=_batch_strides(b_shape[:-2], batch, k * n),
         act_min=_float(op.act_min), act_max=_float(op.act_max))
     ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), [qa, pa, qb, pb, ctx.value(node.outputs[0])])
 
 
-EMITTERS = {qops.DynamicDense: dynamic_dense, qops.DynamicMatMul: dynamic_matmul}
+EMITTERS = {qops.DynamicDense: dynamic_dense,
+            qops.DynamicMatMul: Emitter(dynamic_matmul, why_not_matmul)}

@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from ...ir import DType, Node, ops, qops
+from ...protocol import Emitter
 from .. import add_params
 from .context import BLOCK, Arg, Context, grid_1d
 
@@ -31,33 +32,33 @@ def _broadcast_strides(shape, out) -> list[int]:
     return [0 if d == 1 and o != 1 else s for d, o, s in zip(shape, out, _strides(shape))]
 
 
-def _simple(ctx: Context, node: Node, env, template: str, total: int, args, **params) -> None:
+def _simple(ctx: Context, node: Node, template: str, total: int, args, **params) -> None:
     name = ctx.kernel_name(node)
-    src = env.get_template(template).render(name=name, node=ctx.comment(node), total=total, **params)
+    src = ctx.env.get_template(template).render(name=name, node=ctx.comment(node), total=total, **params)
     ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), args)
 
 
-def binary(ctx: Context, node: Node, env) -> None:
+def binary(node: Node, ctx: Context) -> None:
     g = ctx.graph
     out = g.types[node.outputs[0]].shape
     kind = {qops.QAdd: "add", qops.QSub: "sub", qops.QMul: "mul"}[type(node.op)]
     add = dataclasses.astuple(add_params(node.op)) if kind != "mul" else ()   # in ADD_PARAMS_FIELDS order
-    _simple(ctx, node, env, "binary.cu.j2", int(np.prod(out)),
+    _simple(ctx, node, "binary.cu.j2", int(np.prod(out)),
             [ctx.value(node.inputs[0]), ctx.value(node.inputs[1]), ctx.value(node.outputs[0])],
             kind=kind, sign=-1 if kind == "sub" else 1, p=node.op, add_params=add, dims=list(out) or [1],
             a_strides=_broadcast_strides(g.types[node.inputs[0]].shape, out) or [0],
             b_strides=_broadcast_strides(g.types[node.inputs[1]].shape, out) or [0])
 
 
-def lut(ctx: Context, node: Node, env) -> None:
+def lut(node: Node, ctx: Context) -> None:
     total = ctx.graph.types[node.outputs[0]].size
-    _simple(ctx, node, env, "unary.cu.j2", total, [ctx.value(i) for i in node.inputs] + [ctx.value(node.outputs[0])],
+    _simple(ctx, node, "unary.cu.j2", total, [ctx.value(i) for i in node.inputs] + [ctx.value(node.outputs[0])],
             kind="lut")
 
 
-def q_requantize(ctx: Context, node: Node, env) -> None:
+def q_requantize(node: Node, ctx: Context) -> None:
     op: qops.QRequantize = node.op
-    _simple(ctx, node, env, "unary.cu.j2", ctx.graph.types[node.outputs[0]].size,
+    _simple(ctx, node, "unary.cu.j2", ctx.graph.types[node.outputs[0]].size,
             [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])], kind="requantize", zp_in=op.input_zero_point,
             multiplier=op.multiplier, shift=op.shift, zp_out=op.output_zero_point, qmin=op.qmin, qmax=op.qmax)
 
@@ -66,26 +67,45 @@ def _float_literal(x) -> str:
     return f"{float(np.float32(x)):.9e}f"
 
 
-def quantize(ctx: Context, node: Node, env) -> None:
+def why_not_quantize(node: Node, graph) -> str | None:
+    """Float32 -> int8, per tensor."""
+    t = graph.types[node.outputs[0]]
+    if t.dtype is not DType.INT8 or t.quant.per_channel or graph.types[node.inputs[0]].dtype is not DType.FLOAT32:
+        return "it is not a per-tensor float32 -> int8 Quantize"
+    return None
+
+
+def why_not_dequantize(node: Node, graph) -> str | None:
+    """Int8 -> float32, per tensor."""
+    t = graph.types[node.inputs[0]]
+    if t.dtype is not DType.INT8 or t.quant.per_channel:
+        return "it is not a per-tensor int8 -> float32 Dequantize"
+    return None
+
+
+def why_not_int8(node: Node, graph) -> str | None:
+    """Int8 only (no float kernel)."""
+    if graph.types[node.inputs[0]].dtype is not DType.INT8:
+        return f"the cuda backend runs {node.kind} on int8 only (a float {node.kind} of a float-fallback region)"
+    return None
+
+
+def quantize(node: Node, ctx: Context) -> None:
     t = ctx.graph.types[node.outputs[0]]
-    if t.dtype is not DType.INT8 or t.quant.per_channel or ctx.graph.types[node.inputs[0]].dtype is not DType.FLOAT32:
-        raise ctx.unsupported(node, "is not a per-tensor float32 -> int8 Quantize")
     lo, hi = t.dtype.qrange
-    _simple(ctx, node, env, "unary.cu.j2", t.size, [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])],
+    _simple(ctx, node, "unary.cu.j2", t.size, [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])],
             kind="quantize", scale=_float_literal(t.quant.scale[0]), zp=int(t.quant.zero_point[0]), qmin=lo, qmax=hi)
 
 
-def dequantize(ctx: Context, node: Node, env) -> None:
+def dequantize(node: Node, ctx: Context) -> None:
     """(q - zp) * scale; a Dequantize producing a model output also copies q to its raw buffer."""
     g = ctx.graph
     t = g.types[node.inputs[0]]
     out = node.outputs[0]
-    if t.dtype is not DType.INT8 or t.quant.per_channel:
-        raise ctx.unsupported(node, "is not a per-tensor int8 -> float32 Dequantize")
     args = [ctx.value(node.inputs[0]), ctx.value(out)]
     if out in g.outputs:
         args.append(Arg(f"raw:{g.outputs.index(out)}", 0, "int8_t"))
-    _simple(ctx, node, env, "unary.cu.j2", t.size, args, kind="dequantize", raw=out in g.outputs,
+    _simple(ctx, node, "unary.cu.j2", t.size, args, kind="dequantize", raw=out in g.outputs,
             scale=_float_literal(t.quant.scale[0]), zp=int(t.quant.zero_point[0]))
 
 
@@ -96,16 +116,14 @@ def _pool_geometry(op, x_shape, y_shape) -> dict:
                 DH=op.dilations[0], DW=op.dilations[1], PT=op.pads[0], PL=op.pads[1])
 
 
-def max_pool(ctx: Context, node: Node, env) -> None:
+def max_pool(node: Node, ctx: Context) -> None:
     g = ctx.graph
     x, y = g.types[node.inputs[0]], g.types[node.outputs[0]]
-    if x.dtype is not DType.INT8:
-        raise ctx.unsupported(node, "is a float MaxPool2D (float-fallback regions)")
-    _simple(ctx, node, env, "pool.cu.j2", y.size, [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])], kind="max",
+    _simple(ctx, node, "pool.cu.j2", y.size, [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])], kind="max",
             **_pool_geometry(node.op, x.shape, y.shape))
 
 
-def avg_pool(ctx: Context, node: Node, env) -> None:
+def avg_pool(node: Node, ctx: Context) -> None:
     op: qops.QAvgPool2D = node.op
     g = ctx.graph
     x, y = g.types[node.inputs[0]], g.types[node.outputs[0]]
@@ -114,16 +132,14 @@ def avg_pool(ctx: Context, node: Node, env) -> None:
     lo_h, hi_h, lo_w, hi_w = (-t, h + b, -l, w + r) if op.count_include_pad else (0, h, 0, w)
     mults = ctx.add_weight(np.asarray(op.multipliers, np.int32))
     shifts = ctx.add_weight(np.asarray(op.shifts, np.int32))
-    _simple(ctx, node, env, "pool.cu.j2", y.size, [ctx.value(node.inputs[0]), mults, shifts, ctx.value(node.outputs[0])],
+    _simple(ctx, node, "pool.cu.j2", y.size, [ctx.value(node.inputs[0]), mults, shifts, ctx.value(node.outputs[0])],
             kind="avg", lo_h=lo_h, hi_h=hi_h, lo_w=lo_w, hi_w=hi_w, zp_in=op.in_zero_point, zp_out=op.out_zero_point,
             qmin=op.qmin, qmax=op.qmax, **_pool_geometry(op, x.shape, y.shape))
 
 
-def reduce(ctx: Context, node: Node, env) -> None:
+def reduce(node: Node, ctx: Context) -> None:
     g = ctx.graph
     x = g.types[node.inputs[0]]
-    if x.dtype is not DType.INT8:
-        raise ctx.unsupported(node, "is a float reduction (float-fallback regions)")
     axes = sorted(a % x.rank for a in node.op.axes) if node.op.axes else list(range(x.rank))
     strides = _strides(x.shape)
     kept = [d for d in range(x.rank) if d not in axes]
@@ -136,10 +152,11 @@ def reduce(ctx: Context, node: Node, env) -> None:
                        zp_out=op.out_zero_point, qmin=op.qmin, qmax=op.qmax)
     else:
         params |= dict(kind="max")
-    _simple(ctx, node, env, "reduce.cu.j2", g.types[node.outputs[0]].size,
+    _simple(ctx, node, "reduce.cu.j2", g.types[node.outputs[0]].size,
             [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])], **params)
 
 
 EMITTERS = {qops.QAdd: binary, qops.QSub: binary, qops.QMul: binary, qops.Lut: lut, qops.QRequantize: q_requantize,
-            ops.Quantize: quantize, ops.Dequantize: dequantize, ops.MaxPool2D: max_pool, qops.QAvgPool2D: avg_pool,
-            qops.QMean: reduce, ops.ReduceMax: reduce}
+            ops.Quantize: Emitter(quantize, why_not_quantize), ops.Dequantize: Emitter(dequantize, why_not_dequantize),
+            ops.MaxPool2D: Emitter(max_pool, why_not_int8), qops.QAvgPool2D: avg_pool, qops.QMean: reduce,
+            ops.ReduceMax: Emitter(reduce, why_not_int8)}

@@ -1,9 +1,11 @@
 """The LLVM backend: a TARGET graph -> one LLVM module -> model.o -> model.so with the qcomp.h ABI.
 
-    emit(graph, target, out_dir) -> manifest entries {"files", "workspace_bytes", ...}
+    check(graph, target) -> [Problem]      every node it cannot emit (qcomp/protocol.py)
+    emit(graph, target, out_dir, *, assembly=False) -> manifest entries {"files", "workspace_bytes", ...}
 
-One internal function per node (returning a qcomp_status), from a table op class -> emitter (EMITTERS); a node without an
-entry is an UnsupportedModelError naming the target, the node, its op and dtypes. The target's
+One internal function per node (returning a qcomp_status), from a table op class -> emitter
+(EMITTERS, with the emitters' preconditions as why_not hooks); emit refuses a graph check() finds
+problems in with one UnsupportedModelError naming the target and every such node. The target's
 data (triple, cpu, features, [dot] instruction, activation offset, vector width: isa.py) decide
 every difference between targets, so x86 VNNI and AArch64 SDOT share this code. Memory: the
 intermediate values at plan_memory's offsets, then the kernels' scratch, in one workspace.
@@ -16,9 +18,9 @@ ops (float32): Cast, LayerNorm, Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, C
 HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean,
 ReduceMax, Dense, MatMul and Conv2D. Not covered (UnsupportedModelError at build, naming the node):
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
-float32. Files: kernels_dot.py (dot-instruction kernels), kernels_elem.py (elementwise, pooling,
-movement), kernels_float.py (float regions of token models), kernels_fallback.py (the other
-float-fallback ops), tables.py (index maps), irgen.py (IR helpers and the fixed-point spec in IR),
+float32. Files: kernels_dot.py (dot-instruction kernels), kernels_depthwise.py (depthwise QConv2D),
+kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
+kernels_fallback.py and kernels_products.py (the other float-fallback ops), tables.py (index maps), irgen.py (IR helpers and the fixed-point spec in IR),
 abi.py (qcomp.h), compile.py (child-process compile, link), isa.py and cpucheck.py (target data).
 """
 from __future__ import annotations
@@ -34,7 +36,8 @@ from ...ir import Graph, Node, ops, qops
 from ...passes.plan_memory import plan_memory
 from ...resources import data_dir
 from ...target import Target
-from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float
+from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
+from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_products
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms
 from .compile import compile_object, cross_artifact, link_shared
@@ -44,31 +47,42 @@ from .isa import DotSpec, dot_spec
 
 EMITTERS = {
     qops.QConv2D: kernels_dot.emit_dot, qops.QConvTranspose2D: kernels_dot.emit_dot,
-    qops.QDense: kernels_dot.emit_dot, qops.QMatMul: kernels_dot.emit_matmul,
-    ops.Quantize: kernels_elem.emit_quantize, ops.Dequantize: kernels_elem.emit_dequantize,
+    qops.QDense: kernels_dot.emit_dot, qops.QMatMul: Emitter(kernels_dot.emit_matmul, kernels_dot.why_not_matmul),
+    ops.Quantize: Emitter(kernels_elem.emit_quantize, kernels_elem.why_not_quantize),
+    ops.Dequantize: Emitter(kernels_elem.emit_dequantize, kernels_elem.why_not_dequantize),
     qops.Lut: kernels_elem.emit_lut, qops.QRequantize: kernels_elem.emit_requantize,
     qops.QAdd: kernels_elem.emit_add_sub, qops.QSub: kernels_elem.emit_add_sub, qops.QMul: kernels_elem.emit_mul,
-    ops.MaxPool2D: kernels_elem.emit_maxpool, qops.QAvgPool2D: kernels_elem.emit_avgpool,
-    qops.QMean: kernels_elem.emit_mean, ops.ReduceMax: kernels_elem.emit_reduce_max,
+    ops.MaxPool2D: Emitter(kernels_elem.emit_maxpool, kernels_elem.why_not_int8_or_float),
+    qops.QAvgPool2D: Emitter(kernels_elem.emit_avgpool, kernels_elem.why_not_avgpool),
+    qops.QMean: Emitter(kernels_elem.emit_mean, kernels_elem.why_not_mean),
+    ops.ReduceMax: Emitter(kernels_elem.emit_reduce_max, kernels_elem.why_not_int8_or_float),
     **{cls: kernels_elem.emit_movement for cls in (ops.Reshape, ops.Transpose, ops.Slice, ops.Split, ops.Pad,
                                                    ops.Concat)},
-    ops.Gather: kernels_elem.emit_gather, ops.Cast: kernels_float.emit_cast,
-    ops.LayerNorm: kernels_float.emit_layer_norm, ops.Softmax: kernels_float.emit_softmax,
-    qops.DynamicDense: kernels_float.emit_dynamic_dense, qops.DynamicMatMul: kernels_float.emit_dynamic_matmul,
-    **{cls: kernels_float.emit_float_binary for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PRelu)},
-    ops.Erf: kernels_float.emit_erf, ops.Resize: kernels_fallback.emit_resize,
-    **{cls: kernels_fallback.emit_unary for cls in kernels_fallback.UNARY},
-    ops.BatchNorm: kernels_fallback.emit_batch_norm, ops.AvgPool2D: kernels_fallback.emit_avgpool,
-    ops.ReduceMean: kernels_fallback.emit_reduce, ops.Dense: kernels_fallback.emit_dense,
-    ops.MatMul: kernels_fallback.emit_matmul, ops.Conv2D: kernels_fallback.emit_conv,
+    ops.Gather: Emitter(kernels_elem.emit_gather, kernels_float.why_not_gather),
+    ops.Cast: Emitter(kernels_float.emit_cast, kernels_float.why_not_cast),
+    ops.LayerNorm: Emitter(kernels_float.emit_layer_norm, kernels_float.why_not_layer_norm),
+    ops.Softmax: Emitter(kernels_float.emit_softmax, kernels_float.why_not_float_input),
+    qops.DynamicDense: Emitter(kernels_float.emit_dynamic_dense, kernels_float.why_not_dynamic_dense),
+    qops.DynamicMatMul: Emitter(kernels_float.emit_dynamic_matmul, kernels_float.why_not_dynamic_matmul),
+    **{cls: Emitter(kernels_float.emit_float_binary, kernels_float.why_not_float_binary)
+       for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PRelu)},
+    ops.Erf: Emitter(kernels_float.emit_erf, kernels_float.why_not_float_input),
+    ops.Resize: Emitter(kernels_fallback.emit_resize, kernels_fallback.why_not_resize),
+    **{cls: Emitter(kernels_fallback.emit_unary, kernels_fallback.why_not_float) for cls in kernels_fallback.UNARY},
+    ops.BatchNorm: Emitter(kernels_fallback.emit_batch_norm, kernels_fallback.why_not_batch_norm),
+    ops.AvgPool2D: Emitter(kernels_fallback.emit_avgpool, kernels_fallback.why_not_float),
+    ops.ReduceMean: Emitter(kernels_fallback.emit_reduce, kernels_fallback.why_not_float),
+    ops.Dense: Emitter(kernels_products.emit_dense, kernels_fallback.why_not_float),
+    ops.MatMul: Emitter(kernels_products.emit_matmul, kernels_fallback.why_not_float),
+    ops.Conv2D: Emitter(kernels_products.emit_conv, kernels_fallback.why_not_float),
 }
 
 
 @dataclass
 class Kernel:
-    """What an emitter gets: the module, a builder inside the node's function, the pointers of the
-    node's inputs and outputs, and its scratch (after the planned values, 64-byte aligned).
-    The emitter returns the scratch bytes it uses."""
+    """The context of one node's emitter (`emit_x(node, k)`): the module, a builder inside the
+    node's function, the pointers of the node's inputs and outputs, and its scratch (after the
+    planned values, 64-byte aligned); the emitter reports the scratch bytes it uses with reserve()."""
     mod: Module
     b: ir.IRBuilder
     node: Node
@@ -77,24 +91,27 @@ class Kernel:
     ins: list
     outs: list
     scratch: ir.Value
+    scratch_bytes: int = 0
+
+    def reserve(self, nbytes: int) -> None:
+        """The emitter uses scratch[0, nbytes)."""
+        self.scratch_bytes = max(self.scratch_bytes, int(nbytes))
 
 
-def unsupported(graph: Graph, target: Target) -> str | None:
-    """Why the backend cannot emit `graph` (the first node it lacks a kernel for), or None."""
-    for n in graph.nodes:
-        if type(n.op) not in EMITTERS:
-            dtypes = ", ".join(graph.types[v].dtype.value for v in n.inputs)
-            return (f"target {target.name}: node {n.name!r} op {n.kind} ({dtypes} -> "
-                    f"{', '.join(graph.types[v].dtype.value for v in n.outputs)}) has no kernel in the llvm backend")
-    return None
+def check(graph: Graph, target: Target) -> list[Problem]:
+    """Every node the llvm backend cannot emit for `target` (an empty list: it can build `graph`),
+    and the graph inputs/outputs the qcomp.h ABI cannot carry."""
+    problems = check_nodes(graph, EMITTERS, "llvm")
+    try:
+        check_io(graph, target.name)
+    except UnsupportedModelError as e:
+        problems.append(Problem("(graph I/O)", "-", "-", str(e), "change the model's inputs and outputs"))
+    return problems
 
 
 def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
     """The whole model as one LLVM module, and the manifest entries it implies."""
-    why = unsupported(graph, target)
-    if why:
-        raise UnsupportedModelError(why)
-    check_io(graph, target.name)
+    raise_problems(check(graph, target), target)
     spec = dot_spec(target)
     mod = Module(CNames().ident("model", graph.name), target.triple)
     plan = plan_memory(graph)
@@ -105,7 +122,8 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
         f.attributes.add("noinline")   # one symbol per node: profiles (perf) name the node's kernel
         args = list(f.args)
         k = Kernel(mod, b, node, graph, spec, args[:len(node.inputs)], args[len(node.inputs):-1], args[-1])
-        scratch = max(scratch, EMITTERS[type(node.op)](k))
+        emitter_of(EMITTERS, node)(node, k)
+        scratch = max(scratch, k.scratch_bytes)
         b.ret(c32(0))
         steps.append((node, f))
     scratch_offset = align(plan.workspace_bytes)
@@ -126,7 +144,7 @@ def _header(graph: Graph, entries: dict) -> str:
     return "\n".join(lines) + abi
 
 
-def emit(graph: Graph, target: Target, out_dir, assembly: bool = False) -> dict:
+def emit(graph: Graph, target: Target, out_dir, *, assembly: bool = False) -> dict:
     """Write model.ll, model.o (+ weights.bin/.S/.o), model.so, model.h (and model.s with
     assembly=True) into out_dir."""
     out = Path(out_dir)

@@ -39,15 +39,7 @@ the thread count):
      `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
 Weights are packed at build time in the instruction's layout [G][OB][KQ][lanes][depth]
 (VNNI layout: 16 channels x 4 bytes per zmm for VPDPBUSD; 4 x 4 per q register for SDOT).
-
-Depthwise QConv2D (one input channel per group, one output per group: K = taps only) would fill
-each dot block with a handful of useful bytes, so it has its own kernel, vectorized across
-channels (`lanes` at a time) instead of K: acc[p, c] = bias[c] + sum_t xp[taps[p, t] + c] * w[t, c]
-in int32 (xp reads zp_in in the padding, as QConv2D's spec), weights packed [T, C] as int32.
-Per output pixel, up to DW_CHUNK channel blocks are accumulated in registers across the taps (the
-tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges. On x86 the
-products go through VPDPWSSD on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
-even and odd channels in two accumulators, a row of zp_in bytes for the padding taps).
+Depthwise QConv2D has its own kernel, vectorized across channels: kernels_depthwise.py.
 """
 from __future__ import annotations
 
@@ -56,276 +48,22 @@ from llvmlite import ir
 
 from ... import abi
 from ...errors import UnsupportedModelError
-from ...ir import qops
+from ...ir import Node, qops
 from . import tables
-from .irgen import (I8, I16, I32, I64, PTR, VOID, c64, job_function, load, load_i64, loop, parallel_for,
+from .irgen import (I8, I32, I64, PTR, VOID, c64, job_function, load, load_i64, loop, parallel_for,
                     requantize_lanes, store, var)
+from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_block, _pixel_jobs, _ptr, emit_depthwise
 
 MR_FOR_NR = {1: 12, 2: 12, 3: 8, 4: 6}   # pixels per tile for NR output blocks per tile
 NR_MAX = 4
-DW_CHUNK = 8                             # depthwise channel blocks accumulated at once
-DW_WIDE_CHUNK = 4                        # the same for VPDPWSSD's 2 * lanes-channel blocks (8 accumulators)
-DW_PIXELS_MAX = 4                        # output pixels per step of the VPDPWSSD depthwise kernel
 FUSED_PACK_CHUNKS = 4                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
 FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
-JOB_MACS = 150_000                       # work per parallel job, at least (a few microseconds)
-MAX_JOBS = 64
-
-
-def _n_jobs(macs: int, limit: int) -> int:
-    return max(1, min(limit, MAX_JOBS, macs // JOB_MACS))
-
-
-def _dot_layer(node, graph):
-    """(taps [P, T] or None, Cg, groups, pad_value, extra_c) of a dot node."""
-    op = node.op
-    x_shape = graph.types[node.inputs[0]].shape
-    y_shape = graph.types[node.outputs[0]].shape
-    w_shape = graph.types[node.inputs[1]].shape
-    if isinstance(op, qops.QDense):
-        return None, x_shape[-1], 1, 0, 0
-    _, oh, ow, _ = y_shape
-    kernel = (w_shape[1], w_shape[2])
-    if isinstance(op, qops.QConv2D):
-        taps = tables.window_taps(x_shape, kernel, op.strides, op.pads, op.dilations, oh, ow)
-        return taps, w_shape[3], op.group, op.input_zero_point, 0
-    taps = tables.transposed_taps(x_shape, kernel, op.strides, op.pads, op.dilations, oh, ow)
-    return taps, w_shape[3], op.group, op.input_zero_point, op.input_zero_point
 
 
 def _is_depthwise(node, graph) -> bool:
     w_shape = graph.types[node.inputs[1]].shape
     c_in = graph.types[node.inputs[0]].shape[-1]
     return isinstance(node.op, qops.QConv2D) and node.op.group == c_in == w_shape[0] and w_shape[3] == 1
-
-
-def _masked_io(mod, lanes: int, elem):
-    """(masked load, masked store) intrinsics of <lanes x elem>."""
-    vt, vi1 = ir.VectorType(elem, lanes), ir.VectorType(ir.IntType(1), lanes)
-    suffix = f"v{lanes}i{elem.width}"
-    return (mod.intrinsic(f"llvm.masked.load.{suffix}.p0", vt, [PTR, I32, vi1, vt]),
-            mod.intrinsic(f"llvm.masked.store.{suffix}.p0", VOID, [vt, PTR, I32, vi1]))
-
-
-def _pixel_jobs(k, name: str, pixels: int, work: int):
-    """A job function over pixel ranges: (function, builder, its 2 context pointers, first pixel,
-    end pixel, job count), the job count from `work` (MAC-like units, _n_jobs)."""
-    n_jobs = _n_jobs(work, pixels)
-    per_job = -(-pixels // n_jobs)
-    n_jobs = -(-pixels // per_job)
-    f, b, ctx, i = job_function(k.mod, name, 2)
-    p0 = b.mul(i, c64(per_job))
-    p1 = b.select(b.icmp_signed("<", b.add(p0, c64(per_job)), c64(pixels)), b.add(p0, c64(per_job)), c64(pixels))
-    return f, b, ctx, p0, p1, n_jobs
-
-
-def _mask(lanes: int, live: int) -> ir.Constant:
-    return ir.Constant(ir.VectorType(ir.IntType(1), lanes), [int(j < live) for j in range(lanes)])
-
-
-def _ptr(b, base, offset):
-    """base + offset bytes."""
-    return b.gep(base, [offset if isinstance(offset, ir.Value) else c64(offset)], source_etype=I8)
-
-
-def emit_depthwise(k) -> int:
-    """Channels in blocks of `lanes` (masked loads and stores at the last block), DW_CHUNK blocks
-    per pass over the taps: acc = bias[block]; per tap, one address and one padding test:
-    acc += (inside ? sext(x[tap, block]) : zp_in) * w[tap, block]; y = requantize lane-wise.
-    |acc| <= T * 255 * 127 + |bias|: int32 (lower_integer's bound). x86 (VPDPWSSD) has its own
-    kernel: _emit_depthwise_wide."""
-    node, graph = k.node, k.graph
-    op = node.op
-    lanes = k.spec.lanes
-    w = graph.constants[node.inputs[1]]
-    c = w.shape[0]
-    n_cb = -(-c // lanes)
-    taps, _, _, _, _ = _dot_layer(node, graph)
-    if k.spec.intrinsic.startswith("llvm.x86."):
-        return _emit_depthwise_wide(k, taps, w)
-    pixels, n_taps = taps.shape
-    w_t = np.zeros((n_taps, n_cb * lanes), np.int32)
-    w_t[:, :c] = w.reshape(c, n_taps).T
-    bias_g, mult_g, shift_g = (k.mod.table(_per_block(graph.constants[v], 1, n_cb, lanes), n)
-                               for v, n in zip(node.inputs[2:], ("bias", "mult", "shift")))
-    w_g = k.mod.table(w_t, "w_dw")                                                   # [T, CB * lanes]
-    taps_g = k.mod.table(taps, "taps")
-    vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, lanes)
-    masked_load, masked_store = _masked_io(k.mod, lanes, I8)
-    zp_in = ir.Constant(vi32, [op.input_zero_point] * lanes)
-    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
-
-    def vec(table, index):
-        return b.load(b.gep(table, [index], source_etype=I32), typ=vi32, align=4)
-
-    def tap(p, t):
-        """(inside the input?, the address of the tap's channel 0)"""
-        base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
-        inside = b.icmp_signed(">=", base, c64(0))
-        return inside, _ptr(b, x_ptr, b.select(inside, base, c64(0)))
-
-    def x_block(src, cb, wide):
-        at_c = _ptr(b, src, cb * lanes)
-        live = min(lanes, c - cb * lanes)
-        if live == lanes:
-            xv = b.load(at_c, typ=vi8, align=1)
-        else:
-            xv = b.call(masked_load, [at_c, ir.Constant(I32, 1), _mask(lanes, live), ir.Constant(vi8, None)])
-        return b.sext(xv, wide)
-    with loop(b, b.sub(p1, p0), "p") as dp:
-        p = b.add(p0, dp)
-        for first in range(0, n_cb, DW_CHUNK):
-            blocks = range(first, min(first + DW_CHUNK, n_cb))
-            accs = [var(b, vi32, vec(bias_g, c64(cb * lanes)), "acc") for cb in blocks]
-            with loop(b, n_taps, "t") as t:
-                inside, src = tap(p, t)
-                w_row = b.mul(t, c64(n_cb * lanes))
-                for acc, cb in zip(accs, blocks):
-                    xv = b.select(inside, x_block(src, cb, vi32), zp_in)
-                    wv = vec(w_g, b.add(w_row, c64(cb * lanes)))
-                    b.store(b.add(b.load(acc, typ=vi32), b.mul(xv, wv)), acc)
-            for acc, cb in zip(accs, blocks):
-                y = requantize_lanes(b, b.load(acc, typ=vi32), vec(mult_g, c64(cb * lanes)),
-                                     vec(shift_g, c64(cb * lanes)), op.output_zero_point, op.qmin, op.qmax)
-                dst = _ptr(b, out_ptr, b.add(b.mul(p, c64(c)), c64(cb * lanes)))
-                live = min(lanes, c - cb * lanes)
-                if live == lanes:
-                    b.store(y, dst, align=1)
-                else:
-                    b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(lanes, live)])
-    b.ret_void()
-    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
-    return 0
-
-
-def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> int:
-    """Depthwise on VPDPWSSD (acc[j] += x[2j] * w[2j] + x[2j+1] * w[2j+1], int16 pairs into int32):
-    blocks of 2 * lanes channels, each tap's 2 * lanes input bytes sign-extended to int16 once and
-    multiplied twice: by the even channels' weights (zero at odd positions) into an accumulator of
-    the even channels, and by the odd channels' (zero at even positions) into one of the odd
-    channels. No shuffles in the tap loop; the two halves are requantized apart and interleaved
-    byte-wise at the store. A tap in the padding reads a constant row of zp_in bytes instead of
-    the input (one scalar select per tap and pixel, no branches). Per pixel, DW_WIDE_CHUNK blocks
-    accumulate across the taps (2 accumulators each); the taps are unrolled."""
-    node, graph = k.node, k.graph
-    op = node.op
-    lanes = k.spec.lanes
-    wide = 2 * lanes
-    c = w.shape[0]
-    n_cb = -(-c // wide)
-    cpad = n_cb * wide
-    pixels, n_taps = taps.shape
-    wt = np.zeros((n_taps, cpad), np.int16)
-    wt[:, :c] = w.reshape(c, n_taps).T
-    halves = np.zeros((n_taps, n_cb, 2, wide), np.int16)      # [T, CB, even/odd, 2 * lanes]
-    halves[:, :, 0, 0::2] = wt.reshape(n_taps, n_cb, wide)[:, :, 0::2]
-    halves[:, :, 1, 1::2] = wt.reshape(n_taps, n_cb, wide)[:, :, 1::2]
-    w_g = k.mod.table(halves, "w_dw")
-
-    def split(v):   # [C] -> [CB, even/odd, lanes] int32
-        a = np.zeros(cpad, np.int64)
-        a[:c] = graph.constants[v].reshape(-1)
-        return a.reshape(n_cb, lanes, 2).transpose(0, 2, 1).astype(np.int32)
-    bias_g, mult_g, shift_g = (k.mod.table(split(v), n) for v, n in zip(node.inputs[2:], ("bias", "mult", "shift")))
-    zp_row = k.mod.table(np.full(cpad, op.input_zero_point, np.int8), "zp_row")
-    right_shifts = bool(np.max(graph.constants[node.inputs[4]]) <= -1)
-    taps_g = k.mod.table(taps, "taps")
-    vi32, vw16, vx8 = ir.VectorType(I32, lanes), ir.VectorType(I16, wide), ir.VectorType(I8, wide)
-    vpdpwssd = k.mod.intrinsic(f"llvm.x86.avx512.vpdpwssds.{32 * lanes}", vi32, [vi32, vw16, vw16])
-    masked_load, masked_store = _masked_io(k.mod, wide, I8)
-    interleave = ir.Constant(ir.VectorType(I32, wide), [j // 2 + (j % 2) * lanes for j in range(wide)])
-    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
-
-    def vec(table, cb, half, typ=vi32, elem=I32):
-        """the lanes of block cb's half (0 even, 1 odd channels) of a [CB, 2, lanes] table"""
-        at = b.add(b.mul(cb, c64(2 * lanes)), c64(half * lanes)) if isinstance(cb, ir.Value) else \
-            c64((cb * 2 + half) * lanes)
-        return b.load(b.gep(table, [at], source_etype=elem), typ=typ, align=4)
-
-    def chunk(ps, srcs, cb0, blocks: int, last_live: int):
-        """blocks cb0 .. cb0 + blocks - 1 of the pixels ps (srcs: their tap addresses); the last
-        block holds last_live real channels. Each weight vector is loaded once for all pixels."""
-        cbs = [b.add(cb0, c64(j)) if isinstance(cb0, ir.Value) else c64(cb0 + j) for j in range(blocks)]
-        accs = [[[vec(tabs["bias"], cb, h) for h in (0, 1)] for cb in cbs] for _ in ps]
-        for t in range(n_taps):
-            for j, cb in enumerate(cbs):
-                row = b.mul(b.add(c64(t * n_cb), cb), c64(2 * wide))
-                wv = [b.load(b.gep(tabs["w"], [b.add(row, c64(h * wide))], source_etype=I16), typ=vw16, align=64)
-                      for h in (0, 1)]
-                for q in range(len(ps)):
-                    at = _ptr(b, srcs[q][t], b.mul(cb, c64(wide)))
-                    if j == blocks - 1 and last_live < wide:
-                        xv = b.call(masked_load, [at, ir.Constant(I32, 1), _mask(wide, last_live),
-                                                  ir.Constant(vx8, None)])
-                    else:
-                        xv = b.load(at, typ=vx8, align=1)
-                    x16 = b.sext(xv, vw16)
-                    for h in (0, 1):
-                        accs[q][j][h] = b.call(vpdpwssd, [accs[q][j][h], x16, wv[h]])
-        for j, cb in enumerate(cbs):
-            mults = [vec(mult_g, cb, h) for h in (0, 1)]
-            shifts = [vec(shift_g, cb, h) for h in (0, 1)]
-            for q, p in enumerate(ps):
-                masked = j == blocks - 1 and last_live < wide   # (right_shifts: see _micro_kernel)
-                ys = [requantize_lanes(b, accs[q][j][h], mults[h], shifts[h], op.output_zero_point, op.qmin, op.qmax,
-                                       even_odd=True, right_shifts=right_shifts and not masked) for h in (0, 1)]
-                y = b.shuffle_vector(ys[0], ys[1], interleave)
-                dst = _ptr(b, out_ptr, b.add(b.mul(p, c64(c)), b.mul(cb, c64(wide))))
-                if j == blocks - 1 and last_live < wide:
-                    b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(wide, last_live)])
-                else:
-                    b.store(y, dst, align=1)
-
-    def pixels_body(ps, full: bool, last: bool):
-        """the full chunks (full) and/or the last, partial one (last) of the pixels ps"""
-        # the tables' addresses pass through an empty asm: to LLVM they change every step, so it
-        # cannot hoist the (loop-invariant) weight and bias loads out of the pixel loop, where
-        # they would not fit in registers and go to a stack copy; they stay memory operands
-        opaque = ir.FunctionType(PTR, [PTR])
-        tabs["w"], tabs["bias"] = (b.asm(opaque, "", "=r,0", [t], side_effect=False, name="tab")
-                                   for t in (w_g, bias_g))
-        srcs = []
-        for p in ps:
-            row = []
-            for t in range(n_taps):
-                off = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), c64(t)), I32)
-                row.append(b.select(b.icmp_signed(">=", off, c64(0)), _ptr(b, x_ptr, off), zp_row))
-            srcs.append(row)
-        if full and full_chunks == 1:
-            chunk(ps, srcs, 0, DW_WIDE_CHUNK, wide)
-        elif full and full_chunks > 1:
-            with loop(b, full_chunks, "cb") as q:
-                chunk(ps, srcs, b.mul(q, c64(DW_WIDE_CHUNK)), DW_WIDE_CHUNK, wide)
-        if last and rest:
-            chunk(ps, srcs, full_chunks * DW_WIDE_CHUNK, rest, last_live)
-
-    def pixel_loop(px: int, full: bool, last: bool):
-        """every pixel of the job, px at a time, then the rest one at a time"""
-        count = b.sub(p1, p0)
-        steps = b.sdiv(count, c64(px)) if px > 1 else count
-        with loop(b, steps, "ps") as st:
-            base = b.add(p0, b.mul(st, c64(px)))
-            pixels_body([b.add(base, c64(q)) for q in range(px)], full, last)
-        if px > 1:
-            with loop(b, b.sub(count, b.mul(steps, c64(px))), "pt") as dp:
-                pixels_body([b.add(b.add(p0, b.mul(steps, c64(px))), dp)], full, last)
-
-    tabs = {}
-    full_chunks, rest = divmod(n_cb, DW_WIDE_CHUNK)
-    last_live = c - (n_cb - 1) * wide
-    if rest == 0 and last_live < wide:   # the masked block goes to the (static) tail chunk
-        full_chunks, rest = full_chunks - 1, DW_WIDE_CHUNK
-    # pixels per step: about 16 accumulators in flight (VPDPWSSD's latency), each weight vector
-    # loaded once per step; the last chunk has its own pixel loop when it has fewer blocks
-    px_full, px_last = (max(1, min(DW_PIXELS_MAX, 8 // blocks)) for blocks in (DW_WIDE_CHUNK, rest or 1))
-    if full_chunks and rest and px_full != px_last:
-        pixel_loop(px_full, True, False)
-        pixel_loop(px_last, False, True)
-    else:
-        pixel_loop(px_full if full_chunks else px_last, True, True)
-    b.ret_void()
-    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
-    return 0
 
 
 def pack_weights(w: np.ndarray, groups: int, lanes: int, depth: int) -> tuple[np.ndarray, int, int]:
@@ -339,14 +77,6 @@ def pack_weights(w: np.ndarray, groups: int, lanes: int, depth: int) -> tuple[np
     padded[:, :og, :kk] = w.reshape(groups, og, kk)
     packed = padded.reshape(groups, ob, lanes, kq, depth).transpose(0, 1, 3, 2, 4)
     return np.ascontiguousarray(packed), ob, kq
-
-
-def _per_block(a: np.ndarray, groups: int, ob: int, lanes: int) -> np.ndarray:
-    """[O] -> [G, OB * lanes] int32 (zero-padded per group)."""
-    og = a.size // groups
-    out = np.zeros((groups, ob * lanes), np.int64)
-    out[:, :og] = a.reshape(groups, og)
-    return out.astype(np.int32)
 
 
 def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int) -> dict:
@@ -427,11 +157,11 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     return f
 
 
-def emit_dot(k) -> int:
+def emit_dot(node: Node, k) -> None:
     """Pack (unless A is x itself), then the register-blocked GEMM; see the module docstring."""
     node, graph, spec = k.node, k.graph, k.spec
     if _is_depthwise(node, graph):
-        return emit_depthwise(k)
+        return emit_depthwise(node, k)
     op = node.op
     w = graph.constants[node.inputs[1]].astype(np.int64)
     bias = graph.constants[node.inputs[2]].astype(np.int64)
@@ -530,7 +260,7 @@ def emit_dot(k) -> int:
                 run(nr, False)
     b.ret_void()
     parallel_for(k.mod, k.b, f, [a_base, k.outs[0]], groups * n_chunks * n_groups)
-    return abi.align(scratch)
+    k.reserve(abi.align(scratch))
 
 
 def _pack_function(k, taps, pixels: int, cg: int, groups: int, kpad: int, pad_value: int, row_taps: int = 0):
@@ -617,16 +347,20 @@ def _emit_pack(k, pack_fn, pixels: int, n_taps: int, cg: int, groups: int) -> No
     parallel_for(k.mod, k.b, f, [k.ins[0], k.scratch], n_jobs)
 
 
-def emit_matmul(k) -> int:
+def why_not_matmul(node, graph) -> str | None:
+    """Operands of rank 2 or more."""
+    if min(graph.types[v].rank for v in node.inputs[:2]) < 2:
+        return "1-D QMatMul operands are not supported by the llvm backend; reshape them to 2-D in the model"
+    return None
+
+
+def emit_matmul(node: Node, k) -> None:
     """QMatMul: acc = sum_k (a - a_zero_point) * (b - b_zero_point) per batch, then requantize.
     |a - zp|, |b - zp| <= 255: |acc| <= K * 65025, checked by lower_integer's bound."""
     node, graph, b = k.node, k.graph, k.b
     op = node.op
     a_shape, b_shape = graph.types[node.inputs[0]].shape, graph.types[node.inputs[1]].shape
     y_shape = graph.types[node.outputs[0]].shape
-    if len(a_shape) < 2 or len(b_shape) < 2:
-        raise UnsupportedModelError(f"node {node.name!r} (QMatMul): 1-D operands are not supported by the "
-                                    f"llvm backend yet; reshape them to 2-D in the model")
     m, kd, n = a_shape[-2], a_shape[-1], b_shape[-1]
     a_off, b_off = tables.matmul_batches(a_shape, b_shape, y_shape)
     a_g, b_g = k.mod.table(a_off, "aoff"), k.mod.table(b_off, "boff")
@@ -646,5 +380,4 @@ def emit_matmul(k) -> int:
                 y = b.call(requantize, [b.load(acc, typ=I64), c64(op.multiplier), c64(op.shift),
                                         c64(op.output_zero_point), c64(op.qmin), c64(op.qmax)])
                 store(b, b.trunc(y, I8), k.outs[0], b.add(y0, b.add(b.mul(mi, c64(n)), ni)), I8)
-    return 0
 

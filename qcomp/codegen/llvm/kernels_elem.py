@@ -24,7 +24,7 @@ import numpy as np
 from llvmlite import ir
 
 from ...errors import UnsupportedModelError
-from ...ir import ops, qops
+from ...ir import Node, ops, qops
 from . import tables
 from .irgen import F32, I8, I32, I64, c64, int_type, load, load_i64, loop, memcpy, store, var
 
@@ -35,39 +35,56 @@ def _size(k, value: str) -> int:
 
 def _quant(k, value: str) -> tuple[float, int]:
     q = k.graph.types[value].quant
-    if q is None or q.per_channel:
-        raise UnsupportedModelError(f"node {k.node.name!r} ({k.node.kind}): value {value!r} needs per-tensor "
-                                    f"quant params, got {q}")
     return float(q.scale[0]), int(q.zero_point[0])
 
 
-def emit_quantize(k) -> int:
+def why_not_quantize(node, graph) -> str | None:
+    """Float32 -> int8, per tensor."""
+    x, y = graph.types[node.inputs[0]], graph.types[node.outputs[0]]
+    if x.dtype is not ops.DType.FLOAT32 or y.dtype.qrange != (-128, 127):
+        return "only float32 -> int8 Quantize is supported"
+    if y.quant is None or y.quant.per_channel:
+        return f"the output {node.outputs[0]!r} needs per-tensor quant params, got {y.quant}"
+    return None
+
+
+def why_not_dequantize(node, graph) -> str | None:
+    """Int8 -> float32, per tensor or per channel."""
+    x = graph.types[node.inputs[0]]
+    return None if x.dtype is ops.DType.INT8 and x.quant is not None else "only int8 -> float32 Dequantize is supported"
+
+
+def why_not_int8_or_float(node, graph) -> str | None:
+    """Int8, or float32 operands and results (kernels_fallback)."""
+    from .kernels_fallback import why_not_float
+    dtype = graph.types[node.inputs[0]].dtype
+    if dtype is ops.DType.FLOAT32:
+        return why_not_float(node, graph)
+    return None if dtype is ops.DType.INT8 else f"the llvm backend runs {node.kind} on int8 or float32 only"
+
+
+def emit_quantize(node: Node, k) -> None:
     b = k.b
     scale, zp = _quant(k, k.node.outputs[0])
     lo, hi = k.graph.types[k.node.outputs[0]].dtype.qrange
-    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.FLOAT32 or (lo, hi) != (-128, 127):
-        raise UnsupportedModelError(f"node {k.node.name!r} (Quantize): only float32 -> int8 is supported")
     quantize = k.mod.helper("quantize")
     with loop(b, _size(k, k.node.outputs[0])) as i:
         y = b.call(quantize, [load(b, k.ins[0], i, F32), ir.Constant(F32, scale), c64(zp), c64(lo), c64(hi)])
         store(b, b.trunc(y, I8), k.outs[0], i, I8)
-    return 0
 
 
-def emit_dequantize(k) -> int:
+def emit_dequantize(node: Node, k) -> None:
     """Per tensor, or per channel (int8 weights kept in float by --quant weight / --skip): the
     channel's scale and zero point from tables indexed by (i / inner) % channels."""
     b = k.b
     q = k.graph.types[k.node.inputs[0]].quant
-    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8 or q is None:
-        raise UnsupportedModelError(f"node {k.node.name!r} (Dequantize): only int8 -> float32 is supported")
     dequantize = k.mod.helper("dequantize")
     if not q.per_channel:
         scale, zp = _quant(k, k.node.inputs[0])
         with loop(b, _size(k, k.node.outputs[0])) as i:
             y = b.call(dequantize, [load_i64(b, k.ins[0], i, I8), c64(zp), ir.Constant(F32, scale)])
             store(b, y, k.outs[0], i, F32)
-        return 0
+        return
     shape = k.graph.types[k.node.inputs[0]].shape
     channels, inner = shape[q.axis], int(np.prod(shape[q.axis + 1:], dtype=np.int64))
     scale_g = k.mod.table(np.broadcast_to(np.asarray(q.scale, np.float32), (channels,)).copy(), "dq_scale")
@@ -76,19 +93,17 @@ def emit_dequantize(k) -> int:
         ch = b.srem(b.sdiv(i, c64(inner)), c64(channels))
         y = b.call(dequantize, [load_i64(b, k.ins[0], i, I8), load_i64(b, zp_g, ch, I32), load(b, scale_g, ch, F32)])
         store(b, y, k.outs[0], i, F32)
-    return 0
 
 
-def emit_lut(k) -> int:
+def emit_lut(node: Node, k) -> None:
     b = k.b
     table = k.mod.table(k.graph.constants[k.node.inputs[1]], "lut")
     with loop(b, _size(k, k.node.outputs[0])) as i:
         x = load_i64(b, k.ins[0], i, I8)
         store(b, load(b, table, b.add(x, c64(128)), I8), k.outs[0], i, I8)
-    return 0
 
 
-def emit_requantize(k) -> int:
+def emit_requantize(node: Node, k) -> None:
     b, op = k.b, k.node.op
     requantize = k.mod.helper("requantize")
     with loop(b, _size(k, k.node.outputs[0])) as i:
@@ -96,7 +111,6 @@ def emit_requantize(k) -> int:
         y = b.call(requantize, [x, c64(op.multiplier), c64(op.shift), c64(op.output_zero_point),
                                 c64(op.qmin), c64(op.qmax)])
         store(b, b.trunc(y, I8), k.outs[0], i, I8)
-    return 0
 
 
 def _operands(k, i):
@@ -111,7 +125,7 @@ def _operands(k, i):
     return vals
 
 
-def emit_add_sub(k) -> int:
+def emit_add_sub(node: Node, k) -> None:
     b, op = k.b, k.node.op
     mbqm, requantize = k.mod.helper("multiply_by_quantized_multiplier"), k.mod.helper("requantize")
     with loop(b, _size(k, k.node.outputs[0])) as i:
@@ -124,10 +138,9 @@ def emit_add_sub(k) -> int:
         y = b.call(requantize, [acc, c64(op.out_multiplier), c64(op.out_shift), c64(op.out_zero_point),
                                 c64(op.qmin), c64(op.qmax)])
         store(b, b.trunc(y, I8), k.outs[0], i, I8)
-    return 0
 
 
-def emit_mul(k) -> int:
+def emit_mul(node: Node, k) -> None:
     b, op = k.b, k.node.op
     requantize = k.mod.helper("requantize")
     with loop(b, _size(k, k.node.outputs[0])) as i:
@@ -136,7 +149,6 @@ def emit_mul(k) -> int:
         y = b.call(requantize, [acc, c64(op.multiplier), c64(op.shift), c64(op.out_zero_point),
                                 c64(op.qmin), c64(op.qmax)])
         store(b, b.trunc(y, I8), k.outs[0], i, I8)
-    return 0
 
 
 def _pool_taps(k):
@@ -162,13 +174,11 @@ def _window_loop(k, taps, c, body):
         body("end", p, None, None)
 
 
-def emit_maxpool(k) -> int:
+def emit_maxpool(node: Node, k) -> None:
     b = k.b
     if k.graph.types[k.node.inputs[0]].dtype is ops.DType.FLOAT32:
         from .kernels_fallback import emit_maxpool as float_maxpool
-        return float_maxpool(k)
-    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8:
-        raise UnsupportedModelError(f"node {k.node.name!r} (MaxPool2D): only int8 input is supported")
+        return float_maxpool(node, k)
     x_shape, _, _, taps = _pool_taps(k)
     c = x_shape[3]
     out = k.outs[0]
@@ -182,17 +192,30 @@ def emit_maxpool(k) -> int:
             v, cur = load(b, k.ins[0], b.add(base, ch), I8), load(b, out, dst, I8)
             store(b, b.select(b.icmp_signed(">", v, cur), v, cur), out, dst, I8)
     _window_loop(k, taps, c, body)
-    return 0
 
 
-def emit_avgpool(k) -> int:
+def why_not_avgpool(node, graph) -> str | None:
+    """A multiplier for every window count."""
+    op = node.op
+    (_, h, w, _), (_, oh, ow, _) = graph.types[node.inputs[0]].shape, graph.types[node.outputs[0]].shape
+    count = int(tables.window_counts(op, h, w, oh, ow).max(initial=1))
+    if count > len(op.multipliers):
+        return f"window count {count} exceeds its {len(op.multipliers)} multipliers"
+    return None
+
+
+def why_not_mean(node, graph) -> str | None:
+    """The count is the number of reduced elements."""
+    shape = graph.types[node.inputs[0]].shape
+    r = int(np.prod([shape[a % len(shape)] for a in node.op.axes], dtype=np.int64))
+    return f"reduces {r} elements, count says {node.op.count}" if r != node.op.count else None
+
+
+def emit_avgpool(node: Node, k) -> None:
     b, op = k.b, k.node.op
     x_shape, oh, ow, taps = _pool_taps(k)
     n, h, w, c = x_shape
     count = np.tile(tables.window_counts(op, h, w, oh, ow), n)
-    if count.max() > len(op.multipliers):
-        raise UnsupportedModelError(f"node {k.node.name!r} (QAvgPool2D): window count {count.max()} exceeds "
-                                    f"its {len(op.multipliers)} multipliers")
     mult_g = k.mod.table(np.asarray(op.multipliers, np.int32)[count - 1], "mult")
     shift_g = k.mod.table(np.asarray(op.shifts, np.int32)[count - 1], "shift")
     acc = k.scratch   # i64[C]
@@ -213,10 +236,10 @@ def emit_avgpool(k) -> int:
                                         c64(op.qmax)])
                 store(b, b.trunc(y, I8), out, b.add(b.mul(p, c64(c)), c1), I8)
     _window_loop(k, taps, c, body)
-    return 8 * c
+    k.reserve(8 * c)
 
 
-def _reduce(k, axes, finish, init, step) -> int:
+def _reduce(k, axes, finish, init, step) -> None:
     b = k.b
     idx, r = tables.reduce_map(k.graph.types[k.node.inputs[0]].shape, axes)
     idx_g = k.mod.table(idx, "reduce")
@@ -226,15 +249,11 @@ def _reduce(k, axes, finish, init, step) -> int:
             src = load_i64(b, idx_g, b.add(b.mul(o, c64(r)), ri), I32)
             b.store(step(b.load(acc, typ=I64), load_i64(b, k.ins[0], src, I8)), acc)
         store(b, b.trunc(finish(b.load(acc, typ=I64)), I8), k.outs[0], o, I8)
-    return 0
 
 
-def emit_mean(k) -> int:
+def emit_mean(node: Node, k) -> None:
     b, op = k.b, k.node.op
     requantize = k.mod.helper("requantize")
-    _, r = tables.reduce_map(k.graph.types[k.node.inputs[0]].shape, op.axes)
-    if r != op.count:
-        raise UnsupportedModelError(f"node {k.node.name!r} (QMean): reduces {r} elements, count says {op.count}")
 
     def finish(window_sum):
         acc = b.sub(window_sum, c64(op.count * op.in_zero_point))
@@ -243,40 +262,38 @@ def emit_mean(k) -> int:
     return _reduce(k, op.axes, finish, c64(0), b.add)
 
 
-def emit_reduce_max(k) -> int:
+def emit_reduce_max(node: Node, k) -> None:
     b = k.b
     if k.graph.types[k.node.inputs[0]].dtype is ops.DType.FLOAT32:
         from .kernels_fallback import emit_reduce
-        return emit_reduce(k)
-    if k.graph.types[k.node.inputs[0]].dtype is not ops.DType.INT8:
-        raise UnsupportedModelError(f"node {k.node.name!r} (ReduceMax): only int8 input is supported")
+        return emit_reduce(node, k)
     return _reduce(k, k.node.op.axes, lambda v: v, c64(-128),
                    lambda a, v: b.select(b.icmp_signed(">", v, a), v, a))
 
 
-def emit_gather(k) -> int:
+def emit_gather(node: Node, k) -> None:
     """Gather: a gather map when the indices are constants, else the run-time kernel."""
     if k.node.inputs[1] in k.graph.constants:
-        return emit_movement(k)
+        return emit_movement(node, k)
     from .kernels_float import emit_gather as run_time_gather
-    return run_time_gather(k)
+    return run_time_gather(node, k)
 
 
-def emit_movement(k) -> int:
+def emit_movement(node: Node, k) -> None:
     """Reshape: a copy; Concat: scatters; Transpose/Slice/Split/Pad/Gather: gathers."""
     b, node, op = k.b, k.node, k.node.op
     t = k.graph.types[node.inputs[0]]
     et = int_type(t.dtype.itemsize)
     if isinstance(op, ops.Reshape):
         memcpy(k.mod, b, k.outs[0], k.ins[0], t.nbytes)
-        return 0
+        return
     if isinstance(op, ops.Concat):
         shapes = [k.graph.types[i].shape for i in node.inputs]
         for ptr, dst in zip(k.ins, tables.concat_maps(op.axis % len(shapes[0]), shapes)):
             dst_g = k.mod.table(dst, "concat")
             with loop(b, dst.size) as i:
                 store(b, load(b, ptr, i, et), k.outs[0], load_i64(b, dst_g, i, I32), et)
-        return 0
+        return
     index_values = None
     if isinstance(op, ops.Gather):
         index_values = k.graph.constants[node.inputs[1]].astype(np.int64)
@@ -296,4 +313,3 @@ def emit_movement(k) -> int:
                     store(b, load(b, k.ins[0], src, et), out, i, et)
                 with otherwise:
                     store(b, ir.Constant(et, pad), out, i, et)
-    return 0

@@ -20,6 +20,8 @@ is the same float32 value:
               over H, W of NHWC); numpy sums a reduced last axis pairwise, which differs in the
               last bits beyond 8 elements
 
+Dense, MatMul and Conv2D: kernels_products.py.
+
 Transcendentals call libm (expf, tanhf, erf, tanh and pow in float64 for Gelu), whose results
 may differ from numpy's by an ulp; the Quantize that ends the region absorbs that (at most 1 LSB,
 ARCHITECTURE.md section 3):
@@ -28,17 +30,6 @@ ARCHITECTURE.md section 3):
   Sigmoid     e = expf(-|x|);  x >= 0 ? 1 / (1 + e) : e / (1 + e)
   Gelu        in float64, rounded once: "none": 0.5 x (1 + erf(x / sqrt 2));
               "tanh": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-
-Products (numpy's BLAS sums in its own blocked order, so these agree to float32 rounding, not
-bit for bit):
-
-  Dense       y[r, n] = (sum_k x[r, k] * w[n, k]) + b[n]   (k ascending; a constant w is transposed
-              at build time so the inner loop runs over n and vectorizes without reassociation; a
-              run-time w, the Dequantize of int8 weights under --quant weight, is read in place)
-  MatMul      y[bt, m, n] = sum_k a[bt, m, k] * b[bt, k, n]   (batch broadcasting as numpy)
-  Conv2D      y[p, o] = (sum over taps inside the input, over c < C/group, of x * w (any
-              group count; padding contributes nothing, as zero padding) + b[o]
-each followed by its fused clamp [act_min, act_max].
 """
 from __future__ import annotations
 
@@ -49,10 +40,10 @@ from llvmlite import ir
 
 from ... import abi
 from ...errors import UnsupportedModelError
-from ...ir import DType, ops
-from ...ir.resize import original_coords
+from ...ir import DType, Node, ops
+from ...ir.resize import nearest_source_index, original_coords
 from . import tables
-from .irgen import F32, F64, I32, I64, c64, load, load_i64, loop, store, var
+from .irgen import F32, F64, I32, c64, load, load_i64, loop, store, var
 
 _ZERO, _ONE = ir.Constant(F32, 0.0), ir.Constant(F32, 1.0)
 
@@ -69,11 +60,37 @@ def _prod(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def _check_float(k) -> None:
-    for v in list(k.node.inputs) + list(k.node.outputs):
-        if k.graph.types[v].dtype is not DType.FLOAT32:
-            raise UnsupportedModelError(f"node {k.node.name!r} ({k.node.kind}): the llvm backend runs this op on "
-                                        f"float32 only, but {v!r} is {k.graph.types[v].dtype.value}")
+def why_not_float(node, graph) -> str | None:
+    """Float32 operands and results only."""
+    for v in list(node.inputs) + list(node.outputs):
+        if graph.types[v].dtype is not DType.FLOAT32:
+            return f"the llvm backend runs {node.kind} on float32 only, but {v!r} is {graph.types[v].dtype.value}"
+    return None
+
+
+def why_not_batch_norm(node, graph) -> str | None:
+    """Float32, constant scale, bias, mean and var."""
+    if any(v not in graph.constants for v in node.inputs[1:]):
+        return "BatchNorm's scale, bias, mean and var must be constants"
+    return why_not_float(node, graph)
+
+
+def why_not_resize(node, graph) -> str | None:
+    """Nearest (any dtype) or linear (float32), the modes of qcomp/ir/resize.py."""
+    op, shape = node.op, graph.types[node.inputs[0]].shape
+    if op.mode == "linear":
+        axes = [(n, m, s) for n, m, s in zip(shape, op.sizes, op.scales) if not (n == m and s == 1.0)]
+        if any(original_coords(op.coordinate_transformation_mode, *a) is None for a in axes):
+            return f"coordinate_transformation_mode {op.coordinate_transformation_mode!r} is not supported"
+        return why_not_float(node, graph)
+    if op.mode != "nearest":
+        return (f"{op.mode} Resize: the llvm backend has nearest (any dtype) and linear (float32) Resize; "
+                f"keep the model's Resize nearest or linear")
+    if any(nearest_source_index(op.coordinate_transformation_mode, op.nearest_mode, n, m, s) is None
+           for n, m, s in zip(shape, op.sizes, op.scales)):
+        return (f"Resize coordinate_transformation_mode {op.coordinate_transformation_mode!r} / nearest_mode "
+                f"{op.nearest_mode!r} is not supported")
+    return None
 
 
 def _max(b, y, lo):
@@ -155,20 +172,15 @@ def _gelu(k):
                                 f"supported (none, tanh)")
 
 
-def emit_unary(k) -> int:
-    _check_float(k)
+def emit_unary(node: Node, k) -> None:
     f = _unary_body(k)
     with loop(k.b, _prod(_shape(k, k.node.inputs[0]))) as i:
         store(k.b, f(load(k.b, k.ins[0], i, F32)), k.outs[0], i, F32)
-    return 0
 
 
-def emit_batch_norm(k) -> int:
-    _check_float(k)
+def emit_batch_norm(node: Node, k) -> None:
     b, op = k.b, k.node.op
-    params = [k.graph.constants.get(v) for v in k.node.inputs[1:]]
-    if any(p is None for p in params):
-        raise UnsupportedModelError(f"node {k.node.name!r} (BatchNorm): scale, bias, mean and var must be constants")
+    params = [k.graph.constants[v] for v in k.node.inputs[1:]]
     scale, bias, mean, var_ = (np.asarray(p, np.float64) for p in params)
     a = scale / np.sqrt(var_ + op.epsilon)
     c = bias - mean * a
@@ -180,12 +192,11 @@ def emit_batch_norm(k) -> int:
             i = b.add(b.mul(p, c64(ch)), c_i)
             y = b.fadd(b.fmul(load(b, k.ins[0], i, F32), load(b, a_g, c_i, F32)), load(b, c_g, c_i, F32))
             store(b, y, k.outs[0], i, F32)
-    return 0
 
 
 # ---- pooling and reductions -----------------------------------------------------------------
 
-def _pool(k, init, step, finish) -> int:
+def _pool(k, init, step, finish) -> None:
     """Window loop: out[p, c] = finish(fold(step, init, taps inside the input), p)."""
     b, op = k.b, k.node.op
     x_shape = _shape(k, k.node.inputs[0])
@@ -208,18 +219,15 @@ def _pool(k, init, step, finish) -> int:
             with loop(b, c, "c1") as c1:
                 dst = b.add(b.mul(p, c64(c)), c1)
                 store(b, finish(load(b, k.outs[0], dst, F32), p), k.outs[0], dst, F32)
-    return 0
 
 
-def emit_maxpool(k) -> int:
-    _check_float(k)
+def emit_maxpool(node: Node, k) -> None:
     b = k.b
     return _pool(k, ir.Constant(F32, float("-inf")), lambda acc, v: b.select(b.fcmp_ordered(">", v, acc), v, acc),
                  None)
 
 
-def emit_avgpool(k) -> int:
-    _check_float(k)
+def emit_avgpool(node: Node, k) -> None:
     b, op = k.b, k.node.op
     n, h, w, _ = _shape(k, k.node.inputs[0])
     _, oh, ow, _ = _shape(k, k.node.outputs[0])
@@ -228,15 +236,14 @@ def emit_avgpool(k) -> int:
     return _pool(k, _ZERO, b.fadd, lambda acc, p: b.fdiv(acc, load(b, count_g, p, F32)))
 
 
-def emit_reduce(k) -> int:
+def emit_reduce(node: Node, k) -> None:
     """ReduceMean / ReduceMax in float32 over the reduced elements in C order."""
-    _check_float(k)
     b, op = k.b, k.node.op
     shape = _shape(k, k.node.inputs[0])
     if not op.axes:
         from .irgen import memcpy
         memcpy(k.mod, b, k.outs[0], k.ins[0], _prod(shape) * 4)
-        return 0
+        return
     idx, r = tables.reduce_map(shape, op.axes)
     idx_g = k.mod.table(idx, "reduce")
     mean = isinstance(op, ops.ReduceMean)
@@ -249,128 +256,20 @@ def emit_reduce(k) -> int:
             b.store(b.fadd(cur, v) if mean else b.select(b.fcmp_ordered(">", v, cur), v, cur), acc)
         y = b.load(acc, typ=F32)
         store(b, b.fdiv(y, _f32(r)) if mean else y, k.outs[0], o, F32)
-    return 0
 
 
-# ---- products -------------------------------------------------------------------------------
-
-def _operand(k, index: int, build_time):
-    """(pointer, constant?) of input `index`: a constant goes through build_time(array) into a table
-    (e.g. transposed for the inner loop); a run-time value (an int8 weight's Dequantize under
-    --quant weight) is read where it is."""
-    v = k.node.inputs[index]
-    if v in k.graph.constants:
-        return k.mod.table(np.ascontiguousarray(build_time(np.asarray(k.graph.constants[v], np.float32))), "f32"), True
-    return k.ins[index], False
-
-
-def _row_products(k, x, x_base, kd: int, w, w_k: int, w_j: int, n: int, y, y_base, bias, op) -> None:
-    """y[y_base + j] = clamp(sum_kk x[x_base + kk] * w[kk * w_k + j * w_j] + bias[j]), j < n."""
-    b = k.b
-    with loop(b, n, "j0") as j:
-        store(b, _ZERO, y, b.add(y_base, j), F32)
-    with loop(b, kd, "kk") as kk:
-        xv = load(b, x, b.add(x_base, kk), F32)
-        with loop(b, n, "j") as j:
-            dst = b.add(y_base, j)
-            prod = b.fmul(xv, load(b, w, b.add(b.mul(kk, c64(w_k)), b.mul(j, c64(w_j))), F32))
-            store(b, b.fadd(load(b, y, dst, F32), prod), y, dst, F32)
-    if bias is not None or op.act_min is not None or op.act_max is not None:
-        with loop(b, n, "j1") as j:
-            dst = b.add(y_base, j)
-            v = load(b, y, dst, F32)
-            v = v if bias is None else b.fadd(v, load(b, bias, j, F32))
-            store(b, _clamp(b, v, op.act_min, op.act_max), y, dst, F32)
-
-
-def emit_dense(k) -> int:
-    """Float Dense: the sum over k ascending, then the bias, then the clamp."""
-    _check_float(k)
-    n, kd = _shape(k, k.node.inputs[1])
-    rows = _prod(_shape(k, k.node.inputs[0])[:-1])
-    w, transposed = _operand(k, 1, lambda a: a.T)
-    w_k, w_j = (n, 1) if transposed else (1, kd)
-    bias, _ = _operand(k, 2, lambda a: a)
-    with loop(k.b, rows, "r") as r:
-        _row_products(k, k.ins[0], k.b.mul(r, c64(kd)), kd, w, w_k, w_j, n, k.outs[0], k.b.mul(r, c64(n)), bias,
-                      k.node.op)
-    return 0
-
-
-def emit_matmul(k) -> int:
-    _check_float(k)
-    b = k.b
-    a_shape, b_shape = _shape(k, k.node.inputs[0]), _shape(k, k.node.inputs[1])
-    m, kd, n = a_shape[-2], a_shape[-1], b_shape[-1]
-    a_off, b_off = tables.matmul_batches(a_shape, b_shape, _shape(k, k.node.outputs[0]))
-    a_g, b_g = k.mod.table(a_off, "aoff"), k.mod.table(b_off, "boff")
-    with loop(b, a_off.size, "bt") as bt:
-        a0, b0 = load_i64(b, a_g, bt, I32), load_i64(b, b_g, bt, I32)
-        w = b.gep(k.ins[1], [b0], source_etype=F32)
-        with loop(b, m, "mi") as mi:
-            _row_products(k, k.ins[0], b.add(a0, b.mul(mi, c64(kd))), kd, w, n, 1, n, k.outs[0],
-                          b.add(b.mul(bt, c64(m * n)), b.mul(mi, c64(n))), None, k.node.op)
-    return 0
-
-
-def emit_conv(k) -> int:
-    """Float Conv2D (any group count): per output pixel and group, the group's outputs accumulate
-    over the taps inside the input and their input channels."""
-    _check_float(k)
-    b, op = k.b, k.node.op
-    o, kh, kw, cg = _shape(k, k.node.inputs[1])
-    g = op.group
-    og = o // g
-    x_shape = _shape(k, k.node.inputs[0])
-    _, oh, ow, _ = _shape(k, k.node.outputs[0])
-    taps = tables.window_taps(x_shape, (kh, kw), op.strides, op.pads, op.dilations, oh, ow)
-    # a constant weight is laid out w_r[g, t, c, j] = w[g*Og + j, kh, kw, c] (the inner loop runs over a
-    # group's outputs, unit stride); a run-time one is read in place, OHWI
-    w_g, packed = _operand(k, 1, lambda a: a.reshape(g, og, kh * kw, cg).transpose(0, 2, 3, 1))
-    bias_g, _ = _operand(k, 2, lambda a: a)
-    taps_g = k.mod.table(taps, "taps")
-    n_taps, c_in = kh * kw, x_shape[3]
-    y = k.outs[0]
-    with loop(b, taps.shape[0], "p") as p:
-        with loop(b, o, "o0") as o0:
-            store(b, _ZERO, y, b.add(b.mul(p, c64(o)), o0), F32)
-        with loop(b, g, "g") as gi:
-            with loop(b, n_taps, "t") as t:
-                base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
-                with b.if_then(b.icmp_signed(">=", base, c64(0))):
-                    with loop(b, cg, "c") as ci:
-                        xv = load(b, k.ins[0], b.add(base, b.add(b.mul(gi, c64(cg)), ci)), F32)
-                        if packed:
-                            w_row = b.mul(b.add(b.mul(b.add(b.mul(gi, c64(n_taps)), t), c64(cg)), ci), c64(og))
-                            w_j = 1
-                        else:
-                            w_row = b.add(b.mul(gi, c64(og * n_taps * cg)), b.add(b.mul(t, c64(cg)), ci))
-                            w_j = n_taps * cg
-                        y_row = b.add(b.mul(p, c64(o)), b.mul(gi, c64(og)))
-                        with loop(b, og, "j") as j:
-                            dst = b.add(y_row, j)
-                            prod = b.fmul(xv, load(b, w_g, b.add(w_row, b.mul(j, c64(w_j))), F32))
-                            store(b, b.fadd(load(b, y, dst, F32), prod), y, dst, F32)
-        with loop(b, o, "o1") as o1:
-            dst = b.add(b.mul(p, c64(o)), o1)
-            v = b.fadd(load(b, y, dst, F32), load(b, bias_g, o1, F32))
-            store(b, _clamp(b, v, op.act_min, op.act_max), y, dst, F32)
-    return 0
-
-
-def emit_resize(k) -> int:
+def emit_resize(node: Node, k) -> None:
     """Resize: nearest is a gather map (kernels_elem.emit_movement, any dtype); linear runs here."""
     if k.node.op.mode != "linear":
         from .kernels_elem import emit_movement
-        return emit_movement(k)
+        return emit_movement(node, k)
     return _resize_linear(k)
 
 
-def _resize_linear(k) -> int:
+def _resize_linear(k) -> None:
     """Linear Resize of float32 values, one pass per resized axis (as the reference), through the
     scratch: for output index j of the axis, with c = clamp(x_orig(j), 0, L_in - 1) in float32,
     i0 = floor(c), i1 = min(i0 + 1, L_in - 1), f = c - i0:  y = x[i0] * (1 - f) + x[i1] * f."""
-    _check_float(k)
     b, op = k.b, k.node.op
     shape = list(_shape(k, k.node.inputs[0]))
     passes = []
@@ -378,9 +277,6 @@ def _resize_linear(k) -> int:
         if n_in == n_out and scale == 1.0:
             continue
         coords = original_coords(op.coordinate_transformation_mode, n_in, n_out, scale)
-        if coords is None:
-            raise UnsupportedModelError(f"node {k.node.name!r} (Resize): coordinate_transformation_mode "
-                                        f"{op.coordinate_transformation_mode!r} is not supported")
         c = np.clip(coords, np.float32(0), np.float32(n_in - 1)).astype(np.float32)
         i0 = np.floor(c).astype(np.int64)
         f = (c - i0.astype(np.float32)).astype(np.float32)
@@ -389,7 +285,7 @@ def _resize_linear(k) -> int:
     if not passes:
         from .irgen import memcpy
         memcpy(k.mod, b, k.outs[0], k.ins[0], _prod(shape) * 4)
-        return 0
+        return
     sizes, cur = [], list(shape)
     for axis, _, _ in passes:
         cur[axis] = op.sizes[axis]
@@ -415,7 +311,7 @@ def _resize_linear(k) -> int:
                     store(b, y, dst, b.add(out, q), F32)
         shape[axis] = n_out
         src = dst
-    return 2 * half
+    k.reserve(2 * half)
 
 
 UNARY = (ops.Relu, ops.Clip, ops.LeakyRelu, ops.HardSigmoid, ops.HardSwish, ops.Sqrt, ops.Exp, ops.Tanh,

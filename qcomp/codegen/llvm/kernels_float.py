@@ -27,7 +27,7 @@ from llvmlite import ir
 
 from ... import abi
 from ...errors import UnsupportedModelError
-from ...ir import DType, ops
+from ...ir import DType, Node, ops
 from .irgen import F32, F64, I8, I32, I64, c32, c64, int_type, load, loop, memcpy, store, var
 
 BAD_INPUT = abi.STATUS_OF["QCOMP_ERR_BAD_INPUT"]
@@ -41,7 +41,7 @@ def _prod(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
-def emit_cast(k) -> int:
+def emit_cast(node: Node, k) -> None:
     b = k.b
     src, dst = k.graph.types[k.node.inputs[0]], k.graph.types[k.node.outputs[0]]
     n = _prod(src.shape)
@@ -53,27 +53,65 @@ def emit_cast(k) -> int:
             v = load(b, k.ins[0], i, et)
             f = b.uitofp(v, F32) if src.dtype is DType.UINT8 else b.sitofp(v, F32)
             store(b, f, k.outs[0], i, F32)
-    else:
-        raise UnsupportedModelError(f"node {k.node.name!r} (Cast {src.dtype.value} -> {dst.dtype.value}): only "
-                                    f"integer -> f32 casts are supported by the llvm backend")
-    return 0
 
 
-def _float_input(k, what: str) -> None:
-    if k.graph.types[k.node.inputs[0]].dtype is not DType.FLOAT32:
-        raise UnsupportedModelError(f"node {k.node.name!r} ({what}): only float32 input is supported")
+def why_not_cast(node, graph) -> str | None:
+    """Integer -> float32, or a same-type copy."""
+    src, dst = graph.types[node.inputs[0]].dtype, graph.types[node.outputs[0]].dtype
+    if src is dst or (dst is DType.FLOAT32 and not src.is_float and src is not DType.BOOL):
+        return None
+    return f"Cast {src.value} -> {dst.value}: the llvm backend casts integers to f32 only"
 
 
-def emit_layer_norm(k) -> int:
+def why_not_float_input(node, graph) -> str | None:
+    """Float32 input only."""
+    if graph.types[node.inputs[0]].dtype is not DType.FLOAT32:
+        return f"the llvm backend runs {node.kind} on float32 input only"
+    return None
+
+
+def why_not_layer_norm(node, graph) -> str | None:
+    """Float32 input; scale and bias of the normalized axes' size."""
+    shape = graph.types[node.inputs[0]].shape
+    n = _prod(shape[node.op.axis % len(shape):])
+    for v in node.inputs[1:]:
+        if _prod(graph.types[v].shape) != n:
+            return f"LayerNorm scale/bias {v!r} must have the {n} elements of the normalized axes"
+    return why_not_float_input(node, graph)
+
+
+def why_not_gather(node, graph) -> str | None:
+    """Constant indices (a gather map), or run-time int32/int64 indices."""
+    if node.inputs[1] not in graph.constants and graph.types[node.inputs[1]].dtype not in (DType.INT32, DType.INT64):
+        return "Gather indices must be int32 or int64"
+    return None
+
+
+def why_not_dynamic_dense(node, graph) -> str | None:
+    """Constant weights."""
+    return None if node.inputs[1] in graph.constants else "DynamicDense weights must be constants"
+
+
+def why_not_dynamic_matmul(node, graph) -> str | None:
+    """Operands of rank 2 or more."""
+    if min(graph.types[v].rank for v in node.inputs[:2]) < 2:
+        return "1-D DynamicMatMul operands are not supported; reshape them to 2-D in the model"
+    return None
+
+
+def why_not_float_binary(node, graph) -> str | None:
+    """Float32 operands only."""
+    for v in node.inputs:
+        if graph.types[v].dtype is not DType.FLOAT32:
+            return f"only float32 operands are supported (got {graph.types[v].dtype.value} for {v!r})"
+    return None
+
+
+def emit_layer_norm(node: Node, k) -> None:
     b, op = k.b, k.node.op
-    _float_input(k, "LayerNorm")
     shape = _shape(k, k.node.inputs[0])
     axis = op.axis % len(shape)
     n, rows = _prod(shape[axis:]), _prod(shape[:axis])
-    for v in k.node.inputs[1:]:
-        if _prod(_shape(k, v)) != n:
-            raise UnsupportedModelError(f"node {k.node.name!r} (LayerNorm): scale/bias {v!r} must have the "
-                                        f"{n} elements of the normalized axes")
     sqrt = k.mod.intrinsic("llvm.sqrt.f64", F64, [F64])
     x, scale, bias, y = k.ins[0], k.ins[1], k.ins[2], k.outs[0]
     with loop(b, rows, "row") as r:
@@ -93,12 +131,10 @@ def emit_layer_norm(k) -> int:
             v = b.fmul(b.fdiv(c, denom), b.fpext(load(b, scale, j, F32), F64))
             v = b.fadd(v, b.fpext(load(b, bias, j, F32), F64))
             store(b, b.fptrunc(v, F32), y, b.add(base, j), F32)
-    return 0
 
 
-def emit_softmax(k) -> int:
+def emit_softmax(node: Node, k) -> None:
     b = k.b
-    _float_input(k, "Softmax")
     shape = _shape(k, k.node.inputs[0])
     axis = k.node.op.axis % len(shape)
     outer, n, inner = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1:])
@@ -121,15 +157,12 @@ def emit_softmax(k) -> int:
                 b.store(b.fadd(b.load(total, typ=F32), e), total)
             with loop(b, n, "j3") as j:
                 store(b, b.fdiv(load(b, y, at(j), F32), b.load(total, typ=F32)), y, at(j), F32)
-    return 0
 
 
-def emit_gather(k) -> int:
+def emit_gather(node: Node, k) -> None:
     """out[p, j, q] = data[p, idx[j], q] (p < pre, q < post elements), copied post elements at a time."""
     b, op = k.b, k.node.op
     data_t, idx_t = k.graph.types[k.node.inputs[0]], k.graph.types[k.node.inputs[1]]
-    if idx_t.dtype not in (DType.INT32, DType.INT64):
-        raise UnsupportedModelError(f"node {k.node.name!r} (Gather): indices must be int32 or int64")
     axis = op.axis % data_t.rank
     pre, d, post = _prod(data_t.shape[:axis]), data_t.shape[axis], _prod(data_t.shape[axis + 1:])
     n_idx, es = _prod(idx_t.shape), data_t.dtype.itemsize
@@ -145,7 +178,6 @@ def emit_gather(k) -> int:
             dst = b.mul(b.add(b.mul(p, c64(n_idx)), j), c64(post * es))
             memcpy(k.mod, b, b.gep(k.outs[0], [dst], source_etype=I8), b.gep(k.ins[0], [src], source_etype=I8),
                    post * es)
-    return 0
 
 
 
@@ -185,12 +217,10 @@ def _act_clamp(b, y, op):
     return y
 
 
-def emit_dynamic_dense(k) -> int:
+def emit_dynamic_dense(node: Node, k) -> None:
     b, op = k.b, k.node.op
     x_shape = _shape(k, k.node.inputs[0])
-    w = k.graph.constants.get(k.node.inputs[1])
-    if w is None:
-        raise UnsupportedModelError(f"node {k.node.name!r} (DynamicDense): weights must be constants")
+    w = k.graph.constants[k.node.inputs[1]]
     n_out, kd = w.shape
     rows = _prod(x_shape[:-1])
     q = k.scratch
@@ -206,15 +236,13 @@ def emit_dynamic_dense(k) -> int:
             factor = b.fmul(scale, load(b, k.ins[3], n, F32))
             y = b.fadd(b.fmul(b.sitofp(b.load(acc, typ=I32), F32), factor), load(b, k.ins[2], n, F32))
             store(b, _act_clamp(b, y, op), k.outs[0], b.add(b.mul(r, c64(n_out)), n), F32)
-    return abi.align(rows * kd)
+    k.reserve(abi.align(rows * kd))
 
 
-def emit_dynamic_matmul(k) -> int:
+def emit_dynamic_matmul(node: Node, k) -> None:
     from .tables import matmul_batches
     b, op = k.b, k.node.op
     a_shape, b_shape = _shape(k, k.node.inputs[0]), _shape(k, k.node.inputs[1])
-    if len(a_shape) < 2 or len(b_shape) < 2:
-        raise UnsupportedModelError(f"node {k.node.name!r} (DynamicMatMul): 1-D operands are not supported")
     m, kd, n = a_shape[-2], a_shape[-1], b_shape[-1]
     na, nb = _prod(a_shape), _prod(b_shape)
     qa = k.scratch
@@ -237,17 +265,13 @@ def emit_dynamic_matmul(k) -> int:
                 y = b.fmul(b.sitofp(b.load(acc, typ=I64), F32), factor)
                 dst = b.add(b.mul(bt, c64(m * n)), b.add(b.mul(mi, c64(n)), ni))
                 store(b, _act_clamp(b, y, op), k.outs[0], dst, F32)
-    return abi.align(na) + nb
+    k.reserve(abi.align(na) + nb)
 
 
-def emit_float_binary(k) -> int:
+def emit_float_binary(node: Node, k) -> None:
     from .tables import broadcast_map
     b, op = k.b, k.node.op
     out_shape = _shape(k, k.node.outputs[0])
-    for v in k.node.inputs:
-        if k.graph.types[v].dtype is not DType.FLOAT32:
-            raise UnsupportedModelError(f"node {k.node.name!r} ({op.kind}): only float32 operands are supported "
-                                        f"(got {k.graph.types[v].dtype.value} for {v!r})")
     maps = [broadcast_map(_shape(k, v), out_shape) for v in k.node.inputs]
     tables = [None if m is None else k.mod.table(m, "bcast") for m in maps]
     if isinstance(op, ops.Pow):
@@ -267,14 +291,11 @@ def emit_float_binary(k) -> int:
         if isinstance(op, ops.Add):
             y = _act_clamp(b, y, op)
         store(b, y, k.outs[0], i, F32)
-    return 0
 
 
-def emit_erf(k) -> int:
+def emit_erf(node: Node, k) -> None:
     b = k.b
-    _float_input(k, "Erf")
     erf = k.mod.intrinsic("erf", F64, [F64])
     with loop(b, _prod(_shape(k, k.node.inputs[0]))) as i:
         y = b.call(erf, [b.fpext(load(b, k.ins[0], i, F32), F64)])
         store(b, b.fptrunc(y, F32), k.outs[0], i, F32)
-    return 0

@@ -124,7 +124,7 @@ def test_unsupported_op_names_node_and_target(tmp_path):
     g.add_input("x", TensorType((2, 5), DType.FLOAT32))
     g.add_node(ops.Sigmoid(), ["x"], "my_sigmoid")
     g.outputs = ["my_sigmoid"]
-    with pytest.raises(UnsupportedModelError, match=r"'cuda'.*'my_sigmoid' \(Sigmoid on f32\)"):
+    with pytest.raises(UnsupportedModelError, match=r"target cuda (.|\n)*'my_sigmoid' \(Sigmoid f32 -> f32\)"):
         emit(g, get_target("cuda"), tmp_path, fatbin=False)
 
 
@@ -201,17 +201,17 @@ ptxas info    : Used 14 registers, used 1 barriers, 256 bytes smem, 368 bytes cm
                                          "k1": {"registers": 14, "shared_bytes": 256}}
 
 
-def test_supports_names_the_missing_op():
-    from qcomp.codegen.cuda import supports
+def test_check_names_the_missing_op():
+    from qcomp.codegen.cuda import check
     from qcomp.ir import Stage, qops
     from qcomp.target import get_target
     g = Graph(name="soft", stage=Stage.TARGET)
     g.add_input("x", TensorType((2, 5), DType.FLOAT32))
     g.add_node(ops.Sigmoid(), ["x"], "sm")
     g.outputs = ["sm"]
-    assert "'sm' (Sigmoid" in supports(g, get_target("cuda"))
+    assert [(p.node, p.op) for p in check(g, get_target("cuda"))] == [("sm", "Sigmoid")]
     h = Graph(name="rq", stage=Stage.TARGET)
     h.add_input("x", TensorType((2, 5), DType.INT8))
     h.add_node(qops.QRequantize(0, 1 << 30, 0, 3), ["x"], "rq")
     h.outputs = ["rq"]
-    assert supports(h, get_target("cuda")) is None
+    assert check(h, get_target("cuda")) == []

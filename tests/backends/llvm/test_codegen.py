@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from qcomp import fixedpoint
-from qcomp.codegen.llvm import emit, unsupported
+from qcomp.codegen.llvm import check, emit
 from qcomp.codegen.llvm.compile import compile_object
 from qcomp.errors import QcompError, UnsupportedModelError
 from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, ops, qops, verify
@@ -73,10 +73,13 @@ def test_unsupported_op_names_target_node_op_and_dtypes(tmp_path):
     g.add_node(ops.ConvTranspose2D(), ["a", w, bias], "attention_gate", outputs=["y"])
     g.outputs = ["y"]
     g = verify(g)
-    why = unsupported(g, VNNI)
-    assert "x86-vnni" in why and "'attention_gate'" in why and "ConvTranspose2D" in why and "f32" in why
-    with pytest.raises(UnsupportedModelError, match="attention_gate"):
+    problems = check(g, VNNI)
+    assert [(p.node, p.op, p.dtypes) for p in problems] == [
+        ("attention_gate", "ConvTranspose2D", "f32, f32, f32 -> f32")]
+    assert "no emitter for ConvTranspose2D" in problems[0].reason and "--target ref" in problems[0].advice
+    with pytest.raises(UnsupportedModelError) as e:
         emit(g, VNNI, tmp_path)
+    assert "target x86-vnni" in str(e.value) and str(problems[0]) in str(e.value)
 
 
 def test_target_without_vnni_feature_is_refused_before_llvm_runs(tmp_path, rng):

@@ -10,7 +10,7 @@ float region between a Dequantize and a Quantize may then differ by at most 1 LS
 import numpy as np
 import pytest
 
-from qcomp.codegen.llvm import emit, unsupported
+from qcomp.codegen.llvm import check, emit
 from qcomp.errors import UnsupportedModelError
 from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, ops, verify
 from qcomp.ref import run_integer
@@ -36,7 +36,7 @@ def graph(op, shape, consts=(), extra=()) -> Graph:
 
 def run_both(g, feeds, tmp_path):
     from qcomp.runtime.llvm import Runner
-    assert unsupported(g, VNNI) is None
+    assert check(g, VNNI) == []
     tmp_path.mkdir(parents=True, exist_ok=True)
     emit(g, VNNI, tmp_path)
     return Runner(tmp_path / "model.so").run(feeds)["y"], run_integer(g, feeds)["y"]
