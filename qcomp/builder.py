@@ -1,6 +1,6 @@
 """`qcomp build`: import, float passes, calibration, quantization, artifact (ARCHITECTURE.md 1, 4).
 
-    FLOAT graph --FLOAT_PASSES--> calibrate --> quantize --> QUANTIZED graph --> artifact/
+    FLOAT graph --FLOAT_PASSES--> calibrate --> quantize --> QUANTIZED graph --TARGET_PASSES--> backend --> artifact/
 
 One quantization feeds every target: the QUANTIZED graph (and its sha256 in the manifest) depends
 only on the model, the calibration data and the quantization options, never on the target.
@@ -27,11 +27,14 @@ from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
 from .passes.fuse_activations import fuse_activations
+from .passes.lower_integer import lower_integer
 from .passes.observers import METHODS
+from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
 
 FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_activations, eliminate_dead_code)
+TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
 QUANT_MODES = ("full", "weight", "dynamic")
 
 
@@ -181,9 +184,8 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
         # returns the manifest entries it owns (files, workspace_bytes, flash/ram bytes, ...)
         import importlib
 
-        from .passes.lower_integer import lower_integer
         emit = importlib.import_module(f"qcomp.codegen.{target.backend}").emit
-        backend_files = emit(verify(lower_integer(q)), target, out)
+        backend_files = emit(run_passes(q, TARGET_PASSES), target, out)
     manifest = {
         "target": target.name, "features": list(target.host_features),
         "model": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()},

@@ -2,8 +2,9 @@
 
     emit(graph, target, out_dir) -> manifest entries
 
-writes model.c (one kernel call per node, activations at liveness-planned offsets of one
-caller-provided arena (qcomp.passes.plan_memory), then one scratch area for conv patches),
+writes model.c (one kernel call per node, activations at the offsets of the graph's memory plan
+(graph.memory, qcomp.passes.plan_memory) in one caller-provided arena, then one scratch area for
+conv patches; a Reshape the plan makes a view is no call at all: its output is its input's bytes),
 model.h (the ABI of runtime/qcomp.h plus QCOMP_MODEL_ARENA_BYTES),
 weights.c (const aligned int8/int32 arrays), qcomp_kernels.c/.h (the fixed-point kernels,
 transcribed from qcomp/fixedpoint.py; elementwise, pooling and movement in
@@ -25,7 +26,6 @@ refused with the advice to quantize statically (--quant full, the default).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -35,9 +35,10 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, qops
-from ...passes.plan_memory import plan_memory
 from ...resources import data_dir
+from ...ir.memory import MemoryPlan
 from ...target import Target
+from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
 from .names import CNames, c_comment, c_string
 from .program import C_TYPES, Call, Ctx, unsupported
@@ -70,7 +71,8 @@ def _calls(ctx: Ctx) -> list[Call]:
                                          f"{STATIC_HINT}" if floats else "no C kernel for this op")
     calls: list[Call] = []
     for node in ctx.graph.nodes:
-        calls += TABLE[type(node.op)](ctx, node)
+        if not ctx.plan.is_view(node):
+            calls += TABLE[type(node.op)](ctx, node)
     return calls
 
 
@@ -133,22 +135,24 @@ def _pad8(n: int) -> int:
 def supports(graph: Graph, target: Target) -> str | None:
     """None if every node of `graph` has a C emitter, else the UnsupportedModelError message."""
     try:
-        _calls(Ctx(graph, target.name, plan_memory(graph).offsets, CNames()))
+        graph = planned(graph)
+        _calls(Ctx(graph, target.name, graph.memory, CNames()))
         for v in (*graph.inputs, *graph.outputs):
-            _io(Ctx(graph, target.name, {}, CNames()), v, v in graph.inputs)
+            _io(Ctx(graph, target.name, graph.memory, CNames()), v, v in graph.inputs)
     except UnsupportedModelError as e:
         return str(e)
     return None
 
 
-def plain_plan(graph: Graph):
-    """Every planned value at its own offset (no reuse by liveness): the plain reference layout."""
-    plan = plan_memory(graph)
+def plain_plan(graph: Graph) -> MemoryPlan:
+    """The graph's plan with every workspace value at its own offset (no reuse by liveness; the same
+    views): the plain reference layout."""
+    plan = planned(graph).memory
     offsets, end = {}, 0
     for v in (o for n in graph.nodes for o in n.outputs if o in plan.offsets):   # in execution order
         offsets[v] = end
         end = _align(end + plan.sizes[v])
-    return dataclasses.replace(plan, offsets=offsets, workspace_bytes=end)
+    return MemoryPlan(offsets, plan.sizes, end, plan.activation_bytes, plan.aliases)
 
 
 def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = False) -> dict:
@@ -160,9 +164,10 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     ABI, same results bit for bit."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plan = plain_plan(graph) if plain else plan_memory(graph)
+    graph = planned(graph)
+    plan = plain_plan(graph) if plain else graph.memory
     # the plain convolution reads its input directly: no patch scratch (a null pointer)
-    ctx = Ctx(graph, target.name, plan.offsets, CNames(), scratch_offset=None if plain else _align(plan.workspace_bytes))
+    ctx = Ctx(graph, target.name, plan, CNames(), scratch_offset=None if plain else _align(plan.workspace_bytes))
     calls = _calls(ctx)
     arena = _align(plan.workspace_bytes) + _align(ctx.scratch_bytes) if ctx.scratch_bytes else plan.workspace_bytes
     weights = _weights(ctx)

@@ -1,7 +1,7 @@
 """Buffers and launches of the cuda backend: where every value lives and how each kernel is called.
 
 Buffers (base pointers the runtime supplies): "workspace" (intermediate values at the offsets of
-qcomp.passes.plan_memory), "weights" (weights.bin: constants and packed weights, 64-byte aligned),
+the graph's memory plan, graph.memory; a view lives where the value it shares bytes with does), "weights" (weights.bin: constants and packed weights, 64-byte aligned),
 "input:i" / "output:i" (caller buffers in the model's layout), "raw:i" (the int8 value before the
 final Dequantize of output i, for `--raw`). A kernel argument is (buffer, byte offset).
 
@@ -17,9 +17,8 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir import Graph, Node
-from ...passes.plan_memory import MemoryPlan
+from ...ir.memory import ALIGN, MemoryPlan
 
-ALIGN = 64
 BLOCK = 256   # threads per block of the one-thread-per-element kernels
 
 
@@ -89,6 +88,7 @@ class Context:
             raise UnsupportedModelError(f"target {self.target_name!r}: value {name!r} has dtype "
                                         f"{g.types[name].dtype.value}, which the cuda backend does not handle")
         ct = ctype_of(g.types[name].dtype)
+        name = self.plan.storage(name)
         if name in g.outputs:
             return Arg(f"output:{g.outputs.index(name)}", 0, ct)
         if name in g.inputs:

@@ -6,7 +6,9 @@ One internal function per node (returning a qcomp_status), from a table op class
 entry is an UnsupportedModelError naming the target, the node, its op and dtypes. The target's
 data (triple, cpu, features, [dot] instruction, activation offset, vector width: isa.py) decide
 every difference between targets, so x86 VNNI and AArch64 SDOT share this code. Memory: the
-intermediate values at plan_memory's offsets, then the kernels' scratch, in one workspace.
+intermediate values at the offsets of the graph's memory plan (graph.memory, qcomp.passes.plan_memory),
+then the kernels' scratch, in one workspace. A Reshape the plan makes a view gets no node function
+and no call: its output's pointer is its input's (abi.py).
 
 Coverage: Quantize, Dequantize (per tensor or per channel), QConv2D (grouped; depthwise has its own
 kernel), QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul, Lut, QRequantize, MaxPool2D, QAvgPool2D,
@@ -30,7 +32,7 @@ from llvmlite import ir
 
 from ...errors import UnsupportedModelError
 from ...ir import Graph, Node, ops, qops
-from ...passes.plan_memory import ALIGN, plan_memory
+from ...ir.memory import ALIGN
 from ...resources import data_dir
 from ...target import Target
 from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float
@@ -39,6 +41,7 @@ from .compile import compile_object, cross_artifact, link_shared
 from .cpucheck import cpu_check_expr
 from .irgen import BLOB_SYMBOL, I32, PTR, Module, c32
 from .isa import DotSpec, dot_spec
+from ..memory import planned
 
 EMITTERS = {
     qops.QConv2D: kernels_dot.emit_dot, qops.QConvTranspose2D: kernels_dot.emit_dot,
@@ -95,9 +98,12 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
     check_io(graph, target.name)
     spec = dot_spec(target)
     mod = Module(graph.name, target.triple)
-    plan = plan_memory(graph)
+    graph = planned(graph)
+    plan = graph.memory
     steps, scratch = [], 0
     for index, node in enumerate(graph.nodes):
+        if plan.is_view(node):
+            continue
         n_args = len(node.inputs) + len(node.outputs) + 1
         f, b = mod.function(f"node.{index}", I32, [PTR] * n_args)
         f.attributes.add("noinline")   # one symbol per node: profiles (perf) name the node's kernel
@@ -108,7 +114,7 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
         steps.append((node, f))
     scratch_offset = -(-plan.workspace_bytes // ALIGN) * ALIGN
     workspace = scratch_offset + (-(-scratch // ALIGN) * ALIGN)
-    emit_abi(mod, graph, steps, plan.offsets, workspace, scratch_offset, raw_forms(graph), target)
+    emit_abi(mod, graph, steps, plan, workspace, scratch_offset, raw_forms(graph), target)
     return mod, {"workspace_bytes": workspace, "activation_bytes": plan.activation_bytes}
 
 
