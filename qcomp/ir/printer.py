@@ -66,8 +66,9 @@ def _memory(g: Graph) -> list[str]:
     for v in sorted(plan.offsets, key=lambda v: (plan.offsets[v], live.get(v, (0, 0)), v)):
         first, last = live.get(v, ("?", "?"))
         lines.append(f"    %{v} @{plan.offsets[v]} +{plan.sizes[v]} steps {first}..{last}")
-    for v, root in plan.aliases.items():
-        lines.append(f"    %{v} view of %{root}")
+    order = {o: i for i, o in enumerate(o for n in g.nodes for o in n.outputs)}
+    for v in sorted(plan.aliases, key=lambda v: (order.get(v, -1), v)):   # in execution order
+        lines.append(f"    %{v} view of %{plan.aliases[v]}")
     return lines
 
 

@@ -121,6 +121,15 @@ def test_reshapes_at_inputs_outputs_and_constants():
     assert [n.name for n in g.nodes if plan.is_view(n)] == ["xv", "kv", "out1"]
 
 
+def test_the_plan_survives_save_and_load(tmp_path):
+    from qcomp.ir.serialize import graph_sha256, load_graph, save_graph
+    g = verify(plan_memory(flattening()))
+    save_graph(g, tmp_path / "g.qir")
+    back = verify(load_graph(tmp_path / "g.qir"))
+    assert back.memory == g.memory and format_graph(back) == format_graph(g)
+    assert graph_sha256(back) == graph_sha256(g) != graph_sha256(flattening())
+
+
 def test_plan_memory_needs_a_target_graph():
     g = chain()
     g.stage = Stage.QUANTIZED
