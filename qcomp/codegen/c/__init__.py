@@ -35,8 +35,8 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, qops
+from ...ir.memory import ALIGN, MemoryPlan
 from ...resources import data_dir
-from ...ir.memory import MemoryPlan
 from ...target import Target
 from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
@@ -53,7 +53,7 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=j
                           keep_trailing_newline=True, autoescape=False)
 _ABI_DTYPES = {DType.FLOAT32: "QCOMP_FLOAT32", DType.INT8: "QCOMP_INT8", DType.INT32: "QCOMP_INT32"}
 _ROW = 24   # values per line in weights.c
-ARENA_ALIGN = 64   # QCOMP_WORKSPACE_ALIGN
+ARENA_ALIGN = ALIGN   # QCOMP_WORKSPACE_ALIGN: the memory plan's alignment
 
 
 def _calls(ctx: Ctx) -> list[Call]:

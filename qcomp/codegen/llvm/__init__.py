@@ -35,13 +35,13 @@ from ...ir import Graph, Node, ops, qops
 from ...ir.memory import ALIGN
 from ...resources import data_dir
 from ...target import Target
+from ..memory import planned
 from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float
 from .abi import check_io, emit_abi, raw_forms
 from .compile import compile_object, cross_artifact, link_shared
 from .cpucheck import cpu_check_expr
 from .irgen import BLOB_SYMBOL, I32, PTR, Module, c32
 from .isa import DotSpec, dot_spec
-from ..memory import planned
 
 EMITTERS = {
     qops.QConv2D: kernels_dot.emit_dot, qops.QConvTranspose2D: kernels_dot.emit_dot,
