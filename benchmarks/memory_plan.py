@@ -45,6 +45,7 @@ from accuracy_lib.report import table, update_section  # noqa: E402
 from qcomp.api import load_model  # noqa: E402
 from qcomp.builder import BuildOptions, quantize_model  # noqa: E402
 from qcomp.ir import Graph, ops, verify  # noqa: E402
+from qcomp.ir.memory import lifetimes  # noqa: E402
 from qcomp.passes.lower_integer import lower_integer  # noqa: E402
 from qcomp.passes.plan_memory import plan_memory  # noqa: E402
 from qcomp.target import get_target  # noqa: E402
@@ -103,11 +104,23 @@ def dsp_c(graph: Graph, work: Path) -> dict:
 BACKENDS = {"x86-vnni": x86, "cuda": cuda, "dsp-c": dsp_c}
 
 
-def measure(name: str, q: Graph, work: Path) -> list[list[str]]:
+def peak(g: Graph) -> str:
+    """The step where the workspace values alive together are largest, and those values: what
+    bounds workspace_bytes (views shrink it only where a Reshape's copy was alive at that step)."""
+    live = lifetimes(g, g.memory.aliases)
+    steps = range(len(g.nodes))
+    at = max(steps, key=lambda s: sum(g.memory.sizes[v] for v, (a, b) in live.items() if a <= s <= b))
+    alive = sorted((v for v, (a, b) in live.items() if a <= at <= b), key=lambda v: -g.memory.sizes[v])
+    return (f"peak at step {at} (node `{g.nodes[at].name}`): "
+            + ", ".join(f"`{v}` {g.memory.sizes[v]:,} B" for v in alive))
+
+
+def measure(name: str, q: Graph, work: Path) -> tuple[list[list[str]], list[str]]:
     lowered = verify(lower_integer(q))
     before, after = verify(plan_memory(lowered, aliases=False)), verify(plan_memory(lowered))
     reshapes = sum(isinstance(n.op, ops.Reshape) for n in lowered.nodes)
     views = sum(after.memory.is_view(n) for n in after.nodes)
+    notes = [f"- `{name}` before: {peak(before)}", f"- `{name}` after: {peak(after)}"]
     rows = []
     for target, fn in BACKENDS.items():
         b, a = fn(before, work), fn(after, work)
@@ -117,7 +130,7 @@ def measure(name: str, q: Graph, work: Path) -> list[list[str]]:
         row.append(f"{b['kernels']} -> {a['kernels']}")
         rows.append(row)
         print(" | ".join(row), flush=True)
-    return rows
+    return rows, notes
 
 
 def _commit() -> str:
@@ -137,7 +150,7 @@ def main(argv=None) -> None:
     ap.add_argument("--no-write", action="store_true", help="print, do not update benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     start = time.time()
-    rows, sources = [], []
+    rows, sources, notes = [], [], []
     with tempfile.TemporaryDirectory(prefix="qcomp-memory-") as tmp:
         work = Path(tmp)
         models = [("fashion_mnist", example)]
@@ -146,7 +159,8 @@ def main(argv=None) -> None:
         for name, build in models:
             q, source = build()
             sources.append(f"- `{name}`: {source}")
-            rows += measure(name, q, work)
+            r, n = measure(name, q, work)
+            rows, notes = rows + r, notes + n
     headers = ["model", "target", "Reshapes / views", "workspace_bytes before -> after",
                "activation_bytes before -> after", "dsp-c ram_bytes before -> after", "kernels before -> after"]
     minutes = (time.time() - start) / 60
@@ -167,6 +181,11 @@ def main(argv=None) -> None:
         *sources,
         "",
         *table(headers, rows),
+        "",
+        "Where the workspace peaks (the planned values alive together at the largest step; a view lowers "
+        "workspace_bytes only where a Reshape's copy was alive at that step):",
+        "",
+        *notes,
     ])
     print(body)
     if not args.no_write:
