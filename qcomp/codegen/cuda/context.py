@@ -1,9 +1,11 @@
 """Buffers and launches of the cuda backend: where every value lives and how each kernel is called.
 
 Buffers (base pointers the runtime supplies): "workspace" (intermediate values at the offsets of
-the graph's memory plan, graph.memory; a view lives where the value it shares bytes with does), "weights" (weights.bin: constants and packed weights, 64-byte aligned),
-"input:i" / "output:i" (caller buffers in the model's layout), "raw:i" (the int8 value before the
-final Dequantize of output i, for `--raw`). A kernel argument is (buffer, byte offset).
+the graph's memory plan, graph.memory), "weights" (weights.bin: constants and packed weights,
+64-byte aligned), "input:i" / "output:i" (caller buffers in the model's layout), "raw:i" (the int8
+value before the final Dequantize of output i, for `--raw`). A kernel argument is (buffer, byte
+offset); a view (a Reshape the plan did not copy) has the (buffer, offset) of the value whose
+bytes it shares.
 
 A `Launch` is one kernel launch of the plan: kernel name, grid, block, dynamic shared memory and
 its arguments; the manifest lists them in order and the runtime replays them (cuLaunchKernel on a
