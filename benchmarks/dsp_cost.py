@@ -134,7 +134,7 @@ def measure(graph: Graph, feeds: list[dict[str, np.ndarray]], work: Path) -> lis
         except QcompError as e:
             if "overflow" not in str(e):
                 raise
-            arena = plain_plan(graph).workspace_bytes if variant == "plain" else plan_memory(graph).workspace_bytes
+            arena = plain_plan(graph).workspace_bytes if variant == "plain" else graph.memory.workspace_bytes
             print(f"  {variant}: does not link, the arena of {arena:,} B overflows the RAM", flush=True)
             out.append(Figures(variant, [], 0, 0, 0, 0, arena, 0, 0, 0,
                                note=f"does not fit: its arena of {arena:,} B alone exceeds the {RAM_LIMIT:,} B of "
@@ -163,7 +163,7 @@ def example_graph() -> tuple[Graph, list[dict[str, np.ndarray]], str]:
     q, _ = quantize_model(g, BuildOptions(calib=str(EXAMPLE / "calib.npz")))
     samples = np.load(EXAMPLE / "samples.npz")["input"].astype(np.float32)
     feeds = [{"input": samples[i:i + 1]} for i in range(0, len(samples), max(1, len(samples) // 10))][:10]
-    return verify(lower_integer(q)), feeds, "examples/fashion_mnist/model.onnx, calibrated on calib.npz"
+    return verify(plan_memory(lower_integer(q))), feeds, "examples/fashion_mnist/model.onnx, calibrated on calib.npz"
 
 
 def mobilenet_graph(work: Path) -> tuple[Graph, list[dict[str, np.ndarray]], str]:
@@ -182,7 +182,7 @@ def mobilenet_graph(work: Path) -> tuple[Graph, list[dict[str, np.ndarray]], str
     np.save(work / "calib.npy", rng.normal(0, 1, (4, 3, image, image)).astype(np.float32))
     q, _ = quantize_model(load_model(path, {}), BuildOptions(calib=str(work / "calib.npy")))
     feeds = [{"input": rng.normal(0, 1, (1, 3, image, image)).astype(np.float32)}]
-    return (verify(lower_integer(q)), feeds,
+    return (verify(plan_memory(lower_integer(q))), feeds,
             f"tests/models/cnn_zoo.py mobilenet_v2(width={MOBILENET['width']}, image={image}, "
             f"num_classes={MOBILENET['num_classes']}), calibrated on 4 seeded N(0, 1) inputs")
 

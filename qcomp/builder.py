@@ -1,6 +1,6 @@
 """`qcomp build`: import, float passes, calibration, quantization, artifact (ARCHITECTURE.md 1, 4).
 
-    FLOAT graph --FLOAT_PASSES--> calibrate --> quantize --> QUANTIZED graph --> artifact/
+    FLOAT graph --FLOAT_PASSES--> calibrate --> quantize --> QUANTIZED graph --TARGET_PASSES--> backend --> artifact/
 
 One quantization feeds every target: the QUANTIZED graph (and its sha256 in the manifest) depends
 only on the model, the calibration data and the quantization options, never on the target.
@@ -28,12 +28,15 @@ from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
 from .passes.fuse_activations import fuse_activations
+from .passes.lower_integer import lower_integer
 from .passes.observers import METHODS
+from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
 
 FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_activations, eliminate_dead_code)
 FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
+TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
 QUANT_MODES = ("full", "weight", "dynamic")
 
 
@@ -184,11 +187,10 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     # the target's backend (qcomp/protocol.py): check() lists every node it cannot emit, all refused
     # in one error; emit(TARGET graph, target, out) writes its files and returns the manifest entries
     # it owns (files, workspace_bytes, flash/ram bytes, ...)
-    from .passes.lower_integer import lower_integer
     from .protocol import backend_module, raise_problems
     backend = backend_module(target.backend)
     quantized_by = "quantize" if options.quant == "full" else "quantize_weights"
-    lowered = run_passes(q, (lower_integer,), before=(*FLOAT_PASS_NAMES, quantized_by))
+    lowered = run_passes(q, TARGET_PASSES, before=(*FLOAT_PASS_NAMES, quantized_by))
     raise_problems(backend.check(lowered, target), target)
     backend_files = backend.emit(lowered, target, out)
     manifest = {

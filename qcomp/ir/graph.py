@@ -6,7 +6,8 @@ Node and value names come from the ONNX model where it had them, so errors and r
 name what the user knows; `unique_name` makes new ones.
 
 Passes treat graphs as values: `copy()` gives a graph whose containers may be changed without
-touching the original (arrays are shared, they are read-only).
+touching the original (arrays are shared, they are read-only; so is the memory plan, which the
+verifier re-checks against whatever the copy becomes).
 """
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from .ops import Op, output_count
 from .types import IRError, TensorType, tensor_type_of
+
+if TYPE_CHECKING:
+    from .memory import MemoryPlan
 
 
 def _fresh(base: str, taken) -> str:
@@ -59,6 +65,7 @@ class Graph:
     constants: dict[str, np.ndarray] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+    memory: "MemoryPlan | None" = None   # TARGET stage, set by plan_memory (qcomp/ir/memory.py)
 
     # ---- building ----------------------------------------------------------------------------
     def unique_name(self, base: str) -> str:
@@ -133,7 +140,7 @@ class Graph:
     def copy(self) -> "Graph":
         return Graph(self.name, self.stage, list(self.inputs), list(self.outputs), dict(self.types),
                      dict(self.constants), [Node(n.name, n.op, n.inputs, n.outputs) for n in self.nodes],
-                     dict(self.meta))
+                     dict(self.meta), self.memory)
 
     def toposort(self) -> None:
         """Reorder nodes topologically (stable: keeps the given order where it is valid)."""

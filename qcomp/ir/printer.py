@@ -5,12 +5,20 @@
       const  %w: f32[8x3x3x1]
       %conv = Conv2D(%x, %w, %b) {strides=(1, 1), pads=(1, 1, 1, 1), ...} : f32[1x28x28x8]   # "conv"
       output %conv
+
+A TARGET graph with a memory plan (plan_memory) ends with it: the workspace, then each workspace
+value's byte range and steps alive, then each view and the value whose bytes it shares:
+
+      memory workspace=1536 activation=3072 align=64
+        %conv @0 +1024 steps 0..2
+        %flat view of %conv
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .graph import Graph, Node
+from .memory import ALIGN, lifetimes
 
 
 def _attr(v) -> str:
@@ -46,7 +54,22 @@ def format_graph(g: Graph, constants: bool = True) -> str:
         lines.append("  " + format_node(g, n))
     for o in g.outputs:
         lines.append(f"  output %{o}: {g.types[o]}")
+    if g.memory is not None:
+        lines += _memory(g)
     return "\n".join(lines)
+
+
+def _memory(g: Graph) -> list[str]:
+    plan = g.memory
+    live = lifetimes(g, plan.aliases)
+    lines = [f"  memory workspace={plan.workspace_bytes} activation={plan.activation_bytes} align={ALIGN}"]
+    for v in sorted(plan.offsets, key=lambda v: (plan.offsets[v], live.get(v, (0, 0)), v)):
+        first, last = live.get(v, ("?", "?"))
+        lines.append(f"    %{v} @{plan.offsets[v]} +{plan.sizes[v]} steps {first}..{last}")
+    order = {o: i for i, o in enumerate(o for n in g.nodes for o in n.outputs)}
+    for v in sorted(plan.aliases, key=lambda v: (order.get(v, -1), v)):   # in execution order
+        lines.append(f"    %{v} view of %{plan.aliases[v]}")
+    return lines
 
 
 def _preview(arr: np.ndarray) -> str:

@@ -1,7 +1,8 @@
 """Save and load graphs of any stage (the `.qir` file), and hash them.
 
 A `.qir` file is an uncompressed numpy `.npz`: entry `graph.json` holds the structure (name,
-stage, inputs, outputs, types with quant params, nodes with their op and attributes, meta) and
+stage, inputs, outputs, types with quant params, nodes with their op and attributes, meta, and the
+memory plan of a planned TARGET graph) and
 entries `c0`, `c1`, ... hold the constants in the order the JSON lists them. Floats are written
 with `repr`, which round-trips float64 (and so float32) exactly.
 
@@ -19,6 +20,7 @@ import zipfile
 import numpy as np
 
 from .graph import Graph, Node, Stage
+from .memory import MemoryPlan
 from .ops import ALL_OPS, Op
 from .qops import INTEGER_OPS
 from .types import DType, IRError, QuantParams, TensorType
@@ -85,6 +87,10 @@ def to_json(g: Graph) -> tuple[bytes, list[np.ndarray]]:
                   for n in g.nodes],
         "meta": g.meta,
     }
+    if g.memory is not None:   # only then: graphs without a plan keep their hash
+        m = g.memory
+        doc["memory"] = {"offsets": dict(m.offsets), "sizes": dict(m.sizes), "workspace_bytes": m.workspace_bytes,
+                         "activation_bytes": m.activation_bytes, "aliases": dict(m.aliases)}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), [g.constants[c] for c in consts]
 
 
@@ -121,6 +127,8 @@ def load_graph(path: str | os.PathLike) -> Graph:
         arr.flags.writeable = False
         g.constants[name] = arr
     g.nodes = [Node(n["name"], _op_from(n), tuple(n["inputs"]), tuple(n["outputs"])) for n in doc["nodes"]]
+    if "memory" in doc:
+        g.memory = MemoryPlan(**doc["memory"])
     return g
 
 

@@ -11,11 +11,15 @@ QUANTIZED and TARGET: every int8/uint8 value produced or consumed by an integer 
 params; Quantize reads float and writes a quantized integer value; Dequantize reads a quantized
 integer value.
 TARGET: no arithmetic op of the float op set produces int8: each was lowered to its integer op.
+A memory plan (plan_memory, the last TARGET pass) is allowed at TARGET stage only; when present it
+must be a valid plan of the graph (memory.plan_errors: an aligned offset inside the workspace for
+every workspace value, no two values alive together sharing a byte, views only along Reshapes).
 """
 from __future__ import annotations
 
 from .graph import Graph, Stage
 from . import ops
+from .memory import plan_errors
 from .ops import Dequantize, Quantize, Requantize, output_count
 from .types import DType, IRError, tensor_type_of
 
@@ -96,6 +100,11 @@ def verify_all(g: Graph) -> list[str]:
             if t.quant is not None:
                 errs.append(f"value {name!r} carries quant params in a FLOAT graph")
                 break
+    if g.memory is not None:
+        if g.stage is not Stage.TARGET:
+            errs.append(f"a {g.stage.name} graph carries a memory plan (plan_memory runs at TARGET stage)")
+        elif not errs:
+            errs.extend(plan_errors(g, g.memory))
     return errs
 
 

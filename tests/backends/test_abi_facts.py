@@ -85,8 +85,12 @@ def test_no_status_message_or_alignment_is_retyped():
     for s in abi.STATUS[1:]:
         holders = [str(p.relative_to(ROOT)) for p, t in texts.items() if s.message in t]
         assert not holders, f"{s.name}'s message is retyped in {holders}"
+    # the IR layer imports nothing of qcomp, so qcomp/ir/memory.py states the plan's alignment itself;
+    # the assertion after the loop ties it to QCOMP_WORKSPACE_ALIGN
+    plan_source = ROOT / "qcomp" / "ir" / "memory.py"
     for p, t in texts.items():
-        assert not re.search(r"ALIGN\w* = 64\b|\.align = 64\b|// 64\) \* 64", t), f"{p}: a retyped alignment"
+        if p != plan_source:
+            assert not re.search(r"ALIGN\w* = 64\b|\.align = 64\b|// 64\) \* 64", t), f"{p}: a retyped alignment"
     assert PLAN_ALIGN == abi.WORKSPACE_ALIGN
     assert llvm_runtime.BAD_INPUT == abi.STATUS_OF["QCOMP_ERR_BAD_INPUT"]
     assert llvm_runtime.RAW_OUTPUTS == abi.RAW_OUTPUTS

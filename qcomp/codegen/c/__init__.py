@@ -2,8 +2,9 @@
 
     emit(graph, target, out_dir) -> manifest entries
 
-writes model.c (one kernel call per node, activations at liveness-planned offsets of one
-caller-provided arena (qcomp.passes.plan_memory), then one scratch area for conv patches),
+writes model.c (one kernel call per node, activations at the offsets of the graph's memory plan
+(graph.memory, qcomp.passes.plan_memory) in one caller-provided arena, then one scratch area for
+conv patches; a Reshape the plan makes a view is no call at all: its output is its input's bytes),
 model.h (the ABI of runtime/qcomp.h plus QCOMP_MODEL_ARENA_BYTES),
 weights.c (const aligned int8/int32 arrays), qcomp_kernels.c/.h (the fixed-point kernels,
 transcribed from qcomp/fixedpoint.py; elementwise, pooling and movement in
@@ -29,7 +30,6 @@ default).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -40,11 +40,12 @@ import numpy as np
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, qops
-from ...passes.plan_memory import plan_memory
+from ...ir.memory import ALIGN, MemoryPlan
 from ...protocol import Problem, check_nodes, emitter_of, raise_problems
 from ...resources import data_dir
 from ...target import Target
 from .. import ADD_PARAMS_FIELDS
+from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
 from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx
@@ -59,6 +60,7 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=j
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
 _ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32)}   # the C ABI's
 _ROW = 24   # values per line in weights.c
+ARENA_ALIGN = ALIGN   # QCOMP_WORKSPACE_ALIGN: the memory plan's alignment
 
 
 def _advice(node, graph: Graph) -> str:
@@ -75,7 +77,7 @@ def _advice(node, graph: Graph) -> str:
 def check(graph: Graph, target: Target) -> list[Problem]:
     """Every node the C backend cannot emit, and graph inputs/outputs its ABI cannot carry."""
     problems = check_nodes(graph, EMITTERS, "c", _advice)
-    ctx = Ctx(graph, target.name, {}, CNames())
+    ctx = Ctx(graph, target.name, planned(graph).memory, CNames())
     for v in (*graph.inputs, *graph.outputs):
         try:
             _io(ctx, v, v in graph.inputs)
@@ -87,7 +89,8 @@ def check(graph: Graph, target: Target) -> list[Problem]:
 
 def _calls(ctx: Ctx) -> list[Call]:
     for node in ctx.graph.nodes:
-        emitter_of(EMITTERS, node)(node, ctx)
+        if not ctx.plan.is_view(node):
+            emitter_of(EMITTERS, node)(node, ctx)
     return ctx.calls
 
 
@@ -153,14 +156,15 @@ def write_kernels(out: Path) -> None:
     shutil.copyfile(data_dir("runtime") / "qcomp.h", out / "qcomp.h")
 
 
-def plain_plan(graph: Graph):
-    """Every planned value at its own offset (no reuse by liveness): the plain reference layout."""
-    plan = plan_memory(graph)
+def plain_plan(graph: Graph) -> MemoryPlan:
+    """The graph's plan with every workspace value at its own offset (no reuse by liveness; the same
+    views): the plain reference layout."""
+    plan = planned(graph).memory
     offsets, end = {}, 0
     for v in (o for n in graph.nodes for o in n.outputs if o in plan.offsets):   # in execution order
         offsets[v] = end
         end = abi.align(end + plan.sizes[v])
-    return dataclasses.replace(plan, offsets=offsets, workspace_bytes=end)
+    return MemoryPlan(offsets, plan.sizes, end, plan.activation_bytes, plan.aliases)
 
 
 def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = False) -> dict:
@@ -173,10 +177,10 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     raise_problems(check(graph, target), target)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plan = plain_plan(graph) if plain else plan_memory(graph)
+    graph = planned(graph)
+    plan = plain_plan(graph) if plain else graph.memory
     # the plain convolution reads its input directly: no patch scratch (a null pointer)
-    ctx = Ctx(graph, target.name, plan.offsets, CNames(),
-              scratch_offset=None if plain else abi.align(plan.workspace_bytes))
+    ctx = Ctx(graph, target.name, plan, CNames(), scratch_offset=None if plain else abi.align(plan.workspace_bytes))
     calls = _calls(ctx)
     arena = (abi.align(plan.workspace_bytes) + abi.align(ctx.scratch_bytes) if ctx.scratch_bytes
              else plan.workspace_bytes)

@@ -6,7 +6,8 @@ parameter structs it reads (static const in model.c). `Ctx` gives each value its
   constant      w_<name>                    (weights.c, const and aligned)
   graph input   ((const T *)inputs[i])      (caller buffers, in the model's own layout)
   graph output  ((T *)outputs[j])
-  other values  ((T *)(ws + offset))        offset from qcomp.passes.plan_memory (liveness)
+  other values  ((T *)(ws + offset))        offset of the graph's memory plan (graph.memory)
+  a view        the pointer of the value whose bytes it shares (MemoryPlan.storage)
   scratch       ((int8_t *)(ws + end))      one area after the planned values (conv patches; none,
                                             a null pointer, for the plain kernels of emit(plain=True))
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, Node
+from ...ir.memory import MemoryPlan
 from ..names import CNames, c_comment
 
 C_TYPES = {DType.INT8: "int8_t", DType.FLOAT32: "float", DType.INT32: "int32_t"}
@@ -55,9 +57,9 @@ class Ctx:
     """What an emitter (`emit_x(node, ctx)`) may ask about the graph: pointers, shapes, unique names
     for its constants; it appends its node's calls to ctx.calls."""
 
-    def __init__(self, graph: Graph, target_name: str, offsets: dict[str, int], names: CNames,
+    def __init__(self, graph: Graph, target_name: str, plan: MemoryPlan, names: CNames,
                  scratch_offset: int | None = 0):
-        self.graph, self.target_name, self.offsets, self.names = graph, target_name, offsets, names
+        self.graph, self.target_name, self.plan, self.names = graph, target_name, plan, names
         self.scratch_offset, self.scratch_bytes = scratch_offset, 0
         self.calls: list[Call] = []   # the program so far: each emitter appends its node's calls
         self.input_index = {v: i for i, v in enumerate(graph.inputs)}
@@ -82,13 +84,14 @@ class Ctx:
             raise UnsupportedModelError(f"target {self.target_name}: value {v!r} has dtype "
                                         f"{self.dtype(v).value}, which the C backend does not handle")
         q = "const " if const else ""
+        v = self.plan.storage(v)
         if v in self.graph.constants:
             return self.names.ident("w", v)
         if v in self.input_index:
             return f"(({q}{t} *)inputs[{self.input_index[v]}])"
         if v in self.output_index:
             return f"(({q}{t} *)outputs[{self.output_index[v]}])"
-        return f"(({q}{t} *)(ws + {self.offsets[v]}))"
+        return f"(({q}{t} *)(ws + {self.plan.offsets[v]}))"
 
     def scratch(self, nbytes: int) -> str:
         """Node-local scratch memory: one area after the planned values, as large as the largest need

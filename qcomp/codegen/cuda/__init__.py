@@ -6,8 +6,9 @@ writes model.cu (every kernel, readable: prelude of fixedpoint transcriptions + 
 launch), weights.bin (constants and packed weights), model.h (the launch plan as C data) and,
 when nvcc is present, model.fatbin (SASS for every `target.architectures` entry + PTX). The
 manifest gets the launch plan: for every launch its kernel, grid, block, shared memory and its
-arguments as (buffer, byte offset), buffers being the workspace (offsets of plan_memory), the
-weights, the caller's inputs/outputs and the raw int8 outputs (--raw).
+arguments as (buffer, byte offset), buffers being the workspace (offsets of the graph's memory
+plan, graph.memory), the weights, the caller's inputs/outputs and the raw int8 outputs (--raw).
+A Reshape the plan makes a view has no launch: its output is its input's (buffer, offset).
 
 Kernels (templates/): implicit-GEMM conv and dense on shared-memory tiles with the requantize
 epilogue fused (conv_gemm: mma.sync m16n8k32 s8 tensor cores on sm_80+, __dp4a on sm_75, chosen
@@ -29,9 +30,9 @@ from pathlib import Path
 import jinja2
 
 from ...ir import Graph, Stage
-from ...passes.plan_memory import plan_memory
 from ...protocol import Problem, check_nodes, emitter_of, problem, raise_problems, skip_advice
 from ...target import Target
+from ..memory import planned
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_movement
 from .. import ADD_PARAMS_FIELDS
 from ..names import c_comment, inert
@@ -56,9 +57,12 @@ def environment() -> jinja2.Environment:
 def generate(graph: Graph, target: Target) -> Context:
     """Every kernel source and launch of `graph` (a TARGET-stage graph), in execution order."""
     raise_problems(check(graph, target), target)
+    graph = planned(graph)
     env = environment()
-    ctx = Context(graph, plan_memory(graph), target.name, env)
+    ctx = Context(graph, graph.memory, target.name, env)
     for node in graph.nodes:
+        if graph.memory.is_view(node):
+            continue
         emitter_of(EMITTERS, node)(node, ctx)
     ctx.sources.insert(0, env.get_template("prelude.cu.j2").render(model=c_comment(graph.name),
                                                                    target=target.name))
@@ -119,7 +123,7 @@ def emit(graph: Graph, target: Target, out_dir, *, fatbin: bool = True) -> dict:
     g = graph
     return {
         "files": files,
-        "workspace_bytes": ctx.workspace_bytes,
+        "workspace_bytes": ctx.workspace_bytes, "activation_bytes": ctx.plan.activation_bytes,
         "weights_file_bytes": len(ctx.weights),
         "architectures": list(target.architectures) + ([target.ptx] if target.ptx else []),
         "buffers": {

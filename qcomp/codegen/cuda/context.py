@@ -1,10 +1,11 @@
 """Buffers and launches of the cuda backend: where every value lives and how each kernel is called.
 
 Buffers (base pointers the runtime supplies): "workspace" (intermediate values at the offsets of
-qcomp.passes.plan_memory), "weights" (weights.bin: constants and packed weights, each aligned to
-qcomp.abi.WORKSPACE_ALIGN),
-"input:i" / "output:i" (caller buffers in the model's layout), "raw:i" (the int8 value before the
-final Dequantize of output i, for `--raw`). A kernel argument is (buffer, byte offset).
+the graph's memory plan, graph.memory), "weights" (weights.bin: constants and packed weights, each
+aligned to qcomp.abi.WORKSPACE_ALIGN), "input:i" / "output:i" (caller buffers in the model's layout),
+"raw:i" (the int8 value before the final Dequantize of output i, for `--raw`). A kernel argument is
+(buffer, byte offset); a view (a Reshape the plan did not copy) has the (buffer, offset) of the value
+whose bytes it shares.
 
 A `Launch` is one kernel launch of the plan: kernel name, grid, block, dynamic shared memory and
 its arguments; the manifest lists them in order and the runtime replays them (cuLaunchKernel on a
@@ -23,7 +24,7 @@ import numpy as np
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import Graph, Node
-from ...passes.plan_memory import MemoryPlan
+from ...ir.memory import MemoryPlan
 from ..names import CNames, Sanitized, c_comment
 
 BLOCK = 256   # threads per block of the one-thread-per-element kernels (a power of two: block reductions)
@@ -97,6 +98,7 @@ class Context:
             raise UnsupportedModelError(f"target {self.target_name!r}: value {name!r} has dtype "
                                         f"{g.types[name].dtype.value}, which the cuda backend does not handle")
         ct = ctype_of(g.types[name].dtype)
+        name = self.plan.storage(name)
         if name in g.outputs:
             return Arg(f"output:{g.outputs.index(name)}", 0, ct)
         if name in g.inputs:

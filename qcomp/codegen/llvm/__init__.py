@@ -8,7 +8,9 @@ One internal function per node (returning a qcomp_status), from a table op class
 problems in with one UnsupportedModelError naming the target and every such node. The target's
 data (triple, cpu, features, [dot] instruction, activation offset, vector width: isa.py) decide
 every difference between targets, so x86 VNNI and AArch64 SDOT share this code. Memory: the
-intermediate values at plan_memory's offsets, then the kernels' scratch, in one workspace.
+intermediate values at the offsets of the graph's memory plan (graph.memory, qcomp.passes.plan_memory),
+then the kernels' scratch, in one workspace. A Reshape the plan makes a view gets no node function
+and no call: its output's pointer is its input's (abi.py).
 
 Coverage: Quantize, Dequantize (per tensor or per channel), QConv2D (grouped; depthwise has its own
 kernel), QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul, Lut, QRequantize, MaxPool2D, QAvgPool2D,
@@ -33,10 +35,10 @@ from llvmlite import ir
 from ...abi import align
 from ...errors import UnsupportedModelError
 from ...ir import Graph, Node, ops, qops
-from ...passes.plan_memory import plan_memory
 from ...resources import data_dir
 from ...target import Target
 from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
+from ..memory import planned
 from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_products
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms
@@ -114,9 +116,12 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
     raise_problems(check(graph, target), target)
     spec = dot_spec(target)
     mod = Module(CNames().ident("model", graph.name), target.triple)
-    plan = plan_memory(graph)
+    graph = planned(graph)
+    plan = graph.memory
     steps, scratch = [], 0
     for index, node in enumerate(graph.nodes):
+        if plan.is_view(node):
+            continue
         n_args = len(node.inputs) + len(node.outputs) + 1
         f, b = mod.function(f"node.{index}", I32, [PTR] * n_args)
         f.attributes.add("noinline")   # one symbol per node: profiles (perf) name the node's kernel
@@ -128,7 +133,7 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
         steps.append((node, f))
     scratch_offset = align(plan.workspace_bytes)
     workspace = scratch_offset + align(scratch)
-    emit_abi(mod, graph, steps, plan.offsets, workspace, scratch_offset, raw_forms(graph), target)
+    emit_abi(mod, graph, steps, plan, workspace, scratch_offset, raw_forms(graph), target)
     return mod, {"workspace_bytes": workspace, "activation_bytes": plan.activation_bytes}
 
 

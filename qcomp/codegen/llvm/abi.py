@@ -8,8 +8,10 @@
          the target's features -> QCOMP_ERR_UNSUPPORTED_CPU (cpucheck.py). Never aborts.
       2. every node's kernel in graph order (a kernel's nonzero status, e.g. QCOMP_ERR_BAD_INPUT
          for a Gather index out of range, is returned at once) on its value's pointer: a graph input / output is
-         the caller's buffer, an intermediate is workspace + its planned offset (plan_memory),
-         a constant is an internal global; kernel scratch sits after the planned values.
+         the caller's buffer, an intermediate is workspace + its planned offset (graph.memory),
+         a constant is an internal global, a view (a Reshape the plan did not copy) is the pointer
+         of the value it shares bytes with (MemoryPlan.storage); kernel scratch sits after the
+         planned values.
       3. raw inputs replace the Quantize that reads a float input (its int8 result is copied in);
          raw outputs replace the Dequantize that writes an output (its int8 input is copied out).
     qcomp_run = qcomp_run_ex(.., 0);  qcomp_run_raw = qcomp_run_ex(.., 3)
@@ -28,6 +30,7 @@ from llvmlite import ir
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, Node, ops
+from ...ir.memory import MemoryPlan
 from ...target import Target
 from .cpucheck import SYMBOL as CPU_SYMBOL
 from .cpucheck import cpu_check_expr
@@ -106,7 +109,7 @@ def _info_fn(mod: Module, name: str, infos: list[ir.Constant]) -> None:
     b.ret(c32(OK))
 
 
-def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], offsets: dict[str, int],
+def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], plan: MemoryPlan,
              workspace_bytes: int, scratch_offset: int, raw: RawForms, target: Target) -> None:
     """The exported functions; `steps` are (node, kernel) in graph order."""
     first_quant = {n.inputs[0]: n for n in g.nodes if isinstance(n.op, ops.Quantize)}
@@ -128,7 +131,7 @@ def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], offse
     with b.if_then(b.icmp_unsigned(">=", f.args[0], c32(len(g.outputs))), likely=False):
         b.ret(c32(-1))
     b.ret(b.load(b.gep(raw_dtypes, [c64(0), b.zext(f.args[0], I64)], source_etype=raw_dtypes.value_type), typ=I32))
-    run = _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw, target)
+    run = _emit_run(mod, g, steps, plan, workspace_bytes, scratch_offset, raw, target)
 
     f, b = mod.function("qcomp_run", I32, [PTR, I64, PTR, PTR], internal=False)
     b.ret(b.call(run, [*f.args, c32(0)]))
@@ -148,7 +151,8 @@ def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], offse
     b.ret(b.load(b.gep(table, [c64(0), b.zext(s, I64)], source_etype=table.value_type), typ=PTR))
 
 
-def _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw: RawForms, target: Target) -> ir.Function:
+def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, raw: RawForms,
+              target: Target) -> ir.Function:
     f, b = mod.function("qcomp_run_ex", I32, [PTR, I64, PTR, PTR, I32], internal=False)
     ws, size, inputs, outputs, flags = f.args
     null = ir.Constant(PTR, None)
@@ -174,7 +178,7 @@ def _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw: RawF
     for k, v in enumerate(g.outputs):
         ptrs[v] = b.load(b.gep(outputs, [c64(k)], source_etype=PTR), typ=PTR)
         fail_if(b.icmp_unsigned("==", ptrs[v], null), ERR_NULL)
-    for v, off in offsets.items():
+    for v, off in plan.offsets.items():
         ptrs[v] = b.gep(ws, [c64(off)], source_etype=ir.IntType(8))
     scratch = b.gep(ws, [c64(scratch_offset)], source_etype=ir.IntType(8))
     raw_quant = {id(n): v for v, n in raw.inputs.items()}    # by node, not name: names may repeat
@@ -186,6 +190,7 @@ def _emit_run(mod, g, steps, offsets, workspace_bytes, scratch_offset, raw: RawF
             b.ret(status)
 
     def pointer(v: str):
+        v = plan.storage(v)
         if v not in ptrs:
             ptrs[v] = mod.table(g.constants[v], "const")
         return ptrs[v]
