@@ -34,7 +34,7 @@ from ...passes.plan_memory import ALIGN, plan_memory
 from ...resources import data_dir
 from ...target import Target
 from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float
-from .abi import check_io, emit_abi, raw_forms
+from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
 from .cpucheck import cpu_check_expr
 from .irgen import BLOB_SYMBOL, I32, PTR, Module, c32
@@ -93,6 +93,7 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
     if why:
         raise UnsupportedModelError(why)
     check_io(graph, target.name)
+    graph = separate_raw_outputs(graph)
     spec = dot_spec(target)
     mod = Module(graph.name, target.triple)
     plan = plan_memory(graph)
