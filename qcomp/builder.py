@@ -201,13 +201,14 @@ def staged_artifact(out: Path, model: Path):
             if old is not None:   # the new artifact is in place: a leftover old copy must not fail the build
                 shutil.rmtree(old, ignore_errors=True) if old.is_dir() and not old.is_symlink() else old.unlink()
     except BaseException:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
-        for d in created:   # innermost first
-            try:
-                d.rmdir()
-            except OSError:
-                break
+        with _signals_deferred():   # a second Ctrl-C must not leave the cleanup half done
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
+            for d in created:   # innermost first
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
         raise
 
 

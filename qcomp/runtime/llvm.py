@@ -53,9 +53,26 @@ def check_host(manifest: dict, target_name: str, host_arch: str = "") -> None:
                          f"this CPU lacks; rebuild for a target this CPU supports (`qcomp targets`)")
 
 
+def open_library(library: Path) -> ctypes.CDLL:
+    """dlopen the artifact's library; a file that is not a loadable library for this host, or one
+    without the qcomp ABI, is a QcompError (qcomp.load has checked its sha256 before)."""
+    try:
+        lib = ctypes.CDLL(str(library))
+    except OSError as e:
+        raise QcompError(f"{str(library)!r} cannot be loaded ({str(e).splitlines()[0]}); rebuild the artifact with "
+                         f"`qcomp build`") from None
+    missing = [s for s in ("qcomp_run_ex", "qcomp_workspace_size", "qcomp_num_inputs", "qcomp_num_outputs",
+                           "qcomp_input_info", "qcomp_output_info", "qcomp_output_raw_dtype", "qcomp_status_string")
+               if not hasattr(lib, s)]
+    if missing:
+        raise QcompError(f"{str(library)!r} lacks the qcomp ABI ({', '.join(missing)}); rebuild the artifact with "
+                         f"`qcomp build`")
+    return lib
+
+
 class Runner:
     def __init__(self, library: Path, num_threads: int | None = None):
-        lib = ctypes.CDLL(str(library))
+        lib = open_library(library)
         lib.qcomp_workspace_size.restype = ctypes.c_size_t
         lib.qcomp_num_inputs.restype = lib.qcomp_num_outputs.restype = ctypes.c_int32
         for name in ("qcomp_input_info", "qcomp_output_info"):
