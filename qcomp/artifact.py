@@ -11,7 +11,8 @@ manifest's "files" lists) and `manifest_sha256`, the sha256 of the manifest's ca
 removed, invalid JSON) or a file that was truncated, replaced or removed is a DamagedArtifactError
 naming the artifact and the file, never a crash inside ctypes, a runner or a driver. The digests
 catch damage, not a forger: whoever can rewrite the files can rewrite the digests. Hashing reads
-each file once (hashlib.file_digest, about 1 GB/s), so every load pays a few milliseconds per MB.
+each file once (hashlib.file_digest: 425 MiB/s on a shared 2-core host, more with SHA extensions):
+4 ms per load of the 1.2 MB Fashion-MNIST x86-vnni artifact.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import platform
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,40 @@ def check_host(manifest: dict, target_name: str, host_arch: str = "") -> None:
                          f"this CPU lacks; rebuild for a target this CPU supports (`qcomp targets`)")
 
 
+_ELF_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")     # Elf64_Ehdr
+_ELF_PHDR = struct.Struct("<IIQQQQQQ")                # Elf64_Phdr
+_ELF_MACHINES = {"x86_64": 62, "aarch64": 183}
+_PT_LOAD = 1
+
+
+def check_elf(library: Path) -> None:
+    """Refuse what dlopen would crash on rather than report: not a little-endian ELF64 shared object
+    for this machine, or a truncated one (a loadable segment or the section table past the end of the
+    file: dlopen maps it and the process dies of SIGBUS)."""
+    data = library.read_bytes()
+    bad = f"{str(library)!r} is not a loadable shared library for this {platform.machine()} host"
+    if len(data) < _ELF_HEADER.size or data[:6] != b"\x7fELF\x02\x01":
+        raise QcompError(f"{bad} (not an ELF64 little-endian file); rebuild the artifact with `qcomp build`")
+    (_, e_type, machine, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = \
+        _ELF_HEADER.unpack_from(data)
+    want = _ELF_MACHINES.get(platform.machine())
+    if e_type != 3 or (want is not None and machine != want):
+        raise QcompError(f"{bad} (ELF type {e_type}, machine {machine}); rebuild the artifact with `qcomp build`")
+    ends = [shoff + shentsize * shnum, phoff + phentsize * phnum]
+    if ends[1] <= len(data) and phentsize >= _ELF_PHDR.size:
+        for k in range(phnum):
+            p_type, _, p_offset, _, _, p_filesz, _, _ = _ELF_PHDR.unpack_from(data, phoff + k * phentsize)
+            if p_type == _PT_LOAD:
+                ends.append(p_offset + p_filesz)
+    if max(ends) > len(data):
+        raise QcompError(f"{bad}: it is truncated ({len(data)} bytes, its headers reach byte {max(ends)}); "
+                         f"rebuild the artifact with `qcomp build`")
+
+
 def open_library(library: Path) -> ctypes.CDLL:
-    """dlopen the artifact's library; a file that is not a loadable library for this host, or one
-    without the qcomp ABI, is a QcompError (qcomp.load has checked its sha256 before)."""
+    """dlopen the artifact's library; a file that is not a loadable library for this host (check_elf),
+    or one without the qcomp ABI, is a QcompError (qcomp.load has checked its sha256 before)."""
+    check_elf(library)
     try:
         lib = ctypes.CDLL(str(library))
     except OSError as e:
