@@ -87,6 +87,7 @@ def check_elf(library: Path) -> None:
 def open_library(library: Path) -> ctypes.CDLL:
     """dlopen the artifact's library; a file that is not a loadable library for this host (check_elf),
     or one without the qcomp ABI, is a QcompError (qcomp.load has checked its sha256 before)."""
+    library = Path(library)
     check_elf(library)
     try:
         lib = ctypes.CDLL(str(library))
