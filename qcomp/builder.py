@@ -4,6 +4,11 @@
 
 One quantization feeds every target: the QUANTIZED graph (and its sha256 in the manifest) depends
 only on the model, the calibration data and the quantization options, never on the target.
+
+Builds are atomic (staged_artifact): the artifact is written into a hidden sibling of -o
+(`.OUT.tmp-XXXXXXXX`, same file system) and renamed into place only when complete, its manifest
+last. A failure or an interrupt (KeyboardInterrupt included) removes the staging directory and
+leaves -o exactly as it was; a previous artifact is replaced by rename, never emptied in place.
 """
 from __future__ import annotations
 
@@ -214,7 +219,8 @@ def staged_artifact(out: Path, model: Path):
 
 def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
           options: BuildOptions = BuildOptions()) -> Path:
-    """Compile `model` for `options.target` into the artifact directory `out`; return its path."""
+    """Compile `model` for `options.target` into the artifact directory `out` (default MODEL_STEM.TARGET),
+    atomically (staged_artifact); return its path."""
     from .api import load_model
     from .target import get_target, host_support
 
