@@ -184,6 +184,7 @@ def staged_artifact(out: Path, model: Path):
     On any exception, KeyboardInterrupt included, the staging directory and the parent directories it
     created are removed and `out` is left exactly as it was."""
     _check_out(out, model)
+    out = Path(os.path.abspath(out))   # a real name and parent even for "." or "dir/.."
     created = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
     stage = None
     try:
