@@ -235,23 +235,23 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     g = load_model(model, options.input_shapes)
     q, calib_summary = quantize_model(g, options)
     with staged_artifact(final, model) as out:
-        save_graph(q, out / "model.qir")
-        backend_files: dict = {}
-        if target.backend != "ref":
-            # a compiled backend: qcomp.codegen.<backend>.emit(TARGET graph, target, out) writes its files and
-            # returns the manifest entries it owns (files, workspace_bytes, flash/ram bytes, ...)
-            import importlib
-
-            from .passes.lower_integer import lower_integer
-            emit = importlib.import_module(f"qcomp.codegen.{target.backend}").emit
-            backend_files = emit(verify(lower_integer(q)), target, out)
-        _write_manifest(out, model, target, q, options, calib_summary, backend_files)
+        _write_artifact(out, model, target, q, options, calib_summary)
     return final
 
 
-def _write_manifest(out: Path, model: Path, target, q: Graph, options: BuildOptions, calib_summary: dict,
-                    backend_files: dict) -> None:
-    int8_forms = io_quant(q)
+def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOptions, calib_summary: dict) -> None:
+    """The artifact's files into the (staging) directory `out`: model.qir, the backend's, manifest.json last."""
+    int8_forms = io_quant(q)   # the manifest's quant params of each input and output
+    save_graph(q, out / "model.qir")
+    backend_files: dict = {}
+    if target.backend != "ref":
+        # a compiled backend: qcomp.codegen.<backend>.emit(TARGET graph, target, out) writes its files and
+        # returns the manifest entries it owns (files, workspace_bytes, flash/ram bytes, ...)
+        import importlib
+
+        from .passes.lower_integer import lower_integer
+        emit = importlib.import_module(f"qcomp.codegen.{target.backend}").emit
+        backend_files = emit(verify(lower_integer(q)), target, out)
     manifest = {
         "target": target.name, "features": list(target.host_features),
         "model": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()},
