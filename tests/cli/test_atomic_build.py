@@ -49,18 +49,18 @@ def _place(previous: Path, out: Path) -> Path:
 def test_a_build_failing_in_codegen_leaves_the_previous_artifact(previous, tmp_path, monkeypatch, exc):
     out = _place(previous["x86-vnni"], tmp_path / "fm.x86")
     before = snapshot(out)
-    real_emit = qcomp.codegen.llvm.emit
+    real_link = qcomp.codegen.llvm.link_shared   # deep in the llvm backend's emit, after most files
 
-    def emit_then_fail(graph, target, out_dir, *args, **kwargs):
-        real_emit(graph, target, out_dir, *args, **kwargs)   # every file written, then the failure
-        assert Path(out_dir).parent == out.parent and Path(out_dir).name.startswith(".fm.x86.tmp-")
+    def link_then_fail(obj_path, so_path, *args, **kwargs):
+        real_link(obj_path, so_path, *args, **kwargs)
+        assert Path(so_path).parent.parent == out.parent and Path(so_path).parent.name.startswith(".fm.x86.tmp-")
         raise exc
 
-    monkeypatch.setattr(qcomp.codegen.llvm, "emit", emit_then_fail)
+    monkeypatch.setattr(qcomp.codegen.llvm, "link_shared", link_then_fail)
     with pytest.raises(type(exc)):
         _build(out, "x86-vnni", per_channel=False)
     assert snapshot(out) == before and debris(out) == []
-    monkeypatch.setattr(qcomp.codegen.llvm, "emit", real_emit)
+    monkeypatch.setattr(qcomp.codegen.llvm, "link_shared", real_link)
     _build(out, "x86-vnni", per_channel=False)           # the rerun succeeds and replaces it
     assert snapshot(out)[1] != before[1] and debris(out) == []
     assert qcomp.load(out).manifest["build_options"]["per_channel"] is False
@@ -85,7 +85,10 @@ def test_a_model_op_the_backend_lacks_leaves_the_previous_artifact(previous, tmp
 
 
 def test_a_failed_build_removes_the_directories_it_created(tmp_path, monkeypatch):
-    monkeypatch.setattr(qcomp.codegen.llvm, "emit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")))
+    def fail(*args, **kwargs):
+        raise RuntimeError("linker broke")
+
+    monkeypatch.setattr(qcomp.codegen.llvm, "link_shared", fail)
     with pytest.raises(RuntimeError):
         _build(tmp_path / "a" / "b" / "fm.x86", "x86-vnni")
     assert list(tmp_path.iterdir()) == []
