@@ -86,7 +86,7 @@ def read_manifest(path: str | os.PathLike) -> dict:
     try:
         manifest = json.loads(m.read_text())
     except (OSError, ValueError) as e:      # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise damaged(p, f"{MANIFEST} is not valid JSON ({str(e).splitlines()[0]})") from None
+        raise damaged(p, f"{MANIFEST} cannot be read as JSON ({str(e).splitlines()[0]})") from None
     if not isinstance(manifest, dict):
         raise damaged(p, f"{MANIFEST} is not a JSON object")
     version = manifest.get("format_version")
