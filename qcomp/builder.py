@@ -4,20 +4,30 @@
 
 One quantization feeds every target: the QUANTIZED graph (and its sha256 in the manifest) depends
 only on the model, the calibration data and the quantization options, never on the target.
+
+Builds are atomic (staged_artifact): the artifact is written into a hidden sibling of -o
+(`.OUT.tmp-XXXXXXXX`, same file system) and renamed into place only when complete, its manifest
+last. A failure or an interrupt (KeyboardInterrupt included) removes the staging directory and
+leaves -o exactly as it was; a previous artifact is replaced by rename, never emptied in place.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
 import shutil
+import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
 from .artifact import MANIFEST, tensor_entry, write_manifest
 from .errors import QcompError
-from .ir import Graph, ops
+from .ir import Graph, ops, verify
+from .ir.io_quant import io_quant
 from .ir.prequant import prequant_of
 from .ir.serialize import graph_sha256, save_graph
 from .ir.stats import activation_bytes
@@ -82,20 +92,6 @@ def _progress(total: int | None):
     return bar, (lambda done, _total: bar.update(task, completed=done))
 
 
-def _first_quantize(q: Graph, value: str):
-    for n in q.nodes:
-        if isinstance(n.op, ops.Quantize) and n.inputs[0] == value:
-            return q.types[n.outputs[0]].quant
-    return None
-
-
-def _last_dequantize(q: Graph, value: str):
-    for n in q.nodes:
-        if isinstance(n.op, ops.Dequantize) and n.outputs[0] == value:
-            return q.types[n.inputs[0]].quant
-    return None
-
-
 def _layout(shape) -> str:
     return "NCHW" if len(shape) == 4 else ""
 
@@ -153,24 +149,88 @@ def _check_skip(g: Graph, skip) -> None:
                          f"`qcomp inspect MODEL` lists the node names")
 
 
-def _prepare_out(out: Path, model: Path) -> None:
-    """Create `out`, refusing to clobber anything that is not a previous qcomp artifact."""
+def _check_out(out: Path, model: Path) -> None:
+    """Refuse an -o that is not a previous qcomp artifact (or absent, or an empty directory), so
+    nothing of the user's is ever overwritten."""
     if model.resolve().is_relative_to(out.resolve()):
         raise QcompError(f"-o {str(out)!r} contains the model {str(model)!r}; choose another output directory")
-    if out.exists():
+    if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise QcompError(f"-o {str(out)!r} is a file; give a directory for the artifact")
         if any(out.iterdir()) and not (out / MANIFEST).is_file():
             raise QcompError(f"-o {str(out)!r} is not empty and is not a qcomp artifact; choose a new "
                              f"directory so nothing of yours is overwritten")
-        for child in out.iterdir():  # a previous artifact: replace it whole
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def _sibling(out: Path, kind: str) -> Path:
+    """A fresh hidden directory name next to `out` (same file system, so renames are atomic)."""
+    for _ in range(100):
+        candidate = out.parent / f".{out.name}.{kind}-{secrets.token_hex(4)}"
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+    raise QcompError(f"cannot find a free temporary name next to {str(out)!r}")
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """SIGINT/SIGTERM held back (delivered on exit) while the artifact directories are swapped,
+    so an interrupt cannot land between the two renames."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+@contextlib.contextmanager
+def staged_artifact(out: Path, model: Path):
+    """Yield an empty staging directory next to `out`; when the block completes, the staged artifact
+    replaces `out` (a previous artifact is renamed aside, the new one renamed in, the old one removed).
+    On any exception, KeyboardInterrupt included, the staging directory and the parent directories it
+    created are removed and `out` is left exactly as it was."""
+    _check_out(out, model)
+    out = Path(os.path.abspath(out))   # a real name and parent even for "." or "dir/.."
+    created = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
+    stage = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = _sibling(out, "tmp")
+        stage.mkdir()
+        yield stage
+        _check_out(out, model)   # again: the user may have put something there while we built
+        with _signals_deferred():
+            old = _sibling(out, "old") if (out.exists() or out.is_symlink()) else None
+            if old is not None:
+                os.rename(out, old)
+            try:
+                os.rename(stage, out)
+            except BaseException:
+                if old is not None:
+                    os.rename(old, out)
+                raise
+            stage = None
+            if old is not None:   # the new artifact is in place: a leftover old copy must not fail the build
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() and not old.is_symlink() else old.unlink()
+    except BaseException:
+        with _signals_deferred():   # a second Ctrl-C must not leave the cleanup half done
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
+            for d in created:   # innermost first
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+        raise
 
 
 def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
           options: BuildOptions = BuildOptions()) -> Path:
-    """Compile `model` for `options.target` into the artifact directory `out`; return its path."""
+    """Compile `model` for `options.target` into the artifact directory `out` (default MODEL_STEM.TARGET),
+    atomically (staged_artifact); return its path."""
     from .api import load_model
     from .target import get_target, host_support
 
@@ -179,10 +239,18 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     support = host_support(target)
     if not support.can_build:
         raise QcompError(f"this host cannot build target {target.name!r}: {support.why}")
+    final = Path(out) if out is not None else Path(f"{model.stem}.{target.name}")
+    _check_out(final, model)   # before the long work: a refused -o costs nothing
     g = load_model(model, options.input_shapes)
     q, calib_summary = quantize_model(g, options)
-    out = Path(out) if out is not None else Path(f"{model.stem}.{target.name}")
-    _prepare_out(out, model)
+    with staged_artifact(final, model) as out:
+        _write_artifact(out, model, target, q, options, calib_summary)
+    return final
+
+
+def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOptions, calib_summary: dict) -> None:
+    """The artifact's files into the (staging) directory `out`: model.qir, the backend's, manifest.json last."""
+    int8_forms = io_quant(q)   # the manifest's quant params of each input and output
     save_graph(q, out / "model.qir")
     # the target's backend (qcomp/protocol.py): check() lists every node it cannot emit, all refused
     # in one error; emit(TARGET graph, target, out) writes its files and returns the manifest entries
@@ -197,9 +265,8 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
         "target": target.name, "features": list(target.host_features),
         "model": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()},
         "quantized_graph_sha256": graph_sha256(q),
-        "inputs": [tensor_entry(i, q.types[i], _layout(q.types[i].shape), _first_quantize(q, i)) for i in q.inputs],
-        "outputs": [tensor_entry(o, q.types[o], _layout(q.types[o].shape), _last_dequantize(q, o))
-                    for o in q.outputs],
+        "inputs": [tensor_entry(i, q.types[i], _layout(q.types[i].shape), int8_forms[i]) for i in q.inputs],
+        "outputs": [tensor_entry(o, q.types[o], _layout(q.types[o].shape), int8_forms[o]) for o in q.outputs],
         "workspace_bytes": None, "activation_bytes": activation_bytes(q),
         "weight_bytes": int(sum(a.nbytes for a in q.constants.values())),
         "build_options": {k: v for k, v in asdict(options).items() if k != "input_shapes"}
@@ -210,4 +277,3 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     for key, value in backend_files.items():
         manifest[key] = manifest[key] | value if key == "files" else value
     write_manifest(out, manifest)
-    return out

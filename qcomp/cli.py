@@ -239,8 +239,13 @@ def cmd_inspect(args) -> int:
 
 def cmd_run(args) -> int:
     feeds = api.load_npz(args.input)
+    notes = []
     if _is_artifact(args.model):
-        outs = api.load(args.model, emulate=args.emulate, num_threads=args.threads).run(feeds, raw=args.raw)
+        art = api.load(args.model, emulate=args.emulate, num_threads=args.threads)
+        outs = art.run(feeds, raw=args.raw)
+        if args.raw:   # the --raw contract (qcomp.artifact.Artifact.run)
+            notes = [f"note: output {t['name']!r} has no int8 form (computed in float); --raw leaves it "
+                     f"{t['dtype']}" for t in art.manifest["outputs"] if "quant" not in t]
     else:
         if args.raw:
             raise QcompError("--raw needs an artifact (int8 outputs); an ONNX model runs in float: "
@@ -254,6 +259,8 @@ def cmd_run(args) -> int:
             top = np.argsort(-arr.reshape(-1), kind="stable")[:5]
             line += "  top-5 " + " ".join(f"{int(k)}:{float(arr.reshape(-1)[k]):.3f}" for k in top)
         console.print(line, markup=False)
+    for note in notes:
+        console.print(note, markup=False)
     if args.output:
         path = api.save_npz(args.output, outs)
         console.print(f"wrote {path}", markup=False)
@@ -261,9 +268,8 @@ def cmd_run(args) -> int:
 
 
 def _inspect_artifact(args) -> int:
-    from .artifact import read_manifest
+    from .artifact import read_graph, read_manifest
     from .ir import format_graph
-    from .ir.serialize import load_graph
     m = read_manifest(args.model)
     console = _console()
     console.print(f"artifact {args.model}: target {m['target']}, qcomp {m['qcomp_version']}, "
@@ -276,7 +282,7 @@ def _inspect_artifact(args) -> int:
                           markup=False)
     console.print(f"weight bytes: {m['weight_bytes']:,}   activation bytes: {m['activation_bytes']:,}   "
                   f"quantized graph sha256: {m['quantized_graph_sha256']}", markup=False)
-    g = load_graph(Path(args.model) / m["files"]["graph"])
+    g = read_graph(args.model, m)
     console.print(format_graph(g, constants=False), markup=False)
     return 0
 
@@ -356,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"qcomp {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("qcomp: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:   # one line, no traceback; `qcomp build` leaves no partial artifact
+        print(f"qcomp {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a bug in qcomp, not in the user's input
         if args.debug:

@@ -23,3 +23,8 @@ class ShapeError(QcompError):
 
 class InputError(QcompError):
     """Data given at run time or for calibration does not match the model's inputs."""
+
+
+class DamagedArtifactError(QcompError):
+    """An artifact's manifest or one of its files does not match what `qcomp build` wrote (edited,
+    truncated or replaced): it names the artifact and the file, and says to rebuild it."""

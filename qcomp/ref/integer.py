@@ -21,6 +21,7 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import QcompError
 from ..ir import Graph, Node, Stage, ops
+from ..ir.io_quant import output_forms
 from ..protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems, why_not_of
 from .integer_kernels import TABLE
 from .interpreter import OnValue, call_kernel, execute, float_kernel
@@ -109,23 +110,24 @@ def _run_node(graph: Graph, node: Node, args: list[np.ndarray]) -> tuple[np.ndar
 
 def run_integer(graph: Graph, feeds: Mapping[str, np.ndarray], on_value: OnValue | None = None,
                 raw: bool = False) -> dict[str, np.ndarray]:
-    """Run a TARGET-stage graph. With raw=True, each output produced by a Dequantize is returned
-    as the int8 value before it (the artifact's `--raw` outputs)."""
+    """Run a TARGET-stage graph. With raw=True, each output in its int8 form (qcomp.ir.io_quant: the
+    int8 value before the Dequantize that writes it); an output without one comes back unchanged
+    (the artifact's `--raw` contract, qcomp.artifact.Artifact.run)."""
     if graph.stage is not Stage.TARGET:
         raise QcompError(f"run_integer runs TARGET-stage graphs (after lower_integer), but graph "
                          f"{graph.name!r} is at stage {graph.stage.name}")
     if not raw:
         return execute(graph, feeds, on_value, _run_node)
-    producers = graph.producers()
-    wanted = {producers[o].inputs[0]: o for o in graph.outputs
-              if o in producers and isinstance(producers[o].op, ops.Dequantize)}
+    # the int8 value each Dequantize-written output comes from; other outputs come back unchanged
+    wanted = {o: f.node.inputs[0] for o, f in output_forms(graph).items() if f is not None and f.node is not None}
+    sources = set(wanted.values())
     captured: dict[str, np.ndarray] = {}
 
     def capture(name: str, value: np.ndarray) -> None:
-        if name in wanted:
-            captured[wanted[name]] = value
+        if name in sources:
+            captured[name] = value
         if on_value is not None:
             on_value(name, value)
 
     outs = execute(graph, feeds, capture, _run_node)
-    return {o: captured.get(o, outs[o]) for o in graph.outputs}
+    return {o: captured[wanted[o]] if o in wanted else outs[o] for o in graph.outputs}

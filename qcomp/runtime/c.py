@@ -14,6 +14,7 @@ instruction count of the last run (to one tick, 40 instructions on mps2-an386), 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -56,28 +57,44 @@ class CRunner:
                 proc = subprocess.run(self.command(), cwd=tmp, capture_output=True, timeout=TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 raise QcompError(f"{self.program.name} did not finish within {TIMEOUT_S} s") from None
+            except OSError as e:    # not an executable at all (exec format error, permissions)
+                raise QcompError(f"{str(self.program)!r} cannot be started ({e.strerror}); rebuild the artifact "
+                                 f"with `qcomp build`") from None
             if proc.returncode != 0:
                 code = proc.returncode
                 status = code - _STATUS_EXIT
-                why = _EXIT.get(code, f"qcomp status {status}: {abi.status_message(status)}"
-                                if 0 <= status < len(abi.STATUS) else f"exit code {code}")
+                why = (f"killed by {_signal_name(-code)}" if code < 0 else _EXIT.get(
+                    code, f"qcomp status {status}: {abi.status_message(status)}"
+                    if 0 <= status < len(abi.STATUS) else f"exit code {code}"))
                 raise QcompError(f"running {self.program.name} failed: {why}\n"
                                  f"{proc.stderr.decode(errors='replace')[-2000:]}")
-            data = (Path(tmp) / "qcomp_out.bin").read_bytes()
+            try:
+                data = (Path(tmp) / "qcomp_out.bin").read_bytes()
+            except OSError:
+                raise QcompError(f"{self.program.name} exited normally but wrote no qcomp_out.bin; rebuild the "
+                                 f"artifact with `qcomp build`") from None
         ticks = re.search(rb"qcomp_cost_ticks (\d+)", proc.stdout)
         per_tick = self.spec.get("instructions_per_tick", 0)
         self.last_instructions = int(ticks.group(1)) * per_tick if ticks and per_tick else None
         stack = re.search(rb"qcomp_stack_bytes (\d+)", proc.stdout)
         self.last_stack_bytes = int(stack.group(1)) if stack else None
+        want = sum(t["raw_bytes"] if raw else t["bytes"] for t in self.spec["outputs"])
+        if want != len(data):
+            raise QcompError(f"{self.program.name} wrote {len(data)} bytes, expected {want}")
         outs, offset = {}, 0
         for t in self.spec["outputs"]:
             dtype = np.dtype(t["raw_dtype"] if raw else t["dtype"])
             nbytes = t["raw_bytes"] if raw else t["bytes"]
             outs[t["name"]] = np.frombuffer(data[offset:offset + nbytes], dtype=dtype).reshape(t["shape"]).copy()
             offset += nbytes
-        if offset != len(data):
-            raise QcompError(f"{self.program.name} wrote {len(data)} bytes, expected {offset}")
         return outs
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def load(path, manifest: dict, target=None, **options) -> CRunner:

@@ -63,8 +63,9 @@ def compile_emulation(path: Path, manifest: dict, arch: int = 80) -> Path:
     try:
         source = (path / files["source"]).read_text()
         header = (path / files["emulation_header"]).read_text()
-    except (KeyError, OSError) as e:
-        raise QcompError(f"artifact {str(path)!r} lacks its CUDA source or emulation header ({e}); rebuild it") from None
+    except (KeyError, OSError, UnicodeDecodeError) as e:
+        raise QcompError(f"artifact {str(path)!r} lacks a readable CUDA source or emulation header "
+                         f"({str(e).splitlines()[0]}); rebuild it") from None
     wrappers = _wrappers(manifest["launches"])
     key = hashlib.sha256("\0".join([source, header, wrappers, str(arch)]).encode()).hexdigest()[:24]
     lib = _cache_dir() / f"{key}.so"
@@ -98,7 +99,17 @@ class EmulatedRunner:
 
     def __init__(self, path: Path, manifest: dict, arch: int = 80):
         self.manifest = manifest
-        self.lib = ctypes.CDLL(str(compile_emulation(path, manifest, arch)))
+        library = compile_emulation(path, manifest, arch)
+        try:
+            self.lib = ctypes.CDLL(str(library))
+        except OSError:    # a damaged cache entry: compile it again
+            library.unlink(missing_ok=True)
+            library = compile_emulation(path, manifest, arch)
+            try:
+                self.lib = ctypes.CDLL(str(library))
+            except OSError as e:
+                raise QcompError(f"the emulation library {str(library)!r} cannot be loaded "
+                                 f"({str(e).splitlines()[0]})") from None
         weights_file = path / manifest["files"]["weights"]
         if not weights_file.is_file():
             raise QcompError(f"artifact {str(path)!r} lacks {manifest['files']['weights']!r}; rebuild it")
@@ -108,7 +119,10 @@ class EmulatedRunner:
                              f"says {manifest['weights_file_bytes']}; rebuild it")
         self.functions = {}
         for launch in manifest["launches"]:
-            fn = getattr(self.lib, f"qcomp_emu_{launch['kernel']}")
+            fn = getattr(self.lib, f"qcomp_emu_{launch['kernel']}", None)
+            if fn is None:
+                raise QcompError(f"artifact {str(path)!r}: its launch plan names kernel {launch['kernel']!r}, which "
+                                 f"model.cu does not define; rebuild it")
             fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
             fn.restype = None
             self.functions[launch["kernel"]] = fn

@@ -19,7 +19,8 @@ value (`kernel_params`). The CPU emulation (qcomp.runtime.cuda) replays the plan
 Kernels use static shared memory only (manifest "shared_bytes" is what ptxas reserves), so every launch
 asks for 0 bytes of dynamic shared memory. The workspace is zeroed before every run, as the emulation
 does. Without cuda-bindings, without the NVIDIA driver, without a GPU or without model.fatbin (built
-where nvcc was missing) the runner raises QcompError saying which, and pointing at --emulate.
+where nvcc was missing) the runner raises QcompError saying which, and pointing at --emulate; a
+model.fatbin that is not a whole nvcc fatbin is refused before cuModuleLoadData reads it (check_fatbin).
 
 This module has never run on a GPU in qcomp's CI (there is none); its driver calls are tested against
 a stand-in driver that executes the launches with the CPU emulation (tests/backends/cuda).
@@ -27,6 +28,7 @@ a stand-in driver that executes the launches with the CPU emulation (tests/backe
 from __future__ import annotations
 
 from collections.abc import Mapping
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,7 +203,9 @@ class GpuRunner:
         self._ctx = _check(d, d.cuDevicePrimaryCtxRetain(self.dev), "cuDevicePrimaryCtxRetain")
         _check(d, d.cuCtxSetCurrent(self._ctx), "cuCtxSetCurrent")
         # the fatbin image as a host address (cuModuleLoadData reads it during the call; kept alive anyway)
-        self._image = np.frombuffer((self.path / fatbin_name).read_bytes(), np.uint8)
+        image = (self.path / fatbin_name).read_bytes()
+        check_fatbin(self.path / fatbin_name, image)
+        self._image = np.frombuffer(image, np.uint8)
         self._module = _check(d, d.cuModuleLoadData(self._image.ctypes.data), "cuModuleLoadData(model.fatbin)")
         self.functions = {}
         for launch in manifest["launches"]:
@@ -271,6 +275,22 @@ class GpuRunner:
             self.close()
         except Exception:   # noqa: BLE001 - interpreter shutdown may have torn the driver down already
             pass
+
+
+FATBIN_MAGIC = 0xBA55ED50
+_FATBIN_HEADER = struct.Struct("<IHHQ")   # magic, version, header bytes, payload bytes (nvcc -fatbin)
+
+
+def check_fatbin(path: Path, image: bytes) -> None:
+    """cuModuleLoadData takes a pointer without a length and trusts the image's own header: a
+    truncated or foreign file would be read past its end. Refuse anything but a whole nvcc fatbin."""
+    if len(image) < _FATBIN_HEADER.size or _FATBIN_HEADER.unpack_from(image)[0] != FATBIN_MAGIC:
+        raise QcompError(f"{str(path)!r} is not a CUDA fatbin (no fatbin header); rebuild the artifact with "
+                         f"`qcomp build MODEL --target cuda`")
+    _, _, header, payload = _FATBIN_HEADER.unpack_from(image)
+    if header + payload > len(image):
+        raise QcompError(f"{str(path)!r} is truncated ({len(image)} bytes, its header says {header + payload}); "
+                         f"rebuild the artifact with `qcomp build MODEL --target cuda`")
 
 
 def check_architecture(path: Path, manifest: dict, cc: int) -> None:

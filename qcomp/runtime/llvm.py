@@ -4,10 +4,12 @@
 
 Before any code is loaded, the CPU features the manifest lists ("features", /proc/cpuinfo names)
 are checked against this host: an artifact built for AVX512-VNNI on a CPU without it is a clear
-QcompError, never SIGILL. Tensor shapes and dtypes come from the library itself
-(qcomp_input_info / qcomp_output_info); one workspace of qcomp_workspace_size() bytes, 64-byte
-aligned, is allocated once per runner. raw=True returns the int8 values before each output's
-Dequantize (qcomp_run_ex with QCOMP_RAW_OUTPUTS). num_threads=N sets the library's thread pool
+QcompError, never SIGILL; and the library's ELF headers are checked before dlopen (check_elf: a
+truncated model.so would kill the process with SIGBUS inside dlopen). Tensor shapes and dtypes come
+from the library itself (qcomp_input_info / qcomp_output_info); one workspace of
+qcomp_workspace_size() bytes, 64-byte aligned, is allocated once per runner. raw=True returns each
+output's int8 form, the values before its Dequantize, and an output without one as it is
+(qcomp_run_ex with QCOMP_RAW_OUTPUTS; qcomp_output_raw_dtype says which). num_threads=N sets the library's thread pool
 (qcomp_set_num_threads; None keeps its default: QCOMP_NUM_THREADS, else the available cores);
 results are identical for every count. Imports nothing of qcomp but qcomp.errors and qcomp.abi
 (the codes of runtime/qcomp.h).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import platform
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -55,9 +58,58 @@ def check_host(manifest: dict, target_name: str, host_arch: str = "") -> None:
                          f"this CPU lacks; rebuild for a target this CPU supports (`qcomp targets`)")
 
 
+_ELF_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")     # Elf64_Ehdr
+_ELF_PHDR = struct.Struct("<IIQQQQQQ")                # Elf64_Phdr
+_ELF_MACHINES = {"x86_64": 62, "aarch64": 183}
+_PT_LOAD = 1
+
+
+def check_elf(library: Path) -> None:
+    """Refuse what dlopen would crash on rather than report: not a little-endian ELF64 shared object
+    for this machine, or a truncated one (a loadable segment or the section table past the end of the
+    file: dlopen maps it and the process dies of SIGBUS)."""
+    data = library.read_bytes()
+    bad = f"{str(library)!r} is not a loadable shared library for this {platform.machine()} host"
+    if len(data) < _ELF_HEADER.size or data[:6] != b"\x7fELF\x02\x01":
+        raise QcompError(f"{bad} (not an ELF64 little-endian file); rebuild the artifact with `qcomp build`")
+    (_, e_type, machine, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = \
+        _ELF_HEADER.unpack_from(data)
+    want = _ELF_MACHINES.get(platform.machine())
+    if e_type != 3 or (want is not None and machine != want):
+        raise QcompError(f"{bad} (ELF type {e_type}, machine {machine}); rebuild the artifact with `qcomp build`")
+    ends = [shoff + shentsize * shnum, phoff + phentsize * phnum]
+    if ends[1] <= len(data) and phentsize >= _ELF_PHDR.size:
+        for k in range(phnum):
+            p_type, _, p_offset, _, _, p_filesz, _, _ = _ELF_PHDR.unpack_from(data, phoff + k * phentsize)
+            if p_type == _PT_LOAD:
+                ends.append(p_offset + p_filesz)
+    if max(ends) > len(data):
+        raise QcompError(f"{bad}: it is truncated ({len(data)} bytes, its headers reach byte {max(ends)}); "
+                         f"rebuild the artifact with `qcomp build`")
+
+
+def open_library(library: Path) -> ctypes.CDLL:
+    """dlopen the artifact's library; a file that is not a loadable library for this host (check_elf),
+    or one without the qcomp ABI, is a QcompError (qcomp.load has checked its sha256 before)."""
+    library = Path(library)
+    check_elf(library)
+    try:
+        lib = ctypes.CDLL(str(library))
+    except OSError as e:
+        raise QcompError(f"{str(library)!r} cannot be loaded ({str(e).splitlines()[0]}); rebuild the artifact with "
+                         f"`qcomp build`") from None
+    missing = [s for s in ("qcomp_run_ex", "qcomp_workspace_size", "qcomp_num_inputs", "qcomp_num_outputs",
+                           "qcomp_input_info", "qcomp_output_info", "qcomp_output_raw_dtype", "qcomp_status_string")
+               if not hasattr(lib, s)]
+    if missing:
+        raise QcompError(f"{str(library)!r} lacks the qcomp ABI ({', '.join(missing)}); rebuild the artifact with "
+                         f"`qcomp build`")
+    return lib
+
+
 class Runner:
     def __init__(self, library: Path, num_threads: int | None = None):
-        lib = ctypes.CDLL(str(library))
+        lib = open_library(library)
         lib.qcomp_workspace_size.restype = ctypes.c_size_t
         lib.qcomp_num_inputs.restype = lib.qcomp_num_outputs.restype = ctypes.c_int32
         for name in ("qcomp_input_info", "qcomp_output_info"):

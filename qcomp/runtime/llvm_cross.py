@@ -97,15 +97,26 @@ class CrossRunner:
                 for k in range(len(self.outputs)):
                     args += ["-o", str(Path(tmp) / f"out{k}.npy")]
                 self._execute(args, env)
-                results.append({name: np.load(Path(tmp) / f"out{k}.npy") for k, name in enumerate(self.outputs)})
+                results.append({name: self._output(Path(tmp) / f"out{k}.npy") for k, name in enumerate(self.outputs)})
         return results
+
+    def _output(self, path: Path) -> np.ndarray:
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise QcompError(f"the {self.target.name} runner {str(self.program)!r} exited normally but wrote no "
+                             f"readable {path.name} ({str(e).splitlines()[0]}); rebuild the artifact with "
+                             f"`qcomp build MODEL --target {self.target.name}`") from None
 
     def _execute(self, args: list[str], env: dict) -> None:
         try:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
+            proc = subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S, env=env)
         except subprocess.TimeoutExpired:
             raise QcompError(f"the {self.target.name} runner did not finish within {TIMEOUT_S} s: "
                              f"{' '.join(args[:4])} ...") from None
+        except OSError as e:    # not an executable at all (exec format error, permissions)
+            raise QcompError(f"the {self.target.name} runner {str(self.program)!r} cannot be started ({e.strerror}); "
+                             f"rebuild the artifact with `qcomp build MODEL --target {self.target.name}`") from None
         if proc.returncode == 0:
             return
         message = proc.stderr.strip()[-2000:]

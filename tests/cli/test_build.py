@@ -30,7 +30,7 @@ def artifact(tmp_path_factory):
 
 def test_manifest_records_the_contract(artifact):
     m = json.loads((artifact / "manifest.json").read_text())
-    assert m["format_version"] == 1 and m["target"] == "ref" and m["qcomp_version"] == qcomp.__version__
+    assert m["format_version"] == 2 and m["target"] == "ref" and m["qcomp_version"] == qcomp.__version__
     assert m["inputs"] == [{"name": "input", "shape": [1, 1, 28, 28], "dtype": "float32", "layout": "NCHW",
                             "quant": m["inputs"][0]["quant"]}]
     assert m["outputs"][0]["name"] == "logits" and "quant" in m["outputs"][0]

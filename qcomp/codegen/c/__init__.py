@@ -40,6 +40,7 @@ import numpy as np
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, qops
+from ...ir.io_quant import input_forms, output_forms
 from ...ir.memory import ALIGN, MemoryPlan
 from ...protocol import Problem, check_nodes, emitter_of, raise_problems
 from ...resources import data_dir
@@ -111,16 +112,9 @@ def _weights(ctx: Ctx) -> list[dict]:
 
 
 def _quant_of(g: Graph, v: str, as_input: bool):
-    """Quant params of the int8 form of a graph input / output (the Quantize after it, the
-    Dequantize before it, or its own type)."""
-    if g.types[v].quant is not None:
-        return g.types[v].quant
-    for n in g.nodes:
-        if as_input and n.inputs and n.inputs[0] == v and type(n.op).__name__ == "Quantize":
-            return g.types[n.outputs[0]].quant
-        if not as_input and n.outputs[0] == v and type(n.op).__name__ == "Dequantize":
-            return g.types[n.inputs[0]].quant
-    return None
+    """Quant params of the int8 form of a graph input / output (qcomp.ir.io_quant), or None."""
+    form = (input_forms if as_input else output_forms)(g)[v]
+    return form.quant if form is not None else None
 
 
 def _io(ctx: Ctx, v: str, as_input: bool) -> dict:

@@ -41,7 +41,7 @@ from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problem
 from ..memory import planned
 from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_products
 from ..names import CNames
-from .abi import check_io, emit_abi, raw_forms
+from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
 from .cpucheck import cpu_check_expr
 from .irgen import BLOB_SYMBOL, I32, PTR, Module, c32
@@ -114,6 +114,10 @@ def check(graph: Graph, target: Target) -> list[Problem]:
 def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
     """The whole model as one LLVM module, and the manifest entries it implies."""
     raise_problems(check(graph, target), target)
+    separated = separate_raw_outputs(graph)
+    if separated is not graph:   # new workspace values, which a plan made before does not cover: plan again
+        separated.memory = None
+    graph = separated
     spec = dot_spec(target)
     mod = Module(CNames().ident("model", graph.name), target.triple)
     graph = planned(graph)

@@ -4,7 +4,8 @@
                                                                QCOMP_RAW_OUTPUTS (2)
       1. argument checks: NULL pointers -> QCOMP_ERR_NULL_ARGUMENT, size < qcomp_workspace_size()
          -> QCOMP_ERR_BUFFER_TOO_SMALL, workspace not aligned to QCOMP_WORKSPACE_ALIGN -> QCOMP_ERR_MISALIGNED;
-         raw I/O asked for a tensor that has no int8 form -> QCOMP_ERR_NO_RAW_FORM; a CPU without
+         raw inputs asked for while an input has no int8 form -> QCOMP_ERR_NO_RAW_FORM (raw outputs:
+         an output without an int8 form is written as without the flag, see qcomp_output_raw_dtype); a CPU without
          the target's features -> QCOMP_ERR_UNSUPPORTED_CPU (cpucheck.py). Never aborts.
       2. every node's kernel in graph order (a kernel's nonzero status, e.g. QCOMP_ERR_BAD_INPUT
          for a Gather index out of range, is returned at once) on its value's pointer: a graph input / output is
@@ -29,7 +30,8 @@ from llvmlite import ir
 
 from ... import abi
 from ...errors import UnsupportedModelError
-from ...ir import DType, Graph, Node, ops
+from ...ir import DType, Graph, Node
+from ...ir.io_quant import input_forms, output_forms
 from ...ir.memory import MemoryPlan
 from ...target import Target
 from .cpucheck import SYMBOL as CPU_SYMBOL
@@ -52,18 +54,41 @@ class RawForms:
 
 
 def raw_forms(g: Graph) -> RawForms:
+    """The int8 forms (qcomp.ir.io_quant) that raw I/O exchanges by replacing their node with a copy:
+    an input read by its Quantize alone, an output no node reads (separate_raw_outputs sees to that)."""
     consumers = g.consumers()
-    ins, outs = {}, {}
-    for v in g.inputs:
-        users = consumers.get(v, [])
-        if (len(users) == 1 and isinstance(users[0].op, ops.Quantize) and users[0].outputs[0] not in g.outputs):
-            ins[v] = users[0]
-    producers = g.producers()
-    for v in g.outputs:
-        n = producers.get(v)
-        if n is not None and isinstance(n.op, ops.Dequantize) and not consumers.get(v) and g.outputs.count(v) == 1:
-            outs[v] = n
+    ins = {v: f.node for v, f in input_forms(g).items()
+           if f is not None and f.node is not None and len(consumers.get(v, [])) == 1
+           and f.node.outputs[0] not in g.outputs}
+    outs = {v: f.node for v, f in output_forms(g).items()
+            if f is not None and f.node is not None and not consumers.get(v) and g.outputs.count(v) == 1}
     return RawForms(ins, outs)
+
+
+def separate_raw_outputs(g: Graph) -> Graph:
+    """Give the nodes that read a Dequantize-written output their own Dequantize:
+
+        q -> Dequantize -> y (output) -> F    becomes    q -> Dequantize -> y (output)
+                                                         q -> Dequantize -> y' -> F
+
+    Under QCOMP_RAW_OUTPUTS the caller's buffer of y receives the int8 values, so F cannot read y
+    there; y' (same op, same values) lives in the workspace. Results are unchanged."""
+    consumers = g.consumers()
+    shared = [v for v, f in output_forms(g).items() if f is not None and f.node is not None and consumers.get(v)]
+    if not shared:
+        return g
+    g = g.copy()
+    producers = g.producers()
+    for v in shared:
+        node = producers[v]
+        twin = g.unique_name(f"{v}.readers")
+        g.types[twin] = g.types[v]
+        for n in g.nodes:
+            if v in n.inputs:
+                n.inputs = tuple(twin if i == v else i for i in n.inputs)
+        g.nodes.insert(g.nodes.index(node) + 1, Node(g.unique_node_name(f"{node.name}.readers"), node.op,
+                                                     node.inputs, (twin,)))
+    return g
 
 
 def check_io(g: Graph, target_name: str) -> None:
@@ -77,11 +102,12 @@ def check_io(g: Graph, target_name: str) -> None:
                                         f"ABI carries float32, int8, uint8 and int32")
 
 
-def _info(mod: Module, g: Graph, v: str, quant) -> ir.Constant:
+def _info(mod: Module, g: Graph, v: str, form) -> ir.Constant:
+    """The qcomp_tensor_info of `v`: scale and zero point of its int8 form, (0, 0) without one."""
     t = g.types[v]
     if t.rank > abi.MAX_RANK:
         raise UnsupportedModelError(f"{v!r} has rank {t.rank}; the ABI carries at most {abi.MAX_RANK} dimensions")
-    q = quant if quant is not None else t.quant
+    q = form.quant if form is not None else None
     scale, zp = (float(q.scale[0]), int(q.zero_point[0])) if q is not None and not q.per_channel else (0.0, 0)
     shape = list(t.shape) + [0] * (abi.MAX_RANK - t.rank)
     return ir.Constant(INFO, [mod.cstring(v, "name"), c32(_DTYPES[t.dtype]), c32(t.rank),
@@ -112,11 +138,9 @@ def _info_fn(mod: Module, name: str, infos: list[ir.Constant]) -> None:
 def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], plan: MemoryPlan,
              workspace_bytes: int, scratch_offset: int, raw: RawForms, target: Target) -> None:
     """The exported functions; `steps` are (node, kernel) in graph order."""
-    first_quant = {n.inputs[0]: n for n in g.nodes if isinstance(n.op, ops.Quantize)}
-    infos_in = [_info(mod, g, v, g.types[first_quant[v].outputs[0]].quant if v in first_quant else None)
-                for v in g.inputs]
-    infos_out = [_info(mod, g, v, g.types[raw.outputs[v].inputs[0]].quant if v in raw.outputs else None)
-                 for v in g.outputs]
+    forms = input_forms(g) | output_forms(g)
+    infos_in = [_info(mod, g, v, forms[v]) for v in g.inputs]
+    infos_out = [_info(mod, g, v, forms[v]) for v in g.outputs]
     _const_fn(mod, "qcomp_abi_version", I32, abi.ABI_VERSION)
     _const_fn(mod, "qcomp_num_inputs", I32, len(g.inputs))
     _const_fn(mod, "qcomp_num_outputs", I32, len(g.outputs))

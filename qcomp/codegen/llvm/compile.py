@@ -126,9 +126,11 @@ def link_shared(obj_path: Path, so_path: Path, target: Target, blob: Path | None
     objects = [str(obj_path)]
     if blob is not None:
         asm = blob.with_suffix(".S")
-        asm.write_text(_BLOB_ASM.format(symbol=symbol, path=blob.resolve(), align=abi.WORKSPACE_ALIGN))
-        proc = subprocess.run([linker, "-c", "-o", str(blob.with_suffix(".o")), str(asm)], capture_output=True,
-                              text=True)
+        # .incbin names the blob relative to the artifact (assembled there): the .S stays valid when the
+        # artifact directory moves (builds are staged in a temporary directory, then renamed)
+        asm.write_text(_BLOB_ASM.format(symbol=symbol, path=blob.name, align=abi.WORKSPACE_ALIGN))
+        proc = subprocess.run([linker, "-c", "-o", str(blob.with_suffix(".o").resolve()), str(asm.resolve())],
+                              capture_output=True, text=True, cwd=blob.parent)
         if proc.returncode != 0:
             raise _failed(target, f"assembling {asm.name}", proc.stderr)
         objects.append(str(blob.with_suffix(".o")))

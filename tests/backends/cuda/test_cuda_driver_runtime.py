@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import json
+import struct
 import sys
 from pathlib import Path
 
@@ -25,8 +26,8 @@ import pytest
 from cuda_harness import emulation_skip
 from qcomp.errors import QcompError
 from qcomp.ref import run_integer
-from qcomp.runtime.cuda_driver import (DEVICE_ALIGN, GpuRunner, KernelLaunch, device_layout, kernel_params,
-                                       marshal_launches, probe_gpu)
+from qcomp.runtime.cuda_driver import (DEVICE_ALIGN, FATBIN_MAGIC, GpuRunner, KernelLaunch, device_layout,
+                                       kernel_params, marshal_launches, probe_gpu)
 
 TESTS = Path(__file__).resolve().parents[2]
 
@@ -302,7 +303,8 @@ def _artifact(graph, out: Path):
     from qcomp.codegen.cuda import emit
     from qcomp.target import get_target
     manifest = emit(graph, get_target("cuda"), out, fatbin=False)
-    (out / "model.fatbin").write_bytes(b"fatbin of " + graph.name.encode())   # the stand-in never decodes it
+    payload = b"fatbin of " + graph.name.encode()   # the stand-in never decodes past the header
+    (out / "model.fatbin").write_bytes(struct.pack("<IHHQ", FATBIN_MAGIC, 1, 16, len(payload)) + payload)
     manifest["files"]["fatbin"] = "model.fatbin"
     return manifest
 
@@ -349,6 +351,13 @@ def test_gpu_runner_refuses_what_it_cannot_run(tmp_path):
         GpuRunner(tmp_path, manifest, driver=EmulatingDriver(None, {}, devices=0))
     with pytest.raises(QcompError, match=r"compute capability 7\.0 cannot run; rebuild .*--emulate"):
         GpuRunner(tmp_path, manifest, driver=EmulatingDriver(None, {}, cc=70))
+    whole = (tmp_path / "model.fatbin").read_bytes()   # cuModuleLoadData would read past a damaged image
+    (tmp_path / "model.fatbin").write_bytes(whole[:-1])
+    with pytest.raises(QcompError, match=r"model.fatbin' is truncated .*rebuild the artifact"):
+        GpuRunner(tmp_path, manifest, driver=EmulatingDriver(None, {}))
+    (tmp_path / "model.fatbin").write_bytes(b"\x00" * len(whole))
+    with pytest.raises(QcompError, match=r"model.fatbin' is not a CUDA fatbin"):
+        GpuRunner(tmp_path, manifest, driver=EmulatingDriver(None, {}))
     (tmp_path / "model.fatbin").unlink()
     del manifest["files"]["fatbin"]
     with pytest.raises(QcompError, match=r"no model.fatbin \(it was built where nvcc was missing\).*--emulate"):
