@@ -26,6 +26,9 @@ class DotSpec:
     lanes: int            # int32 accumulators per instruction
     depth: int            # int8 products summed per lane
     activation_offset: int  # added to int8 activations (128 for a u8 operand, else 0)
+    instruction: str = "" # the target's [dot] instruction: dots.accumulate emits its sequence
+    arch: str = ""        # "x86" or "aarch64": the kernels' ISA-specific paths branch on it
+    registers: int = 32   # vector registers of the ISA (micro-kernel tile shapes fit in them)
 
     @property
     def block(self) -> int:
@@ -47,6 +50,8 @@ _REQUIRED_FEATURES = {
     ("sdot", 128): ("+neon", "+dotprod"),
 }
 _OFFSETS = {"u8": 128, "s8": 0}
+# vector registers the micro-kernels may plan for (AVX-512: zmm0-31; AArch64: v0-31)
+_REGISTERS = {("vpdpbusd", 512): 32, ("vpdpbusd", 256): 32, ("sdot", 128): 32}
 
 
 def dot_spec(target: Target) -> DotSpec:
@@ -70,4 +75,5 @@ def dot_spec(target: Target) -> DotSpec:
     if (lanes, 4) != (target.dot.lanes, target.dot.depth):
         raise QcompError(f"target {target.name!r}: {key[0]} at {key[1]} bits has {lanes} lanes of depth 4, "
                          f"but the toml says {target.dot.lanes} x {target.dot.depth}")
-    return DotSpec(intrinsic, lanes, 4, _OFFSETS[target.dot.activation])
+    arch = "x86" if intrinsic.startswith("llvm.x86.") else "aarch64"
+    return DotSpec(intrinsic, lanes, 4, _OFFSETS[target.dot.activation], key[0], arch, _REGISTERS[key])

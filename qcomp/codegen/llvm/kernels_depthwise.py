@@ -98,7 +98,7 @@ def emit_depthwise(node: Node, k) -> None:
     c = w.shape[0]
     n_cb = -(-c // lanes)
     taps, _, _, _, _ = _dot_layer(node, graph)
-    if k.spec.intrinsic.startswith("llvm.x86."):
+    if k.spec.arch == "x86":
         return _emit_depthwise_wide(k, taps, w)
     pixels, n_taps = taps.shape
     w_t = np.zeros((n_taps, n_cb * lanes), np.int32)

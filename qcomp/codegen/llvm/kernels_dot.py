@@ -49,7 +49,7 @@ from llvmlite import ir
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import Node, qops
-from . import tables
+from . import dots, tables
 from .irgen import (I8, I32, I64, PTR, VOID, c64, job_function, load, load_i64, loop, parallel_for,
                     requantize_lanes, store, var)
 from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_block, _pixel_jobs, _ptr, emit_depthwise
@@ -101,9 +101,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
-    dot = k.mod.intrinsic(spec.intrinsic, vi32, [vi32, vi8, vi8])
     right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
-    x86 = spec.intrinsic.startswith("llvm.x86.")
+    x86 = spec.arch == "x86"
     f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6)
     a, w, out, bias, mult, shift = f.args
     for arg in (a, w, out, bias, mult, shift):
@@ -131,7 +130,7 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
         word = b.load(_ptr(b, a, b.add(c64(r * a_stride), b.mul(kq, c64(depth)))), typ=I32, align=1)
         first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
         u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), splat), vi8)
-        new.append([b.call(dot, [accs[r][j], u, weights[j]]) for j in range(nr)])
+        new.append([dots.accumulate(k.mod, b, spec, accs[r][j], u, weights[j]) for j in range(nr)])
     nxt = b.add(kq, c64(1))
     kq.add_incoming(nxt, body)
     for r in range(mr):
