@@ -232,10 +232,10 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     """Compile `model` for `options.target` into the artifact directory `out` (default MODEL_STEM.TARGET),
     atomically (staged_artifact); return its path."""
     from .api import load_model
-    from .target import get_target, host_support
+    from .target import NATIVE, get_target, host_support, native_choice
 
     model = Path(model)
-    target = get_target(options.target)
+    target, choice = native_choice() if options.target == NATIVE else (get_target(options.target), None)
     support = host_support(target)
     if not support.can_build:
         raise QcompError(f"this host cannot build target {target.name!r}: {support.why}")
@@ -244,12 +244,14 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     g = load_model(model, options.input_shapes)
     q, calib_summary = quantize_model(g, options)
     with staged_artifact(final, model) as out:
-        _write_artifact(out, model, target, q, options, calib_summary)
+        _write_artifact(out, model, target, q, options, calib_summary, choice)
     return final
 
 
-def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOptions, calib_summary: dict) -> None:
-    """The artifact's files into the (staging) directory `out`: model.qir, the backend's, manifest.json last."""
+def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOptions, calib_summary: dict,
+                    choice: str | None = None) -> None:
+    """The artifact's files into the (staging) directory `out`: model.qir, the backend's, manifest.json last.
+    choice: why --target native chose `target` (recorded as the manifest's target_choice)."""
     int8_forms = io_quant(q)   # the manifest's quant params of each input and output
     save_graph(q, out / "model.qir")
     # the target's backend (qcomp/protocol.py): check() lists every node it cannot emit, all refused
@@ -263,6 +265,7 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
     backend_files = backend.emit(lowered, target, out)
     manifest = {
         "target": target.name, "features": list(target.host_features),
+        **({"target_choice": f"native: {choice}"} if choice else {}),
         "model": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()},
         "quantized_graph_sha256": graph_sha256(q),
         "inputs": [tensor_entry(i, q.types[i], _layout(q.types[i].shape), int8_forms[i]) for i in q.inputs],

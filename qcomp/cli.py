@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="quantize a model and compile it for a target into an artifact directory")
     p.add_argument("model", help="an ONNX model")
-    p.add_argument("--target", default=None, help="x86-vnni, arm-sdot, cuda, dsp-c or ref (default: ref)")
+    p.add_argument("--target", default=None, help="a target of `qcomp targets` (x86-vnni, arm-sdot, cuda, dsp-c, cortex-m4, ref, ...) or "
+                   "native: the best CPU target this host runs (default: ref)")
     p.add_argument("-o", "--output", metavar="OUT", help="artifact directory (default: MODEL_STEM.TARGET)")
     _add_quant_flags(p)
     _add_shape_flag(p)
@@ -173,6 +174,8 @@ def cmd_build(args) -> int:
         how = f"calibrated on {c['samples']} samples with {c['method']}"
     else:
         how = f"--quant {c['mode']}, no calibration"
+    if m.get("target_choice"):
+        console.print(f"--target {m['target_choice']}", markup=False)
     console.print(f"built {m['target']} artifact {out}/  (quantized graph sha256 "
                   f"{m['quantized_graph_sha256'][:16]}..., {m['weight_bytes']:,} weight bytes, {how})",
                   markup=False)
@@ -339,7 +342,7 @@ def _emulated_timing_note(artifact: Path) -> str | None:
 def cmd_targets(args) -> int:
     from rich.table import Table
 
-    from .target import all_targets, host_support
+    from .target import all_targets, host_support, native_choice
 
     table = Table(title="qcomp targets on this host", title_justify="left")
     for col in ("target", "build", "run", "description", "why not"):
@@ -348,7 +351,12 @@ def cmd_targets(args) -> int:
         s = host_support(t)
         table.add_row(t.name, "yes" if s.can_build else "no", "yes" if s.can_run else "no",
                       t.description, s.why)
-    _console().print(table)
+    console = _console()
+    console.print(table)
+    try:
+        console.print(f"--target native here: {native_choice()[1]}", markup=False)
+    except QcompError as e:
+        console.print(str(e), markup=False)
     return 0
 
 

@@ -42,6 +42,7 @@ class Target:
     runner: dict = field(default_factory=dict, hash=False, compare=False)
     architectures: tuple[str, ...] = ()
     ptx: str = ""
+    native_rank: int = 0            # --target native picks the runnable CPU target of highest rank (0: never)
 
     @staticmethod
     def from_toml(text: str, source: str = "<toml>") -> "Target":
@@ -55,7 +56,7 @@ class Target:
                 host_arch=d.pop("host_arch", ""), vector_bits=int(d.pop("vector_bits", 0)),
                 dot=DotInstruction(**dot) if dot else None, toolchain=d.pop("toolchain", {}),
                 runner=d.pop("runner", {}), architectures=tuple(d.pop("architectures", ())),
-                ptx=d.pop("ptx", ""),
+                ptx=d.pop("ptx", ""), native_rank=int(d.pop("native_rank", 0)),
             )
         except (KeyError, TypeError, tomllib.TOMLDecodeError) as e:
             raise QcompError(f"target description {source} is invalid: {e}") from None
@@ -72,12 +73,47 @@ def all_targets() -> dict[str, Target]:
     return out
 
 
+NATIVE = "native"
+
+
 def get_target(name: str) -> Target:
+    """The target called `name`; "native" is this host's best CPU target (native_choice)."""
+    if name == NATIVE:
+        return native_choice()[0]
     targets = all_targets()
     if name not in targets:
-        raise QcompError(f"unknown target {name!r}; choose one of: {', '.join(sorted(targets))} "
-                         f"(`qcomp targets` shows which this host can build and run)")
+        raise QcompError(f"unknown target {name!r}; choose one of: {', '.join(sorted(targets))}, or "
+                         f"{NATIVE} (`qcomp targets` shows which this host can build and run)")
     return targets[name]
+
+
+def native_choice(flags: set[str] | None = None, machine: str | None = None) -> tuple[Target, str]:
+    """(the best CPU target this host can build and run natively, one line saying why).
+
+    The candidates are the targets with a native_rank (targets/*.toml) whose host_arch is this
+    machine's; the first of them, by rank, whose host_features this CPU reports (/proc/cpuinfo)
+    and whose toolchain is installed wins. The line names the features that decided and what
+    each better-ranked target lacked."""
+    flags = host_cpu_flags() if flags is None else flags
+    machine = platform.machine() if machine is None else machine
+    ranked = sorted((t for t in all_targets().values() if t.native_rank > 0 and t.host_arch == machine),
+                    key=lambda t: -t.native_rank)
+    passed = []
+    for t in ranked:
+        missing = [f for f in t.host_features if f not in flags]
+        tools = [tool for tool in _tools(t, machine) if shutil.which(tool) is None]
+        if not missing and not tools:
+            why = f"this {machine} CPU reports {', '.join(t.host_features)}" if t.host_features else f"a {machine} CPU"
+            if passed:
+                why += "; " + "; ".join(passed)
+            return t, f"{t.name} ({why})"
+        lack = f"lacks {', '.join(missing)}" if missing else f"needs {', '.join(tools)} (not installed)"
+        passed.append(f"not {t.name}: {'this CPU ' if missing else ''}{lack}")
+    if not ranked:
+        raise QcompError(f"--target native: qcomp has no CPU target for a {machine} host; "
+                         f"use --target ref (the integer reference) or a cross target (`qcomp targets`)")
+    raise QcompError(f"--target native: no CPU target of qcomp runs on this {machine} host ("
+                     + "; ".join(passed) + "); use --target ref or `qcomp targets` to see why each is refused")
 
 
 @dataclass(frozen=True)
@@ -130,8 +166,9 @@ def _module_exists(name: str) -> bool:
         return False
 
 
-def _tools(t: Target) -> list[str]:
+def _tools(t: Target, machine: str | None = None) -> list[str]:
+    machine = platform.machine() if machine is None else machine
     tools = [t.toolchain[k] for k in ("linker", "compiler") if k in t.toolchain]
-    if t.runner.get("command") and not (t.host_arch and t.host_arch == platform.machine()):
+    if t.runner.get("command") and not (t.host_arch and t.host_arch == machine):
         tools.append(t.runner["command"][0])  # a cross artifact runs natively on its own architecture
     return tools
