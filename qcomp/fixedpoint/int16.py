@@ -25,6 +25,8 @@ Conversions at int8 <-> int16 boundaries (convert): requantize(x - zp_in, s_in /
 the existing Requantize with int16 bounds; |x - zp_in| <= 65535 so the int32 path applies.
 Add/Sub (TFLite's int16 general path): left shift 15 instead of 20, |x << 15| <= 2^30, input
 multipliers <= 1/2, so the sum stays below 2^30 + 1 in int32. Mul: |a * b| <= 2^30 in int32.
+TFLite also has a special Add for power-of-two scales (pot_scale_int16, plain shifts, a different
+rounding); qcomp uses the general path for every scale, so one algorithm serves all.
 """
 from __future__ import annotations
 
@@ -68,9 +70,10 @@ def multiply_by_quantized_multiplier_64(acc, multiplier, shift):
     allows [-31, 7]; 14 is the largest with total >= 1). No int64 overflow: |acc * reduced| <
     2^47 * 2^15 = 2^62 and the rounding term is at most 2^45. The result can exceed int32 (TFLite
     only DCHECKs it); requantize64 clamps in int64. Error: |out - acc * M| <= 1/2 + |acc * M| * 2^-15
-    for M = multiplier * 2^(shift - 31). Hardware: x86 VPMULDQ / scalar IMUL r64 (a 16-bit factor
-    times an int64), AArch64 MUL x, SMULL after splitting acc, CUDA mul.lo.s64; then add and
-    arithmetic shift right (SRSHL / VPSRAQ / shr.s64).
+    for M = multiplier * 2^(shift - 31). Hardware: the product fits 63 bits, so the low half of a
+    64 x 64 multiply is exact: x86 VPMULLQ (AVX-512DQ) or scalar IMUL r64, AArch64 MUL on X
+    registers (NEON has no 64-bit lane multiply), CUDA mul.lo.s64, Cortex-M SMULL + MLA on the two
+    32-bit halves of acc; then add and arithmetic shift right (ASR / VPSRAQ / shr.s64).
     """
     acc, multiplier, shift = _ints(acc, "acc"), _ints(multiplier, "multiplier"), _ints(shift, "shift")
     _check_range(acc, -ACC64_LIMIT + 1, ACC64_LIMIT - 1, "acc (int64 accumulator, |acc| < 2^47)")

@@ -93,7 +93,8 @@ def acc_bits(k: int, bias_abs: int) -> int | None:
 
 # ---- conversions, Add, Mul -----------------------------------------------------------------------
 
-def convert(x: int, s_in: float, zp_in: int, s_out: float, zp_out: int, qmin: int, qmax: int) -> tuple[int, int, int]:
+def convert(x: int, s_in: float, zp_in: int, s_out: float, zp_out: int, qmin: int,
+            qmax: int) -> tuple[int, int, int]:
     m, e = quantize_multiplier(s_in / s_out) if s_out else (0, 0)
     return m, e, clamp(mbqm32(x - zp_in, m, e) + zp_out, qmin, qmax)
 

@@ -1,6 +1,6 @@
 """Generate the int16, int16-LUT and Softmax golden vectors from bigint_ref (never from qcomp).
 
-    PYTHONPATH=. python tests/fixedpoint/gen_vectors16.py          # rewrites tests/fixedpoint/vectors/*16*.csv, softmax*.csv
+    PYTHONPATH=. python tests/fixedpoint/gen_vectors16.py   # rewrites vectors/*16*.csv and vectors/softmax*.csv
 
 Deterministic (random.Random seeded per file); tests/fixedpoint/test_fp_golden16.py checks that
 generate() reproduces the committed files byte for byte, and that qcomp.fixedpoint reproduces
@@ -44,7 +44,8 @@ def _requantize_row(kind, bits, acc, m, e, zp, qmin, qmax) -> list:
     real = m * 2.0 ** (e - 31)                       # exact: quantize_multiplier(real) == (m, e)
     assert ref.quantize_multiplier(real) == (m, e)
     scaled = ref.mbqm32(acc, m, e) if bits == 32 else ref.mbqm64(acc, m, e)
-    return [kind, bits, acc, repr(real), m, e, scaled, zp, qmin, qmax, ref.requantize(acc, m, e, bits, zp, qmin, qmax)]
+    out = ref.requantize(acc, m, e, bits, zp, qmin, qmax)
+    return [kind, bits, acc, repr(real), m, e, scaled, zp, qmin, qmax, out]
 
 
 def _bounds(rng: random.Random) -> tuple[int, int, int]:
@@ -60,7 +61,8 @@ def requantize16(rng: random.Random) -> str:
     rows = []
     lim64 = 2**47 - 1
     for bits, accs, shifts in ((32, [0, 1, -1, ref.INT32_MAX, ref.INT32_MIN, 2**30, -(2**30)], range(-31, 31)),
-                               (64, [0, 1, -1, lim64, -lim64, 2**31, -(2**31) - 1, 2**46, -(2**46)], range(-31, 15))):
+                               (64, [0, 1, -1, lim64, -lim64, 2**31, -(2**31) - 1, 2**46, -(2**46)],
+                                range(-31, 15))):
         for m in (2**30, 2**31 - 1, 0x7FFF0000 - 1, 0x7FFF0000, 0x7FFF8000, 2**30 + 2**15 - 1, 2**30 + 2**15):
             for e in (shifts[0], -15, 0, shifts[-1]):
                 for acc in accs:
@@ -99,7 +101,10 @@ def elementwise16(rng: random.Random) -> str:
     for _ in range(700):
         op = rng.choice(["add", "sub", "mul"])
         s_a, s_b = _scale(rng, -16, -4), _scale(rng, -16, -4)
-        s_out = _scale(rng, -16, -2) if op != "mul" else f32(s_a * s_b * 2.0 ** rng.randint(12, 16) * rng.uniform(1, 2))
+        if op == "mul":
+            s_out = f32(s_a * s_b * 2.0 ** rng.randint(12, 16) * rng.uniform(1, 2))
+        else:
+            s_out = _scale(rng, -16, -2)
         a = rng.choice(edges) if rng.random() < 0.2 else rng.randint(ref.INT16_MIN, ref.INT16_MAX)
         b = rng.choice(edges) if rng.random() < 0.2 else rng.randint(ref.INT16_MIN, ref.INT16_MAX)
         qmin, qmax = I16 if rng.random() < 0.7 else RELU16
@@ -148,8 +153,8 @@ LUT_TABLES = (  # name, function, s_in, s_out, zp_out, qmin, qmax
 def lut16_tables(rng: random.Random) -> tuple[str, dict[str, list[int]]]:
     tables = {name: ref.build_lut16(FUNCTIONS[fn], s_in, s_out, zp, qmin, qmax)
               for name, fn, s_in, s_out, zp, qmin, qmax in LUT_TABLES}
-    wild = [rng.choice([ref.INT16_MIN, ref.INT16_MAX]) if rng.random() < 0.5 else rng.randint(ref.INT16_MIN, ref.INT16_MAX)
-            for _ in range(513)]                   # neighbours up to 65535 apart: slope needs int32
+    wild = [rng.choice([ref.INT16_MIN, ref.INT16_MAX]) if rng.random() < 0.5
+            else rng.randint(ref.INT16_MIN, ref.INT16_MAX) for _ in range(513)]                   # neighbours up to 65535 apart: slope needs int32
     rows = [[name, fn, repr(s_in), repr(s_out), zp, qmin, qmax, " ".join(map(str, tables[name]))]
             for name, fn, s_in, s_out, zp, qmin, qmax in LUT_TABLES]
     rows.append(["wild", "random", "", "", "", "", "", " ".join(map(str, wild))])
@@ -207,12 +212,14 @@ def softmax_primitives(rng: random.Random) -> str:
         rows.append(["exp_on_negative_values", a, 0, ref.exp_on_negative_values(a), ""])
     for a in sorted({0, 1, 2**30, ref.INT32_MAX} | {rng.randint(0, ref.INT32_MAX) for _ in range(300)}):
         rows.append(["one_over_one_plus_x_for_x_in_0_1", a, 0, ref.one_over_one_plus_x(a), ""])
-    for x in sorted({1, 2**19, 2**19 + 1, 2**30, ref.INT32_MAX} | {rng.randint(2**19, ref.INT32_MAX) for _ in range(200)}):
+    sums = {1, 2**19, 2**19 + 1, 2**30, ref.INT32_MAX} | {rng.randint(2**19, ref.INT32_MAX) for _ in range(200)}
+    for x in sorted(sums):
         recip, bits = ref.get_reciprocal(x, 12)
         rows.append(["get_reciprocal", x, 12, recip, bits])
     pairs = [(ref.INT32_MIN, ref.INT32_MIN), (ref.INT32_MIN, ref.INT32_MAX), (ref.INT32_MAX, ref.INT32_MAX),
              (-(2**30), 1), (2**30, 1), (-3 * 2**29, 1), (3 * 2**29, 1), (-1, 2**30), (1, -(2**30))]
-    pairs += [(rng.randint(ref.INT32_MIN, ref.INT32_MAX), rng.randint(ref.INT32_MIN, ref.INT32_MAX)) for _ in range(200)]
+    pairs += [(rng.randint(ref.INT32_MIN, ref.INT32_MAX), rng.randint(ref.INT32_MIN, ref.INT32_MAX))
+              for _ in range(200)]
     for a, b in pairs:
         rows.append(["saturating_rounding_doubling_high_mul", a, b, ref.srdhm(a, b), ""])
     for e in range(0, 63):

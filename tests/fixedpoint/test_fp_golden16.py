@@ -81,8 +81,8 @@ def test_convert16_rows():
     assert {r["direction"] for r in rows} == {"int8->int16", "int16->int8", "int16->int16"}
     for r in rows:
         in_dt, out_dt = (np.dtype(t) for t in r["direction"].split("->"))
-        p = fp.convert_params(float(r["s_in"]), int(r["zp_in"]), in_dt, float(r["s_out"]), int(r["zp_out"]), out_dt,
-                              int(r["qmin"]), int(r["qmax"]))
+        p = fp.convert_params(float(r["s_in"]), int(r["zp_in"]), in_dt, float(r["s_out"]), int(r["zp_out"]),
+                              out_dt, int(r["qmin"]), int(r["qmax"]))
         assert (p.multiplier, p.shift) == (int(r["multiplier"]), int(r["shift"])), r
         got = fp.convert(int(r["x"]), p)
         assert int(got) == int(r["out"]) and np.asarray(got).dtype == out_dt, r

@@ -15,9 +15,11 @@ from .strategies import INT32_MAX, SETTINGS, scales
 
 ACC64 = (1 << 47) - 1
 acc64s = st.one_of(st.integers(-ACC64, ACC64), st.sampled_from([-ACC64, ACC64, -1, 0, 1, 1 << 31, -(1 << 31) - 1]))
-multipliers = st.one_of(st.integers(1 << 30, INT32_MAX), st.sampled_from([0, 1 << 30, 0x7FFF0000, 0x7FFF8000, INT32_MAX]))
+multipliers = st.one_of(st.integers(1 << 30, INT32_MAX),
+                        st.sampled_from([0, 1 << 30, 0x7FFF0000, 0x7FFF8000, INT32_MAX]))
 shifts64 = st.one_of(st.integers(-31, fp.MAX_SHIFT_64), st.sampled_from([-31, 0, fp.MAX_SHIFT_64]))
-int16s = st.one_of(st.integers(fp.INT16_MIN, fp.INT16_MAX), st.sampled_from([fp.INT16_MIN, fp.INT16_MAX, -1, 0, 1]))
+int16s = st.one_of(st.integers(fp.INT16_MIN, fp.INT16_MAX),
+                   st.sampled_from([fp.INT16_MIN, fp.INT16_MAX, -1, 0, 1]))
 
 
 @SETTINGS
