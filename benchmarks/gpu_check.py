@@ -52,6 +52,9 @@ import gpu_report  # noqa: E402
 from gpu_timing import NCU_METRICS, parse_ncu_csv, time_kernels, time_model  # noqa: E402
 
 
+GPU_STEPS = ("environment", "bit_exact", "latency", "per_kernel")   # each in a process of its own (Check._child)
+
+
 class StepFailed(Exception):
     """A check that ran and found something wrong (a mismatch, a tool's error)."""
 
@@ -64,10 +67,11 @@ class Check:
         self.steps: list[dict] = []
         self.sections: dict[str, list[str]] = {}
         self.work = Path(tempfile.mkdtemp(prefix="qcomp-gpu-check-"))
+        self.runner = None
         self.started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
     # ---- running steps -------------------------------------------------------------------------
-    def step(self, name: str, fn, *args) -> object:
+    def step(self, name: str, method: str, *args: str) -> object:
         t0 = time.monotonic()
         if t0 > self.deadline:
             self.steps.append({"name": name, "status": "FAILED", "seconds": 0.0,
@@ -76,7 +80,7 @@ class Check:
             return None
         result = None
         try:
-            result = fn(*args)
+            result = self._child(method, args) if method in GPU_STEPS else getattr(self, method)(*args)
             status, detail = "OK", result.get("detail", "") if isinstance(result, dict) else ""
             if isinstance(result, dict) and result.get("skipped"):
                 status, detail = "SKIPPED", result["skipped"]
@@ -89,6 +93,30 @@ class Check:
         print(f"gpu_check: {status:7} {name} ({time.monotonic() - t0:.1f} s)", file=sys.stderr, flush=True)
         self.write()
         return result if status == "OK" else None
+
+    def _child(self, method: str, args: tuple[str, ...]) -> dict:
+        """Run one GPU step in its own process, so that a kernel fault (a sticky CUDA error) or a crash of
+        the driver fails that step alone; its rows of the report come back as JSON."""
+        out = self.work / f"step-{len(self.steps)}.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--bundle", str(self.bundle), "--repeats",
+               str(self.repeats), "--warmup", str(self.warmup), "--child", method, *args, "--child-out", str(out)]
+        cmd += ["--stand-in"] if self.stand_in else []
+        left = self.deadline - time.monotonic()
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10.0, left + 30))
+        except subprocess.TimeoutExpired:
+            raise StepFailed(f"stopped after {max(10.0, left + 30):.0f} s: past the time budget (--budget-s)") from None
+        if not out.is_file():
+            raise StepFailed(f"the step's process ended with exit code {r.returncode} before it reported "
+                             f"(a crash?); its stderr ends with:\n{r.stderr.strip()[-2000:]}")
+        data = json.loads(out.read_text())
+        for key, rows in data["sections"].items():
+            self.sections.setdefault(key, []).extend(rows)
+        if data.get("kernel_times") is not None:
+            self.kernel_times = data["kernel_times"]
+        if data["error"]:
+            raise StepFailed(data["error"])
+        return data["result"]
 
     def write(self) -> None:
         self.report.parent.mkdir(parents=True, exist_ok=True)
@@ -113,14 +141,16 @@ class Check:
                 for f in part.iterdir():
                     shutil.copy(f, d / f.name)
         if not self.stand_in:
-            return qcomp.load(d)
+            art = qcomp.load(d)
+            self.runner = art._runner     # closed by child() when the step ends
+            return art
         art = qcomp.load(d, emulate=True)    # the same manifest and sha256 checks
         sys.path.insert(0, str(REPO / "tests" / "backends" / "cuda"))
         from gpu_standin import stand_in_driver
         from qcomp.runtime.cuda_driver import GpuRunner
         info = next(m for m in self.meta["models"] if m["name"] == model)["variants"][variant]
-        return Artifact(d, art.manifest, _runner=GpuRunner(d, art.manifest,
-                                                           driver=stand_in_driver(d, art.manifest, info["emulate_arch"])))
+        self.runner = GpuRunner(d, art.manifest, driver=stand_in_driver(d, art.manifest, info["emulate_arch"]))
+        return Artifact(d, art.manifest, _runner=self.runner)
 
     def feeds(self, model: str) -> dict[str, np.ndarray]:
         with np.load(self.bundle / model / "feeds.npz") as z:
@@ -181,7 +211,6 @@ class Check:
             if diff.size:
                 bad.append(key)
         self.sections.setdefault("bit-exact", []).extend([f"{model} | {variant} | " + " | ".join(r) for r in rows])
-        art._runner.close()
         if bad:
             raise StepFailed(f"{model} {variant}: outputs {', '.join(bad)} differ from the ref artifact: "
                              + "; ".join(r[2] + " mismatching, first " + r[3] for r in rows if r[1] == "no"))
@@ -191,7 +220,6 @@ class Check:
         art = self.open(model, "sm_90")
         t = time_model(art._runner, self._device_feeds(art, model), warmup=self.warmup, repeats=self.repeats,
                        host_repeats=max(5, self.repeats // 4))
-        art._runner.close()
         info = next(m for m in self.meta["models"] if m["name"] == model)
         self.sections.setdefault("latency", []).append(
             f"{model} | {info['launches']} | {t['median_ms'] * 1e3:.1f} | {t['p10_ms'] * 1e3:.1f} / {t['p90_ms'] * 1e3:.1f} | "
@@ -206,7 +234,6 @@ class Check:
         art = self.open(model, "sm_90")
         us = time_kernels(art._runner, self._device_feeds(art, model), warmup=min(5, self.warmup),
                           repeats=max(5, self.repeats // 4))
-        art._runner.close()
         rows = json.loads((self.bundle / model / "roofline.json").read_text())["launches"]
         self.kernel_times = {"model": model, "us": us, "rows": rows}
         return {"detail": f"{len(us)} launches, sum {sum(us):.1f} us, roofline bound {sum(r['bound_us'] for r in rows):.2f} us"}
@@ -242,20 +269,40 @@ class Check:
                            f"carries no ONNX models (their float weights do not fit beside the artifacts)"}
 
     def run(self) -> int:
-        self.step("environment", self.environment)
+        self.step("environment", "environment")
         models = [m["name"] for m in self.meta["models"]]
         for model in models:
             for variant in next(m for m in self.meta["models"] if m["name"] == model)["variants"]:
-                self.step(f"bit-exact {model} {variant}", self.bit_exact, model, variant)
+                self.step(f"bit-exact {model} {variant}", "bit_exact", model, variant)
         for model in models:
-            self.step(f"latency {model}", self.latency, model)
+            self.step(f"latency {model}", "latency", model)
         largest = self.meta["largest"]
-        self.step(f"per-kernel {largest}", self.per_kernel, largest)
-        self.step(f"occupancy {largest}", self.occupancy, largest)
-        self.step("onnxruntime-gpu", self.onnxruntime_gpu)
+        self.step(f"per-kernel {largest}", "per_kernel", largest)
+        self.step(f"occupancy {largest}", "occupancy", largest)
+        self.step("onnxruntime-gpu", "onnxruntime_gpu")
         shutil.rmtree(self.work, ignore_errors=True)
         self.write()
         return 1 if self.failed else 0
+
+
+def child(args) -> int:
+    """One GPU step (--child METHOD ARGS...) in this process; its result, error and report rows go to
+    --child-out as JSON for the parent."""
+    check = Check(args.bundle, Path(os.devnull), args.stand_in, args.repeats, 1e9, args.warmup)
+    result, error = None, None
+    try:
+        result = getattr(check, args.child[0])(*args.child[1:])
+    except StepFailed as e:
+        error = str(e)
+    except Exception as e:   # noqa: BLE001 - reported as the step's failure
+        error = f"{type(e).__name__}: {e}\n" + traceback.format_exc(limit=6)[-2500:]
+    finally:
+        if getattr(check, "runner", None) is not None:
+            check.runner.close()
+        shutil.rmtree(check.work, ignore_errors=True)
+    args.child_out.write_text(json.dumps({"result": result, "error": error, "sections": check.sections,
+                                          "kernel_times": getattr(check, "kernel_times", None)}))
+    return 0
 
 
 def profile_run(bundle: Path, model: str) -> int:
@@ -275,9 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stand-in", action="store_true", help="run on the stand-in driver (CPU emulation), no GPU")
     ap.add_argument("--repeats", type=int, default=200, help="timed runs per model (median)")
     ap.add_argument("--warmup", type=int, default=20, help="untimed runs before the timed ones")
-    ap.add_argument("--budget-s", type=float, default=300.0, help="steps not started by then are FAILED")
+    ap.add_argument("--budget-s", type=float, default=240.0, help="steps not started by then are FAILED")
     ap.add_argument("--profile-run", metavar="MODEL", help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:
+        return child(args)
     if args.profile_run:
         return profile_run(args.bundle, args.profile_run)
     report = args.report

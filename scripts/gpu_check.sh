@@ -10,12 +10,12 @@
 #
 #   QCOMP_GPU_PYTHON    the interpreter (default python3: on the GPU machine the one with PyTorch and
 #                       cuda-bindings)
-#   QCOMP_GPU_TIMEOUT_S hard limit of the whole check in seconds (default 330, under the 6 minutes a run
-#                       may take); the Python side stops starting steps at --budget-s (default 300)
+#   QCOMP_GPU_TIMEOUT_S hard limit of the whole check in seconds (default 300, under the 6 minutes a run
+#                       may take); the Python side stops starting steps at --budget-s (default 240)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 PY=${QCOMP_GPU_PYTHON:-python3}
-LIMIT=${QCOMP_GPU_TIMEOUT_S:-330}
+LIMIT=${QCOMP_GPU_TIMEOUT_S:-300}
 
 bundle=gpu_bundle report=""
 args=("$@")
