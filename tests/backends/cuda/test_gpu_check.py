@@ -167,3 +167,43 @@ def test_stand_in_event_calls_match_the_cuda_bindings():
         want = 0 if not inside else len(inside.split(","))
         got = len(inspect.signature(getattr(StandInDriver, name)).parameters) - 1
         assert got == want, f"{name}: stand-in takes {got} arguments, cuda.bindings: {first}"
+
+
+def _fake_ncu(tmp_path: Path, body: str) -> Path:
+    ncu = tmp_path / "bin" / "ncu"
+    ncu.parent.mkdir()
+    ncu.write_text("#!/bin/sh\n" + body)
+    ncu.chmod(0o755)
+    return ncu
+
+
+def test_occupancy_step_reads_ncu_and_fails_loudly_on_its_error(bundle, tmp_path, monkeypatch):
+    """The GPU-only step, against a stand-in ncu: its CSV fills the report's achieved-occupancy column;
+    an ncu that fails (or profiles another number of launches) fails the step with its own words."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_check
+        import gpu_report
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    launches = json.loads((bundle / "bundle.json").read_text())["models"][0]["launches"]
+    header = NCU_CSV.splitlines()[1]
+    rows = [f'"{i}","1","python3","h","k{i}","1","7","(256, 1, 1)","(1, 1, 1)","0","9.0","s",'
+            f'"sm__warps_active.avg.pct_of_peak_sustained_active","%","{10 + i}.5"' for i in range(launches)]
+    csv_file = tmp_path / "ncu.csv"
+    csv_file.write_text("\n".join([header, *rows]) + "\n")
+    ncu = _fake_ncu(tmp_path, f'cat "{csv_file}"\n')
+    monkeypatch.setenv("PATH", f"{ncu.parent}:{os.environ['PATH']}")
+    check = gpu_check.Check(bundle, tmp_path / "r.md", False, 3, 60)
+    check.step("occupancy fashion_mnist", "occupancy", "fashion_mnist")
+    assert check.steps[-1]["status"] == "OK", check.steps[-1]
+    check.kernel_times = {"model": "fashion_mnist", "us": [1.0] * launches,
+                          "rows": json.loads((bundle / "fashion_mnist" / "roofline.json").read_text())["launches"]}
+    assert "| 12% |" in gpu_report.render(check)     # launch 2's achieved occupancy, 12.5%
+    csv_file.write_text("\n".join([header, *rows[:-1]]) + "\n")
+    check.step("occupancy fashion_mnist", "occupancy", "fashion_mnist")
+    assert check.steps[-1]["status"] == "FAILED" and f"the plan has {launches}" in check.steps[-1]["detail"]
+    ncu.write_text("#!/bin/sh\necho '==ERROR== ERR_NVGPUCTRPERM: no permission to the counters' >&2\nexit 1\n")
+    check.step("occupancy fashion_mnist", "occupancy", "fashion_mnist")
+    assert check.steps[-1]["status"] == "FAILED" and "ERR_NVGPUCTRPERM" in check.steps[-1]["detail"]
+    assert check.failed == ["occupancy fashion_mnist"] * 2
