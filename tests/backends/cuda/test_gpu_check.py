@@ -207,3 +207,50 @@ def test_occupancy_step_reads_ncu_and_fails_loudly_on_its_error(bundle, tmp_path
     check.step("occupancy fashion_mnist", "occupancy", "fashion_mnist")
     assert check.steps[-1]["status"] == "FAILED" and "ERR_NVGPUCTRPERM" in check.steps[-1]["detail"]
     assert check.failed == ["occupancy fashion_mnist"] * 2
+
+
+def test_cuda_bindings_accept_the_timing_calls(bundle, tmp_path):
+    """Replay every driver call of the latency and per-kernel timing (recorded on the stand-in) against the
+    real cuda.bindings.driver, with the stand-in's handles replaced by the bindings' types: the bindings
+    convert every argument before they look for the driver, so on this GPU-less host a call may fail only
+    because libcuda.so is missing, never with a TypeError on an argument."""
+    driver = pytest.importorskip("cuda.bindings.driver", reason="cuda-bindings is not installed (the cuda extra)")
+    from qcomp.runtime.cuda_driver import probe_gpu
+    if probe_gpu() is None:
+        pytest.skip("this host has a GPU: replaying recorded pointers there is not safe")
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_check
+        from gpu_timing import time_kernels, time_model
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    check = gpu_check.Check(bundle, tmp_path / "r.md", True, 2, 60)
+    art = check.open("fashion_mnist", "sm_90")
+    feeds = check._device_feeds(art, "fashion_mnist")
+    fake = check.runner.driver
+    fake.log.clear()
+    t = time_model(check.runner, feeds, warmup=1, repeats=2, host_repeats=1)
+    us = time_kernels(check.runner, feeds, warmup=0, repeats=1)
+    assert t["median_ms"] > 0 and len(us) == len(check.runner.launches) and min(us) > 0
+    calls = list(fake.log)
+    check.runner.close()
+    events = {"cuEventRecord": (0,), "cuEventSynchronize": (0,), "cuEventElapsedTime": (0, 1), "cuEventDestroy": (0,)}
+    replayed = set()
+    for call, args in calls:
+        args = list(args)
+        for i in events.get(call, ()):
+            args[i] = driver.CUevent()
+        args = [driver.CUdeviceptr(int(a)) if isinstance(a, fake.CUdeviceptr) else a for a in args]
+        if call == "cuLaunchKernel":
+            args[0] = driver.CUfunction()
+        if call in ("cuCtxSetCurrent",):
+            args[0] = driver.CUcontext()
+        try:
+            getattr(driver, call)(*args)
+        except (TypeError, ValueError, OverflowError) as e:
+            pytest.fail(f"cuda.bindings rejects the arguments of {call}{tuple(args)}: {e}")
+        except Exception:   # noqa: BLE001 - the driver library is missing: expected here
+            pass
+        replayed.add(call)
+    assert {"cuEventCreate", "cuEventRecord", "cuEventSynchronize", "cuEventElapsedTime", "cuEventDestroy",
+            "cuMemsetD8", "cuLaunchKernel"} <= replayed
