@@ -161,14 +161,18 @@ class Check:
         lines = [f"- mode: {'STAND-IN driver on the CPU (no GPU)' if self.stand_in else 'GPU (CUDA driver API)'}",
                  f"- host: {platform.node()}, {platform.machine()}, Python {platform.python_version()} "
                  f"({sys.executable}), numpy {np.__version__}"]
+        self.sections["environment"] = lines     # what was found so far is reported even if a later line fails
         smi = shutil.which("nvidia-smi")
         if smi:
-            q = subprocess.run([smi, "--query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem",
-                                "--format=csv"], capture_output=True, text=True, timeout=60)
+            for fields in ("name,driver_version,memory.total,clocks.max.sm,clocks.max.memory", "name,driver_version"):
+                q = subprocess.run([smi, f"--query-gpu={fields}", "--format=csv"], capture_output=True, text=True,
+                                   timeout=60)
+                if q.returncode == 0:
+                    break
             lines.append("- nvidia-smi: " + (q.stdout.strip().replace("\n", " | ") if q.returncode == 0
                                              else f"failed ({q.returncode}): {q.stderr.strip()[:300]}"))
             if q.returncode != 0 and not self.stand_in:
-                raise StepFailed(f"nvidia-smi failed: {q.stderr.strip()[:500]}")
+                raise StepFailed(f"nvidia-smi failed: {(q.stderr or q.stdout).strip()[:500]}")
         elif not self.stand_in:
             raise StepFailed("nvidia-smi is not on PATH: no NVIDIA driver on this machine")
         else:
@@ -188,7 +192,6 @@ class Check:
         lines += [f"- device: {device}, compute capability "
                   f"{runner.compute_capability // 10}.{runner.compute_capability % 10}, CUDA driver API "
                   f"{version // 1000}.{version % 1000 // 10}, cuda-bindings {bindings}"]
-        self.sections["environment"] = lines
         return {"detail": lines[-1][2:]}
 
     def bit_exact(self, model: str, variant: str) -> dict:
