@@ -55,6 +55,9 @@ from qcomp.codegen.cuda.nvcc import compile_cubin, compile_fatbin, find_nvcc, pa
 from qcomp.codegen.cuda.roofline import H100, roofline  # noqa: E402
 from qcomp.target import get_target  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+from gpu_check import source_digest  # noqa: E402
+
 EXAMPLE = REPO / "examples" / "fashion_mnist"
 MODELS = ("fashion_mnist", "resnet18", "mobilenet_v2", "efficientnet_lite0", "minilm")
 SETS = {"cnn": (MODELS[:4], "gpu_bundle", True), "minilm": (("minilm",), "gpu_bundle_minilm", False)}
@@ -212,7 +215,7 @@ def prepare(out: Path, models: tuple[str, ...], variants: tuple[str, ...] = tupl
     nvcc_version = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout.strip().splitlines()
     meta = {"format": 1, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "qcomp_commit": _git("rev-parse", "HEAD") + (" (dirty tree)" if _git("status", "--porcelain") else ""),
-            "nvcc": nvcc_version[-1] if nvcc_version else "?", "models": entries, "largest": largest,
+            "qcomp_sources": source_digest(), "nvcc": nvcc_version[-1] if nvcc_version else "?", "models": entries, "largest": largest,
             "wheels": fetch_wheels(out / "wheels") if wheels else [],
             "onnxruntime_gpu": {"travels": False,
                                 "why": "the onnxruntime-gpu wheel (1.31.1, cp312 manylinux_2_28 x86-64) is 255.6 MB, "

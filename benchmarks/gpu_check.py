@@ -5,6 +5,7 @@
 
 Reads a bundle of benchmarks/gpu_bundle.py and runs these steps, each named in the report:
 
+  bundle                      the bundle was built from the qcomp sources of this tree (source_digest)
   environment                 nvidia-smi (name, driver, clocks), the driver's device name, compute
                               capability and version, Python, numpy and cuda-bindings versions
   bit-exact MODEL VARIANT     every variant's artifact (common/ + variants/V/, sha256-checked by qcomp.load)
@@ -50,6 +51,18 @@ for _p in (str(HERE), str(REPO)):
 
 import gpu_report  # noqa: E402
 from gpu_timing import NCU_METRICS, parse_ncu_csv, time_kernels, time_model  # noqa: E402
+
+
+def source_digest(repo: Path = REPO) -> str:
+    """sha256 over qcomp's sources that decide an artifact (qcomp/ *.py and templates, targets/*.toml, the C
+    sources of runtime/; no build output): the bundle records it, the check compares it with its tree."""
+    import hashlib
+    h = hashlib.sha256()
+    files = [*repo.glob("qcomp/**/*.py"), *repo.glob("qcomp/**/*.j2"), *repo.glob("targets/*.toml"),
+             *(p for p in repo.glob("runtime/**/*") if p.suffix in (".c", ".h", ".ld", ".S", ".s"))]
+    for f in sorted(f for f in files if "__pycache__" not in f.parts):
+        h.update(f.relative_to(repo).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 GPU_STEPS = ("environment", "bit_exact", "latency", "per_kernel")   # each in a process of its own (Check._child)
@@ -157,6 +170,14 @@ class Check:
             return {k: z[k] for k in z.files}
 
     # ---- the steps -------------------------------------------------------------------------------
+    def bundle_matches(self) -> dict:
+        built, here = self.meta.get("qcomp_sources"), source_digest()
+        if built != here:
+            raise StepFailed(f"the bundle was built from other qcomp sources (digest {str(built)[:12]}..., this tree "
+                             f"{here[:12]}...): its artifacts may not be what this qcomp builds; rebuild it with "
+                             f"benchmarks/gpu_bundle.py in this tree")
+        return {"detail": f"built from this tree's qcomp sources ({here[:12]}...)"}
+
     def environment(self) -> dict:
         lines = [f"- mode: {'STAND-IN driver on the CPU (no GPU)' if self.stand_in else 'GPU (CUDA driver API)'}",
                  f"- host: {platform.node()}, {platform.machine()}, Python {platform.python_version()} "
@@ -272,6 +293,7 @@ class Check:
                            f"carries no ONNX models (their float weights do not fit beside the artifacts)"}
 
     def run(self) -> int:
+        self.step("bundle", "bundle_matches")
         self.step("environment", "environment")
         models = [m["name"] for m in self.meta["models"]]
         for model in models:

@@ -93,7 +93,7 @@ def test_script_end_to_end_on_the_stand_in(bundle, tmp_path):
     for v in VARIANTS:
         assert _status(report, f"bit-exact fashion_mnist {v}") == "OK"
         assert f"| fashion_mnist | {v} | logits | yes | 0 / 10 |" in report
-    for step in ("environment", "latency fashion_mnist", "per-kernel fashion_mnist"):
+    for step in ("bundle", "environment", "latency fashion_mnist", "per-kernel fashion_mnist"):
         assert _status(report, step) == "OK"
     assert _status(report, "occupancy fashion_mnist") == "SKIPPED"      # named, with its reason
     assert _status(report, "onnxruntime-gpu") == "SKIPPED" and "255.6 MB" in report
@@ -111,22 +111,26 @@ def test_broken_steps_fail_loudly_and_the_rest_still_runs(bundle, tmp_path):
     expected["logits"][0, 3] ^= 1
     np.savez(model / "expected.npz", **expected)
     (model / "variants" / "sm_80" / "model.fatbin").unlink()
+    meta = json.loads((broken / "bundle.json").read_text())
+    (broken / "bundle.json").write_text(json.dumps(meta | {"qcomp_sources": "0" * 64}))   # built from other sources
     out = tmp_path / "out"
     code, report, stderr = _check(broken, out)
     assert code == 1
-    assert "FAILED: bit-exact fashion_mnist sm_90, bit-exact fashion_mnist sm_80, bit-exact fashion_mnist sm_75" in report
+    assert ("FAILED: bundle, bit-exact fashion_mnist sm_90, bit-exact fashion_mnist sm_80, bit-exact fashion_mnist "
+            "sm_75)") in report
+    assert _status(report, "bundle") == "FAILED" and "built from other qcomp sources" in report
     assert "| fashion_mnist | sm_90 | logits | no | 1 / 10 | (0, 3): got" in report
     assert _status(report, "bit-exact fashion_mnist sm_80") == "FAILED" and "model.fatbin is missing" in report
     for step in ("environment", "latency fashion_mnist", "per-kernel fashion_mnist"):
         assert _status(report, step) == "OK"
-    assert "FAILED steps: bit-exact fashion_mnist sm_90" in stderr
+    assert "FAILED steps: bundle, bit-exact fashion_mnist sm_90" in stderr
 
 
 def test_missing_bundle_and_spent_budget_fail_loudly(bundle, tmp_path):
     code, report, _ = _check(tmp_path / "no-bundle", tmp_path / "a")
     assert code == 1 and "step **bundle**: FAILED" in report
     code, report, _ = _check(bundle, tmp_path / "b", "--budget-s", "0")
-    assert code == 1 and _status(report, "environment") == "FAILED" and "time budget" in report
+    assert code == 1 and _status(report, "bundle") == "FAILED" and "time budget" in report
     for section in SECTIONS:
         assert section in report, section
 
