@@ -204,6 +204,9 @@ def prepare(out: Path, models: tuple[str, ...], variants: tuple[str, ...] = tupl
         raise SystemExit("gpu_bundle needs nvcc here to build the fatbins (pip install nvidia-cuda-nvcc, or the "
                          "CUDA toolkit)")
     if out.exists():
+        if any(out.iterdir()) and not (out / "bundle.json").is_file():
+            raise SystemExit(f"--out {out} is not empty and holds no bundle.json: choose a new folder, so nothing "
+                             f"of yours is removed")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     entries = []
@@ -215,7 +218,8 @@ def prepare(out: Path, models: tuple[str, ...], variants: tuple[str, ...] = tupl
     nvcc_version = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout.strip().splitlines()
     meta = {"format": 1, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "qcomp_commit": _git("rev-parse", "HEAD") + (" (dirty tree)" if _git("status", "--porcelain") else ""),
-            "qcomp_sources": source_digest(), "nvcc": nvcc_version[-1] if nvcc_version else "?", "models": entries, "largest": largest,
+            "qcomp_sources": source_digest(), "nvcc": nvcc_version[-1] if nvcc_version else "?",
+            "models": entries, "largest": largest,
             "wheels": fetch_wheels(out / "wheels") if wheels else [],
             "onnxruntime_gpu": {"travels": False,
                                 "why": "the onnxruntime-gpu wheel (1.31.1, cp312 manylinux_2_28 x86-64) is 255.6 MB, "

@@ -9,6 +9,7 @@ modelled occupancy and, when ncu ran, the achieved occupancy it measured; launch
 from __future__ import annotations
 
 PER_KERNEL_ROWS = 20
+STAND_IN = "STAND-IN mode: the stand-in driver runs the kernels on the CPU emulation; nothing here ran on a GPU"
 
 
 def _table(headers: list[str], rows: list[str]) -> list[str]:
@@ -58,7 +59,7 @@ def render(check) -> str:
     out = [f"# qcomp cuda backend on a GPU: gpu_check report ({verdict})", "",
            f"- started {check.started}; bundle `{check.bundle}` built {meta['created']} from qcomp "
            f"{meta['qcomp_commit']} with {meta['nvcc']}",
-           f"- {'STAND-IN mode: the stand-in driver runs the kernels on the CPU emulation; nothing here ran on a GPU' if check.stand_in else 'GPU mode: CUDA driver API through cuda-bindings'}",
+           "- " + (STAND_IN if check.stand_in else "GPU mode: CUDA driver API through cuda-bindings"),
            "", "## Steps", ""]
     out += _table(["step", "status", "seconds", "detail"],
                   [f"{s['name']} | **{s['status']}** | {s['seconds']:.1f} | "
