@@ -28,6 +28,8 @@ output or has more than one reader; an AvgPool2D that already pads without count
 MaxPool2D whose input may be below v; a pooling whose ceil_mode would give another output shape
 (its last window may not start in the padding); any other reader (ConvTranspose2D: its pads crop); a
 pre-quantized model whose Pad input and output carry different parameters.
+A Pad followed by a Transpose folds through it (seen_by_reader: the pads permuted), as the Pad of an
+NCHW graph input before the import's NCHW -> NHWC Transpose does.
 It runs on the FLOAT graph, before calibration, so every target builds the folded graph.
 """
 from __future__ import annotations
@@ -60,19 +62,35 @@ def lower_bound(g: Graph, value: str, producers: dict) -> float | None:
     return getattr(prod.op, "act_min", None)
 
 
-def why_not_foldable(g: Graph, pad: Node, producers: dict, consumers: dict) -> str | None:
-    """None when `pad` folds into its one reader, else the reason it does not."""
-    op = pad.op
+def seen_by_reader(g: Graph, pad: Node, consumers: dict) -> tuple[ops.Pad, str, Node | None]:
+    """(the Pad as the node after it sees it, the value that node reads, the Transpose in between).
+
+    Pad commutes with a Transpose: Transpose_perm(Pad(x, b, e)) = Pad(Transpose_perm(x), b', e') with
+    b'[i] = b[perm[i]], e'[i] = e[perm[i]]. A Pad on an NCHW graph input sits before the import's
+    NCHW -> NHWC Transpose; seen through that Transpose it pads H and W of the NHWC conv input."""
     y = pad.outputs[0]
+    readers = consumers.get(y, [])
+    if len(readers) == 1 and isinstance(readers[0].op, ops.Transpose) and y not in g.outputs:
+        t = readers[0]
+        perm, p, r = t.op.perm, pad.op.pads, len(t.op.perm)
+        permuted = tuple(p[i] for i in perm) + tuple(p[r + i] for i in perm)
+        return dataclasses.replace(pad.op, pads=permuted), t.outputs[0], t
+    return pad.op, y, None
+
+
+def why_not_foldable(g: Graph, pad: Node, producers: dict, consumers: dict) -> str | None:
+    """None when `pad` folds into the node reading it (directly or through one Transpose), else the
+    reason it does not."""
+    op, y, transpose = seen_by_reader(g, pad, consumers)
     if op.mode != "constant":
         return f"mode {op.mode!r} pads with copies of the input, not a constant"
     if g.types[y].rank != 4:
         return f"its output has rank {g.types[y].rank}, not NHWC"
     p = op.pads
     if p[0] or p[3] or p[4] or p[7]:
-        return f"it pads the batch or channel axis (pads {p})"
+        return f"it pads the batch or channel axis (pads {p}{' after the Transpose' if transpose else ''})"
     table = prequant_of(g).activations
-    if pad.inputs[0] in table and y in table and table[pad.inputs[0]] != table[y]:
+    if pad.inputs[0] in table and pad.outputs[0] in table and table[pad.inputs[0]] != table[pad.outputs[0]]:
         return "the pre-quantized model gives its input and output different quantization parameters"
     readers = consumers.get(y, [])
     if y in g.outputs or len(readers) != 1:
@@ -90,9 +108,12 @@ def why_not_foldable(g: Graph, pad: Node, producers: dict, consumers: dict) -> s
         return f"value {op.value} is not the 0 that {reader.kind} {reader.name!r} pads with"
     if isinstance(reader.op, ops.AvgPool2D) and any(reader.op.pads) and not reader.op.count_include_pad:
         return f"{reader.name!r} already pads {reader.op.pads} without counting them (count_include_pad=0)"
-    shape = folded_op(reader.op, op).infer([g.types[pad.inputs[0]]] + [g.types[v] for v in reader.inputs[1:]])
-    if shape[0].shape != g.types[reader.outputs[0]].shape:   # ceil_mode: the last window may not start in a pad
-        return (f"{reader.name!r} with ceil_mode would give shape {shape[0].shape}, not "
+    unpadded = g.types[pad.inputs[0]]
+    if transpose is not None:
+        unpadded = transpose.op.infer([unpadded])[0]
+    shape = folded_op(reader.op, op).infer([unpadded] + [g.types[v] for v in reader.inputs[1:]])[0].shape
+    if shape != g.types[reader.outputs[0]].shape:   # ceil_mode: the last window may not start in a pad
+        return (f"{reader.name!r} with ceil_mode would give shape {shape}, not "
                 f"{g.types[reader.outputs[0]].shape}, with the pads folded")
     return None
 
@@ -117,9 +138,14 @@ def fold_pad(g: Graph) -> Graph:
     consumers = out.consumers()
     drop: set[int] = set()
     for pad in each_node([out.node(name) for name in foldable]):
-        reader = consumers[pad.outputs[0]][0]
-        reader.op = folded_op(reader.op, pad.op)
-        reader.inputs = (pad.inputs[0],) + tuple(reader.inputs[1:])
+        op, y, transpose = seen_by_reader(out, pad, consumers)
+        reader = consumers[y][0]
+        if transpose is not None:   # the Transpose reads the unpadded value: its output shrinks
+            transpose.inputs = (pad.inputs[0],)
+            out.types[y] = transpose.op.infer([out.types[pad.inputs[0]]])[0]
+        else:
+            reader.inputs = (pad.inputs[0],) + tuple(reader.inputs[1:])
+        reader.op = folded_op(reader.op, op)
         drop.add(id(pad))
     out.nodes = [n for n in out.nodes if id(n) not in drop]
     out.prune()

@@ -160,3 +160,26 @@ def test_not_folding_before_maxpool_is_needed():
     wrong.prune()
     feeds = _samples(1)[0]
     assert not np.array_equal(run_float(verify(wrong), feeds)["y"], run_float(g, feeds)["y"])
+
+
+def test_pad_of_an_nchw_input_folds_through_the_transpose():
+    """Pad(NCHW x) -> Transpose to NHWC -> Conv2D: the pads, permuted, go into the conv."""
+    rng = np.random.default_rng(2)
+    g = Graph(name="pad_transpose")
+    g.add_input("x", TensorType((1, 5, 7, 6), F))
+    g.add_node(ops.Pad(pads=(0, 0, 0, 1, 0, 0, 1, 0)), ["x"], "pad")          # NCHW: H end 1, W begin 1
+    g.add_node(ops.Transpose(perm=(0, 2, 3, 1)), ["pad"], "nhwc")
+    g.add_constant("w", (rng.standard_normal((4, 3, 3, 5)) * 0.4).astype(np.float32))
+    g.add_constant("b", (rng.standard_normal(4) * 0.1).astype(np.float32))
+    g.add_node(ops.Conv2D(strides=(2, 2)), ["nhwc", "w", "b"], "y")
+    g.outputs = ["y"]
+    after = run_passes(g, (fold_pad,))
+    assert body(after) == ["%nhwc = Transpose(%x) {perm=(0, 2, 3, 1)} : f32[1x7x6x5]",
+                           "%y = Conv2D(%nhwc, %w, %b) {strides=(2, 2), pads=(0, 1, 1, 0), dilations=(1, 1), "
+                           "group=1} : f32[1x3x3x4]"]
+    samples = [{"x": (2 * rng.standard_normal((1, 5, 7, 6))).astype(np.float32)} for _ in range(4)]
+    np.testing.assert_array_equal(run_float(after, samples[0])["y"], run_float(g, samples[0])["y"])
+    unfolded, folded = _lowered(g, samples), _lowered(after, samples)
+    for feeds in samples:
+        np.testing.assert_array_equal(run_integer(folded, feeds, raw=True)["y"],
+                                      run_integer(unfolded, feeds, raw=True)["y"])
