@@ -35,7 +35,7 @@ class Profiler:
         n = len(nodes)
         f, b = mod.function("qcomp_profiled_nodes", I32, [], internal=False)
         b.ret(c32(n))
-        names = [mod.cstring(node.name, "node") for node in nodes]
+        names = [mod.cstring(node.name, "profiled_name") for node in nodes]
         table = ir.GlobalVariable(mod.m, ir.ArrayType(PTR, max(n, 1)), "node_name.table")
         table.initializer = ir.Constant(table.value_type, names or [ir.Constant(PTR, None)])
         table.global_constant, table.linkage = True, "internal"
