@@ -4,7 +4,9 @@ same model built by a checkout without the hook (BASE: a qcomp tree before the p
     python benchmarks/profiler_overhead.py --base /path/to/qcomp-before [--runs N] [--threads 1]
 
 Models: the bundled example (examples/fashion_mnist, 28x28) and the ResNet-18-style model of
-tests/models/cnn_zoo.py at 224x224 (as benchmarks/latency.py builds it). Each is built twice with
+tests/models/cnn_zoo.py at 224x224 (as benchmarks/latency.py builds it); with --models
+efficientnet_lite0_pads also the TorchScript EfficientNet-Lite0 export, where BASE (before fold_pad)
+keeps its 17 Pad nodes: that row measures fold_pad and the hook together. Each is built twice with
 the same calibration arrays (BASE's qcomp.build in a child process with PYTHONPATH=BASE), and both
 model.so run in one process: qcomp.bench.time_interleaved alternates blocks of back-to-back runs
 (base, hook off, hook on), so clock and load changes hit all three alike. "on" wraps each run in
@@ -63,17 +65,22 @@ def main(argv=None) -> int:
         names = args.models.split(",")
         models = []
         if "fashion_mnist" in names:
-            models.append(("fashion_mnist (bundled example)", REPO / "examples" / "fashion_mnist" / "model.onnx",
+            models.append(("fashion_mnist", "fashion_mnist (bundled example)", REPO / "examples" / "fashion_mnist" / "model.onnx",
                            REPO / "examples" / "fashion_mnist" / "calib.npz", args.runs or 2000))
         if "resnet18" in names:
             resnet = _latency_module().write_model("resnet18", work, 224)
             np.savez(work / "resnet.calib.npz", input=rng.standard_normal((4, 3, 224, 224)).astype(np.float32))
-            models.append(("ResNet-18-style 224", resnet, work / "resnet.calib.npz", args.runs or 200))
+            models.append(("resnet18", "ResNet-18-style 224", resnet, work / "resnet.calib.npz", args.runs or 200))
+        if "efficientnet_lite0_pads" in names:   # also the fold_pad comparison: BASE keeps the 17 Pads
+            effnet = _latency_module().write_model("efficientnet_lite0_pads", work, 224)
+            np.savez(work / "effnet.calib.npz", input=rng.standard_normal((4, 3, 224, 224)).astype(np.float32))
+            models.append(("efficientnet_lite0_pads", "EfficientNet-Lite0 TorchScript export (17 Pads)", effnet, work / "effnet.calib.npz",
+                           args.runs or 200))
         print(f"CPU: {_cpu()}; {args.threads} thread(s)")
-        for title, model, calib, runs in models:
+        for key, title, model, calib, runs in models:
             arts = {}
             for label, tree in (("base", Path(args.base)), ("hook", REPO)):
-                arts[label] = work / f"{model.stem}.{label}"
+                arts[label] = work / f"{key}.{label}"
                 if not (arts[label] / "manifest.json").is_file():
                     build_with(tree, model, calib, arts[label])
             base, hook = (qcomp.load(arts[k], num_threads=args.threads) for k in ("base", "hook"))

@@ -5,9 +5,10 @@
 Like OpenVINO's `benchmark_app -pc` and onnxruntime's profiler. The artifact's own per-node clock
 (qcomp_set_profiler, runtime/qcomp.h ABI version 2) times every node kernel of every timed run;
 a node's time is its median over the runs; its share is that median over the sum of all nodes'
-medians (the shares add up to 100 %); `run` is the median wall time of the whole `Artifact.run`
-call (input checks, ctypes and the I/O copies included), so run - sum(nodes) is what lies outside
-the nodes. MACs per node come from the TARGET graph (model.qir lowered, qcomp.ir.stats.node_macs):
+medians (the shares add up to 100 %). Per run, the sum of its node times (median over the runs)
+against the wall time of the whole run call (median; input checks and ctypes included) shows what
+lies outside the nodes; on a loaded machine the per-node medians drop preemptions that every run's
+sum keeps, so the sum of the medians can fall below both. MACs per node come from the TARGET graph (model.qir lowered, qcomp.ir.stats.node_macs):
 GOPS = 2 * MACs / time, and the share of the peak = GOPS / peak GOPS of the threads in effect.
 
 The peak (cpu_peak): int8 ops per cycle per core of the dot instruction x the clock x threads.
@@ -129,6 +130,7 @@ class LayerProfile:
     run_ms: float                # median wall time of a whole run call
     peak: Peak
     cpu_model: str
+    nodes_run_ms: float = 0.0    # median over the runs of the sum of that run's node times
 
     @property
     def total_ms(self) -> float:
@@ -178,7 +180,8 @@ def profile_layers(artifact, threads: int | None = None, runs: int = 50, warmup:
                             float(np.median(times[:, k])) / 1e6))
     peak = cpu_peak(runner.num_threads, hz=hz)
     return LayerProfile(str(path), manifest["target"], runner.num_threads, runs, warmup, layers,
-                        1e3 * statistics.median(walls), peak, cpuinfo().get("model name", "?"))
+                        1e3 * statistics.median(walls), peak, cpuinfo().get("model name", "?"),
+                        float(np.median(times.sum(axis=1))) / 1e6)
 
 
 def format_profile(p: LayerProfile, top: int | None = None) -> list[str]:
@@ -212,6 +215,6 @@ def format_profile(p: LayerProfile, top: int | None = None) -> list[str]:
         gops = 2 * macs / (mac_ms * 1e-3) / 1e9
         lines.append(f"  conv/dense/matmul nodes alone: {mac_ms:.4f} ms, {gops:.1f} GOPS, "
                      f"{100 * gops / peak.gops:.1f} % of the peak")
-    lines.append(f"  whole run call (median): {p.run_ms:.4f} ms; outside the nodes (I/O checks, ctypes): "
-                 f"{p.run_ms - p.total_ms:.4f} ms")
+    lines.append(f"  per run (medians): nodes {p.nodes_run_ms:.4f} ms, whole run call {p.run_ms:.4f} ms, outside "
+                 f"the nodes (input checks, ctypes) {p.run_ms - p.nodes_run_ms:.4f} ms")
     return lines

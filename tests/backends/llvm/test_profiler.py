@@ -69,7 +69,7 @@ def test_every_node_is_timed_with_exact_macs(artifact):
     assert got == want
     assert sum(p.share(layer) for layer in p.layers) == pytest.approx(100.0, abs=1e-9)
     assert all(layer.ms > 0 for layer in p.layers)
-    assert p.total_ms <= p.run_ms
+    assert p.total_ms <= p.run_ms and p.nodes_run_ms <= p.run_ms
     assert p.threads == 1 and p.peak.threads == 1 and p.peak.hz == 3e9
 
 
@@ -179,9 +179,11 @@ def test_table_totals_add_up():
     from qcomp.layer_profile import Layer, LayerProfile, Peak
     peak = Peak("AuthenticAMD", 25, 128, "Zen 4", 2.5e9, "measured", 1)
     layers = [Layer("a", "QConv2D", 1_000_000, 0.02), Layer("b", "MaxPool2D", 0, 0.01)]
-    p = LayerProfile("art", "x86-vnni", 1, 3, 1, layers, 0.04, peak, "cpu")
+    p = LayerProfile("art", "x86-vnni", 1, 3, 1, layers, 0.04, peak, "cpu", 0.031)
     lines = format_profile(p)
     assert lines[4].split()[:4] == ["a", "QConv2D", "0.0200", "66.7%"]
     assert lines[4].split()[5:] == ["100.0", "31.2%"]          # 2 MMAC ops in 20 us; of 320 GOPS
     assert lines[5].split()[:4] == ["b", "MaxPool2D", "0.0100", "33.3%"]
     assert lines[7].split()[:4] == ["nodes", "2", "0.0300", "100.0%"]
+    assert lines[-1] == ("  per run (medians): nodes 0.0310 ms, whole run call 0.0400 ms, outside the nodes "
+                         "(input checks, ctypes) 0.0090 ms")
