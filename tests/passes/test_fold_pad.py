@@ -119,7 +119,7 @@ def test_folded_graphs_run_bit_exact_on_x86_vnni():
     if why:
         pytest.skip(why)
     samples = _samples()
-    for case in ("conv", "depthwise", "avgpool"):
+    for case in ("conv", "depthwise", "avgpool", "maxpool_after_relu"):
         folded = _lowered(run_passes(_graph(_consumer(case), **FOLDS[case][0]), (fold_pad,)), samples)
         for feeds in samples[:2]:
             np.testing.assert_array_equal(run_x86_vnni(folded, feeds)["y"], run_integer(folded, feeds)["y"])
@@ -183,3 +183,15 @@ def test_pad_of_an_nchw_input_folds_through_the_transpose():
     for feeds in samples:
         np.testing.assert_array_equal(run_integer(folded, feeds, raw=True)["y"],
                                       run_integer(unfolded, feeds, raw=True)["y"])
+
+
+def test_pad_of_a_prequantized_model_with_its_own_output_params_is_not_folded():
+    from qcomp.ir import QuantParams
+    from qcomp.ir.prequant import PreQuant, set_prequant
+    g = _graph("conv")
+    same, other = QuantParams(np.float32(0.02), 3), QuantParams(np.float32(0.05), -7)
+    set_prequant(g, PreQuant({"x": same, "pad": same}, source="QDQ"))
+    assert why_not_foldable(g, g.node("pad"), g.producers(), g.consumers()) is None
+    set_prequant(g, PreQuant({"x": same, "pad": other}, source="QDQ"))
+    assert "different quantization parameters" in why_not_foldable(g, g.node("pad"), g.producers(), g.consumers())
+    assert fold_pad(g) is g
