@@ -62,7 +62,8 @@ REPO = HERE.parent
 MODELS = REPO / "tests" / "models"
 SECTION = "x86-latency"
 ORT_INT8_MS = {("resnet18", 1): 5.2, ("resnet18", 2): 2.9, ("mobilenet_v2", 1): 1.9, ("mobilenet_v2", 2): 1.1}
-TITLES = {"resnet18": "ResNet-18-style", "mobilenet_v2": "MobileNetV2-style", "efficientnet_lite0": "EfficientNet-Lite0"}
+TITLES = {"resnet18": "ResNet-18-style", "mobilenet_v2": "MobileNetV2-style", "efficientnet_lite0": "EfficientNet-Lite0",
+          "efficientnet_lite0_pads": "EfficientNet-Lite0 (TorchScript export, 17 Pad nodes)"}
 
 # (name, C_in, C_out, kernel, stride, H=W of the input, group): the large convolutions of the models
 CONV_LAYERS = [
@@ -169,6 +170,8 @@ def write_model(name: str, work: Path, image: int) -> Path:
     zoo, cache = cnn_zoo()
     if name == "efficientnet_lite0":
         return cache.cached_export("export_efficientnet.py", "--dynamo", "1", "--opset", "18") / "model.onnx"
+    if name == "efficientnet_lite0_pads":   # dynamo=False, opset 13: TF-style "same" Pad nodes before convs
+        return cache.cached_export("export_efficientnet.py", "--dynamo", "0", "--opset", "13") / "model.onnx"
     model = zoo.resnet18(image=image) if name == "resnet18" else zoo.mobilenet_v2(width=1.0, image=image)
     path = work / f"{name}.onnx"
     onnx.save(model, path)
@@ -434,7 +437,7 @@ def main(argv=None) -> int:
         latency, builds = [], {}
         for name in names:
             model = write_model(name, work, args.image)
-            shape = (1, 3, args.image, args.image) if name != "efficientnet_lite0" else (1, 3, 224, 224)
+            shape = (1, 3, args.image, args.image) if not name.startswith("efficientnet") else (1, 3, 224, 224)
             art = work / f"{name}.x86-vnni"
             builds[name] = build(model, art, shape)
             print(f"{name}: built in {builds[name]:.1f} s", flush=True)
@@ -446,7 +449,7 @@ def main(argv=None) -> int:
                 print(f"{name} {n} thread(s): qcomp {med_ms(t['qcomp']):.2f} ms, ort fp32 {med_ms(t['fp32']):.2f} "
                       f"ms, ort int8 {med_ms(t['int8']):.2f} ms", flush=True)
         convs, pinned = [], None
-        count = {"all": len(CONV_LAYERS), "none": 0}.get(args.convs) or int(args.convs)
+        count = {"all": len(CONV_LAYERS), "none": 0}[args.convs] if args.convs in ("all", "none") else int(args.convs)
         for label, c_in, c_out, k, stride, hw, group in CONV_LAYERS[:count]:
             path = work / f"conv{c_in}_{c_out}_{k}_{hw}.onnx"
             (work / path.stem).mkdir()

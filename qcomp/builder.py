@@ -37,6 +37,7 @@ from .passes.calibrate import calibrate
 from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
+from .passes.fold_pad import fold_pad
 from .passes.fuse_activations import fuse_activations
 from .passes.lower_integer import lower_integer
 from .passes.observers import METHODS
@@ -44,7 +45,8 @@ from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
 
-FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_activations, eliminate_dead_code)
+FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_activations, fold_pad,
+                eliminate_dead_code)
 FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
 TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
 QUANT_MODES = ("full", "weight", "dynamic")

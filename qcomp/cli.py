@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "own default, onnxruntime as many as cores)")
     p.add_argument("--runs", type=int, default=50, metavar="N", help="timed runs per engine (default 50)")
     p.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed runs first (default 5)")
+    p.add_argument("--per-layer", action="store_true", help="time every node instead (llvm artifacts run here: "
+                   "x86-vnni): median ms, share, MACs, GOPS and share of the CPU's VNNI peak, slowest first")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("targets", help="list the targets and whether this host can build and run each")
@@ -310,6 +312,8 @@ def cmd_bench(args) -> int:
     if not _is_artifact(args.model):
         raise QcompError(f"{args.model!r} is not an artifact directory; build one first with "
                          f"`qcomp build MODEL --target x86-vnni -o OUT`")
+    if args.per_layer:
+        return _bench_per_layer(args)
     result = bench(args.model, threads=args.threads, runs=args.runs, warmup=args.warmup, vs=args.vs,
                    model=args.source)
     console = _console()
@@ -318,6 +322,16 @@ def cmd_bench(args) -> int:
     note = _emulated_timing_note(Path(args.model))
     if note:
         console.print(note, markup=False)
+    return 0
+
+
+def _bench_per_layer(args) -> int:
+    from .layer_profile import format_profile, profile_layers
+    if args.vs or args.source:
+        raise QcompError("--per-layer times qcomp's own nodes; run --vs onnxruntime without --per-layer")
+    console = _console()
+    for line in format_profile(profile_layers(args.model, threads=args.threads, runs=args.runs, warmup=args.warmup)):
+        console.print(line, markup=False)
     return 0
 
 

@@ -1,4 +1,4 @@
-/* qcomp artifact ABI (version 1).
+/* qcomp artifact ABI (version 2).
  *
  * Every compiled qcomp artifact (model.so / libmodel.a / generated C) exports these functions.
  * The caller owns all memory: it asks for the workspace size, provides the workspace and the
@@ -11,6 +11,12 @@
  * The status codes, their messages (the comments: qcomp_status_string returns them, every
  * QCOMP_ macro #defined here expanded), the dtype codes, QCOMP_WORKSPACE_ALIGN and the raw flags
  * are read by qcomp itself (qcomp/abi.py): this header is their one definition.
+ *
+ * Versions: a version adds functions or status codes and never changes one that exists, so a
+ * caller written for version N runs every artifact of version >= N unchanged; a caller that uses
+ * a function of version N checks qcomp_abi_version() >= N first. Version 2 added the per-node
+ * profiler (qcomp_profiled_nodes, qcomp_profiled_node_name, qcomp_set_profiler) and
+ * QCOMP_ERR_UNSUPPORTED.
  */
 #ifndef QCOMP_H
 #define QCOMP_H
@@ -22,7 +28,7 @@
 extern "C" {
 #endif
 
-#define QCOMP_ABI_VERSION 1
+#define QCOMP_ABI_VERSION 2
 
 typedef enum {
   QCOMP_OK = 0,                   /* ok */
@@ -33,7 +39,8 @@ typedef enum {
   QCOMP_ERR_UNSUPPORTED_CPU = 5,  /* the CPU lacks a feature the code needs */
   QCOMP_ERR_INTERNAL = 6,         /* internal error (or a float form compiled out by QCOMP_NO_FLOAT) */
   QCOMP_ERR_NO_RAW_FORM = 7,      /* raw int8 I/O asked for a tensor that has no int8 form */
-  QCOMP_ERR_BAD_INPUT = 8         /* an input value is out of range (a Gather index) */
+  QCOMP_ERR_BAD_INPUT = 8,        /* an input value is out of range (a Gather index) */
+  QCOMP_ERR_UNSUPPORTED = 9       /* this artifact does not implement the call (per-node profiling: llvm artifacts only) */
 } qcomp_status;
 
 #define QCOMP_WORKSPACE_ALIGN 64
@@ -79,6 +86,22 @@ const char *qcomp_status_string(qcomp_status status);
  * worker thread is pinned to its own CPU of the allowed set unless QCOMP_THREAD_AFFINITY=0. */
 int32_t qcomp_set_num_threads(int32_t n);
 int32_t qcomp_get_num_threads(void);
+
+/* Per-node profiler (version 2). The nodes an artifact times are its kernels in run order:
+ * qcomp_profiled_nodes() of them (0: this artifact has no per-node clock, the C backend's), node i
+ * named by qcomp_profiled_node_name(i) (the node name of the TARGET graph, model.qir lowered;
+ * NULL for a bad index). qcomp_set_profiler(node_ns, capacity) with node_ns != NULL and capacity
+ * >= qcomp_profiled_nodes() makes every following run ADD each node's wall time in nanoseconds
+ * (CLOCK_MONOTONIC, read before and after the node on the calling thread: the node's jobs on every
+ * thread included) to node_ns[i]; the caller zeroes the buffer when it wants one run's times.
+ * qcomp_set_profiler(NULL, 0) turns it off (the default): a run then costs one untaken branch per
+ * node. Returns QCOMP_ERR_BUFFER_TOO_SMALL for a capacity below qcomp_profiled_nodes() and
+ * QCOMP_ERR_UNSUPPORTED for a buffer given to an artifact without a per-node clock (nothing
+ * changes). The buffer is global to the library: not to be changed, or read, while a qcomp_run of
+ * it is in progress, and concurrent runs would add into it together. */
+int32_t qcomp_profiled_nodes(void);
+const char *qcomp_profiled_node_name(int32_t index);
+qcomp_status qcomp_set_profiler(uint64_t *node_ns, int32_t capacity);
 
 #ifdef __cplusplus
 }

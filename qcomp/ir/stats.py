@@ -1,28 +1,29 @@
 """Static costs of a graph: multiply-accumulates per node, parameters and weight bytes.
 
 MACs count one multiply-add per weight use: Conv2D N*OH*OW*O*KH*KW*(C/group); ConvTranspose2D
-N*H*W*C*KH*KW*(O/group); Dense prod(x.shape[:-1])*N*K; MatMul prod(batch)*M*N*K. Other ops
-count 0 (their cost is memory traffic, not MACs).
+N*H*W*C*KH*KW*(O/group); Dense prod(x.shape[:-1])*N*K; MatMul prod(batch)*M*N*K; their integer
+forms of the TARGET stage (QConv2D, QConvTranspose2D, QDense, QMatMul, DynamicDense, DynamicMatMul)
+count the same. Other ops count 0 (their cost is memory traffic, not MACs).
 """
 from __future__ import annotations
 
 
-from . import ops
+from . import ops, qops
 from .graph import Graph, Node
 
 
 def node_macs(g: Graph, n: Node) -> int:
     t = [g.types[i] for i in n.inputs]
     out = g.types[n.outputs[0]]
-    if isinstance(n.op, ops.Conv2D):
+    if isinstance(n.op, (ops.Conv2D, qops.QConv2D)):
         o, kh, kw, cg = t[1].shape
         return out.size * kh * kw * cg
-    if isinstance(n.op, ops.ConvTranspose2D):
+    if isinstance(n.op, (ops.ConvTranspose2D, qops.QConvTranspose2D)):
         o, kh, kw, cg = t[1].shape
         return t[0].size * kh * kw * (o // n.op.group)
-    if isinstance(n.op, ops.Dense):
+    if isinstance(n.op, (ops.Dense, qops.QDense, qops.DynamicDense)):
         return out.size * t[1].shape[1]
-    if isinstance(n.op, ops.MatMul):
+    if isinstance(n.op, (ops.MatMul, qops.QMatMul, qops.DynamicMatMul)):
         return out.size * t[0].shape[-1]
     return 0
 

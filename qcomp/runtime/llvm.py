@@ -11,7 +11,8 @@ qcomp_workspace_size() bytes, 64-byte aligned, is allocated once per runner. raw
 output's int8 form, the values before its Dequantize, and an output without one as it is
 (qcomp_run_ex with QCOMP_RAW_OUTPUTS; qcomp_output_raw_dtype says which). num_threads=N sets the library's thread pool
 (qcomp_set_num_threads; None keeps its default: QCOMP_NUM_THREADS, else the available cores);
-results are identical for every count. Imports nothing of qcomp but qcomp.errors and qcomp.abi
+results are identical for every count. profile(feeds, runs) times every node of the library
+(qcomp_set_profiler, ABI version 2) and returns the nanoseconds per node and run. Imports nothing of qcomp but qcomp.errors and qcomp.abi
 (the codes of runtime/qcomp.h).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import platform
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +129,13 @@ class Runner:
         if self._threads_api:
             lib.qcomp_set_num_threads.argtypes = [ctypes.c_int32]
             lib.qcomp_set_num_threads.restype = lib.qcomp_get_num_threads.restype = ctypes.c_int32
+        self._profiler_api = hasattr(lib, "qcomp_set_profiler")   # ABI version 2
+        if self._profiler_api:
+            lib.qcomp_profiled_nodes.restype = ctypes.c_int32
+            lib.qcomp_profiled_node_name.argtypes = [ctypes.c_int32]
+            lib.qcomp_profiled_node_name.restype = ctypes.c_char_p
+            lib.qcomp_set_profiler.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+            lib.qcomp_set_profiler.restype = ctypes.c_int32
         if num_threads is not None:
             self.set_num_threads(num_threads)
         self.inputs = [self._info(lib.qcomp_input_info, i) for i in range(lib.qcomp_num_inputs())]
@@ -148,6 +157,37 @@ class Runner:
     @property
     def num_threads(self) -> int:
         return int(self._lib.qcomp_get_num_threads()) if self._threads_api else 1
+
+    def profiled_nodes(self) -> list[str]:
+        """The names of the nodes the library times, in run order (qcomp_profiled_node_name)."""
+        if not self._profiler_api:
+            raise QcompError("this model.so has no per-node profiler (built by an older qcomp, ABI version 1); "
+                             "rebuild the artifact with `qcomp build`")
+        return [self._lib.qcomp_profiled_node_name(i).decode() for i in range(self._lib.qcomp_profiled_nodes())]
+
+    def profile(self, feeds: dict[str, np.ndarray], runs: int, warmup: int = 0) -> tuple[list[str], np.ndarray,
+                                                                                          list[float]]:
+        """(node names, ns[runs, nodes] each node's time in each timed run, each run's wall seconds):
+        `warmup` untimed runs, then `runs` runs with qcomp_set_profiler on, which is off again after."""
+        names = self.profiled_nodes()
+        for _ in range(warmup):
+            self.run(feeds)
+        node_ns = np.zeros(max(len(names), 1), np.uint64)
+        times = np.zeros((runs, len(names)), np.uint64)
+        walls = []
+        status = self._lib.qcomp_set_profiler(node_ns.ctypes.data, len(names))
+        if status != 0:
+            raise QcompError(f"model.so: qcomp_set_profiler failed: {abi.status_message(status)}")
+        try:
+            for k in range(runs):
+                node_ns[:] = 0
+                t0 = time.perf_counter()
+                self.run(feeds)
+                walls.append(time.perf_counter() - t0)
+                times[k] = node_ns[:len(names)]
+        finally:
+            self._lib.qcomp_set_profiler(None, 0)
+        return names, times, walls
 
     @staticmethod
     def _info(fn, index: int) -> TensorInfo:

@@ -1,4 +1,5 @@
-/* The thread pool of an llvm-backend model.so: qcomp_parallel_for and the thread-count API.
+/* The thread pool of an llvm-backend model.so: qcomp_parallel_for and the thread-count API, and
+ * qcomp_clock_ns, the clock of the per-node profiler.
  *
  *   qcomp_parallel_for(fn, ctx, n): fn(ctx, i) for every i < n, spread over the pool's threads
  *   (the calling thread works too); returns when all n calls have returned.
@@ -97,6 +98,10 @@ static long now_ns(void) {
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1000000000L + t.tv_nsec;
 }
+
+/* The per-node profiler's clock (qcomp_set_profiler in qcomp.h): the generated run function calls
+ * it before and after each node, only while a profile buffer is set. */
+__attribute__((visibility("hidden"))) int64_t qcomp_clock_ns(void) { return (int64_t)now_ns(); }
 
 static int64_t claim(uint32_t gen, int64_t n) {
   uint64_t v = __atomic_load_n(&batch_claim, __ATOMIC_ACQUIRE);

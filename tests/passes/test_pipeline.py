@@ -108,7 +108,7 @@ def test_quantize_weights_runs_as_a_pass_of_the_build(monkeypatch, rng):
     with pytest.raises(PassError) as e:
         quantize_model(g, BuildOptions(quant="weight"))
     assert str(e.value) == ("pass quantize_weights (after fold_constants, absorb_flatten_transpose, fold_batchnorm, "
-                            "fuse_activations, eliminate_dead_code) failed at node 'conv' (Conv2D): KeyError: 'scale'")
+                            "fuse_activations, fold_pad, eliminate_dead_code) failed at node 'conv' (Conv2D): KeyError: 'scale'")
 
 
 def test_quantize_model_output_is_unchanged_by_the_pipeline(rng):

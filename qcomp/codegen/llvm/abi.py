@@ -17,6 +17,8 @@
          raw outputs replace the Dequantize that writes an output (its int8 input is copied out).
     qcomp_run = qcomp_run_ex(.., 0);  qcomp_run_raw = qcomp_run_ex(.., 3)
     qcomp_output_raw_dtype(i): the dtype output i has under QCOMP_RAW_OUTPUTS (-1: bad index)
+    qcomp_profiled_nodes, qcomp_profiled_node_name, qcomp_set_profiler: the per-node profiler
+      (profile.py); with it on, step 2 reads the clock around every node
 Tensor infos are a constant table of qcomp_tensor_info structs (C layout: ptr, i32, i32, i64[8],
 float, i32 = 88 bytes on LP64). Status codes and messages, dtype codes, the flags and the alignment
 come from runtime/qcomp.h through qcomp.abi; model strings enter the module only as byte arrays
@@ -37,6 +39,7 @@ from ...target import Target
 from .cpucheck import SYMBOL as CPU_SYMBOL
 from .cpucheck import cpu_check_expr
 from .irgen import F32, I32, I64, PTR, Module, c32, c64, memcpy
+from .profile import Profiler
 
 # status codes, dtype codes, flags and alignment: runtime/qcomp.h, through qcomp.abi
 OK, ERR_NULL, ERR_INDEX, ERR_SMALL, ERR_ALIGN, ERR_CPU, ERR_NO_RAW = (abi.STATUS_OF[f"QCOMP_{s}"] for s in (
@@ -155,7 +158,8 @@ def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], plan:
     with b.if_then(b.icmp_unsigned(">=", f.args[0], c32(len(g.outputs))), likely=False):
         b.ret(c32(-1))
     b.ret(b.load(b.gep(raw_dtypes, [c64(0), b.zext(f.args[0], I64)], source_etype=raw_dtypes.value_type), typ=I32))
-    run = _emit_run(mod, g, steps, plan, workspace_bytes, scratch_offset, raw, target)
+    profiler = Profiler(mod, [node for node, _ in steps], OK, ERR_SMALL)
+    run = _emit_run(mod, g, steps, plan, workspace_bytes, scratch_offset, raw, target, profiler)
 
     f, b = mod.function("qcomp_run", I32, [PTR, I64, PTR, PTR], internal=False)
     b.ret(b.call(run, [*f.args, c32(0)]))
@@ -176,7 +180,7 @@ def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], plan:
 
 
 def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, raw: RawForms,
-              target: Target) -> ir.Function:
+              target: Target, profiler: Profiler) -> ir.Function:
     f, b = mod.function("qcomp_run_ex", I32, [PTR, I64, PTR, PTR, I32], internal=False)
     ws, size, inputs, outputs, flags = f.args
     null = ir.Constant(PTR, None)
@@ -205,6 +209,7 @@ def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, 
     for v, off in plan.offsets.items():
         ptrs[v] = b.gep(ws, [c64(off)], source_etype=ir.IntType(8))
     scratch = b.gep(ws, [c64(scratch_offset)], source_etype=ir.IntType(8))
+    profiler.start(b)
     raw_quant = {id(n): v for v, n in raw.inputs.items()}    # by node, not name: names may repeat
     raw_deq = {id(n): v for v, n in raw.outputs.items()}
 
@@ -219,7 +224,8 @@ def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, 
             ptrs[v] = mod.table(g.constants[v], "const")
         return ptrs[v]
 
-    for node, kernel in steps:
+    for index, (node, kernel) in enumerate(steps):
+        profiler.before(b)
         call = [pointer(v) for v in node.inputs] + [pointer(v) for v in node.outputs] + [scratch]
         nbytes = g.types[node.outputs[0]].nbytes
         if id(node) in raw_quant:
@@ -237,6 +243,7 @@ def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, 
                     call_kernel(kernel, call)
         else:
             call_kernel(kernel, call)
+        profiler.after(b, index)
     b.ret(c32(OK))
     return f
 

@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import qcomp
+from qcomp import abi
 from qcomp.api import build
 from qcomp.codegen.names import CNames, c_comment, c_string
 from qcomp.errors import UnsupportedModelError
@@ -152,7 +153,7 @@ def test_abi_error_codes_names_and_raw_forms(evil, tmp_path, no_float):
     assert proc.returncode == 0, proc.stderr
     lines = dict(line.split(" ", 1) for line in subprocess.run(
         [str(tmp_path / "harness")], capture_output=True, text=True, check=True, timeout=60).stdout.splitlines())
-    assert lines["abi"] == "1 inputs 1 outputs 1"
+    assert lines["abi"] == f"{abi.ABI_VERSION} inputs 1 outputs 1"
     assert lines["bad_index"] == "2" and lines["null_info"] == "1"
     assert bytes.fromhex(lines["name"]).decode("utf-8") == x_name
     assert lines["rank"] == "4 dtype 0 zp " + lines["rank"].split()[-1]
