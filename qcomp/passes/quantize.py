@@ -313,8 +313,9 @@ class _Builder:
         x = self.as_int(x_value)
         qin = self.q.types[x].quant
         qout = self.qparams(n.outputs[0])
-        table = fixedpoint.build_lut(fn, float(qin.scale[0]), int(qin.zero_point[0]),
-                                     float(qout.scale[0]), int(qout.zero_point[0]))
+        with np.errstate(divide="ignore", over="ignore"):   # +-inf saturate in the table (x / 0, exp, log 0)
+            table = fixedpoint.build_lut(fn, float(qin.scale[0]), int(qin.zero_point[0]),
+                                         float(qout.scale[0]), int(qout.zero_point[0]))
         t = self.q.add_constant(f"{n.name}_table", table, QuantParams(qout.scale, qout.zero_point))
         self.emit_int(n, [x, t], [qout], op=lut_op)
 
