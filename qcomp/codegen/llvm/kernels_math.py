@@ -88,8 +88,9 @@ def _unary_body(k):
         return lambda x: b.call(fn, [x])
     if t is ops.Sign:
         zero = _f32(0.0)
-        return lambda x: b.select(b.fcmp_ordered(">", x, zero), _f32(1.0),
-                                  b.select(b.fcmp_ordered("<", x, zero), _f32(-1.0), x))
+        return lambda x: b.select(b.fcmp_ordered(">", x, zero), _f32(1.0),   # -0 -> +0, NaN -> NaN
+                                  b.select(b.fcmp_ordered("<", x, zero), _f32(-1.0),
+                                           b.select(b.fcmp_ordered("==", x, zero), zero, x)))
     if t is ops.ThresholdedRelu:
         return lambda x: b.select(b.fcmp_ordered(">", x, _f32(op.alpha)), x, _f32(0.0))
     if t is ops.Shrink:
