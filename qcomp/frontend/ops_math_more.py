@@ -5,12 +5,15 @@ Unary ops pass their input's layout through (ops_math._unary). Min and Max:
     Max(x)                  = x
     Max(x, c1, ..., ck)     = Clip(min = max(c_i)) for one run-time float input and scalar constants
                               (Min: Clip(max = min(c_i))), which quantizes as a lookup table
-    Max(a, b, c, ...)       = Max(Max(a, b), c) ...: a chain of binary IR Max with ONNX broadcasting
+    Max(a, b, c, ...)       = Max(Max(a, b), c) ...: a chain of binary IR Max with ONNX broadcasting, the
+                              run-time inputs first and the constants folded into one last operand
+                              (max is commutative and associative; a NaN anywhere still gives NaN)
 Mod: fmod = 1 is C fmod on any dtype; fmod = 0 (the divisor's sign) is defined for integers only, as
 ONNX says (onnxruntime rejects it on floats too).
 """
 from __future__ import annotations
 
+import numpy as np
 import onnx
 
 from ..ir import ops as irops
@@ -30,9 +33,15 @@ def max_min(ctx: Context, node: onnx.NodeProto) -> list[Value]:
         cs = [float(c.array.reshape(-1)[0]) for c in consts]
         return _clip(ctx, vals[0], max(cs), None) if is_max else _clip(ctx, vals[0], None, min(cs))
     op = irops.Max() if is_max else irops.Min()
-    acc: Value = ins[0]
-    for k, v in enumerate(ins[1:], start=1):
-        last = k == len(ins) - 1
+    if consts:   # the constants first combined into one (numpy broadcasting, as ONNX's)
+        fold = np.maximum if is_max else np.minimum
+        c = consts[0].array
+        for other in consts[1:]:
+            c = fold(c, other.array)
+        vals = vals + [Const(np.asarray(c), consts[0].name if len(consts) == 1 else f"{ctx.node_name}/constants")]
+    acc: Value = vals[0]
+    for k, v in enumerate(vals[1:], start=1):
+        last = k == len(vals) - 1
         acc = binary(ctx, op, acc, v, ctx.out_name() if last else None, None if last else f"{op.kind.lower()}{k}")
     return [acc]
 

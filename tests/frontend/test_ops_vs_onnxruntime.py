@@ -282,6 +282,8 @@ MATH = [
     Case("max_three_broadcast", "Max", (X4, (1, 1, 9), w(5, 1, 1, scale=1)), opset=12),
     Case("min_const_tensor", "Min", ((2, 3, 5), w(3, 5, scale=1))),
     Case("max_one_input", "Max", (X4,)),
+    Case("max_constants_first", "Max", (w(5, 1, 1, scale=1), w(1, 9, scale=1), X4)),
+    Case("min_runtime_and_constants", "Min", (X4, w(7, 1, scale=1), (1, 5, 1, 9), w(9, scale=1))),
     Case("max_two_scalars", "Max", (X4, f32(0.1), f32(-0.3))),
     Case("min_int64", "Min", (Ints((3, 5), -9, 9), Ints((3, 5), -9, 9))),
     Case("mod_fmod_float", "Mod", ((3, 5), Pos((3, 5))), {"fmod": 1}),
