@@ -306,3 +306,14 @@ def test_op_matches_onnxruntime(case: Case):
     want = run_onnxruntime(m, feeds)
     got = run_float(import_onnx(m), feeds)
     assert_matches(got, want)
+
+
+@pytest.mark.parametrize("case", MATH, ids=lambda c: c.id)
+def test_math_op_matches_onnxruntime_tightly(case: Case):
+    """The math ops' float64-then-rounded kernels are within a few float32 ulps of onnxruntime's."""
+    m, feeds = case.build(np.random.default_rng(0))
+    want = run_onnxruntime(m, feeds)
+    got = run_float(import_onnx(m), feeds)
+    for k, b in want.items():
+        assert got[k].dtype == b.dtype
+        np.testing.assert_allclose(got[k], b, rtol=1e-5, atol=1e-6, err_msg=f"{case.id}: output {k!r}")
