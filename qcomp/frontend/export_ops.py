@@ -252,11 +252,18 @@ EMITTERS = {
     ops.Softmax: _simple("Softmax", axis="axis"), ops.LayerNorm: layer_norm,
     ops.Concat: concat, ops.Reshape: reshape, ops.Transpose: transpose, ops.Pad: pad, ops.Slice: slice_,
     ops.Split: split, ops.Resize: resize, ops.Gather: gather,
+    ops.Elu: _simple("Elu", alpha="alpha"), ops.Selu: _simple("Selu", alpha="alpha", gamma="gamma"),
+    ops.Celu: _simple("Celu", alpha="alpha"), ops.ThresholdedRelu: _simple("ThresholdedRelu", alpha="alpha"),
+    ops.Shrink: _simple("Shrink", bias="bias", lambd="lambd"), ops.Mod: _simple("Mod", fmod="fmod"),
+    **{cls: _simple(cls.__name__) for cls in (ops.Softplus, ops.Softsign, ops.Mish, ops.Log, ops.Abs, ops.Floor,
+                                              ops.Ceil, ops.Round, ops.Sign, ops.Sin, ops.Cos, ops.Min, ops.Max)},
 }
 
 # the float ops a Lut may stand for (its `source`), with a scalar operand for binary ones
 LUT_UNARY = (ops.Relu, ops.Clip, ops.LeakyRelu, ops.Sigmoid, ops.Tanh, ops.HardSigmoid, ops.HardSwish,
-             ops.Erf, ops.Gelu, ops.Sqrt, ops.Exp)
+             ops.Erf, ops.Gelu, ops.Sqrt, ops.Exp, ops.Elu, ops.Selu, ops.Celu, ops.Softplus, ops.Softsign,
+             ops.Mish, ops.Log, ops.Abs, ops.Floor, ops.Ceil, ops.Round, ops.Sign, ops.Sin, ops.Cos,
+             ops.ThresholdedRelu, ops.Shrink)
 LUT_BINARY = {ops.Add: "Add", ops.Sub: "Sub", ops.Mul: "Mul", ops.Div: "Div", ops.Pow: "Pow",
               ops.PRelu: "PRelu"}
 

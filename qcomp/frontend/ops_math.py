@@ -13,7 +13,7 @@ with a constant 2-D B is the Dense w = B^T, b = 0. Everything else is an IR MatM
 are given a unit axis, removed again after the product).
 
 Exact rewrites: Pow(x, 2) = Mul(x, x), Pow(x, 0.5) = Sqrt(x), Pow(x, 1) = x; Neg(x) = Mul(x, -1);
-Reciprocal(x) = Div(1, x); Max/Min(x, c) with a scalar constant c = Clip; Sum = a chain of Add.
+Reciprocal(x) = Div(1, x); Sum = a chain of Add. Min, Max, Mod and the other math ops: ops_math_more.py.
 """
 from __future__ import annotations
 
@@ -131,17 +131,6 @@ def _clip(ctx: Context, x: Value, lo: float | None, hi: float | None) -> list[Va
         raise Unsupported("Clip of a non-float or constant input")
     op = irops.Relu() if lo == 0.0 and hi is None else irops.Clip(lo, hi)
     return [Val(ctx.emit(op, [x.name], out=ctx.out_name())[0], x.perm)]
-
-
-def max_min(ctx: Context, node: onnx.NodeProto) -> list[Value]:
-    ins = ctx.inputs(node)
-    vals = [v for v in ins if isinstance(v, Val)]
-    consts = [v for v in ins if isinstance(v, Const)]
-    if len(vals) != 1 or len(consts) != 1 or consts[0].array.size != 1 \
-            or consts[0].array.ndim > ctx.rank(vals[0]):
-        raise Unsupported(f"{node.op_type} is supported with one run-time input and one scalar constant")
-    c = float(consts[0].array.reshape(-1)[0])
-    return _clip(ctx, vals[0], c, None) if node.op_type == "Max" else _clip(ctx, vals[0], None, c)
 
 
 def check_gelu(node: onnx.NodeProto, opset: int) -> list[str]:
@@ -321,8 +310,7 @@ def _reduce(op_cls):
 CONVERTERS = {
     **UNARY,
     "Add": _binary(irops.Add), "Sub": _binary(irops.Sub), "Mul": _binary(irops.Mul),
-    "Div": _binary(irops.Div), "Pow": pow_, "PRelu": prelu, "Clip": clip, "Max": max_min,
-    "Min": max_min, "Neg": neg, "Reciprocal": reciprocal, "Sum": sum_,
+    "Div": _binary(irops.Div), "Pow": pow_, "PRelu": prelu, "Clip": clip, "Neg": neg, "Reciprocal": reciprocal, "Sum": sum_,
     "MatMul": matmul, "Gemm": gemm, "Softmax": softmax, "LayerNormalization": layer_norm,
     "ReduceMean": _reduce(irops.ReduceMean), "ReduceMax": _reduce(irops.ReduceMax),
 }

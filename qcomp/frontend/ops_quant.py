@@ -39,12 +39,13 @@ from onnx import helper
 from ..errors import UnsupportedModelError
 from ..ir import Graph, QuantParams, ops
 from ..ir.prequant import PreQuant
-from . import ops_conv, ops_math, ops_shape
+from . import ops_conv, ops_math, ops_math_more, ops_shape
 from .context import Attrs, Const, Context, Unsupported, Value
 from .quant_table import WeightRecord
 
 QUANT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
-FLOAT_CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_shape.CONVERTERS}
+FLOAT_CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_math_more.CONVERTERS,
+                    **ops_shape.CONVERTERS}
 
 
 def int8_params(scale: np.ndarray, zero_point: np.ndarray | None, dtype: np.dtype, what: str) -> QuantParams:

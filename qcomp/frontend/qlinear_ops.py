@@ -55,6 +55,9 @@ def _activation_in(ctx: Context, ins: list[Value | None], k: int, what: str) -> 
                 * np.float32(np.asarray(scale).reshape(-1)[0]))
         return Const(real.astype(np.float32), v.name)
     v = ctx.val(v, f"input {k}")
+    if not ctx.dtype(v).is_float:   # its quantized values, not the reals they encode: no float op takes them
+        raise Unsupported(f"{what} is a {ctx.dtype(v).value} tensor that no QuantizeLinear or QOperator node "
+                          f"produced (an integer model input?); qcomp's model inputs are float")
     dtype = zp.dtype if zp is not None else np.dtype(np.uint8)
     record_activation(ctx, v, int8_params(scale, zp, dtype, what), what)
     return v

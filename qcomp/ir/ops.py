@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from .ops_base import Op, Types, broadcast_shapes, expect_rank, same_type, window_out
 from .ops_compute import (AvgPool2D, BatchNorm, Conv2D, ConvTranspose2D, Dense, LayerNorm, MatMul, MaxPool2D,
                           ReduceMax, ReduceMean, Softmax)
-from .ops_elementwise import (Add, Binary, Cast, Clip, Div, Erf, Exp, Gelu, HardSigmoid, HardSwish, LeakyRelu, Mul,
-                              Pow, PRelu, Relu, Sigmoid, Sqrt, Sub, Tanh, Unary)
+from .ops_elementwise import (Abs, Add, Binary, Cast, Ceil, Celu, Clip, Cos, Div, Elu, Erf, Exp, Floor, Gelu,
+                              HardSigmoid, HardSwish, LeakyRelu, Log, Max, Min, Mish, Mod, Mul, Pow, PRelu, Relu,
+                              Round, Selu, Shrink, Sigmoid, Sign, Sin, Softplus, Softsign, Sqrt, Sub, Tanh,
+                              ThresholdedRelu, Unary)
 from .ops_movement import Concat, Gather, Pad, Reshape, Resize, Slice, Split, Transpose
 from .types import DType, IRError, TensorType
 
@@ -38,6 +40,8 @@ __all__ = [
     "ReduceMean", "Softmax",
     "Add", "Binary", "Cast", "Clip", "Div", "Erf", "Exp", "Gelu", "HardSigmoid", "HardSwish", "LeakyRelu", "Mul", "Pow",
     "PRelu", "Relu", "Sigmoid", "Sqrt", "Sub", "Tanh", "Unary",
+    "Abs", "Ceil", "Celu", "Cos", "Elu", "Floor", "Log", "Max", "Min", "Mish", "Mod", "Round", "Selu", "Shrink",
+    "Sign", "Sin", "Softplus", "Softsign", "ThresholdedRelu",
     "Concat", "Gather", "Pad", "Reshape", "Resize", "Slice", "Split", "Transpose",
     "Quantize", "Dequantize", "Requantize", "output_count", "ALL_OPS",
 ]
@@ -87,5 +91,7 @@ ALL_OPS: dict[str, type[Op]] = {
         HardSigmoid, HardSwish, Erf, Gelu, Sqrt, Exp, Cast, Add, Sub, Mul, Div, Pow, PRelu, MaxPool2D,
         AvgPool2D, ReduceMean, ReduceMax, Softmax, LayerNorm, Concat, Reshape, Transpose, Pad, Slice,
         Split, Resize, Gather, Quantize, Dequantize, Requantize,
+        Elu, Selu, Celu, Softplus, Softsign, Mish, Log, Abs, Floor, Ceil, Round, Sign, Sin, Cos, ThresholdedRelu,
+        Shrink, Min, Max, Mod,
     ]
 }

@@ -1,4 +1,16 @@
-"""Elementwise ops of the IR: unary ops keep their input's type, binary ops broadcast as numpy does."""
+"""Elementwise ops of the IR: unary ops keep their input's type, binary ops broadcast as numpy does.
+
+The math ops of ONNX keep their ONNX names and attributes (defaults as the ONNX spec):
+
+    Elu(alpha)            x >= 0 ? x : alpha (e^x - 1)       Selu(alpha, gamma)  gamma (x > 0 ? x : alpha (e^x - 1))
+    Celu(alpha)           max(0, x) + min(0, alpha (e^(x/alpha) - 1))
+    Softplus              log(1 + e^x)                        Softsign            x / (1 + |x|)
+    Mish                  x tanh(log(1 + e^x))                Log, Sin, Cos, Abs, Floor, Ceil, Sign
+    Round                 to nearest, ties to even            ThresholdedRelu     x > alpha ? x : 0
+    Shrink(bias, lambd)   x < -lambd ? x + bias : (x > lambd ? x - bias : 0)
+    Min, Max              elementwise (two operands; the frontend chains n-ary ones)
+    Mod(fmod)             fmod = 1: C fmod (sign of the dividend); fmod = 0 (integers): the sign of the divisor
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -77,6 +89,88 @@ class Exp(Unary):
 
 
 @dataclass(frozen=True)
+class Elu(Unary):
+    alpha: float = 1.0
+
+
+@dataclass(frozen=True)
+class Selu(Unary):
+    alpha: float = 1.67326319217681884765625
+    gamma: float = 1.05070102214813232421875
+
+
+@dataclass(frozen=True)
+class Celu(Unary):
+    alpha: float = 1.0
+
+
+@dataclass(frozen=True)
+class Softplus(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Softsign(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Mish(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Log(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Abs(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Floor(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Ceil(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Round(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Sign(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Sin(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class Cos(Unary):
+    pass
+
+
+@dataclass(frozen=True)
+class ThresholdedRelu(Unary):
+    alpha: float = 1.0
+
+
+@dataclass(frozen=True)
+class Shrink(Unary):
+    bias: float = 0.0
+    lambd: float = 0.5
+
+
+@dataclass(frozen=True)
 class Cast(Unary):
     to: DType = DType.FLOAT32
 
@@ -130,3 +224,19 @@ class PRelu(Binary):
         if out.shape != ins[0].shape:
             raise IRError(f"PRelu: slope {ins[1].shape} would broadcast input {ins[0].shape} to {out.shape}")
         return [out]
+
+
+@dataclass(frozen=True)
+class Min(Binary):
+    pass
+
+
+@dataclass(frozen=True)
+class Max(Binary):
+    pass
+
+
+@dataclass(frozen=True)
+class Mod(Binary):
+    """fmod = 1: the remainder has the dividend's sign (C fmod); 0: the divisor's (integers only)."""
+    fmod: int = 0

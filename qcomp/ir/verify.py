@@ -25,6 +25,8 @@ from .types import DType, IRError, tensor_type_of
 
 _QUANT_OPS = (Quantize, Dequantize, Requantize)
 # ops whose integer arithmetic is only defined by their TARGET-stage lowering (qcomp/ir/qops.py)
+# int8 Min / Max compare int8 values directly: their operands carry the output's params
+_SHARED_PARAMS = (ops.Min, ops.Max)
 _NEEDS_LOWERING = (ops.Conv2D, ops.ConvTranspose2D, ops.Dense, ops.MatMul, ops.Add, ops.Sub, ops.Mul,
                    ops.AvgPool2D, ops.ReduceMean, Requantize, ops.Relu, ops.Clip, ops.Sigmoid, ops.Tanh)
 
@@ -123,6 +125,9 @@ def _stage_errors(g: Graph, n, where: str) -> list[str]:
         errs.append(f"{where}: Quantize output has no quant params")
     if isinstance(n.op, (Dequantize, Requantize)) and ins[0].quant is None:
         errs.append(f"{where}: input has no quant params")
+    if isinstance(n.op, _SHARED_PARAMS) and outs[0].quant is not None and any(t.quant != outs[0].quant for t in ins):
+        errs.append(f"{where}: the int8 operands of {n.kind} must share its output's quant params (quantize "
+                    f"requantizes them)")
     if g.stage is Stage.TARGET and isinstance(n.op, _NEEDS_LOWERING) and \
             any(t.dtype in (DType.INT8, DType.UINT8) for t in outs):
         errs.append(f"{where}: a quantized {n.kind} must be lowered to its integer op (lower_integer) "

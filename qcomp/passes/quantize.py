@@ -8,9 +8,17 @@ The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
 - ops that move or select values (MaxPool2D, ReduceMax, Reshape, Transpose, Slice, Split, Pad,
   nearest Resize) keep their input's quant params; Concat requantizes inputs whose params differ
   from its output's (explicit Requantize nodes);
+- Min and Max of int8 values (TFLite's Minimum / Maximum, which take equal params): every operand
+  is requantized to the output's params as for Concat, then min / max runs on the int8 values.
+  Exact: requantize is monotonic (non-decreasing, with its clamp), so
+  min(rq(a), rq(b)) = rq(min(a, b)) and the result is the output quantization of the real min;
 - elementwise functions of one int8 value (Relu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish,
-  LeakyRelu, Erf, Gelu, Sqrt, Exp, and binary ops with a scalar constant) become a 256-entry Lut
-  built in float64 (fixedpoint.build_lut);
+  LeakyRelu, Erf, Gelu, Sqrt, Exp, Elu, Selu, Celu, Softplus, Softsign, Mish, Log, Abs, Floor,
+  Ceil, Round, Sign, Sin, Cos, ThresholdedRelu, Shrink, and binary ops with a scalar constant,
+  Neg = Mul(x, -1) among them) become a 256-entry Lut built in float64 (fixedpoint.build_lut);
+  Log maps x <= 0 to -inf, the table's qmin;
+- Mod has no integer form (the remainder of two rescaled values is not a rescaled remainder): it
+  runs in float, as below;
 - every other op, and every node the user names in `skip`, runs in float between a Dequantize
   and a Quantize (a float-fallback region). Graph inputs and outputs stay float.
 - bias correction (optional): b' = b + (W - W_dq) E[x], per output channel, from calibration data
@@ -66,6 +74,15 @@ def _erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x)
 
 
+def _softplus(x):
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _log(x):
+    """log(x) for x > 0; -inf (the table's qmin) where the float op gives -inf or NaN."""
+    return np.log(np.where(x > 0, x, 1.0)) + np.where(x > 0, 0.0, -np.inf)
+
+
 # float64 definitions of the elementwise functions that become lookup tables
 _UNARY_FN = {
     ops.Relu: lambda op, x: np.maximum(x, 0.0),
@@ -80,6 +97,22 @@ _UNARY_FN = {
                              0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))),
     ops.Sqrt: lambda op, x: np.sqrt(np.maximum(x, 0.0)),
     ops.Exp: lambda op, x: np.exp(x),
+    ops.Elu: lambda op, x: np.where(x >= 0, x, op.alpha * np.expm1(np.minimum(x, 0.0))),
+    ops.Selu: lambda op, x: op.gamma * np.where(x > 0, x, op.alpha * np.expm1(np.minimum(x, 0.0))),
+    ops.Celu: lambda op, x: np.maximum(x, 0.0) + np.minimum(0.0, op.alpha * np.expm1(np.minimum(x / op.alpha, 0.0))),
+    ops.Softplus: lambda op, x: _softplus(x),
+    ops.Softsign: lambda op, x: x / (1.0 + np.abs(x)),
+    ops.Mish: lambda op, x: x * np.tanh(_softplus(x)),
+    ops.Log: lambda op, x: _log(x),
+    ops.Abs: lambda op, x: np.abs(x),
+    ops.Floor: lambda op, x: np.floor(x),
+    ops.Ceil: lambda op, x: np.ceil(x),
+    ops.Round: lambda op, x: np.rint(x),
+    ops.Sign: lambda op, x: np.sign(x),
+    ops.Sin: lambda op, x: np.sin(x),
+    ops.Cos: lambda op, x: np.cos(x),
+    ops.ThresholdedRelu: lambda op, x: np.where(x > op.alpha, x, 0.0),
+    ops.Shrink: lambda op, x: np.where(x < -op.lambd, x + op.bias, np.where(x > op.lambd, x - op.bias, 0.0)),
 }
 _SCALAR_FN = {  # binary op with the constant c as its second operand (first for Sub/Div: see _scalar_lut)
     ops.Add: lambda x, c: x + c, ops.Sub: lambda x, c: x - c, ops.Mul: lambda x, c: x * c,
@@ -122,7 +155,7 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
         return "same"
     if isinstance(op, ops.Resize) and op.mode == "nearest":
         return "same"
-    if isinstance(op, ops.Concat):
+    if isinstance(op, (ops.Concat, ops.Min, ops.Max)):
         return "concat"
     if isinstance(op, (ops.Add, ops.Sub, ops.Mul, ops.MatMul, ops.AvgPool2D, ops.ReduceMean)):
         return "own"
@@ -280,8 +313,9 @@ class _Builder:
         x = self.as_int(x_value)
         qin = self.q.types[x].quant
         qout = self.qparams(n.outputs[0])
-        table = fixedpoint.build_lut(fn, float(qin.scale[0]), int(qin.zero_point[0]),
-                                     float(qout.scale[0]), int(qout.zero_point[0]))
+        with np.errstate(divide="ignore", over="ignore"):   # +-inf saturate in the table (x / 0, exp, log 0)
+            table = fixedpoint.build_lut(fn, float(qin.scale[0]), int(qin.zero_point[0]),
+                                         float(qout.scale[0]), int(qout.zero_point[0]))
         t = self.q.add_constant(f"{n.name}_table", table, QuantParams(qout.scale, qout.zero_point))
         self.emit_int(n, [x, t], [qout], op=lut_op)
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..ir.ops import (AvgPool2D, BatchNorm, ConvTranspose2D, Conv2D, Dense, Erf, Exp, Gelu, HardSigmoid,
                       HardSwish, LayerNorm, LeakyRelu, Op, PRelu, ReduceMean, Sigmoid, Softmax, Sqrt, Tanh)
-from . import float_conv, float_elementwise, float_movement, float_norm, float_pool, float_resize
+from . import float_conv, float_elementwise, float_math, float_movement, float_norm, float_pool, float_resize
 
 Kernel = Callable[..., "np.ndarray | list[np.ndarray]"]
 
@@ -31,13 +31,13 @@ class MissingKernelError(UnsupportedModelError, NotImplementedError):
 
 
 KERNELS: dict[type[Op], Kernel] = {
-    **float_conv.TABLE, **float_elementwise.TABLE, **float_movement.TABLE, **float_norm.TABLE,
+    **float_conv.TABLE, **float_elementwise.TABLE, **float_math.TABLE, **float_movement.TABLE, **float_norm.TABLE,
     **float_pool.TABLE, **float_resize.TABLE,
 }
 
 FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float16)})
 _FLOAT_ONLY = (Conv2D, ConvTranspose2D, Dense, BatchNorm, LayerNorm, Softmax, Sigmoid, Tanh, HardSigmoid,
-               HardSwish, LeakyRelu, PRelu, Erf, Gelu, Sqrt, Exp, AvgPool2D, ReduceMean)
+               HardSwish, LeakyRelu, PRelu, Erf, Gelu, Sqrt, Exp, AvgPool2D, ReduceMean, *float_math.FLOAT_ONLY)
 
 # the numpy dtypes input 0 may have; ops not listed take any dtype (movement, Cast, Add, Relu, ...)
 ACCEPTS: dict[type[Op], frozenset[np.dtype]] = {op: FLOATS for op in _FLOAT_ONLY}

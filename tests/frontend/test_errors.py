@@ -201,6 +201,19 @@ def test_training_batchnorm_and_conv3d_are_reported(rng):
     assert "node 'conv3d' (Conv" in str(e.value) and "only 1-D and 2-D" in str(e.value)
 
 
+def test_math_op_attribute_errors_name_the_node_and_the_fix():
+    n = helper.make_node
+    nodes = [n("Mod", ["x", "x"], ["m"], name="float_mod", fmod=0), n("Celu", ["x"], ["c"], name="celu0", alpha=0.0),
+             n("Floor", ["i"], ["f"], name="int_floor")]
+    m = model(nodes, {"x": (2, 3), "i": (2, 3)}, ["m", "c", "f"], dtypes={"i": TensorProto.INT32})
+    with pytest.raises(UnsupportedModelError) as e:
+        import_onnx(m)
+    text = str(e.value)
+    assert "node 'float_mod' (Mod" in text and "set fmod=1" in text
+    assert "node 'celu0' (Celu" in text and "divides by alpha" in text
+    assert "node 'int_floor' (Floor" in text and "needs float" in text
+
+
 def test_random_ops_never_fold():
     n = helper.make_node
     m = model([n("RandomNormal", [], ["r"], name="noise", shape=[2]), n("Add", ["x", "r"], ["y"], name="add")],

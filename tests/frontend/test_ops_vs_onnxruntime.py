@@ -265,7 +265,34 @@ RESIZE = [
     Case("resize_rank3_linear", "Resize", ((2, 5, 7), None, f32(1, 1, 1.75)), {"mode": "linear"}),
 ]
 
-CASES = CONV + CONV_TRANSPOSE + GEMM_MATMUL + BN + UNARY + BINARY + POOL + REDUCE + SOFTMAX_NORM + SHAPE + RESIZE
+DIVISORS = np.array([[3, -2, 5, -7, 4], [-3, 2, -5, 7, 1], [9, -9, 2, 6, -1]], np.int64)
+MATH = [
+    Case("elu", "Elu", (X4,)), Case("elu_alpha", "Elu", (X4,), {"alpha": 0.3}, nhwc=True),
+    Case("selu", "Selu", (X4,)), Case("selu_attrs", "Selu", (X4,), {"alpha": 1.5, "gamma": 2.0}),
+    Case("celu", "Celu", (X4,), opset=12), Case("celu_alpha", "Celu", (X4,), {"alpha": 2.5}, nhwc=True),
+    Case("softplus", "Softplus", (X4,)), Case("softsign", "Softsign", (X4,), nhwc=True),
+    Case("mish", "Mish", (X4,), opset=18), Case("log", "Log", (Pos((3, 13)),)),
+    Case("abs", "Abs", (X4,)), Case("floor", "Floor", (X4,)), Case("ceil", "Ceil", (X4,), nhwc=True),
+    Case("round", "Round", (X4,), opset=11), Case("sign", "Sign", (X4,)), Case("sin", "Sin", (X4,)),
+    Case("cos", "Cos", (X4,), nhwc=True),
+    Case("thresholded_relu", "ThresholdedRelu", (X4,)),
+    Case("thresholded_relu_alpha", "ThresholdedRelu", (X4,), {"alpha": 0.25}, nhwc=True),
+    Case("shrink", "Shrink", (X4,)), Case("shrink_attrs", "Shrink", (X4,), {"bias": 0.3, "lambd": 0.7}),
+    Case("max_two", "Max", (X4, X4)), Case("min_two_nhwc", "Min", (X4, X4), nhwc=True),
+    Case("max_three_broadcast", "Max", (X4, (1, 1, 9), w(5, 1, 1, scale=1)), opset=12),
+    Case("min_const_tensor", "Min", ((2, 3, 5), w(3, 5, scale=1))),
+    Case("max_one_input", "Max", (X4,)),
+    Case("max_constants_first", "Max", (w(5, 1, 1, scale=1), w(1, 9, scale=1), X4)),
+    Case("min_runtime_and_constants", "Min", (X4, w(7, 1, scale=1), (1, 5, 1, 9), w(9, scale=1))),
+    Case("max_two_scalars", "Max", (X4, f32(0.1), f32(-0.3))),
+    Case("min_int64", "Min", (Ints((3, 5), -9, 9), Ints((3, 5), -9, 9))),
+    Case("mod_fmod_float", "Mod", ((3, 5), Pos((3, 5))), {"fmod": 1}),
+    Case("mod_fmod_float_broadcast", "Mod", (X4, f32(0.7)), {"fmod": 1}, nhwc=True),
+    Case("mod_int64", "Mod", (Ints((3, 5), -20, 20), DIVISORS)),
+    Case("mod_int64_fmod", "Mod", (Ints((3, 5), -20, 20), DIVISORS), {"fmod": 1}),
+]
+
+CASES = CONV + CONV_TRANSPOSE + GEMM_MATMUL + BN + UNARY + BINARY + POOL + REDUCE + SOFTMAX_NORM + SHAPE + RESIZE + MATH
 
 
 def test_case_ids_are_unique():
@@ -279,3 +306,14 @@ def test_op_matches_onnxruntime(case: Case):
     want = run_onnxruntime(m, feeds)
     got = run_float(import_onnx(m), feeds)
     assert_matches(got, want)
+
+
+@pytest.mark.parametrize("case", MATH, ids=lambda c: c.id)
+def test_math_op_matches_onnxruntime_tightly(case: Case):
+    """The math ops' float64-then-rounded kernels are within a few float32 ulps of onnxruntime's."""
+    m, feeds = case.build(np.random.default_rng(0))
+    want = run_onnxruntime(m, feeds)
+    got = run_float(import_onnx(m), feeds)
+    for k, b in want.items():
+        assert got[k].dtype == b.dtype
+        np.testing.assert_allclose(got[k], b, rtol=1e-5, atol=1e-6, err_msg=f"{case.id}: output {k!r}")

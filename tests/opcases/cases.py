@@ -9,7 +9,8 @@ Coverage (the issue's list): conv 1x1 / 3x3 / 5x5, stride 2, dilation 2, asymmet
 depthwise, grouped, transposed; channel counts 1, 3, 5, 13, 17, 33 and odd spatial sizes; Dense
 and MatMul (and the float-in ops of --quant dynamic); max / average pooling (pads, ceil_mode,
 count_include_pad), means, Add / Sub / Mul with broadcasting, Concat (with a requantized input),
-lookup tables; zero points -128 and 127, multipliers 2^31 - 1 and 2^30, shifts from -31 to +30
+lookup tables (the math ops' tables from float graphs), Min / Max of operands requantized from
+different scales; zero points -128 and 127, multipliers 2^31 - 1 and 2^30, shifts from -31 to +30
 with accumulators that keep results in range (or saturate on purpose), accumulators placed on
 exact rounding ties, fused Relu / Relu6 clamps.
 
@@ -100,6 +101,20 @@ def _conv_chain(name, rng):
     return b.done(avg)
 
 
+def _minmax_requantized(name, rng, is_max: bool):
+    """Max (or Min) of a and b with different scales and zero points, broadcast: each is first
+    requantized to the output's params (s 0.04, zp 3), as quantize does for Min / Max."""
+    b = Builder(name, rng)
+    a = b.input("a", (1, 5, 7, 13), -7)           # scale 0.05
+    x = b.input("b", (1, 1, 7, 13), 120)          # bookkeeping scale 0.05; requantized as if 0.1
+    ma, sa = fixedpoint.quantize_multiplier(0.05 / 0.04)
+    mb, sb = fixedpoint.quantize_multiplier(0.1 / 0.04)
+    ra = b.node(qops.QRequantize(-7, ma, sa, 3), [a], "requantize_a", 3, 0.04)
+    rb = b.node(qops.QRequantize(120, mb, sb, 3), [x], "requantize_b", 3, 0.04)
+    op = ops.Max() if is_max else ops.Min()
+    return b.done(b.node(op, [ra, rb], op.kind.lower()))
+
+
 C = Case
 CASES: list[Case] = [
     # ---- convolution geometry, odd channel counts and spatial sizes ----
@@ -176,6 +191,8 @@ CASES: list[Case] = [
     C("mul_broadcast", _p(gb.binary, "mul", (1, 3, 5, 17), (1, 3, 1, 17), scales=(0.05, 0.05, 0.1))),
     C("lut_random_table", _p(gb.lut, (2, 5, 7, 13), "random")),
     C("lut_sigmoid_zp_127", _p(gb.lut, (1, 9, 17), "sigmoid", zp_in=127)),
+    C("max_requantized_broadcast", _p(_minmax_requantized, True)),
+    C("min_requantized_broadcast", _p(_minmax_requantized, False)),
     # ---- pooling and means ----
     C("maxpool2x2_s2", _p(_maxpool, (1, 8, 6, 5), (2, 2), (2, 2))),
     C("maxpool3x3_s2_pad1", _p(_maxpool, (1, 9, 7, 13), (3, 3), (2, 2), (1, 1, 1, 1))),
@@ -201,6 +218,8 @@ CASES: list[Case] = [
     C("float_add_broadcast_relu", fc.add_broadcast),
     C("float_concat_differing_scales", fc.concat_scales),
     C("float_sigmoid_lut", fc.sigmoid),
+    C("float_math_luts", fc.math_luts),
+    C("float_min_max_differing_scales", fc.min_max),
     C("float_avgpool3x3_s2_pad1", fc.avg_pool),
     C("float_global_average_pool", fc.global_average),
     C("float_dense", fc.dense),

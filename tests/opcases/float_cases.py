@@ -79,6 +79,39 @@ def sigmoid(name: str, rng: np.random.Generator):
     return _finish(g, rng, {"x": 3.0})
 
 
+def math_luts(name: str, rng: np.random.Generator):
+    """The math ops' lookup tables, each built from its float64 definition by quantize: Elu ->
+    Softplus -> Log, and Mish, Sin, Cos, Shrink, Selu, Celu, Round, Softsign, Abs,
+    ThresholdedRelu, Floor, Ceil of the input."""
+    g = Graph(name=name)
+    g.add_input("x", TensorType((2, 3, 5, 7), F))
+    prev = "x"
+    for op in (ops.Elu(0.7), ops.Softplus(), ops.Log()):
+        prev = _add(g, op, prev)
+    branches = (ops.Mish(), ops.Sin(), ops.Cos(), ops.Shrink(0.1, 0.2), ops.Selu(), ops.Celu(0.5), ops.Round(),
+                ops.Softsign(), ops.Abs(), ops.ThresholdedRelu(0.4), ops.Floor(), ops.Ceil())
+    g.outputs = ["log"] + [_add(g, op, "x") for op in branches]
+    return _finish(g, rng, {"x": 3.0})
+
+
+def _add(g: Graph, op, x: str) -> str:
+    name = op.kind.lower()
+    g.add_node(op, [x], name)
+    return name
+
+
+def min_max(name: str, rng: np.random.Generator):
+    """Max(a, b) and Min(Max, a) of inputs with different ranges, b broadcast: every operand is
+    requantized to its result's params."""
+    g = Graph(name=name)
+    g.add_input("a", TensorType((1, 5, 7, 3), F))
+    g.add_input("b", TensorType((1, 1, 7, 3), F))
+    g.add_node(ops.Max(), ["a", "b"], "max")
+    g.add_node(ops.Min(), ["max", "a"], "min")
+    g.outputs = ["max", "min"]
+    return _finish(g, rng, {"b": 4.0})
+
+
 def avg_pool(name: str, rng: np.random.Generator):
     g = Graph(name=name)
     g.add_input("x", TensorType((1, 9, 8, 5), F))

@@ -318,6 +318,15 @@ def dynamic_matmul(g: Graph, node: Node, a, b):
     return _float_clamp(acc.astype(np.float32) * np.float32(s_a * s_b), node.op)
 
 
+def minimum(g: Graph, node: Node, a, b):
+    """Min of int8 values that share the output's quant params: the smaller integer."""
+    return np.minimum(a, b)
+
+
+def maximum(g: Graph, node: Node, a, b):
+    return np.maximum(a, b)
+
+
 KERNELS = {
     qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
     qops.QMatMul: q_matmul, qops.QAdd: q_add, qops.QSub: q_sub, qops.QMul: q_mul, qops.Lut: lut,
@@ -325,7 +334,7 @@ KERNELS = {
     qops.DynamicDense: dynamic_dense, qops.DynamicMatMul: dynamic_matmul,
     ops.MaxPool2D: max_pool2d, ops.ReduceMax: reduce_max, ops.Concat: concat, ops.Reshape: reshape,
     ops.Transpose: transpose, ops.Pad: pad, ops.Slice: slice_, ops.Split: split,
-    ops.Quantize: quantize, ops.Dequantize: dequantize,
+    ops.Quantize: quantize, ops.Dequantize: dequantize, ops.Min: minimum, ops.Max: maximum,
 }
 
 

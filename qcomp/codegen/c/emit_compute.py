@@ -137,6 +137,16 @@ def mul(node: Node, ctx: Ctx) -> None:
     _binary(ctx, node, "qcomp_mul_int8", "MulParams", node.op.attrs(), ())
 
 
+def minmax(node: Node, ctx: Ctx) -> None:
+    """Min / Max of int8 operands that share the output's quant params (quantize.py requantizes them)."""
+    rank, shape, sa, sb = _broadcast(ctx, node)
+    arrays = (ctx.array(node, "shape", shape), ctx.array(node, "a_strides", sa), ctx.array(node, "b_strides", sb))
+    a, b = node.inputs
+    args = (ctx.ptr(a, True), ctx.ptr(b, True), ctx.ptr(node.outputs[0], False), str(max(rank, 1)),
+            *(x.name for x in arrays), "1" if isinstance(node.op, ops.Max) else "0")
+    ctx.calls += [Call(ctx.comment(node), "qcomp_minmax_int8", args, arrays=arrays)]
+
+
 def lut(node: Node, ctx: Ctx) -> None:
     x, table = node.inputs
     n = math.prod(ctx.shape(x))
@@ -250,6 +260,6 @@ TABLE = {
     qops.QDense: Emitter(dense, why_not_weighted), qops.QMatMul: Emitter(matmul, why_not_matmul),
     **{cls: Emitter(emitter, why_not_int8) for cls, emitter in (
         (qops.QAdd, add), (qops.QSub, add), (qops.QMul, mul), (qops.Lut, lut), (qops.QRequantize, requantize),
-        (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max))},
+        (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max), (ops.Min, minmax), (ops.Max, minmax))},
     qops.QAvgPool2D: Emitter(avgpool, why_not_avgpool), qops.QMean: Emitter(mean, why_not_mean),
 }

@@ -15,7 +15,8 @@ epilogue fused (conv_gemm: mma.sync m16n8k32 s8 tensor cores on sm_80+, __dp4a o
 per architecture at compile time), direct depthwise/grouped/transposed conv (conv_direct), matmul,
 add/sub/mul, LUT (shared-memory table), requantize, quantize/dequantize, max/avg pooling, mean/max
 reductions, strided copies (Reshape, Transpose, Slice, Split, Concat, Pad), nearest Resize, the
---quant dynamic ops (DynamicDense, DynamicMatMul) and the float-fallback ops Softmax and LayerNorm.
+--quant dynamic ops (DynamicDense, DynamicMatMul), the float-fallback ops Softmax and LayerNorm, and the
+math ops (math.cu.j2: Elu ... Shrink on float32; Min, Max on float32, int8 and int32/int64; Mod).
 Emitters are `emit_x(node, ctx)`, their preconditions why_not hooks of the EMITTERS table; emit
 refuses a graph check() finds problems in with one UnsupportedModelError naming every such node
 (op and dtypes). Templates get
@@ -33,13 +34,14 @@ from ...ir import Graph, Stage
 from ...protocol import Problem, check_nodes, emitter_of, problem, raise_problems, skip_advice
 from ...target import Target
 from ..memory import planned
-from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_movement
+from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
 from .. import ADD_PARAMS_FIELDS
 from ..names import c_comment, inert
 from .context import _CTYPES, BLOCK, Context
 from .nvcc import compile_fatbin, find_nvcc
 
-EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITTERS, **emit_elementwise.EMITTERS, **emit_movement.EMITTERS}
+EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITTERS, **emit_elementwise.EMITTERS,
+            **emit_movement.EMITTERS, **emit_math.EMITTERS}
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

@@ -18,12 +18,14 @@ QMean, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, Resize (nearest
 float32), Gather (constant or run-time indices), DynamicDense, DynamicMatMul, and the float-fallback
 ops (float32): Cast, LayerNorm, Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, Clip, LeakyRelu,
 HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean,
-ReduceMax, Dense, MatMul and Conv2D. Not covered (UnsupportedModelError at build, naming the node):
+ReduceMax, Dense, MatMul and Conv2D, the math ops of kernels_math.py (Elu ... Shrink on float32; Min,
+Max on float32 and integers, int8 included; Mod on float32 and integers). Not covered (UnsupportedModelError at build, naming the node):
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
 float32. Files: kernels_dot.py (dot-instruction kernels), kernels_depthwise.py (depthwise QConv2D),
 kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
-kernels_fallback.py and kernels_products.py (the other float-fallback ops), tables.py (index maps), irgen.py (IR helpers and the fixed-point spec in IR),
-abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile, link), isa.py and cpucheck.py (target data).
+kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops), tables.py (index maps),
+irgen.py (IR helpers and the fixed-point spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler),
+compile.py (child-process compile, link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from ...resources import data_dir
 from ...target import Target
 from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
 from ..memory import planned
-from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_products
+from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -77,6 +79,8 @@ EMITTERS = {
     ops.Dense: Emitter(kernels_products.emit_dense, kernels_fallback.why_not_float),
     ops.MatMul: Emitter(kernels_products.emit_matmul, kernels_fallback.why_not_float),
     ops.Conv2D: Emitter(kernels_products.emit_conv, kernels_fallback.why_not_float),
+    **{cls: Emitter(kernels_math.emit_unary, kernels_fallback.why_not_float) for cls in kernels_math.UNARY},
+    **{cls: Emitter(kernels_math.emit_binary, kernels_math.why_not_binary) for cls in (ops.Min, ops.Max, ops.Mod)},
 }
 
 

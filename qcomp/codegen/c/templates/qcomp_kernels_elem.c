@@ -69,6 +69,20 @@ void qcomp_mul_int8(const int8_t *a, const int8_t *b, int8_t *y, int32_t rank, c
   for (i = 0; i < n; ++i, odometer_next(&it)) y[i] = (int8_t)mul_int8(a[it.a], b[it.b], params);
 }
 
+/* Min / Max of int8 values sharing their quant params (the quantizer requantized both operands to
+ * the output's): the integer min / max is the quantized real one. is_max: 0 Min, 1 Max. */
+void qcomp_minmax_int8(const int8_t *a, const int8_t *b, int8_t *y, int32_t rank, const int32_t *out_shape,
+                       const int32_t *a_strides, const int32_t *b_strides, int32_t is_max) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  odometer it;
+  odometer_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer_next(&it)) {
+    const int8_t av = a[it.a], bv = b[it.b];
+    y[i] = is_max ? (av > bv ? av : bv) : (av < bv ? av : bv);
+  }
+}
+
 void qcomp_lut_int8(const int8_t *x, const int8_t *table, int8_t *y, int32_t n) {
   int32_t i;
   for (i = 0; i < n; ++i) y[i] = table[x[i] + 128];
