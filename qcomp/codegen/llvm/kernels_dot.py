@@ -187,7 +187,8 @@ def emit_dot(node: Node, k) -> None:
     identity = taps is None or (taps.shape[1] == 1 and np.array_equal(taps[:, 0], np.arange(pixels) * c_in))
     direct = spec.activation_offset == 0 and groups == 1 and identity and kk == kpad and cg == c_in
     smmla = spec.instruction == "smmla"   # arm-i8mm: pixel-pair x channel-pair tiles (kernels_mmla.py)
-    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes, kernels_mmla.MR_FOR_NR if smmla else MR_FOR_NR)
+    tiles = {"smmla": kernels_mmla.MR_FOR_NR, "smlal": kernels_neon.MR_FOR_NR, "smull": kernels_neon.MR_FOR_NR}
+    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes, tiles.get(spec.instruction, MR_FOR_NR))
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     scratch = 0
     fused = None

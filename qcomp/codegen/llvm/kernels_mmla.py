@@ -13,7 +13,7 @@ Weights: pack_weights(w, groups, lanes=4, depth=8) is already SMMLA's layout: pe
 [4 channels][8 bytes] = two B operands, channels (0, 1) then (2, 3), 16 bytes each.
 
 Tile: ceil(MR / 2) pixel pairs x 2 NR channel pairs, one accumulator each (MR_FOR_NR: 12, 16, 18,
-24 accumulators for NR = 1..4, plus the A pair and the B operands in the 32 vector registers). Per
+16 accumulators for NR = 1..4, plus the A pair and the B operands in the 32 vector registers). Per
 step kq: one 16-byte B load per channel pair, two 8-byte A loads per pixel pair (rows a_stride bytes
 apart: A is the packed im2col matrix or the input itself), PAIRS * 2NR SMMLA. An odd last pixel
 (MR odd: a tile of the last P % MR pixels) pairs its row with itself: no read past the last row, and
@@ -33,7 +33,7 @@ from llvmlite import ir
 from .irgen import I8, I32, I64, PTR, VOID, c64, requantize_lanes
 from .kernels_depthwise import _mask, _masked_io, _ptr
 
-MR_FOR_NR = {1: 12, 2: 8, 3: 6, 4: 6}   # pixels per tile (pairs: 6, 4, 3, 3) for NR 4-channel blocks
+MR_FOR_NR = {1: 12, 2: 8, 3: 6, 4: 4}   # pixels per tile (pairs: 6, 4, 3, 2) for NR 4-channel blocks
 _X_Y = {0: [0, 1, 4, 5], 1: [2, 3, 6, 7]}   # pixel p (0) or p' (1) of the pair: zip1 / zip2 of (X, Y) as .2d
 
 

@@ -40,6 +40,9 @@ from llvmlite import ir
 from .irgen import I8, I16, I32
 from .isa import DotSpec
 
+# pixels per tile for NR blocks: fewer accumulators than SDOT's tiles (kernels_dot.MR_FOR_NR) leave
+# registers for the int16 products of the step (at most 16 accumulators + NR weights + temporaries)
+MR_FOR_NR = {1: 12, 2: 8, 3: 5, 4: 4}
 # position in this target's block of byte (j, d) of the [lanes][depth] block (module docstring)
 _POSITION = np.array([[2 * j + (d % 2) + 8 * (d // 2) for d in range(4)] for j in range(4)])
 _SPLIT = [0, 1] * 4 + [2, 3] * 4    # u: [a0 a1 a2 a3] x 4 -> [a0 a1] x 4 ++ [a2 a3] x 4
