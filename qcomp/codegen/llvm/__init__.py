@@ -20,7 +20,8 @@ ops (float32): Cast, LayerNorm, Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, C
 HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean,
 ReduceMax, Dense, MatMul and Conv2D. Not covered (UnsupportedModelError at build, naming the node):
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
-float32. Files: kernels_dot.py (dot-instruction kernels), kernels_depthwise.py (depthwise QConv2D),
+float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and kernels_mmla.py: the
+arm-neon dot step and the arm-i8mm SMMLA micro-kernel), kernels_depthwise.py (depthwise QConv2D),
 kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
 kernels_fallback.py and kernels_products.py (the other float-fallback ops), tables.py (index maps), irgen.py (IR helpers and the fixed-point spec in IR),
 abi.py (qcomp.h), compile.py (child-process compile, link), isa.py and cpucheck.py (target data).
