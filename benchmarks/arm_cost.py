@@ -24,6 +24,8 @@ SDOT to a helper call), so this script reports counts instead:
            and, at a reduced resolution (--zoo-image, 96), the ResNet-18-style and MobileNetV2-style
            models of tests/models/cnn_zoo.py.
 
+measure_model takes the target (arm-sdot by default; arm-neon, arm-i8mm: their multiply instructions
+in DOT_MACS): benchmarks/arm_targets.py compares the three aarch64 targets with it.
 The raw int8 outputs are checked equal to the integer reference (the script fails otherwise).
 The script rewrites the `arm-cost` section of benchmarks/RESULTS.md (between its markers).
 """

@@ -202,3 +202,15 @@ def test_smmla_odd_pixels_and_channels_bit_exact(size, c_in, c_out, tmp_path):
     want = run_integer(graph, {"x": x})
     assert np.unique(want["y"]).size >= min(20, want["y"].size // 2)
     np.testing.assert_array_equal(got["y"], want["y"])
+
+
+def test_dot_specs_and_feature_checks():
+    """The targets' [dot] tables give SMMLA depth 8 and the neon step depth 4; a toml without the
+    extension its instruction needs is a clear error before LLVM sees it (never SIGABRT)."""
+    from qcomp.codegen.llvm.isa import dot_spec
+    assert (dot_spec(I8MM).instruction, dot_spec(I8MM).lanes, dot_spec(I8MM).depth) == ("smmla", 4, 8)
+    assert (dot_spec(NEON).instruction, dot_spec(NEON).depth, dot_spec(NEON).activation_offset) == ("smlal", 4, 0)
+    with pytest.raises(QcompError, match=r"smmla at 128 bits needs features \+i8mm"):
+        dot_spec(dataclasses.replace(I8MM, features=("+neon", "+dotprod")))
+    with pytest.raises(QcompError, match="has 4 lanes of depth 8, but the toml says 4 x 4"):
+        dot_spec(dataclasses.replace(I8MM, dot=dataclasses.replace(I8MM.dot, depth=4)))
