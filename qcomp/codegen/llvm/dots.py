@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .irgen import I8, I32
 from . import kernels_neon
+from .irgen import I8, I32
 from .isa import DotSpec
 
 

@@ -40,6 +40,9 @@ the thread count):
 Weights are packed at build time in the instruction's layout [G][OB][KQ][lanes][depth]
 (VNNI layout: 16 channels x 4 bytes per zmm for VPDPBUSD; 4 x 4 per q register for SDOT).
 Depthwise QConv2D has its own kernel, vectorized across channels: kernels_depthwise.py.
+Without SDOT (arm-neon) the dot step is kernels_neon.py's SMULL/SMLAL2/SADALP sequence, with its own
+weight byte order and smaller tiles; with SMMLA (arm-i8mm) kernels_mmla.micro_kernel replaces the
+micro-kernel (pixel pairs x channel pairs, depth 8) inside the same jobs.
 """
 from __future__ import annotations
 
