@@ -23,6 +23,8 @@ import numpy as np
 
 from qcomp.ir import Graph
 
+from .batch import batched
+
 Run = Callable[[Graph, Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
 
@@ -120,8 +122,9 @@ def run_arm(target_name: str) -> Run:
     return run
 
 
-TARGETS.append(Target("arm-neon", run_arm("arm-neon"), host_skip("arm-neon")))
-TARGETS.append(Target("arm-i8mm", run_arm("arm-i8mm"), host_skip("arm-i8mm")))
+# batched: the cases in a few artifacts, one QEMU run each (tests/opcases/batch.py)
+TARGETS.append(Target("arm-neon", batched(run_arm("arm-neon")), host_skip("arm-neon")))
+TARGETS.append(Target("arm-i8mm", batched(run_arm("arm-i8mm")), host_skip("arm-i8mm")))
 
 
 def _cuda_harness():
