@@ -68,8 +68,9 @@ def measure(work: Path, zoo_image: int | None) -> dict:
 
 def _excerpt(functions: dict, loop) -> list[str]:
     """The loop's instructions, as objdump prints them (address, mnemonic, operands)."""
-    return [f"{i.address:x}: {i.mnemonic:8} {i.operands}" for insns in functions.values() for i in insns
-            if loop.start <= i.address <= loop.end]
+    insns = [i for f in functions.values() for i in f if loop.start <= i.address <= loop.end]
+    return [(f"{i.address:x}: " if k in (0, len(insns) - 1) else "") + f"{i.mnemonic} {i.operands}"
+            for k, i in enumerate(insns)]
 
 
 def render(result: dict, seconds: float) -> str:
@@ -105,8 +106,12 @@ def render(result: dict, seconds: float) -> str:
                          f"{loop.instructions_per_mac:.3f}"])
     lines += table(["target", "instructions per iteration", "multiply instructions", "MACs",
                     "instructions per MAC"], rows)
-    for target, (_, excerpt) in result["loops"].items():
-        lines += ["", f"{target}:", "", "```", *excerpt, "```"]
+    lines += ["", "The three loops side by side (objdump, one iteration each; addresses in the first and last "
+              "rows):", ""]
+    names = {"arm-neon": "arm-neon: SMULL / SMLAL2 / SADALP", "arm-sdot": "arm-sdot: SDOT", "arm-i8mm": "arm-i8mm: SMMLA"}
+    columns = [excerpt for _, excerpt in result["loops"].values()]
+    rows = [[f"`{c[k]}`" if k < len(c) else "" for c in columns] for k in range(max(map(len, columns), default=0))]
+    lines += table([names.get(t, t) for t in result["loops"]], rows)
     return "\n".join(lines) + "\n"
 
 
