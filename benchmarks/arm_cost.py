@@ -24,6 +24,8 @@ SDOT to a helper call), so this script reports counts instead:
            and, at a reduced resolution (--zoo-image, 96), the ResNet-18-style and MobileNetV2-style
            models of tests/models/cnn_zoo.py.
 
+measure_model takes the target (arm-sdot by default; arm-neon, arm-i8mm: their multiply instructions
+in DOT_MACS): benchmarks/arm_targets.py compares the three aarch64 targets with it.
 The raw int8 outputs are checked equal to the integer reference (the script fails otherwise).
 The script rewrites the `arm-cost` section of benchmarks/RESULTS.md (between its markers).
 """
@@ -49,6 +51,10 @@ REPO = HERE.parent
 EXAMPLE = REPO / "examples" / "fashion_mnist"
 PLUGIN_SOURCE = HERE / "arm_insn_plugin.c"
 MACS_PER_SDOT = 16           # 128-bit SDOT: 4 int32 lanes x 4 int8 products
+# int8 MACs per instruction of each target's GEMM step (arm-sdot: SDOT; arm-i8mm: SMMLA, 2x2 lanes x 8;
+# arm-neon: 8 int8 x int8 products per SMULL/SMULL2/SMLAL2, SADALP only widens them)
+DOT_MACS = {"arm-sdot": {"sdot": 16}, "arm-i8mm": {"smmla": 32},
+            "arm-neon": {"smull": 8, "smull2": 8, "smlal": 8, "smlal2": 8}}
 BRANCHES = re.compile(r"^(b(\.\w+)?|cbn?z|tbn?z)$")
 
 
@@ -64,15 +70,16 @@ class Loop:
     start: int      # address of the branch target (loop head)
     end: int        # address of the backward branch
     instructions: int
-    sdot: int
+    sdot: int       # the target's dot instructions (DOT_MACS; SDOT by default)
+    macs: int = 0   # MACs per iteration (0: 16 per SDOT)
 
     @property
     def sdot_per_mac(self) -> float:
-        return 1 / MACS_PER_SDOT
+        return self.sdot / (self.macs or self.sdot * MACS_PER_SDOT)
 
     @property
     def instructions_per_mac(self) -> float:
-        return self.instructions / (self.sdot * MACS_PER_SDOT)
+        return self.instructions / (self.macs or self.sdot * MACS_PER_SDOT)
 
 
 def disassemble(binary: Path, objdump: str = "aarch64-linux-gnu-objdump") -> dict[str, list[Insn]]:
@@ -106,13 +113,16 @@ def loops(insns: list[Insn]) -> list[tuple[int, int]]:
     return out
 
 
-def hot_loops(insns: list[Insn]) -> list[Loop]:
-    """The innermost loops that contain SDOT (no smaller loop inside them contains any)."""
-    sdot_at = [i.address for i in insns if i.mnemonic == "sdot"]
+def hot_loops(insns: list[Insn], dot: dict[str, int] | None = None) -> list[Loop]:
+    """The innermost loops that contain SDOT (no smaller loop inside them contains any); with `dot`
+    (mnemonic -> MACs, DOT_MACS[target]) the loops of those instructions, their MACs counted."""
+    dot = dot or {"sdot": MACS_PER_SDOT}
+    sdot_at = [i.address for i in insns if i.mnemonic in dot]
     with_sdot = [(a, b) for a, b in loops(insns) if any(a <= s <= b for s in sdot_at)]
     innermost = [(a, b) for a, b in with_sdot
                  if not any((c, d) != (a, b) and a <= c and d <= b for c, d in with_sdot)]
-    return [Loop(a, b, sum(a <= i.address <= b for i in insns), sum(a <= s <= b for s in sdot_at))
+    return [Loop(a, b, sum(a <= i.address <= b for i in insns), sum(a <= s <= b for s in sdot_at),
+                 sum(dot.get(i.mnemonic, 0) for i in insns if a <= i.address <= b))
             for a, b in sorted(set(innermost))]
 
 
@@ -171,7 +181,8 @@ def build_plugin(out: Path) -> tuple[Path | None, str]:
 
 
 def count(command: list[str], plugin: Path, args: list[str], tmp: Path) -> tuple[int, int]:
-    """(instructions, sdot) executed by one runner process under the plugin."""
+    """(instructions, sdot) executed by one runner process under the plugin (counted_dots() gives
+    the SMMLA count of the same run)."""
     counts = tmp / "counts.txt"
     counts.unlink(missing_ok=True)
     emulator, program = command[:-1], command[-1]
@@ -180,7 +191,17 @@ def count(command: list[str], plugin: Path, args: list[str], tmp: Path) -> tuple
     if proc.returncode != 0 or not counts.is_file():
         raise RuntimeError(f"counting run failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     values = dict(line.split() for line in counts.read_text().splitlines())
+    _LAST_COUNTS.clear()
+    _LAST_COUNTS.update({k: int(v) for k, v in values.items()})
     return int(values["instructions"]), int(values["sdot"])
+
+
+_LAST_COUNTS: dict[str, int] = {}
+
+
+def counted_dots() -> dict[str, int]:
+    """Every count of the last count() run (instructions, sdot, smmla)."""
+    return dict(_LAST_COUNTS)
 
 
 def _zoo_model(name: str, image: int, out: Path) -> Path:
@@ -201,9 +222,10 @@ def _zoo_model(name: str, image: int, out: Path) -> Path:
 
 
 def measure_model(label: str, model: Path, calib: Path, feeds: dict, work: Path, plugin: Path | None,
-                  why: str) -> dict:
-    """Build `model` for arm-sdot and ref, check the raw outputs equal, then the static and the
-    dynamic figures."""
+                  why: str, target_name: str = "arm-sdot", ref: Path | None = None) -> dict:
+    """Build `model` for `target_name` (arm-sdot, arm-neon, arm-i8mm) and ref (unless `ref`, an
+    artifact built from the same calibration, is given), check the raw outputs equal, then the
+    static and the dynamic figures."""
     import qcomp
     from qcomp.builder import BuildOptions, build
     from qcomp.ir import verify
@@ -212,12 +234,12 @@ def measure_model(label: str, model: Path, calib: Path, feeds: dict, work: Path,
     from qcomp.runtime.llvm_cross import CrossRunner
     from qcomp.target import get_target
 
-    target = get_target("arm-sdot")
-    art = build(model, work / "arm-sdot", BuildOptions(target="arm-sdot", calib=str(calib)))
-    ref = build(model, work / "ref", BuildOptions(target="ref", calib=str(calib)))
+    target = get_target(target_name)
+    art = build(model, work / target_name, BuildOptions(target=target_name, calib=str(calib)))
+    ref = ref or build(model, work / "ref", BuildOptions(target="ref", calib=str(calib)))
     got, want = qcomp.load(art).run(feeds, raw=True), qcomp.load(ref).run(feeds, raw=True)
     for name in want:
-        np.testing.assert_array_equal(got[name], want[name], err_msg=f"{label}: arm-sdot output {name} differs")
+        np.testing.assert_array_equal(got[name], want[name], err_msg=f"{label}: {target_name} output {name} differs")
     graph = verify(lower_integer(verify(load_graph(art / "model.qir"))))
     functions = disassemble(art / "model.so", target.toolchain.get("objdump", "aarch64-linux-gnu-objdump"))
     rows, total_macs, sdot_macs = [], 0, 0
@@ -226,15 +248,16 @@ def measure_model(label: str, model: Path, calib: Path, feeds: dict, work: Path,
             continue
         macs = node_macs(graph, node)
         code = [i for f in node_functions(functions, index) for i in functions[f]]
-        hot = [loop for f in node_functions(functions, index) for loop in hot_loops(functions[f])]
-        sdot = sum(i.mnemonic == "sdot" for i in code)
+        dot = DOT_MACS.get(target_name, {"sdot": MACS_PER_SDOT})
+        hot = [loop for f in node_functions(functions, index) for loop in hot_loops(functions[f], dot)]
+        sdot = sum(i.mnemonic in dot for i in code)
         total_macs += macs
         sdot_macs += macs if sdot else 0
         rows.append({"node": node.name, "op": node.kind, "shape": _shape(graph, node), "macs": macs, "loops": hot,
                      "sdot": sdot, "instructions": len(code)})
     dynamic: dict = {"label": label, "macs": total_macs, "sdot_macs": sdot_macs}
     if plugin is None:
-        return {"rows": rows, "dynamic": dynamic | {"unavailable": why}}
+        return {"rows": rows, "functions": functions, "dynamic": dynamic | {"unavailable": why}}
     runner = CrossRunner(art / "runner", target, graph.inputs, graph.outputs)
     args = []
     for k, name in enumerate(runner.inputs):
@@ -244,10 +267,14 @@ def measure_model(label: str, model: Path, calib: Path, feeds: dict, work: Path,
         args += ["-o", str(work / f"out{k}.npy")]
     try:
         i1, s1 = count(runner.command(), plugin, ["--repeat", "1", *args], work)
+        m1 = counted_dots().get("smmla", 0)
         i3, s3 = count(runner.command(), plugin, ["--repeat", "3", *args], work)
+        m3 = counted_dots().get("smmla", 0)
     except RuntimeError as e:
-        return {"rows": rows, "dynamic": dynamic | {"unavailable": f"QEMU could not run with the plugin: {e}"}}
-    return {"rows": rows, "dynamic": dynamic | {"instructions": (i3 - i1) // 2, "sdot": (s3 - s1) // 2,
+        return {"rows": rows, "functions": functions,
+                "dynamic": dynamic | {"unavailable": f"QEMU could not run with the plugin: {e}"}}
+    return {"rows": rows, "functions": functions,
+            "dynamic": dynamic | {"instructions": (i3 - i1) // 2, "sdot": (s3 - s1) // 2, "smmla": (m3 - m1) // 2,
                                                 "startup_instructions": i1 - (i3 - i1) // 2}}
 
 

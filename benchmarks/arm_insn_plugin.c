@@ -1,9 +1,9 @@
 /* A QEMU TCG plugin that counts the guest instructions a program executes, and among them the
- * AArch64 SDOT instructions, for benchmarks/arm_cost.py (qemu-user's own insn plugin is not
+ * AArch64 SDOT and SMMLA instructions, for benchmarks/arm_cost.py (qemu-user's own insn plugin is not
  * shipped by Debian's qemu-user; its binary exports the plugin API, so a plugin built here loads).
  *
  *   qemu-aarch64 -cpu max -plugin ./arm_insn_plugin.so,out=counts.txt PROGRAM ...
- *   -> counts.txt: "instructions N\nsdot M\n"
+ *   -> counts.txt: "instructions N\nsdot M\nsmmla K\n"
  *
  * Counting is inline (a 64-bit add per translated block, and per SDOT), like QEMU's
  * tests/plugin/insn.c: exact for single-threaded guests (run the model with QCOMP_NUM_THREADS=1:
@@ -38,12 +38,15 @@ size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);
 
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
-static uint64_t instructions, sdots;
+static uint64_t instructions, sdots, smmlas;
 static char out_path[4096];
 
 static int is_sdot(uint32_t w) {
   return (w & 0xbfe0fc00u) == 0x0e809400u || (w & 0xbfc0f400u) == 0x0f80e000u;
 }
+
+/* SMMLA Vd.4S, Vn.16B, Vm.16B (i8mm) */
+static int is_smmla(uint32_t w) { return (w & 0xffe0fc00u) == 0x4e80a400u; }
 
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   (void)id;
@@ -55,6 +58,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     if (qemu_plugin_insn_size(insn) != 4) continue;
     memcpy(&word, qemu_plugin_insn_data(insn), 4);
     if (is_sdot(word)) qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &sdots, 1);
+    if (is_smmla(word)) qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &smmlas, 1);
   }
 }
 
@@ -62,7 +66,7 @@ static void on_exit(qemu_plugin_id_t id, void *userdata) {
   (void)id, (void)userdata;
   FILE *f = out_path[0] ? fopen(out_path, "w") : stderr;
   if (!f) return;
-  fprintf(f, "instructions %" PRIu64 "\nsdot %" PRIu64 "\n", instructions, sdots);
+  fprintf(f, "instructions %" PRIu64 "\nsdot %" PRIu64 "\nsmmla %" PRIu64 "\n", instructions, sdots, smmlas);
   if (f != stderr) fclose(f);
 }
 

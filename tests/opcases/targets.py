@@ -23,6 +23,8 @@ import numpy as np
 
 from qcomp.ir import Graph
 
+from .batch import batched
+
 Run = Callable[[Graph, Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
 
@@ -101,6 +103,28 @@ def run_arm_sdot(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.
 
 
 TARGETS.append(Target("arm-sdot", run_arm_sdot, host_skip("arm-sdot")))
+
+
+def run_arm(target_name: str) -> Run:
+    """Like run_arm_sdot, for the other aarch64 targets: arm-neon (no dotprod: its runner command is
+    qemu-aarch64 -cpu cortex-a72) and arm-i8mm (SMMLA: -cpu max)."""
+    def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import tempfile
+        from pathlib import Path
+
+        from qcomp.codegen.llvm import emit
+        from qcomp.runtime.llvm_cross import CrossRunner
+        from qcomp.target import get_target
+        target = get_target(target_name)
+        with tempfile.TemporaryDirectory(prefix="qcomp-arm-") as out:
+            emit(graph, target, out)
+            return CrossRunner(Path(out) / "runner", target, graph.inputs, graph.outputs).run(dict(feeds))
+    return run
+
+
+# batched: the cases in a few artifacts, one QEMU run each (tests/opcases/batch.py)
+TARGETS.append(Target("arm-neon", batched(run_arm("arm-neon")), host_skip("arm-neon")))
+TARGETS.append(Target("arm-i8mm", batched(run_arm("arm-i8mm")), host_skip("arm-i8mm")))
 
 
 def _cuda_harness():

@@ -21,7 +21,8 @@ HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, Av
 ReduceMax, Dense, MatMul and Conv2D, the math ops of kernels_math.py (Elu ... Shrink on float32; Min,
 Max on float32 and integers, int8 included; Mod on float32 and integers). Not covered (UnsupportedModelError at build, naming the node):
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
-float32. Files: kernels_dot.py (dot-instruction kernels), kernels_depthwise.py (depthwise QConv2D),
+float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and kernels_mmla.py: the
+arm-neon dot step and the arm-i8mm SMMLA micro-kernel), kernels_depthwise.py (depthwise QConv2D),
 kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops), tables.py (index maps),
 irgen.py (IR helpers and the fixed-point spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler),

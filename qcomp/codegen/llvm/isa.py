@@ -7,6 +7,9 @@ the vector width, to the LLVM intrinsic that computes
 
   vpdpbusd (x86 AVX512-VNNI): a u8, b s8, 512 bits: 16 lanes x 4;  256 bits (AVX512VL): 8 x 4
   sdot     (AArch64 dotprod): a s8, b s8, 128 bits:  4 lanes x 4
+  smlal    (AArch64 without dotprod): SMULL/SMLAL2/SADALP sequences, 4 lanes x 4 (kernels_neon.py)
+  smmla    (AArch64 i8mm): a 2x2 int32 tile of two pixels x two channels, depth 8; its GEMM
+           micro-kernel is kernels_mmla.py (a block = 4 channels = two channel pairs)
 The activation offset makes a u8 operand of an int8 activation: u = x + 128 (x86); 0 for sdot. The
 backend folds offset * sum(w) into the bias (ARCHITECTURE.md section 3), so no result changes.
 Non-saturating forms only (VPDPBUSD, not VPDPBUSDS): int32 lanes wrap, and the final sum, which
@@ -41,17 +44,23 @@ _INTRINSICS = {
     ("vpdpbusd", 512): ("llvm.x86.avx512.vpdpbusd.512", 16),
     ("vpdpbusd", 256): ("llvm.x86.avx512.vpdpbusd.256", 8),
     ("sdot", 128): ("llvm.aarch64.neon.sdot.v4i32.v16i8", 4),
+    ("smlal", 128): ("llvm.aarch64.neon.smull.v8i16", 4),
+    ("smmla", 128): ("llvm.aarch64.neon.smmla.v4i32.v16i8", 4),
 }
+_DEPTHS = {("smmla", 128): 8}   # int8 products per lane, where not 4
 # instruction -> target features LLVM needs before it may select it (an intrinsic without them
 # aborts LLVM with "Do not know how to split" or "Cannot select": validated before any compile)
 _REQUIRED_FEATURES = {
     ("vpdpbusd", 512): ("+avx512f", "+avx512bw", "+avx512vnni"),
     ("vpdpbusd", 256): ("+avx512f", "+avx512vl", "+avx512vnni"),
     ("sdot", 128): ("+neon", "+dotprod"),
+    ("smlal", 128): ("+neon",),
+    ("smmla", 128): ("+neon", "+i8mm"),
 }
 _OFFSETS = {"u8": 128, "s8": 0}
 # vector registers the micro-kernels may plan for (AVX-512: zmm0-31; AArch64: v0-31)
-_REGISTERS = {("vpdpbusd", 512): 32, ("vpdpbusd", 256): 32, ("sdot", 128): 32}
+_REGISTERS = {("vpdpbusd", 512): 32, ("vpdpbusd", 256): 32, ("sdot", 128): 32, ("smlal", 128): 32,
+              ("smmla", 128): 32}
 
 
 def dot_spec(target: Target) -> DotSpec:
@@ -72,8 +81,9 @@ def dot_spec(target: Target) -> DotSpec:
         raise QcompError(f"target {target.name!r}: dot operands {target.dot.activation} x {target.dot.weight} "
                          f"are not supported (u8 x s8 or s8 x s8)")
     intrinsic, lanes = _INTRINSICS[key]
-    if (lanes, 4) != (target.dot.lanes, target.dot.depth):
-        raise QcompError(f"target {target.name!r}: {key[0]} at {key[1]} bits has {lanes} lanes of depth 4, "
+    depth = _DEPTHS.get(key, 4)
+    if (lanes, depth) != (target.dot.lanes, target.dot.depth):
+        raise QcompError(f"target {target.name!r}: {key[0]} at {key[1]} bits has {lanes} lanes of depth {depth}, "
                          f"but the toml says {target.dot.lanes} x {target.dot.depth}")
     arch = "x86" if intrinsic.startswith("llvm.x86.") else "aarch64"
-    return DotSpec(intrinsic, lanes, 4, _OFFSETS[target.dot.activation], key[0], arch, _REGISTERS[key])
+    return DotSpec(intrinsic, lanes, depth, _OFFSETS[target.dot.activation], key[0], arch, _REGISTERS[key])

@@ -40,6 +40,9 @@ the thread count):
 Weights are packed at build time in the instruction's layout [G][OB][KQ][lanes][depth]
 (VNNI layout: 16 channels x 4 bytes per zmm for VPDPBUSD; 4 x 4 per q register for SDOT).
 Depthwise QConv2D has its own kernel, vectorized across channels: kernels_depthwise.py.
+Without SDOT (arm-neon) the dot step is kernels_neon.py's SMULL/SMLAL2/SADALP sequence, with its own
+weight byte order and smaller tiles; with SMMLA (arm-i8mm) kernels_mmla.micro_kernel replaces the
+micro-kernel (pixel pairs x channel pairs, depth 8) inside the same jobs.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ from llvmlite import ir
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import Node, qops
-from . import dots, tables
+from . import dots, kernels_mmla, kernels_neon, tables
 from .irgen import (I8, I32, I64, PTR, VOID, c64, job_function, load, load_i64, loop, parallel_for,
                     requantize_lanes, store, var)
 from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_block, _pixel_jobs, _ptr, emit_depthwise
@@ -79,10 +82,10 @@ def pack_weights(w: np.ndarray, groups: int, lanes: int, depth: int) -> tuple[np
     return np.ascontiguousarray(packed), ob, kq
 
 
-def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int) -> dict:
+def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, mr_for_nr=MR_FOR_NR) -> dict:
     """Tile sizes and the job split of the GEMM phase (all static)."""
     nr = min(n_ob, NR_MAX)
-    mr = min(MR_FOR_NR[nr], pixels)
+    mr = min(mr_for_nr[nr], pixels)
     n_tiles, n_chunks = -(-pixels // mr), -(-n_ob // nr)
     macs = pixels * n_ob * lanes * kpad * groups
     wanted = _n_jobs(macs, n_tiles * n_chunks * groups)
@@ -173,6 +176,9 @@ def emit_dot(node: Node, k) -> None:
         raise UnsupportedModelError(f"node {node.name!r} ({op.kind}): the folded bias does not fit int32")
     lanes, depth, block = spec.lanes, spec.depth, spec.block
     packed, n_ob, n_kq = pack_weights(w.astype(np.int8), groups, lanes, depth)
+    if spec.instruction == "smlal":   # arm-neon: its byte order and the int16 form these weights allow
+        packed, spec = kernels_neon.prepare(packed, spec)
+        k.spec = spec
     kpad = n_kq * depth
     w_g = k.mod.table(packed, "w")
     bias_g = k.mod.table(_per_block(folded, groups, n_ob, lanes), "bias")
@@ -183,7 +189,9 @@ def emit_dot(node: Node, k) -> None:
     c_in = x_shape[-1]
     identity = taps is None or (taps.shape[1] == 1 and np.array_equal(taps[:, 0], np.arange(pixels) * c_in))
     direct = spec.activation_offset == 0 and groups == 1 and identity and kk == kpad and cg == c_in
-    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes)
+    smmla = spec.instruction == "smmla"   # arm-i8mm: pixel-pair x channel-pair tiles (kernels_mmla.py)
+    tiles = {"smmla": kernels_mmla.MR_FOR_NR, "smlal": kernels_neon.MR_FOR_NR, "smull": kernels_neon.MR_FOR_NR}
+    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes, tiles.get(spec.instruction, MR_FOR_NR))
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     scratch = 0
     fused = None
@@ -207,8 +215,8 @@ def emit_dot(node: Node, k) -> None:
     def variant(rows, cols, last):
         key = (rows, cols, last)
         if key not in variants:
-            variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total,
-                                          live_last if last else lanes, op)
+            micro = kernels_mmla.micro_kernel if smmla else _micro_kernel
+            variants[key] = micro(k, "tile", rows, cols, n_kq, kpad, o_total, live_last if last else lanes, op)
         return variants[key]
 
     f, b, (a_ptr, out_ptr), i = job_function(k.mod, "gemm_job", 2)
