@@ -78,3 +78,13 @@ def test_build_native_prints_and_records_the_choice_and_runs_bit_exact(tmp_path)
     got, want = qcomp.load(out).run(x, raw=True), qcomp.load(ref).run(x, raw=True)
     for k in want:
         np.testing.assert_array_equal(got[k], want[k])
+
+
+@pytest.mark.parametrize("flags, want", [
+    ({"fp", "asimd"}, "arm-neon"),
+    ({"fp", "asimd", "asimddp"}, "arm-sdot"),
+    ({"fp", "asimd", "asimddp", "i8mm"}, "arm-i8mm"),
+    ({"fp", "asimd", "i8mm"}, "arm-neon"),          # i8mm without dotprod: arm-i8mm also needs dotprod (its features)
+])
+def test_aarch64_hosts_get_the_target_their_cpu_runs(flags, want):
+    assert native_choice(flags, "aarch64")[0].name == want == _expected(flags, "aarch64")
