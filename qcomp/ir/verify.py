@@ -26,7 +26,8 @@ from .types import DType, IRError, tensor_type_of
 _QUANT_OPS = (Quantize, Dequantize, Requantize)
 # ops whose integer arithmetic is only defined by their TARGET-stage lowering (qcomp/ir/qops.py)
 _NEEDS_LOWERING = (ops.Conv2D, ops.ConvTranspose2D, ops.Dense, ops.MatMul, ops.Add, ops.Sub, ops.Mul,
-                   ops.AvgPool2D, ops.ReduceMean, Requantize, ops.Relu, ops.Clip, ops.Sigmoid, ops.Tanh)
+                   ops.AvgPool2D, ops.ReduceMean, Requantize, ops.Relu, ops.Clip, ops.Sigmoid, ops.Tanh,
+                   ops.Softmax)
 
 
 def verify(g: Graph) -> Graph:
