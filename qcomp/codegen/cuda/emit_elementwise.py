@@ -73,7 +73,7 @@ def q_softmax(node: Node, ctx: Context) -> None:
     name = ctx.kernel_name(node)
     src = ctx.env.get_template("softmax.cu.j2").render(
         name=name, node=ctx.comment(node), L=length, S=stride, rows=rows, multiplier=op.input_multiplier,
-        left_shift=op.input_left_shift, diff_min=op.diff_min)
+        left_shift=op.input_left_shift, left_shift_factor=1 << op.input_left_shift, diff_min=op.diff_min)
     ctx.add(node, name, src, grid_1d(rows), (BLOCK, 1, 1), [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])])
 
 
