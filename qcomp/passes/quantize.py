@@ -331,7 +331,8 @@ def _prequantized(b: _Builder, n: Node, mode: str) -> bool:
     calibrated ranges or int8 values made already; "same" ops reuse their input's params)."""
     known = b.prequant.activations.keys() | b.ranges.keys()
     ins = [i for i in n.inputs if not b.g.is_constant(i)]
-    return all(i in b.int_of or i in known for i in ins) and (mode in ("same", "softmax") or all(o in known for o in n.outputs))
+    outputs_known = mode in ("same", "softmax") or all(o in known for o in n.outputs)   # softmax: fixed params
+    return all(i in b.int_of or i in known for i in ins) and outputs_known
 
 
 def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOptions(),

@@ -22,7 +22,8 @@ ReduceMax, Dense, MatMul and Conv2D. Not covered (UnsupportedModelError at build
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
 float32. Files: kernels_dot.py (dot-instruction kernels), kernels_depthwise.py (depthwise QConv2D),
 kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
-kernels_fallback.py and kernels_products.py (the other float-fallback ops), kernels_softmax.py (integer Softmax), tables.py (index maps), irgen.py (IR helpers and the fixed-point spec in IR),
+kernels_fallback.py and kernels_products.py (the other float-fallback ops), kernels_softmax.py
+(integer Softmax), tables.py (index maps), irgen.py (IR helpers and the fixed-point spec in IR),
 abi.py (qcomp.h), compile.py (child-process compile, link), isa.py and cpucheck.py (target data).
 """
 from __future__ import annotations

@@ -37,7 +37,8 @@ def classifier(path: Path) -> Path:
              n("GlobalAveragePool", ["r2"], ["g"]), n("Flatten", ["g"], ["f"]),
              n("Gemm", ["f", "w3", "b3"], ["logits"], name="fc", transB=1),
              n("Softmax", ["logits"], ["probs"], name="softmax", axis=1)]
-    graph = helper.make_graph(nodes, "classifier", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 16, 16])],
+    graph = helper.make_graph(nodes, "classifier",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 16, 16])],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10]),
                                helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 10])], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
