@@ -96,3 +96,22 @@ def test_probabilities_are_within_one_lsb_of_the_float_softmax(built):
     assert worst <= 1
     assert worst_region <= 1 / 256 and top1 >= SAMPLES - 2, (worst_region, top1)
     assert len({int(v) for w in want for v in w["probs"].ravel()}) >= 20    # not a degenerate output
+
+
+def test_a_softmax_outside_the_spec_is_refused_naming_the_limit():
+    """An input scale with beta * s_in <= 2^-26 keeps the Softmax in float (quantize); the C backend's
+    check names the node and why the integer Softmax could not take it (rows over 4095: see
+    test_names_and_abi.py)."""
+    from qcomp.codegen import c
+    from qcomp.ir import DType, Graph, TensorType, ops
+    from qcomp.passes.quantize import quantize
+
+    g = Graph(name="tiny")
+    g.add_input("x", TensorType((2, 10), DType.FLOAT32))
+    g.add_node(ops.Relu(), ["x"], "relu")                       # int8 (a Lut), then the float Softmax
+    g.add_node(ops.Softmax(axis=1), ["relu"], "tiny softmax")
+    g.outputs = ["tiny softmax"]
+    target = lower_integer(quantize(g, {"x": (0.0, 1e-6), "relu": (0.0, 1e-6)}))
+    problems = {p.node: p for p in c.check(target, get_target("dsp-c"))}   # and the Dequantize before it
+    advice = problems["tiny softmax"].advice
+    assert "integer Softmax cannot run it" in advice and "below 2^-26" in advice and "float math" in advice
