@@ -3,15 +3,16 @@
 - an output with an int8 form (qcomp.ir.io_quant: written by a Dequantize; the manifest gives it
   "quant") comes back as those int8 values, identical on every target, and dequantizing them gives
   the float output bit for bit;
-- an output with no int8 form (computed in float: a float-fallback Softmax, a --skip'ped last node;
+- an output with no int8 form (computed in float: a --skip'ped Softmax or last node;
   no "quant" in the manifest) comes back unchanged: float32, the same bits as without --raw;
 - dsp-c has no float kernels: such a model is refused at build, naming the node.
 Float outputs are not bit-exact across backends (docs/ARCHITECTURE.md section 3, float regions): each
 backend's float kernels round in their own order; the contract's tolerance, FLOAT_ULPS units in the
 last place of float32, is checked against ref here.
 
-Models: the bundled Fashion-MNIST CNN with a Softmax appended as a second output (its logits, written
-by a Dequantize, are also read by the float Softmax), and the CNN with its last Dense kept in float.
+Models: the bundled Fashion-MNIST CNN with a Softmax appended as a second output, kept in float with
+--skip softmax (its logits, written by a Dequantize, are also read by the float Softmax), and the CNN
+with its last Dense kept in float.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 EX = REPO / "examples" / "fashion_mnist"
 COMPILED = ("x86-vnni", "arm-sdot", "cuda")
 FLOAT_ULPS = 4   # float outputs of a float region vs ref (docs/ARCHITECTURE.md section 3)
+FLOAT_SOFTMAX = ("softmax",)   # --skip: the Softmax stays a float region (else it is the integer Softmax)
 
 
 def _skip_unless(target: str) -> None:
@@ -81,7 +83,7 @@ def _check_contract(art, feeds) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def ref_softmax(softmax_model, feeds, tmp_path_factory):
-    art = _build(softmax_model, "ref", tmp_path_factory.mktemp("ref") / "sm.ref")
+    art = _build(softmax_model, "ref", tmp_path_factory.mktemp("ref") / "sm.ref", skip=FLOAT_SOFTMAX)
     outputs = {t["name"]: t for t in art.manifest["outputs"]}
     assert "quant" in outputs["logits"] and "quant" not in outputs["probs"]
     return _check_contract(art, feeds) | {"probs": art.run(feeds)["probs"]}   # int8 logits, float probs
@@ -89,7 +91,7 @@ def ref_softmax(softmax_model, feeds, tmp_path_factory):
 
 @pytest.mark.parametrize("target", ["ref", *COMPILED])
 def test_float_output_unchanged_and_int8_output_exact(softmax_model, feeds, ref_softmax, tmp_path, target):
-    art = _build(softmax_model, target, tmp_path / "sm")
+    art = _build(softmax_model, target, tmp_path / "sm", skip=FLOAT_SOFTMAX)
     ints = _check_contract(art, feeds)
     assert set(ints) == {"logits"}
     np.testing.assert_array_equal(ints["logits"], ref_softmax["logits"])
@@ -117,7 +119,7 @@ def test_targets_without_the_float_kernel_refuse_the_model_at_build(tmp_path, ta
 def test_dsp_c_refuses_a_float_output_and_its_int8_outputs_are_exact(softmax_model, feeds, tmp_path):
     _skip_unless("dsp-c")
     with pytest.raises(UnsupportedModelError, match="'softmax'"):
-        qcomp.build(softmax_model, target="dsp-c", calib=EX / "calib.npz", out=tmp_path / "sm")
+        qcomp.build(softmax_model, target="dsp-c", calib=EX / "calib.npz", out=tmp_path / "sm", skip=FLOAT_SOFTMAX)
     want = _check_contract(_build(EX / "model.onnx", "ref", tmp_path / "fm.ref"), feeds)
     got = _check_contract(_build(EX / "model.onnx", "dsp-c", tmp_path / "fm.c"), feeds)
     np.testing.assert_array_equal(got["logits"], want["logits"])
@@ -125,7 +127,8 @@ def test_dsp_c_refuses_a_float_output_and_its_int8_outputs_are_exact(softmax_mod
 
 def test_cli_raw_notes_the_float_output(softmax_model, tmp_path):
     _skip_unless("x86-vnni")
-    out = qcomp.build(softmax_model, target="x86-vnni", calib=EX / "calib.npz", out=tmp_path / "sm")
+    out = qcomp.build(softmax_model, target="x86-vnni", calib=EX / "calib.npz", out=tmp_path / "sm",
+                      skip=FLOAT_SOFTMAX)
     r = subprocess.run([sys.executable, "-m", "qcomp", "run", str(out), "--input", str(EX / "input.npz"), "--raw",
                         "-o", str(tmp_path / "raw.npz")], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert r.returncode == 0, r.stderr

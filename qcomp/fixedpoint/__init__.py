@@ -51,9 +51,10 @@ from .kernels8 import (AddParams, AvgPoolParams, MeanParams, MulParams, add_int8
                        avgpool_params, mean_int8, mean_params, mul_int8, mul_params, sub_int8)
 from .lut import apply_lut, build_lut
 from .lut16 import LUT16_SIZE, build_lut16, lut16_lookup
+from .softmax import OUTPUT_SCALE as SOFTMAX_OUTPUT_SCALE, OUTPUT_ZERO_POINT as SOFTMAX_OUTPUT_ZERO_POINT
 from .softmax import (SOFTMAX_MAX_DEPTH, SoftmaxParams, exp_on_negative_values, get_reciprocal,
                       one_over_one_plus_x_for_x_in_0_1, rounding_divide_by_pot,
-                      saturating_rounding_doubling_high_mul, softmax_int8, softmax_params)
+                      saturating_rounding_doubling_high_mul, softmax_int8, softmax_params, softmax_refusal)
 
 __all__ = [name for name in dir() if not name.startswith("_")
            and name not in ("accumulator", "boundary", "core", "int16", "kernels8", "lut", "lut16", "softmax")]

@@ -191,6 +191,19 @@ def softmax_params(beta: float, s_in: float) -> SoftmaxParams:
     return SoftmaxParams(multiplier, shift, -radius)
 
 
+def softmax_refusal(depth: int, beta: float, s_in: float) -> str | None:
+    """Why an int8 Softmax with rows of `depth` elements, this beta and input scale cannot follow
+    this spec (then it stays a float region, or is refused where a target has no float), or None."""
+    if not 1 <= depth <= SOFTMAX_MAX_DEPTH:
+        return (f"its rows hold {depth} elements; the integer Softmax takes 1 to {SOFTMAX_MAX_DEPTH} "
+                "(the Q12.19 sum of exps must fit int32)")
+    try:
+        softmax_params(beta, s_in)
+    except FixedPointError as e:
+        return f"its input scale cannot be used: {str(e).removeprefix('softmax: ')}"
+    return None
+
+
 def softmax_int8(x, params: SoftmaxParams, axis: int = -1) -> np.ndarray:
     """int8 Softmax along `axis` (rows of at most 4095 elements): int8, scale 1/256, zero point -128.
 

@@ -35,6 +35,7 @@ def _check(ins: Types, kinds: tuple[DType, ...], what: str) -> None:
 
 
 _I8, _I32 = DType.INT8, DType.INT32
+_SOFTMAX_MAX_DEPTH = 4095   # fixedpoint.SOFTMAX_MAX_DEPTH (ir imports nothing of qcomp)
 _CONV_KINDS = (_I8, _I8, _I32, _I32, _I32)
 
 
@@ -239,6 +240,28 @@ class QRequantize(Op):
 
 
 @dataclass(frozen=True)
+class QSoftmax(Op):
+    """fixedpoint.softmax_int8 along `axis` with SoftmaxParams (input_multiplier, input_left_shift,
+    diff_min): TFLite's int8 Softmax. Output scale 1/256, zero point -128 (fixed by the spec); a
+    row (the axis) holds 1 to fixedpoint.SOFTMAX_MAX_DEPTH (4095) elements. Input: x i8."""
+    axis: int = -1
+    input_multiplier: int = 0
+    input_left_shift: int = 0
+    diff_min: int = 0
+
+    def infer(self, ins):
+        _check(ins, (_I8,), "QSoftmax")
+        if not 0 <= self.axis < ins[0].rank:
+            raise IRError(f"QSoftmax: axis {self.axis} out of range for shape {ins[0].shape}")
+        if not 1 <= ins[0].shape[self.axis] <= _SOFTMAX_MAX_DEPTH:
+            raise IRError(f"QSoftmax: a row of {ins[0].shape[self.axis]} elements (1 to {_SOFTMAX_MAX_DEPTH})")
+        if not (0 < self.input_multiplier < 2**31 and 0 <= self.input_left_shift <= 30 and self.diff_min <= 0):
+            raise IRError(f"QSoftmax: parameters out of range: multiplier {self.input_multiplier}, "
+                          f"left shift {self.input_left_shift}, diff_min {self.diff_min}")
+        return _int8_out(ins[0].shape)
+
+
+@dataclass(frozen=True)
 class DynamicDense(Op):
     """Dense with int8 weights and the activation quantized per run (--quant dynamic):
       (s_x, zp_x) = fixedpoint.dynamic_quant_params(x);  q = fixedpoint.quantize(x, s_x, zp_x)
@@ -271,5 +294,5 @@ class DynamicMatMul(Op):
 
 INTEGER_OPS: dict[str, type[Op]] = {
     cls.__name__: cls for cls in [QConv2D, QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul,
-                                  QAvgPool2D, QMean, Lut, QRequantize, DynamicDense, DynamicMatMul]
+                                  QAvgPool2D, QMean, Lut, QRequantize, QSoftmax, DynamicDense, DynamicMatMul]
 }

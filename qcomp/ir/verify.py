@@ -28,7 +28,8 @@ _QUANT_OPS = (Quantize, Dequantize, Requantize)
 # int8 Min / Max compare int8 values directly: their operands carry the output's params
 _SHARED_PARAMS = (ops.Min, ops.Max)
 _NEEDS_LOWERING = (ops.Conv2D, ops.ConvTranspose2D, ops.Dense, ops.MatMul, ops.Add, ops.Sub, ops.Mul,
-                   ops.AvgPool2D, ops.ReduceMean, Requantize, ops.Relu, ops.Clip, ops.Sigmoid, ops.Tanh)
+                   ops.AvgPool2D, ops.ReduceMean, Requantize, ops.Relu, ops.Clip, ops.Sigmoid, ops.Tanh,
+                   ops.Softmax)
 
 
 def verify(g: Graph) -> Graph:

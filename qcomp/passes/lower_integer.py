@@ -9,8 +9,9 @@ For a weighted op with input (s_in, zp_in), weights s_w[c] (zero point 0), outpu
 
 MatMul of two activations: M = s_a * s_b / s_out; Add/Sub/Mul/AvgPool2D/ReduceMean: the params of
 qcomp.fixedpoint (add_params, mul_params, avgpool_params, mean_params); Requantize:
-M = s_in / s_out. A zero output scale (an all-zero tensor) gives multiplier 0: the output is the
-constant zero point. The accumulator bound of fixedpoint.accumulator_fits_int32 is checked for
+M = s_in / s_out; Softmax: fixedpoint.softmax_params(1, s_in) (beta 1: ONNX Softmax has none), its
+output at the spec's scale 1/256, zero point -128 (quantize sets it). A zero output scale (an
+all-zero tensor) gives multiplier 0: the output is the constant zero point. The accumulator bound of fixedpoint.accumulator_fits_int32 is checked for
 every dot product; a layer that could overflow int32 is refused with its name.
 """
 from __future__ import annotations
@@ -143,6 +144,22 @@ def _requantize(g: Graph, out: Graph, n: Node) -> None:
     out.add_node(qops.QRequantize(zp_in, m, s, zp_out), [x], n.name, outputs=[y], out_types=[g.types[y]])
 
 
+def _softmax(g: Graph, out: Graph, n: Node) -> None:
+    x, y = n.inputs[0], n.outputs[0]
+    (s_in, _), (s_out, zp_out) = _qp(g, x), _qp(g, y)
+    depth = g.types[x].shape[n.op.axis]
+    reason = fixedpoint.softmax_refusal(depth, 1.0, s_in)
+    if reason is not None:
+        raise QcompError(f"node {n.name!r} (Softmax): {reason}; keep it in float with --skip {n.name} "
+                         f"(on a target with float math)")
+    if (s_out, zp_out) != (fixedpoint.SOFTMAX_OUTPUT_SCALE, fixedpoint.SOFTMAX_OUTPUT_ZERO_POINT):
+        raise QcompError(f"node {n.name!r} (Softmax): its int8 output has scale {s_out:g} and zero point "
+                         f"{zp_out}; the integer Softmax writes scale 1/256, zero point -128")
+    p = fixedpoint.softmax_params(1.0, s_in)
+    op = qops.QSoftmax(n.op.axis, p.input_multiplier, p.input_left_shift, p.diff_min)
+    out.add_node(op, [x], n.name, outputs=[y], out_types=[g.types[y]])
+
+
 def _pad(g: Graph, out: Graph, n: Node) -> None:
     x, y = n.inputs[0], n.outputs[0]
     s, zp = _qp(g, x)
@@ -154,7 +171,7 @@ def _pad(g: Graph, out: Graph, n: Node) -> None:
 _LOWER = {
     ops.Conv2D: _weighted, ops.ConvTranspose2D: _weighted, ops.Dense: _weighted, ops.MatMul: _matmul,
     ops.Add: _binary, ops.Sub: _binary, ops.Mul: _binary, ops.AvgPool2D: _avgpool, ops.ReduceMean: _mean,
-    ops.Requantize: _requantize, ops.Pad: _pad,
+    ops.Requantize: _requantize, ops.Pad: _pad, ops.Softmax: _softmax,
 }
 
 

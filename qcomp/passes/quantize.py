@@ -19,6 +19,10 @@ The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
   Log maps x <= 0 to -inf, the table's qmin;
 - Mod has no integer form (the remainder of two rescaled values is not a rescaled remainder): it
   runs in float, as below;
+- Softmax whose rows fit the integer spec (fixedpoint.softmax_refusal: at most 4095 elements, an
+  input scale with beta * s_in > 2^-26) runs as TFLite's integer Softmax on every target, its
+  output at the spec's fixed scale 1/256, zero point -128 (as TFLite and onnxruntime quantize
+  it); one that does not fit stays a float region;
 - every other op, and every node the user names in `skip`, runs in float between a Dequantize
   and a Quantize (a float-fallback region). Graph inputs and outputs stay float.
 - bias correction (optional): b' = b + (W - W_dq) E[x], per output channel, from calibration data
@@ -159,6 +163,8 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
         return "concat"
     if isinstance(op, (ops.Add, ops.Sub, ops.Mul, ops.MatMul, ops.AvgPool2D, ops.ReduceMean)):
         return "own"
+    if isinstance(op, ops.Softmax):
+        return "softmax"
     return None
 
 
@@ -304,6 +310,17 @@ class _Builder:
         ins = [self.as_int(i) for i in n.inputs]
         self.emit_int(n, ins, [self.qparams(n.outputs[0])])
 
+    def softmax(self, n: Node) -> None:
+        """Integer Softmax (beta 1: ONNX has none) when its rows and input scale fit the spec, else float."""
+        v = n.inputs[0]
+        qin = self.q.types[self.int_of[v]].quant if v in self.int_of else self.qparams(v)
+        depth = self.g.types[v].shape[n.op.axis]
+        if fixedpoint.softmax_refusal(depth, 1.0, float(qin.scale[0])) is not None:
+            self.emit_float(n)
+            return
+        out = QuantParams(np.float32(fixedpoint.SOFTMAX_OUTPUT_SCALE), fixedpoint.SOFTMAX_OUTPUT_ZERO_POINT)
+        self.emit_int(n, [self.as_int(v)], [out])
+
     def concat(self, n: Node) -> None:
         out_qp = self.qparams(n.outputs[0])
         ins = [self.as_int(i, out_qp) for i in n.inputs]
@@ -348,7 +365,8 @@ def _prequantized(b: _Builder, n: Node, mode: str) -> bool:
     calibrated ranges or int8 values made already; "same" ops reuse their input's params)."""
     known = b.prequant.activations.keys() | b.ranges.keys()
     ins = [i for i in n.inputs if not b.g.is_constant(i)]
-    return all(i in b.int_of or i in known for i in ins) and (mode == "same" or all(o in known for o in n.outputs))
+    outputs_known = mode in ("same", "softmax") or all(o in known for o in n.outputs)   # softmax: fixed params
+    return all(i in b.int_of or i in known for i in ins) and outputs_known
 
 
 def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOptions(),

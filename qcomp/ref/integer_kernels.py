@@ -109,6 +109,11 @@ def q_requantize(op: qops.QRequantize, x):
                                  op.output_zero_point, op.qmin, op.qmax, out_dtype=np.int8)
 
 
+def q_softmax(op: qops.QSoftmax, x):
+    params = fixedpoint.SoftmaxParams(op.input_multiplier, op.input_left_shift, op.diff_min)
+    return fixedpoint.softmax_int8(x, params, axis=op.axis)
+
+
 def _dynamic(x):
     scale, zp = fixedpoint.dynamic_quant_params(x)
     return _f64(fixedpoint.quantize(x, scale, zp)) - zp, scale
@@ -140,5 +145,6 @@ TABLE = {
     qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
     qops.QMatMul: q_matmul, qops.QAdd: q_add, qops.QSub: q_sub, qops.QMul: q_mul,
     qops.QAvgPool2D: q_avg_pool2d, qops.QMean: q_mean, qops.Lut: lut, qops.QRequantize: q_requantize,
+    qops.QSoftmax: q_softmax,
     qops.DynamicMatMul: dynamic_matmul, qops.DynamicDense: dynamic_dense,
 }

@@ -9,6 +9,7 @@
  *   on a GPU (for uniform barriers, the only kind CUDA allows).
  * - __shared__ is a static local: one copy, shared by the threads of the running block.
  * - __dp4a(a, b, c) = c + sum of the 4 signed byte products (PTX dp4a.s32.s32).
+ * - __clz(x) = the leading zero bits of the 32-bit x (PTX clz.b32; 32 for x = 0).
  * - __fdiv_rn / __fmul_rn / __int2float_rn / __ll2float_rn: IEEE float32 operations, round to nearest even
  *   (compile with -ffp-contract=off so that nothing is fused).
  * Deterministic and single-threaded: results equal a GPU's for race-free kernels.
@@ -45,6 +46,7 @@ static inline int __dp4a(int a, int b, int c) {
         c += (int)(int8_t)(a >> (8 * i)) * (int)(int8_t)(b >> (8 * i));
     return c;
 }
+static inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
 static inline float __fdiv_rn(float a, float b) { return a / b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
 static inline float __int2float_rn(int a) { return (float)a; }

@@ -10,7 +10,7 @@ depthwise, grouped, transposed; channel counts 1, 3, 5, 13, 17, 33 and odd spati
 and MatMul (and the float-in ops of --quant dynamic); max / average pooling (pads, ceil_mode,
 count_include_pad), means, Add / Sub / Mul with broadcasting, Concat (with a requantized input),
 lookup tables (the math ops' tables from float graphs), Min / Max of operands requantized from
-different scales; zero points -128 and 127, multipliers 2^31 - 1 and 2^30, shifts from -31 to +30
+different scales, integer Softmax; zero points -128 and 127, multipliers 2^31 - 1 and 2^30, shifts from -31 to +30
 with accumulators that keep results in range (or saturate on purpose), accumulators placed on
 exact rounding ties, fused Relu / Relu6 clamps.
 
@@ -193,6 +193,15 @@ CASES: list[Case] = [
     C("lut_sigmoid_zp_127", _p(gb.lut, (1, 9, 17), "sigmoid", zp_in=127)),
     C("max_requantized_broadcast", _p(_minmax_requantized, True)),
     C("min_requantized_broadcast", _p(_minmax_requantized, False)),
+    # ---- integer Softmax (rows of 1 to 300; ties; differences below diff_min) ----
+    C("softmax_classifier_10", _p(gb.softmax, (3, 10), 1, s_in=0.1)),
+    C("softmax_channels_nhwc_13", _p(gb.softmax, (1, 5, 3, 13), 3, s_in=0.05, zp_in=-128)),
+    C("softmax_middle_axis", _p(gb.softmax, (2, 7, 5), 1, s_in=0.2, zp_in=127)),
+    C("softmax_axis0", _p(gb.softmax, (17, 3), 0, s_in=0.03)),
+    C("softmax_row_of_one", _p(gb.softmax, (4, 3, 1), 2, s_in=0.1), min_distinct=1),
+    C("softmax_ties", _p(gb.softmax, (6, 8), 1, s_in=0.5, x_range=(0, 2)), min_distinct=4),
+    C("softmax_below_diff_min", _p(gb.softmax, (5, 24), 1, s_in=0.5)),   # diff_min -31: most values skip
+    C("softmax_long_row_300", _p(gb.softmax, (2, 300), 1, s_in=0.02), min_distinct=6),
     # ---- pooling and means ----
     C("maxpool2x2_s2", _p(_maxpool, (1, 8, 6, 5), (2, 2), (2, 2))),
     C("maxpool3x3_s2_pad1", _p(_maxpool, (1, 9, 7, 13), (3, 3), (2, 2), (1, 1, 1, 1))),

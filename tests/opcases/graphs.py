@@ -234,6 +234,16 @@ def requantize(name: str, rng: np.random.Generator, shape, *, zp_in: int, zp_out
     return b.done(b.node(op, [x], "requantize", zp_out))
 
 
+def softmax(name: str, rng: np.random.Generator, shape, axis: int, *, s_in: float, zp_in: int = 0,
+            x_range: tuple[int, int] = (-128, 127)):
+    """QSoftmax with the spec's parameters for input scale s_in (beta 1); output scale 1/256, zp -128."""
+    b = Builder(name, rng)
+    x = b.input("x", shape, zp_in, *x_range)
+    p = fixedpoint.softmax_params(1.0, s_in)
+    op = qops.QSoftmax(axis, p.input_multiplier, p.input_left_shift, p.diff_min)
+    return b.done(b.node(op, [x], "softmax", -128, 1 / 256))
+
+
 # ---- pooling and means -----------------------------------------------------------------------
 
 def avg_pool(name: str, rng: np.random.Generator, x_shape, kernel, strides, pads=(0, 0, 0, 0), *,

@@ -14,7 +14,8 @@ computed on Python ints (arbitrary precision: nothing can wrap). Add/Sub (TFLite
 
 Average pooling and mean: requantize(window_sum - count * zp_in) with the multiplier of `count`.
 Quantize: clamp(rint(float32(x) / float32(scale)) + zp) (ties to even); Dequantize:
-float32(q - zp) * float32(scale). Slow by design: for the small shapes of the op-case table.
+float32(q - zp) * float32(scale). Softmax: tests/fixedpoint/bigint_ref.py (no qcomp import).
+Slow by design: for the small shapes of the op-case table.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from qcomp.ir import Graph, Node, ops, qops
+
+try:
+    from fixedpoint import bigint_ref            # tests/ on sys.path (pytest)
+except ImportError:                              # imported as tests.opcases.naive from the repository root
+    from tests.fixedpoint import bigint_ref
 
 
 # ---- the rescale, on Python ints -----------------------------------------------------------
@@ -158,6 +164,16 @@ def q_requantize(g: Graph, node: Node, x):
     op: qops.QRequantize = node.op
     return requantize_array(x.astype(np.int64) - op.input_zero_point, op.multiplier, op.shift,
                             op.output_zero_point, op.qmin, op.qmax)
+
+
+def q_softmax(g: Graph, node: Node, x):
+    """Each row along the axis through bigint_ref.softmax_row (gemmlowp's fixed point on Python ints
+    and Fractions, written from the formulas independently of qcomp)."""
+    op: qops.QSoftmax = node.op
+    rows = np.moveaxis(x.astype(np.int64), op.axis, -1)
+    out = [bigint_ref.softmax_row(r, op.input_multiplier, op.input_left_shift, op.diff_min)
+           for r in rows.reshape(-1, rows.shape[-1]).tolist()]
+    return np.moveaxis(np.array(out, np.int64).reshape(rows.shape), -1, op.axis).astype(np.int8)
 
 
 # ---- pooling and reductions -----------------------------------------------------------------
@@ -330,7 +346,7 @@ def maximum(g: Graph, node: Node, a, b):
 KERNELS = {
     qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
     qops.QMatMul: q_matmul, qops.QAdd: q_add, qops.QSub: q_sub, qops.QMul: q_mul, qops.Lut: lut,
-    qops.QRequantize: q_requantize, qops.QAvgPool2D: q_avg_pool2d, qops.QMean: q_mean,
+    qops.QRequantize: q_requantize, qops.QSoftmax: q_softmax, qops.QAvgPool2D: q_avg_pool2d, qops.QMean: q_mean,
     qops.DynamicDense: dynamic_dense, qops.DynamicMatMul: dynamic_matmul,
     ops.MaxPool2D: max_pool2d, ops.ReduceMax: reduce_max, ops.Concat: concat, ops.Reshape: reshape,
     ops.Transpose: transpose, ops.Pad: pad, ops.Slice: slice_, ops.Split: split,

@@ -31,7 +31,7 @@ def body(g: Graph) -> list[str]:
 
 
 def quant_chain_graph() -> Graph:
-    """Conv+Relu -> Add (broadcast input r) -> Sigmoid -> Softmax (no int8 kernel: float) -> output.
+    """Conv+Relu -> Add (broadcast input r) -> Sigmoid -> Softmax (integer, output scale 1/256) -> output.
     Weight channel maxima 1.27, 0.635, 0.254, 2.54 give symmetric scales 0.01, 0.005, 0.002, 0.02;
     the bias [0.1, -0.2, 0.05, 0.3] at input scale 0.01 is [1000, -4000, 2500, 1500] in int32."""
     rng = np.random.default_rng(0)

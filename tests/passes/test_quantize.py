@@ -42,8 +42,8 @@ graph "chain" QUANTIZED
   %add = Add(%relu, %r_q) : i8[1x5x5x4] q(scale=0.02, zp=-78)
   %sigmoid = Lut(%add, %sigmoid_table) {source=Sigmoid(), scalar_first=False} : i8[1x5x5x4] \
 q(scale=0.00392157, zp=-128)
-  %sigmoid_dq = Dequantize(%sigmoid) : f32[1x5x5x4]   # 'sigmoid_dequantize'
-  %softmax = Softmax(%sigmoid_dq) {axis=3} : f32[1x5x5x4]
+  %softmax_q = Softmax(%sigmoid) {axis=3} : i8[1x5x5x4] q(scale=0.00390625, zp=-128)   # 'softmax'
+  %softmax = Dequantize(%softmax_q) : f32[1x5x5x4]   # 'softmax_dequantize'
   output %softmax: f32[1x5x5x4]"""
 
 
@@ -106,10 +106,10 @@ def test_requantize_only_where_concat_inputs_differ():
 
 def test_skip_keeps_a_node_in_float():
     q = verify(quantize(_fused(), CHAIN_RANGES, QuantOptions(skip=frozenset({"sigmoid"}))))
-    assert body(q)[-3:] == [
+    assert body(q)[-5:-2] == [
         "%add_dq = Dequantize(%add) : f32[1x5x5x4]   # 'add_dequantize'",
         "%sigmoid = Sigmoid(%add_dq) : f32[1x5x5x4]",
-        "%softmax = Softmax(%sigmoid) {axis=3} : f32[1x5x5x4]"]
+        "%sigmoid_q = Quantize(%sigmoid) {dtype=i8} : i8[1x5x5x4] q(scale=0.00392157, zp=-128)   # 'sigmoid_quantize'"]
     assert "sigmoid_table" not in q.constants
 
 

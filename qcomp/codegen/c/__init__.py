@@ -25,7 +25,8 @@ Ops: the emitter tables of emit_compute.py and emit_movement.py (`emit_x(node, c
 preconditions why_not hooks); check(graph, target) lists every node outside them, and emit refuses
 such a graph with one UnsupportedModelError naming the target and each node, its op and dtypes.
 Dynamic quantization (DynamicDense / DynamicMatMul, --quant dynamic) and float ops left by
---quant weight or --skip are refused with the advice to quantize statically (--quant full, the
+--quant weight or --skip are refused (a Softmax left in float because the integer Softmax's limits
+exclude it, fixedpoint.softmax_refusal, says which limit) with the advice to quantize statically (--quant full, the
 default).
 """
 from __future__ import annotations
@@ -37,9 +38,9 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from ... import abi
+from ... import abi, fixedpoint
 from ...errors import UnsupportedModelError
-from ...ir import DType, Graph, qops
+from ...ir import DType, Graph, ops, qops
 from ...ir.io_quant import input_forms, output_forms
 from ...ir.memory import ALIGN, MemoryPlan
 from ...protocol import Problem, check_nodes, emitter_of, raise_problems
@@ -64,8 +65,21 @@ _ROW = 24   # values per line in weights.c
 ARENA_ALIGN = ALIGN   # QCOMP_WORKSPACE_ALIGN: the memory plan's alignment
 
 
+def _softmax_advice(node, graph: Graph) -> str | None:
+    """Why a Softmax stayed in float (the integer Softmax's limits), when they are the cause."""
+    src = next((n for n in graph.nodes if node.inputs[0] in n.outputs), None)
+    if src is None or not isinstance(src.op, ops.Dequantize):
+        return None
+    depth = graph.types[node.inputs[0]].shape[node.op.axis]
+    reason = fixedpoint.softmax_refusal(depth, 1.0, float(graph.types[src.inputs[0]].quant.scale[0]))
+    return None if reason is None else (f"it stayed in float because the integer Softmax cannot run it: {reason}; "
+                                        "build it for a target with float math (e.g. --target x86-vnni)")
+
+
 def _advice(node, graph: Graph) -> str:
     """Dynamic quantization and float ops: quantize statically; anything else: another target."""
+    if isinstance(node.op, ops.Softmax) and (why := _softmax_advice(node, graph)) is not None:
+        return why
     if isinstance(node.op, DYNAMIC_OPS):
         return ("dynamic quantization (activation scales computed at run time, --quant dynamic) needs float "
                 f"math, which the C backend does not have; {STATIC_HINT}")

@@ -162,6 +162,15 @@ def requantize(node: Node, ctx: Ctx) -> None:
     ctx.calls += [Call(ctx.comment(node), "qcomp_requantize_int8", args)]
 
 
+def softmax(node: Node, ctx: Ctx) -> None:
+    op = node.op
+    shape = ctx.shape(node.inputs[0])
+    outer, depth, inner = math.prod(shape[:op.axis]), shape[op.axis], math.prod(shape[op.axis + 1:])
+    args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(outer), str(depth), str(inner),
+            str(op.input_multiplier), str(op.input_left_shift), str(op.diff_min))
+    ctx.calls += [Call(ctx.comment(node), "qcomp_softmax_int8", args)]
+
+
 def _pool_struct(ctx: Ctx, node: Node):
     op = node.op
     n, h, w, c = ctx.shape(node.inputs[0])
@@ -260,6 +269,7 @@ TABLE = {
     qops.QDense: Emitter(dense, why_not_weighted), qops.QMatMul: Emitter(matmul, why_not_matmul),
     **{cls: Emitter(emitter, why_not_int8) for cls, emitter in (
         (qops.QAdd, add), (qops.QSub, add), (qops.QMul, mul), (qops.Lut, lut), (qops.QRequantize, requantize),
+        (qops.QSoftmax, softmax),
         (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max), (ops.Min, minmax), (ops.Max, minmax))},
     qops.QAvgPool2D: Emitter(avgpool, why_not_avgpool), qops.QMean: Emitter(mean, why_not_mean),
 }

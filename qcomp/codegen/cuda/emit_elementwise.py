@@ -6,6 +6,7 @@ Quantize (float32 division, rintf: ties to even) and Dequantize ((q - zp) * scal
 also copies q to the raw output). QAvgPool2D: fixedpoint.avg_int8 with the count of the window's
 taps inside [lo, hi) (explicit pads counted when count_include_pad, never the ceil_mode overhang).
 MaxPool2D / ReduceMax: the maximum (padding is the lowest int8). QMean: fixedpoint.mean_int8.
+QSoftmax: fixedpoint.softmax_int8, one thread per row (its primitives in templates/prelude.cu.j2).
 """
 from __future__ import annotations
 
@@ -61,6 +62,19 @@ def q_requantize(node: Node, ctx: Context) -> None:
     _simple(ctx, node, "unary.cu.j2", ctx.graph.types[node.outputs[0]].size,
             [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])], kind="requantize", zp_in=op.input_zero_point,
             multiplier=op.multiplier, shift=op.shift, zp_out=op.output_zero_point, qmin=op.qmin, qmax=op.qmax)
+
+
+def q_softmax(node: Node, ctx: Context) -> None:
+    """One thread per row of `L` elements `S` apart (templates/softmax.cu.j2)."""
+    op: qops.QSoftmax = node.op
+    shape = ctx.graph.types[node.inputs[0]].shape
+    length, stride = shape[op.axis], int(np.prod(shape[op.axis + 1:], dtype=np.int64))
+    rows = int(np.prod(shape, dtype=np.int64)) // length
+    name = ctx.kernel_name(node)
+    src = ctx.env.get_template("softmax.cu.j2").render(
+        name=name, node=ctx.comment(node), L=length, S=stride, rows=rows, multiplier=op.input_multiplier,
+        left_shift=op.input_left_shift, left_shift_factor=1 << op.input_left_shift, diff_min=op.diff_min)
+    ctx.add(node, name, src, grid_1d(rows), (BLOCK, 1, 1), [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])])
 
 
 def _float_literal(x) -> str:
@@ -157,6 +171,7 @@ def reduce(node: Node, ctx: Context) -> None:
 
 
 EMITTERS = {qops.QAdd: binary, qops.QSub: binary, qops.QMul: binary, qops.Lut: lut, qops.QRequantize: q_requantize,
+            qops.QSoftmax: q_softmax,
             ops.Quantize: Emitter(quantize, why_not_quantize), ops.Dequantize: Emitter(dequantize, why_not_dequantize),
             ops.MaxPool2D: Emitter(max_pool, why_not_int8), qops.QAvgPool2D: avg_pool, qops.QMean: reduce,
             ops.ReduceMax: Emitter(reduce, why_not_int8)}

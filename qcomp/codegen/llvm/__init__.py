@@ -14,7 +14,7 @@ and no call: its output's pointer is its input's (abi.py).
 
 Coverage: Quantize, Dequantize (per tensor or per channel), QConv2D (grouped; depthwise has its own
 kernel), QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul, Lut, QRequantize, MaxPool2D, QAvgPool2D,
-QMean, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, Resize (nearest: any dtype; linear:
+QMean, QSoftmax, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, Resize (nearest: any dtype; linear:
 float32), Gather (constant or run-time indices), DynamicDense, DynamicMatMul, and the float-fallback
 ops (float32): Cast, LayerNorm, Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, Clip, LeakyRelu,
 HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean,
@@ -24,9 +24,10 @@ float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other 
 float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and kernels_mmla.py: the
 arm-neon dot step and the arm-i8mm SMMLA micro-kernel), kernels_depthwise.py (depthwise QConv2D),
 kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
-kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops), tables.py (index maps),
-irgen.py (IR helpers and the fixed-point spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler),
-compile.py (child-process compile, link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
+kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
+kernels_softmax.py (integer Softmax), tables.py (index maps), irgen.py (IR helpers and the fixed-point
+spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
+link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ from ...resources import data_dir
 from ...target import Target
 from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
 from ..memory import planned
-from . import kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products
+from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
+               kernels_softmax)
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -56,6 +58,7 @@ EMITTERS = {
     ops.Quantize: Emitter(kernels_elem.emit_quantize, kernels_elem.why_not_quantize),
     ops.Dequantize: Emitter(kernels_elem.emit_dequantize, kernels_elem.why_not_dequantize),
     qops.Lut: kernels_elem.emit_lut, qops.QRequantize: kernels_elem.emit_requantize,
+    qops.QSoftmax: kernels_softmax.emit_softmax,
     qops.QAdd: kernels_elem.emit_add_sub, qops.QSub: kernels_elem.emit_add_sub, qops.QMul: kernels_elem.emit_mul,
     ops.MaxPool2D: Emitter(kernels_elem.emit_maxpool, kernels_elem.why_not_int8_or_float),
     qops.QAvgPool2D: Emitter(kernels_elem.emit_avgpool, kernels_elem.why_not_avgpool),

@@ -179,16 +179,18 @@ def test_abi_error_codes_names_and_raw_forms(evil, tmp_path, no_float):
 
 
 def test_unsupported_op_names_target_node_op_and_dtypes(tmp_path):
-    """A float Softmax after the int8 region: the C backend refuses it at build, clearly."""
+    """A Softmax whose rows exceed the integer Softmax's 4095 elements stays in float after the int8
+    region: the C backend refuses it at build, clearly, naming the limit."""
     rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.normal(0, 0.3, (3, 4)).astype(np.float32), "w")
+    w = numpy_helper.from_array(rng.normal(0, 0.3, (3, 4100)).astype(np.float32), "w")
     nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
              helper.make_node("Softmax", ["h"], ["y"], name="my softmax", axis=-1)]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [w])
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4100])], [w])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
     np.save(tmp_path / "calib.npy", rng.normal(0, 1, (8, 2, 3)).astype(np.float32))
     with pytest.raises(UnsupportedModelError) as e:
         build(tmp_path / "m.onnx", target="dsp-c", calib=tmp_path / "calib.npy", out=tmp_path / "out")
     msg = str(e.value)
     assert "dsp-c" in msg and "'my softmax'" in msg and "Softmax" in msg and "f32" in msg
+    assert "4100 elements" in msg and "1 to 4095" in msg and "float math" in msg
