@@ -7,6 +7,8 @@ the vector width, to the LLVM intrinsic that computes
 
   vpdpbusd (x86 AVX512-VNNI): a u8, b s8, 512 bits: 16 lanes x 4;  256 bits (AVX512VL): 8 x 4
   sdot     (AArch64 dotprod): a s8, b s8, 128 bits:  4 lanes x 4
+  vpdpbusd (x86 AVX-VNNI, VEX): the 256-bit form under +avxvnni, without AVX-512: 8 x 4
+  vpmaddubsw (x86 AVX2): no dot instruction; VPMADDUBSW + VPMADDWD by ones (dots_x86.py): 8 x 4
 The activation offset makes a u8 operand of an int8 activation: u = x + 128 (x86); 0 for sdot. The
 backend folds offset * sum(w) into the bias (ARCHITECTURE.md section 3), so no result changes.
 Non-saturating forms only (VPDPBUSD, not VPDPBUSDS): int32 lanes wrap, and the final sum, which
@@ -29,6 +31,12 @@ class DotSpec:
     instruction: str = "" # the target's [dot] instruction: dots.accumulate emits its sequence
     arch: str = ""        # "x86" or "aarch64": the kernels' ISA-specific paths branch on it
     registers: int = 32   # vector registers of the ISA (micro-kernel tile shapes fit in them)
+    weight_parts: int = 1 # weight vectors per dot step (2: the exact split form of VPMADDUBSW, dots_x86.py)
+
+    @property
+    def weight_block(self) -> int:
+        """Bytes of packed weights per dot step."""
+        return self.block * self.weight_parts
 
     @property
     def block(self) -> int:
@@ -41,6 +49,7 @@ _INTRINSICS = {
     ("vpdpbusd", 512): ("llvm.x86.avx512.vpdpbusd.512", 16),
     ("vpdpbusd", 256): ("llvm.x86.avx512.vpdpbusd.256", 8),
     ("sdot", 128): ("llvm.aarch64.neon.sdot.v4i32.v16i8", 4),
+    ("vpmaddubsw", 256): ("llvm.x86.avx2.pmadd.ub.sw", 8),
 }
 # instruction -> target features LLVM needs before it may select it (an intrinsic without them
 # aborts LLVM with "Do not know how to split" or "Cannot select": validated before any compile)
@@ -48,10 +57,14 @@ _REQUIRED_FEATURES = {
     ("vpdpbusd", 512): ("+avx512f", "+avx512bw", "+avx512vnni"),
     ("vpdpbusd", 256): ("+avx512f", "+avx512vl", "+avx512vnni"),
     ("sdot", 128): ("+neon", "+dotprod"),
+    ("vpmaddubsw", 256): ("+avx2",),
 }
+# other feature sets that also select the instruction: VEX VPDPBUSD ymm under AVX-VNNI
+_ALTERNATIVE_FEATURES = {("vpdpbusd", 256): ("+avx2", "+avxvnni")}
 _OFFSETS = {"u8": 128, "s8": 0}
 # vector registers the micro-kernels may plan for (AVX-512: zmm0-31; AArch64: v0-31)
-_REGISTERS = {("vpdpbusd", 512): 32, ("vpdpbusd", 256): 32, ("sdot", 128): 32}
+# (a target's [dot] `registers` overrides it: 16 for the VEX-only x86 targets, ymm0-15)
+_REGISTERS = {("vpdpbusd", 512): 32, ("vpdpbusd", 256): 32, ("sdot", 128): 32, ("vpmaddubsw", 256): 16}
 
 
 def dot_spec(target: Target) -> DotSpec:
@@ -65,6 +78,8 @@ def dot_spec(target: Target) -> DotSpec:
         raise QcompError(f"target {target.name!r}: dot instruction {key[0]!r} at vector_bits={key[1]} is not "
                          f"supported by the llvm backend (supported: {known})")
     missing = [f for f in _REQUIRED_FEATURES[key] if f not in target.features]
+    if missing and key in _ALTERNATIVE_FEATURES and all(f in target.features for f in _ALTERNATIVE_FEATURES[key]):
+        missing = []
     if missing:
         raise QcompError(f"target {target.name!r}: {key[0]} at {key[1]} bits needs features "
                          f"{', '.join(missing)}, which the target's `features` lack; add them to its toml")
@@ -76,4 +91,5 @@ def dot_spec(target: Target) -> DotSpec:
         raise QcompError(f"target {target.name!r}: {key[0]} at {key[1]} bits has {lanes} lanes of depth 4, "
                          f"but the toml says {target.dot.lanes} x {target.dot.depth}")
     arch = "x86" if intrinsic.startswith("llvm.x86.") else "aarch64"
-    return DotSpec(intrinsic, lanes, 4, _OFFSETS[target.dot.activation], key[0], arch, _REGISTERS[key])
+    registers = target.dot.registers or _REGISTERS[key]
+    return DotSpec(intrinsic, lanes, 4, _OFFSETS[target.dot.activation], key[0], arch, registers)

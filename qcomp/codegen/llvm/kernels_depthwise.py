@@ -7,7 +7,7 @@ channels (`lanes` at a time) instead of K: acc[p, c] = bias[c] + sum_t xp[taps[p
 in int32 (xp reads zp_in in the padding, as QConv2D's spec), weights packed [T, C] as int32.
 Per output pixel, up to DW_CHUNK channel blocks are accumulated in registers across the taps (the
 tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges. On x86 the
-products go through VPDPWSSD on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
+products go through VPDPWSSD (AVX2: VPMADDWD + add, dots.accumulate_pairs) on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
 even and odd channels in two accumulators, a row of zp_in bytes for the padding taps).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from llvmlite import ir
 
 from ...ir import Node, qops
-from . import tables
+from . import dots, tables
 from .irgen import (I8, I16, I32, PTR, VOID, c64, job_function, load_i64, loop, parallel_for, requantize_lanes,
                     var)
 
@@ -187,7 +187,6 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
     right_shifts = bool(np.max(graph.constants[node.inputs[4]]) <= -1)
     taps_g = k.mod.table(taps, "taps")
     vi32, vw16, vx8 = ir.VectorType(I32, lanes), ir.VectorType(I16, wide), ir.VectorType(I8, wide)
-    vpdpwssd = k.mod.intrinsic(f"llvm.x86.avx512.vpdpwssds.{32 * lanes}", vi32, [vi32, vw16, vw16])
     masked_load, masked_store = _masked_io(k.mod, wide, I8)
     interleave = ir.Constant(ir.VectorType(I32, wide), [j // 2 + (j % 2) * lanes for j in range(wide)])
     f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
@@ -217,7 +216,7 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
                         xv = b.load(at, typ=vx8, align=1)
                     x16 = b.sext(xv, vw16)
                     for h in (0, 1):
-                        accs[q][j][h] = b.call(vpdpwssd, [accs[q][j][h], x16, wv[h]])
+                        accs[q][j][h] = dots.accumulate_pairs(k.mod, b, k.spec, accs[q][j][h], x16, wv[h])
         for j, cb in enumerate(cbs):
             mults = [vec(mult_g, cb, h) for h in (0, 1)]
             shifts = [vec(shift_g, cb, h) for h in (0, 1)]

@@ -32,7 +32,8 @@ the thread count):
      channels) keeps MR*NR int32 accumulator vectors in registers; per depth-byte step kq it
      broadcasts each pixel's `depth` bytes of A and multiplies them by NR weight vectors
      (MR*NR dot instructions per MR + NR loads). MR x NR: 12 x 1, 12 x 2, 8 x 3, 6 x 4 (at most 24
-     accumulators + NR weights + a broadcast in the 32 vector registers of AVX-512 and AArch64).
+     accumulators + NR weights + a broadcast in the 32 vector registers of AVX-512 and AArch64);
+     10 x 1, 5 x 2, 3 x 3 in the 16 ymm registers of AVX2 and AVX-VNNI (MR_FOR_NR).
      Jobs = (group, chunk of NR output blocks, group of pixel tiles): the chunk's weight panel
      (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles. The last pixel
      tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
@@ -54,8 +55,10 @@ from .irgen import (I8, I32, I64, PTR, VOID, c64, job_function, load, load_i64, 
                     requantize_lanes, store, var)
 from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_block, _pixel_jobs, _ptr, emit_depthwise
 
-MR_FOR_NR = {1: 12, 2: 12, 3: 8, 4: 6}   # pixels per tile for NR output blocks per tile
-NR_MAX = 4
+# pixels per tile (MR) for NR output blocks per tile, by the ISA's vector registers (spec.registers):
+# 32 (AVX-512, AArch64): MR * NR <= 24 accumulators + NR weights + a broadcast; 16 (AVX2, AVX-VNNI:
+# ymm0-15): MR * NR <= 10, leaving room for VPMADDUBSW's product and its constant of ones
+MR_FOR_NR = {32: {1: 12, 2: 12, 3: 8, 4: 6}, 16: {1: 10, 2: 5, 3: 3}}
 FUSED_PACK_CHUNKS = 4                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
 FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
 
@@ -79,10 +82,11 @@ def pack_weights(w: np.ndarray, groups: int, lanes: int, depth: int) -> tuple[np
     return np.ascontiguousarray(packed), ob, kq
 
 
-def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int) -> dict:
+def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, registers: int = 32) -> dict:
     """Tile sizes and the job split of the GEMM phase (all static)."""
-    nr = min(n_ob, NR_MAX)
-    mr = min(MR_FOR_NR[nr], pixels)
+    tiles = MR_FOR_NR[max(r for r in MR_FOR_NR if r <= registers)]
+    nr = min(n_ob, max(tiles))
+    mr = min(tiles[nr], pixels)
     n_tiles, n_chunks = -(-pixels // mr), -(-n_ob // nr)
     macs = pixels * n_ob * lanes * kpad * groups
     wanted = _n_jobs(macs, n_tiles * n_chunks * groups)
@@ -99,7 +103,7 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     bytes apart); bias/mult/shift: int32 at the first channel. The last block stores live_last
     channels (masked when < lanes)."""
     spec = k.spec
-    lanes, depth, block = spec.lanes, spec.depth, spec.block
+    lanes, depth, block = spec.lanes, spec.depth, spec.weight_block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
     right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
     x86 = spec.arch == "x86"
@@ -123,13 +127,13 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
         for j in range(nr):
             accs[r][j].add_incoming(init[j], entry)
     splat = ir.Constant(vi32, [0] * lanes)
-    weights = [b.load(_ptr(b, w, b.add(c64(j * n_kq * block), b.mul(kq, c64(block)))), typ=vi8, align=min(64, block))
-               for j in range(nr)]
+    weights = [b.load(_ptr(b, w, b.add(c64(j * n_kq * block), b.mul(kq, c64(block)))), typ=vi8,
+                      align=min(64, spec.block)) for j in range(nr)]
     new = []
     for r in range(mr):
         word = b.load(_ptr(b, a, b.add(c64(r * a_stride), b.mul(kq, c64(depth)))), typ=I32, align=1)
         first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
-        u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), splat), vi8)
+        u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), splat), ir.VectorType(I8, spec.block))
         new.append([dots.accumulate(k.mod, b, spec, accs[r][j], u, weights[j]) for j in range(nr)])
     nxt = b.add(kq, c64(1))
     kq.add_incoming(nxt, body)
@@ -171,8 +175,10 @@ def emit_dot(node: Node, k) -> None:
     folded = bias - (spec.activation_offset + extra) * w.reshape(o_total, kk).sum(axis=1)
     if folded.size and (folded.min() < -2**31 or folded.max() >= 2**31):
         raise UnsupportedModelError(f"node {node.name!r} ({op.kind}): the folded bias does not fit int32")
-    lanes, depth, block = spec.lanes, spec.depth, spec.block
+    lanes, depth = spec.lanes, spec.depth
     packed, n_ob, n_kq = pack_weights(w.astype(np.int8), groups, lanes, depth)
+    spec, packed = dots.plan_node(spec, node, graph, packed, pad_value)   # this node's form of the dot step
+    k.spec, block = spec, spec.weight_block
     kpad = n_kq * depth
     w_g = k.mod.table(packed, "w")
     bias_g = k.mod.table(_per_block(folded, groups, n_ob, lanes), "bias")
@@ -183,7 +189,7 @@ def emit_dot(node: Node, k) -> None:
     c_in = x_shape[-1]
     identity = taps is None or (taps.shape[1] == 1 and np.array_equal(taps[:, 0], np.arange(pixels) * c_in))
     direct = spec.activation_offset == 0 and groups == 1 and identity and kk == kpad and cg == c_in
-    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes)
+    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes, spec.registers)
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     scratch = 0
     fused = None
