@@ -28,17 +28,21 @@ int16 operands |x|, |w| <= 128: the int32 pair sum is exact.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 from llvmlite import ir
 
 from ...ir import Node, qops
-from .irgen import I8, I16, I32
+from .irgen import I8, I16, I32, I64, PTR, c64, load_i64, loop, var
 from .isa import DotSpec
 
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 MADDUBS = "llvm.x86.avx2.pmadd.ub.sw"
 MADD = "llvm.x86.avx2.pmadd.wd"
+# corrected steps (over all chunks and steps) above which the wide form is cheaper than the fast
+# form with corrections: fast + fraction f corrected costs about (1 + f) fast steps, wide 1.75
+MAX_CORRECTED = 0.6
 
 
 def activation_range(node: Node, graph, pad_value: int) -> tuple[int, int]:
@@ -51,53 +55,124 @@ def activation_range(node: Node, graph, pad_value: int) -> tuple[int, int]:
     return min(lo, pad_value), max(hi, pad_value)
 
 
-def pair_sum_bounds(packed: np.ndarray, u_lo: int, u_hi: int) -> tuple[int, int]:
-    """(min, max) over every weight pair (bytes 2i, 2i+1) and u0, u1 in [u_lo, u_hi] of u0 w0 + u1 w1."""
-    w = packed.reshape(-1, 2).astype(np.int64)
-    if w.size == 0:
-        return 0, 0
-    ends = np.stack([u_lo * w, u_hi * w])
-    return int(ends.min(axis=0).sum(axis=1).min()), int(ends.max(axis=0).sum(axis=1).max())
-
-
 def saturation_free(packed: np.ndarray, u_lo: int, u_hi: int) -> bool:
     """True when no VPMADDUBSW pair of these weights can saturate for u in [u_lo, u_hi] (the proof)."""
-    lo, hi = pair_sum_bounds(packed, u_lo, u_hi)
-    return INT16_MIN <= lo and hi <= INT16_MAX
+    return not unsafe_pairs(packed, u_lo, u_hi).any()
 
 
-def split_weights(packed: np.ndarray) -> np.ndarray:
-    """[..., KQ, lanes, depth] -> [..., KQ, 2, lanes, depth]: h = floor(w / 2), l = w - h per step."""
-    h = packed >> 1                       # arithmetic shift: floor(w / 2) in [-64, 63]
-    low = packed - h                      # in [-64, 64]: no int8 overflow
-    return np.ascontiguousarray(np.stack([h, low], axis=-3))
+def widen_weights(packed: np.ndarray) -> np.ndarray:
+    """[..., KQ, lanes, 4] int8 -> [..., KQ, 2, lanes, 2] int16: per step the VPMADDWD operands
+    (w[j, 0], w[j, 1]) and (w[j, 2], w[j, 3]) of every lane j."""
+    shape = packed.shape
+    pairs = packed.astype(np.int16).reshape(*shape[:-1], 2, 2)          # [..., KQ, lanes, 2, 2]
+    return np.ascontiguousarray(np.swapaxes(pairs, -3, -2))
 
 
-def plan_node(spec: DotSpec, node: Node, graph, packed: np.ndarray, pad_value: int) -> tuple[DotSpec, np.ndarray]:
-    """The form of the dot step for this node: (spec, packed) unchanged when the proof holds, else
-    the exact split form (spec.weight_parts = 2, packed h and l)."""
+@dataclass
+class Corrections:
+    """The residual steps of a node in the fast form with corrections, per (group, chunk of NR
+    output blocks): meta[g * n_chunks + c] = (first row, count) of the chunk's rows in idx (the kq
+    of each corrected step, int32) and panel ([row][NR][lanes * depth] int8 residual weights)."""
+    meta: np.ndarray
+    idx: np.ndarray
+    panel: np.ndarray
+    nr: int
+    n_chunks: int
+
+    def job_args(self, mod, b: ir.IRBuilder, g, chunk) -> list:
+        """[idx at the chunk's first row, panel at its first row, row count] for the micro-kernel."""
+        meta, idx, panel = (mod.table(a, n) for a, n in ((self.meta, "fix_meta"), (self.idx, "fix_idx"),
+                                                         (self.panel, "fix_w")))
+        row = b.add(b.mul(g, c64(self.n_chunks)), chunk)
+        first = load_i64(b, meta, b.mul(row, c64(2)), I64)
+        count = load_i64(b, meta, b.add(b.mul(row, c64(2)), c64(1)), I64)
+        block = self.panel.shape[-1]
+        return [b.gep(idx, [b.mul(first, c64(4))], source_etype=I8),
+                b.gep(panel, [b.mul(first, c64(self.nr * block))], source_etype=I8), count]
+
+    @staticmethod
+    def arg_types() -> list:
+        return [PTR, PTR, I64]
+
+    def emit(self, mod, b: ir.IRBuilder, spec: DotSpec, accs: list, a, a_stride: int, args) -> list:
+        """accs[r][j] + the residual steps (fast form), each reading A at its own kq."""
+        idx, panel, count = args
+        lanes, block = spec.lanes, spec.block
+        vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
+        slots = [[var(b, vi32, acc, "fix_acc") for acc in row] for row in accs]
+        with loop(b, count, "fix") as i:
+            kq = load_i64(b, idx, i, I32)
+            ws = [b.load(b.gep(panel, [b.add(b.mul(i, c64(self.nr * block)), c64(j * block))], source_etype=I8),
+                         typ=vi8, align=1) for j in range(len(accs[0]))]
+            for r, row in enumerate(slots):
+                word = b.load(b.gep(a, [b.add(c64(r * a_stride), b.mul(kq, c64(spec.depth)))], source_etype=I8),
+                              typ=I32, align=1)
+                first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
+                u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), ir.Constant(vi32, [0] * lanes)), vi8)
+                for j, slot in enumerate(row):
+                    b.store(accumulate(mod, b, spec, b.load(slot, typ=vi32), u, ws[j]), slot)
+        return [[b.load(slot, typ=vi32) for slot in row] for row in slots]
+
+
+def unsafe_pairs(packed: np.ndarray, u_lo: int, u_hi: int) -> np.ndarray:
+    """[..., lanes * depth / 2] bool: the pairs (bytes 2i, 2i+1 of each step) that may saturate."""
+    w = packed.reshape(*packed.shape[:-2], -1, 2).astype(np.int64)
+    ends = np.stack([u_lo * w, u_hi * w])
+    return (ends.min(axis=0).sum(axis=-1) < INT16_MIN) | (ends.max(axis=0).sum(axis=-1) > INT16_MAX)
+
+
+def plan_node(spec: DotSpec, node: Node, graph, packed: np.ndarray, pad_value: int, nr: int):
+    """The form of this node's dot step: (spec, packed weights, Corrections or None); packed is
+    [G][OB][KQ][lanes][depth] and nr the GEMM's output blocks per chunk (see the module docstring)."""
     lo, hi = activation_range(node, graph, pad_value)
-    if saturation_free(packed, lo + spec.activation_offset, hi + spec.activation_offset):
-        return spec, packed
-    return dataclasses.replace(spec, weight_parts=2), split_weights(packed)
+    bad = unsafe_pairs(packed, lo + spec.activation_offset, hi + spec.activation_offset)   # [G, OB, KQ, pairs]
+    if not bad.any():
+        return spec, packed, None
+    groups, n_ob, n_kq = packed.shape[:3]
+    n_chunks = -(-n_ob // nr)
+    steps = bad.any(axis=-1)                                                         # [G, OB, KQ]
+    chunk_steps = [[np.flatnonzero(steps[g, c * nr:(c + 1) * nr].any(axis=0)) for c in range(n_chunks)]
+                   for g in range(groups)]
+    if sum(s.size for row in chunk_steps for s in row) > MAX_CORRECTED * groups * n_chunks * n_kq:
+        return dataclasses.replace(spec, weight_parts=2), widen_weights(packed), None
+    bad_bytes = np.repeat(bad, 2, axis=-1).reshape(packed.shape)
+    h = packed >> 1                                      # floor(w / 2) in [-64, 63]
+    main = np.where(bad_bytes, h, packed)
+    residual = np.where(bad_bytes, packed - h, 0).astype(np.int8)                   # in [-64, 64]
+    meta, idx, rows = np.zeros((groups * n_chunks, 2), np.int64), [], []
+    for g in range(groups):
+        for c, kqs in enumerate(chunk_steps[g]):
+            meta[g * n_chunks + c] = (len(idx), kqs.size)
+            idx.extend(kqs.tolist())
+            for kq in kqs:
+                row = np.zeros((nr, spec.block), np.int8)
+                blocks = residual[g, c * nr:(c + 1) * nr, kq]                        # [<= nr, lanes, depth]
+                row[:blocks.shape[0]] = blocks.reshape(blocks.shape[0], -1)
+                rows.append(row)
+    fix = Corrections(meta, np.array(idx, np.int32), np.array(rows, np.int8), nr, n_chunks)
+    return spec, np.ascontiguousarray(main.astype(np.int8)), fix
 
 
 def accumulate(mod, b: ir.IRBuilder, spec: DotSpec, acc, u, w):
-    """acc + sum_{d<4} u[4j+d] w[4j+d] per lane: one VPMADDUBSW + VPMADDWD pair per weight part
-    (w: <weight_block x i8>, the node's form: see the module docstring)."""
+    """acc + sum_{d<4} u[4j+d] w[4j+d] per lane. Fast form (w: <block x i8>): VPMADDUBSW, VPMADDWD
+    by ones, add. Wide form (spec.weight_parts 2, w: the step's int16 pairs, 2 * block bytes): u's
+    pairs zero-extended to int16 in every lane (one byte shuffle each), two VPMADDWD, two adds."""
     block = spec.block
     vi8, vi16, vi32 = ir.VectorType(I8, block), ir.VectorType(I16, block // 2), ir.VectorType(I32, spec.lanes)
-    maddubs = mod.intrinsic(MADDUBS, vi16, [vi8, vi8])
     madd = mod.intrinsic(MADD, vi32, [vi16, vi16])
-    ones = ir.Constant(vi16, [1] * (block // 2))
-    parts = [w] if spec.weight_parts == 1 else \
-        [b.shuffle_vector(w, w, ir.Constant(ir.VectorType(I32, block), list(range(p * block, (p + 1) * block))))
-         for p in range(spec.weight_parts)]
-    sums = [b.call(madd, [b.call(maddubs, [u, part]), ones]) for part in parts]
-    total = sums[0]
-    for s in sums[1:]:
-        total = b.add(total, s)
-    return b.add(acc, total)
+    if spec.weight_parts == 1:
+        maddubs = mod.intrinsic(MADDUBS, vi16, [vi8, vi8])
+        return b.add(acc, b.call(madd, [b.call(maddubs, [u, w]), ir.Constant(vi16, [1] * (block // 2))]))
+    w16 = b.bitcast(w, ir.VectorType(I16, block))
+    zero = ir.Constant(vi8, [0] * block)
+    for p in range(2):
+        # bytes (u[2p], 0, u[2p+1], 0) in every int32 lane: the pair (u[2p], u[2p+1]) as two int16
+        mask = [v for _ in range(spec.lanes) for v in (2 * p, block, 2 * p + 1, block)]
+        up = b.bitcast(b.shuffle_vector(u, zero, ir.Constant(ir.VectorType(I32, block), mask)), vi16)
+        wp = b.shuffle_vector(w16, w16, ir.Constant(vi32.__class__(I32, block // 2),
+                                                     list(range(p * block // 2, (p + 1) * block // 2))))
+        acc = b.add(acc, b.call(madd, [up, wp]))
+    return acc
 
 
 def accumulate_pairs(mod, b: ir.IRBuilder, acc, x16, w16):

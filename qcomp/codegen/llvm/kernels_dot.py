@@ -96,20 +96,22 @@ def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, regist
             "n_groups": -(-n_tiles // tiles_per_job)}
 
 
-def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op):
+def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
+                  fix=None):
     """tile(a, w, out, bias, mult, shift): MR x NR accumulators over the n_kq steps, requantized and
     stored. a: the tile's first A row (rows a_stride bytes apart); w: its first block's panel at
     kq 0 (blocks n_kq * block bytes apart); out: the first pixel's first channel (pixels o_total
     bytes apart); bias/mult/shift: int32 at the first channel. The last block stores live_last
-    channels (masked when < lanes)."""
+    channels (masked when < lanes). fix (AVX2, dots_x86.Corrections): three more arguments and its
+    residual steps after the main loop."""
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.weight_block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
     right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
     x86 = spec.arch == "x86"
-    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6)
-    a, w, out, bias, mult, shift = f.args
-    for arg in (a, w, out, bias, mult, shift):
+    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6 + (fix.arg_types() if fix else []))
+    a, w, out, bias, mult, shift = f.args[:6]
+    for arg in f.args[:8]:
         arg.add_attribute("noalias")
 
     def vec(ptr, j):
@@ -142,6 +144,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
             accs[r][j].add_incoming(new[r][j], body)
     b.cbranch(b.icmp_signed("<", nxt, c64(n_kq)), body, end)
     b.position_at_end(end)
+    if fix is not None:
+        new = fix.emit(k.mod, b, spec, new, a, a_stride, f.args[6:])
     _, masked_store = _masked_io(k.mod, lanes, I8)
     mults, shifts = [vec(mult, j) for j in range(nr)], [vec(shift, j) for j in range(nr)]
     for r in range(mr):
@@ -177,10 +181,7 @@ def emit_dot(node: Node, k) -> None:
         raise UnsupportedModelError(f"node {node.name!r} ({op.kind}): the folded bias does not fit int32")
     lanes, depth = spec.lanes, spec.depth
     packed, n_ob, n_kq = pack_weights(w.astype(np.int8), groups, lanes, depth)
-    spec, packed = dots.plan_node(spec, node, graph, packed, pad_value)   # this node's form of the dot step
-    k.spec, block = spec, spec.weight_block
     kpad = n_kq * depth
-    w_g = k.mod.table(packed, "w")
     bias_g = k.mod.table(_per_block(folded, groups, n_ob, lanes), "bias")
     mult_g = k.mod.table(_per_block(graph.constants[node.inputs[3]], groups, n_ob, lanes), "mult")
     shift_g = k.mod.table(_per_block(graph.constants[node.inputs[4]], groups, n_ob, lanes), "shift")
@@ -191,6 +192,9 @@ def emit_dot(node: Node, k) -> None:
     direct = spec.activation_offset == 0 and groups == 1 and identity and kk == kpad and cg == c_in
     plan = gemm_plan(pixels, n_ob, groups, kpad, lanes, spec.registers)
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
+    spec, packed, fix = dots.plan_node(spec, node, graph, packed, pad_value, nr)   # this node's form of the step
+    k.spec, block = spec, spec.weight_block
+    w_g = k.mod.table(packed, "w")
     scratch = 0
     fused = None
     if direct:
@@ -214,7 +218,7 @@ def emit_dot(node: Node, k) -> None:
         key = (rows, cols, last)
         if key not in variants:
             variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total,
-                                          live_last if last else lanes, op)
+                                          live_last if last else lanes, op, fix)
         return variants[key]
 
     f, b, (a_ptr, out_ptr), i = job_function(k.mod, "gemm_job", 2)
@@ -225,6 +229,7 @@ def emit_dot(node: Node, k) -> None:
     blk = b.add(b.mul(g, c64(n_ob)), b.mul(chunk, c64(nr)))          # first block of the chunk
     w_at = _ptr(b, w_g, b.mul(blk, c64(n_kq * block)))
     q_at = [_ptr(b, t, b.mul(blk, c64(4 * lanes))) for t in (bias_g, mult_g, shift_g)]
+    q_at += fix.job_args(k.mod, b, g, chunk) if fix is not None else []
     out_at = _ptr(b, out_ptr, b.add(b.mul(g, c64(og)), b.mul(chunk, c64(nr * lanes))))
     a_at = _ptr(b, a_ptr, b.mul(g, c64(pixels * kpad)))
     t0 = b.mul(tg, c64(tiles_per_job))

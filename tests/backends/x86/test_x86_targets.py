@@ -53,17 +53,47 @@ def test_the_proof_on_every_int8_pair():
     assert dots_x86.saturation_free(np.array([127, 127], np.int8), 0, 127)
 
 
-def test_the_split_form_never_saturates():
-    """h + l == w for every int8 w, and any pair of h's or of l's is safe for u over [0, 255]."""
-    w = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 1, 16, 16)    # [G][OB][KQ][lanes][depth]
-    split = dots_x86.split_weights(w)
-    assert split.shape == (1, 1, 1, 2, 16, 16)
-    h, low = split[..., 0, :, :].astype(int), split[..., 1, :, :].astype(int)
-    np.testing.assert_array_equal(h + low, w.astype(int))
-    assert h.min() >= -64 and h.max() <= 63 and low.min() >= -64 and low.max() <= 64
-    for part in (h, low):
-        worst = np.array([[part.max(), part.max()], [part.min(), part.min()]], np.int8)
-        assert dots_x86.saturation_free(worst, *U_FULL)
+def test_main_and_residual_weights_are_safe_and_sum_to_the_weights():
+    """plan_node's fast form with corrections: main + residual == w at every step, neither can
+    saturate, and the residual rows are exactly the steps with an unsafe pair (per chunk of nr blocks)."""
+    rng = np.random.default_rng(5)
+    packed = rng.integers(-40, 41, size=(2, 5, 30, 8, 4)).astype(np.int8)        # [G][OB][KQ][lanes][depth]
+    for g, ob, kq, lane, d, v in [(0, 0, 3, 1, 0, 127), (0, 0, 3, 1, 1, 100), (0, 4, 29, 7, 2, -128),
+                                  (0, 4, 29, 7, 3, -50), (1, 2, 0, 0, 0, 90), (1, 2, 0, 0, 1, 90)]:
+        packed[g, ob, kq, lane, d] = v
+    spec = dot_spec(AVX2)
+    node, graph = _one_conv()
+    spec2, main, fix = dots_x86.plan_node(spec, node, graph, packed, -3, nr=2)
+    assert spec2 == spec and fix is not None
+    assert not dots_x86.unsafe_pairs(main, *U_FULL).any()
+    assert not dots_x86.unsafe_pairs(fix.panel.reshape(-1, 8, 4), *U_FULL).any()
+    total = main.astype(int)
+    for g in range(2):
+        for c in range(fix.n_chunks):
+            first, count = fix.meta[g * fix.n_chunks + c]
+            for row in range(first, first + count):
+                kq, blocks = fix.idx[row], range(c * 2, min(c * 2 + 2, 5))
+                total[g, blocks, kq] += fix.panel[row, :len(blocks)].reshape(len(blocks), 8, 4)
+    np.testing.assert_array_equal(total, packed.astype(int))
+    assert fix.idx.tolist() == [3, 29, 0] and fix.meta.tolist() == [[0, 1], [1, 0], [1, 1], [2, 0], [2, 1], [3, 0]]
+
+
+def test_the_wide_form_layout():
+    """widen_weights: per step the int16 pairs (w[j, 0], w[j, 1]) of every lane, then (w[j, 2], w[j, 3])."""
+    packed = np.arange(-64, 64, dtype=np.int8).reshape(1, 1, 4, 8, 4)
+    wide = dots_x86.widen_weights(packed)
+    assert wide.shape == (1, 1, 4, 2, 8, 2) and wide.dtype == np.int16
+    for p in range(2):
+        np.testing.assert_array_equal(wide[..., p, :, :], packed[..., 2 * p:2 * p + 2])
+
+
+def _one_conv():
+    g = Graph("one", Stage.TARGET)
+    g.add_input("x", TensorType((1, 4, 4, 8), DType.INT8, QuantParams(0.05, -3)))
+    _add_conv(g, "x", "c", np.ones((8, 3, 3, 8), np.int8), -3)
+    g.outputs = ["c.y"]
+    graph = verify(g)
+    return graph.nodes[0], graph
 
 
 def _add_conv(g: Graph, x: str, name: str, w: np.ndarray, zp_in: int, qmin: int = -128, qmax: int = 127,
@@ -84,7 +114,8 @@ def _add_conv(g: Graph, x: str, name: str, w: np.ndarray, zp_in: int, qmin: int 
 def forms_graph():
     """Convolutions whose weights the proof accepts or defeats, each fed inputs that reach the
     saturating corner (x = 127, u = 255, next to the crafted pairs), and a node proved safe only
-    through its producer's clamp. name -> expected form (1 fast, 2 split)."""
+    through its producer's clamp; a random dense layer (uniform weights: most steps unsafe). name ->
+    expected form ("fast", "fast+fix": with residual steps, "wide")."""
     rng = np.random.default_rng(3)
     g = Graph("forms", Stage.TARGET)
     c = 16
@@ -101,28 +132,37 @@ def forms_graph():
     clamped = _add_conv(g, "x", "clamped", small, -3, qmin=-128, qmax=-1)
     big = rng.integers(90, 128, size=(16, 1, 1, 24)).astype(np.int8) * rng.choice([-1, 1], size=(16, 1, 1, 24)).astype(np.int8)
     outs["narrow"] = _add_conv(g, clamped, "narrow", big, -60, pads=(0, 0, 0, 0))
+    wide = rng.integers(-127, 128, size=(40, 3, 3, c)).astype(np.int8)
+    outs["wide"] = _add_conv(g, "x", "wide", wide, -3)
     g.outputs = list(outs.values())
     x = rng.integers(-128, 128, size=(1, 6, 6, c)).astype(np.int8)
     x[..., 2:4] = 127
     x[..., 6:8] = 127
-    return verify(g), {"x": x}, {"fast": 1, "defeated": 2, "negative": 2, "narrow": 1, "clamped": 1}
+    return verify(g), {"x": x}, {"fast": "fast", "defeated": "fast+fix", "negative": "fast+fix", "narrow": "fast",
+                                 "clamped": "fast", "wide": "wide"}
 
 
-def node_forms(graph) -> dict[str, int]:
+def node_forms(graph) -> dict[str, str]:
+    """The form emit_dot gives each (non-depthwise) dot node, with the chunking it uses."""
     spec = dot_spec(AVX2)
     out = {}
     for node in graph.nodes:
-        packed, _, _ = kernels_dot.pack_weights(graph.constants[node.inputs[1]], 1, spec.lanes, spec.depth)
-        out[node.name] = dots_x86.plan_node(spec, node, graph, packed, _dot_layer(node, graph)[3])[0].weight_parts
+        if kernels_dot._is_depthwise(node, graph):
+            continue
+        taps, _, groups, pad_value, _ = _dot_layer(node, graph)
+        packed, n_ob, n_kq = kernels_dot.pack_weights(graph.constants[node.inputs[1]], groups, spec.lanes, spec.depth)
+        pixels = taps.shape[0] if taps is not None else int(np.prod(graph.types[node.inputs[0]].shape[:-1]))
+        nr = kernels_dot.gemm_plan(pixels, n_ob, groups, n_kq * 4, spec.lanes, spec.registers)["nr"]
+        form, _, fix = dots_x86.plan_node(spec, node, graph, packed, pad_value, nr)
+        out[node.name] = "wide" if form.weight_parts == 2 else "fast+fix" if fix is not None else "fast"
     return out
 
 
 def test_each_node_gets_the_form_its_weights_allow():
     graph, _, expected = forms_graph()
     assert node_forms(graph) == expected
-    graph, _ = layers_graph(np.random.default_rng(7))   # uniform random int8 weights: the proof fails
-    dots = [n for n in graph.nodes if not kernels_dot._is_depthwise(n, graph)]
-    assert all(node_forms(graph)[n.name] == 2 for n in dots)
+    graph, _ = layers_graph(np.random.default_rng(7))   # uniform random int8 weights: most steps unsafe
+    assert set(node_forms(graph).values()) == {"wide"}
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +185,11 @@ def test_both_forms_bit_exact(forms_built):
 
 @avx2_runs
 def test_the_fast_form_where_the_proof_fails_would_be_wrong(tmp_path, monkeypatch):
-    """The crafted pairs do saturate: a build that skips the proof (every node in the fast form)
-    differs from the reference on them, so test_both_forms_bit_exact checks the split form's need."""
+    """The crafted pairs do saturate: a build that skips the proof (every step in the fast form, no
+    residual steps) differs from the reference on them, so test_both_forms_bit_exact checks them."""
     from qcomp.runtime.llvm import Runner
     graph, feeds, _ = forms_graph()
-    monkeypatch.setattr(dots_x86, "saturation_free", lambda *a: True)
+    monkeypatch.setattr(dots_x86, "unsafe_pairs", lambda w, lo, hi: np.zeros(w.reshape(*w.shape[:-2], -1, 2).shape[:-1], bool))
     emit(graph, AVX2, tmp_path)
     got, want = Runner(tmp_path / "model.so").run(feeds), run_integer(graph, feeds)
     assert not np.array_equal(got["defeated.y"], want["defeated.y"])
@@ -178,14 +218,17 @@ def test_every_kernel_variant_bit_exact_on_avx2(layers_built, threads):
         np.testing.assert_array_equal(got[f"{name}.y"], want[f"{name}.y"], err_msg=f"{name}, {threads} threads")
 
 
-def test_no_avx512_instruction_in_avx2_or_avxvnni(layers_built):
-    """objdump of model.so: x86-avx2 uses VPMADDUBSW/VPMADDWD and nothing of AVX-512; x86-avxvnni
+def test_no_avx512_instruction_in_avx2_or_avxvnni(layers_built, forms_built):
+    """objdump of model.so: x86-avx2 uses VPMADDUBSW (fast form), VPMADDWD (both forms) and nothing
+    of AVX-512; x86-avxvnni
     uses VEX VPDPBUSD/VPDPWSSDS on ymm and nothing of AVX-512; the proxy is EVEX (the detector sees it)."""
     out, _, _, _ = layers_built
     text = {name: x86_harness.disassemble(path / "model.so") for name, path in out.items()}
     for name in ("x86-avx2", "x86-avxvnni"):
         assert x86_harness.avx512_instructions(text[name]) == [], name
-    assert "vpmaddubsw" in text["x86-avx2"] and "vpmaddwd" in text["x86-avx2"]
+    forms = x86_harness.disassemble(forms_built[0] / "model.so")   # the fast form's nodes
+    assert x86_harness.avx512_instructions(forms) == []
+    assert "vpmaddubsw" in forms and "vpmaddwd" in text["x86-avx2"]
     assert "vpdpbusd" not in text["x86-avx2"] and "vpdpwssd" not in text["x86-avx2"]
     vnni = [line for line in text["x86-avxvnni"].splitlines() if "vpdpbusd" in line]
     assert vnni and all("{vex} vpdpbusd" in line and "%ymm" in line for line in vnni)
