@@ -12,15 +12,26 @@ saturate iff -32768 <= lo and hi <= 32767. For u over [0, 255]: iff the pair's p
 to at most 128 and its negative ones to at least -128 (255 * 129 = 32895 > 32767). The pairs are
 bytes (2i, 2i+1) of the packed layout [G][OB][KQ][lanes][depth]: (d0, d1) and (d2, d3) of each
 lane (padding bytes are zero weights). An int8 per-channel quantized layer has a weight of
-magnitude 127 in every channel, so the proof often fails for u over [0, 255]: then
+magnitude 127 in every channel, so for u over [0, 255] the proof fails for some pairs of most
+layers. Each node gets one of three forms, decided here at build time (never at run time; the
+result is the reference's in each):
 
-Exact form: w = h + l with h = floor(w / 2) in [-64, 63] and l = w - h in [-64, 64]; a pair of
-either sums within 255 * 128 = 32640 in magnitude, so neither VPMADDUBSW saturates:
-    acc[j] += madd(maddubs(u, h), 1)[j] + madd(maddubs(u, l), 1)[j]        (int32, exact)
-The node's packed weights then hold h and l per step, [G][OB][KQ][2][lanes][depth]
-(DotSpec.weight_parts = 2): twice the weight bytes and two instruction pairs per step instead of one.
-Which form a node uses is decided here, at build time, never at run time: the result is the
-reference's either way.
+  fast      every pair proved safe: the packed weights as they are, one VPMADDUBSW + VPMADDWD per step.
+  fast+fix  some pairs unsafe: each unsafe pair's weights w = h + l, h = floor(w / 2) in [-64, 63],
+            l = w - h in [-64, 64] (a pair of either sums within 255 * 128 = 32640 in magnitude: never
+            saturates). The main loop runs the fast form on "main" (w where the pair is safe, h where
+            not), then per chunk of NR output blocks a second loop runs the fast form on the residual
+            l at the steps (kq) where any of the chunk's blocks has an unsafe pair, reading A at
+            that kq again (Corrections: the kq list and residual rows per chunk, tables in the module).
+            sum u w = sum u main + sum u residual, exactly (int32 lanes, wrapping, bounded total).
+  wide      more than MAX_CORRECTED of the steps need a residual: u's byte pairs zero-extended to
+            int16 in every lane (u in [0, 255]), the weights packed as int16 pairs per step,
+            [G][OB][KQ][2][lanes][2] (DotSpec.weight_parts = 2), two VPMADDWD + two adds:
+            |u w| <= 255 * 128 and a pair sum within int32: exact for any weights.
+
+Cost per step, in VPMADDUBSW/VPMADDWD-class instructions (the two vector multiply pipes of the
+core bound all three): fast 2, fast+fix 2 (1 + f) for a fraction f of corrected steps, wide 2 plus
+two byte shuffles, which measure about 1.75 times the fast form on Zen 4.
 
 Depthwise (no VPDPWSSD on AVX2): acc[j] += VPMADDWD(x16, w16)[j] = x[2j] w[2j] + x[2j+1] w[2j+1],
 int16 operands |x|, |w| <= 128: the int32 pair sum is exact.
@@ -169,7 +180,7 @@ def accumulate(mod, b: ir.IRBuilder, spec: DotSpec, acc, u, w):
         # bytes (u[2p], 0, u[2p+1], 0) in every int32 lane: the pair (u[2p], u[2p+1]) as two int16
         mask = [v for _ in range(spec.lanes) for v in (2 * p, block, 2 * p + 1, block)]
         up = b.bitcast(b.shuffle_vector(u, zero, ir.Constant(ir.VectorType(I32, block), mask)), vi16)
-        wp = b.shuffle_vector(w16, w16, ir.Constant(vi32.__class__(I32, block // 2),
+        wp = b.shuffle_vector(w16, w16, ir.Constant(ir.VectorType(I32, block // 2),
                                                      list(range(p * block // 2, (p + 1) * block // 2))))
         acc = b.add(acc, b.call(madd, [up, wp]))
     return acc

@@ -31,7 +31,7 @@ class DotSpec:
     instruction: str = "" # the target's [dot] instruction: dots.accumulate emits its sequence
     arch: str = ""        # "x86" or "aarch64": the kernels' ISA-specific paths branch on it
     registers: int = 32   # vector registers of the ISA (micro-kernel tile shapes fit in them)
-    weight_parts: int = 1 # weight vectors per dot step (2: the exact split form of VPMADDUBSW, dots_x86.py)
+    weight_parts: int = 1 # weight vectors per dot step (2: AVX2's wide int16 form, dots_x86.py)
 
     @property
     def weight_block(self) -> int:

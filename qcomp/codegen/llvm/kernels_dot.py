@@ -38,6 +38,9 @@ the thread count):
      (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles. The last pixel
      tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
      `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
+AVX2 (no dot instruction, dots_x86.py): a node's form is chosen at build time from its weights;
+in the fast form with corrections the micro-kernel runs a second, short loop over the chunk's
+residual steps (dots_x86.Corrections) before it requantizes.
 Weights are packed at build time in the instruction's layout [G][OB][KQ][lanes][depth]
 (VNNI layout: 16 channels x 4 bytes per zmm for VPDPBUSD; 4 x 4 per q register for SDOT).
 Depthwise QConv2D has its own kernel, vectorized across channels: kernels_depthwise.py.
