@@ -113,7 +113,8 @@ def section(command: str, facts: dict, rows: list, forms: dict, builds: dict, el
     lines = [f"## x86-avx2 ({datetime.date.today().isoformat()})", "",
              f"Command: `{command}` ({elapsed / 60:.1f} min). Written by `benchmarks/latency_avx2.py`; how it "
              f"measures is in its docstring.", "",
-             f"Machine: {facts['cpu']}, {facts['cores']} cores available to this process; onnxruntime "
+             f"Machine: {facts['cpu']} (family {facts.get('CPU family', '?')} model {facts.get('Model', '?')}), "
+             f"{facts['cores']} cores available to this process; onnxruntime "
              f"{facts['onnxruntime']}, qcomp commit {facts['commit']}"
              f"{' plus uncommitted changes in the tree' if facts['dirty'] else ''}. This CPU has AVX-512 VNNI, so "
              f"x86-vnni and onnxruntime int8 use VNNI here, while x86-avx2 uses AVX2 instructions only (what it "
