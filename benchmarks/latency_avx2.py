@@ -53,9 +53,9 @@ def build(model: Path, out: Path, image_shape, target: str) -> float:
 
 def dot_forms(artifact: Path) -> dict:
     """How an x86-avx2 artifact's dot nodes (QConv2D, QConvTranspose2D, QDense; not depthwise) run:
-    {"fast": n, "fast+fix": n, "wide": n, "corrected": fraction of the fast+fix nodes' steps that
-    have a residual step}, from its model.qir lowered as the build lowered it, each node's form
-    decided by dots_x86.plan_node with emit_dot's chunking."""
+    {"fast": n, "fast+fix": n, "wide": n, "corrected": fraction of the fast+fix nodes' (block,
+    step)s that have a residual step}, from its model.qir lowered as the build lowered it, each node's form
+    decided by dots_x86.plan_node."""
     from qcomp.builder import TARGET_PASSES
     from qcomp.codegen.llvm import kernels_dot
     from qcomp.codegen.llvm.dots_x86 import plan_node
@@ -72,15 +72,13 @@ def dot_forms(artifact: Path) -> dict:
         if not isinstance(node.op, (qops.QConv2D, qops.QConvTranspose2D, qops.QDense)) or \
                 kernels_dot._is_depthwise(node, graph):
             continue
-        taps, _, groups, pad_value, _ = _dot_layer(node, graph)
+        _, _, groups, pad_value, _ = _dot_layer(node, graph)
         packed, n_ob, n_kq = kernels_dot.pack_weights(graph.constants[node.inputs[1]], groups, spec.lanes, spec.depth)
-        pixels = taps.shape[0] if taps is not None else int(np.prod(graph.types[node.inputs[0]].shape[:-1]))
-        plan = kernels_dot.gemm_plan(pixels, n_ob, groups, n_kq * spec.depth, spec.lanes, spec.registers)
-        form, _, fix = plan_node(spec, node, graph, packed, pad_value, plan["nr"])
+        form, _, fix = plan_node(spec, node, graph, packed, pad_value)
         name = "wide" if form.weight_parts == 2 else "fast+fix" if fix is not None else "fast"
         out[name] += 1
         if fix is not None:
-            steps += groups * plan["n_chunks"] * n_kq
+            steps += groups * n_ob * n_kq
             fixed += fix.idx.size
     return {**out, "corrected": fixed / steps if steps else 0.0}
 

@@ -8,7 +8,7 @@ acc: <lanes x i32>. A target whose ISA has the instruction (VPDPBUSD, SDOT) call
 a target without one computes the same sum with a short sequence of the instructions it has
 (x86 AVX2: VPMADDUBSW + VPMADDWD, dots_x86.py).
 
-    plan_node(spec, node, graph, packed, pad_value, nr) -> (spec, packed, corrections)
+    plan_node(spec, node, graph, packed, pad_value) -> (spec, packed, corrections)
 the form of the step for one node, from its packed weights (AVX2: the fast form where it is proved
 exact, with residual steps where it is not, or the wide int16 form; others: unchanged, None).
 """
@@ -31,10 +31,10 @@ def accumulate(mod, b: ir.IRBuilder, spec: DotSpec, acc, u, w):
     raise AssertionError(f"dots.accumulate: no sequence for instruction {spec.instruction!r}")
 
 
-def plan_node(spec: DotSpec, node, graph, packed, pad_value: int, nr: int):
+def plan_node(spec: DotSpec, node, graph, packed, pad_value: int):
     """(spec, packed weights, residual steps or None) of one node's dot step (module docstring)."""
     if spec.instruction == "vpmaddubsw":
-        return dots_x86.plan_node(spec, node, graph, packed, pad_value, nr)
+        return dots_x86.plan_node(spec, node, graph, packed, pad_value)
     return spec, packed, None
 
 

@@ -20,9 +20,9 @@ result is the reference's in each):
   fast+fix  some pairs unsafe: each unsafe pair's weights w = h + l, h = floor(w / 2) in [-64, 63],
             l = w - h in [-64, 64] (a pair of either sums within 255 * 128 = 32640 in magnitude: never
             saturates). The main loop runs the fast form on "main" (w where the pair is safe, h where
-            not), then per chunk of NR output blocks a second loop runs the fast form on the residual
-            l at the steps (kq) where any of the chunk's blocks has an unsafe pair, reading A at
-            that kq again (Corrections: the kq list and residual rows per chunk, tables in the module).
+            not), then per output block a second loop runs the fast form on the residual l at the
+            steps (kq) where the block has an unsafe pair, reading A at that kq again
+            (Corrections: the kq list and residual rows per block, tables in the module).
             sum u w = sum u main + sum u residual, exactly (int32 lanes, wrapping, bounded total).
   wide      more than MAX_CORRECTED of the steps need a residual: u's byte pairs zero-extended to
             int16 in every lane (u in [0, 255]), the weights packed as int16 pairs per step,
@@ -51,8 +51,9 @@ from .isa import DotSpec
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 MADDUBS = "llvm.x86.avx2.pmadd.ub.sw"
 MADD = "llvm.x86.avx2.pmadd.wd"
-# corrected steps (over all chunks and steps) above which the wide form is cheaper than the fast
-# form with corrections: fast + fraction f corrected costs about (1 + f) fast steps, wide 1.75
+# share of (block, step)s with a residual above which the wide form is cheaper than the fast form
+# with corrections: fast + a fraction f corrected costs about 1 + 1.2 f fast steps (a residual
+# step broadcasts its A bytes for one block only), wide 1.75
 MAX_CORRECTED = 0.6
 
 
@@ -81,47 +82,42 @@ def widen_weights(packed: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Corrections:
-    """The residual steps of a node in the fast form with corrections, per (group, chunk of NR
-    output blocks): meta[g * n_chunks + c] = (first row, count) of the chunk's rows in idx (the kq
-    of each corrected step, int32) and panel ([row][NR][lanes * depth] int8 residual weights)."""
+    """The residual steps of a node in the fast form with corrections, per output block:
+    meta[g * OB + ob] = (first row, count) of the block's rows in idx (the kq of each step, int32)
+    and panel ([row][lanes * depth] int8 residual weights)."""
     meta: np.ndarray
     idx: np.ndarray
     panel: np.ndarray
-    nr: int
-    n_chunks: int
-
-    def job_args(self, mod, b: ir.IRBuilder, g, chunk) -> list:
-        """[idx at the chunk's first row, panel at its first row, row count] for the micro-kernel."""
-        meta, idx, panel = (mod.table(a, n) for a, n in ((self.meta, "fix_meta"), (self.idx, "fix_idx"),
-                                                         (self.panel, "fix_w")))
-        row = b.add(b.mul(g, c64(self.n_chunks)), chunk)
-        first = load_i64(b, meta, b.mul(row, c64(2)), I64)
-        count = load_i64(b, meta, b.add(b.mul(row, c64(2)), c64(1)), I64)
-        block = self.panel.shape[-1]
-        return [b.gep(idx, [b.mul(first, c64(4))], source_etype=I8),
-                b.gep(panel, [b.mul(first, c64(self.nr * block))], source_etype=I8), count]
 
     @staticmethod
     def arg_types() -> list:
-        return [PTR, PTR, I64]
+        return [PTR, PTR, PTR]
+
+    def job_args(self, mod, b: ir.IRBuilder, first_block) -> list:
+        """[meta at the chunk's first block (g * OB + ob), idx, panel] for the micro-kernel."""
+        meta = mod.table(self.meta, "fix_meta")
+        return [b.gep(meta, [b.mul(first_block, c64(16))], source_etype=I8), mod.table(self.idx, "fix_idx"),
+                mod.table(self.panel, "fix_w")]
 
     def emit(self, mod, b: ir.IRBuilder, spec: DotSpec, accs: list, a, a_stride: int, args) -> list:
-        """accs[r][j] + the residual steps (fast form), each reading A at its own kq."""
-        idx, panel, count = args
+        """accs[r][j] + block j's residual steps (fast form), each reading A at its own kq."""
+        meta, idx, panel = args
         lanes, block = spec.lanes, spec.block
         vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
         slots = [[var(b, vi32, acc, "fix_acc") for acc in row] for row in accs]
-        with loop(b, count, "fix") as i:
-            kq = load_i64(b, idx, i, I32)
-            ws = [b.load(b.gep(panel, [b.add(b.mul(i, c64(self.nr * block)), c64(j * block))], source_etype=I8),
-                         typ=vi8, align=1) for j in range(len(accs[0]))]
-            for r, row in enumerate(slots):
-                word = b.load(b.gep(a, [b.add(c64(r * a_stride), b.mul(kq, c64(spec.depth)))], source_etype=I8),
-                              typ=I32, align=1)
-                first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
-                u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), ir.Constant(vi32, [0] * lanes)), vi8)
-                for j, slot in enumerate(row):
-                    b.store(accumulate(mod, b, spec, b.load(slot, typ=vi32), u, ws[j]), slot)
+        for j in range(len(accs[0])):
+            first = load_i64(b, meta, c64(2 * j), I64)
+            with loop(b, load_i64(b, meta, c64(2 * j + 1), I64), "fix") as i:
+                row = b.add(first, i)
+                kq = load_i64(b, idx, row, I32)
+                w = b.load(b.gep(panel, [b.mul(row, c64(block))], source_etype=I8), typ=vi8, align=1)
+                for r, slot in enumerate(row[j] for row in slots):
+                    word = b.load(b.gep(a, [b.add(c64(r * a_stride), b.mul(kq, c64(spec.depth)))], source_etype=I8),
+                                  typ=I32, align=1)
+                    first_lane = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
+                    u = b.bitcast(b.shuffle_vector(first_lane, ir.Constant(vi32, None),
+                                                   ir.Constant(vi32, [0] * lanes)), vi8)
+                    b.store(accumulate(mod, b, spec, b.load(slot, typ=vi32), u, w), slot)
         return [[b.load(slot, typ=vi32) for slot in row] for row in slots]
 
 
@@ -132,36 +128,25 @@ def unsafe_pairs(packed: np.ndarray, u_lo: int, u_hi: int) -> np.ndarray:
     return (ends.min(axis=0).sum(axis=-1) < INT16_MIN) | (ends.max(axis=0).sum(axis=-1) > INT16_MAX)
 
 
-def plan_node(spec: DotSpec, node: Node, graph, packed: np.ndarray, pad_value: int, nr: int):
+def plan_node(spec: DotSpec, node: Node, graph, packed: np.ndarray, pad_value: int):
     """The form of this node's dot step: (spec, packed weights, Corrections or None); packed is
-    [G][OB][KQ][lanes][depth] and nr the GEMM's output blocks per chunk (see the module docstring)."""
+    [G][OB][KQ][lanes][depth] (see the module docstring)."""
     lo, hi = activation_range(node, graph, pad_value)
     bad = unsafe_pairs(packed, lo + spec.activation_offset, hi + spec.activation_offset)   # [G, OB, KQ, pairs]
     if not bad.any():
         return spec, packed, None
-    groups, n_ob, n_kq = packed.shape[:3]
-    n_chunks = -(-n_ob // nr)
     steps = bad.any(axis=-1)                                                         # [G, OB, KQ]
-    chunk_steps = [[np.flatnonzero(steps[g, c * nr:(c + 1) * nr].any(axis=0)) for c in range(n_chunks)]
-                   for g in range(groups)]
-    if sum(s.size for row in chunk_steps for s in row) > MAX_CORRECTED * groups * n_chunks * n_kq:
+    if steps.mean() > MAX_CORRECTED:
         return dataclasses.replace(spec, weight_parts=2), widen_weights(packed), None
     bad_bytes = np.repeat(bad, 2, axis=-1).reshape(packed.shape)
     h = packed >> 1                                      # floor(w / 2) in [-64, 63]
-    main = np.where(bad_bytes, h, packed)
+    main = np.where(bad_bytes, h, packed).astype(np.int8)
     residual = np.where(bad_bytes, packed - h, 0).astype(np.int8)                   # in [-64, 64]
-    meta, idx, rows = np.zeros((groups * n_chunks, 2), np.int64), [], []
-    for g in range(groups):
-        for c, kqs in enumerate(chunk_steps[g]):
-            meta[g * n_chunks + c] = (len(idx), kqs.size)
-            idx.extend(kqs.tolist())
-            for kq in kqs:
-                row = np.zeros((nr, spec.block), np.int8)
-                blocks = residual[g, c * nr:(c + 1) * nr, kq]                        # [<= nr, lanes, depth]
-                row[:blocks.shape[0]] = blocks.reshape(blocks.shape[0], -1)
-                rows.append(row)
-    fix = Corrections(meta, np.array(idx, np.int32), np.array(rows, np.int8), nr, n_chunks)
-    return spec, np.ascontiguousarray(main.astype(np.int8)), fix
+    g, ob, kq = np.nonzero(steps)                        # C order: by block, then kq
+    counts = steps.reshape(-1, steps.shape[-1]).sum(axis=1)
+    meta = np.stack([np.cumsum(counts) - counts, counts], axis=1).astype(np.int64)  # [G * OB, 2]
+    panel = residual[g, ob, kq].reshape(len(kq), -1)
+    return spec, np.ascontiguousarray(main), Corrections(meta, kq.astype(np.int32), np.ascontiguousarray(panel))
 
 
 def accumulate(mod, b: ir.IRBuilder, spec: DotSpec, acc, u, w):

@@ -39,8 +39,8 @@ the thread count):
      tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
      `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
 AVX2 (no dot instruction, dots_x86.py): a node's form is chosen at build time from its weights;
-in the fast form with corrections the micro-kernel runs a second, short loop over the chunk's
-residual steps (dots_x86.Corrections) before it requantizes.
+in the fast form with corrections the micro-kernel runs short loops over each block's residual
+steps (dots_x86.Corrections) before it requantizes.
 Weights are packed at build time in the instruction's layout [G][OB][KQ][lanes][depth]
 (VNNI layout: 16 channels x 4 bytes per zmm for VPDPBUSD; 4 x 4 per q register for SDOT).
 Depthwise QConv2D has its own kernel, vectorized across channels: kernels_depthwise.py.
@@ -195,7 +195,7 @@ def emit_dot(node: Node, k) -> None:
     direct = spec.activation_offset == 0 and groups == 1 and identity and kk == kpad and cg == c_in
     plan = gemm_plan(pixels, n_ob, groups, kpad, lanes, spec.registers)
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
-    spec, packed, fix = dots.plan_node(spec, node, graph, packed, pad_value, nr)   # this node's form of the step
+    spec, packed, fix = dots.plan_node(spec, node, graph, packed, pad_value)   # this node's form of the step
     k.spec, block = spec, spec.weight_block
     w_g = k.mod.table(packed, "w")
     scratch = 0
@@ -232,7 +232,7 @@ def emit_dot(node: Node, k) -> None:
     blk = b.add(b.mul(g, c64(n_ob)), b.mul(chunk, c64(nr)))          # first block of the chunk
     w_at = _ptr(b, w_g, b.mul(blk, c64(n_kq * block)))
     q_at = [_ptr(b, t, b.mul(blk, c64(4 * lanes))) for t in (bias_g, mult_g, shift_g)]
-    q_at += fix.job_args(k.mod, b, g, chunk) if fix is not None else []
+    q_at += fix.job_args(k.mod, b, blk) if fix is not None else []
     out_at = _ptr(b, out_ptr, b.add(b.mul(g, c64(og)), b.mul(chunk, c64(nr * lanes))))
     a_at = _ptr(b, a_ptr, b.mul(g, c64(pixels * kpad)))
     t0 = b.mul(tg, c64(tiles_per_job))

@@ -55,27 +55,26 @@ def test_the_proof_on_every_int8_pair():
 
 def test_main_and_residual_weights_are_safe_and_sum_to_the_weights():
     """plan_node's fast form with corrections: main + residual == w at every step, neither can
-    saturate, and the residual rows are exactly the steps with an unsafe pair (per chunk of nr blocks)."""
+    saturate, and each block's residual rows are exactly its steps with an unsafe pair."""
     rng = np.random.default_rng(5)
     packed = rng.integers(-40, 41, size=(2, 5, 30, 8, 4)).astype(np.int8)        # [G][OB][KQ][lanes][depth]
     for g, ob, kq, lane, d, v in [(0, 0, 3, 1, 0, 127), (0, 0, 3, 1, 1, 100), (0, 4, 29, 7, 2, -128),
-                                  (0, 4, 29, 7, 3, -50), (1, 2, 0, 0, 0, 90), (1, 2, 0, 0, 1, 90)]:
+                                  (0, 4, 29, 7, 3, -50), (1, 2, 0, 0, 0, 90), (1, 2, 0, 0, 1, 90),
+                                  (1, 2, 7, 3, 2, 70), (1, 2, 7, 3, 3, 70)]:
         packed[g, ob, kq, lane, d] = v
-    spec = dot_spec(AVX2)
     node, graph = _one_conv()
-    spec2, main, fix = dots_x86.plan_node(spec, node, graph, packed, -3, nr=2)
+    spec = dot_spec(AVX2)
+    spec2, main, fix = dots_x86.plan_node(spec, node, graph, packed, -3)
     assert spec2 == spec and fix is not None
     assert not dots_x86.unsafe_pairs(main, *U_FULL).any()
     assert not dots_x86.unsafe_pairs(fix.panel.reshape(-1, 8, 4), *U_FULL).any()
     total = main.astype(int)
-    for g in range(2):
-        for c in range(fix.n_chunks):
-            first, count = fix.meta[g * fix.n_chunks + c]
-            for row in range(first, first + count):
-                kq, blocks = fix.idx[row], range(c * 2, min(c * 2 + 2, 5))
-                total[g, blocks, kq] += fix.panel[row, :len(blocks)].reshape(len(blocks), 8, 4)
+    for block, (first, count) in enumerate(fix.meta):
+        for row in range(first, first + count):
+            total[block // 5, block % 5, fix.idx[row]] += fix.panel[row].reshape(8, 4)
     np.testing.assert_array_equal(total, packed.astype(int))
-    assert fix.idx.tolist() == [3, 29, 0] and fix.meta.tolist() == [[0, 1], [1, 0], [1, 1], [2, 0], [2, 1], [3, 0]]
+    assert fix.idx.tolist() == [3, 29, 0, 7]
+    assert fix.meta[:, 1].tolist() == [1, 0, 0, 0, 1, 0, 0, 2, 0, 0]
 
 
 def test_the_wide_form_layout():
@@ -143,17 +142,15 @@ def forms_graph():
 
 
 def node_forms(graph) -> dict[str, str]:
-    """The form emit_dot gives each (non-depthwise) dot node, with the chunking it uses."""
+    """The form emit_dot gives each (non-depthwise) dot node."""
     spec = dot_spec(AVX2)
     out = {}
     for node in graph.nodes:
         if kernels_dot._is_depthwise(node, graph):
             continue
         taps, _, groups, pad_value, _ = _dot_layer(node, graph)
-        packed, n_ob, n_kq = kernels_dot.pack_weights(graph.constants[node.inputs[1]], groups, spec.lanes, spec.depth)
-        pixels = taps.shape[0] if taps is not None else int(np.prod(graph.types[node.inputs[0]].shape[:-1]))
-        nr = kernels_dot.gemm_plan(pixels, n_ob, groups, n_kq * 4, spec.lanes, spec.registers)["nr"]
-        form, _, fix = dots_x86.plan_node(spec, node, graph, packed, pad_value, nr)
+        packed, _, _ = kernels_dot.pack_weights(graph.constants[node.inputs[1]], groups, spec.lanes, spec.depth)
+        form, _, fix = dots_x86.plan_node(spec, node, graph, packed, pad_value)
         out[node.name] = "wide" if form.weight_parts == 2 else "fast+fix" if fix is not None else "fast"
     return out
 
