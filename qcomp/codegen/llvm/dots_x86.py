@@ -4,7 +4,7 @@
     VPMADDWD by ones:      s[j] = t[2j] + t[2j+1]                             j < 8    (int32, exact)
     acc[j] += s[j] = sum_{d < 4} u[4j+d] w[4j+d]                           -- when no pair saturates
 
-Saturation proof, per node, from its packed weights and its activation range: with
+Saturation proof, per weight pair of each node, from its packed weights and its activation range: with
 u = x + 128 in [u_lo, u_hi] (0 <= u_lo <= u_hi <= 255: the range of x, padding value included),
 a weight pair (w0, w1) sums u0 w0 + u1 w1 to at most hi = sum_i max(u_lo w_i, u_hi w_i) and at
 least lo = sum_i min(u_lo w_i, u_hi w_i) (each term is linear in its own u_i), so the pair cannot

@@ -1,6 +1,6 @@
-"""x86-avx2 and x86-avxvnni: the VPMADDUBSW saturation proof and both forms of the AVX2 dot step
-bit-exact (weights crafted to defeat the proof, and weights it proves safe, also through a narrow
-activation range); no AVX-512 instruction in either target's model.so (objdump); x86-avxvnni's
+"""x86-avx2 and x86-avxvnni: the VPMADDUBSW saturation proof and the three forms of the AVX2 dot
+step (fast, fast with residual steps, wide int16) bit-exact (weights crafted to defeat the proof at
+single pairs, weights it proves safe, also through a narrow activation range, uniform random weights); no AVX-512 instruction in either target's model.so (objdump); x86-avxvnni's
 VEX VPDPBUSD, its IR identical to the proxy's (x86_harness.py), and its clear refusal on a CPU
 without AVX-VNNI, in Python and through the C ABI (never SIGILL)."""
 import dataclasses
