@@ -23,6 +23,7 @@ class DotInstruction:
     weight: str
     lanes: int
     depth: int
+    registers: int = 0    # vector registers the kernels may plan for (0: the instruction's ISA default)
 
 
 @dataclass(frozen=True)

@@ -166,3 +166,54 @@ def run_dsp_c(target_name: str) -> Run:
 
 TARGETS.append(Target("dsp-c", run_dsp_c("dsp-c"), host_skip("dsp-c")))
 TARGETS.append(Target("cortex-m4", run_dsp_c("cortex-m4"), host_skip("cortex-m4")))
+
+
+def _x86_harness():
+    """tests/backends/x86/x86_harness.py, loaded by path (tests/ is not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    if "x86_harness" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "backends" / "x86" / "x86_harness.py"
+        spec = importlib.util.spec_from_file_location("x86_harness", path)
+        sys.modules["x86_harness"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["x86_harness"]
+
+
+def run_x86_avx2(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Compile with the llvm backend for x86-avx2, check model.so holds no AVX-512 instruction, run it."""
+    import tempfile
+    from pathlib import Path
+
+    from qcomp.codegen.llvm import emit
+    from qcomp.runtime.llvm import Runner
+    from qcomp.target import get_target
+    harness = _x86_harness()
+    with tempfile.TemporaryDirectory(prefix="qcomp-avx2-") as out:
+        emit(graph, get_target("x86-avx2"), out)
+        found = harness.avx512_instructions(harness.disassemble(Path(out) / "model.so"))
+        assert not found, f"x86-avx2 model.so uses AVX-512: {found[:5]}"
+        return Runner(f"{out}/model.so").run(dict(feeds))
+
+
+def run_x86_avxvnni_proxy(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """x86-avxvnni's kernels (the same LLVM IR) encoded for AVX-512VL + VNNI, which this host runs:
+    checks the kernels' logic, not the VEX encoding (tests/backends/x86/x86_harness.py)."""
+    import tempfile
+
+    from qcomp.codegen.llvm import emit
+    from qcomp.runtime.llvm import Runner
+    with tempfile.TemporaryDirectory(prefix="qcomp-avxvnni-") as out:
+        emit(graph, _x86_harness().avxvnni_proxy(), out)
+        return Runner(f"{out}/model.so").run(dict(feeds))
+
+
+def _proxy_skip() -> str | None:
+    from qcomp.target import host_support
+    support = host_support(_x86_harness().avxvnni_proxy())
+    return None if support.can_run else f"the x86-avxvnni proxy (AVX-512VL + VNNI): {support.why}"
+
+
+TARGETS.append(Target("x86-avx2", run_x86_avx2, host_skip("x86-avx2")))
+TARGETS.append(Target("x86-avxvnni-proxy", run_x86_avxvnni_proxy, _proxy_skip, "x86-avxvnni"))

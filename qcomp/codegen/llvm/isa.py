@@ -10,6 +10,8 @@ the vector width, to the LLVM intrinsic that computes
   smlal    (AArch64 without dotprod): SMULL/SMLAL2/SADALP sequences, 4 lanes x 4 (kernels_neon.py)
   smmla    (AArch64 i8mm): a 2x2 int32 tile of two pixels x two channels, depth 8; its GEMM
            micro-kernel is kernels_mmla.py (a block = 4 channels = two channel pairs)
+  vpdpbusd (x86 AVX-VNNI, VEX): the 256-bit form under +avxvnni, without AVX-512: 8 x 4
+  vpmaddubsw (x86 AVX2): no dot instruction; VPMADDUBSW + VPMADDWD by ones (dots_x86.py): 8 x 4
 The activation offset makes a u8 operand of an int8 activation: u = x + 128 (x86); 0 for sdot. The
 backend folds offset * sum(w) into the bias (ARCHITECTURE.md section 3), so no result changes.
 Non-saturating forms only (VPDPBUSD, not VPDPBUSDS): int32 lanes wrap, and the final sum, which
@@ -32,6 +34,12 @@ class DotSpec:
     instruction: str = "" # the target's [dot] instruction: dots.accumulate emits its sequence
     arch: str = ""        # "x86" or "aarch64": the kernels' ISA-specific paths branch on it
     registers: int = 32   # vector registers of the ISA (micro-kernel tile shapes fit in them)
+    weight_parts: int = 1 # weight vectors per dot step (2: AVX2's wide int16 form, dots_x86.py)
+
+    @property
+    def weight_block(self) -> int:
+        """Bytes of packed weights per dot step."""
+        return self.block * self.weight_parts
 
     @property
     def block(self) -> int:
@@ -46,6 +54,7 @@ _INTRINSICS = {
     ("sdot", 128): ("llvm.aarch64.neon.sdot.v4i32.v16i8", 4),
     ("smlal", 128): ("llvm.aarch64.neon.smull.v8i16", 4),
     ("smmla", 128): ("llvm.aarch64.neon.smmla.v4i32.v16i8", 4),
+    ("vpmaddubsw", 256): ("llvm.x86.avx2.pmadd.ub.sw", 8),
 }
 _DEPTHS = {("smmla", 128): 8}   # int8 products per lane, where not 4
 # instruction -> target features LLVM needs before it may select it (an intrinsic without them
@@ -56,11 +65,15 @@ _REQUIRED_FEATURES = {
     ("sdot", 128): ("+neon", "+dotprod"),
     ("smlal", 128): ("+neon",),
     ("smmla", 128): ("+neon", "+i8mm"),
+    ("vpmaddubsw", 256): ("+avx2",),
 }
+# other feature sets that also select the instruction: VEX VPDPBUSD ymm under AVX-VNNI
+_ALTERNATIVE_FEATURES = {("vpdpbusd", 256): ("+avx2", "+avxvnni")}
 _OFFSETS = {"u8": 128, "s8": 0}
 # vector registers the micro-kernels may plan for (AVX-512: zmm0-31; AArch64: v0-31)
+# (a target's [dot] `registers` overrides it: 16 for the VEX-only x86 targets, ymm0-15)
 _REGISTERS = {("vpdpbusd", 512): 32, ("vpdpbusd", 256): 32, ("sdot", 128): 32, ("smlal", 128): 32,
-              ("smmla", 128): 32}
+              ("smmla", 128): 32, ("vpmaddubsw", 256): 16}
 
 
 def dot_spec(target: Target) -> DotSpec:
@@ -74,6 +87,8 @@ def dot_spec(target: Target) -> DotSpec:
         raise QcompError(f"target {target.name!r}: dot instruction {key[0]!r} at vector_bits={key[1]} is not "
                          f"supported by the llvm backend (supported: {known})")
     missing = [f for f in _REQUIRED_FEATURES[key] if f not in target.features]
+    if missing and key in _ALTERNATIVE_FEATURES and all(f in target.features for f in _ALTERNATIVE_FEATURES[key]):
+        missing = []
     if missing:
         raise QcompError(f"target {target.name!r}: {key[0]} at {key[1]} bits needs features "
                          f"{', '.join(missing)}, which the target's `features` lack; add them to its toml")
@@ -86,4 +101,5 @@ def dot_spec(target: Target) -> DotSpec:
         raise QcompError(f"target {target.name!r}: {key[0]} at {key[1]} bits has {lanes} lanes of depth {depth}, "
                          f"but the toml says {target.dot.lanes} x {target.dot.depth}")
     arch = "x86" if intrinsic.startswith("llvm.x86.") else "aarch64"
-    return DotSpec(intrinsic, lanes, depth, _OFFSETS[target.dot.activation], key[0], arch, _REGISTERS[key])
+    registers = target.dot.registers or _REGISTERS[key]
+    return DotSpec(intrinsic, lanes, depth, _OFFSETS[target.dot.activation], key[0], arch, registers)

@@ -7,7 +7,7 @@ channels (`lanes` at a time) instead of K: acc[p, c] = bias[c] + sum_t xp[taps[p
 in int32 (xp reads zp_in in the padding, as QConv2D's spec), weights packed [T, C] as int32.
 Per output pixel, up to DW_CHUNK channel blocks are accumulated in registers across the taps (the
 tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges. On x86 the
-products go through VPDPWSSD on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
+products go through VPDPWSSD (AVX2: VPMADDWD + add, dots.accumulate_pairs) on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
 even and odd channels in two accumulators, a row of zp_in bytes for the padding taps).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from llvmlite import ir
 
 from ...ir import Node, qops
-from . import tables
+from . import dots, tables
 from .irgen import (I8, I16, I32, PTR, VOID, c64, job_function, load_i64, loop, parallel_for, requantize_lanes,
                     var)
 
@@ -162,7 +162,8 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
     channels. No shuffles in the tap loop; the two halves are requantized apart and interleaved
     byte-wise at the store. A tap in the padding reads a constant row of zp_in bytes instead of
     the input (one scalar select per tap and pixel, no branches). Per pixel, DW_WIDE_CHUNK blocks
-    accumulate across the taps (2 accumulators each); the taps are unrolled."""
+    (half as many with 16 vector registers: AVX2, AVX-VNNI) accumulate across the taps (2
+    accumulators each); the taps are unrolled. AVX2 has no VPDPWSSD: VPMADDWD + add (dots.py)."""
     node, graph = k.node, k.graph
     op = node.op
     lanes = k.spec.lanes
@@ -187,7 +188,6 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
     right_shifts = bool(np.max(graph.constants[node.inputs[4]]) <= -1)
     taps_g = k.mod.table(taps, "taps")
     vi32, vw16, vx8 = ir.VectorType(I32, lanes), ir.VectorType(I16, wide), ir.VectorType(I8, wide)
-    vpdpwssd = k.mod.intrinsic(f"llvm.x86.avx512.vpdpwssds.{32 * lanes}", vi32, [vi32, vw16, vw16])
     masked_load, masked_store = _masked_io(k.mod, wide, I8)
     interleave = ir.Constant(ir.VectorType(I32, wide), [j // 2 + (j % 2) * lanes for j in range(wide)])
     f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
@@ -217,7 +217,7 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
                         xv = b.load(at, typ=vx8, align=1)
                     x16 = b.sext(xv, vw16)
                     for h in (0, 1):
-                        accs[q][j][h] = b.call(vpdpwssd, [accs[q][j][h], x16, wv[h]])
+                        accs[q][j][h] = dots.accumulate_pairs(k.mod, b, k.spec, accs[q][j][h], x16, wv[h])
         for j, cb in enumerate(cbs):
             mults = [vec(mult_g, cb, h) for h in (0, 1)]
             shifts = [vec(shift_g, cb, h) for h in (0, 1)]
@@ -248,12 +248,12 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
                 row.append(b.select(b.icmp_signed(">=", off, c64(0)), _ptr(b, x_ptr, off), zp_row))
             srcs.append(row)
         if full and full_chunks == 1:
-            chunk(ps, srcs, 0, DW_WIDE_CHUNK, wide)
+            chunk(ps, srcs, 0, per_chunk, wide)
         elif full and full_chunks > 1:
             with loop(b, full_chunks, "cb") as q:
-                chunk(ps, srcs, b.mul(q, c64(DW_WIDE_CHUNK)), DW_WIDE_CHUNK, wide)
+                chunk(ps, srcs, b.mul(q, c64(per_chunk)), per_chunk, wide)
         if last and rest:
-            chunk(ps, srcs, full_chunks * DW_WIDE_CHUNK, rest, last_live)
+            chunk(ps, srcs, full_chunks * per_chunk, rest, last_live)
 
     def pixel_loop(px: int, full: bool, last: bool):
         """every pixel of the job, px at a time, then the rest one at a time"""
@@ -267,13 +267,15 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
                 pixels_body([b.add(b.add(p0, b.mul(steps, c64(px))), dp)], full, last)
 
     tabs = {}
-    full_chunks, rest = divmod(n_cb, DW_WIDE_CHUNK)
+    # 16 vector registers (AVX2, AVX-VNNI): half the blocks and accumulators in flight
+    per_chunk, in_flight = (DW_WIDE_CHUNK, 8) if k.spec.registers >= 32 else (DW_WIDE_CHUNK // 2, 4)
+    full_chunks, rest = divmod(n_cb, per_chunk)
     last_live = c - (n_cb - 1) * wide
     if rest == 0 and last_live < wide:   # the masked block goes to the (static) tail chunk
-        full_chunks, rest = full_chunks - 1, DW_WIDE_CHUNK
+        full_chunks, rest = full_chunks - 1, per_chunk
     # pixels per step: about 16 accumulators in flight (VPDPWSSD's latency), each weight vector
     # loaded once per step; the last chunk has its own pixel loop when it has fewer blocks
-    px_full, px_last = (max(1, min(DW_PIXELS_MAX, 8 // blocks)) for blocks in (DW_WIDE_CHUNK, rest or 1))
+    px_full, px_last = (max(1, min(DW_PIXELS_MAX, in_flight // blocks)) for blocks in (per_chunk, rest or 1))
     if full_chunks and rest and px_full != px_last:
         pixel_loop(px_full, True, False)
         pixel_loop(px_last, False, True)

@@ -32,11 +32,15 @@ the thread count):
      channels) keeps MR*NR int32 accumulator vectors in registers; per depth-byte step kq it
      broadcasts each pixel's `depth` bytes of A and multiplies them by NR weight vectors
      (MR*NR dot instructions per MR + NR loads). MR x NR: 12 x 1, 12 x 2, 8 x 3, 6 x 4 (at most 24
-     accumulators + NR weights + a broadcast in the 32 vector registers of AVX-512 and AArch64).
+     accumulators + NR weights + a broadcast in the 32 vector registers of AVX-512 and AArch64);
+     10 x 1, 5 x 2, 3 x 3 in the 16 ymm registers of AVX2 and AVX-VNNI (MR_FOR_NR).
      Jobs = (group, chunk of NR output blocks, group of pixel tiles): the chunk's weight panel
      (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles. The last pixel
      tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
      `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
+AVX2 (no dot instruction, dots_x86.py): a node's form is chosen at build time from its weights;
+in the fast form with corrections the micro-kernel runs short loops over each block's residual
+steps (dots_x86.Corrections) before it requantizes.
 Weights are packed at build time in the instruction's layout [G][OB][KQ][lanes][depth]
 (VNNI layout: 16 channels x 4 bytes per zmm for VPDPBUSD; 4 x 4 per q register for SDOT).
 Depthwise QConv2D has its own kernel, vectorized across channels: kernels_depthwise.py.
@@ -57,8 +61,10 @@ from .irgen import (I8, I32, I64, PTR, VOID, c64, job_function, load, load_i64, 
                     requantize_lanes, store, var)
 from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_block, _pixel_jobs, _ptr, emit_depthwise
 
-MR_FOR_NR = {1: 12, 2: 12, 3: 8, 4: 6}   # pixels per tile for NR output blocks per tile
-NR_MAX = 4
+# pixels per tile (MR) for NR output blocks per tile, by the ISA's vector registers (spec.registers):
+# 32 (AVX-512, AArch64): MR * NR <= 24 accumulators + NR weights + a broadcast; 16 (AVX2, AVX-VNNI:
+# ymm0-15): MR * NR <= 10, leaving room for VPMADDUBSW's product and its constant of ones
+MR_FOR_NR = {32: {1: 12, 2: 12, 3: 8, 4: 6}, 16: {1: 10, 2: 5, 3: 3}}
 FUSED_PACK_CHUNKS = 4                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
 FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
 
@@ -82,10 +88,13 @@ def pack_weights(w: np.ndarray, groups: int, lanes: int, depth: int) -> tuple[np
     return np.ascontiguousarray(packed), ob, kq
 
 
-def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, mr_for_nr=MR_FOR_NR) -> dict:
-    """Tile sizes and the job split of the GEMM phase (all static)."""
-    nr = min(n_ob, NR_MAX)
-    mr = min(mr_for_nr[nr], pixels)
+def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, registers: int = 32,
+              tiles: dict[int, int] | None = None) -> dict:
+    """Tile sizes and the job split of the GEMM phase (all static). tiles: NR -> MR of the
+    instruction's micro-kernel (default: MR_FOR_NR of the register count)."""
+    tiles = tiles or MR_FOR_NR[max(r for r in MR_FOR_NR if r <= registers)]
+    nr = min(n_ob, max(tiles))
+    mr = min(tiles[nr], pixels)
     n_tiles, n_chunks = -(-pixels // mr), -(-n_ob // nr)
     macs = pixels * n_ob * lanes * kpad * groups
     wanted = _n_jobs(macs, n_tiles * n_chunks * groups)
@@ -95,20 +104,22 @@ def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, mr_for
             "n_groups": -(-n_tiles // tiles_per_job)}
 
 
-def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op):
+def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
+                  fix=None):
     """tile(a, w, out, bias, mult, shift): MR x NR accumulators over the n_kq steps, requantized and
     stored. a: the tile's first A row (rows a_stride bytes apart); w: its first block's panel at
     kq 0 (blocks n_kq * block bytes apart); out: the first pixel's first channel (pixels o_total
     bytes apart); bias/mult/shift: int32 at the first channel. The last block stores live_last
-    channels (masked when < lanes)."""
+    channels (masked when < lanes). fix (AVX2, dots_x86.Corrections): three more arguments and its
+    residual steps after the main loop."""
     spec = k.spec
-    lanes, depth, block = spec.lanes, spec.depth, spec.block
+    lanes, depth, block = spec.lanes, spec.depth, spec.weight_block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
     right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
     x86 = spec.arch == "x86"
-    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6)
-    a, w, out, bias, mult, shift = f.args
-    for arg in (a, w, out, bias, mult, shift):
+    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6 + (fix.arg_types() if fix else []))
+    a, w, out, bias, mult, shift = f.args[:6]
+    for arg in f.args[:8]:
         arg.add_attribute("noalias")
 
     def vec(ptr, j):
@@ -126,13 +137,13 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
         for j in range(nr):
             accs[r][j].add_incoming(init[j], entry)
     splat = ir.Constant(vi32, [0] * lanes)
-    weights = [b.load(_ptr(b, w, b.add(c64(j * n_kq * block), b.mul(kq, c64(block)))), typ=vi8, align=min(64, block))
-               for j in range(nr)]
+    weights = [b.load(_ptr(b, w, b.add(c64(j * n_kq * block), b.mul(kq, c64(block)))), typ=vi8,
+                      align=min(64, spec.block)) for j in range(nr)]
     new = []
     for r in range(mr):
         word = b.load(_ptr(b, a, b.add(c64(r * a_stride), b.mul(kq, c64(depth)))), typ=I32, align=1)
         first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
-        u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), splat), vi8)
+        u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), splat), ir.VectorType(I8, spec.block))
         new.append([dots.accumulate(k.mod, b, spec, accs[r][j], u, weights[j]) for j in range(nr)])
     nxt = b.add(kq, c64(1))
     kq.add_incoming(nxt, body)
@@ -141,6 +152,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
             accs[r][j].add_incoming(new[r][j], body)
     b.cbranch(b.icmp_signed("<", nxt, c64(n_kq)), body, end)
     b.position_at_end(end)
+    if fix is not None:
+        new = fix.emit(k.mod, b, spec, new, a, a_stride, f.args[6:])
     _, masked_store = _masked_io(k.mod, lanes, I8)
     mults, shifts = [vec(mult, j) for j in range(nr)], [vec(shift, j) for j in range(nr)]
     for r in range(mr):
@@ -174,13 +187,12 @@ def emit_dot(node: Node, k) -> None:
     folded = bias - (spec.activation_offset + extra) * w.reshape(o_total, kk).sum(axis=1)
     if folded.size and (folded.min() < -2**31 or folded.max() >= 2**31):
         raise UnsupportedModelError(f"node {node.name!r} ({op.kind}): the folded bias does not fit int32")
-    lanes, depth, block = spec.lanes, spec.depth, spec.block
+    lanes, depth = spec.lanes, spec.depth
     packed, n_ob, n_kq = pack_weights(w.astype(np.int8), groups, lanes, depth)
     if spec.instruction == "smlal":   # arm-neon: its byte order and the int16 form these weights allow
         packed, spec = kernels_neon.prepare(packed, spec)
         k.spec = spec
     kpad = n_kq * depth
-    w_g = k.mod.table(packed, "w")
     bias_g = k.mod.table(_per_block(folded, groups, n_ob, lanes), "bias")
     mult_g = k.mod.table(_per_block(graph.constants[node.inputs[3]], groups, n_ob, lanes), "mult")
     shift_g = k.mod.table(_per_block(graph.constants[node.inputs[4]], groups, n_ob, lanes), "shift")
@@ -190,9 +202,12 @@ def emit_dot(node: Node, k) -> None:
     identity = taps is None or (taps.shape[1] == 1 and np.array_equal(taps[:, 0], np.arange(pixels) * c_in))
     direct = spec.activation_offset == 0 and groups == 1 and identity and kk == kpad and cg == c_in
     smmla = spec.instruction == "smmla"   # arm-i8mm: pixel-pair x channel-pair tiles (kernels_mmla.py)
-    tiles = {"smmla": kernels_mmla.MR_FOR_NR, "smlal": kernels_neon.MR_FOR_NR, "smull": kernels_neon.MR_FOR_NR}
-    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes, tiles.get(spec.instruction, MR_FOR_NR))
+    arm_tiles = {"smmla": kernels_mmla.MR_FOR_NR, "smlal": kernels_neon.MR_FOR_NR, "smull": kernels_neon.MR_FOR_NR}
+    plan = gemm_plan(pixels, n_ob, groups, kpad, lanes, spec.registers, arm_tiles.get(spec.instruction))
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
+    spec, packed, fix = dots.plan_node(spec, node, graph, packed, pad_value)   # this node's form of the step
+    k.spec, block = spec, spec.weight_block
+    w_g = k.mod.table(packed, "w")
     scratch = 0
     fused = None
     if direct:
@@ -215,8 +230,11 @@ def emit_dot(node: Node, k) -> None:
     def variant(rows, cols, last):
         key = (rows, cols, last)
         if key not in variants:
-            micro = kernels_mmla.micro_kernel if smmla else _micro_kernel
-            variants[key] = micro(k, "tile", rows, cols, n_kq, kpad, o_total, live_last if last else lanes, op)
+            live = live_last if last else lanes
+            if smmla:
+                variants[key] = kernels_mmla.micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op)
+            else:
+                variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op, fix)
         return variants[key]
 
     f, b, (a_ptr, out_ptr), i = job_function(k.mod, "gemm_job", 2)
@@ -227,6 +245,7 @@ def emit_dot(node: Node, k) -> None:
     blk = b.add(b.mul(g, c64(n_ob)), b.mul(chunk, c64(nr)))          # first block of the chunk
     w_at = _ptr(b, w_g, b.mul(blk, c64(n_kq * block)))
     q_at = [_ptr(b, t, b.mul(blk, c64(4 * lanes))) for t in (bias_g, mult_g, shift_g)]
+    q_at += fix.job_args(k.mod, b, blk) if fix is not None else []
     out_at = _ptr(b, out_ptr, b.add(b.mul(g, c64(og)), b.mul(chunk, c64(nr * lanes))))
     a_at = _ptr(b, a_ptr, b.mul(g, c64(pixels * kpad)))
     t0 = b.mul(tg, c64(tiles_per_job))

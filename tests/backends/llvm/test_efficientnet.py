@@ -1,5 +1,5 @@
 """EfficientNet-Lite0 (a real int8 CNN: depthwise convs, ReLU6, Add, global mean, Gemm) on
-x86-vnni, bit-exact to the ref target on random pixels. Slow: needs the torch export (cached)."""
+x86-vnni and x86-avx2, bit-exact to the ref target on random pixels. Slow: needs the torch export (cached)."""
 import importlib.util
 import subprocess
 import sys
@@ -29,18 +29,21 @@ def test_efficientnet_lite0_bit_exact_to_ref(tmp_path):
     model = _export_cache().cached_export("export_efficientnet.py", "--dynamo", "1", "--opset", "18") / "model.onnx"
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "calib.npz", input=rng.standard_normal((4, 3, 224, 224)).astype(np.float32))
-    for target in ("x86-vnni", "ref"):
+    targets = ["x86-vnni"] + (["x86-avx2"] if host_support(get_target("x86-avx2")).can_run else [])
+    for target in (*targets, "ref"):
         r = subprocess.run([sys.executable, "-m", "qcomp", "build", model, "--target", target, "--calib",
                             tmp_path / "calib.npz", "-o", tmp_path / target], capture_output=True, text=True,
                            cwd=REPO, timeout=900)
         assert r.returncode == 0, r.stderr
-    vnni, ref = qcomp.load(tmp_path / "x86-vnni"), qcomp.load(tmp_path / "ref")
+    arts, ref = {t: qcomp.load(tmp_path / t) for t in targets}, qcomp.load(tmp_path / "ref")
     for i in range(2):
         x = {"input": rng.standard_normal((1, 3, 224, 224)).astype(np.float32)}
-        got, want = vnni.run(x, raw=True), ref.run(x, raw=True)
-        for name in want:
-            assert got[name].dtype == np.int8
-            np.testing.assert_array_equal(got[name], want[name], err_msg=f"image {i}, output {name}")
+        want = ref.run(x, raw=True)
+        for target, art in arts.items():
+            got = art.run(x, raw=True)
+            for name in want:
+                assert got[name].dtype == np.int8
+                np.testing.assert_array_equal(got[name], want[name], err_msg=f"{target}, image {i}, output {name}")
         assert np.unique(want["logits"]).size > 50
 
 

@@ -1,5 +1,5 @@
 """all-MiniLM-L6-v2 (BERT encoder: int64 token inputs, run-time Gather, QDense/QMatMul, float
-LayerNorm and Softmax regions) on x86-vnni against the ref target. Slow: needs the torch export.
+LayerNorm and Softmax regions) on x86-vnni (and x86-avx2) against the ref target. Slow: needs the torch export.
 
 The float regions (LayerNorm in float64, Softmax with expf) may differ from the reference by 1 LSB
 at the Quantize that ends them (ARCHITECTURE.md 3); on this model and sentence they agree exactly,
@@ -34,16 +34,19 @@ def test_minilm_sentence_matches_ref_and_rejects_bad_token_ids(tmp_path):
     folder = _export_cache().cached_export("export_minilm.py", "--seq", "128")
     sentence = dict(np.load(folder / "sentence.npz"))
     np.savez(tmp_path / "calib.npz", **sentence)
-    for target in ("x86-vnni", "ref"):
+    targets = ["x86-vnni"] + (["x86-avx2"] if host_support(get_target("x86-avx2")).can_run else [])
+    for target in (*targets, "ref"):
         r = subprocess.run([sys.executable, "-m", "qcomp", "build", folder / "model.onnx", "--target", target,
                             "--calib", tmp_path / "calib.npz", "-o", tmp_path / target], capture_output=True,
                            text=True, cwd=REPO, timeout=900)
         assert r.returncode == 0, r.stderr
     vnni, ref = qcomp.load(tmp_path / "x86-vnni"), qcomp.load(tmp_path / "ref")
-    got, want = vnni.run(sentence), ref.run(sentence)
-    for name in want:
-        assert got[name].dtype == np.float32 and np.abs(want[name]).max() > 1
-        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    want = ref.run(sentence)
+    for target in targets:
+        got = qcomp.load(tmp_path / target).run(sentence)
+        for name in want:
+            assert got[name].dtype == np.float32 and np.abs(want[name]).max() > 1
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{target}: {name}")
     bad = dict(sentence, input_ids=sentence["input_ids"].copy())
     bad["input_ids"][0, 3] = 40000
     with pytest.raises(InputError, match="Gather index"):
