@@ -88,3 +88,13 @@ def test_build_native_prints_and_records_the_choice_and_runs_bit_exact(tmp_path)
 ])
 def test_aarch64_hosts_get_the_target_their_cpu_runs(flags, want):
     assert native_choice(flags, "aarch64")[0].name == want == _expected(flags, "aarch64")
+
+
+@pytest.mark.parametrize("flags, want", [
+    ({"sse4_2", "avx", "avx2"}, "x86-avx2"),
+    ({"sse4_2", "avx", "avx2", "avx_vnni"}, "x86-avxvnni"),
+    ({"avx2", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}, "x86-vnni"),
+    ({"avx2", "avx512f", "avx512bw", "avx512vl"}, "x86-avx2"),      # AVX-512 without VNNI (Skylake-SP)
+])
+def test_x86_hosts_get_the_target_their_cpu_runs(flags, want):
+    assert native_choice(flags, "x86_64")[0].name == want == _expected(flags, "x86_64")
