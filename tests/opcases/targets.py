@@ -87,27 +87,10 @@ def run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.
 TARGETS.append(Target("x86-vnni", run_x86_vnni, host_skip("x86-vnni")))
 
 
-def run_arm_sdot(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Cross-compile with the llvm backend for arm-sdot (aarch64, SDOT), run the artifact's static
-    runner under qemu-aarch64 -cpu max (natively on an aarch64 host)."""
-    import tempfile
-    from pathlib import Path
-
-    from qcomp.codegen.llvm import emit
-    from qcomp.runtime.llvm_cross import CrossRunner
-    from qcomp.target import get_target
-    target = get_target("arm-sdot")
-    with tempfile.TemporaryDirectory(prefix="qcomp-arm-") as out:
-        emit(graph, target, out)
-        return CrossRunner(Path(out) / "runner", target, graph.inputs, graph.outputs).run(dict(feeds))
-
-
-TARGETS.append(Target("arm-sdot", run_arm_sdot, host_skip("arm-sdot")))
-
-
 def run_arm(target_name: str) -> Run:
-    """Like run_arm_sdot, for the other aarch64 targets: arm-neon (no dotprod: its runner command is
-    qemu-aarch64 -cpu cortex-a72) and arm-i8mm (SMMLA: -cpu max)."""
+    """Cross-compile with the llvm backend for an aarch64 target, run the artifact's static runner
+    under the target's QEMU command (natively on an aarch64 host): arm-sdot (SDOT, -cpu max),
+    arm-neon (no dotprod: -cpu cortex-a72) and arm-i8mm (SMMLA: -cpu max)."""
     def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tempfile
         from pathlib import Path
@@ -123,6 +106,7 @@ def run_arm(target_name: str) -> Run:
 
 
 # batched: the cases in a few artifacts, one QEMU run each (tests/opcases/batch.py)
+TARGETS.append(Target("arm-sdot", batched(run_arm("arm-sdot")), host_skip("arm-sdot")))
 TARGETS.append(Target("arm-neon", batched(run_arm("arm-neon")), host_skip("arm-neon")))
 TARGETS.append(Target("arm-i8mm", batched(run_arm("arm-i8mm")), host_skip("arm-i8mm")))
 
