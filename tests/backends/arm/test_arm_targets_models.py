@@ -1,10 +1,10 @@
 """Real CNNs on arm-neon (under qemu-aarch64 -cpu cortex-a72) and arm-i8mm (SMMLA, -cpu max), raw
-int8 outputs bit-exact to the `--target ref` artifact built from the same calibration: a
-representative subset of test_arm_sdot_models.py's models, at its 96x96 resolution. MobileNetV2-style
-on both targets (1x1 GEMMs on the generic and the SMMLA micro-kernels, depthwise on generic NEON, odd
-pixel counts down to 3x3) and ResNet-18-style on arm-i8mm (3x3 GEMMs, SMMLA's main work); each
-model's ref artifact and calibration are built once (module fixture). Slow, as the arm-sdot file:
-about a minute per LLVM build on a busy 2-core machine."""
+int8 outputs bit-exact to the `--target ref` artifact built from the same calibration: the models
+test_arm_sdot_models.py runs on arm-sdot, on both targets. MobileNetV2-style and ResNet-18-style at
+96x96 (1x1 and 3x3 GEMMs on the SMLAL and SMMLA micro-kernels, depthwise on generic NEON, odd pixel
+counts down to 3x3) and EfficientNet-Lite0 at 224 (torch export, cached); each model's ref
+artifact and calibration are built once (module fixture) for both targets. Slow, as the arm-sdot
+file: about a minute per LLVM build on a busy 2-core machine."""
 from __future__ import annotations
 
 import importlib
@@ -46,20 +46,38 @@ def built(tmp_path_factory):
     def get(name: str):
         if name not in cache:
             tmp = tmp_path_factory.mktemp(name)
-            onnx.save(getattr(_zoo(), name)(image=IMAGE), tmp / "model.onnx")
+            if name == "efficientnet_lite0":
+                image, n_images = 224, 1
+                (tmp / "model.onnx").symlink_to(_efficientnet())
+            else:
+                image, n_images = IMAGE, 2
+                onnx.save(getattr(_zoo(), name)(image=IMAGE), tmp / "model.onnx")
             rng = np.random.default_rng(0)
-            np.savez(tmp / "calib.npz", input=rng.standard_normal((2, 3, IMAGE, IMAGE)).astype(np.float32))
+            np.savez(tmp / "calib.npz", input=rng.standard_normal((2, 3, image, image)).astype(np.float32))
             qcomp.build(tmp / "model.onnx", target="ref", calib=tmp / "calib.npz", out=tmp / "ref")
-            images = [{"input": rng.standard_normal((1, 3, IMAGE, IMAGE)).astype(np.float32)} for _ in range(2)]
+            images = [{"input": rng.standard_normal((1, 3, image, image)).astype(np.float32)}
+                      for _ in range(n_images)]
             ref = qcomp.load(tmp / "ref")
             cache[name] = (tmp, images, [ref.run(x, raw=True) for x in images])
         return cache[name]
     return get
 
 
-@pytest.mark.parametrize("name,target", [("mobilenet_v2", "arm-neon"), ("mobilenet_v2", "arm-i8mm"),
-                                         ("resnet18", "arm-i8mm")])
-def test_cnn_zoo_bit_exact_to_ref(name, target, built):
+def _efficientnet() -> Path:
+    """EfficientNet-Lite0 as test_arm_sdot_models.py exports it (cached torch export)."""
+    pytest.importorskip("torch")
+    tests = MODELS.parent
+    sys.path.insert(0, str(tests))
+    try:
+        from models.export_cache import cached_export
+    finally:
+        sys.path.remove(str(tests))
+    return cached_export("export_efficientnet.py", "--dynamo", "1", "--opset", "18") / "model.onnx"
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet18", "efficientnet_lite0"])
+@pytest.mark.parametrize("target", ["arm-neon", "arm-i8mm"])
+def test_real_models_bit_exact_to_ref(name, target, built):
     tmp, images, wants = built(name)
     qcomp.build(tmp / "model.onnx", target=target, calib=tmp / "calib.npz", out=tmp / target)
     art = qcomp.load(tmp / target)
