@@ -107,10 +107,16 @@ static int check_cpu(void) {
       strncat(missing, need[i].name, sizeof missing - strlen(missing) - 1);
     }
   }
-  if (missing[0])
+  if (missing[0]) {
+    /* which cores have it: dotprod from Armv8.2-A (Cortex-A55, A76), i8mm from Armv8.6-A
+       (Cortex-A710, X2, Neoverse V1/N2); a core with neither runs the arm-neon target */
+    const char *cores = strstr(missing, "i8mm") ? "for i8mm/SMMLA: Cortex-A710, X2, Neoverse V1, N2 or newer"
+                                                 : "for dotprod/SDOT: Armv8.2-A cores such as Cortex-A55, A76 or newer";
     return fail(EXIT_CPU, "this CPU lacks %s, which the model's code needs (the target was built with "
-                "%s); run the artifact on a core that has it (for dotprod/SDOT: Armv8.2-A cores such as "
-                "Cortex-A55, A76 or newer), or under qemu-aarch64 -cpu max", missing, QCOMP_TARGET_FEATURES);
+                "%s); run the artifact on a core that has it (%s), build for a target this core runs "
+                "(arm-neon runs on every aarch64 core), or run it under qemu-aarch64 -cpu max",
+                missing, QCOMP_TARGET_FEATURES, cores);
+  }
 #endif
   return 0;
 }

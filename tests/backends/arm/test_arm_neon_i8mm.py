@@ -129,6 +129,7 @@ def test_arm_i8mm_runs_with_i8mm_and_is_refused_without(example, tmp_path):
     np.save(tmp_path / "x.npy", example["feeds"]["input"])
     r = _qemu(art / "runner", "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy", cpu="cortex-a76")
     assert r.returncode == 4 and "this CPU lacks i8mm" in r.stderr, (r.returncode, r.stderr)
+    assert "Cortex-A710" in r.stderr and "arm-neon runs on every aarch64 core" in r.stderr, r.stderr
     (tmp_path / "main.c").write_text(
         '#include <stdio.h>\n#include <stdlib.h>\n#include "model.h"\nint main(void) {\n'
         '  static float x[28 * 28], y[10];\n'
