@@ -110,6 +110,16 @@ class Module:
     def helper(self, name: str) -> ir.Function:
         return self._fns[name]
 
+    def has_helper(self, name: str) -> bool:
+        return name in self._fns
+
+    def define_helper(self, name: str, ret, args) -> tuple[ir.Function, ir.IRBuilder]:
+        """An always-inlined internal function `name`, found later by helper(name)."""
+        f, b = self.function(name, ret, args)
+        f.attributes.add("alwaysinline")
+        self._fns[name] = f
+        return f, b
+
     def function(self, name: str, ret, args, internal: bool = True) -> tuple[ir.Function, ir.IRBuilder]:
         f = ir.Function(self.m, ir.FunctionType(ret, args), name)
         if internal:
@@ -120,19 +130,19 @@ class Module:
 
     # ---- the spec, transcribed -----------------------------------------------------------------
     def _emit_fixedpoint(self) -> None:
-        f, b = self._inline("multiply_by_quantized_multiplier", I64, [I64, I64, I64])
+        f, b = self.define_helper("multiply_by_quantized_multiplier", I64, [I64, I64, I64])
         acc, multiplier, shift = f.args
         total = b.sub(c64(31), shift, "total")
         rounding = b.shl(c64(1), b.sub(total, c64(1)), "rounding")
         b.ret(b.ashr(b.add(b.mul(acc, multiplier), rounding), total))
 
-        f, b = self._inline("requantize", I64, [I64] * 6)
+        f, b = self.define_helper("requantize", I64, [I64] * 6)
         acc, multiplier, shift, zero_point, qmin, qmax = f.args
-        scaled = b.call(self._fns["multiply_by_quantized_multiplier"], [acc, multiplier, shift])
+        scaled = b.call(self.helper("multiply_by_quantized_multiplier"), [acc, multiplier, shift])
         b.ret(clamp(b, b.add(scaled, zero_point), qmin, qmax))
 
         rint = self.intrinsic("llvm.rint.f32", F32, [F32])
-        f, b = self._inline("quantize", I64, [F32, F32, I64, I64, I64])
+        f, b = self.define_helper("quantize", I64, [F32, F32, I64, I64, I64])
         x, scale, zero_point, qmin, qmax = f.args
         zero = b.fcmp_ordered("==", scale, ir.Constant(F32, 0.0))
         safe = b.select(zero, ir.Constant(F32, 1.0), scale)
@@ -143,15 +153,9 @@ class Module:
         r = b.select(b.fcmp_ordered(">", r, hi), hi, r)
         b.ret(b.add(b.fptosi(r, I64), zero_point))
 
-        f, b = self._inline("dequantize", F32, [I64, I64, F32])
+        f, b = self.define_helper("dequantize", F32, [I64, I64, F32])
         q, zero_point, scale = f.args
         b.ret(b.fmul(b.sitofp(b.sub(q, zero_point), F32), scale))
-
-    def _inline(self, name, ret, args):
-        f, b = self.function(name, ret, args)
-        f.attributes.add("alwaysinline")
-        self._fns[name] = f
-        return f, b
 
 
 def requantize_lanes(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, qmin: int, qmax: int,

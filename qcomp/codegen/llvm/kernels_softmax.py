@@ -51,11 +51,11 @@ def _rdbp32(b: ir.IRBuilder, x, exponent: int):
     return b.trunc(_rounding_divide_by_pot(b, b.sext(x, I64), c64(exponent)), I32)
 
 
-def _helpers(mod) -> dict[str, ir.Function]:
+def _define_helpers(mod) -> None:
     """exp_on_negative_values, get_reciprocal (and what they call), created once per module."""
-    if "exp_on_negative_values" in mod._fns:
-        return mod._fns
-    f, b = mod._inline("exp_on_interval_between_negative_one_quarter_and_0_excl", I32, [I32])
+    if mod.has_helper("exp_on_negative_values"):
+        return
+    f, b = mod.define_helper("exp_on_interval_between_negative_one_quarter_and_0_excl", I32, [I32])
     a, = f.args
     constant_term, constant_1_over_3 = c32(1895147668), c32(715827883)
     x = b.add(a, c32(1 << 28))
@@ -67,12 +67,12 @@ def _helpers(mod) -> dict[str, ir.Function]:
     x4_over_24_plus_x3_over_6_plus_x2_over_2 = _rdbp32(b, poly, 1)
     b.ret(b.add(constant_term, _srdhm(b, constant_term, b.add(x, x4_over_24_plus_x3_over_6_plus_x2_over_2))))
 
-    f, b = mod._inline("exp_on_negative_values", I32, [I32])
+    f, b = mod.define_helper("exp_on_negative_values", I32, [I32])
     a, = f.args
     frac_bits = 26
     one_quarter = 1 << (frac_bits - 2)
     a_mod_quarter_minus_one_quarter = b.sub(b.and_(a, c32(one_quarter - 1)), c32(one_quarter))
-    result = b.call(mod._fns["exp_on_interval_between_negative_one_quarter_and_0_excl"],
+    result = b.call(mod.helper("exp_on_interval_between_negative_one_quarter_and_0_excl"),
                     [_saturating_left_shift(b, a_mod_quarter_minus_one_quarter, 5)])
     remainder = b.sub(a_mod_quarter_minus_one_quarter, a)
     for k, multiplier in enumerate(_EXP_BARREL):
@@ -80,7 +80,7 @@ def _helpers(mod) -> dict[str, ir.Function]:
         result = b.select(bit, _srdhm(b, result, c32(multiplier)), result)
     b.ret(b.select(b.icmp_signed("==", a, c32(0)), c32(INT32_MAX), result))
 
-    f, b = mod._inline("one_over_one_plus_x_for_x_in_0_1", I32, [I32])
+    f, b = mod.define_helper("one_over_one_plus_x_for_x_in_0_1", I32, [I32])
     a, = f.args
     total = b.add(b.sext(a, I64), c64(INT32_MAX))
     half_denominator = b.trunc(b.ashr(b.add(total, c64(1)), c64(1)), I32)
@@ -92,19 +92,18 @@ def _helpers(mod) -> dict[str, ir.Function]:
     b.ret(_saturating_left_shift(b, x, 1))
 
     ctlz = mod.intrinsic("llvm.ctlz.i32", I32, [I32, I1])
-    f, b = mod._inline("get_reciprocal", I32, [I32, I32, PTR])   # (x, x_integer_digits, &n)
+    f, b = mod.define_helper("get_reciprocal", I32, [I32, I32, PTR])   # (x, x_integer_digits, &n)
     x, x_integer_digits, num_bits_over_unit = f.args
     clz = b.call(ctlz, [x, ir.Constant(I1, 1)])        # x >= 1: never the undefined zero case
     shifted_sum_minus_one = b.and_(b.shl(x, clz), c32(INT32_MAX))   # bit 31 is set: minus 2^31
     b.store(b.sub(x_integer_digits, clz), num_bits_over_unit)
-    b.ret(b.call(mod._fns["one_over_one_plus_x_for_x_in_0_1"], [shifted_sum_minus_one]))
-    return mod._fns
+    b.ret(b.call(mod.helper("one_over_one_plus_x_for_x_in_0_1"), [shifted_sum_minus_one]))
 
 
 def emit_softmax(node: Node, k) -> None:
     """QSoftmax: rows of `depth` elements `inner` apart (NHWC contiguous), three passes per row."""
     b, op = k.b, k.node.op
-    fns = _helpers(k.mod)
+    _define_helpers(k.mod)
     shape = k.graph.types[node.inputs[0]].shape
     outer, depth, inner = math.prod(shape[:op.axis]), shape[op.axis], math.prod(shape[op.axis + 1:])
     x, y = k.ins[0], k.outs[0]
@@ -118,7 +117,7 @@ def emit_softmax(node: Node, k) -> None:
         kept = b.icmp_signed(">=", diff, c32(op.diff_min))
         safe = b.select(kept, diff, c32(0))            # skipped elements never reach the arithmetic
         a = _srdhm(b, b.shl(safe, c32(op.input_left_shift)), c32(op.input_multiplier))
-        return kept, b.call(fns["exp_on_negative_values"], [a])
+        return kept, b.call(k.mod.helper("exp_on_negative_values"), [a])
 
     with loop(b, outer, "o") as o:
         with loop(b, inner, "r") as i:
@@ -134,7 +133,7 @@ def emit_softmax(node: Node, k) -> None:
                 kept, e = diff_and_exp(base, c, max_value)
                 term = b.select(kept, _rdbp32(b, e, 12), c32(0))
                 b.store(b.add(b.load(sum_of_exps, typ=I32), term), sum_of_exps)
-            recip = b.call(fns["get_reciprocal"], [b.load(sum_of_exps, typ=I32), c32(12), n_slot])
+            recip = b.call(k.mod.helper("get_reciprocal"), [b.load(sum_of_exps, typ=I32), c32(12), n_slot])
             exponent = b.sext(b.add(b.load(n_slot, typ=I32), c32(31 - 8)), I64)
             with loop(b, depth, "cout") as c:
                 kept, e = diff_and_exp(base, c, max_value)
