@@ -1,7 +1,7 @@
 """A quantized super-resolution head that uses the data-movement ops of ops_movement.py:
 
     x (1,3,8,8) -SpaceToDepth(2)-> (1,12,4,4) -Conv 3x3-> Relu -DepthToSpace(2, DCR)-> (1,3,8,8)
-      -Conv 1x1 (3->8)-> -DepthToSpace(2, CRD)-> (1,2,16,16)
+      -Conv 1x1 (3->8)-> -DepthToSpace(2, CRD)-> (1,2,16,16) -Tile(1,1,1,2)-> -Expand(2,1,1,1,1)-> (2,1,2,16,32)
 
 built for ref and x86-vnni from one calibration set: the two artifacts' outputs are bit-exact, and
 the int8 result follows onnxruntime's float result (so the movement really runs on int8 data, in the right
@@ -32,7 +32,10 @@ def _head() -> tuple:
              helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
              helper.make_node("DepthToSpace", ["r1"], ["d1"], name="d2s_dcr", blocksize=2, mode="DCR"),
              helper.make_node("Conv", ["d1", "w2", "b2"], ["c2"], name="conv2"),
-             helper.make_node("DepthToSpace", ["c2"], ["y"], name="d2s_crd", blocksize=2, mode="CRD")]
+             helper.make_node("DepthToSpace", ["c2"], ["d2"], name="d2s_crd", blocksize=2, mode="CRD"),
+             helper.make_node("Tile", ["d2", "reps"], ["t"], name="tile"),
+             helper.make_node("Expand", ["t", "eshape"], ["y"], name="expand")]
+    inits.update(reps=np.array([1, 1, 1, 2], np.int64), eshape=np.array([2, 1, 1, 1, 1], np.int64))
     m = model(nodes, {"x": (1, 3, 8, 8)}, ["y"], inits, opset=13)
     calib = rng.uniform(-1, 1, (16, 3, 8, 8)).astype(np.float32)
     x = rng.uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)
@@ -58,7 +61,7 @@ def built(tmp_path_factory):
 
 def test_ref_and_x86_vnni_are_bit_exact(built):
     _, _, outs = built
-    assert outs["ref"].shape == (1, 2, 16, 16)
+    assert outs["ref"].shape == (2, 1, 2, 16, 32)
     np.testing.assert_array_equal(outs["ref"], outs["x86-vnni"])
 
 
