@@ -102,6 +102,9 @@ class MatMul(Op):
             raise IRError(f"MatMul needs rank >= 2 operands, got {a.shape} and {b.shape}")
         if a.shape[-1] != b.shape[-2]:
             raise IRError(f"MatMul: inner dimensions differ: {a.shape} @ {b.shape}")
+        if a.dtype != b.dtype:
+            raise IRError(f"MatMul: operand dtypes differ: {a.dtype} @ {b.dtype} (quantized operands go "
+                          f"through QMatMul or DynamicMatMul)")
         batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
         return [TensorType(batch + (a.shape[-2], b.shape[-1]), a.dtype)]
 

@@ -57,6 +57,7 @@ def test_split_has_one_output_per_piece():
     (ops.Conv2D(), [t(1, 28, 28, 1), t(8, 3, 3, 1), t(7)], "bias"),
     (ops.Dense(), [t(2, 15), t(5, 16), t(5)], "K = 16"),
     (ops.MatMul(), [t(3, 4), t(5, 6)], "inner"),
+    (ops.MatMul(), [t(3, 4, dtype=DType.INT8), t(4, 6)], "operand dtypes differ"),
     (ops.Add(), [t(3, 4), t(5)], "broadcast"),
     (ops.Add(), [t(3), t(3, dtype=DType.INT8)], "dtypes differ"),
     (ops.Reshape(shape=(5,)), [t(2, 3)], "cannot reshape"),
