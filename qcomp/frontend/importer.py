@@ -31,6 +31,7 @@ from ..ir.prequant import set_prequant
 from ..ir.types import IRError
 from . import (dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_math_more, ops_movement, ops_quant, ops_shape,
                qlinear_ops, tensors)
+from . import ops_recurrent
 from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype, too_big
 from .problems import Problems
 
@@ -38,6 +39,8 @@ CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_math_more.CONV
               **ops_movement.CONVERTERS, **ops_quant.CONVERTERS, **qlinear_ops.CONVERTERS,
               **dynamic_ops.CONVERTERS}
 CHECKS = {**ops_conv.CHECKS, **ops_math.CHECKS, **ops_shape.CHECKS, **ops_movement.CHECKS, **qlinear_ops.CHECKS}
+CONVERTERS.update(ops_recurrent.CONVERTERS)   # LSTM, GRU, RNN unrolled into IR ops
+CHECKS.update(ops_recurrent.CHECKS)
 SUPPORTED_OPS = tuple(sorted(set(CONVERTERS) | {"Constant", "Shape", "Size"}))
 
 
