@@ -209,7 +209,7 @@ class Context:
     # ---- IR values in a chosen layout --------------------------------------------------------
     def constant(self, array: np.ndarray, base: str) -> str:
         """An IR constant holding `array` (deduplicated by name and content)."""
-        arr = np.ascontiguousarray(array)
+        arr = np.ascontiguousarray(array).reshape(np.shape(array))   # ascontiguousarray makes a 0-d array 1-d
         key = (base, arr.dtype.str, arr.shape, hashlib.blake2b(arr.tobytes(), digest_size=16).digest())
         if key not in self._consts:
             taken = base in self.graph.types or base in self._node_names
