@@ -3,11 +3,11 @@ not trained: the tests check that qcomp computes what onnxruntime computes, not 
 
   python export_recurrent.py OUT_DIR [--opset 14]
 
-- OUT_DIR/kws_lstm.onnx: a keyword-spotting classifier. MFCC frames x [1, 20, 10] (batch, time,
+- OUT_DIR/kws_lstm.onnx: a keyword-spotting classifier. MFCC frames x [1, 12, 10] (batch, time,
   coefficients) -> LSTM(10 -> 24, batch_first) -> its last state Y_h -> Linear(24 -> 12) logits.
-- OUT_DIR/crnn_head.onnx: a CRNN text recognizer's head. A feature map x [1, 8, 4, 16] (N, C, H, W)
+- OUT_DIR/crnn_head.onnx: a CRNN text recognizer's head. A feature map x [1, 8, 4, 8] (N, C, H, W)
   -> Conv 3x3 (8 -> 12) + ReLU -> columns as a sequence [W, N, C*H] -> bidirectional GRU(48 -> 16)
-  -> bidirectional LSTM(32 -> 16) -> Linear(32 -> 11) per column: logits [16, 1, 11].
+  -> bidirectional LSTM(32 -> 16) -> Linear(32 -> 11) per column: logits [8, 1, 11].
 Both static-shape TorchScript exports (torch.onnx.export, dynamo=False).
 """
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+KWS_INPUT = (1, 12, 10)      # (batch, frames, MFCC coefficients)
+CRNN_INPUT = (1, 8, 4, 8)    # (N, C, H, W): W columns become the sequence
 
 class KwsLstm(torch.nn.Module):
     def __init__(self):
@@ -52,7 +54,7 @@ def main() -> int:
     ap.add_argument("--opset", type=int, default=14)
     args = ap.parse_args()
     torch.manual_seed(0)
-    for name, model, shape in (("kws_lstm", KwsLstm(), (1, 20, 10)), ("crnn_head", CrnnHead(), (1, 8, 4, 16))):
+    for name, model, shape in (("kws_lstm", KwsLstm(), KWS_INPUT), ("crnn_head", CrnnHead(), CRNN_INPUT)):
         model.eval()
         torch.onnx.export(model, (torch.zeros(shape),), str(args.out_dir / f"{name}.onnx"), input_names=["x"],
                           output_names=["logits"], opset_version=args.opset, dynamo=False)
