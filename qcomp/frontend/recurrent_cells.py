@@ -23,7 +23,8 @@ recurrent matrix product. Without peepholes the gates sharing an activation are 
 Activations (activations / activation_alpha / activation_beta, names case-insensitive): Relu, Tanh,
 Sigmoid, LeakyRelu(alpha), ThresholdedRelu(alpha), HardSigmoid(alpha, beta), Elu(alpha), Softsign,
 Softplus, Affine = alpha x + beta, ScaledTanh = alpha tanh(beta x). The alphas and betas are taken in
-order by the activations that use them, with onnxruntime's defaults where the lists run out.
+order by the activations that use them; where the lists run out, onnxruntime's defaults: LeakyRelu
+alpha 0.01, HardSigmoid 0.2 and 0.5, Elu 1.0, and 0 for the others (the ONNX spec gives none).
 """
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ from .context import Context, Unsupported
 # name -> (uses alpha, uses beta, default alpha, default beta)
 ACTIVATIONS = {
     "relu": (False, False, 0.0, 0.0), "tanh": (False, False, 0.0, 0.0), "sigmoid": (False, False, 0.0, 0.0),
-    "leakyrelu": (True, False, 0.01, 0.0), "thresholdedrelu": (True, False, 1.0, 0.0),
+    "leakyrelu": (True, False, 0.01, 0.0), "thresholdedrelu": (True, False, 0.0, 0.0),
     "hardsigmoid": (True, True, 0.2, 0.5), "elu": (True, False, 1.0, 0.0), "softsign": (False, False, 0.0, 0.0),
-    "softplus": (False, False, 0.0, 0.0), "affine": (True, True, 1.0, 0.0), "scaledtanh": (True, True, 1.0, 1.0),
+    "softplus": (False, False, 0.0, 0.0), "affine": (True, True, 0.0, 0.0), "scaledtanh": (True, True, 0.0, 0.0),
 }
 
 

@@ -41,6 +41,10 @@ SPECS = [Spec(c, d, layout) for c in ("RNN", "GRU", "LSTM") for d in DIRS for la
                                         ("activation_beta", [0.2]))),
     Spec("RNN", attrs=(("activations", ["ThresholdedRelu"]), ("activation_alpha", [0.3]))),
     Spec("LSTM", "reverse", attrs=(("activations", ["sigmoid", "tanh", "relu"]),)),
+    # alphas / betas left out: onnxruntime's defaults (0 where the ONNX spec gives none)
+    Spec("RNN", "bidirectional", attrs=(("activations", ["ThresholdedRelu", "Affine"]),)),
+    Spec("RNN", attrs=(("activations", ["ScaledTanh"]),)),
+    Spec("GRU", attrs=(("activations", ["HardSigmoid", "LeakyRelu"]),)),
 ]
 
 
