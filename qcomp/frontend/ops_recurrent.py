@@ -114,6 +114,8 @@ class _Node:
         if r.ndim != 3 or r.shape[0] != n_dir or r.shape[1] % gates or r.shape[1] != gates * r.shape[2]:
             raise Unsupported(f"R (input 2) has shape {r.shape}; {self.kind} needs [{n_dir}, {gates}*H, H]")
         self.hidden = h = r.shape[2]
+        if h < 1:
+            raise Unsupported(f"R (input 2) has shape {r.shape}: the hidden size is 0")
         if a.int("hidden_size", h) != h:
             raise Unsupported(f"hidden_size {a.int('hidden_size', h)} disagrees with R's shape {r.shape}")
         self.r = r.astype(np.float32)
