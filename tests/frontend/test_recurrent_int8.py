@@ -1,8 +1,8 @@
 """Recurrent nodes quantized (static int8) and compiled: one model holding a bidirectional LSTM with
 peepholes, initial states as graph inputs and shorter constant sequence lengths (the masked steps:
 Mul by a 0/1 constant, rows kept through Slice / Concat), and a reverse GRU with
-linear_before_reset, both reading X. Built once per module for ref, x86-vnni and dsp-c: the
-artifacts are bit-exact to ref, and the int8 result follows onnxruntime's FP32 one.
+linear_before_reset, both reading X. Built once per module for ref, x86-vnni, dsp-c and cortex-m4
+(QEMU): the artifacts are bit-exact to ref, and the int8 result follows onnxruntime's FP32 one.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from qcomp.target import get_target, host_support
 
 from .recurrent_models import Spec, build
 
-TARGETS = ("ref", "x86-vnni", "dsp-c")
+TARGETS = ("ref", "x86-vnni", "dsp-c", "cortex-m4")
 LSTM = Spec("LSTM", "bidirectional", steps=6, batch=3, inputs=5, hidden=8, initial="input", lengths=(6, 3, 5),
             peephole=True)
 GRU = Spec("GRU", "reverse", steps=6, batch=3, inputs=5, hidden=7, lengths=(2, 6, 4),
