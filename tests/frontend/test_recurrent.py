@@ -102,3 +102,37 @@ def test_run_time_weights_and_lengths_are_refused():
 ], ids=lambda v: v.id if isinstance(v, Spec) else "")
 def test_bad_attributes_are_refused(spec, words):
     assert words in _refusal(build(spec)[0])
+
+
+INT8_SPECS = [
+    Spec("LSTM", "bidirectional", initial="input", peephole=True, lengths=(5, 2, 4), attrs=(("clip", 2.0),)),
+    Spec("LSTM", "reverse", 1, attrs=(("input_forget", 1),)),
+    Spec("GRU", "bidirectional", initial="const", lengths=(3, 5, 1), attrs=(("linear_before_reset", 1),)),
+    Spec("GRU", "forward", 1, attrs=(("activations", ["HardSigmoid", "Softsign"]),)),
+    Spec("RNN", "bidirectional", attrs=(("activations", ["Relu", "ScaledTanh"]), ("activation_alpha", [0.9]),
+                                        ("activation_beta", [0.7]))),
+    Spec("RNN", attrs=(("activations", ["Affine"]), ("activation_alpha", [0.5]), ("activation_beta", [0.1]))),
+]
+
+
+@pytest.mark.parametrize("spec", INT8_SPECS, ids=lambda s: s.id)
+def test_int8_follows_float(spec: Spec):
+    """Static int8 (calibrated on seeded inputs, lowered, run by the integer reference): every op of the
+    unrolled cell has an integer form (no float region) and the result stays close to float."""
+    from qcomp.passes.calibrate import calibrate
+    from qcomp.passes.lower_integer import lower_integer
+    from qcomp.passes.quantize import quantize
+    from qcomp.ref import run_integer
+    m, feeds = build(spec)
+    g = import_onnx(m)
+    rng = np.random.default_rng(5)
+    calib = [{k: rng.normal(0, np.std(v), v.shape).astype(np.float32) for k, v in feeds.items()} for _ in range(8)]
+    t = lower_integer(quantize(g, calibrate(g, calib + [feeds]).ranges))
+    floats = [n.name for n in t.nodes if n.kind in ("Dense", "Add", "Sub", "Mul", "Sigmoid", "Tanh")]
+    assert not floats, floats
+    assert {"QDense", "QMul", "QAdd", "Lut"} <= {n.kind for n in t.nodes}
+    want, got = run_float(g, feeds), run_integer(t, feeds)
+    for k, b in want.items():
+        a = got[k]
+        cos = float(a.ravel() @ b.ravel() / (np.linalg.norm(a) * np.linalg.norm(b)))
+        assert cos > 0.99, (k, cos)
