@@ -105,9 +105,12 @@ class _Node:
         shape = ctx.shape(x)
         if len(shape) != 3:
             raise Unsupported(f"X has shape {shape}; {self.kind} takes a rank-3 X")
-        self.x = ctx.plain(x)
         self.time_axis, self.batch_axis = (0, 1) if self.layout == 0 else (1, 0)
         self.steps, self.batch, n_in = shape[self.time_axis], shape[self.batch_axis], shape[2]
+        if self.steps > MAX_STEPS:
+            raise Unsupported(f"X has {self.steps} time steps; qcomp unrolls a recurrent node over at most "
+                              f"{MAX_STEPS} steps per direction. Fix a shorter sequence with --input-shape, or "
+                              f"split the sequence into chunks carried through initial_h/initial_c")
         self.dirs = {"forward": ["fw"], "reverse": ["bw"], "bidirectional": ["fw", "bw"]}[a.str("direction", "forward")]
         n_dir, gates = len(self.dirs), _GATES[self.kind]
         r = ctx.const(ins[2], "R (input 2)")
@@ -119,7 +122,10 @@ class _Node:
         if a.int("hidden_size", h) != h:
             raise Unsupported(f"hidden_size {a.int('hidden_size', h)} disagrees with R's shape {r.shape}")
         self.r = r.astype(np.float32)
-        self.w = _weights(ctx, ins, 1, "W", (n_dir, gates * h, n_in))
+        w = _weights(ctx, ins, 1, "W", (n_dir, gates * h, n_in))
+        if w is None:
+            raise Unsupported("W (input 1) is missing")
+        self.w = w
         b = _weights(ctx, ins, 3, "B", (n_dir, 2 * gates * h))
         self.b = np.zeros((n_dir, 2 * gates * h), np.float32) if b is None else b
         self.lengths = _lengths(ctx, ins[4] if len(ins) > 4 else None, self.batch, self.steps)
@@ -135,10 +141,7 @@ class _Node:
         self.acts: list[list[Act]] = [acts[d * per_dir:(d + 1) * per_dir] for d in range(n_dir)]
         self.input_forget = a.int("input_forget", 0) != 0
         self.linear_before_reset = a.int("linear_before_reset", 0) != 0
-        if self.steps > MAX_STEPS:
-            raise Unsupported(f"X has {self.steps} time steps; qcomp unrolls a recurrent node over at most "
-                              f"{MAX_STEPS} steps per direction. Fix a shorter sequence with --input-shape, or "
-                              f"split the sequence into chunks carried through initial_h/initial_c")
+        self.x = ctx.plain(x)
 
     def state_shape(self) -> tuple[int, ...]:
         return (1, self.batch, self.hidden) if self.layout == 0 else (self.batch, 1, self.hidden)
@@ -186,14 +189,11 @@ def _direction(ctx: Context, n: _Node, d: int) -> tuple[list[str], str, str | No
     name = n.dirs[d]
     s = Steps(ctx, f"{name}/" if len(n.dirs) == 2 else "", n.hidden, n.clip)
     gates, hid = _GATES[n.kind], n.hidden
-    w = n.w[d] if n.w is not None else None
     wb, rb = n.b[d, :gates * hid], n.b[d, gates * hid:]
     bias = wb + rb
     if n.kind == "GRU" and n.linear_before_reset:
         bias = np.concatenate([wb[:2 * hid] + rb[:2 * hid], wb[2 * hid:]])
-    if w is None:
-        raise Unsupported("W (input 1) is missing")
-    xp = s.op(irops.Dense(), [n.x, s.const(w, "W"), s.const(bias, "Wb")], "input_projection")[0]
+    xp = s.op(irops.Dense(), [n.x, s.const(n.w[d], "W"), s.const(bias, "Wb")], "input_projection")[0]
     h, c = n.initial(ctx, 5, d, "initial_h"), n.initial(ctx, 6, d, "initial_c") if n.kind == "LSTM" else None
     order = range(n.steps) if name == "fw" else range(n.steps - 1, -1, -1)
     ys: dict[int, str] = {}
@@ -221,8 +221,7 @@ def _direction(ctx: Context, n: _Node, d: int) -> tuple[list[str], str, str | No
         if c_new is not None:
             c = _select(s, mask, c_new, c, lambda: s.op(irops.Mul(), [c_new, m], "c_masked")[0], n.batch_axis)
     s.where = ""
-    if h is None:    # every entry's length is 0 here: cannot happen (lengths >= 1)
-        raise Unsupported("no step updates the state")
+    assert h is not None    # every entry is active at t = 0 (lengths >= 1), so some step set the state
     return [ys[t] for t in range(n.steps)], h, c
 
 
@@ -239,12 +238,13 @@ def recurrent(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     outs: list[Value | None] = [None, None, None]
     if wanted[0]:
         per_dir = []
+        single = len(n.dirs) == 1
         for d, (ys, _, _) in enumerate(results):
-            seq = ctx.emit(irops.Concat(n.time_axis), ys, suffix=f"{n.dirs[d]}/Y")[0] if len(ys) > 1 else ys[0]
+            prefix = "" if single else f"{n.dirs[d]}/"
+            seq = ctx.emit(irops.Concat(n.time_axis), ys, suffix=f"{prefix}Y_steps")[0] if len(ys) > 1 else ys[0]
             shape = (n.steps, 1, n.batch, n.hidden) if n.layout == 0 else (n.batch, n.steps, 1, n.hidden)
-            last = len(n.dirs) == 1
-            per_dir.append(ctx.emit(irops.Reshape(shape), [seq], out=ctx.out_name(0) if last else None,
-                                    suffix="Y" if last else f"{n.dirs[d]}/Y_rank4")[0])
+            per_dir.append(ctx.emit(irops.Reshape(shape), [seq], out=ctx.out_name(0) if single else None,
+                                    suffix="Y" if single else f"{prefix}Y")[0])
         y = per_dir[0] if len(per_dir) == 1 else \
             ctx.emit(irops.Concat(1 if n.layout == 0 else 2), per_dir, out=ctx.out_name(0), suffix="Y")[0]
         outs[0] = Val(y, (0, 1, 2, 3))
