@@ -5,9 +5,9 @@ qcomp/ir/ops_logic.py, as onnxruntime computes them:
     Not, Logical  numpy logical_not / and / or / xor on bool
     Where         numpy.where with broadcasting (any dtype)
     IsNaN, IsInf  numpy.isnan; isinf restricted to the signs asked for
-    ReduceSum     numpy.sum in the input's dtype (float32: numpy's pairwise summation; onnxruntime's
-                  Eigen sums in blocks: both are within a few float32 ulps of the exact sum)
-    ReduceProd    numpy.prod in the input's dtype;  ReduceMin: numpy.min (exact, any dtype)
+    ReduceSum     in the input's dtype, one element at a time in C order of the reduced elements
+    ReduceProd    (the order of every backend; onnxruntime's blocked float sums differ from it by
+                  float32 rounding only);  ReduceMin: the minimum, NaN propagating (any dtype)
     ArgMax/ArgMin numpy.argmax / argmin (the first extreme; select_last_index: the last), int64;
                   a NaN counts as the extreme, as numpy (onnxruntime's Eigen argmax does the same)
     CumSum        numpy.cumsum along the axis in the input's dtype, in index order (as onnxruntime);
@@ -33,20 +33,22 @@ def is_inf(op: IsInf, x: np.ndarray) -> np.ndarray:
     return (op.detect_positive & (x == np.inf)) | (op.detect_negative & (x == -np.inf))
 
 
-def _reduce(fn):
+def _reduce(ufunc):
+    """Reduce `axes` with `ufunc` one element at a time, in C order of the reduced elements
+    (acc = x_0, acc = acc OP x_1, ...): the order every backend uses, so float sums and products
+    are bit-exact across backends (numpy's pairwise sum would round differently)."""
     def kernel(op, x: np.ndarray) -> np.ndarray:
         if not op.axes:
             return x.copy()
-        return np.asarray(fn(x, axis=op.axes, keepdims=op.keepdims)).astype(x.dtype, copy=False)
+        keep = [a for a in range(x.ndim) if a not in op.axes]
+        rows = np.transpose(x, keep + list(op.axes)).reshape(-1, int(np.prod([x.shape[a] for a in op.axes])))
+        acc = rows[:, 0].copy()
+        for j in range(1, rows.shape[1]):
+            acc = ufunc(acc, rows[:, j]).astype(x.dtype, copy=False)
+        shape = tuple(1 if a in op.axes else d for a, d in enumerate(x.shape)) if op.keepdims \
+            else tuple(x.shape[a] for a in keep)
+        return acc.reshape(shape)
     return kernel
-
-
-def _sum(x, axis, keepdims):
-    return np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
-
-
-def _prod(x, axis, keepdims):
-    return np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
 
 def arg_reduce(op: ArgMax | ArgMin, x: np.ndarray) -> np.ndarray:
@@ -76,6 +78,6 @@ TABLE = {
     Compare: compare, Not: lambda op, x: np.logical_not(x),
     Logical: lambda op, a, b: _LOGICAL[op.mode](a, b), Where: lambda op, c, x, y: np.where(c, x, y),
     IsNaN: lambda op, x: np.isnan(x), IsInf: is_inf,
-    ReduceSum: _reduce(_sum), ReduceProd: _reduce(_prod), ReduceMin: _reduce(np.min),
+    ReduceSum: _reduce(np.add), ReduceProd: _reduce(np.multiply), ReduceMin: _reduce(np.minimum),
     ArgMax: arg_reduce, ArgMin: arg_reduce, CumSum: cumsum,
 }
