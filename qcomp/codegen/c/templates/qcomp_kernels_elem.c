@@ -168,23 +168,37 @@ void qcomp_mean_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32
   }
 }
 
-void qcomp_reduce_max_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
-                           const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
-                           const int32_t *inner_strides) {
+/* The largest (is_max) or smallest int8 value of each reduced group: a selection, exact on values
+ * that keep their input's quant params. */
+static void reduce_extreme_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                                const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                                const int32_t *inner_strides, int32_t is_max) {
   const int64_t n_out = numel(outer_rank, outer_shape), n_in = numel(inner_rank, inner_shape);
   int64_t j, i;
   odometer outer, inner;
   odometer_start(&outer, outer_rank, outer_shape, outer_strides, 0);
   for (j = 0; j < n_out; ++j, odometer_next(&outer)) {
     const int8_t *base = x + outer.a;
-    int32_t best = -128;
+    int32_t best = is_max ? -128 : 127;
     odometer_start(&inner, inner_rank, inner_shape, inner_strides, 0);
     for (i = 0; i < n_in; ++i, odometer_next(&inner)) {
       const int32_t v = base[inner.a];
-      if (v > best) best = v;
+      if (is_max ? v > best : v < best) best = v;
     }
     y[j] = (int8_t)best;
   }
+}
+
+void qcomp_reduce_max_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                           const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                           const int32_t *inner_strides) {
+  reduce_extreme_int8(x, y, outer_rank, outer_shape, outer_strides, inner_rank, inner_shape, inner_strides, 1);
+}
+
+void qcomp_reduce_min_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                           const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                           const int32_t *inner_strides) {
+  reduce_extreme_int8(x, y, outer_rank, outer_shape, outer_strides, inner_rank, inner_shape, inner_strides, 0);
 }
 
 /* ---- data movement ----------------------------------------------------------------------- */
