@@ -201,6 +201,64 @@ void qcomp_reduce_min_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const
   reduce_extreme_int8(x, y, outer_rank, outer_shape, outer_strides, inner_rank, inner_shape, inner_strides, 0);
 }
 
+/* ---- comparison, selection and index ops (qcomp/codegen/c/emit_logic.py) ------------------- */
+
+/* a OP b on int8 codes sharing their quant params (or a code against a threshold code): exact.
+ * mode: 0 eq, 1 gt, 2 ge, 3 lt, 4 le; y is bool, one byte 0 / 1. */
+void qcomp_compare_int8(const int8_t *a, const int8_t *b, uint8_t *y, int32_t rank, const int32_t *out_shape,
+                        const int32_t *a_strides, const int32_t *b_strides, int32_t mode) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  odometer it;
+  odometer_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer_next(&it)) {
+    const int32_t av = a[it.a], bv = b[it.b];
+    int32_t r = av == bv;
+    if (mode == 1) r = av > bv;
+    else if (mode == 2) r = av >= bv;
+    else if (mode == 3) r = av < bv;
+    else if (mode == 4) r = av <= bv;
+    y[i] = (uint8_t)r;
+  }
+}
+
+/* cond ? x : y on int8 values already at the output's quant params (two odometers: three operands). */
+void qcomp_where_int8(const uint8_t *cond, const int8_t *x, const int8_t *y, int8_t *out, int32_t rank,
+                      const int32_t *out_shape, const int32_t *c_strides, const int32_t *x_strides,
+                      const int32_t *y_strides) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  odometer it, iy;
+  odometer_start(&it, rank, out_shape, c_strides, x_strides);
+  odometer_start(&iy, rank, out_shape, y_strides, 0);
+  for (i = 0; i < n; ++i, odometer_next(&it), odometer_next(&iy)) out[i] = cond[it.a] ? x[it.b] : y[iy.a];
+}
+
+/* The int64 index of the first (last) largest (is_max) or smallest int8 code along one axis of
+ * `length` elements `stride` apart, for each position of the other axes. */
+void qcomp_arg_extreme_int8(const int8_t *x, int64_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                            const int32_t *outer_strides, int32_t length, int32_t stride, int32_t is_max,
+                            int32_t last) {
+  const int64_t n_out = numel(outer_rank, outer_shape);
+  int64_t j;
+  int32_t i;
+  odometer outer;
+  odometer_start(&outer, outer_rank, outer_shape, outer_strides, 0);
+  for (j = 0; j < n_out; ++j, odometer_next(&outer)) {
+    const int8_t *base = x + outer.a;
+    int32_t best = base[0], where = 0;
+    for (i = 1; i < length; ++i) {
+      const int32_t v = base[(int64_t)i * stride];
+      const int32_t wins = is_max ? (last ? v >= best : v > best) : (last ? v <= best : v < best);
+      if (wins) {
+        best = v;
+        where = i;
+      }
+    }
+    y[j] = where;
+  }
+}
+
 /* ---- data movement ----------------------------------------------------------------------- */
 
 void qcomp_gather_axes(const void *x, void *y, int32_t elem_size, int32_t rank, const int32_t *out_shape,
