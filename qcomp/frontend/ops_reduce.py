@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from ..ir import DType
 from ..ir import ops as irops
 from . import layout
 from .context import Attrs, Const, Context, Unsupported, Val, Value
@@ -70,6 +71,8 @@ def reduce_(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     kind = node.op_type
     if kind in ("ReduceL2", "ReduceLogSumExp", "ReduceL1", "ReduceSumSquare"):
         _need_float(ctx, x, node)
+    if kind != "ReduceMin" and ctx.dtype(x) is DType.BOOL:
+        raise Unsupported(f"{kind} of a bool tensor: ONNX defines it on numbers")
     if axes is None:   # the identity, after the elementwise step of the composed reductions
         if kind == "ReduceL1":
             return [_unary(ctx, irops.Abs(), x, None, ctx.out_name())]
@@ -119,6 +122,8 @@ def cumsum(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     if axis_arr.size != 1:
         raise Unsupported(f"axis (input 1) must be a scalar, got shape {axis_arr.shape}")
     axis = ctx.axis(int(axis_arr.reshape(-1)[0]), ctx.rank(x))
+    if ctx.dtype(x) is DType.BOOL:
+        raise Unsupported("CumSum of a bool tensor: ONNX defines it on numbers")
     a = Attrs(node)
     op = irops.CumSum(layout.ir_axis(axis, x.perm), bool(a.int("exclusive", 0)), bool(a.int("reverse", 0)))
     return [Val(ctx.emit(op, [x.name], out=ctx.out_name())[0], x.perm)]

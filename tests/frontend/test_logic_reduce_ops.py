@@ -156,7 +156,27 @@ def test_einsum(equation, shapes, consts):
     (_model([helper.make_node("And", ["x", "x"], ["y"])], [_x()], [("y", T.BOOL)]), "bool operands"),
     (_model([helper.make_node("GroupNormalization", ["x", "s", "s"], ["y"], num_groups=2)], [_x()], [("y", T.FLOAT)],
             [_const("s", np.ones(2, np.float32))], opset=18), "num_groups=2 does not divide"),
+    (_model([helper.make_node("Where", ["x", "x", "x"], ["y"])], [_x()], [("y", T.FLOAT)]),
+     "condition \\(input 0\\) is f32; ONNX defines it as bool"),
+    (_model([helper.make_node("ArgMax", ["x"], ["y"], axis=7)], [_x()], [("y", T.INT64)]), "axis 7 is out of range"),
+    (_model([helper.make_node("Einsum", ["x", "x"], ["y"], equation="abcd,bacd->c")], [_x()], [("y", T.FLOAT)],
+            opset=12), "label 'a' has different sizes"),
 ])
 def test_refusals_name_the_node_and_reason(model, words):
     with pytest.raises(UnsupportedModelError, match=words):
         import_onnx(model)
+
+
+def test_constant_inputs_fold_at_import():
+    """Comparison, Where, reductions and ArgMax of constants fold (fold.py): one Add is left."""
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.full((2, 3), 2.5, np.float32)
+    nodes = [helper.make_node("Greater", ["a", "b"], ["g"]), helper.make_node("Where", ["g", "a", "b"], ["w"]),
+             helper.make_node("ReduceSum", ["w", "ax"], ["s"], keepdims=1),
+             helper.make_node("ArgMax", ["w"], ["i"], axis=1, keepdims=1),
+             helper.make_node("Cast", ["i"], ["f"], to=T.FLOAT), helper.make_node("Add", ["s", "f"], ["c"]),
+             helper.make_node("Add", ["x", "c"], ["y"])]
+    model = _model(nodes, [helper.make_tensor_value_info("x", T.FLOAT, [2, 1])], [("y", T.FLOAT)],
+                   [_const("a", a), _const("b", b), _const("ax", np.array([1], np.int64))])
+    g = import_onnx(model)
+    assert [n.kind for n in g.nodes] == ["Add"]
+    _check(model, {"x": np.array([[1.0], [-1.0]], np.float32)})
