@@ -3,10 +3,11 @@ imported, calibrated, quantized and run on every backend that runs float regions
 integer reference (ARCHITECTURE.md section 3):
 - int8 forms (quantize_logic.py): Greater of a score against a threshold, Where of int8 scores,
   ArgMax of the int8 class map, ReduceMax / ReduceMin, Einsum as a Dense: bit-exact;
-- float regions (ReduceSum, CumSum, IsNaN, Not, LogSoftmax's sum): bit-exact too where the kernels
-  follow the reference's order (every op here), within 4 float32 ulps where libm decides (Log);
+- float regions and bool ops (ReduceSum, CumSum, IsNaN, Not, LogSoftmax's sum): bit-exact too where
+  the kernels follow the reference's order (every op here), within 4 float32 ulps where libm
+  decides (Log);
 - bool and int64 results come back as bool and int64 from every backend.
-The C backend builds the int8 forms (the op-case table) and refuses each float node by name.
+The C backend builds the int8 and bool forms (the op-case table) and refuses each float node by name.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from qcomp.target import get_target
 from opcases.targets import TARGETS
 
 FLOAT_TARGETS = [t for t in TARGETS if t.name in ("x86-vnni", "arm-sdot", "cuda-emulated")]
-FLOAT_NODES = ("total", "cumsum", "isnan", "not_kept")
+FLOAT_NODES = ("total", "cumsum", "isnan")
 
 
 def _model():
@@ -107,4 +108,4 @@ def test_c_backend_refuses_each_float_node_by_name(head, name):
     refused = {p.node for p in problems}
     for node in FLOAT_NODES:
         assert node in refused, (node, sorted(refused))
-    assert not refused & {"mask", "kept", "cls", "score", "low"}   # the int8 forms build
+    assert not refused & {"mask", "kept", "cls", "score", "low", "not_kept"}   # the int8 and bool forms build

@@ -5,7 +5,7 @@ quantization rule (qcomp/passes/quantize_logic.py):
   codes tie often: select_last_index matters);
 - Compare of two values with the same params (x against its own ReduceMax), of a value with a
   scalar threshold on either side (a threshold code), and Where of int8 operands requantized to
-  the output's params; bool results are model outputs.
+  the output's params; Not, And, Xor of the bools; bool results are model outputs.
 """
 from __future__ import annotations
 
@@ -42,5 +42,8 @@ def compare_where(name: str, rng: np.random.Generator):
     g.add_node(ops.Compare("le"), ["c_left", "x"], "c_le")
     g.add_node(ops.Relu(), ["y"], "relu_y")
     g.add_node(ops.Where(), ["gt_c", "x", "relu_y"], "where")
-    g.outputs = ["is_max", "eq_max", "gt_c", "c_le", "where"]
+    g.add_node(ops.Logical("xor"), ["gt_c", "c_le"], "xor")
+    g.add_node(ops.Not(), ["xor"], "not")
+    g.add_node(ops.Logical("and"), ["not", "is_max"], "and")
+    g.outputs = ["is_max", "eq_max", "gt_c", "c_le", "where", "xor", "and"]
     return _finish(g, rng, {"y": 3.0})

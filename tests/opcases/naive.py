@@ -349,6 +349,13 @@ def compare(g: Graph, node: Node, a, b):
     return fn[node.op.mode](a.astype(np.int64), b.astype(np.int64))
 
 
+def logical(g: Graph, node: Node, a, b=None):
+    """Not, And, Or, Xor on bools."""
+    if isinstance(node.op, ops.Not):
+        return ~a.astype(bool)
+    return {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}[node.op.mode](a, b)
+
+
 def where(g: Graph, node: Node, cond, a, b):
     return np.where(cond, a, b)
 
@@ -380,7 +387,7 @@ KERNELS = {
     ops.Quantize: quantize, ops.Dequantize: dequantize, ops.Min: minimum, ops.Max: maximum,
 }
 KERNELS.update({ops.Compare: compare, ops.Where: where, ops.ArgMax: arg_extreme, ops.ArgMin: arg_extreme,
-                ops.ReduceMin: reduce_min})
+                ops.ReduceMin: reduce_min, ops.Not: logical, ops.Logical: logical})
 
 
 def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

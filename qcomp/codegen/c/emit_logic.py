@@ -4,6 +4,8 @@
     Compare   int8 codes sharing quant params, or a code against a threshold code: the integer
               comparison (mode 0 eq, 1 gt, 2 ge, 3 lt, 4 le); bool out, one byte 0 / 1
     Where     bool cond, int8 x and y already at the output's params: a byte select
+    Not, Logical
+              on bools: xor 1, and, or, xor (bools are exact in any backend)
     ArgMax, ArgMin
               the int64 index of the first (select_last_index: last) extreme int8 code
 All broadcast with per-operand strides (stride 0 on broadcast axes) over the output's shape.
@@ -31,6 +33,18 @@ def compare(node: Node, ctx: Ctx) -> None:
     args = (ctx.ptr(a, True), ctx.ptr(b, True), ctx.ptr(node.outputs[0], False), str(max(len(out), 1)),
             *(x.name for x in arrays), str(_MODES[node.op.mode]))
     ctx.calls += [Call(ctx.comment(node), "qcomp_compare_int8", args, arrays=arrays)]
+
+
+def logical(node: Node, ctx: Ctx) -> None:
+    out = tuple(ctx.shape(node.outputs[0]))
+    a = node.inputs[0]
+    b = node.inputs[1] if len(node.inputs) > 1 else a
+    arrays = (ctx.array(node, "shape", list(out) or [1]), ctx.array(node, "a_strides", _strides(ctx, a, out)),
+              ctx.array(node, "b_strides", _strides(ctx, b, out)))
+    mode = 0 if isinstance(node.op, ops.Not) else {"and": 1, "or": 2, "xor": 3}[node.op.mode]
+    args = (ctx.ptr(a, True), ctx.ptr(b, True), ctx.ptr(node.outputs[0], False), str(max(len(out), 1)),
+            *(x.name for x in arrays), str(mode))
+    ctx.calls += [Call(ctx.comment(node), "qcomp_logical_bool", args, arrays=arrays)]
 
 
 def where(node: Node, ctx: Ctx) -> None:
@@ -61,4 +75,5 @@ def why_not_where(node: Node, graph) -> str | None:
 
 
 TABLE = {ops.Compare: Emitter(compare, why_not_int8), ops.Where: Emitter(where, why_not_where),
-         ops.ArgMax: Emitter(arg_extreme, why_not_int8), ops.ArgMin: Emitter(arg_extreme, why_not_int8)}
+         ops.ArgMax: Emitter(arg_extreme, why_not_int8), ops.ArgMin: Emitter(arg_extreme, why_not_int8),
+         ops.Not: logical, ops.Logical: logical}

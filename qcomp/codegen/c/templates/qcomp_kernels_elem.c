@@ -222,6 +222,19 @@ void qcomp_compare_int8(const int8_t *a, const int8_t *b, uint8_t *y, int32_t ra
   }
 }
 
+/* Not (mode 0, b unused: pass a), And (1), Or (2), Xor (3) of bools (bytes 0 / 1). */
+void qcomp_logical_bool(const uint8_t *a, const uint8_t *b, uint8_t *y, int32_t rank, const int32_t *out_shape,
+                        const int32_t *a_strides, const int32_t *b_strides, int32_t mode) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  odometer it;
+  odometer_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer_next(&it)) {
+    const uint8_t av = a[it.a], bv = b[it.b];
+    y[i] = (uint8_t)(mode == 0 ? av ^ 1u : mode == 1 ? av & bv : mode == 2 ? av | bv : av ^ bv);
+  }
+}
+
 /* cond ? x : y on int8 values already at the output's quant params (two odometers: three operands). */
 void qcomp_where_int8(const uint8_t *cond, const int8_t *x, const int8_t *y, int8_t *out, int32_t rank,
                       const int32_t *out_shape, const int32_t *c_strides, const int32_t *x_strides,
