@@ -259,6 +259,42 @@ EMITTERS = {
                                               ops.Ceil, ops.Round, ops.Sign, ops.Sin, ops.Cos, ops.Min, ops.Max)},
 }
 
+# comparison, logic, selection, more reductions and the index ops (qcomp/ir/ops_logic.py): an int8
+# operand is dequantized, which keeps every comparison and extreme (dequantization is increasing)
+_COMPARE = {"eq": "Equal", "gt": "Greater", "ge": "GreaterOrEqual", "lt": "Less", "le": "LessOrEqual"}
+
+
+def _by_mode(names: dict[str, str]):
+    def emit(w: Writer, n: Node, outs: list[str]) -> None:
+        w.node(names[n.op.mode], [w.input(i) for i in n.inputs], outs)
+    return emit
+
+
+def _arg(op_type: str):
+    def emit(w: Writer, n: Node, outs: list[str]) -> None:
+        w.node(op_type, [w.input(n.inputs[0])], outs, axis=n.op.axis, keepdims=int(n.op.keepdims),
+               select_last_index=int(n.op.select_last_index))
+    return emit
+
+
+def cumsum(w: Writer, n: Node, outs: list[str]) -> None:
+    w.node("CumSum", [w.input(n.inputs[0]), w.const(np.asarray(n.op.axis, np.int64), "axis")], outs,
+           exclusive=int(n.op.exclusive),
+           reverse=int(n.op.reverse))
+
+
+def is_inf(w: Writer, n: Node, outs: list[str]) -> None:
+    w.node("IsInf", [w.input(n.inputs[0])], outs, detect_positive=int(n.op.detect_positive),
+           detect_negative=int(n.op.detect_negative))
+
+
+EMITTERS.update({
+    ops.Compare: _by_mode(_COMPARE), ops.Logical: _by_mode({"and": "And", "or": "Or", "xor": "Xor"}),
+    ops.Not: _simple("Not"), ops.Where: _simple("Where"), ops.IsNaN: _simple("IsNaN"), ops.IsInf: is_inf,
+    ops.ReduceSum: _reduce("ReduceSum"), ops.ReduceMin: _reduce("ReduceMin"), ops.ReduceProd: _reduce("ReduceProd"),
+    ops.ArgMax: _arg("ArgMax"), ops.ArgMin: _arg("ArgMin"), ops.CumSum: cumsum,
+})
+
 # the float ops a Lut may stand for (its `source`), with a scalar operand for binary ones
 LUT_UNARY = (ops.Relu, ops.Clip, ops.LeakyRelu, ops.Sigmoid, ops.Tanh, ops.HardSigmoid, ops.HardSwish,
              ops.Erf, ops.Gelu, ops.Sqrt, ops.Exp, ops.Elu, ops.Selu, ops.Celu, ops.Softplus, ops.Softsign,

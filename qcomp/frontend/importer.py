@@ -34,10 +34,13 @@ from . import (dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_math_mor
 from . import ops_recurrent
 from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype, too_big
 from .problems import Problems
+from . import ops_einsum, ops_logic, ops_norm, ops_reduce
 
 CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_math_more.CONVERTERS, **ops_shape.CONVERTERS,
               **ops_movement.CONVERTERS, **ops_quant.CONVERTERS, **qlinear_ops.CONVERTERS,
               **dynamic_ops.CONVERTERS}
+# comparison and logic, reductions and index ops, instance / group norm, Einsum
+CONVERTERS.update({**ops_logic.CONVERTERS, **ops_reduce.CONVERTERS, **ops_norm.CONVERTERS, **ops_einsum.CONVERTERS})
 CHECKS = {**ops_conv.CHECKS, **ops_math.CHECKS, **ops_shape.CHECKS, **ops_movement.CHECKS, **qlinear_ops.CHECKS}
 CONVERTERS.update(ops_recurrent.CONVERTERS)   # LSTM, GRU, RNN unrolled into IR ops
 CHECKS.update(ops_recurrent.CHECKS)

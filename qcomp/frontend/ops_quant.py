@@ -39,13 +39,15 @@ from onnx import helper
 from ..errors import UnsupportedModelError
 from ..ir import Graph, QuantParams, ops
 from ..ir.prequant import PreQuant
-from . import ops_conv, ops_math, ops_math_more, ops_shape
+from . import ops_conv, ops_einsum, ops_logic, ops_math, ops_math_more, ops_norm, ops_reduce, ops_shape
 from .context import Attrs, Const, Context, Unsupported, Value
 from .quant_table import WeightRecord
 
 QUANT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 FLOAT_CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_math_more.CONVERTERS,
                     **ops_shape.CONVERTERS}
+FLOAT_CONVERTERS.update({**ops_logic.CONVERTERS, **ops_reduce.CONVERTERS, **ops_norm.CONVERTERS,
+                         **ops_einsum.CONVERTERS})
 
 
 def int8_params(scale: np.ndarray, zero_point: np.ndarray | None, dtype: np.dtype, what: str) -> QuantParams:

@@ -2,7 +2,8 @@
 
 This module is the one to import ops from. The op families are defined beside it, one file each:
 ops_base.py (`Op`, shape helpers), ops_compute.py (conv, matmul, norms, pooling, reductions),
-ops_elementwise.py (unary and binary), ops_movement.py (concat, reshape, slice, resize, gather);
+ops_elementwise.py (unary and binary), ops_logic.py (comparison, logic, Where, more
+reductions), ops_movement.py (concat, reshape, slice, resize, gather);
 the quantization boundary ops, `output_count` and the `ALL_OPS` registry are defined here.
 
 An op instance is the attribute set of a node; the class is the op. Every op knows its input
@@ -32,6 +33,8 @@ from .ops_elementwise import (Abs, Add, Binary, Cast, Ceil, Celu, Clip, Cos, Div
                               Round, Selu, Shrink, Sigmoid, Sign, Sin, Softplus, Softsign, Sqrt, Sub, Tanh,
                               ThresholdedRelu, Unary)
 from .ops_movement import Concat, Gather, Pad, Reshape, Resize, Slice, Split, Transpose
+from .ops_logic import (ArgMax, ArgMin, Compare, CumSum, IsInf, IsNaN, Logical, Not, ReduceMin, ReduceProd,
+                        ReduceSum, Where)
 from .types import DType, IRError, TensorType
 
 __all__ = [
@@ -44,6 +47,8 @@ __all__ = [
     "Sign", "Sin", "Softplus", "Softsign", "ThresholdedRelu",
     "Concat", "Gather", "Pad", "Reshape", "Resize", "Slice", "Split", "Transpose",
     "Quantize", "Dequantize", "Requantize", "output_count", "ALL_OPS",
+    "ArgMax", "ArgMin", "Compare", "CumSum", "IsInf", "IsNaN", "Logical", "Not", "ReduceMin", "ReduceProd",
+    "ReduceSum", "Where",
 ]
 
 
@@ -93,5 +98,6 @@ ALL_OPS: dict[str, type[Op]] = {
         Split, Resize, Gather, Quantize, Dequantize, Requantize,
         Elu, Selu, Celu, Softplus, Softsign, Mish, Log, Abs, Floor, Ceil, Round, Sign, Sin, Cos, ThresholdedRelu,
         Shrink, Min, Max, Mod,
+        Compare, Not, Logical, Where, IsNaN, IsInf, ReduceSum, ReduceMin, ReduceProd, ArgMax, ArgMin, CumSum,
     ]
 }

@@ -5,7 +5,7 @@ The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
   (real 0 exact: observers.qparams_from_range);
 - Conv2D/ConvTranspose2D/Dense weights: int8 symmetric in [-127, 127], per output channel
   (axis 0) unless per_channel is False; bias: int32 with scale s_in * s_w[c], zero point 0;
-- ops that move or select values (MaxPool2D, ReduceMax, Reshape, Transpose, Slice, Split, Pad,
+- ops that move or select values (MaxPool2D, ReduceMax, ReduceMin, Reshape, Transpose, Slice, Split, Pad,
   nearest Resize) keep their input's quant params; Concat requantizes inputs whose params differ
   from its output's (explicit Requantize nodes);
 - Min and Max of int8 values (TFLite's Minimum / Maximum, which take equal params): every operand
@@ -19,6 +19,7 @@ The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
   Log maps x <= 0 to -inf, the table's qmin;
 - Mod has no integer form (the remainder of two rescaled values is not a rescaled remainder): it
   runs in float, as below;
+- Compare, Where, ArgMax and ArgMin of int8 values: exact integer forms (quantize_logic.py);
 - Softmax whose rows fit the integer spec (fixedpoint.softmax_refusal: at most 4095 elements, an
   input scale with beta * s_in > 2^-26) runs as TFLite's integer Softmax on every target, its
   output at the spec's fixed scale 1/256, zero point -128 (as TFLite and onnxruntime quantize
@@ -40,6 +41,7 @@ from ..errors import QcompError
 from ..ir import DType, Graph, Node, QuantParams, Stage, TensorType, ops
 from ..ir.prequant import prequant_of
 from ..ir.qops import Lut
+from . import quantize_logic
 from .observers import qparams_from_range, symmetric_weight_scales
 from .pipeline import each_node
 
@@ -70,7 +72,7 @@ def bias_correction(op: ops.Op, w: np.ndarray, w_dq: np.ndarray, mean_x: np.ndar
 
 
 _WEIGHTED = (ops.Conv2D, ops.ConvTranspose2D, ops.Dense)
-_SAME_PARAMS = (ops.MaxPool2D, ops.ReduceMax, ops.Reshape, ops.Transpose, ops.Slice, ops.Split, ops.Pad)
+_SAME_PARAMS = (ops.MaxPool2D, ops.ReduceMax, ops.ReduceMin, ops.Reshape, ops.Transpose, ops.Slice, ops.Split, ops.Pad)
 _OWN_PARAMS = (ops.AvgPool2D, ops.ReduceMean, ops.MatMul, ops.Add, ops.Sub, ops.Mul)
 
 
@@ -146,6 +148,8 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
     "scalar_lut", or None for float."""
     if n.name in options.skip:
         return None
+    if (logic := quantize_logic.int8_mode(g, n)) is not None:   # Compare, Where, ArgMax/ArgMin
+        return logic
     if any(not g.types[i].dtype.is_float for i in n.inputs if not g.is_constant(i)):
         return None
     op = n.op
@@ -345,6 +349,16 @@ class _Builder:
         f = _SCALAR_FN[type(n.op)]
         fn = (lambda x: f(x, c)) if var == 0 else (lambda x: f(np.full_like(x, c), x))
         self._lut(n, n.inputs[var], fn, Lut(source=n.op, scalar=c, scalar_first=var == 1))
+
+    # comparison, selection and index ops: quantize_logic.py
+    def compare(self, n: Node) -> None:
+        quantize_logic.compare(self, n)
+
+    def where(self, n: Node) -> None:
+        quantize_logic.where(self, n)
+
+    def arg(self, n: Node) -> None:
+        quantize_logic.arg(self, n)
 
     def finish(self) -> Graph:
         for o in self.g.outputs:

@@ -21,7 +21,8 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..ir.ops import (AvgPool2D, BatchNorm, ConvTranspose2D, Conv2D, Dense, Erf, Exp, Gelu, HardSigmoid,
                       HardSwish, LayerNorm, LeakyRelu, Op, PRelu, ReduceMean, Sigmoid, Softmax, Sqrt, Tanh)
-from . import float_conv, float_elementwise, float_math, float_movement, float_norm, float_pool, float_resize
+from . import (float_conv, float_elementwise, float_logic, float_math, float_movement, float_norm, float_pool,
+               float_resize)
 
 Kernel = Callable[..., "np.ndarray | list[np.ndarray]"]
 
@@ -33,6 +34,7 @@ class MissingKernelError(UnsupportedModelError, NotImplementedError):
 KERNELS: dict[type[Op], Kernel] = {
     **float_conv.TABLE, **float_elementwise.TABLE, **float_math.TABLE, **float_movement.TABLE, **float_norm.TABLE,
     **float_pool.TABLE, **float_resize.TABLE,
+    **float_logic.TABLE,
 }
 
 FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float16)})

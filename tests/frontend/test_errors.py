@@ -154,7 +154,7 @@ def test_declared_output_shape_is_checked(rng):
 def test_every_unsupported_node_is_listed_in_one_error(rng):
     n = helper.make_node
     nodes = [
-        n("Hardmax", ["x"], ["a"], name="hardmax"),
+        n("Det", ["x"], ["a"], name="det"),
         n("Frob", ["a"], ["b"], name="frob", domain="com.acme"),
         n("LpNormalization", ["b"], ["c"], name="lpnorm"),        # downstream of unsupported nodes
         n("Resize", ["x", "", "scales"], ["d"], name="cubic", mode="cubic"),
@@ -171,7 +171,7 @@ def test_every_unsupported_node_is_listed_in_one_error(rng):
         import_onnx(m)
     msg = str(e.value)
     assert "7 nodes cannot be imported" in msg
-    assert "node 'hardmax' (Hardmax, domain ai.onnx, opset 19): op Hardmax is not supported" in msg
+    assert "node 'det' (Det, domain ai.onnx, opset 19): op Det is not supported" in msg
     assert "node 'frob' (Frob, domain com.acme, opset 3): ops of domain 'com.acme' are not supported" in msg
     assert "node 'lpnorm' (LpNormalization, domain ai.onnx, opset 19): op LpNormalization is not supported" in msg
     assert "node 'cubic' (Resize, domain ai.onnx, opset 19): mode 'cubic' is not supported (nearest, linear)" in msg
@@ -255,16 +255,16 @@ def test_malformed_node_is_reported_not_a_crash(rng):
 
 # ---- root causes only -------------------------------------------------------------------------
 
-def _behind_hardmax(extra_nodes, inits=None, outputs=("y",), opset=13):
-    """x -> Hardmax (unsupported) -> h, then `extra_nodes` reading h."""
-    nodes = [helper.make_node("Hardmax", ["x"], ["h"], name="hardmax")] + extra_nodes
+def _behind_det(extra_nodes, inits=None, outputs=("y",), opset=13):
+    """x -> Det (unsupported) -> h, then `extra_nodes` reading h."""
+    nodes = [helper.make_node("Det", ["x"], ["h"], name="det")] + extra_nodes
     return model(nodes, {"x": (2, 6)}, list(outputs), inits, opset=opset)
 
 
 def test_shape_of_an_unsupported_node_is_not_reported_as_unsupported():
     # Reshape(h, Concat(Gather(Shape(h), 0), [-1])): before, "op Shape is not supported" for 'shape'
     n = helper.make_node
-    m = _behind_hardmax([n("Shape", ["h"], ["s"], name="shape"),
+    m = _behind_det([n("Shape", ["h"], ["s"], name="shape"),
                          n("Gather", ["s", "zero"], ["b"], name="gather", axis=0),
                          n("Unsqueeze", ["b", "axes0"], ["b1"], name="unsqueeze"),
                          n("Concat", ["b1", "minus1"], ["t"], name="concat", axis=0),
@@ -275,7 +275,7 @@ def test_shape_of_an_unsupported_node_is_not_reported_as_unsupported():
     with pytest.raises(UnsupportedModelError) as e:
         import_onnx(m)
     msg = str(e.value)
-    assert "1 node cannot be imported:\n  node 'hardmax' (Hardmax, domain ai.onnx, opset 13): op Hardmax is not " \
+    assert "1 node cannot be imported:\n  node 'det' (Det, domain ai.onnx, opset 13): op Det is not " \
            "supported with inputs computed at run time (6 nodes after it depend on it and could not be imported)" in msg
     assert "6 more nodes could not be imported only because they depend on this one" in msg
     for name in ("shape", "gather", "unsqueeze", "concat", "reshape", "relu"):
@@ -285,7 +285,7 @@ def test_shape_of_an_unsupported_node_is_not_reported_as_unsupported():
 def test_ops_that_would_fold_behind_an_unsupported_node_are_dependents():
     # ConstantOfShape and Range only fold; behind Shape their inputs would have been constants
     n = helper.make_node
-    m = _behind_hardmax([n("Shape", ["h"], ["s"], name="shape"),
+    m = _behind_det([n("Shape", ["h"], ["s"], name="shape"),
                          n("ConstantOfShape", ["s"], ["ones"], name="cos"),
                          n("Mul", ["h", "ones"], ["y"], name="mul")])
     with pytest.raises(UnsupportedModelError) as e:
@@ -297,7 +297,7 @@ def test_ops_that_would_fold_behind_an_unsupported_node_are_dependents():
 
 def test_a_dependent_with_its_own_unsupported_op_or_attribute_is_a_root():
     n = helper.make_node
-    m = _behind_hardmax([n("Relu", ["h"], ["r"], name="relu"),
+    m = _behind_det([n("Relu", ["h"], ["r"], name="relu"),
                          n("LpNormalization", ["r"], ["l"], name="lpnorm"),          # run-time input
                          n("Pad", ["h", "pads"], ["p"], name="wrap_pad", mode="wrap"),  # bad attribute
                          n("Add", ["l", "p"], ["y"], name="add")],
@@ -306,7 +306,7 @@ def test_a_dependent_with_its_own_unsupported_op_or_attribute_is_a_root():
         import_onnx(m)
     msg = str(e.value)
     assert "3 nodes cannot be imported" in msg
-    assert "node 'hardmax' (Hardmax, domain ai.onnx, opset 13): op Hardmax is not supported with inputs " \
+    assert "node 'det' (Det, domain ai.onnx, opset 13): op Det is not supported with inputs " \
            "computed at run time (2 nodes after it" in msg
     assert "node 'lpnorm' (LpNormalization, domain ai.onnx, opset 13): op LpNormalization is not supported with " \
            "inputs computed at run time (1 node after it depends on it" in msg

@@ -30,6 +30,7 @@ from qcomp import fixedpoint
 from qcomp.ir import Graph, ops, qops
 
 from . import float_cases as fc
+from . import logic_cases as lc
 from . import graphs as gb
 from .graphs import M_HALF, M_MAX, Builder
 
@@ -235,6 +236,11 @@ CASES: list[Case] = [
     C("float_matmul_two_activations", fc.matmul),
     C("dynamic_dense_relu6", fc.dynamic_dense),
     C("dynamic_matmul", fc.dynamic_matmul),
+]
+# comparison, selection and index ops (logic_cases.py): bool and int64 results have few values
+CASES += [
+    C("float_reduce_min_argmax_argmin", lc.reduce_min_arg, min_distinct=5),
+    C("float_compare_where", lc.compare_where, min_distinct=2),
 ]
 
 assert len({c.name for c in CASES}) == len(CASES), "op case names must be unique"

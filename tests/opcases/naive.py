@@ -343,6 +343,40 @@ def maximum(g: Graph, node: Node, a, b):
     return np.maximum(a, b)
 
 
+def compare(g: Graph, node: Node, a, b):
+    """Compare of int8 codes sharing quant params (or a code against a threshold code): the integers."""
+    fn = {"eq": np.equal, "gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal}
+    return fn[node.op.mode](a.astype(np.int64), b.astype(np.int64))
+
+
+def logical(g: Graph, node: Node, a, b=None):
+    """Not, And, Or, Xor on bools."""
+    if isinstance(node.op, ops.Not):
+        return ~a.astype(bool)
+    return {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}[node.op.mode](a, b)
+
+
+def where(g: Graph, node: Node, cond, a, b):
+    return np.where(cond, a, b)
+
+
+def arg_extreme(g: Graph, node: Node, x):
+    """The index of the first (select_last_index: last) largest (ArgMax) or smallest code along the axis."""
+    op = node.op
+    moved = np.moveaxis(x.astype(np.int64), op.axis, -1)
+    out = np.zeros(moved.shape[:-1], np.int64)
+    for pos in itertools.product(*(range(d) for d in moved.shape[:-1])):
+        row = moved[pos].tolist()
+        best = max(row) if isinstance(op, ops.ArgMax) else min(row)
+        hits = [i for i, v in enumerate(row) if v == best]
+        out[pos] = hits[-1] if op.select_last_index else hits[0]
+    return np.expand_dims(out, op.axis) if op.keepdims else out
+
+
+def reduce_min(g: Graph, node: Node, x):
+    return np.min(x, axis=node.op.axes, keepdims=node.op.keepdims) if node.op.axes else x
+
+
 KERNELS = {
     qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
     qops.QMatMul: q_matmul, qops.QAdd: q_add, qops.QSub: q_sub, qops.QMul: q_mul, qops.Lut: lut,
@@ -352,6 +386,8 @@ KERNELS = {
     ops.Transpose: transpose, ops.Pad: pad, ops.Slice: slice_, ops.Split: split,
     ops.Quantize: quantize, ops.Dequantize: dequantize, ops.Min: minimum, ops.Max: maximum,
 }
+KERNELS.update({ops.Compare: compare, ops.Where: where, ops.ArgMax: arg_extreme, ops.ArgMin: arg_extreme,
+                ops.ReduceMin: reduce_min, ops.Not: logical, ops.Logical: logical})
 
 
 def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

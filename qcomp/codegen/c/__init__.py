@@ -49,6 +49,7 @@ from ...target import Target
 from .. import ADD_PARAMS_FIELDS
 from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
+from . import emit_logic
 from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx
 
@@ -56,11 +57,13 @@ DYNAMIC_OPS = (qops.DynamicDense, qops.DynamicMatMul)
 STATIC_HINT = "quantize it statically: --quant full (the default) with --calib samples, and no --skip of this node"
 
 EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
+EMITTERS.update(emit_logic.TABLE)   # int8 Compare, Where, ArgMax / ArgMin
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
-_ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32)}   # the C ABI's
+_ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32, DType.INT64,
+                                                           DType.BOOL)}   # the C ABI's
 _ROW = 24   # values per line in weights.c
 ARENA_ALIGN = ALIGN   # QCOMP_WORKSPACE_ALIGN: the memory plan's alignment
 
@@ -135,7 +138,7 @@ def _io(ctx: Ctx, v: str, as_input: bool) -> dict:
     g, t = ctx.graph, ctx.graph.types[v]
     if t.dtype not in _ABI_DTYPES:
         raise UnsupportedModelError(f"target {ctx.target_name}: graph {'input' if as_input else 'output'} {v!r} "
-                                    f"has dtype {t.dtype.value}; the C ABI takes float32, int8 or int32")
+                                    f"has dtype {t.dtype.value}; the C ABI takes float32, int8, int32, int64 or bool")
     if len(t.shape) > 8:
         raise UnsupportedModelError(f"target {ctx.target_name}: {v!r} has rank {len(t.shape)} (at most 8)")
     q = _quant_of(g, v, as_input)

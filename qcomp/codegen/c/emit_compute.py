@@ -261,7 +261,8 @@ def reduce_max(node: Node, ctx: Ctx) -> None:
     os_, ost, is_, ist, orank, irank = _reduce_arrays(ctx, node, node.op.axes)
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(orank), os_.name, ost.name,
             str(irank), is_.name, ist.name)
-    ctx.calls += [Call(ctx.comment(node), "qcomp_reduce_max_int8", args, arrays=(os_, ost, is_, ist))]
+    kernel = "qcomp_reduce_min_int8" if isinstance(node.op, ops.ReduceMin) else "qcomp_reduce_max_int8"
+    ctx.calls += [Call(ctx.comment(node), kernel, args, arrays=(os_, ost, is_, ist))]
 
 
 TABLE = {
@@ -273,3 +274,4 @@ TABLE = {
         (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max), (ops.Min, minmax), (ops.Max, minmax))},
     qops.QAvgPool2D: Emitter(avgpool, why_not_avgpool), qops.QMean: Emitter(mean, why_not_mean),
 }
+TABLE[ops.ReduceMin] = Emitter(reduce_max, why_not_int8)   # the int8 minimum (same kernel family)

@@ -25,6 +25,7 @@ float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and ker
 arm-neon dot step and the arm-i8mm SMMLA micro-kernel), kernels_depthwise.py (depthwise QConv2D),
 kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
+kernels_logic.py (comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum),
 kernels_softmax.py (integer Softmax), tables.py (index maps), irgen.py (IR helpers and the fixed-point
 spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
 link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
@@ -43,6 +44,7 @@ from ...resources import data_dir
 from ...target import Target
 from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
 from ..memory import planned
+from . import kernels_logic
 from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
                kernels_softmax)
 from ..names import CNames
@@ -86,6 +88,8 @@ EMITTERS = {
     **{cls: Emitter(kernels_math.emit_unary, kernels_fallback.why_not_float) for cls in kernels_math.UNARY},
     **{cls: Emitter(kernels_math.emit_binary, kernels_math.why_not_binary) for cls in (ops.Min, ops.Max, ops.Mod)},
 }
+# comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum: kernels_logic.py
+EMITTERS.update(kernels_logic.EMITTERS)
 
 
 @dataclass

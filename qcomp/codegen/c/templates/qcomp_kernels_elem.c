@@ -168,22 +168,107 @@ void qcomp_mean_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32
   }
 }
 
-void qcomp_reduce_max_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
-                           const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
-                           const int32_t *inner_strides) {
+/* The largest (is_max) or smallest int8 value of each reduced group: a selection, exact on values
+ * that keep their input's quant params. */
+static void reduce_extreme_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                                const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                                const int32_t *inner_strides, int32_t is_max) {
   const int64_t n_out = numel(outer_rank, outer_shape), n_in = numel(inner_rank, inner_shape);
   int64_t j, i;
   odometer outer, inner;
   odometer_start(&outer, outer_rank, outer_shape, outer_strides, 0);
   for (j = 0; j < n_out; ++j, odometer_next(&outer)) {
     const int8_t *base = x + outer.a;
-    int32_t best = -128;
+    int32_t best = is_max ? -128 : 127;
     odometer_start(&inner, inner_rank, inner_shape, inner_strides, 0);
     for (i = 0; i < n_in; ++i, odometer_next(&inner)) {
       const int32_t v = base[inner.a];
-      if (v > best) best = v;
+      if (is_max ? v > best : v < best) best = v;
     }
     y[j] = (int8_t)best;
+  }
+}
+
+void qcomp_reduce_max_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                           const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                           const int32_t *inner_strides) {
+  reduce_extreme_int8(x, y, outer_rank, outer_shape, outer_strides, inner_rank, inner_shape, inner_strides, 1);
+}
+
+void qcomp_reduce_min_int8(const int8_t *x, int8_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                           const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                           const int32_t *inner_strides) {
+  reduce_extreme_int8(x, y, outer_rank, outer_shape, outer_strides, inner_rank, inner_shape, inner_strides, 0);
+}
+
+/* ---- comparison, selection and index ops (qcomp/codegen/c/emit_logic.py) ------------------- */
+
+/* a OP b on int8 codes sharing their quant params (or a code against a threshold code): exact.
+ * mode: 0 eq, 1 gt, 2 ge, 3 lt, 4 le; y is bool, one byte 0 / 1. */
+void qcomp_compare_int8(const int8_t *a, const int8_t *b, uint8_t *y, int32_t rank, const int32_t *out_shape,
+                        const int32_t *a_strides, const int32_t *b_strides, int32_t mode) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  odometer it;
+  odometer_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer_next(&it)) {
+    const int32_t av = a[it.a], bv = b[it.b];
+    int32_t r = av == bv;
+    if (mode == 1) r = av > bv;
+    else if (mode == 2) r = av >= bv;
+    else if (mode == 3) r = av < bv;
+    else if (mode == 4) r = av <= bv;
+    y[i] = (uint8_t)r;
+  }
+}
+
+/* Not (mode 0, b unused: pass a), And (1), Or (2), Xor (3) of bools (bytes 0 / 1). */
+void qcomp_logical_bool(const uint8_t *a, const uint8_t *b, uint8_t *y, int32_t rank, const int32_t *out_shape,
+                        const int32_t *a_strides, const int32_t *b_strides, int32_t mode) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  odometer it;
+  odometer_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer_next(&it)) {
+    const uint8_t av = a[it.a], bv = b[it.b];
+    y[i] = (uint8_t)(mode == 0 ? av ^ 1u : mode == 1 ? av & bv : mode == 2 ? av | bv : av ^ bv);
+  }
+}
+
+/* cond ? x : y on int8 values already at the output's quant params (two odometers: three operands). */
+void qcomp_where_int8(const uint8_t *cond, const int8_t *x, const int8_t *y, int8_t *out, int32_t rank,
+                      const int32_t *out_shape, const int32_t *c_strides, const int32_t *x_strides,
+                      const int32_t *y_strides) {
+  const int64_t n = numel(rank, out_shape);
+  int64_t i;
+  odometer it, iy;
+  odometer_start(&it, rank, out_shape, c_strides, x_strides);
+  odometer_start(&iy, rank, out_shape, y_strides, 0);
+  for (i = 0; i < n; ++i, odometer_next(&it), odometer_next(&iy)) out[i] = cond[it.a] ? x[it.b] : y[iy.a];
+}
+
+/* The int64 index of the first (last) largest (is_max) or smallest int8 code along one axis of
+ * `length` elements `stride` apart, for each position of the other axes. */
+void qcomp_arg_extreme_int8(const int8_t *x, int64_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                            const int32_t *outer_strides, int32_t length, int32_t stride, int32_t is_max,
+                            int32_t last) {
+  const int64_t n_out = numel(outer_rank, outer_shape);
+  int64_t j;
+  int32_t i;
+  odometer outer;
+  odometer_start(&outer, outer_rank, outer_shape, outer_strides, 0);
+  for (j = 0; j < n_out; ++j, odometer_next(&outer)) {
+    const int8_t *base = x + outer.a;
+    int32_t best = base[0], where = 0;
+    for (i = 1; i < length; ++i) {
+      const int32_t v = base[(int64_t)i * stride];
+      const int32_t wins = is_max ? (last ? v >= best : v > best) : (last ? v <= best : v < best);
+      if (wins) {
+        best = v;
+        where = i;
+      }
+    }
+    y[j] = where;
   }
 }
 
