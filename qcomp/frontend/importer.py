@@ -75,6 +75,8 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
         "opset": str(opset), "producer": f"{m.model.producer_name} {m.model.producer_version}".strip(),
         "ir_version": str(m.model.ir_version), "source_sha256": m.sha256, "source": m.source,
     })
+    if m.converted_from is not None:
+        graph.meta["converted_from_opset"] = str(m.converted_from)
     return verify(graph)
 
 
