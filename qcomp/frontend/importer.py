@@ -29,6 +29,7 @@ from ..ir import Graph, TensorType, verify
 from ..ir import ops as irops
 from ..ir.prequant import set_prequant
 from ..ir.types import IRError
+from . import control_flow
 from . import (dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_math_more, ops_movement, ops_quant, ops_shape,
                qlinear_ops, tensors)
 from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype, too_big
@@ -37,6 +38,7 @@ from .problems import Problems
 CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_math_more.CONVERTERS, **ops_shape.CONVERTERS,
               **ops_movement.CONVERTERS, **ops_quant.CONVERTERS, **qlinear_ops.CONVERTERS,
               **dynamic_ops.CONVERTERS}
+CONVERTERS.update(control_flow.CONVERTERS)   # If, Loop, Scan: resolved at import (control_flow.py)
 CHECKS = {**ops_conv.CHECKS, **ops_math.CHECKS, **ops_shape.CHECKS, **ops_movement.CHECKS, **qlinear_ops.CHECKS}
 SUPPORTED_OPS = tuple(sorted(set(CONVERTERS) | {"Constant", "Shape", "Size"}))
 
@@ -56,7 +58,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
 
     graph = Graph(name=g.name or "model")
     reserved = {v for n in g.node for v in list(n.input) + list(n.output)} | {i.name for i in g.input} \
-        | initializers | {o.name for o in g.output}
+        | initializers | {o.name for o in g.output} | control_flow.subgraph_names(g)
     ctx = Context(graph, opset, reserved)
     for i in inputs:
         graph.add_input(i.name, TensorType(shapes[i.name], _input_dtype(i)))
@@ -254,7 +256,8 @@ def _convert(ctx: Context, node: onnx.NodeProto) -> list[Value]:
         return [Const(fold.shape_of(ctx.shape(ins[0]), node), node.output[0])]
     if op == "Size":
         return [Const(np.array(int(np.prod(ctx.shape(ins[0]), dtype=np.int64)), np.int64), node.output[0])]
-    if all(v is None or isinstance(v, Const) for v in ins) and op not in qlinear_ops.NOT_FOLDED:
+    if all(v is None or isinstance(v, Const) for v in ins) and op not in qlinear_ops.NOT_FOLDED \
+            and op not in control_flow.CONVERTERS:
         consts = [v.array if v is not None else None for v in ins]
         if op == "DequantizeLinear":
             ops_quant.record_folded_dequantize(ctx, node, consts)
