@@ -29,7 +29,7 @@ from ..ir import Graph, TensorType, verify
 from ..ir import ops as irops
 from ..ir.prequant import set_prequant
 from ..ir.types import IRError
-from . import control_flow
+from . import control_flow, ops_gather
 from . import (dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_math_more, ops_movement, ops_quant, ops_shape,
                qlinear_ops, tensors)
 from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype, too_big
@@ -39,7 +39,9 @@ CONVERTERS = {**ops_conv.CONVERTERS, **ops_math.CONVERTERS, **ops_math_more.CONV
               **ops_movement.CONVERTERS, **ops_quant.CONVERTERS, **qlinear_ops.CONVERTERS,
               **dynamic_ops.CONVERTERS}
 CONVERTERS.update(control_flow.CONVERTERS)   # If, Loop, Scan: resolved at import (control_flow.py)
+CONVERTERS.update(ops_gather.CONVERTERS)     # GatherElements, GatherND, Scatter*, OneHot as one Gather
 CHECKS = {**ops_conv.CHECKS, **ops_math.CHECKS, **ops_shape.CHECKS, **ops_movement.CHECKS, **qlinear_ops.CHECKS}
+CHECKS.update(ops_gather.CHECKS)
 SUPPORTED_OPS = tuple(sorted(set(CONVERTERS) | {"Constant", "Shape", "Size"}))
 
 

@@ -48,7 +48,7 @@ from ...resources import data_dir
 from ...target import Target
 from .. import ADD_PARAMS_FIELDS
 from ..memory import planned
-from . import emit_compute, emit_movement, toolchain
+from . import emit_compute, emit_gather, emit_movement, toolchain
 from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx
 
@@ -56,6 +56,7 @@ DYNAMIC_OPS = (qops.DynamicDense, qops.DynamicMatMul)
 STATIC_HINT = "quantize it statically: --quant full (the default) with --calib samples, and no --skip of this node"
 
 EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
+EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -110,7 +111,9 @@ def _calls(ctx: Ctx) -> list[Call]:
 
 
 def _weights(ctx: Ctx) -> list[dict]:
-    used = sorted({v for n in ctx.graph.nodes for v in n.inputs if v in ctx.graph.constants})
+    # a Gather's constant indices are compiled into its tables (emit_gather.py), never stored
+    used = sorted({v for n in ctx.graph.nodes for k, v in enumerate(n.inputs) if v in ctx.graph.constants
+                   and not (isinstance(n.op, ops.Gather) and k == 1)})
     out = []
     for v in used:
         arr = np.asarray(ctx.graph.constants[v])

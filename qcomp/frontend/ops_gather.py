@@ -1,0 +1,125 @@
+"""GatherElements, GatherND, ScatterElements, ScatterND with constant indices, and OneHot, as one
+Gather from a flat source (no new IR op: every backend runs Gather, Reshape and Concat).
+
+With constant indices, which source element lands at each output position is known at import. It
+is computed by running the ONNX op itself (fold.evaluate, onnx.reference: the op's own semantics
+at the model's opset, negative indices and batch_dims included) on *positions* instead of values:
+
+    P = arange(size(data)).reshape(shape(data))               the flat position of every element
+    GatherElements / GatherND:  map = Op(P, indices)          y = Gather(reshape(data, [-1]), map)
+    ScatterElements / ScatterND (reduction "none"):
+        U = size(data) + arange(size(updates)).reshape(shape(updates))
+        map = Op(P, indices, U)                               y = Gather(Concat(data', updates'), map)
+
+(x' = reshape(x, [-1])). Gather only moves elements, so the result is exact in float and in int8,
+where it keeps its input's quant params (the Concat of a scatter requantizes `updates` to the
+output's params, as every Concat does). Scatter with a reduction (add, mul, max, min) computes
+values and is refused unless every input is constant (then the node folds). Indices computed at run
+time are refused by name: the map would not be known at import.
+
+OneHot(indices, depth, values, axis): depth and values constant; indices at run time (float ones
+cast to int64 first, toward zero, as ONNX says). The result
+is Gather(T, indices) with T[i] = values[1] at column i and values[0] elsewhere (depth x depth), so
+indices in [-depth, depth) select a row as ONNX defines (negative ones count from the end); the
+one-hot axis, last in that Gather, moves to `axis` with a layout change (no node). An index outside
+[-depth, depth) is an input error at run time (Gather's check), where ONNX gives a row of
+values[0]: qcomp refuses rather than guess.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from ..ir import DType
+from ..ir import ops as irops
+from . import fold, layout
+from .context import Attrs, Const, Context, Unsupported, Val, Value
+
+
+def _indices(ctx: Context, node: onnx.NodeProto, v: Value | None) -> np.ndarray:
+    if not isinstance(v, Const):
+        raise Unsupported(f"its indices (input 1) are computed at run time; qcomp supports {node.op_type} with "
+                          f"constant indices (an initializer, or computed from shapes), which fix at import "
+                          f"which element moves where")
+    if not np.issubdtype(v.array.dtype, np.integer):
+        raise Unsupported(f"its indices are {v.array.dtype}; ONNX defines them as int32 or int64")
+    return v.array
+
+
+def _source_map(ctx: Context, node: onnx.NodeProto, arrays: list[np.ndarray]) -> np.ndarray:
+    """The op run on positions (module docstring): the flat source index of every output element."""
+    return fold.evaluate(node, arrays, ctx.opset)[0].astype(np.int64)
+
+
+def _gather_flat(ctx: Context, sources: list[Value], index: np.ndarray) -> list[Value]:
+    """y = Gather(Concat(flattened sources), index) in ONNX layout, named after the node's output."""
+    flat = [ctx.reshaped(v, (int(np.prod(ctx.shape(v), dtype=np.int64)),), suffix=f"flat{k}")
+            for k, v in enumerate(sources)]
+    src = flat[0] if len(flat) == 1 else ctx.emit(irops.Concat(0), flat, suffix="sources")[0]
+    if index.size == 0:
+        raise Unsupported("its result is empty; qcomp has no empty tensors")
+    idx = ctx.constant(index.astype(np.int64), f"{ctx.node_name}_map")
+    y = ctx.emit(irops.Gather(0), [src, idx], out=ctx.out_name())[0]
+    return [Val(y, layout.identity(index.ndim))]
+
+
+def gather_elements(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+    data, idx = ctx.inputs(node)
+    idx_arr = _indices(ctx, node, idx)
+    shape = ctx.shape(data)
+    pos = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    return _gather_flat(ctx, [data], _source_map(ctx, node, [pos, idx_arr]))
+
+
+def gather_nd(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+    return gather_elements(ctx, node)
+
+
+def check_scatter(node: onnx.NodeProto, opset: int) -> list[str]:
+    r = Attrs(node).str("reduction", "none")
+    return [] if r == "none" else [f"reduction {r!r} computes values from run-time data; qcomp supports "
+                                   f"reduction 'none' (a data movement), or folds the node when every input "
+                                   f"is constant"]
+
+
+def scatter(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+    data, idx, updates = ctx.inputs(node)
+    idx_arr = _indices(ctx, node, idx)
+    if ctx.dtype(data) != ctx.dtype(updates):
+        raise Unsupported(f"data is {ctx.dtype(data).value} but updates are {ctx.dtype(updates).value}")
+    shape, ushape = ctx.shape(data), ctx.shape(updates)
+    n = int(np.prod(shape, dtype=np.int64))
+    pos = np.arange(n, dtype=np.int64).reshape(shape)
+    upd = n + np.arange(int(np.prod(ushape, dtype=np.int64)), dtype=np.int64).reshape(ushape)
+    index = _source_map(ctx, node, [pos, idx_arr, upd])
+    sources = [data] + ([updates] if np.any(index >= n) else [])
+    return _gather_flat(ctx, sources, index)
+
+
+def one_hot(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+    idx, depth_v, values_v = ctx.inputs(node)
+    x = ctx.val(idx, "indices (input 0)")
+    if ctx.dtype(x).is_float:   # ONNX casts float indices to int64 (toward zero)
+        x = Val(ctx.emit(irops.Cast(DType.INT64), [x.name], suffix="indices")[0], x.perm)
+    elif ctx.dtype(x).value not in ("i32", "i64"):
+        raise Unsupported(f"its indices are {ctx.dtype(x).value}; qcomp supports float, int32 and int64 indices")
+    depth_a = ctx.const(depth_v, "depth (input 1)").reshape(-1)
+    values = ctx.const(values_v, "values (input 2)").reshape(-1)
+    if depth_a.size != 1 or values.size != 2:
+        raise Unsupported(f"depth must be one value and values two (off, on); got {depth_a.size} and {values.size}")
+    depth = int(depth_a[0])
+    if depth < 1:
+        raise Unsupported(f"depth {depth} must be positive")
+    r = ctx.rank(x) + 1
+    axis = ctx.axis(Attrs(node).int("axis", -1), r)
+    table = np.where(np.eye(depth, dtype=bool), values[1], values[0]).astype(values.dtype)
+    t = ctx.constant(table, f"{ctx.node_name}_table")
+    y = ctx.emit(irops.Gather(0), [t, ctx.plain(x)], out=ctx.out_name())[0]
+    # the Gather's IR axes are (indices..., depth); ONNX axis `axis` is that last IR axis
+    perm = tuple(a if a < axis else a + 1 for a in range(r - 1)) + (axis,)
+    return [Val(y, perm)]
+
+
+CONVERTERS = {"GatherElements": gather_elements, "GatherND": gather_nd, "ScatterElements": scatter,
+              "ScatterND": scatter, "OneHot": one_hot}
+CHECKS = {"ScatterElements": check_scatter, "ScatterND": check_scatter}
