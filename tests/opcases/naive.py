@@ -343,6 +343,17 @@ def maximum(g: Graph, node: Node, a, b):
     return np.maximum(a, b)
 
 
+def gather(g: Graph, node: Node, x, idx):
+    """y[outer, i..., inner] = x[outer, idx[i...] (+ d if negative), inner] along the op's axis."""
+    axis = node.op.axis
+    d = x.shape[axis]
+    flat = [int(i) + d if i < 0 else int(i) for i in idx.reshape(-1)]
+    moved = np.moveaxis(x, axis, 0)
+    picked = np.stack([moved[i] for i in flat])                 # (len(flat), other axes...)
+    out = np.moveaxis(picked, 0, axis)
+    return out.reshape(x.shape[:axis] + idx.shape + x.shape[axis + 1:]).copy()
+
+
 KERNELS = {
     qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
     qops.QMatMul: q_matmul, qops.QAdd: q_add, qops.QSub: q_sub, qops.QMul: q_mul, qops.Lut: lut,
@@ -352,6 +363,7 @@ KERNELS = {
     ops.Transpose: transpose, ops.Pad: pad, ops.Slice: slice_, ops.Split: split,
     ops.Quantize: quantize, ops.Dequantize: dequantize, ops.Min: minimum, ops.Max: maximum,
 }
+KERNELS[ops.Gather] = gather
 
 
 def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
