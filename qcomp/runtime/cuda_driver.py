@@ -39,7 +39,7 @@ from ..errors import QcompError
 DEVICE_ALIGN = 256
 MAX_THREADS_PER_BLOCK = 1024
 MAX_STATIC_SHARED_BYTES = 48 * 1024
-_ITEMSIZE = {"int8_t": 1, "int32_t": 4, "int64_t": 8, "float": 4}
+_ITEMSIZE = {"int8_t": 1, "uint8_t": 1, "int32_t": 4, "int64_t": 8, "float": 4}   # uint8_t: bool
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ class GpuRunner:
         _check(d, d.cuCtxSetCurrent(self._ctx), "cuCtxSetCurrent")
         inputs = []
         for i, t in enumerate(spec["inputs"]):
-            a = np.ascontiguousarray(feeds[t["name"]], dtype=np.dtype(t["dtype"]))
+            a = np.asarray(feeds[t["name"]], dtype=np.dtype(t["dtype"]), order="C")   # keeps a scalar 0-d
             if list(a.shape) != t["shape"]:
                 raise QcompError(f"input {t['name']!r} has shape {a.shape}, expected {tuple(t['shape'])}")
             inputs.append(a)

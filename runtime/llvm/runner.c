@@ -58,6 +58,7 @@ static const char *dtype_name(int dtype) {
     case QCOMP_UINT8: return "uint8";
     case QCOMP_INT32: return "int32";
     case QCOMP_INT64: return "int64";
+    case QCOMP_BOOL: return "bool";
     default: return "unknown";
   }
 }
@@ -69,6 +70,7 @@ static const char *dtype_descr(int dtype) { /* numpy's dtype.str */
     case QCOMP_UINT8: return "|u1";
     case QCOMP_INT32: return "<i4";
     case QCOMP_INT64: return "<i8";
+    case QCOMP_BOOL: return "|b1";
     default: return NULL;
   }
 }
@@ -76,7 +78,7 @@ static const char *dtype_descr(int dtype) { /* numpy's dtype.str */
 static size_t dtype_size(int dtype) {
   switch (dtype) {
     case QCOMP_FLOAT32: case QCOMP_INT32: return 4;
-    case QCOMP_INT8: case QCOMP_UINT8: return 1;
+    case QCOMP_INT8: case QCOMP_UINT8: case QCOMP_BOOL: return 1;
     case QCOMP_INT64: return 8;
     default: return 0;
   }

@@ -8,8 +8,10 @@
   a Loop of 3 iterations whose body runs a Conv on the loop-carried value, with the iteration
   number folded into it (frontend/control_flow.py).
 
-Each is built once per module for ref, x86-vnni, dsp-c and cuda (emulated), from one calibration
-set; every target's outputs equal ref's, and ref's int8 result follows onnxruntime's float one.
+Each is built once per module for ref, x86-vnni and dsp-c from one calibration set; every target's
+outputs equal ref's, and ref's int8 result follows onnxruntime's float one. (cuda runs the same
+int8 Gather in the op-case table, gather_scatter_const_indices, and the mixed-input model of
+tests/cli/test_mixed_inputs.py; its emulated build is the slowest, so it is left out here.)
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from qcomp.target import get_target, host_support
 
 from .onnx_util import IR_VERSION, model, run_onnxruntime
 
-TARGETS = ("ref", "x86-vnni", "dsp-c", "cuda")
+TARGETS = ("ref", "x86-vnni", "dsp-c")
 
 
 def detector_head():
@@ -98,9 +100,7 @@ def built(request, tmp_path_factory):
         if not s.can_build:
             continue
         art = qcomp.build(root / "m.onnx", target=t, calib=root / "calib.npz", out=root / t)
-        if t == "cuda":
-            outs[t] = qcomp.load(art, emulate=True).run({"x": x}, raw=True)
-        elif s.can_run:
+        if s.can_run:
             outs[t] = qcomp.load(art).run({"x": x}, raw=True)
     outs["float"] = qcomp.load(root / "ref").run({"x": x})
     return m, x, outs

@@ -58,6 +58,7 @@ class Launch:
 
 
 _CTYPES = {"i8": "int8_t", "i32": "int32_t", "i64": "int64_t", "f32": "float"}
+_CTYPES["bool"] = "uint8_t"   # one byte, 0 or 1 (numpy's bool): a mask input, cast to float
 
 
 def ctype_of(dtype) -> str:

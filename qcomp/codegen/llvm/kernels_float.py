@@ -47,20 +47,21 @@ def emit_cast(node: Node, k) -> None:
     n = _prod(src.shape)
     if src.dtype is dst.dtype:
         memcpy(k.mod, b, k.outs[0], k.ins[0], src.nbytes)
-    elif dst.dtype is DType.FLOAT32 and not src.dtype.is_float and src.dtype is not DType.BOOL:
+    elif dst.dtype is DType.FLOAT32 and not src.dtype.is_float:
         et = int_type(src.dtype.itemsize)
         with loop(b, n) as i:
             v = load(b, k.ins[0], i, et)
-            f = b.uitofp(v, F32) if src.dtype is DType.UINT8 else b.sitofp(v, F32)
+            # bool is one byte holding 0 or 1 (numpy's and the ABI's QCOMP_BOOL)
+            f = b.uitofp(v, F32) if src.dtype in (DType.UINT8, DType.BOOL) else b.sitofp(v, F32)
             store(b, f, k.outs[0], i, F32)
 
 
 def why_not_cast(node, graph) -> str | None:
-    """Integer -> float32, or a same-type copy."""
+    """Integer or bool -> float32, or a same-type copy."""
     src, dst = graph.types[node.inputs[0]].dtype, graph.types[node.outputs[0]].dtype
-    if src is dst or (dst is DType.FLOAT32 and not src.is_float and src is not DType.BOOL):
+    if src is dst or (dst is DType.FLOAT32 and not src.is_float):
         return None
-    return f"Cast {src.value} -> {dst.value}: the llvm backend casts integers to f32 only"
+    return f"Cast {src.value} -> {dst.value}: the llvm backend casts integers and bool to f32 only"
 
 
 def why_not_float_input(node, graph) -> str | None:
