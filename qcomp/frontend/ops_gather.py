@@ -13,9 +13,18 @@ at the model's opset, negative indices and batch_dims included) on *positions* i
 
 (x' = reshape(x, [-1])). Gather only moves elements, so the result is exact in float and in int8,
 where it keeps its input's quant params (the Concat of a scatter requantizes `updates` to the
-output's params, as every Concat does). Scatter with a reduction (add, mul, max, min) computes
-values and is refused unless every input is constant (then the node folds). Indices computed at run
-time are refused by name: the map would not be known at import.
+output's params, as every Concat does). Indices computed at run time are refused by name: the map
+would not be known at import.
+
+Scatter with a reduction (add, mul, max, min): the update elements written to each output position
+p are known at import, in their order u_1, u_2, ... (ONNX applies them in index order), so
+
+    y[p] = (((data[p] (op) u_1) (op) u_2) ...)          layer 0 = data, layer L = Gather(sources, map_L)
+
+where map_L[p] is the L-th update of p, or, where p has fewer, a neutral element: a constant 0
+(add) or 1 (mul) appended to the sources, or data[p] itself (max, min: idempotent). The layers
+combine left to right with the IR's Add / Mul / Max / Min (their own int8 rules), so the float
+result rounds exactly as ONNX's sequential loop does.
 
 OneHot(indices, depth, values, axis): depth and values constant; indices at run time (float ones
 cast to int64 first, toward zero, as ONNX says). The result
@@ -51,16 +60,25 @@ def _source_map(ctx: Context, node: onnx.NodeProto, arrays: list[np.ndarray]) ->
     return fold.evaluate(node, arrays, ctx.opset)[0].astype(np.int64)
 
 
-def _gather_flat(ctx: Context, sources: list[Value], index: np.ndarray) -> list[Value]:
-    """y = Gather(Concat(flattened sources), index) in ONNX layout, named after the node's output."""
+def _flat_source(ctx: Context, sources: list[Value]) -> str:
+    """Concat of the flattened sources (one IR value)."""
     flat = [ctx.reshaped(v, (int(np.prod(ctx.shape(v), dtype=np.int64)),), suffix=f"flat{k}")
             for k, v in enumerate(sources)]
-    src = flat[0] if len(flat) == 1 else ctx.emit(irops.Concat(0), flat, suffix="sources")[0]
+    return flat[0] if len(flat) == 1 else ctx.emit(irops.Concat(0), flat, suffix="sources")[0]
+
+
+def _gather_from(ctx: Context, src: str, index: np.ndarray, suffix: str | None = None) -> Val:
+    """Gather(src, index) in ONNX layout; named after the node's output unless `suffix` is given."""
     if index.size == 0:
         raise Unsupported("its result is empty; qcomp has no empty tensors")
     idx = ctx.constant(index.astype(np.int64), f"{ctx.node_name}_map")
-    y = ctx.emit(irops.Gather(0), [src, idx], out=ctx.out_name())[0]
-    return [Val(y, layout.identity(index.ndim))]
+    y = ctx.emit(irops.Gather(0), [src, idx], out=ctx.out_name() if suffix is None else None, suffix=suffix)[0]
+    return Val(y, layout.identity(index.ndim))
+
+
+def _gather_flat(ctx: Context, sources: list[Value], index: np.ndarray) -> list[Value]:
+    """y = Gather(Concat(flattened sources), index), named after the node's output."""
+    return [_gather_from(ctx, _flat_source(ctx, sources), index)]
 
 
 def gather_elements(ctx: Context, node: onnx.NodeProto) -> list[Value]:
@@ -75,11 +93,64 @@ def gather_nd(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     return gather_elements(ctx, node)
 
 
+_REDUCE = {"add": (irops.Add, 0), "mul": (irops.Mul, 1), "max": (irops.Max, None), "min": (irops.Min, None)}
+
+
 def check_scatter(node: onnx.NodeProto, opset: int) -> list[str]:
     r = Attrs(node).str("reduction", "none")
-    return [] if r == "none" else [f"reduction {r!r} computes values from run-time data; qcomp supports "
-                                   f"reduction 'none' (a data movement), or folds the node when every input "
-                                   f"is constant"]
+    return [] if r == "none" or r in _REDUCE else [f"reduction {r!r} is not one of none, add, mul, max, min"]
+
+
+def _targets(node: onnx.NodeProto, shape: tuple[int, ...], idx: np.ndarray, ushape: tuple[int, ...]) -> np.ndarray:
+    """The flat output position each update element (in row-major order) is written to."""
+    if node.op_type == "ScatterElements":
+        axis = Attrs(node).int("axis", 0)
+        axis = axis + len(shape) if axis < 0 else axis
+        coords = list(np.indices(ushape))
+        coords[axis] = np.where(idx < 0, idx + shape[axis], idx)
+        return np.ravel_multi_index(tuple(coords), shape).reshape(-1)
+    k = idx.shape[-1]
+    lead = np.where(idx < 0, idx + np.array(shape[:k]), idx).reshape(-1, k)
+    base = np.ravel_multi_index(tuple(lead.T), shape[:k])
+    inner = int(np.prod(shape[k:], dtype=np.int64))
+    return (base[:, None] * inner + np.arange(inner)[None, :]).reshape(-1)
+
+
+def _scatter_reduce(ctx: Context, node: onnx.NodeProto, data: Value, updates: Value, idx: np.ndarray,
+                    reduction: str) -> list[Value]:
+    """out[p] = data[p] (op) u_1 (op) u_2 ... over the updates written to p, in their order:
+    layer 0 is data, layer L the L-th update of each position (or a neutral element: 0 for add, 1
+    for mul, data[p] itself for max / min, which are idempotent), combined left to right."""
+    shape, ushape = ctx.shape(data), ctx.shape(updates)
+    n, nu = int(np.prod(shape, dtype=np.int64)), int(np.prod(ushape, dtype=np.int64))
+    try:
+        targets = _targets(node, shape, idx, ushape)
+    except ValueError as e:
+        raise Unsupported(f"its indices {idx.shape} do not address data {shape} with updates {ushape}: {e}") from None
+    if targets.size != nu or np.any(targets < 0) or np.any(targets >= n):
+        raise Unsupported(f"its indices address positions outside data {shape}")
+    op, neutral = _REDUCE[reduction]
+    order = np.argsort(targets, kind="stable")
+    rank = np.empty(nu, np.int64)
+    starts = np.searchsorted(targets[order], targets[order], side="left")
+    rank[order] = np.arange(nu) - starts                     # how many earlier updates hit the same position
+    sources: list[Value] = [data, updates]
+    fill = np.arange(n, dtype=np.int64)
+    if neutral is not None:
+        sources.append(Const(np.array([neutral], np.dtype(ctx.dtype(data).np)), f"{ctx.node_name}_neutral"))
+        fill = np.full(n, n + nu, np.int64)
+    src = _flat_source(ctx, sources)
+    acc = ctx.plain(data)
+    layers = int(rank.max(initial=-1)) + 1
+    for layer in range(layers):
+        index = fill.copy()
+        hit = rank == layer
+        index[targets[hit]] = n + np.flatnonzero(hit)
+        part = _gather_from(ctx, src, index.reshape(shape), suffix=f"layer{layer}")
+        last = layer == layers - 1
+        acc = ctx.emit(op(), [acc, part.name], out=ctx.out_name() if last else None,
+                       suffix=None if last else f"combine{layer}")[0]
+    return [Val(acc, layout.identity(len(shape)))]
 
 
 def scatter(ctx: Context, node: onnx.NodeProto) -> list[Value]:
@@ -87,6 +158,9 @@ def scatter(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     idx_arr = _indices(ctx, node, idx)
     if ctx.dtype(data) != ctx.dtype(updates):
         raise Unsupported(f"data is {ctx.dtype(data).value} but updates are {ctx.dtype(updates).value}")
+    reduction = Attrs(node).str("reduction", "none")
+    if reduction != "none":
+        return _scatter_reduce(ctx, node, data, updates, idx_arr, reduction)
     shape, ushape = ctx.shape(data), ctx.shape(updates)
     n = int(np.prod(shape, dtype=np.int64))
     pos = np.arange(n, dtype=np.int64).reshape(shape)

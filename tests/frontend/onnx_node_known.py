@@ -219,14 +219,6 @@ KNOWN: tuple[Known, ...] = (
         'test_scan_sum',
     )),
     # ---- gathers, scatters, OneHot (frontend/ops_gather.py) ----
-    Known("Scatter with a reduction (add, mul, max, min) of run-time data: qcomp imports the data-movement "
-          "form (reduction 'none') only",
-          r"reduction '(add|mul|max|min)' computes values", (
-        'test_scatter_elements_with_duplicate_indices', 'test_scatter_elements_with_reduction_max',
-        'test_scatter_elements_with_reduction_min', 'test_scatter_elements_with_reduction_mul',
-        'test_scatternd_add', 'test_scatternd_max', 'test_scatternd_max_with_element_indices',
-        'test_scatternd_min', 'test_scatternd_min_with_element_indices', 'test_scatternd_multiply',
-    )),
     Known("OneHot index outside [-depth, depth): ONNX gives a row of off values; qcomp's Gather refuses the "
           "index at run time rather than compute a row for it",
           r"index 5 is out of range for axis 0 of size 5", (
