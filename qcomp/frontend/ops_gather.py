@@ -194,6 +194,26 @@ def one_hot(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     return [Val(y, perm)]
 
 
+def top_k(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+    """TopK with a constant K: the IR TopK along the axis in x's layout (sorted=0 leaves the order to
+    the implementation in ONNX; qcomp returns the sorted order, as onnxruntime does)."""
+    ins = ctx.inputs(node)
+    x = ctx.val(ins[0])
+    a = Attrs(node)
+    k_arr = ctx.const(ins[1] if len(ins) > 1 else None, "K (input 1)").reshape(-1)
+    if k_arr.size != 1 or not np.issubdtype(k_arr.dtype, np.integer):
+        raise Unsupported(f"K must be one int64 value; got {k_arr.size} of {k_arr.dtype}")
+    axis = ctx.axis(a.int("axis", -1), ctx.rank(x))
+    k, n = int(k_arr[0]), ctx.shape(x)[axis]
+    if not 1 <= k <= n:
+        raise Unsupported(f"K {k} must be in 1..{n} (the size of axis {axis}); qcomp has no empty tensors")
+    op = irops.TopK(x.perm.index(axis), k, bool(a.int("largest", 1)))
+    outs = [o if o and o not in ctx.graph.types else ctx.fresh(o or f"{ctx.node_name}:{j}")
+            for j, o in enumerate(node.output[:2])]
+    names = ctx.emit(op, [x.name], out=outs)
+    return [Val(names[0], x.perm), Val(names[1], x.perm)]
+
+
 CONVERTERS = {"GatherElements": gather_elements, "GatherND": gather_nd, "ScatterElements": scatter,
-              "ScatterND": scatter, "OneHot": one_hot}
+              "ScatterND": scatter, "OneHot": one_hot, "TopK": top_k}
 CHECKS = {"ScatterElements": check_scatter, "ScatterND": check_scatter}

@@ -32,6 +32,7 @@ from .ops_elementwise import (Abs, Add, Binary, Cast, Ceil, Celu, Clip, Cos, Div
                               Round, Selu, Shrink, Sigmoid, Sign, Sin, Softplus, Softsign, Sqrt, Sub, Tanh,
                               ThresholdedRelu, Unary)
 from .ops_movement import Concat, Gather, Pad, Reshape, Resize, Slice, Split, Transpose
+from .ops_select import TopK
 from .types import DType, IRError, TensorType
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Abs", "Ceil", "Celu", "Cos", "Elu", "Floor", "Log", "Max", "Min", "Mish", "Mod", "Round", "Selu", "Shrink",
     "Sign", "Sin", "Softplus", "Softsign", "ThresholdedRelu",
     "Concat", "Gather", "Pad", "Reshape", "Resize", "Slice", "Split", "Transpose",
+    "TopK",
     "Quantize", "Dequantize", "Requantize", "output_count", "ALL_OPS",
 ]
 
@@ -95,3 +97,4 @@ ALL_OPS: dict[str, type[Op]] = {
         Shrink, Min, Max, Mod,
     ]
 }
+ALL_OPS["TopK"] = TopK   # selection (ops_select.py)

@@ -22,6 +22,7 @@ from ..errors import UnsupportedModelError
 from ..ir.ops import (AvgPool2D, BatchNorm, ConvTranspose2D, Conv2D, Dense, Erf, Exp, Gelu, HardSigmoid,
                       HardSwish, LayerNorm, LeakyRelu, Op, PRelu, ReduceMean, Sigmoid, Softmax, Sqrt, Tanh)
 from . import float_conv, float_elementwise, float_math, float_movement, float_norm, float_pool, float_resize
+from . import float_select
 
 Kernel = Callable[..., "np.ndarray | list[np.ndarray]"]
 
@@ -34,6 +35,7 @@ KERNELS: dict[type[Op], Kernel] = {
     **float_conv.TABLE, **float_elementwise.TABLE, **float_math.TABLE, **float_movement.TABLE, **float_norm.TABLE,
     **float_pool.TABLE, **float_resize.TABLE,
 }
+KERNELS.update(float_select.TABLE)   # TopK
 
 FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float16)})
 _FLOAT_ONLY = (Conv2D, ConvTranspose2D, Dense, BatchNorm, LayerNorm, Softmax, Sigmoid, Tanh, HardSigmoid,

@@ -3,7 +3,8 @@
 - a detector-head-style model: Conv scores (1, 6, 4, 4) -> Reshape (1, 6, 16) anchors, then
   GatherElements (the class channel chosen per anchor), GatherND (a fixed set of anchors), and
   ScatterND (anchors overwritten by a second head's values): all constant indices, so they import
-  as one int8 Gather each (frontend/ops_gather.py);
+  as one int8 Gather each (frontend/ops_gather.py); and TopK (k 5) of each class's anchor scores,
+  on int8 (its int64 indices stay inside: the C ABI has no int64 output);
 - a control-flow model: an If on the input's width (a shape, constant once shapes are fixed) and
   a Loop of 3 iterations whose body runs a Conv on the loop-carried value, with the iteration
   number folded into it (frontend/control_flow.py).
@@ -45,9 +46,11 @@ def detector_head():
              helper.make_node("GatherND", ["s0", "pick"], ["y_pick"], name="picked"),
              helper.make_node("Conv", ["x", "w2", "b2"], ["c2"], name="second", strides=[2, 2]),
              helper.make_node("Reshape", ["c2", "shape2"], ["u"], name="updates"),
-             helper.make_node("ScatterND", ["s0", "rows", "u"], ["y_scatter"], name="overwrite")]
-    inits.update(zero=np.array([0], np.int64), shape2=np.array([2, 16], np.int64))   # rows 1 and 4 of (6, 16)
-    return model(nodes, {"x": (1, 3, 4, 4)}, ["y_cls", "y_pick", "y_scatter"], inits, opset=16), (1, 3, 4, 4)
+             helper.make_node("ScatterND", ["s0", "rows", "u"], ["y_scatter"], name="overwrite"),
+             helper.make_node("TopK", ["s", "k"], ["y_top", "top_idx"], name="best", axis=2)]
+    inits.update(zero=np.array([0], np.int64), shape2=np.array([2, 16], np.int64),   # rows 1 and 4 of (6, 16)
+                 k=np.array([5], np.int64))
+    return model(nodes, {"x": (1, 3, 4, 4)}, ["y_cls", "y_pick", "y_scatter", "y_top"], inits, opset=16), (1, 3, 4, 4)
 
 
 def control_model():

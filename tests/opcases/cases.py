@@ -263,4 +263,21 @@ def _gather_scatter(name, rng):
 
 CASES += [C("gather_scatter_const_indices", _gather_scatter)]
 
+
+# ---- TopK on int8 (qcomp/ir/ops_select.py) ----
+
+def _topk(name, rng, with_indices: bool):
+    """The 3 largest along H and the 4 smallest along C of values in [-4, 4] (many ties: the lower
+    index first), -128 and 127 included."""
+    b = Builder(name, rng)
+    x = b.input("x", (2, 7, 5, 9), -3, lo=-4, hi=4)
+    b.feeds["x"][0, 0, 0, :2] = (-128, 127)
+    top = b.node(ops.TopK(axis=1, k=3, largest=True), [x], "top_h")
+    low = b.node(ops.TopK(axis=3, k=4, largest=False), [x], "low_c")
+    return b.done(top[0], low[0], *((top[1], low[1]) if with_indices else ()))
+
+
+CASES += [C("topk_int8_values", _p(_topk, False), min_distinct=5),
+          C("topk_int8_with_indices", _p(_topk, True), min_distinct=5)]
+
 assert len({c.name for c in CASES}) == len(CASES), "op case names must be unique"

@@ -366,6 +366,23 @@ KERNELS = {
 KERNELS[ops.Gather] = gather
 
 
+def top_k(g: Graph, node: Node, x):
+    """Each row along the axis sorted by value (descending if largest, else ascending), equal values by
+    position; the first k of them and their positions."""
+    op = node.op
+    moved = np.moveaxis(x, op.axis, -1)
+    values, indices = np.empty(moved.shape[:-1] + (op.k,), x.dtype), np.empty(moved.shape[:-1] + (op.k,), np.int64)
+    for pos in np.ndindex(moved.shape[:-1]):
+        row = [(int(v), i) for i, v in enumerate(moved[pos])]
+        ranked = sorted(row, key=lambda p: ((-p[0] if op.largest else p[0]), p[1]))[:op.k]
+        values[pos] = [v for v, _ in ranked]
+        indices[pos] = [i for _, i in ranked]
+    return [np.moveaxis(values, -1, op.axis).copy(), np.moveaxis(indices, -1, op.axis).copy()]
+
+
+KERNELS[ops.TopK] = top_k
+
+
 def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Evaluate a TARGET-stage graph node by node; outputs keyed by graph output name."""
     env = {**g.constants, **{k: np.asarray(v) for k, v in feeds.items()}}

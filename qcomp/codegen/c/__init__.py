@@ -48,7 +48,7 @@ from ...resources import data_dir
 from ...target import Target
 from .. import ADD_PARAMS_FIELDS
 from ..memory import planned
-from . import emit_compute, emit_gather, emit_movement, toolchain
+from . import emit_compute, emit_gather, emit_movement, emit_select, toolchain
 from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx
 
@@ -57,6 +57,7 @@ STATIC_HINT = "quantize it statically: --quant full (the default) with --calib s
 
 EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
 EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
+EMITTERS.update(emit_select.TABLE)   # TopK
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,

@@ -44,7 +44,7 @@ from ...target import Target
 from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
 from ..memory import planned
 from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
-               kernels_softmax)
+               kernels_select, kernels_softmax)
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -86,6 +86,7 @@ EMITTERS = {
     **{cls: Emitter(kernels_math.emit_unary, kernels_fallback.why_not_float) for cls in kernels_math.UNARY},
     **{cls: Emitter(kernels_math.emit_binary, kernels_math.why_not_binary) for cls in (ops.Min, ops.Max, ops.Mod)},
 }
+EMITTERS[ops.TopK] = Emitter(kernels_select.emit_topk, kernels_select.why_not_topk)   # selection
 
 
 @dataclass
