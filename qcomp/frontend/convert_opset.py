@@ -41,7 +41,14 @@ def _child(data: bytes, target: int, conn) -> None:
 
 
 def _convert_isolated(model: onnx.ModelProto, target: int) -> tuple[str, bytes | str]:
-    """("ok", converted bytes) or ("error", message); the converter runs in a forked child."""
+    """("ok", converted bytes) or ("error", message); the converter runs in a forked child (in this
+    process where the platform cannot fork)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        from onnx import version_converter
+        try:
+            return "ok", version_converter.convert_version(model, target).SerializeToString()
+        except Exception as e:  # noqa: BLE001 - the converter's own exception types vary
+            return "error", str(e)
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     p = ctx.Process(target=_child, args=(model.SerializeToString(), target, child), daemon=True)
