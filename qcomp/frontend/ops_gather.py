@@ -47,9 +47,11 @@ from .context import Attrs, Const, Context, Unsupported, Val, Value
 
 def _indices(ctx: Context, node: onnx.NodeProto, v: Value | None) -> np.ndarray:
     if not isinstance(v, Const):
+        also = " (GatherND also with run-time indices of whole rows: last index dim 1, batch_dims 0)" \
+            if node.op_type == "GatherND" else ""
         raise Unsupported(f"its indices (input 1) are computed at run time; qcomp supports {node.op_type} with "
                           f"constant indices (an initializer, or computed from shapes), which fix at import "
-                          f"which element moves where")
+                          f"which element moves where{also}")
     if not np.issubdtype(v.array.dtype, np.integer):
         raise Unsupported(f"its indices are {v.array.dtype}; ONNX defines them as int32 or int64")
     return v.array
@@ -90,6 +92,15 @@ def gather_elements(ctx: Context, node: onnx.NodeProto) -> list[Value]:
 
 
 def gather_nd(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+    """Constant indices: one Gather by the position map. Run-time indices addressing whole rows of
+    axis 0 (last index dim 1, batch_dims 0: data[idx[..., 0]]) are a Gather along axis 0 of the
+    indices without their last axis (the IR Gather checks each index at run time)."""
+    data, idx = ctx.inputs(node)
+    if isinstance(idx, Val) and ctx.shape(idx)[-1:] == (1,) and Attrs(node).int("batch_dims", 0) == 0 \
+            and ctx.rank(idx) > 1:
+        rows = ctx.reshaped(idx, ctx.shape(idx)[:-1], suffix="rows")
+        y = ctx.emit(irops.Gather(0), [ctx.plain(data), rows], out=ctx.out_name())[0]
+        return [Val(y, layout.identity(len(ctx.graph.types[y].shape)))]
     return gather_elements(ctx, node)
 
 

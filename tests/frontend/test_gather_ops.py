@@ -28,6 +28,7 @@ CASES = [
          {"axis": 1}, opset=13, nhwc=True),
     Case("gather_nd_rows", "GatherND", ((4, 5), i64([[3], [0], [-1]])), opset=11),
     Case("gather_nd_elements", "GatherND", ((2, 3, 4), i64([[0, 1, 3], [1, 2, 0]])), opset=13),
+    Case("gather_nd_run_time_rows", "GatherND", ((5, 3, 2), Ints((2, 4, 1), -5, 5)), opset=13),
     Case("gather_nd_batch_dims", "GatherND", ((2, 3, 4), i64([[[1], [2]], [[0], [0]]])), {"batch_dims": 1},
          opset=12),
     Case("scatter_elements_axis1", "ScatterElements", ((3, 5), i64([[1, 3], [0, -1], [4, 2]]), (3, 2)),
@@ -71,6 +72,20 @@ def test_matches_onnxruntime_exactly(case: Case):
     else:
         for k, b in want.items():
             np.testing.assert_array_equal(got[k], b, err_msg=case.id)
+
+
+def test_topk_indices_gather_boxes_like_a_detector(rng):
+    """scores (1, 20) -> TopK 5 -> indices pick boxes (1, 20, 4) with a run-time Gather."""
+    nodes = [helper.make_node("TopK", ["scores", "k"], ["best", "idx"], axis=1),
+             helper.make_node("Squeeze", ["idx", "zero"], ["idx0"]),
+             helper.make_node("Gather", ["boxes", "idx0"], ["picked"], axis=1)]
+    m = model(nodes, {"scores": (1, 20), "boxes": (1, 20, 4)}, ["best", "picked"],
+              {"k": i64([5]), "zero": i64([0])}, opset=13)
+    feeds = {"scores": rng.standard_normal((1, 20)).astype(np.float32),
+             "boxes": rng.standard_normal((1, 20, 4)).astype(np.float32)}
+    want, got = run_onnxruntime(m, feeds), run_float(import_onnx(m), feeds)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
 
 
 def test_nonzero_of_a_constant_folds():
