@@ -207,7 +207,7 @@ def check_feeds(manifest: dict, feeds: dict) -> dict[str, np.ndarray]:
             raise InputError(f"input {name!r} has shape {a.shape}, expected {tuple(t['shape'])} ({t['dtype']})")
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise InputError(f"input {name!r} contains NaN or Inf, which have no int8 encoding")
-        out[name] = np.ascontiguousarray(a)
+        out[name] = np.asarray(a, order="C")   # np.ascontiguousarray would make a scalar 1-D
     return out
 
 

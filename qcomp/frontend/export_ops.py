@@ -239,6 +239,10 @@ def gather(w: Writer, n: Node, outs: list[str]) -> None:
     w.node("Gather", [w.input(n.inputs[0]), w.raw(n.inputs[1])], outs, axis=n.op.axis)
 
 
+def top_k(w: Writer, n: Node, outs: list[str]) -> None:
+    w.node("TopK", [w.input(n.inputs[0]), w.ints([n.op.k], "k")], outs, axis=n.op.axis, largest=int(n.op.largest))
+
+
 EMITTERS = {
     ops.Conv2D: conv2d, ops.ConvTranspose2D: conv_transpose2d, ops.Dense: dense, ops.MatMul: matmul,
     ops.BatchNorm: batch_norm, ops.MaxPool2D: max_pool, ops.AvgPool2D: avg_pool,
@@ -258,6 +262,7 @@ EMITTERS = {
     **{cls: _simple(cls.__name__) for cls in (ops.Softplus, ops.Softsign, ops.Mish, ops.Log, ops.Abs, ops.Floor,
                                               ops.Ceil, ops.Round, ops.Sign, ops.Sin, ops.Cos, ops.Min, ops.Max)},
 }
+EMITTERS[ops.TopK] = top_k
 
 # comparison, logic, selection, more reductions and the index ops (qcomp/ir/ops_logic.py): an int8
 # operand is dequantized, which keeps every comparison and extreme (dequantization is increasing)

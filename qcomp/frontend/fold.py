@@ -63,7 +63,9 @@ def _gather_elements(node: onnx.NodeProto, data: np.ndarray, indices: np.ndarray
     axis = Attrs(node).int("axis", 0)
     axis = axis + data.ndim if axis < 0 else axis
     idx = np.where(indices < 0, indices + data.shape[axis], indices)
-    return [np.take_along_axis(data, idx, axis=axis)]
+    # ONNX lets indices be shorter than data on the other axes: only that corner of data is read
+    corner = tuple(slice(None) if a == axis else slice(0, n) for a, n in enumerate(indices.shape))
+    return [np.take_along_axis(data[corner], idx, axis=axis)]
 
 
 def _dequantize_linear(node: onnx.NodeProto, x: np.ndarray, scale: np.ndarray,

@@ -29,6 +29,7 @@ from ..ir import Graph, TensorType, verify
 from ..ir import ops as irops
 from ..ir.prequant import set_prequant
 from ..ir.types import IRError
+from . import control_flow, ops_gather
 from . import (dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_math_more, ops_movement, ops_quant, ops_shape,
                qlinear_ops, tensors)
 from . import ops_recurrent
@@ -44,6 +45,9 @@ CONVERTERS.update({**ops_logic.CONVERTERS, **ops_reduce.CONVERTERS, **ops_norm.C
 CHECKS = {**ops_conv.CHECKS, **ops_math.CHECKS, **ops_shape.CHECKS, **ops_movement.CHECKS, **qlinear_ops.CHECKS}
 CONVERTERS.update(ops_recurrent.CONVERTERS)   # LSTM, GRU, RNN unrolled into IR ops
 CHECKS.update(ops_recurrent.CHECKS)
+CONVERTERS.update(control_flow.CONVERTERS)   # If, Loop, Scan: resolved at import (control_flow.py)
+CONVERTERS.update(ops_gather.CONVERTERS)     # GatherElements, GatherND, Scatter*, OneHot as one Gather
+CHECKS.update(ops_gather.CHECKS)
 SUPPORTED_OPS = tuple(sorted(set(CONVERTERS) | {"Constant", "Shape", "Size"}))
 
 
@@ -62,7 +66,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
 
     graph = Graph(name=g.name or "model")
     reserved = {v for n in g.node for v in list(n.input) + list(n.output)} | {i.name for i in g.input} \
-        | initializers | {o.name for o in g.output}
+        | initializers | {o.name for o in g.output} | control_flow.subgraph_names(g)
     ctx = Context(graph, opset, reserved)
     for i in inputs:
         graph.add_input(i.name, TensorType(shapes[i.name], _input_dtype(i)))
@@ -81,6 +85,8 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
         "opset": str(opset), "producer": f"{m.model.producer_name} {m.model.producer_version}".strip(),
         "ir_version": str(m.model.ir_version), "source_sha256": m.sha256, "source": m.source,
     })
+    if m.converted_from is not None:
+        graph.meta["converted_from_opset"] = str(m.converted_from)
     return verify(graph)
 
 
@@ -258,7 +264,8 @@ def _convert(ctx: Context, node: onnx.NodeProto) -> list[Value]:
         return [Const(fold.shape_of(ctx.shape(ins[0]), node), node.output[0])]
     if op == "Size":
         return [Const(np.array(int(np.prod(ctx.shape(ins[0]), dtype=np.int64)), np.int64), node.output[0])]
-    if all(v is None or isinstance(v, Const) for v in ins) and op not in qlinear_ops.NOT_FOLDED:
+    if all(v is None or isinstance(v, Const) for v in ins) and op not in qlinear_ops.NOT_FOLDED \
+            and op not in control_flow.CONVERTERS:
         consts = [v.array if v is not None else None for v in ins]
         if op == "DequantizeLinear":
             ops_quant.record_folded_dequantize(ctx, node, consts)

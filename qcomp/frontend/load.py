@@ -26,6 +26,7 @@ class Loaded:
     sha256: str                  # of the file bytes, or of the serialized ModelProto
     source: str                  # the path, or "<ModelProto>"
     base_dir: str | None         # where external data files live
+    converted_from: int | None = None   # the model's own opset when convert_opset upgraded it
 
 
 def load(model: str | os.PathLike | onnx.ModelProto) -> Loaded:
@@ -49,7 +50,16 @@ def load(model: str | os.PathLike | onnx.ModelProto) -> Loaded:
         loaded = Loaded(proto, hashlib.sha256(data).hexdigest(), path, os.path.dirname(os.path.abspath(path)))
     _check_structure(loaded)
     _load_external_data(loaded)
-    return loaded
+    return _upgraded(loaded)
+
+
+def _upgraded(m: Loaded) -> Loaded:
+    """An opset-7..10 model converted to opset 11 (convert_opset.py); any other model unchanged."""
+    from .convert_opset import CONVERTIBLE_FROM, upgrade
+    versions = [int(o.version) for o in m.model.opset_import if o.domain in DEFAULT_DOMAINS]
+    if not versions or not CONVERTIBLE_FROM <= versions[0] < MIN_OPSET:
+        return m
+    return Loaded(upgrade(m.model, m.source, versions[0]), m.sha256, m.source, m.base_dir, versions[0])
 
 
 def _check_structure(m: Loaded) -> None:
@@ -93,7 +103,7 @@ def default_opset(m: Loaded) -> int:
     if not MIN_OPSET <= v <= MAX_OPSET:
         raise ModelLoadError(
             f"{m.source} uses opset {v} of the default ONNX domain; qcomp supports opsets {MIN_OPSET} to "
-            f"{MAX_OPSET}. Convert it first, for example: onnx.save(onnx.version_converter.convert_version("
+            f"{MAX_OPSET} (and converts opsets 7 to 10 on import). Convert it first, for example: onnx.save(onnx.version_converter.convert_version("
             f"onnx.load(path), 17), 'model_opset17.onnx')")
     return v
 

@@ -35,6 +35,7 @@ from .ops_elementwise import (Abs, Add, Binary, Cast, Ceil, Celu, Clip, Cos, Div
 from .ops_movement import Concat, Gather, Pad, Reshape, Resize, Slice, Split, Transpose
 from .ops_logic import (ArgMax, ArgMin, Compare, CumSum, IsInf, IsNaN, Logical, Not, ReduceMin, ReduceProd,
                         ReduceSum, Where)
+from .ops_select import TopK
 from .types import DType, IRError, TensorType
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Abs", "Ceil", "Celu", "Cos", "Elu", "Floor", "Log", "Max", "Min", "Mish", "Mod", "Round", "Selu", "Shrink",
     "Sign", "Sin", "Softplus", "Softsign", "ThresholdedRelu",
     "Concat", "Gather", "Pad", "Reshape", "Resize", "Slice", "Split", "Transpose",
+    "TopK",
     "Quantize", "Dequantize", "Requantize", "output_count", "ALL_OPS",
     "ArgMax", "ArgMin", "Compare", "CumSum", "IsInf", "IsNaN", "Logical", "Not", "ReduceMin", "ReduceProd",
     "ReduceSum", "Where",
@@ -101,3 +103,4 @@ ALL_OPS: dict[str, type[Op]] = {
         Compare, Not, Logical, Where, IsNaN, IsInf, ReduceSum, ReduceMin, ReduceProd, ArgMax, ArgMin, CumSum,
     ]
 }
+ALL_OPS["TopK"] = TopK   # selection (ops_select.py)

@@ -6,7 +6,8 @@ The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
 - Conv2D/ConvTranspose2D/Dense weights: int8 symmetric in [-127, 127], per output channel
   (axis 0) unless per_channel is False; bias: int32 with scale s_in * s_w[c], zero point 0;
 - ops that move or select values (MaxPool2D, ReduceMax, ReduceMin, Reshape, Transpose, Slice, Split, Pad,
-  nearest Resize) keep their input's quant params; Concat requantizes inputs whose params differ
+  nearest Resize, Gather with constant indices, TopK's values) keep their input's quant params; Concat
+  requantizes inputs whose params differ
   from its output's (explicit Requantize nodes);
 - Min and Max of int8 values (TFLite's Minimum / Maximum, which take equal params): every operand
   is requantized to the output's params as for Concat, then min / max runs on the int8 values.
@@ -169,6 +170,10 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
         return "own"
     if isinstance(op, ops.Softmax):
         return "softmax"
+    if isinstance(op, ops.Gather) and g.is_constant(n.inputs[1]):
+        return "gather"
+    if isinstance(op, ops.TopK):
+        return "topk"
     return None
 
 
@@ -310,6 +315,21 @@ class _Builder:
         qp = self.q.types[x].quant
         self.emit_int(n, [x], [qp] * len(n.outputs))
 
+    def gather(self, n: Node) -> None:
+        """Gather with constant indices (GatherElements, GatherND, Scatter*, frontend/ops_gather.py):
+        moves int8 values and keeps their params; the indices stay an integer constant."""
+        x = self.as_int(n.inputs[0])
+        self.emit_int(n, [x, self.as_float(n.inputs[1])], [self.q.types[x].quant])
+
+    def topk(self, n: Node) -> None:
+        """TopK selects int8 values (their params kept); its int64 indices are not quantized."""
+        x = self.as_int(n.inputs[0])
+        values, indices = n.outputs
+        outs = [self.int_name(values), indices if indices not in self.q.types else self.q.unique_name(indices)]
+        types = [TensorType(self.g.types[values].shape, DType.INT8, self.q.types[x].quant), self.g.types[indices]]
+        self.q.add_node(n.op, [x], n.name, outputs=outs, out_types=types)
+        self.int_of[values], self.float_of[indices] = outs
+
     def own(self, n: Node) -> None:
         ins = [self.as_int(i) for i in n.inputs]
         self.emit_int(n, ins, [self.qparams(n.outputs[0])])
@@ -379,7 +399,7 @@ def _prequantized(b: _Builder, n: Node, mode: str) -> bool:
     calibrated ranges or int8 values made already; "same" ops reuse their input's params)."""
     known = b.prequant.activations.keys() | b.ranges.keys()
     ins = [i for i in n.inputs if not b.g.is_constant(i)]
-    outputs_known = mode in ("same", "softmax") or all(o in known for o in n.outputs)   # softmax: fixed params
+    outputs_known = mode in ("same", "softmax", "gather", "topk") or all(o in known for o in n.outputs)   # softmax: fixed params
     return all(i in b.int_of or i in known for i in ins) and outputs_known
 
 

@@ -23,6 +23,7 @@ from ..ir.ops import (AvgPool2D, BatchNorm, ConvTranspose2D, Conv2D, Dense, Erf,
                       HardSwish, LayerNorm, LeakyRelu, Op, PRelu, ReduceMean, Sigmoid, Softmax, Sqrt, Tanh)
 from . import (float_conv, float_elementwise, float_logic, float_math, float_movement, float_norm, float_pool,
                float_resize)
+from . import float_select
 
 Kernel = Callable[..., "np.ndarray | list[np.ndarray]"]
 
@@ -36,6 +37,7 @@ KERNELS: dict[type[Op], Kernel] = {
     **float_pool.TABLE, **float_resize.TABLE,
     **float_logic.TABLE,
 }
+KERNELS.update(float_select.TABLE)   # TopK
 
 FLOATS = frozenset({np.dtype(np.float32), np.dtype(np.float16)})
 _FLOAT_ONLY = (Conv2D, ConvTranspose2D, Dense, BatchNorm, LayerNorm, Softmax, Sigmoid, Tanh, HardSigmoid,

@@ -134,7 +134,7 @@ class EmulatedRunner:
         buffers: dict[str, np.ndarray] = {"weights": self.weights,
                                           "workspace": np.zeros(max(self.manifest["workspace_bytes"], 1), np.uint8)}
         for i, t in enumerate(spec["inputs"]):
-            a = np.ascontiguousarray(feeds[t["name"]], dtype=np.dtype(t["dtype"]))
+            a = np.asarray(feeds[t["name"]], dtype=np.dtype(t["dtype"]), order="C")   # keeps a scalar 0-d
             if list(a.shape) != t["shape"]:
                 raise QcompError(f"input {t['name']!r} has shape {a.shape}, expected {tuple(t['shape'])}")
             buffers[f"input:{i}"] = a

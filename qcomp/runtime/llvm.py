@@ -204,7 +204,7 @@ class Runner:
             if name not in feeds:
                 raise QcompError(f"missing input {name!r}")
             shape = tuple(info.shape[:info.rank])
-            a = np.ascontiguousarray(feeds[name], dtype=_NUMPY[info.dtype])
+            a = np.asarray(feeds[name], dtype=_NUMPY[info.dtype], order="C")   # keeps a scalar 0-d
             if a.shape != shape:
                 raise QcompError(f"input {name!r} has shape {a.shape}, expected {shape}")
             ins.append(a)

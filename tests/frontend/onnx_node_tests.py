@@ -79,8 +79,15 @@ def _generated() -> tuple:
 
 
 def _array(v) -> np.ndarray:
-    """A data-set value as numpy (some generators store a TensorProto: float16 bits, float8, int4)."""
-    return numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else np.asarray(v)
+    """A data-set value as numpy (some generators store a TensorProto: float16 bits, float8, int4; a
+    sequence of tensors of different shapes becomes an object array)."""
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, list) and len({np.shape(x) for x in v}) > 1:
+        seq = np.empty(len(v), dtype=object)
+        seq[:] = [np.asarray(x) for x in v]
+        return seq
+    return np.asarray(v)
 
 
 def _as_dict(names, values) -> dict[str, np.ndarray]:
@@ -110,33 +117,40 @@ def node_cases(claimed: frozenset[str]) -> tuple[NodeCase, ...]:
     return tuple(sorted(out, key=lambda c: c.name))
 
 
-def frozen(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> onnx.ModelProto:
-    """The model with every graph input but the first an initializer holding its test value."""
+def frozen(model: onnx.ModelProto, feeds: dict[str, np.ndarray], keep: int = 0) -> onnx.ModelProto:
+    """The model with every graph input but input `keep` (the first, or -1: the last) an initializer
+    holding its test value."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     g = m.graph
-    keep = [i for i in g.input if i.name not in {t.name for t in g.initializer}][:1]
+    runtime = [i for i in g.input if i.name not in {t.name for t in g.initializer}]
+    kept = runtime[keep:][:1] if keep >= 0 else runtime[keep:]
     for i in list(g.input):
-        if i.name in feeds and i not in keep:
+        if i.name in feeds and i not in kept:
             g.initializer.append(numpy_helper.from_array(feeds[i.name], i.name))
     return m
 
 
 def import_case(case: NodeCase, feeds: dict[str, np.ndarray]):
-    """(graph, feeds it takes, frozen?): as written, else with its parameters frozen."""
+    """(graph, feeds it takes, frozen?): as written, else with its parameters frozen: every input but
+    the first (the data of most ops), else every input but the last (Loop: M and cond come first)."""
     from qcomp.errors import QcompError
     from qcomp.frontend import import_onnx
     try:
         return import_onnx(case.model), feeds, False
     except QcompError as first:
-        m = frozen(case.model, feeds)
-        if len(m.graph.initializer) == len(case.model.graph.initializer):
-            raise
-        try:
-            g = import_onnx(m)
-        except QcompError as second:
-            raise type(second)(f"as written: {first}\nwith its parameters frozen: {second}") from None
-        return g, {k: v for k, v in feeds.items() if k in g.inputs}, True
+        errors = []
+        for keep in (0, -1):
+            m = frozen(case.model, feeds, keep)
+            if len(m.graph.initializer) == len(case.model.graph.initializer):
+                raise
+            try:
+                g = import_onnx(m)
+            except QcompError as e:
+                errors.append(e)
+                continue
+            return g, {k: v for k, v in feeds.items() if k in g.inputs}, True
+        raise type(errors[0])(f"as written: {first}\nwith its parameters frozen: {errors[0]}") from None
 
 
 def _compare_float(name: str, got: np.ndarray, want: np.ndarray, rtol: float) -> None:

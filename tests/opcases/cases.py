@@ -243,4 +243,47 @@ CASES += [
     C("float_compare_where", lc.compare_where, min_distinct=2),
 ]
 
+
+
+# ---- Gather with constant indices on int8 (GatherElements / GatherND / ScatterND / ScatterElements
+# import as one: frontend/ops_gather.py) ----
+
+def _gather_scatter(name, rng):
+    """Gather along axis 2 with 2-D negative and repeated indices; then a scatter's form: a flat
+    Gather from Concat(data, updates) (updates requantized to the data's params first)."""
+    b = Builder(name, rng)
+    x = b.input("x", (1, 5, 7, 3), -128)
+    u = b.input("u", (4, 3), -128)
+    idx = b.const("idx", np.array([[6, -1, 0], [-7, 3, 3]], np.int64))
+    g = b.node(ops.Gather(axis=2), [x, idx], "gather")                   # (1, 5, 2, 3, 3)
+    xf = b.node(ops.Reshape((105,)), [x], "flatten")
+    m, sh = fixedpoint.quantize_multiplier(0.75)
+    uq = b.node(qops.QRequantize(-128, m, sh, -128), [b.node(ops.Reshape((12,)), [u], "flatten_u")],
+                "requantize_u", -128)
+    src = b.node(ops.Concat(axis=0), [xf, uq], "sources")
+    where = np.arange(105).reshape(5, 7, 3)
+    where[[0, 4, 2, 1], 3] = 105 + np.arange(12).reshape(4, 3)            # (h, w=3) for h = 0, 4, 2, 1
+    flat = b.const("map", where.reshape(1, 5, 7, 3).astype(np.int32))
+    return b.done(g, b.node(ops.Gather(axis=0), [src, flat], "scatter"))
+
+
+CASES += [C("gather_scatter_const_indices", _gather_scatter)]
+
+
+# ---- TopK on int8 (qcomp/ir/ops_select.py) ----
+
+def _topk(name, rng, with_indices: bool):
+    """The 3 largest along H and the 4 smallest along C of values in [-4, 4] (many ties: the lower
+    index first), -128 and 127 included."""
+    b = Builder(name, rng)
+    x = b.input("x", (2, 7, 5, 9), -3, lo=-4, hi=4)
+    b.feeds["x"][0, 0, 0, :2] = (-128, 127)
+    top = b.node(ops.TopK(axis=1, k=3, largest=True), [x], "top_h")
+    low = b.node(ops.TopK(axis=3, k=4, largest=False), [x], "low_c")
+    return b.done(top[0], low[0], *((top[1], low[1]) if with_indices else ()))
+
+
+CASES += [C("topk_int8_values", _p(_topk, False), min_distinct=5),
+          C("topk_int8_with_indices", _p(_topk, True), min_distinct=5)]
+
 assert len({c.name for c in CASES}) == len(CASES), "op case names must be unique"

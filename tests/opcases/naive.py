@@ -375,6 +375,15 @@ def arg_extreme(g: Graph, node: Node, x):
 
 def reduce_min(g: Graph, node: Node, x):
     return np.min(x, axis=node.op.axes, keepdims=node.op.keepdims) if node.op.axes else x
+def gather(g: Graph, node: Node, x, idx):
+    """y[outer, i..., inner] = x[outer, idx[i...] (+ d if negative), inner] along the op's axis."""
+    axis = node.op.axis
+    d = x.shape[axis]
+    flat = [int(i) + d if i < 0 else int(i) for i in idx.reshape(-1)]
+    moved = np.moveaxis(x, axis, 0)
+    picked = np.stack([moved[i] for i in flat])                 # (len(flat), other axes...)
+    out = np.moveaxis(picked, 0, axis)
+    return out.reshape(x.shape[:axis] + idx.shape + x.shape[axis + 1:]).copy()
 
 
 KERNELS = {
@@ -388,6 +397,24 @@ KERNELS = {
 }
 KERNELS.update({ops.Compare: compare, ops.Where: where, ops.ArgMax: arg_extreme, ops.ArgMin: arg_extreme,
                 ops.ReduceMin: reduce_min, ops.Not: logical, ops.Logical: logical})
+KERNELS[ops.Gather] = gather
+
+
+def top_k(g: Graph, node: Node, x):
+    """Each row along the axis sorted by value (descending if largest, else ascending), equal values by
+    position; the first k of them and their positions."""
+    op = node.op
+    moved = np.moveaxis(x, op.axis, -1)
+    values, indices = np.empty(moved.shape[:-1] + (op.k,), x.dtype), np.empty(moved.shape[:-1] + (op.k,), np.int64)
+    for pos in np.ndindex(moved.shape[:-1]):
+        row = [(int(v), i) for i, v in enumerate(moved[pos])]
+        ranked = sorted(row, key=lambda p: ((-p[0] if op.largest else p[0]), p[1]))[:op.k]
+        values[pos] = [v for v, _ in ranked]
+        indices[pos] = [i for _, i in ranked]
+    return [np.moveaxis(values, -1, op.axis).copy(), np.moveaxis(indices, -1, op.axis).copy()]
+
+
+KERNELS[ops.TopK] = top_k
 
 
 def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -50,6 +50,7 @@ from .. import ADD_PARAMS_FIELDS
 from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
 from . import emit_logic
+from . import emit_compute, emit_gather, emit_movement, emit_select, toolchain
 from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx
 
@@ -58,6 +59,8 @@ STATIC_HINT = "quantize it statically: --quant full (the default) with --calib s
 
 EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
 EMITTERS.update(emit_logic.TABLE)   # int8 Compare, Where, ArgMax / ArgMin
+EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
+EMITTERS.update(emit_select.TABLE)   # TopK
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -113,7 +116,9 @@ def _calls(ctx: Ctx) -> list[Call]:
 
 
 def _weights(ctx: Ctx) -> list[dict]:
-    used = sorted({v for n in ctx.graph.nodes for v in n.inputs if v in ctx.graph.constants})
+    # a Gather's constant indices are compiled into its tables (emit_gather.py), never stored
+    used = sorted({v for n in ctx.graph.nodes for k, v in enumerate(n.inputs) if v in ctx.graph.constants
+                   and not (isinstance(n.op, ops.Gather) and k == 1)})
     out = []
     for v in used:
         arr = np.asarray(ctx.graph.constants[v])

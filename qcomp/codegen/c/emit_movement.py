@@ -69,9 +69,11 @@ def split(node: Node, ctx: Ctx) -> None:
     ctx.calls += calls
 
 
-def _gather(ctx: Ctx, node: Node, tables: list[np.ndarray], pad_value: int | None) -> None:
+def _gather(ctx: Ctx, node: Node, tables: list[np.ndarray], pad_value: int | None,
+            shape: tuple[int, ...] | None = None) -> None:
+    """qcomp_gather_axes over `shape` (default: the output's; the same element count)."""
     x, y = node.inputs[0], node.outputs[0]
-    shape = ctx.shape(y)
+    shape = ctx.shape(y) if shape is None else shape
     if not shape:
         shape, tables = (1,), [np.zeros(1, np.int64)]
     if math.prod(shape) == 0:

@@ -37,6 +37,7 @@ from ...target import Target
 from ..memory import planned
 from . import emit_logic
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
+from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement, emit_select
 from .. import ADD_PARAMS_FIELDS
 from ..names import c_comment, inert
 from .context import _CTYPES, BLOCK, Context
@@ -45,6 +46,7 @@ from .nvcc import compile_fatbin, find_nvcc
 EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITTERS, **emit_elementwise.EMITTERS,
             **emit_movement.EMITTERS, **emit_math.EMITTERS}
 EMITTERS.update(emit_logic.EMITTERS)   # comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum
+EMITTERS.update(emit_select.EMITTERS)   # TopK
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

@@ -46,7 +46,7 @@ from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problem
 from ..memory import planned
 from . import kernels_logic
 from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
-               kernels_softmax)
+               kernels_select, kernels_softmax)
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -90,6 +90,7 @@ EMITTERS = {
 }
 # comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum: kernels_logic.py
 EMITTERS.update(kernels_logic.EMITTERS)
+EMITTERS[ops.TopK] = Emitter(kernels_select.emit_topk, kernels_select.why_not_topk)   # selection
 
 
 @dataclass

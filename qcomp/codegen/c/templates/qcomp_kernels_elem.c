@@ -450,3 +450,36 @@ void qcomp_softmax_int8(const int8_t *x, int8_t *y, int32_t outer, int32_t depth
 }
 
 #undef srdhm
+
+/* ---- TopK: pick j is the first element, in the order (value, then index), strictly after pick j-1;
+ * O(k * n) comparisons per row and no scratch (the same rule as qcomp/ref/float_select.py) ---- */
+static int32_t qcomp_topk_before(int32_t va, int32_t ia, int32_t vb, int32_t ib, int32_t largest) {
+  if (va != vb) return largest ? va > vb : va < vb;
+  return ia < ib;
+}
+
+void qcomp_topk_int8(const int8_t *x, int8_t *values, int64_t *indices, int32_t outer, int32_t n, int32_t inner,
+                     int32_t k, int32_t largest) {
+  int32_t o, i, j, t;
+  for (o = 0; o < outer; ++o) {
+    for (i = 0; i < inner; ++i) {
+      const int8_t *row = x + (int64_t)o * n * inner + i;
+      int32_t prev_v = 0, prev_i = -1;
+      for (j = 0; j < k; ++j) {
+        int32_t best_v = 0, best_i = -1;
+        for (t = 0; t < n; ++t) {
+          const int32_t v = row[(int64_t)t * inner];
+          const int32_t after = prev_i < 0 || qcomp_topk_before(prev_v, prev_i, v, t, largest);
+          if (after && (best_i < 0 || qcomp_topk_before(v, t, best_v, best_i, largest))) {
+            best_v = v;
+            best_i = t;
+          }
+        }
+        values[((int64_t)o * k + j) * inner + i] = (int8_t)best_v;
+        indices[((int64_t)o * k + j) * inner + i] = best_i;
+        prev_v = best_v;
+        prev_i = best_i;
+      }
+    }
+  }
+}
