@@ -85,7 +85,7 @@ KNOWN: tuple[Known, ...] = (
         'test_gelu_default_2_expanded', 'test_gelu_tanh_1_expanded', 'test_gelu_tanh_2_expanded',
         'test_hardsigmoid_default_expanded_ver18', 'test_hardsigmoid_example_expanded_ver18',
         'test_hardsigmoid_expanded_ver18', 'test_leakyrelu_default_expanded', 'test_leakyrelu_example_expanded',
-        'test_leakyrelu_expanded', 'test_prelu_broadcast_expanded', 'test_prelu_example_expanded',
+        'test_leakyrelu_expanded',
         'test_reduce_l2_default_axes_keepdims_example_expanded',
         'test_reduce_l2_default_axes_keepdims_random_expanded',
         'test_reduce_l2_do_not_keepdims_example_expanded', 'test_reduce_l2_do_not_keepdims_random_expanded',
