@@ -45,6 +45,7 @@ from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problem
 from ..memory import planned
 from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
                kernels_softmax)
+from . import kernels_qmatmul
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -54,7 +55,7 @@ from .isa import DotSpec, dot_spec
 
 EMITTERS = {
     qops.QConv2D: kernels_dot.emit_dot, qops.QConvTranspose2D: kernels_dot.emit_dot,
-    qops.QDense: kernels_dot.emit_dot, qops.QMatMul: Emitter(kernels_dot.emit_matmul, kernels_dot.why_not_matmul),
+    qops.QDense: kernels_dot.emit_dot, qops.QMatMul: Emitter(kernels_qmatmul.emit_qmatmul, kernels_dot.why_not_matmul),
     ops.Quantize: Emitter(kernels_elem.emit_quantize, kernels_elem.why_not_quantize),
     ops.Dequantize: Emitter(kernels_elem.emit_dequantize, kernels_elem.why_not_dequantize),
     qops.Lut: kernels_elem.emit_lut, qops.QRequantize: kernels_elem.emit_requantize,
