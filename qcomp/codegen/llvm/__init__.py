@@ -72,7 +72,7 @@ EMITTERS = {
     ops.LayerNorm: Emitter(kernels_float.emit_layer_norm, kernels_float.why_not_layer_norm),
     ops.Softmax: Emitter(kernels_float.emit_softmax, kernels_float.why_not_float_input),
     qops.DynamicDense: Emitter(kernels_float.emit_dynamic_dense, kernels_float.why_not_dynamic_dense),
-    qops.DynamicMatMul: Emitter(kernels_float.emit_dynamic_matmul, kernels_float.why_not_dynamic_matmul),
+    qops.DynamicMatMul: Emitter(kernels_qmatmul.emit_dynamic_matmul, kernels_float.why_not_dynamic_matmul),
     **{cls: Emitter(kernels_float.emit_float_binary, kernels_float.why_not_float_binary)
        for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PRelu)},
     ops.Erf: Emitter(kernels_float.emit_erf, kernels_float.why_not_float_input),

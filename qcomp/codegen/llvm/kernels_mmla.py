@@ -37,16 +37,16 @@ _X_Y = {0: [0, 1, 4, 5], 1: [2, 3, 6, 7]}   # pixel p (0) or p' (1) of the pair:
 
 
 def micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
-                 row_terms: bool = False):
+                 row_terms: bool = False, epilogue=None):
     """tile(a, w, out, bias, mult, shift) for MR pixels x NR blocks of 4 channels, with SMMLA
-    (module docstring); the arguments as kernels_dot._micro_kernel's (row_terms included)."""
+    (module docstring); the arguments as kernels_dot._micro_kernel's (row_terms, epilogue included)."""
     from .kernels_dot import right_shifts_only, row_term
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.block
     assert (lanes, depth) == (4, 8), "SMMLA tiles are 2 pixels x 2 channels x 8 bytes"
     vi32, vi8, v8 = ir.VectorType(I32, 4), ir.VectorType(I8, 16), ir.VectorType(I8, 8)
     smmla = k.mod.intrinsic(spec.intrinsic, vi32, [vi32, vi8, vi8])
-    right_shifts = right_shifts_only(k)
+    right_shifts = epilogue is None and right_shifts_only(k)
     pairs = -(-mr // 2)
     f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6)
     a, w, out, bias, mult, shift = f.args
@@ -96,6 +96,9 @@ def micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_tot
                 acc = b.add(b.shuffle_vector(x, y, ir.Constant(ir.VectorType(I32, 4), _X_Y[half])), biases[j])
                 if row_terms:
                     acc = b.add(acc, row_term(b, a, r * a_stride + n_kq * depth, lanes))
+                if epilogue is not None:
+                    epilogue(b, acc, r, j, out, mult, live_last if j == nr - 1 else lanes)
+                    continue
                 masked = j == nr - 1 and live_last < lanes
                 yv = requantize_lanes(b, acc, mults[j], shifts[j], op.output_zero_point, op.qmin, op.qmax,
                                       right_shifts=right_shifts and not masked)

@@ -1,6 +1,6 @@
 """QMatMul on the GEMM micro-kernels (kernels_qmatmul.py): attention-shaped nodes large enough for
-many parallel jobs (heads x row tiles x channel chunks) and a node past the accumulator bound (the
-int64 scalar loop), in one graph compiled once for x86-vnni and run with 1, 2 and 3 threads: every
+many parallel jobs (heads x row tiles x channel chunks), a node past the accumulator bound (the
+int64 scalar loop) and a DynamicMatMul (float epilogue), in one graph compiled once for x86-vnni and run with 1, 2 and 3 threads: every
 result identical to the integer reference. Plus the build-time choices: the form by K, and the
 block byte order of every llvm target's dot step (a permutation of the rows' bytes)."""
 import re
@@ -44,7 +44,12 @@ def qmatmul_graph(rng) -> tuple[Graph, dict]:
         out_t = op.infer([g.types[f"{name}.a"], g.types[f"{name}.b"]])[0]
         g.add_node(op, [f"{name}.a", f"{name}.b"], name, outputs=[f"{name}.y"],
                    out_types=[TensorType(out_t.shape, I8, QuantParams(0.05, zp_out))])
-    g.outputs = [f"{name}.y" for name in CASES]
+    # DynamicMatMul on the same path: float operands quantized per run, a float epilogue
+    for v, shape in (("a", (1, 12, 128, 32)), ("b", (1, 12, 32, 128))):
+        g.add_input(f"dynamic.{v}", TensorType(shape, DType.FLOAT32))
+        feeds[f"dynamic.{v}"] = rng.standard_normal(shape).astype(np.float32)
+    g.add_node(qops.DynamicMatMul(), ["dynamic.a", "dynamic.b"], "dynamic", outputs=["dynamic.y"])
+    g.outputs = [f"{name}.y" for name in [*CASES, "dynamic"]]
     return verify(g), feeds
 
 
@@ -64,7 +69,7 @@ def test_bit_exact_with_any_thread_count(built, threads):
     runner = Runner(out / "model.so", num_threads=threads)
     for _ in range(2):   # the pool's second batch onwards reuses its threads
         got = runner.run(feeds)
-        for name in CASES:
+        for name in [*CASES, "dynamic"]:
             y = f"{name}.y"
             assert np.unique(want[y]).size > 8, f"{name}: degenerate reference output"
             np.testing.assert_array_equal(got[y], want[y], err_msg=f"{name} with {threads} threads")
@@ -74,7 +79,7 @@ def test_gemm_kernels_are_emitted(built):
     """The attention nodes run on VPDPBUSD tiles; the node past the bound keeps the scalar loop."""
     out, graph, _, _ = built
     text = (out / "model.ll").read_text()
-    assert len(re.findall(r'define internal void @"?qmatmul_pack_b', text)) == 3
+    assert len(re.findall(r'define internal void @"?qmatmul_pack_b', text)) == 4
     assert re.search(r'@"?qmm_tile', text) and "vpdpbusd" in text
     past = next(n for n in graph.nodes if n.name == "past_the_bound")
     assert not gemm_form(past, graph)
