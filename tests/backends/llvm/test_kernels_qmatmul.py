@@ -11,7 +11,8 @@ import pytest
 from qcomp import fixedpoint
 from qcomp.codegen.llvm import emit
 from qcomp.codegen.llvm.isa import dot_spec
-from qcomp.codegen.llvm.kernels_qmatmul import block_order, gemm_form, run_time_spec
+from qcomp.codegen.llvm.kernels_qmatmul import gemm_form, run_time_spec
+from qcomp.codegen.llvm.kernels_qmatmul_pack import block_order
 from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, qops, verify
 from qcomp.ref import run_integer
 from qcomp.target import get_target, host_support
