@@ -19,7 +19,7 @@ K * 255 * 255 <= 2^31 - 1 (fixedpoint.max_abs_accumulator with w_max = x_span = 
 without that proof (K above 33025) keeps kernels_dot.emit_matmul's int64 scalar loop.
 
 Two phases, each a parallel_for (runtime/llvm/pool.c), in the node's scratch:
-  1. pack, one job per distinct A matrix and per distinct B matrix of the batch broadcast:
+  1. pack (kernels_qmatmul_pack.py), one job per distinct A and per distinct B matrix of the batch:
      A rows -> [M][a_stride] bytes: u = a + offset (K padded to Kpad, a multiple of the
             instruction's depth, with bytes that meet zero weights), then row_term[m] as int32;
      B      -> the micro-kernel's weight layout [OB][KQ][block] (kernels_dot.pack_weights' order,
