@@ -182,6 +182,15 @@ CASES: list[Case] = [
     C("matmul_batched_2x3x17_17x5", _p(gb.matmul, (2, 3, 17), (2, 17, 5))),
     C("matmul_broadcast_batch", _p(gb.matmul, (2, 1, 3, 5), (3, 5, 33), zp_a=-128, zp_b=127)),
     C("matmul_relu", _p(gb.matmul, (4, 13), (13, 3), zp_out=-50, act="relu")),
+    # attention-shaped products on the GEMM micro-kernels (kernels_qmatmul.py): heads, broadcast batch,
+    # K and N tails of every instruction's depth and lanes, zero points at the ends, K at the bound
+    C("matmul_heads_12x128x64_64x128", _p(gb.matmul, (1, 12, 128, 64), (1, 12, 64, 128))),
+    C("matmul_heads_4x7x5_5x3", _p(gb.matmul, (1, 4, 7, 5), (1, 4, 5, 3), zp_a=-3, zp_b=5)),
+    C("matmul_heads_broadcast_b_tails", _p(gb.matmul_levels, (2, 3, 13, 37), (1, 3, 37, 19), zp_a=127, zp_b=-128)),
+    C("matmul_heads_broadcast_a_zp_m128", _p(gb.matmul_levels, (1, 9, 70), (3, 1, 70, 33), zp_a=-128, zp_b=-128)),
+    C("matmul_zp_127_127_n1", _p(gb.matmul_levels, (2, 17, 12), (2, 12, 1), zp_a=127, zp_b=127), min_distinct=4),
+    C("matmul_k_33025_at_the_bound", _p(gb.matmul_levels, (4, 33025), (33025, 5), zp_a=127, zp_b=-128, noise=0,
+                                       extreme=True)),
     # ---- elementwise ----
     C("add_same_shape", _p(gb.binary, "add", (1, 5, 7, 13), (1, 5, 7, 13))),
     C("add_broadcast_channel", _p(gb.binary, "add", (1, 5, 7, 13), (1, 1, 1, 13))),
@@ -236,6 +245,9 @@ CASES: list[Case] = [
     C("float_matmul_two_activations", fc.matmul),
     C("dynamic_dense_relu6", fc.dynamic_dense),
     C("dynamic_matmul", fc.dynamic_matmul),
+    C("dynamic_matmul_heads_broadcast_tails", _p(fc.dynamic_matmul_heads, (2, 4, 33, 20), (1, 4, 20, 17))),
+    C("dynamic_matmul_heads_clamped", _p(fc.dynamic_matmul_heads, (1, 3, 16, 64), (1, 3, 64, 40), act_min=-1.0,
+                                         act_max=2.5)),
 ]
 # comparison, selection and index ops (logic_cases.py): bool and int64 results have few values
 CASES += [

@@ -171,3 +171,13 @@ def dynamic_matmul(name: str, rng: np.random.Generator):
     g.add_node(ops.MatMul(), ["a", "b"], "matmul")
     g.outputs = ["matmul"]
     return _dynamic(g, rng)
+
+
+def dynamic_matmul_heads(name: str, rng: np.random.Generator, a_shape, b_shape, act_min=None, act_max=None):
+    """DynamicMatMul of head-batched operands (attention under --quant dynamic), optionally clamped."""
+    g = Graph(name=name)
+    g.add_input("a", TensorType(tuple(a_shape), F))
+    g.add_input("b", TensorType(tuple(b_shape), F))
+    g.add_node(ops.MatMul(act_min=act_min, act_max=act_max), ["a", "b"], "matmul")
+    g.outputs = ["matmul"]
+    return _dynamic(g, rng)

@@ -195,6 +195,35 @@ def matmul(name: str, rng: np.random.Generator, a_shape, b_shape, *, zp_a: int =
     return b.done(b.node(qops.QMatMul(zp_a, zp_b, m, s, zp_out, qmin, qmax), [a, bb], "matmul", zp_out))
 
 
+def matmul_levels(name: str, rng: np.random.Generator, a_shape, b_shape, *, zp_a: int, zp_b: int,
+                  noise: int = 12, extreme: bool = False):
+    """QMatMul whose results spread over the int8 range whatever the zero points: each row of a and
+    each column of b sits at its own random level (plus noise in [-noise, noise]), so acc varies
+    across (m, n) by about as much as its mean; the multiplier maps acc's span onto 250 output
+    steps and the output zero point centres it. extreme: the first row of every a at
+    clip(zp_a - 255) and the first column of every b at clip(zp_b + 255) (all -128 / 127 when the
+    zero points are at the ends), the largest |acc| the accumulator bound allows for that K."""
+    b = Builder(name, rng)
+    a = b.input("a", a_shape, zp_a)
+    bb = b.input("b", b_shape, zp_b)
+
+    def levelled(shape, axis):
+        level_shape = list(shape)
+        level_shape[axis] = 1
+        v = rng.integers(-128, 128, size=level_shape) + rng.integers(-noise, noise + 1, size=shape)
+        return np.clip(v, -128, 127).astype(np.int8)
+    b.feeds[a], b.feeds[bb] = levelled(a_shape, -1), levelled(b_shape, -2)
+    if extreme:
+        b.feeds[a][..., 0, :] = np.clip(zp_a - 255, -128, 127)
+        b.feeds[bb][..., :, 0] = np.clip(zp_b + 255, -128, 127)
+    acc = np.matmul(b.feeds[a].astype(np.int64) - zp_a, b.feeds[bb].astype(np.int64) - zp_b)
+    lo, hi = int(acc.min()), int(acc.max())
+    real = 250.0 / max(hi - lo, 1)
+    m, s = fixedpoint.quantize_multiplier(real)
+    zp_out = int(np.clip(round(-(lo + hi) / 2 * real), -128, 127))
+    return b.done(b.node(qops.QMatMul(zp_a, zp_b, m, s, zp_out, -128, 127), [a, bb], "matmul", zp_out))
+
+
 # ---- elementwise ---------------------------------------------------------------------------
 
 def binary(name: str, rng: np.random.Generator, kind: str, a_shape, b_shape, *, scales=(0.05, 0.02, 0.06),

@@ -49,7 +49,9 @@ class Target:
 _DYNAMIC = ("dynamic quantization", "--quant full")
 REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
     (t, c): (op, *_DYNAMIC) for t in ("dsp-c", "cortex-m4")
-    for c, op in (("dynamic_dense_relu6", "DynamicDense"), ("dynamic_matmul", "DynamicMatMul"))}
+    for c, op in (("dynamic_dense_relu6", "DynamicDense"), ("dynamic_matmul", "DynamicMatMul"),
+                  ("dynamic_matmul_heads_broadcast_tails", "DynamicMatMul"),
+                  ("dynamic_matmul_heads_clamped", "DynamicMatMul"))}
 # the C ABI carries no int64 output: TopK's indices stay inside a C model (its values are run: topk_int8_values)
 REFUSED.update({(t, "topk_int8_with_indices"): ("graph output", "i64", "the C ABI takes") for t in ("dsp-c", "cortex-m4")})
 

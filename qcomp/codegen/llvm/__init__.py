@@ -22,7 +22,8 @@ ReduceMax, Dense, MatMul and Conv2D, the math ops of kernels_math.py (Elu ... Sh
 Max on float32 and integers, int8 included; Mod on float32 and integers). Not covered (UnsupportedModelError at build, naming the node):
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
 float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and kernels_mmla.py: the
-arm-neon dot step and the arm-i8mm SMMLA micro-kernel), kernels_depthwise.py (depthwise QConv2D),
+arm-neon dot step and the arm-i8mm SMMLA micro-kernel; kernels_qmatmul.py: QMatMul and DynamicMatMul
+on them), kernels_depthwise.py (depthwise QConv2D),
 kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
 kernels_logic.py (comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum),
@@ -47,6 +48,7 @@ from ..memory import planned
 from . import kernels_logic
 from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
                kernels_select, kernels_softmax)
+from . import kernels_qmatmul
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -56,7 +58,7 @@ from .isa import DotSpec, dot_spec
 
 EMITTERS = {
     qops.QConv2D: kernels_dot.emit_dot, qops.QConvTranspose2D: kernels_dot.emit_dot,
-    qops.QDense: kernels_dot.emit_dot, qops.QMatMul: Emitter(kernels_dot.emit_matmul, kernels_dot.why_not_matmul),
+    qops.QDense: kernels_dot.emit_dot, qops.QMatMul: Emitter(kernels_qmatmul.emit_qmatmul, kernels_dot.why_not_matmul),
     ops.Quantize: Emitter(kernels_elem.emit_quantize, kernels_elem.why_not_quantize),
     ops.Dequantize: Emitter(kernels_elem.emit_dequantize, kernels_elem.why_not_dequantize),
     qops.Lut: kernels_elem.emit_lut, qops.QRequantize: kernels_elem.emit_requantize,
@@ -73,7 +75,7 @@ EMITTERS = {
     ops.LayerNorm: Emitter(kernels_float.emit_layer_norm, kernels_float.why_not_layer_norm),
     ops.Softmax: Emitter(kernels_float.emit_softmax, kernels_float.why_not_float_input),
     qops.DynamicDense: Emitter(kernels_float.emit_dynamic_dense, kernels_float.why_not_dynamic_dense),
-    qops.DynamicMatMul: Emitter(kernels_float.emit_dynamic_matmul, kernels_float.why_not_dynamic_matmul),
+    qops.DynamicMatMul: Emitter(kernels_qmatmul.emit_dynamic_matmul, kernels_float.why_not_dynamic_matmul),
     **{cls: Emitter(kernels_float.emit_float_binary, kernels_float.why_not_float_binary)
        for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PRelu)},
     ops.Erf: Emitter(kernels_float.emit_erf, kernels_float.why_not_float_input),

@@ -104,18 +104,29 @@ def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, regist
             "n_groups": -(-n_tiles // tiles_per_job)}
 
 
+def right_shifts_only(k) -> bool:
+    """Every requantize shift of the node is <= -1 (requantize_lanes' right_shifts form): a dot
+    node's shift constant (inputs: x, w, bias, mult, shift), QMatMul's shift attribute."""
+    if isinstance(k.node.op, qops.QMatMul):
+        return k.node.op.shift <= -1
+    return bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)
+
+
 def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
-                  fix=None):
+                  fix=None, row_terms: bool = False, epilogue=None):
     """tile(a, w, out, bias, mult, shift): MR x NR accumulators over the n_kq steps, requantized and
     stored. a: the tile's first A row (rows a_stride bytes apart); w: its first block's panel at
     kq 0 (blocks n_kq * block bytes apart); out: the first pixel's first channel (pixels o_total
     bytes apart); bias/mult/shift: int32 at the first channel. The last block stores live_last
     channels (masked when < lanes). fix (AVX2, dots_x86.Corrections): three more arguments and its
-    residual steps after the main loop."""
+    residual steps after the main loop. row_terms (QMatMul, kernels_qmatmul.py): each A row holds
+    one more int32 after its n_kq * depth bytes, added to every channel of the row. epilogue
+    (DynamicMatMul): epilogue(b, acc, r, j, out, mult, live) stores row r's block j instead of the
+    requantize and int8 store."""
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.weight_block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
-    right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
+    right_shifts = epilogue is None and right_shifts_only(k)
     x86 = spec.arch == "x86"
     f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6 + (fix.arg_types() if fix else []))
     a, w, out, bias, mult, shift = f.args[:6]
@@ -154,6 +165,15 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     b.position_at_end(end)
     if fix is not None:
         new = fix.emit(k.mod, b, spec, new, a, a_stride, f.args[6:])
+    if row_terms:
+        new = [[b.add(acc, row_term(b, a, r * a_stride + n_kq * depth, lanes)) for acc in accs]
+               for r, accs in enumerate(new)]
+    if epilogue is not None:
+        for r in range(mr):
+            for j in range(nr):
+                epilogue(b, new[r][j], r, j, out, mult, live_last if j == nr - 1 else lanes)
+        b.ret_void()
+        return f
     _, masked_store = _masked_io(k.mod, lanes, I8)
     mults, shifts = [vec(mult, j) for j in range(nr)], [vec(shift, j) for j in range(nr)]
     for r in range(mr):
@@ -170,6 +190,14 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
                 b.store(y, dst, align=1)
     b.ret_void()
     return f
+
+
+def row_term(b, a, offset: int, lanes: int):
+    """The int32 at a + offset bytes, broadcast to <lanes x i32> (a QMatMul row's term)."""
+    vi32 = ir.VectorType(I32, lanes)
+    word = b.load(_ptr(b, a, offset), typ=I32, align=1)
+    first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
+    return b.shuffle_vector(first, ir.Constant(vi32, None), ir.Constant(vi32, [0] * lanes))
 
 
 def emit_dot(node: Node, k) -> None:

@@ -27,7 +27,6 @@ _micro_kernel. Overflow: as kernels_dot.py: int32 lanes wrap, the final sum fits
 """
 from __future__ import annotations
 
-import numpy as np
 from llvmlite import ir
 
 from .irgen import I8, I32, I64, PTR, VOID, c64, requantize_lanes
@@ -37,15 +36,17 @@ MR_FOR_NR = {1: 12, 2: 8, 3: 6, 4: 4}   # pixels per tile (pairs: 6, 4, 3, 2) fo
 _X_Y = {0: [0, 1, 4, 5], 1: [2, 3, 6, 7]}   # pixel p (0) or p' (1) of the pair: zip1 / zip2 of (X, Y) as .2d
 
 
-def micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op):
+def micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
+                 row_terms: bool = False, epilogue=None):
     """tile(a, w, out, bias, mult, shift) for MR pixels x NR blocks of 4 channels, with SMMLA
-    (module docstring); the arguments as kernels_dot._micro_kernel's."""
+    (module docstring); the arguments as kernels_dot._micro_kernel's (row_terms, epilogue included)."""
+    from .kernels_dot import right_shifts_only, row_term
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.block
     assert (lanes, depth) == (4, 8), "SMMLA tiles are 2 pixels x 2 channels x 8 bytes"
     vi32, vi8, v8 = ir.VectorType(I32, 4), ir.VectorType(I8, 16), ir.VectorType(I8, 8)
     smmla = k.mod.intrinsic(spec.intrinsic, vi32, [vi32, vi8, vi8])
-    right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
+    right_shifts = epilogue is None and right_shifts_only(k)
     pairs = -(-mr // 2)
     f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6)
     a, w, out, bias, mult, shift = f.args
@@ -93,6 +94,11 @@ def micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_tot
                 if r >= mr:    # the odd last pixel's partner is itself: nothing to store
                     continue
                 acc = b.add(b.shuffle_vector(x, y, ir.Constant(ir.VectorType(I32, 4), _X_Y[half])), biases[j])
+                if row_terms:
+                    acc = b.add(acc, row_term(b, a, r * a_stride + n_kq * depth, lanes))
+                if epilogue is not None:
+                    epilogue(b, acc, r, j, out, mult, live_last if j == nr - 1 else lanes)
+                    continue
                 masked = j == nr - 1 and live_last < lanes
                 yv = requantize_lanes(b, acc, mults[j], shifts[j], op.output_zero_point, op.qmin, op.qmax,
                                       right_shifts=right_shifts and not masked)

@@ -1,0 +1,278 @@
+"""QMatMul (int8 activations x int8 activations: attention's Q K^T and P V) and DynamicMatMul on the
+GEMM micro-kernels.
+
+    acc[bt, m, n] = sum_k (a[m, k] - za) (b[k, n] - zb)        (a, b: batch bt's matrices, numpy
+    y = requantize(acc, multiplier, shift, output_zero_point, qmin, qmax)     batch broadcasting)
+
+The dot instructions multiply an offset activation u = a + offset (offset 128: VPDPBUSD's u8
+operand; 0 for SDOT / SMMLA / the NEON sequence) by s8 "weights", here b itself. Expanding,
+
+    acc = sum_k u b  -  (offset + za) * colsum_b[n]  -  zb * rowsum_a[m]  +  K za zb
+        = sum_k u b  +  col_term[n]  +  row_term[m]
+
+with colsum_b[n] = sum_k b[k, n], rowsum_a[m] = sum_k a[m, k] (the zero points folded exactly as
+kernels_dot.py folds offset * sum(w) into a Dense bias, but both operands are known only at run
+time). Every quantity is computed in int32 lanes that wrap modulo 2^32: the sum of all of them is
+acc modulo 2^32, and acc itself fits int32 because lower_integer refuses a QMatMul unless
+K * 255 * 255 <= 2^31 - 1 (fixedpoint.max_abs_accumulator with w_max = x_span = 255: |a - za|,
+|b - zb| <= 255), so the wrapped sum is exact whatever the order of its parts. A graph built
+without that proof (K above 33025) keeps kernels_dot.emit_matmul's int64 scalar loop.
+
+Two phases, each a parallel_for (runtime/llvm/pool.c), in the node's scratch:
+  1. pack (kernels_qmatmul_pack.py), one job per distinct A and per distinct B matrix of the batch:
+     A rows -> [M][a_stride] bytes: u = a + offset (K padded to Kpad, a multiple of the
+            instruction's depth, with bytes that meet zero weights), then row_term[m] as int32;
+     B      -> the micro-kernel's weight layout [OB][KQ][block] (kernels_dot.pack_weights' order,
+            then the ISA's byte order within a block: one shuffle of `depth` rows of `lanes`
+            columns), zero rows past K and zero columns past N; and col_term[OB * lanes] int32.
+  2. GEMM: kernels_dot's micro-kernels (or kernels_mmla's on arm-i8mm) with row_terms: the tile's
+     accumulators start at col_term (the "bias"), add row_term per row, and requantize with the
+     node's multiplier and shift (tables of one value per channel); jobs = (batch, chunk of NR
+     blocks, group of MR-row tiles) as kernels_dot.gemm_plan splits them.
+
+DynamicMatMul (--quant dynamic): a and b quantized per run into the scratch first (kernels_float's
+dynamic quantize: scale and zero point from each tensor's min/max), the zero points passed to the
+packs at run time, and the tiles' epilogue y = float32(acc) * float32(s_a * s_b), clamped to
+[act_min, act_max], stored as float32 (|q - zp| <= 255: the same bound, the same fallback).
+
+Per ISA, the form of the step for operands no build-time proof covers:
+  x86-vnni, x86-avxvnni (VPDPBUSD), arm-sdot (SDOT), arm-i8mm (SMMLA): as for Dense (never saturate).
+  x86-avx2: VPMADDUBSW may saturate for some b: the wide int16 form (dots_x86, weight_parts 2,
+            exact for any weights), the B block packed as int16 pairs [2][lanes][2].
+  arm-neon: the exact SMULL/SADALP form ("smull"; the fast "smlal" needs weights proved free of
+            (-128, -128) pairs), in kernels_neon's byte order.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from llvmlite import ir
+
+from ... import abi, fixedpoint
+from ...ir import Node
+from . import kernels_dot, kernels_mmla, kernels_neon, tables
+from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for
+from .kernels_qmatmul_pack import pack_a, pack_b
+from .kernels_depthwise import _mask, _ptr
+from .isa import DotSpec
+
+
+def gemm_form(node, graph) -> bool:
+    """True when the node's accumulator is proved to fit int32 (the wrapped GEMM is exact)."""
+    kd = graph.types[node.inputs[0]].shape[-1]
+    return fixedpoint.max_abs_accumulator(kd, w_max=255, x_span=255) <= fixedpoint.INT32_MAX
+
+
+def run_time_spec(spec: DotSpec) -> DotSpec:
+    """The dot step's form for run-time weights (module docstring)."""
+    if spec.instruction == "vpmaddubsw":
+        return dataclasses.replace(spec, weight_parts=2)
+    if spec.instruction == "smlal":
+        return dataclasses.replace(spec, instruction="smull")
+    return spec
+
+
+@dataclasses.dataclass
+class Layout:
+    """Shapes and the scratch layout of one node (byte offsets from k.scratch, after `base`)."""
+    m: int
+    kd: int
+    n: int
+    n_a: int                 # distinct A matrices (batch broadcasting)
+    n_b: int                 # distinct B matrices
+    a_idx: np.ndarray        # per output batch: its A matrix, its B matrix
+    b_idx: np.ndarray
+    n_ob: int
+    n_kq: int
+    a_stride: int
+    a_base: int
+    w_base: int
+    c_base: int
+    end: int
+
+    @property
+    def a_bytes(self) -> int:
+        return self.m * self.a_stride
+
+    def w_bytes(self, spec: DotSpec) -> int:
+        return self.n_ob * self.n_kq * spec.weight_block
+
+    def c_bytes(self, spec: DotSpec) -> int:
+        return self.n_ob * spec.lanes * 4
+
+
+def layout(node: Node, graph, spec: DotSpec, base: int) -> Layout:
+    a_shape, b_shape = graph.types[node.inputs[0]].shape, graph.types[node.inputs[1]].shape
+    m, kd, n = a_shape[-2], a_shape[-1], b_shape[-1]
+    a_off, b_off = tables.matmul_batches(a_shape, b_shape, graph.types[node.outputs[0]].shape)
+    n_a, n_b = int(np.prod(a_shape[:-2])), int(np.prod(b_shape[:-2]))
+    n_ob, n_kq = -(-n // spec.lanes), -(-kd // spec.depth)
+    a_stride = n_kq * spec.depth + 4                    # the row's bytes, then its int32 row_term
+    w_base = base + abi.align(n_a * m * a_stride)
+    c_base = w_base + abi.align(n_b * n_ob * n_kq * spec.weight_block)
+    end = c_base + abi.align(n_b * n_ob * spec.lanes * 4)
+    return Layout(m, kd, n, n_a, n_b, a_off.reshape(-1) // (m * kd), b_off.reshape(-1) // (kd * n), n_ob, n_kq,
+                  a_stride, base, w_base, c_base, end)
+
+
+def emit_qmatmul(node: Node, k) -> None:
+    """Pack both operands, then the register-blocked GEMM (module docstring); the int64 scalar loop
+    where no accumulator proof exists."""
+    if not gemm_form(node, k.graph):
+        return kernels_dot.emit_matmul(node, k)
+    op = node.op
+    spec = k.spec = run_time_spec(k.spec)
+    lay = layout(node, k.graph, spec, 0)
+    k.reserve(lay.end)
+    zps = k.mod.table(np.array([op.a_zero_point, op.b_zero_point], np.int32), "zps")
+    _emit_pack(k, lay, k.ins[0], k.ins[1], zps)
+    mult_g = k.mod.table(np.full(lay.n_ob * spec.lanes, op.multiplier, np.int32), "mult")
+    shift_g = k.mod.table(np.full(lay.n_ob * spec.lanes, op.shift, np.int32), "shift")
+    _emit_gemm(k, lay, 1, mult_g, shift_g, None)
+
+
+def emit_dynamic_matmul(node: Node, k) -> None:
+    """DynamicMatMul: both operands quantized per run (kernels_float's dynamic quantize, into the
+    scratch), the zero points passed to the packs at run time, and the GEMM's epilogue
+    y = float32(acc) * float32(s_a * s_b), clamped to [act_min, act_max] (module docstring; the
+    int32 acc is exact under the same bound, |q - zp| <= 255)."""
+    from . import kernels_float
+    if not gemm_form(node, k.graph):
+        return kernels_float.emit_dynamic_matmul(node, k)
+    b, op = k.b, node.op
+    spec = k.spec = run_time_spec(k.spec)
+    a_shape, b_shape = k.graph.types[node.inputs[0]].shape, k.graph.types[node.inputs[1]].shape
+    na, nb = int(np.prod(a_shape)), int(np.prod(b_shape))
+    n_ob = -(-b_shape[-1] // spec.lanes)
+    q_a, q_b, params = 0, abi.align(na), abi.align(na) + abi.align(nb)   # params: za, zb (int32), factor[OB * lanes]
+    lay = layout(node, k.graph, spec, params + abi.align(64 + 4 * n_ob * spec.lanes))
+    k.reserve(lay.end)
+    qa, qb, par = (_ptr(b, k.scratch, at) for at in (q_a, q_b, params))
+    s_a, zp_a = kernels_float._dynamic_quantize(k, k.ins[0], na, qa)
+    s_b, zp_b = kernels_float._dynamic_quantize(k, k.ins[1], nb, qb)
+    b.store(b.trunc(zp_a, I32), _ptr(b, par, 0))
+    b.store(b.trunc(zp_b, I32), _ptr(b, par, 4))
+    factor, factor_at = b.fmul(s_a, s_b), _ptr(b, par, 64)
+    with loop(b, n_ob * spec.lanes, "f") as i:
+        b.store(factor, b.gep(factor_at, [i], source_etype=F32))
+    _emit_pack(k, lay, qa, qb, par)
+    _emit_gemm(k, lay, 4, params + 64, params + 64, _float_epilogue(k, op, lay.n))
+
+
+def _float_epilogue(k, op, o_total: int):
+    """store(b, acc, r, j, out, factor, live): y = float32(acc) * factor, clamped, as float32 at
+    row r, block j (masked when live < lanes)."""
+    lanes = k.spec.lanes
+    vf = ir.VectorType(F32, lanes)
+    masked_store = k.mod.intrinsic(f"llvm.masked.store.v{lanes}f32.p0", VOID,
+                                   [vf, PTR, I32, ir.VectorType(ir.IntType(1), lanes)])
+
+    def store(b, acc, r, j, out, factor, live):
+        y = b.fmul(b.sitofp(acc, vf), b.load(_ptr(b, factor, 4 * j * lanes), typ=vf, align=4))
+        if op.act_min is not None:
+            lo = ir.Constant(vf, [float(np.float32(op.act_min))] * lanes)
+            y = b.select(b.fcmp_ordered("<", y, lo), lo, y)
+        if op.act_max is not None:
+            hi = ir.Constant(vf, [float(np.float32(op.act_max))] * lanes)
+            y = b.select(b.fcmp_ordered(">", y, hi), hi, y)
+        dst = _ptr(b, out, 4 * (r * o_total + j * lanes))
+        if live < lanes:
+            b.call(masked_store, [y, dst, ir.Constant(I32, 4), _mask(lanes, live)])
+        else:
+            b.store(y, dst, align=4)
+    return store
+
+
+def _emit_pack(k, lay: Layout, a_src, b_src, zps) -> None:
+    """Phase 1: job i < n_a packs A matrix i, job n_a + j packs B matrix j; zps: int32 (za, zb)."""
+    spec = k.spec
+    a_fn = pack_a(k, lay.m, lay.kd, lay.n_kq * spec.depth, lay.a_stride)
+    b_fn = pack_b(k, lay.kd, lay.n, lay.n_kq)
+    f, b, (a_in, b_in, scratch, zp), i = job_function(k.mod, "qmatmul_pack", 4)
+    za = b.load(zp, typ=I32, align=4)
+    zb = b.load(_ptr(b, zp, 4), typ=I32, align=4)
+    w_bytes, c_bytes = lay.w_bytes(spec), lay.c_bytes(spec)
+    with b.if_else(b.icmp_signed("<", i, c64(lay.n_a))) as (then, otherwise):
+        with then:
+            b.call(a_fn, [_ptr(b, a_in, b.mul(i, c64(lay.m * lay.kd))),
+                          _ptr(b, scratch, b.add(c64(lay.a_base), b.mul(i, c64(lay.a_bytes)))), zb])
+        with otherwise:
+            j = b.sub(i, c64(lay.n_a))
+            b.call(b_fn, [_ptr(b, b_in, b.mul(j, c64(lay.kd * lay.n))),
+                          _ptr(b, scratch, b.add(c64(lay.w_base), b.mul(j, c64(w_bytes)))),
+                          _ptr(b, scratch, b.add(c64(lay.c_base), b.mul(j, c64(c_bytes)))), za, zb])
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [a_src, b_src, k.scratch, zps], lay.n_a + lay.n_b)
+
+
+def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue) -> None:
+    """Phase 2: jobs over (batch, chunk of NR blocks, group of row tiles), kernels_dot.gemm_plan's
+    split; out_size: bytes per output element (1: int8, requantized; 4: float32, `epilogue`);
+    mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch."""
+    spec, op = k.spec, k.node.op
+    m, n, n_kq, a_stride, lanes, wblock = lay.m, lay.n, lay.n_kq, lay.a_stride, spec.lanes, spec.weight_block
+    batches = lay.a_idx.size
+    smmla = spec.instruction == "smmla"
+    arm_tiles = {"smmla": kernels_mmla.MR_FOR_NR, "smull": kernels_neon.MR_FOR_NR}
+    plan = kernels_dot.gemm_plan(m, lay.n_ob, batches, n_kq * spec.depth, lanes, spec.registers,
+                                 arm_tiles.get(spec.instruction))
+    mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
+    tiles_per_job, n_groups = plan["tiles_per_job"], plan["n_groups"]
+    mr_tail, nr_last = m - (n_tiles - 1) * mr, lay.n_ob - (n_chunks - 1) * nr
+    live_last = n - (lay.n_ob - 1) * lanes
+    variants = {}
+
+    def variant(rows, cols, last):
+        key = (rows, cols, last)
+        if key not in variants:
+            live = live_last if last else lanes
+            kernel = kernels_mmla.micro_kernel if smmla else kernels_dot._micro_kernel
+            variants[key] = kernel(k, "qmm_tile", rows, cols, n_kq, a_stride, n, live, op, row_terms=True,
+                                   epilogue=epilogue)
+        return variants[key]
+
+    a_idx_g = k.mod.table(lay.a_idx.astype(np.int32), "a_idx")
+    b_idx_g = k.mod.table(lay.b_idx.astype(np.int32), "b_idx")
+    f, b, (scratch, out_ptr), i = job_function(k.mod, "qmatmul_job", 2)
+    per_bt = n_chunks * n_groups
+    bt = b.sdiv(i, c64(per_bt))
+    chunk = b.sdiv(b.srem(i, c64(per_bt)), c64(n_groups))
+    tg = b.srem(i, c64(n_groups))
+    ai = b.sext(b.load(b.gep(a_idx_g, [bt], source_etype=I32), typ=I32), I64)
+    bi = b.sext(b.load(b.gep(b_idx_g, [bt], source_etype=I32), typ=I32), I64)
+    blk = b.mul(chunk, c64(nr))
+    a_at = _ptr(b, scratch, b.add(c64(lay.a_base), b.mul(ai, c64(lay.a_bytes))))
+    w_at = _ptr(b, scratch, b.add(c64(lay.w_base), b.add(b.mul(bi, c64(lay.w_bytes(spec))),
+                                                         b.mul(blk, c64(n_kq * wblock)))))
+    c_at = _ptr(b, scratch, b.add(c64(lay.c_base), b.add(b.mul(bi, c64(lay.c_bytes(spec))),
+                                                         b.mul(blk, c64(4 * lanes)))))
+    q_at = [c_at] + [_ptr(b, scratch, b.add(c64(t), b.mul(blk, c64(4 * lanes)))) if isinstance(t, int)
+                     else _ptr(b, t, b.mul(blk, c64(4 * lanes))) for t in (mult, shift)]
+    out_at = _ptr(b, out_ptr, b.mul(b.add(b.mul(bt, c64(m * n)), b.mul(blk, c64(lanes))), c64(out_size)))
+    t0 = b.mul(tg, c64(tiles_per_job))
+    t1 = b.add(t0, c64(tiles_per_job))
+    full_tiles = m // mr
+    t_end = b.select(b.icmp_signed("<", t1, c64(full_tiles)), t1, c64(full_tiles))
+    n_full = b.select(b.icmp_signed(">", t_end, t0), b.sub(t_end, t0), c64(0))
+
+    def call(rows, cols, last, p0):
+        b.call(variant(rows, cols, last), [_ptr(b, a_at, b.mul(p0, c64(a_stride))), w_at,
+                                           _ptr(b, out_at, b.mul(p0, c64(n * out_size))), *q_at])
+
+    def run(cols, last):
+        with loop(b, n_full, "tile") as dt:
+            call(mr, cols, last, b.mul(b.add(t0, dt), c64(mr)))
+        if mr_tail < mr:
+            with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
+                call(mr_tail, cols, last, c64((n_tiles - 1) * mr))
+    if n_chunks == 1:
+        run(nr_last, True)
+    else:
+        with b.if_else(b.icmp_signed("==", chunk, c64(n_chunks - 1))) as (then, otherwise):
+            with then:
+                run(nr_last, True)
+            with otherwise:
+                run(nr, False)
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [k.scratch, k.outs[0]], batches * n_chunks * n_groups)
