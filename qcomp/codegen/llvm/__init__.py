@@ -45,6 +45,7 @@ from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problem
 from ..memory import planned
 from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
                kernels_softmax)
+from . import kernels_float_vec
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -86,6 +87,15 @@ EMITTERS = {
     **{cls: Emitter(kernels_math.emit_unary, kernels_fallback.why_not_float) for cls in kernels_math.UNARY},
     **{cls: Emitter(kernels_math.emit_binary, kernels_math.why_not_binary) for cls in (ops.Min, ops.Max, ops.Mod)},
 }
+# the float parts of token models, vectorized and threaded (kernels_float_vec.py; the shapes they do
+# not take fall back to kernels_float's loops inside them)
+EMITTERS.update({
+    ops.LayerNorm: Emitter(kernels_float_vec.emit_layer_norm, kernels_float.why_not_layer_norm),
+    ops.Softmax: Emitter(kernels_float_vec.emit_softmax, kernels_float.why_not_float_input),
+    ops.Erf: Emitter(kernels_float_vec.emit_erf, kernels_float.why_not_float_input),
+    **{cls: Emitter(kernels_float_vec.emit_binary, kernels_float.why_not_float_binary)
+       for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div)},
+})
 
 
 @dataclass
