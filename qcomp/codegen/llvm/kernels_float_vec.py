@@ -17,7 +17,8 @@ calling thread.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
                m = max(x);  e = exp(x - m) (vecmath.exp, 2 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
-  Erf        vecmath.erf in float32 (3 ulp) instead of the reference's float64 erf rounded once
+  Erf        vecmath.erf (a rational in float64 lanes, rounded once: 2 ulp) instead of the
+             reference's libm erf in float64 rounded once
   Add / Sub / Mul / Div  float32, one IEEE operation per element: the reference's value exactly.
              Operands: the output's shape, a single element, or a trailing block of the output
              repeated along the leading axes (a bias [N] on [..., N], an attention mask

@@ -1,0 +1,216 @@
+"""The vectorized float kernels (qcomp/codegen/llvm/kernels_float_vec.py) and their polynomials
+(vecmath.py): exp and erf swept over their ranges against float64 numpy, LayerNorm and the
+elementwise ops equal to the float reference, Softmax and Erf within the stated ulps, on 1 and 2
+threads (threaded results are the same values), vector bodies and scalar tails alike."""
+import ctypes
+import subprocess
+
+import numpy as np
+import pytest
+
+from qcomp.codegen.llvm import check, emit, kernels_float_vec, vecmath
+from qcomp.codegen.llvm.compile import compile_object
+from qcomp.codegen.llvm.irgen import F32, I64, PTR, VOID, Module, c64, loop
+from qcomp.ir import DType, Graph, Stage, TensorType, ops, verify
+from qcomp.ref import run_integer
+from qcomp.target import get_target, host_support
+
+F = DType.FLOAT32
+VNNI = get_target("x86-vnni")
+pytestmark = pytest.mark.skipif(not host_support(VNNI).can_run, reason=f"target x86-vnni: {host_support(VNNI).why}")
+LANES = 16
+
+
+def ulps(got: np.ndarray, want64: np.ndarray) -> np.ndarray:
+    """|got - want| in units of the last place of want rounded to float32."""
+    want32 = want64.astype(np.float32)
+    spacing = np.spacing(np.abs(want32)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - want64) / spacing
+
+
+@pytest.fixture(scope="module")
+def poly(tmp_path_factory):
+    """A library of `void f(float *x, float *y, i64 n)` for f in exp, erf: vector steps of 16
+    lanes, then the scalar tail, as the kernels run them."""
+    out = tmp_path_factory.mktemp("vecmath")
+    mod = Module("vecmath_test", VNNI.triple)
+    for name, fn in (("exp", vecmath.exp), ("erf", vecmath.erf)):
+        f, b = mod.function(f"poly_{name}", VOID, [PTR, PTR, I64], internal=False)
+        x, y, n = f.args
+        full = b.sdiv(n, c64(LANES))
+        vt = vecmath.vec(LANES)
+        with loop(b, full, "v") as v:
+            at = b.mul(v, c64(LANES))
+            vecmath.vstore(b, fn(mod, b, vecmath.vload(b, x, at, vt)), y, at)
+        with loop(b, b.sub(n, b.mul(full, c64(LANES))), "t") as t:
+            at = b.add(t, b.mul(full, c64(LANES)))
+            vecmath.vstore(b, fn(mod, b, vecmath.vload(b, x, at, F32)), y, at)
+        b.ret_void()
+    (out / "m.ll").write_text(str(mod.m))
+    compile_object(out / "m.ll", out / "m.o", VNNI)
+    subprocess.run(["gcc", "-shared", "-o", out / "m.so", out / "m.o"], check=True)
+    lib = ctypes.CDLL(str(out / "m.so"))
+
+    def run(name, x):
+        x = np.ascontiguousarray(x, np.float32)
+        y = np.empty_like(x)
+        fn = getattr(lib, f"poly_{name}")
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        fn(x.ctypes.data, y.ctypes.data, x.size)
+        return y
+    return run
+
+
+def test_exp_polynomial_within_2_ulp_over_its_range(poly):
+    x = np.concatenate([np.linspace(-87.33, 88.02, 2_000_003, dtype=np.float32),
+                        np.float32([0, -0.0, 1e-30, -1e-7, 0.5, -0.5, np.log(2), -88.0, -1e4, -np.inf])])
+    got = poly("exp", x)
+    normal = x >= vecmath.EXP_LO
+    err = ulps(got[normal], np.exp(x[normal].astype(np.float64)))
+    assert err.max() <= 2.0, (err.max(), x[normal][err.argmax()])
+    assert (got[~normal] == 0).all() and got[x == 0][0] == 1.0
+
+
+def test_erf_polynomial_within_2_ulp_over_its_range(poly):
+    from math import erf
+    x = np.concatenate([np.linspace(-5, 5, 1_000_001, dtype=np.float32),
+                        np.float32([0, -0.0, 1e-30, -1e-20, 1e-6, 3.9, 4.0, 4.5, 1e6, -np.inf, np.inf])])
+    want = np.array([erf(v) for v in x.astype(np.float64)])
+    got = poly("erf", x)
+    err = ulps(got, want)
+    assert err.max() <= 2.0, (err.max(), x[err.argmax()])
+    assert np.abs(got - want).max() <= 1e-7 and got[x == 0][0] == 0 and got[-1] == 1.0 and got[-2] == -1.0
+
+
+def graph(op, shape, consts=(), extra=()) -> Graph:
+    g = Graph("float_vec", Stage.TARGET)
+    g.add_input("x", TensorType(shape, F))
+    names = ["x"]
+    for name, s in extra:
+        g.add_input(name, TensorType(s, F))
+        names.append(name)
+    names += [g.add_constant(f"c{i}", c) for i, c in enumerate(consts)]
+    g.add_node(op, names, "node", outputs=["y"])
+    g.outputs = ["y"]
+    return verify(g)
+
+
+def run_threads(g, feeds, out):
+    """The node's outputs on 1 and 2 threads (which must agree exactly), and the reference's."""
+    from qcomp.runtime.llvm import Runner
+    assert check(g, VNNI) == []
+    out.mkdir(parents=True, exist_ok=True)
+    emit(g, VNNI, out)
+    one = Runner(out / "model.so", num_threads=1).run(feeds)["y"]
+    two = Runner(out / "model.so", num_threads=2).run(feeds)["y"]
+    np.testing.assert_array_equal(one, two)
+    return one, run_integer(g, feeds)["y"]
+
+
+# (rows, row length): many rows (several jobs), and a row length with a scalar tail (200 = 12*16 + 8)
+SHAPES = [(1, 128, 384), (2, 37, 200), (3, 5)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_layer_norm_equals_reference(shape, tmp_path, rng):
+    n = shape[-1]
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    consts = [rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)]
+    got, want = run_threads(graph(ops.LayerNorm(len(shape) - 1, 1e-5), shape, consts), {"x": x}, tmp_path)
+    assert np.unique(want).size > 10
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(1, 4, 128, 128)], ids=str)
+def test_softmax_last_axis_within_ulps(shape, tmp_path, rng):
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    if len(shape) == 4:
+        x[..., 100:] -= 10000.0     # an additive attention mask: exp underflows to 0
+    got, want = run_threads(graph(ops.Softmax(len(shape) - 1), shape), {"x": x}, tmp_path)
+    want64 = np.exp(x - x.max(-1, keepdims=True).astype(np.float64))
+    want64 /= want64.sum(-1, keepdims=True)
+    assert np.abs(got - want).max() <= 4 * np.spacing(np.float32(1))
+    np.testing.assert_allclose(got, want64, rtol=2e-6, atol=1e-30)
+    np.testing.assert_allclose(got.sum(-1), 1.0, rtol=3e-6)
+
+
+def test_softmax_other_axis_falls_back(tmp_path, rng):
+    x = (rng.standard_normal((4, 33, 5)) * 3).astype(np.float32)
+    got, want = run_threads(graph(ops.Softmax(1), x.shape), {"x": x}, tmp_path)
+    np.testing.assert_array_max_ulp(got, want, maxulp=4)
+
+
+def test_erf_node_within_2_ulp(tmp_path, rng):
+    x = (rng.standard_normal((1, 128, 1536)) * 2).astype(np.float32)
+    got, want = run_threads(graph(ops.Erf(), x.shape), {"x": x}, tmp_path)
+    assert np.abs(got - want).max() <= 2 * np.spacing(np.float32(0.75))   # 2 ulp of values below 1
+    np.testing.assert_array_max_ulp(got, want, maxulp=2)
+
+
+BROADCASTS = [("same", (2, 37, 200)), ("bias", (200,)), ("block", (1, 37, 200)), ("scalar", (1,)),
+              ("general", (2, 1, 200)), ("column", (2, 37, 1))]
+BINARY = [ops.Add(), ops.Sub(), ops.Mul(), ops.Div(), ops.Add(act_min=0.0, act_max=6.0)]
+
+
+def test_binary_ops_equal_reference(tmp_path, rng):
+    """Every op with every broadcast, the other operand first and second, in one artifact."""
+    from qcomp.runtime.llvm import Runner
+    shape = (2, 37, 200)
+    g = Graph("float_vec_binary", Stage.TARGET)
+    g.add_input("x", TensorType(shape, F))
+    feeds = {"x": (rng.standard_normal(shape) * 3).astype(np.float32)}
+    for kind, other in BROADCASTS:
+        g.add_input(kind, TensorType(other, F))
+        feeds[kind] = (rng.standard_normal(other) + 3).astype(np.float32)
+        for n, op in enumerate(BINARY):
+            g.add_node(op, ["x", kind], f"{kind}_{n}_a", outputs=[f"{kind}_{n}_a"])
+            g.add_node(op, [kind, "x"], f"{kind}_{n}_b", outputs=[f"{kind}_{n}_b"])
+            g.outputs += [f"{kind}_{n}_a", f"{kind}_{n}_b"]
+    verify(g)
+    assert check(g, VNNI) == []
+    emit(g, VNNI, tmp_path)
+    want = run_integer(g, feeds)
+    for threads in (1, 2):
+        got = Runner(tmp_path / "model.so", num_threads=threads).run(feeds)
+        for name in g.outputs:
+            assert np.unique(want[name]).size > 100
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{name}, {threads} threads")
+
+
+def test_elementwise_plan_kinds():
+    plan = kernels_float_vec.elementwise_plan
+    assert plan([(1, 12, 128, 128), (1, 1, 1, 128)], (1, 12, 128, 128)) == ([("full", 0), ("block", 128)], 128)
+    assert plan([(1, 128, 384), (384,)], (1, 128, 384)) == ([("full", 0), ("block", 384)], 384)
+    assert plan([(1, 128, 384), ()], (1, 128, 384)) == ([("full", 0), ("scalar", 0)], 384)
+    assert plan([(3, 5), (1,)], (3, 5)) == ([("full", 0), ("scalar", 0)], 15)
+    assert plan([(2, 37, 200), (2, 1, 200)], (2, 37, 200)) is None
+    assert plan([(2, 4, 8), (8,), (4, 8)], (2, 4, 8)) is None   # two blocks of different lengths
+
+
+ARM = get_target("arm-sdot")
+
+
+@pytest.mark.skipif(not host_support(ARM).can_run, reason=f"target arm-sdot: {host_support(ARM).why}")
+def test_four_lane_neon_kernels_match_reference(tmp_path, rng):
+    """arm-sdot (4 float32 lanes, under QEMU): LayerNorm equal, Softmax and Erf within ulps, Add of
+    a bias equal; rows of 37 elements (9 vector steps and a tail of 1)."""
+    from qcomp.runtime.llvm_cross import CrossRunner
+    shape = (2, 9, 37)
+    g = Graph("float_vec_arm", Stage.TARGET)
+    g.add_input("x", TensorType(shape, F))
+    scale, bias = (rng.standard_normal(37).astype(np.float32) for _ in range(2))
+    names = [g.add_constant(n, c) for n, c in (("scale", scale), ("bias", bias))]
+    g.add_node(ops.LayerNorm(2, 1e-5), ["x", *names], "ln", outputs=["ln"])
+    g.add_node(ops.Softmax(2), ["x"], "sm", outputs=["sm"])
+    g.add_node(ops.Erf(), ["x"], "erf", outputs=["erf"])
+    g.add_node(ops.Add(), ["x", names[1]], "add", outputs=["add"])
+    g.outputs = ["ln", "sm", "erf", "add"]
+    verify(g)
+    x = (rng.standard_normal(shape) * 2).astype(np.float32)
+    emit(g, ARM, tmp_path)
+    got = CrossRunner(tmp_path / "runner", ARM, g.inputs, g.outputs).run({"x": x})
+    want = run_integer(g, {"x": x})
+    np.testing.assert_array_equal(got["ln"], want["ln"])
+    np.testing.assert_array_equal(got["add"], want["add"])
+    np.testing.assert_array_max_ulp(got["erf"], want["erf"], maxulp=2)
+    np.testing.assert_allclose(got["sm"], want["sm"], rtol=2e-6, atol=1e-30)
