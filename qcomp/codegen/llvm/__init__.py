@@ -23,7 +23,8 @@ Max on float32 and integers, int8 included; Mod on float32 and integers). Not co
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
 float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and kernels_mmla.py: the
 arm-neon dot step and the arm-i8mm SMMLA micro-kernel), kernels_depthwise.py (depthwise QConv2D),
-kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
+kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models;
+kernels_float_vec.py and vecmath.py: their LayerNorm, Softmax, Erf, Add/Sub/Mul/Div vectorized and threaded),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
 kernels_softmax.py (integer Softmax), tables.py (index maps), irgen.py (IR helpers and the fixed-point
 spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
