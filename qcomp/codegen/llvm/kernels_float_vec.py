@@ -15,7 +15,7 @@ calling thread.
              instead of the reference's: the float64 sums differ in their last bits only, and
              y is rounded to float32 once, as the reference.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
-               m = max(x);  e = exp(x - m) (vecmath.exp, 2 ulp);  s = sum(e) (vecmath's order);
+               m = max(x);  e = exp(x - m) (vecmath.exp, within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
   Erf        vecmath.erf (a rational in float64 lanes, rounded once: 2 ulp) instead of the
              reference's libm erf in float64 rounded once
@@ -28,6 +28,7 @@ calling thread.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -66,21 +67,11 @@ def _row_jobs(k, rows: int, row_elems: int, name: str, body) -> None:
     parallel_for(k.mod, k.b, f, ptrs, n_jobs)
 
 
+@contextmanager
 def _rows(b, r0, r1, name: str = "row"):
-    """for r in [r0, r1): yields r (a loop of r1 - r0 iterations)."""
-    return _Offset(b, r0, b.sub(r1, r0), name)
-
-
-class _Offset:
-    def __init__(self, b, start, count, name):
-        self.b, self.start, self.count, self.name = b, start, count, name
-
-    def __enter__(self):
-        self._cm = loop(self.b, self.count, self.name)
-        return self.b.add(self._cm.__enter__(), self.start)
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
+    """for r in [r0, r1): yields r."""
+    with loop(b, b.sub(r1, r0), name) as i:
+        yield b.add(i, r0)
 
 
 def _span(b, n: int, lanes: int, body, name: str = "j") -> None:

@@ -13,8 +13,8 @@ exp(x), Cephes expf's reduction and polynomial:
           + 1.6666665459e-1) r + 5.0000001201e-1
   exp(x) = (p(r) r^2 + r + 1) * 2^n   (2^n built in the exponent bits: (n + 127) << 23)
   x < -87.3365478515625 (exp(x) < 2^-126, the smallest normal float32): 0 (no denormals).
-  Measured max error against float64 exp, over [-87.3, 88]: 2 ulp (tests/backends/llvm/
-  test_float_vec.py sweeps the range).
+  Measured max error against float64 exp over [-87.33, 88.02]: 0.97 ulp (a faithful rounding;
+  relative error below 8e-8; tests/backends/llvm/test_float_vec.py sweeps the range).
 
 erf(x), the rational approximation of Eigen / XLA's float32 erf:
   x <- clamp(x, -4, 4) (erf(4) rounds to 1.0f);  s = x^2
