@@ -82,69 +82,75 @@ def test_erf_polynomial_within_2_ulp_over_its_range(poly):
     assert np.abs(got - want).max() <= 1e-7 and got[x == 0][0] == 0 and got[-1] == 1.0 and got[-2] == -1.0
 
 
-def graph(op, shape, consts=(), extra=()) -> Graph:
-    g = Graph("float_vec", Stage.TARGET)
-    g.add_input("x", TensorType(shape, F))
-    names = ["x"]
-    for name, s in extra:
-        g.add_input(name, TensorType(s, F))
-        names.append(name)
-    names += [g.add_constant(f"c{i}", c) for i, c in enumerate(consts)]
-    g.add_node(op, names, "node", outputs=["y"])
-    g.outputs = ["y"]
-    return verify(g)
-
-
-def run_threads(g, feeds, out):
-    """The node's outputs on 1 and 2 threads (which must agree exactly), and the reference's."""
-    from qcomp.runtime.llvm import Runner
-    assert check(g, VNNI) == []
-    out.mkdir(parents=True, exist_ok=True)
-    emit(g, VNNI, out)
-    one = Runner(out / "model.so", num_threads=1).run(feeds)["y"]
-    two = Runner(out / "model.so", num_threads=2).run(feeds)["y"]
-    np.testing.assert_array_equal(one, two)
-    return one, run_integer(g, feeds)["y"]
-
-
 # (rows, row length): many rows (several jobs), and a row length with a scalar tail (200 = 12*16 + 8)
 SHAPES = [(1, 128, 384), (2, 37, 200), (3, 5)]
+ATTENTION = (1, 4, 128, 128)
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_layer_norm_equals_reference(shape, tmp_path, rng):
-    n = shape[-1]
-    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
-    consts = [rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)]
-    got, want = run_threads(graph(ops.LayerNorm(len(shape) - 1, 1e-5), shape, consts), {"x": x}, tmp_path)
-    assert np.unique(want).size > 10
-    np.testing.assert_array_equal(got, want)
+@pytest.fixture(scope="module")
+def unary(tmp_path_factory):
+    """One artifact of LayerNorm and Softmax nodes on each of SHAPES, a Softmax on attention scores
+    with a masked tail, a Softmax along a middle axis (the scalar fallback) and an Erf: (outputs on
+    1 thread, which 2 threads must reproduce exactly; the reference's outputs; the feeds)."""
+    from qcomp.runtime.llvm import Runner
+    rng = np.random.default_rng(0)
+    g = Graph("float_vec_unary", Stage.TARGET)
+    feeds = {}
+
+    def add_input(name, shape, scale, shift=0.0):
+        g.add_input(name, TensorType(shape, F))
+        feeds[name] = (rng.standard_normal(shape) * scale + shift).astype(np.float32)
+    for i, shape in enumerate(SHAPES):
+        add_input(f"x{i}", shape, 3.0, 1.0)
+        params = [g.add_constant(f"{p}{i}", rng.standard_normal(shape[-1]).astype(np.float32)) for p in "sb"]
+        g.add_node(ops.LayerNorm(len(shape) - 1, 1e-5), [f"x{i}", *params], f"ln{i}", outputs=[f"ln{i}"])
+        g.add_node(ops.Softmax(len(shape) - 1), [f"x{i}"], f"sm{i}", outputs=[f"sm{i}"])
+    add_input("scores", ATTENTION, 4.0)
+    feeds["scores"][..., 100:] -= 10000.0     # an additive attention mask: exp underflows to 0
+    g.add_node(ops.Softmax(3), ["scores"], "attention", outputs=["attention"])
+    add_input("middle", (4, 33, 5), 3.0)
+    g.add_node(ops.Softmax(1), ["middle"], "sm_middle", outputs=["sm_middle"])
+    add_input("gelu_in", (1, 128, 1536), 2.0)
+    g.add_node(ops.Erf(), ["gelu_in"], "erf", outputs=["erf"])
+    g.outputs = [n.outputs[0] for n in g.nodes]
+    verify(g)
+    assert check(g, VNNI) == []
+    out = tmp_path_factory.mktemp("float_vec_unary")
+    emit(g, VNNI, out)
+    one = Runner(out / "model.so", num_threads=1).run(feeds)
+    two = Runner(out / "model.so", num_threads=2).run(feeds)
+    for name in g.outputs:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=f"{name}: 1 vs 2 threads")
+    return one, run_integer(g, feeds), feeds
 
 
-@pytest.mark.parametrize("shape", SHAPES + [(1, 4, 128, 128)], ids=str)
-def test_softmax_last_axis_within_ulps(shape, tmp_path, rng):
-    x = (rng.standard_normal(shape) * 4).astype(np.float32)
-    if len(shape) == 4:
-        x[..., 100:] -= 10000.0     # an additive attention mask: exp underflows to 0
-    got, want = run_threads(graph(ops.Softmax(len(shape) - 1), shape), {"x": x}, tmp_path)
+@pytest.mark.parametrize("i", range(len(SHAPES)), ids=[str(s) for s in SHAPES])
+def test_layer_norm_equals_reference(unary, i):
+    got, want, _ = unary
+    assert np.unique(want[f"ln{i}"]).size > 10
+    np.testing.assert_array_equal(got[f"ln{i}"], want[f"ln{i}"])
+
+
+@pytest.mark.parametrize("name,x", [(f"sm{i}", f"x{i}") for i in range(len(SHAPES))] + [("attention", "scores")])
+def test_softmax_last_axis_within_ulps(unary, name, x):
+    got, want, feeds = unary
+    x = feeds[x]
     want64 = np.exp(x - x.max(-1, keepdims=True).astype(np.float64))
     want64 /= want64.sum(-1, keepdims=True)
-    assert np.abs(got - want).max() <= 4 * np.spacing(np.float32(1))
-    np.testing.assert_allclose(got, want64, rtol=2e-6, atol=1e-30)
-    np.testing.assert_allclose(got.sum(-1), 1.0, rtol=3e-6)
+    assert np.abs(got[name] - want[name]).max() <= 4 * np.spacing(np.float32(1))
+    np.testing.assert_allclose(got[name], want64, rtol=2e-6, atol=1e-30)
+    np.testing.assert_allclose(got[name].sum(-1), 1.0, rtol=3e-6)
 
 
-def test_softmax_other_axis_falls_back(tmp_path, rng):
-    x = (rng.standard_normal((4, 33, 5)) * 3).astype(np.float32)
-    got, want = run_threads(graph(ops.Softmax(1), x.shape), {"x": x}, tmp_path)
-    np.testing.assert_array_max_ulp(got, want, maxulp=4)
+def test_softmax_other_axis_falls_back(unary):
+    got, want, _ = unary
+    np.testing.assert_array_max_ulp(got["sm_middle"], want["sm_middle"], maxulp=4)
 
 
-def test_erf_node_within_2_ulp(tmp_path, rng):
-    x = (rng.standard_normal((1, 128, 1536)) * 2).astype(np.float32)
-    got, want = run_threads(graph(ops.Erf(), x.shape), {"x": x}, tmp_path)
-    assert np.abs(got - want).max() <= 2 * np.spacing(np.float32(0.75))   # 2 ulp of values below 1
-    np.testing.assert_array_max_ulp(got, want, maxulp=2)
+def test_erf_node_within_2_ulp(unary):
+    got, want, _ = unary
+    assert np.abs(got["erf"] - want["erf"]).max() <= 2 * np.spacing(np.float32(0.75))   # 2 ulp below 1
+    np.testing.assert_array_max_ulp(got["erf"], want["erf"], maxulp=2)
 
 
 BROADCASTS = [("same", (2, 37, 200)), ("bias", (200,)), ("block", (1, 37, 200)), ("scalar", (1,)),
