@@ -117,6 +117,7 @@ def unary(tmp_path_factory):
     assert check(g, VNNI) == []
     out = tmp_path_factory.mktemp("float_vec_unary")
     emit(g, VNNI, out)
+    assert "<16 x float>" in (out / "model.ll").read_text()   # zmm
     one = Runner(out / "model.so", num_threads=1).run(feeds)
     two = Runner(out / "model.so", num_threads=2).run(feeds)
     for name in g.outputs:
@@ -193,16 +194,11 @@ def test_elementwise_plan_kinds():
     assert plan([(2, 4, 8), (8,), (4, 8)], (2, 4, 8)) is None   # two blocks of different lengths
 
 
-ARM = get_target("arm-sdot")
-
-
-@pytest.mark.skipif(not host_support(ARM).can_run, reason=f"target arm-sdot: {host_support(ARM).why}")
-def test_four_lane_neon_kernels_match_reference(tmp_path, rng):
-    """arm-sdot (4 float32 lanes, under QEMU): LayerNorm equal, Softmax and Erf within ulps, Add of
-    a bias equal; rows of 37 elements (9 vector steps and a tail of 1)."""
-    from qcomp.runtime.llvm_cross import CrossRunner
+def _narrow_graph(rng) -> tuple[Graph, dict]:
+    """LayerNorm, Softmax, Erf and a bias Add on rows of 37 elements: 9 vector steps and a tail
+    of 1 at 4 lanes, 4 steps and a tail of 5 at 8 lanes."""
     shape = (2, 9, 37)
-    g = Graph("float_vec_arm", Stage.TARGET)
+    g = Graph("float_vec_narrow", Stage.TARGET)
     g.add_input("x", TensorType(shape, F))
     scale, bias = (rng.standard_normal(37).astype(np.float32) for _ in range(2))
     names = [g.add_constant(n, c) for n, c in (("scale", scale), ("bias", bias))]
@@ -211,12 +207,34 @@ def test_four_lane_neon_kernels_match_reference(tmp_path, rng):
     g.add_node(ops.Erf(), ["x"], "erf", outputs=["erf"])
     g.add_node(ops.Add(), ["x", names[1]], "add", outputs=["add"])
     g.outputs = ["ln", "sm", "erf", "add"]
-    verify(g)
-    x = (rng.standard_normal(shape) * 2).astype(np.float32)
-    emit(g, ARM, tmp_path)
-    got = CrossRunner(tmp_path / "runner", ARM, g.inputs, g.outputs).run({"x": x})
-    want = run_integer(g, {"x": x})
+    return verify(g), {"x": (rng.standard_normal(shape) * 2).astype(np.float32)}
+
+
+def _check_narrow(got, want):
     np.testing.assert_array_equal(got["ln"], want["ln"])
     np.testing.assert_array_equal(got["add"], want["add"])
     np.testing.assert_array_max_ulp(got["erf"], want["erf"], maxulp=2)
     np.testing.assert_allclose(got["sm"], want["sm"], rtol=2e-6, atol=1e-30)
+
+
+ARM, AVX2 = get_target("arm-sdot"), get_target("x86-avx2")
+
+
+@pytest.mark.skipif(not host_support(ARM).can_run, reason=f"target arm-sdot: {host_support(ARM).why}")
+def test_four_lane_neon_kernels_match_reference(tmp_path, rng):
+    """arm-sdot: 4 float32 lanes, under QEMU."""
+    from qcomp.runtime.llvm_cross import CrossRunner
+    g, feeds = _narrow_graph(rng)
+    emit(g, ARM, tmp_path)
+    assert "<4 x float>" in (tmp_path / "model.ll").read_text()
+    _check_narrow(CrossRunner(tmp_path / "runner", ARM, g.inputs, g.outputs).run(feeds), run_integer(g, feeds))
+
+
+@pytest.mark.skipif(not host_support(AVX2).can_run, reason=f"target x86-avx2: {host_support(AVX2).why}")
+def test_eight_lane_avx2_kernels_match_reference(tmp_path, rng):
+    """x86-avx2: 8 float32 lanes (ymm)."""
+    from qcomp.runtime.llvm import Runner
+    g, feeds = _narrow_graph(rng)
+    emit(g, AVX2, tmp_path)
+    assert "<8 x float>" in (tmp_path / "model.ll").read_text()
+    _check_narrow(Runner(tmp_path / "model.so").run(feeds), run_integer(g, feeds))
