@@ -37,7 +37,8 @@ from . import kernels_float, vecmath
 from .irgen import F32, F64, c64, job_function, loop, parallel_for, var
 from .vecmath import const, reduce_tree, splat, vec, vload, vstore
 
-MIN_JOB_ELEMS = 8192   # elements per job: below this a second thread costs more than it saves
+MIN_JOB_ELEMS = 8192   # elements per job at least (32 KiB of float32: far more work than the pool's hand-off;
+                       # chosen, not tuned: this 2-core machine was never idle enough to tune it)
 MAX_JOBS = 64
 MIN_ROW = 256          # elementwise ops: rows of at least this many elements (a suffix of the shape)
 
