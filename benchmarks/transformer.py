@@ -198,8 +198,8 @@ def section(command: str, facts: dict, seq: int, rows: list[dict], engines_missi
              f"load average at the start {facts['load'][0]:.1f}. Batch 1, sequence {seq}; median ms of each engine "
              f"timed alone in its own process; cosine: the sentence embedding (masked mean of last_hidden_state) "
              f"against onnxruntime FP32's.", ""]
-    header = ["model", "engine"] + [f"{t} thread{'s' if t > 1 else ''} ms" for t in sorted({r['threads'] for r in rows})] + \
-             ["cosine vs FP32"]
+    counts = sorted({r["threads"] for r in rows})
+    header = ["model", "engine"] + [f"{t} thread{'s' if t > 1 else ''} ms" for t in counts] + ["cosine vs FP32"]
     table_rows = []
     keys = []
     for r in rows:
@@ -208,7 +208,7 @@ def section(command: str, facts: dict, seq: int, rows: list[dict], engines_missi
     for model, engine in keys:
         mine = [r for r in rows if r["model"] == model and r["engine"] == engine]
         cells = [TITLES[model], engine]
-        for t in sorted({r["threads"] for r in rows}):
+        for t in counts:
             hit = [r for r in mine if r["threads"] == t]
             cells.append(f"{hit[0]['ms']:.2f}" if hit else "-")
         cells.append(f"{mine[0]['cosine']:.5f}")

@@ -47,7 +47,8 @@ def test_bert_calibration_inputs_are_seeded_token_sequences():
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a["input_ids"], b["input_ids"])
         real = int(a["attention_mask"].sum())
-        assert a["input_ids"][0, 0] == 101 and a["input_ids"][0, real - 1] == 102 and (a["input_ids"][0, real:] == 0).all()
+        ids = a["input_ids"][0]
+        assert ids[0] == 101 and ids[real - 1] == 102 and (ids[real:] == 0).all()
     assert len({int(f["attention_mask"].sum()) for f in first}) > 1
 
 
