@@ -24,7 +24,8 @@ float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other 
 float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and kernels_mmla.py: the
 arm-neon dot step and the arm-i8mm SMMLA micro-kernel; kernels_qmatmul.py: QMatMul and DynamicMatMul
 on them), kernels_depthwise.py (depthwise QConv2D),
-kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models),
+kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models;
+kernels_float_vec.py and vecmath.py: their LayerNorm, Softmax, Erf, Add/Sub/Mul/Div vectorized and threaded),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
 kernels_logic.py (comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum),
 kernels_softmax.py (integer Softmax), tables.py (index maps), irgen.py (IR helpers and the fixed-point
@@ -49,6 +50,7 @@ from . import kernels_logic
 from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
                kernels_select, kernels_softmax)
 from . import kernels_qmatmul
+from . import kernels_float_vec
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -93,6 +95,15 @@ EMITTERS = {
 # comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum: kernels_logic.py
 EMITTERS.update(kernels_logic.EMITTERS)
 EMITTERS[ops.TopK] = Emitter(kernels_select.emit_topk, kernels_select.why_not_topk)   # selection
+# the float parts of token models, vectorized and threaded (kernels_float_vec.py; the shapes they do
+# not take fall back to kernels_float's loops inside them)
+EMITTERS.update({
+    ops.LayerNorm: Emitter(kernels_float_vec.emit_layer_norm, kernels_float.why_not_layer_norm),
+    ops.Softmax: Emitter(kernels_float_vec.emit_softmax, kernels_float.why_not_float_input),
+    ops.Erf: Emitter(kernels_float_vec.emit_erf, kernels_float.why_not_float_input),
+    **{cls: Emitter(kernels_float_vec.emit_binary, kernels_float.why_not_float_binary)
+       for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div)},
+})
 
 
 @dataclass

@@ -1,0 +1,290 @@
+"""Vectorized, threaded float32 kernels of token models' float regions: LayerNorm, Softmax, Erf and
+Add / Sub / Mul / Div. They replace the scalar loops of kernels_float.py for the shapes they take
+(below); other shapes fall back to those loops.
+
+Vectors: L float32 lanes, the target's vector register (the [dot] table's int32 lanes: 16 on
+x86-vnni zmm, 8 on x86-avx2 / x86-avxvnni ymm, 4 on the AArch64 NEON targets); each row runs
+floor(n / L) vector steps, then its n mod L tail elements as scalars with the same arithmetic.
+Threads: a node splits its rows into jobs of at least MIN_JOB_ELEMS elements (at most MAX_JOBS
+jobs) and runs them with irgen.parallel_for; a node of fewer elements stays one call on the
+calling thread.
+
+  LayerNorm  over axes [axis, rank), in float64 as the reference (x, scale, bias widened):
+               mu = sum(x) / n;  var = sum((x - mu)^2) / n;  y = (x - mu) / sqrt(var + eps) * scale + bias
+             the sums in vecmath's order (lane-wise partial sums, a halving tree, the tail last)
+             instead of the reference's: the float64 sums differ in their last bits only, and
+             y is rounded to float32 once, as the reference.
+  Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
+               m = max(x);  e = exp(x - m) (vecmath.exp, within 1 ulp);  s = sum(e) (vecmath's order);
+               y = e / s  (a division per element, as the reference)
+  Erf        vecmath.erf (a rational in float64 lanes, rounded once: 2 ulp) instead of the
+             reference's libm erf in float64 rounded once
+  Add / Sub / Mul / Div  float32, one IEEE operation per element: the reference's value exactly.
+             Operands: the output's shape, a single element, or a trailing block of the output
+             repeated along the leading axes (a bias [N] on [..., N], an attention mask
+             [1, 1, 1, S] on [1, H, S, S]); any other broadcast: kernels_float.emit_float_binary.
+             Add's fused clamp [act_min, act_max] as there.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+
+from ...ir import Node, ops
+from . import kernels_float, vecmath
+from .irgen import F32, F64, c64, job_function, loop, parallel_for, var
+from .vecmath import const, reduce_tree, splat, vec, vload, vstore
+
+MIN_JOB_ELEMS = 8192   # elements per job at least (32 KiB of float32: far more work than the pool's hand-off;
+                       # chosen, not tuned: this 2-core machine was never idle enough to tune it)
+MAX_JOBS = 64
+MIN_ROW = 256          # elementwise ops: rows of at least this many elements (a suffix of the shape)
+
+
+def _prod(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def lanes_of(k) -> int:
+    """float32 lanes of the target's vector register."""
+    return k.spec.lanes
+
+
+def _row_jobs(k, rows: int, row_elems: int, name: str, body) -> None:
+    """body(b, ins, outs, r0, r1) emits rows [r0, r1) inside a job; the jobs run through parallel_for."""
+    per_job = max(1, MIN_JOB_ELEMS // max(row_elems, 1))
+    if math.ceil(rows / per_job) > MAX_JOBS:
+        per_job = math.ceil(rows / MAX_JOBS)
+    n_jobs = math.ceil(rows / per_job)
+    ptrs = list(k.ins) + list(k.outs)
+    f, b, vals, i = job_function(k.mod, name, len(ptrs))
+    r0 = b.mul(i, c64(per_job))
+    r1 = b.add(r0, c64(per_job))
+    r1 = b.select(b.icmp_signed("<", r1, c64(rows)), r1, c64(rows))
+    body(b, vals[:len(k.ins)], vals[len(k.ins):], r0, r1)
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, ptrs, n_jobs)
+
+
+@contextmanager
+def _rows(b, r0, r1, name: str = "row"):
+    """for r in [r0, r1): yields r."""
+    with loop(b, b.sub(r1, r0), name) as i:
+        yield b.add(i, r0)
+
+
+def _span(b, n: int, lanes: int, body, name: str = "j") -> None:
+    """body(j, vector) for the vector steps j = 0, L, 2L, ... < n - n mod L (vector=True), then
+    body(j, False) for each tail element."""
+    full = n // lanes
+    if full:
+        with loop(b, full, f"{name}.v") as v:
+            body(b.mul(v, c64(lanes)), True)
+    if n % lanes:
+        with loop(b, n % lanes, f"{name}.t") as t:
+            body(b.add(t, c64(full * lanes)), False)
+
+
+# ---- LayerNorm ------------------------------------------------------------------------------
+
+def emit_layer_norm(node: Node, k) -> None:
+    shape = k.graph.types[node.inputs[0]].shape
+    axis = node.op.axis % len(shape)
+    n, rows = _prod(shape[axis:]), _prod(shape[:axis])
+    lanes, eps = lanes_of(k), float(node.op.epsilon)
+    sqrt = k.mod.intrinsic("llvm.sqrt.f64", F64, [F64])
+
+    def body(b, ins, outs, r0, r1):
+        x, scale, bias = ins
+        vf, vd = vec(lanes), vec(lanes, F64)
+
+        def widen(v, is_vec):
+            return b.fpext(v, vd if is_vec else F64)
+
+        def row_sum(term):
+            """sum over the row of term(j, is_vec) in float64, vecmath's order."""
+            acc_v, acc_t = var(b, vd, const(vd, 0.0), "acc_v"), var(b, F64, const(F64, 0.0), "acc_t")
+
+            def step(j, is_vec):
+                acc = acc_v if is_vec else acc_t
+                t = vd if is_vec else F64
+                b.store(b.fadd(b.load(acc, typ=t), term(j, is_vec)), acc)
+            _span(b, n, lanes, step)
+            return b.fadd(reduce_tree(b, b.load(acc_v, typ=vd), b.fadd), b.load(acc_t, typ=F64))
+
+        with _rows(b, r0, r1) as r:
+            base = b.mul(r, c64(n))
+
+            def xs(j, is_vec):
+                return widen(vload(b, x, b.add(base, j), vf if is_vec else F32), is_vec)
+            mu = b.fdiv(row_sum(xs), const(F64, float(n)))
+            mu_v = splat(b, mu, lanes)
+
+            def centred(j, is_vec):
+                return b.fsub(xs(j, is_vec), mu_v if is_vec else mu)
+
+            def squares(j, is_vec):
+                c = centred(j, is_vec)
+                return b.fmul(c, c)
+            var_ = b.fdiv(row_sum(squares), const(F64, float(n)))
+            denom = b.call(sqrt, [b.fadd(var_, const(F64, eps))])
+            denom_v = splat(b, denom, lanes)
+
+            def normalize(j, is_vec):
+                t = vf if is_vec else F32
+                y = b.fmul(b.fdiv(centred(j, is_vec), denom_v if is_vec else denom),
+                           widen(vload(b, scale, j, t), is_vec))
+                y = b.fadd(y, widen(vload(b, bias, j, t), is_vec))
+                vstore(b, b.fptrunc(y, t), outs[0], b.add(base, j))
+            _span(b, n, lanes, normalize, "y")
+    _row_jobs(k, rows, n, "layer_norm_job", body)
+
+
+# ---- Softmax --------------------------------------------------------------------------------
+
+def emit_softmax(node: Node, k) -> None:
+    shape = k.graph.types[node.inputs[0]].shape
+    axis = node.op.axis % len(shape)
+    if axis != len(shape) - 1:
+        return kernels_float.emit_softmax(node, k)
+    n, rows = shape[-1], _prod(shape[:-1])
+    lanes = lanes_of(k)
+
+    def body(b, ins, outs, r0, r1):
+        x, y = ins[0], outs[0]
+        vf = vec(lanes)
+        with _rows(b, r0, r1) as r:
+            base = b.mul(r, c64(n))
+            first = vload(b, x, base, F32)
+            m_v, m_t = var(b, vf, splat(b, first, lanes), "max_v"), var(b, F32, first, "max_t")
+
+            def biggest(j, is_vec):
+                slot, t = (m_v, vf) if is_vec else (m_t, F32)
+                b.store(vecmath.fmax(b, vload(b, x, b.add(base, j), t), b.load(slot, typ=t)), slot)
+            _span(b, n, lanes, biggest, "m")
+            m = vecmath.fmax(b, reduce_tree(b, b.load(m_v, typ=vf), lambda p, q: vecmath.fmax(b, p, q)),
+                             b.load(m_t, typ=F32))
+            m_s = splat(b, m, lanes)
+            s_v, s_t = var(b, vf, const(vf, 0.0), "sum_v"), var(b, F32, const(F32, 0.0), "sum_t")
+
+            def exps(j, is_vec):
+                slot, t, mm = (s_v, vf, m_s) if is_vec else (s_t, F32, m)
+                e = vecmath.exp(k.mod, b, b.fsub(vload(b, x, b.add(base, j), t), mm))
+                vstore(b, e, y, b.add(base, j))
+                b.store(b.fadd(b.load(slot, typ=t), e), slot)
+            _span(b, n, lanes, exps, "e")
+            total = b.fadd(reduce_tree(b, b.load(s_v, typ=vf), b.fadd), b.load(s_t, typ=F32))
+            total_v = splat(b, total, lanes)
+
+            def scale(j, is_vec):
+                t = vf if is_vec else F32
+                at = b.add(base, j)
+                vstore(b, b.fdiv(vload(b, y, at, t), total_v if is_vec else total), y, at)
+            _span(b, n, lanes, scale, "s")
+    _row_jobs(k, rows, n, "softmax_job", body)
+
+
+# ---- elementwise ----------------------------------------------------------------------------
+
+def _operand_kind(shape, out_shape) -> tuple[str, int] | None:
+    """("full", 0), ("scalar", 0) or ("block", P): the operand is out_shape[-d:] (P elements) with
+    leading ones; None for any other broadcast."""
+    shape, out = tuple(shape), tuple(out_shape)
+    if shape == out:
+        return "full", 0
+    if _prod(shape) == 1:
+        return "scalar", 0
+    trimmed = list(shape)
+    while trimmed and trimmed[0] == 1:
+        trimmed.pop(0)
+    d = len(trimmed)
+    if d and tuple(trimmed) == out[len(out) - d:]:
+        return "block", _prod(trimmed)
+    return None
+
+
+def _row_length(out_shape, block: int) -> int:
+    """The rows the elementwise loop walks: the block's length, else the shortest suffix of the
+    output's shape of at least MIN_ROW elements (the whole tensor if it is smaller)."""
+    if block:
+        return block
+    n = 1
+    for d in reversed(out_shape):
+        n *= d
+        if n >= MIN_ROW:
+            break
+    return max(n, 1)
+
+
+def elementwise_plan(shapes, out_shape) -> tuple[list[tuple[str, int]], int] | None:
+    """(kind of each operand, row length), or None when an operand's broadcast is not one of
+    full / scalar / one trailing block."""
+    kinds = [_operand_kind(s, out_shape) for s in shapes]
+    if any(kd is None for kd in kinds):
+        return None
+    blocks = {p for kind, p in kinds if kind == "block"}
+    if len(blocks) > 1:
+        return None
+    return kinds, _row_length(out_shape, next(iter(blocks), 0))
+
+
+def _elementwise(k, node: Node, kinds, row: int, combine, name: str) -> None:
+    """out[r, j] = combine(b, operands...) for every row r and j < row, operands read per kind."""
+    out_shape = k.graph.types[node.outputs[0]].shape
+    rows, lanes = _prod(out_shape) // row, lanes_of(k)
+
+    def body(b, ins, outs, r0, r1):
+        vf = vec(lanes)
+        scalars = [vload(b, p, c64(0), F32) if kind == "scalar" else None for p, (kind, _) in zip(ins, kinds)]
+        splats = [splat(b, s, lanes) if s is not None else None for s in scalars]
+        with _rows(b, r0, r1) as r:
+            base = b.mul(r, c64(row))
+
+            def step(j, is_vec):
+                t = vf if is_vec else F32
+                vals = []
+                for p, (kind, _), s, sv in zip(ins, kinds, scalars, splats):
+                    if kind == "scalar":
+                        vals.append(sv if is_vec else s)
+                    else:
+                        vals.append(vload(b, p, b.add(base, j) if kind == "full" else j, t))
+                vstore(b, combine(b, *vals), outs[0], b.add(base, j))
+            _span(b, row, lanes, step)
+    _row_jobs(k, rows, row, name, body)
+
+
+def _clamp(b, y, op):
+    """Add's fused clamp, as kernels_float._act_clamp, lane-wise."""
+    if op.act_min is not None:
+        lo = const(y.type, op.act_min)
+        y = b.select(b.fcmp_ordered("<", y, lo), lo, y)
+    if op.act_max is not None:
+        hi = const(y.type, op.act_max)
+        y = b.select(b.fcmp_ordered(">", y, hi), hi, y)
+    return y
+
+
+_COMBINE = {ops.Add: "fadd", ops.Sub: "fsub", ops.Mul: "fmul", ops.Div: "fdiv"}
+
+
+def emit_binary(node: Node, k) -> None:
+    op = node.op
+    out_shape = k.graph.types[node.outputs[0]].shape
+    plan = elementwise_plan([k.graph.types[v].shape for v in node.inputs], out_shape)
+    if plan is None:
+        return kernels_float.emit_float_binary(node, k)
+    kinds, row = plan
+    fn = _COMBINE[type(op)]
+
+    def combine(b, x, y):
+        z = getattr(b, fn)(x, y)
+        return _clamp(b, z, op) if isinstance(op, ops.Add) else z
+    _elementwise(k, node, kinds, row, combine, f"{fn}_job")
+
+
+def emit_erf(node: Node, k) -> None:
+    shape = k.graph.types[node.inputs[0]].shape
+    _elementwise(k, node, [("full", 0)], _row_length(shape, 0), lambda b, x: vecmath.erf(k.mod, b, x), "erf_job")
+
