@@ -118,6 +118,9 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
 
     options.check()
     notes: list[str] = []
+    if options.equalize and options.calib is None and prequant_of(g):
+        raise QcompError("--equalize rescales channels of the weights and activations, so a pre-quantized "
+                         "model's own scales would no longer fit them; build it without --equalize")
     imported, g = g, float_graph(g, options, notes)
     passed = (*FLOAT_PASS_NAMES, *(("equalize",) if options.equalize else ()))
     precision = parse_precision(options.precision)

@@ -130,3 +130,12 @@ def test_report_with_equalize_compares_the_equalized_float_graph(tmp_path, graph
                       data=EX / "samples.npz", data_size=4)
     fc1 = next(r for r in rep.layers if r.node == "/fc1/Gemm")
     assert fc1.error.cosine > 0.99 and any(n.startswith("--equalize") for n in rep.notes)
+
+
+def test_equalize_refuses_a_pre_quantized_model(tmp_path, graph):
+    from qcomp.frontend.export_qdq import write_qdq
+    q, _ = quantized(graph)
+    qdq = write_qdq(q, tmp_path / "m.qdq.onnx", producer_version="test")
+    with pytest.raises(QcompError, match="pre-quantized model's own scales would no longer fit"):
+        quantize_model(qcomp.load_model(qdq), BuildOptions(equalize=True))
+    quantize_model(qcomp.load_model(qdq), BuildOptions())   # without --equalize it builds
