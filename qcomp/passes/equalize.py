@@ -1,8 +1,8 @@
 """Cross-layer equalization (Nagel et al. 2019, data-free quantization), `--equalize`.
 
-A pair is a Conv2D or Dense A whose only use is the weight input of a Conv2D or Dense B, with
-a positively homogeneous activation fused into A between them: none, or ReLU (act_min = 0, no
-act_max). Positive homogeneity, f(x / s) = f(x) / s for s > 0, lets every output channel i of A
+A pair is a Conv2D or Dense A whose only use is the data input of a Conv2D or Dense B (directly,
+or through MaxPool2Ds that are the only use of what they read), with a positively homogeneous
+activation fused into A between them: none, or ReLU (act_min = 0, no act_max). Positive homogeneity, f(x / s) = f(x) / s for s > 0, lets every output channel i of A
 be scaled by 1 / s_i and every input channel i of B by s_i without changing B's output:
 
     W1'[i] = W1[i] / s_i,  b1'[i] = b1[i] / s_i         (A: axis 0 of OHWI / [N, K] weights)
@@ -74,12 +74,24 @@ def _depthwise(n: Node, g: Graph) -> bool:
     return isinstance(n.op, ops.Conv2D) and n.op.group > 1 and n.op.group == w[0] and w[3] == 1
 
 
+def _through_maxpools(g: Graph, y: str, consumers: dict) -> tuple[str, Node | None]:
+    """Follow `y` through MaxPool2Ds that are its only use (max(x / s) = max(x) / s for s > 0, and
+    max(x - c) = max(x) - c: both commute); returns the last value and its only consumer, if one."""
+    while True:
+        uses = consumers.get(y, [])
+        if len(uses) != 1 or y in g.outputs:
+            return y, None
+        if not isinstance(uses[0].op, ops.MaxPool2D):
+            return y, uses[0]
+        y = uses[0].outputs[0]
+
+
 def why_not_pair(g: Graph, a: Node, b: Node | None, consumers: dict) -> str | None:
     """None when (a, b) can be equalized, else the reason."""
     if not isinstance(a.op, _LAYERS):
         return f"{a.name!r} is a {a.kind}, not a Conv2D or Dense"
-    y = a.outputs[0]
-    if b is None or len(consumers.get(y, [])) != 1 or y in g.outputs:
+    y, _ = _through_maxpools(g, a.outputs[0], consumers)
+    if b is None:
         return f"the output of {a.name!r} does not go to exactly one node"
     if not isinstance(b.op, _LAYERS) or b.inputs[0] != y:
         return f"the output of {a.name!r} feeds a {b.kind}, not a Conv2D / Dense input"
@@ -172,8 +184,7 @@ def find_pairs(g: Graph) -> tuple[list[_Pair], list[str]]:
     for a in g.nodes:
         if not isinstance(a.op, _LAYERS):
             continue
-        uses = consumers.get(a.outputs[0], [])
-        b = uses[0] if len(uses) == 1 else None
+        _, b = _through_maxpools(g, a.outputs[0], consumers)
         why = why_not_pair(g, a, b, consumers)
         if why is None:
             pairs.append(_Pair(a, b))
@@ -214,10 +225,11 @@ def equalize(g: Graph, bn_stats: dict | None = None, log: list | None = None) ->
         f"({', '.join(f'{p.a.name}->{p.b.name}' for p in pairs[:4])}{', ...' if len(pairs) > 4 else ''}); "
         f"high-bias absorption in {len(absorbed)}")
     if why_not:
-        no_stats = sum("no BatchNorm statistics" in w for w in why_not)
+        no_stats = [w.split("'")[1] for w in why_not if "no BatchNorm statistics" in w]
         if no_stats:
-            say(f"--equalize: high-bias absorption skipped for {no_stats} pairs: no BatchNorm statistics "
-                f"(the model has no BatchNorm before folding)")
+            say(f"--equalize: high-bias absorption skipped for {len(no_stats)} pairs: no BatchNorm statistics "
+                f"(no BatchNorm followed {', '.join(no_stats[:3])}{', ...' if len(no_stats) > 3 else ''} "
+                f"before folding)")
         others = [w for w in why_not if "no BatchNorm statistics" not in w]
         if others:
             say(f"--equalize: no absorption for {len(others)} pairs, e.g. {others[0]}")

@@ -41,7 +41,7 @@ def test_cli_auto_equalize_and_precision_are_recorded(tmp_path):
     r = cli("build", EX / "model.onnx", *CALIB, "--calib-method", "auto", "--equalize",
             "--precision", "/fc2/Gemm=float", "--precision", "/Relu_output_0=int8", "-o", out)
     assert r.returncode == 0, r.stderr
-    assert "with auto" in r.stdout and "note: --equalize: 1 Conv2D/Dense pairs equalized" in r.stdout
+    assert "with auto" in r.stdout and "note: --equalize: 2 Conv2D/Dense pairs equalized" in r.stdout
     m = manifest(out)
     c = m["calibration"]
     assert c["method"] == "auto" and c["equalize"] is True

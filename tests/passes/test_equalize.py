@@ -180,3 +180,23 @@ def test_equalize_is_deterministic(seed):
     for n, m in zip(a.nodes, b.nodes):
         for x, y in zip(n.inputs[1:], m.inputs[1:]):
             np.testing.assert_array_equal(a.constants.get(x), b.constants.get(y))
+
+
+def test_pairs_reach_through_maxpool_and_keep_the_outputs():
+    """conv (ReLU) -> MaxPool -> conv: max(x / s) = max(x) / s, so the pair is equalized through it."""
+    rng = np.random.default_rng(7)
+    g = Graph(name="pool")
+    g.add_input("x", TensorType((1, 8, 8, C_IN), F))
+    k = lambda n, a: g.add_constant(n, np.asarray(a, np.float32))  # noqa: E731
+    gain = np.exp(rng.uniform(0, 4, C))
+    g.add_node(ops.Conv2D(pads=(1, 1, 1, 1)), ["x", k("w0", rng.normal(0, 0.3, (C, 3, 3, C_IN)) * gain[:, None, None, None]),
+                                              k("b0", rng.normal(0, 0.1, C))], "c0")
+    g.add_node(ops.Relu(), ["c0"], "r0")
+    g.add_node(ops.MaxPool2D(kernel=(2, 2), strides=(2, 2)), ["r0"], "pool")
+    g.add_node(ops.Conv2D(), ["pool", k("w1", rng.normal(0, 0.3, (4, 1, 1, C))), k("b1", np.zeros(4))], "c1")
+    g.outputs = ["c1"]
+    base, eq, log = equalized(g)
+    assert [(p.a.name, p.b.name) for p in find_pairs(base)[0]] == [("c0", "c1")]
+    for s in samples(3):
+        want = run_float(base, s)["c1"]
+        np.testing.assert_allclose(run_float(eq, s)["c1"], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
