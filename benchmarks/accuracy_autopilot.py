@@ -147,6 +147,34 @@ def section_mobilenet(work: Path, views: int, width: float) -> list[str]:
     return lines
 
 
+def section_minilm(work: Path, calib_count: int, configs=("minmax", "auto")) -> list[str]:
+    """all-MiniLM-L6-v2 with static int8 activations (`--quant full`): calibrated on the first
+    `calib_count` sentences of accuracy_lib/minilm.py, compared on the others."""
+    from accuracy_lib import minilm
+    from accuracy_lib.metrics import mean_pool
+
+    model = minilm.minilm_dir() / "model.onnx"
+    feeds = minilm.tokenize()
+    calib_feeds, test = feeds[:calib_count], feeds[calib_count:]
+    calib = save_calibration(calib_feeds, work / "minilm" / "calibration.npz")
+    masks = np.concatenate([f["attention_mask"] for f in test])
+
+    def embed(runner):
+        return mean_pool(run_all(runner, test, "last_hidden_state")[0], masks)
+
+    fp32 = embed(peers.session_runner(model))
+    rows = []
+    for k, config in enumerate(configs):
+        built = build_runner(model, work / "minilm" / f"qcomp_{k}", calib, **CONFIGS[config])
+        rows.append(Comparison.of_embeddings(label(config), embed(built.runner), fp32))
+        log(f"minilm: {config}: cosine mean {rows[-1].cosine_mean:.5f}")
+    int8 = peers.quantize_static(model, calib_feeds, work / "minilm" / "ort", "minmax")
+    rows.append(Comparison.of_embeddings("onnxruntime quantize_static (minmax)", embed(peers.session_runner(int8)), fp32))
+    lines = [f"all-MiniLM-L6-v2, static int8 activations, calibrated on {len(calib_feeds)} sentences, sentence-embedding "
+             f"cosine on the other {len(test)}:", ""]
+    return lines + comparison_table(rows, None, with_labels=False)
+
+
 def _output_name(model: Path) -> str:
     import onnx
     return onnx.load(str(model), load_external_data=False).graph.output[0].name
@@ -156,7 +184,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--views", type=int, default=2, help="calibration views per large photo (default 2)")
     ap.add_argument("--mobilenet-width", type=float, default=0.5)
-    ap.add_argument("--sections", default="efficientnet,mobilenet")
+    ap.add_argument("--sections", default="efficientnet,mobilenet", help="efficientnet, mobilenet, minilm")
+    ap.add_argument("--minilm-calib", type=int, default=6, help="MiniLM calibration sentences (the rest are tested)")
     ap.add_argument("--work", default="/tmp/qcomp_accuracy_autopilot")
     ap.add_argument("-o", "--output")
     args = ap.parse_args(argv)
@@ -168,6 +197,8 @@ def main(argv=None) -> int:
         lines += section_efficientnet(work, args.views) + [""]
     if "mobilenet" in sections:
         lines += section_mobilenet(work, args.views, args.mobilenet_width)
+    if "minilm" in sections:
+        lines += section_minilm(work, args.minilm_calib)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output:

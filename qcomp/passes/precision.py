@@ -28,6 +28,8 @@ NO_FLOAT_BACKENDS = ("c",)   # integer kernels only (qcomp/codegen/c: float ops 
 def parse_precision(entries) -> dict[str, str]:
     """NAME -> kind from NAME=KIND strings; one clear error for a malformed or int16 entry."""
     out: dict[str, str] = {}
+    if isinstance(entries, str):   # one NAME=KIND given as a string (the API)
+        entries = (entries,)
     for entry in entries:
         name, sep, kind = str(entry).partition("=")
         name, kind = name.strip(), kind.strip().lower()
