@@ -26,7 +26,11 @@ the edge bins can have a small divergence), so a range that clips more than that
 Clipped share (the warning): the values outside [lo, hi], counted on the histogram with linear
 interpolation inside the bins lo and hi fall in (exact to within those two bins' counts):
 
-    clipped(lo, hi) = F(lo) + (N - F(hi)),   F the interpolated cumulative count.
+    clipped(lo, hi) = F(lo) + (N - F(hi)),   F the interpolated cumulative count,
+
+with a side that reaches the observed minimum (maximum) counted as clipping nothing: a spike of
+equal values (an attention mask's -10000) sits inside one bin, where interpolation would count
+part of it as clipped.
 
 `calibrate` warns, one line per tensor naming it, where the range it keeps (any histogram method)
 clips more than CLIP_WARN_SHARE = 1 % of that tensor's calibration values.
@@ -65,7 +69,9 @@ def clipped_share(obs: HistogramObserver, lo: float, hi: float) -> float:
     if counts.sum() == 0:      # every value was 0, and 0 is inside every range
         return 0.0
     cdf = np.interp([lo, hi], obs.edges, np.concatenate([[0.0], np.cumsum(counts)]))
-    return float(min(1.0, max(0.0, (cdf[0] + total - cdf[1]) / total)))
+    below = 0.0 if lo <= obs.min else cdf[0]            # a side holding the extreme value clips
+    above = 0.0 if hi >= obs.max else total - cdf[1]    # nothing there, whatever bin it lies in
+    return float(min(1.0, max(0.0, (below + above) / total)))
 
 
 def range_errors(obs: HistogramObserver, ranges: dict[str, tuple[float, float]],

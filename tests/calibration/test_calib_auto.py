@@ -74,6 +74,14 @@ def test_clipped_share_matches_the_samples():
     assert clipped_share(obs, obs.min, obs.max) == 0.0
 
 
+def test_a_range_reaching_a_spike_at_the_extreme_clips_nothing():
+    """An attention mask term: values 0 and -10000 only; [-10000, 0] keeps every one of them."""
+    x = np.where(np.random.default_rng(6).random(10_000) < 0.13, -10000.0, 0.0)
+    obs = observe(x)
+    assert clipped_share(obs, -10000.0, 0.0) == 0.0
+    assert clipped_share(obs, -9000.0, 0.0) == pytest.approx(np.mean(x < -9000), abs=1e-9)
+
+
 def test_auto_is_deterministic_and_independent_of_batching():
     x = DISTRIBUTIONS["relu_of_laplace"](np.random.default_rng(4))
     a, b = choose_auto(observe(x, 1)), choose_auto(observe(x, 13))
