@@ -79,7 +79,8 @@ def build(model: str | os.PathLike, target: str = "ref", calib: str | os.PathLik
     """Quantize and compile `model` for `target`; returns the artifact directory.
 
     `options` are the fields of qcomp.builder.BuildOptions (calib_method, calib_size, percentile,
-    per_channel, skip, mean, std, resize, crop, color, layout, input_shapes)."""
+    per_channel, skip, bias_correction, equalize, precision, mean, std, resize, crop, color, layout,
+    input_shapes)."""
     from .builder import BuildOptions, build as _build
     try:
         opts = BuildOptions(target=target, calib=None if calib is None else os.fspath(calib), **options)
@@ -114,6 +115,10 @@ def load_config(path: str | os.PathLike) -> dict:
         k = key.replace("-", "_")
         if k == "per_tensor":
             k, value = "per_channel", not value
+        if k == "precision" and isinstance(value, dict):   # [precision] table: NAME = "float"
+            value = [f"{name}={kind}" for name, kind in value.items()]
+        elif k == "precision" and isinstance(value, str):
+            value = [value]
         if k not in fields:
             raise QcompError(f"--config {str(p)!r}: unknown option {key!r}; known: "
                              f"{', '.join(sorted(f.replace('_', '-') for f in fields | {'per_tensor'}))}")

@@ -40,7 +40,9 @@ from .passes.fold_constants import fold_constants
 from .passes.fold_pad import fold_pad
 from .passes.fuse_activations import fuse_activations
 from .passes.lower_integer import lower_integer
-from .passes.observers import METHODS
+from .passes.equalize import batchnorm_stats, equalize
+from .passes.observers_auto import CALIB_METHODS
+from .passes.precision import check_float_target, float_nodes, parse_precision
 from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
@@ -64,6 +66,8 @@ class BuildOptions:
     skip: tuple[str, ...] = ()
     quant: str = "full"
     bias_correction: bool = False
+    equalize: bool = False
+    precision: tuple[str, ...] = ()        # NAME=int8|float (passes/precision.py)
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     resize: int | None = None
@@ -73,8 +77,9 @@ class BuildOptions:
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def check(self) -> None:
-        if self.calib_method not in METHODS:
-            raise QcompError(f"--calib-method {self.calib_method!r}: choose one of {', '.join(METHODS)}")
+        if self.calib_method not in CALIB_METHODS:
+            raise QcompError(f"--calib-method {self.calib_method!r}: choose one of {', '.join(CALIB_METHODS)}")
+        parse_precision(self.precision)
         if self.quant not in QUANT_MODES:
             raise QcompError(f"--quant {self.quant!r}: this qcomp version supports {', '.join(QUANT_MODES)}")
         if self.calib_size is not None and self.calib_size < 1:
@@ -98,27 +103,43 @@ def _layout(shape) -> str:
     return "NCHW" if len(shape) == 4 else ""
 
 
+def float_graph(g: Graph, options: BuildOptions, notes: list | None = None) -> Graph:
+    """FLOAT_PASSES, then with --equalize cross-layer equalization (passes/equalize.py) on the
+    BatchNorm statistics read before fold_batchnorm folds them. `notes` receives what it did."""
+    if not options.equalize:
+        return run_passes(g, FLOAT_PASSES)
+    stats = batchnorm_stats(g)
+    return run_passes(g, (*FLOAT_PASSES, partial(equalize, bn_stats=stats, log=notes)))
+
+
 def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
     """FLOAT graph -> (QUANTIZED graph, calibration summary)."""
     from .calibdata import load_calibration
 
     options.check()
+    notes: list[str] = []
+    if options.equalize and options.calib is None and prequant_of(g):
+        raise QcompError("--equalize rescales channels of the weights and activations, so a pre-quantized "
+                         "model's own scales would no longer fit them; build it without --equalize")
+    imported, g = g, float_graph(g, options, notes)
+    passed = (*FLOAT_PASS_NAMES, *(("equalize",) if options.equalize else ()))
+    precision = parse_precision(options.precision)
+    skip = frozenset(options.skip) | float_nodes(g, precision, options.skip, before=imported)
+    extra = {"equalize": options.equalize, **({"precision": precision} if precision else {})}
     if options.quant != "full":
-        g = run_passes(g, FLOAT_PASSES)
         _check_skip(g, options.skip)
         quantize_pass = partial(quantize_weights, per_channel=options.per_channel,
-                                dynamic=options.quant == "dynamic", skip=frozenset(options.skip))
-        q = run_passes(g, (quantize_pass,), before=FLOAT_PASS_NAMES)
-        return q, {"method": None, "samples": 0, "source": None, "mode": options.quant}
+                                dynamic=options.quant == "dynamic", skip=skip)
+        q = run_passes(g, (quantize_pass,), before=passed)
+        return q, {"method": None, "samples": 0, "source": None, "mode": options.quant, "notes": notes, **extra}
     if options.calib is None and not prequant_of(g):
         raise QcompError("--calib is required to quantize activations: give calibration samples "
                          "(an .npz, a directory of .npy, .bin or image files)")
-    g = run_passes(g, FLOAT_PASSES)
     if options.calib is None:  # a pre-quantized (QDQ/QOperator) model: its own scales replace calibration
-        quantize_pass = partial(quantize, ranges={}, options=QuantOptions(options.per_channel, frozenset(options.skip)))
-        q = run_passes(g, (quantize_pass,), before=FLOAT_PASS_NAMES)
+        quantize_pass = partial(quantize, ranges={}, options=QuantOptions(options.per_channel, skip))
+        q = run_passes(g, (quantize_pass,), before=passed)
         return q, {"mode": "full", "method": "model", "samples": 0, "source": None,
-                   "format": f"pre-quantized {prequant_of(g).source} model", "notes": []}
+                   "format": f"pre-quantized {prequant_of(g).source} model", "notes": notes, **extra}
     inputs = {i: (g.types[i].shape, g.types[i].dtype.np) for i in g.inputs}
     data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
                             resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)
@@ -133,12 +154,14 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
     finally:
         if bar is not None:
             bar.stop()
-    quant_options = QuantOptions(options.per_channel, frozenset(options.skip), options.bias_correction)
+    quant_options = QuantOptions(options.per_channel, skip, options.bias_correction)
     q = run_passes(g, (partial(quantize, ranges=result.ranges, options=quant_options,
-                               channel_means=result.channel_means),), before=(*FLOAT_PASS_NAMES, "calibrate"))
+                               channel_means=result.channel_means),), before=(*passed, "calibrate"))
     summary = {"mode": "full", "method": options.calib_method, "samples": result.samples, "source": os.fspath(options.calib),
-               "format": data.format, "notes": list(data.notes)}
-    if options.calib_method == "percentile":
+               "format": data.format, "notes": list(data.notes) + notes, "warnings": list(result.warnings), **extra}
+    if options.calib_method == "auto":   # the method each tensor's range came from
+        summary["methods"] = dict(sorted(result.methods.items()))
+    if options.calib_method in ("percentile", "auto"):
         summary["percentile"] = options.percentile
     summary["bias_correction"] = options.bias_correction
     return q, summary
@@ -243,6 +266,7 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
         raise QcompError(f"this host cannot build target {target.name!r}: {support.why}")
     final = Path(out) if out is not None else Path(f"{model.stem}.{target.name}")
     _check_out(final, model)   # before the long work: a refused -o costs nothing
+    check_float_target(parse_precision(options.precision), target)
     g = load_model(model, options.input_shapes)
     q, calib_summary = quantize_model(g, options)
     with staged_artifact(final, model) as out:

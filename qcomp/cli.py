@@ -30,8 +30,9 @@ def _add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--calib", metavar="PATH", help="calibration samples: an .npz (one array per input, "
                    "samples on axis 0), a directory of .npy, .bin or image files")
     g.add_argument("--calib-size", type=int, metavar="N", help="use a seeded random subset of N samples")
-    g.add_argument("--calib-method", choices=("minmax", "percentile", "entropy", "mse"),
-                   help="how activation ranges are chosen (default minmax)")
+    g.add_argument("--calib-method", choices=("minmax", "percentile", "entropy", "mse", "auto"),
+                   help="how activation ranges are chosen (default minmax); auto: per tensor, the method of "
+                        "least quantization error")
     g.add_argument("--percentile", type=float, help="mass kept by --calib-method percentile (default 99.99)")
     g.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor instead of per channel")
     g.add_argument("--skip", metavar="NODE[,NODE...]", help="keep these nodes in float")
@@ -40,6 +41,10 @@ def _add_quant_flags(p: argparse.ArgumentParser) -> None:
                         "dynamic: int8 weights, activation scales per run for MatMul/Gemm (transformers)")
     g.add_argument("--bias-correction", action="store_true",
                    help="shift each layer's bias to undo the mean error weight quantization causes")
+    g.add_argument("--equalize", action="store_true",
+                   help="cross-layer equalization of Conv/Dense pairs (with bias absorption) before calibration")
+    g.add_argument("--precision", action="append", metavar="NAME=int8|float",
+                   help="keep a node (or the node producing a tensor) in float or int8; repeat per name")
     g.add_argument("--config", metavar="quant.toml", help="read these options from a TOML file; flags win")
     img = p.add_argument_group("image calibration data")
     img.add_argument("--mean", help="per-channel mean subtracted from pixels in [0, 255], e.g. 127 or 123.7,116.3,103.5")
@@ -73,6 +78,10 @@ def _build_options(args):
         opts["bias_correction"] = True
     if args.skip:
         opts["skip"] = tuple(s.strip() for s in args.skip.split(",") if s.strip())
+    if args.equalize:
+        opts["equalize"] = True
+    if args.precision:   # flags add to the config's entries; a name given twice differently is refused
+        opts["precision"] = tuple(opts.get("precision", ())) + tuple(args.precision)
     opts["input_shapes"] = api.parse_input_shapes(args.input_shape)
     try:
         return BuildOptions(**opts)
@@ -187,7 +196,14 @@ def cmd_build(args) -> int:
                       markup=False)
     for note in c.get("notes", []):
         console.print(f"note: {note}", markup=False)
+    _print_warnings(c)
     return 0
+
+
+def _print_warnings(summary: dict) -> None:
+    """Calibration warnings (a range clipping > 1 % of a tensor's values), one line each, to stderr."""
+    for w in summary.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def cmd_quantize(args) -> int:
@@ -202,6 +218,7 @@ def cmd_quantize(args) -> int:
            else f"--quant {summary.get('mode', options.quant)}")
     _console().print(f"wrote QDQ model {out} ({how}); run it with onnxruntime to cross-check qcomp's "
                      f"quantization", markup=False)
+    _print_warnings(summary)
     return 0
 
 

@@ -27,6 +27,11 @@ CONFIGS: dict[str, dict[str, object]] = {
     "entropy": {"calib_method": "entropy"},
     "mse": {"calib_method": "mse"},
     "minmax + bias correction": {"calib_method": "minmax", "bias_correction": True},
+    # accuracy controls (benchmarks/accuracy_autopilot.py)
+    "auto": {"calib_method": "auto"},
+    "minmax + equalize": {"calib_method": "minmax", "equalize": True},
+    "minmax, per-tensor weights": {"calib_method": "minmax", "per_channel": False},
+    "minmax, per-tensor weights + equalize": {"calib_method": "minmax", "per_channel": False, "equalize": True},
 }
 
 

@@ -3,6 +3,11 @@
   for each sample: run_float(g, sample, on_value = observer[value].update)
   range[value] = choose_range(observer[value], method)        (lo <= 0 <= hi)
 
+`method="auto"` chooses per value among minmax, percentile, mse and entropy (the range of least
+quantization error, observers_auto.py) and records the choice in `methods`. Every histogram
+method's range is checked for clipping: a value whose kept range clips more than 1 % of its
+calibration values gets one line in `warnings`, naming it.
+
 Statistics stream: each observer has a fixed size (a running min/max, or a histogram of fixed
 bins), so memory does not grow with the number of samples, and the float interpreter frees each
 intermediate after its last use. For bias correction it also streams the per-channel mean of
@@ -11,14 +16,15 @@ the inputs of weighted layers. `progress(done, total)` is called after each samp
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import InputError
 from ..ir import Graph
 from ..ref import run_float
-from .observers import Method, choose_range, observer_for
+from .observers import HistogramObserver, Method, choose_range, observer_for
+from .observers_auto import AUTO_BINS, CLIP_WARN_SHARE, choose_auto, clip_warning, clipped_share
 
 Range = tuple[float, float]
 
@@ -29,6 +35,9 @@ class CalibrationResult:
     samples: int
     method: str
     channel_means: dict[str, np.ndarray]   # value -> float64[C] mean over all but the last axis
+    methods: dict[str, str] = field(default_factory=dict)     # value -> the method whose range it got
+    clipped: dict[str, float] = field(default_factory=dict)   # value -> share of values outside its range
+    warnings: tuple[str, ...] = ()                            # one line per value clipped > 1 %
 
 
 class _ChannelMean:
@@ -54,7 +63,7 @@ def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Met
     means = {v: _ChannelMean() for v in channel_means_of}
     float_values = [v for v, t in g.types.items() if t.dtype.is_float and v not in g.constants]
     for v in float_values:
-        observers[v] = observer_for(method, v)
+        observers[v] = HistogramObserver(v, AUTO_BINS) if method == "auto" else observer_for(method, v)
 
     def on_value(name: str, array: np.ndarray) -> None:
         obs = observers.get(name)
@@ -75,7 +84,18 @@ def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Met
             progress(count, total)
     if count == 0:
         raise InputError("the calibration set is empty: give at least one sample with --calib")
-    ranges = {v: choose_range(obs, method, percentile=percentile) for v, obs in observers.items()
-              if obs.count > 0}
+    ranges, methods, clipped, warnings = {}, {}, {}, []
+    for v, obs in observers.items():
+        if obs.count == 0:
+            continue
+        if method == "auto":
+            choice = choose_auto(obs, percentile=percentile)
+            ranges[v], methods[v] = choice.range, choice.method
+        else:
+            ranges[v], methods[v] = choose_range(obs, method, percentile=percentile), method
+        if isinstance(obs, HistogramObserver):
+            clipped[v] = clipped_share(obs, *ranges[v])
+            if clipped[v] > CLIP_WARN_SHARE:
+                warnings.append(clip_warning(v, methods[v], *ranges[v], clipped[v]))
     channel_means = {v: m.sum / m.count for v, m in means.items() if m.count}
-    return CalibrationResult(ranges, count, method, channel_means)
+    return CalibrationResult(ranges, count, method, channel_means, methods, clipped, tuple(warnings))

@@ -82,5 +82,12 @@ def print_report(report: Report, console, top: int = 10) -> None:
         table.add_row(o.name, f"{e.cosine:.5f}", _num(e.snr_db, ".2f"), f"{e.max_abs_error:.4g}",
                       _pct(o.top1_agreement), _pct(o.accuracy_float), _pct(o.accuracy_int8))
     console.print(table)
+    if report.calibration_methods:   # --calib-method auto: which method each range came from
+        counts: dict[str, int] = {}
+        for m in report.calibration_methods.values():
+            counts[m] = counts.get(m, 0) + 1
+        console.print("--calib-method auto chose: " + ", ".join(
+            f"{m} for {k} tensors" for m, k in sorted(counts.items(), key=lambda mk: (-mk[1], mk[0])))
+            + " (per tensor in report.json, calibration.methods)", markup=False)
     for note in report.notes:
-        console.print(f"note: {note}", markup=False)
+        console.print(note if note.startswith("warning: ") else f"note: {note}", markup=False)

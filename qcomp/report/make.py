@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..builder import FLOAT_PASSES, BuildOptions, quantize_model
+from ..builder import BuildOptions, float_graph, quantize_model
 from ..errors import InputError, QcompError
 from ..ir import Graph
-from ..passes import run_passes
 from .compare import Progress, compare
 from .data import open_data
 from .records import Report, Source
@@ -43,7 +42,7 @@ def make_report(graph: Graph, options: BuildOptions, *, data: str | os.PathLike 
         raise InputError("--data: " + ("evaluation " + msg.removeprefix("calibration ")
                                        if msg.startswith("calibration ") else msg)) from None
     q, calib = quantize_model(graph, options)
-    gf = run_passes(graph, FLOAT_PASSES)
+    gf = float_graph(graph, options)   # the graph calibrated (--equalize rescales its channels)
     result = compare(gf, q, evaluation, label_key=evaluation.label_key, total=len(evaluation), progress=progress)
     notes = list(result.notes)
     calibration = None
@@ -56,7 +55,9 @@ def make_report(graph: Graph, options: BuildOptions, *, data: str | os.PathLike 
         notes.append(f"--quant {options.quant}: no int8 activations with fixed quant params; the report "
                      f"compares weights and outputs only")
     return Report(model=model_name, quant=options.quant, calibration=calibration,
-                  calibration_method=calib.get("method"),
+                  calibration_method=calib.get("method"), calibration_methods=calib.get("methods", {}),
                   data=Source(os.fspath(source), evaluation.samples.format, result.samples),
                   labels=evaluation.label_key, layers=result.layers, weights=result.weights,
-                  outputs=result.outputs, notes=tuple(calib.get("notes", ())) + evaluation.notes + tuple(notes))
+                  outputs=result.outputs,
+                  notes=tuple(calib.get("notes", ())) + tuple(f"warning: {w}" for w in calib.get("warnings", ()))
+                  + evaluation.notes + tuple(notes))

@@ -1,7 +1,7 @@
 """The content of an error report: typed rows, independent of how they are written out."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .stats import Distribution, ErrorSummary
 
@@ -70,6 +70,7 @@ class Report:
     weights: tuple[WeightRow, ...]
     outputs: tuple[OutputRow, ...]
     notes: tuple[str, ...]
+    calibration_methods: dict[str, str] = field(default_factory=dict)   # --calib-method auto: value -> method
 
     def worst(self, k: int | None = None) -> tuple[LayerRow, ...]:
         """The k layers with the lowest SNR (ties: the earlier layer first); by default a fifth of the

@@ -70,7 +70,8 @@ def report_json(report: Report) -> dict:
         "model": report.model,
         "quant": report.quant,
         "calibration": None if report.calibration is None else
-        asdict(report.calibration) | {"method": report.calibration_method},
+        asdict(report.calibration) | {"method": report.calibration_method}
+        | ({"methods": report.calibration_methods} if report.calibration_methods else {}),
         "data": asdict(report.data) | {"labels": report.labels},
         "layers": [row(r) for r in report.layers],
         "weights": [row(w) for w in report.weights],
