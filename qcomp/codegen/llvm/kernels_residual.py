@@ -1,0 +1,79 @@
+"""QConv2DAdd: a QConv2D with the QAdd of a residual connection in its epilogue (passes/fuse_residual.py).
+
+The GEMM micro-kernel (kernels_dot.py) requantizes each accumulator vector to the conv's int8
+output c, exactly as QConv2D does; the epilogue then computes the Add on that vector and the
+residual vector r of the same pixels and channels, lane by lane, transcribing fixedpoint.add_int8:
+
+  a_scaled = (((c - zp_c) << left_shift) * a_multiplier + 2^(ta - 1)) >> ta      ta = 31 - a_shift
+  b_scaled = (((r - zp_r) << left_shift) * b_multiplier + 2^(tb - 1)) >> tb      tb = 31 - b_shift
+  y        = requantize(a_scaled + b_scaled, out_multiplier, out_shift, out_zero_point, qmin, qmax)
+
+Ranges (fixedpoint.add_int8): |c - zp_c|, |r - zp_r| <= 255, shifted < 2^28; the products are
+below 2^59 in i64 lanes (VPMULDQ / SMULL class); each scaled value is at most 2^27 (input
+multipliers <= 1/2), so the sum fits the int32 lanes requantize_lanes takes. c is the conv's
+clamped int8 value, as the unfused QAdd reads it from memory: the integers are the pair's, and
+only c's store and reload (and the Add's node) are saved.
+
+Where the micro-kernel has no such epilogue (depthwise convs: kernels_depthwise.py; arm-i8mm's
+SMMLA micro-kernel), the node runs as the pair: the conv into the kernel's scratch, then the
+QAdd's loop (kernels_elem.emit_add_sub) into the output.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from llvmlite import ir
+
+from ... import abi
+from ...ir import Node, qops
+from . import kernels_dot, kernels_elem
+from .irgen import I8, I32, I64, requantize_lanes
+from .kernels_depthwise import _mask, _masked_io, _ptr
+
+
+@dataclasses.dataclass
+class ResidualEpilogue:
+    """The Add of a QConv2DAdd on requantized int8 vectors; `residual` is the node's residual pointer."""
+    op: qops.QConv2DAdd
+    residual: ir.Value
+
+    def apply(self, mod, b: ir.IRBuilder, c, res_ptr, live: int, even_odd: bool):
+        """y = add_int8(c, r) on <L x i8> c, r loaded at res_ptr (its first `live` lanes when live < L)."""
+        op, lanes = self.op, c.type.count
+        vi8, vi32, vi64 = ir.VectorType(I8, lanes), ir.VectorType(I32, lanes), ir.VectorType(I64, lanes)
+        if live < lanes:
+            masked_load, _ = _masked_io(mod, lanes, I8)
+            r = b.call(masked_load, [res_ptr, ir.Constant(I32, 1), _mask(lanes, live), ir.Constant(vi8, None)])
+        else:
+            r = b.load(res_ptr, typ=vi8, align=1)
+
+        def splat(v):
+            return ir.Constant(vi64, [v] * lanes)
+
+        def rescale(v, zero_point: int, multiplier: int, shift: int):
+            x = b.shl(b.sub(b.sext(v, vi64), splat(zero_point)), splat(op.left_shift))
+            total = 31 - shift
+            return b.ashr(b.add(b.mul(x, splat(multiplier)), splat(1 << (total - 1))), splat(total))
+        acc = b.add(rescale(c, op.conv_zero_point, op.a_multiplier, op.a_shift),
+                    rescale(r, op.b_zero_point, op.b_multiplier, op.b_shift))
+        acc = b.trunc(acc, vi32)   # |acc| <= 2^28: exact
+        # right_shifts=False before a masked store (kernels_dot._micro_kernel: LLVM's one-lane case)
+        return requantize_lanes(b, acc, ir.Constant(vi32, [op.out_multiplier] * lanes),
+                                ir.Constant(vi32, [op.out_shift] * lanes), op.out_zero_point, op.qmin, op.qmax,
+                                even_odd=even_odd, right_shifts=op.out_shift <= -1 and live == lanes)
+
+
+def emit_conv_add(node: Node, k) -> None:
+    """The conv with the Add in its GEMM epilogue; depthwise and SMMLA convs as the pair (module docstring)."""
+    op = node.op
+    conv = Node(node.name, op.conv(), node.inputs[:5], node.outputs)
+    k.node = conv
+    if not kernels_dot._is_depthwise(conv, k.graph) and k.spec.instruction != "smmla":
+        kernels_dot.emit_dot(conv, k, ResidualEpilogue(op, k.ins[5]))
+        return
+    c_bytes = abi.align(k.graph.types[node.outputs[0]].size)   # c: int8, the output's shape
+    inner = dataclasses.replace(k, outs=[k.scratch], scratch=_ptr(k.b, k.scratch, c_bytes), scratch_bytes=0)
+    kernels_dot.emit_dot(conv, inner)
+    add = Node(node.name, qops.QAdd(**op.add_attrs()), (node.inputs[5], node.inputs[5]), node.outputs)
+    kernels_elem.emit_add_sub(add, dataclasses.replace(k, node=add, ins=[k.scratch, k.ins[5]], scratch_bytes=0))
+    k.reserve(c_bytes + inner.scratch_bytes)
