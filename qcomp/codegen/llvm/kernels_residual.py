@@ -40,27 +40,51 @@ class ResidualEpilogue:
     def apply(self, mod, b: ir.IRBuilder, c, res_ptr, live: int, even_odd: bool):
         """y = add_int8(c, r) on <L x i8> c, r loaded at res_ptr (its first `live` lanes when live < L)."""
         op, lanes = self.op, c.type.count
-        vi8, vi32, vi64 = ir.VectorType(I8, lanes), ir.VectorType(I32, lanes), ir.VectorType(I64, lanes)
+        vi8, vi32 = ir.VectorType(I8, lanes), ir.VectorType(I32, lanes)
         if live < lanes:
             masked_load, _ = _masked_io(mod, lanes, I8)
             r = b.call(masked_load, [res_ptr, ir.Constant(I32, 1), _mask(lanes, live), ir.Constant(vi8, None)])
         else:
             r = b.load(res_ptr, typ=vi8, align=1)
 
-        def splat(v):
-            return ir.Constant(vi64, [v] * lanes)
-
-        def rescale(v, zero_point: int, multiplier: int, shift: int):
-            x = b.shl(b.sub(b.sext(v, vi64), splat(zero_point)), splat(op.left_shift))
-            total = 31 - shift
-            return b.ashr(b.add(b.mul(x, splat(multiplier)), splat(1 << (total - 1))), splat(total))
-        acc = b.add(rescale(c, op.conv_zero_point, op.a_multiplier, op.a_shift),
-                    rescale(r, op.b_zero_point, op.b_multiplier, op.b_shift))
-        acc = b.trunc(acc, vi32)   # |acc| <= 2^28: exact
+        rescale = _rescale_even_odd if even_odd and lanes % 2 == 0 else _rescale_wide
+        acc = b.add(rescale(b, c, op.conv_zero_point, op.left_shift, op.a_multiplier, op.a_shift),
+                    rescale(b, r, op.b_zero_point, op.left_shift, op.b_multiplier, op.b_shift))
         # right_shifts=False before a masked store (kernels_dot._micro_kernel: LLVM's one-lane case)
         return requantize_lanes(b, acc, ir.Constant(vi32, [op.out_multiplier] * lanes),
                                 ir.Constant(vi32, [op.out_shift] * lanes), op.out_zero_point, op.qmin, op.qmax,
                                 even_odd=even_odd, right_shifts=op.out_shift <= -1 and live == lanes)
+
+
+def _rescale_wide(b: ir.IRBuilder, v, zero_point: int, left_shift: int, multiplier: int, shift: int):
+    """mbqm((v - zero_point) << left_shift, multiplier, shift) on <L x i8> v, in <L x i64> lanes -> <L x i32>."""
+    lanes = v.type.count
+    vi64 = ir.VectorType(I64, lanes)
+
+    def splat(x):
+        return ir.Constant(vi64, [x] * lanes)
+    total = 31 - shift
+    x = b.shl(b.sub(b.sext(v, vi64), splat(zero_point)), splat(left_shift))
+    scaled = b.ashr(b.add(b.mul(x, splat(multiplier)), splat(1 << (total - 1))), splat(total))
+    return b.trunc(scaled, ir.VectorType(I32, lanes))   # |scaled| <= 2^27 (multiplier <= 1/2): exact
+
+
+def _rescale_even_odd(b: ir.IRBuilder, v, zero_point: int, left_shift: int, multiplier: int, shift: int):
+    """_rescale_wide's values with the 64-bit work in the int32 lanes' registers (AVX-512, as
+    irgen._requantize_even_odd): x = (v - zero_point) << left_shift in int32 (|x| < 2^28), viewed as
+    <L/2 x i64> its even lanes sign-extended and its odd lanes shifted down, each multiplied by one
+    VPMULDQ, rounded and shifted, and merged back into int32 lanes (|result| <= 2^27)."""
+    lanes = v.type.count
+    vi32, v64 = ir.VectorType(I32, lanes), ir.VectorType(I64, lanes // 2)
+
+    def splat(x):
+        return ir.Constant(v64, [x] * (lanes // 2))
+    x = b.shl(b.sub(b.sext(v, vi32), ir.Constant(vi32, [zero_point] * lanes)), ir.Constant(vi32, [left_shift] * lanes))
+    q = b.bitcast(x, v64)
+    total = 31 - shift
+    out = [b.ashr(b.add(b.mul(h, splat(multiplier)), splat(1 << (total - 1))), splat(total))
+           for h in (b.ashr(b.shl(q, splat(32)), splat(32)), b.ashr(q, splat(32)))]
+    return b.bitcast(b.or_(b.and_(out[0], splat(0xFFFFFFFF)), b.shl(out[1], splat(32))), vi32)
 
 
 def emit_conv_add(node: Node, k) -> None:
