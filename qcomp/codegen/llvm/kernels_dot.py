@@ -105,27 +105,22 @@ def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, regist
 
 
 def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
-                  fix=None, epilogue=None):
+                  fix=None):
     """tile(a, w, out, bias, mult, shift): MR x NR accumulators over the n_kq steps, requantized and
     stored. a: the tile's first A row (rows a_stride bytes apart); w: its first block's panel at
     kq 0 (blocks n_kq * block bytes apart); out: the first pixel's first channel (pixels o_total
     bytes apart); bias/mult/shift: int32 at the first channel. The last block stores live_last
     channels (masked when < lanes). fix (AVX2, dots_x86.Corrections): three more arguments and its
-    residual steps after the main loop. epilogue (kernels_residual.ResidualEpilogue): one more
-    argument, the residual at the tile's first output (laid out as out), and the Add on each
-    requantized vector before the store."""
+    residual steps after the main loop."""
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.weight_block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
     right_shifts = bool(np.max(k.graph.constants[k.node.inputs[4]]) <= -1)   # inputs: x, w, bias, mult, shift
     x86 = spec.arch == "x86"
-    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6 + (fix.arg_types() if fix else [])
-                          + ([PTR] if epilogue else []))
+    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6 + (fix.arg_types() if fix else []))
     a, w, out, bias, mult, shift = f.args[:6]
     for arg in f.args[:8]:
         arg.add_attribute("noalias")
-    if epilogue is not None:
-        f.args[-1].add_attribute("noalias")
 
     def vec(ptr, j):
         return b.load(_ptr(b, ptr, 4 * j * lanes), typ=vi32, align=4)
@@ -158,7 +153,7 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     b.cbranch(b.icmp_signed("<", nxt, c64(n_kq)), body, end)
     b.position_at_end(end)
     if fix is not None:
-        new = fix.emit(k.mod, b, spec, new, a, a_stride, f.args[6:len(f.args) - bool(epilogue)])
+        new = fix.emit(k.mod, b, spec, new, a, a_stride, f.args[6:])
     _, masked_store = _masked_io(k.mod, lanes, I8)
     mults, shifts = [vec(mult, j) for j in range(nr)], [vec(shift, j) for j in range(nr)]
     for r in range(mr):
@@ -168,9 +163,6 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
             # int32-clamped form to a 4-byte store (vmovd), past the output's end
             y = requantize_lanes(b, new[r][j], mults[j], shifts[j], op.output_zero_point, op.qmin, op.qmax,
                                  even_odd=x86, right_shifts=right_shifts and not masked)
-            if epilogue is not None:
-                y = epilogue.apply(k.mod, b, y, _ptr(b, f.args[-1], r * o_total + j * lanes),
-                                   live_last if masked else lanes, x86)
             dst = _ptr(b, out, r * o_total + j * lanes)
             if j == nr - 1 and live_last < lanes:
                 b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(lanes, live_last)])
@@ -182,7 +174,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
 
 def emit_dot(node: Node, k, epilogue=None) -> None:
     """Pack (unless A is x itself), then the register-blocked GEMM; see the module docstring.
-    epilogue: kernels_residual.ResidualEpilogue (a QConv2DAdd; not for depthwise or SMMLA)."""
+    epilogue: kernels_residual.ResidualEpilogue (a QConv2DAdd; not for depthwise or SMMLA): its
+    tile function runs on each tile right after the micro-kernel stored it (still in L1)."""
     node, graph, spec = k.node, k.graph, k.spec
     if _is_depthwise(node, graph):
         assert epilogue is None, "a residual epilogue of a depthwise conv"
@@ -244,7 +237,7 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
             if smmla:
                 variants[key] = kernels_mmla.micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op)
             else:
-                variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op, fix, epilogue)
+                variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op, fix)
         return variants[key]
 
     f, b, (a_ptr, out_ptr, *res_ptr), i = job_function(k.mod, "gemm_job", 3 if epilogue else 2)
@@ -278,17 +271,24 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
         b.call(fused, [a_ptr, tile_buf, p0, b.add(p0, c64(rows)), p0])
         return tile_buf
 
+    def after_tile(p0, rows: int, cols: int, last: bool):
+        """the epilogue's pass over the tile just stored (a QConv2DAdd's Add)"""
+        if epilogue is not None:
+            at = b.mul(p0, c64(o_total))
+            epilogue.call_tile(k, b, _ptr(b, out_at, at), _ptr(b, res_at[0], at), rows, cols,
+                               live_last if last else lanes, o_total)
+
     def run(cols, last):
         with loop(b, n_full, "tile") as dt:
             p0 = b.mul(b.add(t0, dt), c64(mr))
-            b.call(variant(mr, cols, last), [a_rows(p0, mr), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at,
-                                             *(_ptr(b, p, b.mul(p0, c64(o_total))) for p in res_at)])
+            b.call(variant(mr, cols, last), [a_rows(p0, mr), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+            after_tile(p0, mr, cols, last)
         if mr_tail < mr:
             with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
                 p0 = c64((n_tiles - 1) * mr)
                 b.call(variant(mr_tail, cols, last), [a_rows(p0, mr_tail), w_at,
-                                                      _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at,
-                                                      *(_ptr(b, p, b.mul(p0, c64(o_total))) for p in res_at)])
+                                                      _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+                after_tile(p0, mr_tail, cols, last)
     if n_chunks == 1:
         run(nr_last, True)
     else:
