@@ -11,9 +11,9 @@ The arithmetic is the pair's, integer for integer (qcomp/ir/qops.py QConv2DAdd):
             zp_out), qmin, qmax)
 add_int8 is symmetric in its operands (a_scaled + b_scaled), so QAdd(%r, %c) fuses with its a and b
 parameters swapped, exactly. What the fusion saves is memory traffic and a node: the conv's int8
-output c is never stored and loaded again, and the Add's loop (with its own fork-join) disappears;
-the llvm backend computes the Add in the GEMM micro-kernel's epilogue (kernels_residual.py), on the
-accumulator tile still in registers.
+output c is never stored and loaded again, and the Add's loop (on one thread) disappears: the llvm
+backend computes the Add in the conv's GEMM jobs, on each output tile right after the micro-kernel
+stored it, while it is in L1 (codegen/llvm/kernels_residual.py).
 
 Where it runs: only on backends that emit QConv2DAdd (builder.target_passes: llvm). Every other
 backend, and the `ref` target, run the unfused pair; the fused graph runs on the reference
