@@ -7,7 +7,7 @@ A build for x86-vnni fuses (its profiler names no Add node) and a ref build does
 import numpy as np
 import pytest
 
-from qcomp.ir import DType, Graph, TensorType, ops, qops, verify
+from qcomp.ir import DType, Graph, TensorType, ops, verify
 from qcomp.passes import run_passes
 from qcomp.passes.calibrate import calibrate
 from qcomp.passes.fuse_activations import fuse_activations
