@@ -39,6 +39,7 @@ from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
 from .passes.fold_pad import fold_pad
 from .passes.fuse_activations import fuse_activations
+from .passes.fuse_residual import fuse_residual
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
@@ -51,6 +52,9 @@ FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_a
                 eliminate_dead_code)
 FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
 TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
+# the TARGET-stage fusions a backend emits the fused ops of, run between lower_integer and plan_memory
+# (backends missing here run TARGET_PASSES as they are: the unfused ops every backend has)
+BACKEND_FUSIONS = {"llvm": (fuse_residual,)}
 QUANT_MODES = ("full", "weight", "dynamic")
 
 
@@ -274,6 +278,11 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     return final
 
 
+def target_passes(target) -> tuple:
+    """TARGET_PASSES with the fusions of `target`'s backend (BACKEND_FUSIONS) before plan_memory."""
+    return (lower_integer, *BACKEND_FUSIONS.get(target.backend, ()), plan_memory)
+
+
 def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOptions, calib_summary: dict,
                     choice: str | None = None) -> None:
     """The artifact's files into the (staging) directory `out`: model.qir, the backend's, manifest.json last.
@@ -286,7 +295,7 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
     from .protocol import backend_module, raise_problems
     backend = backend_module(target.backend)
     quantized_by = "quantize" if options.quant == "full" else "quantize_weights"
-    lowered = run_passes(q, TARGET_PASSES, before=(*FLOAT_PASS_NAMES, quantized_by))
+    lowered = run_passes(q, target_passes(target), before=(*FLOAT_PASS_NAMES, quantized_by))
     raise_problems(backend.check(lowered, target), target)
     backend_files = backend.emit(lowered, target, out)
     manifest = {

@@ -144,10 +144,12 @@ class LayerProfile:
         return 100 * layer.gops() / self.peak.gops
 
 
-def _target_graph(path: Path):
+def _target_graph(path: Path, target):
+    """The TARGET graph the artifact was built from (with its backend's fusions: the node names profiled)."""
+    from .builder import target_passes
     from .ir.serialize import load_graph
-    from .passes.lower_integer import lower_integer
-    return lower_integer(load_graph(path / "model.qir"))
+    from .passes.pipeline import run_passes
+    return run_passes(load_graph(path / "model.qir"), target_passes(target))
 
 
 def profile_layers(artifact, threads: int | None = None, runs: int = 50, warmup: int = 5, seed: int = 0,
@@ -170,7 +172,7 @@ def profile_layers(artifact, threads: int | None = None, runs: int = 50, warmup:
         raise QcompError(f"{str(path)!r}: its runtime has no per-node profiler; rebuild it with `qcomp build`")
     feeds = random_feeds(manifest["inputs"], np.random.default_rng(seed))
     names, times, walls = runner.profile(feeds, runs, warmup)
-    g = _target_graph(path)
+    g = _target_graph(path, target)
     nodes = {n.name: n for n in g.nodes}
     layers = []
     for k, name in enumerate(names):

@@ -145,6 +145,59 @@ class QAdd(_QBinary):
 
 
 @dataclass(frozen=True)
+class QConv2DAdd(Op):
+    """A QConv2D whose int8 output feeds one QAdd (a residual connection), fused into one node
+    (passes/fuse_residual.py). The integers are the unfused pair's, step by step:
+      c = requantize(acc, multiplier[o], shift[o], conv_zero_point, conv_qmin, conv_qmax)   QConv2D's output
+      y = add_int8(c, r, AddParams(a_zero_point=conv_zero_point, b_zero_point, left_shift, a_multiplier,
+                   a_shift, b_multiplier, b_shift, out_multiplier, out_shift, out_zero_point, qmin, qmax))
+    Inputs: QConv2D's five (x, w, bias, multiplier, shift), then the residual r (int8, the shape of
+    the conv's output). The conv's attributes are `conv()`'s, the Add's `add_attrs()` (the conv's
+    output is the Add's operand a: add_int8 is symmetric in a and b). [qmin, qmax] is the clamp of
+    the node's output y (a fused ReLU of the Add), so readers may rely on it as on any op's."""
+    strides: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilations: tuple[int, int] = (1, 1)
+    group: int = 1
+    input_zero_point: int = 0
+    conv_zero_point: int = 0
+    conv_qmin: int = -128
+    conv_qmax: int = 127
+    b_zero_point: int = 0
+    left_shift: int = 20
+    a_multiplier: int = 0
+    a_shift: int = 0
+    b_multiplier: int = 0
+    b_shift: int = 0
+    out_multiplier: int = 0
+    out_shift: int = 0
+    out_zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+    arity: ClassVar[int] = 6
+
+    def conv(self) -> QConv2D:
+        """The QConv2D of the pair (its output: c above)."""
+        return QConv2D(self.strides, self.pads, self.dilations, self.group, self.input_zero_point,
+                       self.conv_zero_point, self.conv_qmin, self.conv_qmax)
+
+    def add_attrs(self) -> dict:
+        """The QAdd's attributes (fixedpoint.AddParams' fields), the conv's output as operand a."""
+        return {"a_zero_point": self.conv_zero_point, "b_zero_point": self.b_zero_point,
+                "left_shift": self.left_shift, "a_multiplier": self.a_multiplier, "a_shift": self.a_shift,
+                "b_multiplier": self.b_multiplier, "b_shift": self.b_shift,
+                "out_multiplier": self.out_multiplier, "out_shift": self.out_shift,
+                "out_zero_point": self.out_zero_point, "qmin": self.qmin, "qmax": self.qmax}
+
+    def infer(self, ins):
+        out = self.conv().infer(ins[:5])
+        _check(ins[5:], (_I8,), "QConv2DAdd residual")
+        if ins[5].shape != out[0].shape:
+            raise IRError(f"QConv2DAdd: the residual has shape {ins[5].shape}, the conv's output {out[0].shape}")
+        return out
+
+
+@dataclass(frozen=True)
 class QSub(QAdd):
     """fixedpoint.sub_int8 with these AddParams fields."""
 
@@ -294,5 +347,6 @@ class DynamicMatMul(Op):
 
 INTEGER_OPS: dict[str, type[Op]] = {
     cls.__name__: cls for cls in [QConv2D, QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul,
-                                  QAvgPool2D, QMean, Lut, QRequantize, QSoftmax, DynamicDense, DynamicMatMul]
+                                  QAvgPool2D, QMean, Lut, QRequantize, QSoftmax, DynamicDense, DynamicMatMul,
+                                  QConv2DAdd]
 }

@@ -2,7 +2,7 @@
 
 MACs count one multiply-add per weight use: Conv2D N*OH*OW*O*KH*KW*(C/group); ConvTranspose2D
 N*H*W*C*KH*KW*(O/group); Dense prod(x.shape[:-1])*N*K; MatMul prod(batch)*M*N*K; their integer
-forms of the TARGET stage (QConv2D, QConvTranspose2D, QDense, QMatMul, DynamicDense, DynamicMatMul)
+forms of the TARGET stage (QConv2D and QConv2DAdd, QConvTranspose2D, QDense, QMatMul, DynamicDense, DynamicMatMul)
 count the same. Other ops count 0 (their cost is memory traffic, not MACs).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .graph import Graph, Node
 def node_macs(g: Graph, n: Node) -> int:
     t = [g.types[i] for i in n.inputs]
     out = g.types[n.outputs[0]]
-    if isinstance(n.op, (ops.Conv2D, qops.QConv2D)):
+    if isinstance(n.op, (ops.Conv2D, qops.QConv2D, qops.QConv2DAdd)):
         o, kh, kw, cg = t[1].shape
         return out.size * kh * kw * cg
     if isinstance(n.op, (ops.ConvTranspose2D, qops.QConvTranspose2D)):

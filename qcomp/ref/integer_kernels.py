@@ -40,6 +40,12 @@ def q_conv2d(op: qops.QConv2D, x, w, bias, multiplier, shift):
     return _per_channel(acc, multiplier, shift, op.output_zero_point, op.qmin, op.qmax)
 
 
+def q_conv2d_add(op: qops.QConv2DAdd, x, w, bias, multiplier, shift, residual):
+    """The QConv2D, then the QAdd of its int8 output and the residual: the unfused pair's integers."""
+    c = q_conv2d(op.conv(), x, w, bias, multiplier, shift)
+    return fixedpoint.add_int8(c, residual, fixedpoint.AddParams(**op.add_attrs())).astype(np.int8)
+
+
 def q_conv_transpose2d(op: qops.QConvTranspose2D, x, w, bias, multiplier, shift):
     geometry = ops.ConvTranspose2D(op.strides, op.pads, op.dilations, op.group, op.output_padding)
     xc = _f64(x) - op.input_zero_point
@@ -147,4 +153,5 @@ TABLE = {
     qops.QAvgPool2D: q_avg_pool2d, qops.QMean: q_mean, qops.Lut: lut, qops.QRequantize: q_requantize,
     qops.QSoftmax: q_softmax,
     qops.DynamicMatMul: dynamic_matmul, qops.DynamicDense: dynamic_dense,
+    qops.QConv2DAdd: q_conv2d_add,
 }

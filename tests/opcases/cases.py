@@ -32,6 +32,7 @@ from qcomp.ir import Graph, ops, qops
 from . import float_cases as fc
 from . import logic_cases as lc
 from . import graphs as gb
+from . import graphs_fused as gf
 from .graphs import M_HALF, M_MAX, Builder
 
 
@@ -231,6 +232,15 @@ CASES: list[Case] = [
     C("concat_requantized_input", _concat_requantized),
     C("pad_transpose_reshape_slice_split", _movement),
     C("conv_maxpool_lut_avgpool_chain", _conv_chain),
+    # ---- residual fusion (passes/fuse_residual.py: QConv2DAdd, the conv's epilogue on llvm) ----
+    C("conv1x1_add_relu_c13_o40", _p(gf.conv_add, (1, 9, 7, 13), 40, (1, 1))),
+    C("conv3x3_add_residual_first_o17", _p(gf.conv_add, (1, 7, 5, 5), 17, (3, 3), pads=(1, 1, 1, 1),
+                                           residual_first=True, act=None, zp_r=100, zp_add=7)),
+    C("conv3x3_relu_add_s2_zp_extremes", _p(gf.conv_add, (1, 9, 9, 3), 5, (3, 3), strides=(2, 2),
+                                            pads=(0, 1, 1, 0), conv_act="relu", zp_in=-128, zp_out=-128,
+                                            zp_r=-128, zp_add=-128, s_out=0.06, act=None)),
+    C("conv_depthwise_add_c33", _p(gf.conv_add, (1, 5, 7, 33), 33, (3, 3), pads=(1, 1, 1, 1), group=33)),
+    C("two_convs_add_relu_downsample", gf.two_convs_add),
     # ---- the compiler's way: float graph -> quantize -> lower_integer ----
     C("float_conv3x3_relu", fc.conv_relu),
     C("float_depthwise3x3_relu6", functools.partial(fc.conv_relu, depthwise=True)),

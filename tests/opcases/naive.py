@@ -143,6 +143,13 @@ def q_add(g: Graph, node: Node, a, b):
     return _add_or_sub(node.op, a, b, +1)
 
 
+def q_conv2d_add(g: Graph, node: Node, x, w, bias, multiplier, shift, r):
+    """The QConv2D's int8 output c, then add_int8(c, r) with the QAdd's parameters (c is operand a)."""
+    op: qops.QConv2DAdd = node.op
+    c = q_conv2d(g, Node(node.name, op.conv(), node.inputs[:5], node.outputs), x, w, bias, multiplier, shift)
+    return _add_or_sub(qops.QAdd(**op.add_attrs()), c, r, +1)
+
+
 def q_sub(g: Graph, node: Node, a, b):
     return _add_or_sub(node.op, a, b, -1)
 
@@ -390,7 +397,7 @@ KERNELS = {
     qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
     qops.QMatMul: q_matmul, qops.QAdd: q_add, qops.QSub: q_sub, qops.QMul: q_mul, qops.Lut: lut,
     qops.QRequantize: q_requantize, qops.QSoftmax: q_softmax, qops.QAvgPool2D: q_avg_pool2d, qops.QMean: q_mean,
-    qops.DynamicDense: dynamic_dense, qops.DynamicMatMul: dynamic_matmul,
+    qops.DynamicDense: dynamic_dense, qops.DynamicMatMul: dynamic_matmul, qops.QConv2DAdd: q_conv2d_add,
     ops.MaxPool2D: max_pool2d, ops.ReduceMax: reduce_max, ops.Concat: concat, ops.Reshape: reshape,
     ops.Transpose: transpose, ops.Pad: pad, ops.Slice: slice_, ops.Split: split,
     ops.Quantize: quantize, ops.Dequantize: dequantize, ops.Min: minimum, ops.Max: maximum,

@@ -54,6 +54,11 @@ REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
                   ("dynamic_matmul_heads_clamped", "DynamicMatMul"))}
 # the C ABI carries no int64 output: TopK's indices stay inside a C model (its values are run: topk_int8_values)
 REFUSED.update({(t, "topk_int8_with_indices"): ("graph output", "i64", "the C ABI takes") for t in ("dsp-c", "cortex-m4")})
+# QConv2DAdd exists on the backends that fuse residual Adds (builder.BACKEND_FUSIONS: llvm); the others
+# never receive one from a build, which gives them the unfused QConv2D + QAdd
+FUSED_CASES = ("conv1x1_add_relu_c13_o40", "conv3x3_add_residual_first_o17", "conv3x3_relu_add_s2_zp_extremes",
+               "conv_depthwise_add_c33", "two_convs_add_relu_downsample")
+REFUSED |= {(t, c): ("QConv2DAdd",) for t in ("cuda-emulated", "dsp-c", "cortex-m4") for c in FUSED_CASES}
 
 
 def host_skip(target_name: str) -> Callable[[], str | None]:
@@ -129,7 +134,12 @@ def _cuda_harness():
 
 
 def run_cuda_emulated(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The cuda backend's kernels compiled for the CPU (--emulate); a case it refuses fails (it covers the table)."""
+    """The cuda backend's kernels compiled for the CPU (--emulate); a case it refuses fails (it covers the
+    table) unless REFUSED lists it: its check's problems are raised as the build would raise them."""
+    from qcomp.protocol import backend_module, raise_problems
+    from qcomp.target import get_target
+    target = get_target("cuda")
+    raise_problems(backend_module("cuda").check(graph, target), target)
     return _cuda_harness().run_cuda_emulated(graph, feeds)
 
 

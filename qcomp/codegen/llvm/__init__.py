@@ -51,6 +51,7 @@ from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kerne
                kernels_select, kernels_softmax)
 from . import kernels_qmatmul
 from . import kernels_float_vec
+from . import kernels_residual
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -81,6 +82,7 @@ EMITTERS = {
     **{cls: Emitter(kernels_float.emit_float_binary, kernels_float.why_not_float_binary)
        for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PRelu)},
     ops.Erf: Emitter(kernels_float.emit_erf, kernels_float.why_not_float_input),
+    qops.QConv2DAdd: kernels_residual.emit_conv_add,
     ops.Resize: Emitter(kernels_fallback.emit_resize, kernels_fallback.why_not_resize),
     **{cls: Emitter(kernels_fallback.emit_unary, kernels_fallback.why_not_float) for cls in kernels_fallback.UNARY},
     ops.BatchNorm: Emitter(kernels_fallback.emit_batch_norm, kernels_fallback.why_not_batch_norm),

@@ -200,10 +200,13 @@ def row_term(b, a, offset: int, lanes: int):
     return b.shuffle_vector(first, ir.Constant(vi32, None), ir.Constant(vi32, [0] * lanes))
 
 
-def emit_dot(node: Node, k) -> None:
-    """Pack (unless A is x itself), then the register-blocked GEMM; see the module docstring."""
+def emit_dot(node: Node, k, epilogue=None) -> None:
+    """Pack (unless A is x itself), then the register-blocked GEMM; see the module docstring.
+    epilogue: kernels_residual.ResidualEpilogue (a QConv2DAdd; not for depthwise or SMMLA): its
+    tile function runs on each tile right after the micro-kernel stored it (still in L1)."""
     node, graph, spec = k.node, k.graph, k.spec
     if _is_depthwise(node, graph):
+        assert epilogue is None, "a residual epilogue of a depthwise conv"
         return emit_depthwise(node, k)
     op = node.op
     w = graph.constants[node.inputs[1]].astype(np.int64)
@@ -265,7 +268,7 @@ def emit_dot(node: Node, k) -> None:
                 variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op, fix)
         return variants[key]
 
-    f, b, (a_ptr, out_ptr), i = job_function(k.mod, "gemm_job", 2)
+    f, b, (a_ptr, out_ptr, *res_ptr), i = job_function(k.mod, "gemm_job", 3 if epilogue else 2)
     per_g = n_chunks * n_groups
     g = b.sdiv(i, c64(per_g))
     chunk = b.sdiv(b.srem(i, c64(per_g)), c64(n_groups))
@@ -275,6 +278,7 @@ def emit_dot(node: Node, k) -> None:
     q_at = [_ptr(b, t, b.mul(blk, c64(4 * lanes))) for t in (bias_g, mult_g, shift_g)]
     q_at += fix.job_args(k.mod, b, blk) if fix is not None else []
     out_at = _ptr(b, out_ptr, b.add(b.mul(g, c64(og)), b.mul(chunk, c64(nr * lanes))))
+    res_at = [_ptr(b, p, b.add(b.mul(g, c64(og)), b.mul(chunk, c64(nr * lanes)))) for p in res_ptr]
     a_at = _ptr(b, a_ptr, b.mul(g, c64(pixels * kpad)))
     t0 = b.mul(tg, c64(tiles_per_job))
     t1 = b.add(t0, c64(tiles_per_job))
@@ -295,15 +299,24 @@ def emit_dot(node: Node, k) -> None:
         b.call(fused, [a_ptr, tile_buf, p0, b.add(p0, c64(rows)), p0])
         return tile_buf
 
+    def after_tile(p0, rows: int, cols: int, last: bool):
+        """the epilogue's pass over the tile just stored (a QConv2DAdd's Add)"""
+        if epilogue is not None:
+            at = b.mul(p0, c64(o_total))
+            epilogue.call_tile(k, b, _ptr(b, out_at, at), _ptr(b, res_at[0], at), rows, cols,
+                               live_last if last else lanes, o_total)
+
     def run(cols, last):
         with loop(b, n_full, "tile") as dt:
             p0 = b.mul(b.add(t0, dt), c64(mr))
             b.call(variant(mr, cols, last), [a_rows(p0, mr), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+            after_tile(p0, mr, cols, last)
         if mr_tail < mr:
             with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
                 p0 = c64((n_tiles - 1) * mr)
                 b.call(variant(mr_tail, cols, last), [a_rows(p0, mr_tail), w_at,
                                                       _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+                after_tile(p0, mr_tail, cols, last)
     if n_chunks == 1:
         run(nr_last, True)
     else:
@@ -313,7 +326,8 @@ def emit_dot(node: Node, k) -> None:
             with otherwise:
                 run(nr, False)
     b.ret_void()
-    parallel_for(k.mod, k.b, f, [a_base, k.outs[0]], groups * n_chunks * n_groups)
+    parallel_for(k.mod, k.b, f, [a_base, k.outs[0], *([epilogue.residual] if epilogue else [])],
+                 groups * n_chunks * n_groups)
     k.reserve(abi.align(scratch))
 
 
