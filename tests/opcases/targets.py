@@ -52,8 +52,6 @@ REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
     for c, op in (("dynamic_dense_relu6", "DynamicDense"), ("dynamic_matmul", "DynamicMatMul"),
                   ("dynamic_matmul_heads_broadcast_tails", "DynamicMatMul"),
                   ("dynamic_matmul_heads_clamped", "DynamicMatMul"))}
-# the C ABI carries no int64 output: TopK's indices stay inside a C model (its values are run: topk_int8_values)
-REFUSED.update({(t, "topk_int8_with_indices"): ("graph output", "i64", "the C ABI takes") for t in ("dsp-c", "cortex-m4")})
 # QConv2DAdd exists on the backends that fuse residual Adds (builder.BACKEND_FUSIONS: llvm); the others
 # never receive one from a build, which gives them the unfused QConv2D + QAdd
 FUSED_CASES = ("conv1x1_add_relu_c13_o40", "conv3x3_add_residual_first_o17", "conv3x3_relu_add_s2_zp_extremes",
