@@ -219,7 +219,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     toolchain.compile_program(build, out)
     sizes = toolchain.sizes(build, out, arena)
     runner = {"program": build.program, "kind": target.kind, "command": list(target.runner.get("command", [])),
-              "instructions_per_tick": int(target.runner.get("instructions_per_tick", 0)),
+              "instructions_per_tick": float(target.runner.get("instructions_per_tick", 0)),
               "inputs": [t["entry"] for t in inputs], "outputs": [t["entry"] for t in outputs]}
     return {
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
