@@ -48,7 +48,7 @@ class Target:
 # backend has integer kernels only; --quant dynamic computes activation scales in float at run time.
 _DYNAMIC = ("dynamic quantization", "--quant full")
 REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
-    (t, c): (op, *_DYNAMIC) for t in ("dsp-c", "cortex-m4")
+    (t, c): (op, *_DYNAMIC) for t in ("dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
     for c, op in (("dynamic_dense_relu6", "DynamicDense"), ("dynamic_matmul", "DynamicMatMul"))}
 
 
@@ -133,7 +133,7 @@ TARGETS.append(Target("cuda-emulated", run_cuda_emulated, lambda: _cuda_harness(
 
 
 def run_dsp_c(target_name: str) -> Run:
-    """Compile with the C backend (dsp-c on the host, cortex-m4 under QEMU) and run its runner
+    """Compile with the C backend (dsp-c on the host, cortex-m4 / m7 / m55 under QEMU) and run its runner
     (the dynamic-quantization cases are refusals by design: REFUSED)."""
     def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tempfile
@@ -150,6 +150,7 @@ def run_dsp_c(target_name: str) -> Run:
 
 TARGETS.append(Target("dsp-c", run_dsp_c("dsp-c"), host_skip("dsp-c")))
 TARGETS.append(Target("cortex-m4", run_dsp_c("cortex-m4"), host_skip("cortex-m4")))
+TARGETS += [Target(t, run_dsp_c(t), host_skip(t)) for t in ("cortex-m7", "cortex-m55")]
 
 
 def _x86_harness():
