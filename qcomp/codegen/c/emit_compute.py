@@ -60,7 +60,7 @@ def why_not_matmul(node: Node, graph) -> str | None:
 def conv2d(node: Node, ctx: Ctx) -> None:
     fields = _conv_fields(ctx, node, node.op)
     p = ctx.struct(node, "qcomp_conv_params", fields)
-    patch = ctx.scratch(fields["kh"] * fields["kw"] * fields["c"])
+    patch = ctx.scratch(2 * fields["kh"] * fields["kw"] * fields["c"])   # two pixels' patches
     ctx.calls += [Call(ctx.comment(node), "qcomp_conv2d_int8", (*_weighted_args(ctx, node), patch, f"&{p.name}"),
                        structs=(p,))]
 
