@@ -19,13 +19,14 @@
  * Instructions per 4 terms of K in a 2x2 block: Cortex-M4/M7 (DSP extension) 4 word loads, 8 SXTB16
  * and 8 SMLAD for 16 multiply-accumulates; Cortex-M55 (Helium, __ARM_FEATURE_MVE) 16 terms per VLDRB
  * of each operand and one VMLADAVA.S8 per pair (16 multiply-accumulates), the K % 16 tail under a VCTP
- * predicate (the inactive lanes load nothing and add nothing). -DQCOMP_PORTABLE keeps scalar loops. */
+ * predicate (the inactive lanes load nothing and add nothing); -DQCOMP_NO_MVE runs the DSP-extension
+ * loops there instead. -DQCOMP_PORTABLE keeps scalar loops. */
 #include "qcomp_kernels.h"
 
 #include <string.h>
 
 #ifndef QCOMP_PLAIN
-#if defined(__ARM_FEATURE_MVE) && !defined(QCOMP_PORTABLE)
+#if defined(__ARM_FEATURE_MVE) && !defined(QCOMP_PORTABLE) && !defined(QCOMP_NO_MVE)
 #include <arm_mve.h>
 #define QCOMP_USE_MVE 1
 #elif defined(__ARM_FEATURE_DSP) && !defined(QCOMP_PORTABLE)
