@@ -58,7 +58,7 @@ STATIC_HINT = "quantize it statically: --quant full (the default) with --calib s
 
 EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c", "runner.c")
+STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_kernels_elem.c", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
 _ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32)}   # the C ABI's
@@ -111,7 +111,12 @@ def _calls(ctx: Ctx) -> list[Call]:
 
 
 def _weights(ctx: Ctx) -> list[dict]:
-    used = sorted({v for n in ctx.graph.nodes for v in n.inputs if v in ctx.graph.constants})
+    readers: dict[str, int] = {}
+    for n in ctx.graph.nodes:
+        for v in set(n.inputs) & ctx.graph.constants.keys():
+            readers[v] = readers.get(v, 0) + 1
+    # a constant every reader of which re-laid into its own array (a depthwise conv's weights) is not stored
+    used = sorted(v for v, k in readers.items() if ctx.relaid.get(v, 0) < k)
     out = []
     for v in used:
         arr = np.asarray(ctx.graph.constants[v])
@@ -189,7 +194,8 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     graph = planned(graph)
     plan = plain_plan(graph) if plain else graph.memory
     # the plain convolution reads its input directly: no patch scratch (a null pointer)
-    ctx = Ctx(graph, target.name, plan, CNames(), scratch_offset=None if plain else abi.align(plan.workspace_bytes))
+    ctx = Ctx(graph, target.name, plan, CNames(), scratch_offset=None if plain else abi.align(plan.workspace_bytes),
+              plain=plain)
     calls = _calls(ctx)
     arena = (abi.align(plan.workspace_bytes) + abi.align(ctx.scratch_bytes) if ctx.scratch_bytes
              else plan.workspace_bytes)
