@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "qcomp_kernels.h"
+#include "qcomp_requant.h"
 
 #if defined(__ARM_FEATURE_MVE) && !defined(QCOMP_PORTABLE) && !defined(QCOMP_NO_MVE)
 #include <arm_mve.h>
@@ -17,21 +18,6 @@
 #include <arm_acle.h>
 #define QCOMP_USE_DSP 1
 #endif
-
-/* requantize() of qcomp_kernels.c, inlined here for the common case total = 31 - shift > 32 (every
- * multiplier below 1/2): the high word of acc * multiplier, rounded and shifted (exact, see
- * requantize), then zp and the clamp. The shifted value is below 2^29 in magnitude and zp an int8 or
- * uint8 zero point, so the sum fits int32. Other shifts call requantize itself. */
-static inline int32_t requant_out(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point,
-                                  int32_t qmin, int32_t qmax) {
-  const int32_t total = 31 - shift;
-  if (total > 32) {
-    const int32_t high = (int32_t)(((int64_t)acc * multiplier) >> 32);
-    const int32_t v = ((high + ((int32_t)1 << (total - 33))) >> (total - 32)) + zero_point;
-    return v < qmin ? qmin : v > qmax ? qmax : v;
-  }
-  return requantize(acc, multiplier, shift, zero_point, qmin, qmax);
-}
 
 #ifdef QCOMP_USE_MVE
 /* acc + x . w over n terms: 16 per VLDRB.8 pair and VMLADAVA.S8, the tail predicated (VCTP.8). */
