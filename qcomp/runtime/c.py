@@ -8,8 +8,11 @@ temporary directory. Everything needed comes from the manifest's "c_runner" entr
 
 Cost: a Cortex-M runner built with QCOMP_COST_SYSTICK prints `qcomp_cost_ticks N`; with the
 manifest's instructions_per_tick (QEMU -icount shift=0), `runner.last_instructions` is the
-instruction count of the last run (to one tick, 40 instructions on mps2-an386), else None; and
-`runner.last_stack_bytes` the peak stack use of that run (the runner's stack painting), else None.
+instruction count of the last run (to one tick: 40 instructions on mps2-an386 and mps2-an500, 31.25 on
+mps3-an547), else None; and
+`runner.last_stack_bytes` the peak stack use of that run (the runner's stack painting), else None;
+a runner built with -DQCOMP_COST_NODES as well gives `runner.last_node_instructions`, the instructions
+of each kernel call of model.c in order (benchmarks/mlperf_tiny.py), else None.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ class CRunner:
         self.path, self.spec = path, runner
         self.last_instructions: int | None = None
         self.last_stack_bytes: int | None = None
+        self.last_node_instructions: list[int] | None = None
         self.program = path / runner["program"]
         if not self.program.is_file():
             raise QcompError(f"artifact {str(path)!r} lacks its program {runner['program']!r}; rebuild it")
@@ -75,7 +79,10 @@ class CRunner:
                                  f"artifact with `qcomp build`") from None
         ticks = re.search(rb"qcomp_cost_ticks (\d+)", proc.stdout)
         per_tick = self.spec.get("instructions_per_tick", 0)
-        self.last_instructions = int(ticks.group(1)) * per_tick if ticks and per_tick else None
+        self.last_instructions = round(int(ticks.group(1)) * per_tick) if ticks and per_tick else None
+        nodes = re.findall(rb"qcomp_node_ticks (\d+) (\d+)", proc.stdout)   # -DQCOMP_COST_NODES builds only
+        self.last_node_instructions = ([round(int(n) * per_tick) for _, n in nodes] if nodes and per_tick
+                                       else None)
         stack = re.search(rb"qcomp_stack_bytes (\d+)", proc.stdout)
         self.last_stack_bytes = int(stack.group(1)) if stack else None
         want = sum(t["raw_bytes"] if raw else t["bytes"] for t in self.spec["outputs"])

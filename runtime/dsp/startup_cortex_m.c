@@ -1,5 +1,6 @@
-/* Minimal Cortex-M startup for qcomp's dsp-c runner under QEMU (mps2-an386 / mps2-an500):
- * vector table, copy .data from flash, zero .bss, semihosting I/O, exit(main()).
+/* Minimal Cortex-M startup for qcomp's dsp-c runner under QEMU (mps2-an386 / mps2-an500 /
+ * mps3-an547): vector table, the FPU (and Helium) on where the build uses it, copy .data from flash,
+ * zero .bss, semihosting I/O, exit(main()).
  * Link with mps2.ld, --specs=rdimon.specs -nostartfiles. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +24,12 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[15])(void
 };
 
 void qcomp_reset_handler(void) {
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+  /* CPACR: full access to coprocessors 10 and 11 (the FPU and MVE); a hard-float build faults on its
+   * first floating-point or vector instruction without it */
+  *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
+  __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
   uint32_t *src = &__data_load__, *dst = &__data_start__;
   while (dst < &__data_end__) *dst++ = *src++;
   for (dst = &__bss_start__; dst < &__bss_end__;) *dst++ = 0;

@@ -48,7 +48,7 @@ class Target:
 # backend has integer kernels only; --quant dynamic computes activation scales in float at run time.
 _DYNAMIC = ("dynamic quantization", "--quant full")
 REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
-    (t, c): (op, *_DYNAMIC) for t in ("dsp-c", "cortex-m4")
+    (t, c): (op, *_DYNAMIC) for t in ("dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
     for c, op in (("dynamic_dense_relu6", "DynamicDense"), ("dynamic_matmul", "DynamicMatMul"),
                   ("dynamic_matmul_heads_broadcast_tails", "DynamicMatMul"),
                   ("dynamic_matmul_heads_clamped", "DynamicMatMul"))}
@@ -56,7 +56,7 @@ REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
 # never receive one from a build, which gives them the unfused QConv2D + QAdd
 FUSED_CASES = ("conv1x1_add_relu_c13_o40", "conv3x3_add_residual_first_o17", "conv3x3_relu_add_s2_zp_extremes",
                "conv_depthwise_add_c33", "two_convs_add_relu_downsample")
-REFUSED |= {(t, c): ("QConv2DAdd",) for t in ("cuda-emulated", "dsp-c", "cortex-m4") for c in FUSED_CASES}
+REFUSED |= {(t, c): ("QConv2DAdd",) for t in ("cuda-emulated", "dsp-c", "cortex-m4", "cortex-m7", "cortex-m55") for c in FUSED_CASES}
 
 
 def host_skip(target_name: str) -> Callable[[], str | None]:
@@ -145,7 +145,7 @@ TARGETS.append(Target("cuda-emulated", run_cuda_emulated, lambda: _cuda_harness(
 
 
 def run_dsp_c(target_name: str) -> Run:
-    """Compile with the C backend (dsp-c on the host, cortex-m4 under QEMU) and run its runner
+    """Compile with the C backend (dsp-c on the host, cortex-m4 / m7 / m55 under QEMU) and run its runner
     (the dynamic-quantization cases are refusals by design: REFUSED)."""
     def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tempfile
@@ -162,6 +162,7 @@ def run_dsp_c(target_name: str) -> Run:
 
 TARGETS.append(Target("dsp-c", run_dsp_c("dsp-c"), host_skip("dsp-c")))
 TARGETS.append(Target("cortex-m4", run_dsp_c("cortex-m4"), host_skip("cortex-m4")))
+TARGETS += [Target(t, run_dsp_c(t), host_skip(t)) for t in ("cortex-m7", "cortex-m55")]
 
 
 def _x86_harness():

@@ -7,8 +7,9 @@ writes model.c (one kernel call per node, activations at the offsets of the grap
 conv patches; a Reshape the plan makes a view is no call at all: its output is its input's bytes),
 model.h (the ABI of runtime/qcomp.h plus QCOMP_MODEL_ARENA_BYTES),
 weights.c (const aligned int8/int32 arrays), qcomp_kernels.c/.h (the fixed-point kernels,
-transcribed from qcomp/fixedpoint.py; elementwise, pooling and movement in
-qcomp_kernels_elem.c), runner.c (file in, file out: `qcomp run` drives it) and a
+transcribed from qcomp/fixedpoint.py; Conv2D and Dense of the default build in qcomp_kernels_conv.c:
+two pixels x two channels per pass, SMLAD on Cortex-M4/M7, Helium on Cortex-M55; elementwise, pooling
+and movement in qcomp_kernels_elem.c), runner.c (file in, file out: `qcomp run` drives it) and a
 Makefile, then compiles them warning-free (-std=c99 -Wall -Wextra -Wpedantic -Werror) with the
 target's toolchain. No floats in the math: only the I/O quantize/dequantize, removed by
 -DQCOMP_NO_FLOAT (raw int8 I/O). All templates render in ONE jinja2 environment with
@@ -62,7 +63,7 @@ EMITTERS.update(emit_logic.TABLE)   # int8 Compare, Where, ArgMax / ArgMin
 EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
 EMITTERS.update(emit_select.TABLE)   # TopK
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_elem.c", "runner.c")
+STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
 _ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32, DType.INT64,
@@ -116,9 +117,14 @@ def _calls(ctx: Ctx) -> list[Call]:
 
 
 def _weights(ctx: Ctx) -> list[dict]:
-    # a Gather's constant indices are compiled into its tables (emit_gather.py), never stored
-    used = sorted({v for n in ctx.graph.nodes for k, v in enumerate(n.inputs) if v in ctx.graph.constants
-                   and not (isinstance(n.op, ops.Gather) and k == 1)})
+    readers: dict[str, int] = {}
+    for n in ctx.graph.nodes:
+        # a Gather's constant indices are compiled into its tables (emit_gather.py), never stored
+        for v in {v for k, v in enumerate(n.inputs) if v in ctx.graph.constants
+                  and not (isinstance(n.op, ops.Gather) and k == 1)}:
+            readers[v] = readers.get(v, 0) + 1
+    # a constant every reader of which re-laid into its own array (a depthwise conv's weights) is not stored
+    used = sorted(v for v, k in readers.items() if ctx.relaid.get(v, 0) < k)
     out = []
     for v in used:
         arr = np.asarray(ctx.graph.constants[v])
@@ -196,7 +202,8 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     graph = planned(graph)
     plan = plain_plan(graph) if plain else graph.memory
     # the plain convolution reads its input directly: no patch scratch (a null pointer)
-    ctx = Ctx(graph, target.name, plan, CNames(), scratch_offset=None if plain else abi.align(plan.workspace_bytes))
+    ctx = Ctx(graph, target.name, plan, CNames(), scratch_offset=None if plain else abi.align(plan.workspace_bytes),
+              plain=plain)
     calls = _calls(ctx)
     arena = (abi.align(plan.workspace_bytes) + abi.align(ctx.scratch_bytes) if ctx.scratch_bytes
              else plan.workspace_bytes)
@@ -227,11 +234,11 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     toolchain.compile_program(build, out)
     sizes = toolchain.sizes(build, out, arena)
     runner = {"program": build.program, "kind": target.kind, "command": list(target.runner.get("command", [])),
-              "instructions_per_tick": int(target.runner.get("instructions_per_tick", 0)),
+              "instructions_per_tick": float(target.runner.get("instructions_per_tick", 0)),
               "inputs": [t["entry"] for t in inputs], "outputs": [t["entry"] for t in outputs]}
     return {
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
-                  "kernels_elem": "qcomp_kernels_elem.c", "kernels_header": "qcomp_kernels.h",
+                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
         **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",

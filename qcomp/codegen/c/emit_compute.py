@@ -58,10 +58,22 @@ def why_not_matmul(node: Node, graph) -> str | None:
 
 
 def conv2d(node: Node, ctx: Ctx) -> None:
+    """A depthwise convolution (channel multiplier 1) of the default build reads its weights re-laid
+    [KH, KW, C] (channels contiguous, like its input's), a static array of model.c in place of the
+    [C, KH, KW, 1] constant; the plain build keeps the constant."""
     fields = _conv_fields(ctx, node, node.op)
     p = ctx.struct(node, "qcomp_conv_params", fields)
-    patch = ctx.scratch(fields["kh"] * fields["kw"] * fields["c"])
-    ctx.calls += [Call(ctx.comment(node), "qcomp_conv2d_int8", (*_weighted_args(ctx, node), patch, f"&{p.name}"),
+    taps = fields["kh"] * fields["kw"]
+    depthwise = fields["group"] == fields["c"] == fields["o"]
+    # two pixels' patches; a depthwise conv: one pointer per tap (8 bytes, for 64-bit hosts) + a row of zp_in
+    patch = ctx.scratch(8 * taps + fields["c"] if depthwise else 2 * taps * fields["c"])
+    args, arrays = _weighted_args(ctx, node), ()
+    w = node.inputs[1]
+    if not ctx.plain and depthwise:
+        hwc = ctx.array(node, "w_hwc", np.asarray(ctx.graph.constants[w])[..., 0].transpose(1, 2, 0), "int8_t")
+        args[1], arrays = hwc.name, (hwc,)
+        ctx.relaid[w] = ctx.relaid.get(w, 0) + 1
+    ctx.calls += [Call(ctx.comment(node), "qcomp_conv2d_int8", (*args, patch, f"&{p.name}"), arrays=arrays,
                        structs=(p,))]
 
 

@@ -59,9 +59,11 @@ class Ctx:
     for its constants; it appends its node's calls to ctx.calls."""
 
     def __init__(self, graph: Graph, target_name: str, plan: MemoryPlan, names: CNames,
-                 scratch_offset: int | None = 0):
+                 scratch_offset: int | None = 0, plain: bool = False):
         self.graph, self.target_name, self.plan, self.names = graph, target_name, plan, names
         self.scratch_offset, self.scratch_bytes = scratch_offset, 0
+        self.plain = plain   # emit(plain=True): the plain kernels, which read every constant as the graph holds it
+        self.relaid: dict[str, int] = {}   # constant -> readers that use their own re-laid copy instead (CArray)
         self.calls: list[Call] = []   # the program so far: each emitter appends its node's calls
         self.input_index = {v: i for i, v in enumerate(graph.inputs)}
         self.steps = {id(n): i for i, n in enumerate(graph.nodes)}

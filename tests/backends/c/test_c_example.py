@@ -19,7 +19,7 @@ from qcomp.target import get_target, host_support
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "fashion_mnist"
-MODEL_SOURCES = ["model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_elem.c"]
+MODEL_SOURCES = ["model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c"]
 
 
 def _skip_unless(target: str) -> None:
@@ -98,7 +98,7 @@ def test_files_and_manifest_figures(artifacts, target):
 
 
 def _compile(cc: str, flags: list[str], src: Path, dst: Path) -> None:
-    for f in MODEL_SOURCES + ["model.h", "qcomp.h", "qcomp_kernels.h"]:
+    for f in MODEL_SOURCES + ["model.h", "qcomp.h", "qcomp_kernels.h", "qcomp_dot.h", "qcomp_requant.h"]:
         shutil.copyfile(src / f, dst / f)
     cmd = [cc, "-std=c99", "-O2", *flags, "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c", *MODEL_SOURCES]
     proc = subprocess.run(cmd, cwd=dst, capture_output=True, text=True, timeout=300)

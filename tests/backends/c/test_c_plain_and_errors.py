@@ -74,7 +74,7 @@ def test_plain_build_is_the_plain_form(example_graph, tmp_path):
     assert "((int8_t *)0)" in (tmp_path / "plain" / "model.c").read_text()   # the conv's unused patch
 
 
-@pytest.mark.parametrize("target_name,count", [("dsp-c", 20), ("cortex-m4", 1)])
+@pytest.mark.parametrize("target_name,count", [("dsp-c", 20), ("cortex-m4", 1), ("cortex-m55", 1)])
 def test_plain_example_equals_run_integer(example_graph, tmp_path, target_name, count):
     target = _target(target_name)
     runner = load(tmp_path, emit(example_graph, target, tmp_path, plain=True), target)
@@ -83,7 +83,7 @@ def test_plain_example_equals_run_integer(example_graph, tmp_path, target_name, 
         x = {"input": samples[i:i + 1]}
         np.testing.assert_array_equal(runner.run(x, raw=True)["logits"], run_integer(example_graph, x, raw=True)["logits"],
                                       err_msg=f"sample {i}")
-    if target_name == "cortex-m4":
+    if target_name.startswith("cortex-"):
         assert runner.last_instructions > 0
 
 
@@ -113,7 +113,7 @@ def _matmul_model(path: Path) -> None:
     np.save(path.parent / "calib.npy", rng.normal(0, 1, (8, 2, 6)).astype(np.float32))
 
 
-@pytest.mark.parametrize("target_name", ["dsp-c", "cortex-m4"])
+@pytest.mark.parametrize("target_name", ["dsp-c", "cortex-m4", "cortex-m7", "cortex-m55"])
 def test_dynamic_quantization_is_refused_with_advice(tmp_path, target_name):
     if not host_support(get_target(target_name)).can_build:
         pytest.skip(f"target {target_name}: {host_support(get_target(target_name)).why}")

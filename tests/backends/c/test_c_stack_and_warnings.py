@@ -32,13 +32,16 @@ from qcomp.runtime.c import load
 from qcomp.target import get_target, host_support
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "fashion_mnist"
-HEADERS = ("model.h", "qcomp.h", "qcomp_kernels.h")
+HEADERS = ("model.h", "qcomp.h", "qcomp_kernels.h", "qcomp_dot.h", "qcomp_requant.h")
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 # (optimization, defines): every define at least once per compiler, -O0 and -O3 included
 CONFIGS = [("-O2", []), ("-O0", ["-DQCOMP_NO_FLOAT"]), ("-Os", ["-DQCOMP_PORTABLE"]), ("-O3", ["-DQCOMP_PLAIN"]),
            ("-O2", ["-DQCOMP_NO_FLOAT", "-DQCOMP_PLAIN"])]
 COMPILERS = {"gcc": ("gcc", [], "nm"),
-             "arm-none-eabi-gcc": ("arm-none-eabi-gcc", ["-mthumb", "-mcpu=cortex-m4"], "arm-none-eabi-nm")}
+             "arm-none-eabi-gcc": ("arm-none-eabi-gcc", ["-mthumb", "-mcpu=cortex-m4"], "arm-none-eabi-nm"),
+             # the Helium (MVE) kernels
+             "arm-none-eabi-gcc-m55": ("arm-none-eabi-gcc", ["-mthumb", "-mcpu=cortex-m55", "-mfloat-abi=hard"],
+                                       "arm-none-eabi-nm")}
 ALLOCATORS = {"malloc", "calloc", "realloc", "free", "alloca", "__builtin_alloca"}
 
 

@@ -83,14 +83,16 @@ int main(void) {
 """
 
 
+@pytest.mark.parametrize("name", ["cortex-m4", "cortex-m7", "cortex-m55"])
 @pytest.mark.parametrize("iterations", [1_000_000, 2_500_000])
-def test_systick_count_is_the_instruction_count(tmp_path, iterations):
+def test_systick_count_is_the_instruction_count(tmp_path, iterations, name):
     """The runner's cost method on a loop of 2 * iterations instructions, with the startup file, linker
-    script, flags and QEMU command of targets/cortex-m4.toml: exact to one tick."""
-    target = get_target("cortex-m4")
+    script, flags and QEMU command of targets/<name>.toml: exact to one tick (40 instructions on the
+    25 MHz mps2 boards, 31.25 on the 32 MHz mps3-an547)."""
+    target = get_target(name)
     support = host_support(target)
     if not support.can_run:
-        pytest.skip(f"target cortex-m4: {support.why}")
+        pytest.skip(f"target {name}: {support.why}")
     root = Path(__file__).resolve().parents[3]
     (tmp_path / "loop.c").write_text(LOOP.replace("ITERATIONS", f"{iterations}u"))
     support_files = [root / "runtime" / f for f in target.toolchain["support_files"]]
@@ -103,3 +105,31 @@ def test_systick_count_is_the_instruction_count(tmp_path, iterations):
     ticks = int(re.search(r"qcomp_cost_ticks (\d+)", proc.stdout).group(1))
     per_tick = target.runner["instructions_per_tick"]
     assert abs(ticks * per_tick - 2 * iterations) <= per_tick, (ticks, per_tick)
+
+
+def test_cortex_m55_runs_helium_kernels_and_m7_the_dsp_ones(example_graph, tmp_path):
+    """cortex-m55's default build has VMLAVA (VMLADAVA of 8-bit lanes) / VCTP (Helium) in its code and runs fewer instructions than
+    the same target with -DQCOMP_NO_MVE (the Cortex-M4 kernels: SMLAD, no MVE); cortex-m7 builds the
+    SMLAD kernels. All three give run_integer's int8 logits."""
+    x = {"input": np.load(EXAMPLE / "samples.npz")["input"][:1].astype(np.float32)}
+    want = run_integer(example_graph, x, raw=True)["logits"]
+    builds = {}
+    for label, name, extra in (("m55", "cortex-m55", ()), ("m55 no-MVE", "cortex-m55", ("-DQCOMP_NO_MVE",)),
+                               ("m7", "cortex-m7", ())):
+        target = get_target(name)
+        support = host_support(target)
+        if not support.can_run:
+            pytest.skip(f"target {name}: {support.why}")
+        target = dataclasses.replace(target, toolchain={**target.toolchain,
+                                                        "cflags": [*target.toolchain["cflags"], *extra]})
+        out = tmp_path / label.replace(" ", "_")
+        runner = load(out, emit(example_graph, target, out), target)
+        np.testing.assert_array_equal(runner.run(x, raw=True)["logits"], want, err_msg=label)
+        # objdump decodes MVE only when told the architecture (M-profile code decodes the same under it)
+        disasm = subprocess.run(["arm-none-eabi-objdump", "-d", "-m", "armv8.1-m.main", str(out / "model.elf")],
+                                capture_output=True, text=True, check=True).stdout
+        builds[label] = (runner.last_instructions, set(re.findall(r"\t(vmlava|vctp|smlad)[.\w]*\s", disasm)))
+    assert {"vmlava", "vctp"} <= builds["m55"][1], builds["m55"][1]
+    assert "smlad" in builds["m55 no-MVE"][1] and "vmlava" not in builds["m55 no-MVE"][1]
+    assert "smlad" in builds["m7"][1] and "vmlava" not in builds["m7"][1]
+    assert builds["m55"][0] < builds["m55 no-MVE"][0]

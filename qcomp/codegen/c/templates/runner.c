@@ -6,7 +6,10 @@
  * processor clock spent in qcomp_run_mode (QEMU -icount shift=0 on mps2-an386: one tick per 40
  * instructions, see qcomp/runtime/c.py), and `qcomp_stack_bytes N`: the peak stack use of that call,
  * measured by painting QCOMP_STACK_PAINT bytes below the stack pointer with a pattern before it and
- * finding the lowest overwritten word after it (N = QCOMP_STACK_PAINT: the painted area was too small). */
+ * finding the lowest overwritten word after it (N = QCOMP_STACK_PAINT: the painted area was too small).
+ * With -DQCOMP_COST_NODES as well (benchmarks/mlperf_tiny.py), model.c calls qcomp_cost_node(i) after
+ * its i-th kernel call and the runner prints `qcomp_node_ticks i N`: the ticks since the previous mark
+ * (the marks' own calls, a few instructions each, are counted too). */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +25,31 @@ static uint8_t io[QCOMP_MODEL_IO_BYTES] QCOMP_ALIGNED(QCOMP_WORKSPACE_ALIGN);
 extern volatile uint32_t qcomp_systick_wraps;   /* runtime/dsp/startup_cortex_m.c */
 #define QCOMP_STACK_PAINT 16384u
 #define QCOMP_STACK_PATTERN 0xC0DEC0DEu
+#ifdef QCOMP_COST_NODES
+#define QCOMP_COST_MAX_NODES 1024
+static uint32_t node_ticks[QCOMP_COST_MAX_NODES], node_mark;
+static int32_t node_calls;
+
+/* ticks since SysTick started: wraps * 2^24 + (2^24 - 1 - CVR), read until the wrap count is stable */
+static uint32_t ticks_now(void) {
+  uint32_t wraps, cvr;
+  do {
+    wraps = qcomp_systick_wraps;
+    cvr = SYST_CVR;
+  } while (wraps != qcomp_systick_wraps);
+  return wraps * 0x1000000u + (0xFFFFFFu - cvr);
+}
+
+void qcomp_cost_node(int32_t call);
+void qcomp_cost_node(int32_t call) {
+  const uint32_t now = ticks_now();
+  if (call >= 0 && call < QCOMP_COST_MAX_NODES) {
+    node_ticks[call] = now - node_mark;
+    if (call >= node_calls) node_calls = call + 1;
+  }
+  node_mark = now;
+}
+#endif
 #endif
 
 static size_t padded(int32_t bytes) { return ((size_t)bytes + 7u) & ~(size_t)7u; }
@@ -63,6 +91,9 @@ int main(void) {
     SYST_CSR = 7u;
     start = SYST_CVR;
     if (start == 0) start = 0x1000000u;  /* reloads before its first decrement */
+#ifdef QCOMP_COST_NODES
+    node_mark = 0xFFFFFFu - start;   /* ticks_now() at `start` (-1 if SysTick had not reloaded yet) */
+#endif
     status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode);
     end = SYST_CVR;
     SYST_CSR = 0;
@@ -70,6 +101,9 @@ int main(void) {
     }
     printf("qcomp_cost_ticks %lu\n", (unsigned long)qcomp_systick_wraps * 0x1000000ul + start - end);
     printf("qcomp_stack_bytes %lu\n", (unsigned long)((uintptr_t)top - (uintptr_t)q));
+#ifdef QCOMP_COST_NODES
+    for (i = 0; i < node_calls; ++i) printf("qcomp_node_ticks %ld %lu\n", (long)i, (unsigned long)node_ticks[i]);
+#endif
   }
 #else
   status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode);

@@ -1,0 +1,315 @@
+/* qcomp's Conv2D and Dense kernels for the default build (qcomp_kernels.h; the plain per-op form of
+ * -DQCOMP_PLAIN is in qcomp_kernels.c). Every sum is the spec's, term for term:
+ *
+ *   acc[pixel, o] = bias[o] + sum_k patch[pixel, k] * w[o, k]     (bias holds -zp_in * sum_k w[o, k])
+ *   y[pixel, o]   = requantize(acc, multiplier[o], shift[o], zp_out, qmin, qmax)
+ *
+ * with patch = the receptive field of the pixel, zp_in in the padding. Integer addition is
+ * associative, so any blocking and any order of the products gives the same int32 (the caller's
+ * bound K * 127 * 255 + |bias| < 2^31, checked by lower_integer, covers every partial sum).
+ *
+ * The blocking (CMSIS-NN's): two output pixels x two output channels per pass over K (mac2x2_int8),
+ * so each loaded activation word serves two channels and each loaded weight word two pixels. A 1x1
+ * convolution (stride any, no padding read) reads its input pixels in place, without a patch; any
+ * other convolution of one group gathers the patches of two pixels (2 * KH * KW * C bytes of scratch)
+ * and runs the same block. Dense takes two rows of x at a time the same way. Depthwise
+ * convolutions (channel multiplier 1) run depthwise_int8. The requantization is once per output
+ * (requant_out below: the multiplier and shift loaded once per channel and block).
+ *
+ * Instructions per 4 terms of K in a 2x2 block: Cortex-M4/M7 (DSP extension) 4 word loads, 8 SXTB16
+ * and 8 SMLAD for 16 multiply-accumulates; Cortex-M55 (Helium, __ARM_FEATURE_MVE) 16 terms per VLDRB
+ * of each operand and one VMLADAVA.S8 per pair (16 multiply-accumulates), the K % 16 tail under a VCTP
+ * predicate (the inactive lanes load nothing and add nothing); -DQCOMP_NO_MVE runs the DSP-extension
+ * loops there instead. -DQCOMP_PORTABLE keeps scalar loops. */
+#include "qcomp_kernels.h"
+
+#ifndef QCOMP_PLAIN
+#include "qcomp_dot.h"
+
+/* Depthwise convolution with channel multiplier 1 (group == C == O), weights re-laid [KH, KW, C] at build
+ * time (emit_compute.conv2d), so a tap's weights of consecutive channels are contiguous like the input
+ * pixel's channels. Per output pixel, `taps` (the scratch area) first gets one pointer per tap: the
+ * input pixel, or for a tap in the padding a row of C bytes holding zp_in (after the pointers), so every
+ * tap takes the same loop. Then per block of four channels, over the taps (Cortex-M4/M7): one word
+ * load of x and of w, SXTB16 of both (lanes 0, 2 and 1, 3), SMLABB / SMLATT per channel, four
+ * accumulators in registers; Helium: blocks of eight channels (DW_STEP), VLDRB.S16 + VMULLB / VMULLT.S16
+ * + VADD.I32, the last block VCTP-predicated; scalar C: four multiply-adds. */
+#ifdef QCOMP_USE_MVE
+#define DW_STEP 8
+#else
+#define DW_STEP 4
+#endif
+static void depthwise_block(const int8_t *const *taps, int32_t ntaps, const int8_t *w, int32_t stride,
+                            int32_t c, int32_t n, int32_t *acc) {
+  int32_t t;
+#ifdef QCOMP_USE_MVE
+  /* eight channels: VLDRB.S16 widens x and w to int16 lanes, VMULLB / VMULLT.S16 multiply the even and odd
+   * lanes into int32 (channels 0, 2, 4, 6 and 1, 3, 5, 7), two VADDs accumulate them */
+  const mve_pred16_t pred = vctp16q((uint32_t)n);
+  int32x4_t even = vdupq_n_s32(0), odd = vdupq_n_s32(0);
+  int32_t e[4], o[4], j;
+  for (t = 0; t < ntaps; ++t) {
+    const int16x8_t xv = vldrbq_z_s16(taps[t] + c, pred), wv = vldrbq_z_s16(w + (int64_t)t * stride + c, pred);
+    even = vaddq_s32(even, vmullbq_int_s16(xv, wv));
+    odd = vaddq_s32(odd, vmulltq_int_s16(xv, wv));
+  }
+  vst1q_s32(e, even);
+  vst1q_s32(o, odd);
+  for (j = 0; j < n; ++j) acc[j] += (j & 1) ? o[j >> 1] : e[j >> 1];
+#else
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  const int8_t *wk = w + c;
+#ifdef QCOMP_USE_DSP
+  if (n == 4) {
+    for (t = 0; t < ntaps; ++t, wk += stride) {
+      uint32_t xv, wv, xe, xo, we, wo;
+      memcpy(&xv, taps[t] + c, 4);
+      memcpy(&wv, wk, 4);
+      xe = __sxtb16(xv);
+      xo = sxtb16_ror8(xv);
+      we = __sxtb16(wv);
+      wo = sxtb16_ror8(wv);
+      a0 = __smlabb(xe, we, a0);
+      a2 = __smlatt(xe, we, a2);
+      a1 = __smlabb(xo, wo, a1);
+      a3 = __smlatt(xo, wo, a3);
+    }
+    n = 0;
+  }
+#endif
+  if (n == 4) {
+    for (t = 0; t < ntaps; ++t, wk += stride) {
+      const int8_t *xk = taps[t] + c;
+      a0 += xk[0] * wk[0];
+      a1 += xk[1] * wk[1];
+      a2 += xk[2] * wk[2];
+      a3 += xk[3] * wk[3];
+    }
+  } else if (n > 0) {
+    for (t = 0; t < ntaps; ++t, wk += stride) {
+      const int8_t *xk = taps[t] + c;
+      a0 += xk[0] * wk[0];
+      if (n > 1) a1 += xk[1] * wk[1];
+      if (n > 2) a2 += xk[2] * wk[2];
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+#endif
+}
+
+#ifdef QCOMP_USE_MVE
+/* requant_out of n <= 8 outputs, four lanes per step, where every shift is <= -2 (total = 31 - shift
+ * > 32, checked by the caller): VMULH.S32 is the product's high word, VRSHL by shift + 1 = -(total - 32)
+ * adds 2^(total - 33) and shifts right (the rounding right shift), then zp and the clamp: requant_out's
+ * fast path lane by lane; VSTRB.32 stores the low byte of each lane. */
+static void requant_lanes(const int32_t *acc, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                          int32_t n, const qcomp_conv_params *p) {
+  int32_t j;
+  for (j = 0; j < n; j += 4) {
+    const mve_pred16_t t = vctp32q((uint32_t)(n - j));
+    int32x4_t v = vmulhq_s32(vldrwq_z_s32(acc + j, t), vldrwq_z_s32(multiplier + j, t));
+    v = vrshlq_s32(v, vaddq_n_s32(vldrwq_z_s32(shift + j, t), 1));
+    v = vaddq_n_s32(v, p->output_zero_point);
+    v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(p->qmin)), vdupq_n_s32(p->qmax));
+    vstrbq_p_s32(out + j, v, t);
+  }
+}
+#endif
+
+static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                           const int32_t *shift, int8_t *y, int8_t *scratch, const qcomp_conv_params *p) {
+  const int32_t ntaps = p->kh * p->kw;
+  const int8_t **taps = (const int8_t **)(void *)scratch;   /* the scratch area is QCOMP_WORKSPACE_ALIGN-aligned */
+  int8_t *zp_row = scratch + (size_t)ntaps * sizeof(const int8_t *);
+  int32_t b, oy, ox, c, j, ky, kx;
+  int32_t acc[DW_STEP];
+#ifdef QCOMP_USE_MVE
+  int lanes = 1;   /* requant_lanes serves every channel (all shifts <= -2) */
+  for (c = 0; c < p->c; ++c) lanes &= shift[c] <= -2;
+#endif
+  memset(zp_row, p->input_zero_point, (size_t)p->c);
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox) {
+        int8_t *out = y + (((int64_t)b * p->oh + oy) * p->ow + ox) * p->o;
+        for (ky = 0; ky < p->kh; ++ky) {
+          const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+          for (kx = 0; kx < p->kw; ++kx) {
+            const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+            taps[ky * p->kw + kx] = iy >= 0 && iy < p->h && ix >= 0 && ix < p->w
+                                        ? x + (((int64_t)b * p->h + iy) * p->w + ix) * p->c : zp_row;
+          }
+        }
+        for (c = 0; c < p->c; c += DW_STEP) {
+          const int32_t n = p->c - c < DW_STEP ? p->c - c : DW_STEP;
+          for (j = 0; j < n; ++j) acc[j] = bias[c + j];
+          depthwise_block(taps, ntaps, w, p->c, c, n, acc);
+#ifdef QCOMP_USE_MVE
+          if (lanes) {
+            requant_lanes(acc, multiplier + c, shift + c, out + c, n, p);
+            continue;
+          }
+#endif
+          for (j = 0; j < n; ++j)
+            out[c + j] = (int8_t)requant_out(acc[j], multiplier[c + j], shift[c + j], p->output_zero_point, p->qmin,
+                                             p->qmax);
+        }
+      }
+}
+
+/* The receptive field of output pixel (b, oy, ox) as K * group contiguous bytes, laid out
+ * [group][KH][KW][C / group] like a weight row, zp_in in the padding: the input pixel itself for a 1x1
+ * convolution that reads no padding (`direct`), else gathered into `patch`. */
+static const int8_t *pixel_patch(const int8_t *x, const qcomp_conv_params *p, int32_t b, int32_t oy, int32_t ox,
+                                 int8_t *patch, int direct) {
+  const int32_t cg = p->c / p->group, k = p->kh * p->kw * cg;
+  int32_t ky, kx, g;
+  if (direct) return x + (((int64_t)b * p->h + oy * p->sh) * p->w + ox * p->sw) * p->c;
+  for (ky = 0; ky < p->kh; ++ky) {
+    const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+    for (kx = 0; kx < p->kw; ++kx) {
+      const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+      const int32_t tap = (ky * p->kw + kx) * cg;
+      const int inside = iy >= 0 && iy < p->h && ix >= 0 && ix < p->w;
+      const int8_t *xk = x + (((int64_t)b * p->h + (inside ? iy : 0)) * p->w + (inside ? ix : 0)) * p->c;
+      if (cg == 1) {   /* one byte per group: a store, not a library call */
+        for (g = 0; g < p->group; ++g) patch[g * k + tap] = inside ? xk[g] : (int8_t)p->input_zero_point;
+      } else {
+        for (g = 0; g < p->group; ++g) {
+          if (inside) {
+            memcpy(patch + g * k + tap, xk + g * cg, (size_t)cg);
+          } else {
+            memset(patch + g * k + tap, p->input_zero_point, (size_t)cg);   /* padding holds zp_in */
+          }
+        }
+      }
+    }
+  }
+  return patch;
+}
+
+/* One pixel's outputs, any group count: four output channels of one group per pass over the patch
+ * (dot4_int8), then two, then one. */
+static void conv_pixel(const int8_t *xp, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                       const int32_t *shift, int8_t *out, const qcomp_conv_params *p) {
+  const int32_t og = p->o / p->group, k = p->kh * p->kw * (p->c / p->group);
+  int32_t o;
+  for (o = 0; o < p->o; ++o) {
+    int32_t acc = bias[o];
+    if (o + 3 < p->o && (o + 3) / og == o / og) {
+      int32_t acc4[4], j;
+      for (j = 0; j < 4; ++j) acc4[j] = bias[o + j];
+      dot4_int8(xp + (o / og) * k, w + (int64_t)o * k, k, acc4);
+      for (j = 0; j < 4; ++j)
+        out[o + j] = (int8_t)requant_out(acc4[j], multiplier[o + j], shift[o + j], p->output_zero_point,
+                                         p->qmin, p->qmax);
+      o += 3;
+      continue;
+    }
+    if (o + 1 < p->o && (o + 1) / og == o / og) {
+      int32_t acc1 = bias[o + 1];
+      dot2_int8(xp + (o / og) * k, w + (int64_t)o * k, w + (int64_t)(o + 1) * k, k, &acc, &acc1);
+      out[o] = (int8_t)requant_out(acc, multiplier[o], shift[o], p->output_zero_point, p->qmin, p->qmax);
+      out[o + 1] = (int8_t)requant_out(acc1, multiplier[o + 1], shift[o + 1], p->output_zero_point, p->qmin,
+                                       p->qmax);
+      ++o;
+      continue;
+    }
+    acc = dot_int8(xp + (o / og) * k, w + (int64_t)o * k, k, acc);
+    out[o] = (int8_t)requant_out(acc, multiplier[o], shift[o], p->output_zero_point, p->qmin, p->qmax);
+  }
+}
+
+/* Two pixels' outputs (x0, x1: their K terms; y0, y1: their N outputs), one group: mac2x2_int8 per
+ * pair of output channels, the multiplier and shift of each channel loaded once for both pixels. */
+static void block2(const int8_t *x0, const int8_t *x1, const int8_t *w, const int32_t *bias,
+                   const int32_t *multiplier, const int32_t *shift, int8_t *y0, int8_t *y1, int32_t k, int32_t n,
+                   int32_t zero_point, int32_t qmin, int32_t qmax) {
+  int32_t j;
+  for (j = 0; j + 1 < n; j += 2) {
+    const int32_t m0 = multiplier[j], s0 = shift[j], m1 = multiplier[j + 1], s1 = shift[j + 1];
+    int32_t acc[4];
+    acc[0] = acc[2] = bias[j];
+    acc[1] = acc[3] = bias[j + 1];
+    mac2x2_int8(x0, x1, w + (int64_t)j * k, w + (int64_t)(j + 1) * k, k, acc);
+    y0[j] = (int8_t)requant_out(acc[0], m0, s0, zero_point, qmin, qmax);
+    y0[j + 1] = (int8_t)requant_out(acc[1], m1, s1, zero_point, qmin, qmax);
+    y1[j] = (int8_t)requant_out(acc[2], m0, s0, zero_point, qmin, qmax);
+    y1[j + 1] = (int8_t)requant_out(acc[3], m1, s1, zero_point, qmin, qmax);
+  }
+  if (j < n) {
+    int32_t a0 = bias[j], a1 = bias[j];
+    dot2_int8(w + (int64_t)j * k, x0, x1, k, &a0, &a1);
+    y0[j] = (int8_t)requant_out(a0, multiplier[j], shift[j], zero_point, qmin, qmax);
+    y1[j] = (int8_t)requant_out(a1, multiplier[j], shift[j], zero_point, qmin, qmax);
+  }
+}
+
+/* acc = bias[o] + sum x_padded * w with x_padded = input_zero_point outside the input (the bias
+ * holds -zp_in * sum(w[o]), so acc = bias_q + sum (x - zp_in) * w). Depthwise convolutions with
+ * channel multiplier 1 take depthwise_int8; one group: two pixels at a time (block2, the patches of
+ * both in `patch`: 2 * KH * KW * C bytes, or none for a 1x1 convolution), an odd last pixel and
+ * grouped convolutions one pixel at a time (conv_pixel). */
+void qcomp_conv2d_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                       const int32_t *shift, int8_t *y, int8_t *patch, const qcomp_conv_params *p) {
+  const int32_t cg = p->c / p->group, og = p->o / p->group, k = p->kh * p->kw * cg;
+  const int32_t pixels = p->oh * p->ow;
+  const int direct = p->kh == 1 && p->kw == 1 && p->group == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+                     (p->oh - 1) * p->sh < p->h && (p->ow - 1) * p->sw < p->w;
+  int32_t b, i;
+  if (cg == 1 && og == 1) {
+    depthwise_int8(x, w, bias, multiplier, shift, y, patch, p);
+    return;
+  }
+  for (b = 0; b < p->n; ++b) {
+    int8_t *yb = y + (int64_t)b * pixels * p->o;
+    i = 0;
+    if (p->group == 1) {
+      for (; i + 1 < pixels; i += 2) {
+        const int8_t *x0 = pixel_patch(x, p, b, i / p->ow, i % p->ow, patch, direct);
+        const int8_t *x1 = pixel_patch(x, p, b, (i + 1) / p->ow, (i + 1) % p->ow, patch + k, direct);
+        block2(x0, x1, w, bias, multiplier, shift, yb + (int64_t)i * p->o, yb + (int64_t)(i + 1) * p->o, k, p->o,
+               p->output_zero_point, p->qmin, p->qmax);
+      }
+    }
+    for (; i < pixels; ++i)
+      conv_pixel(pixel_patch(x, p, b, i / p->ow, i % p->ow, patch, direct), w, bias, multiplier, shift,
+                 yb + (int64_t)i * p->o, p);
+  }
+}
+
+/* acc[r, j] = bias[j] + sum_k x[r, k] * w[j, k]  (bias holds -zp_in * sum(w[j])): two rows of x at a
+ * time (block2), an odd last row four (then two, one) rows of w per pass over x (dot4_int8). */
+void qcomp_dense_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                      const int32_t *shift, int8_t *y, int32_t rows, int32_t k, int32_t n,
+                      int32_t output_zero_point, int32_t qmin, int32_t qmax) {
+  int32_t r = 0, j;
+  for (; r + 1 < rows; r += 2)
+    block2(x + (int64_t)r * k, x + (int64_t)(r + 1) * k, w, bias, multiplier, shift, y + (int64_t)r * n,
+           y + (int64_t)(r + 1) * n, k, n, output_zero_point, qmin, qmax);
+  for (; r < rows; ++r) {
+    const int8_t *xr = x + (int64_t)r * k;
+    int8_t *yr = y + (int64_t)r * n;
+    for (j = 0; j + 3 < n; j += 4) {
+      int32_t acc[4], t;
+      for (t = 0; t < 4; ++t) acc[t] = bias[j + t];
+      dot4_int8(xr, w + (int64_t)j * k, k, acc);
+      for (t = 0; t < 4; ++t)
+        yr[j + t] = (int8_t)requant_out(acc[t], multiplier[j + t], shift[j + t], output_zero_point, qmin, qmax);
+    }
+    for (; j + 1 < n; j += 2) {
+      int32_t acc0 = bias[j], acc1 = bias[j + 1];
+      dot2_int8(xr, w + (int64_t)j * k, w + (int64_t)(j + 1) * k, k, &acc0, &acc1);
+      yr[j] = (int8_t)requant_out(acc0, multiplier[j], shift[j], output_zero_point, qmin, qmax);
+      yr[j + 1] = (int8_t)requant_out(acc1, multiplier[j + 1], shift[j + 1], output_zero_point, qmin, qmax);
+    }
+    if (j < n) {
+      const int32_t acc = dot_int8(xr, w + (int64_t)j * k, k, bias[j]);
+      yr[j] = (int8_t)requant_out(acc, multiplier[j], shift[j], output_zero_point, qmin, qmax);
+    }
+  }
+}
+#endif /* QCOMP_PLAIN */
