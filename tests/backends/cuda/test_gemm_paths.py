@@ -16,11 +16,13 @@ TESTS = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TESTS))
 try:
     from opcases.cases import CASES, materialize
+    from opcases.targets import FUSED_CASES
 finally:
     sys.path.remove(str(TESTS))
 
 GEMM_CASES = [c for c in CASES if c.name.startswith(("conv", "dense", "float_conv", "float_dense"))
-              and "transpose" not in c.name and "depthwise" not in c.name]
+              and "transpose" not in c.name and "depthwise" not in c.name
+              and c.name not in FUSED_CASES]   # QConv2DAdd: llvm only (builder.BACKEND_FUSIONS)
 
 
 @pytest.mark.skipif(emulation_skip() is not None, reason=str(emulation_skip()))
