@@ -168,8 +168,10 @@ def _float_epilogue(k, op, o_total: int):
     masked_store = k.mod.intrinsic(f"llvm.masked.store.v{lanes}f32.p0", VOID,
                                    [vf, PTR, I32, ir.VectorType(ir.IntType(1), lanes)])
 
-    def store(b, acc, r, j, out, factor, live):
+    def store(b, acc, r, j, out, factor, live, after_scale=None):
         y = b.fmul(b.sitofp(acc, vf), b.load(_ptr(b, factor, 4 * j * lanes), typ=vf, align=4))
+        if after_scale is not None:          # DynamicDense's bias (kernels_dynamic_dense.py)
+            y = after_scale(y)
         if op.act_min is not None:
             lo = ir.Constant(vf, [float(np.float32(op.act_min))] * lanes)
             y = b.select(b.fcmp_ordered("<", y, lo), lo, y)
@@ -206,10 +208,11 @@ def _emit_pack(k, lay: Layout, a_src, b_src, zps) -> None:
     parallel_for(k.mod, k.b, f, [a_src, b_src, k.scratch, zps], lay.n_a + lay.n_b)
 
 
-def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue) -> None:
+def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=None) -> None:
     """Phase 2: jobs over (batch, chunk of NR blocks, group of row tiles), kernels_dot.gemm_plan's
     split; out_size: bytes per output element (1: int8, requantized; 4: float32, `epilogue`);
-    mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch."""
+    mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch;
+    w_table: the packed weights as a constant table (DynamicDense) instead of B in the scratch."""
     spec, op = k.spec, k.node.op
     m, n, n_kq, a_stride, lanes, wblock = lay.m, lay.n, lay.n_kq, lay.a_stride, spec.lanes, spec.weight_block
     batches = lay.a_idx.size
@@ -244,7 +247,8 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue) -> None:
     blk = b.mul(chunk, c64(nr))
     a_at = _ptr(b, scratch, b.add(c64(lay.a_base), b.mul(ai, c64(lay.a_bytes))))
     w_at = _ptr(b, scratch, b.add(c64(lay.w_base), b.add(b.mul(bi, c64(lay.w_bytes(spec))),
-                                                         b.mul(blk, c64(n_kq * wblock)))))
+                                                         b.mul(blk, c64(n_kq * wblock))))) \
+        if w_table is None else _ptr(b, w_table, b.mul(blk, c64(n_kq * wblock)))
     c_at = _ptr(b, scratch, b.add(c64(lay.c_base), b.add(b.mul(bi, c64(lay.c_bytes(spec))),
                                                          b.mul(blk, c64(4 * lanes)))))
     q_at = [c_at] + [_ptr(b, scratch, b.add(c64(t), b.mul(blk, c64(4 * lanes)))) if isinstance(t, int)
