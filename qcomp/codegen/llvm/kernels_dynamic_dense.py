@@ -20,11 +20,12 @@ The epilogue is the reference's float order, one float32 operation each (no cont
 factor[n] = s_x * w_scale[n] (per run, into the scratch), y = float32(acc) * factor[n], then
 y + bias[n], then the clamp; bit-exact to the reference.
 
-Phases: quantize (scalar, as DynamicMatMul), pack A (kernels_qmatmul_pack.pack_a: u bytes, K padded to
-the instruction's depth), the per-run tables (factor, bias, col_term over OB * lanes channels), then
-kernels_qmatmul's GEMM phase: jobs over row tiles x channel chunks, a parallel_for. The weights are
-packed at build time in the run-time form's block layout (kernels_qmatmul_pack.block_order, the same
-bytes pack_b would write): the form safe for any weights (x86-avx2: the wide int16 form; arm-neon: SMULL).
+Phases: quantize (kernels_dynamic_quant.py: vectorized, the scalar form's values), pack A
+(kernels_qmatmul_pack.pack_a: u bytes, K padded to the instruction's depth), the per-run tables
+(factor, bias, col_term over OB * lanes channels), then kernels_qmatmul's GEMM phase: jobs over
+row tiles x channel chunks, a parallel_for. The weights are packed at build time in the run-time
+form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
+that is exact for any weights (x86-avx2: the wide int16 form; arm-neon: SMULL).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from llvmlite import ir
 
 from ... import abi
 from ...ir import Node
-from . import kernels_float
+from .kernels_dynamic_quant import dynamic_quantize
 from .irgen import F32, I32, loop
 from .kernels_depthwise import _ptr
 from .kernels_qmatmul import Layout, _emit_gemm, _float_epilogue, run_time_spec
@@ -77,7 +78,7 @@ def emit_dynamic_dense(node: Node, k) -> None:
     lay = Layout(m, kd, n, 1, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), n_ob, n_kq, a_stride,
                  a_base, 0, c_base, end)
     q = k.scratch
-    s_x, zp = kernels_float._dynamic_quantize(k, k.ins[0], m * kd, q)
+    s_x, zp = dynamic_quantize(k, k.ins[0], m * kd, q)
     b.call(pack_a(k, m, kd, kpad, a_stride), [q, _ptr(b, k.scratch, a_base), ir_i32(0)])
     colsum = np.zeros(n_pad, np.int32)
     colsum[:n] = w.astype(np.int64).sum(axis=1)
@@ -92,7 +93,8 @@ def emit_dynamic_dense(node: Node, k) -> None:
     with loop(b, n, "ch2") as i:
         ws = b.load(b.gep(w_scale_ins, [i], source_etype=F32), typ=F32)
         b.store(b.fmul(s_x, ws), b.gep(factor_at, [i], source_etype=F32))
-        b.store(b.load(b.gep(bias_ins, [i], source_etype=F32), typ=F32), b.gep(bias_at, [i], source_etype=F32))
+        bias = b.load(b.gep(bias_ins, [i], source_etype=F32), typ=F32)
+        b.store(bias, b.gep(bias_at, [i], source_etype=F32))
     w_g = k.mod.table(np.frombuffer(packed_weights(w, spec), np.int8), "dd_w")
     _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad), w_table=w_g)
 

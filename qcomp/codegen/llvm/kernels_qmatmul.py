@@ -31,9 +31,10 @@ Two phases, each a parallel_for (runtime/llvm/pool.c), in the node's scratch:
      blocks, group of MR-row tiles) as kernels_dot.gemm_plan splits them.
 
 DynamicMatMul (--quant dynamic): a and b quantized per run into the scratch first (kernels_float's
-dynamic quantize: scale and zero point from each tensor's min/max), the zero points passed to the
-packs at run time, and the tiles' epilogue y = float32(acc) * float32(s_a * s_b), clamped to
-[act_min, act_max], stored as float32 (|q - zp| <= 255: the same bound, the same fallback).
+dynamic quantize, vectorized in kernels_dynamic_quant.py: scale and zero point from each tensor's
+min/max), the zero points passed to the packs at run time, and the tiles' epilogue
+y = float32(acc) * float32(s_a * s_b), clamped to [act_min, act_max], stored as float32
+(|q - zp| <= 255: the same bound, the same fallback).
 
 Per ISA, the form of the step for operands no build-time proof covers:
   x86-vnni, x86-avxvnni (VPDPBUSD), arm-sdot (SDOT), arm-i8mm (SMMLA): as for Dense (never saturate).
@@ -54,6 +55,7 @@ from ...ir import Node
 from . import kernels_dot, kernels_mmla, kernels_neon, tables
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for
 from .kernels_qmatmul_pack import pack_a, pack_b
+from .kernels_dynamic_quant import dynamic_quantize
 from .kernels_depthwise import _mask, _ptr
 from .isa import DotSpec
 
@@ -149,8 +151,8 @@ def emit_dynamic_matmul(node: Node, k) -> None:
     lay = layout(node, k.graph, spec, params + abi.align(64 + 4 * n_ob * spec.lanes))
     k.reserve(lay.end)
     qa, qb, par = (_ptr(b, k.scratch, at) for at in (q_a, q_b, params))
-    s_a, zp_a = kernels_float._dynamic_quantize(k, k.ins[0], na, qa)
-    s_b, zp_b = kernels_float._dynamic_quantize(k, k.ins[1], nb, qb)
+    s_a, zp_a = dynamic_quantize(k, k.ins[0], na, qa)      # kernels_dynamic_quant: vectorized
+    s_b, zp_b = dynamic_quantize(k, k.ins[1], nb, qb)
     b.store(b.trunc(zp_a, I32), _ptr(b, par, 0))
     b.store(b.trunc(zp_b, I32), _ptr(b, par, 4))
     factor, factor_at = b.fmul(s_a, s_b), _ptr(b, par, 64)

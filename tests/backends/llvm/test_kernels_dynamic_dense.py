@@ -17,7 +17,8 @@ from qcomp.ref import run_integer
 from qcomp.target import get_target, host_support
 
 VNNI = get_target("x86-vnni")
-runs_here = pytest.mark.skipif(not host_support(VNNI).can_run, reason=f"target x86-vnni: {host_support(VNNI).why}")
+runs_here = pytest.mark.skipif(not host_support(VNNI).can_run,
+                               reason=f"target x86-vnni: {host_support(VNNI).why}")
 LLVM_TARGETS = ("x86-vnni", "x86-avx2", "x86-avxvnni", "arm-sdot", "arm-neon", "arm-i8mm")
 
 
@@ -45,11 +46,13 @@ def built(tmp_path_factory):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_bit_exact_with_any_thread_count(built, threads):
     from qcomp.runtime.llvm import Runner
-    out, _, feeds, want = built
+    out, graph, feeds, want = built
     assert np.unique(want["y"]).size > 1000 and (want["y"] == -3.0).any(), "degenerate reference output"
     runner = Runner(out / "model.so", num_threads=threads)
     for _ in range(2):
         np.testing.assert_array_equal(runner.run(feeds)["y"], want["y"], err_msg=f"{threads} threads")
+    zeros = {"x": np.zeros_like(feeds["x"])}          # scale 0: every product 0, y = clamp(bias)
+    np.testing.assert_array_equal(runner.run(zeros)["y"], run_integer(graph, zeros)["y"])
 
 
 def test_gemm_kernels_are_emitted(built):
