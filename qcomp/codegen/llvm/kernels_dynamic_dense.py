@@ -25,7 +25,9 @@ Phases: quantize (kernels_dynamic_quant.py: vectorized, the scalar form's values
 (factor, bias, col_term over OB * lanes channels), then kernels_qmatmul's GEMM phase: jobs over
 row tiles x channel chunks, a parallel_for. The weights are packed at build time in the run-time
 form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
-that is exact for any weights (x86-avx2: the wide int16 form; arm-neon: SMULL).
+that is exact for any weights (x86-avx2: the wide int16 form, as real weights nearly always hold
+a pair VPMADDUBSW may saturate on), except arm-neon's fast SMLAL form where the weights hold no
+(-128, -128) pair (kernels_neon.int16_pairs_safe; the same byte order as SMULL).
 """
 from __future__ import annotations
 
@@ -34,11 +36,22 @@ from llvmlite import ir
 
 from ... import abi
 from ...ir import Node
+from . import kernels_dot, kernels_neon
 from .kernels_dynamic_quant import dynamic_quantize
 from .irgen import F32, I32, loop
 from .kernels_depthwise import _ptr
 from .kernels_qmatmul import Layout, _emit_gemm, _float_epilogue, run_time_spec
 from .kernels_qmatmul_pack import block_order, pack_a
+
+
+def step_form(spec, w: np.ndarray):
+    """The dot step for these constant weights: the run-time form (exact for any weights), except
+    arm-neon's fast SMLAL form where w holds no (-128, -128) pair (kernels_neon.int16_pairs_safe)."""
+    if spec.instruction == "smlal":
+        packed, _, _ = kernels_dot.pack_weights(w, 1, spec.lanes, spec.depth)
+        if kernels_neon.int16_pairs_safe(packed):
+            return spec
+    return run_time_spec(spec)
 
 
 def packed_weights(w: np.ndarray, spec) -> bytes:
@@ -60,9 +73,9 @@ def packed_weights(w: np.ndarray, spec) -> bytes:
 def emit_dynamic_dense(node: Node, k) -> None:
     """DynamicDense on the GEMM micro-kernels (module docstring)."""
     b, op = k.b, node.op
-    spec = k.spec = run_time_spec(k.spec)
-    x_shape = k.graph.types[node.inputs[0]].shape
     w = np.asarray(k.graph.constants[node.inputs[1]], np.int8)
+    spec = k.spec = step_form(k.spec, w)
+    x_shape = k.graph.types[node.inputs[0]].shape
     n, kd = w.shape
     m = int(np.prod(x_shape[:-1], dtype=np.int64))
     lanes = spec.lanes

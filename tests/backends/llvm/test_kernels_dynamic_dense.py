@@ -9,7 +9,7 @@ import pytest
 
 from qcomp.codegen.llvm import emit
 from qcomp.codegen.llvm.isa import dot_spec
-from qcomp.codegen.llvm.kernels_dynamic_dense import packed_weights
+from qcomp.codegen.llvm.kernels_dynamic_dense import packed_weights, step_form
 from qcomp.codegen.llvm.kernels_qmatmul import run_time_spec
 from qcomp.codegen.llvm.kernels_qmatmul_pack import block_order
 from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, qops, verify
@@ -79,3 +79,13 @@ def test_packed_weights_follow_the_block_layout(target):
                 row, col = ob * spec.lanes + j, kq * spec.depth + d
                 want = w[row, col] if row < n and col < kd else 0
                 assert blocks[ob, kq, p] == want, (target, ob, kq, p)
+
+
+def test_step_form_on_arm_neon_follows_the_weights():
+    """SMLAL (fast) for weights without a (-128, -128) pair in a channel's int16 sum, SMULL otherwise."""
+    spec = dot_spec(get_target("arm-neon"))
+    w = np.random.default_rng(3).integers(-127, 128, size=(9, 21)).astype(np.int8)
+    assert step_form(spec, w).instruction == "smlal"
+    w[4, 8] = w[4, 10] = -128                    # bytes 0 and 2 of one channel's 4-byte step
+    assert step_form(spec, w).instruction == "smull"
+    assert step_form(dot_spec(get_target("x86-avx2")), w).weight_parts == 2
