@@ -92,12 +92,12 @@ def emit_dynamic_dense(node: Node, k) -> None:
                  a_base, 0, c_base, end)
     q = k.scratch
     s_x, zp = dynamic_quantize(k, k.ins[0], m * kd, q)
-    b.call(pack_a(k, m, kd, kpad, a_stride), [q, _ptr(b, k.scratch, a_base), ir_i32(0)])
+    b.call(pack_a(k, m, kd, kpad, a_stride), [q, _ptr(b, k.scratch, a_base), _i32(0)])
     colsum = np.zeros(n_pad, np.int32)
     colsum[:n] = w.astype(np.int64).sum(axis=1)
     colsum_g = k.mod.table(colsum, "dd_colsum")
     w_scale_ins, bias_ins = k.ins[3], k.ins[2]
-    scale = b.sub(ir_i32(-spec.activation_offset), b.trunc(zp, I32))          # -(offset + zp)
+    scale = b.sub(_i32(-spec.activation_offset), b.trunc(zp, I32))          # -(offset + zp)
     factor_at, bias_at = _ptr(b, k.scratch, par), _ptr(b, k.scratch, par + 4 * n_pad)
     col_at = _ptr(b, k.scratch, c_base)
     with loop(b, n_pad, "ch") as i:
@@ -126,5 +126,5 @@ def _bias_epilogue(k, op, o_total: int, n_pad: int):
     return store
 
 
-def ir_i32(v: int):
+def _i32(v: int):
     return ir.Constant(I32, v)
