@@ -255,6 +255,8 @@ CASES: list[Case] = [
     C("float_matmul_two_activations", fc.matmul),
     C("dynamic_dense_relu6", fc.dynamic_dense),
     C("dynamic_matmul", fc.dynamic_matmul),
+    C("dynamic_dense_tokens_tails", _p(fc.dynamic_dense_shaped, (1, 37, 96), 70)),
+    C("dynamic_dense_wide_k_clamped", _p(fc.dynamic_dense_shaped, (2, 13, 203), 150, act_min=-0.5, act_max=1.5)),
     C("dynamic_matmul_heads_broadcast_tails", _p(fc.dynamic_matmul_heads, (2, 4, 33, 20), (1, 4, 20, 17))),
     C("dynamic_matmul_heads_clamped", _p(fc.dynamic_matmul_heads, (1, 3, 16, 64), (1, 3, 64, 40), act_min=-1.0,
                                          act_max=2.5)),

@@ -164,6 +164,17 @@ def dynamic_dense(name: str, rng: np.random.Generator):
     return _dynamic(g, rng)
 
 
+def dynamic_dense_shaped(name: str, rng: np.random.Generator, x_shape, n_out, act_min=None, act_max=None):
+    """DynamicDense of a token block (a MiniLM projection, smaller): row and channel tails of the GEMM tiles."""
+    g = Graph(name=name)
+    g.add_input("x", TensorType(tuple(x_shape), F))
+    w = _weights(g, rng, "w", (n_out, x_shape[-1]))
+    b = _weights(g, rng, "b", (n_out,), 0.2)
+    g.add_node(ops.Dense(act_min=act_min, act_max=act_max), ["x", w, b], "fc")
+    g.outputs = ["fc"]
+    return _dynamic(g, rng)
+
+
 def dynamic_matmul(name: str, rng: np.random.Generator):
     g = Graph(name=name)
     g.add_input("a", TensorType((2, 5, 13), F))

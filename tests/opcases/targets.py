@@ -50,6 +50,7 @@ _DYNAMIC = ("dynamic quantization", "--quant full")
 REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
     (t, c): (op, *_DYNAMIC) for t in ("dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
     for c, op in (("dynamic_dense_relu6", "DynamicDense"), ("dynamic_matmul", "DynamicMatMul"),
+                  ("dynamic_dense_tokens_tails", "DynamicDense"), ("dynamic_dense_wide_k_clamped", "DynamicDense"),
                   ("dynamic_matmul_heads_broadcast_tails", "DynamicMatMul"),
                   ("dynamic_matmul_heads_clamped", "DynamicMatMul"))}
 # QConv2DAdd exists on the backends that fuse residual Adds (builder.BACKEND_FUSIONS: llvm); the others

@@ -23,7 +23,7 @@ Max on float32 and integers, int8 included; Mod on float32 and integers). Not co
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
 float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and kernels_mmla.py: the
 arm-neon dot step and the arm-i8mm SMMLA micro-kernel; kernels_qmatmul.py: QMatMul and DynamicMatMul
-on them), kernels_depthwise.py (depthwise QConv2D),
+on them; kernels_dynamic_dense.py: DynamicDense), kernels_depthwise.py (depthwise QConv2D),
 kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models;
 kernels_float_vec.py and vecmath.py: their LayerNorm, Softmax, Erf, Add/Sub/Mul/Div vectorized and threaded),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
@@ -52,6 +52,7 @@ from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kerne
 from . import kernels_qmatmul
 from . import kernels_float_vec
 from . import kernels_residual
+from . import kernels_dynamic_dense
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -77,7 +78,7 @@ EMITTERS = {
     ops.Cast: Emitter(kernels_float.emit_cast, kernels_float.why_not_cast),
     ops.LayerNorm: Emitter(kernels_float.emit_layer_norm, kernels_float.why_not_layer_norm),
     ops.Softmax: Emitter(kernels_float.emit_softmax, kernels_float.why_not_float_input),
-    qops.DynamicDense: Emitter(kernels_float.emit_dynamic_dense, kernels_float.why_not_dynamic_dense),
+    qops.DynamicDense: Emitter(kernels_dynamic_dense.emit_dynamic_dense, kernels_float.why_not_dynamic_dense),
     qops.DynamicMatMul: Emitter(kernels_qmatmul.emit_dynamic_matmul, kernels_float.why_not_dynamic_matmul),
     **{cls: Emitter(kernels_float.emit_float_binary, kernels_float.why_not_float_binary)
        for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.PRelu)},

@@ -13,7 +13,9 @@ the Quantize that ends them (ARCHITECTURE.md section 3); everything else stays b
              powf; PRelu is x >= 0 ? x : x * slope), Erf (libm erf in float64, rounded to float32,
              as the reference computes it in float64)
   DynamicDense / DynamicMatMul (--quant dynamic; bit-exact, every step one float32 operation as
-             fixedpoint.dynamic_quant_params and qcomp/ir/qops.py say):
+             fixedpoint.dynamic_quant_params and qcomp/ir/qops.py say; their GEMM forms are in
+             kernels_dynamic_dense.py and kernels_qmatmul.py, here DynamicMatMul's scalar loop for
+             graphs past the int32 accumulator bound and the scalar per-run quantize):
                lo = min(min(x), 0), hi = max(max(x), 0);  scale = (hi - lo) / 255
                zero_point = clamp(rint(-128 - lo / scale), -128, 127)   (scale == 0: 0 and 0)
                q = quantize(x, scale, zero_point);  acc = sum (q - zp) * w   (int32)
@@ -215,28 +217,6 @@ def _act_clamp(b, y, op):
         hi = ir.Constant(F32, float(np.float32(op.act_max)))
         y = b.select(b.fcmp_ordered(">", y, hi), hi, y)
     return y
-
-
-def emit_dynamic_dense(node: Node, k) -> None:
-    b, op = k.b, k.node.op
-    x_shape = _shape(k, k.node.inputs[0])
-    w = k.graph.constants[k.node.inputs[1]]
-    n_out, kd = w.shape
-    rows = _prod(x_shape[:-1])
-    q = k.scratch
-    scale, zp = _dynamic_quantize(k, k.ins[0], rows * kd, q)
-    w_g = k.mod.table(w.astype(np.int32), "w_dyn")
-    with loop(b, rows, "r") as r:
-        with loop(b, n_out, "n") as n:
-            acc = var(b, I32, ir.Constant(I32, 0), "acc")
-            with loop(b, kd, "k") as kk:
-                xv = b.sub(b.sext(load(b, q, b.add(b.mul(r, c64(kd)), kk), I8), I64), zp)
-                prod = b.mul(b.trunc(xv, I32), load(b, w_g, b.add(b.mul(n, c64(kd)), kk), I32))
-                b.store(b.add(b.load(acc, typ=I32), prod), acc)
-            factor = b.fmul(scale, load(b, k.ins[3], n, F32))
-            y = b.fadd(b.fmul(b.sitofp(b.load(acc, typ=I32), F32), factor), load(b, k.ins[2], n, F32))
-            store(b, _act_clamp(b, y, op), k.outs[0], b.add(b.mul(r, c64(n_out)), n), F32)
-    k.reserve(abi.align(rows * kd))
 
 
 def emit_dynamic_matmul(node: Node, k) -> None:

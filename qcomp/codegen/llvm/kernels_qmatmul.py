@@ -31,9 +31,10 @@ Two phases, each a parallel_for (runtime/llvm/pool.c), in the node's scratch:
      blocks, group of MR-row tiles) as kernels_dot.gemm_plan splits them.
 
 DynamicMatMul (--quant dynamic): a and b quantized per run into the scratch first (kernels_float's
-dynamic quantize: scale and zero point from each tensor's min/max), the zero points passed to the
-packs at run time, and the tiles' epilogue y = float32(acc) * float32(s_a * s_b), clamped to
-[act_min, act_max], stored as float32 (|q - zp| <= 255: the same bound, the same fallback).
+dynamic quantize, vectorized in kernels_dynamic_quant.py: scale and zero point from each tensor's
+min/max), the zero points passed to the packs at run time, and the tiles' epilogue
+y = float32(acc) * float32(s_a * s_b), clamped to [act_min, act_max], stored as float32
+(|q - zp| <= 255: the same bound, the same fallback).
 
 Per ISA, the form of the step for operands no build-time proof covers:
   x86-vnni, x86-avxvnni (VPDPBUSD), arm-sdot (SDOT), arm-i8mm (SMMLA): as for Dense (never saturate).
@@ -54,6 +55,7 @@ from ...ir import Node
 from . import kernels_dot, kernels_mmla, kernels_neon, tables
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for
 from .kernels_qmatmul_pack import pack_a, pack_b
+from .kernels_dynamic_quant import dynamic_quantize
 from .kernels_depthwise import _mask, _ptr
 from .isa import DotSpec
 
@@ -149,8 +151,8 @@ def emit_dynamic_matmul(node: Node, k) -> None:
     lay = layout(node, k.graph, spec, params + abi.align(64 + 4 * n_ob * spec.lanes))
     k.reserve(lay.end)
     qa, qb, par = (_ptr(b, k.scratch, at) for at in (q_a, q_b, params))
-    s_a, zp_a = kernels_float._dynamic_quantize(k, k.ins[0], na, qa)
-    s_b, zp_b = kernels_float._dynamic_quantize(k, k.ins[1], nb, qb)
+    s_a, zp_a = dynamic_quantize(k, k.ins[0], na, qa)      # kernels_dynamic_quant: vectorized
+    s_b, zp_b = dynamic_quantize(k, k.ins[1], nb, qb)
     b.store(b.trunc(zp_a, I32), _ptr(b, par, 0))
     b.store(b.trunc(zp_b, I32), _ptr(b, par, 4))
     factor, factor_at = b.fmul(s_a, s_b), _ptr(b, par, 64)
@@ -168,8 +170,10 @@ def _float_epilogue(k, op, o_total: int):
     masked_store = k.mod.intrinsic(f"llvm.masked.store.v{lanes}f32.p0", VOID,
                                    [vf, PTR, I32, ir.VectorType(ir.IntType(1), lanes)])
 
-    def store(b, acc, r, j, out, factor, live):
+    def store(b, acc, r, j, out, factor, live, after_scale=None):
         y = b.fmul(b.sitofp(acc, vf), b.load(_ptr(b, factor, 4 * j * lanes), typ=vf, align=4))
+        if after_scale is not None:          # DynamicDense's bias (kernels_dynamic_dense.py)
+            y = after_scale(y)
         if op.act_min is not None:
             lo = ir.Constant(vf, [float(np.float32(op.act_min))] * lanes)
             y = b.select(b.fcmp_ordered("<", y, lo), lo, y)
@@ -206,10 +210,11 @@ def _emit_pack(k, lay: Layout, a_src, b_src, zps) -> None:
     parallel_for(k.mod, k.b, f, [a_src, b_src, k.scratch, zps], lay.n_a + lay.n_b)
 
 
-def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue) -> None:
+def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=None) -> None:
     """Phase 2: jobs over (batch, chunk of NR blocks, group of row tiles), kernels_dot.gemm_plan's
     split; out_size: bytes per output element (1: int8, requantized; 4: float32, `epilogue`);
-    mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch."""
+    mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch;
+    w_table: the packed weights as a constant table (DynamicDense) instead of B in the scratch."""
     spec, op = k.spec, k.node.op
     m, n, n_kq, a_stride, lanes, wblock = lay.m, lay.n, lay.n_kq, lay.a_stride, spec.lanes, spec.weight_block
     batches = lay.a_idx.size
@@ -244,7 +249,8 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue) -> None:
     blk = b.mul(chunk, c64(nr))
     a_at = _ptr(b, scratch, b.add(c64(lay.a_base), b.mul(ai, c64(lay.a_bytes))))
     w_at = _ptr(b, scratch, b.add(c64(lay.w_base), b.add(b.mul(bi, c64(lay.w_bytes(spec))),
-                                                         b.mul(blk, c64(n_kq * wblock)))))
+                                                         b.mul(blk, c64(n_kq * wblock))))) \
+        if w_table is None else _ptr(b, w_table, b.mul(blk, c64(n_kq * wblock)))
     c_at = _ptr(b, scratch, b.add(c64(lay.c_base), b.add(b.mul(bi, c64(lay.c_bytes(spec))),
                                                          b.mul(blk, c64(4 * lanes)))))
     q_at = [c_at] + [_ptr(b, scratch, b.add(c64(t), b.mul(blk, c64(4 * lanes)))) if isinstance(t, int)
