@@ -312,6 +312,9 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
         "calibration": calib_summary,
         "files": {"graph": "model.qir"},
     }
+    from .frontend.int_io import read as read_int_io   # integer model I/O (qcomp/int_io.py)
+    from .int_io import annotate
+    annotate(manifest["inputs"] + manifest["outputs"], read_int_io(q))
     for key, value in backend_files.items():
         manifest[key] = manifest[key] | value if key == "files" else value
     write_manifest(out, manifest)

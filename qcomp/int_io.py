@@ -1,0 +1,73 @@
+"""Integer inputs and outputs of an artifact (qcomp.frontend.int_io): what `Artifact.run` and
+`qcomp run` do with a manifest entry that has "int_dtype" and "int_quant" (the ONNX tensor's own
+dtype, scale and zero point).
+
+    output (int_dtype uint8 / int8):  the output's int8 form c (the `--raw` value, identical on every
+                                      target) shifted to the model's codes: y = c + 128 / y = c
+    input  (int_dtype uint8 / int8):  the codes q as given; the artifact's input Quantize has the
+                                      model's params (s, z'), z' = z - 128 for uint8, so the value
+                                      x = float32((q - z) * s) it reads quantizes back to q - 128 / q
+                                      exactly (|q - z| <= 255 and s x (1/s) is within 2 ulps of 1)
+
+The C ABI takes the same int8 codes directly (`qcomp_run_ex` with QCOMP_RAW_INPUTS /
+QCOMP_RAW_OUTPUTS; a uint8 tensor's code is q - 128, i.e. q ^ 0x80).
+A float feed for an integer input is still accepted (the reals, as before).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError, QcompError
+
+SHIFT = {"uint8": 128, "int8": 0}
+
+
+def has_int_io(manifest: dict) -> bool:
+    return any("int_dtype" in t for t in manifest["inputs"] + manifest["outputs"])
+
+
+def annotate(entries: list[dict], table: dict[str, dict]) -> None:
+    """Manifest rows of integer tensors gain "int_dtype" and "int_quant" (builder)."""
+    for e in entries:
+        t = table.get(e["name"])
+        if t is not None:
+            e["int_dtype"] = t["dtype"]
+            e["int_quant"] = {"scale": t["scale"], "zero_point": t["zero_point"]}
+            q = e.get("quant")
+            if q is None or q["scale"] != t["scale"] or q["zero_point"] != t["zero_point"] - SHIFT[t["dtype"]]:
+                raise QcompError(f"{e['name']!r}: the model quantizes it with scale {t['scale']} and zero point "
+                                 f"{t['zero_point']} ({t['dtype']}) but qcomp's int8 form is {q}; the integer "
+                                 f"codes would not be exact. Remove --calib ranges that override the model's "
+                                 f"params, or report this as a qcomp bug")
+
+
+def feeds_in(manifest: dict, feeds: dict) -> dict:
+    """Integer feeds of integer inputs -> the reals the artifact's input Quantize maps back to them."""
+    out = dict(feeds)
+    for t in manifest["inputs"]:
+        name, dt = t["name"], t.get("int_dtype")
+        if dt is None or name not in feeds:
+            continue
+        a = np.asarray(feeds[name])
+        if a.dtype.kind == "f":
+            continue
+        if a.dtype != np.dtype(dt):
+            raise InputError(f"input {name!r} has dtype {a.dtype}, expected {dt} (the model's integer input) or "
+                             f"float32 (its reals)")
+        q = t["int_quant"]
+        out[name] = ((a.astype(np.int32) - q["zero_point"]).astype(np.float32) * np.float32(q["scale"]))
+    return out
+
+
+def outputs_out(manifest: dict, raw_out: dict, raw: bool) -> dict:
+    """Outputs from a raw=True run: integer outputs as the model's codes, the rest as Artifact.run gives them."""
+    out = {}
+    for t in manifest["outputs"]:
+        name, v, q = t["name"], raw_out[t["name"]], t.get("quant")
+        if "int_dtype" in t:
+            out[name] = (v.astype(np.int16) + SHIFT[t["int_dtype"]]).astype(t["int_dtype"])
+        elif raw or q is None:
+            out[name] = v
+        else:   # the --raw contract: dequantizing the int8 form gives the float output bit for bit
+            out[name] = (v.astype(np.float32) - np.float32(q["zero_point"])) * np.float32(q["scale"])
+    return out
