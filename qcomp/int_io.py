@@ -71,3 +71,33 @@ def outputs_out(manifest: dict, raw_out: dict, raw: bool) -> dict:
         else:   # the --raw contract: dequantizing the int8 form gives the float output bit for bit
             out[name] = (v.astype(np.float32) - np.float32(q["zero_point"])) * np.float32(q["scale"])
     return out
+
+
+def float_feeds(table: dict[str, dict], feeds: dict) -> dict:
+    """The float reference of an ONNX model (`qcomp run MODEL.onnx`): integer feeds -> their reals.
+    `table` is qcomp.frontend.int_io.read(graph)."""
+    rows = [{"name": n, "int_dtype": t["dtype"], "int_quant": t} for n, t in table.items()]
+    return feeds_in({"inputs": rows}, feeds)
+
+
+def float_outputs(table: dict[str, dict], outs: dict) -> dict:
+    """The float reference's outputs of QuantizeLinear graph outputs quantized as ONNX does:
+    y = saturate(round_half_even(x / s) + z)."""
+    out = dict(outs)
+    for name, t in table.items():
+        if name in outs and np.asarray(outs[name]).dtype.kind == "f":
+            lo, hi = (0, 255) if t["dtype"] == "uint8" else (-128, 127)
+            y = np.rint(np.asarray(outs[name], np.float32) / np.float32(t["scale"])) + t["zero_point"]
+            out[name] = np.clip(y, lo, hi).astype(t["dtype"])
+    return out
+
+
+def load_feeds(path: str, input_names: list[str]) -> dict:
+    """`qcomp run --input`: an .npz keyed by input name, or an .npy array for a one-input model."""
+    from .api import load_npz
+    if str(path).endswith(".npy") and len(input_names) == 1:
+        try:
+            return {input_names[0]: np.load(path, allow_pickle=False)}
+        except (ValueError, OSError, EOFError) as e:
+            raise InputError(f"--input {path!r} is not a readable .npy file ({e})") from None
+    return load_npz(path)
