@@ -261,7 +261,6 @@ def cmd_inspect(args) -> int:
 
 def cmd_run(args) -> int:
     from . import int_io   # integer model I/O: uint8/int8 feeds and outputs, .npy for one input
-    from .frontend.int_io import read as read_int_io
     notes = []
     if _is_artifact(args.model):
         art = api.load(args.model, emulate=args.emulate, num_threads=args.threads)
@@ -275,8 +274,7 @@ def cmd_run(args) -> int:
             raise QcompError("--raw needs an artifact (int8 outputs); an ONNX model runs in float: "
                              "build it first with `qcomp build MODEL --target ref --calib DATA`")
         g = api.load_model(args.model, api.parse_input_shapes(args.input_shape))
-        feeds, table = int_io.load_feeds(args.input, list(g.inputs)), read_int_io(g)
-        outs = int_io.float_outputs(table, api.run_float(g, int_io.float_feeds(table, feeds)))
+        outs = api.run_float(g, int_io.load_feeds(args.input, list(g.inputs)))
     console = _console()
     for name, arr in outs.items():
         line = f"{name}: {arr.dtype}{list(arr.shape)}  min {arr.min():.4g}  max {arr.max():.4g}"

@@ -46,8 +46,11 @@ def integer_graph_input(ctx: Context, q: Val, scale: np.ndarray, zp: np.ndarray 
     with the model's params as its quant params; its integer dtype is recorded. False: not a graph
     input (the caller reports the integer tensor)."""
     g = ctx.graph
-    if q.name not in g.inputs or g.types[q.name].dtype not in INT_DTYPES:
+    if q.name not in g.inputs:
         return False
+    if g.types[q.name].dtype not in INT_DTYPES:
+        raise Unsupported(f"input {q.name!r} is {g.types[q.name].dtype.np}; qcomp takes uint8 and int8 "
+                          f"integer model inputs into DequantizeLinear")
     t = g.types[q.name]
     if zp is not None and np.asarray(zp).dtype != t.dtype.np:
         raise Unsupported(f"input {q.name!r} is {t.dtype.value} but the zero point is {np.asarray(zp).dtype}; "
