@@ -145,8 +145,13 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
         return q, {"mode": "full", "method": "model", "samples": 0, "source": None,
                    "format": f"pre-quantized {prequant_of(g).source} model", "notes": notes, **extra}
     inputs = {i: (g.types[i].shape, g.types[i].dtype.np) for i in g.inputs}
+    from .frontend.int_io import read as read_int_io   # integer model inputs: calibrated on their codes
+    from .int_io import RealFeeds
+    int_inputs = {i: t for i, t in read_int_io(g).items() if i in inputs}
+    inputs.update({i: (inputs[i][0], t["dtype"]) for i, t in int_inputs.items()})
     data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
                             resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)
+    data = RealFeeds(data, int_inputs) if int_inputs else data
     bar, progress = _progress(len(data))
     try:
         if bar is not None:

@@ -101,3 +101,21 @@ def load_feeds(path: str, input_names: list[str]) -> dict:
         except (ValueError, OSError, EOFError) as e:
             raise InputError(f"--input {path!r} is not a readable .npy file ({e})") from None
     return load_npz(path)
+
+
+class RealFeeds:
+    """Calibration samples of a model with integer inputs: the data hold the integer codes (uint8
+    frames, as the artifact takes them); calibration runs the float graph on their reals."""
+
+    def __init__(self, data, table: dict[str, dict]):
+        self._data, self._table = data, table
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self):
+        for feeds in self._data:
+            yield float_feeds(self._table, feeds)
+
+    def __getattr__(self, name):
+        return getattr(self._data, name)

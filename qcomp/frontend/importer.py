@@ -76,7 +76,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     for t in g.initializer:
         ctx.env[t.name] = Const(_to_array(t, m), t.name)
 
-    ctx.onnx_outputs = {o.name for o in g.output}   # int_io.py: QuantizeLinear of a graph output
+    ctx.onnx_outputs, ctx.onnx_nodes = {o.name for o in g.output}, list(g.node)   # int_io.py
     problems = _convert_nodes(ctx, m)
     if problems:
         raise UnsupportedModelError(problems.message(m.source, SUPPORTED_OPS))

@@ -75,3 +75,35 @@ def quantized_graph_output(ctx: Context, name: str, dtype: np.dtype, scale: np.n
     """QuantizeLinear writing graph output `name`: record its integer dtype and params."""
     if name in graph_outputs:
         _record(ctx.graph, name, DType.from_numpy(np.dtype(dtype)), scale, zp)
+
+
+def cast_graph_input(ctx: Context, node) -> bool:
+    """Cast(uint8/int8 graph input -> float32), when every node that reads the input is such a Cast:
+    the input becomes the float value it equals, the integer q itself, with params scale 1 and zero
+    point 0 (uint8: int8 code q - 128, zero point -128). The arithmetic after it (x / 255, - mean,
+    / std) is calibrated and quantized like any float op, starting from these exact codes.
+    False: not that pattern (the caller emits an ordinary Cast)."""
+    from onnx import TensorProto
+    g = ctx.graph
+    name = node.input[0] if node.input else ""
+    to = next((a.i for a in node.attribute if a.name == "to"), None)
+    if to != TensorProto.FLOAT or name not in g.inputs:
+        return False
+    have = read(g).get(name)
+    if have is not None:   # a second Cast of an input already taken as integer: the same q
+        if have["scale"] == 1.0 and have["zero_point"] == 0:
+            return True
+        raise Unsupported(f"input {name!r} is read both by DequantizeLinear and by a Cast to float; qcomp "
+                          f"takes an integer input through one of them")
+    t = g.types[name]
+    readers = [n for n in getattr(ctx, "onnx_nodes", ()) if name in n.input]
+    if t.dtype not in INT_DTYPES or any(n.op_type != "Cast" or n.input[0] != name
+                                        or next((a.i for a in n.attribute if a.name == "to"), None) != to
+                                        for n in readers):
+        return False
+    from .ops_quant import int8_params, record_activation
+    one, zero = np.ones(1, np.float32), np.zeros(1, t.dtype.np)
+    g.types[name] = TensorType(t.shape, DType.FLOAT32)
+    record_activation(ctx, ctx.val(ctx.inputs(node)[0]), int8_params(one, zero, t.dtype.np, f"input {name!r}"), name)
+    _record(g, name, t.dtype, one, zero)
+    return True
