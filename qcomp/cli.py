@@ -264,7 +264,7 @@ def cmd_run(args) -> int:
     notes = []
     if _is_artifact(args.model):
         art = api.load(args.model, emulate=args.emulate, num_threads=args.threads)
-        feeds = int_io.load_feeds(args.input, [t["name"] for t in art.manifest["inputs"]])
+        feeds = int_io.load_npy(args.input, [t["name"] for t in art.manifest["inputs"]]) or api.load_npz(args.input)
         outs = art.run(feeds, raw=args.raw)
         if args.raw:   # the --raw contract (qcomp.artifact.Artifact.run)
             notes = [f"note: output {t['name']!r} has no int8 form (computed in float); --raw leaves it "
@@ -274,7 +274,7 @@ def cmd_run(args) -> int:
             raise QcompError("--raw needs an artifact (int8 outputs); an ONNX model runs in float: "
                              "build it first with `qcomp build MODEL --target ref --calib DATA`")
         g = api.load_model(args.model, api.parse_input_shapes(args.input_shape))
-        outs = api.run_float(g, int_io.load_feeds(args.input, list(g.inputs)))
+        outs = api.run_float(g, int_io.load_npy(args.input, list(g.inputs)) or api.load_npz(args.input))
     console = _console()
     for name, arr in outs.items():
         line = f"{name}: {arr.dtype}{list(arr.shape)}  min {arr.min():.4g}  max {arr.max():.4g}"

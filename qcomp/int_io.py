@@ -92,15 +92,15 @@ def float_outputs(table: dict[str, dict], outs: dict) -> dict:
     return out
 
 
-def load_feeds(path: str, input_names: list[str]) -> dict:
-    """`qcomp run --input`: an .npz keyed by input name, or an .npy array for a one-input model."""
-    from .api import load_npz
-    if str(path).endswith(".npy") and len(input_names) == 1:
-        try:
-            return {input_names[0]: np.load(path, allow_pickle=False)}
-        except (ValueError, OSError, EOFError) as e:
-            raise InputError(f"--input {path!r} is not a readable .npy file ({e})") from None
-    return load_npz(path)
+def load_npy(path: str, input_names: list[str]) -> dict | None:
+    """`qcomp run --input X.npy` for a one-input model: the array keyed by the input's name; None
+    for anything else (an .npz keyed by input name, read by the caller)."""
+    if not (str(path).endswith(".npy") and len(input_names) == 1):
+        return None
+    try:
+        return {input_names[0]: np.load(path, allow_pickle=False)}
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(f"--input {path!r} is not a readable .npy file ({e})") from None
 
 
 class RealFeeds:
