@@ -149,3 +149,20 @@ def test_cast_normalize_input_bit_exact_across_targets(models, artifacts):
     assert "ref" in raws
     for target, r in raws.items():
         np.testing.assert_array_equal(r, raws["ref"], err_msg=target)
+
+
+def test_c_abi_takes_the_codes_directly(models, artifacts):
+    """model.so's qcomp_run_ex with QCOMP_RAW_INPUTS | QCOMP_RAW_OUTPUTS: the uint8 frame as int8
+    codes (q ^ 0x80 = q - 128) in, the model's int8 codes out, no float anywhere."""
+    import ctypes
+
+    from qcomp import abi
+    from qcomp.runtime.llvm import Runner
+    art = artifacts("qdq", "x86-vnni")
+    runner = Runner(art.path / art.manifest["files"]["library"])
+    codes = (models["frame"] ^ 0x80).view(np.int8)
+    out = np.empty((1, 4, 8, 8), np.int8)
+    ins, outs = (ctypes.c_void_p * 1)(codes.ctypes.data), (ctypes.c_void_p * 1)(out.ctypes.data)
+    flags = abi.RAW_INPUTS | abi.RAW_OUTPUTS
+    assert runner._lib.qcomp_run_ex(runner._workspace, runner._size, ins, outs, flags) == 0
+    np.testing.assert_array_equal(out, _onnxruntime(models["qdq"], models["frame"]))
