@@ -60,14 +60,15 @@ def feeds_in(manifest: dict, feeds: dict) -> dict:
 
 
 def outputs_out(manifest: dict, raw_out: dict, raw: bool) -> dict:
-    """Outputs from a raw=True run: integer outputs as the model's codes, the rest as Artifact.run gives them."""
+    """Outputs from a raw=True run: with raw, the int8 forms (the `--raw` contract); else integer
+    outputs as the model's codes and the others as Artifact.run gives them."""
     out = {}
     for t in manifest["outputs"]:
         name, v, q = t["name"], raw_out[t["name"]], t.get("quant")
-        if "int_dtype" in t:
-            out[name] = (v.astype(np.int16) + SHIFT[t["int_dtype"]]).astype(t["int_dtype"])
-        elif raw or q is None:
+        if raw or q is None:   # --raw: the int8 form, as for every other output
             out[name] = v
+        elif "int_dtype" in t:
+            out[name] = (v.astype(np.int16) + SHIFT[t["int_dtype"]]).astype(t["int_dtype"])
         else:   # the --raw contract: dequantizing the int8 form gives the float output bit for bit
             out[name] = (v.astype(np.float32) - np.float32(q["zero_point"])) * np.float32(q["scale"])
     return out

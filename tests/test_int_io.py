@@ -166,3 +166,20 @@ def test_c_abi_takes_the_codes_directly(models, artifacts):
     flags = abi.RAW_INPUTS | abi.RAW_OUTPUTS
     assert runner._lib.qcomp_run_ex(runner._workspace, runner._size, ins, outs, flags) == 0
     np.testing.assert_array_equal(out, _onnxruntime(models["qdq"], models["frame"]))
+
+
+@pytest.mark.parametrize("target", ("ref", "dsp-c"))
+def test_uint8_output_is_the_int8_form_plus_128(models, target, tmp_path):
+    _skip_unless(target)
+    m = onnx.load(models["qdq"])
+    zp = next(t for t in m.graph.initializer if t.name == "y_z")
+    zp.CopyFrom(numpy_helper.from_array(np.array(20, np.uint8), "y_z"))
+    m.graph.output[0].type.tensor_type.elem_type = T.UINT8
+    onnx.save(m, tmp_path / "u8out.onnx")
+    art = qcomp.load(qcomp.build(tmp_path / "u8out.onnx", target=target, out=tmp_path / "a"))
+    o = art.manifest["outputs"][0]
+    assert (o["int_dtype"], o["int_quant"]["zero_point"], o["quant"]["zero_point"]) == ("uint8", 20, -108)
+    got = art.run({"image": models["frame"]})["out"]
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, _onnxruntime(tmp_path / "u8out.onnx", models["frame"]))
+    np.testing.assert_array_equal(got, (art.run({"image": models["frame"]}, raw=True)["out"].astype(int) + 128))
