@@ -136,7 +136,7 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
                                 dynamic=options.quant == "dynamic", skip=skip)
         q = run_passes(g, (quantize_pass,), before=passed)
         return q, {"method": None, "samples": 0, "source": None, "mode": options.quant, "notes": notes, **extra}
-    if options.calib is None and not prequant_of(g):
+    if options.calib is None and not prequant_of(g).source:   # (int_io.py: an integer Cast input is no QDQ)
         raise QcompError("--calib is required to quantize activations: give calibration samples "
                          "(an .npz, a directory of .npy, .bin or image files)")
     if options.calib is None:  # a pre-quantized (QDQ/QOperator) model: its own scales replace calibration

@@ -34,7 +34,9 @@ def annotate(entries: list[dict], table: dict[str, dict]) -> None:
             e["int_dtype"] = t["dtype"]
             e["int_quant"] = {"scale": t["scale"], "zero_point": t["zero_point"]}
             q = e.get("quant")
-            if q is None or q["scale"] != t["scale"] or q["zero_point"] != t["zero_point"] - SHIFT[t["dtype"]]:
+            if q is None:   # no int8 form (--quant weight / dynamic, a float region): see outputs_out
+                continue
+            if q["scale"] != t["scale"] or q["zero_point"] != t["zero_point"] - SHIFT[t["dtype"]]:
                 raise QcompError(f"{e['name']!r}: the model quantizes it with scale {t['scale']} and zero point "
                                  f"{t['zero_point']} ({t['dtype']}) but qcomp's int8 form is {q}; the integer "
                                  f"codes would not be exact. Remove --calib ranges that override the model's "
@@ -65,7 +67,9 @@ def outputs_out(manifest: dict, raw_out: dict, raw: bool) -> dict:
     out = {}
     for t in manifest["outputs"]:
         name, v, q = t["name"], raw_out[t["name"]], t.get("quant")
-        if raw or q is None:   # --raw: the int8 form, as for every other output
+        if "int_dtype" in t and not raw and q is None:   # computed in float: QuantizeLinear as ONNX does it
+            out[name] = float_outputs({name: {"dtype": t["int_dtype"], **t["int_quant"]}}, {name: v})[name]
+        elif raw or q is None:   # --raw: the int8 form, as for every other output
             out[name] = v
         elif "int_dtype" in t:
             out[name] = (v.astype(np.int16) + SHIFT[t["int_dtype"]]).astype(t["int_dtype"])

@@ -183,3 +183,17 @@ def test_uint8_output_is_the_int8_form_plus_128(models, target, tmp_path):
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, _onnxruntime(tmp_path / "u8out.onnx", models["frame"]))
     np.testing.assert_array_equal(got, (art.run({"image": models["frame"]}, raw=True)["out"].astype(int) + 128))
+
+
+def test_cast_input_model_still_needs_calibration(models, tmp_path):
+    from qcomp.errors import QcompError
+    with pytest.raises(QcompError, match="--calib is required"):
+        qcomp.build(models["castnorm"], target="ref", out=tmp_path / "a")
+
+
+def test_weight_only_build_quantizes_the_float_output_as_onnx_does(models, tmp_path):
+    art = qcomp.load(qcomp.build(models["qdq"], target="ref", quant="weight", out=tmp_path / "a"))
+    assert "quant" not in art.manifest["outputs"][0] and art.manifest["outputs"][0]["int_dtype"] == "int8"
+    got = art.run({"image": models["frame"]})["out"]
+    assert got.dtype == np.int8
+    assert np.abs(got.astype(int) - _onnxruntime(models["qdq"], models["frame"])).max() <= 1
