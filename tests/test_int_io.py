@@ -1,7 +1,8 @@
 """Integer model inputs and outputs (qcomp/frontend/int_io.py, qcomp/int_io.py): a uint8 image
 input read by DequantizeLinear or by a Cast to float, and an int8 output written by QuantizeLinear,
 taken and returned as the model's own codes by the Python API and `qcomp run` (.npy / .npz), with the
-integer dtypes in the manifest and `qcomp inspect`; bit-exact on ref, x86-vnni and dsp-c.
+integer dtypes in the manifest and `qcomp inspect`; bit-exact on ref, x86-vnni, dsp-c and cuda
+(emulated), and through the C ABI of an x86-vnni model.so.
 
 Models (built here, seeded): `qdq`: uint8 image -> DequantizeLinear(1/255, 0) -> Conv (int8
 per-channel weights) -> Relu -> QuantizeLinear(0.05, 3) -> int8 output, no calibration needed (the
@@ -71,7 +72,7 @@ def models(tmp_path_factory):
 
 def _skip_unless(target):
     s = host_support(get_target(target))
-    if not (s.can_build and s.can_run):
+    if not s.can_build or (not s.can_run and target != "cuda"):   # cuda runs emulated
         pytest.skip(f"this host cannot build and run {target}: {s.why}")
 
 
@@ -84,7 +85,8 @@ def artifacts(models, tmp_path_factory):
             _skip_unless(target)
             calib = models["calib"] if model == "castnorm" else None
             out = tmp_path_factory.mktemp(f"{model}_{target}")
-            built[model, target] = qcomp.load(qcomp.build(models[model], target=target, calib=calib, out=out))
+            built[model, target] = qcomp.load(qcomp.build(models[model], target=target, calib=calib, out=out),
+                                              emulate=target == "cuda")
         return built[model, target]
     return get
 
@@ -93,7 +95,7 @@ def _onnxruntime(path, frame):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": frame})[0]
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", (*TARGETS, "cuda"))
 def test_qdq_uint8_in_int8_out_are_the_models_codes(models, artifacts, target):
     art = artifacts("qdq", target)
     i, o = art.manifest["inputs"][0], art.manifest["outputs"][0]
