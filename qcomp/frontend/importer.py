@@ -81,6 +81,7 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     if problems:
         raise UnsupportedModelError(problems.message(m.source, SUPPORTED_OPS))
     _outputs(ctx, g, m.source)
+    int_io.reciprocal_divisors(graph)   # (q / 255 - mean) / std of an integer Cast input: all integer
     graph.prune()
     set_prequant(graph, ops_quant.prequant_table(ctx, graph, m.source))
     graph.meta.update({

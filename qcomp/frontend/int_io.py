@@ -107,3 +107,27 @@ def cast_graph_input(ctx: Context, node) -> bool:
     record_activation(ctx, ctx.val(ctx.inputs(node)[0]), int8_params(one, zero, t.dtype.np, f"input {name!r}"), name)
     _record(g, name, t.dtype, one, zero)
     return True
+
+
+def reciprocal_divisors(g: Graph) -> None:
+    """Div(x, c) by a constant tensor c (a per-channel std) on the elementwise path from an integer
+    Cast input becomes Mul(x, float32(1 / c)), which qcomp quantizes (QMul with an int8 constant)
+    where a Div by a tensor would stay a float region; x * float32(1/c) is within 2 ulps of x / c.
+    A Div by a scalar is left alone (it becomes an exact Lut). So `(q / 255 - mean) / std`, the usual
+    image normalization, runs in integers on every target."""
+    from ..ir import ops
+    reach = {n for n, t in read(g).items() if t["scale"] == 1.0 and t["zero_point"] == 0}
+    for n in g.nodes:   # in topological order
+        if not isinstance(n.op, (ops.Add, ops.Sub, ops.Mul, ops.Div)):
+            continue
+        var = [i for i in n.inputs if i not in g.constants]
+        if len(var) != 1 or var[0] not in reach:
+            continue
+        reach.update(n.outputs)
+        c = g.constants.get(n.inputs[1])
+        if not isinstance(n.op, ops.Div) or c is None or c.size == 1 or c.dtype != np.float32 or (c == 0).any():
+            continue
+        if np.broadcast_shapes(c.shape, g.types[n.inputs[0]].shape) != g.types[n.inputs[0]].shape:
+            continue
+        r = g.add_constant(f"{n.inputs[1]}_reciprocal", (1.0 / c.astype(np.float64)).astype(np.float32))
+        n.op, n.inputs = ops.Mul(), (n.inputs[0], r)
