@@ -200,3 +200,19 @@ def test_weight_only_build_quantizes_the_float_output_as_onnx_does(models, tmp_p
     got = art.run({"image": models["frame"]})["out"]
     assert got.dtype == np.int8
     assert np.abs(got.astype(int) - _onnxruntime(models["qdq"], models["frame"])).max() <= 1
+
+
+def test_integer_input_read_as_integer_elsewhere_is_refused_by_name(tmp_path):
+    from qcomp.errors import UnsupportedModelError
+    a = numpy_helper.from_array
+    nodes = [helper.make_node("DequantizeLinear", ["image", "s", "z"], ["x"], name="dq"),
+             helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Identity", ["image"], ["copy"], name="id")]
+    g = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("image", T.UINT8, [4])],
+                          [helper.make_tensor_value_info("r", T.FLOAT, [4]),
+                           helper.make_tensor_value_info("copy", T.UINT8, [4])],
+                          [a(np.array(0.1, np.float32), "s"), a(np.array(3, np.uint8), "z")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, tmp_path / "mixed.onnx")
+    with pytest.raises(UnsupportedModelError, match="input 'image' .* also by Identity"):
+        qcomp.load_model(tmp_path / "mixed.onnx", None)

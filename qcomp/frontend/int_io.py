@@ -62,6 +62,11 @@ def integer_graph_input(ctx: Context, q: Val, scale: np.ndarray, zp: np.ndarray 
             raise Unsupported(f"input {q.name!r} is dequantized with two different scales or zero points; "
                               f"qcomp gives an integer input one set of params")
         return True
+    others = sorted({n.op_type for n in getattr(ctx, "onnx_nodes", ()) if q.name in n.input
+                     and n.op_type != "DequantizeLinear"})
+    if others:
+        raise Unsupported(f"input {q.name!r} ({t.dtype.np}) is read by DequantizeLinear and also by "
+                          f"{', '.join(others)}; qcomp takes an integer input through DequantizeLinear only")
     from .ops_quant import int8_params, record_activation
     qp = int8_params(scale, zp, t.dtype.np, f"input {q.name!r}")
     g.types[q.name] = TensorType(t.shape, DType.FLOAT32)
