@@ -23,9 +23,13 @@ def load_model(path: str | os.PathLike, input_shapes: dict[str, tuple[int, ...]]
 
 
 def run_float(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run the float reference interpreter; feeds and results are keyed by the model's names."""
+    """Run the float reference interpreter; feeds and results are keyed by the model's names.
+    Integer model inputs and outputs (qcomp/int_io.py) take and give the model's uint8/int8 codes."""
+    from .frontend.int_io import read
+    from .int_io import float_feeds, float_outputs
     from .ref import run_float as _run
-    return _run(graph, feeds)
+    table = read(graph)
+    return float_outputs(table, _run(graph, float_feeds(table, feeds))) if table else _run(graph, feeds)
 
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:

@@ -181,7 +181,14 @@ class Artifact:
         artifact. Float values come from each target's float kernels, so they may differ between
         targets in the last bits (ARCHITECTURE.md section 3): exact comparisons between targets are
         for the int8 outputs. dsp-c and cortex-m4 have no float kernels: every output they build has
-        an int8 form."""
+        an int8 form. A model with integer inputs or outputs (manifest "int_dtype", qcomp/int_io.py)
+        takes its uint8/int8 codes and returns them (raw=True: the int8 forms, as above)."""
+        from .int_io import feeds_in, has_int_io, outputs_out
+        if has_int_io(self.manifest):   # integer model I/O: the model's uint8/int8 codes (qcomp/int_io.py)
+            return outputs_out(self.manifest, self._run(feeds_in(self.manifest, feeds), raw=True), raw)
+        return self._run(feeds, raw)
+
+    def _run(self, feeds: dict[str, np.ndarray], raw: bool) -> dict[str, np.ndarray]:
         if self._runner is not None:
             return self._runner.run(check_feeds(self.manifest, feeds), raw=raw)
         from .ref import run_integer

@@ -136,7 +136,7 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
                                 dynamic=options.quant == "dynamic", skip=skip)
         q = run_passes(g, (quantize_pass,), before=passed)
         return q, {"method": None, "samples": 0, "source": None, "mode": options.quant, "notes": notes, **extra}
-    if options.calib is None and not prequant_of(g):
+    if options.calib is None and not prequant_of(g).source:   # (int_io.py: an integer Cast input is no QDQ)
         raise QcompError("--calib is required to quantize activations: give calibration samples "
                          "(an .npz, a directory of .npy, .bin or image files)")
     if options.calib is None:  # a pre-quantized (QDQ/QOperator) model: its own scales replace calibration
@@ -145,8 +145,13 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
         return q, {"mode": "full", "method": "model", "samples": 0, "source": None,
                    "format": f"pre-quantized {prequant_of(g).source} model", "notes": notes, **extra}
     inputs = {i: (g.types[i].shape, g.types[i].dtype.np) for i in g.inputs}
+    from .frontend.int_io import read as read_int_io   # integer model inputs: calibrated on their codes
+    from .int_io import RealFeeds
+    int_inputs = {i: t for i, t in read_int_io(g).items() if i in inputs}
+    inputs.update({i: (inputs[i][0], t["dtype"]) for i, t in int_inputs.items()})
     data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
                             resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)
+    data = RealFeeds(data, int_inputs) if int_inputs else data
     bar, progress = _progress(len(data))
     try:
         if bar is not None:
@@ -312,6 +317,9 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
         "calibration": calib_summary,
         "files": {"graph": "model.qir"},
     }
+    from .frontend.int_io import read as read_int_io   # integer model I/O (qcomp/int_io.py)
+    from .int_io import annotate
+    annotate(manifest["inputs"] + manifest["outputs"], read_int_io(q))
     for key, value in backend_files.items():
         manifest[key] = manifest[key] | value if key == "files" else value
     write_manifest(out, manifest)

@@ -260,10 +260,11 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_run(args) -> int:
-    feeds = api.load_npz(args.input)
+    from . import int_io   # integer model I/O: uint8/int8 feeds and outputs, .npy for one input
     notes = []
     if _is_artifact(args.model):
         art = api.load(args.model, emulate=args.emulate, num_threads=args.threads)
+        feeds = int_io.load_npy(args.input, [t["name"] for t in art.manifest["inputs"]]) or api.load_npz(args.input)
         outs = art.run(feeds, raw=args.raw)
         if args.raw:   # the --raw contract (qcomp.artifact.Artifact.run)
             notes = [f"note: output {t['name']!r} has no int8 form (computed in float); --raw leaves it "
@@ -273,7 +274,7 @@ def cmd_run(args) -> int:
             raise QcompError("--raw needs an artifact (int8 outputs); an ONNX model runs in float: "
                              "build it first with `qcomp build MODEL --target ref --calib DATA`")
         g = api.load_model(args.model, api.parse_input_shapes(args.input_shape))
-        outs = api.run_float(g, feeds)
+        outs = api.run_float(g, int_io.load_npy(args.input, list(g.inputs)) or api.load_npz(args.input))
     console = _console()
     for name, arr in outs.items():
         line = f"{name}: {arr.dtype}{list(arr.shape)}  min {arr.min():.4g}  max {arr.max():.4g}"
@@ -300,6 +301,8 @@ def _inspect_artifact(args) -> int:
         for t in m[kind]:
             q = t.get("quant")
             qtext = f"  int8 scale={q['scale']:.6g} zero_point={q['zero_point']}" if q else ""
+            if "int_dtype" in t:   # integer model I/O (qcomp/int_io.py)
+                qtext += f"  model {t['int_dtype']} zero_point={t['int_quant']['zero_point']}"
             console.print(f"{kind[:-1]:6s} {t['name']}: {t['dtype']}{t['shape']} {t['layout']}{qtext}",
                           markup=False)
     console.print(f"weight bytes: {m['weight_bytes']:,}   activation bytes: {m['activation_bytes']:,}   "

@@ -23,6 +23,7 @@ ALLOWED = {
     "resources": set(),
     "errors": set(),
     "calibdata": set(),
+    "int_io": set(),            # integer model I/O of artifacts and the float reference (api-level helpers)
     "report": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata"},   # api-level: quantizes as build does
 }
 # third-party modules only some layers may import

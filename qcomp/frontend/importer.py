@@ -33,6 +33,7 @@ from . import control_flow, ops_gather
 from . import (dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_math_more, ops_movement, ops_quant, ops_shape,
                qlinear_ops, tensors)
 from . import ops_recurrent
+from . import int_io
 from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype, too_big
 from .problems import Problems
 from . import ops_einsum, ops_logic, ops_norm, ops_reduce
@@ -75,10 +76,12 @@ def import_onnx(model: str | os.PathLike | onnx.ModelProto,
     for t in g.initializer:
         ctx.env[t.name] = Const(_to_array(t, m), t.name)
 
+    ctx.onnx_outputs, ctx.onnx_nodes = {o.name for o in g.output}, list(g.node)   # int_io.py
     problems = _convert_nodes(ctx, m)
     if problems:
         raise UnsupportedModelError(problems.message(m.source, SUPPORTED_OPS))
     _outputs(ctx, g, m.source)
+    int_io.reciprocal_divisors(graph)   # (q / 255 - mean) / std of an integer Cast input: all integer
     graph.prune()
     set_prequant(graph, ops_quant.prequant_table(ctx, graph, m.source))
     graph.meta.update({
@@ -325,7 +328,7 @@ def _outputs(ctx: Context, g: onnx.GraphProto, source: str) -> None:
             want_dtype = onnx_dtype(elem) if elem else None
         except Unsupported as e:
             raise UnsupportedModelError(f"output {o.name!r}: {e}") from None
-        if want_dtype is not None and want_dtype is not have.dtype:
+        if want_dtype is not None and want_dtype is not have.dtype and o.name not in int_io.read(graph):
             raise ShapeError(f"output {o.name!r}: the model declares {want_dtype.value} but qcomp computes "
                              f"{have.dtype.value}; the model's types are inconsistent (or qcomp has a bug)")
         graph.outputs.append(name)

@@ -39,7 +39,7 @@ from onnx import helper
 from ..errors import UnsupportedModelError
 from ..ir import Graph, QuantParams, ops
 from ..ir.prequant import PreQuant
-from . import ops_conv, ops_einsum, ops_logic, ops_math, ops_math_more, ops_norm, ops_reduce, ops_shape
+from . import int_io, ops_conv, ops_einsum, ops_logic, ops_math, ops_math_more, ops_norm, ops_reduce, ops_shape
 from .context import Attrs, Const, Context, Unsupported, Value
 from .quant_table import WeightRecord
 
@@ -108,6 +108,7 @@ def quantize_linear(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     dtype = zp.dtype if zp is not None else (onnx.helper.tensor_dtype_to_np_dtype(out_dtype) if out_dtype
                                              else np.dtype(np.uint8))
     record_activation(ctx, x, int8_params(scale, zp, dtype, f"output {node.output[0]!r}"), node.output[0])
+    int_io.quantized_graph_output(ctx, node.output[0], dtype, scale, zp, getattr(ctx, "onnx_outputs", set()))
     ctx.quant.formats.add("QDQ")
     return [x]
 
@@ -117,10 +118,13 @@ def dequantize_linear(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     _check_attrs(node)
     ins = ctx.inputs(node)
     q = ctx.val(ins[0])
+    scale, zp = _scale_zp(ctx, ins, 1, "input")
+    if not ctx.dtype(q).is_float and int_io.integer_graph_input(ctx, q, scale, zp):
+        ctx.quant.formats.add("QDQ")
+        return [q]
     if not ctx.dtype(q).is_float:
         raise Unsupported(f"input is a {ctx.dtype(q).value} tensor that no QuantizeLinear or QOperator node "
-                          f"produced (an integer model input?); qcomp's model inputs are float")
-    scale, zp = _scale_zp(ctx, ins, 1, "input")
+                          f"produced; qcomp takes integer tensors into DequantizeLinear from graph inputs")
     if zp is not None:  # without a zero point the input's type (int8 or uint8) is not known here
         record_activation(ctx, q, int8_params(scale, zp, zp.dtype, f"input {node.input[0]!r}"), node.input[0])
     ctx.quant.formats.add("QDQ")

@@ -236,6 +236,9 @@ def gather(ctx: Context, node: onnx.NodeProto) -> list[Value]:
 
 
 def cast(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+    from . import int_io   # Cast(uint8/int8 graph input -> float): an integer model input
+    if int_io.cast_graph_input(ctx, node):
+        return [ctx.val(ctx.inputs(node)[0])]
     x = ctx.val(ctx.inputs(node)[0])
     to = onnx_dtype(Attrs(node).int("to", onnx.TensorProto.FLOAT))
     if to is ctx.dtype(x):

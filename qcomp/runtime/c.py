@@ -39,7 +39,7 @@ class CRunner:
         self.last_instructions: int | None = None
         self.last_stack_bytes: int | None = None
         self.last_node_instructions: list[int] | None = None
-        self.program = path / runner["program"]
+        self.program = (path / runner["program"]).absolute()   # a relative artifact path is not a PATH lookup
         if not self.program.is_file():
             raise QcompError(f"artifact {str(path)!r} lacks its program {runner['program']!r}; rebuild it")
 
