@@ -116,7 +116,12 @@ def test_sigint_during_codegen_keeps_the_previous_artifact(previous, tmp_path):
     """Ctrl-C while the staged artifact is being compiled: exit 130, one line, nothing changed."""
     out = _place(previous["x86-vnni"], tmp_path / "fm.x86")
     before = snapshot(out)
-    proc = subprocess.Popen([sys.executable, "-m", "qcomp", "build", EX / "model.onnx", "--target", "x86-vnni",
+    # the child's link step waits (up to 120 s) before linking, so the build is still running when the
+    # signal comes, however fast or loaded the machine is (without it, a quick build could finish first)
+    slow_link = ("import time, qcomp.codegen.llvm as llvm; real = llvm.link_shared\n"
+                 "def slow(*a, **k):\n    time.sleep(120)\n    return real(*a, **k)\n"
+                 "llvm.link_shared = slow\nfrom qcomp.cli import main\nraise SystemExit(main())")
+    proc = subprocess.Popen([sys.executable, "-c", slow_link, "build", EX / "model.onnx", "--target", "x86-vnni",
                              "--calib", EX / "calib.npz", "-o", out], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + 300
