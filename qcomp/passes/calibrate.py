@@ -8,6 +8,19 @@ quantization error, observers_auto.py) and records the choice in `methods`. Ever
 method's range is checked for clipping: a value whose kept range clips more than 1 % of its
 calibration values gets one line in `warnings`, naming it.
 
+Softmax inputs: softmax(x)_i = exp(x_i - max_j x_j) / sum_j exp(x_j - max_j x_j) depends only on how
+far each x_i lies below its row's maximum, and an entry more than SOFTMAX_SPAN = 32 below it weighs
+exp(-32) ~ 1.3e-14 of the maximum's weight: nothing at float32's precision. For a value read only by
+Softmax nodes (one axis), calibration also records m = the smallest row maximum along that axis over
+all samples; where that at least halves the range (SPAN_GAIN), its range becomes
+[min(0, m - SOFTMAX_SPAN), hi]: every entry within the span of its row's maximum stays inside the
+range, only entries that weigh nothing are clipped.
+This matters where a mask is added before the Softmax (attention's `scores + (1 - mask) * -10000`):
+the masked entries would otherwise stretch the int8 grid to [-10000, hi], about 40 per step, and
+every real score would fall into one or two codes; with the span they saturate at the range's low
+end, which the integer Softmax maps to ~0, as float does. Such a value's method is recorded as
+"<method>+softmax-span" and is not warned about (its clipping is deliberate).
+
 Statistics stream: each observer has a fixed size (a running min/max, or a histogram of fixed
 bins), so memory does not grow with the number of samples, and the float interpreter frees each
 intermediate after its last use. For bias correction it also streams the per-channel mean of
@@ -21,12 +34,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..ir import Graph
+from ..ir import Graph, ops
 from ..ref import run_float
 from .observers import HistogramObserver, Method, choose_range, observer_for
 from .observers_auto import AUTO_BINS, CLIP_WARN_SHARE, choose_auto, clip_warning, clipped_share
 
 Range = tuple[float, float]
+SOFTMAX_SPAN = 32.0   # exp(-32) ~ 1.3e-14: entries further below their row's maximum weigh nothing
+SPAN_GAIN = 2.0       # the span applies only where it makes the int8 step at least this much finer
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,13 @@ def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Met
     for v in float_values:
         observers[v] = HistogramObserver(v, AUTO_BINS) if method == "auto" else observer_for(method, v)
 
+    softmax_axis = _read_only_by_softmax(g)
+    row_max_floor: dict[str, float] = {}   # value -> the smallest row maximum seen along its Softmax axis
+
     def on_value(name: str, array: np.ndarray) -> None:
+        if name in softmax_axis and array.size:
+            floor = float(np.max(array, axis=softmax_axis[name]).min())
+            row_max_floor[name] = min(row_max_floor.get(name, floor), floor)
         obs = observers.get(name)
         if obs is not None:
             obs.update(array)
@@ -93,9 +114,24 @@ def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Met
             ranges[v], methods[v] = choice.range, choice.method
         else:
             ranges[v], methods[v] = choose_range(obs, method, percentile=percentile), method
+        lo, hi = ranges[v]
+        floor = min(0.0, row_max_floor.get(v, -np.inf) - SOFTMAX_SPAN)
+        spanned = bool(hi - lo >= SPAN_GAIN * (hi - floor))   # only where it at least halves the step
+        if spanned:
+            ranges[v], methods[v] = (floor, hi), f"{methods[v]}+softmax-span"
         if isinstance(obs, HistogramObserver):
             clipped[v] = clipped_share(obs, *ranges[v])
-            if clipped[v] > CLIP_WARN_SHARE:
+            if clipped[v] > CLIP_WARN_SHARE and not spanned:
                 warnings.append(clip_warning(v, methods[v], *ranges[v], clipped[v]))
     channel_means = {v: m.sum / m.count for v, m in means.items() if m.count}
     return CalibrationResult(ranges, count, method, channel_means, methods, clipped, tuple(warnings))
+
+
+def _read_only_by_softmax(g: Graph) -> dict[str, int]:
+    """value -> Softmax axis, for the values (no graph output) whose every reader is a Softmax node
+    along one same axis."""
+    axes: dict[str, set] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            axes.setdefault(v, set()).add(n.op.axis if isinstance(n.op, ops.Softmax) else None)
+    return {v: next(iter(a)) for v, a in axes.items() if len(a) == 1 and None not in a and v not in g.outputs}
