@@ -76,9 +76,14 @@ def test_bad_feeds_through_qcomp_run(artifact, tmp_path, name, make, message):
 
 
 def test_input_file_that_is_not_npz_through_qcomp_run(artifact, tmp_path):
+    # a single .npy array feeds a one-input model (this one) as the .npz of that input does
     np.save(tmp_path / "x.npy", good_input())
-    r = cli("run", artifact, "--input", tmp_path / "x.npy")
-    assert r.returncode == 2 and "single .npy array" in r.stderr and "Traceback" not in r.stderr
+    np.savez(tmp_path / "x.npz", input=good_input())
+    npy, npz = cli("run", artifact, "--input", tmp_path / "x.npy"), cli("run", artifact, "--input", tmp_path / "x.npz")
+    assert npy.returncode == 0 and npy.stdout == npz.stdout and npz.returncode == 0, npy.stderr + npz.stderr
+    (tmp_path / "x.txt").write_text("1 2 3\n")
+    r = cli("run", artifact, "--input", tmp_path / "x.txt")
+    assert r.returncode == 2 and "not a readable .npz" in r.stderr and "Traceback" not in r.stderr
     r = cli("run", artifact, "--input", tmp_path / "missing.npz")
     assert r.returncode == 2 and "no such file" in r.stderr
 
