@@ -117,8 +117,11 @@ def test_sigint_during_codegen_keeps_the_previous_artifact(previous, tmp_path):
     out = _place(previous["x86-vnni"], tmp_path / "fm.x86")
     before = snapshot(out)
     # the child's link step waits (up to 120 s) before linking, so the build is still running when the
-    # signal comes, however fast or loaded the machine is (without it, a quick build could finish first)
-    slow_link = ("import time, qcomp.codegen.llvm as llvm; real = llvm.link_shared\n"
+    # signal comes, however fast or loaded the machine is (without it, a quick build could finish first);
+    # and it takes SIGINT as a terminal's Ctrl-C does even where the test runner was started in the
+    # background of a non-interactive shell, which leaves SIGINT ignored in every child
+    slow_link = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                 "import time, qcomp.codegen.llvm as llvm; real = llvm.link_shared\n"
                  "def slow(*a, **k):\n    time.sleep(120)\n    return real(*a, **k)\n"
                  "llvm.link_shared = slow\nfrom qcomp.cli import main\nraise SystemExit(main())")
     proc = subprocess.Popen([sys.executable, "-c", slow_link, "build", EX / "model.onnx", "--target", "x86-vnni",
