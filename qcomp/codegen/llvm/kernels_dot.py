@@ -200,6 +200,19 @@ def row_term(b, a, offset: int, lanes: int):
     return b.shuffle_vector(first, ir.Constant(vi32, None), ir.Constant(vi32, [0] * lanes))
 
 
+def run_chunk(b, chunk, n_chunks: int, run, nr: int, nr_last: int) -> None:
+    """run(cols, last) for the job's chunk of NR blocks: the last chunk has nr_last blocks, the
+    others nr (one branch on the run-time chunk index, none when there is one chunk)."""
+    if n_chunks == 1:
+        run(nr_last, True)
+        return
+    with b.if_else(b.icmp_signed("==", chunk, c64(n_chunks - 1))) as (then, otherwise):
+        with then:
+            run(nr_last, True)
+        with otherwise:
+            run(nr, False)
+
+
 def emit_dot(node: Node, k, epilogue=None) -> None:
     """Pack (unless A is x itself), then the register-blocked GEMM; see the module docstring.
     epilogue: kernels_residual.ResidualEpilogue (a QConv2DAdd; not for depthwise or SMMLA): its
@@ -317,14 +330,7 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
                 b.call(variant(mr_tail, cols, last), [a_rows(p0, mr_tail), w_at,
                                                       _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
                 after_tile(p0, mr_tail, cols, last)
-    if n_chunks == 1:
-        run(nr_last, True)
-    else:
-        with b.if_else(b.icmp_signed("==", chunk, c64(n_chunks - 1))) as (then, otherwise):
-            with then:
-                run(nr_last, True)
-            with otherwise:
-                run(nr, False)
+    run_chunk(b, chunk, n_chunks, run, nr, nr_last)
     b.ret_void()
     parallel_for(k.mod, k.b, f, [a_base, k.outs[0], *([epilogue.residual] if epilogue else [])],
                  groups * n_chunks * n_groups)

@@ -272,13 +272,6 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
         if mr_tail < mr:
             with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
                 call(mr_tail, cols, last, c64((n_tiles - 1) * mr))
-    if n_chunks == 1:
-        run(nr_last, True)
-    else:
-        with b.if_else(b.icmp_signed("==", chunk, c64(n_chunks - 1))) as (then, otherwise):
-            with then:
-                run(nr_last, True)
-            with otherwise:
-                run(nr, False)
+    kernels_dot.run_chunk(b, chunk, n_chunks, run, nr, nr_last)
     b.ret_void()
     parallel_for(k.mod, k.b, f, [k.scratch, k.outs[0]], batches * n_chunks * n_groups)
