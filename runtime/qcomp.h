@@ -46,7 +46,8 @@ typedef enum {
 #define QCOMP_WORKSPACE_ALIGN 64
 
 typedef enum { QCOMP_FLOAT32 = 0, QCOMP_INT8 = 1, QCOMP_UINT8 = 2, QCOMP_INT32 = 3, QCOMP_INT64 = 4,
-               QCOMP_BOOL = 5 /* one byte per element, 0 or 1 */ } qcomp_dtype;
+               QCOMP_BOOL = 5 /* one byte per element, 0 or 1 */,
+               QCOMP_INT16 = 6 /* A16W8 activations: symmetric, zero point 0 */ } qcomp_dtype;
 
 typedef struct {
   const char *name;      /* the ONNX name */

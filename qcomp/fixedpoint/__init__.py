@@ -35,8 +35,8 @@ The modules, by topic (import everything from `qcomp.fixedpoint`):
                conversions, int16 Add/Mul (left shift 15)
   lut16        513-entry int16 tables with linear interpolation (TFLite's 16x8 LUT)
   softmax      integer Softmax, int8 -> int8 (TFLite's fixed-point exp and reciprocal)
-Status: int16 and Softmax are specified and tested here (golden vectors in tests/fixedpoint/vectors);
-the IR, the reference interpreter and the backends do not use them yet.
+Status: the IR's A16W8 ops (qcomp/ir/qops16.py) and the reference interpreter
+(qcomp/ref/integer_kernels16.py) run the int16 functions; backends implement them op by op.
 """
 from .accumulator import (ACC64_LIMIT, accumulator16_bits, accumulator_fits_int32, max_abs_accumulator,
                           max_abs_accumulator16)
@@ -44,9 +44,10 @@ from .boundary import dequantize, dynamic_quant_params, quantize
 from .core import (ADD_LEFT_SHIFT, INT32_MAX, INT32_MIN, MAX_SHIFT, MAX_WINDOW_COUNT, MIN_SHIFT,
                    FixedPointError, multiply_by_quantized_multiplier, out_dtype_for, quantize_multiplier,
                    quantize_multipliers, requantize, saturate)
-from .int16 import (ADD16_LEFT_SHIFT, INT16_MAX, INT16_MIN, MAX_SHIFT_64, ConvertParams, add_int16,
-                    add_params16, convert, convert_params, int16_scale, mul_int16, mul_params16,
-                    multiply_by_quantized_multiplier_64, requantize64, requantize_acc, sub_int16)
+from .int16 import (ADD16_LEFT_SHIFT, INT16_MAX, INT16_MIN, MAX_SHIFT_64, MAX_WINDOW_COUNT16, ConvertParams,
+                    accumulator16x16_bits, add_int16, add_params16, avg_int16, convert, convert_params,
+                    int16_scale, mean_int16, mul_int16, mul_params16, multiply_by_quantized_multiplier_64,
+                    requantize64, requantize_acc, sub_int16, window_multipliers16)
 from .kernels8 import (AddParams, AvgPoolParams, MeanParams, MulParams, add_int8, add_params, avg_int8,
                        avgpool_params, mean_int8, mean_params, mul_int8, mul_params, sub_int8)
 from .lut import apply_lut, build_lut

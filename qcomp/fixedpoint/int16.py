@@ -37,7 +37,7 @@ import numpy as np
 from .accumulator import ACC64_LIMIT
 from .core import (FixedPointError, _along_axis, _check_bounds, _check_range, _check_scale, _ints,
                    _scalar_or_array, multiply_by_quantized_multiplier, out_dtype_for, quantize_multiplier,
-                   requantize)
+                   quantize_multipliers, requantize)
 from .kernels8 import AddParams, MulParams
 
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
@@ -256,3 +256,67 @@ def mul_int16(a, b, params: MulParams):
     _check_range(a, INT16_MIN, INT16_MAX, "a (int16)")
     _check_range(b, INT16_MIN, INT16_MAX, "b (int16)")
     return requantize(a * b, params.multiplier, params.shift, 0, params.qmin, params.qmax, out_dtype=np.int16)
+
+
+# ---- int16 x int16 products, average pooling and mean -----------------------------------------
+
+def accumulator16x16_bits(k: int) -> int:
+    """The accumulator width of an int16 x int16 product of K terms (QMatMul16): 32 or 64.
+
+    |a * b| <= 2^30 (both operands in [-32768, 32767], zero point 0), so |acc| <= K * 2^30: int32
+    only for K == 1, int64 below 2^47 (K <= 2^17 - 1); beyond, FixedPointError (a refusal).
+    """
+    if int(k) != k or k < 1:
+        raise FixedPointError(f"k must be a positive integer, got {k}")
+    bound = int(k) << 30
+    if bound <= (1 << 31) - 1:
+        return 32
+    if bound < ACC64_LIMIT:
+        return 64
+    raise FixedPointError(f"an int16 x int16 product of K={k} terms can reach |acc| = K * 2^30 >= 2^47, "
+                          "beyond the int64 requantize's range; keep this MatMul in int8")
+
+
+MAX_WINDOW_COUNT16 = 65535   # |sum of count int16 values| <= 32768 * 65535 < 2^31
+
+
+def _window16(window_sum, count, multiplier, shift, qmin, qmax):
+    _int16_bounds(qmin, qmax)
+    window_sum, count = _ints(window_sum, "window_sum"), _ints(count, "count")
+    _check_range(count, 1, MAX_WINDOW_COUNT16, "count")
+    if np.any(window_sum < INT16_MIN * count) or np.any(window_sum > INT16_MAX * count):
+        raise FixedPointError("window_sum must be a sum of `count` int16 values; check the kernel's window")
+    return requantize(window_sum, multiplier, shift, 0, qmin, qmax, out_dtype=np.int16)
+
+
+def avg_int16(window_sum, count, multipliers, shifts, qmin: int = INT16_MIN, qmax: int = INT16_MAX):
+    """Average of int16 windows (QAvgPool2D16): requantize(window_sum, multipliers[count - 1],
+    shifts[count - 1], 0, qmin, qmax), the multipliers of s_in / (s_out * count) as avgpool_params
+    derives them (zero points 0). window_sum: the int32 sum of each window's int16 values (padding
+    counted as 0 when the op counts it); |window_sum| <= 32768 * 65535 < 2^31. One rounding."""
+    count = _ints(count, "count")
+    _check_range(count, 1, len(multipliers), "count")
+    m = np.asarray(multipliers, np.int64)[count - 1]
+    s = np.asarray(shifts, np.int64)[count - 1]
+    return _window16(window_sum, count, m, s, qmin, qmax)
+
+
+def mean_int16(window_sum, count: int, multiplier: int, shift: int, qmin: int = INT16_MIN,
+               qmax: int = INT16_MAX):
+    """ReduceMean of int16 over `count` elements (QMean16): requantize(sum, multiplier, shift, 0,
+    qmin, qmax) with the multiplier of s_in / (s_out * count)."""
+    return _window16(window_sum, count, multiplier, shift, qmin, qmax)
+
+
+def window_multipliers16(s_in: float, s_out: float, max_count: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(multipliers, shifts) of s_in / (s_out * count) for count = 1..max_count (float64), as
+    avgpool_params; s_out == 0 gives zeros (every output 0)."""
+    s_in, s_out = _check_scale(s_in, "s_in"), _check_scale(s_out, "s_out")
+    if not 1 <= max_count <= MAX_WINDOW_COUNT16:
+        raise FixedPointError(f"window count must be in [1, {MAX_WINDOW_COUNT16}] so that the int16 sum fits "
+                              f"int32, got {max_count}")
+    counts = np.arange(1, max_count + 1, dtype=np.float64)
+    if s_out == 0.0:
+        return (0,) * max_count, (0,) * max_count
+    m, s = quantize_multipliers(s_in / (s_out * counts))
+    return tuple(int(v) for v in m), tuple(int(v) for v in s)

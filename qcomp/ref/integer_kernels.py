@@ -155,3 +155,8 @@ TABLE = {
     qops.DynamicMatMul: dynamic_matmul, qops.DynamicDense: dynamic_dense,
     qops.QConv2DAdd: q_conv2d_add,
 }
+
+# A16W8 (int16 activations): qcomp/ref/integer_kernels16.py
+from .integer_kernels16 import TABLE16  # noqa: E402
+
+TABLE.update(TABLE16)

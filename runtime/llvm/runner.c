@@ -59,6 +59,7 @@ static const char *dtype_name(int dtype) {
     case QCOMP_INT32: return "int32";
     case QCOMP_INT64: return "int64";
     case QCOMP_BOOL: return "bool";
+    case QCOMP_INT16: return "int16";
     default: return "unknown";
   }
 }
@@ -71,6 +72,7 @@ static const char *dtype_descr(int dtype) { /* numpy's dtype.str */
     case QCOMP_INT32: return "<i4";
     case QCOMP_INT64: return "<i8";
     case QCOMP_BOOL: return "|b1";
+    case QCOMP_INT16: return "<i2";
     default: return NULL;
   }
 }
@@ -80,6 +82,7 @@ static size_t dtype_size(int dtype) {
     case QCOMP_FLOAT32: case QCOMP_INT32: return 4;
     case QCOMP_INT8: case QCOMP_UINT8: case QCOMP_BOOL: return 1;
     case QCOMP_INT64: return 8;
+    case QCOMP_INT16: return 2;
     default: return 0;
   }
 }

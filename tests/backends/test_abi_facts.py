@@ -75,7 +75,7 @@ def test_qcomp_h_defines_every_code_with_a_name_and_a_message():
     assert [(d.name, d.value, d.np) for d in abi.DTYPES] == [
         ("QCOMP_FLOAT32", 0, np.float32), ("QCOMP_INT8", 1, np.int8), ("QCOMP_UINT8", 2, np.uint8),
         ("QCOMP_INT32", 3, np.int32), ("QCOMP_INT64", 4, np.int64),
-        ("QCOMP_BOOL", 5, np.bool_)]
+        ("QCOMP_BOOL", 5, np.bool_), ("QCOMP_INT16", 6, np.int16)]
     assert (abi.WORKSPACE_ALIGN, abi.RAW_INPUTS, abi.RAW_OUTPUTS, abi.ABI_VERSION, abi.MAX_RANK) == (64, 1, 2, 2, 8)
 
 

@@ -310,4 +310,9 @@ def _topk(name, rng, with_indices: bool):
 CASES += [C("topk_int8_values", _p(_topk, False), min_distinct=5),
           C("topk_int8_with_indices", _p(_topk, True), min_distinct=5)]
 
+# ---- A16W8: int16 activations (qcomp/ir/qops16.py) ----
+from .cases16 import CASES16  # noqa: E402
+
+CASES += CASES16
+
 assert len({c.name for c in CASES}) == len(CASES), "op case names must be unique"

@@ -437,3 +437,8 @@ def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, value in zip(node.outputs, results):
             env[name] = value
     return {o: env[o] for o in g.outputs}
+
+# A16W8 (int16 activations): naive16.py
+from .naive16 import KERNELS16  # noqa: E402
+
+KERNELS.update(KERNELS16)

@@ -25,7 +25,7 @@ from ...ir.memory import MemoryPlan
 from ..names import CNames, c_comment
 
 C_TYPES = {DType.INT8: "int8_t", DType.FLOAT32: "float", DType.INT32: "int32_t", DType.INT64: "int64_t",
-           DType.BOOL: "uint8_t"}
+           DType.BOOL: "uint8_t", DType.INT16: "int16_t"}
 
 
 @dataclass(frozen=True)

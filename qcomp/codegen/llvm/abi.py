@@ -46,7 +46,7 @@ OK, ERR_NULL, ERR_INDEX, ERR_SMALL, ERR_ALIGN, ERR_CPU, ERR_NO_RAW = (abi.STATUS
     "OK", "ERR_NULL_ARGUMENT", "ERR_BAD_INDEX", "ERR_BUFFER_TOO_SMALL", "ERR_MISALIGNED", "ERR_UNSUPPORTED_CPU",
     "ERR_NO_RAW_FORM"))
 _DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].value for t in (DType.FLOAT32, DType.INT8, DType.UINT8, DType.INT32, DType.INT64,
-                                                                DType.BOOL)}
+                                                                DType.BOOL, DType.INT16)}
 INFO = ir.LiteralStructType([PTR, I32, I32, ir.ArrayType(I64, abi.MAX_RANK), F32, I32])
 INFO_BYTES = 8 + 4 + 4 + 8 * abi.MAX_RANK + 4 + 4   # LP64, no padding
 
@@ -103,7 +103,7 @@ def check_io(g: Graph, target_name: str) -> None:
     for v in g.inputs + g.outputs:
         if g.types[v].dtype not in _DTYPES:
             raise UnsupportedModelError(f"target {target_name}: {v!r} has dtype {g.types[v].dtype.value}; the "
-                                        f"ABI carries float32, int8, uint8, int32, int64 and bool")
+                                        f"ABI carries float32, int8, uint8, int16, int32, int64 and bool")
 
 
 def _info(mod: Module, g: Graph, v: str, form) -> ir.Constant:
