@@ -135,26 +135,26 @@ def _greedy(trials: Trials, user: dict[str, str], kinds: tuple[str, ...], goal: 
 
 def accuracy_lines(record: dict) -> tuple[list[str], str | None]:
     """(the table and lines `qcomp build --accuracy` prints, the warning for stderr or None)."""
-    lines = [f"--accuracy {record['target_cosine']}: output cosine on {record['held_back_samples']} held-back "
-             f"samples ({record['held_back_rule']}): int8 {record['baseline_cosine']:.5f}"]
+    lines = [f"--accuracy {record['target_cosine']}: int8 output cosine {record['baseline_cosine']:.6f} on "
+             f"{record['held_back_samples']} held-back samples ({record['held_back_rule']})"]
     if not record["raised"]:
         lines[0] += ": reached with int8 everywhere, nothing raised" if record["reached"] else ""
     else:
         width = max(len("tensor"), *(len(r["tensor"]) for r in record["raised"]))
         lines.append(f"  {'tensor':<{width}}  {'kind':<6} {'gain alone':>10} {'cosine after':>12} {'cost (MACs)':>14}")
         for r in record["raised"]:
-            lines.append(f"  {r['tensor']:<{width}}  {r['kind']:<6} {r['gain_alone']:>+10.5f} "
-                         f"{r['cosine_after']:>12.5f} {r['cost']:>14,}")
+            lines.append(f"  {r['tensor']:<{width}}  {r['kind']:<6} {r['gain_alone']:>+10.6f} "
+                         f"{r['cosine_after']:>12.6f} {r['cost']:>14,}")
         lines.append("  raised as: " + " ".join(f"--precision {p}" for p in record["precision"]))
     warning = None
     if record["reached"]:
-        lines.append(f"  final cosine {record['final_cosine']:.5f} >= {record['target_cosine']} "
+        lines.append(f"  final cosine {record['final_cosine']:.6f} >= {record['target_cosine']} "
                      f"({record['trials']} trials)")
     else:
         warning = (f"--accuracy {record['target_cosine']} not reached: no set of raises "
                    f"({', '.join(record['kinds'])}) reached it; the best held-back cosine is "
-                   f"{record['final_cosine']:.5f} (int8: {record['baseline_cosine']:.5f}), and the artifact is "
+                   f"{record['final_cosine']:.6f} (int8: {record['baseline_cosine']:.6f}), and the artifact is "
                    f"built with that set")
-        lines.append(f"  not reached: best cosine {record['final_cosine']:.5f}")
+        lines.append(f"  not reached: best cosine {record['final_cosine']:.6f}")
     return lines, warning
 

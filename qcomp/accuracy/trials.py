@@ -37,8 +37,7 @@ from ..ref import run_float, run_integer
 HELD_BACK_SHARE = 4      # one sample in four is held back
 HELD_BACK_MAX = 16       # trials run every held-back sample: keep them few
 MIN_HELD_BACK = 2
-HELD_BACK_RULE = (f"1 in {HELD_BACK_SHARE} calibration samples (at most {HELD_BACK_MAX}, evenly spread) held back "
-                  f"from calibration")
+HELD_BACK_RULE = f"1 in {HELD_BACK_SHARE} of the calibration samples, at most {HELD_BACK_MAX}, evenly spread"
 
 Progress = Callable[[int, int | None], None]
 
@@ -48,7 +47,8 @@ def split_held_back(data, what: str = "--accuracy"):
     n = len(data)
     k = min(HELD_BACK_MAX, n // HELD_BACK_SHARE)
     if k < MIN_HELD_BACK:
-        raise QcompError(f"{what} measures the output cosine on {HELD_BACK_RULE}, at least {MIN_HELD_BACK}: the "
+        raise QcompError(f"{what} measures the output cosine on held-back samples ({HELD_BACK_RULE}), at least "
+                         f"{MIN_HELD_BACK}: the "
                          f"calibration set has {n} sample{'s' if n != 1 else ''}; give at least "
                          f"{MIN_HELD_BACK * HELD_BACK_SHARE} (--calib, and --calib-size if you set it)")
     picked = {(2 * j + 1) * n // (2 * k) for j in range(k)}
