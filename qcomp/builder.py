@@ -33,7 +33,7 @@ from .ir.serialize import graph_sha256, save_graph
 from .ir.stats import activation_bytes
 from .passes import pass_name, run_passes
 from .passes.absorb_flatten_transpose import absorb_flatten_transpose
-from .passes.calibrate import calibrate
+from .passes.calibrate import CalibrationResult, calibrate
 from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
@@ -72,7 +72,7 @@ class BuildOptions:
     bias_correction: bool = False
     equalize: bool = False
     precision: tuple[str, ...] = ()        # NAME=int8|float (passes/precision.py)
-    accuracy: float | None = None          # --accuracy COS: raise tensors until the output cosine reaches COS (qcomp/accuracy)
+    accuracy: float | None = None          # --accuracy COS: raise tensors until the cosine reaches COS (qcomp/accuracy)
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     resize: int | None = None
@@ -126,7 +126,7 @@ class Calibrated:
     quantizes the same calibration under many --precision choices (one trial each)."""
     graph: Graph                       # float_graph(imported model, options)
     graph_notes: tuple[str, ...]       # what float_graph did (--equalize)
-    result: object                     # passes.calibrate.CalibrationResult
+    result: CalibrationResult
     data_format: str
     data_notes: tuple[str, ...]
 

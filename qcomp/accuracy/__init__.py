@@ -14,5 +14,5 @@ from .kinds import available_raise_kinds, raise_cost, raise_entries, resolve_tar
 from .sensitivity import Sensitivity, SensitivityResult, measure
 from .trials import Trials, split_held_back
 
-__all__ = ["available_raise_kinds", "raise_cost", "raise_entries", "resolve_target", "Trials", "split_held_back", "Sensitivity",
-           "SensitivityResult", "measure", "choose_precision", "check_accuracy_target", "accuracy_lines"]
+__all__ = ["available_raise_kinds", "raise_cost", "raise_entries", "resolve_target", "Trials", "split_held_back",
+           "Sensitivity", "SensitivityResult", "measure", "choose_precision", "check_accuracy_target", "accuracy_lines"]

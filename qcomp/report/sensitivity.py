@@ -47,10 +47,19 @@ def report_sensitivity(graph: Graph, options: BuildOptions, calibrated: Calibrat
 
 def suggestions(result: SensitivityResult | None, k: int = SUGGESTIONS) -> tuple[str, ...]:
     """The --precision flags of the k raises that measured best, each with what it measured."""
-    if result is None:
-        return ()
     return tuple(f"{r.flags}   (cosine {result.baseline:.6f} -> {r.cosine:.6f}, raising {r.tensor} to {r.kind})"
-                 for r in result.ranked()[:k] if r.gain > 0)
+                 for r in best(result, k))
+
+
+def best(result: SensitivityResult | None, k: int = SUGGESTIONS):
+    """The k best raises with a gain, leaving out one whose flags include a better one's: it measured no more."""
+    kept = []
+    for r in (result.ranked() if result is not None else ()):
+        if len(kept) == k or r.gain <= 0:
+            break
+        if not any(set(s.entries) <= set(r.entries) and r.gain <= s.gain for s in kept):
+            kept.append(r)
+    return tuple(kept)
 
 
 def sensitivity_json(result: SensitivityResult | None) -> dict | None:
@@ -59,4 +68,4 @@ def sensitivity_json(result: SensitivityResult | None) -> dict | None:
     return {"baseline_cosine": result.baseline, "samples": result.samples, "kinds": list(result.kinds),
             "ranked": [{"tensor": r.tensor, "kind": r.kind, "cosine": r.cosine, "gain": r.gain, "cost": r.cost,
                         "precision": dict(r.entries)} for r in result.ranked()],
-            "suggestions": [r.flags for r in result.ranked()[:SUGGESTIONS] if r.gain > 0]}
+            "suggestions": [r.flags for r in best(result)]}

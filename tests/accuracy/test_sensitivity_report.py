@@ -49,7 +49,8 @@ def test_first_suggestion_names_the_bad_tensor_and_improves_the_output(setup):
     assert best.tensor == BAD and best.kind == "float"
     assert dict(best.entries) == {"conv1": "float", "conv2": "float"}   # the region that keeps `hot` off the grid
     default, _ = quantize_model(graph, options)
-    raised, _ = quantize_model(graph, dataclasses.replace(options, precision=tuple(f"{k}={v}" for k, v in best.entries)))
+    flags = tuple(f"{k}={v}" for k, v in best.entries)
+    raised, _ = quantize_model(graph, dataclasses.replace(options, precision=flags))
     before, after = _cosine(graph, default, data), _cosine(graph, raised, data)
     assert after > before + MARGIN, (before, after)
     # the report measured the same two numbers on its 8 evenly spread samples
