@@ -28,8 +28,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..builder import BuildOptions, Calibrated, quantize_model, target_passes
+from ..builder import BuildOptions, Calibrated, calibration_inputs, quantize_model, target_passes
 from ..errors import QcompError
+from ..int_io import float_feeds
 from ..ir import Graph
 from ..passes import run_passes
 from ..ref import run_float, run_integer
@@ -96,7 +97,8 @@ class Trials:
     def __init__(self, model: Graph, options: BuildOptions, calibrated: Calibrated, samples, target):
         self.model, self.options, self.calibrated, self.target = model, options, calibrated, target
         self.gf = calibrated.graph
-        self.samples = [dict(feeds) for feeds in samples]
+        _, int_inputs = calibration_inputs(model)   # integer model inputs: their reals, as calibration reads them
+        self.samples = [float_feeds(int_inputs, dict(f)) if int_inputs else dict(f) for f in samples]
         if not self.samples:
             raise QcompError("no evaluation samples to measure the output cosine on")
         floats = [o for o in self.gf.outputs if self.gf.types[o].dtype.is_float]
