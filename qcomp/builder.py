@@ -143,6 +143,7 @@ def calibration_inputs(g: Graph) -> tuple[dict, dict]:
 def calibrate_model(g: Graph, options: BuildOptions, data=None) -> Calibrated:
     """Float passes and calibration of the imported graph `g` (--quant full) on `data` (default: the
     samples of options.calib, options.calib_size of them), with a progress bar on a terminal."""
+    options.check()
     notes: list[str] = []
     gf = float_graph(g, options, notes)
     return _calibrate(g, gf, tuple(notes), options, data)
