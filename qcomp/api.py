@@ -83,8 +83,8 @@ def build(model: str | os.PathLike, target: str = "ref", calib: str | os.PathLik
     """Quantize and compile `model` for `target`; returns the artifact directory.
 
     `options` are the fields of qcomp.builder.BuildOptions (calib_method, calib_size, percentile,
-    per_channel, skip, bias_correction, equalize, precision, mean, std, resize, crop, color, layout,
-    input_shapes)."""
+    per_channel, skip, bias_correction, equalize, precision, accuracy, mean, std, resize, crop, color,
+    layout, input_shapes)."""
     from .builder import BuildOptions, build as _build
     try:
         opts = BuildOptions(target=target, calib=None if calib is None else os.fspath(calib), **options)

@@ -33,7 +33,7 @@ from .ir.serialize import graph_sha256, save_graph
 from .ir.stats import activation_bytes
 from .passes import pass_name, run_passes
 from .passes.absorb_flatten_transpose import absorb_flatten_transpose
-from .passes.calibrate import calibrate
+from .passes.calibrate import CalibrationResult, calibrate
 from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
@@ -72,6 +72,7 @@ class BuildOptions:
     bias_correction: bool = False
     equalize: bool = False
     precision: tuple[str, ...] = ()        # NAME=int8|float (passes/precision.py)
+    accuracy: float | None = None          # --accuracy COS: raise tensors until the cosine reaches COS (qcomp/accuracy)
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     resize: int | None = None
@@ -90,6 +91,9 @@ class BuildOptions:
             raise QcompError(f"--calib-size must be at least 1, got {self.calib_size}")
         if not 50 < self.percentile <= 100:
             raise QcompError(f"--percentile must be in (50, 100], got {self.percentile}")
+        if self.accuracy is not None and (isinstance(self.accuracy, bool) or not isinstance(self.accuracy, (int, float))
+                                          or not 0 < self.accuracy <= 1):
+            raise QcompError(f"--accuracy is an output cosine in (0, 1], for example 0.99; got {self.accuracy!r}")
 
 
 def _progress(total: int | None):
@@ -116,16 +120,72 @@ def float_graph(g: Graph, options: BuildOptions, notes: list | None = None) -> G
     return run_passes(g, (*FLOAT_PASSES, partial(equalize, bn_stats=stats, log=notes)))
 
 
-def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
-    """FLOAT graph -> (QUANTIZED graph, calibration summary)."""
-    from .calibdata import load_calibration
+@dataclass(frozen=True)
+class Calibrated:
+    """A FLOAT graph calibrated once, for quantize_model(..., calibrated=) to reuse: qcomp/accuracy
+    quantizes the same calibration under many --precision choices (one trial each)."""
+    graph: Graph                       # float_graph(imported model, options)
+    graph_notes: tuple[str, ...]       # what float_graph did (--equalize)
+    result: CalibrationResult
+    data_format: str
+    data_notes: tuple[str, ...]
 
+
+def calibration_inputs(g: Graph) -> tuple[dict, dict]:
+    """(input name -> (shape, dtype) the calibration data must hold, integer model inputs)."""
+    from .frontend.int_io import read as read_int_io   # integer model inputs: calibrated on their codes
+    inputs = {i: (g.types[i].shape, g.types[i].dtype.np) for i in g.inputs}
+    int_inputs = {i: t for i, t in read_int_io(g).items() if i in inputs}
+    inputs.update({i: (inputs[i][0], t["dtype"]) for i, t in int_inputs.items()})
+    return inputs, int_inputs
+
+
+def calibrate_model(g: Graph, options: BuildOptions, data=None) -> Calibrated:
+    """Float passes and calibration of the imported graph `g` (--quant full) on `data` (default: the
+    samples of options.calib, options.calib_size of them), with a progress bar on a terminal."""
+    options.check()
+    notes: list[str] = []
+    gf = float_graph(g, options, notes)
+    return _calibrate(g, gf, tuple(notes), options, data)
+
+
+def _calibrate(g: Graph, gf: Graph, graph_notes: tuple[str, ...], options: BuildOptions, data) -> Calibrated:
+    """calibrate_model on the float graph `gf` = float_graph(g, options) already made."""
+    from .calibdata import load_calibration
+    from .int_io import RealFeeds
+
+    inputs, int_inputs = calibration_inputs(g)
+    if data is None:
+        data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
+                                resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)
+    feeds = RealFeeds(data, int_inputs) if int_inputs else data
+    bar, progress = _progress(len(feeds))
+    try:
+        if bar is not None:
+            bar.start()
+        weighted_inputs = frozenset(n.inputs[0] for n in gf.nodes if isinstance(n.op, (ops.Conv2D, ops.Dense)))
+        result = calibrate(gf, feeds, options.calib_method, percentile=options.percentile, total=len(feeds),
+                           progress=progress,
+                           channel_means_of=weighted_inputs if options.bias_correction else frozenset())
+    finally:
+        if bar is not None:
+            bar.stop()
+    return Calibrated(gf, graph_notes, result, data.format, tuple(data.notes))
+
+
+def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | None = None) -> tuple[Graph, dict]:
+    """FLOAT graph -> (QUANTIZED graph, calibration summary). `calibrated`: the float passes and
+    calibration done before (calibrate_model) for this graph and these options, reused."""
     options.check()
     notes: list[str] = []
     if options.equalize and options.calib is None and prequant_of(g):
         raise QcompError("--equalize rescales channels of the weights and activations, so a pre-quantized "
                          "model's own scales would no longer fit them; build it without --equalize")
-    imported, g = g, float_graph(g, options, notes)
+    if calibrated is None:
+        imported, g = g, float_graph(g, options, notes)
+    else:
+        imported, g = g, calibrated.graph
+        notes += calibrated.graph_notes
     passed = (*FLOAT_PASS_NAMES, *(("equalize",) if options.equalize else ()))
     precision = parse_precision(options.precision)
     skip = frozenset(options.skip) | float_nodes(g, precision, options.skip, before=imported)
@@ -144,30 +204,15 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
         q = run_passes(g, (quantize_pass,), before=passed)
         return q, {"mode": "full", "method": "model", "samples": 0, "source": None,
                    "format": f"pre-quantized {prequant_of(g).source} model", "notes": notes, **extra}
-    inputs = {i: (g.types[i].shape, g.types[i].dtype.np) for i in g.inputs}
-    from .frontend.int_io import read as read_int_io   # integer model inputs: calibrated on their codes
-    from .int_io import RealFeeds
-    int_inputs = {i: t for i, t in read_int_io(g).items() if i in inputs}
-    inputs.update({i: (inputs[i][0], t["dtype"]) for i, t in int_inputs.items()})
-    data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
-                            resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)
-    data = RealFeeds(data, int_inputs) if int_inputs else data
-    bar, progress = _progress(len(data))
-    try:
-        if bar is not None:
-            bar.start()
-        weighted_inputs = frozenset(n.inputs[0] for n in g.nodes if isinstance(n.op, (ops.Conv2D, ops.Dense)))
-        result = calibrate(g, data, options.calib_method, percentile=options.percentile, total=len(data),
-                           progress=progress,
-                           channel_means_of=weighted_inputs if options.bias_correction else frozenset())
-    finally:
-        if bar is not None:
-            bar.stop()
+    if calibrated is None:
+        calibrated = _calibrate(imported, g, tuple(notes), options, None)
+    result = calibrated.result
     quant_options = QuantOptions(options.per_channel, skip, options.bias_correction)
     q = run_passes(g, (partial(quantize, ranges=result.ranges, options=quant_options,
                                channel_means=result.channel_means),), before=(*passed, "calibrate"))
     summary = {"mode": "full", "method": options.calib_method, "samples": result.samples, "source": os.fspath(options.calib),
-               "format": data.format, "notes": list(data.notes) + notes, "warnings": list(result.warnings), **extra}
+               "format": calibrated.data_format, "notes": list(calibrated.data_notes) + notes,
+               "warnings": list(result.warnings), **extra}
     if options.calib_method == "auto":   # the method each tensor's range came from
         summary["methods"] = dict(sorted(result.methods.items()))
     if options.calib_method in ("percentile", "auto"):
@@ -276,8 +321,15 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
     final = Path(out) if out is not None else Path(f"{model.stem}.{target.name}")
     _check_out(final, model)   # before the long work: a refused -o costs nothing
     check_float_target(parse_precision(options.precision), target)
-    g = load_model(model, options.input_shapes)
-    q, calib_summary = quantize_model(g, options)
+    options.check()
+    if options.accuracy is not None:   # qcomp/accuracy: the precision of each tensor chosen by measurement
+        from .accuracy import check_accuracy_target, choose_precision
+        check_accuracy_target(options, target)
+        g = load_model(model, options.input_shapes)
+        q, calib_summary = choose_precision(g, options, target)
+    else:
+        g = load_model(model, options.input_shapes)
+        q, calib_summary = quantize_model(g, options)
     with staged_artifact(final, model) as out:
         _write_artifact(out, model, target, q, options, calib_summary, choice)
     return final
@@ -314,7 +366,8 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
         "weight_bytes": int(sum(a.nbytes for a in q.constants.values())),
         "build_options": {k: v for k, v in asdict(options).items() if k != "input_shapes"}
         | {"input_shapes": {k: list(v) for k, v in options.input_shapes.items()}},
-        "calibration": calib_summary,
+        "calibration": {k: v for k, v in calib_summary.items() if k != "accuracy"},
+        **({"accuracy": calib_summary["accuracy"]} if "accuracy" in calib_summary else {}),   # --accuracy's choice
         "files": {"graph": "model.qir"},
     }
     from .frontend.int_io import read as read_int_io   # integer model I/O (qcomp/int_io.py)

@@ -70,7 +70,8 @@ def _build_options(args):
     flags = {"calib": args.calib, "calib_size": args.calib_size, "calib_method": args.calib_method,
              "percentile": args.percentile, "quant": args.quant, "resize": args.resize, "crop": args.crop,
              "color": args.color, "layout": args.layout, "target": args.target,
-             "mean": _floats(args.mean, "--mean"), "std": _floats(args.std, "--std")}
+             "mean": _floats(args.mean, "--mean"), "std": _floats(args.std, "--std"),
+             "accuracy": getattr(args, "accuracy", None)}
     opts.update({k: v for k, v in flags.items() if v is not None})
     if args.per_tensor:
         opts["per_channel"] = False
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default=None, help="a target of `qcomp targets` (x86-vnni, arm-sdot, cuda, dsp-c, cortex-m4, ref, ...) or "
                    "native: the best CPU target this host runs (default: ref)")
     p.add_argument("-o", "--output", metavar="OUT", help="artifact directory (default: MODEL_STEM.TARGET)")
+    p.add_argument("--accuracy", type=float, metavar="COS", help="raise the fewest, cheapest activation tensors "
+                   "(to float, on targets with float math) until the output cosine vs float on held-back "
+                   "calibration samples reaches COS, e.g. 0.99; prints and records what it raised")
     _add_quant_flags(p)
     _add_shape_flag(p)
     p.set_defaults(func=cmd_build)
@@ -197,6 +201,13 @@ def cmd_build(args) -> int:
     for note in c.get("notes", []):
         console.print(f"note: {note}", markup=False)
     _print_warnings(c)
+    if m.get("accuracy"):   # --accuracy: what was raised and why (qcomp/accuracy)
+        from .accuracy import accuracy_lines
+        lines, warning = accuracy_lines(m["accuracy"])
+        for line in lines:
+            console.print(line, markup=False)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -24,7 +24,8 @@ ALLOWED = {
     "errors": set(),
     "calibdata": set(),
     "int_io": set(),            # integer model I/O of artifacts and the float reference (api-level helpers)
-    "report": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata"},   # api-level: quantizes as build does
+    "report": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata", "accuracy"},   # api-level: quantizes as build does
+    "accuracy": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata", "target", "int_io"},   # api-level: sensitivity, --accuracy
 }
 # third-party modules only some layers may import
 EXCLUSIVE = {"onnx": {"frontend"}, "llvmlite": {"codegen"}, "jinja2": {"codegen"}}

@@ -1,5 +1,6 @@
 """The terminal face of `qcomp report`: a progress bar while comparing, then short rich tables of the
-worst layers, the layers where the error enters, and the model outputs."""
+worst layers, the tensors ranked by measured sensitivity with the --precision suggestions, and the
+model outputs."""
 from __future__ import annotations
 
 import math
@@ -8,7 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .compare import Progress
+from ..accuracy import SensitivityResult
 from .records import LayerRow, Report
+from .sensitivity import suggestions
 
 
 def _num(v: float | None, fmt: str) -> str:
@@ -62,6 +65,17 @@ def _layer_table(title: str, rows: tuple[LayerRow, ...]):
     return table
 
 
+def _sensitivity_table(result: SensitivityResult, top: int):
+    from rich.table import Table
+    table = Table(title=f"most sensitive tensors: output cosine {result.baseline:.6f} in int8, and with each tensor "
+                        f"alone raised (measured on {result.samples} samples)", title_justify="left")
+    for col in ("tensor", "kind", "cosine", "gain", "cost (MACs)"):
+        table.add_column(col, justify="left" if col in ("tensor", "kind") else "right")
+    for r in result.ranked()[:max(top, 0)]:
+        table.add_row(r.tensor, r.kind, f"{r.cosine:.6f}", f"{r.gain:+.6f}", f"{r.cost:,}")
+    return table
+
+
 def print_report(report: Report, console, top: int = 10) -> None:
     """Print the summary of `report` on a rich Console."""
     from rich.table import Table
@@ -70,10 +84,10 @@ def print_report(report: Report, console, top: int = 10) -> None:
                   f"samples of {d.path}", markup=False)
     if report.layers:
         console.print(_layer_table(f"worst {min(top, len(report.layers))} layers (lowest SNR)", report.worst(top)))
-        entry = report.entry_points(3)
-        if entry:
-            console.print("error enters at: " + ", ".join(
-                f"{r.node} ({r.op}, own SNR {r.own_snr_db:.1f} dB)" for r in entry), markup=False)
+    if report.sensitivity is not None:
+        console.print(_sensitivity_table(report.sensitivity, top))
+        for line in suggestions(report.sensitivity):
+            console.print(f"suggestion: {line}", markup=False)
     table = Table(title="outputs", title_justify="left")
     for col in ("output", "cosine", "SNR dB", "max abs err", "top-1 agree", "acc float", "acc int8"):
         table.add_column(col, justify="left" if col == "output" else "right")

@@ -122,6 +122,13 @@ def render_html(report: Report) -> str:
         _table(["node", "op", "value", "shape", "scales", "cosine", "SNR dB", "worst channel SNR dB",
                 "max abs error"], [("", _weight_cells(w)) for w in report.weights], 3),
     ]
+    s = report.sensitivity
+    if s is not None:   # measured per tensor (qcomp/report/sensitivity.py)
+        parts += ["<h2>Sensitivity</h2>", f"<p>Output cosine {s.baseline:.6f} in int8, and with each tensor alone "
+                  f"raised, measured with the integer reference on {s.samples} samples.</p>",
+                  _table(["tensor", "kind", "cosine", "gain", "cost (MACs)", "flags"],
+                         [("", [r.tensor, r.kind, f"{r.cosine:.6f}", f"{r.gain:+.6f}", f"{r.cost:,}", r.flags])
+                          for r in s.ranked()], 2)]
     if report.notes:
         parts += ["<h2>Notes</h2>", "<ul>", *(f"<li>{escape(n)}</li>" for n in report.notes), "</ul>"]
     parts += ["</body>", "</html>", ""]

@@ -5,6 +5,9 @@
     FLOAT_PASSES --> run_float (the calibrated graph)          run_integer (the ground truth)
                                \\________ compare per value, per sample ________/
 
+and, on the same calibration, the measured sensitivity of each tensor (qcomp/report/sensitivity.py):
+the output cosine gained by raising it alone, which ranks the tensors and makes the suggestions.
+
 The evaluation data defaults to the calibration data; a report on held-out data (`--data`) says
 how the quantization generalizes, one on the calibration data only how well it fits.
 """
@@ -13,12 +16,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..builder import BuildOptions, float_graph, quantize_model
+from ..builder import BuildOptions, calibrate_model, float_graph, quantize_model
 from ..errors import InputError, QcompError
 from ..ir import Graph
 from .compare import Progress, compare
 from .data import open_data
 from .records import Report, Source
+from .sensitivity import report_sensitivity
 
 
 def make_report(graph: Graph, options: BuildOptions, *, data: str | os.PathLike | None = None,
@@ -41,10 +45,14 @@ def make_report(graph: Graph, options: BuildOptions, *, data: str | os.PathLike 
         msg = str(e)   # qcomp.calibdata speaks of calibration data; this is the evaluation data
         raise InputError("--data: " + ("evaluation " + msg.removeprefix("calibration ")
                                        if msg.startswith("calibration ") else msg)) from None
-    q, calib = quantize_model(graph, options)
-    gf = float_graph(graph, options)   # the graph calibrated (--equalize rescales its channels)
+    calibrated = calibrate_model(graph, options) if options.quant == "full" and options.calib is not None else None
+    q, calib = quantize_model(graph, options, calibrated=calibrated)
+    sensitivity, sens_notes = None, ()
+    if calibrated is not None:   # before compare: its progress bar holds the terminal from its first update
+        sensitivity, sens_notes = report_sensitivity(graph, options, calibrated, evaluation)
+    gf = calibrated.graph if calibrated is not None else float_graph(graph, options)   # the graph calibrated
     result = compare(gf, q, evaluation, label_key=evaluation.label_key, total=len(evaluation), progress=progress)
-    notes = list(result.notes)
+    notes = list(result.notes) + list(sens_notes)
     calibration = None
     if calib.get("source") is not None:
         calibration = Source(calib["source"], calib["format"], calib["samples"])
@@ -58,6 +66,6 @@ def make_report(graph: Graph, options: BuildOptions, *, data: str | os.PathLike 
                   calibration_method=calib.get("method"), calibration_methods=calib.get("methods", {}),
                   data=Source(os.fspath(source), evaluation.samples.format, result.samples),
                   labels=evaluation.label_key, layers=result.layers, weights=result.weights,
-                  outputs=result.outputs,
+                  outputs=result.outputs, sensitivity=sensitivity,
                   notes=tuple(calib.get("notes", ())) + tuple(f"warning: {w}" for w in calib.get("warnings", ()))
                   + evaluation.notes + tuple(notes))

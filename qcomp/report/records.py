@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..accuracy import SensitivityResult
 from .stats import Distribution, ErrorSummary
 
 ENTRY_DROP_DB = 3.0
@@ -71,6 +72,7 @@ class Report:
     outputs: tuple[OutputRow, ...]
     notes: tuple[str, ...]
     calibration_methods: dict[str, str] = field(default_factory=dict)   # --calib-method auto: value -> method
+    sensitivity: SensitivityResult | None = None   # measured per tensor (qcomp/report/sensitivity.py)
 
     def worst(self, k: int | None = None) -> tuple[LayerRow, ...]:
         """The k layers with the lowest SNR (ties: the earlier layer first); by default a fifth of the

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import QcompError
 from .html import render_html
 from .records import LayerRow, Report
+from .sensitivity import sensitivity_json
 from .stats import ErrorSummary
 
 CSV_COLUMNS = ("index", "value", "node", "op", "float_value", "shape", "cosine", "snr_db", "snr_drop_db", "own_snr_db",
@@ -78,6 +79,7 @@ def report_json(report: Report) -> dict:
         "outputs": [row(o) for o in report.outputs],
         "worst": [r.value for r in report.worst()],
         "entry_points": [r.value for r in report.entry_points()],
+        "sensitivity": sensitivity_json(report.sensitivity),
         "notes": list(report.notes),
     })
 

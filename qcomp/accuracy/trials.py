@@ -1,0 +1,150 @@
+"""One trial: quantize a calibrated model under a --precision choice and measure its output cosine.
+
+A trial runs the builder's own pipeline in-process, without compiling an artifact:
+
+    quantize_model(model, options + precision, calibrated)   (the calibration is made once, reused)
+      --> target_passes(target) (lower_integer, the backend's fusions, plan_memory)
+      --> run_integer on each evaluation sample                (bit-exact to every backend)
+
+and compares the outputs with the float model's (run_float on the calibrated FLOAT graph, once):
+
+    cosine = min over float outputs o of  <x_o, y_o> / (|x_o| |y_o|)
+
+x_o the float outputs and y_o the integer model's (dequantized), each concatenated over all
+samples, in float64 (two zero vectors count as equal, one zero vector as 0). Trials are cached by
+their precision choice, so a choice measured twice costs one run; everything is in graph order and
+seeded, so the same model, data and options give the same numbers.
+
+Held-back samples (`split_held_back`, for --accuracy): a quarter of the calibration samples, at
+most HELD_BACK_MAX, evenly spread over the set (positions (2j + 1) n // 2k, j < k), are kept out
+of calibration and measured on; the rest calibrate. At least MIN_HELD_BACK are needed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..builder import BuildOptions, Calibrated, calibration_inputs, quantize_model, target_passes
+from ..errors import QcompError
+from ..int_io import float_feeds
+from ..ir import Graph
+from ..passes import run_passes
+from ..ref import run_float, run_integer
+
+HELD_BACK_SHARE = 4      # one sample in four is held back
+HELD_BACK_MAX = 16       # trials run every held-back sample: keep them few
+MIN_HELD_BACK = 2
+HELD_BACK_RULE = f"1 in {HELD_BACK_SHARE} of the calibration samples, at most {HELD_BACK_MAX}, evenly spread"
+
+Progress = Callable[[int, int | None], None]
+
+
+def split_held_back(data, what: str = "--accuracy"):
+    """(calibration part, held-back part) of a calibration set (qcomp.calibdata.CalibrationSet)."""
+    n = len(data)
+    k = min(HELD_BACK_MAX, n // HELD_BACK_SHARE)
+    if k < MIN_HELD_BACK:
+        raise QcompError(f"{what} measures the output cosine on held-back samples ({HELD_BACK_RULE}), at least "
+                         f"{MIN_HELD_BACK}: the "
+                         f"calibration set has {n} sample{'s' if n != 1 else ''}; give at least "
+                         f"{MIN_HELD_BACK * HELD_BACK_SHARE} (--calib, and --calib-size if you set it)")
+    picked = {(2 * j + 1) * n // (2 * k) for j in range(k)}
+    held = tuple(i for p, i in enumerate(data.indices) if p in picked)
+    kept = tuple(i for p, i in enumerate(data.indices) if p not in picked)
+    return dataclasses.replace(data, indices=kept), dataclasses.replace(data, indices=held)
+
+
+def output_cosine(reference: Sequence[dict[str, np.ndarray]], results: Sequence[dict[str, np.ndarray]]) -> float:
+    """min over outputs of the cosine of the concatenated samples (module docstring)."""
+    worst = 1.0
+    for name in reference[0]:
+        x = np.concatenate([np.asarray(r[name], np.float64).ravel() for r in reference])
+        y = np.concatenate([np.asarray(r[name], np.float64).ravel() for r in results])
+        nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
+        if nx == 0.0 and ny == 0.0:
+            cos = 1.0
+        elif nx == 0.0 or ny == 0.0 or not np.isfinite(y).all():
+            cos = 0.0
+        else:
+            cos = float(np.dot(x, y) / (nx * ny))
+        worst = min(worst, cos)
+    return worst
+
+
+def merge(user: dict[str, str], raises: Sequence[dict[str, str]], gf: Graph) -> dict[str, str] | None:
+    """The --precision entries of a trial: the user's, then each raise in order (a later raise of the
+    same name wins). A tensor raised to another kind whose producer a float region includes is left to
+    the region. None when a raise contradicts an entry of the user (theirs is kept: no such trial)."""
+    out = dict(user)
+    for entries in raises:
+        for name, kind in entries.items():
+            if name in user and user[name] != kind:
+                return None
+            out[name] = kind
+    floated = {name for name, kind in out.items() if kind == "float"}
+    producer = {v: n.name for n in gf.nodes for v in n.outputs}
+    return {name: kind for name, kind in out.items()
+            if kind == "float" or name in user or producer.get(name) not in floated}
+
+
+class Trials:
+    """Quantize-and-measure under precision choices, on fixed evaluation samples (module docstring)."""
+
+    def __init__(self, model: Graph, options: BuildOptions, calibrated: Calibrated, samples, target):
+        self.model, self.options, self.calibrated, self.target = model, options, calibrated, target
+        self.gf = calibrated.graph
+        _, int_inputs = calibration_inputs(model)   # integer model inputs: their reals, as calibration reads them
+        self.samples = [float_feeds(int_inputs, dict(f)) if int_inputs else dict(f) for f in samples]
+        if not self.samples:
+            raise QcompError("no evaluation samples to measure the output cosine on")
+        floats = [o for o in self.gf.outputs if self.gf.types[o].dtype.is_float]
+        if not floats:
+            raise QcompError("the model has no float output to measure a cosine on")
+        self.reference = [{o: r[o] for o in floats} for r in (run_float(self.gf, f) for f in self.samples)]
+        self.passes = target_passes(target)
+        self.runs = 0
+        self._cache: dict[tuple, float] = {}
+
+    def options_for(self, precision: dict[str, str]) -> BuildOptions:
+        return dataclasses.replace(self.options, precision=tuple(f"{k}={v}" for k, v in precision.items()))
+
+    def quantize(self, precision: dict[str, str]) -> tuple[Graph, dict]:
+        return quantize_model(self.model, self.options_for(precision), calibrated=self.calibrated)
+
+    def cosine(self, precision: dict[str, str]) -> float:
+        key = tuple(sorted(precision.items()))
+        if key not in self._cache:
+            q, _ = self.quantize(precision)
+            lowered = run_passes(q, self.passes)
+            results = [run_integer(lowered, feeds) for feeds in self.samples]
+            self._cache[key] = output_cosine(self.reference, [{o: r[o] for o in ref} for r, ref in
+                                                              zip(results, self.reference)])
+            self.runs += 1
+        return self._cache[key]
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Progress | None]:
+    """A rich progress bar on a terminal, started at the first update (None elsewhere: CI logs stay clean)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+    bar = Bar(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    tasks: list = []
+
+    def update(done: int, total: int | None) -> None:
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task(label, total=total))
+        bar.update(tasks[0], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if tasks:
+            bar.stop()
