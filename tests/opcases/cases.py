@@ -198,6 +198,10 @@ CASES: list[Case] = [
     C("add_broadcast_hw", _p(gb.binary, "add", (1, 5, 7, 3), (1, 5, 1, 1), scales=(0.1, 0.01, 0.05))),
     C("add_relu_zp_extremes", _p(gb.binary, "add", (2, 3, 17), (3, 17), zps=(-128, 127, -128), act="relu")),
     C("add_scale_ratio_large", _p(gb.binary, "add", (3, 33), (3, 33), scales=(2.0, 0.001, 0.5))),
+    # >= 1024 equal-shape elements: the C backend's table form of the two input rescales
+    C("add_flat_1232_zp_extremes", _p(gb.binary, "add", (1, 7, 11, 16), (1, 7, 11, 16), zps=(-128, 127, 3))),
+    C("sub_flat_1232_relu", _p(gb.binary, "sub", (1, 7, 11, 16), (1, 7, 11, 16), scales=(0.02, 0.07, 0.05),
+                                act="relu")),
     C("sub_broadcast", _p(gb.binary, "sub", (1, 3, 5, 5), (5,), zps=(1, -2, 3))),
     C("mul_broadcast", _p(gb.binary, "mul", (1, 3, 5, 17), (1, 3, 1, 17), scales=(0.05, 0.05, 0.1))),
     C("lut_random_table", _p(gb.lut, (2, 5, 7, 13), "random")),
