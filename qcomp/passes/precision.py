@@ -62,9 +62,12 @@ def _resolve(g: Graph, precision: dict[str, str], before: Graph | None) -> dict[
     nodes = {n.name for n in g.nodes}
     producers = {v: n.name for n in g.nodes for v in n.outputs}
     folded = {n.name: n.outputs[0] for n in (before.nodes if before is not None else ()) if n.outputs}
+    made_by = {v: n.name for n in (before.nodes if before is not None else ()) for v in n.outputs}
     resolved, unknown = {}, []
     for name, kind in precision.items():
         node = name if name in nodes else producers.get(name, producers.get(folded.get(name, "")))
+        if node is None:                                   # a tensor folded away: the node now computing it
+            node = _folded_into(name, made_by, before, nodes)
         if node is None and not (kind == "int16" and name in g.inputs):
             unknown.append(name)
         elif node is not None:
@@ -73,6 +76,23 @@ def _resolve(g: Graph, precision: dict[str, str], before: Graph | None) -> dict[
         raise QcompError(f"--precision names no node or tensor of the model: {', '.join(sorted(unknown))}; "
                          f"`qcomp inspect MODEL` lists the node names, `qcomp inspect --ir MODEL` the tensors")
     return resolved
+
+
+def _folded_into(tensor: str, made_by: dict[str, str], before: Graph | None, nodes) -> str | None:
+    """The node of the float graph that computes a tensor of the imported graph folded away: its
+    producer, or (that one folded too: a BatchNorm into its Conv, a layout Transpose) the producer
+    of its first input, and so on."""
+    by_name = {n.name: n for n in (before.nodes if before is not None else ())}
+    seen = set()
+    while tensor in made_by and tensor not in seen:
+        seen.add(tensor)
+        if made_by[tensor] in nodes:
+            return made_by[tensor]
+        producer = by_name[made_by[tensor]]
+        if not producer.inputs:
+            return None
+        tensor = producer.inputs[0]
+    return None
 
 
 def int16_values(g: Graph, precision: dict[str, str], skip=(), before: Graph | None = None) -> frozenset[str]:
@@ -86,14 +106,17 @@ def int16_values(g: Graph, precision: dict[str, str], skip=(), before: Graph | N
     by_name = {n.name: n for n in g.nodes}
     producers = {v: n for n in g.nodes for v in n.outputs}
     folded = {n.name: n.outputs[0] for n in (before.nodes if before is not None else ()) if n.outputs}
+    made_by = {v: n.name for n in (before.nodes if before is not None else ()) for v in n.outputs}
     values = set()
     for name in names:
         if name in g.inputs or name in producers:
             values.add(name)
         elif name in by_name:
             values.update(by_name[name].outputs)
-        else:                                       # a folded node's (or its output's) name
-            values.update(producers[folded.get(name, "")].outputs)
+        elif _folded_into(name, made_by, before, by_name) is not None:   # a tensor folded away
+            values.update(by_name[_folded_into(name, made_by, before, by_name)].outputs)
+        else:                                       # a folded node's name
+            values.update(producers[folded[name]].outputs)
     skipped = sorted(producers[v].name for v in values if v in producers and producers[v].name in set(skip))
     if skipped:
         raise QcompError(f"--precision {skipped[0]}=int16 contradicts --skip {skipped[0]} (which keeps it in "
