@@ -18,6 +18,8 @@ activation stays int8 (quantize.py). The rules, node by node:
   the int8 value when the output is not marked. (The QUANTIZED graph's Conv2D/Dense/MatMul type
   their output as their input; lower_integer16 folds that conversion into the dot product's own
   requantize when it is the int16 result's only reader, so the dot products write int8 directly.)
+  An A16W8 reader of such an unmarked output reads the int16 result itself (no int8 round trip:
+  it exists anyway, and is the more exact of the two).
   Weights stay int8 symmetric per channel, the bias int64 at s_in * s_w[c] (no int32 budget: the
   accumulator is int32 or int64 as fixedpoint.accumulator16_bits decides at lowering); bias
   correction applies as for int8; a fused Relu/Relu6 becomes [qmin, qmax] on the output's grid.
