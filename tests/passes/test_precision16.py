@@ -184,3 +184,12 @@ def test_bias_correction_and_per_tensor_weights_apply_to_a16w8():
         got = np.stack([run_integer(t, s)["fc"] for s in samples])
         errors.append(float(np.abs((got - want).mean(axis=(0, 1))).mean()))
     assert errors[1] < errors[0] / 2, errors
+
+
+def test_qdq_export_refuses_int16_values(tmp_path):
+    from qcomp.frontend.export_qdq import write_qdq
+    q, _ = quantize_model(qcomp.load_model(EX / "model.onnx"),
+                          BuildOptions(calib=str(EX / "calib.npz"), calib_size=8, precision=("/fc1/Gemm=int16",)))
+    with pytest.raises(QcompError, match="exports int8 models only; value '/Relu_2_output_0' is int16"):
+        write_qdq(q, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
