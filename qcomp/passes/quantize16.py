@@ -126,8 +126,8 @@ class Builder16(_Builder):
         src = self.wide_of.get(value, self.int_of.get(value))
         if src is None and value in self.int16:        # a graph input or a float region's output
             src = self.int_name(value)
-            self.q.add_node(ops.Quantize(dtype=I16), [self.as_float(value)], self.q.unique_node_name(f"{value}_quantize"),
-                            outputs=[src],
+            node = self.q.unique_node_name(f"{value}_quantize")
+            self.q.add_node(ops.Quantize(dtype=I16), [self.as_float(value)], node, outputs=[src],
                             out_types=[TensorType(self.g.types[value].shape, I16, self.qparams16(value))])
             self.int_of[value] = src
         if src is None:
@@ -177,7 +177,8 @@ class Builder16(_Builder):
                              f"s_in * s_w (input scale {s_in:.3g}); keep it int8 (drop its --precision int16)")
         per_channel = self.options.per_channel or fixed is not None
         w_qp = QuantParams(s_w, 0, axis=0) if per_channel else QuantParams(s_w[:1], 0)
-        b_qp = QuantParams(s_b.astype(np.float32), 0, axis=0) if per_channel else QuantParams(s_b[:1].astype(np.float32), 0)
+        s_b = s_b.astype(np.float32)
+        b_qp = QuantParams(s_b, 0, axis=0) if per_channel else QuantParams(s_b[:1], 0)
         w_name = self.q.add_constant(f"{n.inputs[1]}_q", w_q.astype(np.int8), w_qp)
         b_name = self.q.add_constant(f"{n.inputs[2]}_q", b_q.astype(np.int64), b_qp)
         self._emit_wide(n, [x, w_name, b_name])

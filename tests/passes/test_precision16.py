@@ -170,7 +170,7 @@ def test_bias_correction_and_per_tensor_weights_apply_to_a16w8():
     rng = np.random.default_rng(3)
     g = Graph(name="bc")
     g.add_input("x", TensorType((8, 48), F))
-    w = rng.standard_normal((6, 48)).astype(np.float32) * np.array([[3.0], [0.1], [0.1], [0.1], [0.1], [0.1]], np.float32)
+    w = rng.standard_normal((6, 48)).astype(np.float32) * np.array([[3.0]] + [[0.1]] * 5, np.float32)
     g.add_node(ops.Dense(), ["x", g.add_constant("w", w), g.add_constant("b", np.zeros(6, np.float32))], "fc")
     g.outputs = ["fc"]
     samples = [{"x": (2.0 + rng.standard_normal((8, 48))).astype(np.float32)} for _ in range(8)]
