@@ -36,9 +36,10 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _activations(model: Path) -> list[str]:
-    import onnx
-    g = onnx.load(str(model), load_external_data=False).graph
-    return [o for n in g.node for o in n.output if o]
+    """Every float activation of qcomp's FLOAT graph (after its float passes) and the float inputs."""
+    from qcomp.builder import BuildOptions, float_graph
+    g = float_graph(qcomp.load_model(model), BuildOptions())
+    return [v for v in [*g.inputs, *(o for n in g.nodes for o in n.outputs)] if g.types[v].dtype.is_float]
 
 
 def fashion(one: str) -> None:
@@ -47,7 +48,7 @@ def fashion(one: str) -> None:
     x = np.load(ex / "samples.npz")["input"][:200].astype(np.float32)
     g = qcomp.load_model(model)
     want = np.concatenate([qcomp.run_float(g, {"input": x[i:i + 1]})["logits"] for i in range(len(x))])
-    every = tuple(f"{v}=int16" for v in ["input", *_activations(model)])
+    every = tuple(f"{v}=int16" for v in _activations(model))
     for label, precision in (("int8", ()), (f"{one} int16", (f"{one}=int16",)), ("all int16", every)):
         with tempfile.TemporaryDirectory() as d:
             m = qcomp.load(qcomp.build(model, "ref", ex / "calib.npz", Path(d) / "m", precision=precision))
@@ -64,7 +65,8 @@ def _residual_stream(model: Path) -> list[str]:
     return sorted({n.input[0] for n in norms if n.input[0] in adds} | {n.output[0] for n in norms})
 
 
-def minilm(calib_count: int) -> None:
+def minilm(calib_count: int, only: int = 3) -> None:
+    """`only`: how many of the configurations to run, counted from the last (all int16)."""
     from accuracy_lib import minilm as ml
     from accuracy_lib.metrics import mean_pool
     from accuracy_lib.qcomp_path import save_calibration
@@ -79,8 +81,9 @@ def minilm(calib_count: int) -> None:
     every = tuple(f"{v}=int16" for v in _activations(model))
     with tempfile.TemporaryDirectory() as d:
         calib = save_calibration(calib_feeds, Path(d) / "calib.npz")
-        for label, precision in (("int8", ()), (f"residual stream int16 ({len(stream)} tensors)",
-                                                tuple(f"{v}=int16" for v in stream)), ("all int16", every)):
+        configs = (("int8", ()), (f"residual stream int16 ({len(stream)} tensors)",
+                                  tuple(f"{v}=int16" for v in stream)), ("all int16", every))
+        for label, precision in configs[3 - only:]:
             t0 = time.perf_counter()
             m = qcomp.load(qcomp.build(model, "ref", calib, Path(d) / label.split()[0], precision=precision))
             emb = mean_pool(np.concatenate([m.run(dict(f))["last_hidden_state"] for f in test]), masks)
@@ -94,11 +97,13 @@ def main(argv=None) -> int:
     ap.add_argument("model", choices=("fashion", "minilm"))
     ap.add_argument("--one", default="/fc1/Gemm_output_0", help="the tensor of the middle configuration (fashion)")
     ap.add_argument("--calib", type=int, default=6, help="MiniLM calibration sentences (the rest are tested)")
+    ap.add_argument("--last", type=int, default=3, choices=(1, 2, 3),
+                    help="MiniLM: run only the last N configurations (int8, residual stream, all int16)")
     args = ap.parse_args(argv)
     if args.model == "fashion":
         fashion(args.one)
     else:
-        minilm(args.calib)
+        minilm(args.calib, args.last)
     return 0
 
 

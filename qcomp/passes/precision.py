@@ -108,15 +108,20 @@ def int16_values(g: Graph, precision: dict[str, str], skip=(), before: Graph | N
     folded = {n.name: n.outputs[0] for n in (before.nodes if before is not None else ()) if n.outputs}
     made_by = {v: n.name for n in (before.nodes if before is not None else ()) for v in n.outputs}
     values = set()
-    for name in names:
+    for name in sorted(names):
         if name in g.inputs or name in producers:
-            values.add(name)
+            named = [name]
         elif name in by_name:
-            values.update(by_name[name].outputs)
+            named = by_name[name].outputs
         elif _folded_into(name, made_by, before, by_name) is not None:   # a tensor folded away
-            values.update(by_name[_folded_into(name, made_by, before, by_name)].outputs)
+            named = by_name[_folded_into(name, made_by, before, by_name)].outputs
         else:                                       # a folded node's name
-            values.update(producers[folded[name]].outputs)
+            named = producers[folded[name]].outputs
+        floats = [v for v in named if g.types[v].dtype.is_float]
+        if not floats:
+            raise QcompError(f"--precision {name}=int16: {name!r} is no float activation (it is "
+                             f"{g.types[named[0]].dtype.value}); int16 applies to quantized activations only")
+        values.update(floats)
     skipped = sorted(producers[v].name for v in values if v in producers and producers[v].name in set(skip))
     if skipped:
         raise QcompError(f"--precision {skipped[0]}=int16 contradicts --skip {skipped[0]} (which keeps it in "
