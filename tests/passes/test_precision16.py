@@ -193,3 +193,14 @@ def test_qdq_export_refuses_int16_values(tmp_path):
     with pytest.raises(QcompError, match="exports int8 models only; value '/Relu_2_output_0' is int16"):
         write_qdq(q, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_int16_on_a_non_float_value_is_refused():
+    from qcomp.passes.precision import int16_values
+    g = Graph(name="arg")
+    g.add_input("x", TensorType((2, 7), F))
+    g.add_node(ops.ArgMax(axis=1, keepdims=False), ["x"], "am")
+    g.outputs = ["am"]
+    assert int16_values(verify(g), {"x": "int16"}) == frozenset({"x"})
+    with pytest.raises(QcompError, match="'am' is no float activation"):
+        int16_values(g, {"am": "int16"})
