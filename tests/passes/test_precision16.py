@@ -204,3 +204,15 @@ def test_int16_on_a_non_float_value_is_refused():
     assert int16_values(verify(g), {"x": "int16"}) == frozenset({"x"})
     with pytest.raises(QcompError, match="'am' is no float activation"):
         int16_values(g, {"am": "int16"})
+
+
+def test_refusal_of_an_int16_node_advises_dropping_the_int16_entry():
+    from qcomp.protocol import check_nodes
+    g = Graph(name="conv")
+    g.add_input("x", TensorType((2, 9), F))
+    g.add_node(ops.Sigmoid(), ["x"], "sig")
+    g.outputs = ["sig"]
+    t = _lowered(g, {"x": (-3.0, 3.0), "sig": (0.0, 1.0)}, {"x"})
+    problems = check_nodes(t, {}, "none")
+    lut = next(p for p in problems if "Lut16" in str(p))
+    assert "--precision NAME=int16" in str(lut) and "--skip" not in str(lut), str(lut)
