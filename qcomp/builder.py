@@ -43,7 +43,7 @@ from .passes.fuse_residual import fuse_residual
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
-from .passes.precision import check_float_target, float_nodes, parse_precision
+from .passes.precision import check_float_target, float_nodes, int16_values, parse_precision
 from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
@@ -71,7 +71,7 @@ class BuildOptions:
     quant: str = "full"
     bias_correction: bool = False
     equalize: bool = False
-    precision: tuple[str, ...] = ()        # NAME=int8|float (passes/precision.py)
+    precision: tuple[str, ...] = ()        # NAME=int16|int8|float (passes/precision.py)
     accuracy: float | None = None          # --accuracy COS: raise tensors until the cosine reaches COS (qcomp/accuracy)
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
@@ -189,9 +189,13 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
     passed = (*FLOAT_PASS_NAMES, *(("equalize",) if options.equalize else ()))
     precision = parse_precision(options.precision)
     skip = frozenset(options.skip) | float_nodes(g, precision, options.skip, before=imported)
+    int16 = int16_values(g, precision, skip, before=imported)   # A16W8 values (passes/quantize16.py)
     extra = {"equalize": options.equalize, **({"precision": precision} if precision else {})}
     if options.quant != "full":
         _check_skip(g, options.skip)
+        if int16:
+            raise QcompError(f"--precision ...=int16 needs --quant full (int16 activations), not --quant "
+                             f"{options.quant}; drop the int16 entries or quantize activations")
         quantize_pass = partial(quantize_weights, per_channel=options.per_channel,
                                 dynamic=options.quant == "dynamic", skip=skip)
         q = run_passes(g, (quantize_pass,), before=passed)
@@ -200,14 +204,14 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
         raise QcompError("--calib is required to quantize activations: give calibration samples "
                          "(an .npz, a directory of .npy, .bin or image files)")
     if options.calib is None:  # a pre-quantized (QDQ/QOperator) model: its own scales replace calibration
-        quantize_pass = partial(quantize, ranges={}, options=QuantOptions(options.per_channel, skip))
+        quantize_pass = partial(quantize, ranges={}, options=QuantOptions(options.per_channel, skip, int16=int16))
         q = run_passes(g, (quantize_pass,), before=passed)
         return q, {"mode": "full", "method": "model", "samples": 0, "source": None,
                    "format": f"pre-quantized {prequant_of(g).source} model", "notes": notes, **extra}
     if calibrated is None:
         calibrated = _calibrate(imported, g, tuple(notes), options, None)
     result = calibrated.result
-    quant_options = QuantOptions(options.per_channel, skip, options.bias_correction)
+    quant_options = QuantOptions(options.per_channel, skip, options.bias_correction, int16=int16)
     q = run_passes(g, (partial(quantize, ranges=result.ranges, options=quant_options,
                                channel_means=result.channel_means),), before=(*passed, "calibrate"))
     summary = {"mode": "full", "method": options.calib_method, "samples": result.samples, "source": os.fspath(options.calib),

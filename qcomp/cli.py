@@ -43,8 +43,9 @@ def _add_quant_flags(p: argparse.ArgumentParser) -> None:
                    help="shift each layer's bias to undo the mean error weight quantization causes")
     g.add_argument("--equalize", action="store_true",
                    help="cross-layer equalization of Conv/Dense pairs (with bias absorption) before calibration")
-    g.add_argument("--precision", action="append", metavar="NAME=int8|float",
-                   help="keep a node (or the node producing a tensor) in float or int8; repeat per name")
+    g.add_argument("--precision", action="append", metavar="NAME=int16|int8|float",
+                   help="a tensor (or a node's outputs) in int16 activations (A16W8), or a node in float or "
+                        "int8; repeat per name")
     g.add_argument("--config", metavar="quant.toml", help="read these options from a TOML file; flags win")
     img = p.add_argument_group("image calibration data")
     img.add_argument("--mean", help="per-channel mean subtracted from pixels in [0, 255], e.g. 127 or 123.7,116.3,103.5")

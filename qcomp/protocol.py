@@ -98,6 +98,8 @@ def problem(graph, node, reason: str, advice: str) -> Problem:
 def skip_advice(node, graph) -> str:
     """What to do about a node a backend cannot emit: an int8 node can stay in float (--skip),
     any node can go to another target."""
+    if any(graph.types[v].dtype.value == "i16" for v in (*node.inputs, *node.outputs)):   # A16W8
+        return "it computes on int16 values (--precision NAME=int16): drop those entries, or build for --target ref"
     if node.inputs and graph.types[node.inputs[0]].dtype.value == "i8":
         return f"use --skip {node.name} to keep it in float, or build for another target (`qcomp targets`)"
     return "build this model for another target (`qcomp targets`), e.g. --target ref"

@@ -38,7 +38,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..ir import Graph, Node, Stage, ops, qops
+from ..ir import DType, Graph, Node, Stage, ops, qops
 from .export_ops import EMITTERS, LUT_BINARY, LUT_UNARY, activation
 from .export_writer import ExportError, Writer, value_info
 
@@ -82,6 +82,10 @@ def write_qdq(q: Graph, path: str | os.PathLike, producer_version: str = "") -> 
     p = Path(path)
     if p.suffix != ".onnx":
         raise ExportError(f"-o {str(p)!r}: the QDQ model is an ONNX file; give a path ending in .onnx")
+    wide = sorted(v for v, t in q.types.items() if t.dtype is DType.INT16)
+    if wide:   # A16W8 (--precision NAME=int16): int64 biases have no DequantizeLinear form
+        raise ExportError(f"qcomp quantize exports int8 models only; value {wide[0]!r} is int16 "
+                          f"(--precision ...=int16): drop the int16 entries to export QDQ")
     model = export_qdq(q, producer_version=producer_version)
     p.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, os.fspath(p))

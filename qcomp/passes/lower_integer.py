@@ -24,6 +24,7 @@ from .. import fixedpoint
 from ..errors import QcompError
 from ..ir import DType, Graph, Node, Stage, ops
 from ..ir import qops
+from . import lower_integer16
 from .pipeline import each_node
 
 
@@ -191,7 +192,9 @@ def lower_integer(g: Graph) -> Graph:
         out.types[c] = g.types[c]
     for n in each_node(g.nodes):
         rule = _LOWER.get(type(n.op))
-        if rule is not None and _is_int8(g, n) and not isinstance(n.op, ops.Quantize):
+        if (rule16 := lower_integer16.rule(g, n)) is not None:   # int16 values (A16W8): lower_integer16.py
+            rule16(g, out, n)
+        elif rule is not None and _is_int8(g, n) and not isinstance(n.op, ops.Quantize):
             rule(g, out, n)
         else:
             out.add_node(n.op, n.inputs, n.name, outputs=list(n.outputs),

@@ -54,6 +54,7 @@ class QuantOptions:
     per_channel: bool = True
     skip: frozenset[str] = field(default_factory=frozenset)
     bias_correction: bool = False
+    int16: frozenset[str] = field(default_factory=frozenset)   # values in int16 (A16W8: quantize16.py)
 
 
 def bias_correction(op: ops.Op, w: np.ndarray, w_dq: np.ndarray, mean_x: np.ndarray) -> np.ndarray | None:
@@ -412,7 +413,11 @@ def quantize(g: Graph, ranges: dict[str, Range], options: QuantOptions = QuantOp
     if unknown:
         raise QcompError(f"--skip names no node of the model: {', '.join(unknown)}; "
                          f"`qcomp inspect MODEL` lists the node names")
-    b = _Builder(g, ranges, options, channel_means or {})
+    if options.int16:   # int16 activations: quantize16.py
+        from .quantize16 import Builder16 as builder
+    else:
+        builder = _Builder
+    b = builder(g, ranges, options, channel_means or {})
     for n in each_node(g.nodes):
         mode = int8_mode(g, n, options)
         if mode is not None and b.prequant and not _prequantized(b, n, mode):

@@ -53,3 +53,18 @@ def main_kind(case: Case) -> str:
     from .cases import materialize
     graph, _ = materialize(case)
     return next((n.kind for n in graph.nodes if n.kind.endswith("16") or n.kind == "QConvert"), graph.nodes[0].kind)
+
+# ---- from float graphs through calibrate -> quantize -> lower_integer with int16 marks ----
+from . import float_cases16 as fc16  # noqa: E402
+
+CASES16 += [
+    C("i16f_conv_chain_relu", fc16.conv_chain),
+    C("i16f_depthwise_from_int16_input", fc16.depthwise),
+    C("i16f_dense_int16_output", fc16.dense),
+    C("i16f_residual_mixed_int8_int16", fc16.residual),
+    C("i16f_luts_sigmoid_hardswish_gelu_tanh", fc16.luts),
+    C("i16f_avgpool_and_mean", fc16.pools),
+    C("i16f_concat_int8_and_int16", fc16.concat),
+    C("i16f_softmax_of_int16", fc16.softmax),
+    C("i16f_matmul_two_int16", fc16.matmul),
+]

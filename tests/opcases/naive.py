@@ -296,7 +296,8 @@ def quantize(g: Graph, node: Node, x):
     scale, zp = np.float32(q.scale[0]), int(q.zero_point[0])
     x = x.astype(np.float32)
     r = np.zeros(x.shape) if scale == 0 else np.rint(x / scale).astype(np.float64)   # float32 divide
-    return np.clip(r + zp, -128, 127).astype(np.int8)
+    dtype = g.types[node.outputs[0]].dtype          # int8, or int16 (A16W8 values)
+    return np.clip(r + zp, *dtype.qrange).astype(dtype.np)
 
 
 def dequantize(g: Graph, node: Node, x):
