@@ -155,3 +155,8 @@ TABLE = {
     qops.DynamicMatMul: dynamic_matmul, qops.DynamicDense: dynamic_dense,
     qops.QConv2DAdd: q_conv2d_add,
 }
+
+# ---- integer normalizations (integer_norm.py) ----
+from . import integer_norm  # noqa: E402
+
+TABLE.update(integer_norm.TABLE)
