@@ -38,6 +38,7 @@ from ..memory import planned
 from . import emit_logic
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement, emit_select
+from . import emit_norm
 from .. import ADD_PARAMS_FIELDS
 from ..names import c_comment, inert
 from .context import _CTYPES, BLOCK, Context
@@ -47,6 +48,7 @@ EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITT
             **emit_movement.EMITTERS, **emit_math.EMITTERS}
 EMITTERS.update(emit_logic.EMITTERS)   # comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum
 EMITTERS.update(emit_select.EMITTERS)   # TopK
+EMITTERS.update(emit_norm.EMITTERS)   # QLayerNorm
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 
