@@ -36,8 +36,9 @@ The modules, by topic (import everything from `qcomp.fixedpoint`):
   lut16        513-entry int16 tables with linear interpolation (TFLite's 16x8 LUT)
   softmax      integer Softmax, int8 -> int8 (TFLite's fixed-point exp and reciprocal)
   layernorm    integer LayerNorm, int8 -> int8 (exact row statistics, integer 1/sqrt)
-Status: int16 and Softmax are specified and tested here (golden vectors in tests/fixedpoint/vectors);
-the IR, the reference interpreter and the backends do not use them yet.
+Status: int16 is specified and tested here (golden vectors in tests/fixedpoint/vectors); the IR, the
+reference interpreter and the backends do not use it yet. Softmax (QSoftmax) and LayerNorm (QLayerNorm,
+tested against tests/fixedpoint/bigint_layernorm.py) are compiled by every backend.
 """
 from .accumulator import (ACC64_LIMIT, accumulator16_bits, accumulator_fits_int32, max_abs_accumulator,
                           max_abs_accumulator16)

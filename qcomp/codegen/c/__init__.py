@@ -9,7 +9,7 @@ model.h (the ABI of runtime/qcomp.h plus QCOMP_MODEL_ARENA_BYTES),
 weights.c (const aligned int8/int32 arrays), qcomp_kernels.c/.h (the fixed-point kernels,
 transcribed from qcomp/fixedpoint.py; Conv2D and Dense of the default build in qcomp_kernels_conv.c:
 two pixels x two channels per pass, SMLAD on Cortex-M4/M7, Helium on Cortex-M55; elementwise, pooling
-and movement in qcomp_kernels_elem.c), runner.c (file in, file out: `qcomp run` drives it) and a
+and movement in qcomp_kernels_elem.c; the integer LayerNorm in qcomp_kernels_norm.c), runner.c (file in, file out: `qcomp run` drives it) and a
 Makefile, then compiles them warning-free (-std=c99 -Wall -Wextra -Wpedantic -Werror) with the
 target's toolchain. No floats in the math: only the I/O quantize/dequantize, removed by
 -DQCOMP_NO_FLOAT (raw int8 I/O). All templates render in ONE jinja2 environment with

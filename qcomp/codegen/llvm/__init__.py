@@ -14,7 +14,7 @@ and no call: its output's pointer is its input's (abi.py).
 
 Coverage: Quantize, Dequantize (per tensor or per channel), QConv2D (grouped; depthwise has its own
 kernel), QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul, Lut, QRequantize, MaxPool2D, QAvgPool2D,
-QMean, QSoftmax, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, Resize (nearest: any dtype; linear:
+QMean, QSoftmax, QLayerNorm, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, Resize (nearest: any dtype; linear:
 float32), Gather (constant or run-time indices), DynamicDense, DynamicMatMul, and the float-fallback
 ops (float32): Cast, LayerNorm, Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, Clip, LeakyRelu,
 HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean,
