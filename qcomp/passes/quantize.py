@@ -27,6 +27,7 @@ The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
   it); one that does not fit stays a float region;
 - LayerNorm (constant scale and bias) whose params fit the integer spec runs as the integer
   LayerNorm on every target (quantize_norm.py); one that does not fit stays a float region;
+- Div by a constant tensor becomes the int8 Mul by its float32 reciprocal (quantize_div.py);
 - every other op, and every node the user names in `skip`, runs in float between a Dequantize
   and a Quantize (a float-fallback region). Graph inputs and outputs stay float.
 - bias correction (optional): b' = b + (W - W_dq) E[x], per output channel, from calibration data
@@ -44,7 +45,7 @@ from ..errors import QcompError
 from ..ir import DType, Graph, Node, QuantParams, Stage, TensorType, ops
 from ..ir.prequant import prequant_of
 from ..ir.qops import Lut
-from . import quantize_logic, quantize_norm
+from . import quantize_div, quantize_logic, quantize_norm
 from .observers import qparams_from_range, symmetric_weight_scales
 from .pipeline import each_node
 
@@ -178,6 +179,8 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
         return "topk"
     if (norm := quantize_norm.int8_mode(g, n)) is not None:   # LayerNorm
         return norm
+    if (div := quantize_div.int8_mode(g, n)) is not None:     # Div by a constant tensor: Mul by 1 / C
+        return div
     return None
 
 
@@ -386,6 +389,9 @@ class _Builder:
 
     def layernorm(self, n: Node) -> None:   # quantize_norm.py
         quantize_norm.quantize(self, n)
+
+    def div_const(self, n: Node) -> None:   # quantize_div.py
+        quantize_div.quantize(self, n)
 
     def finish(self) -> Graph:
         for o in self.g.outputs:
