@@ -32,11 +32,13 @@ def eps_q(n: int, eps: float, s_in: float) -> int:
 
 
 def layer_norm_row(q: list[int], zp_in: int, e: int, gamma_q: list[int], beta_q: list[int], zp_out: int,
-                   qmin: int = -128, qmax: int = 127) -> list[int]:
+                   qmin: int = -128, qmax: int = 127, columns=None) -> list[int]:
+    """The outputs of one row (of `columns` only, when given: the statistics still cover the row)."""
     n = len(q)
-    x = [Fraction(v - zp_in) for v in q]
-    mean = sum(x) / n
-    var = sum((v - mean) ** 2 for v in x) / n
+    x = [v - zp_in for v in q]
+    total = sum(x)
+    mean = Fraction(total, n)
+    var = Fraction(sum((n * v - total) ** 2 for v in x), n**3)        # mean of (x - mean)^2
     v_int = n * n * var + e
     assert v_int.denominator == 1 and 1 <= v_int < 2**62
     s = 0
@@ -46,7 +48,7 @@ def layer_norm_row(q: list[int], zp_in: int, e: int, gamma_q: list[int], beta_q:
     assert 2**60 <= w < 2**62
     inv = round_half_up(Fraction(2**61, math.isqrt(w)))
     out = []
-    for c in range(n):
+    for c in range(n) if columns is None else columns:
         zq = round_half_up(n * (x[c] - mean) * inv * Fraction(2**s, 2**61) * 2**16)
         y = round_half_up(Fraction(zq * gamma_q[c] + beta_q[c] * 2**16, 2**32)) + zp_out
         out.append(max(qmin, min(qmax, y)))
