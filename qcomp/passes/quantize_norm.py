@@ -9,7 +9,11 @@ The rule is the same on every target, like the rest of the QUANTIZED graph (it d
 model, the calibration data and the options): llvm and cuda run the integer LayerNorm too, which
 replaces the float region's Dequantize -> LayerNorm -> Quantize by the same int8 in and out and
 lands within 1 LSB of it (tests/fixedpoint/test_fp_layernorm.py); `--skip NODE` keeps one in float
-on the targets with float math.
+on the targets with float math. Measured (ref target, static int8, 16 calibration sentences, 4 held
+back): all-MiniLM-L6-v2's pooled-embedding cosine against FP32 is 0.868 with its 13 integer
+LayerNorms and 0.864 with them all skipped to float regions; the encoder block of
+tests/models/test_encoder_block.py gives 0.9997 either way. So the integer form is the default
+everywhere, and the QUANTIZED graph (model.qir) stays the same for every target.
 
 lower_integer: the int8 LayerNorm over axes [axis, rank) becomes QLayerNorm (qcomp/ir/qops_norm.py)
 with fixedpoint.layernorm_params(N, eps, s_in, gamma, beta, s_out), N = prod(shape[axis:]), gamma and
