@@ -40,6 +40,7 @@ from .passes.fold_constants import fold_constants
 from .passes.fold_pad import fold_pad
 from .passes.fuse_activations import fuse_activations
 from .passes.fuse_residual import fuse_residual
+from .passes.fuse_layer_norm import fuse_layer_norm
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
@@ -50,6 +51,7 @@ from .passes.quantize_weights import quantize_weights
 
 FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_activations, fold_pad,
                 eliminate_dead_code)
+FLOAT_PASSES = (fold_constants, fuse_layer_norm, *FLOAT_PASSES[1:])   # the exporters' LayerNorm decomposition
 FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
 TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
 # the TARGET-stage fusions a backend emits the fused ops of, run between lower_integer and plan_memory

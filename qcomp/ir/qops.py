@@ -350,3 +350,8 @@ INTEGER_OPS: dict[str, type[Op]] = {
                                   QAvgPool2D, QMean, Lut, QRequantize, QSoftmax, DynamicDense, DynamicMatMul,
                                   QConv2DAdd]
 }
+
+# ---- integer normalizations (qops_norm.py) ----
+from .qops_norm import QLayerNorm  # noqa: E402  (imports Op from .ops: no cycle)
+
+INTEGER_OPS[QLayerNorm.__name__] = QLayerNorm

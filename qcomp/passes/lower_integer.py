@@ -10,7 +10,8 @@ For a weighted op with input (s_in, zp_in), weights s_w[c] (zero point 0), outpu
 MatMul of two activations: M = s_a * s_b / s_out; Add/Sub/Mul/AvgPool2D/ReduceMean: the params of
 qcomp.fixedpoint (add_params, mul_params, avgpool_params, mean_params); Requantize:
 M = s_in / s_out; Softmax: fixedpoint.softmax_params(1, s_in) (beta 1: ONNX Softmax has none), its
-output at the spec's scale 1/256, zero point -128 (quantize sets it). A zero output scale (an
+output at the spec's scale 1/256, zero point -128 (quantize sets it); LayerNorm: QLayerNorm with
+fixedpoint.layernorm_params (quantize_norm.py). A zero output scale (an
 all-zero tensor) gives multiplier 0: the output is the constant zero point. The accumulator bound of fixedpoint.accumulator_fits_int32 is checked for
 every dot product; a layer that could overflow int32 is refused with its name.
 """
@@ -25,6 +26,7 @@ from ..errors import QcompError
 from ..ir import DType, Graph, Node, Stage, ops
 from ..ir import qops
 from . import lower_integer16
+from . import quantize_norm
 from .pipeline import each_node
 
 
@@ -174,6 +176,7 @@ _LOWER = {
     ops.Add: _binary, ops.Sub: _binary, ops.Mul: _binary, ops.AvgPool2D: _avgpool, ops.ReduceMean: _mean,
     ops.Requantize: _requantize, ops.Pad: _pad, ops.Softmax: _softmax,
 }
+_LOWER[ops.LayerNorm] = quantize_norm.lower   # QLayerNorm (quantize_norm.py)
 
 
 def _is_int8(g: Graph, n: Node) -> bool:

@@ -25,6 +25,9 @@ The result is a QUANTIZED-stage graph (ARCHITECTURE.md section 3):
   input scale with beta * s_in > 2^-26) runs as TFLite's integer Softmax on every target, its
   output at the spec's fixed scale 1/256, zero point -128 (as TFLite and onnxruntime quantize
   it); one that does not fit stays a float region;
+- LayerNorm (constant scale and bias) whose params fit the integer spec runs as the integer
+  LayerNorm on every target (quantize_norm.py); one that does not fit stays a float region;
+- Div by a constant tensor becomes the int8 Mul by its float32 reciprocal (quantize_div.py);
 - every other op, and every node the user names in `skip`, runs in float between a Dequantize
   and a Quantize (a float-fallback region). Graph inputs and outputs stay float.
 - bias correction (optional): b' = b + (W - W_dq) E[x], per output channel, from calibration data
@@ -42,7 +45,7 @@ from ..errors import QcompError
 from ..ir import DType, Graph, Node, QuantParams, Stage, TensorType, ops
 from ..ir.prequant import prequant_of
 from ..ir.qops import Lut
-from . import quantize_logic
+from . import quantize_div, quantize_logic, quantize_norm
 from .observers import qparams_from_range, symmetric_weight_scales
 from .pipeline import each_node
 
@@ -175,6 +178,10 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
         return "gather"
     if isinstance(op, ops.TopK):
         return "topk"
+    if (norm := quantize_norm.int8_mode(g, n)) is not None:   # LayerNorm
+        return norm
+    if (div := quantize_div.int8_mode(g, n)) is not None:     # Div by a constant tensor: Mul by 1 / C
+        return div
     return None
 
 
@@ -380,6 +387,12 @@ class _Builder:
 
     def arg(self, n: Node) -> None:
         quantize_logic.arg(self, n)
+
+    def layernorm(self, n: Node) -> None:   # quantize_norm.py
+        quantize_norm.quantize(self, n)
+
+    def div_const(self, n: Node) -> None:   # quantize_div.py
+        quantize_div.quantize(self, n)
 
     def finish(self) -> Graph:
         for o in self.g.outputs:

@@ -241,6 +241,12 @@ class Builder16(_Builder):
     def arg(self, n: Node) -> None:
         self._with_int8_inputs(n, lambda n: quantize_logic.arg(self, n))
 
+    def layernorm(self, n: Node) -> None:   # QLayerNorm reads its input's quant through int_of
+        self._with_int8_inputs(n, super().layernorm)
+
+    def div_const(self, n: Node) -> None:
+        self._with_int8_inputs(n, super().div_const)
+
     def _with_int8_inputs(self, n: Node, run) -> None:
         saved = {}
         for v in n.inputs:

@@ -160,3 +160,7 @@ TABLE = {
 from .integer_kernels16 import TABLE16  # noqa: E402
 
 TABLE.update(TABLE16)
+# ---- integer normalizations (integer_norm.py) ----
+from . import integer_norm  # noqa: E402
+
+TABLE.update(integer_norm.TABLE)

@@ -319,4 +319,18 @@ from .cases16 import CASES16  # noqa: E402
 
 CASES += CASES16
 
+# ---- integer LayerNorm (graphs_norm.py): rows of 1, 3, 20, 32, 768; constant rows, extremes ----
+from . import graphs_norm as gn  # noqa: E402
+
+CASES += [
+    C("layer_norm_tokens_8x32", _p(gn.layer_norm, (1, 8, 32), 2, s_in=0.08, zp_in=-5, s_out=0.05, zp_out=3)),
+    C("layer_norm_row_of_one", _p(gn.layer_norm, (5, 1), 1, zp_in=9, zp_out=-7), min_distinct=1),
+    C("layer_norm_row_3_zp_extremes", _p(gn.layer_norm, (9, 3), 1, zp_in=127, zp_out=-128, s_out=0.02)),
+    C("layer_norm_edge_rows_17", _p(gn.layer_norm, (6, 17), 1, zp_in=-128, eps=0.0, rows=gn.edge_rows(17))),
+    C("layer_norm_two_axes_nhwc", _p(gn.layer_norm, (1, 3, 4, 5), 2, s_in=1e-3, eps=1e-3, zp_out=20)),
+    C("layer_norm_row_768", _p(gn.layer_norm, (5, 768), 1, s_in=0.02, zp_in=40, s_out=0.03, rows=gn.edge_rows(768))),
+    C("layer_norm_300_rows_of_24_jobs", _p(gn.layer_norm, (1, 300, 24), 2, zp_in=3, s_out=0.03)),   # llvm: 3 jobs
+    C("float_layer_norm_tokens", gn.float_layer_norm),
+]
+
 assert len({c.name for c in CASES}) == len(CASES), "op case names must be unique"

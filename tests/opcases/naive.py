@@ -424,6 +424,11 @@ def top_k(g: Graph, node: Node, x):
 
 KERNELS[ops.TopK] = top_k
 
+# ---- integer normalizations (naive_norm.py) ----
+from .naive_norm import q_layer_norm  # noqa: E402
+
+KERNELS[qops.QLayerNorm] = q_layer_norm
+
 
 def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Evaluate a TARGET-stage graph node by node; outputs keyed by graph output name."""

@@ -107,7 +107,7 @@ def test_quantize_weights_runs_as_a_pass_of_the_build(monkeypatch, rng):
     monkeypatch.setattr(quantize_weights_module, "_int8_weights", broken)
     with pytest.raises(PassError) as e:
         quantize_model(g, BuildOptions(quant="weight"))
-    assert str(e.value) == ("pass quantize_weights (after fold_constants, absorb_flatten_transpose, fold_batchnorm, "
+    assert str(e.value) == ("pass quantize_weights (after fold_constants, fuse_layer_norm, absorb_flatten_transpose, fold_batchnorm, "
                             "fuse_activations, fold_pad, eliminate_dead_code) failed at node 'conv' (Conv2D): KeyError: 'scale'")
 
 

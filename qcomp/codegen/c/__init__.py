@@ -9,7 +9,7 @@ model.h (the ABI of runtime/qcomp.h plus QCOMP_MODEL_ARENA_BYTES),
 weights.c (const aligned int8/int32 arrays), qcomp_kernels.c/.h (the fixed-point kernels,
 transcribed from qcomp/fixedpoint.py; Conv2D and Dense of the default build in qcomp_kernels_conv.c:
 two pixels x two channels per pass, SMLAD on Cortex-M4/M7, Helium on Cortex-M55; elementwise, pooling
-and movement in qcomp_kernels_elem.c), runner.c (file in, file out: `qcomp run` drives it) and a
+and movement in qcomp_kernels_elem.c; the integer LayerNorm in qcomp_kernels_norm.c), runner.c (file in, file out: `qcomp run` drives it) and a
 Makefile, then compiles them warning-free (-std=c99 -Wall -Wextra -Wpedantic -Werror) with the
 target's toolchain. No floats in the math: only the I/O quantize/dequantize, removed by
 -DQCOMP_NO_FLOAT (raw int8 I/O). All templates render in ONE jinja2 environment with
@@ -52,6 +52,7 @@ from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
 from . import emit_logic
 from . import emit_compute, emit_gather, emit_movement, emit_select, toolchain
+from . import emit_norm
 from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx
 
@@ -62,8 +63,10 @@ EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
 EMITTERS.update(emit_logic.TABLE)   # int8 Compare, Where, ArgMax / ArgMin
 EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
 EMITTERS.update(emit_select.TABLE)   # TopK
+EMITTERS.update(emit_norm.TABLE)   # QLayerNorm
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
+STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
 _ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32, DType.INT64,
@@ -238,7 +241,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
               "inputs": [t["entry"] for t in inputs], "outputs": [t["entry"] for t in outputs]}
     return {
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
-                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_header": "qcomp_kernels.h",
+                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
         **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",

@@ -13,7 +13,7 @@ A Reshape the plan makes a view has no launch: its output is its input's (buffer
 Kernels (templates/): implicit-GEMM conv and dense on shared-memory tiles with the requantize
 epilogue fused (conv_gemm: mma.sync m16n8k32 s8 tensor cores on sm_80+, __dp4a on sm_75, chosen
 per architecture at compile time), direct depthwise/grouped/transposed conv (conv_direct), matmul,
-add/sub/mul, LUT (shared-memory table), requantize, integer Softmax (one thread per row),
+add/sub/mul, LUT (shared-memory table), requantize, integer Softmax and LayerNorm (one thread per row),
 quantize/dequantize, max/avg pooling, mean/max reductions, strided copies (Reshape, Transpose,
 Slice, Split, Concat, Pad), nearest Resize, the --quant dynamic ops (DynamicDense, DynamicMatMul),
 the float-fallback ops Softmax and LayerNorm, and the math ops (math.cu.j2: Elu ... Shrink on
@@ -38,6 +38,7 @@ from ..memory import planned
 from . import emit_logic
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement, emit_select
+from . import emit_norm
 from .. import ADD_PARAMS_FIELDS
 from ..names import c_comment, inert
 from .context import _CTYPES, BLOCK, Context
@@ -47,6 +48,7 @@ EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITT
             **emit_movement.EMITTERS, **emit_math.EMITTERS}
 EMITTERS.update(emit_logic.EMITTERS)   # comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum
 EMITTERS.update(emit_select.EMITTERS)   # TopK
+EMITTERS.update(emit_norm.EMITTERS)   # QLayerNorm
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

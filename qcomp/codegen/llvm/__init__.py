@@ -14,7 +14,7 @@ and no call: its output's pointer is its input's (abi.py).
 
 Coverage: Quantize, Dequantize (per tensor or per channel), QConv2D (grouped; depthwise has its own
 kernel), QConvTranspose2D, QDense, QMatMul, QAdd, QSub, QMul, Lut, QRequantize, MaxPool2D, QAvgPool2D,
-QMean, QSoftmax, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, Resize (nearest: any dtype; linear:
+QMean, QSoftmax, QLayerNorm, ReduceMax, Reshape, Transpose, Slice, Split, Pad, Concat, Resize (nearest: any dtype; linear:
 float32), Gather (constant or run-time indices), DynamicDense, DynamicMatMul, and the float-fallback
 ops (float32): Cast, LayerNorm, Softmax, Erf, Add/Sub/Mul/Div/Pow/PRelu, Relu, Clip, LeakyRelu,
 HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, AvgPool2D, ReduceMean,
@@ -28,7 +28,7 @@ kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float region
 kernels_float_vec.py and vecmath.py: their LayerNorm, Softmax, Erf, Add/Sub/Mul/Div vectorized and threaded),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
 kernels_logic.py (comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum),
-kernels_softmax.py (integer Softmax), tables.py (index maps), irgen.py (IR helpers and the fixed-point
+kernels_softmax.py (integer Softmax), kernels_norm.py (integer LayerNorm), tables.py (index maps), irgen.py (IR helpers and the fixed-point
 spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
 link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
 """
@@ -53,6 +53,8 @@ from . import kernels_qmatmul
 from . import kernels_float_vec
 from . import kernels_residual
 from . import kernels_dynamic_dense
+from . import kernels_norm
+from ...ir.qops_norm import QLayerNorm
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -107,6 +109,8 @@ EMITTERS.update({
     **{cls: Emitter(kernels_float_vec.emit_binary, kernels_float.why_not_float_binary)
        for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div)},
 })
+# integer LayerNorm (kernels_norm.py)
+EMITTERS[QLayerNorm] = Emitter(kernels_norm.emit_layer_norm, kernels_norm.why_not_layer_norm)
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Float-fallback regions (Dequantize -> Softmax / LayerNorm -> Quantize) through --emulate (the
-Softmax kept in float with --skip: otherwise it runs as the integer Softmax).
+"""Float-fallback regions (Dequantize -> Softmax / LayerNorm -> Quantize) through --emulate (both
+kept in float with --skip: otherwise they run as the integer Softmax and LayerNorm).
 
 Only these regions may differ from qcomp/ref, by at most 1 LSB at the re-quantization point
 (ARCHITECTURE.md section 3): the graphs end with the re-quantized value (raw int8 output) and the
@@ -44,7 +44,7 @@ def _build(kind: str):
     g.outputs = ["pool"]
     samples = [{"x": rng.standard_normal((2, 5, 6, 4)).astype(np.float32)} for _ in range(5)]
     ranges = calibrate(verify(g), samples[:4]).ranges
-    skip = frozenset({"norm"} if kind == "softmax" else ())   # Softmax is otherwise the integer Softmax
+    skip = frozenset({"norm"})   # otherwise the integer Softmax / LayerNorm
     return verify(lower_integer(verify(quantize(g, ranges, QuantOptions(skip=skip))))), samples[4]
 
 
