@@ -41,7 +41,7 @@ from llvmlite import ir
 
 from ...abi import align
 from ...errors import UnsupportedModelError
-from ...ir import Graph, Node, ops, qops
+from ...ir import Graph, Node, ops, qops, qops16
 from ...resources import data_dir
 from ...target import Target
 from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
@@ -53,6 +53,7 @@ from . import kernels_qmatmul
 from . import kernels_float_vec
 from . import kernels_residual
 from . import kernels_dynamic_dense
+from . import kernels16, kernels16_dot
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -106,6 +107,15 @@ EMITTERS.update({
     ops.Erf: Emitter(kernels_float_vec.emit_erf, kernels_float.why_not_float_input),
     **{cls: Emitter(kernels_float_vec.emit_binary, kernels_float.why_not_float_binary)
        for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div)},
+})
+# A16W8 (int16 activations, qcomp/ir/qops16.py): kernels16.py, the dot products in kernels16_dot.py
+EMITTERS.update({
+    qops16.QConv2D16: kernels16_dot.emit_dot16, qops16.QDense16: kernels16_dot.emit_dot16,
+    qops16.QMatMul16: Emitter(kernels16.emit_matmul16, kernels16.why_not_matmul16),
+    qops16.QAdd16: kernels16.emit_add_sub16, qops16.QSub16: kernels16.emit_add_sub16,
+    qops16.QMul16: kernels16.emit_mul16, qops16.QConvert: kernels16.emit_convert, qops16.Lut16: kernels16.emit_lut16,
+    qops16.QAvgPool2D16: Emitter(kernels16.emit_avgpool16, kernels16.why_not_avgpool16),
+    qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
 })
 
 
