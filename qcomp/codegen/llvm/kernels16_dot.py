@@ -27,8 +27,9 @@ of K <= 511 (every acc_bits 32 layer, and most int64 ones' inner tiles) has one 
 work until the requantize.
 
 GEMM (group 1): A is x itself for QDense16 and unpadded stride-1 1x1 convs (K a multiple of
-depth), else packed into the kernel's scratch as int16 rows [P][Kpad] (jobs over pixel ranges,
-padding taps and the K..Kpad tail zero). Register tiles MR pixels x NR output blocks
+depth), else im2col rows of int16 [P][Kpad] (padding taps and the K..Kpad tail zero): packed tile
+by tile inside the GEMM jobs into a stack buffer (at most FUSED_PACK_CHUNKS channel chunks, as the
+int8 kernels), or else into the kernel's scratch first (jobs over pixel ranges). Register tiles MR pixels x NR output blocks
 (kernels_dot.gemm_plan: jobs over channel chunks x pixel-tile groups, the thread pool as the int8
 kernels); the last block's channels past O are stored element by element.
 Depthwise: vectorized across channels (`lanes` per block, the C % lanes tail one channel at a
@@ -48,7 +49,7 @@ from ...ir import Node
 from .irgen import I16, I32, I64, PTR, VOID, c64, clamp, job_function, load_i64, loop, memset, parallel_for, var
 from .kernels16 import dot16_layer, emit_dot16_scalar, out_type, reduced_multiplier
 from .kernels_depthwise import _pixel_jobs, _ptr
-from .kernels_dot import MR_FOR_NR, gemm_plan, run_chunk
+from .kernels_dot import FUSED_PACK_BYTES, FUSED_PACK_CHUNKS, MR_FOR_NR, gemm_plan, run_chunk
 
 BLOCK_TERMS = 511        # K-terms per int32 partial sum: 511 * 32768 * 128 < 2^31
 
@@ -254,15 +255,19 @@ def _emit_gemm16(node: Node, k, taps, cg: int) -> None:
     c_in = x_shape[-1]
     pixels = int(np.prod(x_shape[:-1])) if taps is None else taps.shape[0]
     identity = taps is None or (taps.shape[1] == 1 and np.array_equal(taps[:, 0], np.arange(pixels) * c_in))
-    scratch = 0
+    plan = gemm_plan(pixels, n_ob, 1, kpad, lanes, 32, st.tiles)
+    mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
+    scratch, fused = 0, None
     if identity and kk == kpad:
         a_base = k.ins[0]
     else:
-        a_base = k.scratch
-        scratch = pixels * kpad * 2
-        _emit_pack16(k, taps, pixels, cg, kk, kpad)
-    plan = gemm_plan(pixels, n_ob, 1, kpad, lanes, 32, st.tiles)
-    mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
+        pack_fn = _pack_function16(k, taps, pixels, cg, kk, kpad)
+        if n_chunks <= FUSED_PACK_CHUNKS and mr * kpad * 2 <= FUSED_PACK_BYTES:
+            fused, a_base = pack_fn, k.ins[0]
+        else:
+            a_base = k.scratch
+            scratch = pixels * kpad * 2
+            _emit_pack16(k, pack_fn, pixels, kpad)
     tiles_per_job, n_groups = plan["tiles_per_job"], plan["n_groups"]
     mr_tail, nr_last = pixels - (n_tiles - 1) * mr, n_ob - (n_chunks - 1) * nr
     live_last = o_total - (n_ob - 1) * lanes
@@ -287,9 +292,18 @@ def _emit_gemm16(node: Node, k, taps, cg: int) -> None:
     t_end = b.select(b.icmp_signed("<", t1, c64(full_tiles)), t1, c64(full_tiles))
     n_full = b.select(b.icmp_signed(">", t_end, t0), b.sub(t_end, t0), c64(0))
 
+    if fused is not None:
+        with b.goto_entry_block():
+            tile_buf = b.alloca(ir.ArrayType(I16, mr * kpad), name="a_tile")
+            tile_buf.align = abi.WORKSPACE_ALIGN
+
     def call(rows, cols, last, p0):
-        b.call(variant(rows, cols, last), [_ptr(b, a_ptr, b.mul(p0, c64(kpad * 2))), w_at,
-                                           _ptr(b, out_at, b.mul(p0, c64(o_total * osize))), *q_at])
+        if fused is None:
+            a_rows = _ptr(b, a_ptr, b.mul(p0, c64(kpad * 2)))
+        else:       # this tile's rows, packed now into the job's stack buffer (still in L1 for the GEMM)
+            b.call(fused, [a_ptr, tile_buf, p0, b.add(p0, c64(rows)), p0])
+            a_rows = tile_buf
+        b.call(variant(rows, cols, last), [a_rows, w_at, _ptr(b, out_at, b.mul(p0, c64(o_total * osize))), *q_at])
 
     def run(cols, last):
         with loop(b, n_full, "tile") as dt:
@@ -303,16 +317,18 @@ def _emit_gemm16(node: Node, k, taps, cg: int) -> None:
     k.reserve(abi.align(scratch))
 
 
-def _emit_pack16(k, taps, pixels: int, cg: int, kk: int, kpad: int) -> None:
-    """A[p, t*Cg + c] = x[taps[p, t] + c] (0 for a padding tap), A[p, K..Kpad) = 0; int16 rows of
-    Kpad in the scratch, jobs over pixel ranges."""
+def _pack_function16(k, taps, pixels: int, cg: int, kk: int, kpad: int):
+    """pack(x, a, p0, p1, origin): A[p - origin, t*Cg + c] = x[taps[p, t] + c] (0 for a padding
+    tap) and A[p - origin, K..Kpad) = 0 for p0 <= p < p1: int16 rows of Kpad."""
     n_taps = 1 if taps is None else taps.shape[1]
     c_in = k.graph.types[k.node.inputs[0]].shape[-1]
     taps_g = None if taps is None else k.mod.table(taps, "taps")
-    f, b, (x_ptr, a_ptr), p0, p1, n_jobs = _pixel_jobs(k, "pack16_job", pixels, pixels * kpad * 16)
+    f, b = k.mod.function(k.mod.unique("pack16"), VOID, [PTR, PTR, I64, I64, I64])
+    x_ptr, a_ptr, p0, p1, origin = f.args
+    copy = k.mod.intrinsic("llvm.memcpy.p0.p0.i64", VOID, [PTR, PTR, I64, ir.IntType(1)])
     with loop(b, b.sub(p1, p0), "p") as dp:
         p = b.add(p0, dp)
-        row = _ptr(b, a_ptr, b.mul(p, c64(kpad * 2)))
+        row = _ptr(b, a_ptr, b.mul(b.sub(p, origin), c64(kpad * 2)))
         with loop(b, n_taps, "t") as t:
             dst = _ptr(b, row, b.mul(t, c64(cg * 2)))
             if taps_g is None:
@@ -323,12 +339,19 @@ def _emit_pack16(k, taps, pixels: int, cg: int, kk: int, kpad: int) -> None:
                 inside = b.icmp_signed(">=", base, c64(0))
             with b.if_else(inside) as (then, otherwise):
                 with then:
-                    fn = k.mod.intrinsic("llvm.memcpy.p0.p0.i64", VOID, [PTR, PTR, I64, ir.IntType(1)])
-                    b.call(fn, [dst, _ptr(b, x_ptr, b.mul(base, c64(2))), c64(cg * 2), ir.Constant(ir.IntType(1), 0)])
+                    b.call(copy, [dst, _ptr(b, x_ptr, b.mul(base, c64(2))), c64(cg * 2), ir.Constant(ir.IntType(1), 0)])
                 with otherwise:
                     memset(k.mod, b, dst, 0, cg * 2)
         if kpad > kk:
             memset(k.mod, b, _ptr(b, row, kk * 2), 0, (kpad - kk) * 2)
+    b.ret_void()
+    return f
+
+
+def _emit_pack16(k, pack_fn, pixels: int, kpad: int) -> None:
+    """The whole A in the kernel's scratch: pack_fn over pixel ranges, in jobs."""
+    f, b, (x_ptr, a_ptr), p0, p1, n_jobs = _pixel_jobs(k, "pack16_job", pixels, pixels * kpad * 16)
+    b.call(pack_fn, [x_ptr, a_ptr, p0, p1, c64(0)])
     b.ret_void()
     parallel_for(k.mod, k.b, f, [k.ins[0], k.scratch], n_jobs)
 
