@@ -14,6 +14,7 @@ import pytest
 
 from qcomp import abi, fixedpoint
 from qcomp.codegen.llvm import emit
+from qcomp.errors import InputError
 from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, qops16, verify
 from qcomp.ref import run_integer
 from qcomp.target import get_target, host_support
@@ -129,3 +130,7 @@ def test_int16_tensors_through_the_abi(built):
     got = runner.run({k: v.astype(np.int32) for k, v in feeds.items()})     # in range: converted exactly
     np.testing.assert_array_equal(got["e.y"], want["e.y"])
     assert got["e.y"].dtype == np.int16
+    wide = {k: v.astype(np.int32) for k, v in feeds.items()}
+    wide["e.x"][3, 5] = 40000                                               # would wrap to -25536
+    with pytest.raises(InputError, match=r"'e.x' is int16.*outside \[-32768, 32767\]"):
+        runner.run(wide)
