@@ -74,7 +74,7 @@ def _timer(library: Path, threads: int, dtype):
     ins, outs = (ctypes.c_void_p * 1)(x.ctypes.data), (ctypes.c_void_p * 1)(y.ctypes.data)
     flags = 3 if dtype == np.int8 else 0     # int8: raw I/O (the int8 forms); int16 I/O is the tensors themselves
 
-    def run() -> float:
+    def run(buffers=(x, y)) -> float:     # the closure keeps x and y alive while the pointers are in use
         t0 = time.perf_counter()
         status = lib.qcomp_run_ex(runner._workspace, runner._size, ins, outs, flags)
         dt = time.perf_counter() - t0
