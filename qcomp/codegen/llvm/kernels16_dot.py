@@ -29,12 +29,12 @@ work until the requantize.
 GEMM (group 1): A is x itself for QDense16 and unpadded stride-1 1x1 convs (K a multiple of
 depth), else im2col rows of int16 [P][Kpad] (padding taps and the K..Kpad tail zero): packed tile
 by tile inside the GEMM jobs into a stack buffer (at most FUSED_PACK_CHUNKS channel chunks, as the
-int8 kernels), or else into the kernel's scratch first (jobs over pixel ranges). Register tiles MR pixels x NR output blocks
-(kernels_dot.gemm_plan: jobs over channel chunks x pixel-tile groups, the thread pool as the int8
-kernels); the last block's channels past O are stored element by element.
-Depthwise: vectorized across channels (`lanes` per block, the C % lanes tail one channel at a
-time), per output pixel: acc = sum over the taps inside the input of x * w in int32 (T <= 511
-taps: exact), then bias and requantize in int64. Grouped convs that are not depthwise, and
+int8 kernels), or else into the kernel's scratch first (jobs over pixel ranges). Register tiles
+of MR pixels x NR output blocks (kernels_dot.gemm_plan: jobs over channel chunks x pixel-tile
+groups, the thread pool as the int8 kernels); the last block's channels past O are stored element
+by element.
+Depthwise (kernels16_dw.py): vectorized across channels, per output pixel an int32 sum over the
+taps (T <= 511: exact), then bias and requantize in int64. Grouped convs that are not depthwise, and
 depthwise layers of more than 511 taps, run the scalar loops of kernels16.py.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ from llvmlite import ir
 
 from ... import abi
 from ...ir import Node
-from .irgen import I16, I32, I64, PTR, VOID, c64, clamp, job_function, load_i64, loop, memset, parallel_for, var
+from .irgen import I16, I32, I64, PTR, VOID, c64, clamp, job_function, load_i64, loop, memset, parallel_for
 from .kernels16 import dot16_layer, emit_dot16_scalar, out_type, reduced_multiplier
 from .kernels_depthwise import _pixel_jobs, _ptr
 from .kernels_dot import FUSED_PACK_BYTES, FUSED_PACK_CHUNKS, MR_FOR_NR, gemm_plan, run_chunk
@@ -230,6 +230,7 @@ def emit_dot16(node: Node, k) -> None:
     w = graph.constants[node.inputs[1]]
     if groups > 1:
         if groups == w.shape[0] and cg == 1 and (taps.shape[1] <= BLOCK_TERMS):
+            from .kernels16_dw import emit_depthwise16      # it imports this module's requantize helpers
             return emit_depthwise16(node, k, taps)
         return emit_dot16_scalar(node, k)
     return _emit_gemm16(node, k, taps, cg)
@@ -354,49 +355,3 @@ def _emit_pack16(k, pack_fn, pixels: int, kpad: int) -> None:
     b.call(pack_fn, [x_ptr, a_ptr, p0, p1, c64(0)])
     b.ret_void()
     parallel_for(k.mod, k.b, f, [k.ins[0], k.scratch], n_jobs)
-
-
-def emit_depthwise16(node: Node, k, taps) -> None:
-    """Per output pixel and block of `lanes` channels (the C % lanes tail one channel at a time):
-    int32 sum over the taps inside the input of sext(x) * sext(w) (T <= 511: exact), then + the
-    int64 bias and the requantize in int64 lanes."""
-    graph, op = k.graph, node.op
-    st = step16(k.spec)
-    lanes = st.lanes
-    c = graph.types[node.inputs[0]].shape[-1]
-    n_taps = taps.shape[1]
-    w = graph.constants[node.inputs[1]]                       # [C, KH, KW, 1]
-    w_g = k.mod.table(np.ascontiguousarray(w.reshape(c, n_taps).T.astype(np.int16)), "wdw16")
-    tabs = [k.mod.table(np.asarray(graph.constants[node.inputs[2]], np.int64), "bias16")]
-    tabs += [k.mod.table(np.asarray(t, np.int64), name) for t, name in
-             zip(requant_tables(graph, node, op.acc_bits), ("m16", "t16", "r16"))]
-    taps_g = k.mod.table(taps, "taps")
-    ot = out_type(op)
-    osize = ot.width // 8
-    pixels = taps.shape[0]
-    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw16_job", pixels, pixels * n_taps * c)
-
-    def block(p, c0, v: int):
-        vi32, vi16, v64 = ir.VectorType(I32, v), ir.VectorType(I16, v), ir.VectorType(I64, v)
-        acc = var(b, vi32, ir.Constant(vi32, [0] * v), "acc")
-        with loop(b, n_taps, "t") as t:
-            base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
-            with b.if_then(b.icmp_signed(">=", base, c64(0))):
-                xv = b.load(_ptr(b, x_ptr, b.mul(b.add(base, c0), c64(2))), typ=vi16, align=2)
-                wv = b.load(_ptr(b, w_g, b.mul(b.add(b.mul(t, c64(c)), c0), c64(2))), typ=vi16, align=2)
-                b.store(b.add(b.load(acc, typ=vi32), b.mul(b.sext(xv, vi32), b.sext(wv, vi32))), acc)
-        q = [b.load(_ptr(b, t, b.mul(c0, c64(8))), typ=v64, align=8) for t in tabs]
-        acc64 = b.add(q[0], b.sext(b.load(acc, typ=vi32), v64))
-        y = _requant_lanes(b, acc64, q[1], q[2], q[3], op)
-        b.store(y, _ptr(b, out_ptr, b.mul(b.add(b.mul(p, c64(c)), c0), c64(osize))), align=1)
-
-    with loop(b, b.sub(p1, p0), "p") as dp:
-        p = b.add(p0, dp)
-        if c // lanes:
-            with loop(b, c // lanes, "cb") as cb:
-                block(p, b.mul(cb, c64(lanes)), lanes)
-        if c % lanes:
-            with loop(b, c % lanes, "ct") as ct:
-                block(p, b.add(ct, c64(c // lanes * lanes)), 1)
-    b.ret_void()
-    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)

@@ -68,7 +68,8 @@ def _layer(g: Graph, rng, name, x_shape, op, w_shape, bias_mag) -> dict:
     names = [g.add_constant(f"{name}.w", rng.integers(-128, 128, size=w_shape).astype(np.int8),
                             QuantParams(np.full(o, 0.01, np.float32), 0, axis=0)),
              g.add_constant(f"{name}.bias", rng.integers(-bias_mag, bias_mag, size=o).astype(np.int64)),
-             g.add_constant(f"{name}.multiplier", m.astype(np.int32)), g.add_constant(f"{name}.shift", s.astype(np.int32))]
+             g.add_constant(f"{name}.multiplier", m.astype(np.int32)),
+             g.add_constant(f"{name}.shift", s.astype(np.int32))]
     t = op.infer([g.types[v] for v in [f"{name}.x", *names]])[0]
     g.add_node(op, [f"{name}.x", *names], name, outputs=[f"{name}.y"],
                out_types=[TensorType(t.shape, t.dtype, QuantParams(0.0005, op.output_zero_point))])
