@@ -7,7 +7,8 @@ int16 tensors through the ABI: one graph, one compile, run with 1 and 2 threads.
   Python-integer formulation as well as the reference;
 - a GEMM with two int32 K-blocks (K = 576), several channel chunks and a pixel-tile tail; a
   depthwise layer with full 16-channel blocks and a tail; a grouped conv (the scalar path); a
-  1x1 conv read in place (no pack); 300 output channels (5 chunks: A packed whole, not per tile).
+  1x1 conv read in place (no pack); a QDense16 of odd K (rows padded to pairs); 300 output
+  channels (5 chunks: A packed whole, not per tile).
 """
 import numpy as np
 import pytest
@@ -36,6 +37,8 @@ LAYERS = {
                                                    output_zero_point=-7, qmin=-128, qmax=127), (37, 3, 3, 1), 1000),
     "grouped": ((1, 6, 7, 12), qops16.QConv2D16(pads=(1, 1, 1, 1), group=3), (18, 3, 3, 4), 1000),
     "pointwise": ((1, 9, 7, 24), qops16.QConv2D16(qmin=0), (40, 1, 1, 24), 1000),
+    "dense_odd_k": ((3, 5, 37), qops16.QDense16(out_dtype="i8", output_zero_point=4, qmin=-128, qmax=127),
+                    (20, 37), 1000),
     "wide_unfused": ((1, 4, 5, 8), qops16.QConv2D16(pads=(1, 1, 1, 1), out_dtype="i8", qmin=-128, qmax=127),
                      (300, 3, 3, 8), 1000),
 }
