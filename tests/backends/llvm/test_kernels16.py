@@ -5,6 +5,8 @@ int16 tensors through the ABI: one graph, one compile, run with 1 and 2 threads.
   saturates at 2^15 - 1, with shift 14: total shift 1; the rounding boundary of the reduction;
   total shift 46; multiplier 0), on accumulators that land on ties, checked against an independent
   Python-integer formulation as well as the reference;
+- MaxPool2D's siblings on int16 values: ReduceMax, Split, Gather (constant and run-time indices),
+  nearest Resize;
 - a GEMM with two int32 K-blocks (K = 576), several channel chunks and a pixel-tile tail; a
   depthwise layer with full 16-channel blocks and a tail; a grouped conv (the scalar path); a
   1x1 conv read in place (no pack); a QDense16 of odd K (rows padded to pairs); 300 output
@@ -16,7 +18,7 @@ import pytest
 from qcomp import abi, fixedpoint
 from qcomp.codegen.llvm import emit
 from qcomp.errors import InputError
-from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, qops16, verify
+from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, ops, qops16, verify
 from qcomp.ref import run_integer
 from qcomp.target import get_target, host_support
 
@@ -79,6 +81,27 @@ def _layer(g: Graph, rng, name, x_shape, op, w_shape, bias_mag) -> dict:
     return {f"{name}.x": x}
 
 
+def _generic(g: Graph, rng) -> dict:
+    """Type-generic ops on int16 values: ReduceMax, Split, Gather (constant and run-time indices),
+    nearest Resize."""
+    q = QuantParams(0.0005, 0)
+    x = rng.integers(-32768, 32768, size=(2, 5, 6, 4)).astype(np.int16)
+    x[0, 0, 0, 0] = -32768
+    g.add_input("m.x", TensorType(x.shape, I16, q))
+    g.add_input("m.idx", TensorType((3,), DType.INT32))
+    idx = g.add_constant("m.const_idx", np.array([4, 0, -1], np.int64))
+    nodes = [(ops.ReduceMax((1, 2)), ["m.x"], ["m.rmax"]), (ops.Split(3, (1, 3)), ["m.x"], ["m.s0", "m.s1"]),
+             (ops.Gather(1), ["m.x", idx], ["m.gc"]), (ops.Gather(2), ["m.x", "m.idx"], ["m.gr"]),
+             (ops.Resize((2, 10, 12, 4), (1.0, 2.0, 2.0, 1.0)), ["m.x"], ["m.rs"])]
+    for op, ins, outs in nodes:
+        types = op.infer([g.types[v] for v in ins])
+        g.add_node(op, ins, outs[0], outputs=outs, out_types=[TensorType(t.shape, t.dtype, q) for t in types])
+    return {"m.x": x, "m.idx": np.array([5, 0, 2], np.int32)}
+
+
+GENERIC_OUTPUTS = ["m.rmax", "m.s0", "m.s1", "m.gc", "m.gr", "m.rs"]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     rng = np.random.default_rng(16)
@@ -86,7 +109,8 @@ def built(tmp_path_factory):
     feeds = _extreme(g, rng)
     for name, case in LAYERS.items():
         feeds |= _layer(g, rng, name, *case)
-    g.outputs = ["e.y", *(f"{name}.y" for name in LAYERS)]
+    feeds |= _generic(g, rng)
+    g.outputs = ["e.y", *(f"{name}.y" for name in LAYERS), *GENERIC_OUTPUTS]
     g = verify(g)
     out = tmp_path_factory.mktemp("kernels16")
     emit(g, VNNI, out)
@@ -126,10 +150,11 @@ def test_int16_tensors_through_the_abi(built):
     from qcomp.runtime.llvm import Runner
     out, g, feeds, want = built
     runner = Runner(out / "model.so", num_threads=1)
-    code = abi.DTYPE_OF_NUMPY[np.dtype(np.int16)].value
-    assert [i.dtype for i in runner.inputs] == [code] * len(g.inputs)
-    assert [o.dtype for o in runner.outputs] == [code if g.types[v].dtype is I16 else
-                                                 abi.DTYPE_OF_NUMPY[np.dtype(np.int8)].value for v in g.outputs]
+    def codes(values):
+        return [abi.DTYPE_OF_NUMPY[g.types[v].dtype.np].value for v in values]
+    assert [i.dtype for i in runner.inputs] == codes(g.inputs)
+    assert [o.dtype for o in runner.outputs] == codes(g.outputs)
+    assert codes(["e.x", "m.rs"]) == [abi.DTYPE_OF_NUMPY[np.dtype(np.int16)].value] * 2
     assert "0: i16[" in (out / "model.h").read_text()
     got = runner.run({k: v.astype(np.int32) for k, v in feeds.items()})     # in range: converted exactly
     np.testing.assert_array_equal(got["e.y"], want["e.y"])
