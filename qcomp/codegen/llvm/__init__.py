@@ -113,7 +113,7 @@ EMITTERS.update({
 })
 # A16W8 (int16 activations, qcomp/ir/qops16.py): kernels16.py, the dot products in kernels16_dot.py
 EMITTERS.update({
-    qops16.QConv2D16: kernels16_dot.emit_dot16, qops16.QDense16: kernels16_dot.emit_dot16,
+    **{cls: Emitter(kernels16_dot.emit_dot16, kernels16.why_not_dot16) for cls in (qops16.QConv2D16, qops16.QDense16)},
     qops16.QMatMul16: Emitter(kernels16.emit_matmul16, kernels16.why_not_matmul16),
     qops16.QAdd16: kernels16.emit_add_sub16, qops16.QSub16: kernels16.emit_add_sub16,
     qops16.QMul16: kernels16.emit_mul16, qops16.QConvert: kernels16.emit_convert, qops16.Lut16: kernels16.emit_lut16,

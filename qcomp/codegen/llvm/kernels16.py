@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
+from ... import fixedpoint
+from ...fixedpoint import FixedPointError
 from ...ir import Node, qops16
 from . import tables
 from .irgen import I8, I16, I32, I64, c64, clamp, load, load_i64, loop, store, var
@@ -223,10 +225,40 @@ def emit_matmul16(node: Node, k) -> None:
 
 
 def why_not_matmul16(node, graph) -> str | None:
-    """Operands of rank 2 or more."""
+    """Operands of rank 2 or more; acc_bits holds K * 2^30 (fixedpoint.accumulator16x16_bits)."""
     if min(graph.types[v].rank for v in node.inputs[:2]) < 2:
         return "1-D QMatMul16 operands are not supported by the llvm backend; reshape them to 2-D in the model"
+    k = graph.types[node.inputs[0]].shape[-1]
+    try:
+        need = fixedpoint.accumulator16x16_bits(k)
+    except FixedPointError as e:
+        return str(e)
+    return _acc_bits_problem(node.op, need, f"K={k}", node.op.shift)
+
+
+def _acc_bits_problem(op, need: int, what: str, shift) -> str | None:
+    if op.acc_bits < need:
+        return (f"acc_bits={op.acc_bits} cannot hold the accumulator of {what} (the spec needs {need}); "
+                f"quantize the model again so that the layer's width is fixed by fixedpoint.accumulator16_bits")
+    if op.acc_bits == 64 and int(np.max(shift)) > fixedpoint.MAX_SHIFT_64:
+        return f"acc_bits=64 takes shifts <= {fixedpoint.MAX_SHIFT_64}, got {int(np.max(shift))}"
     return None
+
+
+def why_not_dot16(node, graph) -> str | None:
+    """Constant weights and bias; acc_bits fits K and the bias (accumulator16_bits); shift <= 14 at 64.
+
+    The width the spec needs for K terms and the largest |bias| (fixedpoint.accumulator16_bits) must
+    not exceed acc_bits: a narrower claim would wrap the int32 form; requantize64 takes shifts <= 14."""
+    if any(v not in graph.constants for v in node.inputs[1:]):
+        return "weights, bias, multipliers and shifts must be constants"
+    k = int(np.prod(graph.types[node.inputs[1]].shape[1:]))
+    bias_abs = int(np.abs(graph.constants[node.inputs[2]].astype(np.int64)).max(initial=0))
+    try:
+        need = fixedpoint.accumulator16_bits(k, bias_abs)
+    except FixedPointError as e:
+        return str(e)
+    return _acc_bits_problem(node.op, need, f"K={k} terms with |bias| <= {bias_abs}", graph.constants[node.inputs[4]])
 
 
 def dot16_layer(node, graph):

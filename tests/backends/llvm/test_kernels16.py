@@ -17,7 +17,7 @@ import pytest
 
 from qcomp import abi, fixedpoint
 from qcomp.codegen.llvm import emit
-from qcomp.errors import InputError
+from qcomp.errors import InputError, UnsupportedModelError
 from qcomp.ir import DType, Graph, QuantParams, Stage, TensorType, ops, qops16, verify
 from qcomp.ref import run_integer
 from qcomp.target import get_target, host_support
@@ -163,3 +163,18 @@ def test_int16_tensors_through_the_abi(built):
     wide["e.x"][3, 5] = 40000                                               # would wrap to -25536
     with pytest.raises(InputError, match=r"'e.x' is int16.*outside \[-32768, 32767\]"):
         runner.run(wide)
+
+
+def test_acc_bits_narrower_than_the_spec_is_refused(tmp_path):
+    """A QDense16 of K = 600 claiming an int32 accumulator (600 * 2^22 > 2^31): refused by name, not run."""
+    g = Graph("narrow", Stage.TARGET)
+    g.add_input("x", TensorType((2, 600), I16, QuantParams(0.0005, 0)))
+    names = [g.add_constant("w", np.ones((3, 600), np.int8), QuantParams(np.full(3, 0.01, np.float32), 0, axis=0)),
+             g.add_constant("bias", np.zeros(3, np.int64)), g.add_constant("multiplier", np.full(3, 1 << 30, np.int32)),
+             g.add_constant("shift", np.full(3, -20, np.int32))]
+    op = qops16.QDense16(acc_bits=32)
+    g.add_node(op, ["x", *names], "narrow_dense", outputs=["y"],
+               out_types=[op.infer([g.types[v] for v in ["x", *names]])[0]])
+    g.outputs = ["y"]
+    with pytest.raises(UnsupportedModelError, match=r"narrow_dense.*acc_bits=32 cannot hold .*K=600.*needs 64"):
+        emit(verify(g), VNNI, tmp_path)
