@@ -34,6 +34,18 @@ _NUMPY = abi.NUMPY_OF_CODE
 _ALIGN = abi.WORKSPACE_ALIGN
 
 
+def _integer_feed(name: str, a, want: np.dtype):
+    """An integer feed of another integer dtype (int32 values for an int16 input) converts exactly or
+    is refused: a value outside the input's type would wrap silently in the conversion."""
+    a = np.asarray(a)
+    if a.dtype != want and a.dtype.kind in "iu" and want.kind in "iu" and a.size:
+        lo, hi = np.iinfo(want).min, np.iinfo(want).max
+        if a.min() < lo or a.max() > hi:
+            raise InputError(f"input {name!r} is {want.name}, but the feed holds values in [{a.min()}, {a.max()}], "
+                             f"outside [{lo}, {hi}]; quantize or clip it to {want.name} first")
+    return a
+
+
 class TensorInfo(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
                 ("shape", ctypes.c_int64 * 8), ("scale", ctypes.c_float), ("zero_point", ctypes.c_int32)]
@@ -204,7 +216,8 @@ class Runner:
             if name not in feeds:
                 raise QcompError(f"missing input {name!r}")
             shape = tuple(info.shape[:info.rank])
-            a = np.asarray(feeds[name], dtype=_NUMPY[info.dtype], order="C")   # keeps a scalar 0-d
+            a = _integer_feed(name, feeds[name], np.dtype(_NUMPY[info.dtype]))
+            a = np.asarray(a, dtype=_NUMPY[info.dtype], order="C")   # keeps a scalar 0-d
             if a.shape != shape:
                 raise QcompError(f"input {name!r} has shape {a.shape}, expected {shape}")
             ins.append(a)

@@ -222,12 +222,6 @@ TARGETS.append(Target("x86-avxvnni-proxy", run_x86_avxvnni_proxy, _proxy_skip, "
 # kernels must not run on int16 data). One target per line: a backend that implements them
 # deletes its line.
 INT16_PENDING = (
-    "x86-vnni",
-    "x86-avx2",
-    "x86-avxvnni-proxy",
-    "arm-sdot",
-    "arm-neon",
-    "arm-i8mm",
     "cuda-emulated",
     "dsp-c",
     "cortex-m4",

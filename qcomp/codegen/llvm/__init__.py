@@ -31,6 +31,9 @@ kernels_logic.py (comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, C
 kernels_softmax.py (integer Softmax), kernels_norm.py (integer LayerNorm), tables.py (index maps), irgen.py (IR helpers and the fixed-point
 spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
 link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
+A16W8 (int16 activations): every qops16 op, kernels16.py (scalar loops) and kernels16_dot.py
+(QConv2D16 / QDense16 on VPDPWSSD, VPMADDWD or SMLAL; depthwise: kernels16_dw.py); MaxPool2D,
+ReduceMax and the movement ops take int16 values too.
 """
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ from llvmlite import ir
 
 from ...abi import align
 from ...errors import UnsupportedModelError
-from ...ir import Graph, Node, ops, qops
+from ...ir import Graph, Node, ops, qops, qops16
 from ...resources import data_dir
 from ...target import Target
 from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
@@ -55,6 +58,7 @@ from . import kernels_residual
 from . import kernels_dynamic_dense
 from . import kernels_norm
 from ...ir.qops_norm import QLayerNorm
+from . import kernels16, kernels16_dot
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -111,6 +115,15 @@ EMITTERS.update({
 })
 # integer LayerNorm (kernels_norm.py)
 EMITTERS[QLayerNorm] = Emitter(kernels_norm.emit_layer_norm, kernels_norm.why_not_layer_norm)
+# A16W8 (int16 activations, qcomp/ir/qops16.py): kernels16.py, the dot products in kernels16_dot.py
+EMITTERS.update({
+    **{cls: Emitter(kernels16_dot.emit_dot16, kernels16.why_not_dot16) for cls in (qops16.QConv2D16, qops16.QDense16)},
+    qops16.QMatMul16: Emitter(kernels16.emit_matmul16, kernels16.why_not_matmul16),
+    qops16.QAdd16: kernels16.emit_add_sub16, qops16.QSub16: kernels16.emit_add_sub16,
+    qops16.QMul16: kernels16.emit_mul16, qops16.QConvert: kernels16.emit_convert, qops16.Lut16: kernels16.emit_lut16,
+    qops16.QAvgPool2D16: Emitter(kernels16.emit_avgpool16, kernels16.why_not_avgpool16),
+    qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
+})
 
 
 @dataclass

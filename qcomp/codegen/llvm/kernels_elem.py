@@ -55,12 +55,13 @@ def why_not_dequantize(node, graph) -> str | None:
 
 
 def why_not_int8_or_float(node, graph) -> str | None:
-    """Int8, or float32 operands and results (kernels_fallback)."""
+    """Int8 or int16, or float32 operands and results (kernels_fallback)."""
     from .kernels_fallback import why_not_float
     dtype = graph.types[node.inputs[0]].dtype
     if dtype is ops.DType.FLOAT32:
         return why_not_float(node, graph)
-    return None if dtype is ops.DType.INT8 else f"the llvm backend runs {node.kind} on int8 or float32 only"
+    return None if dtype in (ops.DType.INT8, ops.DType.INT16) else \
+        f"the llvm backend runs {node.kind} on int8, int16 or float32 only"
 
 
 def emit_quantize(node: Node, k) -> None:
@@ -182,15 +183,17 @@ def emit_maxpool(node: Node, k) -> None:
     x_shape, _, _, taps = _pool_taps(k)
     c = x_shape[3]
     out = k.outs[0]
+    dtype = k.graph.types[k.node.inputs[0]].dtype   # int8 or int16: the type's minimum starts the max
+    et = int_type(dtype.itemsize)
 
     def body(phase, p, base, ch):
         if phase == "start":
             with loop(b, c, "c0") as c0:
-                store(b, ir.Constant(I8, -128), out, b.add(b.mul(p, c64(c)), c0), I8)
+                store(b, ir.Constant(et, dtype.qrange[0]), out, b.add(b.mul(p, c64(c)), c0), et)
         elif phase == "tap":
             dst = b.add(b.mul(p, c64(c)), ch)
-            v, cur = load(b, k.ins[0], b.add(base, ch), I8), load(b, out, dst, I8)
-            store(b, b.select(b.icmp_signed(">", v, cur), v, cur), out, dst, I8)
+            v, cur = load(b, k.ins[0], b.add(base, ch), et), load(b, out, dst, et)
+            store(b, b.select(b.icmp_signed(">", v, cur), v, cur), out, dst, et)
     _window_loop(k, taps, c, body)
 
 
@@ -239,7 +242,7 @@ def emit_avgpool(node: Node, k) -> None:
     k.reserve(8 * c)
 
 
-def _reduce(k, axes, finish, init, step) -> None:
+def _reduce(k, axes, finish, init, step, et=I8) -> None:
     b = k.b
     idx, r = tables.reduce_map(k.graph.types[k.node.inputs[0]].shape, axes)
     idx_g = k.mod.table(idx, "reduce")
@@ -247,8 +250,8 @@ def _reduce(k, axes, finish, init, step) -> None:
         acc = var(b, I64, init, "acc")
         with loop(b, r, "r") as ri:
             src = load_i64(b, idx_g, b.add(b.mul(o, c64(r)), ri), I32)
-            b.store(step(b.load(acc, typ=I64), load_i64(b, k.ins[0], src, I8)), acc)
-        store(b, b.trunc(finish(b.load(acc, typ=I64)), I8), k.outs[0], o, I8)
+            b.store(step(b.load(acc, typ=I64), load_i64(b, k.ins[0], src, et)), acc)
+        store(b, b.trunc(finish(b.load(acc, typ=I64)), et), k.outs[0], o, et)
 
 
 def emit_mean(node: Node, k) -> None:
@@ -267,8 +270,9 @@ def emit_reduce_max(node: Node, k) -> None:
     if k.graph.types[k.node.inputs[0]].dtype is ops.DType.FLOAT32:
         from .kernels_fallback import emit_reduce
         return emit_reduce(node, k)
-    return _reduce(k, k.node.op.axes, lambda v: v, c64(-128),
-                   lambda a, v: b.select(b.icmp_signed(">", v, a), v, a))
+    dtype = k.graph.types[k.node.inputs[0]].dtype   # int8 or int16
+    return _reduce(k, k.node.op.axes, lambda v: v, c64(dtype.qrange[0]),
+                   lambda a, v: b.select(b.icmp_signed(">", v, a), v, a), int_type(dtype.itemsize))
 
 
 def emit_gather(node: Node, k) -> None:
