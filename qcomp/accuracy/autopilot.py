@@ -43,10 +43,9 @@ def check_accuracy_target(options: BuildOptions, target) -> None:
     if options.accuracy is None:
         return
     if not available_raise_kinds(target):
-        raise QcompError(f"--accuracy: target {target.name!r} computes in int8 only (integer kernels, no "
-                         f"float; int16 activations are not implemented there yet): int8 is the only precision "
-                         f"there yet; build without --accuracy, or for a target with float math (x86-vnni, "
-                         f"arm-sdot, cuda, ref)")
+        raise QcompError(f"--accuracy: target {target.name!r} has no wider precision than int8 to raise a tensor "
+                         f"to (no float math, no int16 kernels in its backend): build without --accuracy, or "
+                         f"for a target that has them (x86-vnni, arm-sdot, cuda, ref)")
     if options.quant != "full":
         raise QcompError(f"--accuracy raises int8 activations of a --quant full build; --quant {options.quant} "
                          f"has none: drop --accuracy or --quant")

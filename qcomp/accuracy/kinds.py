@@ -44,11 +44,19 @@ PASS_THROUGH_MODES = ("same", "concat")   # quantize modes whose output grid is 
 def available_raise_kinds(target) -> tuple[str, ...]:
     """The kinds a tensor can be raised to on `target`, cheapest first ((), on a target with int8 only)."""
     kinds: list[str] = []
-    # int16 joins here, first, once passes.precision.parse_precision accepts NAME=int16 on this target:
-    # kinds.append("int16")
+    if has_int16_kernels(target):   # A16W8: the backend emits every op of qcomp/ir/qops16.py
+        kinds.append("int16")
     if target.backend not in NO_FLOAT_BACKENDS:
         kinds.append("float")
     return tuple(kinds)
+
+
+def has_int16_kernels(target) -> bool:
+    """True when the target's backend has an emitter for every A16W8 op (the reference always has)."""
+    from ..ir.qops16 import INTEGER16_OPS
+    from ..protocol import backend_module
+    table = getattr(backend_module(target.backend), "EMITTERS", {})
+    return all(cls in table for cls in INTEGER16_OPS.values())
 
 
 def resolve_target(name: str):

@@ -1,6 +1,6 @@
 """`--accuracy COS` (qcomp/accuracy/autopilot.py) on the model with one known bad tensor
 (bad_tensor.py), on the ref target: the choice, its record in the manifest, the printed table, the
-refusals, and the int16 path with a stand-in kind (int16 is not accepted by --precision yet)."""
+refusals, and the two-kind path with a stand-in int16 kind (cost order and early stop)."""
 import json
 import subprocess
 import sys
@@ -39,20 +39,36 @@ def manifest(out: Path) -> dict:
     return json.loads((out / "manifest.json").read_text())
 
 
-def test_raises_only_the_bad_tensor_and_records_why(built, files):
+def test_raises_the_bad_tensor_first_at_int16_and_records_why(built, files):
+    """int16 is the cheapest kind on ref: `hot` (the largest gain alone) is raised first, to int16; a
+    cheap raise of the input may follow to cross the goal."""
     m = manifest(built)
     a = m["accuracy"]
     assert a["reached"] is True and a["target_cosine"] == GOAL
     assert a["baseline_cosine"] < 0.995 and a["final_cosine"] >= GOAL
-    assert [(r["tensor"], r["kind"]) for r in a["raised"]] == [(BAD, "float")]
-    assert a["raised"][0]["precision"] == {"conv1": "float", "conv2": "float"}
-    assert a["raised"][0]["cosine_after"] == a["final_cosine"]
+    assert (a["raised"][0]["tensor"], a["raised"][0]["kind"]) == (BAD, "int16")
+    assert {r["kind"] for r in a["raised"]} == {"int16"} and list(a["measured"]) == ["int16"]
+    assert a["raised"][0]["precision"] == {BAD: "int16"}
+    assert a["raised"][-1]["cosine_after"] == a["final_cosine"]
     gf = float_graph(qcomp.load_model(files[0]), BuildOptions())
-    assert a["raised"][0]["cost"] == raise_cost(gf, BAD, "float") > 0
-    assert a["precision"] == ["conv1=float", "conv2=float"]
+    assert a["raised"][0]["cost"] == raise_cost(gf, BAD, "int16") > 0
+    assert a["precision"] == [f"{r['tensor']}=int16" for r in a["raised"]]
     assert (a["held_back_samples"], a["calibration_samples"]) == (6, 18)
-    assert m["calibration"]["samples"] == 18 and m["calibration"]["precision"] == {"conv1": "float", "conv2": "float"}
+    assert m["calibration"]["samples"] == 18
+    assert m["calibration"]["precision"] == {r["tensor"]: "int16" for r in a["raised"]}
     assert m["build_options"]["accuracy"] == GOAL
+
+
+def test_float_regions_when_float_is_the_only_kind(files, monkeypatch):
+    """A float raise of `hot` floats its producer and its reader (conv1, conv2), so `hot` meets no grid."""
+    monkeypatch.setattr(autopilot, "available_raise_kinds", lambda target: ("float",))
+    model, calib, _ = files
+    g = qcomp.load_model(model)
+    _, summary = choose_precision(g, BuildOptions(calib=str(calib), accuracy=GOAL), get_target("ref"))
+    a = summary["accuracy"]
+    assert a["reached"] and [(r["tensor"], r["kind"]) for r in a["raised"]] == [(BAD, "float")]
+    assert a["raised"][0]["precision"] == {"conv1": "float", "conv2": "float"}
+    assert a["precision"] == ["conv1=float", "conv2=float"]
 
 
 def test_the_artifact_gives_the_recorded_cosine(built, files):
@@ -79,16 +95,17 @@ def test_cli_and_config_print_the_table_and_build_the_same_graph(built, files, t
     lines = r.stdout.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith(f"--accuracy {GOAL}: int8 output cosine 0.98"))
     assert lines[head + 1].split() == ["tensor", "kind", "gain", "alone", "cosine", "after", "cost", "(MACs)"]
-    assert lines[head + 2].split()[:2] == [BAD, "float"]
+    assert lines[head + 2].split()[:2] == [BAD, "int16"]
     assert "on 6 held-back samples (1 in 4 of the calibration samples" in lines[head]
-    assert "raised as: --precision conv1=float --precision conv2=float" in r.stdout and "final cosine" in r.stdout
+    assert f"raised as: --precision {BAD}=int16" in r.stdout and "final cosine" in r.stdout
     assert r.stderr == ""
     assert manifest(tmp_path / "cli")["quantized_graph_sha256"] == manifest(built)["quantized_graph_sha256"]
 
 
-def test_an_unreachable_goal_says_so_and_builds_the_best_set(files):
-    """conv2 pinned to int8 by the user: the float region around `hot` would contradict it, so no
-    raise can fix `hot`'s grid."""
+def test_an_unreachable_goal_says_so_and_builds_the_best_set(files, monkeypatch):
+    """Float raises only, and conv2 pinned to int8 by the user: the float region around `hot` would
+    contradict it, so no raise can fix `hot`'s grid."""
+    monkeypatch.setattr(autopilot, "available_raise_kinds", lambda target: ("float",))
     model, calib, _ = files
     g = qcomp.load_model(model)
     options = BuildOptions(calib=str(calib), accuracy=0.9999, precision=("conv2=int8",))
@@ -104,7 +121,6 @@ def test_an_unreachable_goal_says_so_and_builds_the_best_set(files):
 
 
 @pytest.mark.parametrize("options, target, needle", [
-    (dict(accuracy=0.99), "dsp-c", "int8 is the only precision there yet"),
     (dict(accuracy=1.5), "ref", "--accuracy is an output cosine in (0, 1]"),
     (dict(accuracy=0.99, quant="weight"), "ref", "--accuracy raises int8 activations of a --quant full build"),
     (dict(accuracy=0.99, calib_size=7), "ref", "the calibration set has 7 samples; give at least 8"),
@@ -115,6 +131,14 @@ def test_refusals_are_clear(files, tmp_path, options, target, needle):
         qcomp.build(model, target, calib, tmp_path / "x", **options)
     assert needle in str(e.value), str(e.value)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_target_with_nothing_wider_than_int8_is_refused(files, tmp_path, monkeypatch):
+    monkeypatch.setattr(autopilot, "available_raise_kinds", lambda target: ())
+    model, calib, _ = files
+    with pytest.raises(QcompError) as e:
+        qcomp.build(model, "dsp-c", calib, tmp_path / "x", accuracy=0.99)
+    assert "has no wider precision than int8" in str(e.value) and not (tmp_path / "x").exists()
 
 
 def _stand_in(monkeypatch, int16_entries):

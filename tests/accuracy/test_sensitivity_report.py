@@ -73,5 +73,5 @@ def test_report_prints_and_writes_the_ranking(setup, capsys):
     data = json.loads((write_report(report, d / "rep")["json"]).read_text())
     s = data["sensitivity"]
     assert s["suggestions"][0] == "--precision conv1=float --precision conv2=float"
-    assert s["ranked"][0]["tensor"] == BAD and s["samples"] == 8 and s["kinds"] == ["float"]
+    assert s["ranked"][0]["tensor"] == BAD and s["samples"] == 8 and s["kinds"] == ["int16", "float"]
     assert [r["gain"] for r in s["ranked"]] == sorted((r["gain"] for r in s["ranked"]), reverse=True)
