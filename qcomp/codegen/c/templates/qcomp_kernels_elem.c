@@ -305,6 +305,48 @@ void qcomp_arg_extreme_int8(const int8_t *x, int64_t *y, int32_t outer_rank, con
 
 /* ---- data movement ----------------------------------------------------------------------- */
 
+/* Bytes (int8, uint8, bool): the last two axes as two plain loops (a table lookup and a byte move per
+ * element, no call; a padded row is one memset), the odometer over the axes before them. The same
+ * entries and padding rule as qcomp_gather_axes. */
+static void gather_bytes(const uint8_t *src, uint8_t *dst, int32_t rank, const int32_t *out_shape,
+                         const int32_t *tables, const void *pad) {
+  const uint8_t fill = pad != NULL ? *(const uint8_t *)pad : 0;
+  const int32_t outer_rank = rank > 2 ? rank - 2 : 0;
+  const int32_t rows = rank >= 2 ? out_shape[rank - 2] : 1, inner = out_shape[rank - 1];
+  const int32_t *second = tables, *last;
+  int32_t idx[QCOMP_MAX_RANK], d, j, i;
+  int64_t outer = 1, r;
+  for (d = 0; d < outer_rank; ++d) {
+    idx[d] = 0;
+    outer *= out_shape[d];
+    second += out_shape[d];
+  }
+  last = rank >= 2 ? second + rows : second;
+  for (r = 0; r < outer; ++r) {
+    int64_t base = 0;
+    int32_t padded = 0;
+    const int32_t *table = tables;
+    for (d = 0; d < outer_rank; ++d) {
+      if (table[idx[d]] < 0) padded = 1;
+      base += table[idx[d]];
+      table += out_shape[d];
+    }
+    for (j = 0; j < rows; ++j, dst += inner) {
+      const int32_t s = rank >= 2 ? second[j] : 0;
+      const uint8_t *row = src + base + s;
+      if (padded || s < 0) {
+        memset(dst, fill, (size_t)inner);
+        continue;
+      }
+      for (i = 0; i < inner; ++i) dst[i] = last[i] < 0 ? fill : row[last[i]];
+    }
+    for (d = outer_rank - 1; d >= 0; --d) {  /* odometer step over the outer axes */
+      if (++idx[d] < out_shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
 void qcomp_gather_axes(const void *x, void *y, int32_t elem_size, int32_t rank, const int32_t *out_shape,
                        const int32_t *tables, const void *pad) {
   const uint8_t *src = (const uint8_t *)x;
@@ -314,6 +356,10 @@ void qcomp_gather_axes(const void *x, void *y, int32_t elem_size, int32_t rank, 
   int32_t idx[QCOMP_MAX_RANK];
   int32_t d, i;
   int64_t outer = 1, r;
+  if (elem_size == 1) {
+    gather_bytes(src, dst, rank, out_shape, tables, pad);
+    return;
+  }
   for (d = 0; d < rank - 1; ++d) {
     idx[d] = 0;
     outer *= out_shape[d];
@@ -329,19 +375,11 @@ void qcomp_gather_axes(const void *x, void *y, int32_t elem_size, int32_t rank, 
       base += table[idx[d]];
       table += out_shape[d];
     }
-    if (elem_size == 1 && !padded) {
-      /* bytes (int8, uint8, bool): a table lookup and a byte move per element, no call */
-      const uint8_t *row = src + base;
-      const uint8_t fill = pad != NULL ? *(const uint8_t *)pad : 0;
-      for (i = 0; i < inner; ++i) dst[i] = last[i] < 0 ? fill : row[last[i]];
-      dst += inner;
-    } else {
-      for (i = 0; i < inner; ++i, dst += elem_size) {
-        if (padded || last[i] < 0) {
-          memcpy(dst, pad, (size_t)elem_size);
-        } else {
-          memcpy(dst, src + (base + last[i]) * elem_size, (size_t)elem_size);
-        }
+    for (i = 0; i < inner; ++i, dst += elem_size) {
+      if (padded || last[i] < 0) {
+        memcpy(dst, pad, (size_t)elem_size);
+      } else {
+        memcpy(dst, src + (base + last[i]) * elem_size, (size_t)elem_size);
       }
     }
     for (d = rank - 2; d >= 0; --d) {  /* odometer step over the outer axes */
