@@ -228,11 +228,6 @@ INT16_PENDING = (
     "arm-sdot",
     "arm-neon",
     "arm-i8mm",
-    "cuda-emulated",
-    "dsp-c",
-    "cortex-m4",
-    "cortex-m7",
-    "cortex-m55",
 )
 
 

@@ -50,7 +50,7 @@ from ...target import Target
 from .. import ADD_PARAMS_FIELDS
 from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
-from . import emit_logic
+from . import emit16, emit_logic
 from . import emit_compute, emit_gather, emit_movement, emit_select, toolchain
 from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx
@@ -62,12 +62,14 @@ EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
 EMITTERS.update(emit_logic.TABLE)   # int8 Compare, Where, ArgMax / ArgMin
 EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
 EMITTERS.update(emit_select.TABLE)   # TopK
+EMITTERS.update(emit16.TABLE)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/qcomp_kernels16.c
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
+STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c",
+                "qcomp_kernels16.c", "qcomp_kernels16.h")
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
 _ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32, DType.INT64,
-                                                           DType.BOOL)}   # the C ABI's
+                                                           DType.BOOL, DType.INT16)}   # the C ABI's
 _ROW = 24   # values per line in weights.c
 ARENA_ALIGN = ALIGN   # QCOMP_WORKSPACE_ALIGN: the memory plan's alignment
 
@@ -149,7 +151,7 @@ def _io(ctx: Ctx, v: str, as_input: bool) -> dict:
     g, t = ctx.graph, ctx.graph.types[v]
     if t.dtype not in _ABI_DTYPES:
         raise UnsupportedModelError(f"target {ctx.target_name}: graph {'input' if as_input else 'output'} {v!r} "
-                                    f"has dtype {t.dtype.value}; the C ABI takes float32, int8, int32, int64 or bool")
+                                    f"has dtype {t.dtype.value}; the C ABI takes float32, int8, int16, int32, int64 or bool")
     if len(t.shape) > 8:
         raise UnsupportedModelError(f"target {ctx.target_name}: {v!r} has rank {len(t.shape)} (at most 8)")
     q = _quant_of(g, v, as_input)
@@ -238,7 +240,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
               "inputs": [t["entry"] for t in inputs], "outputs": [t["entry"] for t in outputs]}
     return {
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
-                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_header": "qcomp_kernels.h",
+                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels16": "qcomp_kernels16.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
         **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",

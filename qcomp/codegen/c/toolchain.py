@@ -33,7 +33,8 @@ from ...resources import data_dir
 from ...target import Target
 
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror")
-MODEL_SOURCES = ("model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c")
+MODEL_SOURCES = ("model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c",
+                 "qcomp_kernels16.c")
 STACK_CHAIN = 5   # fallback estimate: run_mode -> kernel -> add_int8 -> requantize -> mbqm
 LIBRARY_FRAME_BYTES = 128
 

@@ -1,0 +1,360 @@
+/* qcomp A16W8 kernels (see qcomp_kernels16.h): int16 activations, int8 weights widened to int16.
+ * Transcribed from qcomp/fixedpoint/int16.py, lut16.py and the docstrings of qcomp/ir/qops16.py;
+ * every accumulator bound is argued next to its loop. */
+#include "qcomp_kernels16.h"
+
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP) && !defined(QCOMP_PORTABLE)
+#include <arm_acle.h>
+#define QCOMP16_USE_DSP 1
+#endif
+
+/* ---- the spec ---------------------------------------------------------------------------- */
+
+/* fixedpoint.multiply_by_quantized_multiplier_64 (TFLite's int64 overload):
+ *   reduced = min((multiplier + 2^15) >> 16, 2^15 - 1),  total = 15 - shift in [1, 46]
+ *   out     = (acc * reduced + 2^(total - 1)) >> total       (arithmetic: ties toward +inf)
+ * |acc| < 2^47 and reduced < 2^15: |acc * reduced| < 2^62, no int64 overflow. Cortex-M: SMULL + MLA
+ * on acc's two 32-bit halves (a 64 x 32 -> 64-bit product), ADDS/ADC, then the 64-bit shift. */
+int64_t multiply_by_quantized_multiplier_64(int64_t acc, int32_t multiplier, int32_t shift) {
+  int32_t reduced = (int32_t)(((int64_t)multiplier + (1 << 15)) >> 16);   /* int64: 2^31 - 1 + 2^15 */
+  const int32_t total = 15 - shift;
+  if (reduced > (1 << 15) - 1) reduced = (1 << 15) - 1;
+  return (acc * reduced + ((int64_t)1 << (total - 1))) >> total;
+}
+
+/* clamp(multiply_by_quantized_multiplier_64(acc) + zero_point, qmin, qmax), sum and clamp in int64 */
+int32_t requantize64(int64_t acc, int32_t multiplier, int32_t shift, int32_t zero_point, int32_t qmin,
+                     int32_t qmax) {
+  int64_t scaled = multiply_by_quantized_multiplier_64(acc, multiplier, shift) + zero_point;
+  if (scaled < qmin) scaled = qmin;
+  if (scaled > qmax) scaled = qmax;
+  return (int32_t)scaled;
+}
+
+/* acc_bits 32: requantize (31-bit multiplier; the build proved |acc| <= 2^31 - 1); 64: requantize64 */
+int32_t requantize_acc(int64_t acc, int32_t multiplier, int32_t shift, int32_t acc_bits, int32_t zero_point,
+                       int32_t qmin, int32_t qmax) {
+  if (acc_bits == 32) return requantize((int32_t)acc, multiplier, shift, zero_point, qmin, qmax);
+  return requantize64(acc, multiplier, shift, zero_point, qmin, qmax);
+}
+
+/* fixedpoint.lut16_lookup: index = 256 + (x >> 7) in [0, 511], offset = x & 127,
+ * out = lut[index] + ((slope * offset + 64) >> 7) with slope = lut[index + 1] - lut[index] in int32
+ * (|slope * offset| < 2^23); the result lies between two entries: no clamp. */
+int32_t lut16_lookup(int32_t x, const int16_t *table) {
+  const int32_t index = 256 + (x >> 7);
+  const int32_t offset = x & 0x7F;
+  const int32_t base = table[index];
+  const int32_t slope = table[index + 1] - base;
+  return base + ((slope * offset + 64) >> 7);
+}
+
+static void store(void *y, int64_t i, int32_t v, int32_t out16) {
+  if (out16) {
+    ((int16_t *)y)[i] = (int16_t)v;
+  } else {
+    ((int8_t *)y)[i] = (int8_t)v;
+  }
+}
+
+/* ---- dot products ------------------------------------------------------------------------ */
+
+/* K-terms per int32 partial sum: |int16 * int8| <= 32768 * 128 = 2^22, and 510 * 2^22 < 2^31, so
+ * each block's sum is exact in int32 (SMLAD's accumulator) whatever the values; the blocks add in
+ * int64. An even block keeps the two-term pairs of x and w aligned alike. For acc_bits 32 the
+ * total also fits int32 (the build's bound), and the int64 sum is the same integer. */
+#define QCOMP16_BLOCK 510
+
+#ifdef QCOMP16_USE_DSP
+static int32_t pair16(const int16_t *p) {   /* two int16 terms as one word (LDR: unaligned is allowed) */
+  int32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+#endif
+
+/* s0 = x . w0, s1 = x . w1 over n <= QCOMP16_BLOCK terms: exact in int32 (bound above). */
+static void dot2_block16(const int16_t *x, const int16_t *w0, const int16_t *w1, int32_t n, int32_t *s0,
+                         int32_t *s1) {
+  int32_t a0 = 0, a1 = 0, i = 0;
+#ifdef QCOMP16_USE_DSP
+  for (; i + 4 <= n; i += 4) {   /* SMLAD: lo * lo + hi * hi + acc, two products per instruction */
+    const int32_t x0 = pair16(x + i), x1 = pair16(x + i + 2);
+    a0 = __smlad(x0, pair16(w0 + i), a0);
+    a1 = __smlad(x0, pair16(w1 + i), a1);
+    a0 = __smlad(x1, pair16(w0 + i + 2), a0);
+    a1 = __smlad(x1, pair16(w1 + i + 2), a1);
+  }
+  for (; i + 2 <= n; i += 2) {
+    const int32_t x0 = pair16(x + i);
+    a0 = __smlad(x0, pair16(w0 + i), a0);
+    a1 = __smlad(x0, pair16(w1 + i), a1);
+  }
+#endif
+  for (; i < n; ++i) {
+    a0 += x[i] * w0[i];
+    a1 += x[i] * w1[i];
+  }
+  *s0 = a0;
+  *s1 = a1;
+}
+
+/* s0 = x . w0, s1 = x . w1 over any n: int32 blocks of QCOMP16_BLOCK terms, added in int64
+ * (|sum| <= n * 2^22 < 2^47 for every K the build accepts). */
+static void dot2_16(const int16_t *x, const int16_t *w0, const int16_t *w1, int32_t n, int64_t *s0,
+                    int64_t *s1) {
+  int64_t a0 = 0, a1 = 0;
+  int32_t i, b0, b1;
+  for (i = 0; i < n; i += QCOMP16_BLOCK) {
+    dot2_block16(x + i, w0 + i, w1 + i, n - i < QCOMP16_BLOCK ? n - i : QCOMP16_BLOCK, &b0, &b1);
+    a0 += b0;
+    a1 += b1;
+  }
+  *s0 = a0;
+  *s1 = a1;
+}
+
+/* y[j] for channels j = first .. first + count - 1 of one pixel / row: two channels per pass share
+ * the loads of x; an odd last channel pairs with itself. acc = bias + x . w, then requantize_acc. */
+static void channels16(const int16_t *x, int32_t k, const int16_t *w16, int32_t kp, const int64_t *bias,
+                       const int32_t *multiplier, const int32_t *shift, int32_t first, int32_t count,
+                       void *y, int64_t y_base, int32_t acc_bits, int32_t zp, int32_t qmin, int32_t qmax,
+                       int32_t out16) {
+  int32_t j;
+  for (j = first; j < first + count; j += 2) {
+    const int32_t j1 = j + 1 < first + count ? j + 1 : j;
+    int64_t s0, s1;
+    dot2_16(x, w16 + (int64_t)j * kp, w16 + (int64_t)j1 * kp, k, &s0, &s1);
+    store(y, y_base + j, requantize_acc(bias[j] + s0, multiplier[j], shift[j], acc_bits, zp, qmin, qmax), out16);
+    if (j1 != j)
+      store(y, y_base + j1, requantize_acc(bias[j1] + s1, multiplier[j1], shift[j1], acc_bits, zp, qmin, qmax),
+            out16);
+  }
+}
+
+/* Per output pixel and group: the patch [KH][KW][C/group] of int16 inputs (padding: 0, real 0),
+ * then every output channel of the group against its widened weight row. */
+void qcomp_conv2d16(const int16_t *x, const int16_t *w16, const int64_t *bias, const int32_t *multiplier,
+                    const int32_t *shift, void *y, int16_t *patch, const qcomp_conv16_params *p) {
+  const int32_t cg = p->c / p->group, og = p->o / p->group;
+  int32_t b, oy, ox, g, ky, kx;
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox) {
+        const int64_t y_base = (((int64_t)b * p->oh + oy) * p->ow + ox) * p->o;
+        for (g = 0; g < p->group; ++g) {
+          int16_t *dst = patch;
+          for (ky = 0; ky < p->kh; ++ky) {
+            const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+            for (kx = 0; kx < p->kw; ++kx, dst += cg) {
+              const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+              if (iy < 0 || iy >= p->h || ix < 0 || ix >= p->w) {
+                memset(dst, 0, (size_t)cg * sizeof *dst);
+              } else {
+                memcpy(dst, x + (((int64_t)b * p->h + iy) * p->w + ix) * p->c + (int64_t)g * cg,
+                       (size_t)cg * sizeof *dst);
+              }
+            }
+          }
+          channels16(patch, p->k, w16, p->kp, bias, multiplier, shift, g * og, og, y, y_base, p->acc_bits,
+                     p->output_zero_point, p->qmin, p->qmax, p->out16);
+        }
+      }
+}
+
+void qcomp_dense16(const int16_t *x, const int16_t *w16, const int64_t *bias, const int32_t *multiplier,
+                   const int32_t *shift, void *y, int32_t rows, int32_t k, int32_t kp, int32_t n, int32_t acc_bits,
+                   int32_t output_zero_point, int32_t qmin, int32_t qmax, int32_t out16) {
+  int32_t r;
+  for (r = 0; r < rows; ++r)
+    channels16(x + (int64_t)r * k, k, w16, kp, bias, multiplier, shift, 0, n, y, (int64_t)r * n, acc_bits,
+               output_zero_point, qmin, qmax, out16);
+}
+
+/* acc = sum_k a[m, k] * b[k, n]: |a * b| <= 2^30, |acc| <= K * 2^30 < 2^47 in int64 (acc_bits 64;
+ * K == 1 is acc_bits 32, the same integer). */
+void qcomp_matmul16(const int16_t *a, const int16_t *b, void *y, int32_t batch, const int32_t *a_offsets,
+                    const int32_t *b_offsets, int32_t m, int32_t k, int32_t n, int32_t multiplier, int32_t shift,
+                    int32_t acc_bits, int32_t output_zero_point, int32_t qmin, int32_t qmax, int32_t out16) {
+  int32_t t, i, j, kk;
+  for (t = 0; t < batch; ++t) {
+    const int16_t *at = a + a_offsets[t], *bt = b + b_offsets[t];
+    const int64_t y_base = (int64_t)t * m * n;
+    for (i = 0; i < m; ++i)
+      for (j = 0; j < n; ++j) {
+        int64_t acc = 0;
+        for (kk = 0; kk < k; ++kk) acc += (int64_t)(at[(int64_t)i * k + kk] * bt[(int64_t)kk * n + j]);
+        store(y, y_base + (int64_t)i * n + j,
+              requantize_acc(acc, multiplier, shift, acc_bits, output_zero_point, qmin, qmax), out16);
+      }
+  }
+}
+
+/* ---- elementwise ------------------------------------------------------------------------- */
+
+/* The odometer of qcomp_kernels_elem.c (no division per element), for int16 operands. */
+typedef struct {
+  int32_t rank;
+  const int32_t *shape, *strides_a, *strides_b;
+  int32_t idx[QCOMP_MAX_RANK];
+  int64_t a, b;
+} odometer16;
+
+static void odometer16_start(odometer16 *it, int32_t rank, const int32_t *shape, const int32_t *strides_a,
+                             const int32_t *strides_b) {
+  int32_t d;
+  it->rank = rank;
+  it->shape = shape;
+  it->strides_a = strides_a;
+  it->strides_b = strides_b != 0 ? strides_b : strides_a;
+  for (d = 0; d < rank; ++d) it->idx[d] = 0;
+  it->a = 0;
+  it->b = 0;
+}
+
+static void odometer16_next(odometer16 *it) {
+  int32_t d;
+  for (d = it->rank - 1; d >= 0; --d) {
+    it->a += it->strides_a[d];
+    it->b += it->strides_b[d];
+    if (++it->idx[d] < it->shape[d]) return;
+    it->a -= (int64_t)it->strides_a[d] * it->shape[d];
+    it->b -= (int64_t)it->strides_b[d] * it->shape[d];
+    it->idx[d] = 0;
+  }
+}
+
+static int64_t numel16(int32_t rank, const int32_t *shape) {
+  int64_t n = 1;
+  int32_t d;
+  for (d = 0; d < rank; ++d) n *= shape[d];
+  return n;
+}
+
+/* fixedpoint.add_int16 / sub_int16: add_int8's arithmetic with left_shift 15 and zero points 0:
+ * |a * 2^15| <= 2^30, each rescaled input <= 2^29 (+1/2), the int32 sum below 2^30 + 1. */
+void qcomp_add16(const int16_t *a, const int16_t *b, int16_t *y, int32_t rank, const int32_t *out_shape,
+                 const int32_t *a_strides, const int32_t *b_strides, const AddParams *params, int32_t sub) {
+  const int64_t n = numel16(rank, out_shape);
+  int64_t i;
+  odometer16 it;
+  odometer16_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer16_next(&it))
+    y[i] = (int16_t)(sub ? sub_int8(a[it.a], b[it.b], params) : add_int8(a[it.a], b[it.b], params));
+}
+
+/* fixedpoint.mul_int16: requantize(a * b), |a * b| <= 2^30 in int32 */
+void qcomp_mul16(const int16_t *a, const int16_t *b, int16_t *y, int32_t rank, const int32_t *out_shape,
+                 const int32_t *a_strides, const int32_t *b_strides, const MulParams *params) {
+  const int64_t n = numel16(rank, out_shape);
+  int64_t i;
+  odometer16 it;
+  odometer16_start(&it, rank, out_shape, a_strides, b_strides);
+  for (i = 0; i < n; ++i, odometer16_next(&it))
+    y[i] = (int16_t)requantize(a[it.a] * b[it.b], params->multiplier, params->shift, 0, params->qmin,
+                               params->qmax);
+}
+
+/* fixedpoint.convert: requantize(x - zp_in), |x - zp_in| <= 65535 in int32 */
+void qcomp_convert16(const void *x, int32_t x16, void *y, int32_t y16, int32_t n, int32_t input_zero_point,
+                     int32_t multiplier, int32_t shift, int32_t output_zero_point, int32_t qmin, int32_t qmax) {
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    const int32_t v = x16 ? ((const int16_t *)x)[i] : ((const int8_t *)x)[i];
+    store(y, i, requantize(v - input_zero_point, multiplier, shift, output_zero_point, qmin, qmax), y16);
+  }
+}
+
+void qcomp_lut16(const int16_t *x, const int16_t *table, void *y, int32_t n, int32_t out16) {
+  int32_t i;
+  for (i = 0; i < n; ++i) store(y, i, lut16_lookup(x[i], table), out16);
+}
+
+/* ---- pooling and reductions -------------------------------------------------------------- */
+
+/* fixedpoint.avg_int16: the window's int16 sum (padding is 0) in int32, |sum| <= 32768 * 65535 < 2^31,
+ * then requantize with the multiplier of its count (count_h[oh] * count_w[ow], at least 1). */
+void qcomp_avgpool2d16(const int16_t *x, int16_t *y, const qcomp_pool_params *p, const int32_t *count_h,
+                       const int32_t *count_w, const int32_t *multipliers, const int32_t *shifts, int32_t qmin,
+                       int32_t qmax) {
+  int32_t b, oy, ox, c, ky, kx;
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox)
+        for (c = 0; c < p->c; ++c) {
+          const int32_t count = count_h[oy] * count_w[ox];
+          int32_t window_sum = 0;
+          for (ky = 0; ky < p->kh; ++ky) {
+            const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+            if (iy < 0 || iy >= p->h) continue;
+            for (kx = 0; kx < p->kw; ++kx) {
+              const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+              if (ix < 0 || ix >= p->w) continue;
+              window_sum += x[(((int64_t)b * p->h + iy) * p->w + ix) * p->c + c];
+            }
+          }
+          y[(((int64_t)b * p->oh + oy) * p->ow + ox) * p->c + c] = (int16_t)requantize(
+              window_sum, multipliers[count - 1], shifts[count - 1], 0, qmin, qmax);
+        }
+}
+
+/* fixedpoint.mean_int16: the int32 sum of `count` int16 values (count <= 65535), then requantize */
+void qcomp_mean16(const int16_t *x, int16_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                  const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                  const int32_t *inner_strides, int32_t multiplier, int32_t shift, int32_t qmin, int32_t qmax) {
+  const int64_t n_out = numel16(outer_rank, outer_shape), n_in = numel16(inner_rank, inner_shape);
+  int64_t j, i;
+  odometer16 outer, inner;
+  odometer16_start(&outer, outer_rank, outer_shape, outer_strides, 0);
+  for (j = 0; j < n_out; ++j, odometer16_next(&outer)) {
+    const int16_t *base = x + outer.a;
+    int32_t window_sum = 0;
+    odometer16_start(&inner, inner_rank, inner_shape, inner_strides, 0);
+    for (i = 0; i < n_in; ++i, odometer16_next(&inner)) window_sum += base[inner.a];
+    y[j] = (int16_t)requantize(window_sum, multiplier, shift, 0, qmin, qmax);
+  }
+}
+
+/* ---- type-generic ops on int16 ----------------------------------------------------------- */
+
+/* qcomp_maxpool2d_int8 on int16: padding never wins, the maximum starts at -32768 */
+void qcomp_maxpool2d_int16(const int16_t *x, int16_t *y, const qcomp_pool_params *p) {
+  int32_t b, oy, ox, c, ky, kx;
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox) {
+        int16_t *out = y + (((int64_t)b * p->oh + oy) * p->ow + ox) * p->c;
+        for (c = 0; c < p->c; ++c) out[c] = -32768;
+        for (ky = 0; ky < p->kh; ++ky) {
+          const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+          if (iy < 0 || iy >= p->h) continue;
+          for (kx = 0; kx < p->kw; ++kx) {
+            const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+            const int16_t *xk;
+            if (ix < 0 || ix >= p->w) continue;
+            xk = x + (((int64_t)b * p->h + iy) * p->w + ix) * p->c;
+            for (c = 0; c < p->c; ++c)
+              if (xk[c] > out[c]) out[c] = xk[c];
+          }
+        }
+      }
+}
+
+void qcomp_reduce_max_int16(const int16_t *x, int16_t *y, int32_t outer_rank, const int32_t *outer_shape,
+                            const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
+                            const int32_t *inner_strides) {
+  const int64_t n_out = numel16(outer_rank, outer_shape), n_in = numel16(inner_rank, inner_shape);
+  int64_t j, i;
+  odometer16 outer, inner;
+  odometer16_start(&outer, outer_rank, outer_shape, outer_strides, 0);
+  for (j = 0; j < n_out; ++j, odometer16_next(&outer)) {
+    const int16_t *base = x + outer.a;
+    int32_t best = -32768;
+    odometer16_start(&inner, inner_rank, inner_shape, inner_strides, 0);
+    for (i = 0; i < n_in; ++i, odometer16_next(&inner))
+      if (base[inner.a] > best) best = base[inner.a];
+    y[j] = (int16_t)best;
+  }
+}
