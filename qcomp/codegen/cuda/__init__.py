@@ -35,7 +35,7 @@ from ...ir import Graph, Stage
 from ...protocol import Problem, check_nodes, emitter_of, problem, raise_problems, skip_advice
 from ...target import Target
 from ..memory import planned
-from . import emit_logic
+from . import emit16, emit_logic
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement, emit_select
 from .. import ADD_PARAMS_FIELDS
@@ -47,6 +47,7 @@ EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITT
             **emit_movement.EMITTERS, **emit_math.EMITTERS}
 EMITTERS.update(emit_logic.EMITTERS)   # comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum
 EMITTERS.update(emit_select.EMITTERS)   # TopK
+EMITTERS.update(emit16.EMITTERS)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/a16w8.cu.j2
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 
