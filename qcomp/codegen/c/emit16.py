@@ -65,7 +65,7 @@ def conv2d16(node: Node, ctx: Ctx) -> None:
         dh=op.dilations[0], dw=op.dilations[1], pad_top=op.pads[0], pad_left=op.pads[1], group=op.group,
         k=k, kp=kp, acc_bits=op.acc_bits, output_zero_point=op.output_zero_point, qmin=op.qmin, qmax=op.qmax,
         out16=int(_out16(op))))
-    patch = f"((int16_t *){ctx.scratch(2 * kp)})"
+    patch = f"((int16_t *){ctx.scratch(4 * kp)})"   # two pixels' patches
     args = (ctx.ptr(x, True), w16.name, ctx.ptr(bias, True), ctx.ptr(mult, True), ctx.ptr(shift, True),
             f"((void *){ctx.ptr(node.outputs[0], False)})", patch, f"&{p.name}")
     ctx.calls += [Call(ctx.comment(node), "qcomp_conv2d16", args, arrays=(w16,), structs=(p,))]

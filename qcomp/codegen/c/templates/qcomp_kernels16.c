@@ -75,102 +75,133 @@ static int32_t pair16(const int16_t *p) {   /* two int16 terms as one word (LDR:
 }
 #endif
 
-/* s0 = x . w0, s1 = x . w1 over n <= QCOMP16_BLOCK terms: exact in int32 (bound above). */
-static void dot2_block16(const int16_t *x, const int16_t *w0, const int16_t *w1, int32_t n, int32_t *s0,
-                         int32_t *s1) {
-  int32_t a0 = 0, a1 = 0, i = 0;
+/* s[0] = x0 . w0, s[1] = x0 . w1, s[2] = x1 . w0, s[3] = x1 . w1 over n <= QCOMP16_BLOCK terms: exact
+ * in int32 (bound above). Two pixels (or rows) x two channels per pass: each loaded pair of x feeds
+ * two SMLADs and each pair of w two, 8 products per 4 loads. */
+static void mac2x2_block16(const int16_t *x0, const int16_t *x1, const int16_t *w0, const int16_t *w1, int32_t n,
+                           int32_t *s) {
+  int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, i = 0;
 #ifdef QCOMP16_USE_DSP
   for (; i + 4 <= n; i += 4) {   /* SMLAD: lo * lo + hi * hi + acc, two products per instruction */
-    const int32_t x0 = pair16(x + i), x1 = pair16(x + i + 2);
-    a0 = __smlad(x0, pair16(w0 + i), a0);
-    a1 = __smlad(x0, pair16(w1 + i), a1);
-    a0 = __smlad(x1, pair16(w0 + i + 2), a0);
-    a1 = __smlad(x1, pair16(w1 + i + 2), a1);
+    const int32_t u = pair16(x0 + i), v = pair16(x1 + i), p = pair16(w0 + i), q = pair16(w1 + i);
+    const int32_t u2 = pair16(x0 + i + 2), v2 = pair16(x1 + i + 2), p2 = pair16(w0 + i + 2), q2 = pair16(w1 + i + 2);
+    a00 = __smlad(u, p, a00);
+    a01 = __smlad(u, q, a01);
+    a10 = __smlad(v, p, a10);
+    a11 = __smlad(v, q, a11);
+    a00 = __smlad(u2, p2, a00);
+    a01 = __smlad(u2, q2, a01);
+    a10 = __smlad(v2, p2, a10);
+    a11 = __smlad(v2, q2, a11);
   }
   for (; i + 2 <= n; i += 2) {
-    const int32_t x0 = pair16(x + i);
-    a0 = __smlad(x0, pair16(w0 + i), a0);
-    a1 = __smlad(x0, pair16(w1 + i), a1);
+    const int32_t u = pair16(x0 + i), v = pair16(x1 + i), p = pair16(w0 + i), q = pair16(w1 + i);
+    a00 = __smlad(u, p, a00);
+    a01 = __smlad(u, q, a01);
+    a10 = __smlad(v, p, a10);
+    a11 = __smlad(v, q, a11);
   }
 #endif
   for (; i < n; ++i) {
-    a0 += x[i] * w0[i];
-    a1 += x[i] * w1[i];
+    a00 += x0[i] * w0[i];
+    a01 += x0[i] * w1[i];
+    a10 += x1[i] * w0[i];
+    a11 += x1[i] * w1[i];
   }
-  *s0 = a0;
-  *s1 = a1;
+  s[0] = a00;
+  s[1] = a01;
+  s[2] = a10;
+  s[3] = a11;
 }
 
-/* s0 = x . w0, s1 = x . w1 over any n: int32 blocks of QCOMP16_BLOCK terms, added in int64
+/* mac2x2_block16 over any n: int32 blocks of QCOMP16_BLOCK terms, added in int64
  * (|sum| <= n * 2^22 < 2^47 for every K the build accepts). */
-static void dot2_16(const int16_t *x, const int16_t *w0, const int16_t *w1, int32_t n, int64_t *s0,
-                    int64_t *s1) {
-  int64_t a0 = 0, a1 = 0;
-  int32_t i, b0, b1;
+static void mac2x2_16(const int16_t *x0, const int16_t *x1, const int16_t *w0, const int16_t *w1, int32_t n,
+                      int64_t *s) {
+  int32_t i, j, b[4];
+  for (j = 0; j < 4; ++j) s[j] = 0;
   for (i = 0; i < n; i += QCOMP16_BLOCK) {
-    dot2_block16(x + i, w0 + i, w1 + i, n - i < QCOMP16_BLOCK ? n - i : QCOMP16_BLOCK, &b0, &b1);
-    a0 += b0;
-    a1 += b1;
+    mac2x2_block16(x0 + i, x1 + i, w0 + i, w1 + i, n - i < QCOMP16_BLOCK ? n - i : QCOMP16_BLOCK, b);
+    for (j = 0; j < 4; ++j) s[j] += b[j];
   }
-  *s0 = a0;
-  *s1 = a1;
 }
 
-/* y[j] for channels j = first .. first + count - 1 of one pixel / row: two channels per pass share
- * the loads of x; an odd last channel pairs with itself. acc = bias + x . w, then requantize_acc. */
-static void channels16(const int16_t *x, int32_t k, const int16_t *w16, int32_t kp, const int64_t *bias,
-                       const int32_t *multiplier, const int32_t *shift, int32_t first, int32_t count,
-                       void *y, int64_t y_base, int32_t acc_bits, int32_t zp, int32_t qmin, int32_t qmax,
-                       int32_t out16) {
+typedef struct {   /* what channels16 needs besides the operands: one call's constant arguments */
+  const int16_t *w16;
+  const int64_t *bias;
+  const int32_t *multiplier, *shift;
+  int32_t k, kp, acc_bits, zp, qmin, qmax, out16;
+} dot16_args;
+
+/* y[y0 + j] (from x0) and, when x1 is not null, y[y1 + j] (from x1) for channels j = first ..
+ * first + count - 1: acc = bias + x . w, then requantize_acc. An odd last channel pairs with itself
+ * and a missing x1 is x0 again: the extra sums are dropped. */
+static void channels16(const int16_t *x0, const int16_t *x1, const dot16_args *d, int32_t first, int32_t count,
+                       void *y, int64_t y0, int64_t y1) {
   int32_t j;
   for (j = first; j < first + count; j += 2) {
     const int32_t j1 = j + 1 < first + count ? j + 1 : j;
-    int64_t s0, s1;
-    dot2_16(x, w16 + (int64_t)j * kp, w16 + (int64_t)j1 * kp, k, &s0, &s1);
-    store(y, y_base + j, requantize_acc(bias[j] + s0, multiplier[j], shift[j], acc_bits, zp, qmin, qmax), out16);
+    int64_t s[4];
+    mac2x2_16(x0, x1 != 0 ? x1 : x0, d->w16 + (int64_t)j * d->kp, d->w16 + (int64_t)j1 * d->kp, d->k, s);
+    store(y, y0 + j, requantize_acc(d->bias[j] + s[0], d->multiplier[j], d->shift[j], d->acc_bits, d->zp, d->qmin,
+                                    d->qmax), d->out16);
     if (j1 != j)
-      store(y, y_base + j1, requantize_acc(bias[j1] + s1, multiplier[j1], shift[j1], acc_bits, zp, qmin, qmax),
-            out16);
+      store(y, y0 + j1, requantize_acc(d->bias[j1] + s[1], d->multiplier[j1], d->shift[j1], d->acc_bits, d->zp,
+                                       d->qmin, d->qmax), d->out16);
+    if (x1 == 0) continue;
+    store(y, y1 + j, requantize_acc(d->bias[j] + s[2], d->multiplier[j], d->shift[j], d->acc_bits, d->zp, d->qmin,
+                                    d->qmax), d->out16);
+    if (j1 != j)
+      store(y, y1 + j1, requantize_acc(d->bias[j1] + s[3], d->multiplier[j1], d->shift[j1], d->acc_bits, d->zp,
+                                       d->qmin, d->qmax), d->out16);
   }
 }
 
-/* Per output pixel and group: the patch [KH][KW][C/group] of int16 inputs (padding: 0, real 0),
+/* The window [KH][KW][C/group] of group g at output pixel `pixel` (flat over N, OH, OW) into dst,
+ * padding 0 (real 0: int16 activations are symmetric). */
+static void patch16(const int16_t *x, const qcomp_conv16_params *p, int32_t pixel, int32_t g, int16_t *dst) {
+  const int32_t cg = p->c / p->group, ox = pixel % p->ow, oy = (pixel / p->ow) % p->oh, b = pixel / (p->ow * p->oh);
+  int32_t ky, kx;
+  for (ky = 0; ky < p->kh; ++ky) {
+    const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+    for (kx = 0; kx < p->kw; ++kx, dst += cg) {
+      const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
+      if (iy < 0 || iy >= p->h || ix < 0 || ix >= p->w) {
+        memset(dst, 0, (size_t)cg * sizeof *dst);
+      } else {
+        memcpy(dst, x + (((int64_t)b * p->h + iy) * p->w + ix) * p->c + (int64_t)g * cg, (size_t)cg * sizeof *dst);
+      }
+    }
+  }
+}
+
+/* Two output pixels at a time (patch: 2 * kp int16 of scratch), per group: both pixels' patches,
  * then every output channel of the group against its widened weight row. */
 void qcomp_conv2d16(const int16_t *x, const int16_t *w16, const int64_t *bias, const int32_t *multiplier,
                     const int32_t *shift, void *y, int16_t *patch, const qcomp_conv16_params *p) {
-  const int32_t cg = p->c / p->group, og = p->o / p->group;
-  int32_t b, oy, ox, g, ky, kx;
-  for (b = 0; b < p->n; ++b)
-    for (oy = 0; oy < p->oh; ++oy)
-      for (ox = 0; ox < p->ow; ++ox) {
-        const int64_t y_base = (((int64_t)b * p->oh + oy) * p->ow + ox) * p->o;
-        for (g = 0; g < p->group; ++g) {
-          int16_t *dst = patch;
-          for (ky = 0; ky < p->kh; ++ky) {
-            const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
-            for (kx = 0; kx < p->kw; ++kx, dst += cg) {
-              const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
-              if (iy < 0 || iy >= p->h || ix < 0 || ix >= p->w) {
-                memset(dst, 0, (size_t)cg * sizeof *dst);
-              } else {
-                memcpy(dst, x + (((int64_t)b * p->h + iy) * p->w + ix) * p->c + (int64_t)g * cg,
-                       (size_t)cg * sizeof *dst);
-              }
-            }
-          }
-          channels16(patch, p->k, w16, p->kp, bias, multiplier, shift, g * og, og, y, y_base, p->acc_bits,
-                     p->output_zero_point, p->qmin, p->qmax, p->out16);
-        }
-      }
+  const int32_t og = p->o / p->group, pixels = p->n * p->oh * p->ow;
+  const dot16_args d = {w16, bias, multiplier, shift, p->k, p->kp, p->acc_bits, p->output_zero_point, p->qmin,
+                        p->qmax, p->out16};
+  int32_t px, g;
+  for (px = 0; px < pixels; px += 2) {
+    const int32_t two = px + 1 < pixels;
+    for (g = 0; g < p->group; ++g) {
+      patch16(x, p, px, g, patch);
+      if (two) patch16(x, p, px + 1, g, patch + p->kp);
+      channels16(patch, two ? patch + p->kp : 0, &d, g * og, og, y, (int64_t)px * p->o, (int64_t)(px + 1) * p->o);
+    }
+  }
 }
 
+/* Two rows at a time, read in place (a row of odd K starts at an odd int16: pair16's loads are unaligned). */
 void qcomp_dense16(const int16_t *x, const int16_t *w16, const int64_t *bias, const int32_t *multiplier,
                    const int32_t *shift, void *y, int32_t rows, int32_t k, int32_t kp, int32_t n, int32_t acc_bits,
                    int32_t output_zero_point, int32_t qmin, int32_t qmax, int32_t out16) {
+  const dot16_args d = {w16, bias, multiplier, shift, k, kp, acc_bits, output_zero_point, qmin, qmax, out16};
   int32_t r;
-  for (r = 0; r < rows; ++r)
-    channels16(x + (int64_t)r * k, k, w16, kp, bias, multiplier, shift, 0, n, y, (int64_t)r * n, acc_bits,
-               output_zero_point, qmin, qmax, out16);
+  for (r = 0; r < rows; r += 2)
+    channels16(x + (int64_t)r * k, r + 1 < rows ? x + (int64_t)(r + 1) * k : 0, &d, 0, n, y, (int64_t)r * n,
+               (int64_t)(r + 1) * n);
 }
 
 /* acc = sum_k a[m, k] * b[k, n]: |a * b| <= 2^30, |acc| <= K * 2^30 < 2^47 in int64 (acc_bits 64;

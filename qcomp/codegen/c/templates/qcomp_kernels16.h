@@ -39,7 +39,7 @@ typedef struct {
   int32_t acc_bits, output_zero_point, qmin, qmax, out16;
 } qcomp_conv16_params;
 
-/* w16: int16 [O][kp] (row o: the [KH][KW][C/group] weights of channel o); patch: kp int16 of scratch */
+/* w16: int16 [O][kp] (row o: the [KH][KW][C/group] weights of channel o); patch: 2 * kp int16 of scratch */
 void qcomp_conv2d16(const int16_t *x, const int16_t *w16, const int64_t *bias, const int32_t *multiplier,
                     const int32_t *shift, void *y, int16_t *patch, const qcomp_conv16_params *p);
 /* w16: int16 [N][kp] */
