@@ -1,7 +1,7 @@
 """Emitters of the A16W8 ops (qcomp/ir/qops16.py) for the cuda backend: one thread per output.
 
-templates/a16w8.cu.j2 holds the kernels and, once per model (the first A16W8 node adds it after
-the prelude), the device functions of qcomp/fixedpoint/int16.py and lut16.py with their names:
+templates/a16w8.cu.j2 holds the kernels; templates/a16w8_prelude.cu.j2, included at the end of the
+prelude of every model.cu, the device functions of qcomp/fixedpoint/int16.py and lut16.py with their names:
 multiply_by_quantized_multiplier_64 (a 64-bit low multiply, mul.lo.s64: |acc * reduced| < 2^62),
 requantize64, requantize_acc, lut16_lookup.
 
@@ -27,17 +27,13 @@ from .context import BLOCK, Context, ctype_of, grid_1d
 from .emit_compute import _batch_strides, matmul_dims
 from .emit_elementwise import _broadcast_strides, _pool_geometry, _strides
 
-_PRELUDE = "/* ---- A16W8 (int16 activations)"
 _OUT_T = {"i8": "int8_t", "i16": "int16_t"}
 
 
 def _render(ctx: Context, node: Node, total: int, args, macs: int = 0, **params) -> None:
-    """The node's kernel, one thread per output; the first A16W8 kernel of the model carries the device
-    functions before it (one source per launch, as every emitter's)."""
+    """The node's kernel, one thread per output."""
     name = ctx.kernel_name(node)
     src = ctx.env.get_template("a16w8.cu.j2").render(name=name, node=ctx.comment(node), total=total, **params)
-    if not any(_PRELUDE in s for s in ctx.sources):
-        src = ctx.env.get_template("a16w8.cu.j2").render(kind="prelude") + src
     ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), args, macs=macs)
 
 
