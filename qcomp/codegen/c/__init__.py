@@ -215,14 +215,15 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     if not inputs or not outputs:
         raise UnsupportedModelError(f"target {target.name}: graph {graph.name!r} needs at least one input and output")
     io_bytes = sum(_pad8(t["bytes"]) for t in inputs) + sum(_pad8(max(t["bytes"], t["raw_bytes"])) for t in outputs)
-    build = toolchain.build_for(target, plain=plain)
+    int16 = any(t.dtype is DType.INT16 for t in graph.types.values())   # A16W8: qcomp_kernels16.c
+    build = toolchain.build_for(target, plain=plain, int16=int16)
     common = {"target": target.name, "model_comment": c_comment(graph.name),
               "statuses": [s._replace(message=c_string(s.message)) for s in abi.STATUS],
               "unknown_status": c_string(abi.UNKNOWN_STATUS),
               "arena_bytes": arena, "activation_bytes": plan.activation_bytes}
     files = {
         "model.c": _ENV.get_template("model.c.j2").render(
-            **common, weights=weights, calls=calls, inputs=inputs, outputs=outputs,
+            **common, weights=weights, calls=calls, inputs=inputs, outputs=outputs, kernels16=int16,
             arrays=[a for c in calls for a in c.arrays], structs=[s for c in calls for s in c.structs]),
         "model.h": _ENV.get_template("model.h.j2").render(**common, inputs=inputs, outputs=outputs, io_bytes=io_bytes),
         "weights.c": _ENV.get_template("weights.c.j2").render(**common, weights=weights),
@@ -240,8 +241,9 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
               "inputs": [t["entry"] for t in inputs], "outputs": [t["entry"] for t in outputs]}
     return {
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
-                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels16": "qcomp_kernels16.c", "kernels_header": "qcomp_kernels.h",
-                  "runner_source": "runner.c", "makefile": "Makefile", "program": build.program},
+                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_header": "qcomp_kernels.h",
+                  "runner_source": "runner.c", "makefile": "Makefile", "program": build.program,
+                  **({"kernels16": "qcomp_kernels16.c", "kernels16_header": "qcomp_kernels16.h"} if int16 else {})},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
         **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",
     }

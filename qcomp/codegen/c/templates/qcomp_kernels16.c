@@ -5,7 +5,10 @@
 
 #include <string.h>
 
-#if defined(__ARM_FEATURE_DSP) && !defined(QCOMP_PORTABLE)
+#if defined(__ARM_FEATURE_MVE) && !defined(QCOMP_PORTABLE) && !defined(QCOMP_NO_MVE)
+#include <arm_mve.h>
+#define QCOMP16_USE_MVE 1
+#elif defined(__ARM_FEATURE_DSP) && !defined(QCOMP_PORTABLE)
 #include <arm_acle.h>
 #define QCOMP16_USE_DSP 1
 #endif
@@ -77,10 +80,30 @@ static int32_t pair16(const int16_t *p) {   /* two int16 terms as one word (LDR:
 
 /* s[0] = x0 . w0, s[1] = x0 . w1, s[2] = x1 . w0, s[3] = x1 . w1 over n <= QCOMP16_BLOCK terms: exact
  * in int32 (bound above). Two pixels (or rows) x two channels per pass: each loaded pair of x feeds
- * two SMLADs and each pair of w two, 8 products per 4 loads. */
+ * two SMLADs and each pair of w two, 8 products per 4 loads (Cortex-M4/M7); on Cortex-M55 each
+ * 8-lane vector of x feeds two VMLADAVA.S16 (Helium, unless -DQCOMP_NO_MVE). */
 static void mac2x2_block16(const int16_t *x0, const int16_t *x1, const int16_t *w0, const int16_t *w1, int32_t n,
                            int32_t *s) {
   int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, i = 0;
+#ifdef QCOMP16_USE_MVE
+  for (; i + 8 <= n; i += 8) {   /* Helium: VLDRH.16 and VMLADAVA.S16, 8 products per instruction */
+    const int16x8_t u = vld1q_s16(x0 + i), v = vld1q_s16(x1 + i), p = vld1q_s16(w0 + i), q = vld1q_s16(w1 + i);
+    a00 = vmladavaq_s16(a00, u, p);
+    a01 = vmladavaq_s16(a01, u, q);
+    a10 = vmladavaq_s16(a10, v, p);
+    a11 = vmladavaq_s16(a11, v, q);
+  }
+  if (i < n) {   /* the tail, predicated (VCTP.16): lanes past n load 0 and add nothing */
+    const mve_pred16_t t = vctp16q((uint32_t)(n - i));
+    const int16x8_t u = vld1q_z_s16(x0 + i, t), v = vld1q_z_s16(x1 + i, t);
+    const int16x8_t p = vld1q_z_s16(w0 + i, t), q = vld1q_z_s16(w1 + i, t);
+    a00 = vmladavaq_p_s16(a00, u, p, t);
+    a01 = vmladavaq_p_s16(a01, u, q, t);
+    a10 = vmladavaq_p_s16(a10, v, p, t);
+    a11 = vmladavaq_p_s16(a11, v, q, t);
+    i = n;
+  }
+#endif
 #ifdef QCOMP16_USE_DSP
   for (; i + 4 <= n; i += 4) {   /* SMLAD: lo * lo + hi * hi + acc, two products per instruction */
     const int32_t u = pair16(x0 + i), v = pair16(x1 + i), p = pair16(w0 + i), q = pair16(w1 + i);

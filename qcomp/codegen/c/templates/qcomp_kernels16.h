@@ -8,7 +8,8 @@
  * The dot products (Conv, Dense) read weights widened to int16 at build time ([O][K], the row
  * length rounded up to even with a zero, emit16.py), so that a 32-bit load holds two int16 terms of
  * activations and of weights alike: on Cortex-M4/M7/M55 (__ARM_FEATURE_DSP, unless -DQCOMP_PORTABLE)
- * SMLAD adds both products to an int32 in one instruction; elsewhere scalar C does the same sums.
+ * SMLAD adds both products to an int32 in one instruction; on Cortex-M55 (__ARM_FEATURE_MVE, unless
+ * -DQCOMP_NO_MVE) Helium's VMLADAVA.S16 adds eight; elsewhere scalar C does the same sums.
  * Right shifts of negative values are arithmetic (as qcomp_kernels.h states for every kernel).
  */
 #ifndef QCOMP_KERNELS16_H
