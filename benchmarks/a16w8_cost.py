@@ -9,7 +9,7 @@ seeded; each is built by qcomp.codegen.c.emit for cortex-m4 (and cortex-m55) and
 qemu-system-arm -icount shift=0 (mps2-an386; mps3-an547), where the runner's SysTick count around
 qcomp_run_mode is the instruction count. Builds: int8 default (Cortex-M4: SXTB16 + SMLAD, two pixels
 x two channels; M55: VMLADAVA.S8), A16W8 default (Cortex-M4: SMLAD on int16 pairs of activations and
-build-time widened weights, two pixels x two channels, int32 blocks of 510 K-terms added into int64;
+build-time widened weights, two pixels x two channels, int32 blocks of 504 K-terms added into int64;
 M55: VMLADAVA.S16 on 8 int16 lanes), A16W8 -DQCOMP_PORTABLE on cortex-m4 (the scalar loops of the
 same kernel). Every output equals qcomp.ref.run_integer's (the script stops otherwise). Instructions per
 MAC = instructions of the whole run / (N * OH * OW * O * K): it includes the patch copies and the
@@ -96,7 +96,7 @@ def main() -> None:
         "",
         "A16W8: weights widened to int16 at build time, so one 32-bit load holds two int16 terms of activations "
         "and of weights and one SMLAD adds both products (the int8 kernel needs SXTB16 to widen its bytes first, but "
-        "gets four terms per load); on M55 a VMLADAVA.S16 takes 8 lanes where VMLADAVA.S8 takes 16; int32 partial sums over blocks of at most 510 K-terms (510 * 32768 * 128 < "
+        "gets four terms per load); on M55 a VMLADAVA.S16 takes 8 lanes where VMLADAVA.S8 takes 16; int32 partial sums over blocks of 504 K-terms (504 * 32768 * 128 < "
         "2^31, exact) are added into int64 for the acc_bits 64 layers.",
     ])
     print(body)

@@ -23,7 +23,8 @@ graph: no recursion, no unbounded frame), workspace_bytes (= QCOMP_MODEL_ARENA_B
 emit(..., plain=True) writes the plain per-op reference form measured by benchmarks/dsp_cost.py.
 
 Ops: the emitter tables of emit_compute.py and emit_movement.py (`emit_x(node, ctx)`, their
-preconditions why_not hooks); check(graph, target) lists every node outside them, and emit refuses
+preconditions why_not hooks), and emit16.py for the A16W8 ops (int16 activations, qcomp/ir/qops16.py:
+qcomp_kernels16.c, compiled into int16 models only; int16 graph inputs and outputs are QCOMP_INT16); check(graph, target) lists every node outside them, and emit refuses
 such a graph with one UnsupportedModelError naming the target and each node, its op and dtypes.
 Dynamic quantization (DynamicDense / DynamicMatMul, --quant dynamic) and float ops left by
 --quant weight or --skip are refused (a Softmax left in float because the integer Softmax's limits

@@ -15,7 +15,7 @@ qcomp/fixedpoint/int16.py and lut16.py. What an emitter computes here is geometr
   QAvgPool2D16, QMean16 the window counts and reduction odometers of the int8 forms.
 
 Every op's accumulator width (acc_bits) is the op's attribute, passed through: the kernels add
-exact int32 blocks of at most 510 terms into int64 and requantize with requantize_acc.
+exact int32 blocks of at most 504 terms into int64 and requantize with requantize_acc.
 """
 from __future__ import annotations
 

@@ -17,7 +17,9 @@ add/sub/mul, LUT (shared-memory table), requantize, integer Softmax (one thread 
 quantize/dequantize, max/avg pooling, mean/max reductions, strided copies (Reshape, Transpose,
 Slice, Split, Concat, Pad), nearest Resize, the --quant dynamic ops (DynamicDense, DynamicMatMul),
 the float-fallback ops Softmax and LayerNorm, and the math ops (math.cu.j2: Elu ... Shrink on
-float32; Min, Max on float32, int8 and int32/int64; Mod).
+float32; Min, Max on float32, int8 and int32/int64; Mod), and the A16W8 ops on int16 activations
+(emit16.py, a16w8.cu.j2: int64 accumulators, the 64-bit requantize; MaxPool2D, ReduceMax and the
+copies also on int16).
 Emitters are `emit_x(node, ctx)`, their preconditions why_not hooks of the EMITTERS table; emit
 refuses a graph check() finds problems in with one UnsupportedModelError naming every such node
 (op and dtypes). Templates get

@@ -64,11 +64,12 @@ static void store(void *y, int64_t i, int32_t v, int32_t out16) {
 
 /* ---- dot products ------------------------------------------------------------------------ */
 
-/* K-terms per int32 partial sum: |int16 * int8| <= 32768 * 128 = 2^22, and 510 * 2^22 < 2^31, so
- * each block's sum is exact in int32 (SMLAD's accumulator) whatever the values; the blocks add in
- * int64. An even block keeps the two-term pairs of x and w aligned alike. For acc_bits 32 the
- * total also fits int32 (the build's bound), and the int64 sum is the same integer. */
-#define QCOMP16_BLOCK 510
+/* K-terms per int32 partial sum: |int16 * int8| <= 32768 * 128 = 2^22, and 504 * 2^22 < 2^31 (any
+ * block of at most 511 terms would do), so each block's sum is exact in int32 (SMLAD's and
+ * VMLADAVA's accumulator) whatever the values; the blocks add in int64. 504 is a multiple of 8:
+ * only the last block has a partial pair or vector. For acc_bits 32 the total also fits int32
+ * (the build's bound), and the int64 sum is the same integer. */
+#define QCOMP16_BLOCK 504
 
 #ifdef QCOMP16_USE_DSP
 static int32_t pair16(const int16_t *p) {   /* two int16 terms as one word (LDR: unaligned is allowed) */
