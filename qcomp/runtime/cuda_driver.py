@@ -39,7 +39,7 @@ from ..errors import QcompError
 DEVICE_ALIGN = 256
 MAX_THREADS_PER_BLOCK = 1024
 MAX_STATIC_SHARED_BYTES = 48 * 1024
-_ITEMSIZE = {"int8_t": 1, "int32_t": 4, "int64_t": 8, "float": 4, "uint8_t": 1}
+_ITEMSIZE = {"int8_t": 1, "int32_t": 4, "int64_t": 8, "float": 4, "uint8_t": 1, "int16_t": 2}
 
 
 @dataclass(frozen=True)

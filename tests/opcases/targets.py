@@ -222,11 +222,6 @@ TARGETS.append(Target("x86-avxvnni-proxy", run_x86_avxvnni_proxy, _proxy_skip, "
 # kernels must not run on int16 data). One target per line: a backend that implements them
 # deletes its line.
 INT16_PENDING = (
-    "cuda-emulated",
-    "dsp-c",
-    "cortex-m4",
-    "cortex-m7",
-    "cortex-m55",
 )
 
 

@@ -23,7 +23,8 @@ graph: no recursion, no unbounded frame), workspace_bytes (= QCOMP_MODEL_ARENA_B
 emit(..., plain=True) writes the plain per-op reference form measured by benchmarks/dsp_cost.py.
 
 Ops: the emitter tables of emit_compute.py and emit_movement.py (`emit_x(node, ctx)`, their
-preconditions why_not hooks); check(graph, target) lists every node outside them, and emit refuses
+preconditions why_not hooks), and emit16.py for the A16W8 ops (int16 activations, qcomp/ir/qops16.py:
+qcomp_kernels16.c, compiled into int16 models only; int16 graph inputs and outputs are QCOMP_INT16); check(graph, target) lists every node outside them, and emit refuses
 such a graph with one UnsupportedModelError naming the target and each node, its op and dtypes.
 Dynamic quantization (DynamicDense / DynamicMatMul, --quant dynamic) and float ops left by
 --quant weight or --skip are refused (a Softmax left in float because the integer Softmax's limits
@@ -50,7 +51,7 @@ from ...target import Target
 from .. import ADD_PARAMS_FIELDS
 from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
-from . import emit_logic
+from . import emit16, emit_logic
 from . import emit_compute, emit_gather, emit_movement, emit_select, toolchain
 from . import emit_norm
 from ..names import CNames, c_char_array, c_comment, c_string, inert
@@ -64,13 +65,15 @@ EMITTERS.update(emit_logic.TABLE)   # int8 Compare, Where, ArgMax / ArgMin
 EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
 EMITTERS.update(emit_select.TABLE)   # TopK
 EMITTERS.update(emit_norm.TABLE)   # QLayerNorm
+EMITTERS.update(emit16.TABLE)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/qcomp_kernels16.c
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
 STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)
+STATIC_FILES += ("qcomp_kernels16.c", "qcomp_kernels16.h")   # A16W8 (emit16.py)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
 _ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32, DType.INT64,
-                                                           DType.BOOL)}   # the C ABI's
+                                                           DType.BOOL, DType.INT16)}   # the C ABI's
 _ROW = 24   # values per line in weights.c
 ARENA_ALIGN = ALIGN   # QCOMP_WORKSPACE_ALIGN: the memory plan's alignment
 
@@ -152,7 +155,7 @@ def _io(ctx: Ctx, v: str, as_input: bool) -> dict:
     g, t = ctx.graph, ctx.graph.types[v]
     if t.dtype not in _ABI_DTYPES:
         raise UnsupportedModelError(f"target {ctx.target_name}: graph {'input' if as_input else 'output'} {v!r} "
-                                    f"has dtype {t.dtype.value}; the C ABI takes float32, int8, int32, int64 or bool")
+                                    f"has dtype {t.dtype.value}; the C ABI takes float32, int8, int16, int32, int64 or bool")
     if len(t.shape) > 8:
         raise UnsupportedModelError(f"target {ctx.target_name}: {v!r} has rank {len(t.shape)} (at most 8)")
     q = _quant_of(g, v, as_input)
@@ -216,14 +219,15 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     if not inputs or not outputs:
         raise UnsupportedModelError(f"target {target.name}: graph {graph.name!r} needs at least one input and output")
     io_bytes = sum(_pad8(t["bytes"]) for t in inputs) + sum(_pad8(max(t["bytes"], t["raw_bytes"])) for t in outputs)
-    build = toolchain.build_for(target, plain=plain)
+    int16 = any(t.dtype is DType.INT16 for t in graph.types.values())   # A16W8: qcomp_kernels16.c
+    build = toolchain.build_for(target, plain=plain, int16=int16)
     common = {"target": target.name, "model_comment": c_comment(graph.name),
               "statuses": [s._replace(message=c_string(s.message)) for s in abi.STATUS],
               "unknown_status": c_string(abi.UNKNOWN_STATUS),
               "arena_bytes": arena, "activation_bytes": plan.activation_bytes}
     files = {
         "model.c": _ENV.get_template("model.c.j2").render(
-            **common, weights=weights, calls=calls, inputs=inputs, outputs=outputs,
+            **common, weights=weights, calls=calls, inputs=inputs, outputs=outputs, kernels16=int16,
             arrays=[a for c in calls for a in c.arrays], structs=[s for c in calls for s in c.structs]),
         "model.h": _ENV.get_template("model.h.j2").render(**common, inputs=inputs, outputs=outputs, io_bytes=io_bytes),
         "weights.c": _ENV.get_template("weights.c.j2").render(**common, weights=weights),
@@ -242,7 +246,8 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     return {
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
                   "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_header": "qcomp_kernels.h",
-                  "runner_source": "runner.c", "makefile": "Makefile", "program": build.program},
+                  "runner_source": "runner.c", "makefile": "Makefile", "program": build.program,
+                  **({"kernels16": "qcomp_kernels16.c", "kernels16_header": "qcomp_kernels16.h"} if int16 else {})},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
         **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",
     }

@@ -192,9 +192,20 @@ def _pool_struct(ctx: Ctx, node: Node):
         dh=op.dilations[0], dw=op.dilations[1], pad_top=op.pads[0], pad_left=op.pads[1]))
 
 
+def _elem(ctx: Ctx, node: Node) -> str:
+    """The kernel suffix of a type-generic op's element type: int8, or int16 (qcomp_kernels16.c)."""
+    return "int16" if ctx.dtype(node.inputs[0]) is DType.INT16 else "int8"
+
+
+def why_not_int8_or_int16(node: Node, graph) -> str | None:
+    """Int8 or int16 values (a selection: the values keep their quant params)."""
+    bad = [v for v in node.inputs if graph.types[v].dtype not in (DType.INT8, DType.INT16)]
+    return f"operand(s) {', '.join(map(repr, bad))} are not int8 or int16" if bad else None
+
+
 def maxpool(node: Node, ctx: Ctx) -> None:
     p = _pool_struct(ctx, node)
-    ctx.calls += [Call(ctx.comment(node), "qcomp_maxpool2d_int8",
+    ctx.calls += [Call(ctx.comment(node), f"qcomp_maxpool2d_{_elem(ctx, node)}",
                        (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), f"&{p.name}"), structs=(p,))]
 
 
@@ -273,7 +284,7 @@ def reduce_max(node: Node, ctx: Ctx) -> None:
     os_, ost, is_, ist, orank, irank = _reduce_arrays(ctx, node, node.op.axes)
     args = (ctx.ptr(node.inputs[0], True), ctx.ptr(node.outputs[0], False), str(orank), os_.name, ost.name,
             str(irank), is_.name, ist.name)
-    kernel = "qcomp_reduce_min_int8" if isinstance(node.op, ops.ReduceMin) else "qcomp_reduce_max_int8"
+    kernel = "qcomp_reduce_min_int8" if isinstance(node.op, ops.ReduceMin) else f"qcomp_reduce_max_{_elem(ctx, node)}"
     ctx.calls += [Call(ctx.comment(node), kernel, args, arrays=(os_, ost, is_, ist))]
 
 
@@ -283,7 +294,8 @@ TABLE = {
     **{cls: Emitter(emitter, why_not_int8) for cls, emitter in (
         (qops.QAdd, add), (qops.QSub, add), (qops.QMul, mul), (qops.Lut, lut), (qops.QRequantize, requantize),
         (qops.QSoftmax, softmax),
-        (ops.MaxPool2D, maxpool), (ops.ReduceMax, reduce_max), (ops.Min, minmax), (ops.Max, minmax))},
+        (ops.Min, minmax), (ops.Max, minmax))},
+    ops.MaxPool2D: Emitter(maxpool, why_not_int8_or_int16), ops.ReduceMax: Emitter(reduce_max, why_not_int8_or_int16),
     qops.QAvgPool2D: Emitter(avgpool, why_not_avgpool), qops.QMean: Emitter(mean, why_not_mean),
 }
 TABLE[ops.ReduceMin] = Emitter(reduce_max, why_not_int8)   # the int8 minimum (same kernel family)

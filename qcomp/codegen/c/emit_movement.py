@@ -22,7 +22,7 @@ import numpy as np
 
 from ...ir import DType, Node, ops
 from ...protocol import Emitter
-from .program import CArray, Call, Ctx, contiguous_strides
+from .program import C_TYPES, CArray, Call, Ctx, contiguous_strides
 from ...ir.resize import nearest_source_index
 
 
@@ -81,7 +81,7 @@ def _gather(ctx: Ctx, node: Node, tables: list[np.ndarray], pad_value: int | Non
     arrays: list[CArray] = [ctx.array(node, "shape", shape), ctx.array(node, "tables", np.concatenate(tables))]
     pad = "(const void *)0"
     if pad_value is not None:
-        arrays.append(ctx.array(node, "pad", [pad_value], "int8_t"))
+        arrays.append(ctx.array(node, "pad", [pad_value], C_TYPES[ctx.dtype(x)]))
         pad = arrays[-1].name
     args = (ctx.ptr(x, True), ctx.ptr(y, False), str(ctx.elem_size(x)), str(len(shape)), arrays[0].name,
             arrays[1].name, pad)
@@ -163,10 +163,10 @@ def _float_literal(v) -> str:
 
 
 def why_not_pad(node: Node, graph) -> str | None:
-    """Constant padding of int8 values; reflect/edge padding of non-empty axes."""
+    """Constant padding of int8 or int16 values; reflect/edge padding of non-empty axes."""
     op, shape = node.op, graph.types[node.inputs[0]].shape
-    if op.mode == "constant" and graph.types[node.inputs[0]].dtype is not DType.INT8:
-        return "constant padding of a non-int8 tensor"
+    if op.mode == "constant" and graph.types[node.inputs[0]].dtype not in (DType.INT8, DType.INT16):
+        return "constant padding of a tensor neither int8 nor int16"
     if op.mode != "constant" and 0 in shape:
         return f"{op.mode} padding of an empty axis"
     return None

@@ -35,6 +35,7 @@ from ...target import Target
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror")
 MODEL_SOURCES = ("model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c")
 MODEL_SOURCES += ("qcomp_kernels_norm.c",)   # integer LayerNorm
+SOURCES16 = ("qcomp_kernels16.c",)   # the A16W8 kernels: compiled (and counted in flash) for int16 models only
 STACK_CHAIN = 5   # fallback estimate: run_mode -> kernel -> add_int8 -> requantize -> mbqm
 LIBRARY_FRAME_BYTES = 128
 
@@ -47,15 +48,18 @@ class Build:
     ldflags: tuple[str, ...]
     sources: tuple[str, ...]
     support_files: tuple[Path, ...]   # copied next to the sources (startup, linker script)
+    model_sources: tuple[str, ...] = MODEL_SOURCES   # the model's objects (flash, stack bound)
 
 
-def build_for(target: Target, plain: bool = False) -> Build:
-    """The target's build; plain=True adds -DQCOMP_PLAIN (the plain reference kernels)."""
+def build_for(target: Target, plain: bool = False, int16: bool = False) -> Build:
+    """The target's build; plain=True adds -DQCOMP_PLAIN (the plain reference kernels); int16=True adds the
+    A16W8 kernels (SOURCES16)."""
     tc = target.toolchain
     compiler = tc.get("compiler", "cc")
     cflags = (*tc.get("cflags", ("-O2",)), *(("-DQCOMP_PLAIN",) if plain else ()))
     support: tuple[Path, ...] = ()
-    sources = (*MODEL_SOURCES, "runner.c")
+    model_sources = (*MODEL_SOURCES, *(SOURCES16 if int16 else ()))
+    sources = (*model_sources, "runner.c")
     ldflags: tuple[str, ...] = tuple(tc.get("ldflags", ()))
     if target.kind == "cross":
         runtime = data_dir("runtime")
@@ -63,7 +67,7 @@ def build_for(target: Target, plain: bool = False) -> Build:
         sources = (*sources, *(p.name for p in support if p.suffix == ".c"))
         ldflags = (*ldflags, *(f"-T{p.name}" for p in support if p.suffix == ".ld"))
     return Build("model.elf" if target.kind == "cross" else "runner", compiler, cflags, (*ldflags, "-lm"),
-                 sources, support)
+                 sources, support, model_sources)
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> str:
@@ -83,14 +87,14 @@ def compile_program(b: Build, out: Path) -> None:
         shutil.copyfile(f, out / f.name)
     what = f"compiling the generated C with {b.compiler}"
     try:
-        _run([b.compiler, *b.cflags, *WARNINGS, "-fstack-usage", "-fcallgraph-info=su", "-c", *MODEL_SOURCES],
+        _run([b.compiler, *b.cflags, *WARNINGS, "-fstack-usage", "-fcallgraph-info=su", "-c", *b.model_sources],
              out, what)
     except QcompError as e:
         if "callgraph-info" not in str(e):
             raise
-        _run([b.compiler, *b.cflags, *WARNINGS, "-fstack-usage", "-c", *MODEL_SOURCES], out, what)
-    objects = [f"{Path(s).stem}.o" for s in MODEL_SOURCES]
-    others = [s for s in b.sources if s not in MODEL_SOURCES]
+        _run([b.compiler, *b.cflags, *WARNINGS, "-fstack-usage", "-c", *b.model_sources], out, what)
+    objects = [f"{Path(s).stem}.o" for s in b.model_sources]
+    others = [s for s in b.sources if s not in b.model_sources]
     _run([b.compiler, *b.cflags, *WARNINGS, "-o", b.program, *others, *objects, *b.ldflags], out, what)
 
 
@@ -102,7 +106,7 @@ def _size_tool(compiler: str) -> str:
 def sizes(b: Build, out: Path, arena: int) -> dict[str, int]:
     """flash_bytes (text + rodata + data of the model's objects), ram_bytes (arena + data + bss of the
     model + stack estimate) and stack_bytes; the runner and libc are not counted."""
-    objects = [f"{Path(s).stem}.o" for s in MODEL_SOURCES]
+    objects = [f"{Path(s).stem}.o" for s in b.model_sources]
     text = _run([_size_tool(b.compiler), "-A", "-d", *objects], out, "measuring the model")
     flash = static_ram = 0
     for line in text.splitlines():

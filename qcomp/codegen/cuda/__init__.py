@@ -17,7 +17,9 @@ add/sub/mul, LUT (shared-memory table), requantize, integer Softmax and LayerNor
 quantize/dequantize, max/avg pooling, mean/max reductions, strided copies (Reshape, Transpose,
 Slice, Split, Concat, Pad), nearest Resize, the --quant dynamic ops (DynamicDense, DynamicMatMul),
 the float-fallback ops Softmax and LayerNorm, and the math ops (math.cu.j2: Elu ... Shrink on
-float32; Min, Max on float32, int8 and int32/int64; Mod).
+float32; Min, Max on float32, int8 and int32/int64; Mod), and the A16W8 ops on int16 activations
+(emit16.py, a16w8.cu.j2: int64 accumulators, the 64-bit requantize; MaxPool2D, ReduceMax and the
+copies also on int16).
 Emitters are `emit_x(node, ctx)`, their preconditions why_not hooks of the EMITTERS table; emit
 refuses a graph check() finds problems in with one UnsupportedModelError naming every such node
 (op and dtypes). Templates get
@@ -35,7 +37,7 @@ from ...ir import Graph, Stage
 from ...protocol import Problem, check_nodes, emitter_of, problem, raise_problems, skip_advice
 from ...target import Target
 from ..memory import planned
-from . import emit_logic
+from . import emit16, emit_logic
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement, emit_select
 from . import emit_norm
@@ -49,6 +51,7 @@ EMITTERS = {**emit_compute.EMITTERS, **emit_dynamic.EMITTERS, **emit_float.EMITT
 EMITTERS.update(emit_logic.EMITTERS)   # comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum
 EMITTERS.update(emit_select.EMITTERS)   # TopK
 EMITTERS.update(emit_norm.EMITTERS)   # QLayerNorm
+EMITTERS.update(emit16.EMITTERS)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/a16w8.cu.j2
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

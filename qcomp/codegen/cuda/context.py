@@ -57,7 +57,7 @@ class Launch:
                 "args": [{"buffer": a.buffer, "offset": a.offset, "type": a.ctype} for a in self.args]}
 
 
-_CTYPES = {"i8": "int8_t", "i32": "int32_t", "i64": "int64_t", "f32": "float", "bool": "uint8_t"}
+_CTYPES = {"i8": "int8_t", "i32": "int32_t", "i64": "int64_t", "f32": "float", "bool": "uint8_t", "i16": "int16_t"}
 
 
 def ctype_of(dtype) -> str:
@@ -121,7 +121,8 @@ class Context:
         a = np.ascontiguousarray(array)
         self.weights += a.astype(a.dtype.newbyteorder("<")).tobytes()
         ct = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t",
-              np.dtype(np.float32): "float", np.dtype(np.bool_): "uint8_t"}[a.dtype]
+              np.dtype(np.float32): "float", np.dtype(np.bool_): "uint8_t",
+              np.dtype(np.int16): "int16_t"}[a.dtype]
         return Arg("weights", offset, ct)
 
     def kernel_name(self, node: Node, suffix: str = "") -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from ...ir import DType, Node, ops, qops
 from ...protocol import Emitter
 from .. import add_params
-from .context import BLOCK, Arg, Context, grid_1d
+from .context import BLOCK, Arg, Context, ctype_of, grid_1d
 
 
 def _strides(shape) -> list[int]:
@@ -97,6 +97,19 @@ def why_not_dequantize(node: Node, graph) -> str | None:
     return None
 
 
+def why_not_int8_or_int16(node: Node, graph) -> str | None:
+    """Int8 or int16 (a selection: MaxPool2D, ReduceMax keep their input's quant params)."""
+    if graph.types[node.inputs[0]].dtype not in (DType.INT8, DType.INT16):
+        return f"the cuda backend runs {node.kind} on int8 and int16 only (a float {node.kind} of a float-fallback region)"
+    return None
+
+
+def _lowest(ctx: Context, node: Node) -> dict:
+    """The element type of a selection's kernel and its lowest value (the maximum's start)."""
+    dtype = ctx.graph.types[node.inputs[0]].dtype
+    return dict(ctype=ctype_of(dtype), lowest=dtype.qrange[0])
+
+
 def why_not_int8(node: Node, graph) -> str | None:
     """Int8 only (no float kernel)."""
     if graph.types[node.inputs[0]].dtype is not DType.INT8:
@@ -134,7 +147,7 @@ def max_pool(node: Node, ctx: Context) -> None:
     g = ctx.graph
     x, y = g.types[node.inputs[0]], g.types[node.outputs[0]]
     _simple(ctx, node, "pool.cu.j2", y.size, [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])], kind="max",
-            **_pool_geometry(node.op, x.shape, y.shape))
+            **_lowest(ctx, node), **_pool_geometry(node.op, x.shape, y.shape))
 
 
 def avg_pool(node: Node, ctx: Context) -> None:
@@ -147,7 +160,7 @@ def avg_pool(node: Node, ctx: Context) -> None:
     mults = ctx.add_weight(np.asarray(op.multipliers, np.int32))
     shifts = ctx.add_weight(np.asarray(op.shifts, np.int32))
     _simple(ctx, node, "pool.cu.j2", y.size, [ctx.value(node.inputs[0]), mults, shifts, ctx.value(node.outputs[0])],
-            kind="avg", lo_h=lo_h, hi_h=hi_h, lo_w=lo_w, hi_w=hi_w, zp_in=op.in_zero_point, zp_out=op.out_zero_point,
+            kind="avg", ctype="int8_t", lowest=-128, lo_h=lo_h, hi_h=hi_h, lo_w=lo_w, hi_w=hi_w, zp_in=op.in_zero_point, zp_out=op.out_zero_point,
             qmin=op.qmin, qmax=op.qmax, **_pool_geometry(op, x.shape, y.shape))
 
 
@@ -162,10 +175,10 @@ def reduce(node: Node, ctx: Context) -> None:
                   red_dims=[x.shape[d] for d in axes], red_strides=[strides[d] for d in axes], count=count)
     if isinstance(node.op, qops.QMean):
         op = node.op
-        params |= dict(kind="mean", zp_in=op.in_zero_point, multiplier=op.multiplier, shift=op.shift,
+        params |= dict(kind="mean", ctype="int8_t", lowest=-128, zp_in=op.in_zero_point, multiplier=op.multiplier, shift=op.shift,
                        zp_out=op.out_zero_point, qmin=op.qmin, qmax=op.qmax)
     else:
-        params |= dict(kind="max")
+        params |= dict(kind="max", **_lowest(ctx, node))
     _simple(ctx, node, "reduce.cu.j2", g.types[node.outputs[0]].size,
             [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])], **params)
 
@@ -173,5 +186,5 @@ def reduce(node: Node, ctx: Context) -> None:
 EMITTERS = {qops.QAdd: binary, qops.QSub: binary, qops.QMul: binary, qops.Lut: lut, qops.QRequantize: q_requantize,
             qops.QSoftmax: q_softmax,
             ops.Quantize: Emitter(quantize, why_not_quantize), ops.Dequantize: Emitter(dequantize, why_not_dequantize),
-            ops.MaxPool2D: Emitter(max_pool, why_not_int8), qops.QAvgPool2D: avg_pool, qops.QMean: reduce,
-            ops.ReduceMax: Emitter(reduce, why_not_int8)}
+            ops.MaxPool2D: Emitter(max_pool, why_not_int8_or_int16), qops.QAvgPool2D: avg_pool, qops.QMean: reduce,
+            ops.ReduceMax: Emitter(reduce, why_not_int8_or_int16)}
