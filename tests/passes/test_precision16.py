@@ -119,9 +119,27 @@ def test_int16_refusals_are_clear(options, needle):
                                                                         **options))
 
 
-def test_int16_on_a_target_without_the_kernels_is_one_error_naming_the_op(tailed, tmp_path):
-    """dsp-c has no A16W8 kernels yet: its backend check refuses the int16 nodes by name, before
-    any file is written (this test changes when the C backend implements them)."""
+def test_int16_model_on_dsp_c_is_bit_exact_to_the_reference(tailed, tmp_path):
+    """The whole path on an integer-only target: the tailed tensor int16 (A16W8 conv and its
+    conversions in C), the same raw integers as the ref build."""
+    d, _, _ = tailed
+    precision = (f"{TAIL}=int16",)
+    ref = qcomp.load(qcomp.build(d / "model.onnx", "ref", d / "calib.npz", tmp_path / "r", precision=precision))
+    c = qcomp.load(qcomp.build(d / "model.onnx", "dsp-c", d / "calib.npz", tmp_path / "c", precision=precision))
+    x = np.load(d / "calib.npz")["x"]
+    for i in range(3):
+        want, got = ref.run({"x": x[i]}, raw=True), c.run({"x": x[i]}, raw=True)
+        assert want.keys() == got.keys()
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_int16_on_a_backend_without_the_kernels_is_one_error_naming_the_op(tailed, tmp_path, monkeypatch):
+    """A backend that lacks an A16W8 op (here the C backend's table without QConv2D16) refuses the
+    int16 nodes by name, before any file is written."""
+    from qcomp.codegen import c as cbackend
+    from qcomp.ir import qops16
+    monkeypatch.delitem(cbackend.EMITTERS, qops16.QConv2D16)
     d, _, _ = tailed
     with pytest.raises(UnsupportedModelError) as e:
         qcomp.build(d / "model.onnx", "dsp-c", d / "calib.npz", tmp_path / "c", precision=(f"{TAIL}=int16",))
