@@ -107,7 +107,7 @@ def test_c_artifact_status_strings(model, tmp_path):
     exe = tmp_path / "harness"
     cmd = ["cc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-I", str(art), "-o", str(exe),
            str(tmp_path / "harness.c"), *(str(art / f) for f in ("model.c", "weights.c", "qcomp_kernels.c",
-                                                                 "qcomp_kernels_conv.c", "qcomp_kernels_elem.c")), "-lm"]
+                                                                 "qcomp_kernels_conv.c", "qcomp_kernels_elem.c", "qcomp_kernels_rows.c")), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60).stdout

@@ -141,7 +141,7 @@ def test_c_sources_compile_warning_free(artifacts, tmp_path):
     _need("dsp-c")
     art = artifacts("dsp-c")
     cmd = ["cc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c", "model.c", "weights.c",
-           "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c", "runner.c"]
+           "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c", "qcomp_kernels_rows.c", "runner.c"]
     proc = subprocess.run(cmd, cwd=art, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "warning" not in proc.stderr

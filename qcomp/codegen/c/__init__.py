@@ -9,7 +9,7 @@ model.h (the ABI of runtime/qcomp.h plus QCOMP_MODEL_ARENA_BYTES),
 weights.c (const aligned int8/int32 arrays), qcomp_kernels.c/.h (the fixed-point kernels,
 transcribed from qcomp/fixedpoint.py; Conv2D and Dense of the default build in qcomp_kernels_conv.c:
 two pixels x two channels per pass, SMLAD on Cortex-M4/M7, Helium on Cortex-M55; elementwise, pooling
-and movement in qcomp_kernels_elem.c; the integer LayerNorm in qcomp_kernels_norm.c), runner.c (file in, file out: `qcomp run` drives it) and a
+and movement in qcomp_kernels_elem.c; integer Softmax and TopK in qcomp_kernels_rows.c; the integer LayerNorm in qcomp_kernels_norm.c), runner.c (file in, file out: `qcomp run` drives it) and a
 Makefile, then compiles them warning-free (-std=c99 -Wall -Wextra -Wpedantic -Werror) with the
 target's toolchain. No floats in the math: only the I/O quantize/dequantize, removed by
 -DQCOMP_NO_FLOAT (raw int8 I/O). All templates render in ONE jinja2 environment with
@@ -69,6 +69,7 @@ EMITTERS.update(emit16.TABLE)   # A16W8: int16 activations (qcomp/ir/qops16.py),
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
 STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)
+STATIC_FILES += ("qcomp_kernels_rows.c",)   # integer Softmax and TopK
 STATIC_FILES += ("qcomp_kernels16.c", "qcomp_kernels16.h")   # A16W8 (emit16.py)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
@@ -245,7 +246,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
               "inputs": [t["entry"] for t in inputs], "outputs": [t["entry"] for t in outputs]}
     return {
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
-                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_header": "qcomp_kernels.h",
+                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_rows": "qcomp_kernels_rows.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program,
                   **({"kernels16": "qcomp_kernels16.c", "kernels16_header": "qcomp_kernels16.h"} if int16 else {})},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,

@@ -1,4 +1,4 @@
-"""C emitter of TopK on int8 values (qcomp_topk_int8 in qcomp_kernels_elem.c): the row rule of
+"""C emitter of TopK on int8 values (qcomp_topk_int8 in qcomp_kernels_rows.c): the row rule of
 qcomp/ir/ops_select.py over x viewed as (outer, n, inner); indices are int64 in the arena."""
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from qcomp.target import get_target, host_support
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "fashion_mnist"
-MODEL_SOURCES = ["model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c"]
+MODEL_SOURCES = ["model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c", "qcomp_kernels_rows.c"]
 
 
 def _skip_unless(target: str) -> None:

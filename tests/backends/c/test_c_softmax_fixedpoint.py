@@ -1,4 +1,4 @@
-"""The integer Softmax of qcomp_kernels_elem.c against the golden vectors of qcomp/fixedpoint/softmax.py
+"""The integer Softmax of qcomp_kernels_rows.c against the golden vectors of qcomp/fixedpoint/softmax.py
 (tests/fixedpoint/vectors/softmax_primitives.csv and softmax.csv, made by an independent bigint
 formulation): every gemmlowp primitive value for value, and every row of the whole kernel, on the host."""
 from __future__ import annotations
@@ -72,7 +72,7 @@ def harness(tmp_path_factory):
     write_kernels(work)
     (work / "harness.c").write_text(HARNESS)
     cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fsanitize=undefined",
-           "-fno-sanitize-recover=all", "-o", "harness", "harness.c", "qcomp_kernels.c", "qcomp_kernels_elem.c", "-lm"]
+           "-fno-sanitize-recover=all", "-o", "harness", "harness.c", "qcomp_kernels.c", "qcomp_kernels_elem.c", "qcomp_kernels_rows.c", "-lm"]
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return work / "harness"

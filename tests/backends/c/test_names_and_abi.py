@@ -147,7 +147,7 @@ def test_abi_error_codes_names_and_raw_forms(evil, tmp_path, no_float):
     build(base / "model.onnx", target="dsp-c", calib=base / "calib.npy", out=art)
     (art / "harness.c").write_text(HARNESS)
     cmd = ["cc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-o", str(tmp_path / "harness"),
-           "harness.c", "model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c", "-lm",
+           "harness.c", "model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c", "qcomp_kernels_rows.c", "-lm",
            *(["-DQCOMP_NO_FLOAT"] if no_float else [])]
     proc = subprocess.run(cmd, cwd=art, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
