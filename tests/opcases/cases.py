@@ -261,6 +261,12 @@ CASES: list[Case] = [
     C("dynamic_matmul_heads_clamped", _p(fc.dynamic_matmul_heads, (1, 3, 16, 64), (1, 3, 64, 40), act_min=-1.0,
                                          act_max=2.5)),
 ]
+# the dynamic quantize fused into the pack and threaded (codegen/llvm/kernels_dynamic_pack.py): inputs of
+# over 2 * MIN_JOB_ELEMS floats (two jobs of min/max and of quantize + pack), K and N tails
+CASES += [
+    C("dynamic_dense_threaded_pack", _p(fc.dynamic_dense_shaped, (1, 77, 450), 24)),
+    C("dynamic_matmul_threaded_pack", _p(fc.dynamic_matmul_heads, (1, 2, 70, 250), (1, 2, 250, 70))),
+]
 # comparison, selection and index ops (logic_cases.py): bool and int64 results have few values
 CASES += [
     C("float_reduce_min_argmax_argmin", lc.reduce_min_arg, min_distinct=5),

@@ -20,8 +20,9 @@ The epilogue is the reference's float order, one float32 operation each (no cont
 factor[n] = s_x * w_scale[n] (per run, into the scratch), y = float32(acc) * factor[n], then
 y + bias[n], then the clamp; bit-exact to the reference.
 
-Phases: quantize (kernels_dynamic_quant.py: vectorized, the scalar form's values), pack A
-(kernels_qmatmul_pack.pack_a: u bytes, K padded to the instruction's depth), the per-run tables
+Phases: the quantize fused into the pack of A (kernels_dynamic_pack.py: a threaded min/max, then
+scale and zero point, then quantize and pack in one threaded pass over x: u bytes, K padded to the
+instruction's depth; the scalar form's values), the per-run tables
 (factor, bias, col_term over OB * lanes channels), then kernels_qmatmul's GEMM phase: jobs over
 row tiles x channel chunks, a parallel_for. The weights are packed at build time in the run-time
 form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
@@ -37,11 +38,11 @@ from llvmlite import ir
 from ... import abi
 from ...ir import Node
 from . import kernels_dot, kernels_neon
-from .kernels_dynamic_quant import dynamic_quantize
+from .kernels_dynamic_pack import PARAMS_BYTES, dynamic_params, quantize_pack
 from .irgen import F32, I32, loop
 from .kernels_depthwise import _ptr
 from .kernels_qmatmul import Layout, _emit_gemm, _float_epilogue, run_time_spec
-from .kernels_qmatmul_pack import block_order, pack_a
+from .kernels_qmatmul_pack import block_order
 
 
 def step_form(spec, w: np.ndarray):
@@ -82,17 +83,19 @@ def emit_dynamic_dense(node: Node, k) -> None:
     n_ob, n_kq = -(-n // lanes), -(-kd // spec.depth)
     n_pad = n_ob * lanes
     kpad = n_kq * spec.depth
-    a_stride = kpad + 4                         # pack_a writes a row term after the row: unused here
-    par = abi.align(m * kd)                     # factor[n_pad], bias[n_pad] (float32)
+    a_stride = kpad + 4                         # the pack writes a row term after the row: 0 here (zb = 0)
+    q_par = 0                                   # kernels_dynamic_pack's parameters
+    par = abi.align(PARAMS_BYTES)               # factor[n_pad], bias[n_pad] (float32)
     c_base = par + abi.align(8 * n_pad)         # col_term[n_pad] int32
     a_base = c_base + abi.align(4 * n_pad)
     end = a_base + abi.align(m * a_stride)
     k.reserve(end)
     lay = Layout(m, kd, n, 1, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), n_ob, n_kq, a_stride,
                  a_base, 0, c_base, end)
-    q = k.scratch
-    s_x, zp = dynamic_quantize(k, k.ins[0], m * kd, q)
-    b.call(pack_a(k, m, kd, kpad, a_stride), [q, _ptr(b, k.scratch, a_base), _i32(0)])
+    params = _ptr(b, k.scratch, q_par)
+    s_x, zp = dynamic_params(k, k.ins[0], m * kd, params)     # threaded min/max, then scale and zp
+    b.store(_i32(0), _ptr(b, params, 8))                       # zb: the weights' zero point
+    quantize_pack(k, k.ins[0], m, kd, kpad, a_stride, _ptr(b, k.scratch, a_base), params)
     colsum = np.zeros(n_pad, np.int32)
     colsum[:n] = w.astype(np.int64).sum(axis=1)
     colsum_g = k.mod.table(colsum, "dd_colsum")
