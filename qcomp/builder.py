@@ -40,6 +40,7 @@ from .passes.fold_constants import fold_constants
 from .passes.fold_pad import fold_pad
 from .passes.fuse_activations import fuse_activations
 from .passes.fuse_residual import fuse_residual
+from .passes.fuse_dynamic import fuse_dynamic
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
@@ -55,6 +56,7 @@ TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with 
 # the TARGET-stage fusions a backend emits the fused ops of, run between lower_integer and plan_memory
 # (backends missing here run TARGET_PASSES as they are: the unfused ops every backend has)
 BACKEND_FUSIONS = {"llvm": (fuse_residual,)}
+BACKEND_FUSIONS["llvm"] += (fuse_dynamic,)   # DynamicDense + bias + GELU (passes/fuse_dynamic.py)
 QUANT_MODES = ("full", "weight", "dynamic")
 
 

@@ -53,6 +53,8 @@ from . import kernels_qmatmul
 from . import kernels_float_vec
 from . import kernels_residual
 from . import kernels_dynamic_dense
+from . import kernels_dynamic_fused
+from ...ir import qops_fused
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -107,6 +109,10 @@ EMITTERS.update({
     **{cls: Emitter(kernels_float_vec.emit_binary, kernels_float.why_not_float_binary)
        for cls in (ops.Add, ops.Sub, ops.Mul, ops.Div)},
 })
+
+# the fused ops of --quant dynamic (ir/qops_fused.py, passes/fuse_dynamic.py): DynamicDense's GEMM, the chain in its epilogue
+EMITTERS[qops_fused.DynamicDenseGelu] = Emitter(kernels_dynamic_fused.emit_dynamic_dense_gelu,
+                                                kernels_float.why_not_dynamic_dense)
 
 
 @dataclass

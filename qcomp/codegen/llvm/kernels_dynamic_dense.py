@@ -71,8 +71,10 @@ def packed_weights(w: np.ndarray, spec) -> bytes:
     return data
 
 
-def emit_dynamic_dense(node: Node, k) -> None:
-    """DynamicDense on the GEMM micro-kernels (module docstring)."""
+def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None) -> None:
+    """DynamicDense on the GEMM micro-kernels (module docstring). A fused node (kernels_dynamic_fused.py)
+    passes `extra`, a float32 [N] input copied per run after the biases (at factor + 8 * n_pad bytes),
+    and after_clamp(b, y, factor, j): its float operations on the clamped vector y of block j."""
     b, op = k.b, node.op
     w = np.asarray(k.graph.constants[node.inputs[1]], np.int8)
     spec = k.spec = step_form(k.spec, w)
@@ -85,8 +87,8 @@ def emit_dynamic_dense(node: Node, k) -> None:
     kpad = n_kq * spec.depth
     a_stride = kpad + 4                         # the pack writes a row term after the row: 0 here (zb = 0)
     q_par = 0                                   # kernels_dynamic_pack's parameters
-    par = abi.align(PARAMS_BYTES)               # factor[n_pad], bias[n_pad] (float32)
-    c_base = par + abi.align(8 * n_pad)         # col_term[n_pad] int32
+    par = abi.align(PARAMS_BYTES)               # factor[n_pad], bias[n_pad], extra[n_pad] (float32)
+    c_base = par + abi.align(12 * n_pad)        # col_term[n_pad] int32
     a_base = c_base + abi.align(4 * n_pad)
     end = a_base + abi.align(m * a_stride)
     k.reserve(end)
@@ -111,13 +113,16 @@ def emit_dynamic_dense(node: Node, k) -> None:
         b.store(b.fmul(s_x, ws), b.gep(factor_at, [i], source_etype=F32))
         bias = b.load(b.gep(bias_ins, [i], source_etype=F32), typ=F32)
         b.store(bias, b.gep(bias_at, [i], source_etype=F32))
+        if extra is not None:
+            v = b.load(b.gep(extra, [i], source_etype=F32), typ=F32)
+            b.store(v, b.gep(_ptr(b, k.scratch, par + 8 * n_pad), [i], source_etype=F32))
     w_g = k.mod.table(np.frombuffer(packed_weights(w, spec), np.int8), "dd_w")
-    _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad), w_table=w_g)
+    _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad, after_clamp), w_table=w_g)
 
 
-def _bias_epilogue(k, op, o_total: int, n_pad: int):
+def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None):
     """_float_epilogue with the bias: y = float32(acc) * factor[n] + bias[n], clamped; `factor`
-    points at the block's factors, its biases n_pad floats further."""
+    points at the block's factors, its biases n_pad floats further (a fused node's extra input 2 * n_pad)."""
     lanes = k.spec.lanes
     vf = ir.VectorType(F32, lanes)
     inner = _float_epilogue(k, op, o_total)
@@ -125,7 +130,8 @@ def _bias_epilogue(k, op, o_total: int, n_pad: int):
     def store(b, acc, r, j, out, factor, live):
         def with_bias(y):
             return b.fadd(y, b.load(_ptr(b, factor, 4 * (n_pad + j * lanes)), typ=vf, align=4))
-        inner(b, acc, r, j, out, factor, live, after_scale=with_bias)
+        post = None if after_clamp is None else (lambda y: after_clamp(b, y, _ptr(b, factor, 8 * n_pad), j))
+        inner(b, acc, r, j, out, factor, live, after_scale=with_bias, after_clamp=post)
     return store
 
 

@@ -178,7 +178,7 @@ def _float_epilogue(k, op, o_total: int):
     masked_store = k.mod.intrinsic(f"llvm.masked.store.v{lanes}f32.p0", VOID,
                                    [vf, PTR, I32, ir.VectorType(ir.IntType(1), lanes)])
 
-    def store(b, acc, r, j, out, factor, live, after_scale=None):
+    def store(b, acc, r, j, out, factor, live, after_scale=None, after_clamp=None):
         y = b.fmul(b.sitofp(acc, vf), b.load(_ptr(b, factor, 4 * j * lanes), typ=vf, align=4))
         if after_scale is not None:          # DynamicDense's bias (kernels_dynamic_dense.py)
             y = after_scale(y)
@@ -188,6 +188,8 @@ def _float_epilogue(k, op, o_total: int):
         if op.act_max is not None:
             hi = ir.Constant(vf, [float(np.float32(op.act_max))] * lanes)
             y = b.select(b.fcmp_ordered(">", y, hi), hi, y)
+        if after_clamp is not None:          # a fused float epilogue (kernels_dynamic_fused.py)
+            y = after_clamp(y)
         dst = _ptr(b, out, 4 * (r * o_total + j * lanes))
         if live < lanes:
             b.call(masked_store, [y, dst, ir.Constant(I32, 4), _mask(lanes, live)])

@@ -1,0 +1,111 @@
+"""fuse_dynamic: DynamicDense + bias Add + GELU (Erf form) becomes one DynamicDenseGelu (llvm builds only).
+
+The fused graph's float32 outputs equal the unfused graph's exactly: on ref (the unfused ops' kernels
+in sequence), and on x86-vnni and arm-sdot (the chain in the GEMM's epilogue against the unfused
+nodes' own llvm kernels). Each non-fusable chain: the graph comes back unchanged, with the reason. The
+C backend refuses the fused node by design (it never receives one: BACKEND_FUSIONS has no entry for it).
+"""
+import math
+
+import numpy as np
+import pytest
+
+from qcomp.ir import DType, Graph, TensorType, ops, verify
+from qcomp.passes.fuse_dynamic import fuse_dynamic, why_not_fusable
+from qcomp.passes.lower_integer import lower_integer
+from qcomp.passes.quantize_weights import quantize_weights
+from qcomp.ref import run_integer
+
+F = DType.FLOAT32
+SHAPE, N = (2, 37, 96), 70       # row tails of the GEMM tiles (74 rows), a channel tail (70 = 4 * 16 + 6)
+
+
+def _graph(*, bias_clamp=False, h_output=False, x_half_first=False, mul_const=False) -> Graph:
+    """x -> Dense -> Add(bias, d) -> Div(h, sqrt 2) -> Erf -> Add(e, 1) -> Mul(h, a) -> Mul(m, 0.5), lowered
+    for --quant dynamic (seeded weights)."""
+    rng = np.random.default_rng(0)
+    g = Graph(name="gelu")
+    g.add_input("x", TensorType(SHAPE, F))
+    g.add_constant("w", (rng.standard_normal((N, SHAPE[-1])) * 0.15).astype(np.float32))
+    g.add_constant("b", (rng.standard_normal(N) * 0.2).astype(np.float32))
+    g.add_constant("bias", (rng.standard_normal(N) * 0.3).astype(np.float32))
+    g.add_constant("sqrt2", np.asarray(math.sqrt(2.0), np.float32))
+    g.add_constant("one", np.asarray([1.0], np.float32))
+    g.add_constant("half", np.asarray(0.5, np.float32))
+    g.add_node(ops.Dense(), ["x", "w", "b"], "d")
+    g.add_node(ops.Add(act_min=-1.0) if bias_clamp else ops.Add(), ["bias", "d"], "h")
+    g.add_node(ops.Mul() if mul_const else ops.Div(), ["h", "sqrt2"], "t")
+    g.add_node(ops.Erf(), ["t"], "e")
+    g.add_node(ops.Add(), ["e", "one"], "a")
+    if x_half_first:
+        g.add_node(ops.Mul(), ["h", "half"], "m")
+        g.add_node(ops.Mul(), ["a", "m"], "y")
+    else:
+        g.add_node(ops.Mul(), ["a", "h"], "m")
+        g.add_node(ops.Mul(), ["half", "m"], "y")
+    g.outputs = ["y", "h"] if h_output else ["y"]
+    return verify(lower_integer(verify(quantize_weights(verify(g), dynamic=True))))
+
+
+def _feeds():
+    return {"x": np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32)}
+
+
+def test_gelu_chain_fuses_and_ref_results_are_unchanged():
+    unfused = _graph()
+    fused = verify(fuse_dynamic(unfused))
+    kinds = [n.kind for n in fused.nodes]
+    assert kinds == ["DynamicDenseGelu"], kinds
+    node = fused.nodes[0]
+    dense = next(n for n in unfused.nodes if n.kind == "DynamicDense")
+    assert node.inputs == (*dense.inputs, "bias") and node.outputs == ("y",)
+    assert (node.op.div, node.op.one, node.op.half) == (float(np.float32(math.sqrt(2.0))), 1.0, 0.5)
+    want = run_integer(unfused, _feeds())["y"]
+    assert np.unique(want).size > 1000 and (want < 0).any()   # GELU's negative lobe is exercised
+    np.testing.assert_array_equal(run_integer(fused, _feeds())["y"], want)
+
+
+@pytest.mark.parametrize("target", ["x86-vnni", "arm-sdot"])
+def test_fused_gelu_is_bit_exact_to_the_unfused_nodes_on_llvm(target):
+    from tests.opcases.targets import host_skip, run_arm, run_x86_vnni
+    why = host_skip(target)()
+    if why:
+        pytest.skip(why)
+    run = run_x86_vnni if target == "x86-vnni" else run_arm(target)
+    unfused = _graph()
+    fused = fuse_dynamic(unfused)
+    got, want = run(fused, _feeds())["y"], run(unfused, _feeds())["y"]
+    np.testing.assert_array_equal(got, want)
+    # and the fused node's DynamicDense part is the reference's: only erf's last bits may differ
+    np.testing.assert_allclose(got, run_integer(unfused, _feeds())["y"], rtol=1e-5, atol=1e-6)
+
+
+NOT_FUSED = {
+    "bias_clamp": (dict(bias_clamp=True), "has a fused clamp"),
+    "h_output": (dict(h_output=True), "not by one Div"),
+    "x_half_first": (dict(x_half_first=True), "does not multiply"),
+    "mul_by_reciprocal": (dict(mul_const=True), "not by one Div"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_FUSED))
+def test_gelu_chain_is_not_fused(case):
+    kwargs, reason = NOT_FUSED[case]
+    g = _graph(**kwargs)
+    assert fuse_dynamic(g) is g
+    dense = next(n for n in g.nodes if n.kind == "DynamicDense")
+    assert reason in why_not_fusable(g, dense, g.consumers())
+
+
+def test_c_backend_refuses_the_fused_node():
+    from qcomp.protocol import backend_module
+    from qcomp.target import get_target
+    fused = fuse_dynamic(_graph())
+    problems = backend_module("c").check(fused, get_target("dsp-c"))
+    assert any("DynamicDenseGelu" in str(p) for p in problems), problems
+
+
+def test_builds_fuse_on_llvm_only():
+    from qcomp.builder import BACKEND_FUSIONS
+    assert fuse_dynamic in BACKEND_FUSIONS["llvm"]
+    assert all(fuse_dynamic not in passes for backend, passes in BACKEND_FUSIONS.items() if backend != "llvm")
