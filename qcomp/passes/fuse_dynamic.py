@@ -1,7 +1,7 @@
 """Fuse a DynamicDense, its bias Add and the Erf form of GELU after it into one DynamicDenseGelu.
 
   %d = DynamicDense(%x, %w, %b, %w_scale)                     d: read by the Add only
-  %h = Add(%bias, %d)                 (or Add(%d, %bias))     bias: a constant f32[N]
+  %h = Add(%bias, %d)                 (or Add(%d, %bias))     bias: a constant f32[N] (or [1, .., 1, N])
   %t = Div(%h, %c_div)                                        c_div: a scalar constant (sqrt 2)
   %e = Erf(%t)
   %a = Add(%e, %c_one)                (or Add(%c_one, %e))    c_one: a scalar constant (1)
@@ -22,7 +22,7 @@ lower_integer and plan_memory; every other backend, and the `ref` target, run th
 
 What does not fuse (why_not_fusable gives the reason): a value of the chain that is a graph output
 or has readers outside it (h has exactly the Div and the Mul); an Add with a fused clamp; a bias
-that is not a constant f32[N]; a scalar operand that is not a one-element f32 constant; another
+that is not a constant f32 of N values along the last axis; a scalar operand that is not a one-element f32 constant; another
 order of the ops (x * 0.5 first, a Gelu node, the tanh form).
 """
 from __future__ import annotations
@@ -69,8 +69,9 @@ def match(g: Graph, dense: Node, consumers: dict) -> tuple[list[Node], dict] | s
         return add
     bias = _other(add, d)
     c = g.constants.get(bias)
-    if c is None or c.dtype != np.float32 or c.shape != (n,):
-        return f"the Add after {dense.name!r} adds {bias!r}, not a constant f32[{n}] bias"
+    if (c is None or c.dtype != np.float32 or c.size != n or c.shape[-1:] != (n,)
+            or c.ndim > g.types[d].rank):
+        return f"the Add after {dense.name!r} adds {bias!r}, not a constant f32 bias of {n} values along the last axis"
     if add.op.act_min is not None or add.op.act_max is not None:
         return f"the bias Add {add.name!r} has a fused clamp"
     h = add.outputs[0]
@@ -130,7 +131,10 @@ def fuse_dynamic(g: Graph) -> Graph:
         if id(old) in plan:
             dense, _, attrs = plan[id(old)]
             op = DynamicDenseGelu(dense.op.act_min, dense.op.act_max, attrs["div"], attrs["one"], attrs["half"])
-            n = Node(dense.name, op, (*dense.inputs, attrs["bias"]), old.outputs)
+            bias = attrs["bias"]
+            if out.constants[bias].ndim != 1:         # [1, ..., 1, N] as exported: the same values as [N]
+                bias = out.add_constant(f"{bias}/row", out.constants[bias].reshape(-1))
+            n = Node(dense.name, op, (*dense.inputs, bias), old.outputs)
         nodes.append(n)
     out.nodes = nodes
     out.prune()
