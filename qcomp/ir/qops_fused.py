@@ -51,4 +51,37 @@ class DynamicDenseGelu(Op):
         return [TensorType(out[0].shape, _F)]
 
 
-FUSED_OPS: dict[str, type[Op]] = {cls.__name__: cls for cls in [DynamicDenseGelu]}
+@dataclass(frozen=True)
+class DynamicDenseAddNorm(Op):
+    """DynamicDense, the bias Add after it, the residual Add and the LayerNorm over the last axis,
+    fused. Per element, float32, in this order (the unfused graph's):
+      d = DynamicDense(x, w, b, w_scale) {act_min, act_max}     (qops.DynamicDense)
+      h = bias[n] + d                                            (Add: float32 addition is commutative)
+      s = h + r                                                  (Add of the residual r)
+      y = LayerNorm(s, gamma, beta) {axis: last, epsilon}        (ops.LayerNorm: the backend's LayerNorm
+                                                                  of the unfused node, over each row of N)
+    Inputs: DynamicDense's four (x f32[..., K], w i8[N, K], b f32[N], w_scale f32[N]), then bias
+    f32[N], r f32 (the output's shape), gamma f32[N], beta f32[N]."""
+    act_min: float | None = None
+    act_max: float | None = None
+    epsilon: float = 1e-5
+    arity: ClassVar[int] = 8
+
+    def dense(self) -> DynamicDense:
+        """The DynamicDense of the sequence (d above)."""
+        return DynamicDense(self.act_min, self.act_max)
+
+    def infer(self, ins):
+        out = self.dense().infer(ins[:4])
+        _check(ins[4:], (_F, _F, _F, _F), "DynamicDenseAddNorm bias, residual, gamma, beta")
+        shape = out[0].shape
+        n = shape[-1]
+        if ins[5].shape != shape:
+            raise IRError(f"DynamicDenseAddNorm: the residual has shape {ins[5].shape}, the output {shape}")
+        for what, t in (("bias", ins[4]), ("gamma", ins[6]), ("beta", ins[7])):
+            if t.shape != (n,):
+                raise IRError(f"DynamicDenseAddNorm: {what} has shape {t.shape}, expected ({n},)")
+        return [TensorType(shape, _F)]
+
+
+FUSED_OPS: dict[str, type[Op]] = {cls.__name__: cls for cls in [DynamicDenseGelu, DynamicDenseAddNorm]}

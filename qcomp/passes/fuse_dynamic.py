@@ -1,4 +1,5 @@
-"""Fuse a DynamicDense, its bias Add and the Erf form of GELU after it into one DynamicDenseGelu.
+"""Fuse a DynamicDense, its bias Add and the Erf form of GELU after it into one DynamicDenseGelu, and a
+DynamicDense, its bias Add, a residual Add and a LayerNorm into one DynamicDenseAddNorm.
 
   %d = DynamicDense(%x, %w, %b, %w_scale)                     d: read by the Add only
   %h = Add(%bias, %d)                 (or Add(%d, %bias))     bias: a constant f32[N] (or [1, .., 1, N])
@@ -10,27 +11,35 @@
     ->
   %y = DynamicDenseGelu(%x, %w, %b, %w_scale, %bias) {act_min, act_max, div, one, half}
 
-x * 0.5 * (1 + erf(x / sqrt 2)) as torch exports GELU. The value is the sequence's element for
+  %d = DynamicDense(%x, %w, %b, %w_scale)
+  %h = Add(%bias, %d)                 (or Add(%d, %bias))     as above
+  %s = Add(%h, %r)                    (or Add(%r, %h))        r: float32 of h's shape (the residual)
+  %y = LayerNorm(%s, %gamma, %beta) {axis: last, epsilon}
+    ->
+  %y = DynamicDenseAddNorm(%x, %w, %b, %w_scale, %bias, %r, %gamma, %beta) {act_min, act_max, epsilon}
+
+x * 0.5 * (1 + erf(x / sqrt 2)) as torch exports GELU, and a BERT layer's output projection. The value is the sequence's element for
 element (qcomp/ir/qops_fused.py: float32 addition and multiplication are commutative, so the
 operand order of an Add or Mul changes nothing). What the fusion saves: five float passes over the
-[M, N] intermediate, each a store and a load of M * N floats; the llvm backend computes the
-sequence in the GEMM's epilogue on each tile while it is in registers
-(codegen/llvm/kernels_dynamic_fused.py).
+[M, N] intermediate (two and a node for the residual form), each a store and a load of M * N floats;
+the llvm backend computes the elementwise steps in the GEMM's epilogue on each tile while it is in
+registers, then (residual form) the LayerNorm's row pass in place (codegen/llvm/kernels_dynamic_fused.py).
 
-Where it runs: only on backends that emit DynamicDenseGelu (builder.BACKEND_FUSIONS: llvm), between
+Where it runs: only on backends that emit DynamicDenseGelu and DynamicDenseAddNorm (builder.BACKEND_FUSIONS: llvm), between
 lower_integer and plan_memory; every other backend, and the `ref` target, run the unfused sequence.
 
 What does not fuse (why_not_fusable gives the reason): a value of the chain that is a graph output
 or has readers outside it (h has exactly the Div and the Mul); an Add with a fused clamp; a bias
 that is not a constant f32 of N values along the last axis; a scalar operand that is not a one-element f32 constant; another
-order of the ops (x * 0.5 first, a Gelu node, the tanh form).
+order of the ops (x * 0.5 first, a Gelu node, the tanh form); a residual of another shape (a
+broadcasting Add); a LayerNorm over more than the last axis.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Node, ops, qops
-from ..ir.qops_fused import DynamicDenseGelu
+from ..ir import DType, Graph, Node, ops, qops
+from ..ir.qops_fused import DynamicDenseAddNorm, DynamicDenseGelu
 from .pipeline import each_node
 
 
@@ -58,8 +67,8 @@ def _only_reader(g: Graph, value: str, consumers: dict, kind) -> Node | str:
     return readers[0]
 
 
-def match(g: Graph, dense: Node, consumers: dict) -> tuple[list[Node], dict] | str:
-    """(the chain's nodes after the DynamicDense, the fused op's extra attributes and bias) or why not."""
+def _bias_add(g: Graph, dense: Node, consumers: dict) -> tuple[Node, str] | str:
+    """(the Add of a constant bias that alone reads the DynamicDense, the bias) or why not."""
     if type(dense.op) is not qops.DynamicDense:
         return f"{dense.name!r} is a {dense.kind}, not a DynamicDense"
     d = dense.outputs[0]
@@ -74,6 +83,40 @@ def match(g: Graph, dense: Node, consumers: dict) -> tuple[list[Node], dict] | s
         return f"the Add after {dense.name!r} adds {bias!r}, not a constant f32 bias of {n} values along the last axis"
     if add.op.act_min is not None or add.op.act_max is not None:
         return f"the bias Add {add.name!r} has a fused clamp"
+    return add, bias
+
+
+def match_add_norm(g: Graph, dense: Node, consumers: dict) -> tuple[list[Node], dict] | str:
+    """(the chain's nodes after the DynamicDense, the fused op's attributes and extra inputs) of
+    DynamicDense -> bias Add -> residual Add -> LayerNorm (last axis), or why not."""
+    found = _bias_add(g, dense, consumers)
+    if isinstance(found, str):
+        return found
+    add, bias = found
+    h = add.outputs[0]
+    res = _only_reader(g, h, consumers, ops.Add)
+    if isinstance(res, str):
+        return res
+    r = _other(res, h)
+    if r is None or r == h or g.types[r].shape != g.types[h].shape or g.types[r].dtype is not DType.FLOAT32:
+        return f"{res.name!r} does not add a float32 residual of {h!r}'s shape to it"
+    if res.op.act_min is not None or res.op.act_max is not None:
+        return f"the residual Add {res.name!r} has a fused clamp"
+    norm = _only_reader(g, res.outputs[0], consumers, ops.LayerNorm)
+    if isinstance(norm, str):
+        return norm
+    rank = g.types[h].rank
+    if norm.inputs[0] != res.outputs[0] or norm.op.axis % rank != rank - 1:
+        return f"{norm.name!r} normalizes over axes from {norm.op.axis}, not the last axis alone"
+    return [add, res, norm], {"epsilon": norm.op.epsilon, "inputs": (bias, r, *norm.inputs[1:])}
+
+
+def match(g: Graph, dense: Node, consumers: dict) -> tuple[list[Node], dict] | str:
+    """(the chain's nodes after the DynamicDense, the fused op's extra attributes and bias) or why not."""
+    found = _bias_add(g, dense, consumers)
+    if isinstance(found, str):
+        return found
+    add, bias = found
     h = add.outputs[0]
     readers = consumers.get(h, [])
     div = [r for r in readers if type(r.op) is ops.Div and r.inputs[0] == h]
@@ -102,23 +145,27 @@ def match(g: Graph, dense: Node, consumers: dict) -> tuple[list[Node], dict] | s
     c_half = _scalar(g, _other(half_mul, mul.outputs[0]) or "")
     if c_half is None:
         return f"{half_mul.name!r} does not multiply by a scalar f32 constant"
-    return [add, div, erf, one_add, mul, half_mul], {"div": c_div, "one": c_one, "half": c_half, "bias": bias}
+    return [add, div, erf, one_add, mul, half_mul], {"div": c_div, "one": c_one, "half": c_half,
+                                                     "inputs": (bias,)}
 
 
 def why_not_fusable(g: Graph, dense: Node, consumers: dict) -> str | None:
-    """None when `dense` heads a fusable DynamicDense + bias + GELU chain, else why not."""
-    found = match(g, dense, consumers)
-    return found if isinstance(found, str) else None
+    """None when `dense` heads a fusable chain, else why neither chain fuses."""
+    gelu, add_norm = match(g, dense, consumers), match_add_norm(g, dense, consumers)
+    if not isinstance(gelu, str) or not isinstance(add_norm, str):
+        return None
+    return gelu if gelu == add_norm else f"GELU: {gelu}; residual LayerNorm: {add_norm}"
 
 
 def fuse_dynamic(g: Graph) -> Graph:
     consumers = g.consumers()
     plan: dict[int, tuple[Node, list[Node], dict]] = {}   # id(last node) -> (dense, chain, attrs)
     for n in each_node(g.nodes):
-        found = match(g, n, consumers)
-        if not isinstance(found, str):
-            chain, attrs = found
-            plan[id(chain[-1])] = (n, chain, attrs)
+        for matcher in (match, match_add_norm):
+            found = matcher(g, n, consumers)
+            if not isinstance(found, str):
+                chain, attrs = found
+                plan[id(chain[-1])] = (n, chain, attrs)
     if not plan:
         return g
     out = g.copy()
@@ -130,11 +177,14 @@ def fuse_dynamic(g: Graph) -> Graph:
             continue
         if id(old) in plan:
             dense, _, attrs = plan[id(old)]
-            op = DynamicDenseGelu(dense.op.act_min, dense.op.act_max, attrs["div"], attrs["one"], attrs["half"])
-            bias = attrs["bias"]
+            if "epsilon" in attrs:
+                op = DynamicDenseAddNorm(dense.op.act_min, dense.op.act_max, attrs["epsilon"])
+            else:
+                op = DynamicDenseGelu(dense.op.act_min, dense.op.act_max, attrs["div"], attrs["one"], attrs["half"])
+            bias, *rest = attrs["inputs"]
             if out.constants[bias].ndim != 1:         # [1, ..., 1, N] as exported: the same values as [N]
                 bias = out.add_constant(f"{bias}/row", out.constants[bias].reshape(-1))
-            n = Node(dense.name, op, (*dense.inputs, bias), old.outputs)
+            n = Node(dense.name, op, (*dense.inputs, bias, *rest), old.outputs)
         nodes.append(n)
     out.nodes = nodes
     out.prune()

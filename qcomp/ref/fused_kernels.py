@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import ops
-from ..ir.qops_fused import DynamicDenseGelu
-from . import float_elementwise
+from ..ir.qops_fused import DynamicDenseAddNorm, DynamicDenseGelu
+from . import float_elementwise, float_norm
 from .integer_kernels import dynamic_dense
 
 
@@ -25,4 +25,11 @@ def dynamic_dense_gelu(op: DynamicDenseGelu, x, w, b, w_scale, bias):
     return float_elementwise.mul(ops.Mul(), m, _scalar(op.half))
 
 
-TABLE = {DynamicDenseGelu: dynamic_dense_gelu}
+def dynamic_dense_add_norm(op: DynamicDenseAddNorm, x, w, b, w_scale, bias, r, gamma, beta):
+    d = dynamic_dense(op.dense(), x, w, b, w_scale)
+    h = float_elementwise.add(ops.Add(), bias, d)
+    s = float_elementwise.add(ops.Add(), h, r)
+    return float_norm.layer_norm(ops.LayerNorm(s.ndim - 1, op.epsilon), s, gamma, beta)
+
+
+TABLE = {DynamicDenseGelu: dynamic_dense_gelu, DynamicDenseAddNorm: dynamic_dense_add_norm}

@@ -98,15 +98,77 @@ def test_gelu_chain_is_not_fused(case):
     assert reason in why_not_fusable(g, dense, g.consumers())
 
 
-def test_c_backend_refuses_the_fused_node():
+@pytest.mark.parametrize("kind", ["DynamicDenseGelu", "DynamicDenseAddNorm"])
+def test_c_backend_refuses_the_fused_node(kind):
     from qcomp.protocol import backend_module
     from qcomp.target import get_target
-    fused = fuse_dynamic(_graph())
+    fused = fuse_dynamic(_graph() if kind == "DynamicDenseGelu" else _norm_graph())
+    assert [n.kind for n in fused.nodes] == [kind]
     problems = backend_module("c").check(fused, get_target("dsp-c"))
-    assert any("DynamicDenseGelu" in str(p) for p in problems), problems
+    assert any(kind in str(p) for p in problems), problems
 
 
 def test_builds_fuse_on_llvm_only():
     from qcomp.builder import BACKEND_FUSIONS
     assert fuse_dynamic in BACKEND_FUSIONS["llvm"]
     assert all(fuse_dynamic not in passes for backend, passes in BACKEND_FUSIONS.items() if backend != "llvm")
+
+
+# ---- DynamicDense + bias Add + residual Add + LayerNorm -> DynamicDenseAddNorm ----
+
+def _norm_graph(*, residual_first=False, broadcast=False, h_output=False) -> Graph:
+    """x -> Dense -> Add(d, bias) -> Add(h, r) -> LayerNorm (last axis), lowered for --quant dynamic."""
+    rng = np.random.default_rng(2)
+    g = Graph(name="addnorm")
+    g.add_input("x", TensorType(SHAPE, F))
+    g.add_input("r", TensorType((1, 1, N) if broadcast else (*SHAPE[:-1], N), F))
+    g.add_constant("w", (rng.standard_normal((N, SHAPE[-1])) * 0.15).astype(np.float32))
+    g.add_constant("b", np.zeros(N, np.float32))
+    g.add_constant("bias", (rng.standard_normal(N) * 0.3).astype(np.float32))
+    g.add_constant("gamma", (1 + rng.standard_normal(N) * 0.2).astype(np.float32))
+    g.add_constant("beta", (rng.standard_normal(N) * 0.2).astype(np.float32))
+    g.add_node(ops.Dense(), ["x", "w", "b"], "d")
+    g.add_node(ops.Add(), ["d", "bias"], "h")
+    g.add_node(ops.Add(), ["r", "h"] if residual_first else ["h", "r"], "s")
+    g.add_node(ops.LayerNorm(2, 1e-12), ["s", "gamma", "beta"], "y")
+    g.outputs = ["y", "h"] if h_output else ["y"]
+    return verify(lower_integer(verify(quantize_weights(verify(g), dynamic=True))))
+
+
+def _norm_feeds():
+    rng = np.random.default_rng(3)
+    return {"x": rng.standard_normal(SHAPE).astype(np.float32),
+            "r": rng.standard_normal((*SHAPE[:-1], N)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("residual_first", [False, True])
+def test_residual_norm_chain_fuses_and_ref_results_are_unchanged(residual_first):
+    unfused = _norm_graph(residual_first=residual_first)
+    fused = verify(fuse_dynamic(unfused))
+    assert [n.kind for n in fused.nodes] == ["DynamicDenseAddNorm"]
+    node = fused.nodes[0]
+    assert node.inputs[4:] == ("bias", "r", "gamma", "beta") and node.op.epsilon == 1e-12
+    want = run_integer(unfused, _norm_feeds())["y"]
+    assert np.unique(want).size > 1000
+    np.testing.assert_array_equal(run_integer(fused, _norm_feeds())["y"], want)
+
+
+@pytest.mark.parametrize("target", ["x86-vnni", "arm-sdot"])
+def test_fused_residual_norm_is_bit_exact_on_llvm(target):
+    from tests.opcases.targets import host_skip, run_arm, run_x86_vnni
+    why = host_skip(target)()
+    if why:
+        pytest.skip(why)
+    run = run_x86_vnni if target == "x86-vnni" else run_arm(target)
+    unfused = _norm_graph()
+    got = run(fuse_dynamic(unfused), _norm_feeds())["y"]
+    np.testing.assert_array_equal(got, run(unfused, _norm_feeds())["y"])
+    np.testing.assert_array_equal(got, run_integer(unfused, _norm_feeds())["y"])
+
+
+@pytest.mark.parametrize("kwargs,reason", [(dict(broadcast=True), "residual of"), (dict(h_output=True), "graph output")])
+def test_residual_norm_chain_is_not_fused(kwargs, reason):
+    g = _norm_graph(**kwargs)
+    assert fuse_dynamic(g) is g
+    dense = next(n for n in g.nodes if n.kind == "DynamicDense")
+    assert reason in why_not_fusable(g, dense, g.consumers())

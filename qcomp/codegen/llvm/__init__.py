@@ -113,6 +113,8 @@ EMITTERS.update({
 # the fused ops of --quant dynamic (ir/qops_fused.py, passes/fuse_dynamic.py): DynamicDense's GEMM, the chain in its epilogue
 EMITTERS[qops_fused.DynamicDenseGelu] = Emitter(kernels_dynamic_fused.emit_dynamic_dense_gelu,
                                                 kernels_float.why_not_dynamic_dense)
+EMITTERS[qops_fused.DynamicDenseAddNorm] = Emitter(kernels_dynamic_fused.emit_dynamic_dense_add_norm,
+                                                   kernels_float.why_not_dynamic_dense)
 
 
 @dataclass

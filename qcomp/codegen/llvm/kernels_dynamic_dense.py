@@ -71,10 +71,12 @@ def packed_weights(w: np.ndarray, spec) -> bytes:
     return data
 
 
-def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None) -> None:
+def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None) -> None:
     """DynamicDense on the GEMM micro-kernels (module docstring). A fused node (kernels_dynamic_fused.py)
     passes `extra`, a float32 [N] input copied per run after the biases (at factor + 8 * n_pad bytes),
-    and after_clamp(b, y, factor, j): its float operations on the clamped vector y of block j."""
+    after_clamp(b, y, extra_at, j, r, out, live): its float operations on the clamped vector y of block
+    j of row r (extra_at: the block's extra values; out: the tile's output, as the epilogue's), and
+    prepare(b, at, n_blocks): stores before the GEMM into 4 * lanes bytes per block at factor + 12 * n_pad."""
     b, op = k.b, node.op
     w = np.asarray(k.graph.constants[node.inputs[1]], np.int8)
     spec = k.spec = step_form(k.spec, w)
@@ -87,8 +89,8 @@ def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None) -> None:
     kpad = n_kq * spec.depth
     a_stride = kpad + 4                         # the pack writes a row term after the row: 0 here (zb = 0)
     q_par = 0                                   # kernels_dynamic_pack's parameters
-    par = abi.align(PARAMS_BYTES)               # factor[n_pad], bias[n_pad], extra[n_pad] (float32)
-    c_base = par + abi.align(12 * n_pad)        # col_term[n_pad] int32
+    par = abi.align(PARAMS_BYTES)               # factor[n_pad], bias[n_pad], extra[n_pad] (float32), prepare's
+    c_base = par + abi.align(16 * n_pad)        # col_term[n_pad] int32
     a_base = c_base + abi.align(4 * n_pad)
     end = a_base + abi.align(m * a_stride)
     k.reserve(end)
@@ -116,6 +118,8 @@ def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None) -> None:
         if extra is not None:
             v = b.load(b.gep(extra, [i], source_etype=F32), typ=F32)
             b.store(v, b.gep(_ptr(b, k.scratch, par + 8 * n_pad), [i], source_etype=F32))
+    if prepare is not None:
+        prepare(b, _ptr(b, k.scratch, par + 12 * n_pad), n_ob)
     w_g = k.mod.table(np.frombuffer(packed_weights(w, spec), np.int8), "dd_w")
     _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad, after_clamp), w_table=w_g)
 
@@ -130,7 +134,8 @@ def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None):
     def store(b, acc, r, j, out, factor, live):
         def with_bias(y):
             return b.fadd(y, b.load(_ptr(b, factor, 4 * (n_pad + j * lanes)), typ=vf, align=4))
-        post = None if after_clamp is None else (lambda y: after_clamp(b, y, _ptr(b, factor, 8 * n_pad), j))
+        post = None if after_clamp is None else (
+            lambda y: after_clamp(b, y, _ptr(b, factor, 8 * n_pad + 4 * j * lanes), j, r, out, live))
         inner(b, acc, r, j, out, factor, live, after_scale=with_bias, after_clamp=post)
     return store
 
