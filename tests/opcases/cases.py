@@ -29,6 +29,7 @@ import numpy as np
 from qcomp import fixedpoint
 from qcomp.ir import Graph, ops, qops
 
+from . import dynamic_fused_cases as dfc
 from . import float_cases as fc
 from . import logic_cases as lc
 from . import graphs as gb
@@ -266,6 +267,10 @@ CASES: list[Case] = [
 CASES += [
     C("dynamic_dense_threaded_pack", _p(fc.dynamic_dense_shaped, (1, 77, 450), 24)),
     C("dynamic_matmul_threaded_pack", _p(fc.dynamic_matmul_heads, (1, 2, 70, 250), (1, 2, 250, 70))),
+]
+# the --quant dynamic fusions (passes/fuse_dynamic.py, dynamic_fused_cases.py): llvm builds only
+CASES += [
+    C("dynamic_dense_add_norm_tails", _p(dfc.dense_add_norm, (2, 19, 96), 70, residual_first=True)),
 ]
 # comparison, selection and index ops (logic_cases.py): bool and int64 results have few values
 CASES += [
