@@ -81,8 +81,14 @@ class BuildOptions:
     color: str = "rgb"
     layout: str = "NCHW"
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    dynamic_granularity: str = "tensor"    # --quant dynamic: an activation scale per "tensor" or per "row"
 
     def check(self) -> None:
+        if self.dynamic_granularity not in ("tensor", "row"):
+            raise QcompError(f"--dynamic-granularity {self.dynamic_granularity!r}: choose tensor or row")
+        if self.dynamic_granularity == "row" and self.quant != "dynamic":
+            raise QcompError(f"--dynamic-granularity row applies to --quant dynamic, not --quant {self.quant}: "
+                             "add --quant dynamic or drop the flag")
         if self.calib_method not in CALIB_METHODS:
             raise QcompError(f"--calib-method {self.calib_method!r}: choose one of {', '.join(CALIB_METHODS)}")
         parse_precision(self.precision)
@@ -135,7 +141,8 @@ def quantize_model(g: Graph, options: BuildOptions) -> tuple[Graph, dict]:
     if options.quant != "full":
         _check_skip(g, options.skip)
         quantize_pass = partial(quantize_weights, per_channel=options.per_channel,
-                                dynamic=options.quant == "dynamic", skip=skip)
+                                dynamic=options.quant == "dynamic", skip=skip,
+                                per_row=options.dynamic_granularity == "row")
         q = run_passes(g, (quantize_pass,), before=passed)
         return q, {"method": None, "samples": 0, "source": None, "mode": options.quant, "notes": notes, **extra}
     if options.calib is None and not prequant_of(g).source:   # (int_io.py: an integer Cast input is no QDQ)

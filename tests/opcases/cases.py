@@ -268,6 +268,12 @@ CASES += [
     C("dynamic_dense_threaded_pack", _p(fc.dynamic_dense_shaped, (1, 77, 450), 24)),
     C("dynamic_matmul_threaded_pack", _p(fc.dynamic_matmul_heads, (1, 2, 70, 250), (1, 2, 250, 70))),
 ]
+# --quant dynamic --dynamic-granularity row (DynamicDenseRows): the per-row quantize in the pack (threaded
+# at 2 * MIN_JOB_ELEMS floats and more), zp[r] in the epilogue
+CASES += [
+    C("dynamic_dense_rows_tails", _p(fc.dynamic_dense_rows, (1, 37, 96), 70)),
+    C("dynamic_dense_rows_threaded_clamped", _p(fc.dynamic_dense_rows, (2, 45, 403), 20, act_min=-2.0, act_max=3.0)),
+]
 # the --quant dynamic fusions (passes/fuse_dynamic.py, dynamic_fused_cases.py): llvm builds only
 CASES += [
     C("dynamic_dense_add_norm_tails", _p(dfc.dense_add_norm, (2, 19, 96), 70, residual_first=True)),

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from qcomp.ir import Graph, Node, ops, qops, qops_fused
+from qcomp.ir import Graph, Node, ops, qops, qops_fused, qops_rows
 
 try:
     from fixedpoint import bigint_ref            # tests/ on sys.path (pytest)
@@ -420,6 +420,20 @@ def dynamic_dense_add_norm(g: Graph, node: Node, x, w, b, w_scale, bias, r, gamm
 
 
 KERNELS[qops_fused.DynamicDenseAddNorm] = dynamic_dense_add_norm
+
+
+def dynamic_dense_rows(g: Graph, node: Node, x, w, b, w_scale):
+    """qops_rows.DynamicDenseRows from its docstring: _dynamic's parameters of each row alone."""
+    rows = x.reshape(-1, x.shape[-1])
+    parts = [_dynamic(row) for row in rows]
+    xc = np.stack([c for c, _ in parts])
+    s = np.asarray([s for _, s in parts], np.float32)[:, None]
+    acc = xc @ w.astype(np.int64).T
+    y = acc.astype(np.float32) * (s * w_scale.astype(np.float32)[None, :]) + b.astype(np.float32)
+    return _float_clamp(y, node.op).reshape(*x.shape[:-1], w.shape[0])
+
+
+KERNELS[qops_rows.DynamicDenseRows] = dynamic_dense_rows
 
 
 def top_k(g: Graph, node: Node, x):

@@ -56,6 +56,10 @@ REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
 REFUSED |= {(t, c): (op, *_DYNAMIC) for t in ("dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
             for c, op in (("dynamic_dense_threaded_pack", "DynamicDense"),
                           ("dynamic_matmul_threaded_pack", "DynamicMatMul"))}
+REFUSED |= {(t, c): ("DynamicDenseRows", "--quant full") for t in ("dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
+            for c in ("dynamic_dense_rows_tails", "dynamic_dense_rows_threaded_clamped")}
+REFUSED |= {("cuda-emulated", c): ("DynamicDenseRows",)
+            for c in ("dynamic_dense_rows_tails", "dynamic_dense_rows_threaded_clamped")}
 # the --quant dynamic fusions (passes/fuse_dynamic.py) exist on llvm only (builder.BACKEND_FUSIONS)
 DYNAMIC_FUSED_CASES = ("dynamic_dense_add_norm_tails",)
 REFUSED |= {(t, c): ("DynamicDenseAddNorm",) for t in ("cuda-emulated", "dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")

@@ -54,7 +54,9 @@ from . import kernels_float_vec
 from . import kernels_residual
 from . import kernels_dynamic_dense
 from . import kernels_dynamic_fused
+from . import kernels_dynamic_rows
 from ...ir import qops_fused
+from ...ir import qops_rows
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -115,6 +117,9 @@ EMITTERS[qops_fused.DynamicDenseGelu] = Emitter(kernels_dynamic_fused.emit_dynam
                                                 kernels_float.why_not_dynamic_dense)
 EMITTERS[qops_fused.DynamicDenseAddNorm] = Emitter(kernels_dynamic_fused.emit_dynamic_dense_add_norm,
                                                    kernels_float.why_not_dynamic_dense)
+# --quant dynamic --dynamic-granularity row (ir/qops_rows.py): the row's quantize in the pack, zp[r] in the epilogue
+EMITTERS[qops_rows.DynamicDenseRows] = Emitter(kernels_dynamic_rows.emit_dynamic_dense_rows,
+                                               kernels_float.why_not_dynamic_dense)
 
 
 @dataclass

@@ -128,39 +128,44 @@ def _masked_store_i8(mod):
 def quantize_pack(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par) -> None:
     """Phase 3: rows [rows, kd] float32 at src -> packed rows at dst (a_stride bytes apart), from the
     scale and zero point at par (dynamic_params) and zb (int32) at par + 8."""
-    offset = k.spec.activation_offset
     jobs = n_jobs(rows * kd, rows)
     per_job = -(-rows // jobs)
     jobs = -(-rows // per_job)
-    full, tail = kd // VF, kd % VF
     f, b, (x, out, p), j = job_function(k.mod, "dq_pack", 3)
     qz = _Quantizer(k, b, p)
     zb = b.load(_ptr(b, p, 8), typ=I32)
-    vi, vb = qz.vi, ir.VectorType(I8, VF)
-    add = ir.Constant(vb, [offset & 0xFF] * VF)
-    reduce_add = k.mod.intrinsic(f"llvm.vector.reduce.add.v{VF}i32", I32, [vi])
     r0 = b.mul(j, c64(per_job))
     r1 = b.select(b.icmp_signed("<", b.add(r0, c64(per_job)), c64(rows)), b.add(r0, c64(per_job)), c64(rows))
     with loop(b, b.sub(r1, r0), "r") as i:
         r = b.add(r0, i)
-        s_row, d_row = _ptr(b, x, b.mul(r, c64(4 * kd))), _ptr(b, out, b.mul(r, c64(a_stride)))
-        total = var(b, vi, ir.Constant(vi, [0] * VF), "sum")
-        with loop(b, full, "c") as c:
-            q = qz.vector(b.load(_ptr(b, s_row, b.mul(c, c64(4 * VF))), typ=qz.vf, align=4))
-            b.store(b.add(b.trunc(q, vb), add), _ptr(b, d_row, b.mul(c, c64(VF))), align=1)
-            b.store(b.add(b.load(total, typ=vi), q), total)
-        acc = b.load(total, typ=vi)
-        if kpad > full * VF:                    # K's tail (masked: dead lanes q = 0) and the padding to Kpad
-            live = _mask(VF, tail)
-            v = b.call(_masked_f32(k.mod), [_ptr(b, s_row, 4 * full * VF), ir.Constant(I32, 4), live,
-                                            ir.Constant(qz.vf, [0.0] * VF)])
-            q = b.select(live, qz.vector(v), ir.Constant(vi, [0] * VF))
-            b.call(_masked_store_i8(k.mod), [b.add(b.trunc(q, vb), add), _ptr(b, d_row, full * VF),
-                                             ir.Constant(I32, 1), _mask(VF, kpad - full * VF)])
-            acc = b.add(acc, q)
-        b.store(b.mul(b.call(reduce_add, [acc]), b.neg(zb)), _ptr(b, d_row, kpad), align=1)
+        pack_row(k, b, qz, _ptr(b, x, b.mul(r, c64(4 * kd))), _ptr(b, out, b.mul(r, c64(a_stride))), kd, kpad, zb)
     b.ret_void()
     parallel_for(k.mod, k.b, f, [src, dst, par], jobs)
+
+
+def pack_row(k, b, qz, s_row, d_row, kd: int, kpad: int, zb) -> None:
+    """One row of phase 3: kd floats at s_row quantized by qz, + offset, to kpad bytes at d_row, then
+    row_term = -zb * sum_k q as int32."""
+    offset = k.spec.activation_offset
+    full, tail = kd // VF, kd % VF
+    vi, vb = qz.vi, ir.VectorType(I8, VF)
+    add = ir.Constant(vb, [offset & 0xFF] * VF)
+    reduce_add = k.mod.intrinsic(f"llvm.vector.reduce.add.v{VF}i32", I32, [vi])
+    total = var(b, vi, ir.Constant(vi, [0] * VF), "sum")
+    with loop(b, full, "c") as c:
+        q = qz.vector(b.load(_ptr(b, s_row, b.mul(c, c64(4 * VF))), typ=qz.vf, align=4))
+        b.store(b.add(b.trunc(q, vb), add), _ptr(b, d_row, b.mul(c, c64(VF))), align=1)
+        b.store(b.add(b.load(total, typ=vi), q), total)
+    acc = b.load(total, typ=vi)
+    if kpad > full * VF:                    # K's tail (masked: dead lanes q = 0) and the padding to Kpad
+        live = _mask(VF, tail)
+        v = b.call(_masked_f32(k.mod), [_ptr(b, s_row, 4 * full * VF), ir.Constant(I32, 4), live,
+                                        ir.Constant(qz.vf, [0.0] * VF)])
+        q = b.select(live, qz.vector(v), ir.Constant(vi, [0] * VF))
+        b.call(_masked_store_i8(k.mod), [b.add(b.trunc(q, vb), add), _ptr(b, d_row, full * VF),
+                                         ir.Constant(I32, 1), _mask(VF, kpad - full * VF)])
+        acc = b.add(acc, q)
+    b.store(b.mul(b.call(reduce_add, [acc]), b.neg(zb)), _ptr(b, d_row, kpad), align=1)
 
 
 def quantize_threaded(k, src, n: int, dst, par) -> None:

@@ -20,9 +20,10 @@ from .irgen import F32, I32, I64, c64
 VF = 16
 
 
-def quant_params(k, lo_s, hi_s):
-    """(scale f32, scale == 0 as i1, zero point i64) of the range [lo_s, hi_s] (module docstring)."""
-    b = k.b
+def quant_params(k, lo_s, hi_s, b=None):
+    """(scale f32, scale == 0 as i1, zero point i64) of the range [lo_s, hi_s] (module docstring), in
+    builder b (default: the node's)."""
+    b = k.b if b is None else b
     scale = b.fdiv(b.fsub(hi_s, lo_s), ir.Constant(F32, 255.0))
     is_zero = b.fcmp_ordered("==", scale, ir.Constant(F32, 0.0))
     safe = b.select(is_zero, ir.Constant(F32, 1.0), scale)
