@@ -32,7 +32,8 @@ What does not fuse (why_not_fusable gives the reason): a value of the chain that
 or has readers outside it (h has exactly the Div and the Mul); an Add with a fused clamp; a bias
 that is not a constant f32 of N values along the last axis; a scalar operand that is not a one-element f32 constant; another
 order of the ops (x * 0.5 first, a Gelu node, the tanh form); a residual of another shape (a
-broadcasting Add); a LayerNorm over more than the last axis.
+broadcasting Add); a LayerNorm over more than the last axis; a DynamicDenseRows (--dynamic-granularity
+row: its epilogue already reads per-row data, and these chains stay unfused there).
 """
 from __future__ import annotations
 
