@@ -88,7 +88,7 @@ def dynamic_params(k, src, n: int, par):
     return scale, zp
 
 
-class _Quantizer:
+class Quantizer:
     """The per-element quantize of phase 3 in a job's builder, from the scale and zero point at par."""
 
     def __init__(self, k, b, par):
@@ -132,7 +132,7 @@ def quantize_pack(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par
     per_job = -(-rows // jobs)
     jobs = -(-rows // per_job)
     f, b, (x, out, p), j = job_function(k.mod, "dq_pack", 3)
-    qz = _Quantizer(k, b, p)
+    qz = Quantizer(k, b, p)
     zb = b.load(_ptr(b, p, 8), typ=I32)
     r0 = b.mul(j, c64(per_job))
     r1 = b.select(b.icmp_signed("<", b.add(r0, c64(per_job)), c64(rows)), b.add(r0, c64(per_job)), c64(rows))
@@ -176,7 +176,7 @@ def quantize_threaded(k, src, n: int, dst, par) -> None:
     per_job = -(-full // jobs) if full else 0
     jobs = max(1, -(-full // per_job)) if full else 1
     f, b, (x, out, p), j = job_function(k.mod, "dq_quant", 3)
-    qz = _Quantizer(k, b, p)
+    qz = Quantizer(k, b, p)
     if full:
         v0 = b.mul(j, c64(per_job))
         v1 = b.select(b.icmp_signed("<", b.add(v0, c64(per_job)), c64(full)), b.add(v0, c64(per_job)), c64(full))

@@ -32,7 +32,7 @@ from ...ir import Node
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for, var
 from .kernels_depthwise import _mask, _ptr
 from .kernels_dynamic_dense import packed_weights, step_form
-from .kernels_dynamic_pack import VF, _Quantizer, n_jobs, pack_row
+from .kernels_dynamic_pack import VF, Quantizer, n_jobs, pack_row
 from .kernels_dynamic_quant import _min_max, quant_params
 from .kernels_qmatmul import Layout, _emit_gemm
 
@@ -114,7 +114,7 @@ def _pack_rows(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, table)
         entry = _ptr(b, tab, b.mul(r, c64(8)))
         b.store(scale, entry)
         b.store(b.trunc(zp, I32), _ptr(b, entry, 4))
-        pack_row(k, b, _Quantizer(k, b, entry), s_row, _ptr(b, out, b.mul(r, c64(a_stride))), kd, kpad,
+        pack_row(k, b, Quantizer(k, b, entry), s_row, _ptr(b, out, b.mul(r, c64(a_stride))), kd, kpad,
                  ir.Constant(I32, 0))
     b.ret_void()
     parallel_for(k.mod, k.b, f, [src, dst, table], jobs)
