@@ -41,6 +41,7 @@ from .passes.fold_pad import fold_pad
 from .passes.fuse_activations import fuse_activations
 from .passes.fuse_residual import fuse_residual
 from .passes.fuse_layer_norm import fuse_layer_norm
+from .passes.fuse_dynamic import fuse_dynamic
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
@@ -57,6 +58,7 @@ TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with 
 # the TARGET-stage fusions a backend emits the fused ops of, run between lower_integer and plan_memory
 # (backends missing here run TARGET_PASSES as they are: the unfused ops every backend has)
 BACKEND_FUSIONS = {"llvm": (fuse_residual,)}
+BACKEND_FUSIONS["llvm"] += (fuse_dynamic,)   # DynamicDense + bias + GELU (passes/fuse_dynamic.py)
 QUANT_MODES = ("full", "weight", "dynamic")
 
 
@@ -82,8 +84,14 @@ class BuildOptions:
     color: str = "rgb"
     layout: str = "NCHW"
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    dynamic_granularity: str = "tensor"    # --quant dynamic: an activation scale per "tensor" or per "row"
 
     def check(self) -> None:
+        if self.dynamic_granularity not in ("tensor", "row"):
+            raise QcompError(f"--dynamic-granularity {self.dynamic_granularity!r}: choose tensor or row")
+        if self.dynamic_granularity == "row" and self.quant != "dynamic":
+            raise QcompError(f"--dynamic-granularity row applies to --quant dynamic, not --quant {self.quant}: "
+                             "add --quant dynamic or drop the flag")
         if self.calib_method not in CALIB_METHODS:
             raise QcompError(f"--calib-method {self.calib_method!r}: choose one of {', '.join(CALIB_METHODS)}")
         parse_precision(self.precision)
@@ -199,7 +207,8 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
             raise QcompError(f"--precision ...=int16 needs --quant full (int16 activations), not --quant "
                              f"{options.quant}; drop the int16 entries or quantize activations")
         quantize_pass = partial(quantize_weights, per_channel=options.per_channel,
-                                dynamic=options.quant == "dynamic", skip=skip)
+                                dynamic=options.quant == "dynamic", skip=skip,
+                                per_row=options.dynamic_granularity == "row")
         q = run_passes(g, (quantize_pass,), before=passed)
         return q, {"method": None, "samples": 0, "source": None, "mode": options.quant, "notes": notes, **extra}
     if options.calib is None and not prequant_of(g).source:   # (int_io.py: an integer Cast input is no QDQ)

@@ -39,6 +39,8 @@ def _add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quant", choices=("full", "weight", "dynamic"),
                    help="full (default): int8 weights and activations; weight: int8 weights, float compute; "
                         "dynamic: int8 weights, activation scales per run for MatMul/Gemm (transformers)")
+    g.add_argument("--dynamic-granularity", choices=("tensor", "row"),
+                   help="--quant dynamic: one activation scale per tensor (default) or per row (token)")
     g.add_argument("--bias-correction", action="store_true",
                    help="shift each layer's bias to undo the mean error weight quantization causes")
     g.add_argument("--equalize", action="store_true",
@@ -72,7 +74,8 @@ def _build_options(args):
              "percentile": args.percentile, "quant": args.quant, "resize": args.resize, "crop": args.crop,
              "color": args.color, "layout": args.layout, "target": args.target,
              "mean": _floats(args.mean, "--mean"), "std": _floats(args.std, "--std"),
-             "accuracy": getattr(args, "accuracy", None)}
+             "accuracy": getattr(args, "accuracy", None),
+             "dynamic_granularity": args.dynamic_granularity}
     opts.update({k: v for k, v in flags.items() if v is not None})
     if args.per_tensor:
         opts["per_channel"] = False

@@ -10,7 +10,7 @@ line of that hook's docstring. tests/test_coverage.py fails when docs/ops.md is 
 """
 from __future__ import annotations
 
-from .ir import ALL_OPS, qops
+from .ir import ALL_OPS, qops, qops_fused
 from .protocol import BACKENDS, backend_module, why_not_of
 from .target import all_targets
 
@@ -32,6 +32,7 @@ def coverage_markdown() -> str:
     notes: dict[str, int] = {}
     rows = []
     ops = {**ALL_OPS, **qops.INTEGER_OPS}
+    ops.update(qops_fused.FUSED_OPS)   # the TARGET-stage fusions of --quant dynamic (passes/fuse_dynamic.py)
     for name, cls in ops.items():
         cells = []
         for b in backends:

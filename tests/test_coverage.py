@@ -3,7 +3,7 @@ it must match what the code says today."""
 from pathlib import Path
 
 from qcomp.coverage import COMMAND, coverage_markdown
-from qcomp.ir import ALL_OPS, qops
+from qcomp.ir import ALL_OPS, qops, qops_fused
 from qcomp.protocol import BACKENDS, backend_module
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "ops.md"
@@ -19,6 +19,7 @@ def test_every_op_has_a_row_and_every_cell_follows_the_table():
     rows = {line.split(" | ")[0].lstrip("| "): line.strip(" |").split(" | ")[1:]
             for line in text.splitlines() if line.startswith("| ") and not line.startswith("| op ")}
     ops = {**ALL_OPS, **qops.INTEGER_OPS}
+    ops.update(qops_fused.FUSED_OPS)   # the TARGET-stage fusions of --quant dynamic
     assert set(rows) == set(ops)
     for name, cls in ops.items():
         for backend, cell in zip(BACKENDS, rows[name]):

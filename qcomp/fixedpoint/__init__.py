@@ -44,6 +44,7 @@ are compiled by every backend.
 from .accumulator import (ACC64_LIMIT, accumulator16_bits, accumulator_fits_int32, max_abs_accumulator,
                           max_abs_accumulator16)
 from .boundary import dequantize, dynamic_quant_params, quantize
+from .boundary import dynamic_quant_params_rows
 from .core import (ADD_LEFT_SHIFT, INT32_MAX, INT32_MIN, MAX_SHIFT, MAX_WINDOW_COUNT, MIN_SHIFT,
                    FixedPointError, multiply_by_quantized_multiplier, out_dtype_for, quantize_multiplier,
                    quantize_multipliers, requantize, saturate)

@@ -77,3 +77,17 @@ def dynamic_quant_params(x) -> tuple[np.float32, int]:
     zero_point = np.rint(np.float32(-128) - np.float32(lo / scale))
     return scale, int(np.clip(zero_point, -128, 127))
 
+
+def dynamic_quant_params_rows(x) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row int8 quant params of a float32 tensor (--quant dynamic --dynamic-granularity row): for
+    each row x[r, :] of x viewed as [rows, K] (K its last axis), dynamic_quant_params(x[r, :]), the
+    same float32 operations on that row's min and max alone. Returns (scale float32[rows], zero_point
+    int64[rows]); each row is then quantized with its own pair (quantize(x[r, :], scale[r], zp[r])).
+    onnxruntime's and TFLite's per-row (per-axis) dynamic quantization of an activation. NaN raises.
+    Hardware: a min/max reduction per row, then scalar float32 ops per row."""
+    x = np.asarray(x, dtype=np.float32)
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    params = [dynamic_quant_params(row) for row in rows]
+    return (np.asarray([s for s, _ in params], np.float32).reshape(-1),
+            np.asarray([z for _, z in params], np.int64).reshape(-1))
+

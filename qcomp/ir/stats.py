@@ -2,13 +2,13 @@
 
 MACs count one multiply-add per weight use: Conv2D N*OH*OW*O*KH*KW*(C/group); ConvTranspose2D
 N*H*W*C*KH*KW*(O/group); Dense prod(x.shape[:-1])*N*K; MatMul prod(batch)*M*N*K; their integer
-forms of the TARGET stage (QConv2D and QConv2DAdd, QConvTranspose2D, QDense, QMatMul, DynamicDense, DynamicMatMul)
-count the same. Other ops count 0 (their cost is memory traffic, not MACs).
+forms of the TARGET stage (QConv2D and QConv2DAdd, QConvTranspose2D, QDense, QMatMul, DynamicDense, DynamicMatMul,
+and DynamicDense's fused and per-row forms) count the same. Other ops count 0 (their cost is memory traffic, not MACs).
 """
 from __future__ import annotations
 
 
-from . import ops, qops
+from . import ops, qops, qops_fused, qops_rows
 from .graph import Graph, Node
 
 
@@ -25,7 +25,12 @@ def node_macs(g: Graph, n: Node) -> int:
         return out.size * t[1].shape[1]
     if isinstance(n.op, (ops.MatMul, qops.QMatMul, qops.DynamicMatMul)):
         return out.size * t[0].shape[-1]
+    if isinstance(n.op, _DYNAMIC_DENSE_FORMS):   # ir/qops_fused.py, ir/qops_rows.py: DynamicDense's product
+        return out.size * t[1].shape[1]
     return 0
+
+
+_DYNAMIC_DENSE_FORMS = (qops_fused.DynamicDenseGelu, qops_fused.DynamicDenseAddNorm, qops_rows.DynamicDenseRows)
 
 
 def graph_macs(g: Graph) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 from .. import fixedpoint
 from ..ir import Graph, Node, QuantParams, Stage, ops
 from ..ir.qops import DynamicDense, DynamicMatMul
+from ..ir.qops_rows import DynamicDenseRows
 from .observers import symmetric_weight_scales
 from .pipeline import each_node
 
@@ -35,7 +36,8 @@ def _int8_weights(g: Graph, out: Graph, name: str, per_channel: bool) -> tuple[s
 
 
 def quantize_weights(g: Graph, per_channel: bool = True, dynamic: bool = False,
-                     skip: frozenset[str] = frozenset()) -> Graph:
+                     skip: frozenset[str] = frozenset(), per_row: bool = False) -> Graph:
+    """per_row (dynamic only): Dense becomes DynamicDenseRows, a scale per row of the activation."""
     out = g.copy()  # keeps every value's type: rewritten nodes produce the same float values
     out.stage = Stage.QUANTIZED
     out.nodes = []
@@ -50,7 +52,7 @@ def quantize_weights(g: Graph, per_channel: bool = True, dynamic: bool = False,
         w_name, s_w = _int8_weights(g, out, n.inputs[1], per_channel)
         if dynamic and isinstance(n.op, ops.Dense):
             scales = out.add_constant(f"{n.inputs[1]}_scale", np.broadcast_to(s_w, (g.types[n.inputs[1]].shape[0],)))
-            op = DynamicDense(n.op.act_min, n.op.act_max)
+            op = (DynamicDenseRows if per_row else DynamicDense)(n.op.act_min, n.op.act_max)
             out.nodes.append(Node(n.name, op, (n.inputs[0], w_name, n.inputs[2], scales), n.outputs))
             continue
         deq = out.unique_name(f"{n.inputs[1]}_dq")

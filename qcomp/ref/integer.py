@@ -23,6 +23,8 @@ from ..errors import QcompError
 from ..ir import Graph, Node, Stage, ops
 from ..ir.io_quant import output_forms
 from ..protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems, why_not_of
+from .dynamic_rows import TABLE as ROWS_TABLE
+from .fused_kernels import TABLE as FUSED_TABLE
 from .integer_kernels import TABLE
 from .interpreter import OnValue, call_kernel, execute, float_kernel
 from .kernels import ACCEPTS, KERNELS
@@ -79,6 +81,9 @@ EMITTERS = {
     **{op: _integer for op in TABLE},
     ops.Quantize: Emitter(_quantize, _why_not_quantize), ops.Dequantize: _dequantize,
 }
+# the fused ops of --quant dynamic graphs (ir/qops_fused.py): the unfused ops' kernels in sequence
+EMITTERS.update({op: (lambda node, graph: FUSED_TABLE[type(node.op)]) for op in FUSED_TABLE})
+EMITTERS.update({op: (lambda node, graph: ROWS_TABLE[type(node.op)]) for op in ROWS_TABLE})   # per-row dynamic
 
 
 def check(graph: Graph, target) -> list[Problem]:

@@ -29,6 +29,7 @@ import numpy as np
 from qcomp import fixedpoint
 from qcomp.ir import Graph, ops, qops
 
+from . import dynamic_fused_cases as dfc
 from . import float_cases as fc
 from . import logic_cases as lc
 from . import graphs as gb
@@ -264,6 +265,22 @@ CASES: list[Case] = [
     C("dynamic_matmul_heads_broadcast_tails", _p(fc.dynamic_matmul_heads, (2, 4, 33, 20), (1, 4, 20, 17))),
     C("dynamic_matmul_heads_clamped", _p(fc.dynamic_matmul_heads, (1, 3, 16, 64), (1, 3, 64, 40), act_min=-1.0,
                                          act_max=2.5)),
+]
+# the dynamic quantize fused into the pack and threaded (codegen/llvm/kernels_dynamic_pack.py): inputs of
+# over 2 * MIN_JOB_ELEMS floats (two jobs of min/max and of quantize + pack), K and N tails
+CASES += [
+    C("dynamic_dense_threaded_pack", _p(fc.dynamic_dense_shaped, (1, 77, 450), 24)),
+    C("dynamic_matmul_threaded_pack", _p(fc.dynamic_matmul_heads, (1, 2, 70, 250), (1, 2, 250, 70))),
+]
+# --quant dynamic --dynamic-granularity row (DynamicDenseRows): the per-row quantize in the pack (threaded
+# at 2 * MIN_JOB_ELEMS floats and more), zp[r] in the epilogue
+CASES += [
+    C("dynamic_dense_rows_tails", _p(fc.dynamic_dense_rows, (1, 37, 96), 70)),
+    C("dynamic_dense_rows_threaded_clamped", _p(fc.dynamic_dense_rows, (2, 45, 403), 20, act_min=-2.0, act_max=3.0)),
+]
+# the --quant dynamic fusions (passes/fuse_dynamic.py, dynamic_fused_cases.py): llvm builds only
+CASES += [
+    C("dynamic_dense_add_norm_tails", _p(dfc.dense_add_norm, (2, 19, 96), 70, residual_first=True)),
 ]
 # comparison, selection and index ops (logic_cases.py): bool and int64 results have few values
 CASES += [

@@ -192,3 +192,21 @@ def dynamic_matmul_heads(name: str, rng: np.random.Generator, a_shape, b_shape, 
     g.add_node(ops.MatMul(act_min=act_min, act_max=act_max), ["a", "b"], "matmul")
     g.outputs = ["matmul"]
     return _dynamic(g, rng)
+
+
+def dynamic_dense_rows(name: str, rng: np.random.Generator, x_shape, n_out, act_min=None, act_max=None):
+    """DynamicDenseRows (--dynamic-granularity row): rows of different ranges (a scale 0 row, an
+    all-positive row, rows scaled by 10^-2 .. 10^2) so the per-row scales and zero points differ."""
+    g = Graph(name=name)
+    g.add_input("x", TensorType(tuple(x_shape), F))
+    w = _weights(g, rng, "w", (n_out, x_shape[-1]))
+    b = _weights(g, rng, "b", (n_out,), 0.2)
+    g.add_node(ops.Dense(act_min=act_min, act_max=act_max), ["x", w, b], "fc")
+    g.outputs = ["fc"]
+    target = verify(lower_integer(verify(quantize_weights(verify(g), dynamic=True, per_row=True))))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    rows = x.reshape(-1, x_shape[-1])
+    rows *= (10.0 ** rng.uniform(-2, 2, (rows.shape[0], 1))).astype(np.float32)
+    rows[0] = 0.0
+    rows[1] = np.abs(rows[1])
+    return target, {"x": rows.reshape(x_shape)}

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from qcomp.ir import Graph, Node, ops, qops
+from qcomp.ir import Graph, Node, ops, qops, qops_fused, qops_rows
 
 try:
     from fixedpoint import bigint_ref            # tests/ on sys.path (pytest)
@@ -406,6 +406,35 @@ KERNELS = {
 KERNELS.update({ops.Compare: compare, ops.Where: where, ops.ArgMax: arg_extreme, ops.ArgMin: arg_extreme,
                 ops.ReduceMin: reduce_min, ops.Not: logical, ops.Logical: logical})
 KERNELS[ops.Gather] = gather
+
+
+def dynamic_dense_add_norm(g: Graph, node: Node, x, w, b, w_scale, bias, r, gamma, beta):
+    """qops_fused.DynamicDenseAddNorm from its docstring: DynamicDense, two float32 additions, then
+    LayerNorm over the last axis in float64 (mean, centred squares' mean, one division by the square
+    root), rounded to float32 once."""
+    h = (bias.astype(np.float32) + dynamic_dense(g, node, x, w, b, w_scale)).astype(np.float32)
+    s = (h + r.astype(np.float32)).astype(np.float64)
+    centred = s - s.mean(axis=-1, keepdims=True)
+    var = (centred * centred).mean(axis=-1, keepdims=True)
+    y = centred / np.sqrt(var + node.op.epsilon) * gamma.astype(np.float64) + beta.astype(np.float64)
+    return y.astype(np.float32)
+
+
+KERNELS[qops_fused.DynamicDenseAddNorm] = dynamic_dense_add_norm
+
+
+def dynamic_dense_rows(g: Graph, node: Node, x, w, b, w_scale):
+    """qops_rows.DynamicDenseRows from its docstring: _dynamic's parameters of each row alone."""
+    rows = x.reshape(-1, x.shape[-1])
+    parts = [_dynamic(row) for row in rows]
+    xc = np.stack([c for c, _ in parts])
+    s = np.asarray([s for _, s in parts], np.float32)[:, None]
+    acc = xc @ w.astype(np.int64).T
+    y = acc.astype(np.float32) * (s * w_scale.astype(np.float32)[None, :]) + b.astype(np.float32)
+    return _float_clamp(y, node.op).reshape(*x.shape[:-1], w.shape[0])
+
+
+KERNELS[qops_rows.DynamicDenseRows] = dynamic_dense_rows
 
 
 def top_k(g: Graph, node: Node, x):

@@ -53,6 +53,17 @@ REFUSED: dict[tuple[str, str], tuple[str, ...]] = {
                   ("dynamic_dense_tokens_tails", "DynamicDense"), ("dynamic_dense_wide_k_clamped", "DynamicDense"),
                   ("dynamic_matmul_heads_broadcast_tails", "DynamicMatMul"),
                   ("dynamic_matmul_heads_clamped", "DynamicMatMul"))}
+REFUSED |= {(t, c): (op, *_DYNAMIC) for t in ("dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
+            for c, op in (("dynamic_dense_threaded_pack", "DynamicDense"),
+                          ("dynamic_matmul_threaded_pack", "DynamicMatMul"))}
+REFUSED |= {(t, c): ("DynamicDenseRows", "--quant full") for t in ("dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
+            for c in ("dynamic_dense_rows_tails", "dynamic_dense_rows_threaded_clamped")}
+REFUSED |= {("cuda-emulated", c): ("DynamicDenseRows",)
+            for c in ("dynamic_dense_rows_tails", "dynamic_dense_rows_threaded_clamped")}
+# the --quant dynamic fusions (passes/fuse_dynamic.py) exist on llvm only (builder.BACKEND_FUSIONS)
+DYNAMIC_FUSED_CASES = ("dynamic_dense_add_norm_tails",)
+REFUSED |= {(t, c): ("DynamicDenseAddNorm",) for t in ("cuda-emulated", "dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
+            for c in DYNAMIC_FUSED_CASES}
 # QConv2DAdd exists on the backends that fuse residual Adds (builder.BACKEND_FUSIONS: llvm); the others
 # never receive one from a build, which gives them the unfused QConv2D + QAdd
 FUSED_CASES = ("conv1x1_add_relu_c13_o40", "conv3x3_add_residual_first_o17", "conv3x3_relu_add_s2_zp_extremes",

@@ -59,6 +59,10 @@ from . import kernels_dynamic_dense
 from . import kernels_norm
 from ...ir.qops_norm import QLayerNorm
 from . import kernels16, kernels16_dot
+from . import kernels_dynamic_fused
+from . import kernels_dynamic_rows
+from ...ir import qops_fused
+from ...ir import qops_rows
 from ..names import CNames
 from .abi import check_io, emit_abi, raw_forms, separate_raw_outputs
 from .compile import compile_object, cross_artifact, link_shared
@@ -124,6 +128,15 @@ EMITTERS.update({
     qops16.QAvgPool2D16: Emitter(kernels16.emit_avgpool16, kernels16.why_not_avgpool16),
     qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
 })
+
+# the fused ops of --quant dynamic (ir/qops_fused.py, passes/fuse_dynamic.py): DynamicDense's GEMM, the chain in its epilogue
+EMITTERS[qops_fused.DynamicDenseGelu] = Emitter(kernels_dynamic_fused.emit_dynamic_dense_gelu,
+                                                kernels_float.why_not_dynamic_dense)
+EMITTERS[qops_fused.DynamicDenseAddNorm] = Emitter(kernels_dynamic_fused.emit_dynamic_dense_add_norm,
+                                                   kernels_float.why_not_dynamic_dense)
+# --quant dynamic --dynamic-granularity row (ir/qops_rows.py): the row's quantize in the pack, zp[r] in the epilogue
+EMITTERS[qops_rows.DynamicDenseRows] = Emitter(kernels_dynamic_rows.emit_dynamic_dense_rows,
+                                               kernels_float.why_not_dynamic_dense)
 
 
 @dataclass

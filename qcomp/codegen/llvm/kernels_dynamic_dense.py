@@ -20,8 +20,9 @@ The epilogue is the reference's float order, one float32 operation each (no cont
 factor[n] = s_x * w_scale[n] (per run, into the scratch), y = float32(acc) * factor[n], then
 y + bias[n], then the clamp; bit-exact to the reference.
 
-Phases: quantize (kernels_dynamic_quant.py: vectorized, the scalar form's values), pack A
-(kernels_qmatmul_pack.pack_a: u bytes, K padded to the instruction's depth), the per-run tables
+Phases: the quantize fused into the pack of A (kernels_dynamic_pack.py: a threaded min/max, then
+scale and zero point, then quantize and pack in one threaded pass over x: u bytes, K padded to the
+instruction's depth; the scalar form's values), the per-run tables
 (factor, bias, col_term over OB * lanes channels), then kernels_qmatmul's GEMM phase: jobs over
 row tiles x channel chunks, a parallel_for. The weights are packed at build time in the run-time
 form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
@@ -37,11 +38,11 @@ from llvmlite import ir
 from ... import abi
 from ...ir import Node
 from . import kernels_dot, kernels_neon
-from .kernels_dynamic_quant import dynamic_quantize
+from .kernels_dynamic_pack import PARAMS_BYTES, dynamic_params, quantize_pack
 from .irgen import F32, I32, loop
 from .kernels_depthwise import _ptr
 from .kernels_qmatmul import Layout, _emit_gemm, _float_epilogue, run_time_spec
-from .kernels_qmatmul_pack import block_order, pack_a
+from .kernels_qmatmul_pack import block_order
 
 
 def step_form(spec, w: np.ndarray):
@@ -70,8 +71,12 @@ def packed_weights(w: np.ndarray, spec) -> bytes:
     return data
 
 
-def emit_dynamic_dense(node: Node, k) -> None:
-    """DynamicDense on the GEMM micro-kernels (module docstring)."""
+def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None) -> None:
+    """DynamicDense on the GEMM micro-kernels (module docstring). A fused node (kernels_dynamic_fused.py)
+    passes `extra`, a float32 [N] input copied per run after the biases (at factor + 8 * n_pad bytes),
+    after_clamp(b, y, extra_at, j, r, out, live): its float operations on the clamped vector y of block
+    j of row r (extra_at: the block's extra values; out: the tile's output, as the epilogue's), and
+    prepare(b, at, n_blocks): stores before the GEMM into 4 * lanes bytes per block at factor + 12 * n_pad."""
     b, op = k.b, node.op
     w = np.asarray(k.graph.constants[node.inputs[1]], np.int8)
     spec = k.spec = step_form(k.spec, w)
@@ -82,17 +87,19 @@ def emit_dynamic_dense(node: Node, k) -> None:
     n_ob, n_kq = -(-n // lanes), -(-kd // spec.depth)
     n_pad = n_ob * lanes
     kpad = n_kq * spec.depth
-    a_stride = kpad + 4                         # pack_a writes a row term after the row: unused here
-    par = abi.align(m * kd)                     # factor[n_pad], bias[n_pad] (float32)
-    c_base = par + abi.align(8 * n_pad)         # col_term[n_pad] int32
+    a_stride = kpad + 4                         # the pack writes a row term after the row: 0 here (zb = 0)
+    q_par = 0                                   # kernels_dynamic_pack's parameters
+    par = abi.align(PARAMS_BYTES)               # factor[n_pad], bias[n_pad], extra[n_pad] (float32), prepare's
+    c_base = par + abi.align(16 * n_pad)        # col_term[n_pad] int32
     a_base = c_base + abi.align(4 * n_pad)
     end = a_base + abi.align(m * a_stride)
     k.reserve(end)
     lay = Layout(m, kd, n, 1, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), n_ob, n_kq, a_stride,
                  a_base, 0, c_base, end)
-    q = k.scratch
-    s_x, zp = dynamic_quantize(k, k.ins[0], m * kd, q)
-    b.call(pack_a(k, m, kd, kpad, a_stride), [q, _ptr(b, k.scratch, a_base), _i32(0)])
+    params = _ptr(b, k.scratch, q_par)
+    s_x, zp = dynamic_params(k, k.ins[0], m * kd, params)     # threaded min/max, then scale and zp
+    b.store(_i32(0), _ptr(b, params, 8))                       # zb: the weights' zero point
+    quantize_pack(k, k.ins[0], m, kd, kpad, a_stride, _ptr(b, k.scratch, a_base), params)
     colsum = np.zeros(n_pad, np.int32)
     colsum[:n] = w.astype(np.int64).sum(axis=1)
     colsum_g = k.mod.table(colsum, "dd_colsum")
@@ -108,13 +115,18 @@ def emit_dynamic_dense(node: Node, k) -> None:
         b.store(b.fmul(s_x, ws), b.gep(factor_at, [i], source_etype=F32))
         bias = b.load(b.gep(bias_ins, [i], source_etype=F32), typ=F32)
         b.store(bias, b.gep(bias_at, [i], source_etype=F32))
+        if extra is not None:
+            v = b.load(b.gep(extra, [i], source_etype=F32), typ=F32)
+            b.store(v, b.gep(_ptr(b, k.scratch, par + 8 * n_pad), [i], source_etype=F32))
+    if prepare is not None:
+        prepare(b, _ptr(b, k.scratch, par + 12 * n_pad), n_ob)
     w_g = k.mod.table(np.frombuffer(packed_weights(w, spec), np.int8), "dd_w")
-    _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad), w_table=w_g)
+    _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad, after_clamp), w_table=w_g)
 
 
-def _bias_epilogue(k, op, o_total: int, n_pad: int):
+def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None):
     """_float_epilogue with the bias: y = float32(acc) * factor[n] + bias[n], clamped; `factor`
-    points at the block's factors, its biases n_pad floats further."""
+    points at the block's factors, its biases n_pad floats further (a fused node's extra input 2 * n_pad)."""
     lanes = k.spec.lanes
     vf = ir.VectorType(F32, lanes)
     inner = _float_epilogue(k, op, o_total)
@@ -122,7 +134,9 @@ def _bias_epilogue(k, op, o_total: int, n_pad: int):
     def store(b, acc, r, j, out, factor, live):
         def with_bias(y):
             return b.fadd(y, b.load(_ptr(b, factor, 4 * (n_pad + j * lanes)), typ=vf, align=4))
-        inner(b, acc, r, j, out, factor, live, after_scale=with_bias)
+        post = None if after_clamp is None else (
+            lambda y: after_clamp(b, y, _ptr(b, factor, 8 * n_pad + 4 * j * lanes), j, r, out, live))
+        inner(b, acc, r, j, out, factor, live, after_scale=with_bias, after_clamp=post)
     return store
 
 

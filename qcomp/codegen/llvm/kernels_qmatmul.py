@@ -30,9 +30,9 @@ Two phases, each a parallel_for (runtime/llvm/pool.c), in the node's scratch:
      node's multiplier and shift (tables of one value per channel); jobs = (batch, chunk of NR
      blocks, group of MR-row tiles) as kernels_dot.gemm_plan splits them.
 
-DynamicMatMul (--quant dynamic): a and b quantized per run into the scratch first (kernels_float's
-dynamic quantize, vectorized in kernels_dynamic_quant.py: scale and zero point from each tensor's
-min/max), the zero points passed to the packs at run time, and the tiles' epilogue
+DynamicMatMul (--quant dynamic): scale and zero point of a and b from each tensor's min/max, a
+quantized straight into its pack and b into the scratch (kernels_dynamic_pack.py: threaded, the
+values of kernels_dynamic_quant.py), the zero points passed to the packs at run time, and the tiles' epilogue
 y = float32(acc) * float32(s_a * s_b), clamped to [act_min, act_max], stored as float32
 (|q - zp| <= 255: the same bound, the same fallback).
 
@@ -55,7 +55,7 @@ from ...ir import Node
 from . import kernels_dot, kernels_mmla, kernels_neon, tables
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for
 from .kernels_qmatmul_pack import pack_a, pack_b
-from .kernels_dynamic_quant import dynamic_quantize
+from .kernels_dynamic_pack import PARAMS_BYTES, dynamic_params, quantize_pack, quantize_threaded
 from .kernels_depthwise import _mask, _ptr
 from .isa import DotSpec
 
@@ -147,18 +147,26 @@ def emit_dynamic_matmul(node: Node, k) -> None:
     a_shape, b_shape = k.graph.types[node.inputs[0]].shape, k.graph.types[node.inputs[1]].shape
     na, nb = int(np.prod(a_shape)), int(np.prod(b_shape))
     n_ob = -(-b_shape[-1] // spec.lanes)
-    q_a, q_b, params = 0, abi.align(na), abi.align(na) + abi.align(nb)   # params: za, zb (int32), factor[OB * lanes]
+    # the scratch: b quantized; kernels_dynamic_pack's parameters of a, of b; za, zb (int32), factor[OB * lanes]
+    q_b, p_a = 0, abi.align(nb)
+    p_b = p_a + abi.align(PARAMS_BYTES)
+    params = p_b + abi.align(PARAMS_BYTES)
     lay = layout(node, k.graph, spec, params + abi.align(64 + 4 * n_ob * spec.lanes))
     k.reserve(lay.end)
-    qa, qb, par = (_ptr(b, k.scratch, at) for at in (q_a, q_b, params))
-    s_a, zp_a = dynamic_quantize(k, k.ins[0], na, qa)      # kernels_dynamic_quant: vectorized
-    s_b, zp_b = dynamic_quantize(k, k.ins[1], nb, qb)
+    qb, pa, pb, par = (_ptr(b, k.scratch, at) for at in (q_b, p_a, p_b, params))
+    s_a, zp_a = dynamic_params(k, k.ins[0], na, pa)        # kernels_dynamic_pack: threaded min/max
+    s_b, zp_b = dynamic_params(k, k.ins[1], nb, pb)
     b.store(b.trunc(zp_a, I32), _ptr(b, par, 0))
     b.store(b.trunc(zp_b, I32), _ptr(b, par, 4))
+    b.store(b.trunc(zp_b, I32), _ptr(b, pa, 8))            # a's row terms: -zb * sum_k qa
     factor, factor_at = b.fmul(s_a, s_b), _ptr(b, par, 64)
     with loop(b, n_ob * spec.lanes, "f") as i:
         b.store(factor, b.gep(factor_at, [i], source_etype=F32))
-    _emit_pack(k, lay, qa, qb, par)
+    # every A matrix's rows are the rows of one [n_a * M, K] matrix: quantized and packed in one pass
+    quantize_pack(k, k.ins[0], lay.n_a * lay.m, lay.kd, lay.n_kq * spec.depth, lay.a_stride,
+                  _ptr(b, k.scratch, lay.a_base), pa)
+    quantize_threaded(k, k.ins[1], nb, qb, pb)
+    _emit_pack(k, lay, None, qb, par, a_packed=True)
     _emit_gemm(k, lay, 4, params + 64, params + 64, _float_epilogue(k, op, lay.n))
 
 
@@ -170,7 +178,7 @@ def _float_epilogue(k, op, o_total: int):
     masked_store = k.mod.intrinsic(f"llvm.masked.store.v{lanes}f32.p0", VOID,
                                    [vf, PTR, I32, ir.VectorType(ir.IntType(1), lanes)])
 
-    def store(b, acc, r, j, out, factor, live, after_scale=None):
+    def store(b, acc, r, j, out, factor, live, after_scale=None, after_clamp=None):
         y = b.fmul(b.sitofp(acc, vf), b.load(_ptr(b, factor, 4 * j * lanes), typ=vf, align=4))
         if after_scale is not None:          # DynamicDense's bias (kernels_dynamic_dense.py)
             y = after_scale(y)
@@ -180,6 +188,8 @@ def _float_epilogue(k, op, o_total: int):
         if op.act_max is not None:
             hi = ir.Constant(vf, [float(np.float32(op.act_max))] * lanes)
             y = b.select(b.fcmp_ordered(">", y, hi), hi, y)
+        if after_clamp is not None:          # a fused float epilogue (kernels_dynamic_fused.py)
+            y = after_clamp(y)
         dst = _ptr(b, out, 4 * (r * o_total + j * lanes))
         if live < lanes:
             b.call(masked_store, [y, dst, ir.Constant(I32, 4), _mask(lanes, live)])
@@ -188,12 +198,15 @@ def _float_epilogue(k, op, o_total: int):
     return store
 
 
-def _emit_pack(k, lay: Layout, a_src, b_src, zps) -> None:
-    """Phase 1: job i < n_a packs A matrix i, job n_a + j packs B matrix j; zps: int32 (za, zb)."""
+def _emit_pack(k, lay: Layout, a_src, b_src, zps, a_packed: bool = False) -> None:
+    """Phase 1: job i < n_a packs A matrix i, job n_a + j packs B matrix j; zps: int32 (za, zb).
+    a_packed: A is packed already (DynamicMatMul: kernels_dynamic_pack), only the B jobs run."""
     spec = k.spec
     a_fn = pack_a(k, lay.m, lay.kd, lay.n_kq * spec.depth, lay.a_stride)
     b_fn = pack_b(k, lay.kd, lay.n, lay.n_kq)
     f, b, (a_in, b_in, scratch, zp), i = job_function(k.mod, "qmatmul_pack", 4)
+    first = lay.n_a if a_packed else 0
+    i = b.add(i, c64(first))
     za = b.load(zp, typ=I32, align=4)
     zb = b.load(_ptr(b, zp, 4), typ=I32, align=4)
     w_bytes, c_bytes = lay.w_bytes(spec), lay.c_bytes(spec)
@@ -207,7 +220,8 @@ def _emit_pack(k, lay: Layout, a_src, b_src, zps) -> None:
                           _ptr(b, scratch, b.add(c64(lay.w_base), b.mul(j, c64(w_bytes)))),
                           _ptr(b, scratch, b.add(c64(lay.c_base), b.mul(j, c64(c_bytes)))), za, zb])
     b.ret_void()
-    parallel_for(k.mod, k.b, f, [a_src, b_src, k.scratch, zps], lay.n_a + lay.n_b)
+    a_src = b_src if a_src is None else a_src
+    parallel_for(k.mod, k.b, f, [a_src, b_src, k.scratch, zps], lay.n_a + lay.n_b - first)
 
 
 def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=None) -> None:

@@ -1,0 +1,77 @@
+"""DynamicDenseGelu and DynamicDenseAddNorm (qcomp/ir/qops_fused.py, passes/fuse_dynamic.py) on the
+GEMM micro-kernels. DynamicDenseGelu: the
+DynamicDense of kernels_dynamic_dense.py, then the GELU chain in the tiles' epilogue, lane-wise on
+each clamped float32 vector y of `lanes` output channels while it is in registers:
+
+    h = y + bias[n];  t = h / div;  e = erf(t);  a = e + one;  m = h * a;  out = m * half
+
+one IEEE float32 operation each, in the unfused graph's order, and erf the one the unfused Erf node
+gets on this backend (vecmath.erf: kernels_float_vec.emit_erf calls the same function on the same
+float32 values, and its value does not depend on the vector width), so the fused node's output is
+the unfused sequence's on llvm bit for bit. bias is copied per run next to the DynamicDense's
+factors and biases (emit_dynamic_dense's `extra`).
+
+DynamicDenseAddNorm: the epilogue computes s = (y + bias[n]) + r[m, n] (two IEEE additions, the
+unfused Adds' order) and stores s; r is read at the output's position plus a per-run pointer
+difference (r - out, stored before the GEMM in every channel block's slot of the scratch: the
+epilogue reaches only its block's slots). Then kernels_float_vec.emit_layer_norm's threaded row pass
+normalizes the output in place (each element is read before it is written, its row's sums taken
+before), the unfused LayerNorm node's code on the same float32 values: bit-exact to the unfused nodes.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from llvmlite import ir
+
+from ...ir import Node, ops
+from . import kernels_float_vec, vecmath
+from .irgen import F32, I32, I64, PTR, c64, loop
+from .kernels_depthwise import _mask, _ptr
+from .kernels_dynamic_dense import emit_dynamic_dense
+
+
+def emit_dynamic_dense_gelu(node: Node, k) -> None:
+    op = node.op
+    lanes = k.spec.lanes
+    vf = ir.VectorType(F32, lanes)
+
+    def splat(v: float):
+        return ir.Constant(vf, [v] * lanes)
+
+    def gelu(b, y, extra, j, r, out, live):
+        h = b.fadd(y, b.load(extra, typ=vf, align=4))
+        e = vecmath.erf(k.mod, b, b.fdiv(h, splat(op.div)))
+        return b.fmul(b.fmul(h, b.fadd(e, splat(op.one))), splat(op.half))
+
+    emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=gelu)
+
+
+def emit_dynamic_dense_add_norm(node: Node, k) -> None:
+    op = node.op
+    lanes = k.spec.lanes
+    vf = ir.VectorType(F32, lanes)
+    n = k.graph.types[node.outputs[0]].shape[-1]
+    n_pad = -(-n // lanes) * lanes
+    masked_load = k.mod.intrinsic(f"llvm.masked.load.v{lanes}f32.p0", vf,
+                                  [PTR, I32, ir.VectorType(ir.IntType(1), lanes), vf])
+    out_ptr, res_ptr = k.outs[0], k.ins[5]
+
+    def prepare(b, at, n_blocks):
+        diff = b.sub(b.ptrtoint(res_ptr, I64), b.ptrtoint(out_ptr, I64))
+        with loop(b, n_blocks, "diff") as i:
+            b.store(diff, _ptr(b, at, b.mul(i, c64(4 * lanes))), align=4)
+
+    def add_residual(b, y, extra, j, r, out, live):
+        h = b.fadd(y, b.load(extra, typ=vf, align=4))
+        diff = b.load(_ptr(b, extra, 4 * n_pad), typ=I64, align=4)      # prepare's slot of this block
+        at = _ptr(b, _ptr(b, out, diff), 4 * (r * n + j * lanes))
+        if live < lanes:
+            res = b.call(masked_load, [at, ir.Constant(I32, 4), _mask(lanes, live), ir.Constant(vf, [0.0] * lanes)])
+        else:
+            res = b.load(at, typ=vf, align=4)
+        return b.fadd(h, res)
+
+    emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=add_residual, prepare=prepare)
+    norm = Node(node.name, ops.LayerNorm(-1, op.epsilon), (node.outputs[0], *node.inputs[6:8]), node.outputs)
+    kernels_float_vec.emit_layer_norm(norm, dataclasses.replace(k, ins=[out_ptr, k.ins[6], k.ins[7]]))

@@ -1,0 +1,87 @@
+"""TARGET-stage fused ops of --quant dynamic graphs (passes/fuse_dynamic.py): a DynamicDense and the
+float ops that read it, one node whose value is, element for element, the unfused sequence's.
+
+Only backends that emit them receive them (builder.BACKEND_FUSIONS: llvm); every other backend, and
+the `ref` target, run the unfused sequence. The reference interpreter runs them too
+(qcomp/ref/fused_kernels.py: the unfused ops' own kernels, in the same order).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .ops import Op
+from .qops import DynamicDense, _check
+from .types import DType, IRError, TensorType
+
+_F = DType.FLOAT32
+
+
+@dataclass(frozen=True)
+class DynamicDenseGelu(Op):
+    """DynamicDense, the bias Add after it and GELU in its Erf form, fused. Per element, float32,
+    each step one IEEE operation rounded once, in this order (the unfused graph's):
+      d = DynamicDense(x, w, b, w_scale) {act_min, act_max}     (qops.DynamicDense)
+      h = bias[n] + d                                            (Add: float32 addition is commutative)
+      t = h / div                                                (Div by a scalar constant)
+      e = erf(t)                                                 (Erf: the backend's Erf of the unfused node)
+      a = e + one                                                (Add of a scalar constant)
+      m = h * a                                                  (Mul)
+      y = m * half                                               (Mul by a scalar constant)
+    which is x * 0.5 * (1 + erf(x / sqrt 2)) with div = sqrt 2, one = 1, half = 0.5 as exported.
+    Inputs: DynamicDense's four (x f32[..., K], w i8[N, K], b f32[N], w_scale f32[N]), then bias
+    f32[N]. div, one, half: float32 values (stored as the Python floats they equal)."""
+    act_min: float | None = None
+    act_max: float | None = None
+    div: float = 1.4142135381698608
+    one: float = 1.0
+    half: float = 0.5
+    arity: ClassVar[int] = 5
+
+    def dense(self) -> DynamicDense:
+        """The DynamicDense of the sequence (d above)."""
+        return DynamicDense(self.act_min, self.act_max)
+
+    def infer(self, ins):
+        out = self.dense().infer(ins[:4])
+        _check(ins[4:], (_F,), "DynamicDenseGelu bias")
+        n = out[0].shape[-1]
+        if ins[4].shape != (n,):
+            raise IRError(f"DynamicDenseGelu: the bias has shape {ins[4].shape}, expected ({n},)")
+        return [TensorType(out[0].shape, _F)]
+
+
+@dataclass(frozen=True)
+class DynamicDenseAddNorm(Op):
+    """DynamicDense, the bias Add after it, the residual Add and the LayerNorm over the last axis,
+    fused. Per element, float32, in this order (the unfused graph's):
+      d = DynamicDense(x, w, b, w_scale) {act_min, act_max}     (qops.DynamicDense)
+      h = bias[n] + d                                            (Add: float32 addition is commutative)
+      s = h + r                                                  (Add of the residual r)
+      y = LayerNorm(s, gamma, beta) {axis: last, epsilon}        (ops.LayerNorm: the backend's LayerNorm
+                                                                  of the unfused node, over each row of N)
+    Inputs: DynamicDense's four (x f32[..., K], w i8[N, K], b f32[N], w_scale f32[N]), then bias
+    f32[N], r f32 (the output's shape), gamma f32[N], beta f32[N]."""
+    act_min: float | None = None
+    act_max: float | None = None
+    epsilon: float = 1e-5
+    arity: ClassVar[int] = 8
+
+    def dense(self) -> DynamicDense:
+        """The DynamicDense of the sequence (d above)."""
+        return DynamicDense(self.act_min, self.act_max)
+
+    def infer(self, ins):
+        out = self.dense().infer(ins[:4])
+        _check(ins[4:], (_F, _F, _F, _F), "DynamicDenseAddNorm bias, residual, gamma, beta")
+        shape = out[0].shape
+        n = shape[-1]
+        if ins[5].shape != shape:
+            raise IRError(f"DynamicDenseAddNorm: the residual has shape {ins[5].shape}, the output {shape}")
+        for what, t in (("bias", ins[4]), ("gamma", ins[6]), ("beta", ins[7])):
+            if t.shape != (n,):
+                raise IRError(f"DynamicDenseAddNorm: {what} has shape {t.shape}, expected ({n},)")
+        return [TensorType(shape, _F)]
+
+
+FUSED_OPS: dict[str, type[Op]] = {cls.__name__: cls for cls in [DynamicDenseGelu, DynamicDenseAddNorm]}

@@ -1,0 +1,35 @@
+"""Reference kernels of the fused ops of qcomp/ir/qops_fused.py: the unfused sequence, run with the
+unfused ops' own kernels in the same order, so a fused graph's values are the unfused graph's bit for
+bit (tests/passes/test_fuse_dynamic.py compares both)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import ops
+from ..ir.qops_fused import DynamicDenseAddNorm, DynamicDenseGelu
+from . import float_elementwise, float_norm
+from .integer_kernels import dynamic_dense
+
+
+def _scalar(v: float) -> np.ndarray:
+    return np.asarray(v, dtype=np.float32)
+
+
+def dynamic_dense_gelu(op: DynamicDenseGelu, x, w, b, w_scale, bias):
+    d = dynamic_dense(op.dense(), x, w, b, w_scale)
+    h = float_elementwise.add(ops.Add(), bias, d)
+    t = float_elementwise.div(ops.Div(), h, _scalar(op.div))
+    e = float_elementwise.erf(ops.Erf(), t)
+    a = float_elementwise.add(ops.Add(), e, _scalar(op.one))
+    m = float_elementwise.mul(ops.Mul(), h, a)
+    return float_elementwise.mul(ops.Mul(), m, _scalar(op.half))
+
+
+def dynamic_dense_add_norm(op: DynamicDenseAddNorm, x, w, b, w_scale, bias, r, gamma, beta):
+    d = dynamic_dense(op.dense(), x, w, b, w_scale)
+    h = float_elementwise.add(ops.Add(), bias, d)
+    s = float_elementwise.add(ops.Add(), h, r)
+    return float_norm.layer_norm(ops.LayerNorm(s.ndim - 1, op.epsilon), s, gamma, beta)
+
+
+TABLE = {DynamicDenseGelu: dynamic_dense_gelu, DynamicDenseAddNorm: dynamic_dense_add_norm}

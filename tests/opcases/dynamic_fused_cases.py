@@ -1,0 +1,40 @@
+"""Op cases of the --quant dynamic fusions (qcomp/passes/fuse_dynamic.py): the unfused float graph
+lowered for --quant dynamic, then fused by the pass (which must fuse it: a case that tests no fused
+node fails here). naive.py computes the fused node from its docstring's formulas.
+
+DynamicDenseGelu has no case here: its erf is the backend's Erf (the llvm backend's vecmath.erf is
+within 2 ulp of the reference's, not equal), so no single expected value holds on every target;
+tests/passes/test_fuse_dynamic.py checks it against the unfused nodes on each target instead."""
+from __future__ import annotations
+
+import numpy as np
+
+from qcomp.ir import DType, Graph, TensorType, ops, verify
+from qcomp.ir.qops_fused import DynamicDenseAddNorm
+from qcomp.passes.fuse_dynamic import fuse_dynamic
+from qcomp.passes.lower_integer import lower_integer
+from qcomp.passes.quantize_weights import quantize_weights
+
+F = DType.FLOAT32
+
+
+def dense_add_norm(name: str, rng: np.random.Generator, x_shape, n_out: int, residual_first: bool = False):
+    """x -> Dense -> Add(bias) -> Add(residual) -> LayerNorm (last axis): a BERT layer's output block."""
+    g = Graph(name=name)
+    g.add_input("x", TensorType(tuple(x_shape), F))
+    g.add_input("r", TensorType((*x_shape[:-1], n_out), F))
+    g.add_constant("w", (rng.standard_normal((n_out, x_shape[-1])) * 0.2).astype(np.float32))
+    g.add_constant("b", np.zeros(n_out, np.float32))
+    g.add_constant("bias", (rng.standard_normal((1, n_out)) * 0.3).astype(np.float32))
+    g.add_constant("gamma", (1 + rng.standard_normal(n_out) * 0.2).astype(np.float32))
+    g.add_constant("beta", (rng.standard_normal(n_out) * 0.2).astype(np.float32))
+    g.add_node(ops.Dense(), ["x", "w", "b"], "d")
+    g.add_node(ops.Add(), ["bias", "d"], "h")
+    g.add_node(ops.Add(), ["r", "h"] if residual_first else ["h", "r"], "s")
+    g.add_node(ops.LayerNorm(len(x_shape) - 1, 1e-12), ["s", "gamma", "beta"], "y")
+    g.outputs = ["y"]
+    lowered = verify(lower_integer(verify(quantize_weights(verify(g), dynamic=True))))
+    fused = verify(fuse_dynamic(lowered))
+    assert [type(n.op) for n in fused.nodes] == [DynamicDenseAddNorm], [n.kind for n in fused.nodes]
+    feeds = {i: rng.standard_normal(g.types[i].shape).astype(np.float32) for i in g.inputs}
+    return fused, feeds
