@@ -25,7 +25,7 @@ ALLOWED = {
     "calibdata": set(),
     "int_io": set(),            # integer model I/O of artifacts and the float reference (api-level helpers)
     "report": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata", "accuracy"},   # api-level: quantizes as build does
-    "accuracy": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata", "target", "int_io"},   # api-level: sensitivity, --accuracy
+    "accuracy": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata", "target", "int_io", "protocol"},   # api-level: sensitivity, --accuracy
 }
 # third-party modules only some layers may import
 EXCLUSIVE = {"onnx": {"frontend"}, "llvmlite": {"codegen"}, "jinja2": {"codegen"}}
