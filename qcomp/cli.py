@@ -69,7 +69,7 @@ def _build_options(args):
     opts = api.load_config(args.config) if args.config else {}
     flags = {"calib": args.calib, "calib_size": args.calib_size, "calib_method": args.calib_method,
              "percentile": args.percentile, "quant": args.quant, "resize": args.resize, "crop": args.crop,
-             "color": args.color, "layout": args.layout, "target": args.target,
+             "color": args.color, "layout": args.layout, "target": args.target, "mcpu": getattr(args, "mcpu", None),
              "mean": _floats(args.mean, "--mean"), "std": _floats(args.std, "--std")}
     opts.update({k: v for k, v in flags.items() if v is not None})
     if args.per_tensor:
@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default=None, help="a target of `qcomp targets` (x86-vnni, arm-sdot, cuda, dsp-c, cortex-m4, ref, ...) or "
                    "native: the best CPU target this host runs (default: ref)")
     p.add_argument("-o", "--output", metavar="OUT", help="artifact directory (default: MODEL_STEM.TARGET)")
+    p.add_argument("--mcpu", metavar="NAME", help="x86 llvm targets: the CPU to compile for (native, "
+                   "sapphirerapids, icelake-server, znver4, znver5, ...; default: the target's portable choice, "
+                   "x86-64-v4 for x86-vnni); the artifact then needs that CPU's extensions")
     _add_quant_flags(p)
     _add_shape_flag(p)
     p.set_defaults(func=cmd_build)
