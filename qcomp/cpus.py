@@ -10,7 +10,8 @@ isa(mcpu) is this module's table of the vector extensions LLVM may select on its
 subsets, VNNI, GFNI, VAES, ...), each with the name /proc/cpuinfo reports; scalar extensions
 (BMI2, MOVBE, ...) are implied by AVX2 on every CPU in the table. A CPU that lacks one of the
 target's own features is refused before any compile (LLVM with assertions aborts instead: "Do not
-know how to split"). `native` is this host: LLVM's name for it, with exactly the tracked
+know how to split"); the generic levels x86-64-v3 and x86-64-v4 are baselines that the target's
+features add to, not CPUs, and are never refused. `native` is this host: LLVM's name for it, with exactly the tracked
 extensions /proc/cpuinfo reports (a hypervisor may hide some that the CPU model has).
 
 Without --mcpu the target's toml `cpu` stands (x86-vnni: x86-64-v4, AVX-512 F/BW/CD/DQ/VL, the
@@ -101,7 +102,8 @@ def with_mcpu(target: Target, name: str | None) -> Target:
                          f"{target.name!r} takes its CPU from its toml ({target.cpu or 'none'})")
     cpu = resolve(name)
     wanted = [f[1:] for f in target.features if f.startswith("+")]
-    missing = [f for f in wanted if f not in cpu.isa]
+    # a generic ISA level (x86-64-v3, x86-64-v4) is a baseline, not a CPU: the target's features add to it
+    missing = [] if cpu.vendor == "generic" and name != NATIVE else [f for f in wanted if f not in cpu.isa]
     if missing:
         shown = f"{name} ({cpu.name})" if name == NATIVE else name
         raise QcompError(f"--mcpu {shown} lacks {', '.join(missing)}, which target {target.name!r} needs "
