@@ -60,6 +60,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:   # benchmarks/peers.py, also when this file is loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
 REPO = HERE.parent
 MODELS = REPO / "tests" / "models"
 SECTION = "x86-latency"

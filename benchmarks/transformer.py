@@ -53,6 +53,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:   # benchmarks/peers.py, also when this file is loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
 REPO = HERE.parent
 SECTION = "transformer"
 CALIB_SAMPLES = 8
@@ -173,7 +175,7 @@ def section(command: str, facts: dict, seq: int, rows: list[dict], engines_missi
     today = datetime.date.today().isoformat()
     lines = [f"## Transformer encoders on x86-vnni against onnxruntime ({today})", "",
              f"Command: `{command}`; CPU: {facts['cpu']} ({facts['cores']} cores available), "
-             f"{', '.join(f'{k} {v}' for k, v in facts['peers'].items())}, qcomp at {facts['commit']}{' (uncommitted changes)' if facts['dirty'] else ''}; "
+             f"{', '.join(f'{k} {v}' for k, v in facts.get('peers', {'onnxruntime': facts['onnxruntime']}).items())}, qcomp at {facts['commit']}{' (uncommitted changes)' if facts['dirty'] else ''}; "
              f"load average at the start {facts['load'][0]:.1f} (a shared machine: compare ratios within this "
              f"table). Batch 1, sequence {seq}; median over rounds of each engine's median ms, each engine alone "
              f"in its own process, the order alternating over rounds; cosine: the sentence embedding (masked mean of last_hidden_state) "
