@@ -439,11 +439,12 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
     return "\n".join(lines) + "\n"
 
 
-def write_section(results: Path, text: str) -> None:
+def write_section(results: Path, text: str, section: str = SECTION) -> None:
     doc = results.read_text()
-    begin, end = f"<!-- {SECTION}:begin -->", f"<!-- {SECTION}:end -->"
-    if begin not in doc or end not in doc:
-        raise SystemExit(f"{results} lacks the {begin} / {end} markers")
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+    if begin not in doc or end not in doc:   # a new section: appended with its markers
+        results.write_text(doc.rstrip("\n") + "\n\n" + begin + "\n" + text + end + "\n")
+        return
     head, rest = doc.split(begin, 1)
     _, tail = rest.split(end, 1)
     results.write_text(head + begin + "\n" + text + end + tail)
@@ -463,6 +464,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="5 runs, 1 warm-up, 64x64 cnn_zoo images, 2 conv layers")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of updating RESULTS.md")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--section", default=SECTION, help="the RESULTS.md section (markers) to rewrite or append")
     args = ap.parse_args(argv)
     if args.child:
         kind, *rest = json.loads(args.child)
@@ -537,8 +539,8 @@ def main(argv=None) -> int:
     if args.no_write:
         print(text)
     else:
-        write_section(Path(args.results), text)
-        print(f"wrote the {SECTION} section of {args.results}")
+        write_section(Path(args.results), text, args.section)
+        print(f"wrote the {args.section} section of {args.results}")
     return 0
 
 

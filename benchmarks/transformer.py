@@ -222,6 +222,7 @@ def main(argv=None) -> int:
     ap.add_argument("--engines", default=",".join(ENGINES), help="a subset of: " + ", ".join(ENGINES))
     ap.add_argument("--no-write", action="store_true", help="print the section instead of updating RESULTS.md")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--section", default=SECTION, help="the RESULTS.md section (markers) to rewrite or append")
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(*json.loads(args.child))))
@@ -270,15 +271,15 @@ def main(argv=None) -> int:
     if args.no_write:
         print(text)
     else:
-        write_section(Path(args.results), text)
+        write_section(Path(args.results), text, args.section)
         print(text)
     return 0
 
 
-def write_section(results: Path, text: str) -> None:
+def write_section(results: Path, text: str, section: str = SECTION) -> None:
     """Replace the section between its markers, or append it (with markers) at the end."""
     doc = results.read_text()
-    begin, end = f"<!-- {SECTION}:begin -->", f"<!-- {SECTION}:end -->"
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
     if begin in doc and end in doc:
         head, rest = doc.split(begin, 1)
         _, tail = rest.split(end, 1)
