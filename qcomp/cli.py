@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "native: the best CPU target this host runs (default: ref)")
     p.add_argument("-o", "--output", metavar="OUT", help="artifact directory (default: MODEL_STEM.TARGET)")
     p.add_argument("--mcpu", metavar="NAME", help="x86 llvm targets: the CPU to compile for (native, "
-                   "sapphirerapids, icelake-server, znver4, znver5, ...; default: the target's portable choice, "
-                   "x86-64-v4 for x86-vnni); the artifact then needs that CPU's extensions")
+                   "sapphirerapids, icelake-server, znver4, znver5, x86-64-v4, ...; default: the target's own, "
+                   "icelake-server for x86-vnni); the artifact then needs that CPU's extensions")
     _add_quant_flags(p)
     _add_shape_flag(p)
     p.set_defaults(func=cmd_build)

@@ -14,12 +14,16 @@ know how to split"); the generic levels x86-64-v3 and x86-64-v4 are baselines th
 features add to, not CPUs, and are never refused. `native` is this host: LLVM's name for it, with exactly the tracked
 extensions /proc/cpuinfo reports (a hypervisor may hide some that the CPU model has).
 
-Without --mcpu the target's toml `cpu` stands (x86-vnni: x86-64-v4, AVX-512 F/BW/CD/DQ/VL, the
-baseline every AVX-512 VNNI CPU from Cascade Lake and Zen 4 on implements, with generic tuning).
+Without --mcpu the target's toml `cpu` stands, and the artifact checks the target's features only
+(x86-vnni: icelake-server, whose AVX-512 set Ice Lake and later Xeons and Zen 4/5 implement; LLVM
+selected none of its extensions beyond the target's features in the benchmark CNNs, checked with
+objdump; `--mcpu x86-64-v4` is the strict baseline for Cascade Lake and Cooper Lake).
 
 Kernel shapes: `zmm_halves` marks CPUs that execute a 512-bit operation as two 256-bit halves
-(Zen 4); the llvm backend's dot kernels keep zmm there (VPDPBUSD zmm issues at the same MAC rate
-as two ymm, with half the instructions and twice the accumulator capacity of 32 ymm registers).
+(Zen 4). The dot kernels' vector width is the target's (codegen/llvm/isa.py) and their MR x NR
+follow the register count, for every CPU: measured on Zen 4, VPDPBUSD sustains 1 zmm or 2 ymm per
+cycle, 64 MACs either way, so zmm (half the instructions, twice the int32 lanes in 32 registers)
+stays the choice there too; --mcpu changes LLVM's instruction selection and scheduling only.
 """
 from __future__ import annotations
 
