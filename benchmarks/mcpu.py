@@ -9,7 +9,10 @@ images ("default": no --mcpu, the target toml's cpu). The builds quantize identi
 artifacts compute the same integers (the script checks their outputs are equal) and differ only in
 LLVM's instruction selection and scheduling. Timing: benchmarks/peers.time_rounds, each artifact
 alone in its own child process per round, the order reversed every other round; the figure is the
-median of round medians (ms). The build time of each is reported too.
+median of round medians (ms). With --interleave, all of a model's artifacts are loaded in one child
+instead and timed in alternating blocks of qcomp.bench.BLOCK runs (qcomp.bench.time_interleaved):
+paired, so a load that changes from second to second on a shared machine hits every CPU's
+artifact alike. The build time of each is reported too.
 
 The script rewrites the `x86-mcpu` section of benchmarks/RESULTS.md (between its markers, appended
 when absent).
@@ -41,13 +44,15 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--interleave", action="store_true", help="time all CPUs' artifacts in one child, in blocks")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args(argv)
     import latency
     import peers
     if args.child:
-        print(json.dumps(latency.child_engine(*json.loads(args.child))))
+        kind, *rest = json.loads(args.child)
+        print(json.dumps(child_interleaved(*rest) if kind == "interleaved" else latency.child_engine(kind, *rest)))
         return 0
     import qcomp
     from qcomp.artifact import read_manifest
@@ -78,6 +83,13 @@ def main(argv=None) -> int:
             same = all(np.array_equal(outputs[c][k], outputs[cpus[0]][k]) for c in cpus for k in outputs[c])
             inputs = read_manifest(arts[cpus[0]])["inputs"]
             for n in threads:
+                if args.interleave:
+                    got = peers.run_script_child(__file__, ["interleaved", arts, inputs, n, args.runs * args.rounds,
+                                                            args.warmup], REPO)
+                    t = {c: {"ms": 1e3 * float(np.median(v))} for c, v in got.items()}
+                    rows.append((name, n, t, same))
+                    print(f"{name} {n} thread(s): " + ", ".join(f"{c} {peers.cell(t[c])}" for c in cpus), flush=True)
+                    continue
                 t = peers.time_rounds(lambda cpu, n=n: peers.run_script_child(
                     __file__, ["qcomp", arts[cpu], inputs, n, args.runs, args.warmup], REPO), cpus, args.rounds)
                 rows.append((name, n, t, same))
@@ -91,6 +103,15 @@ def main(argv=None) -> int:
     return 0
 
 
+def child_interleaved(arts: dict, inputs: list, threads: int, runs: int, warmup: int) -> dict:
+    """Every artifact loaded here, timed in alternating blocks (qcomp.bench.time_interleaved)."""
+    from qcomp.bench import load_qcomp, random_feeds, time_interleaved
+    feeds = random_feeds(inputs, np.random.default_rng(0))
+    loaded = {cpu: load_qcomp(path, threads) for cpu, path in arts.items()}
+    timings = time_interleaved([(cpu, lambda a=a: a.run(feeds)) for cpu, a in loaded.items()], runs, warmup)
+    return {t.name: t.seconds for t in timings}
+
+
 def section(command: str, facts: dict, cpus: list[str], rows: list, builds: list, args, elapsed: float) -> str:
     import latency
     import peers
@@ -99,9 +120,11 @@ def section(command: str, facts: dict, cpus: list[str], rows: list, builds: list
              f"Command: `{command}` ({elapsed / 60:.1f} min); CPU: {facts['cpu']} (family {facts.get('CPU family', '?')} "
              f"model {facts.get('Model', '?')}: LLVM names it {builds[0][3] if cpus[0] == 'native' else _host()}), "
              f"{facts['cores']} cores, qcomp at {facts['commit']}{' (uncommitted changes)' if facts['dirty'] else ''}; "
-             f"load average at the start {facts['load'][0]:.1f} (a shared machine: compare within a row). Median "
-             f"over {args.rounds} rounds of each artifact's median of {args.runs} runs, each alone in its own process, "
-             f"ms; ratio: against `{base}`.", ""]
+             f"load average at the start {facts['load'][0]:.1f} (a shared machine: compare within a row). " +
+             (f"Median of {args.runs * args.rounds} runs per artifact, all of a model's artifacts in one process, "
+              f"timed in alternating blocks of 5 runs" if args.interleave else
+              f"Median over {args.rounds} rounds of each artifact's median of {args.runs} runs, each alone in its "
+              f"own process") + f", ms; ratio: against `{base}`.", ""]
     table = []
     for name, n, t, same in rows:
         cells = [latency.TITLES[name], str(n)] + [peers.cell(t[c]) for c in cpus]
