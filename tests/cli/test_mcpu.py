@@ -80,5 +80,5 @@ def test_the_table_is_consistent():
     """Every tracked extension has a run-time check; each CPU's ISA uses only tracked names."""
     from qcomp.codegen.llvm.cpucheck import X86_FEATURES
     assert all(f"+{f}" in X86_FEATURES for f in ISA_FLAGS)
-    for cpu in CPUS.values():
-        assert set(cpu.isa) <= set(ISA_FLAGS) and cpu.name == next(k for k, v in CPUS.items() if v is cpu)
+    for key, cpu in CPUS.items():
+        assert set(cpu.isa) <= set(ISA_FLAGS) and cpu.name == key, key
