@@ -18,7 +18,8 @@ model. A peer that is not installed or fails on a model gets the reason under th
 
 Latency: for each model and thread count, `rounds` rounds; in each, every engine runs alone in a
 fresh child process (its own thread pools, no other engine's spinning workers), `warmup` untimed
-runs then `runs` timed runs on the same seeded random input; the order of the engines is reversed
+runs then `runs` timed runs (an engine of seconds per run: at least 3, within 20 s; peers.time_engine) on
+the same seeded random input; the order of the engines is reversed
 every other round (peers.time_rounds). An engine's figure is the median of its round medians.
 qcomp's time is a Python `Artifact.run` call (input checks, ctypes, quantize and dequantize at the
 boundary included), as onnxruntime's is `InferenceSession.run` and OpenVINO's `InferRequest.infer`.

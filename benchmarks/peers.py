@@ -144,18 +144,29 @@ def open_engine(kind: str, path: str, threads: int, output: str | None = None):
     raise ValueError(f"unknown engine kind {kind!r}")
 
 
+BUDGET_S = 20.0    # timed seconds per engine and child, past which it stops after MIN_RUNS
+MIN_RUNS = 3
+
+
 def time_engine(kind: str, path: str, feeds: dict[str, np.ndarray], threads: int, runs: int, warmup: int,
                 output: str | None = None) -> tuple[dict, np.ndarray]:
-    """Warm up, then time `runs` runs of one engine: ({"seconds", "load"}, its last result)."""
+    """Warm up, then time `runs` runs of one engine: ({"seconds", "load"}, its last result). An engine
+    that takes seconds per run (TVM at default schedules) stops after MIN_RUNS once BUDGET_S is spent,
+    and after one warm-up run that took over a quarter of it."""
     run = open_engine(kind, path, threads, output)
     for _ in range(warmup):
+        t0 = time.perf_counter()
         result = run(feeds)
+        if time.perf_counter() - t0 > BUDGET_S / 4:
+            break
     seconds = []
     load = os.getloadavg()[0]
     for _ in range(runs):
         t0 = time.perf_counter()
         result = run(feeds)
         seconds.append(time.perf_counter() - t0)
+        if len(seconds) >= MIN_RUNS and sum(seconds) > BUDGET_S:
+            break
     return {"seconds": seconds, "load": [load, os.getloadavg()[0]]}, np.asarray(result)
 
 
