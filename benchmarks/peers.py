@@ -16,7 +16,9 @@ The peers are benchmark-only packages (benchmarks/requirements-peers.txt, `scrip
 reason (`Unavailable`) and the benchmark goes on without it.
 
 Timing (time_rounds): `rounds` rounds; in each, every engine runs alone in a fresh child process
-(its own thread pools; nothing else loaded), `warmup` untimed runs then `runs` timed runs; the
+(its own thread pools; nothing else loaded), `warmup` untimed runs then `runs` timed runs (at
+least MIN_RUNS and, past them, no more than BUDGET_S seconds: TVM's default schedules take
+seconds per CNN run); the
 order of engines is reversed every other round, so drift on a shared machine hits all alike. An
 engine's figure is the median of its round medians.
 """
