@@ -381,7 +381,7 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
             engines: tuple = tuple(ENGINES)) -> str:
     peak_core = 2 * 64 * 2 * clock
     lines = [
-        f"## x86-vnni latency against onnxruntime ({datetime.date.today().isoformat()})", "",
+        f"## x86-vnni latency against onnxruntime, OpenVINO and TVM ({datetime.date.today().isoformat()})", "",
         f"Command: `{command}` ({elapsed / 60:.1f} min). Written by `benchmarks/latency.py`; how it measures is in "
         f"its docstring.", "",
         f"Machine: {facts['cpu']} (family {facts.get('CPU family', '?')} model {facts.get('Model', '?')} stepping "
