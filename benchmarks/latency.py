@@ -216,25 +216,6 @@ def build(model: Path, out: Path, image_shape) -> tuple[float, np.ndarray]:
     return time.perf_counter() - t0, images
 
 
-def prepare_peers(model: Path, int8: Path, inputs: list[dict], images: np.ndarray, work: Path,
-                  wanted: list[str]) -> dict:
-    """engine -> (kind, path) of every peer but qcomp, or peers.Unavailable with the reason."""
-    import peers
-    name = inputs[0]["name"]
-    shapes = {i["name"]: list(i["shape"]) for i in inputs}
-    made = {"ort fp32": ("ort", str(model)), "ort int8": ("ort", str(int8))}
-    if "openvino int8" in wanted:
-        xml = peers.openvino_int8(model, [{name: image[None]} for image in images], work / f"{model.stem}.ov")
-        made["openvino int8"] = xml if isinstance(xml, peers.Unavailable) else ("openvino", str(xml))
-    for engine, source in (("tvm fp32", model), ("tvm qdq", int8)):
-        if engine in wanted:
-            lib = peers.tvm_library(source, shapes, work / f"{source.stem}.tvm.so")
-            made[engine] = lib if isinstance(lib, peers.Unavailable) else ("tvm", str(lib))
-    return {e: v for e, v in made.items() if e in wanted}
-
-
-# ---- timing children -------------------------------------------------------------------------
-
 def child_engine(kind: str, path: str, inputs: list[dict], threads: int, runs: int, warmup: int) -> dict:
     """One engine alone in this process (peers.time_engine) on the seeded random input."""
     import peers
@@ -343,42 +324,10 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
            ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def latency_table(latency: list, engines: list[str]) -> list[str]:
-    """The latency table: one row per model x threads, a column per engine, qcomp against the best int8
-    peer measured; then the reasons of the peers without a figure."""
-    import peers
-    rows, verdicts, notes = [], [], {}
-    for name, threads, t in latency:
-        cells = [TITLES[name], f"{threads} ({t['qcomp'].get('threads_in_effect', '?')})"]
-        cells += [peers.cell(t.get(e)) for e in engines]
-        best = min(((t[e]["ms"], e) for e in INT8_PEERS if isinstance(t.get(e), dict) and "ms" in t[e]),
-                   default=None)
-        q = t["qcomp"].get("ms")
-        if best and q:
-            verdicts.append(q <= GOAL * best[0])
-            cells += [f"{q / best[0]:.2f} ({ENGINES[best[1]]})", "met" if verdicts[-1] else "not met"]
-        else:
-            cells += ["-", "-"]
-        loads = [x for d in t.values() if isinstance(d, dict) for x in d.get("loads", [])]
-        cells.append(f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-")
-        rows.append(cells)
-        for e in engines:
-            d = t.get(e)
-            why = d.why if isinstance(d, peers.Unavailable) else d.get("error") if isinstance(d, dict) else None
-            if why:
-                notes.setdefault((e, why), []).append(f"{TITLES[name]} {threads}t")
-    lines = table(["model", "threads (qcomp's in effect)"] + [ENGINES[e] for e in engines] +
-                  ["qcomp / best int8 peer", f"goal (<= {GOAL}x)", "load avg during"], rows)
-    lines += ["", f"Goal (qcomp at or below {GOAL}x the best int8 peer) met in {sum(verdicts)} of {len(verdicts)} "
-              f"model x thread cases."]
-    for (e, why), where in notes.items():
-        lines += ["", f"{ENGINES[e]}: no figure ({', '.join(where)}): {why}"]
-    return lines
-
-
 def section(command: str, facts: dict, clock: float, dp_rate: float, latency: list, convs: list,
             builds: dict, elapsed: float, runs: int, warmup: int, pinned=None, rounds: int = 1,
             engines: tuple = tuple(ENGINES)) -> str:
+    import peers
     peak_core = 2 * 64 * 2 * clock
     lines = [
         f"## x86-vnni latency against onnxruntime, OpenVINO and TVM ({datetime.date.today().isoformat()})", "",
@@ -390,8 +339,9 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
         f"(threads per core {facts.get('Thread(s) per core', '?')}, L2 {facts.get('L2 cache', '?')}, "
         f"L3 {facts.get('L3 cache', '?')}); clock measured {clock / 1e9:.2f} GHz (dependent adds); vpdpbusd zmm "
         f"sustained {dp_rate / clock:.2f} per cycle on one core (the peak below assumes 2). onnxruntime "
-        f"{facts['onnxruntime']}, {', '.join(f'{k} {v}' for k, v in facts.get('peers', {}).items() if k != 'onnxruntime')}"
-        f", Python {facts['python']}, qcomp commit {facts['commit']}"
+        f"{facts['onnxruntime']}, "
+        + "".join(f"{k} {v}, " for k, v in facts.get("peers", {}).items() if k != "onnxruntime") +
+        f"Python {facts['python']}, qcomp commit {facts['commit']}"
         f"{' plus uncommitted kernel changes in the tree' if facts['dirty'] else ''}. Load average at the start "
         f"{facts['load'][0]:.1f}: the 2 cores are shared with other sessions, so the figures carry noise of "
         f"10-30 %; compare ratios within one run: every engine runs alone in its own process, the order "
@@ -399,7 +349,7 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
         f"### Batch-1 latency (median over {rounds} rounds of each engine's median of {runs} runs, after {warmup} "
         f"warm-up runs; each engine alone in its own process, ms)", "",
     ]
-    lines += latency_table(latency, list(engines))
+    lines += peers.latency_table(latency, list(engines), TITLES, ENGINES, INT8_PEERS, GOAL)
     by = {(name, threads): t for name, threads, t in latency}
     ort = lambda t: t.get("ort int8", {}).get("ms", 0) if isinstance(t.get("ort int8"), dict) else 0   # noqa: E731
     slower = [TITLES[name] for (name, threads), t in by.items() if threads > 1 and (name, 1) in by
@@ -503,7 +453,7 @@ def main(argv=None) -> int:
             from qcomp.artifact import read_manifest
             inputs = read_manifest(art)["inputs"]
             int8 = ort_int8_model(model, inputs, work / f"{name}.int8.onnx")
-            made = {"qcomp": ("qcomp", str(art)), **prepare_peers(model, int8, inputs, images, work, engines)}
+            made = {"qcomp": ("qcomp", str(art)), **peers.prepare_cnn(model, int8, inputs, images, work, engines)}
             runnable = [e for e in engines if isinstance(made.get(e), tuple)]
             for n in threads:
                 def spawn(engine, n=n):

@@ -213,3 +213,59 @@ def cell(d: dict | Unavailable | None) -> str:
     if "ms" in d:
         return f"{d['ms']:.2f}"
     return "failed"
+
+
+# ---- the CNN benchmark's peers and table (benchmarks/latency.py) -----------------------------
+
+def prepare_cnn(model: Path, int8: Path, inputs: list[dict], images: np.ndarray, work: Path,
+                  wanted: list[str]) -> dict:
+    """engine -> (kind, path) of every peer but qcomp, or Unavailable with the reason."""
+    name = inputs[0]["name"]
+    shapes = {i["name"]: list(i["shape"]) for i in inputs}
+    made = {"ort fp32": ("ort", str(model)), "ort int8": ("ort", str(int8))}
+    if "openvino int8" in wanted:
+        xml = openvino_int8(model, [{name: image[None]} for image in images], work / f"{model.stem}.ov")
+        made["openvino int8"] = xml if isinstance(xml, Unavailable) else ("openvino", str(xml))
+    for engine, source in (("tvm fp32", model), ("tvm qdq", int8)):
+        if engine in wanted:
+            lib = tvm_library(source, shapes, work / f"{source.stem}.tvm.so")
+            made[engine] = lib if isinstance(lib, Unavailable) else ("tvm", str(lib))
+    return {e: v for e, v in made.items() if e in wanted}
+
+
+def latency_table(latency: list, engines: list[str], titles: dict, columns: dict, int8_peers: tuple,
+                  goal: float) -> list[str]:
+    """The latency table: one row per model x threads, a column per engine, qcomp against the best int8
+    peer measured; then the reasons of the peers without a figure."""
+    rows, verdicts, notes = [], [], {}
+    for name, threads, t in latency:
+        cells = [titles[name], f"{threads} ({t['qcomp'].get('threads_in_effect', '?')})"]
+        cells += [cell(t.get(e)) for e in engines]
+        best = min(((t[e]["ms"], e) for e in int8_peers if isinstance(t.get(e), dict) and "ms" in t[e]),
+                   default=None)
+        q = t["qcomp"].get("ms")
+        if best and q:
+            verdicts.append(q <= goal * best[0])
+            cells += [f"{q / best[0]:.2f} ({columns[best[1]]})", "met" if verdicts[-1] else "not met"]
+        else:
+            cells += ["-", "-"]
+        loads = [x for d in t.values() if isinstance(d, dict) for x in d.get("loads", [])]
+        cells.append(f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-")
+        rows.append(cells)
+        for e in engines:
+            d = t.get(e)
+            why = d.why if isinstance(d, Unavailable) else d.get("error") if isinstance(d, dict) else None
+            if why:
+                notes.setdefault((e, why), []).append(f"{titles[name]} {threads}t")
+    lines = _table(["model", "threads (qcomp's in effect)"] + [columns[e] for e in engines] +
+                  ["qcomp / best int8 peer", f"goal (<= {goal}x)", "load avg during"], rows)
+    lines += ["", f"Goal (qcomp at or below {goal}x the best int8 peer) met in {sum(verdicts)} of {len(verdicts)} "
+              f"model x thread cases."]
+    for (e, why), where in notes.items():
+        lines += ["", f"{columns[e]}: no figure ({', '.join(where)}): {why}"]
+    return lines
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"] + \
+           ["| " + " | ".join(r) + " |" for r in rows]
