@@ -1,5 +1,5 @@
-"""Batch-1 latency of qcomp x86-vnni against onnxruntime FP32 and onnxruntime int8, conv throughput
-as a fraction of the VNNI peak, and build times, in one run on this machine.
+"""Batch-1 latency of qcomp x86-vnni against onnxruntime FP32 and int8, OpenVINO int8 and Apache TVM,
+conv throughput as a fraction of the VNNI peak, and build times, in one run on this machine.
 
     python benchmarks/latency.py                         full run, rewrites the x86-latency section
     python benchmarks/latency.py --quick --no-write      small settings, prints the section
@@ -11,15 +11,18 @@ time = that whole call). onnxruntime int8 is qcomp/bench.py's: quant_pre_process
 quantize_static QDQ, per-channel, QUInt8 activations x QInt8 weights (its VNNI path), calibrated on
 8 random images.
 
-Latency: for each model and thread count a child process (fresh thread pools) loads qcomp (threads
-through qcomp.load(num_threads=N) or QCOMP_NUM_THREADS), onnxruntime FP32 and int8
-(intra_op_num_threads=N, inter_op 1, sequential), warms each up, then times `runs` runs of each,
-interleaved in blocks of qcomp.bench.BLOCK back-to-back runs (qcomp, fp32, int8, qcomp, ...), each
-block after a SETTLE-second pause and one untimed run (onnxruntime's workers spin for ~50 ms after a
-run: interleaving run by run timed qcomp's 2 threads against onnxruntime's spinning one), with the
-same random input; medians and the ratios of the medians. qcomp's time is a Python `Artifact.run`
-call (input checks, ctypes, quantize and dequantize at the boundary included), as onnxruntime's is
-`InferenceSession.run`.
+Peers (benchmarks/peers.py, installed by `scripts/setup.sh --bench`): OpenVINO int8 is
+nncf.quantize of the ONNX model on the same 4 calibration images qcomp gets; TVM is the Relax ONNX
+frontend at its default schedules (nothing tuned), on the float model and on onnxruntime's QDQ
+model. A peer that is not installed or fails on a model gets the reason under the table.
+
+Latency: for each model and thread count, `rounds` rounds; in each, every engine runs alone in a
+fresh child process (its own thread pools, no other engine's spinning workers), `warmup` untimed
+runs then `runs` timed runs (an engine of seconds per run: at least 3, within 20 s; peers.time_engine) on
+the same seeded random input; the order of the engines is reversed
+every other round (peers.time_rounds). An engine's figure is the median of its round medians.
+qcomp's time is a Python `Artifact.run` call (input checks, ctypes, quantize and dequantize at the
+boundary included), as onnxruntime's is `InferenceSession.run` and OpenVINO's `InferRequest.infer`.
 
 Conv throughput: per large layer shape, a model.so holding one QConv2D (+ ReLU) in NHWC, emitted by
 the x86-vnni backend from a TARGET-stage graph (conv_kernel), timed through qcomp_run_ex with int8
@@ -58,10 +61,16 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:   # benchmarks/peers.py, also when this file is loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
 REPO = HERE.parent
 MODELS = REPO / "tests" / "models"
 SECTION = "x86-latency"
-ORT_INT8_MS = {("resnet18", 1): 5.2, ("resnet18", 2): 2.9, ("mobilenet_v2", 1): 1.9, ("mobilenet_v2", 2): 1.1}
+# engine -> the column it heads; which of them are int8 peers (the goal: qcomp <= 0.8x the best of them)
+ENGINES = {"qcomp": "qcomp x86-vnni", "ort fp32": "ort FP32", "ort int8": "ort int8 (QDQ)",
+           "openvino int8": "OpenVINO int8 (NNCF)", "tvm fp32": "TVM FP32", "tvm qdq": "TVM QDQ"}
+INT8_PEERS = ("ort int8", "openvino int8", "tvm qdq")
+GOAL = 0.8
 TITLES = {"resnet18": "ResNet-18-style", "mobilenet_v2": "MobileNetV2-style", "efficientnet_lite0": "EfficientNet-Lite0",
           "efficientnet_lite0_pads": "EfficientNet-Lite0 (TorchScript export, 17 Pad nodes)"}
 
@@ -195,30 +204,28 @@ def conv_model(path: Path, c_in: int, c_out: int, k: int, stride: int, hw: int, 
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
 
 
-def build(model: Path, out: Path, image_shape) -> float:
+def build(model: Path, out: Path, image_shape) -> tuple[float, np.ndarray]:
+    """(build seconds, the calibration images qcomp got): 4 seeded random images."""
     import qcomp
     rng = np.random.default_rng(0)
     calib = out.parent / f"{out.name}.calib.npz"
-    np.savez(calib, input=rng.standard_normal((4,) + tuple(image_shape[1:])).astype(np.float32))
+    images = rng.standard_normal((4,) + tuple(image_shape[1:])).astype(np.float32)
+    np.savez(calib, input=images)
     t0 = time.perf_counter()
     qcomp.build(model, target="x86-vnni", calib=calib, out=out)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, images
 
 
-# ---- timing children -------------------------------------------------------------------------
-
-def child_latency(artifact: str, fp32_model: str, int8_model: str, threads: int, runs: int, warmup: int) -> dict:
-    from qcomp.artifact import read_manifest
-    from qcomp.bench import load_qcomp, ort_session, random_feeds, time_interleaved
-    manifest = read_manifest(artifact)
-    art = load_qcomp(artifact, threads)
-    feeds = random_feeds(manifest["inputs"], np.random.default_rng(0))
-    fp32, int8 = ort_session(fp32_model, threads), ort_session(int8_model, threads)
-    load = os.getloadavg()[0]
-    timings = time_interleaved([("qcomp", lambda: art.run(feeds)), ("fp32", lambda: fp32.run(None, feeds)),
-                                ("int8", lambda: int8.run(None, feeds))], runs, warmup)
-    return {**{t.name: t.seconds for t in timings}, "threads_in_effect": qcomp_threads(art),
-            "load": [load, os.getloadavg()[0]]}
+def child_engine(kind: str, path: str, inputs: list[dict], threads: int, runs: int, warmup: int) -> dict:
+    """One engine alone in this process (peers.time_engine) on the seeded random input."""
+    import peers
+    from qcomp.bench import random_feeds
+    feeds = random_feeds(inputs, np.random.default_rng(0))
+    timing, _ = peers.time_engine(kind, path, feeds, threads, runs, warmup)
+    if kind == "qcomp":
+        from qcomp.bench import load_qcomp
+        timing["threads_in_effect"] = qcomp_threads(load_qcomp(path, threads))
+    return timing
 
 
 def qcomp_threads(art) -> int:
@@ -318,11 +325,12 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def section(command: str, facts: dict, clock: float, dp_rate: float, latency: list, convs: list,
-            builds: dict, elapsed: float, runs: int, warmup: int, pinned=None) -> str:
-    from qcomp.bench import BLOCK
+            builds: dict, elapsed: float, runs: int, warmup: int, pinned=None, rounds: int = 1,
+            engines: tuple = tuple(ENGINES)) -> str:
+    import peers
     peak_core = 2 * 64 * 2 * clock
     lines = [
-        f"## x86-vnni latency against onnxruntime ({datetime.date.today().isoformat()})", "",
+        f"## x86-vnni latency against onnxruntime, OpenVINO and TVM ({datetime.date.today().isoformat()})", "",
         f"Command: `{command}` ({elapsed / 60:.1f} min). Written by `benchmarks/latency.py`; how it measures is in "
         f"its docstring.", "",
         f"Machine: {facts['cpu']} (family {facts.get('CPU family', '?')} model {facts.get('Model', '?')} stepping "
@@ -331,29 +339,21 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
         f"(threads per core {facts.get('Thread(s) per core', '?')}, L2 {facts.get('L2 cache', '?')}, "
         f"L3 {facts.get('L3 cache', '?')}); clock measured {clock / 1e9:.2f} GHz (dependent adds); vpdpbusd zmm "
         f"sustained {dp_rate / clock:.2f} per cycle on one core (the peak below assumes 2). onnxruntime "
-        f"{facts['onnxruntime']}, Python {facts['python']}, qcomp commit {facts['commit']}"
+        f"{facts['onnxruntime']}, "
+        + "".join(f"{k} {v}, " for k, v in facts.get("peers", {}).items() if k != "onnxruntime") +
+        f"Python {facts['python']}, qcomp commit {facts['commit']}"
         f"{' plus uncommitted kernel changes in the tree' if facts['dirty'] else ''}. Load average at the start "
         f"{facts['load'][0]:.1f}: the 2 cores are shared with other sessions, so the figures carry noise of "
-        f"10-30 %; runs are interleaved in blocks so every engine sees the same conditions.", "",
-        f"### Batch-1 latency (median of {runs} runs, interleaved in blocks of {BLOCK}, after {warmup} warm-up runs, "
-        f"ms)", "",
+        f"10-30 %; compare ratios within one run: every engine runs alone in its own process, the order "
+        f"alternating over rounds.", "",
+        f"### Batch-1 latency (median over {rounds} rounds of each engine's median of {runs} runs, after {warmup} "
+        f"warm-up runs; each engine alone in its own process, ms)", "",
     ]
-    rows, verdicts = [], []
-    for name, threads, t in latency:
-        q, f, i = med_ms(t["qcomp"]), med_ms(t["fp32"]), med_ms(t["int8"])
-        ref = ORT_INT8_MS.get((name, threads))
-        met = q <= i
-        rows.append([TITLES[name], f"{threads} ({t['threads_in_effect']})", f"{q:.2f}", f"{f:.2f}", f"{i:.2f}",
-                     f"{q / f:.2f}", f"{q / i:.2f}", "met" if met else "not met", f"{ref}" if ref else "-",
-                     f"{t['load'][0]:.1f} / {t['load'][1]:.1f}"])
-        verdicts.append(met)
-    lines += table(["model", "threads (qcomp's in effect)", "qcomp x86-vnni", "ort FP32", "ort int8 (QDQ)",
-                    "qcomp / FP32", "qcomp / int8", "goal (<= ort int8)", "ort int8 in the issue (ms)",
-                    "load avg before / after"], rows)
-    lines += ["", f"Goal met in {sum(verdicts)} of {len(verdicts)} model x thread cases."]
+    lines += peers.latency_table(latency, list(engines), TITLES, ENGINES, INT8_PEERS, GOAL)
     by = {(name, threads): t for name, threads, t in latency}
+    ort = lambda t: t.get("ort int8", {}).get("ms", 0) if isinstance(t.get("ort int8"), dict) else 0   # noqa: E731
     slower = [TITLES[name] for (name, threads), t in by.items() if threads > 1 and (name, 1) in by
-              and med_ms(t["int8"]) > med_ms(by[(name, 1)]["int8"])]
+              and ort(t) > ort(by[(name, 1)]) > 0]
     if slower:
         lines += ["", f"onnxruntime int8 itself was slower with {max(threads for _, threads, _ in latency)} threads "
                   f"than with 1 on {', '.join(slower)}: the second vCPU added no throughput during the run (other "
@@ -390,11 +390,12 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
     return "\n".join(lines) + "\n"
 
 
-def write_section(results: Path, text: str) -> None:
+def write_section(results: Path, text: str, section: str = SECTION) -> None:
     doc = results.read_text()
-    begin, end = f"<!-- {SECTION}:begin -->", f"<!-- {SECTION}:end -->"
-    if begin not in doc or end not in doc:
-        raise SystemExit(f"{results} lacks the {begin} / {end} markers")
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+    if begin not in doc or end not in doc:   # a new section: appended with its markers
+        results.write_text(doc.rstrip("\n") + "\n\n" + begin + "\n" + text + end + "\n")
+        return
     head, rest = doc.split(begin, 1)
     _, tail = rest.split(end, 1)
     results.write_text(head + begin + "\n" + text + end + tail)
@@ -405,21 +406,27 @@ def main(argv=None) -> int:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--models", default="resnet18,mobilenet_v2,efficientnet_lite0")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--runs", type=int, default=30, help="timed runs of each engine per round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, each engine alone in a child per round")
+    ap.add_argument("--engines", default=",".join(ENGINES), help="a subset of: " + ", ".join(ENGINES))
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--image", type=int, default=224, help="image size of the cnn_zoo models")
     ap.add_argument("--convs", default="all", help="'all', 'none' or a count of CONV_LAYERS to time")
     ap.add_argument("--quick", action="store_true", help="5 runs, 1 warm-up, 64x64 cnn_zoo images, 2 conv layers")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of updating RESULTS.md")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--section", default=SECTION, help="the RESULTS.md section (markers) to rewrite or append")
     args = ap.parse_args(argv)
     if args.child:
         kind, *rest = json.loads(args.child)
-        out = {"latency": child_latency, "conv": child_conv, "pinned": child_pinned}[kind](*rest)
+        out = {"engine": child_engine, "conv": child_conv, "pinned": child_pinned}[kind](*rest)
         print(json.dumps(out))
         return 0
     if args.quick:
-        args.runs, args.warmup, args.image, args.convs = 5, 1, 64, "2"
+        args.runs, args.warmup, args.image, args.convs, args.rounds = 5, 1, 64, "2", 2
+    engines = [e for e in ENGINES if e in args.engines.split(",")]
+    if "qcomp" not in engines:
+        raise SystemExit("--engines must include qcomp")
     shown = list(argv if argv is not None else sys.argv[1:])
     if "--results" in shown:   # where the section goes is not part of what it measures
         i = shown.index("--results")
@@ -432,6 +439,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="qcomp-latency-") as tmp:
         work = Path(tmp)
         facts = machine_facts()
+        import peers
+        facts["peers"] = peers.versions()
         clock, dp_rate = measure_clock(work)
         print(f"clock {clock / 1e9:.2f} GHz, vpdpbusd zmm {dp_rate / clock:.2f}/cycle", flush=True)
         latency, builds = [], {}
@@ -439,15 +448,23 @@ def main(argv=None) -> int:
             model = write_model(name, work, args.image)
             shape = (1, 3, args.image, args.image) if not name.startswith("efficientnet") else (1, 3, 224, 224)
             art = work / f"{name}.x86-vnni"
-            builds[name] = build(model, art, shape)
+            builds[name], images = build(model, art, shape)
             print(f"{name}: built in {builds[name]:.1f} s", flush=True)
             from qcomp.artifact import read_manifest
-            int8 = ort_int8_model(model, read_manifest(art)["inputs"], work / f"{name}.int8.onnx")
+            inputs = read_manifest(art)["inputs"]
+            int8 = ort_int8_model(model, inputs, work / f"{name}.int8.onnx")
+            made = {"qcomp": ("qcomp", str(art)), **peers.prepare_cnn(model, int8, inputs, images, work, engines)}
+            runnable = [e for e in engines if isinstance(made.get(e), tuple)]
             for n in threads:
-                t = run_child(["latency", str(art), str(model), str(int8), n, args.runs, args.warmup])
+                def spawn(engine, n=n):
+                    kind, path = made[engine]
+                    return peers.run_script_child(__file__, ["engine", kind, path, inputs, n, args.runs,
+                                                             args.warmup], REPO)
+                t = {**{e: v for e, v in made.items() if not isinstance(v, tuple)},
+                     **peers.time_rounds(spawn, runnable, args.rounds)}
                 latency.append((name, n, t))
-                print(f"{name} {n} thread(s): qcomp {med_ms(t['qcomp']):.2f} ms, ort fp32 {med_ms(t['fp32']):.2f} "
-                      f"ms, ort int8 {med_ms(t['int8']):.2f} ms", flush=True)
+                print(f"{name} {n} thread(s): " + ", ".join(f"{e} {peers.cell(t.get(e))}" for e in engines),
+                      flush=True)
         convs, pinned = [], None
         count = {"all": len(CONV_LAYERS), "none": 0}[args.convs] if args.convs in ("all", "none") else int(args.convs)
         for label, c_in, c_out, k, stride, hw, group in CONV_LAYERS[:count]:
@@ -469,12 +486,12 @@ def main(argv=None) -> int:
                 print(f"pinned to one core: {label}: " + ", ".join(f"{k} {med_ms(v):.3f} ms"
                                                                     for k, v in pinned[1].items()), flush=True)
     text = section(command, facts, clock, dp_rate, latency, convs, builds, time.time() - start, args.runs,
-                   args.warmup, pinned)
+                   args.warmup, pinned, args.rounds, tuple(engines))
     if args.no_write:
         print(text)
     else:
-        write_section(Path(args.results), text)
-        print(f"wrote the {SECTION} section of {args.results}")
+        write_section(Path(args.results), text, args.section)
+        print(f"wrote the {args.section} section of {args.results}")
     return 0
 
 

@@ -20,15 +20,21 @@ Engines, each timed alone in its own child process (fresh thread pools, nothing 
                      default op types)
   ort static QDQ     quant_pre_process, then quantize_static (QDQ, per-channel, QUInt8 activations x
                      QInt8 weights) on the same calibration inputs
-OpenVINO int8 (NNCF) runs only where `openvino` and `nncf` import.
+  openvino int8      OpenVINO's IR of the ONNX model quantized by nncf.quantize (model_type
+                     TRANSFORMER) on the same calibration inputs (benchmarks/peers.py); where
+                     `openvino` / `nncf` are missing (scripts/setup.sh --bench installs them) or fail,
+                     the table says why
 
 Inputs: the evaluation input is the model's sentence.npz (MiniLM: a real tokenized sentence; BERT:
 seeded random token ids, a quarter padding). Calibration: CALIB_SAMPLES inputs not including it
 (MiniLM: benchmarks/accuracy_lib/minilm.py's first sentences, tokenized by the model's tokenizer;
 BERT: seeded random token ids like its sentence.npz, other seeds). Accuracy: the cosine between
 each engine's sentence embedding (the attention-masked mean of last_hidden_state) and onnxruntime
-FP32's. Latency: the median of `runs` runs after `warmup`, through each engine's Python call
-(qcomp: Artifact.run; onnxruntime: InferenceSession.run), intra-op threads = the thread count.
+FP32's. Latency (peers.time_rounds): `rounds` rounds, in each every engine alone in a fresh child
+process, `warmup` untimed runs then `runs` timed runs, the order of the engines reversed every other
+round; an engine's figure is the median of its round medians, through each engine's Python call
+(qcomp: Artifact.run; onnxruntime: InferenceSession.run; OpenVINO: InferRequest.infer), intra-op
+threads = the thread count.
 
 The script rewrites the `transformer` section of benchmarks/RESULTS.md (between its markers).
 """
@@ -38,10 +44,7 @@ import argparse
 import datetime
 import importlib.util
 import json
-import os
 import shlex
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,11 +53,14 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:   # benchmarks/peers.py, also when this file is loaded by path (the tests)
+    sys.path.insert(0, str(HERE))
 REPO = HERE.parent
 SECTION = "transformer"
 CALIB_SAMPLES = 8
 EXPORTS = {"minilm": "export_minilm.py", "bert_base": "export_bert_base.py"}
 TITLES = {"minilm": "all-MiniLM-L6-v2", "bert_base": "BERT-base size (random weights)"}
+INT8_PEERS = ("ort dynamic", "ort static QDQ", "openvino int8")
 ENGINES = ("qcomp dynamic", "qcomp static", "ort fp32", "ort dynamic", "ort static QDQ", "openvino int8")
 
 
@@ -121,8 +127,9 @@ def prepare(name: str, model: Path, calib: list[dict], work: Path) -> dict[str, 
     quantize_dynamic(str(model), str(dyn), weight_type=QuantType.QInt8)
     made["ort dynamic"] = ("ort", str(dyn))
     made["ort static QDQ"] = ("ort", str(ort_static(model, calib, work / f"{name}.ort_qdq.onnx")))
-    if openvino_available():
-        made["openvino int8"] = ("openvino", str(openvino_int8(model, calib, work / f"{name}.ov")))
+    import peers
+    xml = peers.openvino_int8(model, calib, work / f"{name}.ov", transformer=True)
+    made["openvino int8"] = xml if isinstance(xml, peers.Unavailable) else ("openvino", str(xml))
     return made
 
 
@@ -151,41 +158,15 @@ def ort_static(model: Path, calib: list[dict], out: Path) -> Path:
     return out
 
 
-def openvino_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("openvino", "nncf"))
-
-
-def openvino_int8(model: Path, calib: list[dict], out: Path) -> Path:
-    import nncf
-    import openvino as ov
-    core = ov.Core()
-    quantized = nncf.quantize(core.read_model(str(model)), nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER,
-                              subset_size=len(calib))
-    out.mkdir(exist_ok=True)
-    ov.save_model(quantized, str(out / "model.xml"))
-    return out / "model.xml"
-
-
 # ---- timing children ------------------------------------------------------------------------
 
 def child(kind: str, path: str, sentence: str, threads: int, runs: int, warmup: int, hidden_out: str) -> dict:
-    """Time one engine alone; its timings, and its last_hidden_state on the sentence saved to hidden_out."""
-    from qcomp.bench import load_qcomp, ort_session, time_interleaved
-    feeds = dict(np.load(sentence))
-    if kind == "qcomp":
-        art = load_qcomp(path, threads)
-        run = lambda: art.run(feeds)["last_hidden_state"]   # noqa: E731
-    elif kind == "ort":
-        session = ort_session(path, threads)
-        run = lambda: session.run(["last_hidden_state"], feeds)[0]   # noqa: E731
-    else:
-        import openvino as ov
-        compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": threads})
-        run = lambda: next(iter(compiled(feeds).values()))   # noqa: E731
-    hidden = run()
-    timing = time_interleaved([(kind, run)], runs, warmup)[0]
+    """Time one engine alone (peers.time_engine); its last_hidden_state on the sentence saved to hidden_out."""
+    import peers
+    timing, hidden = peers.time_engine(kind, path, dict(np.load(sentence)), threads, runs, warmup,
+                                       output="last_hidden_state")
     np.save(hidden_out, hidden)
-    return {"seconds": timing.seconds, "hidden": hidden_out, "load": os.getloadavg()[0]}
+    return {**timing, "hidden": hidden_out}
 
 
 # ---- report ---------------------------------------------------------------------------------
@@ -193,10 +174,11 @@ def child(kind: str, path: str, sentence: str, threads: int, runs: int, warmup: 
 def section(command: str, facts: dict, seq: int, rows: list[dict], engines_missing: list[str], lat) -> str:
     today = datetime.date.today().isoformat()
     lines = [f"## Transformer encoders on x86-vnni against onnxruntime ({today})", "",
-             f"Command: `{command}`; CPU: {facts['cpu']} ({facts['cores']} cores available), onnxruntime "
-             f"{facts['onnxruntime']}, qcomp at {facts['commit']}{' (uncommitted changes)' if facts['dirty'] else ''}; "
-             f"load average at the start {facts['load'][0]:.1f}. Batch 1, sequence {seq}; median ms of each engine "
-             f"timed alone in its own process; cosine: the sentence embedding (masked mean of last_hidden_state) "
+             f"Command: `{command}`; CPU: {facts['cpu']} ({facts['cores']} cores available), "
+             f"{', '.join(f'{k} {v}' for k, v in facts.get('peers', {'onnxruntime': facts['onnxruntime']}).items())}, qcomp at {facts['commit']}{' (uncommitted changes)' if facts['dirty'] else ''}; "
+             f"load average at the start {facts['load'][0]:.1f} (a shared machine: compare ratios within this "
+             f"table). Batch 1, sequence {seq}; median over rounds of each engine's median ms, each engine alone "
+             f"in its own process, the order alternating over rounds; cosine: the sentence embedding (masked mean of last_hidden_state) "
              f"against onnxruntime FP32's.", ""]
     counts = sorted({r["threads"] for r in rows})
     header = ["model", "engine"] + [f"{t} thread{'s' if t > 1 else ''} ms" for t in counts] + ["cosine vs FP32"]
@@ -214,6 +196,15 @@ def section(command: str, facts: dict, seq: int, rows: list[dict], engines_missi
         cells.append(f"{mine[0]['cosine']:.5f}")
         table_rows.append(cells)
     lines += lat.table(header, table_rows)
+    for model in dict.fromkeys(r["model"] for r in rows):
+        for t in counts:
+            mine = {r["engine"]: r["ms"] for r in rows if r["model"] == model and r["threads"] == t}
+            q = min(((ms, e) for e, ms in mine.items() if e.startswith("qcomp")), default=None)
+            peer = min(((ms, e) for e, ms in mine.items() if e in INT8_PEERS), default=None)
+            if q and peer:
+                lines += ["", f"{TITLES[model]}, {t} thread(s): qcomp's best ({q[1]}) at {q[0] / peer[0]:.2f}x the "
+                          f"best int8 peer ({peer[1]}); the goal is <= 0.8x: "
+                          f"{'met' if q[0] <= 0.8 * peer[0] else 'not met'}."]
     if engines_missing:
         lines += ["", "Not measured: " + "; ".join(engines_missing) + "."]
     return "\n".join(lines) + "\n"
@@ -225,11 +216,13 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="minilm,bert_base")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--runs", type=int, default=30, help="timed runs of each engine per round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, each engine alone in a child per round")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--engines", default=",".join(ENGINES), help="a subset of: " + ", ".join(ENGINES))
     ap.add_argument("--no-write", action="store_true", help="print the section instead of updating RESULTS.md")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--section", default=SECTION, help="the RESULTS.md section (markers) to rewrite or append")
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(*json.loads(args.child))))
@@ -242,8 +235,10 @@ def main(argv=None) -> int:
     command = ("python benchmarks/transformer.py " + shlex.join(shown)).strip()
     threads = [int(t) for t in args.threads.split(",") if t]
     wanted = [e for e in args.engines.split(",") if e]
-    missing = [] if openvino_available() else ["openvino int8 (openvino / nncf are not installed in this environment)"]
+    import peers
+    missing = []
     facts = lat.machine_facts()
+    facts["peers"] = peers.versions()
     rows = []
     with tempfile.TemporaryDirectory(prefix="qcomp-transformer-") as tmp:
         work = Path(tmp)
@@ -251,42 +246,40 @@ def main(argv=None) -> int:
             folder = export(name, args.seq)
             model, sentence = folder / "model.onnx", folder / "sentence.npz"
             calib = calibration_inputs(name, args.seq)
-            engines = {e: v for e, v in prepare(name, model, calib, work).items() if e in wanted}
+            made = {e: v for e, v in prepare(name, model, calib, work).items() if e in wanted}
+            missing += [f"{e} on {TITLES[name]}: {v.why}" for e, v in made.items() if isinstance(v, peers.Unavailable)]
+            engines = {e: v for e, v in made.items() if isinstance(v, tuple)}
             mask = np.load(sentence)["attention_mask"]
             results = {}
-            for engine, (kind, path) in engines.items():
-                for n in threads:
+            for n in threads:
+                def spawn(engine, n=n):
+                    kind, path = engines[engine]
                     hidden = work / f"{name}-{engine.replace(' ', '_')}-{n}.npy"
-                    r = run_child([kind, path, str(sentence), n, args.runs, args.warmup, str(hidden)])
+                    return peers.run_script_child(__file__, [kind, path, str(sentence), n, args.runs, args.warmup,
+                                                             str(hidden)], REPO)
+                for engine, r in peers.time_rounds(spawn, list(engines), args.rounds).items():
+                    if "error" in r:
+                        missing.append(f"{engine} on {TITLES[name]}, {n} thread(s): {r['error']}")
+                        continue
                     results[(engine, n)] = r
-                    print(f"{name} {engine} {n} thread(s): {1e3 * statistics.median(r['seconds']):.2f} ms "
-                          f"(load {r['load']:.1f})", flush=True)
+                    print(f"{name} {engine} {n} thread(s): {r['ms']:.2f} ms (rounds {r['rounds']})", flush=True)
             ref = embedding(np.load(results[("ort fp32", threads[0])]["hidden"]), mask)
             for (engine, n), r in results.items():
                 cos = cosine(embedding(np.load(r["hidden"]), mask), ref)
-                rows.append({"model": name, "engine": engine, "threads": n,
-                             "ms": 1e3 * statistics.median(r["seconds"]), "cosine": cos})
+                rows.append({"model": name, "engine": engine, "threads": n, "ms": r["ms"], "cosine": cos})
     text = section(command, facts, args.seq, rows, missing, lat)
     if args.no_write:
         print(text)
     else:
-        write_section(Path(args.results), text)
+        write_section(Path(args.results), text, args.section)
         print(text)
     return 0
 
 
-def run_child(args: list) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--child", json.dumps(args)], capture_output=True, text=True,
-                       cwd=REPO, timeout=3600)
-    if r.returncode:
-        raise SystemExit(f"timing child {args} failed:\n{r.stderr}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def write_section(results: Path, text: str) -> None:
+def write_section(results: Path, text: str, section: str = SECTION) -> None:
     """Replace the section between its markers, or append it (with markers) at the end."""
     doc = results.read_text()
-    begin, end = f"<!-- {SECTION}:begin -->", f"<!-- {SECTION}:end -->"
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
     if begin in doc and end in doc:
         head, rest = doc.split(begin, 1)
         _, tail = rest.split(end, 1)

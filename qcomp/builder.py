@@ -85,6 +85,7 @@ class BuildOptions:
     layout: str = "NCHW"
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     dynamic_granularity: str = "tensor"    # --quant dynamic: an activation scale per "tensor" or per "row"
+    mcpu: str | None = None                # --mcpu: the x86 CPU LLVM compiles for (qcomp/cpus.py)
 
     def check(self) -> None:
         if self.dynamic_granularity not in ("tensor", "row"):
@@ -330,6 +331,8 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
 
     model = Path(model)
     target, choice = native_choice() if options.target == NATIVE else (get_target(options.target), None)
+    from .cpus import with_mcpu
+    target = with_mcpu(target, options.mcpu)   # before any work: a CPU without the target's features is refused
     support = host_support(target)
     if not support.can_build:
         raise QcompError(f"this host cannot build target {target.name!r}: {support.why}")
@@ -359,6 +362,7 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
                     choice: str | None = None) -> None:
     """The artifact's files into the (staging) directory `out`: model.qir, the backend's, manifest.json last.
     choice: why --target native chose `target` (recorded as the manifest's target_choice)."""
+    from .cpus import manifest_entry
     int8_forms = io_quant(q)   # the manifest's quant params of each input and output
     save_graph(q, out / "model.qir")
     # the target's backend (qcomp/protocol.py): check() lists every node it cannot emit, all refused
@@ -373,6 +377,7 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
     manifest = {
         "target": target.name, "features": list(target.host_features),
         **({"target_choice": f"native: {choice}"} if choice else {}),
+        **({"cpu": manifest_entry(target, options.mcpu)} if target.backend == "llvm" and target.cpu else {}),
         "model": {"file": model.name, "sha256": hashlib.sha256(model.read_bytes()).hexdigest()},
         "quantized_graph_sha256": graph_sha256(q),
         "inputs": [tensor_entry(i, q.types[i], _layout(q.types[i].shape), int8_forms[i]) for i in q.inputs],

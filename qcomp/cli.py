@@ -72,7 +72,7 @@ def _build_options(args):
     opts = api.load_config(args.config) if args.config else {}
     flags = {"calib": args.calib, "calib_size": args.calib_size, "calib_method": args.calib_method,
              "percentile": args.percentile, "quant": args.quant, "resize": args.resize, "crop": args.crop,
-             "color": args.color, "layout": args.layout, "target": args.target,
+             "color": args.color, "layout": args.layout, "target": args.target, "mcpu": getattr(args, "mcpu", None),
              "mean": _floats(args.mean, "--mean"), "std": _floats(args.std, "--std"),
              "accuracy": getattr(args, "accuracy", None),
              "dynamic_granularity": args.dynamic_granularity}
@@ -107,8 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "native: the best CPU target this host runs (default: ref)")
     p.add_argument("-o", "--output", metavar="OUT", help="artifact directory (default: MODEL_STEM.TARGET)")
     p.add_argument("--accuracy", type=float, metavar="COS", help="raise the fewest, cheapest activation tensors "
-                   "(to float, on targets with float math) until the output cosine vs float on held-back "
+                   "(to int16, or to float on targets with float math) until the output cosine vs float on held-back "
                    "calibration samples reaches COS, e.g. 0.99; prints and records what it raised")
+    p.add_argument("--mcpu", metavar="NAME", help="x86 llvm targets: the CPU to compile for (native, "
+                   "sapphirerapids, icelake-server, znver4, znver5, x86-64-v4, ...; default: the target's own, "
+                   "icelake-server for x86-vnni); the artifact then needs that CPU's extensions")
     _add_quant_flags(p)
     _add_shape_flag(p)
     p.set_defaults(func=cmd_build)

@@ -2,11 +2,20 @@
 # Install what qcomp needs into ./.venv (and Debian packages through apt, as root).
 #   scripts/setup.sh          the compiler and the example's data
 #   scripts/setup.sh --test   plus everything the test suite needs (torch for model exports, ...)
+#   scripts/setup.sh --bench  plus the benchmarks' peer engines (OpenVINO + NNCF, Apache TVM);
+#                             combine with --test for the transformer benchmark's exports and tokenizer
 # Safe to run again: what is installed already is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    --bench) want_bench=1 ;;
+    *) echo "setup: unknown option $arg (use --test and/or --bench)" >&2; exit 2 ;;
+  esac
+done
 
 apt_pkgs=(dataset-fashion-mnist)
 if [ $want_test -eq 1 ]; then
@@ -44,5 +53,9 @@ if [ $want_test -eq 1 ]; then
   fi
 else
   "${pip[@]}" -e ".[bench]"   # onnxruntime: the peer the demo compares against
+fi
+if [ $want_bench -eq 1 ]; then
+  # benchmark-only peers (benchmarks/peers.py); a plain or --test setup never pulls them
+  "${pip[@]}" -e ".[bench]" -r benchmarks/requirements-peers.txt
 fi
 echo "setup: ready ($(.venv/bin/qcomp --version))"

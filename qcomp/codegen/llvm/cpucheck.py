@@ -23,6 +23,11 @@ X86_FEATURES = {
     "+avx2": "avx2", "+avx512f": "avx512f", "+avx512dq": "avx512dq", "+avx512bw": "avx512bw",
     "+avx512vl": "avx512vl", "+avx512vnni": "avx512vnni", "+avx512vbmi": "avx512vbmi",
     "+avxvnni": "avxvnni", "+amx-tile": "amx-tile", "+amx-int8": "amx-int8",
+    # the extensions --mcpu may add (qcomp/cpus.py ISA_FLAGS)
+    "+avx512cd": "avx512cd", "+avx512ifma": "avx512ifma", "+avx512vbmi2": "avx512vbmi2",
+    "+avx512bitalg": "avx512bitalg", "+avx512vpopcntdq": "avx512vpopcntdq", "+avx512bf16": "avx512bf16",
+    "+avx512fp16": "avx512fp16", "+avx512vp2intersect": "avx512vp2intersect", "+gfni": "gfni",
+    "+vaes": "vaes", "+vpclmulqdq": "vpclmulqdq",
 }
 # LLVM feature -> (auxv word, Linux <asm/hwcap.h> bit, /proc/cpuinfo name)
 AARCH64_FEATURES = {
@@ -47,11 +52,12 @@ def cpu_check_expr(target: Target) -> str | None:
         return " && ".join(f"(getauxval({word}) & {bit}) != 0" for word, bit, _ in _aarch64_features(target)) or "1"
     if not target.triple.startswith("x86_64"):
         return None
-    unknown = [f for f in target.features if f not in X86_FEATURES]
+    enabled = [f for f in target.features if not f.startswith("-")]   # "-f" (--mcpu native) needs no check
+    unknown = [f for f in enabled if f not in X86_FEATURES]
     if unknown:
         raise QcompError(f"target {target.name!r}: no CPU check is known for features {', '.join(unknown)} "
                          f"(known: {', '.join(sorted(X86_FEATURES))})")
-    return " && ".join(f'__builtin_cpu_supports("{X86_FEATURES[f]}")' for f in target.features) or "1"
+    return " && ".join(f'__builtin_cpu_supports("{X86_FEATURES[f]}")' for f in enabled) or "1"
 
 
 def runner_defines(target: Target) -> list[str]:
