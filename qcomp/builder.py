@@ -85,7 +85,7 @@ class BuildOptions:
     layout: str = "NCHW"
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     dynamic_granularity: str = "tensor"    # --quant dynamic: an activation scale per "tensor" or per "row"
-    mcpu: str | None = None                # --mcpu: the x86 CPU LLVM compiles for (qcomp/cpus.py)
+    mcpu: str | None = None                # --mcpu: the x86 CPU LLVM compiles for (qcomp/codegen/llvm/cpus.py)
 
     def check(self) -> None:
         if self.dynamic_granularity not in ("tensor", "row"):
@@ -331,7 +331,7 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
 
     model = Path(model)
     target, choice = native_choice() if options.target == NATIVE else (get_target(options.target), None)
-    from .cpus import with_mcpu
+    from .codegen.llvm.cpus import with_mcpu
     target = with_mcpu(target, options.mcpu)   # before any work: a CPU without the target's features is refused
     support = host_support(target)
     if not support.can_build:
@@ -362,7 +362,7 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
                     choice: str | None = None) -> None:
     """The artifact's files into the (staging) directory `out`: model.qir, the backend's, manifest.json last.
     choice: why --target native chose `target` (recorded as the manifest's target_choice)."""
-    from .cpus import manifest_entry
+    from .codegen.llvm.cpus import manifest_entry
     int8_forms = io_quant(q)   # the manifest's quant params of each input and output
     save_graph(q, out / "model.qir")
     # the target's backend (qcomp/protocol.py): check() lists every node it cannot emit, all refused

@@ -1,6 +1,6 @@
 """`qcomp build --mcpu NAME`: the option reaches BuildOptions (flag and config file), a CPU qcomp does
 not know and a CPU without the target's features are refused with one clear error each (before any
-quantization or LLVM work), and what --mcpu does to a target (qcomp/cpus.py): LLVM's cpu, the CPU's
+quantization or LLVM work), and what --mcpu does to a target (qcomp/codegen/llvm/cpus.py): LLVM's cpu, the CPU's
 extensions added to the features LLVM gets and to those the artifact checks at run time."""
 import dataclasses
 import re
@@ -9,7 +9,7 @@ import pytest
 
 from qcomp import cli
 from qcomp.codegen.llvm.cpucheck import cpu_check_expr
-from qcomp.cpus import CPUS, ISA_FLAGS, Cpu, manifest_entry, with_mcpu
+from qcomp.codegen.llvm.cpus import CPUS, ISA_FLAGS, Cpu, manifest_entry, with_mcpu
 from qcomp.errors import QcompError
 from qcomp.target import get_target
 
@@ -63,7 +63,7 @@ def test_mcpu_sets_llvm_cpu_and_the_run_time_features():
 
 def test_native_is_exactly_the_hosts_extensions(monkeypatch):
     """LLVM's model of the host CPU may hold extensions a hypervisor hides: native disables those."""
-    import qcomp.cpus as cpus
+    import qcomp.codegen.llvm.cpus as cpus
     host = Cpu("sapphirerapids", tuple(f for f in CPUS["sapphirerapids"].isa if f != "avx512fp16"), "intel")
     monkeypatch.setattr(cpus, "host_cpu", lambda: host)
     t = with_mcpu(VNNI, "native")

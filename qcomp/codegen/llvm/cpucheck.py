@@ -23,7 +23,7 @@ X86_FEATURES = {
     "+avx2": "avx2", "+avx512f": "avx512f", "+avx512dq": "avx512dq", "+avx512bw": "avx512bw",
     "+avx512vl": "avx512vl", "+avx512vnni": "avx512vnni", "+avx512vbmi": "avx512vbmi",
     "+avxvnni": "avxvnni", "+amx-tile": "amx-tile", "+amx-int8": "amx-int8",
-    # the extensions --mcpu may add (qcomp/cpus.py ISA_FLAGS)
+    # the extensions --mcpu may add (qcomp/codegen/llvm/cpus.py ISA_FLAGS)
     "+avx512cd": "avx512cd", "+avx512ifma": "avx512ifma", "+avx512vbmi2": "avx512vbmi2",
     "+avx512bitalg": "avx512bitalg", "+avx512vpopcntdq": "avx512vpopcntdq", "+avx512bf16": "avx512bf16",
     "+avx512fp16": "avx512fp16", "+avx512vp2intersect": "avx512vp2intersect", "+gfni": "gfni",

@@ -11,7 +11,7 @@ import pytest
 
 import qcomp
 from qcomp import abi
-from qcomp.cpus import CPUS, ISA_FLAGS
+from qcomp.codegen.llvm.cpus import CPUS, ISA_FLAGS
 from qcomp.errors import QcompError
 from qcomp.target import get_target, host_cpu_flags, host_support
 

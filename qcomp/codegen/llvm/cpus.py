@@ -30,8 +30,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .errors import QcompError
-from .target import Target, host_cpu_flags
+from ...errors import QcompError
+from ...target import Target, host_cpu_flags
 
 NATIVE = "native"
 
