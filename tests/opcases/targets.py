@@ -110,6 +110,7 @@ def run_arm(target_name: str) -> Run:
         with tempfile.TemporaryDirectory(prefix="qcomp-arm-") as out:
             emit(graph, target, out)
             return CrossRunner(Path(out) / "runner", target, graph.inputs, graph.outputs).run(dict(feeds))
+    run.qcomp_target = target_name   # batched(): the cases this backend accepts share artifacts
     return run
 
 
@@ -147,7 +148,9 @@ TARGETS.append(Target("cuda-emulated", run_cuda_emulated, lambda: _cuda_harness(
 
 def run_dsp_c(target_name: str) -> Run:
     """Compile with the C backend (dsp-c on the host, cortex-m4 / m7 / m55 under QEMU) and run its runner
-    (the dynamic-quantization cases are refusals by design: REFUSED)."""
+    (the dynamic-quantization cases are refusals by design: REFUSED). Batched (tests/opcases/batch.py):
+    the op cases the backend accepts share a few artifacts, one build and one runner start (a firmware
+    boot on Cortex-M) each; any other graph, and a refused case, is built and run alone."""
     def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tempfile
 
@@ -158,7 +161,8 @@ def run_dsp_c(target_name: str) -> Run:
         with tempfile.TemporaryDirectory(prefix="qcomp-c-") as out:
             manifest = emit(graph, target, out)
             return load(out, manifest, target).run(dict(feeds))
-    return run
+    run.qcomp_target = target_name
+    return batched(run)
 
 
 TARGETS.append(Target("dsp-c", run_dsp_c("dsp-c"), host_skip("dsp-c")))
