@@ -79,7 +79,7 @@ TARGETS: list[Target] = [
 ]
 
 
-def run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Compile with the llvm backend for x86-vnni, run model.so."""
     import tempfile
 
@@ -92,6 +92,8 @@ def run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.
         return Runner(f"{out}/model.so").run(dict(feeds))
 
 
+_run_x86_vnni.qcomp_target = "x86-vnni"
+run_x86_vnni = batched(_run_x86_vnni)   # the op cases in a few model.so (tests/opcases/batch.py)
 TARGETS.append(Target("x86-vnni", run_x86_vnni, host_skip("x86-vnni")))
 
 
@@ -183,8 +185,10 @@ def _x86_harness():
     return sys.modules["x86_harness"]
 
 
-def run_x86_avx2(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Compile with the llvm backend for x86-avx2, check model.so holds no AVX-512 instruction, run it."""
+def _run_x86_avx2(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Compile with the llvm backend for x86-avx2, check model.so holds no AVX-512 instruction, run it
+    (batched: the check covers every case of the batch's model.so; a batch that fails it runs its
+    cases alone, so the case that brings AVX-512 fails its own test)."""
     import tempfile
     from pathlib import Path
 
@@ -199,7 +203,7 @@ def run_x86_avx2(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.
         return Runner(f"{out}/model.so").run(dict(feeds))
 
 
-def run_x86_avxvnni_proxy(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _run_x86_avxvnni_proxy(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """x86-avxvnni's kernels (the same LLVM IR) encoded for AVX-512VL + VNNI, which this host runs:
     checks the kernels' logic, not the VEX encoding (tests/backends/x86/x86_harness.py)."""
     import tempfile
@@ -209,6 +213,12 @@ def run_x86_avxvnni_proxy(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict
     with tempfile.TemporaryDirectory(prefix="qcomp-avxvnni-") as out:
         emit(graph, _x86_harness().avxvnni_proxy(), out)
         return Runner(f"{out}/model.so").run(dict(feeds))
+
+
+_run_x86_avx2.qcomp_target = "x86-avx2"
+_run_x86_avxvnni_proxy.qcomp_target = "x86-avxvnni"
+run_x86_avx2 = batched(_run_x86_avx2)
+run_x86_avxvnni_proxy = batched(_run_x86_avxvnni_proxy)
 
 
 def _proxy_skip() -> str | None:
