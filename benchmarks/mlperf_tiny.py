@@ -193,7 +193,8 @@ def section(results, seconds: float, command: str) -> str:
         "`qcomp.ref.run_integer`'s bit for bit. Instructions: SysTick around the call under "
         "`qemu-system-arm -icount shift=0` (mps2-an386 for M4, mps2-an500 for M7, mps3-an547 for M55). "
         "Builds: `plain` = the plain per-op reference C (`-DQCOMP_PLAIN`); `cortex-m4` / `cortex-m7` = "
-        "SXTB16 + SMLAD, two pixels x two output channels per pass; `cortex-m55 no-MVE` = the same C "
+        "SXTB16 + SMLAD, two pixels x two output channels per pass (a patch row of KW taps copied in one "
+        "run), depthwise two interior pixels per pass; `cortex-m55 no-MVE` = the same C "
         "kernels on M55 (`-DQCOMP_NO_MVE`); `cortex-m55` = Helium (`VMLADAVA.S8`, VCTP tails). "
         "Flash = code + weights of the model's objects; RAM = arena + static data + gcc's stack bound.", "",
         "Published cycles = the MLPerf Tiny v1.0 latency (closed division, as quoted in issue 16) x the "

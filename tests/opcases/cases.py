@@ -135,6 +135,8 @@ CASES: list[Case] = [
     C("conv_depthwise3x3_s2_mult2", _p(gb.conv, (1, 9, 9, 5), 10, (3, 3), strides=(2, 2), pads=(1, 1, 1, 1),
                                        group=5)),
     C("conv_depthwise5x5_c33", _p(gb.conv, (1, 7, 7, 33), 33, (5, 5), pads=(2, 2, 2, 2), group=33)),
+    C("conv_depthwise3x3_s2_dil2_b2_c20", _p(gb.conv, (2, 11, 13, 20), 20, (3, 3), strides=(2, 2), dilations=(2, 2),
+                                             pads=(2, 1, 1, 2), group=20)),
     C("conv_grouped3_c15_o33", _p(gb.conv, (1, 7, 5, 15), 33, (3, 3), pads=(1, 1, 1, 1), group=3)),
     C("conv_c1_o3_13x9", _p(gb.conv, (1, 13, 9, 1), 3, (3, 3))),
     C("conv_c33_o1", _p(gb.conv, (1, 5, 5, 33), 1, (3, 3), pads=(1, 1, 1, 1))),

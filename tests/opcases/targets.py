@@ -90,7 +90,7 @@ TARGETS: list[Target] = [
 ]
 
 
-def run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Compile with the llvm backend for x86-vnni, run model.so."""
     import tempfile
 
@@ -103,6 +103,8 @@ def run_x86_vnni(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.
         return Runner(f"{out}/model.so").run(dict(feeds))
 
 
+_run_x86_vnni.qcomp_target = "x86-vnni"
+run_x86_vnni = batched(_run_x86_vnni)   # the op cases in a few model.so (tests/opcases/batch.py)
 TARGETS.append(Target("x86-vnni", run_x86_vnni, host_skip("x86-vnni")))
 
 
@@ -121,6 +123,7 @@ def run_arm(target_name: str) -> Run:
         with tempfile.TemporaryDirectory(prefix="qcomp-arm-") as out:
             emit(graph, target, out)
             return CrossRunner(Path(out) / "runner", target, graph.inputs, graph.outputs).run(dict(feeds))
+    run.qcomp_target = target_name   # batched(): the cases this backend accepts share artifacts
     return run
 
 
@@ -158,7 +161,9 @@ TARGETS.append(Target("cuda-emulated", run_cuda_emulated, lambda: _cuda_harness(
 
 def run_dsp_c(target_name: str) -> Run:
     """Compile with the C backend (dsp-c on the host, cortex-m4 / m7 / m55 under QEMU) and run its runner
-    (the dynamic-quantization cases are refusals by design: REFUSED)."""
+    (the dynamic-quantization cases are refusals by design: REFUSED). Batched (tests/opcases/batch.py):
+    the op cases the backend accepts share a few artifacts, one build and one runner start (a firmware
+    boot on Cortex-M) each; any other graph, and a refused case, is built and run alone."""
     def run(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import tempfile
 
@@ -169,7 +174,8 @@ def run_dsp_c(target_name: str) -> Run:
         with tempfile.TemporaryDirectory(prefix="qcomp-c-") as out:
             manifest = emit(graph, target, out)
             return load(out, manifest, target).run(dict(feeds))
-    return run
+    run.qcomp_target = target_name
+    return batched(run)
 
 
 TARGETS.append(Target("dsp-c", run_dsp_c("dsp-c"), host_skip("dsp-c")))
@@ -190,8 +196,10 @@ def _x86_harness():
     return sys.modules["x86_harness"]
 
 
-def run_x86_avx2(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Compile with the llvm backend for x86-avx2, check model.so holds no AVX-512 instruction, run it."""
+def _run_x86_avx2(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Compile with the llvm backend for x86-avx2, check model.so holds no AVX-512 instruction, run it
+    (batched: the check covers every case of the batch's model.so; a batch that fails it runs its
+    cases alone, so the case that brings AVX-512 fails its own test)."""
     import tempfile
     from pathlib import Path
 
@@ -206,7 +214,7 @@ def run_x86_avx2(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.
         return Runner(f"{out}/model.so").run(dict(feeds))
 
 
-def run_x86_avxvnni_proxy(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _run_x86_avxvnni_proxy(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """x86-avxvnni's kernels (the same LLVM IR) encoded for AVX-512VL + VNNI, which this host runs:
     checks the kernels' logic, not the VEX encoding (tests/backends/x86/x86_harness.py)."""
     import tempfile
@@ -216,6 +224,12 @@ def run_x86_avxvnni_proxy(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict
     with tempfile.TemporaryDirectory(prefix="qcomp-avxvnni-") as out:
         emit(graph, _x86_harness().avxvnni_proxy(), out)
         return Runner(f"{out}/model.so").run(dict(feeds))
+
+
+_run_x86_avx2.qcomp_target = "x86-avx2"
+_run_x86_avxvnni_proxy.qcomp_target = "x86-avxvnni"
+run_x86_avx2 = batched(_run_x86_avx2)
+run_x86_avxvnni_proxy = batched(_run_x86_avxvnni_proxy)
 
 
 def _proxy_skip() -> str | None:

@@ -48,9 +48,15 @@ def _opcases():
     return importlib.import_module(f"{name}.cases")
 
 
+def run_together(run, parts):
+    """tests/opcases/batch.py's run_together (the package loaded by path, as in _opcases)."""
+    _opcases()
+    return importlib.import_module("qcomp_test_opcases_c.batch").run_together(run, parts)
+
+
 # The op-table cases that exercise the plain Conv / Dense loops' geometry (the plain form changes
 # only qcomp_conv2d_int8 and qcomp_dense_int8): padding, stride, dilation, depthwise with a channel
-# multiplier, groups, batch, extreme zero points, rank-3 and K=1 dense (one build each: ~2 s).
+# multiplier, groups, batch, extreme zero points, rank-3 and K=1 dense (all in one build).
 PLAIN_CASES = ("conv3x3_s2_pad_asym", "conv3x3_dil2_s2_nopad", "conv1x5_pad_w", "conv_depthwise3x3_s2_mult2",
                "conv_grouped3_c15_o33", "conv_batch2_c3_o17", "conv3x3_zp_in_127_zp_out_m128",
                "dense_rank3_k13_n33", "dense_k1_n3_zp127")
@@ -92,15 +98,19 @@ def test_plain_weighted_op_cases_equal_run_integer(tmp_path):
     target = _target("dsp-c")
     cases = _opcases()
     by_name = {c.name: c for c in cases.CASES}
-    for name in PLAIN_CASES:
-        case = by_name[name]
-        graph, feeds = cases.materialize(case)
+    parts = [cases.materialize(by_name[name]) for name in PLAIN_CASES]
+
+    def run(graph, feeds):
+        out = tmp_path / graph.name
+        return load(out, emit(graph, target, out, plain=True), target).run(dict(feeds))
+
+    # the cases in one plain build: their disjoint union (tests/opcases/batch.py)
+    for (graph, feeds), got in zip(parts, run_together(run, parts)):
         assert any(isinstance(n.op, (qops.QConv2D, qops.QDense)) for n in graph.nodes)
-        out = tmp_path / case.name
-        got = load(out, emit(graph, target, out, plain=True), target).run(dict(feeds))
         want = run_integer(graph, feeds)
+        assert sorted(got) == sorted(want), graph.name
         for name in want:
-            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{case.name}: {name}")
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{graph.name}: {name}")
 
 
 def _matmul_model(path: Path) -> None:

@@ -12,6 +12,8 @@ from qcomp.ref import run_integer
 from qcomp.runtime.c import load
 from qcomp.target import get_target, host_support
 
+from opcases.batch import run_together
+
 MODES = ["half_pixel", "pytorch_half_pixel", "asymmetric", "align_corners", "tf_half_pixel_for_nn",
          "half_pixel_symmetric"]
 NEAREST = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]
@@ -34,8 +36,12 @@ def test_compiled_resize_equals_run_integer(mode, tmp_path):
     if not host_support(target).can_run:
         pytest.skip(f"target dsp-c: {host_support(target).why}")
     x = np.random.default_rng(0).integers(-128, 128, (1, 5, 7, 3)).astype(np.int8)
-    for nearest in NEAREST:
-        g = _resize_graph(mode, nearest)
-        out = tmp_path / nearest
-        got = load(out, emit(g, target, out), target).run({"x": x})["y"]
-        np.testing.assert_array_equal(got, run_integer(g, {"x": x})["y"], err_msg=f"{mode}/{nearest}")
+    graphs = [_resize_graph(mode, nearest) for nearest in NEAREST]
+
+    def run(g, feeds):
+        out = tmp_path / g.name
+        return load(out, emit(g, target, out), target).run(dict(feeds))
+
+    # the four nearest modes in one build (their disjoint union, tests/opcases/batch.py)
+    for nearest, g, got in zip(NEAREST, graphs, run_together(run, [(g, {"x": x}) for g in graphs])):
+        np.testing.assert_array_equal(got["y"], run_integer(g, {"x": x})["y"], err_msg=f"{mode}/{nearest}")

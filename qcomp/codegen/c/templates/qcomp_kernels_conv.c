@@ -12,8 +12,10 @@
  * so each loaded activation word serves two channels and each loaded weight word two pixels. A 1x1
  * convolution (stride any, no padding read) reads its input pixels in place, without a patch; any
  * other convolution of one group gathers the patches of two pixels (2 * KH * KW * C bytes of scratch)
- * and runs the same block. Dense takes two rows of x at a time the same way. Depthwise
- * convolutions (channel multiplier 1) run depthwise_int8. The requantization is once per output
+ * and runs the same block (on Cortex-M4/M7 a row of KW taps inside the input, without dilation along x,
+ * is one inline word copy of KW * C bytes: copy_run). Dense takes two rows of x at a time the same way.
+ * Depthwise convolutions (channel multiplier 1) run depthwise_int8 (on Cortex-M4/M7 two adjacent
+ * pixels with every tap inside the input at a time: depthwise_pair). The requantization is once per output
  * (requant_out below: the multiplier and shift loaded once per channel and block).
  *
  * Instructions per 4 terms of K in a 2x2 block: Cortex-M4/M7 (DSP extension) 4 word loads, 8 SXTB16
@@ -119,6 +121,78 @@ static void requant_lanes(const int32_t *acc, const int32_t *multiplier, const i
 }
 #endif
 
+#ifdef QCOMP_USE_DSP
+/* Two horizontally adjacent output pixels whose every tap lies inside the input (y0, y0 + C: their
+ * outputs; x0: pixel 0's tap (0, 0); pixel 1's taps are sw * C bytes further): no tap pointers, the
+ * taps addressed directly, and each tap's weight word unpacked once (SXTB16 x 2) for both pixels:
+ * per tap and four channels 3 word loads, 6 SXTB16, 8 SMLAxy for 8 multiply-accumulates (one pixel at a
+ * time: 3 loads, 4 SXTB16, 4 SMLAxy for 4). Channels past the last multiple of four: scalar. */
+static void depthwise_pair(const int8_t *x0, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                           const int32_t *shift, int8_t *y0, const qcomp_conv_params *p) {
+  const int32_t cc = p->c, next = p->sw * cc, row = p->dh * p->w * cc, col = p->dw * cc;
+  int8_t *y1 = y0 + cc;
+  int32_t c, ky, kx, j;
+  for (c = 0; c + 4 <= cc; c += 4) {
+    int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
+    int32_t b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+    const int8_t *wk = w + c;
+    for (ky = 0; ky < p->kh; ++ky) {
+      const int8_t *xk = x0 + (int64_t)ky * row + c;
+      for (kx = 0; kx < p->kw; ++kx, xk += col, wk += cc) {
+        uint32_t v, we, wo, e, o;
+        memcpy(&v, wk, 4);
+        we = __sxtb16(v);
+        wo = sxtb16_ror8(v);
+        memcpy(&v, xk, 4);
+        e = __sxtb16(v);
+        o = sxtb16_ror8(v);
+        a0 = __smlabb(e, we, a0);
+        a2 = __smlatt(e, we, a2);
+        a1 = __smlabb(o, wo, a1);
+        a3 = __smlatt(o, wo, a3);
+        memcpy(&v, xk + next, 4);
+        e = __sxtb16(v);
+        o = sxtb16_ror8(v);
+        b0 = __smlabb(e, we, b0);
+        b2 = __smlatt(e, we, b2);
+        b1 = __smlabb(o, wo, b1);
+        b3 = __smlatt(o, wo, b3);
+      }
+    }
+    {
+      const int32_t acc0[4] = {a0, a1, a2, a3}, acc1[4] = {b0, b1, b2, b3};
+      for (j = 0; j < 4; ++j) {
+        const int32_t m = multiplier[c + j], s = shift[c + j];
+        y0[c + j] = (int8_t)requant_out(acc0[j], m, s, p->output_zero_point, p->qmin, p->qmax);
+        y1[c + j] = (int8_t)requant_out(acc1[j], m, s, p->output_zero_point, p->qmin, p->qmax);
+      }
+    }
+  }
+  for (; c < cc; ++c) {
+    int32_t a = bias[c], b = bias[c];
+    const int8_t *wk = w + c;
+    for (ky = 0; ky < p->kh; ++ky) {
+      const int8_t *xk = x0 + (int64_t)ky * row + c;
+      for (kx = 0; kx < p->kw; ++kx, xk += col, wk += cc) {
+        a += xk[0] * wk[0];
+        b += xk[next] * wk[0];
+      }
+    }
+    y0[c] = (int8_t)requant_out(a, multiplier[c], shift[c], p->output_zero_point, p->qmin, p->qmax);
+    y1[c] = (int8_t)requant_out(b, multiplier[c], shift[c], p->output_zero_point, p->qmin, p->qmax);
+  }
+}
+
+/* The first and last output index whose taps all lie inside an input extent (size) along one axis:
+ * lo = ceil(pad / stride), hi = floor((size - 1 - (k - 1) * dilation + pad) / stride); none when hi < lo. */
+static void inside_range(int32_t size, int32_t k, int32_t stride, int32_t dilation, int32_t pad, int32_t *lo,
+                         int32_t *hi) {
+  const int32_t top = size - 1 - (k - 1) * dilation + pad;
+  *lo = (pad + stride - 1) / stride;
+  *hi = top < 0 ? -1 : top / stride;
+}
+#endif
+
 static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
                            const int32_t *shift, int8_t *y, int8_t *scratch, const qcomp_conv_params *p) {
   const int32_t ntaps = p->kh * p->kw;
@@ -130,11 +204,24 @@ static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias
   int lanes = 1;   /* requant_lanes serves every channel (all shifts <= -2) */
   for (c = 0; c < p->c; ++c) lanes &= shift[c] <= -2;
 #endif
+#ifdef QCOMP_USE_DSP
+  int32_t y_lo, y_hi, x_lo, x_hi;
+  inside_range(p->h, p->kh, p->sh, p->dh, p->pad_top, &y_lo, &y_hi);
+  inside_range(p->w, p->kw, p->sw, p->dw, p->pad_left, &x_lo, &x_hi);
+#endif
   memset(zp_row, p->input_zero_point, (size_t)p->c);
   for (b = 0; b < p->n; ++b)
     for (oy = 0; oy < p->oh; ++oy)
       for (ox = 0; ox < p->ow; ++ox) {
         int8_t *out = y + (((int64_t)b * p->oh + oy) * p->ow + ox) * p->o;
+#ifdef QCOMP_USE_DSP
+        if (oy >= y_lo && oy <= y_hi && ox >= x_lo && ox + 1 <= x_hi) {   /* two pixels, all taps inside */
+          const int32_t iy = oy * p->sh - p->pad_top, ix = ox * p->sw - p->pad_left;
+          depthwise_pair(x + (((int64_t)b * p->h + iy) * p->w + ix) * p->c, w, bias, multiplier, shift, out, p);
+          ++ox;
+          continue;
+        }
+#endif
         for (ky = 0; ky < p->kh; ++ky) {
           const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
           for (kx = 0; kx < p->kw; ++kx) {
@@ -160,6 +247,20 @@ static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias
       }
 }
 
+#ifdef QCOMP_USE_DSP
+/* dst[0 .. n) = src[0 .. n): word loads and stores (unaligned ones are allowed on Cortex-M4 / M7), the
+ * last n % 4 bytes one by one; inline, where a memcpy call per short run costs more than the copy. */
+static void copy_run(int8_t *dst, const int8_t *src, int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    uint32_t v;
+    memcpy(&v, src + i, 4);
+    memcpy(dst + i, &v, 4);
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+}
+#endif
+
 /* The receptive field of output pixel (b, oy, ox) as K * group contiguous bytes, laid out
  * [group][KH][KW][C / group] like a weight row, zp_in in the padding: the input pixel itself for a 1x1
  * convolution that reads no padding (`direct`), else gathered into `patch`. */
@@ -170,6 +271,15 @@ static const int8_t *pixel_patch(const int8_t *x, const qcomp_conv_params *p, in
   if (direct) return x + (((int64_t)b * p->h + oy * p->sh) * p->w + ox * p->sw) * p->c;
   for (ky = 0; ky < p->kh; ++ky) {
     const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
+#ifdef QCOMP_USE_DSP
+    {   /* one group, no dilation along x, the row's KW taps inside: KW * C contiguous input bytes */
+      const int32_t ix0 = ox * p->sw - p->pad_left;
+      if (p->group == 1 && p->dw == 1 && iy >= 0 && iy < p->h && ix0 >= 0 && ix0 + p->kw <= p->w) {
+        copy_run(patch + ky * p->kw * cg, x + (((int64_t)b * p->h + iy) * p->w + ix0) * p->c, p->kw * cg);
+        continue;
+      }
+    }
+#endif
     for (kx = 0; kx < p->kw; ++kx) {
       const int32_t ix = ox * p->sw - p->pad_left + kx * p->dw;
       const int32_t tap = (ky * p->kw + kx) * cg;
