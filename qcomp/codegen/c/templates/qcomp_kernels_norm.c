@@ -59,7 +59,7 @@ void qcomp_layer_norm_int8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, 
     for (c = 0; c < n; ++c) {
       const int32_t d = n * (xr[c] - input_zero_point) - total;                 /* |d| < 2^25 */
       const int32_t zq = (int32_t)(((int64_t)d * inv + ((int64_t)1 << (sh - 1))) >> sh);   /* < 2^25 */
-      const int64_t acc = (int64_t)zq * gamma_q[c] + ((int64_t)beta_q[c] << 16);   /* |acc| < 2^48 */
+      const int64_t acc = (int64_t)zq * gamma_q[c] + (int64_t)beta_q[c] * 65536;   /* |acc| < 2^48 */
       int64_t out = ((acc + ((int64_t)1 << 31)) >> 32) + output_zero_point;
       out = out < qmin ? qmin : out > qmax ? qmax : out;
       yr[c] = (int8_t)out;
