@@ -1,0 +1,136 @@
+/* qcomp's Helium (MVE) depthwise convolution (channel multiplier 1) for Cortex-M55, included by
+ * qcomp_kernels_conv.c under QCOMP_USE_MVE (qcomp_dot.h decides it). The sum is the spec's:
+ *
+ *   acc[pixel, c] = bias[c] + sum_taps x_padded[tap, c] * w[tap, c]     (x_padded = zp_in in the padding)
+ *   y[pixel, c]   = requantize(acc, multiplier[c], shift[c], zp_out, qmin, qmax)
+ *
+ * vectorized across channels, eight per block: VLDRB.S16 widens the eight input bytes of a tap and its
+ * eight weights (re-laid [KH, KW, C] at build time, so both are contiguous) to int16 lanes, VMULLB /
+ * VMULLT.S16 form the int32 products of the even and the odd channels (|x * w| <= 2^14) and two
+ * VADD.I32 accumulate them: 6 instructions per 8 multiply-accumulates. The accumulators start at the
+ * bias of the even / odd channels (a gather of bias[c + 0, 2, 4, 6] and bias[c + 1, 3, 5, 7]).
+ *
+ * A pixel whose every tap lies inside the input reads its taps directly (row, column strides); a pixel
+ * on the border first gets one pointer per tap in the scratch area: the input pixel or, for a tap in
+ * the padding, a row of C bytes of zp_in, so padding adds zp_in * w exactly as the spec. The last block
+ * of C % 8 channels runs under a VCTP.16 predicate (its inactive lanes load nothing and store nothing).
+ *
+ * Requantization per block when every shift is <= -2 (total = 31 - shift > 32, see qcomp_requant.h):
+ * VMULH.S32 is the high word H of acc * multiplier, VRSHL by shift + 1 = -(total - 32) adds
+ * 2^(total - 33) and shifts right, then zp_out and the clamp, lane by lane; VMOVNT.I32 interleaves the
+ * odd channels' results into the top halves of the even ones' (channel order again) and one VSTRB.16
+ * stores the eight bytes. Other shifts: requant_out per channel. Integer addition is associative, so
+ * the order of the products gives the same int32 as the reference. */
+#ifndef QCOMP_DW_MVE_H
+#define QCOMP_DW_MVE_H
+
+static const uint32_t dw_even[4] = {0, 2, 4, 6}, dw_odd[4] = {1, 3, 5, 7};
+
+/* acc (even, odd) += the taps of one interior pixel: xp its tap (0, 0) at channel c, w the weights at
+ * channel c, row / col the input steps of one tap down / right, cc the weights' step per tap */
+static void dw_interior(const int8_t *xp, const int8_t *w, int32_t kh, int32_t kw, int32_t row, int32_t col,
+                        int32_t cc, int32x4_t *even, int32x4_t *odd) {
+  int32x4_t a = *even, b = *odd;
+  int32_t ky, kx;
+  for (ky = 0; ky < kh; ++ky) {
+    const int8_t *xk = xp + (int64_t)ky * row;
+    for (kx = 0; kx < kw; ++kx, xk += col, w += cc) {
+      const int16x8_t xv = vldrbq_s16(xk), wv = vldrbq_s16(w);
+      a = vaddq_s32(a, vmullbq_int_s16(xv, wv));
+      b = vaddq_s32(b, vmulltq_int_s16(xv, wv));
+    }
+  }
+  *even = a;
+  *odd = b;
+}
+
+/* the same over tap pointers (a border pixel), n = the block's channels (<= 8) under a VCTP predicate */
+static void dw_taps(const int8_t *const *taps, int32_t ntaps, const int8_t *w, int32_t c, int32_t cc,
+                    mve_pred16_t pred, int32x4_t *even, int32x4_t *odd) {
+  int32x4_t a = *even, b = *odd;
+  int32_t t;
+  for (t = 0; t < ntaps; ++t, w += cc) {
+    const int16x8_t xv = vldrbq_z_s16(taps[t] + c, pred), wv = vldrbq_z_s16(w, pred);
+    a = vaddq_s32(a, vmullbq_int_s16(xv, wv));
+    b = vaddq_s32(b, vmulltq_int_s16(xv, wv));
+  }
+  *even = a;
+  *odd = b;
+}
+
+/* out[0 .. n) = requantize of the block's accumulators (even, odd: channels c + 2i, c + 2i + 1) */
+static void dw_store(int32x4_t a, int32x4_t b, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                     int32_t n, int lanes, const qcomp_conv_params *p) {
+  int32_t j;
+  if (lanes) {
+    const mve_pred16_t pe = vctp32q((uint32_t)((n + 1) >> 1)), po = vctp32q((uint32_t)(n >> 1));
+    const uint32x4_t ev = vld1q_u32(dw_even), od = vld1q_u32(dw_odd);
+    const int32x4_t lo = vdupq_n_s32(p->qmin), hi = vdupq_n_s32(p->qmax);
+    a = vmulhq_s32(a, vldrwq_gather_shifted_offset_z_s32(multiplier, ev, pe));
+    b = vmulhq_s32(b, vldrwq_gather_shifted_offset_z_s32(multiplier, od, po));
+    a = vrshlq_s32(a, vaddq_n_s32(vldrwq_gather_shifted_offset_z_s32(shift, ev, pe), 1));
+    b = vrshlq_s32(b, vaddq_n_s32(vldrwq_gather_shifted_offset_z_s32(shift, od, po), 1));
+    a = vminq_s32(vmaxq_s32(vaddq_n_s32(a, p->output_zero_point), lo), hi);
+    b = vminq_s32(vmaxq_s32(vaddq_n_s32(b, p->output_zero_point), lo), hi);
+    {
+      const int16x8_t r = vmovntq_s32(vreinterpretq_s16_s32(a), b);
+      if (n == 8) {
+        vstrbq_s16(out, r);
+      } else {
+        vstrbq_p_s16(out, r, vctp16q((uint32_t)n));
+      }
+    }
+    return;
+  }
+  {
+    int32_t e[4], o[4];
+    vst1q_s32(e, a);
+    vst1q_s32(o, b);
+    for (j = 0; j < n; ++j)
+      out[j] = (int8_t)requant_out((j & 1) ? o[j >> 1] : e[j >> 1], multiplier[j], shift[j], p->output_zero_point,
+                                   p->qmin, p->qmax);
+  }
+}
+
+static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                          const int32_t *shift, int8_t *y, int8_t *scratch, const qcomp_conv_params *p) {
+  const int32_t ntaps = p->kh * p->kw, cc = p->c, row = p->dh * p->w * cc, col = p->dw * cc;
+  const int8_t **taps = (const int8_t **)(void *)scratch;   /* the scratch area is QCOMP_WORKSPACE_ALIGN-aligned */
+  int8_t *zp_row = scratch + (size_t)ntaps * sizeof(const int8_t *);
+  const uint32x4_t ev = vld1q_u32(dw_even), od = vld1q_u32(dw_odd);
+  int32_t b, oy, ox, c, ky, kx, y_lo, y_hi, x_lo, x_hi;
+  int lanes = 1;   /* the vector requantization serves every channel (all shifts <= -2) */
+  for (c = 0; c < cc; ++c) lanes &= shift[c] <= -2;
+  inside_range(p->h, p->kh, p->sh, p->dh, p->pad_top, &y_lo, &y_hi);
+  inside_range(p->w, p->kw, p->sw, p->dw, p->pad_left, &x_lo, &x_hi);
+  memset(zp_row, p->input_zero_point, (size_t)cc);
+  for (b = 0; b < p->n; ++b)
+    for (oy = 0; oy < p->oh; ++oy)
+      for (ox = 0; ox < p->ow; ++ox) {
+        int8_t *out = y + (((int64_t)b * p->oh + oy) * p->ow + ox) * cc;
+        const int32_t iy = oy * p->sh - p->pad_top, ix = ox * p->sw - p->pad_left;
+        const int inside = oy >= y_lo && oy <= y_hi && ox >= x_lo && ox <= x_hi;
+        const int8_t *xp = x + (((int64_t)b * p->h + iy) * p->w + ix) * cc;   /* tap (0, 0), used when inside */
+        if (!inside || (cc & 7))   /* tap pointers: a border pixel, or a tail block of C % 8 channels */
+          for (ky = 0; ky < p->kh; ++ky)
+            for (kx = 0; kx < p->kw; ++kx) {
+              const int32_t ty = iy + ky * p->dh, tx = ix + kx * p->dw;
+              taps[ky * p->kw + kx] = ty >= 0 && ty < p->h && tx >= 0 && tx < p->w
+                                          ? x + (((int64_t)b * p->h + ty) * p->w + tx) * cc : zp_row;
+            }
+        for (c = 0; c < cc; c += 8) {
+          const int32_t n = cc - c < 8 ? cc - c : 8;
+          const mve_pred16_t pe = vctp32q((uint32_t)((n + 1) >> 1)), po = vctp32q((uint32_t)(n >> 1));
+          int32x4_t a = vldrwq_gather_shifted_offset_z_s32(bias + c, ev, pe);
+          int32x4_t o = vldrwq_gather_shifted_offset_z_s32(bias + c, od, po);
+          if (inside && n == 8) {
+            dw_interior(xp + c, w + c, p->kh, p->kw, row, col, cc, &a, &o);
+          } else {
+            dw_taps(taps, ntaps, w + c, c, cc, vctp16q((uint32_t)n), &a, &o);
+          }
+          dw_store(a, o, multiplier + c, shift + c, out + c, n, lanes, p);
+        }
+      }
+}
+
+#endif /* QCOMP_DW_MVE_H */
