@@ -15,11 +15,12 @@
  * the padding, a row of C bytes of zp_in, so padding adds zp_in * w exactly as the spec. The last block
  * of C % 8 channels runs under a VCTP.16 predicate (its inactive lanes load nothing and store nothing).
  *
- * Requantization per block when every shift is <= -2 (total = 31 - shift > 32, see qcomp_requant.h):
- * VMULH.S32 is the high word H of acc * multiplier, VRSHL by shift + 1 = -(total - 32) adds
- * 2^(total - 33) and shifts right, then zp_out and the clamp, lane by lane; VMOVNT.I32 interleaves the
- * odd channels' results into the top halves of the even ones' (channel order again) and one VSTRB.16
- * stores the eight bytes. Other shifts: requant_out per channel. Integer addition is associative, so
+ * Requantization per block, four lanes per vector, multiplier and shift gathered like the bias. Where
+ * every shift is <= -2 (total = 31 - shift > 32, see qcomp_requant.h): VMULH.S32 is the high word H of
+ * acc * multiplier, VRSHL by shift + 1 = -(total - 32) adds 2^(total - 33) and shifts right; other
+ * shifts up to 29 take a saturating left shift first (dw_scale); then zp_out and the clamp, lane by lane;
+ * VMOVNT.I32 interleaves the odd channels' results into the top halves of the even ones' (channel order
+ * again) and one VSTRB.16 stores the eight bytes. A shift above 29: requant_out per channel. Integer addition is associative, so
  * the order of the products gives the same int32 as the reference. */
 #ifndef QCOMP_DW_MVE_H
 #define QCOMP_DW_MVE_H
@@ -58,18 +59,32 @@ static void dw_taps(const int8_t *const *taps, int32_t ntaps, const int8_t *w, i
   *odd = b;
 }
 
-/* out[0 .. n) = requantize of the block's accumulators (even, odd: channels c + 2i, c + 2i + 1) */
+/* requantize's scaled value (before zp_out) of four lanes. general = 0: every shift <= -2, VMULH + VRSHL
+ * as above. general = 1 (shifts up to 29): VQSHL.S32 first shifts acc left by sl = max(shift + 2, 0),
+ * VMULH takes the high word H' of acc * 2^sl * multiplier and VRSHL by sr = min(shift + 1, -1) rounds
+ * it: for shift >= -1, (H' + 1) >> 1 = floor((acc * multiplier * 2^(shift + 2) + 2^32) / 2^33)
+ * = floor((P + 2^(total - 1)) / 2^total) (a floor of a floor), the spec's value. Where the left shift
+ * saturates (|acc| * 2^sl >= 2^31) both that value and the spec's are beyond 2^28 in magnitude, of the
+ * sign of acc, so the clamp makes them the same qmin or qmax. */
+static int32x4_t dw_scale(int32x4_t a, int32x4_t m, int32x4_t s, int general) {
+  if (!general) return vrshlq_s32(vmulhq_s32(a, m), vaddq_n_s32(s, 1));
+  a = vqshlq_s32(a, vmaxq_s32(vaddq_n_s32(s, 2), vdupq_n_s32(0)));
+  return vrshlq_s32(vmulhq_s32(a, m), vminq_s32(vaddq_n_s32(s, 1), vdupq_n_s32(-1)));
+}
+
+/* out[0 .. n) = requantize of the block's accumulators (even, odd: channels c + 2i, c + 2i + 1); mode
+ * 0 or 1: dw_scale's general, 2: requant_out per channel (a shift above 29) */
 static void dw_store(int32x4_t a, int32x4_t b, const int32_t *multiplier, const int32_t *shift, int8_t *out,
-                     int32_t n, int lanes, const qcomp_conv_params *p) {
+                     int32_t n, int mode, const qcomp_conv_params *p) {
   int32_t j;
-  if (lanes) {
+  if (mode < 2) {
     const mve_pred16_t pe = vctp32q((uint32_t)((n + 1) >> 1)), po = vctp32q((uint32_t)(n >> 1));
     const uint32x4_t ev = vld1q_u32(dw_even), od = vld1q_u32(dw_odd);
     const int32x4_t lo = vdupq_n_s32(p->qmin), hi = vdupq_n_s32(p->qmax);
-    a = vmulhq_s32(a, vldrwq_gather_shifted_offset_z_s32(multiplier, ev, pe));
-    b = vmulhq_s32(b, vldrwq_gather_shifted_offset_z_s32(multiplier, od, po));
-    a = vrshlq_s32(a, vaddq_n_s32(vldrwq_gather_shifted_offset_z_s32(shift, ev, pe), 1));
-    b = vrshlq_s32(b, vaddq_n_s32(vldrwq_gather_shifted_offset_z_s32(shift, od, po), 1));
+    a = dw_scale(a, vldrwq_gather_shifted_offset_z_s32(multiplier, ev, pe),
+                 vldrwq_gather_shifted_offset_z_s32(shift, ev, pe), mode);
+    b = dw_scale(b, vldrwq_gather_shifted_offset_z_s32(multiplier, od, po),
+                 vldrwq_gather_shifted_offset_z_s32(shift, od, po), mode);
     a = vminq_s32(vmaxq_s32(vaddq_n_s32(a, p->output_zero_point), lo), hi);
     b = vminq_s32(vmaxq_s32(vaddq_n_s32(b, p->output_zero_point), lo), hi);
     {
@@ -92,6 +107,45 @@ static void dw_store(int32x4_t a, int32x4_t b, const int32_t *multiplier, const 
   }
 }
 
+/* One interior pixel's full block of eight channels, from the bias to the stored bytes: VLD20 / VLD21
+ * de-interleave bias, multiplier and shift into the even and odd channels' lanes (no predicate, no
+ * offset vectors); a 3-wide kernel row is unrolled. */
+static inline void dw_full(const int8_t *xp, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                           const int32_t *shift, int8_t *out, const qcomp_conv_params *p, int32_t row, int32_t col,
+                           int mode) {
+  const int32_t cc = p->c;
+  const int32x4x2_t bv = vld2q_s32(bias);
+  int32x4_t a = bv.val[0], b = bv.val[1];
+  int32_t ky, kx;
+  for (ky = 0; ky < p->kh; ++ky) {
+    const int8_t *xk = xp + (int64_t)ky * row, *wk = w + (int64_t)ky * p->kw * cc;
+    if (p->kw == 3) {
+      const int16x8_t x0 = vldrbq_s16(xk), w0 = vldrbq_s16(wk), x1 = vldrbq_s16(xk + col), w1 = vldrbq_s16(wk + cc);
+      const int16x8_t x2 = vldrbq_s16(xk + 2 * col), w2 = vldrbq_s16(wk + 2 * cc);
+      a = vaddq_s32(a, vmullbq_int_s16(x0, w0));
+      b = vaddq_s32(b, vmulltq_int_s16(x0, w0));
+      a = vaddq_s32(a, vmullbq_int_s16(x1, w1));
+      b = vaddq_s32(b, vmulltq_int_s16(x1, w1));
+      a = vaddq_s32(a, vmullbq_int_s16(x2, w2));
+      b = vaddq_s32(b, vmulltq_int_s16(x2, w2));
+      continue;
+    }
+    for (kx = 0; kx < p->kw; ++kx, xk += col, wk += cc) {
+      const int16x8_t xv = vldrbq_s16(xk), wv = vldrbq_s16(wk);
+      a = vaddq_s32(a, vmullbq_int_s16(xv, wv));
+      b = vaddq_s32(b, vmulltq_int_s16(xv, wv));
+    }
+  }
+  {
+    const int32x4x2_t mv = vld2q_s32(multiplier), sv = vld2q_s32(shift);
+    a = dw_scale(a, mv.val[0], sv.val[0], mode);
+    b = dw_scale(b, mv.val[1], sv.val[1], mode);
+    a = vminq_s32(vmaxq_s32(vaddq_n_s32(a, p->output_zero_point), vdupq_n_s32(p->qmin)), vdupq_n_s32(p->qmax));
+    b = vminq_s32(vmaxq_s32(vaddq_n_s32(b, p->output_zero_point), vdupq_n_s32(p->qmin)), vdupq_n_s32(p->qmax));
+    vstrbq_s16(out, vmovntq_s32(vreinterpretq_s16_s32(a), b));
+  }
+}
+
 static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
                           const int32_t *shift, int8_t *y, int8_t *scratch, const qcomp_conv_params *p) {
   const int32_t ntaps = p->kh * p->kw, cc = p->c, row = p->dh * p->w * cc, col = p->dw * cc;
@@ -99,8 +153,8 @@ static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias,
   int8_t *zp_row = scratch + (size_t)ntaps * sizeof(const int8_t *);
   const uint32x4_t ev = vld1q_u32(dw_even), od = vld1q_u32(dw_odd);
   int32_t b, oy, ox, c, ky, kx, y_lo, y_hi, x_lo, x_hi;
-  int lanes = 1;   /* the vector requantization serves every channel (all shifts <= -2) */
-  for (c = 0; c < cc; ++c) lanes &= shift[c] <= -2;
+  int mode = 0;   /* dw_store's: 0 every shift <= -2, 1 every shift <= 29, else 2 */
+  for (c = 0; c < cc; ++c) mode = shift[c] > 29 ? 2 : shift[c] > -2 && mode == 0 ? 1 : mode;
   inside_range(p->h, p->kh, p->sh, p->dh, p->pad_top, &y_lo, &y_hi);
   inside_range(p->w, p->kw, p->sw, p->dw, p->pad_left, &x_lo, &x_hi);
   memset(zp_row, p->input_zero_point, (size_t)cc);
@@ -118,7 +172,15 @@ static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias,
               taps[ky * p->kw + kx] = ty >= 0 && ty < p->h && tx >= 0 && tx < p->w
                                           ? x + (((int64_t)b * p->h + ty) * p->w + tx) * cc : zp_row;
             }
-        for (c = 0; c < cc; c += 8) {
+        c = 0;
+        if (inside && mode < 2) {
+          if (mode == 0) {
+            for (; c + 8 <= cc; c += 8) dw_full(xp + c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, 0);
+          } else {
+            for (; c + 8 <= cc; c += 8) dw_full(xp + c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, 1);
+          }
+        }
+        for (; c < cc; c += 8) {
           const int32_t n = cc - c < 8 ? cc - c : 8;
           const mve_pred16_t pe = vctp32q((uint32_t)((n + 1) >> 1)), po = vctp32q((uint32_t)(n >> 1));
           int32x4_t a = vldrwq_gather_shifted_offset_z_s32(bias + c, ev, pe);
@@ -128,7 +190,7 @@ static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias,
           } else {
             dw_taps(taps, ntaps, w + c, c, cc, vctp16q((uint32_t)n), &a, &o);
           }
-          dw_store(a, o, multiplier + c, shift + c, out + c, n, lanes, p);
+          dw_store(a, o, multiplier + c, shift + c, out + c, n, mode, p);
         }
       }
 }
