@@ -13,9 +13,10 @@
  * convolution (stride any, no padding read) reads its input pixels in place, without a patch; any
  * other convolution of one group gathers the patches of two pixels (2 * KH * KW * C bytes of scratch)
  * and runs the same block (on Cortex-M4/M7 a row of KW taps inside the input, without dilation along x,
- * is one inline word copy of KW * C bytes: copy_run). Dense takes two rows of x at a time the same way.
- * Depthwise convolutions (channel multiplier 1) run depthwise_int8 (on Cortex-M4/M7 two adjacent
- * pixels with every tap inside the input at a time: depthwise_pair). The requantization is once per output
+ * is one inline word copy of KW * C bytes, on Cortex-M55 predicated 16-byte vector copies: copy_run).
+ * Dense takes two rows of x at a time the same way. Depthwise convolutions (channel multiplier 1) run
+ * depthwise_int8 (on Cortex-M4/M7 two adjacent pixels with every tap inside the input at a time:
+ * depthwise_pair; on Cortex-M55 depthwise_mve of qcomp_dw_mve.h). The requantization is once per output
  * (requant_out below: the multiplier and shift loaded once per channel and block).
  *
  * Instructions per 4 terms of K in a 2x2 block: Cortex-M4/M7 (DSP extension) 4 word loads, 8 SXTB16
@@ -218,6 +219,15 @@ static void copy_run(int8_t *dst, const int8_t *src, int32_t n) {
   }
   for (; i < n; ++i) dst[i] = src[i];
 }
+#elif defined(QCOMP_USE_MVE)
+/* the same with Helium: 16 bytes per VLDRB.8 / VSTRB.8, the last run under a VCTP.8 predicate */
+static void copy_run(int8_t *dst, const int8_t *src, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; i += 16) {
+    const mve_pred16_t t = vctp8q((uint32_t)(n - i));
+    vstrbq_p_s8(dst + i, vldrbq_z_s8(src + i, t), t);
+  }
+}
 #endif
 
 /* The receptive field of output pixel (b, oy, ox) as K * group contiguous bytes, laid out
@@ -230,7 +240,7 @@ static const int8_t *pixel_patch(const int8_t *x, const qcomp_conv_params *p, in
   if (direct) return x + (((int64_t)b * p->h + oy * p->sh) * p->w + ox * p->sw) * p->c;
   for (ky = 0; ky < p->kh; ++ky) {
     const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
-#ifdef QCOMP_USE_DSP
+#if defined(QCOMP_USE_DSP) || defined(QCOMP_USE_MVE)
     {   /* one group, no dilation along x, the row's KW taps inside: KW * C contiguous input bytes */
       const int32_t ix0 = ox * p->sw - p->pad_left;
       if (p->group == 1 && p->dw == 1 && iy >= 0 && iy < p->h && ix0 >= 0 && ix0 + p->kw <= p->w) {
