@@ -107,33 +107,38 @@ static void dw_store(int32x4_t a, int32x4_t b, const int32_t *multiplier, const 
   }
 }
 
-/* One interior pixel's full block of eight channels, from the bias to the stored bytes: VLD20 / VLD21
- * de-interleave bias, multiplier and shift into the even and odd channels' lanes (no predicate, no
- * offset vectors); a 3-wide kernel row is unrolled. */
-static inline void dw_full(const int8_t *xp, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
-                           const int32_t *shift, int8_t *out, const qcomp_conv_params *p, int32_t row, int32_t col,
-                           int mode) {
+/* acc (even, odd) += x * w of one tap, eight channels */
+#define DW_TAP(xk, wk)                                                          \
+  do {                                                                          \
+    const int16x8_t xv_ = vldrbq_s16(xk), wv_ = vldrbq_s16(wk);                 \
+    a = vaddq_s32(a, vmullbq_int_s16(xv_, wv_));                                \
+    b = vaddq_s32(b, vmulltq_int_s16(xv_, wv_));                                \
+  } while (0)
+
+/* One pixel's full block of eight channels (at channel c), from the bias to the stored bytes: VLD20 /
+ * VLD21 de-interleave bias, multiplier and shift into the even and odd channels' lanes (no predicate,
+ * no offset vectors). An interior pixel (taps == NULL) reads its taps from xp with the row / col steps,
+ * a 3-wide kernel row unrolled; a border pixel through its tap pointers. */
+static inline void dw_full(const int8_t *xp, const int8_t *const *taps, int32_t c, const int8_t *w,
+                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                           const qcomp_conv_params *p, int32_t row, int32_t col, int mode) {
   const int32_t cc = p->c;
   const int32x4x2_t bv = vld2q_s32(bias);
   int32x4_t a = bv.val[0], b = bv.val[1];
   int32_t ky, kx;
-  for (ky = 0; ky < p->kh; ++ky) {
-    const int8_t *xk = xp + (int64_t)ky * row, *wk = w + (int64_t)ky * p->kw * cc;
-    if (p->kw == 3) {
-      const int16x8_t x0 = vldrbq_s16(xk), w0 = vldrbq_s16(wk), x1 = vldrbq_s16(xk + col), w1 = vldrbq_s16(wk + cc);
-      const int16x8_t x2 = vldrbq_s16(xk + 2 * col), w2 = vldrbq_s16(wk + 2 * cc);
-      a = vaddq_s32(a, vmullbq_int_s16(x0, w0));
-      b = vaddq_s32(b, vmulltq_int_s16(x0, w0));
-      a = vaddq_s32(a, vmullbq_int_s16(x1, w1));
-      b = vaddq_s32(b, vmulltq_int_s16(x1, w1));
-      a = vaddq_s32(a, vmullbq_int_s16(x2, w2));
-      b = vaddq_s32(b, vmulltq_int_s16(x2, w2));
-      continue;
-    }
-    for (kx = 0; kx < p->kw; ++kx, xk += col, wk += cc) {
-      const int16x8_t xv = vldrbq_s16(xk), wv = vldrbq_s16(wk);
-      a = vaddq_s32(a, vmullbq_int_s16(xv, wv));
-      b = vaddq_s32(b, vmulltq_int_s16(xv, wv));
+  if (taps != NULL) {
+    const int32_t ntaps = p->kh * p->kw;
+    for (ky = 0; ky < ntaps; ++ky, w += cc) DW_TAP(taps[ky] + c, w);
+  } else {
+    for (ky = 0; ky < p->kh; ++ky) {
+      const int8_t *xk = xp + (int64_t)ky * row, *wk = w + (int64_t)ky * p->kw * cc;
+      if (p->kw == 3) {
+        DW_TAP(xk, wk);
+        DW_TAP(xk + col, wk + cc);
+        DW_TAP(xk + 2 * col, wk + 2 * cc);
+        continue;
+      }
+      for (kx = 0; kx < p->kw; ++kx, xk += col, wk += cc) DW_TAP(xk, wk);
     }
   }
   {
@@ -164,7 +169,7 @@ static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias,
         int8_t *out = y + (((int64_t)b * p->oh + oy) * p->ow + ox) * cc;
         const int32_t iy = oy * p->sh - p->pad_top, ix = ox * p->sw - p->pad_left;
         const int inside = oy >= y_lo && oy <= y_hi && ox >= x_lo && ox <= x_hi;
-        const int8_t *xp = x + (((int64_t)b * p->h + iy) * p->w + ix) * cc;   /* tap (0, 0), used when inside */
+        const int8_t *xp = inside ? x + (((int64_t)b * p->h + iy) * p->w + ix) * cc : x;   /* tap (0, 0) */
         if (!inside || (cc & 7))   /* tap pointers: a border pixel, or a tail block of C % 8 channels */
           for (ky = 0; ky < p->kh; ++ky)
             for (kx = 0; kx < p->kw; ++kx) {
@@ -173,11 +178,14 @@ static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias,
                                           ? x + (((int64_t)b * p->h + ty) * p->w + tx) * cc : zp_row;
             }
         c = 0;
-        if (inside && mode < 2) {
+        if (mode < 2) {   /* the full blocks */
+          const int8_t *const *t = inside ? NULL : taps;
           if (mode == 0) {
-            for (; c + 8 <= cc; c += 8) dw_full(xp + c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, 0);
+            for (; c + 8 <= cc; c += 8)
+              dw_full(xp + c, t, c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, 0);
           } else {
-            for (; c + 8 <= cc; c += 8) dw_full(xp + c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, 1);
+            for (; c + 8 <= cc; c += 8)
+              dw_full(xp + c, t, c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, 1);
           }
         }
         for (; c < cc; c += 8) {
