@@ -8,44 +8,28 @@
  * eight weights (re-laid [KH, KW, C] at build time, so both are contiguous) to int16 lanes, VMULLB /
  * VMULLT.S16 form the int32 products of the even and the odd channels (|x * w| <= 2^14) and two
  * VADD.I32 accumulate them: 6 instructions per 8 multiply-accumulates. The accumulators start at the
- * bias of the even / odd channels (a gather of bias[c + 0, 2, 4, 6] and bias[c + 1, 3, 5, 7]).
+ * bias of the even / odd channels: VLD20 / VLD21 de-interleave bias[c .. c + 8) (dw_full), a predicated
+ * gather of bias[c + 0, 2, 4, 6] and bias[c + 1, 3, 5, 7] in the last block of C % 8 channels.
  *
  * A pixel whose every tap lies inside the input reads its taps directly (row, column strides); a pixel
  * on the border first gets one pointer per tap in the scratch area: the input pixel or, for a tap in
  * the padding, a row of C bytes of zp_in, so padding adds zp_in * w exactly as the spec. The last block
  * of C % 8 channels runs under a VCTP.16 predicate (its inactive lanes load nothing and store nothing).
  *
- * Requantization per block, four lanes per vector, multiplier and shift gathered like the bias. Where
+ * Requantization per block, four lanes per vector, multiplier and shift loaded like the bias. Where
  * every shift is <= -2 (total = 31 - shift > 32, see qcomp_requant.h): VMULH.S32 is the high word H of
  * acc * multiplier, VRSHL by shift + 1 = -(total - 32) adds 2^(total - 33) and shifts right; other
  * shifts up to 29 take a saturating left shift first (dw_scale); then zp_out and the clamp, lane by lane;
  * VMOVNT.I32 interleaves the odd channels' results into the top halves of the even ones' (channel order
- * again) and one VSTRB.16 stores the eight bytes. A shift above 29: requant_out per channel. Integer addition is associative, so
- * the order of the products gives the same int32 as the reference. */
+ * again) and one VSTRB.16 stores the eight bytes. A shift above 29: requant_out per channel. Integer
+ * addition is associative, so the order of the products gives the same int32 as the reference. */
 #ifndef QCOMP_DW_MVE_H
 #define QCOMP_DW_MVE_H
 
 static const uint32_t dw_even[4] = {0, 2, 4, 6}, dw_odd[4] = {1, 3, 5, 7};
 
-/* acc (even, odd) += the taps of one interior pixel: xp its tap (0, 0) at channel c, w the weights at
- * channel c, row / col the input steps of one tap down / right, cc the weights' step per tap */
-static void dw_interior(const int8_t *xp, const int8_t *w, int32_t kh, int32_t kw, int32_t row, int32_t col,
-                        int32_t cc, int32x4_t *even, int32x4_t *odd) {
-  int32x4_t a = *even, b = *odd;
-  int32_t ky, kx;
-  for (ky = 0; ky < kh; ++ky) {
-    const int8_t *xk = xp + (int64_t)ky * row;
-    for (kx = 0; kx < kw; ++kx, xk += col, w += cc) {
-      const int16x8_t xv = vldrbq_s16(xk), wv = vldrbq_s16(w);
-      a = vaddq_s32(a, vmullbq_int_s16(xv, wv));
-      b = vaddq_s32(b, vmulltq_int_s16(xv, wv));
-    }
-  }
-  *even = a;
-  *odd = b;
-}
-
-/* the same over tap pointers (a border pixel), n = the block's channels (<= 8) under a VCTP predicate */
+/* acc (even, odd) += the taps of one pixel through its tap pointers, n = the block's channels (<= 8)
+ * under a VCTP predicate */
 static void dw_taps(const int8_t *const *taps, int32_t ntaps, const int8_t *w, int32_t c, int32_t cc,
                     mve_pred16_t pred, int32x4_t *even, int32x4_t *odd) {
   int32x4_t a = *even, b = *odd;
@@ -170,7 +154,7 @@ static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias,
         const int32_t iy = oy * p->sh - p->pad_top, ix = ox * p->sw - p->pad_left;
         const int inside = oy >= y_lo && oy <= y_hi && ox >= x_lo && ox <= x_hi;
         const int8_t *xp = inside ? x + (((int64_t)b * p->h + iy) * p->w + ix) * cc : x;   /* tap (0, 0) */
-        if (!inside || (cc & 7))   /* tap pointers: a border pixel, or a tail block of C % 8 channels */
+        if (!inside || (cc & 7) || mode == 2)   /* tap pointers: for dw_taps */
           for (ky = 0; ky < p->kh; ++ky)
             for (kx = 0; kx < p->kw; ++kx) {
               const int32_t ty = iy + ky * p->dh, tx = ix + kx * p->dw;
@@ -188,16 +172,12 @@ static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias,
               dw_full(xp + c, t, c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, 1);
           }
         }
-        for (; c < cc; c += 8) {
+        for (; c < cc; c += 8) {   /* the last C % 8 channels, or every block where a shift is above 29 */
           const int32_t n = cc - c < 8 ? cc - c : 8;
           const mve_pred16_t pe = vctp32q((uint32_t)((n + 1) >> 1)), po = vctp32q((uint32_t)(n >> 1));
           int32x4_t a = vldrwq_gather_shifted_offset_z_s32(bias + c, ev, pe);
           int32x4_t o = vldrwq_gather_shifted_offset_z_s32(bias + c, od, po);
-          if (inside && n == 8) {
-            dw_interior(xp + c, w + c, p->kh, p->kw, row, col, cc, &a, &o);
-          } else {
-            dw_taps(taps, ntaps, w + c, c, cc, vctp16q((uint32_t)n), &a, &o);
-          }
+          dw_taps(taps, ntaps, w + c, c, cc, vctp16q((uint32_t)n), &a, &o);
           dw_store(a, o, multiplier + c, shift + c, out + c, n, mode, p);
         }
       }
