@@ -135,6 +135,47 @@ static inline void dw_full(const int8_t *xp, const int8_t *const *taps, int32_t 
   }
 }
 
+/* acc (even, odd) of two pixels += x * w of one tap: the weights loaded once for both */
+#define DW_TAP2(xk, wk)                                                         \
+  do {                                                                          \
+    const int16x8_t wv_ = vldrbq_s16(wk);                                       \
+    int16x8_t xv_ = vldrbq_s16(xk);                                             \
+    a = vaddq_s32(a, vmullbq_int_s16(xv_, wv_));                                \
+    b = vaddq_s32(b, vmulltq_int_s16(xv_, wv_));                                \
+    xv_ = vldrbq_s16((xk) + next);                                              \
+    a1 = vaddq_s32(a1, vmullbq_int_s16(xv_, wv_));                              \
+    b1 = vaddq_s32(b1, vmulltq_int_s16(xv_, wv_));                              \
+  } while (0)
+
+/* dw_full of two horizontally adjacent interior pixels (the second's taps next bytes further, its
+ * outputs cc bytes further): each weight vector and the block's bias, multiplier and shift serve both */
+static inline void dw_full2(const int8_t *xp, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
+                            const int32_t *shift, int8_t *out, const qcomp_conv_params *p, int32_t row, int32_t col,
+                            int32_t next, int mode) {
+  const int32_t cc = p->c;
+  const int32x4x2_t bv = vld2q_s32(bias);
+  int32x4_t a = bv.val[0], b = bv.val[1], a1 = a, b1 = b;
+  int32_t ky, kx;
+  for (ky = 0; ky < p->kh; ++ky) {
+    const int8_t *xk = xp + (int64_t)ky * row, *wk = w + (int64_t)ky * p->kw * cc;
+    for (kx = 0; kx < p->kw; ++kx, xk += col, wk += cc) DW_TAP2(xk, wk);
+  }
+  {
+    const int32x4x2_t mv = vld2q_s32(multiplier), sv = vld2q_s32(shift);
+    const int32x4_t lo = vdupq_n_s32(p->qmin), hi = vdupq_n_s32(p->qmax);
+    a = dw_scale(a, mv.val[0], sv.val[0], mode);
+    b = dw_scale(b, mv.val[1], sv.val[1], mode);
+    a1 = dw_scale(a1, mv.val[0], sv.val[0], mode);
+    b1 = dw_scale(b1, mv.val[1], sv.val[1], mode);
+    a = vminq_s32(vmaxq_s32(vaddq_n_s32(a, p->output_zero_point), lo), hi);
+    b = vminq_s32(vmaxq_s32(vaddq_n_s32(b, p->output_zero_point), lo), hi);
+    vstrbq_s16(out, vmovntq_s32(vreinterpretq_s16_s32(a), b));
+    a1 = vminq_s32(vmaxq_s32(vaddq_n_s32(a1, p->output_zero_point), lo), hi);
+    b1 = vminq_s32(vmaxq_s32(vaddq_n_s32(b1, p->output_zero_point), lo), hi);
+    vstrbq_s16(out + cc, vmovntq_s32(vreinterpretq_s16_s32(a1), b1));
+  }
+}
+
 static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
                           const int32_t *shift, int8_t *y, int8_t *scratch, const qcomp_conv_params *p) {
   const int32_t ntaps = p->kh * p->kw, cc = p->c, row = p->dh * p->w * cc, col = p->dw * cc;
@@ -162,6 +203,18 @@ static void depthwise_mve(const int8_t *x, const int8_t *w, const int32_t *bias,
                                           ? x + (((int64_t)b * p->h + ty) * p->w + tx) * cc : zp_row;
             }
         c = 0;
+        if (inside && ox + 1 <= x_hi && mode < 2 && (cc & 7) == 0) {   /* two interior pixels */
+          const int32_t next = p->sw * cc;
+          if (mode == 0) {
+            for (; c < cc; c += 8)
+              dw_full2(xp + c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, next, 0);
+          } else {
+            for (; c < cc; c += 8)
+              dw_full2(xp + c, w + c, bias + c, multiplier + c, shift + c, out + c, p, row, col, next, 1);
+          }
+          ++ox;
+          continue;
+        }
         if (mode < 2) {   /* the full blocks */
           const int8_t *const *t = inside ? NULL : taps;
           if (mode == 0) {
