@@ -195,7 +195,8 @@ def section(results, seconds: float, command: str) -> str:
         "Builds: `plain` = the plain per-op reference C (`-DQCOMP_PLAIN`); `cortex-m4` / `cortex-m7` = "
         "SXTB16 + SMLAD, two pixels x two output channels per pass (a patch row of KW taps copied in one "
         "run), depthwise two interior pixels per pass; `cortex-m55 no-MVE` = the same C "
-        "kernels on M55 (`-DQCOMP_NO_MVE`); `cortex-m55` = Helium (`VMLADAVA.S8`, VCTP tails). "
+        "kernels on M55 (`-DQCOMP_NO_MVE`); `cortex-m55` = Helium (`VMLADAVA.S8`, VCTP tails; depthwise "
+        "`VMULLB` / `VMULLT.S16` across 8 channels). "
         "Flash = code + weights of the model's objects; RAM = arena + static data + gcc's stack bound.", "",
         "Published cycles = the MLPerf Tiny v1.0 latency (closed division, as quoted in issue 16) x the "
         f"board's clock: NUCLEO-L4R5ZI (Cortex-M4, {M4_MHZ} MHz, X-CUBE-AI) and NUCLEO-H7A3ZI-Q "

@@ -289,6 +289,13 @@ CASES += [
     C("float_reduce_min_argmax_argmin", lc.reduce_min_arg, min_distinct=5),
     C("float_compare_where", lc.compare_where, min_distinct=2),
 ]
+# depthwise convolutions of 8k channels (Cortex-M55's Helium kernel, qcomp_dw_mve.h: two interior pixels
+# per pass, full blocks of eight channels without a predicate, border pixels through tap pointers)
+CASES += [
+    C("conv_depthwise3x3_c16_b2", _p(gb.conv, (2, 8, 9, 16), 16, (3, 3), pads=(1, 1, 1, 1), group=16)),
+    C("conv_depthwise5x3_s2_c24", _p(gb.conv, (1, 11, 12, 24), 24, (5, 3), strides=(2, 1), pads=(2, 1, 2, 1),
+                                     group=24)),
+]
 
 
 

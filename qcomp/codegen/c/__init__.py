@@ -71,6 +71,7 @@ STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp
 STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)
 STATIC_FILES += ("qcomp_kernels_rows.c",)   # integer Softmax and TopK
 STATIC_FILES += ("qcomp_kernels16.c", "qcomp_kernels16.h")   # A16W8 (emit16.py)
+STATIC_FILES += ("qcomp_dw_mve.h",)   # Helium depthwise convolution (included by qcomp_kernels_conv.c)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
 _ABI_DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].name for t in (DType.FLOAT32, DType.INT8, DType.INT32, DType.INT64,

@@ -98,7 +98,7 @@ def test_files_and_manifest_figures(artifacts, target):
 
 
 def _compile(cc: str, flags: list[str], src: Path, dst: Path) -> None:
-    for f in MODEL_SOURCES + ["model.h", "qcomp.h", "qcomp_kernels.h", "qcomp_dot.h", "qcomp_requant.h"]:
+    for f in MODEL_SOURCES + ["model.h", "qcomp.h", "qcomp_kernels.h", "qcomp_dot.h", "qcomp_dw_mve.h", "qcomp_requant.h"]:
         shutil.copyfile(src / f, dst / f)
     cmd = [cc, "-std=c99", "-O2", *flags, "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c", *MODEL_SOURCES]
     proc = subprocess.run(cmd, cwd=dst, capture_output=True, text=True, timeout=300)

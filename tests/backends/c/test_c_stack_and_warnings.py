@@ -32,7 +32,7 @@ from qcomp.runtime.c import load
 from qcomp.target import get_target, host_support
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "fashion_mnist"
-HEADERS = ("model.h", "qcomp.h", "qcomp_kernels.h", "qcomp_dot.h", "qcomp_requant.h")
+HEADERS = ("model.h", "qcomp.h", "qcomp_kernels.h", "qcomp_dot.h", "qcomp_dw_mve.h", "qcomp_requant.h")
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 # (optimization, defines): every define at least once per compiler, -O0 and -O3 included
 CONFIGS = [("-O2", []), ("-O0", ["-DQCOMP_NO_FLOAT"]), ("-Os", ["-DQCOMP_PORTABLE"]), ("-O3", ["-DQCOMP_PLAIN"]),

@@ -13,9 +13,10 @@
  * convolution (stride any, no padding read) reads its input pixels in place, without a patch; any
  * other convolution of one group gathers the patches of two pixels (2 * KH * KW * C bytes of scratch)
  * and runs the same block (on Cortex-M4/M7 a row of KW taps inside the input, without dilation along x,
- * is one inline word copy of KW * C bytes: copy_run). Dense takes two rows of x at a time the same way.
- * Depthwise convolutions (channel multiplier 1) run depthwise_int8 (on Cortex-M4/M7 two adjacent
- * pixels with every tap inside the input at a time: depthwise_pair). The requantization is once per output
+ * is one inline word copy of KW * C bytes, on Cortex-M55 predicated 16-byte vector copies: copy_run).
+ * Dense takes two rows of x at a time the same way. Depthwise convolutions (channel multiplier 1) run
+ * depthwise_int8 (on Cortex-M4/M7 two adjacent pixels with every tap inside the input at a time:
+ * depthwise_pair; on Cortex-M55 depthwise_mve of qcomp_dw_mve.h). The requantization is once per output
  * (requant_out below: the multiplier and shift loaded once per channel and block).
  *
  * Instructions per 4 terms of K in a 2x2 block: Cortex-M4/M7 (DSP extension) 4 word loads, 8 SXTB16
@@ -34,31 +35,11 @@
  * input pixel, or for a tap in the padding a row of C bytes holding zp_in (after the pointers), so every
  * tap takes the same loop. Then per block of four channels, over the taps (Cortex-M4/M7): one word
  * load of x and of w, SXTB16 of both (lanes 0, 2 and 1, 3), SMLABB / SMLATT per channel, four
- * accumulators in registers; Helium: blocks of eight channels (DW_STEP), VLDRB.S16 + VMULLB / VMULLT.S16
- * + VADD.I32, the last block VCTP-predicated; scalar C: four multiply-adds. */
-#ifdef QCOMP_USE_MVE
-#define DW_STEP 8
-#else
+ * accumulators in registers; scalar C: four multiply-adds. Helium: depthwise_mve (qcomp_dw_mve.h). */
 #define DW_STEP 4
-#endif
 static void depthwise_block(const int8_t *const *taps, int32_t ntaps, const int8_t *w, int32_t stride,
                             int32_t c, int32_t n, int32_t *acc) {
   int32_t t;
-#ifdef QCOMP_USE_MVE
-  /* eight channels: VLDRB.S16 widens x and w to int16 lanes, VMULLB / VMULLT.S16 multiply the even and odd
-   * lanes into int32 (channels 0, 2, 4, 6 and 1, 3, 5, 7), two VADDs accumulate them */
-  const mve_pred16_t pred = vctp16q((uint32_t)n);
-  int32x4_t even = vdupq_n_s32(0), odd = vdupq_n_s32(0);
-  int32_t e[4], o[4], j;
-  for (t = 0; t < ntaps; ++t) {
-    const int16x8_t xv = vldrbq_z_s16(taps[t] + c, pred), wv = vldrbq_z_s16(w + (int64_t)t * stride + c, pred);
-    even = vaddq_s32(even, vmullbq_int_s16(xv, wv));
-    odd = vaddq_s32(odd, vmulltq_int_s16(xv, wv));
-  }
-  vst1q_s32(e, even);
-  vst1q_s32(o, odd);
-  for (j = 0; j < n; ++j) acc[j] += (j & 1) ? o[j >> 1] : e[j >> 1];
-#else
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
   const int8_t *wk = w + c;
 #ifdef QCOMP_USE_DSP
@@ -99,27 +80,7 @@ static void depthwise_block(const int8_t *const *taps, int32_t ntaps, const int8
   acc[1] = a1;
   acc[2] = a2;
   acc[3] = a3;
-#endif
 }
-
-#ifdef QCOMP_USE_MVE
-/* requant_out of n <= 8 outputs, four lanes per step, where every shift is <= -2 (total = 31 - shift
- * > 32, checked by the caller): VMULH.S32 is the product's high word, VRSHL by shift + 1 = -(total - 32)
- * adds 2^(total - 33) and shifts right (the rounding right shift), then zp and the clamp: requant_out's
- * fast path lane by lane; VSTRB.32 stores the low byte of each lane. */
-static void requant_lanes(const int32_t *acc, const int32_t *multiplier, const int32_t *shift, int8_t *out,
-                          int32_t n, const qcomp_conv_params *p) {
-  int32_t j;
-  for (j = 0; j < n; j += 4) {
-    const mve_pred16_t t = vctp32q((uint32_t)(n - j));
-    int32x4_t v = vmulhq_s32(vldrwq_z_s32(acc + j, t), vldrwq_z_s32(multiplier + j, t));
-    v = vrshlq_s32(v, vaddq_n_s32(vldrwq_z_s32(shift + j, t), 1));
-    v = vaddq_n_s32(v, p->output_zero_point);
-    v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(p->qmin)), vdupq_n_s32(p->qmax));
-    vstrbq_p_s32(out + j, v, t);
-  }
-}
-#endif
 
 #ifdef QCOMP_USE_DSP
 /* Two horizontally adjacent output pixels whose every tap lies inside the input (y0, y0 + C: their
@@ -182,7 +143,9 @@ static void depthwise_pair(const int8_t *x0, const int8_t *w, const int32_t *bia
     y1[c] = (int8_t)requant_out(b, multiplier[c], shift[c], p->output_zero_point, p->qmin, p->qmax);
   }
 }
+#endif
 
+#if defined(QCOMP_USE_DSP) || defined(QCOMP_USE_MVE)
 /* The first and last output index whose taps all lie inside an input extent (size) along one axis:
  * lo = ceil(pad / stride), hi = floor((size - 1 - (k - 1) * dilation + pad) / stride); none when hi < lo. */
 static void inside_range(int32_t size, int32_t k, int32_t stride, int32_t dilation, int32_t pad, int32_t *lo,
@@ -191,6 +154,9 @@ static void inside_range(int32_t size, int32_t k, int32_t stride, int32_t dilati
   *lo = (pad + stride - 1) / stride;
   *hi = top < 0 ? -1 : top / stride;
 }
+#endif
+#ifdef QCOMP_USE_MVE
+#include "qcomp_dw_mve.h"
 #endif
 
 static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *multiplier,
@@ -201,8 +167,8 @@ static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias
   int32_t b, oy, ox, c, j, ky, kx;
   int32_t acc[DW_STEP];
 #ifdef QCOMP_USE_MVE
-  int lanes = 1;   /* requant_lanes serves every channel (all shifts <= -2) */
-  for (c = 0; c < p->c; ++c) lanes &= shift[c] <= -2;
+  depthwise_mve(x, w, bias, multiplier, shift, y, scratch, p);
+  return;
 #endif
 #ifdef QCOMP_USE_DSP
   int32_t y_lo, y_hi, x_lo, x_hi;
@@ -234,12 +200,6 @@ static void depthwise_int8(const int8_t *x, const int8_t *w, const int32_t *bias
           const int32_t n = p->c - c < DW_STEP ? p->c - c : DW_STEP;
           for (j = 0; j < n; ++j) acc[j] = bias[c + j];
           depthwise_block(taps, ntaps, w, p->c, c, n, acc);
-#ifdef QCOMP_USE_MVE
-          if (lanes) {
-            requant_lanes(acc, multiplier + c, shift + c, out + c, n, p);
-            continue;
-          }
-#endif
           for (j = 0; j < n; ++j)
             out[c + j] = (int8_t)requant_out(acc[j], multiplier[c + j], shift[c + j], p->output_zero_point, p->qmin,
                                              p->qmax);
@@ -259,6 +219,15 @@ static void copy_run(int8_t *dst, const int8_t *src, int32_t n) {
   }
   for (; i < n; ++i) dst[i] = src[i];
 }
+#elif defined(QCOMP_USE_MVE)
+/* the same with Helium: 16 bytes per VLDRB.8 / VSTRB.8, the last run under a VCTP.8 predicate */
+static void copy_run(int8_t *dst, const int8_t *src, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; i += 16) {
+    const mve_pred16_t t = vctp8q((uint32_t)(n - i));
+    vstrbq_p_s8(dst + i, vldrbq_z_s8(src + i, t), t);
+  }
+}
 #endif
 
 /* The receptive field of output pixel (b, oy, ox) as K * group contiguous bytes, laid out
@@ -271,7 +240,7 @@ static const int8_t *pixel_patch(const int8_t *x, const qcomp_conv_params *p, in
   if (direct) return x + (((int64_t)b * p->h + oy * p->sh) * p->w + ox * p->sw) * p->c;
   for (ky = 0; ky < p->kh; ++ky) {
     const int32_t iy = oy * p->sh - p->pad_top + ky * p->dh;
-#ifdef QCOMP_USE_DSP
+#if defined(QCOMP_USE_DSP) || defined(QCOMP_USE_MVE)
     {   /* one group, no dilation along x, the row's KW taps inside: KW * C contiguous input bytes */
       const int32_t ix0 = ox * p->sw - p->pad_left;
       if (p->group == 1 && p->dw == 1 && iy >= 0 && iy < p->h && ix0 >= 0 && ix0 + p->kw <= p->w) {
