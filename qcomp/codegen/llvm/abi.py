@@ -63,9 +63,10 @@ def raw_forms(g: Graph) -> RawForms:
     consumers = g.consumers()
     ins = {v: f.node for v, f in input_forms(g).items()
            if f is not None and f.node is not None and len(consumers.get(v, [])) == 1
-           and f.node.outputs[0] not in g.outputs}
+           and f.node.outputs[0] not in g.outputs and g.types[f.node.outputs[0]].dtype is DType.INT8}
     outs = {v: f.node for v, f in output_forms(g).items()
-            if f is not None and f.node is not None and not consumers.get(v) and g.outputs.count(v) == 1}
+            if f is not None and f.node is not None and not consumers.get(v) and g.outputs.count(v) == 1
+            and g.types[f.node.inputs[0]].dtype is DType.INT8}   # an int16 boundary has no raw form (yet)
     return RawForms(ins, outs)
 
 

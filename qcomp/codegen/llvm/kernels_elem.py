@@ -26,7 +26,7 @@ from llvmlite import ir
 from ...errors import UnsupportedModelError
 from ...ir import Node, ops, qops
 from . import tables
-from .irgen import F32, I8, I32, I64, c64, int_type, load, load_i64, loop, memcpy, store, var
+from .irgen import F32, I8, I16, I32, I64, c64, int_type, load, load_i64, loop, memcpy, store, var
 
 
 def _size(k, value: str) -> int:
@@ -38,20 +38,24 @@ def _quant(k, value: str) -> tuple[float, int]:
     return float(q.scale[0]), int(q.zero_point[0])
 
 
+_BOUNDARY = {ops.DType.INT8: I8, ops.DType.INT16: I16}   # the integer side of Quantize / Dequantize
+
+
 def why_not_quantize(node, graph) -> str | None:
-    """Float32 -> int8, per tensor."""
+    """Float32 -> int8 or int16 (an int16 graph input, A16W8), per tensor."""
     x, y = graph.types[node.inputs[0]], graph.types[node.outputs[0]]
-    if x.dtype is not ops.DType.FLOAT32 or y.dtype.qrange != (-128, 127):
-        return "only float32 -> int8 Quantize is supported"
+    if x.dtype is not ops.DType.FLOAT32 or y.dtype not in _BOUNDARY:
+        return "only float32 -> int8 or int16 Quantize is supported"
     if y.quant is None or y.quant.per_channel:
         return f"the output {node.outputs[0]!r} needs per-tensor quant params, got {y.quant}"
     return None
 
 
 def why_not_dequantize(node, graph) -> str | None:
-    """Int8 -> float32, per tensor or per channel."""
+    """Int8 or int16 -> float32, per tensor or per channel."""
     x = graph.types[node.inputs[0]]
-    return None if x.dtype is ops.DType.INT8 and x.quant is not None else "only int8 -> float32 Dequantize is supported"
+    return None if x.dtype in _BOUNDARY and x.quant is not None else \
+        "only int8 or int16 -> float32 Dequantize is supported"
 
 
 def why_not_int8_or_float(node, graph) -> str | None:
@@ -69,9 +73,10 @@ def emit_quantize(node: Node, k) -> None:
     scale, zp = _quant(k, k.node.outputs[0])
     lo, hi = k.graph.types[k.node.outputs[0]].dtype.qrange
     quantize = k.mod.helper("quantize")
+    t = _BOUNDARY[k.graph.types[k.node.outputs[0]].dtype]
     with loop(b, _size(k, k.node.outputs[0])) as i:
         y = b.call(quantize, [load(b, k.ins[0], i, F32), ir.Constant(F32, scale), c64(zp), c64(lo), c64(hi)])
-        store(b, b.trunc(y, I8), k.outs[0], i, I8)
+        store(b, b.trunc(y, t), k.outs[0], i, t)
 
 
 def emit_dequantize(node: Node, k) -> None:
@@ -80,10 +85,11 @@ def emit_dequantize(node: Node, k) -> None:
     b = k.b
     q = k.graph.types[k.node.inputs[0]].quant
     dequantize = k.mod.helper("dequantize")
+    t = _BOUNDARY[k.graph.types[k.node.inputs[0]].dtype]
     if not q.per_channel:
         scale, zp = _quant(k, k.node.inputs[0])
         with loop(b, _size(k, k.node.outputs[0])) as i:
-            y = b.call(dequantize, [load_i64(b, k.ins[0], i, I8), c64(zp), ir.Constant(F32, scale)])
+            y = b.call(dequantize, [load_i64(b, k.ins[0], i, t), c64(zp), ir.Constant(F32, scale)])
             store(b, y, k.outs[0], i, F32)
         return
     shape = k.graph.types[k.node.inputs[0]].shape
@@ -92,7 +98,7 @@ def emit_dequantize(node: Node, k) -> None:
     zp_g = k.mod.table(np.broadcast_to(np.asarray(q.zero_point, np.int32), (channels,)).copy(), "dq_zp")
     with loop(b, _size(k, k.node.outputs[0])) as i:
         ch = b.srem(b.sdiv(i, c64(inner)), c64(channels))
-        y = b.call(dequantize, [load_i64(b, k.ins[0], i, I8), load_i64(b, zp_g, ch, I32), load(b, scale_g, ch, F32)])
+        y = b.call(dequantize, [load_i64(b, k.ins[0], i, t), load_i64(b, zp_g, ch, I32), load(b, scale_g, ch, F32)])
         store(b, y, k.outs[0], i, F32)
 
 
