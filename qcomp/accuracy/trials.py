@@ -17,7 +17,16 @@ seeded, so the same model, data and options give the same numbers.
 
 Held-back samples (`split_held_back`, for --accuracy): a quarter of the calibration samples, at
 most HELD_BACK_MAX, evenly spread over the set (positions (2j + 1) n // 2k, j < k), are kept out
-of calibration and measured on; the rest calibrate. At least MIN_HELD_BACK are needed.
+of calibration and measured on; the rest calibrate. At least MIN_HELD_BACK are needed. On a large
+model each held-back sample costs a second or more per trial, so the count is also held to the
+trial's work budget, but not below HELD_BACK_LARGE_MIN:
+
+    k = min(HELD_BACK_MAX, n // HELD_BACK_SHARE, max(HELD_BACK_LARGE_MIN, HELD_BACK_MACS // macs))
+
+macs the model's multiply-accumulates per sample (qcomp.ir.stats.node_macs): a model under
+HELD_BACK_MACS / HELD_BACK_MAX = 125 M MACs keeps 16 (every small model: nothing changes there),
+EfficientNet-Lite0 (0.39 G) gets 5, MiniLM at sequence 128 (~2.9 G) gets 4. The float outputs of
+the held-back samples are computed once (Trials.reference) and reused by every trial.
 """
 from __future__ import annotations
 
@@ -38,15 +47,32 @@ from ..ref import run_float, run_integer
 HELD_BACK_SHARE = 4      # one sample in four is held back
 HELD_BACK_MAX = 16       # trials run every held-back sample: keep them few
 MIN_HELD_BACK = 2
+HELD_BACK_MACS = 2_000_000_000    # held-back work per trial, in MACs, on a large model
+HELD_BACK_LARGE_MIN = 4           # ... but at least this many samples where the set has them
 HELD_BACK_RULE = f"1 in {HELD_BACK_SHARE} of the calibration samples, at most {HELD_BACK_MAX}, evenly spread"
+
+
+def held_back_count(n: int, macs: int = 0) -> int:
+    """How many of n calibration samples are held back, for a model of `macs` MACs per sample (module docstring)."""
+    budget = HELD_BACK_MAX if macs <= 0 else max(HELD_BACK_LARGE_MIN, HELD_BACK_MACS // macs)
+    return min(HELD_BACK_MAX, n // HELD_BACK_SHARE, budget)
+
+
+def held_back_rule(k: int, n: int) -> str:
+    """The rule as the manifest records it, with the large-model cap where it applied."""
+    if k < min(HELD_BACK_MAX, n // HELD_BACK_SHARE):
+        return (f"{HELD_BACK_RULE}; {k} on this model (at most {HELD_BACK_MACS / 1e9:g} G MACs of held-back "
+                f"work per trial, at least {HELD_BACK_LARGE_MIN})")
+    return HELD_BACK_RULE
 
 Progress = Callable[[int, int | None], None]
 
 
-def split_held_back(data, what: str = "--accuracy"):
-    """(calibration part, held-back part) of a calibration set (qcomp.calibdata.CalibrationSet)."""
+def split_held_back(data, what: str = "--accuracy", macs: int = 0):
+    """(calibration part, held-back part) of a calibration set (qcomp.calibdata.CalibrationSet), for a
+    model of `macs` MACs per sample (0: not counted, the small-model rule)."""
     n = len(data)
-    k = min(HELD_BACK_MAX, n // HELD_BACK_SHARE)
+    k = held_back_count(n, macs)
     if k < MIN_HELD_BACK:
         raise QcompError(f"{what} measures the output cosine on held-back samples ({HELD_BACK_RULE}), at least "
                          f"{MIN_HELD_BACK}: the "

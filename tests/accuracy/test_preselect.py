@@ -1,0 +1,69 @@
+"""The candidate pre-selection of --accuracy (qcomp/accuracy/proxy.py) and the held-back rule for
+large models (qcomp/accuracy/trials.py), on the model with one known bad tensor (bad_tensor.py)."""
+import numpy as np
+import pytest
+
+import qcomp
+from qcomp.accuracy import choose_precision, proxy
+from qcomp.accuracy.kinds import candidates
+from qcomp.accuracy.trials import HELD_BACK_MAX, held_back_count
+from qcomp.builder import BuildOptions, calibrate_model, quantize_model
+from qcomp.target import get_target
+
+from bad_tensor import BAD, write_model, write_samples   # tests/accuracy is on sys.path (no __init__.py)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pre")
+    model, calib = write_model(d / "bad.onnx"), write_samples(d / "calib.npz", 24, seed=1)
+    g = qcomp.load_model(model)
+    options = BuildOptions(calib=str(calib))
+    calibrated = calibrate_model(g, options)
+    q, _ = quantize_model(g, options, calibrated=calibrated)
+    x = np.load(calib)["x"]
+    samples = [{"x": x[i:i + 1]} for i in range(4)]
+    return g, calib, calibrated.graph, q, samples
+
+
+def test_the_proxy_ranks_the_bad_tensor_first_and_is_deterministic(setup):
+    _, _, gf, q, samples = setup
+    every = candidates(gf, q, {})
+    assert BAD in every and len(every) >= 3
+    errors = proxy.grid_errors(gf, q, every, samples)
+    assert proxy.grid_errors(gf, q, every, samples) == errors
+    ranked = proxy.rank(every, errors)
+    assert ranked[0] == BAD, errors
+    assert all(np.isfinite(e) and e >= 0 for e in errors.values())
+    assert errors[BAD] > 2 * max(e for t, e in errors.items() if t != BAD)
+    selected, _ = proxy.preselect(gf, q, every, samples, top=2)
+    assert len(selected) == 2 and BAD in selected and list(selected) == [t for t in every if t in selected]
+    assert proxy.preselect(gf, q, every, samples, top=len(every)) == (every, {})   # no proxy run
+
+
+def test_fake_quantize_is_the_int8_grid(setup):
+    _, _, gf, q, samples = setup
+    scale, zp, lo, hi, axis = proxy.grids(gf, q, [BAD])[BAD]
+    assert axis is None and (lo, hi) == (-128, 127)
+    x = np.array([-1.0, 0.0, 0.3, 1e6], np.float32)
+    want = (np.clip(np.rint(x / scale[0]) + zp[0], lo, hi) - zp[0]) * scale[0]
+    assert np.array_equal(proxy.fake_quantize(x, (scale, zp, lo, hi, axis)), want.astype(np.float32))
+
+
+def test_accuracy_with_two_candidates_makes_the_exhaustive_choice(setup):
+    """top=2: only the proxy's first two candidates are measured (of 6), and --accuracy makes the
+    choice the exhaustive search makes (test_accuracy_build.py): `hot`, then the input, at int16."""
+    g, calib, *_ = setup
+    _, summary = choose_precision(g, BuildOptions(calib=str(calib), accuracy=0.999), get_target("ref"), top=2)
+    a = summary["accuracy"]
+    assert a["preselected"] == 2 and a["candidates"] == 6 and a["measured"] == {"int16": 2}
+    assert {p["tensor"] for p in a["proxy"]} == {BAD, "x"}
+    assert a["reached"] and [(r["tensor"], r["kind"]) for r in a["raised"]] == [(BAD, "int16"), ("x", "int16")]
+
+
+@pytest.mark.parametrize("n, macs, want", [
+    (24, 0, 6), (24, 200_000, 6), (200, 0, HELD_BACK_MAX), (200, 100_000_000, HELD_BACK_MAX),
+    (200, 385_000_000, 5), (200, 2_900_000_000, 4), (12, 2_900_000_000, 3), (62, 385_000_000, 5),
+])
+def test_held_back_count_caps_large_models_only(n, macs, want):
+    assert held_back_count(n, macs) == want
