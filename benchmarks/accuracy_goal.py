@@ -93,10 +93,10 @@ def bench_ms(artifact: Path, runs: int) -> float:
 
 
 def measure(label: str, model: Path, calib: Path, feeds, labels, output: str, goals, work: Path,
-            target: str = "ref", latency: bool = False, runs: int = 50) -> list[dict]:
+            target: str = "ref", latency: bool = False, runs: int = 50, auto: bool = True) -> list[dict]:
     import qcomp
     fp32, _ = run_all(peers.session_runner(model), feeds, output)
-    configs = [("int8 (default)", {}), ("--calib-method auto", {"calib_method": "auto"})]
+    configs = [("int8 (default)", {})] + ([("--calib-method auto", {"calib_method": "auto"})] if auto else [])
     configs += [(f"--accuracy {g}", {"accuracy": g}) for g in goals]
     rows: list[dict] = []
     for k, (name, options) in enumerate(configs):
@@ -177,6 +177,7 @@ def main(argv=None) -> int:
     ap.add_argument("--goals", default="0.99,0.999,0.9999,0.99999")
     ap.add_argument("--views", type=int, default=2, help="EfficientNet calibration views per large photo")
     ap.add_argument("--minilm-calib", type=int, default=14, help="MiniLM calibration sentences (the rest are tested)")
+    ap.add_argument("--no-auto", action="store_true", help="leave out the --calib-method auto build")
     ap.add_argument("--latency", action="store_true", help="x86-vnni artifacts timed by qcomp bench")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--work", default="/tmp/qcomp_accuracy_goal")
@@ -200,7 +201,8 @@ def main(argv=None) -> int:
             continue
         else:
             raise SystemExit(f"unknown model {name!r}")
-        rows += measure(name, *case, goals, work, latency=args.latency, runs=args.runs)
+        rows += measure(name, *case, goals, work, latency=args.latency, runs=args.runs,
+                        auto=not args.no_auto)
         log(f"{name}: {time.perf_counter() - t0:.0f} s")
         text = "\n".join(lines + render(rows)) + "\n"
         if args.output:

@@ -97,7 +97,7 @@ def choose_precision(g: Graph, options: BuildOptions, target,
         chosen, reached, measured = _greedy(trials, user, kinds, options.accuracy, progress, selected)
     precision = merge(user, [r.entries for r in chosen], trials.gf)
     q, summary = trials.quantize(precision)
-    baseline = trials.cosine(user)
+    baseline = trials.required(user)
     final = chosen[-1].cosine_after if chosen else baseline
     summary["accuracy"] = {
         "target_cosine": options.accuracy, "reached": reached, "baseline_cosine": baseline, "final_cosine": final,
@@ -105,7 +105,7 @@ def choose_precision(g: Graph, options: BuildOptions, target,
         "candidates": len(every), "preselected": len(selected),
         "proxy": [{"tensor": t, "error": errors[t] if errors[t] != float("inf") else None}
                   for t in selected] if errors else [],
-        "kinds": list(kinds), "measured": measured, "trials": trials.runs,
+        "kinds": list(kinds), "measured": measured, "trials": trials.runs, "refused_trials": trials.refused,
         "raised": [{"tensor": r.tensor, "kind": r.kind, "precision": r.entries, "gain_alone": r.gain_alone,
                     "cosine_after": r.cosine_after, "cost": r.cost} for r in chosen],
         "precision": [f"{k}={v}" for k, v in precision.items() if k not in user],
@@ -117,7 +117,7 @@ def _greedy(trials: Trials, user: dict[str, str], kinds: tuple[str, ...], goal: 
             tensors: tuple[str, ...] | None = None):
     """(the raises kept, whether goal was reached, tensors measured per kind): module docstring."""
     gf = trials.gf
-    current = trials.cosine(user)
+    current = trials.required(user)
     chosen: list[Raise] = []
     measured: dict[str, int] = {}
     ticks = [0]

@@ -133,7 +133,8 @@ class Trials:
         self.reference = [{o: r[o] for o in floats} for r in (run_float(self.gf, f) for f in self.samples)]
         self.passes = target_passes(target)
         self.runs = 0
-        self._cache: dict[tuple, float] = {}
+        self.refused = 0   # trials whose choice the pipeline refused (cosine None)
+        self._cache: dict[tuple, float | None] = {}
 
     def options_for(self, precision: dict[str, str]) -> BuildOptions:
         return dataclasses.replace(self.options, precision=tuple(f"{k}={v}" for k, v in precision.items()))
@@ -141,11 +142,27 @@ class Trials:
     def quantize(self, precision: dict[str, str]) -> tuple[Graph, dict]:
         return quantize_model(self.model, self.options_for(precision), calibrated=self.calibrated)
 
-    def cosine(self, precision: dict[str, str]) -> float:
+    def required(self, precision: dict[str, str]) -> float:
+        """The cosine of a choice that must build (the user's own): its refusal is raised as is."""
+        cos = self.cosine(precision)
+        if cos is None:
+            run_passes(self.quantize(precision)[0], self.passes)   # raises the pipeline's QcompError
+            raise QcompError("--accuracy: the build without raises was refused")   # not reached
+        return cos
+
+    def cosine(self, precision: dict[str, str]) -> float | None:
+        """The trial's output cosine; None for a choice the pipeline refuses (a QcompError from
+        quantize or the target's passes, e.g. an int16 input whose bias does not fit the int64
+        accumulator): the build would refuse it too, so it is no candidate (cached as such)."""
         key = tuple(sorted(precision.items()))
         if key not in self._cache:
-            q, _ = self.quantize(precision)
-            lowered = run_passes(q, self.passes)
+            try:
+                q, _ = self.quantize(precision)
+                lowered = run_passes(q, self.passes)
+            except QcompError:
+                self._cache[key] = None
+                self.refused += 1
+                return None
             results = [run_integer(lowered, feeds) for feeds in self.samples]
             self._cache[key] = output_cosine(self.reference, [{o: r[o] for o in ref} for r, ref in
                                                               zip(results, self.reference)])
