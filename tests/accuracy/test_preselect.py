@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 import qcomp
-from qcomp.accuracy import choose_precision, proxy
+from qcomp.accuracy import Trials, choose_precision, measure, proxy
 from qcomp.accuracy.kinds import candidates
 from qcomp.accuracy.trials import HELD_BACK_MAX, held_back_count
 from qcomp.builder import BuildOptions, calibrate_model, quantize_model
+from qcomp.errors import QcompError
 from qcomp.target import get_target
 
 from bad_tensor import BAD, write_model, write_samples   # tests/accuracy is on sys.path (no __init__.py)
@@ -23,11 +24,11 @@ def setup(tmp_path_factory):
     q, _ = quantize_model(g, options, calibrated=calibrated)
     x = np.load(calib)["x"]
     samples = [{"x": x[i:i + 1]} for i in range(4)]
-    return g, calib, calibrated.graph, q, samples
+    return g, calib, calibrated.graph, q, samples, calibrated
 
 
 def test_the_proxy_ranks_the_bad_tensor_first_and_is_deterministic(setup):
-    _, _, gf, q, samples = setup
+    _, _, gf, q, samples, _ = setup
     every = candidates(gf, q, {})
     assert BAD in every and len(every) >= 3
     errors = proxy.grid_errors(gf, q, every, samples)
@@ -42,7 +43,7 @@ def test_the_proxy_ranks_the_bad_tensor_first_and_is_deterministic(setup):
 
 
 def test_fake_quantize_is_the_int8_grid(setup):
-    _, _, gf, q, samples = setup
+    _, _, gf, q, samples, _ = setup
     scale, zp, lo, hi, axis = proxy.grids(gf, q, [BAD])[BAD]
     assert axis is None and (lo, hi) == (-128, 127)
     x = np.array([-1.0, 0.0, 0.3, 1e6], np.float32)
@@ -67,3 +68,20 @@ def test_accuracy_with_two_candidates_makes_the_exhaustive_choice(setup):
 ])
 def test_held_back_count_caps_large_models_only(n, macs, want):
     assert held_back_count(n, macs) == want
+
+
+def test_a_refused_trial_is_no_candidate(setup, monkeypatch):
+    """A raise the pipeline refuses (here: `hot` at int16, refused by a stand-in quantize) is left out
+    of the sensitivities and counted, instead of stopping the search."""
+    g, calib, _, _, samples, calibrated = setup
+    trials = Trials(g, BuildOptions(calib=str(calib)), calibrated, samples, get_target("ref"))
+    real = trials.quantize
+
+    def quantize(precision):
+        if precision.get(BAD) == "int16":
+            raise QcompError("stand-in refusal")
+        return real(precision)
+    monkeypatch.setattr(trials, "quantize", quantize)
+    result = measure(trials, ("int16",))
+    assert result.rows and BAD not in [r.tensor for r in result.rows]
+    assert trials.refused == 1 and trials.cosine({BAD: "int16"}) is None and trials.refused == 1
