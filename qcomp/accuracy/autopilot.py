@@ -6,24 +6,28 @@
         tensor's int8 grid adds alone, in float), the top TOP_CANDIDATES kept; a model with no more
         candidates than that skips the proxy and measures all of them (small models: unchanged)
     for kind in the target's kinds, cheapest first (int16, then float: accuracy/kinds.py):
-        sensitivities of the pre-selected tensors not yet raised to this kind or a wider one
+      for each batch of TOP_CANDIDATES of the proxy ranking (at most MAX_BATCHES; one batch of
+      every candidate on a small model), while the cosine is below COS:
+        sensitivities of the batch's tensors not yet raised to this kind or a wider one
                                                                        (accuracy/sensitivity.py)
         in order of gain alone (largest first), then cost, then graph order, for those with gain > 0:
             trial = chosen + this raise;  keep it if it raises the cosine (else it is dropped)
             stop when the cosine reaches COS
     prune (when reached): each kept raise, costliest first, is dropped again if COS holds without it
 
-so float is tried only once every int16 raise that helps alone has been tried and COS is still not
-reached, and the final set holds no raise the target can do without. Every number in the result is
+so float is tried only once every int16 raise that helps alone (of the batches measured) has been
+tried and COS is still not reached, and the final set holds no raise the target can do without. Every number in the result is
 a measured trial (none is estimated), and the artifact is quantized with exactly the calibration
 and the precision measured last. When no set reaches COS, the build goes on with the set of the
 best cosine reached and says so (`reached` false in the manifest; a warning on the command line).
 
 Cost on a large model: the proxy (a few float passes' work per candidate, accuracy/proxy.py), then
-at most TOP_CANDIDATES sensitivity trials per kind, the greedy trials (at most as many) and the
-prune, each on the held-back samples, which a large model holds to a work budget (trials.py). A
-tensor outside the top TOP_CANDIDATES is never raised; `choose_precision(..., top=None)` measures
-every candidate (the exhaustive search, one trial per candidate and kind).
+at most TOP_CANDIDATES sensitivity trials per batch and kind (a kind's next batch is measured
+only while COS is not reached: int16 gets up to MAX_BATCHES * TOP_CANDIDATES tensors before float
+is tried), the greedy trials (at most as many) and the prune, each on the held-back samples,
+which a large model holds to a work budget (trials.py). A tensor outside the proxy's top
+MAX_BATCHES * TOP_CANDIDATES is never raised; `choose_precision(..., top=None)` measures every
+candidate (the exhaustive search, one trial per candidate and kind).
 """
 from __future__ import annotations
 
@@ -35,11 +39,12 @@ from ..ir import Graph
 from ..passes.precision import parse_precision
 from .kinds import available_raise_kinds
 from .kinds import candidates
-from .proxy import preselect
+from .proxy import preselect, rank
 from .sensitivity import measure
 from .trials import Trials, held_back_rule, merge, progress_bar, split_held_back
 
-TOP_CANDIDATES = 12     # candidates measured by trials, of the proxy ranking (module docstring)
+TOP_CANDIDATES = 12     # candidates measured by trials per batch, of the proxy ranking (module docstring)
+MAX_BATCHES = 3         # batches of TOP_CANDIDATES per kind at most
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,9 @@ def choose_precision(g: Graph, options: BuildOptions, target,
     user = parse_precision(options.precision)
     q0, _ = trials.quantize(user)
     every = candidates(trials.gf, q0, user)
-    selected, errors = preselect(trials.gf, q0, every, trials.samples, top)
+    groups, errors = batches(trials.gf, q0, every, trials.samples, top)
     with progress_bar("measuring sensitivity") as progress:
-        chosen, reached, measured = _greedy(trials, user, kinds, options.accuracy, progress, selected)
+        chosen, reached, measured = _greedy(trials, user, kinds, options.accuracy, progress, groups)
     precision = merge(user, [r.entries for r in chosen], trials.gf)
     q, summary = trials.quantize(precision)
     baseline = trials.required(user)
@@ -102,9 +107,9 @@ def choose_precision(g: Graph, options: BuildOptions, target,
     summary["accuracy"] = {
         "target_cosine": options.accuracy, "reached": reached, "baseline_cosine": baseline, "final_cosine": final,
         "held_back_samples": len(held), "calibration_samples": len(calib_part), "held_back_rule": held_back_rule(len(held), n),
-        "candidates": len(every), "preselected": len(selected),
+        "candidates": len(every), "preselected": len(groups[0]),
         "proxy": [{"tensor": t, "error": errors[t] if errors[t] != float("inf") else None}
-                  for t in selected] if errors else [],
+                  for t in rank(every, errors)[:top * MAX_BATCHES]] if errors else [],
         "kinds": list(kinds), "measured": measured, "trials": trials.runs, "refused_trials": trials.refused,
         "raised": [{"tensor": r.tensor, "kind": r.kind, "precision": r.entries, "gain_alone": r.gain_alone,
                     "cosine_after": r.cosine_after, "cost": r.cost} for r in chosen],
@@ -113,8 +118,18 @@ def choose_precision(g: Graph, options: BuildOptions, target,
     return q, summary
 
 
+def batches(gf: Graph, q0: Graph, every: tuple[str, ...], samples, top: int | None):
+    """(the candidates in batches of `top` of the proxy ranking, at most MAX_BATCHES, each in graph
+    order; the proxy errors): one batch of every candidate, no proxy, where `top` covers them all."""
+    first, errors = preselect(gf, q0, every, samples, top)
+    if not errors:
+        return [first], errors
+    order = rank(every, errors)[:top * MAX_BATCHES]
+    return [tuple(t for t in every if t in set(order[i:i + top])) for i in range(0, len(order), top)], errors
+
+
 def _greedy(trials: Trials, user: dict[str, str], kinds: tuple[str, ...], goal: float, progress,
-            tensors: tuple[str, ...] | None = None):
+            groups: list[tuple[str, ...]] | None = None):
     """(the raises kept, whether goal was reached, tensors measured per kind): module docstring."""
     gf = trials.gf
     current = trials.required(user)
@@ -134,19 +149,22 @@ def _greedy(trials: Trials, user: dict[str, str], kinds: tuple[str, ...], goal: 
     for rank, kind in enumerate(kinds):
         if current >= goal:
             break
-        done = {r.tensor for r in chosen if kinds.index(r.kind) >= rank}
-        sens = measure(trials, (kind,), tick, tensors)
-        measured[kind] = len(sens.rows)
-        for s in sorted((s for s in sens.rows if s.gain > 0 and s.tensor not in done),
-                        key=lambda s: (-s.gain, s.cost, s.index)):
-            step = Raise(s.tensor, kind, dict(s.entries), s.gain, s.cost)
-            trial = [r for r in chosen if r.tensor != s.tensor] + [step]
-            cos = cosine(trial)
-            tick()
-            if cos is not None and cos > current:
-                chosen, current = trial, cos
-                if current >= goal:
-                    break
+        for tensors in groups or [None]:   # the next batch only while the goal is not reached
+            if current >= goal:
+                break
+            done = {r.tensor for r in chosen if kinds.index(r.kind) >= rank}
+            sens = measure(trials, (kind,), tick, tensors)
+            measured[kind] = measured.get(kind, 0) + len(sens.rows)
+            for s in sorted((s for s in sens.rows if s.gain > 0 and s.tensor not in done),
+                            key=lambda s: (-s.gain, s.cost, s.index)):
+                step = Raise(s.tensor, kind, dict(s.entries), s.gain, s.cost)
+                trial = [r for r in chosen if r.tensor != s.tensor] + [step]
+                cos = cosine(trial)
+                tick()
+                if cos is not None and cos > current:
+                    chosen, current = trial, cos
+                    if current >= goal:
+                        break
     reached = current >= goal
     if reached:
         for r in sorted(chosen, key=lambda r: (-r.cost, -chosen.index(r))):

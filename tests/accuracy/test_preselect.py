@@ -51,14 +51,17 @@ def test_fake_quantize_is_the_int8_grid(setup):
     assert np.array_equal(proxy.fake_quantize(x, (scale, zp, lo, hi, axis)), want.astype(np.float32))
 
 
-def test_accuracy_with_two_candidates_makes_the_exhaustive_choice(setup):
+@pytest.mark.parametrize("top", [1, 2])
+def test_accuracy_with_few_candidates_makes_the_exhaustive_choice(setup, top):
     """top=2: only the proxy's first two candidates are measured (of 6), and --accuracy makes the
-    choice the exhaustive search makes (test_accuracy_build.py): `hot`, then the input, at int16."""
+    choice the exhaustive search makes (test_accuracy_build.py): `hot`, then the input, at int16.
+    top=1: `hot` alone does not reach the goal, so the second batch (the input) is measured, still
+    at int16, before float is tried."""
     g, calib, *_ = setup
-    _, summary = choose_precision(g, BuildOptions(calib=str(calib), accuracy=0.999), get_target("ref"), top=2)
+    _, summary = choose_precision(g, BuildOptions(calib=str(calib), accuracy=0.999), get_target("ref"), top=top)
     a = summary["accuracy"]
-    assert a["preselected"] == 2 and a["candidates"] == 6 and a["measured"] == {"int16": 2}
-    assert {p["tensor"] for p in a["proxy"]} == {BAD, "x"}
+    assert a["preselected"] == top and a["candidates"] == 6 and a["measured"] == {"int16": 2}
+    assert {p["tensor"] for p in a["proxy"][:2]} == {BAD, "x"} and len(a["proxy"]) == 3 * top
     assert a["reached"] and [(r["tensor"], r["kind"]) for r in a["raised"]] == [(BAD, "int16"), ("x", "int16")]
 
 
