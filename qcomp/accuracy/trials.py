@@ -132,6 +132,8 @@ class Trials:
             raise QcompError("the model has no float output to measure a cosine on")
         self.reference = [{o: r[o] for o in floats} for r in (run_float(self.gf, f) for f in self.samples)]
         self.passes = target_passes(target)
+        from ..protocol import backend_module
+        self.backend = backend_module(target.backend)   # check(): the nodes the target cannot emit
         self.runs = 0
         self.refused = 0   # trials whose choice the pipeline refused (cosine None)
         self._cache: dict[tuple, float | None] = {}
@@ -153,13 +155,18 @@ class Trials:
     def cosine(self, precision: dict[str, str]) -> float | None:
         """The trial's output cosine; None for a choice the pipeline refuses (a QcompError from
         quantize or the target's passes, e.g. an int16 input whose bias does not fit the int64
-        accumulator): the build would refuse it too, so it is no candidate (cached as such)."""
+        accumulator, or a node the target's backend cannot emit, e.g. an int16 -> float Dequantize
+        where a float region meets an int16 tensor on x86-vnni): the build would refuse it too, so
+        it is no candidate (cached as such)."""
         key = tuple(sorted(precision.items()))
         if key not in self._cache:
             try:
                 q, _ = self.quantize(precision)
                 lowered = run_passes(q, self.passes)
+                problems = self.backend.check(lowered, self.target)
             except QcompError:
+                problems = True
+            if problems:
                 self._cache[key] = None
                 self.refused += 1
                 return None

@@ -88,3 +88,17 @@ def test_a_refused_trial_is_no_candidate(setup, monkeypatch):
     result = measure(trials, ("int16",))
     assert result.rows and BAD not in [r.tensor for r in result.rows]
     assert trials.refused == 1 and trials.cosine({BAD: "int16"}) is None and trials.refused == 1
+
+
+def test_a_choice_the_backend_cannot_emit_is_refused(setup):
+    """On x86-vnni an int16 tensor read by a float region needs an int16 -> float Dequantize, and an int16
+    graph input a float -> int16 Quantize, which the llvm backend does not emit: those trials are
+    refused there (the build would be), measured on ref."""
+    g, calib, _, _, samples, calibrated = setup
+    choice = {"x": "int16", "conv1": "float"}
+    ref = Trials(g, BuildOptions(calib=str(calib)), calibrated, samples[:2], get_target("ref"))
+    x86 = Trials(g, BuildOptions(calib=str(calib)), calibrated, samples[:2], get_target("x86-vnni"))
+    assert ref.cosine(choice) is not None and ref.refused == 0
+    assert x86.cosine(choice) is None and x86.refused == 1
+    assert x86.cosine({"x": "int16"}) is None and x86.refused == 2
+    assert x86.cosine({BAD: "int16"}) is not None and ref.cosine({"x": "int16"}) is not None
