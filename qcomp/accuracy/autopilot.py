@@ -16,9 +16,9 @@
     prune (when reached): each kept raise, costliest first, is dropped again if COS holds without it
 
 so float is tried only once every int16 raise that helps alone (of the batches measured) has been
-tried and COS is still not reached, and the final set holds no raise the target can do without. Every number in the result is
-a measured trial (none is estimated), and the artifact is quantized with exactly the calibration
-and the precision measured last. When no set reaches COS, the build goes on with the set of the
+tried and COS is still not reached, and the final set holds no raise the target can do without.
+Every number in the result is a measured trial (none is estimated), and the artifact is quantized
+with exactly the calibration and the precision measured last. When no set reaches COS, the build goes on with the set of the
 best cosine reached and says so (`reached` false in the manifest; a warning on the command line).
 
 Cost on a large model: the proxy (a few float passes' work per candidate, accuracy/proxy.py), then
@@ -106,7 +106,8 @@ def choose_precision(g: Graph, options: BuildOptions, target,
     final = chosen[-1].cosine_after if chosen else baseline
     summary["accuracy"] = {
         "target_cosine": options.accuracy, "reached": reached, "baseline_cosine": baseline, "final_cosine": final,
-        "held_back_samples": len(held), "calibration_samples": len(calib_part), "held_back_rule": held_back_rule(len(held), n),
+        "held_back_samples": len(held), "calibration_samples": len(calib_part),
+        "held_back_rule": held_back_rule(len(held), n),
         "candidates": len(every), "preselected": len(groups[0]),
         "proxy": [{"tensor": t, "error": errors[t] if errors[t] != float("inf") else None}
                   for t in rank(every, errors)[:top * MAX_BATCHES]] if errors else [],
@@ -185,8 +186,8 @@ def accuracy_lines(record: dict) -> tuple[list[str], str | None]:
     lines = [f"--accuracy {record['target_cosine']}: int8 output cosine {record['baseline_cosine']:.6f} on "
              f"{record['held_back_samples']} held-back samples ({record['held_back_rule']})"]
     if record.get("preselected", 0) < record.get("candidates", 0):
-        lines[0] += (f"; {record['preselected']} of {record['candidates']} candidate tensors measured "
-                     f"(the proxy's top {record['preselected']})")
+        lines[0] += (f"; {record['candidates']} candidate tensors, measured in the proxy's order "
+                     f"{record['preselected']} at a time")
     if not record["raised"]:
         lines[0] += ": reached with int8 everywhere, nothing raised" if record["reached"] else ""
     else:
