@@ -5,6 +5,8 @@
     trials.py       one trial: quantize under a precision choice (the builder's pipeline, one
                     calibration), lower, run the integer reference, output cosine vs float
     sensitivity.py  the cosine gained by raising each activation tensor alone
+    proxy.py        a cheap float proxy (the output error each tensor's int8 grid adds alone) that
+                    orders the candidates, so trials measure the promising ones first
     autopilot.py    --accuracy COS: the fewest, cheapest raises that reach COS on held-back samples
 
 Api-level like qcomp/report: it quantizes exactly as `qcomp build` does (qcomp.builder).

@@ -63,7 +63,7 @@ def measure(trials: Trials, kinds: tuple[str, ...], progress: Progress | None = 
         tensors = candidates(trials.gf, q, user)
     plan = [(k, i, t) for k in kinds for i, t in enumerate(tensors)]
     total = len(plan) + 1
-    baseline = trials.cosine(user)
+    baseline = trials.required(user)
     if progress is not None:
         progress(1, total)
     rows, seen = [], set()
@@ -74,8 +74,9 @@ def measure(trials: Trials, kinds: tuple[str, ...], progress: Progress | None = 
         if precision is not None and same not in seen:
             seen.add(same)
             cos = trials.cosine(precision)
-            rows.append(Sensitivity(tensor, kind, cos, cos - baseline, raise_cost(trials.gf, tensor, kind),
-                                    tuple(entries.items()), index))
+            if cos is not None:   # None: a raise the pipeline refuses (trials.py), no candidate
+                rows.append(Sensitivity(tensor, kind, cos, cos - baseline, raise_cost(trials.gf, tensor, kind),
+                                        tuple(entries.items()), index))
         if progress is not None:
             progress(done, total)
     return SensitivityResult(baseline, tuple(rows), len(trials.samples), tuple(kinds))

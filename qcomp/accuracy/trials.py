@@ -17,7 +17,16 @@ seeded, so the same model, data and options give the same numbers.
 
 Held-back samples (`split_held_back`, for --accuracy): a quarter of the calibration samples, at
 most HELD_BACK_MAX, evenly spread over the set (positions (2j + 1) n // 2k, j < k), are kept out
-of calibration and measured on; the rest calibrate. At least MIN_HELD_BACK are needed.
+of calibration and measured on; the rest calibrate. At least MIN_HELD_BACK are needed. On a large
+model each held-back sample costs a second or more per trial, so the count is also held to the
+trial's work budget, but not below HELD_BACK_LARGE_MIN:
+
+    k = min(HELD_BACK_MAX, n // HELD_BACK_SHARE, max(HELD_BACK_LARGE_MIN, HELD_BACK_MACS // macs))
+
+macs the model's multiply-accumulates per sample (qcomp.ir.stats.node_macs): a model under
+HELD_BACK_MACS / HELD_BACK_MAX = 125 M MACs keeps 16 (every small model: nothing changes there),
+EfficientNet-Lite0 (0.39 G) gets 5, MiniLM at sequence 128 (~2.9 G) gets 4. The float outputs of
+the held-back samples are computed once (Trials.reference) and reused by every trial.
 """
 from __future__ import annotations
 
@@ -38,15 +47,32 @@ from ..ref import run_float, run_integer
 HELD_BACK_SHARE = 4      # one sample in four is held back
 HELD_BACK_MAX = 16       # trials run every held-back sample: keep them few
 MIN_HELD_BACK = 2
+HELD_BACK_MACS = 2_000_000_000    # held-back work per trial, in MACs, on a large model
+HELD_BACK_LARGE_MIN = 4           # ... but at least this many samples where the set has them
 HELD_BACK_RULE = f"1 in {HELD_BACK_SHARE} of the calibration samples, at most {HELD_BACK_MAX}, evenly spread"
+
+
+def held_back_count(n: int, macs: int = 0) -> int:
+    """How many of n calibration samples are held back, for a model of `macs` MACs per sample (module docstring)."""
+    budget = HELD_BACK_MAX if macs <= 0 else max(HELD_BACK_LARGE_MIN, HELD_BACK_MACS // macs)
+    return min(HELD_BACK_MAX, n // HELD_BACK_SHARE, budget)
+
+
+def held_back_rule(k: int, n: int) -> str:
+    """The rule as the manifest records it, with the large-model cap where it applied."""
+    if k < min(HELD_BACK_MAX, n // HELD_BACK_SHARE):
+        return (f"{HELD_BACK_RULE}; {k} on this model (at most {HELD_BACK_MACS / 1e9:g} G MACs of held-back "
+                f"work per trial, at least {HELD_BACK_LARGE_MIN})")
+    return HELD_BACK_RULE
 
 Progress = Callable[[int, int | None], None]
 
 
-def split_held_back(data, what: str = "--accuracy"):
-    """(calibration part, held-back part) of a calibration set (qcomp.calibdata.CalibrationSet)."""
+def split_held_back(data, what: str = "--accuracy", macs: int = 0):
+    """(calibration part, held-back part) of a calibration set (qcomp.calibdata.CalibrationSet), for a
+    model of `macs` MACs per sample (0: not counted, the small-model rule)."""
     n = len(data)
-    k = min(HELD_BACK_MAX, n // HELD_BACK_SHARE)
+    k = held_back_count(n, macs)
     if k < MIN_HELD_BACK:
         raise QcompError(f"{what} measures the output cosine on held-back samples ({HELD_BACK_RULE}), at least "
                          f"{MIN_HELD_BACK}: the "
@@ -106,8 +132,11 @@ class Trials:
             raise QcompError("the model has no float output to measure a cosine on")
         self.reference = [{o: r[o] for o in floats} for r in (run_float(self.gf, f) for f in self.samples)]
         self.passes = target_passes(target)
+        from ..protocol import backend_module
+        self.backend = backend_module(target.backend)   # check(): the nodes the target cannot emit
         self.runs = 0
-        self._cache: dict[tuple, float] = {}
+        self.refused = 0   # trials whose choice the pipeline refused (cosine None)
+        self._cache: dict[tuple, float | None] = {}
 
     def options_for(self, precision: dict[str, str]) -> BuildOptions:
         return dataclasses.replace(self.options, precision=tuple(f"{k}={v}" for k, v in precision.items()))
@@ -115,11 +144,32 @@ class Trials:
     def quantize(self, precision: dict[str, str]) -> tuple[Graph, dict]:
         return quantize_model(self.model, self.options_for(precision), calibrated=self.calibrated)
 
-    def cosine(self, precision: dict[str, str]) -> float:
+    def required(self, precision: dict[str, str]) -> float:
+        """The cosine of a choice that must build (the user's own): its refusal is raised as is."""
+        cos = self.cosine(precision)
+        if cos is None:
+            run_passes(self.quantize(precision)[0], self.passes)   # raises the pipeline's QcompError
+            raise QcompError("--accuracy: the build without raises was refused")   # not reached
+        return cos
+
+    def cosine(self, precision: dict[str, str]) -> float | None:
+        """The trial's output cosine; None for a choice the pipeline refuses (a QcompError from
+        quantize or the target's passes, e.g. an int16 input whose bias does not fit the int64
+        accumulator, or a node the target's backend cannot emit, e.g. an int16 -> float Dequantize
+        where a float region meets an int16 tensor on x86-vnni): the build would refuse it too, so
+        it is no candidate (cached as such)."""
         key = tuple(sorted(precision.items()))
         if key not in self._cache:
-            q, _ = self.quantize(precision)
-            lowered = run_passes(q, self.passes)
+            try:
+                q, _ = self.quantize(precision)
+                lowered = run_passes(q, self.passes)
+                problems = self.backend.check(lowered, self.target)
+            except QcompError:
+                problems = True
+            if problems:
+                self._cache[key] = None
+                self.refused += 1
+                return None
             results = [run_integer(lowered, feeds) for feeds in self.samples]
             self._cache[key] = output_cosine(self.reference, [{o: r[o] for o in ref} for r, ref in
                                                               zip(results, self.reference)])
