@@ -156,7 +156,7 @@ class Trials:
         """The trial's output cosine; None for a choice the pipeline refuses (a QcompError from
         quantize or the target's passes, e.g. an int16 input whose bias does not fit the int64
         accumulator, or a node the target's backend cannot emit, e.g. an int16 -> float Dequantize
-        where a float region meets an int16 tensor on x86-vnni): the build would refuse it too, so
+        where a float region meets an int16 tensor on cuda): the build would refuse it too, so
         it is no candidate (cached as such)."""
         key = tuple(sorted(precision.items()))
         if key not in self._cache:
