@@ -36,6 +36,7 @@ The modules, by topic (import everything from `qcomp.fixedpoint`):
   lut16        513-entry int16 tables with linear interpolation (TFLite's 16x8 LUT)
   softmax      integer Softmax, int8 -> int8 (TFLite's fixed-point exp and reciprocal)
   layernorm    integer LayerNorm, int8 -> int8 (exact row statistics, integer 1/sqrt)
+  layernorm16  integer LayerNorm, int16 -> int16 or int8 (int64 statistics, rows up to 32768)
 Status: the IR's A16W8 ops (qcomp/ir/qops16.py) and the reference interpreter
 (qcomp/ref/integer_kernels16.py) run the int16 functions; backends implement them op by op.
 Softmax (QSoftmax) and LayerNorm (QLayerNorm, tested against tests/fixedpoint/bigint_layernorm.py)
@@ -62,6 +63,8 @@ from .softmax import (SOFTMAX_MAX_DEPTH, SoftmaxParams, exp_on_negative_values, 
                       saturating_rounding_doubling_high_mul, softmax_int8, softmax_params, softmax_refusal)
 from .layernorm import (LayerNormParams, isqrt_u62, layer_norm_int8, layernorm_eps_q, layernorm_params,
                         layernorm_refusal, row_inverse_std)
+from .layernorm16 import MAX_ROW16 as LAYERNORM_MAX_ROW16
+from .layernorm16 import layer_norm_int16, layernorm16_params, layernorm16_refusal
 
 __all__ = [name for name in dir() if not name.startswith("_")
            and name not in ("accumulator", "boundary", "core", "int16", "kernels8", "lut", "lut16", "softmax", "layernorm")]

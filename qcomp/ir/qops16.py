@@ -254,3 +254,6 @@ INTEGER16_OPS: dict[str, type[Op]] = {
                                   QAvgPool2D16, QMean16]
 }
 INTEGER_OPS.update(INTEGER16_OPS)
+
+# ---- integer LayerNorm on int16 (qops_norm16.py registers QLayerNorm16 in both tables) ----
+from .qops_norm16 import QLayerNorm16  # noqa: E402,F401  (imports this module's tables: no cycle)

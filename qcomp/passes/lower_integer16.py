@@ -201,3 +201,17 @@ def rule(g: Graph, n: Node):
     if lower is None or not any(g.types[v].dtype is I16 for v in (*n.inputs, *n.outputs)):
         return None
     return lower
+
+
+# ---- LayerNorm on int16 (quantize_norm16.py): QLayerNorm16, writing a following int8
+# conversion itself as the dot products do (_folded_conversion reads _DOTS at call time) ----
+from . import quantize_norm16  # noqa: E402
+
+_DOTS = _DOTS + (ops.LayerNorm,)
+
+
+def _layer_norm(g: Graph, out: Graph, n: Node) -> None:
+    quantize_norm16.lower(g, out, n, _output(g, n))
+
+
+_LOWER16[ops.LayerNorm] = _layer_norm

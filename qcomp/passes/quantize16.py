@@ -41,7 +41,7 @@ from .. import fixedpoint
 from ..errors import QcompError
 from ..ir import DType, Graph, Node, QuantParams, TensorType, ops
 from ..ir.qops16 import Lut16
-from . import quantize_logic
+from . import quantize_logic, quantize_norm16
 from .observers import symmetric_weight_scales
 from .quantize import _Builder, bias_correction
 
@@ -241,7 +241,9 @@ class Builder16(_Builder):
     def arg(self, n: Node) -> None:
         self._with_int8_inputs(n, lambda n: quantize_logic.arg(self, n))
 
-    def layernorm(self, n: Node) -> None:   # QLayerNorm reads its input's quant through int_of
+    def layernorm(self, n: Node) -> None:   # int16 where it can (quantize_norm16.py), else QLayerNorm on int8
+        if self.a16(n) and quantize_norm16.quantize(self, n):
+            return
         self._with_int8_inputs(n, super().layernorm)
 
     def div_const(self, n: Node) -> None:

@@ -164,3 +164,7 @@ TABLE.update(TABLE16)
 from . import integer_norm  # noqa: E402
 
 TABLE.update(integer_norm.TABLE)
+# ---- integer LayerNorm on int16 (integer_norm16.py) ----
+from . import integer_norm16  # noqa: E402
+
+TABLE.update(integer_norm16.TABLE)

@@ -68,3 +68,8 @@ CASES16 += [
     C("i16f_softmax_of_int16", fc16.softmax),
     C("i16f_matmul_two_int16", fc16.matmul),
 ]
+
+# ---- integer LayerNorm on int16 (cases_norm16.py) ----
+from .cases_norm16 import CASES_NORM16  # noqa: E402
+
+CASES16 += CASES_NORM16

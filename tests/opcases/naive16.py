@@ -147,3 +147,9 @@ KERNELS16 = {
     qops16.QAdd16: q_add16, qops16.QSub16: q_sub16, qops16.QMul16: q_mul16, qops16.QConvert: q_convert,
     qops16.Lut16: lut16, qops16.QAvgPool2D16: q_avg_pool2d16, qops16.QMean16: q_mean16,
 }
+
+# ---- integer LayerNorm on int16 (naive_norm16.py) ----
+from .naive_norm16 import q_layer_norm16  # noqa: E402
+from qcomp.ir.qops_norm16 import QLayerNorm16  # noqa: E402
+
+KERNELS16[QLayerNorm16] = q_layer_norm16
