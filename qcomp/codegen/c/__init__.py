@@ -54,6 +54,7 @@ from . import emit_compute, emit_movement, toolchain
 from . import emit16, emit_logic
 from . import emit_compute, emit_gather, emit_movement, emit_select, toolchain
 from . import emit_norm
+from . import emit_norm16
 from ..names import CNames, c_char_array, c_comment, c_string, inert
 from .program import C_TYPES, Call, Ctx
 
@@ -66,6 +67,7 @@ EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
 EMITTERS.update(emit_select.TABLE)   # TopK
 EMITTERS.update(emit_norm.TABLE)   # QLayerNorm
 EMITTERS.update(emit16.TABLE)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/qcomp_kernels16.c
+EMITTERS.update(emit_norm16.TABLE)   # QLayerNorm16 (int16 LayerNorm, templates/qcomp_kernels_norm.c)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
 STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)

@@ -41,6 +41,7 @@ from . import emit16, emit_logic
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement, emit_select
 from . import emit_norm
+from . import emit_norm16
 from .. import ADD_PARAMS_FIELDS
 from ..names import c_comment, inert
 from .context import _CTYPES, BLOCK, Context
@@ -52,6 +53,7 @@ EMITTERS.update(emit_logic.EMITTERS)   # comparison, logic, Where, ReduceSum/Min
 EMITTERS.update(emit_select.EMITTERS)   # TopK
 EMITTERS.update(emit_norm.EMITTERS)   # QLayerNorm
 EMITTERS.update(emit16.EMITTERS)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/a16w8.cu.j2
+EMITTERS.update(emit_norm16.EMITTERS)   # QLayerNorm16 (int16 LayerNorm, templates/layer_norm16.cu.j2)
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

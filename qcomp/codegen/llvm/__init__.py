@@ -59,6 +59,8 @@ from . import kernels_dynamic_dense
 from . import kernels_norm
 from ...ir.qops_norm import QLayerNorm
 from . import kernels16, kernels16_dot
+from . import kernels_norm16
+from ...ir.qops_norm16 import QLayerNorm16
 from . import kernels_dynamic_fused
 from . import kernels_dynamic_rows
 from ...ir import qops_fused
@@ -128,6 +130,9 @@ EMITTERS.update({
     qops16.QAvgPool2D16: Emitter(kernels16.emit_avgpool16, kernels16.why_not_avgpool16),
     qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
 })
+
+# integer LayerNorm on int16 (kernels_norm16.py)
+EMITTERS[QLayerNorm16] = Emitter(kernels_norm16.emit_layer_norm16, kernels_norm16.why_not_layer_norm16)
 
 # the fused ops of --quant dynamic (ir/qops_fused.py, passes/fuse_dynamic.py): DynamicDense's GEMM, the chain in its epilogue
 EMITTERS[qops_fused.DynamicDenseGelu] = Emitter(kernels_dynamic_fused.emit_dynamic_dense_gelu,

@@ -66,3 +66,37 @@ void qcomp_layer_norm_int8(const int8_t *x, int8_t *y, int32_t rows, int32_t n, 
     }
   }
 }
+
+/* y = layer_norm_int16 (qcomp/fixedpoint/layernorm16.py) of each of `rows` contiguous rows of n int16
+ * values (1 <= n <= 32768), the same row helpers; out16: int16 output (zero point 0), else int8. */
+void qcomp_layer_norm_int16(const int16_t *x, void *y, int32_t out16, int32_t rows, int32_t n, int64_t eps_q,
+                            const int32_t *gamma_q, const int64_t *beta_q, int32_t output_zero_point,
+                            int32_t qmin, int32_t qmax) {
+  int32_t r, c;
+  for (r = 0; r < rows; ++r) {
+    const int64_t base = (int64_t)r * n;
+    const int16_t *xr = x + base;
+    int64_t total = 0, sumsq = 0, ss, inv;               /* |total| <= 2^30, sumsq <= 2^45 */
+    int32_t s, sh;
+    for (c = 0; c < n; ++c) {
+      const int32_t xc = xr[c];
+      total += xc;
+      sumsq += (int64_t)(xc * xc);                       /* xc^2 <= 2^30 */
+    }
+    ss = (int64_t)n * sumsq - total * total;             /* [0, 2^60) */
+    inv = qcomp_row_inverse_std(ss + eps_q, &s);
+    sh = 39 - s;                                         /* [9, 39] */
+    for (c = 0; c < n; ++c) {
+      const int64_t d = (int64_t)n * xr[c] - total;                                /* |d| < 2^31 */
+      const int64_t zq = (d * inv + ((int64_t)1 << (sh - 1))) >> sh;              /* |zq| < 2^30 */
+      const int64_t acc = zq * gamma_q[c] + beta_q[c];                             /* |acc| < 2^62 */
+      int64_t out = ((acc + ((int64_t)1 << 37)) >> 38) + output_zero_point;
+      out = out < qmin ? qmin : out > qmax ? qmax : out;
+      if (out16) {
+        ((int16_t *)y)[base + c] = (int16_t)out;
+      } else {
+        ((int8_t *)y)[base + c] = (int8_t)out;
+      }
+    }
+  }
+}
