@@ -9,8 +9,8 @@ int16, every activation int16.
                                                              embedding cosine on the others
 
 MiniLM's middle configuration marks the residual stream int16: every Add whose result feeds a
-LayerNormalization (the residual sums) and every LayerNormalization output. LayerNorm and Softmax
-have no A16W8 form, so they still read int8 versions of their int16 inputs.
+LayerNormalization (the residual sums) and every LayerNormalization output. LayerNorm computes in
+int16 on them (QLayerNorm16); Softmax has no A16W8 form and reads int8 versions of its int16 inputs.
 """
 from __future__ import annotations
 

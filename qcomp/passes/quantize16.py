@@ -9,7 +9,9 @@ activation stays int8 (quantize.py). The rules, node by node:
     Conv2D (depthwise included) -> QConv2D16, Dense -> QDense16, MatMul of activations -> QMatMul16,
     Add / Sub / Mul -> QAdd16 / QSub16 / QMul16, AvgPool2D -> QAvgPool2D16, ReduceMean -> QMean16,
     every op that becomes an int8 Lut (quantize._UNARY_FN, binary ops with a scalar) -> Lut16,
-    its table fixedpoint.build_lut16 of the same float64 function.
+    its table fixedpoint.build_lut16 of the same float64 function,
+    LayerNorm with constant scale and bias -> QLayerNorm16 (quantize_norm16.py), where
+    fixedpoint.layernorm16_refusal allows its params (else the int8 rule below).
   Its int8 inputs get a conversion to int16 (a Requantize with an int16 side; lower_integer16
   makes it a QConvert) onto the int16 grid of that tensor's calibrated range; a constant operand
   of Add/Sub/Mul/MatMul is quantized straight onto its own int16 grid. Its output is int16 or int8
@@ -27,8 +29,8 @@ activation stays int8 (quantize.py). The rules, node by node:
   nearest Resize, Gather with constant indices) keep their input's dtype and params; marking such
   a node's output int16 marks its source instead (int16_values), transitively.
 - Concat: its operands are converted to the output's dtype and params (the output marked: int16).
-- Every other op (Softmax, LayerNorm, Min / Max, linear Resize, Compare, ArgMax, TopK, ...) has
-  no A16W8 form: it reads the int8 version of each int16 input (a conversion to the int8 params
+- Every other op (Softmax, Min / Max, linear Resize, Compare, ArgMax, TopK, ..., and a LayerNorm
+  outside the int16 spec) has no A16W8 form: it reads the int8 version of each int16 input (a conversion to the int8 params
   of that tensor's range) and writes int8; a mark on its output widens nothing.
 - Graph boundary: a marked graph input is quantized straight to int16 (Quantize with an int16
   output), a graph output whose value is int16 is dequantized from int16.
