@@ -254,3 +254,6 @@ INTEGER16_OPS: dict[str, type[Op]] = {
                                   QAvgPool2D16, QMean16]
 }
 INTEGER_OPS.update(INTEGER16_OPS)
+
+# int16 Softmax (QSoftmax16): qops16_softmax.py registers itself in INTEGER16_OPS
+from .qops16_softmax import QSoftmax16  # noqa: E402,F401

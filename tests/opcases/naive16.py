@@ -147,3 +147,8 @@ KERNELS16 = {
     qops16.QAdd16: q_add16, qops16.QSub16: q_sub16, qops16.QMul16: q_mul16, qops16.QConvert: q_convert,
     qops16.Lut16: lut16, qops16.QAvgPool2D16: q_avg_pool2d16, qops16.QMean16: q_mean16,
 }
+
+# int16 Softmax: naive16_softmax.py
+from .naive16_softmax import q_softmax16  # noqa: E402
+
+KERNELS16[qops16.QSoftmax16] = q_softmax16
