@@ -59,6 +59,7 @@ from . import kernels_dynamic_dense
 from . import kernels_norm
 from ...ir.qops_norm import QLayerNorm
 from . import kernels16, kernels16_dot
+from . import kernels16_softmax
 from . import kernels_dynamic_fused
 from . import kernels_dynamic_rows
 from ...ir import qops_fused
@@ -128,6 +129,7 @@ EMITTERS.update({
     qops16.QAvgPool2D16: Emitter(kernels16.emit_avgpool16, kernels16.why_not_avgpool16),
     qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
 })
+EMITTERS[qops16.QSoftmax16] = Emitter(kernels16_softmax.emit_softmax16, kernels16_softmax.why_not_softmax16)   # int16 Softmax
 
 # the fused ops of --quant dynamic (ir/qops_fused.py, passes/fuse_dynamic.py): DynamicDense's GEMM, the chain in its epilogue
 EMITTERS[qops_fused.DynamicDenseGelu] = Emitter(kernels_dynamic_fused.emit_dynamic_dense_gelu,
