@@ -9,8 +9,9 @@ int16, every activation int16.
                                                              embedding cosine on the others
 
 MiniLM's middle configuration marks the residual stream int16: every Add whose result feeds a
-LayerNormalization (the residual sums) and every LayerNormalization output. LayerNorm and Softmax
-have no A16W8 form, so they still read int8 versions of their int16 inputs.
+LayerNormalization (the residual sums) and every LayerNormalization output. LayerNorm has no A16W8
+form, so it still reads int8 versions of its int16 inputs; Softmax computes in int16 (QSoftmax16)
+where its input is int16 or its output is marked.
 """
 from __future__ import annotations
 
