@@ -21,7 +21,8 @@ def q_softmax16(node: Node, ctx: Context) -> None:
     src = ctx.env.get_template("softmax16.cu.j2").render(
         name=name, node=ctx.comment(node), L=length, S=stride, rows=rows, multiplier=op.input_multiplier,
         shift=op.input_shift)
-    ctx.add(node, name, src, grid_1d(rows), (BLOCK, 1, 1), [ctx.value(v) for v in node.inputs] + [ctx.value(node.outputs[0])])
+    args = [ctx.value(v) for v in node.inputs] + [ctx.value(node.outputs[0])]
+    ctx.add(node, name, src, grid_1d(rows), (BLOCK, 1, 1), args)
 
 
 EMITTERS = {qops16.QSoftmax16: q_softmax16}
