@@ -10,7 +10,8 @@ int16, every activation int16.
 
 MiniLM's middle configuration marks the residual stream int16: every Add whose result feeds a
 LayerNormalization (the residual sums) and every LayerNormalization output. LayerNorm computes in
-int16 on them (QLayerNorm16); Softmax has no A16W8 form and reads int8 versions of its int16 inputs.
+int16 on them (QLayerNorm16); Softmax computes in int16 (QSoftmax16) where its input is int16 or
+its output is marked.
 """
 from __future__ import annotations
 

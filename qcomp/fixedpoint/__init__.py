@@ -35,6 +35,7 @@ The modules, by topic (import everything from `qcomp.fixedpoint`):
                conversions, int16 Add/Mul (left shift 15)
   lut16        513-entry int16 tables with linear interpolation (TFLite's 16x8 LUT)
   softmax      integer Softmax, int8 -> int8 (TFLite's fixed-point exp and reciprocal)
+  softmax16    integer Softmax, int16 -> int16 (TFLite's 16x8 rule: exp and 1 / (1 + x) tables)
   layernorm    integer LayerNorm, int8 -> int8 (exact row statistics, integer 1/sqrt)
   layernorm16  integer LayerNorm, int16 -> int16 or int8 (int64 statistics, rows up to 32768)
 Status: the IR's A16W8 ops (qcomp/ir/qops16.py) and the reference interpreter
@@ -61,10 +62,14 @@ from .softmax import OUTPUT_SCALE as SOFTMAX_OUTPUT_SCALE, OUTPUT_ZERO_POINT as 
 from .softmax import (SOFTMAX_MAX_DEPTH, SoftmaxParams, exp_on_negative_values, get_reciprocal,
                       one_over_one_plus_x_for_x_in_0_1, rounding_divide_by_pot,
                       saturating_rounding_doubling_high_mul, softmax_int8, softmax_params, softmax_refusal)
+from .softmax16 import (EXP_AT_ZERO, SOFTMAX16_MAX_DEPTH, Softmax16Params, softmax16_exp_lut, softmax16_params,
+                        softmax16_recip_lut, softmax16_refusal, softmax_int16)
+from .softmax16 import OUTPUT16_SCALE as SOFTMAX16_OUTPUT_SCALE
 from .layernorm import (LayerNormParams, isqrt_u62, layer_norm_int8, layernorm_eps_q, layernorm_params,
                         layernorm_refusal, row_inverse_std)
 from .layernorm16 import MAX_ROW16 as LAYERNORM_MAX_ROW16
 from .layernorm16 import layer_norm_int16, layernorm16_params, layernorm16_refusal
 
 __all__ = [name for name in dir() if not name.startswith("_")
-           and name not in ("accumulator", "boundary", "core", "int16", "kernels8", "lut", "lut16", "softmax", "layernorm")]
+           and name not in ("accumulator", "boundary", "core", "int16", "kernels8", "lut", "lut16", "softmax", "layernorm")
+           and name != "softmax16"]

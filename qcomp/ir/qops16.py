@@ -257,3 +257,5 @@ INTEGER_OPS.update(INTEGER16_OPS)
 
 # ---- integer LayerNorm on int16 (qops_norm16.py registers QLayerNorm16 in both tables) ----
 from .qops_norm16 import QLayerNorm16  # noqa: E402,F401  (imports this module's tables: no cycle)
+# int16 Softmax (QSoftmax16): qops16_softmax.py registers itself in INTEGER16_OPS
+from .qops16_softmax import QSoftmax16  # noqa: E402,F401

@@ -11,6 +11,7 @@ input scale s_in (zero point 0), weights s_w[c], output (s_out, zp_out) of dtype
   AvgPool2D -> QAvgPool2D16: fixedpoint.window_multipliers16(s_in, s_out, KH * KW).
   ReduceMean -> QMean16: M = s_in / (s_out * count), count <= 65535.
   Requantize with an int16 side -> QConvert: fixedpoint.convert_params.
+  Softmax with int16 values -> QSoftmax16 (quantize_softmax16.lower: softmax16_params(1, s_in)).
 With acc_bits 64 the requantize takes shifts up to fixedpoint.MAX_SHIFT_64 (14, i.e. M < 2^14): a
 larger M (an output scale 2^14 times finer than the accumulator's) is refused with the node's name.
 [qmin, qmax] = the output type's range intersected with a fused activation's bounds on its grid.
@@ -28,6 +29,7 @@ import numpy as np
 from .. import fixedpoint
 from ..errors import QcompError
 from ..ir import DType, Graph, Node, ops, qops16
+from . import quantize_softmax16
 
 I8, I16 = DType.INT8, DType.INT16
 _OUT_DTYPE = {I8: "i8", I16: "i16"}
@@ -193,6 +195,8 @@ _LOWER16 = {
     ops.Conv2D: _weighted, ops.Dense: _weighted, ops.MatMul: _matmul, ops.Add: _binary, ops.Sub: _binary,
     ops.Mul: _binary, ops.AvgPool2D: _avgpool, ops.ReduceMean: _mean, ops.Requantize: _convert,
 }
+
+_LOWER16[ops.Softmax] = quantize_softmax16.lower   # int16 Softmax -> QSoftmax16 (quantize_softmax16.py)
 
 
 def rule(g: Graph, n: Node):

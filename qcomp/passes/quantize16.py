@@ -29,8 +29,10 @@ activation stays int8 (quantize.py). The rules, node by node:
   nearest Resize, Gather with constant indices) keep their input's dtype and params; marking such
   a node's output int16 marks its source instead (int16_values), transitively.
 - Concat: its operands are converted to the output's dtype and params (the output marked: int16).
-- Every other op (Softmax, Min / Max, linear Resize, Compare, ArgMax, TopK, ..., and a LayerNorm
-  outside the int16 spec) has no A16W8 form: it reads the int8 version of each int16 input (a conversion to the int8 params
+- Softmax: int16 (QSoftmax16, output at the fixed scale 1/32768) when its input is int16 or its
+  output is marked, rows permitting; its int8 home is then 1/256, zero point -128 (quantize_softmax16.py).
+- Every other op (a Softmax with too long rows, a LayerNorm outside the int16 spec, Min / Max,
+  linear Resize, Compare, ArgMax, TopK, ...) has no A16W8 form: it reads the int8 version of each int16 input (a conversion to the int8 params
   of that tensor's range) and writes int8; a mark on its output widens nothing.
 - Graph boundary: a marked graph input is quantized straight to int16 (Quantize with an int16
   output), a graph output whose value is int16 is dequantized from int16.
@@ -43,7 +45,7 @@ from .. import fixedpoint
 from ..errors import QcompError
 from ..ir import DType, Graph, Node, QuantParams, TensorType, ops
 from ..ir.qops16 import Lut16
-from . import quantize_logic, quantize_norm16
+from . import quantize_logic, quantize_norm16, quantize_softmax16
 from .observers import symmetric_weight_scales
 from .quantize import _Builder, bias_correction
 
@@ -234,8 +236,9 @@ class Builder16(_Builder):
         self.emit16(n, n.op, [self.as_int16(i, qp) for i in n.inputs], [(I16, qp)])
 
     # ---- ops without an A16W8 form that read int_of directly: give them the int8 versions --------
-    def softmax(self, n: Node) -> None:
-        self._with_int8_inputs(n, super().softmax)
+    def softmax(self, n: Node) -> None:   # int16 Softmax where its rule applies: quantize_softmax16.py
+        if not quantize_softmax16.softmax16(self, n):
+            self._with_int8_inputs(n, super().softmax)
 
     def compare(self, n: Node) -> None:
         self._with_int8_inputs(n, lambda n: quantize_logic.compare(self, n))

@@ -98,3 +98,12 @@ TABLE16 = {
     qops16.QAdd16: q_add16, qops16.QSub16: q_sub16, qops16.QMul16: q_mul16, qops16.QConvert: q_convert,
     qops16.Lut16: lut16, qops16.QAvgPool2D16: q_avg_pool2d16, qops16.QMean16: q_mean16,
 }
+
+
+# ---- int16 Softmax (qcomp/ir/qops16_softmax.py) -------------------------------------------------
+def q_softmax16(op: qops16.QSoftmax16, x, exp_lut, recip_lut):
+    params = fixedpoint.Softmax16Params(op.input_multiplier, op.input_shift)
+    return fixedpoint.softmax_int16(x, params, op.axis, np.asarray(exp_lut, np.int16), np.asarray(recip_lut, np.int16))
+
+
+TABLE16[qops16.QSoftmax16] = q_softmax16

@@ -73,3 +73,14 @@ CASES16 += [
 from .cases_norm16 import CASES_NORM16  # noqa: E402
 
 CASES16 += CASES_NORM16
+# ---- int16 Softmax (QSoftmax16): graphs16_softmax.py, and from float graphs ----
+from . import graphs16_softmax as gs16  # noqa: E402
+
+CASES16 += [
+    C("i16_softmax_last_axis", _p(gs16.softmax16, (3, 4, 37), 2, 0.0004)),
+    C("i16_softmax_axis1_masked", _p(gs16.softmax16, (2, 70, 3), 1, 0.003, masked=0.4)),
+    C("i16_softmax_long_rows", _p(gs16.softmax16, (2, 1500), 1, 0.0002)),
+    C("i16_softmax_capped_ties", _p(gs16.softmax16, (4, 9), 1, 2.0, lo=-2, hi=1), min_distinct=3),
+    C("i16f_attention_softmax16", fc16.attention),
+    C("i16f_softmax16_of_int8", fc16.softmax_of_int8),
+]

@@ -5,8 +5,8 @@ lower_integer (lower_integer16.py) -> TARGET graph.
 They check what the hand-built cases of cases16.py cannot: the conversions the quantizer inserts
 at int8 <-> int16 boundaries, a dot product writing int8 straight from its int16 input, Quantize /
 Dequantize of int16 values at the model boundary, Concat of an int8 and an int16 operand, and an
-int8-only op (Softmax) reading an int16 value. Each graph holds only the A16W8 ops, QConvert,
-type-generic ops, Quantize / Dequantize (and, for the Softmax case, QSoftmax); `_finish16` asserts
+int16 Softmax reading an int16 value and feeding an int16 MatMul. Each graph holds only the A16W8 ops, QConvert,
+type-generic ops and Quantize / Dequantize; `_finish16` asserts
 the A16W8 kinds each case exists for, so a quantizer that fell back to int8 fails here.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from qcomp.passes.lower_integer import lower_integer
 from qcomp.passes.quantize import QuantOptions, quantize
 
 F = DType.FLOAT32
-_INT8_ONLY = {"QConv2D", "QDense", "QMatMul", "QAdd", "QSub", "QMul", "QAvgPool2D", "QMean", "Lut", "QRequantize"}
+_INT8_ONLY = {"QConv2D", "QDense", "QMatMul", "QAdd", "QSub", "QMul", "QAvgPool2D", "QMean", "Lut", "QRequantize",
+              "QSoftmax"}
 
 
 def _finish16(g: Graph, rng: np.random.Generator, int16, kinds, scales=None):
@@ -128,14 +129,15 @@ def concat(name: str, rng: np.random.Generator):
 
 
 def softmax(name: str, rng: np.random.Generator):
-    """A Dense writing int16, read by Softmax (no A16W8 form): converted to int8 for QSoftmax."""
+    """A Dense writing int16, read by Softmax: QSoftmax16 (int16 at 1/32768), then converted to
+    the int8 output (1/256, zero point -128)."""
     g = Graph(name=name)
     g.add_input("x", TensorType((4, 24), F))
     w, b = _weights(g, rng, "w", (10, 24)), _weights(g, rng, "b", (10,), 0.2)
     g.add_node(ops.Dense(), ["x", w, b], "fc")
     g.add_node(ops.Softmax(axis=1), ["fc"], "softmax")
     g.outputs = ["softmax"]
-    return _finish16(g, rng, {"fc"}, {"QDense16", "QConvert", "QSoftmax"})
+    return _finish16(g, rng, {"fc"}, {"QDense16", "QConvert", "QSoftmax16"})
 
 
 def matmul(name: str, rng: np.random.Generator):
@@ -146,3 +148,29 @@ def matmul(name: str, rng: np.random.Generator):
     g.add_node(ops.MatMul(), ["q", "k"], "scores")
     g.outputs = ["scores"]
     return _finish16(g, rng, {"q", "k"}, {"QMatMul16"}, {"k": 0.5})
+
+
+def attention(name: str, rng: np.random.Generator):
+    """scores = q @ k written int16 from int8 inputs, the int16 Softmax marked int16 (1/32768), probs @ v
+    in int16 with an int8 result: the model boundary stays int8, so every target runs it."""
+    g = Graph(name=name)
+    g.add_input("q", TensorType((2, 5, 13), F))
+    g.add_input("k", TensorType((2, 13, 7), F))
+    g.add_input("v", TensorType((2, 7, 6), F))
+    g.add_node(ops.MatMul(), ["q", "k"], "scores")
+    g.add_node(ops.Softmax(axis=2), ["scores"], "probs")
+    g.add_node(ops.MatMul(), ["probs", "v"], "ctx")
+    g.outputs = ["ctx"]
+    return _finish16(g, rng, {"scores", "probs"}, {"QMatMul16", "QSoftmax16", "QConvert"}, {"q": 1.5})
+
+
+def softmax_of_int8(name: str, rng: np.random.Generator):
+    """An int8 input converted to int16 for a Softmax whose output is marked int16, read by a Dense
+    (A16W8, int8 result)."""
+    g = Graph(name=name)
+    g.add_input("x", TensorType((3, 4, 19), F))
+    g.add_node(ops.Softmax(axis=2), ["x"], "probs")
+    w, b = _weights(g, rng, "w", (5, 19)), _weights(g, rng, "b", (5,), 0.2)
+    g.add_node(ops.Dense(), ["probs", w, b], "fc")
+    g.outputs = ["fc"]
+    return _finish16(g, rng, {"probs"}, {"QConvert", "QSoftmax16", "QDense16"}, {"x": 3.0})

@@ -153,3 +153,7 @@ from .naive_norm16 import q_layer_norm16  # noqa: E402
 from qcomp.ir.qops_norm16 import QLayerNorm16  # noqa: E402
 
 KERNELS16[QLayerNorm16] = q_layer_norm16
+# int16 Softmax: naive16_softmax.py
+from .naive16_softmax import q_softmax16  # noqa: E402
+
+KERNELS16[qops16.QSoftmax16] = q_softmax16

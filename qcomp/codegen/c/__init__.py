@@ -52,6 +52,7 @@ from .. import ADD_PARAMS_FIELDS
 from ..memory import planned
 from . import emit_compute, emit_movement, toolchain
 from . import emit16, emit_logic
+from . import emit16_softmax
 from . import emit_compute, emit_gather, emit_movement, emit_select, toolchain
 from . import emit_norm
 from . import emit_norm16
@@ -68,11 +69,13 @@ EMITTERS.update(emit_select.TABLE)   # TopK
 EMITTERS.update(emit_norm.TABLE)   # QLayerNorm
 EMITTERS.update(emit16.TABLE)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/qcomp_kernels16.c
 EMITTERS.update(emit_norm16.TABLE)   # QLayerNorm16 (int16 LayerNorm, templates/qcomp_kernels_norm.c)
+EMITTERS.update(emit16_softmax.TABLE)   # QSoftmax16, templates/qcomp_softmax16.c
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
 STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)
 STATIC_FILES += ("qcomp_kernels_rows.c",)   # integer Softmax and TopK
 STATIC_FILES += ("qcomp_kernels16.c", "qcomp_kernels16.h")   # A16W8 (emit16.py)
+STATIC_FILES += ("qcomp_softmax16.c",)   # int16 Softmax (emit16_softmax.py)
 STATIC_FILES += ("qcomp_dw_mve.h",)   # Helium depthwise convolution (included by qcomp_kernels_conv.c)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
@@ -251,7 +254,8 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
                   "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_rows": "qcomp_kernels_rows.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program,
-                  **({"kernels16": "qcomp_kernels16.c", "kernels16_header": "qcomp_kernels16.h"} if int16 else {})},
+                  **({"kernels16": "qcomp_kernels16.c", "kernels16_header": "qcomp_kernels16.h",
+                     "softmax16": "qcomp_softmax16.c"} if int16 else {})},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
         **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",
     }

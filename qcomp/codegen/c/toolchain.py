@@ -37,6 +37,7 @@ MODEL_SOURCES = ("model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.
 MODEL_SOURCES += ("qcomp_kernels_norm.c",)   # integer LayerNorm
 MODEL_SOURCES += ("qcomp_kernels_rows.c",)   # integer Softmax, TopK
 SOURCES16 = ("qcomp_kernels16.c",)   # the A16W8 kernels: compiled (and counted in flash) for int16 models only
+SOURCES16 += ("qcomp_softmax16.c",)   # int16 Softmax
 STACK_CHAIN = 5   # fallback estimate: run_mode -> kernel -> add_int8 -> requantize -> mbqm
 LIBRARY_FRAME_BYTES = 128
 

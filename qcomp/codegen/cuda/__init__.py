@@ -38,6 +38,7 @@ from ...protocol import Problem, check_nodes, emitter_of, problem, raise_problem
 from ...target import Target
 from ..memory import planned
 from . import emit16, emit_logic
+from . import emit16_softmax
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement, emit_select
 from . import emit_norm
@@ -54,6 +55,7 @@ EMITTERS.update(emit_select.EMITTERS)   # TopK
 EMITTERS.update(emit_norm.EMITTERS)   # QLayerNorm
 EMITTERS.update(emit16.EMITTERS)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/a16w8.cu.j2
 EMITTERS.update(emit_norm16.EMITTERS)   # QLayerNorm16 (int16 LayerNorm, templates/layer_norm16.cu.j2)
+EMITTERS.update(emit16_softmax.EMITTERS)   # QSoftmax16, templates/softmax16.cu.j2
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

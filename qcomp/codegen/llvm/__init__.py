@@ -61,6 +61,7 @@ from ...ir.qops_norm import QLayerNorm
 from . import kernels16, kernels16_dot
 from . import kernels_norm16
 from ...ir.qops_norm16 import QLayerNorm16
+from . import kernels16_softmax
 from . import kernels_dynamic_fused
 from . import kernels_dynamic_rows
 from ...ir import qops_fused
@@ -130,6 +131,7 @@ EMITTERS.update({
     qops16.QAvgPool2D16: Emitter(kernels16.emit_avgpool16, kernels16.why_not_avgpool16),
     qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
 })
+EMITTERS[qops16.QSoftmax16] = Emitter(kernels16_softmax.emit_softmax16, kernels16_softmax.why_not_softmax16)   # int16 Softmax
 
 # integer LayerNorm on int16 (kernels_norm16.py)
 EMITTERS[QLayerNorm16] = Emitter(kernels_norm16.emit_layer_norm16, kernels_norm16.why_not_layer_norm16)

@@ -76,4 +76,8 @@ void qcomp_reduce_max_int16(const int16_t *x, int16_t *y, int32_t outer_rank, co
                             const int32_t *outer_strides, int32_t inner_rank, const int32_t *inner_shape,
                             const int32_t *inner_strides);
 
+/* ---- int16 Softmax (qcomp_softmax16.c: qcomp/fixedpoint/softmax16.py) ---- */
+void qcomp_softmax16(const int16_t *x, const int16_t *exp_lut, const int16_t *recip_lut, int16_t *y, int32_t outer,
+                     int32_t depth, int32_t inner, int32_t input_multiplier, int32_t input_shift);
+
 #endif /* QCOMP_KERNELS16_H */
