@@ -34,6 +34,7 @@ import numpy as np
 import onnx
 
 from ..ir import ops as irops
+from ..ir import recurrent_state
 from .context import Attrs, Const, Context, Unsupported, Val, Value
 from .recurrent_cells import Act, Steps, parse_activations
 
@@ -220,7 +221,9 @@ def _direction(ctx: Context, n: _Node, d: int) -> tuple[list[str], str, str | No
         h = _select(s, mask, h_new, h, lambda: ys[t], n.batch_axis)
         if c_new is not None:
             c = _select(s, mask, c_new, c, lambda: s.op(irops.Mul(), [c_new, m], "c_masked")[0], n.batch_axis)
+        s.state.append(c if n.kind == "LSTM" else h if n.kind == "GRU" else None)   # the state kept
     s.where = ""
+    recurrent_state.record(ctx.graph, s.state)
     assert h is not None    # every entry is active at t = 0 (lengths >= 1), so some step set the state
     return [ys[t] for t in range(n.steps)], h, c
 
