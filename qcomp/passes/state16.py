@@ -30,8 +30,8 @@ GRU has no integer kernel in TFLite; its hidden state h = n + z (h' - n) is a ru
 LSTM's c, so qcomp keeps d = h' - n, z d and h in int16 the same way (the recurrent product h' R^T
 then reads int16: QDense16).
 
-Left out: a state value that is a graph output (Y_c, Y_h of the last step: the artifact's outputs
-stay int8, the kept value is then the int8 conversion of the int16 sum), a value whose producer is
+Left out: a state value that is a graph output, or copied into one by type-generic ops (Y_c, Y_h
+of the last step: the artifact's outputs stay int8, the kept value is then the int8 conversion of the int16 sum), a value whose producer is
 kept in float (`--skip`), and everything under `--quant weight|dynamic` or a pre-quantized model
 (no calibrated range for an int16 grid; builder.quantize_model applies the rule only when it
 calibrates).
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from ..ir import Graph
 from ..ir import recurrent_state
+from .quantize16 import generic16
 
 STATE_KINDS = ("int16", "int8")
 
@@ -50,7 +51,19 @@ def state16_values(g: Graph, skip=frozenset()) -> frozenset[str]:
     if not recorded:
         return frozenset()
     producers = {v: n for n in g.nodes for v in n.outputs}
-    outputs, skipped = set(g.outputs), set(skip)
+    outputs, skipped = _output_sources(g, producers), set(skip)
     return frozenset(v for v in recorded
                      if v in producers and v not in outputs and producers[v].name not in skipped
                      and g.types[v].dtype.is_float)
+
+
+def _output_sources(g: Graph, producers) -> set[str]:
+    """The graph outputs and every value they copy through type-generic ops (a Reshape, a Slice:
+    an int16 source would make them int16 too, quantize16.int16_values)."""
+    out, todo = set(g.outputs), list(g.outputs)
+    while todo:
+        n = producers.get(todo.pop())
+        if n is not None and generic16(g, n) and n.inputs[0] not in out:
+            out.add(n.inputs[0])
+            todo.append(n.inputs[0])
+    return out

@@ -1,0 +1,116 @@
+"""The int16 recurrent state (passes/state16.py): which values become int16, that it can be turned
+off, that it is more exact than an int8 state on a long sequence, and that arm-sdot and cuda
+(--emulate) run it bit-exactly (test_recurrent_int8.py covers ref, x86-vnni, dsp-c and cortex-m4 with
+the rule on, since it is the default).
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import qcomp
+from qcomp.errors import QcompError
+from qcomp.ir.serialize import load_graph
+from qcomp.target import get_target, host_support
+
+from .recurrent_models import Spec, build
+
+SMALL = Spec("LSTM", "forward", steps=4, batch=2, inputs=5, hidden=6, initial="input", peephole=True)
+SMALL_GRU = Spec("GRU", "forward", steps=4, batch=2, inputs=5, hidden=6)
+LONG = Spec("LSTM", "forward", steps=120, batch=2, inputs=4, hidden=16)
+
+
+def _long_memory(m: onnx.ModelProto, hidden: int) -> onnx.ModelProto:
+    """Weights of an LSTM that remembers (forget-gate bias +4, small W and R: f close to 1, so the
+    cell state sums i * g over many steps, as trained keyword and speech LSTMs do)."""
+    rng = np.random.default_rng(0)
+    for t in m.graph.initializer:
+        a = numpy_helper.to_array(t)
+        if t.name in ("W", "R"):
+            a = rng.normal(0, 0.3 if t.name == "W" else 0.15, a.shape)
+        elif t.name == "B":
+            a = rng.normal(0, 0.1, a.shape)
+            a[0, 2 * hidden:3 * hidden] += 4.0     # gate order i, o, f, c: the forget gate's Wb
+        t.CopyFrom(numpy_helper.from_array(np.asarray(a, np.float32), t.name))
+    return m
+
+
+def _calib(root, feeds, seed=3, n=16):
+    rng = np.random.default_rng(seed)
+    path = root / "calib.npz"
+    np.savez(path, **{k: rng.normal(0, np.std(v), (n,) + v.shape).astype(np.float32) for k, v in feeds.items()})
+    return path
+
+
+def _i16_nodes(art) -> set[str]:
+    g = load_graph(art / "model.qir")
+    return {n.name.rsplit("/", 1)[-1] for n in g.nodes if any(g.types[o].dtype.value == "i16" for o in n.outputs)}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = tmp_path_factory.mktemp("state16")
+    m, feeds = build(SMALL)
+    onnx.save(m, root / "model.onnx")
+    return root, feeds, _calib(root, feeds)
+
+
+def test_cell_state_is_int16_by_default_and_int8_on_request(small):
+    root, feeds, calib = small
+    art = qcomp.build(root / "model.onnx", target="ref", calib=calib, out=root / "ref")
+    assert {"fc", "ig", "c", "peep_i", "peep_f", "peep_o"} & _i16_nodes(art) >= {"fc", "ig", "c"}
+    manifest_state = qcomp.load(art).manifest["calibration"]["recurrent_state"]
+    assert manifest_state["dtype"] == "int16" and manifest_state["values"] > 0
+    g = load_graph(art / "model.qir")
+    assert all(g.types[o].dtype.value == "f32" for o in g.outputs)   # Y, Y_h, Y_c stay int8 before dequantize
+    off = qcomp.build(root / "model.onnx", target="ref", calib=calib, out=root / "ref8", recurrent_state="int8")
+    assert _i16_nodes(off) == set()
+    with pytest.raises(QcompError, match="--recurrent-state 'int4'"):
+        qcomp.build(root / "model.onnx", target="ref", calib=calib, out=root / "bad", recurrent_state="int4")
+
+
+def test_gru_hidden_state_is_int16(tmp_path):
+    m, feeds = build(SMALL_GRU)
+    onnx.save(m, tmp_path / "gru.onnx")
+    art = qcomp.build(tmp_path / "gru.onnx", target="ref", calib=_calib(tmp_path, feeds), out=tmp_path / "ref")
+    assert {"h", "h_minus_n", "z_diff", "zn"} <= _i16_nodes(art)
+
+
+def test_int16_state_is_closer_to_fp32_on_a_long_sequence(tmp_path):
+    """120 steps: the int8 state's rounding errors add up, the int16 state's do not."""
+    import onnxruntime as ort
+    m, feeds = build(LONG)
+    m = _long_memory(m, LONG.hidden)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    onnx.save(m, tmp_path / "long.onnx")
+    calib = _calib(tmp_path, feeds, n=8)
+    err = {}
+    for state in ("int8", "int16"):
+        art = qcomp.build(tmp_path / "long.onnx", target="ref", calib=calib, out=tmp_path / state,
+                          recurrent_state=state)
+        got = qcomp.load(art).run(feeds)
+        err[state] = float(np.sqrt(np.mean((got["Y"] - want["Y"]) ** 2)))
+    print(f"\n[120-step LSTM] rms error of Y vs FP32: int8 state {err['int8']:.4f}, int16 state {err['int16']:.4f}")
+    assert err["int16"] < 0.7 * err["int8"], err   # measured: 0.0459 and 0.0215
+
+
+@pytest.mark.parametrize("target", ["arm-sdot", "cuda"])
+def test_bit_exact_to_ref(small, target):
+    root, feeds, calib = small
+    s = host_support(get_target(target))
+    if not s.can_build:
+        pytest.skip(f"this host cannot build {target}: {s.why}")
+    ref_art = root / "ref" if (root / "ref").is_dir() else qcomp.build(root / "model.onnx", target="ref", calib=calib,
+                                                                        out=root / "ref")
+    want = qcomp.load(ref_art).run(feeds, raw=True)
+    art = qcomp.build(root / "model.onnx", target=target, calib=calib, out=root / target)
+    try:
+        runner = qcomp.load(art, emulate=target == "cuda")
+    except QcompError as e:
+        pytest.skip(f"this host cannot run {target}: {e}")
+    got = runner.run(feeds, raw=True)
+    for k, v in want.items():
+        np.testing.assert_array_equal(got[k], v, err_msg=f"{target} {k}")
