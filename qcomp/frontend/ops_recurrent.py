@@ -15,7 +15,9 @@ No new IR op: every backend runs recurrent models through the ops it has, the qu
 gate matrix products int8 weights (per channel) and calibrates the gate values like any tensor, and
 `--quant dynamic` runs the products as DynamicDense. The IR nodes are named "<node>/step<t>/<what>"
 ("<node>/fw/..." and "<node>/bw/..." for bidirectional nodes), so errors and reports name the step.
-A node of more than MAX_STEPS steps is refused (the unrolled graph grows linearly with T).
+A node of more than MAX_STEPS steps is refused (the unrolled graph grows linearly with T). The
+values carrying the state (LSTM c and the products summed into it, GRU h) are recorded in
+graph.meta (ir/recurrent_state.py), which the quantizer keeps in int16 (passes/state16.py).
 
 initial_h / initial_c may be constants or run-time values (a streaming model's state input); absent,
 the state starts at zero and the first step has no recurrent product. sequence_lens must be
