@@ -95,3 +95,17 @@ def test_int16_state_is_closer_to_fp32_on_a_long_sequence(tmp_path):
         err[state] = float(np.sqrt(np.mean((got["Y"] - want["Y"]) ** 2)))
     print(f"\n[120-step LSTM] rms error of Y vs FP32: int8 state {err['int8']:.4f}, int16 state {err['int16']:.4f}")
     assert err["int16"] < 0.7 * err["int8"], err   # measured: 0.0459 and 0.0215
+
+
+def test_cli_flag_and_qdq_export(small, tmp_path, capsys):
+    """`--recurrent-state int8` on build; `qcomp quantize` exports QDQ (int8) of an LSTM model without it."""
+    from qcomp import cli
+    root, _, calib = small
+    assert cli.main(["build", str(root / "model.onnx"), "--calib", str(calib), "--recurrent-state", "int8",
+                     "-o", str(tmp_path / "art")]) == 0
+    assert _i16_nodes(tmp_path / "art") == set()
+    assert cli.main(["quantize", str(root / "model.onnx"), "--calib", str(calib), "-o", str(tmp_path / "m.qdq.onnx")]) == 0
+    assert "wrote QDQ model" in capsys.readouterr().out
+    assert cli.main(["quantize", str(root / "model.onnx"), "--calib", str(calib), "--recurrent-state", "int16",
+                     "-o", str(tmp_path / "m16.qdq.onnx")]) == 2
+    assert "int8 models only" in capsys.readouterr().err
