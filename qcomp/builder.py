@@ -45,7 +45,7 @@ from .passes.fuse_dynamic import fuse_dynamic
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
-from .passes.precision import check_float_target, float_nodes, int16_values, parse_precision
+from .passes.precision import check_float_target, float_nodes, int16_values, int8_nodes, parse_precision
 from .passes.state16 import STATE_KINDS, state16_values
 from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
@@ -228,7 +228,7 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
         calibrated = _calibrate(imported, g, tuple(notes), options, None)
     result = calibrated.result
     if options.recurrent_state == "int16":   # the LSTM cell / GRU hidden state in int16 (passes/state16.py)
-        state16 = state16_values(g, skip)
+        state16 = state16_values(g, skip | int8_nodes(g, precision, before=imported))   # NAME=int8 wins
         int16 = int16 | state16
         if state16:
             extra["recurrent_state"] = {"dtype": "int16", "values": len(state16)}

@@ -3,7 +3,8 @@
 Helper of qcomp/builder.py (no pass here): `state16_values(g, skip)` is the set of values of the
 FLOAT graph that the quantizer makes int16 in addition to the `--precision NAME=int16` marks
 (passes/quantize16.py then applies its A16W8 rules to them). `--recurrent-state int8`
-(BuildOptions.recurrent_state) turns the rule off.
+(BuildOptions.recurrent_state) turns the rule off; `--precision NODE=int8` keeps one node's
+outputs int8.
 
 What TFLite does (tensorflow/lite/kernels/lstm_eval.cc, EvalInteger8x8_16, the fully integer LSTM):
 input and hidden state (the output h) int8, weights int8, the gate pre-activations int16 at scale
@@ -46,7 +47,8 @@ STATE_KINDS = ("int16", "int8")
 
 
 def state16_values(g: Graph, skip=frozenset()) -> frozenset[str]:
-    """The recorded recurrent state values of the FLOAT graph g that the rule makes int16."""
+    """The recorded recurrent state values of the FLOAT graph g that the rule makes int16; `skip`:
+    the nodes whose outputs it leaves alone (kept in float, or named int8)."""
     recorded = recurrent_state.read(g)
     if not recorded:
         return frozenset()

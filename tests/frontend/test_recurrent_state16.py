@@ -65,6 +65,14 @@ def test_cell_state_is_int16_by_default_and_int8_on_request(small):
     assert manifest_state["dtype"] == "int16" and manifest_state["values"] > 0
     g = load_graph(art / "model.qir")
     assert all(g.types[o].dtype.value == "f32" for o in g.outputs)   # Y, Y_h, Y_c stay int8 before dequantize
+    one = qcomp.build(root / "model.onnx", target="ref", calib=calib, out=root / "one8",
+                      precision=("rnn1/step2/c=int8",))
+    g1 = load_graph(one / "model.qir")
+    c2 = next(n.outputs[0] for n in g1.nodes if n.name == "rnn1/step2/c")   # the QAdd16 of fc and ig
+    narrowed = [n for n in g1.nodes if n.inputs[:1] == (c2,) and n.kind == "Requantize"]
+    assert [g1.types[n.outputs[0]].dtype.value for n in narrowed] == ["i8"]   # the state carried on is int8
+    c1 = next(n.outputs[0] for n in g1.nodes if n.name == "rnn1/step1/c")
+    assert not any(n.inputs[:1] == (c1,) and n.kind == "Requantize" for n in g1.nodes)   # int16 read directly
     off = qcomp.build(root / "model.onnx", target="ref", calib=calib, out=root / "ref8", recurrent_state="int8")
     assert _i16_nodes(off) == set()
     with pytest.raises(QcompError, match="--recurrent-state 'int4'"):
