@@ -45,7 +45,8 @@ from .passes.fuse_dynamic import fuse_dynamic
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
-from .passes.precision import check_float_target, float_nodes, int16_values, parse_precision
+from .passes.precision import check_float_target, float_nodes, int16_values, int8_nodes, parse_precision
+from .passes.state16 import STATE_KINDS, state16_values
 from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
@@ -86,6 +87,7 @@ class BuildOptions:
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     dynamic_granularity: str = "tensor"    # --quant dynamic: an activation scale per "tensor" or per "row"
     mcpu: str | None = None                # --mcpu: the x86 CPU LLVM compiles for (qcomp/codegen/llvm/cpus.py)
+    recurrent_state: str = "int16"         # LSTM cell / GRU hidden state: int16 or int8 (passes/state16.py)
 
     def check(self) -> None:
         if self.dynamic_granularity not in ("tensor", "row"):
@@ -96,6 +98,8 @@ class BuildOptions:
         if self.calib_method not in CALIB_METHODS:
             raise QcompError(f"--calib-method {self.calib_method!r}: choose one of {', '.join(CALIB_METHODS)}")
         parse_precision(self.precision)
+        if self.recurrent_state not in STATE_KINDS:
+            raise QcompError(f"--recurrent-state {self.recurrent_state!r}: choose int16 (the default) or int8")
         if self.quant not in QUANT_MODES:
             raise QcompError(f"--quant {self.quant!r}: this qcomp version supports {', '.join(QUANT_MODES)}")
         if self.calib_size is not None and self.calib_size < 1:
@@ -223,6 +227,11 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
     if calibrated is None:
         calibrated = _calibrate(imported, g, tuple(notes), options, None)
     result = calibrated.result
+    if options.recurrent_state == "int16":   # the LSTM cell / GRU hidden state in int16 (passes/state16.py)
+        state16 = state16_values(g, skip | int8_nodes(g, precision, before=imported))   # NAME=int8 wins
+        int16 = int16 | state16
+        if state16:
+            extra["recurrent_state"] = {"dtype": "int16", "values": len(state16)}
     quant_options = QuantOptions(options.per_channel, skip, options.bias_correction, int16=int16)
     q = run_passes(g, (partial(quantize, ranges=result.ranges, options=quant_options,
                                channel_means=result.channel_means),), before=(*passed, "calibrate"))

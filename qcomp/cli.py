@@ -7,6 +7,7 @@ and says so.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import traceback
@@ -48,6 +49,9 @@ def _add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", action="append", metavar="NAME=int16|int8|float",
                    help="a tensor (or a node's outputs) in int16 activations (A16W8), or a node in float or "
                         "int8; repeat per name")
+    g.add_argument("--recurrent-state", choices=("int16", "int8"),
+                   help="LSTM cell state and GRU hidden state: int16 (default of build, as TFLite's integer LSTM) "
+                        "or int8 (default of quantize: QDQ export is int8)")
     g.add_argument("--config", metavar="quant.toml", help="read these options from a TOML file; flags win")
     img = p.add_argument_group("image calibration data")
     img.add_argument("--mean", help="per-channel mean subtracted from pixels in [0, 255], e.g. 127 or 123.7,116.3,103.5")
@@ -75,7 +79,8 @@ def _build_options(args):
              "color": args.color, "layout": args.layout, "target": args.target, "mcpu": getattr(args, "mcpu", None),
              "mean": _floats(args.mean, "--mean"), "std": _floats(args.std, "--std"),
              "accuracy": getattr(args, "accuracy", None),
-             "dynamic_granularity": args.dynamic_granularity}
+             "dynamic_granularity": args.dynamic_granularity,
+             "recurrent_state": getattr(args, "recurrent_state", None)}
     opts.update({k: v for k, v in flags.items() if v is not None})
     if args.per_tensor:
         opts["per_channel"] = False
@@ -228,6 +233,8 @@ def cmd_quantize(args) -> int:
     from .builder import quantize_model
     from .frontend.export_qdq import write_qdq
     options = _build_options(args)
+    if args.recurrent_state is None:   # QDQ export is int8 only: the recurrent state too, unless asked
+        options = dataclasses.replace(options, recurrent_state="int8")
     g = api.load_model(args.model, options.input_shapes)
     q, summary = quantize_model(g, options)
     out = write_qdq(q, args.output or f"{Path(args.model).stem}.qdq.onnx", producer_version=__version__)

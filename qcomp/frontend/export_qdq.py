@@ -85,7 +85,8 @@ def write_qdq(q: Graph, path: str | os.PathLike, producer_version: str = "") -> 
     wide = sorted(v for v, t in q.types.items() if t.dtype is DType.INT16)
     if wide:   # A16W8 (--precision NAME=int16): int64 biases have no DequantizeLinear form
         raise ExportError(f"qcomp quantize exports int8 models only; value {wide[0]!r} is int16 "
-                          f"(--precision ...=int16): drop the int16 entries to export QDQ")
+                          f"(--precision ...=int16 or --recurrent-state int16): drop the int16 entries (or "
+                          f"give --recurrent-state int8) to export QDQ")
     model = export_qdq(q, producer_version=producer_version)
     p.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, os.fspath(p))

@@ -15,7 +15,9 @@ No new IR op: every backend runs recurrent models through the ops it has, the qu
 gate matrix products int8 weights (per channel) and calibrates the gate values like any tensor, and
 `--quant dynamic` runs the products as DynamicDense. The IR nodes are named "<node>/step<t>/<what>"
 ("<node>/fw/..." and "<node>/bw/..." for bidirectional nodes), so errors and reports name the step.
-A node of more than MAX_STEPS steps is refused (the unrolled graph grows linearly with T).
+A node of more than MAX_STEPS steps is refused (the unrolled graph grows linearly with T). The
+values carrying the state (LSTM c and the products summed into it, GRU h) are recorded in
+graph.meta (ir/recurrent_state.py), which the quantizer keeps in int16 (passes/state16.py).
 
 initial_h / initial_c may be constants or run-time values (a streaming model's state input); absent,
 the state starts at zero and the first step has no recurrent product. sequence_lens must be
@@ -34,6 +36,7 @@ import numpy as np
 import onnx
 
 from ..ir import ops as irops
+from ..ir import recurrent_state
 from .context import Attrs, Const, Context, Unsupported, Val, Value
 from .recurrent_cells import Act, Steps, parse_activations
 
@@ -220,7 +223,9 @@ def _direction(ctx: Context, n: _Node, d: int) -> tuple[list[str], str, str | No
         h = _select(s, mask, h_new, h, lambda: ys[t], n.batch_axis)
         if c_new is not None:
             c = _select(s, mask, c_new, c, lambda: s.op(irops.Mul(), [c_new, m], "c_masked")[0], n.batch_axis)
+        s.state.append(c if n.kind == "LSTM" else h if n.kind == "GRU" else None)   # the state kept
     s.where = ""
+    recurrent_state.record(ctx.graph, s.state)
     assert h is not None    # every entry is active at t = 0 (lengths >= 1), so some step set the state
     return [ys[t] for t in range(n.steps)], h, c
 

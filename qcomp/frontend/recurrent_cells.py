@@ -75,6 +75,7 @@ class Steps:
     def __init__(self, ctx: Context, prefix: str, hidden: int, clip: float | None):
         self.ctx, self.prefix, self.hidden, self.clip = ctx, prefix, hidden, clip
         self.where = ""
+        self.state: list[str | None] = []   # the state values and their summands (ir/recurrent_state.py)
 
     def op(self, op: irops.Op, ins: list[str], what: str) -> list[str]:
         return self.ctx.emit(op, ins, suffix=f"{self.prefix}{self.where + '/' if self.where else ''}{what}")
@@ -150,9 +151,15 @@ class Steps:
             rec_n = self.dense(self.mul(reset, h, "reset_h"), r[2 * n_h:], np.zeros(n_h, np.float32), "recurrence_n")
         n = self.gate(self.add(x_n, rec_n, "n_pre"), acts[1], "n")
         if h is None:    # h = (1 - z) * n = n - z * n
-            return self.op(irops.Sub(), [n, self.mul(z, n, "zn")], "h")[0]
+            zn = self.mul(z, n, "zn")
+            h_new = self.op(irops.Sub(), [n, zn], "h")[0]
+            self.state += [zn, h_new]
+            return h_new
         diff = self.op(irops.Sub(), [h, n], "h_minus_n")[0]
-        return self.add(n, self.mul(z, diff, "z_diff"), "h")
+        z_diff = self.mul(z, diff, "z_diff")
+        h_new = self.add(n, z_diff, "h")
+        self.state += [diff, z_diff, h_new]
+        return h_new
 
     def lstm(self, x: str, h: str | None, c: str | None, r: np.ndarray, p: np.ndarray | None,
              acts: list[Act], input_forget: bool) -> tuple[str, str]:
@@ -172,8 +179,10 @@ class Steps:
             cand = self.gate(cand, g_act, "g")
         if input_forget:
             f = self.op(irops.Sub(), [self.const(np.float32(1.0), "one"), i], "f_coupled")[0]
-        c_new = self.add(self.mul(f, c, "fc"), self.mul(i, cand, "ig"), "c")
+        fc, ig = self.mul(f, c, "fc"), self.mul(i, cand, "ig")
+        c_new = self.add(fc, ig, "c")
         assert c_new is not None
+        self.state += [fc, ig, c_new]
         if p is not None:
             o = self.gate(self.add(o_pre, self.mul(c_new, p_o, "peep_o"), "o_pre"), f_act, "o")
         h_new = self.mul(o, self.activation(c_new, h_act, "c_act"), "h")

@@ -57,6 +57,14 @@ def float_nodes(g: Graph, precision: dict[str, str], skip=(), before: Graph | No
     return frozenset(n for n, k in resolved.items() if k == "float")
 
 
+def int8_nodes(g: Graph, precision: dict[str, str], before: Graph | None = None) -> frozenset[str]:
+    """The node names `precision` names int8 (resolved like float_nodes): the int16 recurrent state
+    rule (passes/state16.py) leaves their outputs int8."""
+    if "int8" not in precision.values():
+        return frozenset()
+    return frozenset(n for n, k in _resolve(g, precision, before).items() if k == "int8")
+
+
 def _resolve(g: Graph, precision: dict[str, str], before: Graph | None) -> dict[str, str]:
     """node name -> kind for every entry (one error listing the names that are no node or tensor)."""
     nodes = {n.name for n in g.nodes}

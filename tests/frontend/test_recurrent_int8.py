@@ -2,7 +2,8 @@
 peepholes, initial states as graph inputs and shorter constant sequence lengths (the masked steps:
 Mul by a 0/1 constant, rows kept through Slice / Concat), and a reverse GRU with
 linear_before_reset, both reading X. Built once per module for ref, x86-vnni, dsp-c and cortex-m4
-(QEMU): the artifacts are bit-exact to ref, and the int8 result follows onnxruntime's FP32 one.
+(QEMU): the artifacts are bit-exact to ref, and the int8 result follows onnxruntime's FP32 one. The
+LSTM cell state and GRU hidden state are int16 here (the default, passes/state16.py).
 """
 from __future__ import annotations
 
