@@ -1,0 +1,108 @@
+"""Guards for the trained real-model fixtures of tests/models/data (train_mobilenetv3.py,
+train_centernet.py, train_crnn.py; data from zoo_data.py):
+
+- the fixture still is what it claims (its ONNX ops: hard-swish + squeeze-excite + depthwise convs;
+  MaxPool / Equal / Where / TopK post-processing; a bidirectional LSTM);
+- float: qcomp's reference matches onnxruntime (compare.py's bounds);
+- int8 (static, calibrated on CALIB training samples): on TEST held-out inputs, the output cosine
+  with onnxruntime FP32 and the task metric stay within the bounds below, measured on the x86-vnni
+  artifact (bit-exact to ref, and fast);
+- every backend is bit-exact to the ref artifact on every output (indices included).
+
+Each model is built once per module for all targets; benchmarks/zoo_accuracy.py gives the full
+figures (issue 14's table).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import qcomp
+from qcomp.target import get_target, host_support
+
+from .compare import check_against_onnxruntime, cosine, run_onnxruntime
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import zoo_data  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+DATA = Path(__file__).resolve().parent / "data"
+TARGETS = ("ref", "x86-vnni", "arm-sdot", "dsp-c")
+CALIB = 16
+TEST = 48
+
+# model -> (fixture, ONNX ops it must contain, int8 cosine floor, most the int8 metric may lose vs FP32)
+MODELS = {
+    "mobilenetv3": ("fmnist_mobilenetv3.onnx", {"HardSwish", "HardSigmoid", "ReduceMean", "Mul"}, 0.99, 0.05),
+    "centernet": ("fmnist_centernet.onnx", {"MaxPool", "Equal", "Where", "TopK", "Sigmoid"}, 0.99, 0.05),
+    "crnn": ("fmnist_crnn.onnx", {"LSTM", "MaxPool"}, 0.99, 0.10),
+}
+
+
+def inputs(name: str, count: int, split: str, seed: int):
+    """(x, metric(list of output dicts) -> float) for `count` inputs of the model's task."""
+    pixels, labels = zoo_data.fashion(split)
+    if name == "mobilenetv3":
+        pick = np.random.default_rng(seed).choice(len(pixels), count, replace=False)
+        return zoo_data.classify(pixels[pick]), lambda o: float(np.mean(
+            np.concatenate([r["logits"] for r in o]).argmax(1) == labels[pick]))
+    if name == "centernet":
+        x, objects = zoo_data.detect(pixels, labels, count, seed)
+        return x, lambda o: zoo_data.hit_rate(np.concatenate([r["scores"] for r in o]),
+                                              np.concatenate([r["indices"] for r in o]), objects)[0]
+    x, seq = zoo_data.recognize(pixels, labels, count, seed)
+    return x, lambda o: zoo_data.sequence_accuracy(np.concatenate([r["logits"] for r in o], axis=1), seq)
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def built(request, tmp_path_factory):
+    """(name, path, test inputs, metric, FP32 outputs per input, {target: outputs per input})."""
+    name = request.param
+    path = DATA / MODELS[name][0]
+    calib, _ = inputs(name, CALIB, "train", seed=20)
+    x, metric = inputs(name, TEST, "t10k", seed=21)
+    root = tmp_path_factory.mktemp(name)
+    np.savez(root / "calib.npz", input=calib)
+    fp32 = [run_onnxruntime(path, {"input": x[i:i + 1]}) for i in range(len(x))]
+    got = {}
+    for t in TARGETS:
+        s = host_support(get_target(t))
+        if not (s.can_build and s.can_run):
+            pytest.skip(f"this host cannot build and run {t}: {s.why}")
+        runner = qcomp.load(qcomp.build(path, target=t, calib=root / "calib.npz", out=root / t))
+        # ref (the slow interpreter) on the first inputs only; the targets on all of them
+        count = 4 if t == "ref" else len(x)
+        got[t] = [runner.run({"input": x[i:i + 1]}) for i in range(count)]
+    return name, path, x, metric, fp32, got
+
+
+def test_fixture_and_float_reference(built):
+    name, path, x, *_ = built
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert MODELS[name][1] <= ops, (name, sorted(ops))
+    check_against_onnxruntime(f"{name}/float", path, {"input": x[:1]})
+
+
+def test_int8_accuracy(built):
+    name, _, _, metric, fp32, got = built
+    _, _, floor, loss = MODELS[name]
+    primary = "heat" if name == "centernet" else "logits"
+    cos = [cosine(a[primary], b[primary]) for a, b in zip(got["x86-vnni"], fp32)]
+    want, have = metric(fp32), metric(got["x86-vnni"])
+    print(f"\n[int8 vs FP32] {name}: cosine mean {np.mean(cos):.5f} min {np.min(cos):.5f}, "
+          f"metric {have:.3f} (FP32 {want:.3f})", end="")
+    assert np.mean(cos) >= floor, (name, cos)
+    assert have >= want - loss, (name, have, want)
+
+
+@pytest.mark.parametrize("target", TARGETS[1:])
+def test_targets_are_bit_exact_to_ref(built, target):
+    _, _, _, _, _, got = built
+    for i, want in enumerate(got["ref"]):
+        for out, a in want.items():
+            np.testing.assert_array_equal(got[target][i][out], a, err_msg=f"{target} input {i} {out}")
