@@ -14,7 +14,6 @@ figures (issue 14's table).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +23,8 @@ import pytest
 import qcomp
 from qcomp.target import get_target, host_support
 
+from . import zoo_data
 from .compare import check_against_onnxruntime, cosine, run_onnxruntime
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import zoo_data  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
