@@ -7,7 +7,8 @@ train_centernet.py, train_crnn.py; data from zoo_data.py):
 - int8 (static, calibrated on CALIB training samples): on TEST held-out inputs, the output cosine
   with onnxruntime FP32 and the task metric stay within the bounds below, measured on the x86-vnni
   artifact (bit-exact to ref, and fast);
-- every backend is bit-exact to the ref artifact on every output (indices included), on EXACT inputs.
+- every backend is bit-exact to the ref artifact on every output (indices included), on EXACT inputs;
+- the detector with its heatmap in int16 (`--precision`, the choice of `--accuracy 0.9999`) too.
 
 Each model is built once per module for all targets; benchmarks/zoo_accuracy.py gives the full
 figures (issue 14's table).
