@@ -66,6 +66,8 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
     memory: "MemoryPlan | None" = None   # TARGET stage, set by plan_memory (qcomp/ir/memory.py)
+    # unique_node_name's cache: (the node list it read, how many of its nodes, their names)
+    _node_names: "tuple[list, int, set[str]] | None" = field(default=None, repr=False, compare=False)
 
     # ---- building ----------------------------------------------------------------------------
     def unique_name(self, base: str) -> str:
@@ -73,8 +75,16 @@ class Graph:
         return _fresh(base, self.types)
 
     def unique_node_name(self, base: str) -> str:
-        """A node name not used yet."""
-        return _fresh(base, {n.name for n in self.nodes})
+        """A node name not used yet. The names seen are kept between calls (an importer adds
+        thousands of nodes: rebuilding the set each time is quadratic); nodes appended to the
+        list since are added to it, a list replaced or shortened is read again."""
+        cache = self._node_names
+        if cache is None or cache[0] is not self.nodes or cache[1] > len(self.nodes):
+            cache = (self.nodes, 0, set())
+        names = cache[2]
+        names.update(n.name for n in self.nodes[cache[1]:])
+        self._node_names = (self.nodes, len(self.nodes), names)
+        return _fresh(base, names)
 
     def add_input(self, name: str, t: TensorType) -> str:
         if name in self.types:

@@ -164,3 +164,7 @@ TABLE.update(TABLE16)
 from . import integer_norm  # noqa: E402
 
 TABLE.update(integer_norm.TABLE)
+# ---- integer tensors to int8 through a table (integer_intlut.py) ----
+from . import integer_intlut  # noqa: E402
+
+TABLE.update(integer_intlut.TABLE)

@@ -52,6 +52,9 @@ EMITTERS.update(emit_logic.EMITTERS)   # comparison, logic, Where, ReduceSum/Min
 EMITTERS.update(emit_select.EMITTERS)   # TopK
 EMITTERS.update(emit_norm.EMITTERS)   # QLayerNorm
 EMITTERS.update(emit16.EMITTERS)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/a16w8.cu.j2
+from . import emit_index  # noqa: E402
+
+EMITTERS.update(emit_index.EMITTERS)   # IntLut (an attention mask to int8), templates/index.cu.j2
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 
