@@ -477,3 +477,17 @@ def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 from .naive16 import KERNELS16  # noqa: E402
 
 KERNELS.update(KERNELS16)
+
+# ---- IntLut: an integer tensor to int8 through a table (qcomp/ir/qops_intlut.py) ----
+
+
+def int_lut(g: Graph, node: Node, x, table):
+    """y = table[clamp(x, low, low + n - 1) - low], element by element."""
+    low, n = node.op.low, len(table)
+    out = [table[min(max(int(v), low), low + n - 1) - low] for v in x.reshape(-1)]
+    return np.array(out, dtype=np.int8).reshape(x.shape)
+
+
+from qcomp.ir.qops_intlut import IntLut  # noqa: E402
+
+KERNELS[IntLut] = int_lut
