@@ -366,4 +366,6 @@ from . import index_cases as ic  # noqa: E402
 CASES += [
     C("gather_run_time_ids", ic.gather_run_time),
     C("int_lut_mask_ints_bool", ic.int_lut, min_distinct=2),
+    C("gather_elements_nd_run_time", ic.gather_index_ops),
+    C("scatter_elements_nd_run_time", ic.scatter_index_ops),
 ]

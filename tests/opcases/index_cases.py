@@ -48,3 +48,39 @@ def int_lut(name, rng):
                   b.node(IntLut(low=-80), [ints, t_ints], "ints_q", zp=0, scale=0.01),
                   b.node(IntLut(low=0), [flags, t_flags], "flags_q", zp=0, scale=0.01),
                   b.node(IntLut(low=1), [ints, t_low], "low_q", zp=0, scale=0.01))
+
+
+def gather_index_ops(name, rng):
+    """GatherElements along axis 2 (int64, negative indices), GatherND of pairs (int32) and GatherND
+    with batch_dims 1 of rows, on int8 activations."""
+    from qcomp.ir.ops_index import GatherElements, GatherND
+    b = Builder(name, rng)
+    x = b.input("x", (2, 5, 7, 3), -128)
+    ie = _int_input(b, "ie", rng.integers(-7, 7, (2, 5, 4, 3)), DType.INT64)
+    pairs = _int_input(b, "pairs", np.stack([rng.integers(-2, 2, (4, 3)), rng.integers(-5, 5, (4, 3))], -1),
+                       DType.INT32)
+    y = b.input("y", (2, 6, 4), 17)
+    rows = _int_input(b, "rows", np.array([[[5], [-6], [0]], [[2], [2], [-1]]]), DType.INT64)
+    return b.done(b.node(GatherElements(axis=2), [x, ie], "gather_elements"),
+                  b.node(GatherND(), [x, pairs], "gather_nd_pairs"),
+                  b.node(GatherND(batch_dims=1), [y, rows], "gather_nd_batch"))
+
+
+def scatter_index_ops(name, rng):
+    """ScatterElements (none along axis 1 with repeats: the last wins; max along axis 0) and
+    ScatterND (min of repeated rows; none of single elements) on int8 values sharing params."""
+    from qcomp.ir.ops_index import ScatterElements, ScatterND
+    b = Builder(name, rng)
+    x = b.input("x", (4, 9), 5)
+    ie = _int_input(b, "ie", np.array([[8, 0, 8], [-1, 3, 3], [-9, 4, 2], [1, 1, 1]]), DType.INT64)
+    u = b.input("u", (4, 3), 5)
+    im = _int_input(b, "im", rng.integers(-4, 4, (6, 9)), DType.INT32)
+    um = b.input("um", (6, 9), 5)
+    rows = _int_input(b, "rows", np.array([[2], [0], [-2], [2]]), DType.INT64)
+    ur = b.input("ur", (4, 9), 5)
+    cells = _int_input(b, "cells", np.array([[0, 8], [3, -9], [-4, 4]]), DType.INT64)
+    uc = b.input("uc", (3,), 5)
+    return b.done(b.node(ScatterElements(axis=1), [x, ie, u], "scatter_elements"),
+                  b.node(ScatterElements(axis=0, reduction="max"), [x, im, um], "scatter_elements_max"),
+                  b.node(ScatterND(reduction="min"), [x, rows, ur], "scatter_nd_min"),
+                  b.node(ScatterND(), [x, cells, uc], "scatter_nd"))

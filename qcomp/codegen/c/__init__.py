@@ -66,6 +66,9 @@ EMITTERS.update(emit_gather.TABLE)   # Gather (constant or run-time indices), In
 EMITTERS.update(emit_select.TABLE)   # TopK
 EMITTERS.update(emit_norm.TABLE)   # QLayerNorm
 EMITTERS.update(emit16.TABLE)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/qcomp_kernels16.c
+from . import emit_index  # noqa: E402
+
+EMITTERS.update(emit_index.TABLE)   # GatherElements, GatherND, ScatterElements, ScatterND (run-time indices)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
 STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)

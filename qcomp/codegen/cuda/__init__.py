@@ -55,6 +55,9 @@ EMITTERS.update(emit16.EMITTERS)   # A16W8: int16 activations (qcomp/ir/qops16.p
 from . import emit_index  # noqa: E402
 
 EMITTERS.update(emit_index.EMITTERS)   # IntLut (an attention mask to int8), templates/index.cu.j2
+from . import emit_index_ops  # noqa: E402
+
+EMITTERS.update(emit_index_ops.EMITTERS)   # GatherElements, GatherND, ScatterElements, ScatterND (run-time indices)
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

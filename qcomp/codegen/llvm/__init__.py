@@ -141,6 +141,10 @@ EMITTERS[qops_rows.DynamicDenseRows] = Emitter(kernels_dynamic_rows.emit_dynamic
 from . import kernels_intlut  # noqa: E402
 
 EMITTERS.update(kernels_intlut.EMITTERS)
+# GatherElements, GatherND, ScatterElements, ScatterND with run-time indices (kernels_index.py)
+from . import kernels_index  # noqa: E402
+
+EMITTERS.update(kernels_index.EMITTERS)
 
 
 @dataclass

@@ -51,3 +51,60 @@ void qcomp_int_lut_i32(const int32_t *x, int8_t *y, int32_t n, int64_t low, cons
 void qcomp_int_lut_u8(const uint8_t *x, int8_t *y, int32_t n, int64_t low, const int8_t *table, int32_t len) {
   QCOMP_INT_LUT_BODY
 }
+
+/* off(r) of qcomp/codegen/index_plan.py in elements; -1 when an index is out of range. */
+static int64_t qcomp_index_offset(const void *idx, int32_t idx64, int32_t r, int32_t k, const int32_t *base,
+                                  const int32_t *dims, const int32_t *strides) {
+  int64_t off = base != 0 ? base[r] : 0;
+  int32_t j;
+  for (j = 0; j < k; ++j) {
+    const int64_t v = idx64 ? ((const int64_t *)idx)[(size_t)r * (size_t)k + (size_t)j]
+                            : (int64_t)((const int32_t *)idx)[(size_t)r * (size_t)k + (size_t)j];
+    if (v < -(int64_t)dims[j] || v >= (int64_t)dims[j]) return -1;
+    off += (v + (v < 0 ? dims[j] : 0)) * strides[j];
+  }
+  return off;
+}
+
+static int32_t qcomp_index_check(const void *idx, int32_t idx64, int32_t rows, int32_t k, const int32_t *base,
+                                 const int32_t *dims, const int32_t *strides) {
+  int32_t r;
+  for (r = 0; r < rows; ++r)
+    if (qcomp_index_offset(idx, idx64, r, k, base, dims, strides) < 0) return QCOMP_ERR_BAD_INPUT;
+  return QCOMP_OK;
+}
+
+int32_t qcomp_index_gather(uint8_t *y, const uint8_t *data, const void *idx, int32_t idx64, int32_t rows,
+                           int32_t k, const int32_t *base, const int32_t *dims, const int32_t *strides,
+                           int32_t inner, int32_t elem_bytes) {
+  const size_t row_bytes = (size_t)inner * (size_t)elem_bytes;
+  int32_t r;
+  if (qcomp_index_check(idx, idx64, rows, k, base, dims, strides) != QCOMP_OK) return QCOMP_ERR_BAD_INPUT;
+  for (r = 0; r < rows; ++r) {
+    const int64_t off = qcomp_index_offset(idx, idx64, r, k, base, dims, strides);
+    memcpy(y + (size_t)r * row_bytes, data + (size_t)off * (size_t)elem_bytes, row_bytes);
+  }
+  return QCOMP_OK;
+}
+
+int32_t qcomp_index_scatter(uint8_t *y, const uint8_t *data, const void *idx, int32_t idx64,
+                            const uint8_t *updates, int32_t rows, int32_t k, const int32_t *base,
+                            const int32_t *dims, const int32_t *strides, int32_t inner, int32_t elem_bytes,
+                            int32_t total, int32_t reduction) {
+  const size_t row_bytes = (size_t)inner * (size_t)elem_bytes;
+  int32_t r, i;
+  if (qcomp_index_check(idx, idx64, rows, k, base, dims, strides) != QCOMP_OK) return QCOMP_ERR_BAD_INPUT;
+  memcpy(y, data, (size_t)total * (size_t)elem_bytes);
+  for (r = 0; r < rows; ++r) {
+    const int64_t off = qcomp_index_offset(idx, idx64, r, k, base, dims, strides);
+    if (reduction == 0) {
+      memcpy(y + (size_t)off * (size_t)elem_bytes, updates + (size_t)r * row_bytes, row_bytes);
+    } else {   /* int8: max (1) or min (2) */
+      int8_t *dst = (int8_t *)y + off;
+      const int8_t *src = (const int8_t *)updates + (size_t)r * (size_t)inner;
+      for (i = 0; i < inner; ++i)
+        dst[i] = (reduction == 1) == (src[i] > dst[i]) ? src[i] : dst[i];
+    }
+  }
+  return QCOMP_OK;
+}
