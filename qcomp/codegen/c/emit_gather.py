@@ -34,6 +34,7 @@ def _indices(node: Node, graph: Graph) -> np.ndarray:
 
 
 def why_not_gather(node: Node, graph: Graph) -> str | None:
+    """Constant indices inside the axis, or run-time int32 / int64 indices (checked when it runs)."""
     if node.inputs[1] not in graph.constants:
         if graph.types[node.inputs[1]].dtype not in (DType.INT32, DType.INT64):
             return "Gather indices must be int32 or int64"
