@@ -74,7 +74,7 @@ STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp
 STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)
 STATIC_FILES += ("qcomp_kernels_rows.c",)   # integer Softmax and TopK
 STATIC_FILES += ("qcomp_kernels16.c", "qcomp_kernels16.h")   # A16W8 (emit16.py)
-STATIC_FILES += ("qcomp_kernels_index.c", "qcomp_kernels_index.h")   # run-time Gather indices, IntLut (emit_gather.py)
+STATIC_FILES += ("qcomp_kernels_index.c",)   # run-time Gather indices, IntLut (emit_gather.py)
 STATIC_FILES += ("qcomp_dw_mve.h",)   # Helium depthwise convolution (included by qcomp_kernels_conv.c)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)

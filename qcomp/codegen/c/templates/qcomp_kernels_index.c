@@ -5,9 +5,10 @@
 #include <string.h>
 
 #include "qcomp.h"
-#include "qcomp_kernels_index.h"
+#include "qcomp_kernels.h"
 
-/* The wrapped index k + (k < 0 ? d : 0) of every idx[j], or -1 when one is outside [-d, d). */
+/* Every idx[j] checked against [-d, d) first (QCOMP_ERR_BAD_INPUT, nothing written), then each row copied
+ * from the wrapped index idx[j] + (idx[j] < 0 ? d : 0). */
 #define QCOMP_GATHER_BODY(IDX_T)                                                                  \
   int32_t j, p;                                                                                   \
   for (j = 0; j < n_idx; ++j)                                                                     \
