@@ -13,8 +13,8 @@ at the model's opset, negative indices and batch_dims included) on *positions* i
 
 (x' = reshape(x, [-1])). Gather only moves elements, so the result is exact in float and in int8,
 where it keeps its input's quant params (the Concat of a scatter requantizes `updates` to the
-output's params, as every Concat does). Indices computed at run time are refused by name: the map
-would not be known at import.
+output's params, as every Concat does). Indices computed at run time take the IR's index ops
+instead (frontend/ops_index.py, qcomp/ir/ops_index.py).
 
 Scatter with a reduction (add, mul, max, min): the update elements written to each output position
 p are known at import, in their order u_1, u_2, ... (ONNX applies them in index order), so
@@ -41,7 +41,7 @@ import onnx
 
 from ..ir import DType
 from ..ir import ops as irops
-from . import fold, layout
+from . import fold, layout, ops_index
 from .context import Attrs, Const, Context, Unsupported, Val, Value
 
 
@@ -85,6 +85,8 @@ def _gather_flat(ctx: Context, sources: list[Value], index: np.ndarray) -> list[
 
 def gather_elements(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     data, idx = ctx.inputs(node)
+    if not isinstance(idx, Const):
+        return ops_index.gather_elements(ctx, node, data, idx)
     idx_arr = _indices(ctx, node, idx)
     shape = ctx.shape(data)
     pos = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
@@ -101,6 +103,8 @@ def gather_nd(ctx: Context, node: onnx.NodeProto) -> list[Value]:
         rows = ctx.reshaped(idx, ctx.shape(idx)[:-1], suffix="rows")
         y = ctx.emit(irops.Gather(0), [ctx.plain(data), rows], out=ctx.out_name())[0]
         return [Val(y, layout.identity(len(ctx.graph.types[y].shape)))]
+    if not isinstance(idx, Const):
+        return ops_index.gather_nd(ctx, node, data, idx)
     return gather_elements(ctx, node)
 
 
@@ -166,6 +170,10 @@ def _scatter_reduce(ctx: Context, node: onnx.NodeProto, data: Value, updates: Va
 
 def scatter(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     data, idx, updates = ctx.inputs(node)
+    if not isinstance(idx, Const):
+        if ctx.dtype(data) != ctx.dtype(updates):
+            raise Unsupported(f"data is {ctx.dtype(data).value} but updates are {ctx.dtype(updates).value}")
+        return ops_index.scatter(ctx, node, data, idx, updates)
     idx_arr = _indices(ctx, node, idx)
     if ctx.dtype(data) != ctx.dtype(updates):
         raise Unsupported(f"data is {ctx.dtype(data).value} but updates are {ctx.dtype(updates).value}")

@@ -25,15 +25,6 @@ if TYPE_CHECKING:
     from .memory import MemoryPlan
 
 
-def _fresh(base: str, taken) -> str:
-    if base not in taken:
-        return base
-    i = 1
-    while f"{base}_{i}" in taken:
-        i += 1
-    return f"{base}_{i}"
-
-
 class Stage(enum.IntEnum):
     FLOAT = 0       # after import: float compute, no quant params anywhere
     QUANTIZED = 1   # quant params on the int8 region, explicit Quantize/Dequantize/Requantize
@@ -66,15 +57,50 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
     memory: "MemoryPlan | None" = None   # TARGET stage, set by plan_memory (qcomp/ir/memory.py)
+    # unique_node_name's cache: (the node list it read, how many of its nodes, their names, and per
+    # base name the first suffix not known to be taken)
+    _node_names: "tuple[list, int, set[str], dict[str, int]] | None" = field(default=None, repr=False,
+                                                                             compare=False)
+    # unique_name's cache: (the types dict it read, its size then, per base the first suffix not known taken)
+    _value_suffixes: "tuple[dict, int, dict[str, int]] | None" = field(default=None, repr=False, compare=False)
 
     # ---- building ----------------------------------------------------------------------------
     def unique_name(self, base: str) -> str:
-        """A value name not used yet (value and node names are separate namespaces)."""
-        return _fresh(base, self.types)
+        """A value name not used yet (value and node names are separate namespaces): base, else
+        base_i with the first free i. Where each base's search stopped is kept while the types
+        only grow (the same dict, no fewer entries), so a thousand values named alike cost linear
+        time, not quadratic."""
+        if base not in self.types:
+            return base
+        cache = self._value_suffixes
+        if cache is None or cache[0] is not self.types or cache[1] > len(self.types):
+            cache = (self.types, 0, {})
+        tried = cache[2]
+        i = tried.get(base, 1)
+        while f"{base}_{i}" in self.types:
+            i += 1
+        tried[base] = i
+        self._value_suffixes = (self.types, len(self.types), tried)
+        return f"{base}_{i}"
 
     def unique_node_name(self, base: str) -> str:
-        """A node name not used yet."""
-        return _fresh(base, {n.name for n in self.nodes})
+        """A node name not used yet: base, else base_i with the first free i. The names seen are kept
+        between calls (an importer adds thousands of nodes: rebuilding the set each time is
+        quadratic), and so is where each base's search for a free suffix stopped; nodes appended
+        to the list since are added, a list replaced or shortened is read again."""
+        cache = self._node_names
+        if cache is None or cache[0] is not self.nodes or cache[1] > len(self.nodes):
+            cache = (self.nodes, 0, set(), {})
+        names, tried = cache[2], cache[3]
+        names.update(n.name for n in self.nodes[cache[1]:])
+        self._node_names = (self.nodes, len(self.nodes), names, tried)
+        if base not in names:
+            return base
+        i = tried.get(base, 1)       # suffixes below i are taken (names only grow until a reset)
+        while f"{base}_{i}" in names:
+            i += 1
+        tried[base] = i
+        return f"{base}_{i}"
 
     def add_input(self, name: str, t: TensorType) -> str:
         if name in self.types:

@@ -104,3 +104,8 @@ ALL_OPS: dict[str, type[Op]] = {
     ]
 }
 ALL_OPS["TopK"] = TopK   # selection (ops_select.py)
+# ---- index ops with run-time indices (ops_index.py) ----
+from .ops_index import GatherElements, GatherND, ScatterElements, ScatterND  # noqa: E402
+
+__all__ += ["GatherElements", "GatherND", "ScatterElements", "ScatterND"]
+ALL_OPS.update({cls.__name__: cls for cls in (GatherElements, GatherND, ScatterElements, ScatterND)})

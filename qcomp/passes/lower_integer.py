@@ -26,6 +26,7 @@ from ..errors import QcompError
 from ..ir import DType, Graph, Node, Stage, ops
 from ..ir import qops
 from . import lower_integer16
+from . import lower_int_boundary
 from . import quantize_norm
 from .pipeline import each_node
 
@@ -193,8 +194,11 @@ def lower_integer(g: Graph) -> Graph:
     for c, arr in g.constants.items():
         out.constants[c] = arr
         out.types[c] = g.types[c]
+    producers = g.producers()
     for n in each_node(g.nodes):
         rule = _LOWER.get(type(n.op))
+        if lower_int_boundary.lower(g, out, n, producers):   # token ids / masks (lower_int_boundary.py)
+            continue
         if (rule16 := lower_integer16.rule(g, n)) is not None:   # int16 values (A16W8): lower_integer16.py
             rule16(g, out, n)
         elif rule is not None and _is_int8(g, n) and not isinstance(n.op, ops.Quantize):

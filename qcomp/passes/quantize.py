@@ -46,6 +46,7 @@ from ..ir import DType, Graph, Node, QuantParams, Stage, TensorType, ops
 from ..ir.prequant import prequant_of
 from ..ir.qops import Lut
 from . import quantize_div, quantize_logic, quantize_norm
+from . import quantize_index
 from .observers import qparams_from_range, symmetric_weight_scales
 from .pipeline import each_node
 
@@ -155,6 +156,8 @@ def int8_mode(g: Graph, n: Node, options: QuantOptions) -> str | None:
         return None
     if (logic := quantize_logic.int8_mode(g, n)) is not None:   # Compare, Where, ArgMax/ArgMin
         return logic
+    if (index := quantize_index.int8_mode(g, n)) is not None:   # run-time indices: quantize_index.py
+        return index
     if any(not g.types[i].dtype.is_float for i in n.inputs if not g.is_constant(i)):
         return None
     op = n.op
@@ -393,6 +396,9 @@ class _Builder:
 
     def div_const(self, n: Node) -> None:   # quantize_div.py
         quantize_div.quantize(self, n)
+
+    def index(self, n: Node) -> None:   # quantize_index.py
+        quantize_index.quantize(self, n)
 
     def finish(self) -> Graph:
         for o in self.g.outputs:

@@ -168,3 +168,7 @@ TABLE.update(integer_norm.TABLE)
 from . import integer_norm16  # noqa: E402
 
 TABLE.update(integer_norm16.TABLE)
+# ---- integer tensors to int8 through a table (integer_intlut.py) ----
+from . import integer_intlut  # noqa: E402
+
+TABLE.update(integer_intlut.TABLE)

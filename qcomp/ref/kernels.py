@@ -45,3 +45,7 @@ _FLOAT_ONLY = (Conv2D, ConvTranspose2D, Dense, BatchNorm, LayerNorm, Softmax, Si
 
 # the numpy dtypes input 0 may have; ops not listed take any dtype (movement, Cast, Add, Relu, ...)
 ACCEPTS: dict[type[Op], frozenset[np.dtype]] = {op: FLOATS for op in _FLOAT_ONLY}
+# ---- index ops with run-time indices (float_index.py): any element type ----
+from . import float_index  # noqa: E402
+
+KERNELS.update(float_index.TABLE)

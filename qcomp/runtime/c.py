@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import abi
-from ..errors import QcompError
+from ..errors import InputError, QcompError
 
 TIMEOUT_S = 300
 _EXIT = {10: "cannot open qcomp_in.bin", 11: "short input file", 12: "short input file",
@@ -67,6 +67,9 @@ class CRunner:
             if proc.returncode != 0:
                 code = proc.returncode
                 status = code - _STATUS_EXIT
+                if status == abi.STATUS_OF["QCOMP_ERR_BAD_INPUT"]:
+                    raise InputError(f"{self.program.name}: {abi.status_message(status)}; check the token ids "
+                                     f"or indices given")
                 why = (f"killed by {_signal_name(-code)}" if code < 0 else _EXIT.get(
                     code, f"qcomp status {status}: {abi.status_message(status)}"
                     if 0 <= status < len(abi.STATUS) else f"exit code {code}"))

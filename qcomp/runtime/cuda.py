@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QcompError
-from .cuda_driver import GpuRunner, marshal_launches, probe_gpu
+from .cuda_driver import GpuRunner, check_status, marshal_launches, probe_gpu
 
 # The emulated execution model lives in process-global state (thread indices, fiber contexts; inline
 # variables are unified across libraries): one emulated launch sequence at a time per process.
@@ -132,7 +132,8 @@ class EmulatedRunner:
     def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
         spec = self.manifest["buffers"]
         buffers: dict[str, np.ndarray] = {"weights": self.weights,
-                                          "workspace": np.zeros(max(self.manifest["workspace_bytes"], 1), np.uint8)}
+                                          "workspace": np.zeros(max(self.manifest["workspace_bytes"], 1), np.uint8),
+                                          "status": np.zeros(1, np.int32)}
         for i, t in enumerate(spec["inputs"]):
             a = np.asarray(feeds[t["name"]], dtype=np.dtype(t["dtype"]), order="C")   # keeps a scalar 0-d
             if list(a.shape) != t["shape"]:
@@ -145,6 +146,7 @@ class EmulatedRunner:
             buffers[f"raw:{i}"] = np.zeros(t["shape"], np.int8)
         with _EMULATION_LOCK:
             self._launch_all(buffers)
+        check_status(int(buffers["status"][0]))
         result = {}
         for i, t in enumerate(spec["outputs"]):
             result[t["name"]] = buffers[f"raw:{i}"] if raw and i in self.raw_outputs else outputs[i]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import QcompError
+from ..errors import InputError, QcompError
 
 DEVICE_ALIGN = 256
 MAX_THREADS_PER_BLOCK = 1024
@@ -55,9 +55,13 @@ def _nbytes(spec: dict) -> int:
 
 
 def buffer_sizes(manifest: dict) -> dict[str, int]:
-    """Bytes of every buffer the launch plan names: weights, workspace, input:i, output:i, raw:i."""
+    """Bytes of every buffer the launch plan names: weights, workspace, input:i, output:i, raw:i, and
+    status where a launch names it (one int32: a kernel that finds a bad input, an index out of
+    range, writes its qcomp_status there; the runner checks it after the run, see check_status)."""
     spec = manifest["buffers"]
     sizes = {"weights": int(manifest["weights_file_bytes"]), "workspace": int(manifest["workspace_bytes"])}
+    if uses_status(manifest):
+        sizes["status"] = 4
     for i, t in enumerate(spec["inputs"]):
         sizes[f"input:{i}"] = _nbytes(t)
     for i, t in enumerate(spec["outputs"]):
@@ -73,6 +77,19 @@ def device_layout(manifest: dict) -> DeviceLayout:
         offsets[name] = end
         end += (max(size, 1) + DEVICE_ALIGN - 1) // DEVICE_ALIGN * DEVICE_ALIGN
     return DeviceLayout(offsets, sizes, end)
+
+
+def uses_status(manifest: dict) -> bool:
+    """Whether a launch of the plan takes the run's status word (the index kernels do)."""
+    return any(a["buffer"] == "status" for launch in manifest["launches"] for a in launch["args"])
+
+
+def check_status(status: int) -> None:
+    """Raise InputError for the nonzero status word a run left (QCOMP_ERR_BAD_INPUT: a Gather index
+    outside [-d, d); the kernel read a clamped row meanwhile, never out of bounds)."""
+    if status != 0:
+        raise InputError(f"a Gather index is out of range (qcomp status {status}); check the token ids or "
+                         f"indices given")
 
 
 @dataclass(frozen=True)
@@ -238,6 +255,8 @@ class GpuRunner:
         if sizes["workspace"]:
             _check(d, d.cuMemsetD8(d.CUdeviceptr(self.bases["workspace"]), 0, sizes["workspace"]),
                    "cuMemsetD8(workspace)")
+        if "status" in self.bases:
+            _check(d, d.cuMemsetD8(d.CUdeviceptr(self.bases["status"]), 0, 4), "cuMemsetD8(status)")
         for i, a in enumerate(inputs):
             if a.nbytes:
                 _check(d, d.cuMemcpyHtoD(d.CUdeviceptr(self.bases[f"input:{i}"]), a.ctypes.data, a.nbytes),
@@ -247,6 +266,11 @@ class GpuRunner:
                                        launch.dynamic_shared_bytes, 0, pointers.ctypes.data, 0),
                    f"cuLaunchKernel({launch.kernel})")
         _check(d, d.cuCtxSynchronize(), "cuCtxSynchronize (a kernel failed)")
+        if "status" in self.bases:
+            status = np.zeros(1, np.int32)
+            _check(d, d.cuMemcpyDtoH(status.ctypes.data, d.CUdeviceptr(self.bases["status"]), 4),
+                   "cuMemcpyDtoH(status)")
+            check_status(int(status[0]))
         result = {}
         for i, t in enumerate(spec["outputs"]):
             use_raw = raw and i in self.raw_outputs

@@ -360,3 +360,12 @@ CASES += [
 ]
 
 assert len({c.name for c in CASES}) == len(CASES), "op case names must be unique"
+# ---- run-time integer tensors of token models (index_cases.py): Gather by token ids, IntLut ----
+from . import index_cases as ic  # noqa: E402
+
+CASES += [
+    C("gather_run_time_ids", ic.gather_run_time),
+    C("int_lut_mask_ints_bool", ic.int_lut, min_distinct=2),
+    C("gather_elements_nd_run_time", ic.gather_index_ops),
+    C("scatter_elements_nd_run_time", ic.scatter_index_ops),
+]

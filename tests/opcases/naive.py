@@ -477,3 +477,71 @@ def run(g: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 from .naive16 import KERNELS16  # noqa: E402
 
 KERNELS.update(KERNELS16)
+
+# ---- IntLut: an integer tensor to int8 through a table (qcomp/ir/qops_intlut.py) ----
+
+
+def int_lut(g: Graph, node: Node, x, table):
+    """y = table[clamp(x, low, low + n - 1) - low], element by element."""
+    low, n = node.op.low, len(table)
+    out = [table[min(max(int(v), low), low + n - 1) - low] for v in x.reshape(-1)]
+    return np.array(out, dtype=np.int8).reshape(x.shape)
+
+
+from qcomp.ir.qops_intlut import IntLut  # noqa: E402
+
+KERNELS[IntLut] = int_lut
+
+# ---- GatherElements, GatherND, ScatterElements, ScatterND (qcomp/ir/ops_index.py) ----
+
+
+def _wrap(v, d: int) -> int:
+    v = int(v)
+    assert -d <= v < d, f"index {v} outside axis of size {d}"
+    return v + d if v < 0 else v
+
+
+def gather_elements(g: Graph, node: Node, x, idx):
+    out = np.empty(idx.shape, x.dtype)
+    for c in np.ndindex(idx.shape):
+        src = list(c)
+        src[node.op.axis] = _wrap(idx[c], x.shape[node.op.axis])
+        out[c] = x[tuple(src)]
+    return out
+
+
+def gather_nd(g: Graph, node: Node, x, idx):
+    b, k = node.op.batch_dims, idx.shape[-1]
+    out = np.empty(idx.shape[:-1] + x.shape[b + k:], x.dtype)
+    for c in np.ndindex(idx.shape[:-1]):
+        at = tuple(c[:b]) + tuple(_wrap(v, x.shape[b + j]) for j, v in enumerate(idx[c]))
+        out[c] = x[at]
+    return out
+
+
+def _combine(reduction: str, old, new):
+    return {"none": new, "max": max(int(old), int(new)), "min": min(int(old), int(new))}[reduction]
+
+
+def scatter_elements(g: Graph, node: Node, x, idx, updates):
+    y = x.copy()
+    for c in np.ndindex(idx.shape):
+        dst = list(c)
+        dst[node.op.axis] = _wrap(idx[c], x.shape[node.op.axis])
+        y[tuple(dst)] = _combine(node.op.reduction, y[tuple(dst)], updates[c])
+    return y
+
+
+def scatter_nd(g: Graph, node: Node, x, idx, updates):
+    y, k = x.copy(), idx.shape[-1]
+    for c in np.ndindex(idx.shape[:-1]):
+        at = tuple(_wrap(v, x.shape[j]) for j, v in enumerate(idx[c]))
+        for inner in np.ndindex(x.shape[k:]):
+            y[at + inner] = _combine(node.op.reduction, y[at + inner], updates[c + inner])
+    return y
+
+
+from qcomp.ir.ops_index import GatherElements, GatherND, ScatterElements, ScatterND  # noqa: E402
+
+KERNELS.update({GatherElements: gather_elements, GatherND: gather_nd, ScatterElements: scatter_elements,
+                ScatterND: scatter_nd})

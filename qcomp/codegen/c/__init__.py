@@ -64,18 +64,22 @@ STATIC_HINT = "quantize it statically: --quant full (the default) with --calib s
 
 EMITTERS = {**emit_compute.TABLE, **emit_movement.TABLE}
 EMITTERS.update(emit_logic.TABLE)   # int8 Compare, Where, ArgMax / ArgMin
-EMITTERS.update(emit_gather.TABLE)   # Gather with constant indices
+EMITTERS.update(emit_gather.TABLE)   # Gather (constant or run-time indices), IntLut
 EMITTERS.update(emit_select.TABLE)   # TopK
 EMITTERS.update(emit_norm.TABLE)   # QLayerNorm
 EMITTERS.update(emit16.TABLE)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/qcomp_kernels16.c
 EMITTERS.update(emit_norm16.TABLE)   # QLayerNorm16 (int16 LayerNorm, templates/qcomp_kernels_norm.c)
 EMITTERS.update(emit16_softmax.TABLE)   # QSoftmax16, templates/qcomp_softmax16.c
+from . import emit_index  # noqa: E402
+
+EMITTERS.update(emit_index.TABLE)   # GatherElements, GatherND, ScatterElements, ScatterND (run-time indices)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = ("qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_dot.h", "qcomp_requant.h", "qcomp_kernels_elem.c", "runner.c")
 STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)
 STATIC_FILES += ("qcomp_kernels_rows.c",)   # integer Softmax and TopK
 STATIC_FILES += ("qcomp_kernels16.c", "qcomp_kernels16.h")   # A16W8 (emit16.py)
 STATIC_FILES += ("qcomp_softmax16.c",)   # int16 Softmax (emit16_softmax.py)
+STATIC_FILES += ("qcomp_kernels_index.c",)   # run-time Gather indices, IntLut (emit_gather.py)
 STATIC_FILES += ("qcomp_dw_mve.h",)   # Helium depthwise convolution (included by qcomp_kernels_conv.c)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
@@ -252,7 +256,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
               "inputs": [t["entry"] for t in inputs], "outputs": [t["entry"] for t in outputs]}
     return {
         "files": {"source": "model.c", "header": "model.h", "weights": "weights.c", "kernels": "qcomp_kernels.c",
-                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_rows": "qcomp_kernels_rows.c", "kernels_header": "qcomp_kernels.h",
+                  "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_rows": "qcomp_kernels_rows.c", "kernels_index": "qcomp_kernels_index.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program,
                   **({"kernels16": "qcomp_kernels16.c", "kernels16_header": "qcomp_kernels16.h",
                      "softmax16": "qcomp_softmax16.c"} if int16 else {})},

@@ -52,6 +52,7 @@ class Call:
     raw_flag: str = ""              # "in_raw" / "out_raw": run raw_kernel(raw_args) instead when set
     raw_kernel: str = ""
     raw_args: tuple[str, ...] = ()
+    checked: bool = False           # the kernel returns a qcomp_status: a nonzero one ends the run with it
 
 
 class Ctx:

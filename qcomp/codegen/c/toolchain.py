@@ -36,6 +36,7 @@ WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror")
 MODEL_SOURCES = ("model.c", "weights.c", "qcomp_kernels.c", "qcomp_kernels_conv.c", "qcomp_kernels_elem.c")
 MODEL_SOURCES += ("qcomp_kernels_norm.c",)   # integer LayerNorm
 MODEL_SOURCES += ("qcomp_kernels_rows.c",)   # integer Softmax, TopK
+MODEL_SOURCES += ("qcomp_kernels_index.c",)   # run-time Gather indices, IntLut
 SOURCES16 = ("qcomp_kernels16.c",)   # the A16W8 kernels: compiled (and counted in flash) for int16 models only
 SOURCES16 += ("qcomp_softmax16.c",)   # int16 Softmax
 STACK_CHAIN = 5   # fallback estimate: run_mode -> kernel -> add_int8 -> requantize -> mbqm

@@ -56,6 +56,12 @@ EMITTERS.update(emit_norm.EMITTERS)   # QLayerNorm
 EMITTERS.update(emit16.EMITTERS)   # A16W8: int16 activations (qcomp/ir/qops16.py), templates/a16w8.cu.j2
 EMITTERS.update(emit_norm16.EMITTERS)   # QLayerNorm16 (int16 LayerNorm, templates/layer_norm16.cu.j2)
 EMITTERS.update(emit16_softmax.EMITTERS)   # QSoftmax16, templates/softmax16.cu.j2
+from . import emit_index  # noqa: E402
+
+EMITTERS.update(emit_index.EMITTERS)   # IntLut (an attention mask to int8), templates/index.cu.j2
+from . import emit_index_ops  # noqa: E402
+
+EMITTERS.update(emit_index_ops.EMITTERS)   # GatherElements, GatherND, ScatterElements, ScatterND (run-time indices)
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import abi
 from ...ir import DType, Node, ops
 from ...protocol import Emitter
-from .context import BLOCK, Context, grid_1d
+from .context import BLOCK, Arg, Context, grid_1d
 
 
 def why_not_float(node: Node, graph) -> str | None:
@@ -105,8 +106,9 @@ def gather(node: Node, ctx: Context) -> None:
     name = ctx.kernel_name(node)
     src = ctx.env.get_template("float_ops.cu.j2").render(
         kind="gather", name=name, node=ctx.comment(node), total=total, D=d, J=max(indices.size, 1),
-        inner=int(np.prod(data.shape[axis + 1:])), ctype=a.ctype, itype=i.ctype)
-    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), [a, i, y])
+        inner=int(np.prod(data.shape[axis + 1:])), ctype=a.ctype, itype=i.ctype,
+        bad_input=abi.STATUS_OF["QCOMP_ERR_BAD_INPUT"])
+    ctx.add(node, name, src, grid_1d(total), (BLOCK, 1, 1), [a, i, y, Arg("status", 0, "int32_t")])
 
 
 EMITTERS = {ops.Softmax: Emitter(softmax, why_not_float), ops.LayerNorm: Emitter(layer_norm, why_not_layer_norm),

@@ -144,6 +144,14 @@ EMITTERS[qops_fused.DynamicDenseAddNorm] = Emitter(kernels_dynamic_fused.emit_dy
 # --quant dynamic --dynamic-granularity row (ir/qops_rows.py): the row's quantize in the pack, zp[r] in the epilogue
 EMITTERS[qops_rows.DynamicDenseRows] = Emitter(kernels_dynamic_rows.emit_dynamic_dense_rows,
                                                kernels_float.why_not_dynamic_dense)
+# an integer tensor (attention mask) to int8 through a table (ir/qops_intlut.py, passes/lower_int_boundary.py)
+from . import kernels_intlut  # noqa: E402
+
+EMITTERS.update(kernels_intlut.EMITTERS)
+# GatherElements, GatherND, ScatterElements, ScatterND with run-time indices (kernels_index.py)
+from . import kernels_index  # noqa: E402
+
+EMITTERS.update(kernels_index.EMITTERS)
 
 
 @dataclass
