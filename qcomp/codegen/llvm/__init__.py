@@ -59,6 +59,7 @@ from . import kernels_dynamic_dense
 from . import kernels_norm
 from ...ir.qops_norm import QLayerNorm
 from . import kernels16, kernels16_dot
+from . import kernels16_elem, kernels16_matmul
 from . import kernels_dynamic_fused
 from . import kernels_dynamic_rows
 from ...ir import qops_fused
@@ -122,9 +123,10 @@ EMITTERS[QLayerNorm] = Emitter(kernels_norm.emit_layer_norm, kernels_norm.why_no
 # A16W8 (int16 activations, qcomp/ir/qops16.py): kernels16.py, the dot products in kernels16_dot.py
 EMITTERS.update({
     **{cls: Emitter(kernels16_dot.emit_dot16, kernels16.why_not_dot16) for cls in (qops16.QConv2D16, qops16.QDense16)},
-    qops16.QMatMul16: Emitter(kernels16.emit_matmul16, kernels16.why_not_matmul16),
-    qops16.QAdd16: kernels16.emit_add_sub16, qops16.QSub16: kernels16.emit_add_sub16,
-    qops16.QMul16: kernels16.emit_mul16, qops16.QConvert: kernels16.emit_convert, qops16.Lut16: kernels16.emit_lut16,
+    qops16.QMatMul16: Emitter(kernels16_matmul.emit_matmul16, kernels16.why_not_matmul16),
+    qops16.QAdd16: kernels16_elem.emit_add_sub16, qops16.QSub16: kernels16_elem.emit_add_sub16,
+    qops16.QMul16: kernels16_elem.emit_mul16, qops16.QConvert: kernels16_elem.emit_convert,
+    qops16.Lut16: kernels16_elem.emit_lut16,
     qops16.QAvgPool2D16: Emitter(kernels16.emit_avgpool16, kernels16.why_not_avgpool16),
     qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
 })
