@@ -34,7 +34,7 @@ from llvmlite import ir
 
 from ...ir import Node, qops16
 from . import kernels16
-from .irgen import I8, I16, I32, I64, PTR, c64
+from .irgen import I8, I16, I32, PTR, c64
 from .kernels_float_vec import _row_jobs, _rows, _span, elementwise_plan, lanes_of
 
 _ELEM = {1: I8, 2: I16}
@@ -162,23 +162,39 @@ def lut16_pairs(lut: np.ndarray) -> np.ndarray:
     return (((t[:-1] & 0xFFFF) | (t[1:] << 16)) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
 
 
+def _gather32(k, lanes: int):
+    """gather(table, index) -> <L x i32> table[index] for int32 lane indices: VPGATHERDD through the
+    x86 intrinsics (the generic masked gather would fold the table's offset in the weight blob
+    into 64-bit indices, two VPGATHERQD), the generic gather elsewhere (AArch64: lane loads)."""
+    v32, vi1 = ir.VectorType(I32, lanes), ir.VectorType(ir.IntType(1), lanes)
+    zero, ones = ir.Constant(v32, [0] * lanes), ir.Constant(vi1, [1] * lanes)
+    if k.spec.arch == "x86" and lanes == 16:
+        fn = k.mod.intrinsic("llvm.x86.avx512.mask.gather.dpi.512", v32, [v32, PTR, v32, vi1, I32])
+        return lambda b, table, index: b.call(fn, [zero, table, index, ones, ir.Constant(I32, 4)])
+    if k.spec.arch == "x86" and lanes == 8:
+        fn = k.mod.intrinsic("llvm.x86.avx2.gather.d.d.256", v32, [v32, PTR, v32, v32, I8])
+        return lambda b, table, index: b.call(fn, [zero, table, index, ir.Constant(v32, [-1] * lanes),
+                                                   ir.Constant(I8, 4)])
+    vp = ir.VectorType(PTR, lanes)
+    fn = k.mod.intrinsic(f"llvm.masked.gather.v{lanes}i32.v{lanes}p0", v32, [vp, I32, vi1, v32])
+
+    def gather(b, table, index):
+        at = b.gep(table, [index], source_etype=I32)
+        at.type = vp            # a GEP with a vector index is a vector of pointers (llvmlite types it ptr)
+        return b.call(fn, [at, ir.Constant(I32, 4), ones, zero])
+    return gather
+
+
 def emit_lut16(node: Node, k) -> None:
     op = node.op
     pairs = k.mod.table(lut16_pairs(k.graph.constants[node.inputs[1]]), "lut16_pairs")
-    lanes = lanes_of(k)
-    v64, vp, vi1 = ir.VectorType(I64, lanes), ir.VectorType(PTR, lanes), ir.VectorType(ir.IntType(1), lanes)
-    v32 = ir.VectorType(I32, lanes)
-    gather = k.mod.intrinsic(f"llvm.masked.gather.v{lanes}i32.v{lanes}p0", v32, [vp, I32, vi1, v32])
+    gather = _gather32(k, lanes_of(k))
     out = kernels16.out_type(op)
 
     def pair_of(b, index):
-        if not isinstance(index.type, ir.VectorType):
-            return b.load(b.gep(pairs, [index], source_etype=I32), typ=I32, align=4)
-        base = b.ptrtoint(pairs, I64)
-        first = b.insert_element(ir.Constant(v64, ir.Undefined), base, ir.Constant(I32, 0))
-        bases = b.shuffle_vector(first, ir.Constant(v64, ir.Undefined), ir.Constant(v32, [0] * lanes))
-        at = b.inttoptr(b.add(bases, b.shl(b.sext(index, v64), ir.Constant(v64, [2] * lanes))), vp)
-        return b.call(gather, [at, ir.Constant(I32, 4), ir.Constant(vi1, [1] * lanes), ir.Constant(v32, [0] * lanes)])
+        if isinstance(index.type, ir.VectorType):
+            return gather(b, pairs, index)
+        return b.load(b.gep(pairs, [index], source_etype=I32), typ=I32, align=4)
 
     def combine(b, x):
         x32 = _widen(b, x, 32)
