@@ -32,7 +32,9 @@ kernels_softmax.py (integer Softmax), kernels_norm.py (integer LayerNorm), table
 spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
 link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
 A16W8 (int16 activations): every qops16 op, kernels16.py (scalar loops) and kernels16_dot.py
-(QConv2D16 / QDense16 on VPDPWSSD, VPMADDWD or SMLAL; depthwise: kernels16_dw.py); MaxPool2D,
+(QConv2D16 / QDense16 on VPDPWSSD, VPMADDWD or SMLAL; depthwise: kernels16_dw.py; QMatMul16 on the
+same steps: kernels16_matmul.py; QAdd16 / QSub16 / QMul16, QConvert, Lut16 as vector loops:
+kernels16_elem.py); MaxPool2D,
 ReduceMax and the movement ops take int16 values too.
 """
 from __future__ import annotations
