@@ -68,3 +68,10 @@ CASES16 += [
     C("i16f_softmax_of_int16", fc16.softmax),
     C("i16f_matmul_two_int16", fc16.matmul),
 ]
+
+# ---- shapes of the vector kernels (llvm: kernels16_matmul.py, kernels16_elem.py): K > 511 over
+# heads with row and channel tails; a bias block on rows of vector steps and a tail ----
+CASES16 += [
+    C("i16_matmul_heads_k520_tails", _p(g16.matmul16, (2, 5, 520), (2, 520, 19))),
+    C("i16_add_bias_rows_tail", _p(g16.binary16, "add", (3, 7, 37), (37,))),
+]
