@@ -114,12 +114,20 @@ def _plan(node: Node, k, n_operands: int):
     return elementwise_plan(shapes, k.graph.types[node.outputs[0]].shape)
 
 
+def _at_most_half(multiplier: int, shift: int) -> bool:
+    """multiplier * 2^(shift - 31) <= 1/2: the input rescale add_params16 derives (its int32 bound)."""
+    return multiplier * 2.0 ** shift <= 2.0 ** 30
+
+
 def emit_add_sub16(node: Node, k) -> None:
-    plan = _plan(node, k, 2)
-    if plan is None:
-        return kernels16.emit_add_sub16(node, k)
+    """Vector loops where the plan takes the broadcast and both input multipliers are <= 1/2 (the
+    spec's int32 bounds; a graph of other multipliers keeps kernels16's int64 loop)."""
     op = node.op
     p = op.add_attrs()
+    plan = _plan(node, k, 2)
+    if plan is None or not (_at_most_half(p["a_multiplier"], p["a_shift"])
+                            and _at_most_half(p["b_multiplier"], p["b_shift"])):
+        return kernels16.emit_add_sub16(node, k)
     sub = isinstance(op, qops16.QSub16)
 
     def scaled(b, x, multiplier, shift):      # |x << 15| <= 2^30; the result |.| <= 2^29 + 1: int32
