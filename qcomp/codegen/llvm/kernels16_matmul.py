@@ -16,8 +16,8 @@ BLOCK_TERMS (511) K-terms are exact (511 * 2^22 < 2^31; a VPDPWSSD pair is below
 block joins the int64 accumulator as (sum_hi << 8) + sum_lo (kernels16_dot._micro_kernel, split).
 The total is the exact acc, |acc| <= K 2^30 < 2^47 (fixedpoint.accumulator16x16_bits refuses a
 larger K), requantized by the formula of the op's acc_bits (32 for K = 1, else 64) lane-wise.
-Cost: two dot steps per product, as many as an int16 x int16 step that kept 64-bit lanes would
-need for half the lanes.
+Cost: two dot steps per step of K instead of one (x86-vnni: 16 products per VPDPWSSD, against 4
+per instruction for products widened into int64 lanes, VPMULDQ then VPADDQ).
 
 Two phases, each a parallel_for (runtime/llvm/pool.c), in the node's scratch:
   1. pack: one job per distinct B matrix (batch broadcasting): [2 OB][KQ][lanes][depth] int16, the
