@@ -84,3 +84,10 @@ CASES16 += [
     C("i16f_attention_softmax16", fc16.attention),
     C("i16f_softmax16_of_int8", fc16.softmax_of_int8),
 ]
+
+# ---- shapes of the vector kernels (llvm: kernels16_matmul.py, kernels16_elem.py): K > 511 over
+# heads with row and channel tails; a bias block on rows of vector steps and a tail ----
+CASES16 += [
+    C("i16_matmul_heads_k520_tails", _p(g16.matmul16, (2, 5, 520), (2, 520, 19))),
+    C("i16_add_bias_rows_tail", _p(g16.binary16, "add", (3, 7, 37), (37,))),
+]

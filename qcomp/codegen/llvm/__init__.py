@@ -32,7 +32,9 @@ kernels_softmax.py (integer Softmax), kernels_norm.py (integer LayerNorm), table
 spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
 link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
 A16W8 (int16 activations): every qops16 op, kernels16.py (scalar loops) and kernels16_dot.py
-(QConv2D16 / QDense16 on VPDPWSSD, VPMADDWD or SMLAL; depthwise: kernels16_dw.py); MaxPool2D,
+(QConv2D16 / QDense16 on VPDPWSSD, VPMADDWD or SMLAL; depthwise: kernels16_dw.py; QMatMul16 on the
+same steps: kernels16_matmul.py; QAdd16 / QSub16 / QMul16, QConvert, Lut16 as vector loops:
+kernels16_elem.py); MaxPool2D,
 ReduceMax and the movement ops take int16 values too.
 """
 from __future__ import annotations
@@ -62,6 +64,7 @@ from . import kernels16, kernels16_dot
 from . import kernels_norm16
 from ...ir.qops_norm16 import QLayerNorm16
 from . import kernels16_softmax
+from . import kernels16_elem, kernels16_matmul
 from . import kernels_dynamic_fused
 from . import kernels_dynamic_rows
 from ...ir import qops_fused
@@ -125,9 +128,10 @@ EMITTERS[QLayerNorm] = Emitter(kernels_norm.emit_layer_norm, kernels_norm.why_no
 # A16W8 (int16 activations, qcomp/ir/qops16.py): kernels16.py, the dot products in kernels16_dot.py
 EMITTERS.update({
     **{cls: Emitter(kernels16_dot.emit_dot16, kernels16.why_not_dot16) for cls in (qops16.QConv2D16, qops16.QDense16)},
-    qops16.QMatMul16: Emitter(kernels16.emit_matmul16, kernels16.why_not_matmul16),
-    qops16.QAdd16: kernels16.emit_add_sub16, qops16.QSub16: kernels16.emit_add_sub16,
-    qops16.QMul16: kernels16.emit_mul16, qops16.QConvert: kernels16.emit_convert, qops16.Lut16: kernels16.emit_lut16,
+    qops16.QMatMul16: Emitter(kernels16_matmul.emit_matmul16, kernels16.why_not_matmul16),
+    qops16.QAdd16: kernels16_elem.emit_add_sub16, qops16.QSub16: kernels16_elem.emit_add_sub16,
+    qops16.QMul16: kernels16_elem.emit_mul16, qops16.QConvert: kernels16_elem.emit_convert,
+    qops16.Lut16: kernels16_elem.emit_lut16,
     qops16.QAvgPool2D16: Emitter(kernels16.emit_avgpool16, kernels16.why_not_avgpool16),
     qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
 })

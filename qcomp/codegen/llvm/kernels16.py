@@ -1,7 +1,10 @@
-"""A16W8 kernels (qcomp/ir/qops16.py) other than the vectorized dot products: scalar loop nests.
+"""A16W8 kernels (qcomp/ir/qops16.py) other than the vector ones: scalar loop nests.
 
-The formulas are qcomp/fixedpoint/int16.py and lut16.py, transcribed in i64 (no truncation before
-the clamp; every intermediate bound of the spec holds, so i64 changes no result):
+The vector kernels live beside this module: kernels16_dot.py (QConv2D16 / QDense16),
+kernels16_matmul.py (QMatMul16), kernels16_elem.py (QAdd16 / QSub16 / QMul16, QConvert, Lut16;
+their broadcasts that kernels_float_vec's elementwise plan does not take run the loops here).
+The formulas are qcomp/fixedpoint/int16.py, transcribed in i64 (no truncation before the clamp;
+every intermediate bound of the spec holds, so i64 changes no result):
 
   requantize_acc   acc_bits 32: requantize(acc, multiplier, shift, zp, qmin, qmax)   (irgen.py)
                    acc_bits 64: reduced = min((multiplier + 2^15) >> 16, 2^15 - 1), total = 15 - shift
@@ -10,12 +13,8 @@ the clamp; every intermediate bound of the spec holds, so i64 changes no result)
   QAdd16 / QSub16  a_scaled = mbqm(a << 15, a_multiplier, a_shift) (b likewise);
                    requantize(a_scaled +- b_scaled, out_multiplier, out_shift, 0, qmin, qmax)
   QMul16           requantize(a * b, multiplier, shift, 0, qmin, qmax)           |a * b| <= 2^30
-  QConvert         requantize(x - input_zero_point, multiplier, shift, output_zero_point, qmin, qmax)
-  Lut16            index = 256 + (x >> 7), offset = x & 127, base = lut[index],
-                   y = base + (((lut[index + 1] - base) * offset + 64) >> 7)      (lut16_lookup)
   QAvgPool2D16     requantize(window sum, multipliers[count - 1], shifts[count - 1], 0, qmin, qmax)
   QMean16          requantize(sum over the axes, multiplier, shift, 0, qmin, qmax)
-  QMatMul16        acc = sum_k a[m, k] b[k, n] (i64, |acc| <= K 2^30 < 2^47), requantize_acc
   QConv2D16 / QDense16 (the forms kernels16_dot.py does not vectorize: grouped convs that are not
                    depthwise): acc = bias + sum over taps inside the input of x * w (padding is 0),
                    requantize_acc per output channel.
@@ -111,31 +110,6 @@ def emit_mul16(node: Node, k) -> None:
         store(b, b.trunc(y, I16), k.outs[0], i, I16)
 
 
-def emit_convert(node: Node, k) -> None:
-    b, op = k.b, k.node.op
-    requantize = k.mod.helper("requantize")
-    et, ot = elem_type(k.graph, k.node.inputs[0]), out_type(op)
-    with loop(b, _size(k, k.node.outputs[0])) as i:
-        x = b.sub(load_i64(b, k.ins[0], i, et), c64(op.input_zero_point))
-        y = b.call(requantize, [x, c64(op.multiplier), c64(op.shift), c64(op.output_zero_point), c64(op.qmin),
-                                c64(op.qmax)])
-        store(b, b.trunc(y, ot), k.outs[0], i, ot)
-
-
-def emit_lut16(node: Node, k) -> None:
-    b, op = k.b, k.node.op
-    table = k.mod.table(np.asarray(k.graph.constants[k.node.inputs[1]], np.int16), "lut16")
-    ot = out_type(op)
-    with loop(b, _size(k, k.node.outputs[0])) as i:
-        x = load_i64(b, k.ins[0], i, I16)
-        index = b.add(c64(256), b.ashr(x, c64(7)))          # [0, 511]
-        offset = b.and_(x, c64(0x7F))                         # [0, 127]
-        base = load_i64(b, table, index, I16)
-        slope = b.sub(load_i64(b, table, b.add(index, c64(1)), I16), base)    # |slope| <= 65535
-        delta = b.ashr(b.add(b.mul(slope, offset), c64(64)), c64(7))
-        store(b, b.trunc(b.add(base, delta), ot), k.outs[0], i, ot)
-
-
 def why_not_avgpool16(node, graph) -> str | None:
     """A multiplier for every window count."""
     op = node.op
@@ -197,31 +171,6 @@ def emit_mean16(node: Node, k) -> None:
         y = b.call(requantize, [b.load(acc, typ=I64), c64(op.multiplier), c64(op.shift), c64(0), c64(op.qmin),
                                 c64(op.qmax)])
         store(b, b.trunc(y, I16), k.outs[0], o, I16)
-
-
-def emit_matmul16(node: Node, k) -> None:
-    """acc = sum_k a[.., m, k] * b[.., k, n] per (broadcast) batch, i64; requantize_acc per tensor."""
-    node, graph, b = k.node, k.graph, k.b
-    op = node.op
-    a_shape, b_shape = graph.types[node.inputs[0]].shape, graph.types[node.inputs[1]].shape
-    y_shape = graph.types[node.outputs[0]].shape
-    m, kd, n = a_shape[-2], a_shape[-1], b_shape[-1]
-    a_off, b_off = tables.matmul_batches(a_shape, b_shape, y_shape)
-    a_g, b_g = k.mod.table(a_off, "aoff"), k.mod.table(b_off, "boff")
-    ot = out_type(op)
-    with loop(b, a_off.size, "bt") as bt:
-        a0, b0 = load_i64(b, a_g, bt, I32), load_i64(b, b_g, bt, I32)
-        y0 = b.mul(bt, c64(m * n))
-        with loop(b, m, "m") as mi:
-            with loop(b, n, "n") as ni:
-                acc = var(b, I64, c64(0), "acc")
-                with loop(b, kd, "k") as ki:
-                    av = load_i64(b, k.ins[0], b.add(a0, b.add(b.mul(mi, c64(kd)), ki)), I16)
-                    bv = load_i64(b, k.ins[1], b.add(b0, b.add(b.mul(ki, c64(n)), ni)), I16)
-                    b.store(b.add(b.load(acc, typ=I64), b.mul(av, bv)), acc)
-                y = requantize_acc(k, b, b.load(acc, typ=I64), op.multiplier, op.shift, op.acc_bits,
-                                   op.output_zero_point, op.qmin, op.qmax)
-                store(b, b.trunc(y, ot), k.outs[0], b.add(y0, b.add(b.mul(mi, c64(n)), ni)), ot)
 
 
 def why_not_matmul16(node, graph) -> str | None:

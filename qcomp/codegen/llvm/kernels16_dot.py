@@ -81,8 +81,12 @@ def step16(spec) -> Step16:
 
 def requant_tables(graph, node, acc_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(M, T, R) per output channel, int64: the module docstring's requantize integers."""
-    multiplier = np.asarray(graph.constants[node.inputs[3]], np.int64)
-    shift = np.asarray(graph.constants[node.inputs[4]], np.int64)
+    return requant_ints(graph.constants[node.inputs[3]], graph.constants[node.inputs[4]], acc_bits)
+
+
+def requant_ints(multiplier, shift, acc_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(M, T, R), int64 arrays, of multipliers and shifts: the module docstring's requantize integers."""
+    multiplier, shift = np.asarray(multiplier, np.int64), np.asarray(shift, np.int64)
     if acc_bits == 32:
         m, total = multiplier, 31 - shift
     else:
@@ -170,9 +174,13 @@ def _k_loop(k, f, b, st, mr, nr, a, a_stride, w, n_kq, start, end):
     return new
 
 
-def _micro_kernel(k, st: Step16, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op):
+def _micro_kernel(k, st: Step16, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
+                  split: bool = False):
     """tile(a, w, out, bias, M, T, R): MR x NR int64 accumulators over the K blocks, requantized
-    and stored (out: the tile's first pixel and channel; pixels o_total elements apart)."""
+    and stored (out: the tile's first pixel and channel; pixels o_total elements apart).
+    split (QMatMul16, kernels16_matmul.py): each output block j has two weight blocks, 2j the high
+    and 2j + 1 the low part of int16 weights (w = 256 hi + lo, both in [-128, 128]); a block's
+    int32 partial sums join the int64 accumulator as (hi << 8) + lo."""
     lanes = st.lanes
     v64 = ir.VectorType(I64, lanes)
     osize = out_type(op).width // 8
@@ -180,15 +188,22 @@ def _micro_kernel(k, st: Step16, mr: int, nr: int, n_kq: int, a_stride: int, o_t
     a, w, out, bias, m_t, total_t, round_t = f.args
     for arg in f.args:
         arg.add_attribute("noalias")
+    ways = 2 if split else 1
 
     def vec64(ptr, j):
         return b.load(_ptr(b, ptr, 8 * j * lanes), typ=v64, align=8)
+
+    def merged(part, r, j):
+        if not split:
+            return b.sext(part[r][j], v64)
+        hi = b.shl(b.sext(part[r][2 * j], v64), ir.Constant(v64, [8] * lanes))
+        return b.add(hi, b.sext(part[r][2 * j + 1], v64))
     init = [vec64(bias, j) for j in range(nr)]
     spb = BLOCK_TERMS // st.depth               # steps per int32 block
     n_blocks = -(-n_kq // spb)
     if n_blocks == 1:
-        part = _k_loop(k, f, b, st, mr, nr, a, a_stride, w, n_kq, c64(0), c64(n_kq))
-        accs = [[b.add(init[j], b.sext(part[r][j], v64)) for j in range(nr)] for r in range(mr)]
+        part = _k_loop(k, f, b, st, mr, nr * ways, a, a_stride, w, n_kq, c64(0), c64(n_kq))
+        accs = [[b.add(init[j], merged(part, r, j)) for j in range(nr)] for r in range(mr)]
     else:
         entry = b.block
         head = f.append_basic_block("blk")
@@ -203,8 +218,8 @@ def _micro_kernel(k, st: Step16, mr: int, nr: int, n_kq: int, a_stride: int, o_t
         start = b.mul(blk, c64(spb))
         stop = b.add(start, c64(spb))
         stop = b.select(b.icmp_signed("<", stop, c64(n_kq)), stop, c64(n_kq))
-        part = _k_loop(k, f, b, st, mr, nr, a, a_stride, w, n_kq, start, stop)
-        accs = [[b.add(phis[r][j], b.sext(part[r][j], v64)) for j in range(nr)] for r in range(mr)]
+        part = _k_loop(k, f, b, st, mr, nr * ways, a, a_stride, w, n_kq, start, stop)
+        accs = [[b.add(phis[r][j], merged(part, r, j)) for j in range(nr)] for r in range(mr)]
         nxt = b.add(blk, c64(1))
         blk.add_incoming(nxt, b.block)
         for r in range(mr):
