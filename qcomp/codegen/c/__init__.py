@@ -76,6 +76,7 @@ STATIC_FILES += ("qcomp_kernels_norm.c",)   # integer LayerNorm (emit_norm.py)
 STATIC_FILES += ("qcomp_kernels_rows.c",)   # integer Softmax and TopK
 STATIC_FILES += ("qcomp_kernels16.c", "qcomp_kernels16.h")   # A16W8 (emit16.py)
 STATIC_FILES += ("qcomp_softmax16.c",)   # int16 Softmax (emit16_softmax.py)
+STATIC_FILES += ("qcomp_boundary16.c",)   # float <-> int16 graph inputs and outputs (emit_movement.py)
 STATIC_FILES += ("qcomp_dw_mve.h",)   # Helium depthwise convolution (included by qcomp_kernels_conv.c)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
@@ -168,13 +169,22 @@ def _io(ctx: Ctx, v: str, as_input: bool) -> dict:
     q = _quant_of(g, v, as_input)
     scale = float(np.float32(q.scale[0])) if q is not None else 0.0
     n = math.prod(t.shape)
-    raw_bytes = n if q is not None and t.dtype is DType.FLOAT32 else ctx.nbytes(v)
+    raw = _raw_dtype(g, v, as_input) if q is not None and t.dtype is DType.FLOAT32 else t.dtype
+    raw_bytes = n * raw.itemsize
     return {"name": c_char_array(v), "dtype": _ABI_DTYPES[t.dtype], "rank": len(t.shape),
             "shape": list(t.shape) or [0], "scale": f"{scale:.9e}f", "zero_point": int(q.zero_point[0]) if q else 0,
-            "bytes": ctx.nbytes(v), "raw_bytes": raw_bytes,
-            "raw_dtype": _ABI_DTYPES[DType.INT8] if raw_bytes != ctx.nbytes(v) else _ABI_DTYPES[t.dtype],
+            "bytes": ctx.nbytes(v), "raw_bytes": raw_bytes, "raw_dtype": _ABI_DTYPES[raw],
             "entry": {"name": v, "dtype": str(t.dtype.np), "shape": list(t.shape), "bytes": ctx.nbytes(v),
-                      "raw_bytes": raw_bytes, "raw_dtype": "int8" if raw_bytes != ctx.nbytes(v) else str(t.dtype.np)}}
+                      "raw_bytes": raw_bytes, "raw_dtype": str(raw.np)}}
+
+
+def _raw_dtype(g: Graph, v: str, as_input: bool) -> DType:
+    """The integer side of a float graph input's Quantize / output's Dequantize: int8, or int16 for an
+    int16 boundary (raw I/O exchanges the int16 values, as the reference's --raw does)."""
+    node = (input_forms if as_input else output_forms)(g)[v].node
+    if node is None:
+        return DType.INT8
+    return g.types[node.outputs[0] if as_input else node.inputs[0]].dtype
 
 
 def _pad8(n: int) -> int:
