@@ -265,7 +265,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
                   "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_rows": "qcomp_kernels_rows.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program,
                   **({"kernels16": "qcomp_kernels16.c", "kernels16_header": "qcomp_kernels16.h",
-                     "softmax16": "qcomp_softmax16.c"} if int16 else {})},
+                     "softmax16": "qcomp_softmax16.c", "boundary16": "qcomp_boundary16.c"} if int16 else {})},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
         **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",
     }
