@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QcompError
-from .cuda_driver import GpuRunner, check_status, marshal_launches, probe_gpu
+from .cuda_driver import GpuRunner, check_status, marshal_launches, probe_gpu, raw_dtypes
 
 # The emulated execution model lives in process-global state (thread indices, fiber contexts; inline
 # variables are unified across libraries): one emulated launch sequence at a time per process.
@@ -126,8 +126,7 @@ class EmulatedRunner:
             fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
             fn.restype = None
             self.functions[launch["kernel"]] = fn
-        self.raw_outputs = {int(a["buffer"].split(":")[1]) for launch in manifest["launches"]
-                            for a in launch["args"] if a["buffer"].startswith("raw:")}
+        self.raw_outputs = raw_dtypes(manifest)
 
     def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
         spec = self.manifest["buffers"]
@@ -143,7 +142,7 @@ class EmulatedRunner:
         for i, t in enumerate(spec["outputs"]):
             outputs.append(np.zeros(t["shape"], np.dtype(t["dtype"])))
             buffers[f"output:{i}"] = outputs[-1]
-            buffers[f"raw:{i}"] = np.zeros(t["shape"], np.int8)
+            buffers[f"raw:{i}"] = np.zeros(t["shape"], self.raw_outputs.get(i, np.int8))
         with _EMULATION_LOCK:
             self._launch_all(buffers)
         check_status(int(buffers["status"][0]))

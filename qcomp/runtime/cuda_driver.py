@@ -54,6 +54,16 @@ def _nbytes(spec: dict) -> int:
     return int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
 
 
+_RAW_DTYPES = {"int8_t": np.dtype(np.int8), "int16_t": np.dtype(np.int16)}
+
+
+def raw_dtypes(manifest: dict) -> dict[int, np.dtype]:
+    """Output index -> the element type of its raw buffer "raw:i" (the int8 or int16 value before the
+    output's Dequantize, as the launch that writes it declares), for the outputs that have one."""
+    return {int(a["buffer"].split(":")[1]): _RAW_DTYPES[a["type"]] for launch in manifest["launches"]
+            for a in launch["args"] if a["buffer"].startswith("raw:")}
+
+
 def buffer_sizes(manifest: dict) -> dict[str, int]:
     """Bytes of every buffer the launch plan names: weights, workspace, input:i, output:i, raw:i, and
     status where a launch names it (one int32: a kernel that finds a bad input, an index out of
@@ -66,7 +76,7 @@ def buffer_sizes(manifest: dict) -> dict[str, int]:
         sizes[f"input:{i}"] = _nbytes(t)
     for i, t in enumerate(spec["outputs"]):
         sizes[f"output:{i}"] = _nbytes(t)
-        sizes[f"raw:{i}"] = int(np.prod(t["shape"], dtype=np.int64))   # int8
+        sizes[f"raw:{i}"] = int(np.prod(t["shape"], dtype=np.int64)) * raw_dtypes(manifest).get(i, np.dtype(np.int8)).itemsize
     return sizes
 
 
@@ -240,8 +250,7 @@ class GpuRunner:
         self._weights = weights
         self.launches = marshal_launches(manifest["launches"], self.bases, self.layout.sizes)
         self._params = [kernel_params(k) for k in self.launches]
-        self.raw_outputs = {int(a["buffer"].split(":")[1]) for launch in manifest["launches"]
-                            for a in launch["args"] if a["buffer"].startswith("raw:")}
+        self.raw_outputs = raw_dtypes(manifest)
 
     def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
         d, spec, sizes = self.driver, self.manifest["buffers"], self.layout.sizes
@@ -274,7 +283,7 @@ class GpuRunner:
         result = {}
         for i, t in enumerate(spec["outputs"]):
             use_raw = raw and i in self.raw_outputs
-            out = np.empty(t["shape"], np.int8 if use_raw else np.dtype(t["dtype"]))
+            out = np.empty(t["shape"], self.raw_outputs[i] if use_raw else np.dtype(t["dtype"]))
             key = f"raw:{i}" if use_raw else f"output:{i}"
             if out.nbytes:
                 _check(d, d.cuMemcpyDtoH(out.ctypes.data, d.CUdeviceptr(self.bases[key]), out.nbytes),

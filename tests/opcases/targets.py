@@ -256,12 +256,3 @@ def _int16_refusals() -> dict[tuple[str, str], tuple[str, ...]]:
 
 
 REFUSED |= _int16_refusals()
-
-# float <-> int16 at the model boundary (a Quantize to int16 or a Dequantize from int16, where a
-# graph input or output is itself an int16 tensor): the reference and the llvm backend have it; the
-# C and cuda backends refuse those nodes by name, with the advice to drop that tensor's int16 entry.
-BOUNDARY16_CASES = ("i16f_depthwise_from_int16_input", "i16f_dense_int16_output", "i16f_residual_mixed_int8_int16",
-                    "i16f_luts_sigmoid_hardswish_gelu_tanh", "i16f_avgpool_and_mean", "i16f_concat_int8_and_int16",
-                    "i16f_matmul_two_int16")
-BOUNDARY16_TARGETS = ("cuda-emulated", "dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")   # llvm has it
-REFUSED |= {(t, c): ("i16",) for t in BOUNDARY16_TARGETS for c in BOUNDARY16_CASES}

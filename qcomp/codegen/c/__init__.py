@@ -80,6 +80,7 @@ STATIC_FILES += ("qcomp_kernels_rows.c",)   # integer Softmax and TopK
 STATIC_FILES += ("qcomp_kernels16.c", "qcomp_kernels16.h")   # A16W8 (emit16.py)
 STATIC_FILES += ("qcomp_softmax16.c",)   # int16 Softmax (emit16_softmax.py)
 STATIC_FILES += ("qcomp_kernels_index.c",)   # run-time Gather indices, IntLut (emit_gather.py)
+STATIC_FILES += ("qcomp_boundary16.c",)   # float <-> int16 graph inputs and outputs (emit_movement.py)
 STATIC_FILES += ("qcomp_dw_mve.h",)   # Helium depthwise convolution (included by qcomp_kernels_conv.c)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, autoescape=False, finalize=inert)
@@ -172,13 +173,22 @@ def _io(ctx: Ctx, v: str, as_input: bool) -> dict:
     q = _quant_of(g, v, as_input)
     scale = float(np.float32(q.scale[0])) if q is not None else 0.0
     n = math.prod(t.shape)
-    raw_bytes = n if q is not None and t.dtype is DType.FLOAT32 else ctx.nbytes(v)
+    raw = _raw_dtype(g, v, as_input) if q is not None and t.dtype is DType.FLOAT32 else t.dtype
+    raw_bytes = n * raw.itemsize
     return {"name": c_char_array(v), "dtype": _ABI_DTYPES[t.dtype], "rank": len(t.shape),
             "shape": list(t.shape) or [0], "scale": f"{scale:.9e}f", "zero_point": int(q.zero_point[0]) if q else 0,
-            "bytes": ctx.nbytes(v), "raw_bytes": raw_bytes,
-            "raw_dtype": _ABI_DTYPES[DType.INT8] if raw_bytes != ctx.nbytes(v) else _ABI_DTYPES[t.dtype],
+            "bytes": ctx.nbytes(v), "raw_bytes": raw_bytes, "raw_dtype": _ABI_DTYPES[raw],
             "entry": {"name": v, "dtype": str(t.dtype.np), "shape": list(t.shape), "bytes": ctx.nbytes(v),
-                      "raw_bytes": raw_bytes, "raw_dtype": "int8" if raw_bytes != ctx.nbytes(v) else str(t.dtype.np)}}
+                      "raw_bytes": raw_bytes, "raw_dtype": str(raw.np)}}
+
+
+def _raw_dtype(g: Graph, v: str, as_input: bool) -> DType:
+    """The integer side of a float graph input's Quantize / output's Dequantize: int8, or int16 for an
+    int16 boundary (raw I/O exchanges the int16 values, as the reference's --raw does)."""
+    node = (input_forms if as_input else output_forms)(g)[v].node
+    if node is None:
+        return DType.INT8
+    return g.types[node.outputs[0] if as_input else node.inputs[0]].dtype
 
 
 def _pad8(n: int) -> int:
@@ -259,7 +269,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
                   "kernels_conv": "qcomp_kernels_conv.c", "kernels_elem": "qcomp_kernels_elem.c", "kernels_norm": "qcomp_kernels_norm.c", "kernels_rows": "qcomp_kernels_rows.c", "kernels_index": "qcomp_kernels_index.c", "kernels_header": "qcomp_kernels.h",
                   "runner_source": "runner.c", "makefile": "Makefile", "program": build.program,
                   **({"kernels16": "qcomp_kernels16.c", "kernels16_header": "qcomp_kernels16.h",
-                     "softmax16": "qcomp_softmax16.c"} if int16 else {})},
+                     "softmax16": "qcomp_softmax16.c", "boundary16": "qcomp_boundary16.c"} if int16 else {})},
         "workspace_bytes": arena, "activation_bytes": plan.activation_bytes,
         **sizes, "c_runner": runner, "c_variant": "plain" if plain else "optimized",
     }

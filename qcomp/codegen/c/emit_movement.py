@@ -135,24 +135,33 @@ def resize(node: Node, ctx: Ctx) -> None:
 
 
 def quantize(node: Node, ctx: Ctx) -> None:
+    """Float32 graph input -> int8 (qcomp_quantize_f32) or int16 (qcomp_quantize16_f32,
+    qcomp_boundary16.c). Raw inputs copy the caller's int8 / int16 values in instead."""
     x, y = node.inputs[0], node.outputs[0]
     q = ctx.graph.types[y].quant
-    lo, hi = DType.INT8.qrange
+    dtype = ctx.graph.types[y].dtype
     n = math.prod(ctx.shape(x))
     scale = _float_literal(q.scale[0])
-    args = (ctx.ptr(x, True), ctx.ptr(y, False), str(n), scale, str(int(q.zero_point[0])), str(lo), str(hi))
-    raw = (ctx.ptr(y, False), "0", f"inputs[{ctx.input_index[x]}]", "0", "1", str(n))
-    ctx.calls += [Call(ctx.comment(node), "qcomp_quantize_f32", args, raw_flag="in_raw", raw_kernel="qcomp_copy_blocks",
+    args = (ctx.ptr(x, True), ctx.ptr(y, False), str(n), scale, str(int(q.zero_point[0])))
+    kernel = "qcomp_quantize16_f32" if dtype is DType.INT16 else "qcomp_quantize_f32"
+    if dtype is DType.INT8:
+        args += tuple(str(v) for v in DType.INT8.qrange)
+    raw = (ctx.ptr(y, False), "0", f"inputs[{ctx.input_index[x]}]", "0", "1", str(n * dtype.itemsize))
+    ctx.calls += [Call(ctx.comment(node), kernel, args, raw_flag="in_raw", raw_kernel="qcomp_copy_blocks",
                        raw_args=raw)]
 
 
 def dequantize(node: Node, ctx: Ctx) -> None:
+    """Int8 (qcomp_dequantize_f32) or int16 (qcomp_dequantize16_f32) -> float32 graph output. Raw
+    outputs copy the int8 / int16 values out instead."""
     x, y = node.inputs[0], node.outputs[0]
     q = ctx.graph.types[x].quant
+    dtype = ctx.graph.types[x].dtype
     n = math.prod(ctx.shape(x))
     args = (ctx.ptr(x, True), ctx.ptr(y, False), str(n), _float_literal(q.scale[0]), str(int(q.zero_point[0])))
-    raw = (f"outputs[{ctx.output_index[y]}]", "0", ctx.ptr(x, True), "0", "1", str(n))
-    ctx.calls += [Call(ctx.comment(node), "qcomp_dequantize_f32", args, raw_flag="out_raw",
+    kernel = "qcomp_dequantize16_f32" if dtype is DType.INT16 else "qcomp_dequantize_f32"
+    raw = (f"outputs[{ctx.output_index[y]}]", "0", ctx.ptr(x, True), "0", "1", str(n * dtype.itemsize))
+    ctx.calls += [Call(ctx.comment(node), kernel, args, raw_flag="out_raw",
                        raw_kernel="qcomp_copy_blocks", raw_args=raw)]
 
 
@@ -184,21 +193,25 @@ def why_not_resize(node: Node, graph) -> str | None:
     return None
 
 
+_BOUNDARY = (DType.INT8, DType.INT16)   # the integer side of a graph input's Quantize / output's Dequantize
+
+
 def why_not_quantize(node: Node, graph) -> str | None:
-    """Float32 graph input -> int8, per tensor (no float region inside the model)."""
+    """Float32 graph input -> int8 or int16 (A16W8), per tensor (no float region inside the model)."""
     x, y = node.inputs[0], node.outputs[0]
-    if x not in graph.inputs or graph.types[x].dtype is not DType.FLOAT32 or graph.types[y].dtype is not DType.INT8:
-        return "only a float32 graph input quantized to int8 is supported (float regions inside the model are not)"
+    if x not in graph.inputs or graph.types[x].dtype is not DType.FLOAT32 or graph.types[y].dtype not in _BOUNDARY:
+        return ("only a float32 graph input quantized to int8 or int16 is supported (float regions inside the model "
+                "are not)")
     q = graph.types[y].quant
     return "per-channel quantization of an input" if q is None or q.per_channel else None
 
 
 def why_not_dequantize(node: Node, graph) -> str | None:
-    """Int8 -> float32 graph output, per tensor (no float region inside the model)."""
+    """Int8 or int16 -> float32 graph output, per tensor (no float region inside the model)."""
     x, y = node.inputs[0], node.outputs[0]
-    if y not in graph.outputs or graph.types[x].dtype is not DType.INT8:
-        return ("only an int8 value dequantized into a graph output is supported (float regions inside the model "
-                "are not)")
+    if y not in graph.outputs or graph.types[x].dtype not in _BOUNDARY:
+        return ("only an int8 or int16 value dequantized into a graph output is supported (float regions inside "
+                "the model are not)")
     q = graph.types[x].quant
     return "per-channel dequantization of an output" if q is None or q.per_channel else None
 

@@ -39,6 +39,7 @@ MODEL_SOURCES += ("qcomp_kernels_rows.c",)   # integer Softmax, TopK
 MODEL_SOURCES += ("qcomp_kernels_index.c",)   # run-time Gather indices, IntLut
 SOURCES16 = ("qcomp_kernels16.c",)   # the A16W8 kernels: compiled (and counted in flash) for int16 models only
 SOURCES16 += ("qcomp_softmax16.c",)   # int16 Softmax
+SOURCES16 += ("qcomp_boundary16.c",)   # float <-> int16 graph inputs and outputs
 STACK_CHAIN = 5   # fallback estimate: run_mode -> kernel -> add_int8 -> requantize -> mbqm
 LIBRARY_FRAME_BYTES = 128
 

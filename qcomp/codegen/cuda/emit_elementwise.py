@@ -81,19 +81,22 @@ def _float_literal(x) -> str:
     return f"{float(np.float32(x)):.9e}f"
 
 
+_BOUNDARY = (DType.INT8, DType.INT16)   # the integer side of Quantize / Dequantize (int16: A16W8 graph I/O)
+
+
 def why_not_quantize(node: Node, graph) -> str | None:
-    """Float32 -> int8, per tensor."""
+    """Float32 -> int8 or int16, per tensor."""
     t = graph.types[node.outputs[0]]
-    if t.dtype is not DType.INT8 or t.quant.per_channel or graph.types[node.inputs[0]].dtype is not DType.FLOAT32:
-        return "it is not a per-tensor float32 -> int8 Quantize"
+    if t.dtype not in _BOUNDARY or t.quant.per_channel or graph.types[node.inputs[0]].dtype is not DType.FLOAT32:
+        return "it is not a per-tensor float32 -> int8 or int16 Quantize"
     return None
 
 
 def why_not_dequantize(node: Node, graph) -> str | None:
-    """Int8 -> float32, per tensor."""
+    """Int8 or int16 -> float32, per tensor."""
     t = graph.types[node.inputs[0]]
-    if t.dtype is not DType.INT8 or t.quant.per_channel:
-        return "it is not a per-tensor int8 -> float32 Dequantize"
+    if t.dtype not in _BOUNDARY or t.quant.per_channel:
+        return "it is not a per-tensor int8 or int16 -> float32 Dequantize"
     return None
 
 
@@ -121,18 +124,19 @@ def quantize(node: Node, ctx: Context) -> None:
     t = ctx.graph.types[node.outputs[0]]
     lo, hi = t.dtype.qrange
     _simple(ctx, node, "unary.cu.j2", t.size, [ctx.value(node.inputs[0]), ctx.value(node.outputs[0])],
-            kind="quantize", scale=_float_literal(t.quant.scale[0]), zp=int(t.quant.zero_point[0]), qmin=lo, qmax=hi)
+            kind="quantize", ctype=ctype_of(t.dtype), scale=_float_literal(t.quant.scale[0]),
+            zp=int(t.quant.zero_point[0]), qmin=lo, qmax=hi)
 
 
 def dequantize(node: Node, ctx: Context) -> None:
-    """(q - zp) * scale; a Dequantize producing a model output also copies q to its raw buffer."""
+    """(q - zp) * scale; a Dequantize producing a model output also copies q (int8 or int16) to its raw buffer."""
     g = ctx.graph
     t = g.types[node.inputs[0]]
     out = node.outputs[0]
     args = [ctx.value(node.inputs[0]), ctx.value(out)]
     if out in g.outputs:
-        args.append(Arg(f"raw:{g.outputs.index(out)}", 0, "int8_t"))
-    _simple(ctx, node, "unary.cu.j2", t.size, args, kind="dequantize", raw=out in g.outputs,
+        args.append(Arg(f"raw:{g.outputs.index(out)}", 0, ctype_of(t.dtype)))
+    _simple(ctx, node, "unary.cu.j2", t.size, args, kind="dequantize", raw=out in g.outputs, ctype=ctype_of(t.dtype),
             scale=_float_literal(t.quant.scale[0]), zp=int(t.quant.zero_point[0]))
 
 

@@ -14,7 +14,8 @@
          of the value it shares bytes with (MemoryPlan.storage); kernel scratch sits after the
          planned values.
       3. raw inputs replace the Quantize that reads a float input (its int8 result is copied in);
-         raw outputs replace the Dequantize that writes an output (its int8 input is copied out).
+         raw outputs replace the Dequantize that writes an output (its int8 input is copied out);
+         at an int16 boundary (A16W8 graph I/O) the raw form is the int16 values, as the reference's.
     qcomp_run = qcomp_run_ex(.., 0);  qcomp_run_raw = qcomp_run_ex(.., 3)
     qcomp_output_raw_dtype(i): the dtype output i has under QCOMP_RAW_OUTPUTS (-1: bad index)
     qcomp_profiled_nodes, qcomp_profiled_node_name, qcomp_set_profiler: the per-node profiler
@@ -57,16 +58,19 @@ class RawForms:
     outputs: dict[str, Node]   # graph output -> the Dequantize that raw output replaces
 
 
+_RAW = (DType.INT8, DType.INT16)   # an int16 boundary's raw form is its int16 values (as the reference's --raw)
+
+
 def raw_forms(g: Graph) -> RawForms:
-    """The int8 forms (qcomp.ir.io_quant) that raw I/O exchanges by replacing their node with a copy:
-    an input read by its Quantize alone, an output no node reads (separate_raw_outputs sees to that)."""
+    """The int8 or int16 forms (qcomp.ir.io_quant) that raw I/O exchanges by replacing their node with a
+    copy: an input read by its Quantize alone, an output no node reads (separate_raw_outputs sees to that)."""
     consumers = g.consumers()
     ins = {v: f.node for v, f in input_forms(g).items()
            if f is not None and f.node is not None and len(consumers.get(v, [])) == 1
-           and f.node.outputs[0] not in g.outputs and g.types[f.node.outputs[0]].dtype is DType.INT8}
+           and f.node.outputs[0] not in g.outputs and g.types[f.node.outputs[0]].dtype in _RAW}
     outs = {v: f.node for v, f in output_forms(g).items()
             if f is not None and f.node is not None and not consumers.get(v) and g.outputs.count(v) == 1
-            and g.types[f.node.inputs[0]].dtype is DType.INT8}   # an int16 boundary has no raw form (yet)
+            and g.types[f.node.inputs[0]].dtype in _RAW}
     return RawForms(ins, outs)
 
 
@@ -154,7 +158,8 @@ def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], plan:
     _info_fn(mod, "qcomp_output_info", infos_out)
     raw_dtypes = ir.GlobalVariable(mod.m, ir.ArrayType(I32, max(len(g.outputs), 1)), "raw_dtype.table")
     raw_dtypes.initializer = ir.Constant(raw_dtypes.value_type, [
-        c32(_DTYPES[DType.INT8] if v in raw.outputs else _DTYPES[g.types[v].dtype]) for v in g.outputs] or [c32(0)])
+        c32(_DTYPES[g.types[raw.outputs[v].inputs[0]].dtype] if v in raw.outputs else _DTYPES[g.types[v].dtype])
+        for v in g.outputs] or [c32(0)])
     raw_dtypes.global_constant, raw_dtypes.linkage = True, "internal"
     f, b = mod.function("qcomp_output_raw_dtype", I32, [I32], internal=False)
     with b.if_then(b.icmp_unsigned(">=", f.args[0], c32(len(g.outputs))), likely=False):

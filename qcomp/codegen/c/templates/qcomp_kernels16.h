@@ -80,4 +80,10 @@ void qcomp_reduce_max_int16(const int16_t *x, int16_t *y, int32_t outer_rank, co
 void qcomp_softmax16(const int16_t *x, const int16_t *exp_lut, const int16_t *recip_lut, int16_t *y, int32_t outer,
                      int32_t depth, int32_t inner, int32_t input_multiplier, int32_t input_shift);
 
+/* ---- float <-> int16 at the model boundary (qcomp_boundary16.c: qcomp/fixedpoint/boundary.py) ---- */
+#ifndef QCOMP_NO_FLOAT
+void qcomp_quantize16_f32(const float *x, int16_t *y, int32_t n, float scale, int32_t zero_point);
+void qcomp_dequantize16_f32(const int16_t *x, float *y, int32_t n, float scale, int32_t zero_point);
+#endif
+
 #endif /* QCOMP_KERNELS16_H */
