@@ -38,7 +38,7 @@ typedef enum {
   QCOMP_ERR_MISALIGNED = 4,       /* workspace not aligned to QCOMP_WORKSPACE_ALIGN bytes */
   QCOMP_ERR_UNSUPPORTED_CPU = 5,  /* the CPU lacks a feature the code needs */
   QCOMP_ERR_INTERNAL = 6,         /* internal error (or a float form compiled out by QCOMP_NO_FLOAT) */
-  QCOMP_ERR_NO_RAW_FORM = 7,      /* raw int8 I/O asked for a tensor that has no int8 form */
+  QCOMP_ERR_NO_RAW_FORM = 7,      /* raw I/O asked for a tensor that has no integer form */
   QCOMP_ERR_BAD_INPUT = 8,        /* an input value is out of range (a Gather index) */
   QCOMP_ERR_UNSUPPORTED = 9       /* this artifact does not implement the call (per-node profiling: llvm artifacts only) */
 } qcomp_status;
