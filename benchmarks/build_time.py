@@ -28,6 +28,12 @@ wraps the build's steps to time them (wall):
 REV`): its builds run in the same rounds, alternating with this checkout's, and get rows of their
 own (a checkout whose compile_object reports no phases shows LLVM as one figure).
 
+--latency ROUNDS (with --baseline): the x86-vnni artifacts of both checkouts, loaded in one process
+(1 thread), run in alternation: per round 20 timed runs of each (after 3 warm-up runs), the order
+swapped every other round; the figure is the median of round medians, and their ratio. Both must
+give the same bytes on the same seeded input (the build changed how the code is compiled, not what
+it computes).
+
 The machine may be shared: the CPU seconds are the figure other processes disturb least, the
 wall seconds are what a user waits for (LLVM's parts run in parallel on the cores it gets).
 """
@@ -128,6 +134,35 @@ def run_child(model: Path, target: str, out: Path, calib: Path, root: Path) -> d
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def latency(artifacts: dict, rounds: int, runs: int = 20, warmup: int = 3) -> list[str]:
+    """Rows of the run-time table: model -> {label: artifact path} timed in alternation (module docstring)."""
+    import numpy as np
+    from qcomp.artifact import read_manifest
+    from qcomp.bench import load_qcomp, random_feeds
+    rows = ["", "Run time of the x86-vnni artifacts (1 thread, in one process, alternating; median of "
+            f"{rounds} round medians of {runs} runs):", "",
+            "| model | after ms | before ms | after / before | same outputs |", "|---|---|---|---|---|"]
+    for model, paths in artifacts.items():
+        feeds = random_feeds(read_manifest(paths[""])["inputs"], np.random.default_rng(0))
+        arts = {label: load_qcomp(path, 1) for label, path in paths.items()}
+        outs = {label: art.run(dict(feeds)) for label, art in arts.items()}
+        same = all(np.array_equal(outs[""][k], outs[label][k]) for label in outs for k in outs[""])
+        medians: dict[str, list[float]] = {label: [] for label in arts}
+        for r in range(rounds):
+            for label in (list(arts) if r % 2 == 0 else list(arts)[::-1]):
+                for _ in range(warmup):
+                    arts[label].run(dict(feeds))
+                seconds = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    arts[label].run(dict(feeds))
+                    seconds.append(time.perf_counter() - t0)
+                medians[label].append(statistics.median(seconds))
+        after, before = (1e3 * statistics.median(medians[label]) for label in ("", "before: "))
+        rows.append(f"| {model} | {after:.2f} | {before:.2f} | {after / before:.3f} | {'yes' if same else '**no**'} |")
+    return rows
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -180,6 +215,8 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--baseline", help="a qcomp checkout to compare with, in the same rounds")
+    ap.add_argument("--latency", type=int, default=0, metavar="ROUNDS",
+                    help="with --baseline: time both checkouts' x86-vnni artifacts in alternation, this many rounds")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of updating RESULTS.md")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args(argv)
@@ -200,9 +237,13 @@ def main(argv=None) -> int:
                         r = run_child(path, target, work / f"{model}.{target}.{len(label)}", calib, root)
                         results.setdefault((label, model, target), []).append(r)
                         print(f"{label}{model} {target}: {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU", file=sys.stderr)
+        rows = []
+        if args.latency and args.baseline and "x86-vnni" in args.targets.split(","):
+            rows = latency({model: {label: work / f"{model}.x86-vnni.{len(label)}" for label, _ in roots}
+                            for model in args.models.split(",")}, args.latency)
     results = dict(sorted(results.items(), key=lambda kv: (MODELS.index(kv[0][1]), kv[0][2], kv[0][0] == "")))
     command = "python benchmarks/build_time.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    text = section(command.strip(), results, args.rounds, load)
+    text = section(command.strip(), results, args.rounds, load) + "\n".join(rows) + ("\n" if rows else "")
     if args.no_write:
         print(text)
     else:

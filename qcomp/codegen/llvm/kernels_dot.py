@@ -56,7 +56,7 @@ from llvmlite import ir
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import Node, qops
-from . import dots, kernels_mmla, kernels_neon, tables
+from . import dots, kernels_mmla, kernels_neon, kernels_requantize, tables
 from .irgen import (I8, I32, I64, PTR, VOID, c64, job_function, load, load_i64, loop, parallel_for,
                     requantize_lanes, store, var)
 from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_block, _pixel_jobs, _ptr, emit_depthwise
@@ -66,6 +66,7 @@ from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_bloc
 # ymm0-15): MR * NR <= 10, leaving room for VPMADDUBSW's product and its constant of ones
 MR_FOR_NR = {32: {1: 12, 2: 12, 3: 8, 4: 6}, 16: {1: 10, 2: 5, 3: 3}}
 FUSED_PACK_CHUNKS = 4                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
+OUT_OF_LINE_REQUANTIZE = True
 FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
 
 
@@ -177,6 +178,11 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
         for r in range(mr):
             for j in range(nr):
                 epilogue(b, new[r][j], r, j, out, mult, live_last if j == nr - 1 else lanes)
+        b.ret_void()
+        return f
+    if shared and OUT_OF_LINE_REQUANTIZE:   # one requantize loop per module and class (kernels_requantize.py)
+        kernels_requantize.store_and_requantize(k, b, new, out, mult, shift, f.args[6], *f.args[7:10], live_last,
+                                                right_shifts)
         b.ret_void()
         return f
     _, masked_store = _masked_io(k.mod, lanes, I8)
