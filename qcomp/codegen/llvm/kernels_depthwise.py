@@ -9,6 +9,9 @@ Per output pixel, up to DW_CHUNK channel blocks are accumulated in registers acr
 tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges. On x86 the
 products go through VPDPWSSD (AVX2: VPMADDWD + add, dots.accumulate_pairs) on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
 even and odd channels in two accumulators, a row of zp_in bytes for the padding taps).
+Each form's loop over a job's pixels is one function per module for each (channels, taps) class
+(dw_rows, dw_wide_rows: the node's tables and zero points are its arguments), called by the nodes'
+job functions: a model's depthwise nodes of one width share its code.
 """
 from __future__ import annotations
 

@@ -38,6 +38,9 @@ the thread count):
      (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles. The last pixel
      tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
      `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
+     A variant is one function per module and shape class (shared_tile: the output row stride and
+     the requantize constants are arguments), its requantize and store one tile_requantize per
+     class (kernels_requantize.py): nodes of one class share the code LLVM compiles.
 AVX2 (no dot instruction, dots_x86.py): a node's form is chosen at build time from its weights;
 in the fast form with corrections the micro-kernel runs short loops over each block's residual
 steps (dots_x86.Corrections) before it requantizes.
