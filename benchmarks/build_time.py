@@ -22,6 +22,10 @@ wraps the build's steps to time them (wall):
               and the CPU seconds of all parts
   link        model.so (+ libmodel.a and the runner for a cross target)
   other       the rest (lower_integer, plan_memory, writing model.qir and the manifest)
+`critical CPU s`: the build's CPU seconds with the LLVM parts counted as the slowest one only (CPU
+of the build process and its children, minus the parts' LLVM phases, plus the slowest part's): the
+wall time the build would take on an idle machine with a core per part, an estimate that does not
+depend on what else runs (it still counts each part's interpreter start).
 `IR lines` counts the instructions of model.ll (the text LLVM gets); `functions` its definitions.
 
 --baseline PATH: a checkout of qcomp to compare with (e.g. `git worktree add /tmp/qcomp-before
@@ -101,10 +105,12 @@ def child(model: str, target: str, out: str, calib: str, root: str) -> dict:
     cpu1 = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     cpu = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in zip(cpu0, cpu1))
     llvm = timings.pop("_LLVM", None) or {}
+    parts_cpu = sum(v for k, v in llvm.items() if k.endswith("_cpu_s") and k != "slowest_part_cpu_s")
+    critical = cpu - parts_cpu + llvm.get("slowest_part_cpu_s", parts_cpu)
     timings = {k: v for k, v in timings.items() if not k.startswith("_")}
     timings["other"] = wall - sum(timings.values())
     text = (Path(out) / "model.ll").read_text()
-    return {"wall": wall, "cpu": cpu, "phases": timings, "llvm": llvm,
+    return {"wall": wall, "cpu": cpu, "critical_cpu": critical, "phases": timings, "llvm": llvm,
             "functions": text.count("\ndefine "),
             "ir_lines": sum(1 for line in text.splitlines() if line.startswith("  ") and not line.startswith("  ;"))}
 
@@ -184,20 +190,22 @@ def row(label: str, r: dict) -> str:
                      f"{llvm['codegen_wall_s']:.2f}; CPU {llvm['optimize_cpu_s'] + llvm['codegen_cpu_s']:.2f}")
     else:
         llvm_cell = f"{p.get('LLVM', 0):.2f}"
-    cells = [label, f"**{r['wall']:.2f}**", f"{r['cpu']:.2f}", *(f"{p.get(k, 0):.2f}" for k in PHASES[:5]),
+    cells = [label, f"**{r['wall']:.2f}**", f"{r['cpu']:.2f}", f"{r['critical_cpu']:.2f}", *(f"{p.get(k, 0):.2f}" for k in PHASES[:5]),
              llvm_cell, f"{p.get('link', 0):.2f}", f"{p.get('other', 0):.2f}", f"{r['functions']}", f"{r['ir_lines']}"]
     return "| " + " | ".join(cells) + " |"
 
 
 def section(command: str, results: dict, rounds: int, load: tuple) -> str:
-    head = ["model / target", "wall s", "CPU s", "import", "passes", "calibrate", "quantize", "IR",
+    head = ["model / target", "wall s", "CPU s", "critical CPU s", "import", "passes", "calibrate", "quantize", "IR",
             "LLVM (wall; CPU of all parts)", "link", "other", "functions", "IR lines"]
     lines = ["## Build time (`qcomp build`, llvm targets)", "",
              f"`{command}` on {cpu_model()} ({os.cpu_count()} cores; load average before the run "
              f"{load[0]:.1f}), {datetime_now()}. Median of {rounds} round(s), each build alone in a fresh process; "
              "seconds. CPU s: user + sys of the build and of the processes it waited for (LLVM, gcc): the "
              "figure other processes on a shared machine disturb least. Phases are wall seconds "
-             "(benchmarks/build_time.py docstring). Goal: under "
+             "(benchmarks/build_time.py docstring). Critical CPU s: the CPU seconds on the build's critical "
+             "path (LLVM's parallel parts counted as the slowest one): what the wall time would be on an idle "
+             "machine. Goal: under "
              f"{GOAL_S:.0f} s wall per model.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (label, model, target), rs in results.items():
@@ -220,6 +228,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", help="a qcomp checkout to compare with, in the same rounds")
     ap.add_argument("--latency", type=int, default=0, metavar="ROUNDS",
                     help="with --baseline: time both checkouts' x86-vnni artifacts in alternation, this many rounds")
+    ap.add_argument("--json", help="also write every build's measurements to this file")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of updating RESULTS.md")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args(argv)
@@ -245,6 +254,8 @@ def main(argv=None) -> int:
             rows = latency({model: {label: work / f"{model}.x86-vnni.{len(label)}" for label, _ in roots}
                             for model in args.models.split(",")}, args.latency)
     results = dict(sorted(results.items(), key=lambda kv: (MODELS.index(kv[0][1]), kv[0][2], kv[0][0] == "")))
+    if args.json:
+        Path(args.json).write_text(json.dumps({" ".join(k).strip(): v for k, v in results.items()}, indent=1))
     command = "python benchmarks/build_time.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     text = section(command.strip(), results, args.rounds, load) + "\n".join(rows) + ("\n" if rows else "")
     if args.no_write:

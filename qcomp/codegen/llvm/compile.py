@@ -103,14 +103,15 @@ def compile_object(ir_path: Path, obj_path: Path, target: Target, asm_path: Path
     asked for) is split into `jobs` parts (default llvm_jobs()), compiled at once in as many child
     processes and joined into model.o by a relocatable link (`linker -r`). Returns the timings:
     parts, and per phase (parse, optimize, codegen) wall seconds (the slowest part) and CPU
-    seconds (all parts), plus join_s."""
+    seconds (all parts), the CPU seconds of the slowest part, and join_s."""
     request = {"triple": target.triple, "cpu": target.cpu, "features": list(target.features)}
     text = Path(ir_path).read_text()
     n = 1 if asm_path is not None or text.count("\n") < SPLIT_MIN_LINES else (jobs or llvm_jobs())
     if n <= 1:
         timings = _finish(_start({**request, "ir": str(ir_path), "object": str(obj_path),
                                   "assembly": str(asm_path) if asm_path else None}), target)
-        return {"parts": 1, **timings, "join_s": 0.0}
+        return {"parts": 1, **timings, "join_s": 0.0,
+                "slowest_part_cpu_s": sum(v for k, v in timings.items() if k.endswith("_cpu_s"))}
     with tempfile.TemporaryDirectory(prefix="qcomp-llvm-") as tmp:
         objects, procs = [], []
         for i, part in enumerate(split_module(text, n)):
@@ -133,6 +134,7 @@ def compile_object(ir_path: Path, obj_path: Path, target: Target, asm_path: Path
     for key in results[0]:
         values = [r.get(key, 0.0) for r in results]
         timings[key] = max(values) if key.endswith("_wall_s") else sum(values)
+    timings["slowest_part_cpu_s"] = max(sum(v for k, v in r.items() if k.endswith("_cpu_s")) for r in results)
     return timings
 
 
