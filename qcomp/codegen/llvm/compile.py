@@ -130,6 +130,12 @@ def compile_object(ir_path: Path, obj_path: Path, target: Target, asm_path: Path
         proc = subprocess.run([linker, "-r", "-nostdlib", "-o", str(obj_path), *objects], capture_output=True, text=True)
         if proc.returncode != 0:
             raise _failed(target, f"joining the {len(objects)} LLVM objects into {Path(obj_path).name}", proc.stderr)
+        # the functions split.py made hidden to call across parts become local symbols again, as in
+        # the whole module's object: libmodel.a exports the qcomp.h ABI only, never `tile` or `node.3`
+        objcopy = _objcopy(target)
+        proc = subprocess.run([objcopy, "--localize-hidden", str(obj_path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise _failed(target, f"localizing the hidden symbols of {Path(obj_path).name}", proc.stderr)
     timings = {"parts": len(results), "join_s": time.perf_counter() - t0}
     for key in results[0]:
         values = [r.get(key, 0.0) for r in results]
@@ -179,6 +185,16 @@ def _tool(target: Target, key: str, default: str) -> str:
     tool = target.toolchain.get(key, default)
     if shutil.which(tool) is None:
         raise QcompError(f"target {target.name!r}: the {key} {tool!r} is missing ({_toolchain_hint(target)})")
+    return tool
+
+
+def _objcopy(target: Target) -> str:
+    """The objcopy of the target's binutils: the archiver's name with `objcopy` for its final `ar`
+    (aarch64-linux-gnu-ar -> aarch64-linux-gnu-objcopy; ar -> objcopy), checked to exist."""
+    archiver = target.toolchain.get("archiver", "ar")
+    tool = (archiver[:-2] if archiver.endswith("ar") else "") + "objcopy"
+    if shutil.which(tool) is None:
+        raise QcompError(f"target {target.name!r}: the objcopy {tool!r} is missing ({_toolchain_hint(target)})")
     return tool
 
 

@@ -10,6 +10,7 @@ tests/opcases/naive.py. The same graph compiled as two parts in parallel process
 (compile.compile_object, split.py) gives the same bytes.
 """
 import re
+import subprocess
 import tempfile
 
 import numpy as np
@@ -110,8 +111,14 @@ def test_split_compile_is_bit_exact(built, monkeypatch):
     monkeypatch.setattr(llvm_compile, "SPLIT_MIN_LINES", 0)
     monkeypatch.setattr(llvm_compile, "llvm_jobs", lambda: 2)
     monkeypatch.setattr("qcomp.codegen.llvm.compile_object", spy)
-    got = _run(g, feeds)
+    with tempfile.TemporaryDirectory(prefix="qcomp-split-") as out:
+        emit(g, get_target("x86-vnni"), out)
+        got = Runner(f"{out}/model.so").run(dict(feeds))
+        symbols = subprocess.run(["nm", f"{out}/model.o"], capture_output=True, text=True, check=True).stdout
     assert timings[0]["parts"] == 2
+    defined = [line.split() for line in symbols.splitlines() if len(line.split()) == 3]
+    exported = sorted(name for _, kind, name in defined if kind.isupper())
+    assert exported and all(name.startswith("qcomp_") for name in exported), exported   # tile, node.N: local
     for i, (_, _, whole, _) in enumerate(built.values()):
         for name, value in whole.items():
             np.testing.assert_array_equal(got[f"c{i}.{name}"], value, err_msg=f"{name} after the split compile")
