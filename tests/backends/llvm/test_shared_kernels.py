@@ -204,3 +204,29 @@ def test_split_module_linkage():
         assert all(f'declare hidden' in parts[p] and f'@"{name}"(' in parts[p] for p in across), name
     assert any(owner[name] == 1 for name in callers), "nothing moved to part 1"
     assert split_module(SPLIT_IR, 1) == [SPLIT_IR]
+
+
+@pytest.mark.skipif(not host_support(get_target("arm-sdot")).can_run, reason="needs the arm-sdot cross toolchain and QEMU")
+def test_split_compile_arm_sdot(monkeypatch):
+    """The cross target's split compile: joined and localized with its own binutils, shared depthwise and
+    GEMM kernels, bit-exact under QEMU."""
+    from pathlib import Path
+
+    from qcomp.runtime.llvm_cross import CrossRunner
+    monkeypatch.setattr(llvm_compile, "SPLIT_MIN_LINES", 0)
+    monkeypatch.setattr(llvm_compile, "llvm_jobs", lambda: 2)
+    cases = _cases(DEPTHWISE + GEMM_1X1)
+    g = union([c for c, _ in cases])
+    feeds = {f"c{i}.{k}": v for i, (_, f) in enumerate(cases) for k, v in f.items()}
+    target = get_target("arm-sdot")
+    with tempfile.TemporaryDirectory(prefix="qcomp-split-arm-") as out:
+        emit(g, target, out)
+        symbols = subprocess.run(["aarch64-linux-gnu-nm", f"{out}/model.o"], capture_output=True, text=True,
+                                 check=True).stdout
+        got = CrossRunner(Path(out) / "runner", target, g.inputs, g.outputs).run(dict(feeds))
+    exported = [line.split()[2] for line in symbols.splitlines() if len(line.split()) == 3 and line.split()[1].isupper()]
+    assert exported and all(name.startswith("qcomp_") for name in exported), exported
+    for i, (graph, f) in enumerate(cases):
+        want = naive.run(graph, f)
+        for name in graph.outputs:
+            np.testing.assert_array_equal(got[f"c{i}.{name}"], want[name], err_msg=f"arm-sdot: node {graph.name}")
