@@ -257,7 +257,7 @@ def _depthwise_wide_rows(k, c: int, n_taps: int, right_shifts: bool) -> ir.Funct
             shifts = [vec(shift_g, cb, h) for h in (0, 1)]
             for q, p in enumerate(ps):
                 masked = j == blocks - 1 and last_live < wide   # (right_shifts: see _micro_kernel)
-                ys = [requantize_lanes(b, accs[q][j][h], mults[h], shifts[h], zp_out, qmin, qmax,
+                ys = [requantize_lanes(b, accs[q][j][h], mults[h], shifts[h], tabs["zp"], tabs["qmin"], tabs["qmax"],
                                        even_odd=True, right_shifts=right_shifts and not masked) for h in (0, 1)]
                 y = b.shuffle_vector(ys[0], ys[1], interleave)
                 dst = _ptr(b, out_ptr, b.add(b.mul(p, c64(c)), b.mul(cb, c64(wide))))
@@ -274,6 +274,10 @@ def _depthwise_wide_rows(k, c: int, n_taps: int, right_shifts: bool) -> ir.Funct
         opaque = ir.FunctionType(PTR, [PTR])
         tabs["w"], tabs["bias"] = (b.asm(opaque, "", "=r,0", [t], side_effect=False, name="tab")
                                    for t in (w_g, bias_g))
+        # the requantize constants (arguments: the kernel is shared) likewise: broadcast from a
+        # register where they are used, not hoisted into vector registers the accumulators need
+        tabs["zp"], tabs["qmin"], tabs["qmax"] = (b.asm(ir.FunctionType(I32, [I32]), "", "=r,0", [v],
+                                                        side_effect=False, name="rq") for v in (zp_out, qmin, qmax))
         srcs = []
         for p in ps:
             row = []
