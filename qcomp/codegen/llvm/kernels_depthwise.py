@@ -294,18 +294,15 @@ def _depthwise_wide_rows(k, c: int, n_taps: int, right_shifts: bool) -> ir.Funct
             chunk(ps, srcs, full_chunks * per_chunk, rest, last_live)
 
     def pixel_loop(px: int, full: bool, last: bool):
-        """every pixel of the job, px at a time: ceil(count / px) steps, the pixels of the last
-        step clamped to p1 - 1 (a pixel past the job's end computes the job's last pixel again and
-        stores the same bytes to the same place), so one copy of the unrolled body serves the
-        job's remainder too"""
+        """every pixel of the job, px at a time, then the rest one at a time"""
         count = b.sub(p1, p0)
-        steps = b.sdiv(b.add(count, c64(px - 1)), c64(px)) if px > 1 else count
-        last_pixel = b.sub(p1, c64(1))
+        steps = b.sdiv(count, c64(px)) if px > 1 else count
         with loop(b, steps, "ps") as st:
             base = b.add(p0, b.mul(st, c64(px)))
-            ps = [base] + [b.add(base, c64(q)) for q in range(1, px)]
-            ps = [p if q == 0 else b.select(b.icmp_signed("<", p, p1), p, last_pixel) for q, p in enumerate(ps)]
-            pixels_body(ps, full, last)
+            pixels_body([b.add(base, c64(q)) for q in range(px)], full, last)
+        if px > 1:
+            with loop(b, b.sub(count, b.mul(steps, c64(px))), "pt") as dp:
+                pixels_body([b.add(b.add(p0, b.mul(steps, c64(px))), dp)], full, last)
 
     tabs = {}
     # 16 vector registers (AVX2, AVX-VNNI): half the blocks and accumulators in flight
