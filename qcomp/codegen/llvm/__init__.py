@@ -30,7 +30,10 @@ kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fa
 kernels_logic.py (comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum),
 kernels_softmax.py (integer Softmax), kernels_norm.py (integer LayerNorm), tables.py (index maps), irgen.py (IR helpers and the fixed-point
 spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
-link), dots.py (the dot step per instruction), isa.py and cpucheck.py (target data).
+link; split.py: a large module in parts compiled at once), dots.py (the dot step per instruction),
+isa.py and cpucheck.py (target data). Kernels shared by the nodes of one shape class
+(irgen.Module.shared): kernels_dot.shared_tile, kernels_requantize.py (the micro-kernels' requantize
+and store), the depthwise row kernels.
 A16W8 (int16 activations): every qops16 op, kernels16.py (scalar loops) and kernels16_dot.py
 (QConv2D16 / QDense16 on VPDPWSSD, VPMADDWD or SMLAL; depthwise: kernels16_dw.py; QMatMul16 on the
 same steps: kernels16_matmul.py; QAdd16 / QSub16 / QMul16, QConvert, Lut16 as vector loops:

@@ -7,6 +7,10 @@ naming the target, never a crash of the CLI.
 
 Child:  parse -> verify -> new pass manager at O3 (create_pass_builder) -> verify -> emit_object
         (and emit_assembly when asked). LLVM is initialized lazily here, never at import.
+        It prints its phases' wall and CPU seconds as one JSON line.
+
+LLVM compiles a module on one thread: a large module is split (split.py) into one part per core,
+compiled by as many children at once, and joined into model.o with `linker -r` (compile_object).
 
 Linking uses the target's C toolchain (`[toolchain] linker`, e.g. aarch64-linux-gnu-gcc for
 arm-sdot): model.so for every target; for cross targets also libmodel.a (`archiver`) and a static
@@ -20,6 +24,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from ... import abi
@@ -27,10 +33,13 @@ from ...errors import QcompError
 from ...resources import data_dir
 from ...target import Target
 from .cpucheck import runner_defines
+from .split import split_module
 
 
 def _child(request: dict) -> None:
     import llvmlite.binding as llvm
+    clock = {"wall": time.perf_counter, "cpu": time.process_time}
+    marks = [{k: f() for k, f in clock.items()}]
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
     mod = llvm.parse_assembly(Path(request["ir"]).read_text())
@@ -39,29 +48,100 @@ def _child(request: dict) -> None:
         cpu=request["cpu"], features=",".join(request["features"]), opt=3, reloc="pic", codemodel="default")
     mod.triple = request["triple"]
     mod.data_layout = str(tm.target_data)
+    marks.append({k: f() for k, f in clock.items()})
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
     mod.verify()
+    marks.append({k: f() for k, f in clock.items()})
     Path(request["object"]).write_bytes(tm.emit_object(mod))
     if request.get("assembly"):
         Path(request["assembly"]).write_text(tm.emit_assembly(mod))
+    marks.append({k: f() for k, f in clock.items()})
+    # the phases' seconds, for compile_object's caller (benchmarks/build_time.py)
+    print(json.dumps({f"{phase}_{k}_s": marks[i + 1][k] - marks[i][k]
+                      for i, phase in enumerate(("parse", "optimize", "codegen")) for k in clock}))
 
 
-def compile_object(ir_path: Path, obj_path: Path, target: Target, asm_path: Path | None = None) -> None:
-    request = {"ir": str(ir_path), "object": str(obj_path), "triple": target.triple, "cpu": target.cpu,
-               "features": list(target.features), "assembly": str(asm_path) if asm_path else None}
+# A module of at least this many lines of IR is split (split.py) into one part per core, at most
+# MAX_LLVM_JOBS, compiled in parallel processes: a part costs a process start and LLVM's setup
+# (about 0.3 s), which small modules do not win back
+SPLIT_MIN_LINES = 20_000
+MAX_LLVM_JOBS = 4
+
+
+def llvm_jobs() -> int:
+    """The LLVM processes a large module is compiled in: the cores this process may run on."""
+    return max(1, min(MAX_LLVM_JOBS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+def _start(request: dict) -> subprocess.Popen:
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     child = "import sys, json; from qcomp.codegen.llvm.compile import _child; _child(json.loads(sys.argv[1]))"
-    proc = subprocess.run([sys.executable, "-c", child, json.dumps(request)],
-                          capture_output=True, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-c", child, json.dumps(request)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finish(proc: subprocess.Popen, target: Target) -> dict:
+    """The child's phase timings; a QcompError naming the target when it failed."""
+    out, err = proc.communicate()
     if proc.returncode != 0:
         how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
+        tail = "\n".join(err.strip().splitlines()[-8:])
         raise QcompError(f"target {target.name!r}: LLVM failed to compile the model ({how}) for triple "
                          f"{target.triple}, cpu {target.cpu}, features {','.join(target.features)}:\n{tail}")
+    lines = out.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+def compile_object(ir_path: Path, obj_path: Path, target: Target, asm_path: Path | None = None,
+                   jobs: int | None = None) -> dict:
+    """model.ll -> model.o. A module of SPLIT_MIN_LINES lines or more (and no assembly listing
+    asked for) is split into `jobs` parts (default llvm_jobs()), compiled at once in as many child
+    processes and joined into model.o by a relocatable link (`linker -r`). Returns the timings:
+    parts, and per phase (parse, optimize, codegen) wall seconds (the slowest part) and CPU
+    seconds (all parts), the CPU seconds of the slowest part, and join_s."""
+    request = {"triple": target.triple, "cpu": target.cpu, "features": list(target.features)}
+    text = Path(ir_path).read_text()
+    n = 1 if asm_path is not None or text.count("\n") < SPLIT_MIN_LINES else (jobs or llvm_jobs())
+    if n <= 1:
+        timings = _finish(_start({**request, "ir": str(ir_path), "object": str(obj_path),
+                                  "assembly": str(asm_path) if asm_path else None}), target)
+        return {"parts": 1, **timings, "join_s": 0.0,
+                "slowest_part_cpu_s": sum(v for k, v in timings.items() if k.endswith("_cpu_s"))}
+    with tempfile.TemporaryDirectory(prefix="qcomp-llvm-") as tmp:
+        objects, procs = [], []
+        for i, part in enumerate(split_module(text, n)):
+            (Path(tmp) / f"part{i}.ll").write_text(part)
+            objects.append(str(Path(tmp) / f"part{i}.o"))
+            procs.append(_start({**request, "ir": str(Path(tmp) / f"part{i}.ll"), "object": objects[-1]}))
+        try:
+            results = [_finish(proc, target) for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        t0 = time.perf_counter()
+        linker = _tool(target, "linker", "gcc")
+        proc = subprocess.run([linker, "-r", "-nostdlib", "-o", str(obj_path), *objects], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise _failed(target, f"joining the {len(objects)} LLVM objects into {Path(obj_path).name}", proc.stderr)
+        # the functions split.py made hidden to call across parts become local symbols again, as in
+        # the whole module's object: libmodel.a exports the qcomp.h ABI only, never `tile` or `node.3`
+        objcopy = _objcopy(target)
+        proc = subprocess.run([objcopy, "--localize-hidden", str(obj_path)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise _failed(target, f"localizing the hidden symbols of {Path(obj_path).name}", proc.stderr)
+    timings = {"parts": len(results), "join_s": time.perf_counter() - t0}
+    for key in results[0]:
+        values = [r.get(key, 0.0) for r in results]
+        timings[key] = max(values) if key.endswith("_wall_s") else sum(values)
+    timings["slowest_part_cpu_s"] = max(sum(v for k, v in r.items() if k.endswith("_cpu_s")) for r in results)
+    return timings
 
 
 _BLOB_ASM = """\
@@ -105,6 +185,16 @@ def _tool(target: Target, key: str, default: str) -> str:
     tool = target.toolchain.get(key, default)
     if shutil.which(tool) is None:
         raise QcompError(f"target {target.name!r}: the {key} {tool!r} is missing ({_toolchain_hint(target)})")
+    return tool
+
+
+def _objcopy(target: Target) -> str:
+    """The objcopy of the target's binutils: the archiver's name with `objcopy` for its final `ar`
+    (aarch64-linux-gnu-ar -> aarch64-linux-gnu-objcopy; ar -> objcopy), checked to exist."""
+    archiver = target.toolchain.get("archiver", "ar")
+    tool = (archiver[:-2] if archiver.endswith("ar") else "") + "objcopy"
+    if shutil.which(tool) is None:
+        raise QcompError(f"target {target.name!r}: the objcopy {tool!r} is missing ({_toolchain_hint(target)})")
     return tool
 
 

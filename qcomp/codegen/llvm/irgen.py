@@ -60,6 +60,7 @@ class Module:
         self.blob = bytearray()
         self._blob_ref = None
         self._names: dict[str, int] = {}
+        self._shared: dict[tuple, ir.Function] = {}
         self._emit_fixedpoint()
 
     def unique(self, name: str) -> str:
@@ -106,6 +107,14 @@ class Module:
         if name not in self._fns:
             self._fns[name] = ir.Function(self.m, ir.FunctionType(ret, args), name)
         return self._fns[name]
+
+    def shared(self, key: tuple, make):
+        """The function make() returned the first time `key` was asked for in this module: a kernel
+        whose body depends on `key` alone, emitted once and called by every node that has that key
+        (its per-node values are its arguments)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
 
     def helper(self, name: str) -> ir.Function:
         return self._fns[name]
@@ -158,10 +167,12 @@ class Module:
         b.ret(b.fmul(b.sitofp(b.sub(q, zero_point), F32), scale))
 
 
-def requantize_lanes(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, qmin: int, qmax: int,
+def requantize_lanes(b: ir.IRBuilder, acc, multiplier, shift, zero_point, qmin, qmax,
                      even_odd: bool = False, right_shifts: bool = False):
     """requantize on each lane of <L x i32> vectors -> <L x i8>: the spec's formula lane-wise
     (VPMULDQ-class 64-bit products, VPSRAVQ arithmetic shifts, VPMOVSQB-class narrowing).
+    zero_point, qmin, qmax: Python ints (constants of this kernel) or i32 values known at run time
+    only (arguments of a kernel shared by several nodes, Module.shared): the same arithmetic.
 
     even_odd (AVX-512): the 64-bit work stays in the registers the int32 lanes are in. Viewed as
     <L/2 x i64>, the even lanes are the sign-extended low halves and the odd lanes the high halves
@@ -177,21 +188,44 @@ def requantize_lanes(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, q
     v64 = ir.VectorType(I64, lanes)
 
     def splat(v):
-        return ir.Constant(v64, [v] * lanes)
+        return lanes_of(b, v64, v)
     total = b.sub(splat(31), b.sext(shift, v64))
     rounding = b.shl(splat(1), b.sub(total, splat(1)))
     scaled = b.ashr(b.add(b.mul(b.sext(acc, v64), b.sext(multiplier, v64)), rounding), total)
     return b.trunc(clamp(b, b.add(scaled, splat(zero_point)), splat(qmin), splat(qmax)), ir.VectorType(I8, lanes))
 
 
-def _requantize_even_odd(b: ir.IRBuilder, acc, multiplier, shift, zero_point: int, qmin: int, qmax: int,
+def lanes_of(b: ir.IRBuilder, vt: ir.VectorType, v) -> ir.Value:
+    """<L x T> with v in every lane: a constant for a Python int (taken modulo 2^width for i8), an
+    insertelement + shufflevector (one broadcast) for a run-time integer (sign-extended or truncated
+    to T)."""
+    elem = vt.element
+    if not isinstance(v, ir.Value):
+        return ir.Constant(vt, [v & 0xFF if elem.width == 8 else v] * vt.count)
+    if v.type.width < elem.width:
+        v = b.sext(v, elem)
+    elif v.type.width > elem.width:
+        v = b.trunc(v, elem)
+    first = b.insert_element(ir.Constant(vt, None), v, ir.Constant(I32, 0))
+    return b.shuffle_vector(first, ir.Constant(vt, None), ir.Constant(ir.VectorType(I32, vt.count), [0] * vt.count))
+
+
+def _minus(b: ir.IRBuilder, x, y):
+    """x - y of two ints, or of i32 values (one may be an int) in i64."""
+    if not isinstance(x, ir.Value) and not isinstance(y, ir.Value):
+        return x - y
+    wide = [b.sext(v, I64) if isinstance(v, ir.Value) else c64(v) for v in (x, y)]
+    return b.sub(*wide)
+
+
+def _requantize_even_odd(b: ir.IRBuilder, acc, multiplier, shift, zero_point, qmin, qmax,
                          right_shifts: bool):
     lanes = acc.type.count
     half = lanes // 2
     v64 = ir.VectorType(I64, half)
 
     def splat(v):
-        return ir.Constant(v64, [v] * half)
+        return lanes_of(b, v64, v)
 
     def halves(v):   # (even lanes, odd lanes) of <L x i32>, sign-extended in <L/2 x i64>
         q = b.bitcast(v, v64)
@@ -201,15 +235,16 @@ def _requantize_even_odd(b: ir.IRBuilder, acc, multiplier, shift, zero_point: in
         total = b.sub(splat(31), sh)
         rounding = b.shl(splat(1), b.sub(total, splat(1)))
         scaled = b.ashr(b.add(b.mul(a, m), rounding), total)
-        out.append(scaled if right_shifts else clamp(b, scaled, splat(qmin - zero_point), splat(qmax - zero_point)))
+        out.append(scaled if right_shifts else
+                   clamp(b, scaled, splat(_minus(b, qmin, zero_point)), splat(_minus(b, qmax, zero_point))))
     merged = b.or_(b.and_(out[0], splat(0xFFFFFFFF)), b.shl(out[1], splat(32)))
     if right_shifts:
         v32 = ir.VectorType(I32, lanes)
-        y = b.add(b.bitcast(merged, v32), ir.Constant(v32, [zero_point] * lanes))
-        y = clamp(b, y, ir.Constant(v32, [qmin] * lanes), ir.Constant(v32, [qmax] * lanes))
+        y = b.add(b.bitcast(merged, v32), lanes_of(b, v32, zero_point))
+        y = clamp(b, y, lanes_of(b, v32, qmin), lanes_of(b, v32, qmax))
         return b.trunc(y, ir.VectorType(I8, lanes))
     y = b.trunc(b.bitcast(merged, ir.VectorType(I32, lanes)), ir.VectorType(I8, lanes))
-    return b.add(y, ir.Constant(ir.VectorType(I8, lanes), [zero_point & 0xFF] * lanes))
+    return b.add(y, lanes_of(b, ir.VectorType(I8, lanes), zero_point))
 
 
 def clamp(b: ir.IRBuilder, v, lo, hi):

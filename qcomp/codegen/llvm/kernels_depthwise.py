@@ -9,6 +9,9 @@ Per output pixel, up to DW_CHUNK channel blocks are accumulated in registers acr
 tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges. On x86 the
 products go through VPDPWSSD (AVX2: VPMADDWD + add, dots.accumulate_pairs) on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
 even and odd channels in two accumulators, a row of zp_in bytes for the padding taps).
+Each form's loop over a job's pixels is one function per module for each (channels, taps) class
+(dw_rows, dw_wide_rows: the node's tables and zero points are its arguments), called by the nodes'
+job functions: a model's depthwise nodes of one width share its code.
 """
 from __future__ import annotations
 
@@ -17,8 +20,8 @@ from llvmlite import ir
 
 from ...ir import Node, qops
 from . import dots, tables
-from .irgen import (I8, I16, I32, PTR, VOID, c64, job_function, load_i64, loop, parallel_for, requantize_lanes,
-                    var)
+from .irgen import (I8, I16, I32, I64, PTR, VOID, c64, job_function, lanes_of, load_i64, loop, parallel_for,
+                    requantize_lanes, var)
 
 DW_CHUNK = 8                             # depthwise channel blocks accumulated at once
 DW_WIDE_CHUNK = 4                        # the same for VPDPWSSD's 2 * lanes-channel blocks (8 accumulators)
@@ -103,14 +106,28 @@ def emit_depthwise(node: Node, k) -> None:
     pixels, n_taps = taps.shape
     w_t = np.zeros((n_taps, n_cb * lanes), np.int32)
     w_t[:, :c] = w.reshape(c, n_taps).T
-    bias_g, mult_g, shift_g = (k.mod.table(_per_block(graph.constants[v], 1, n_cb, lanes), n)
-                               for v, n in zip(node.inputs[2:], ("bias", "mult", "shift")))
-    w_g = k.mod.table(w_t, "w_dw")                                                   # [T, CB * lanes]
-    taps_g = k.mod.table(taps, "taps")
+    tables = [k.mod.table(_per_block(graph.constants[v], 1, n_cb, lanes), n)
+              for v, n in zip(node.inputs[2:], ("bias", "mult", "shift"))]
+    tables += [k.mod.table(w_t, "w_dw"), k.mod.table(taps, "taps")]                  # [T, CB * lanes], [P, T]
+    rows = k.mod.shared(("dw_rows", k.spec, c, n_taps), lambda: _depthwise_rows(k, c, n_taps))
+    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
+    b.call(rows, [x_ptr, out_ptr, p0, p1, *tables,
+                  *(ir.Constant(I32, v) for v in (op.input_zero_point, op.output_zero_point, op.qmin, op.qmax))])
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
+
+
+def _depthwise_rows(k, c: int, n_taps: int) -> ir.Function:
+    """dw_rows(x, out, p0, p1, bias, mult, shift, w, taps, zp_in, zp_out, qmin, qmax): emit_depthwise's
+    pixels p0 .. p1 - 1, shared by the depthwise nodes of `c` channels and `n_taps` taps (their
+    tables and zero points are its arguments; module docstring)."""
+    lanes = k.spec.lanes
+    n_cb = -(-c // lanes)
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, lanes)
     masked_load, masked_store = _masked_io(k.mod, lanes, I8)
-    zp_in = ir.Constant(vi32, [op.input_zero_point] * lanes)
-    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
+    f, b = k.mod.function(k.mod.unique("dw_rows"), VOID, [PTR, PTR, I64, I64] + [PTR] * 5 + [I32] * 4)
+    x_ptr, out_ptr, p0, p1, bias_g, mult_g, shift_g, w_g, taps_g, zp_in, zp_out, qmin, qmax = f.args
+    zp_in = lanes_of(b, vi32, zp_in)
 
     def vec(table, index):
         return b.load(b.gep(table, [index], source_etype=I32), typ=vi32, align=4)
@@ -143,7 +160,7 @@ def emit_depthwise(node: Node, k) -> None:
                     b.store(b.add(b.load(acc, typ=vi32), b.mul(xv, wv)), acc)
             for acc, cb in zip(accs, blocks):
                 y = requantize_lanes(b, b.load(acc, typ=vi32), vec(mult_g, c64(cb * lanes)),
-                                     vec(shift_g, c64(cb * lanes)), op.output_zero_point, op.qmin, op.qmax)
+                                     vec(shift_g, c64(cb * lanes)), zp_out, qmin, qmax)
                 dst = _ptr(b, out_ptr, b.add(b.mul(p, c64(c)), c64(cb * lanes)))
                 live = min(lanes, c - cb * lanes)
                 if live == lanes:
@@ -151,7 +168,7 @@ def emit_depthwise(node: Node, k) -> None:
                 else:
                     b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(lanes, live)])
     b.ret_void()
-    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
+    return f
 
 
 def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
@@ -187,10 +204,27 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
     zp_row = k.mod.table(np.full(cpad, op.input_zero_point, np.int8), "zp_row")
     right_shifts = bool(np.max(graph.constants[node.inputs[4]]) <= -1)
     taps_g = k.mod.table(taps, "taps")
+    rows = k.mod.shared(("dw_wide_rows", k.spec, c, n_taps, right_shifts),
+                        lambda: _depthwise_wide_rows(k, c, n_taps, right_shifts))
+    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
+    b.call(rows, [x_ptr, out_ptr, p0, p1, w_g, bias_g, mult_g, shift_g, zp_row, taps_g,
+                  *(ir.Constant(I32, v) for v in (op.output_zero_point, op.qmin, op.qmax))])
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
+
+
+def _depthwise_wide_rows(k, c: int, n_taps: int, right_shifts: bool) -> ir.Function:
+    """dw_wide_rows(x, out, p0, p1, w, bias, mult, shift, zp_row, taps, zp_out, qmin, qmax):
+    _emit_depthwise_wide's pixels p0 .. p1 - 1, shared by the depthwise nodes of `c` channels,
+    `n_taps` taps and the same requantize form (their tables and zero points are its arguments)."""
+    lanes = k.spec.lanes
+    wide = 2 * lanes
+    n_cb = -(-c // wide)
     vi32, vw16, vx8 = ir.VectorType(I32, lanes), ir.VectorType(I16, wide), ir.VectorType(I8, wide)
     masked_load, masked_store = _masked_io(k.mod, wide, I8)
     interleave = ir.Constant(ir.VectorType(I32, wide), [j // 2 + (j % 2) * lanes for j in range(wide)])
-    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
+    f, b = k.mod.function(k.mod.unique("dw_wide_rows"), VOID, [PTR, PTR, I64, I64] + [PTR] * 6 + [I32] * 3)
+    x_ptr, out_ptr, p0, p1, w_g, bias_g, mult_g, shift_g, zp_row, taps_g, zp_out, qmin, qmax = f.args
 
     def vec(table, cb, half, typ=vi32, elem=I32):
         """the lanes of block cb's half (0 even, 1 odd channels) of a [CB, 2, lanes] table"""
@@ -223,7 +257,7 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
             shifts = [vec(shift_g, cb, h) for h in (0, 1)]
             for q, p in enumerate(ps):
                 masked = j == blocks - 1 and last_live < wide   # (right_shifts: see _micro_kernel)
-                ys = [requantize_lanes(b, accs[q][j][h], mults[h], shifts[h], op.output_zero_point, op.qmin, op.qmax,
+                ys = [requantize_lanes(b, accs[q][j][h], mults[h], shifts[h], tabs["zp"], tabs["qmin"], tabs["qmax"],
                                        even_odd=True, right_shifts=right_shifts and not masked) for h in (0, 1)]
                 y = b.shuffle_vector(ys[0], ys[1], interleave)
                 dst = _ptr(b, out_ptr, b.add(b.mul(p, c64(c)), b.mul(cb, c64(wide))))
@@ -240,6 +274,10 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
         opaque = ir.FunctionType(PTR, [PTR])
         tabs["w"], tabs["bias"] = (b.asm(opaque, "", "=r,0", [t], side_effect=False, name="tab")
                                    for t in (w_g, bias_g))
+        # the requantize constants (arguments: the kernel is shared) likewise: broadcast from a
+        # register where they are used, not hoisted into vector registers the accumulators need
+        tabs["zp"], tabs["qmin"], tabs["qmax"] = (b.asm(ir.FunctionType(I32, [I32]), "", "=r,0", [v],
+                                                        side_effect=False, name="rq") for v in (zp_out, qmin, qmax))
         srcs = []
         for p in ps:
             row = []
@@ -282,4 +320,4 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
     else:
         pixel_loop(px_full if full_chunks else px_last, True, True)
     b.ret_void()
-    parallel_for(k.mod, k.b, f, [k.ins[0], k.outs[0]], n_jobs)
+    return f

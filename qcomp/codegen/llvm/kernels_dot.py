@@ -38,6 +38,9 @@ the thread count):
      (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles. The last pixel
      tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
      `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
+     A variant is one function per module and shape class (shared_tile: the output row stride and
+     the requantize constants are arguments), its requantize and store one tile_requantize per
+     class (kernels_requantize.py): nodes of one class share the code LLVM compiles.
 AVX2 (no dot instruction, dots_x86.py): a node's form is chosen at build time from its weights;
 in the fast form with corrections the micro-kernel runs short loops over each block's residual
 steps (dots_x86.Corrections) before it requantizes.
@@ -56,7 +59,7 @@ from llvmlite import ir
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import Node, qops
-from . import dots, kernels_mmla, kernels_neon, tables
+from . import dots, kernels_mmla, kernels_neon, kernels_requantize, tables
 from .irgen import (I8, I32, I64, PTR, VOID, c64, job_function, load, load_i64, loop, parallel_for,
                     requantize_lanes, store, var)
 from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_block, _pixel_jobs, _ptr, emit_depthwise
@@ -66,6 +69,7 @@ from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_bloc
 # ymm0-15): MR * NR <= 10, leaving room for VPMADDUBSW's product and its constant of ones
 MR_FOR_NR = {32: {1: 12, 2: 12, 3: 8, 4: 6}, 16: {1: 10, 2: 5, 3: 3}}
 FUSED_PACK_CHUNKS = 4                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
+OUT_OF_LINE_REQUANTIZE = True
 FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
 
 
@@ -113,7 +117,7 @@ def right_shifts_only(k) -> bool:
 
 
 def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
-                  fix=None, row_terms: bool = False, epilogue=None):
+                  fix=None, row_terms: bool = False, epilogue=None, shared: bool = False):
     """tile(a, w, out, bias, mult, shift): MR x NR accumulators over the n_kq steps, requantized and
     stored. a: the tile's first A row (rows a_stride bytes apart); w: its first block's panel at
     kq 0 (blocks n_kq * block bytes apart); out: the first pixel's first channel (pixels o_total
@@ -122,16 +126,21 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     residual steps after the main loop. row_terms (QMatMul, kernels_qmatmul.py): each A row holds
     one more int32 after its n_kq * depth bytes, added to every channel of the row. epilogue
     (DynamicMatMul): epilogue(b, acc, r, j, out, mult, live) stores row r's block j instead of the
-    requantize and int8 store."""
+    requantize and int8 store. shared (shared_tile): o_total and the op's output_zero_point, qmin
+    and qmax are four more arguments (i64, i32, i32, i32) instead of constants, so nodes that
+    differ in those only call one function."""
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.weight_block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
     right_shifts = epilogue is None and right_shifts_only(k)
     x86 = spec.arch == "x86"
-    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6 + (fix.arg_types() if fix else []))
+    assert not (shared and (fix or row_terms or epilogue)), "a shared micro-kernel is the plain int8 one"
+    tail = [I64, I32, I32, I32] if shared else []
+    f, b = k.mod.function(k.mod.unique(name), VOID, [PTR] * 6 + (fix.arg_types() if fix else []) + tail)
     a, w, out, bias, mult, shift = f.args[:6]
     for arg in f.args[:8]:
-        arg.add_attribute("noalias")
+        if isinstance(arg.type, ir.PointerType):
+            arg.add_attribute("noalias")
 
     def vec(ptr, j):
         return b.load(_ptr(b, ptr, 4 * j * lanes), typ=vi32, align=4)
@@ -174,22 +183,41 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
                 epilogue(b, new[r][j], r, j, out, mult, live_last if j == nr - 1 else lanes)
         b.ret_void()
         return f
+    if shared and OUT_OF_LINE_REQUANTIZE:   # one requantize loop per module and class (kernels_requantize.py)
+        kernels_requantize.store_and_requantize(k, b, new, out, mult, shift, f.args[6], *f.args[7:10], live_last,
+                                                right_shifts)
+        b.ret_void()
+        return f
     _, masked_store = _masked_io(k.mod, lanes, I8)
+    zero_point, qmin, qmax = f.args[7:10] if shared else (op.output_zero_point, op.qmin, op.qmax)
     mults, shifts = [vec(mult, j) for j in range(nr)], [vec(shift, j) for j in range(nr)]
     for r in range(mr):
         for j in range(nr):
             masked = j == nr - 1 and live_last < lanes
             # right_shifts=False before a masked store: LLVM 22 lowers a one-lane masked store of the
             # int32-clamped form to a 4-byte store (vmovd), past the output's end
-            y = requantize_lanes(b, new[r][j], mults[j], shifts[j], op.output_zero_point, op.qmin, op.qmax,
+            y = requantize_lanes(b, new[r][j], mults[j], shifts[j], zero_point, qmin, qmax,
                                  even_odd=x86, right_shifts=right_shifts and not masked)
-            dst = _ptr(b, out, r * o_total + j * lanes)
+            dst = _ptr(b, out, b.add(b.mul(c64(r), f.args[6]), c64(j * lanes)) if shared else r * o_total + j * lanes)
             if j == nr - 1 and live_last < lanes:
                 b.call(masked_store, [y, dst, ir.Constant(I32, 1), _mask(lanes, live_last)])
             else:
                 b.store(y, dst, align=1)
     b.ret_void()
     return f
+
+
+def shared_tile(k, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op):
+    """(function, its last four arguments) of the plain int8 micro-kernel `tile(a, w, out, bias,
+    mult, shift, o_total, zero_point, qmin, qmax)`, one per module for each shape class: the tile
+    (MR, NR), the depth steps and A's row stride (n_kq, a_stride: static, they address the inner
+    loop), the live channels of the last block, the requantize form (right_shifts) and the ISA.
+    The output row stride and the requantize constants are arguments, read once per tile in the
+    epilogue: ResNet-18's 72 tile variants become 27 functions, MobileNetV2's 120 become 48."""
+    key = ("tile", k.spec, mr, nr, n_kq, a_stride, live_last, right_shifts_only(k))
+    f = k.mod.shared(key, lambda: _micro_kernel(k, "tile", mr, nr, n_kq, a_stride, 0, live_last, None, shared=True))
+    return f, [c64(o_total), ir.Constant(I32, op.output_zero_point), ir.Constant(I32, op.qmin),
+               ir.Constant(I32, op.qmax)]
 
 
 def row_term(b, a, offset: int, lanes: int):
@@ -272,13 +300,16 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
     variants = {}
 
     def variant(rows, cols, last):
+        """(the micro-kernel of a rows x cols tile, the arguments after its first six)"""
         key = (rows, cols, last)
         if key not in variants:
             live = live_last if last else lanes
             if smmla:
-                variants[key] = kernels_mmla.micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op)
+                variants[key] = kernels_mmla.micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op), []
+            elif fix is None:
+                variants[key] = shared_tile(k, rows, cols, n_kq, kpad, o_total, live, op)
             else:
-                variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op, fix)
+                variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op, fix), []
         return variants[key]
 
     f, b, (a_ptr, out_ptr, *res_ptr), i = job_function(k.mod, "gemm_job", 3 if epilogue else 2)
@@ -322,13 +353,14 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
     def run(cols, last):
         with loop(b, n_full, "tile") as dt:
             p0 = b.mul(b.add(t0, dt), c64(mr))
-            b.call(variant(mr, cols, last), [a_rows(p0, mr), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+            fn, tail = variant(mr, cols, last)
+            b.call(fn, [a_rows(p0, mr), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at, *tail])
             after_tile(p0, mr, cols, last)
         if mr_tail < mr:
             with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
                 p0 = c64((n_tiles - 1) * mr)
-                b.call(variant(mr_tail, cols, last), [a_rows(p0, mr_tail), w_at,
-                                                      _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at])
+                fn, tail = variant(mr_tail, cols, last)
+                b.call(fn, [a_rows(p0, mr_tail), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at, *tail])
                 after_tile(p0, mr_tail, cols, last)
     run_chunk(b, chunk, n_chunks, run, nr, nr_last)
     b.ret_void()
