@@ -132,6 +132,8 @@ class Trials:
             raise QcompError("the model has no float output to measure a cosine on")
         self.reference = [{o: r[o] for o in floats} for r in (run_float(self.gf, f) for f in self.samples)]
         self.passes = target_passes(target)
+        from .costs import CostModel
+        self.costs = CostModel(self.gf, target)   # what a raise costs on this target (accuracy/costs.py)
         from ..protocol import backend_module
         self.backend = backend_module(target.backend)   # check(): the nodes the target cannot emit
         self.runs = 0
