@@ -40,7 +40,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-LAYERS = {   # name -> (class, input shape NCHW / NLC, builder of L's nodes and initializers)
+LAYERS = {   # name -> (op class of L, the input shape: NCHW or batch x sequence x features); L: layer_model()
     "conv": ("conv", (1, 64, 28, 28)),
     "conv1x1": ("conv", (1, 128, 28, 28)),
     "dw": ("depthwise", (1, 64, 56, 56)),
@@ -56,9 +56,10 @@ def layer_model(path: Path, name: str, skeleton: bool = False) -> Path:
     from onnx import TensorProto, helper, numpy_helper
     rng = np.random.default_rng(0)
     _, shape = LAYERS[name]
-    inits = {"c0": rng.normal(0, 0.1, shape[1:]).astype(np.float32), "c": rng.normal(0, 0.1, shape[1:]).astype(np.float32)}
+    inits = {c: rng.normal(0, 0.1, shape[1:]).astype(np.float32) for c in ("c0", "c")}
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)]
-    nodes = [helper.make_node("Add", ["x", "c0"], ["a"], name="A"), helper.make_node("Add", ["a", "c"], ["T"], name="pre")]
+    nodes = [helper.make_node("Add", ["x", "c0"], ["a"], name="A"),
+             helper.make_node("Add", ["a", "c"], ["T"], name="pre")]
     if name in ("conv", "conv1x1", "dw"):
         cin = shape[1]
         cout, k, group = {"conv": (64, 3, 1), "conv1x1": (256, 1, 1), "dw": (cin, 3, cin)}[name]

@@ -101,8 +101,8 @@ def choose_precision(g: Graph, options: BuildOptions, target,
                   for t in rank(every, errors)[:top * MAX_BATCHES]] if errors else [],
         "kinds": list(kinds), "measured": measured, "trials": trials.runs, "refused_trials": trials.refused,
         "raised": [{"tensor": r.tensor, "kind": r.kind, "precision": r.entries, "gain_alone": r.gain_alone,
-                    "cosine_after": r.cosine_after, "cost": r.cost, **({"members": list(r.members)} if r.members else {})}
-                   for r in chosen],
+                    "cosine_after": r.cosine_after, "cost": r.cost,
+                    **({"members": list(r.members)} if r.members else {})} for r in chosen],
         "order": order, "cost": int(round(cost)), "cost_model": trials.costs.family,
         "predicted_latency": trials.costs.latency(cost),
         "precision": [f"{k}={v}" for k, v in precision.items() if k not in user],
@@ -138,10 +138,12 @@ def accuracy_lines(record: dict) -> tuple[list[str], str | None]:
         if len(record["precision"]) <= 12:
             lines.append("  raised as: " + " ".join(f"--precision {p}" for p in record["precision"]))
         else:
-            lines.append(f"  raised as: {len(record['precision'])} --precision entries (the manifest's accuracy.precision)")
+            lines.append(f"  raised as: {len(record['precision'])} --precision entries "
+                         f"(the manifest's accuracy.precision)")
     if record["raised"] and "predicted_latency" in record:
         lines.append(f"  predicted latency cost {record['predicted_latency'] * 100:+.1f} % of the int8 build "
-                     f"({record['cost']:,} int8-MAC equivalents; cost model: {record['cost_model']}, accuracy/costs.py)")
+                     f"({record['cost']:,} int8-MAC equivalents; cost model: {record['cost_model']}, "
+                     f"accuracy/costs.py)")
     warning = None
     if record["reached"]:
         lines.append(f"  final cosine {record['final_cosine']:.6f} >= {record['target_cosine']} "

@@ -75,8 +75,8 @@ def measure(trials: Trials, kinds: tuple[str, ...], progress: Progress | None = 
             seen.add(same)
             cos = trials.cosine(precision)
             if cos is not None:   # None: a raise the pipeline refuses (trials.py), no candidate
-                rows.append(Sensitivity(tensor, kind, cos, cos - baseline, raise_cost(trials.gf, tensor, kind, trials.costs),
-                                        tuple(entries.items()), index))
+                cost = raise_cost(trials.gf, tensor, kind, trials.costs)
+                rows.append(Sensitivity(tensor, kind, cos, cos - baseline, cost, tuple(entries.items()), index))
         if progress is not None:
             progress(done, total)
     return SensitivityResult(baseline, tuple(rows), len(trials.samples), tuple(kinds))

@@ -72,7 +72,8 @@ def test_cost_aware_choice_differs_from_gain_alone_and_is_cheaper(gf):
     picks = {}
     for order in ("gain", "gain_per_cost"):
         trials = StatedTrials(gf, gains)
-        chosen, reached, measured = Search(trials, {}, goal, order=order).run(("int16", "float"), [every(gf)], every(gf))
+        search = Search(trials, {}, goal, order=order)
+        chosen, reached, measured = search.run(("int16", "float"), [every(gf)], every(gf))
         assert reached and list(measured) == ["int16"]
         picks[order] = chosen
     assert [r.tensor for r in picks["gain"]] == [BAD]
