@@ -134,22 +134,13 @@ def measure(name: str, target: str, runs: int, tmp: Path) -> dict:
     return {"class": LAYERS[name][0], "ms": ms, "work": node_work(gf, nodes["L"]), "pre": node_work(gf, nodes["pre"])}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", default="x86-vnni")
-    ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--layers", default=",".join(LAYERS))
-    args = ap.parse_args()
-    rows = {}
-    with tempfile.TemporaryDirectory(prefix="qcomp-raise-cost-") as tmp:
-        for name in args.layers.split(","):
-            rows[name] = measure(name, args.target, args.runs, Path(tmp))
-            print(f"  {name}: {rows[name]}", flush=True)
+def factors(rows: dict) -> tuple[dict[str, dict[str, float]], float]:
+    """(the factor table of one repeat's layer timings, the unit in ms): module docstring."""
     conv = rows["conv"]
     unit = (conv["ms"]["int8"] - conv["ms"]["skeleton"]) / conv["work"]          # ms per int8 conv MAC
     add = rows.get("add")
+    # the float region's added time per element of an elementwise node (each layer's pre's share)
     elem_float = (add["ms"]["float"] - add["ms"]["int8"]) / (add["work"] + add["pre"]) / unit if add else 0.0
-    # elem_float: the float region's added time per element of an elementwise node (its pre's share below)
     per: dict[str, dict[str, list[float]]] = {"int8": {}, "int16": {}, "float": {}}
     for name, r in rows.items():   # each layer's factors; a class with two layers gets their mean
         c, ms, work = r["class"], r["ms"], r["work"]
@@ -160,13 +151,37 @@ def main() -> None:
         if "float" in ms:
             pre = 0.0 if name == "add" else elem_float * r["pre"]
             per["float"].setdefault(c, []).append(f8 + ((ms["float"] - ms["int8"]) / unit - pre) / work)
-    table = {kind: {c: round(float(np.mean(v)), 3) for c, v in d.items()} for kind, d in per.items()}
-    print(f"\n{args.target}, 1 thread, median of {args.runs} interleaved runs; unit {unit * 1e6:.4f} ns "
-          f"(one int8 MAC of the conv3x3 layer)")
-    for name, r in rows.items():
-        print(f"| {name} | {r['class']} | {r['work']:,} | " +
-              " | ".join(f"{r['ms'].get(k, float('nan')):.4f}" for k in ("skeleton", "int8", "int16", "float")) + " |")
-    print(repr(table))
+    return {kind: {c: float(np.mean(v)) for c, v in d.items()} for kind, d in per.items()}, unit
+
+
+def median_table(tables: list[dict]) -> dict[str, dict[str, float]]:
+    """Per cell, the median over repeats (a busy machine makes single float timings swing 4x)."""
+    return {kind: {c: round(float(np.median([t[kind][c] for t in tables if c in t[kind]])), 3)
+                   for c in tables[0][kind]} for kind in tables[0]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--target", default="x86-vnni")
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=3, help="whole measurements; the table is their per-cell median")
+    ap.add_argument("--layers", default=",".join(LAYERS))
+    args = ap.parse_args()
+    tables = []
+    for repeat in range(args.repeats):
+        rows = {}
+        with tempfile.TemporaryDirectory(prefix="qcomp-raise-cost-") as tmp:
+            for name in args.layers.split(","):
+                rows[name] = measure(name, args.target, args.runs, Path(tmp))
+                print(f"  {name}: {rows[name]}", flush=True)
+        table, unit = factors(rows)
+        tables.append(table)
+        print(f"\nrepeat {repeat + 1}: {args.target}, 1 thread, median of {args.runs} interleaved runs; unit "
+              f"{unit * 1e6:.4f} ns (one int8 MAC of the conv3x3 layer)")
+        for name, r in rows.items():
+            print(f"| {name} | {r['class']} | {r['work']:,} | " + " | ".join(
+                f"{r['ms'].get(k, float('nan')):.4f}" for k in ("skeleton", "int8", "int16", "float")) + " |")
+    print(repr(median_table(tables)))
 
 
 if __name__ == "__main__":

@@ -21,13 +21,17 @@ A raise's own cost is cost({it}); `--accuracy` orders raises by gain per unit of
 the predicted latency of its choice.
 
 FACTORS["x86"] (x86-vnni, and ref, whose choices are built for it) is measured: `python
-benchmarks/raise_cost.py --target x86-vnni --runs 200` (AMD EPYC Zen 5, 1 thread, 2026-12-07)
-times one layer per class in a small model built three ways (int8, its input raised to int16, its
-input's float region) through the whole pipeline, so requantize, Quantize and Dequantize at the
-region's borders are in the figures. What it shows: int16 costs about 2x int8 on conv and dense
-(VPDPWSSD does half VPDPBUSD's MACs), little more on depthwise and elementwise (memory bound), and
-~4x on a MatMul of two activations (a scalar int16 kernel today); float costs 8x to 20x int8
-(scalar float conv and matmul loops beside VNNI), far over the 4x the instruction counts suggest.
+benchmarks/raise_cost.py --target x86-vnni --runs 200 --repeats 3` (AMD EPYC, 1 thread, 2 cores
+shared with other work, 2026-12-07; the per-cell median of 3 repeats) times one layer per class in
+a small model built three ways (int8, its input raised to int16, its input's float region) through
+the whole pipeline, so requantize, Quantize and Dequantize at the region's borders are in the
+figures. What it shows: int16 costs 1.6x to 2x int8 on conv and dense (VPDPWSSD does half
+VPDPBUSD's MACs), 1.3x to 1.4x on depthwise and elementwise (memory bound), 3.4x on a LUT
+activation and ~4x on a MatMul of two activations (scalar int16 kernels today: pessimistic once
+they are vectorized); float costs 6x to 30x int8 on conv, depthwise and dense (the float loops
+beside VNNI's), far over the 4x the instruction counts suggest, and single float timings swing up
+to 4x between repeats on a busy machine (hence the median). Shapes matter too: a matrix-vector
+Dense (batch 1) is memory bound at every precision, so these factors overprice its float raise.
 
 The other families are not measured here; their factors are the instruction counts (int8 MACs per
 instruction over the wider kind's: aarch64 SDOT 16 / SMLAL 8 / FMLA 4, cuda __dp4a 4 / __dp2a 2 /
@@ -47,11 +51,11 @@ TRANSCENDENTAL = (ops.Sigmoid, ops.Tanh, ops.Erf, ops.Gelu, ops.Exp, ops.Log, op
 
 # written by benchmarks/raise_cost.py (module docstring); keep the command with any new figures
 MEASURED_X86 = {
-    "int8": {"conv": 1.535, "depthwise": 25.843, "matmul": 0.754, "matmul_act": 3.249, "elementwise": 43.789,
-             "transcendental": 42.411},
-    "int16": {"conv": 2.548, "depthwise": 36.767, "matmul": 1.477, "matmul_act": 12.561, "elementwise": 61.908,
-              "transcendental": 142.232},
-    "float": {"conv": 9.485, "depthwise": 941.769, "matmul": 24.474, "matmul_act": 9.449, "elementwise": 48.813,
+    "int8": {"conv": 1.495, "depthwise": 22.515, "matmul": 0.766, "matmul_act": 3.249, "elementwise": 43.789,
+             "transcendental": 42.159},
+    "int16": {"conv": 2.441, "depthwise": 28.296, "matmul": 1.513, "matmul_act": 12.561, "elementwise": 60.837,
+              "transcendental": 141.172},
+    "float": {"conv": 8.71, "depthwise": 220.691, "matmul": 22.364, "matmul_act": 9.449, "elementwise": 46.823,
               "transcendental": 482.492},
 }
 
