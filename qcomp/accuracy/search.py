@@ -24,20 +24,26 @@ outputs are left out (targets whose I/O is int8 or float only would refuse the t
 the groups are tried cheapest first (cost of the group given the raises kept); the first that
 reaches COS is taken (the cheapest that reaches), else the one of best gain per cost that raises
 the cosine is kept and the next round starts, at most GROUP_ROUNDS rounds. Each group trial is one
-trial, so the budget is bounded: op kinds + 1 trials per round.
+trial, so the budget is bounded: op kinds + 1 trials per round. A group leaves out the tensors
+whose single raise the pipeline refused; a group trial refused all the same (an int16 input whose
+bias does not fit the accumulator, a node the backend cannot emit: the refusal names the node) is
+tried again without the members that node reads (else those it writes), at most GROUP_REPAIRS
+times (a refusal costs no integer run).
 
 Deterministic: every order is by measured numbers, then graph order, and trials are cached.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ..ir import Graph
-from .kinds import choice_cost
+from .kinds import choice_cost, readers
 from .sensitivity import measure
 from .trials import merge
 
 GROUP_ROUNDS = 2        # rounds of group trials after the int16 singles (module docstring)
+GROUP_REPAIRS = 4       # retries of a refused group without the members its refusal names
 GROUP_PRUNE_PARTS = 4   # a kept group is pruned by this many parts (graph order)
 MIN_GROUP = 2           # members of a group of one op kind at least
 
@@ -78,6 +84,7 @@ class Search:
         self.gf = trials.gf
         self.ticks = 0
         self.measured: dict[str, int] = {}
+        self.refused_alone: set[str] = set()   # tensors whose single int16 raise the pipeline refused
 
     def tick(self, done=None, total=None) -> None:
         self.ticks += 1
@@ -126,6 +133,11 @@ class Search:
             {t for r in chosen for t in r.members if kinds.index(r.kind) >= rank}
         sens = measure(self.trials, (kind,), self.tick, tensors)
         self.measured[kind] = self.measured.get(kind, 0) + len(sens.rows)
+        if kind == "int16":   # the singles the pipeline refused (known from their trials: no new trial)
+            for t in set(tensors or ()) - {s.tensor for s in sens.rows}:
+                precision = self.precision([Raise(t, kind, {t: kind}, 0.0, 0)])
+                if precision is not None and self.trials.refusal(precision):
+                    self.refused_alone.add(t)
         for s in sorted((s for s in sens.rows if s.gain > 0 and s.tensor not in done), key=self.key):
             step = Raise(s.tensor, kind, dict(s.entries), s.gain, s.cost)
             trial = [r for r in chosen if r.tensor != s.tensor] + [step]
@@ -142,7 +154,7 @@ class Search:
         for _ in range(GROUP_ROUNDS):
             base_cost = self.cost(chosen)
             options = []
-            for label, members in groups(self.gf, every):
+            for label, members in groups(self.gf, tuple(t for t in every if t not in self.refused_alone)):
                 if label in tried:
                     continue
                 step = Raise(label, "int16", {t: "int16" for t in members}, 0.0, 0, members=members)
@@ -150,7 +162,7 @@ class Search:
             best = None
             for extra, label, step in sorted(options, key=lambda o: o[0]):   # cheapest first (stable: graph order)
                 tried.add(label)
-                cos = self.cosine(chosen + [step])
+                step, cos = self.group_trial(chosen, step)
                 self.tick()
                 if cos is None or cos <= current:
                     continue
@@ -166,6 +178,24 @@ class Search:
             if current >= self.goal:
                 break
         return chosen, current
+
+    def group_trial(self, chosen: list[Raise], step: Raise) -> tuple[Raise, float | None]:
+        """(the group, repaired if its trial was refused, and its cosine on top of `chosen`; module docstring)."""
+        reads = readers(self.gf)
+        producer = {v: n.name for n in self.gf.nodes for v in n.outputs}
+        for _ in range(GROUP_REPAIRS + 1):
+            cos = self.cosine(chosen + [step])
+            precision = self.precision(chosen + [step])
+            why = self.trials.refusal(precision) if cos is None and precision is not None else ""
+            named = {name.split("/")[0] for name in re.findall(r"node '([^']+)'", why)}
+            bad = {t for t in step.members if any(n.name in named for n in reads.get(t, ()))} or \
+                {t for t in step.members if producer.get(t) in named}   # what the node reads, else what it writes
+            if cos is not None or not bad or len(bad) == len(step.members):
+                return step, cos
+            members = tuple(t for t in step.members if t not in bad)
+            step = replace(step, members=members, entries={t: "int16" for t in members},
+                           tensor=step.tensor.split(" (")[0] + f" ({len(members)} tensors)")
+        return step, None
 
     def prune(self, chosen: list[Raise]) -> list[Raise]:
         for r in sorted(chosen, key=lambda r: (-r.cost, -chosen.index(r))):

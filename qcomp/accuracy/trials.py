@@ -139,6 +139,7 @@ class Trials:
         self.runs = 0
         self.refused = 0   # trials whose choice the pipeline refused (cosine None)
         self._cache: dict[tuple, float | None] = {}
+        self.reasons: dict[tuple, str] = {}   # a refused choice -> why (the QcompError or the backend's problems)
 
     def options_for(self, precision: dict[str, str]) -> BuildOptions:
         return dataclasses.replace(self.options, precision=tuple(f"{k}={v}" for k, v in precision.items()))
@@ -154,6 +155,10 @@ class Trials:
             raise QcompError("--accuracy: the build without raises was refused")   # not reached
         return cos
 
+    def refusal(self, precision: dict[str, str]) -> str:
+        """Why a refused choice was refused ("" for one not refused or not tried)."""
+        return self.reasons.get(tuple(sorted(precision.items())), "")
+
     def cosine(self, precision: dict[str, str]) -> float | None:
         """The trial's output cosine; None for a choice the pipeline refuses (a QcompError from
         quantize or the target's passes, e.g. an int16 input whose bias does not fit the int64
@@ -166,9 +171,10 @@ class Trials:
                 q, _ = self.quantize(precision)
                 lowered = run_passes(q, self.passes)
                 problems = self.backend.check(lowered, self.target)
-            except QcompError:
-                problems = True
+            except QcompError as e:
+                problems = [str(e)]
             if problems:
+                self.reasons[key] = "; ".join(str(p) for p in problems)
                 self._cache[key] = None
                 self.refused += 1
                 return None

@@ -18,17 +18,26 @@ class StatedTrials:
     """Trials (accuracy/trials.py) whose cosine is BASELINE + the gains of the int16 tensors raised
     (`gains`, per tensor) + `together` when every tensor of `needed` is int16; float raises add nothing."""
 
-    def __init__(self, gf, gains: dict[str, float], needed=(), together: float = 0.0):
+    def __init__(self, gf, gains: dict[str, float], needed=(), together: float = 0.0, refuse: str = ""):
         self.gf, self.gains, self.needed, self.together = gf, gains, set(needed), together
+        self.refuse = refuse   # a tensor whose int16 raise the pipeline refuses (its reader's bias, say)
         self.costs = costs.CostModel(gf, get_target("x86-vnni"))
         self.options = BuildOptions()
         self.runs = 0
         self.samples = [None]
         self.seen: list[dict] = []
 
-    def cosine(self, precision: dict[str, str]) -> float:
-        self.runs += 1
+    def refusal(self, precision: dict[str, str]) -> str:
+        if precision.get(self.refuse) == "int16":
+            reader = next(n.name for n in self.gf.nodes if self.refuse in n.inputs)
+            return f"node {reader!r} (Conv2D): its bias does not fit the int64 accumulator at scale s_in * s_w"
+        return ""
+
+    def cosine(self, precision: dict[str, str]) -> float | None:
         self.seen.append(dict(precision))
+        if self.refusal(precision):
+            return None
+        self.runs += 1
         wide = {t for t, k in precision.items() if k == "int16"}
         cos = BASELINE + sum(self.gains.get(t, 0.0) for t in wide)
         if self.needed and self.needed <= wide:
@@ -99,6 +108,17 @@ def test_a_group_reaches_where_single_raises_saturate_and_is_pruned(gf):
     assert group.members == (BAD, "r2", "flat") and group.entries == dict.fromkeys(group.members, "int16")
     assert group.tensor == "every activation (3 of 4 tensors)"       # graph I/O (x, logits) is never a member
     assert group.cosine_after >= 0.999
+
+
+def test_a_refused_group_is_tried_again_without_the_members_its_refusal_names(gf):
+    """`r2` int16 is refused (its reader's bias would not fit): the group of every activation is
+    refused as a whole, then tried without `r2` (the refusal names the node reading it) and reaches."""
+    trials = StatedTrials(gf, dict.fromkeys(every(gf), 0.001), needed=(BAD, "flat"), together=0.03, refuse="r2")
+    chosen, reached, measured = Search(trials, {}, 0.999).run(("int16", "float"), [(BAD,)], every(gf))
+    assert reached and list(measured) == ["int16"]
+    assert any(p.get("r2") == "int16" and len(p) == 4 for p in trials.seen)   # the whole group, refused
+    group = chosen[-1]
+    assert "r2" not in group.members and {BAD, "flat"} <= set(group.members)
 
 
 def test_groups_are_by_op_kind_and_every_activation(gf):
