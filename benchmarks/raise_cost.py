@@ -5,10 +5,12 @@
 Each layer is a small ONNX model, built for the target three times (qcomp.build, the real pipeline,
 so quantize / requantize / Dequantize boundaries are included):
 
-    x --A: Add(x, c0)--> a --pre: Add(a, c)--> T --layer L--> l --post: Add(l, c2)--> y
+    x --A--> a --pre--> T --layer L--> l --post--> y
 
 (L: the layer of the class measured; A and post keep int8 on both sides of the raised region, as
-inside a model, so the graph's own input Quantize and output Dequantize are common to every build)
+inside a model, so the graph's own input Quantize and output Dequantize are common to every build;
+A, pre and post are Adds of a constant, or for a conv layer per-channel 1x1 depthwise convs, so
+that the NHWC layout holds from A to post and no layout Transpose is timed as part of L)
 
     int8      the default build
     int16     --precision T=int16         (pre writes int16, L reads int16: accuracy/kinds.py's int16 raise)
@@ -58,8 +60,16 @@ def layer_model(path: Path, name: str, skeleton: bool = False) -> Path:
     _, shape = LAYERS[name]
     inits = {c: rng.normal(0, 0.1, shape[1:]).astype(np.float32) for c in ("c0", "c")}
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)]
-    nodes = [helper.make_node("Add", ["x", "c0"], ["a"], name="A"),
-             helper.make_node("Add", ["a", "c"], ["T"], name="pre")]
+    conv_layer = name in ("conv", "conv1x1", "dw")
+    if conv_layer:   # A, pre and post as per-channel 1x1 depthwise convs: the NHWC layout holds between them
+        for c in ("c0", "c"):
+            inits[c + "w"] = rng.uniform(0.5, 1.5, (shape[1], 1, 1, 1)).astype(np.float32)
+            inits[c] = rng.normal(0, 0.1, shape[1]).astype(np.float32)
+        nodes = [helper.make_node("Conv", ["x", "c0w", "c0"], ["a"], name="A", group=shape[1]),
+                 helper.make_node("Conv", ["a", "cw", "c"], ["T"], name="pre", group=shape[1])]
+    else:
+        nodes = [helper.make_node("Add", ["x", "c0"], ["a"], name="A"),
+                 helper.make_node("Add", ["a", "c"], ["T"], name="pre")]
     if name in ("conv", "conv1x1", "dw"):
         cin = shape[1]
         cout, k, group = {"conv": (64, 3, 1), "conv1x1": (256, 1, 1), "dw": (cin, 3, cin)}[name]
@@ -79,10 +89,16 @@ def layer_model(path: Path, name: str, skeleton: bool = False) -> Path:
     out_shape = {"conv1x1": (1, 256, 28, 28), "dense": (1, 128, 1536), "attn": (1, 12, 128, 128)}.get(name, shape)
     if skeleton:
         nodes, out_shape = nodes[:2], shape
-        inits = {k: v for k, v in inits.items() if k in ("c0", "c")}
+        inits = {k: v for k, v in inits.items() if k in ("c0", "c", "c0w", "cw")}
         inputs = inputs[:1]
-    inits["c2"] = rng.normal(0, 0.1, out_shape[1:]).astype(np.float32)
-    nodes.append(helper.make_node("Add", ["T" if skeleton else "l", "c2"], ["y"], name="post"))
+    if conv_layer:
+        inits["c2w"] = rng.uniform(0.5, 1.5, (out_shape[1], 1, 1, 1)).astype(np.float32)
+        inits["c2"] = rng.normal(0, 0.1, out_shape[1]).astype(np.float32)
+        nodes.append(helper.make_node("Conv", ["T" if skeleton else "l", "c2w", "c2"], ["y"], name="post",
+                                      group=out_shape[1]))
+    else:
+        inits["c2"] = rng.normal(0, 0.1, out_shape[1:]).astype(np.float32)
+        nodes.append(helper.make_node("Add", ["T" if skeleton else "l", "c2"], ["y"], name="post"))
     graph = helper.make_graph(nodes, name, inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
                               [numpy_helper.from_array(v, k) for k, v in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
