@@ -166,6 +166,7 @@ class Search:
                 self.tick()
                 if cos is None or cos <= current:
                     continue
+                extra = self.cost(chosen + [step]) - base_cost   # of the group as tried (repaired or not)
                 step = replace(step, gain_alone=cos - current, cost=int(round(extra)))
                 if cos >= self.goal:
                     best = (cos, step)
