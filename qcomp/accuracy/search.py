@@ -19,8 +19,10 @@ GROUPS. Single raises do not add up where the error is spread over many tensors 
 stream: every residual Add, LayerNorm and FFN output carries part of it; raising any one leaves the
 others' grids). So once the int16 singles are exhausted, whole groups are tried as one raise each,
 on top of the raises kept: the int16 candidates produced by one op kind (every Add output, every
-Clip output, ...; two members at least) and "every activation" (all of them). Graph inputs and
-outputs are left out (targets whose I/O is int8 or float only would refuse the trial). Per round,
+Clip output, ...; two members at least) and "every activation" (all of them). Graph inputs are
+left out (a target whose inputs are int8 or float only refuses them); graph outputs are members
+(the output's own grid is often the last error left), and dropped by the repair below where the
+target refuses an int16 output. Per round,
 the groups are tried cheapest first (cost of the group given the raises kept); the first that
 reaches COS is taken (the cheapest that reaches), else the one of best gain per cost that raises
 the cosine is kept and the next round starts, at most GROUP_ROUNDS rounds. Each group trial is one
@@ -62,8 +64,7 @@ class Raise:
 def groups(gf: Graph, every: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
     """(label, tensors) of the group raises (module docstring), in graph order of their first member."""
     producer = {v: n for n in gf.nodes for v in n.outputs}
-    io = set(gf.inputs) | set(gf.outputs)
-    inner = tuple(t for t in every if t not in io and t in producer)
+    inner = tuple(t for t in every if t in producer)
     by_kind: dict[str, list[str]] = {}
     for t in inner:
         by_kind.setdefault(producer[t].kind, []).append(t)
@@ -190,7 +191,9 @@ class Search:
             why = self.trials.refusal(precision) if cos is None and precision is not None else ""
             named = {name.split("/")[0] for name in re.findall(r"node '([^']+)'", why)}
             bad = {t for t in step.members if any(n.name in named for n in reads.get(t, ()))} or \
-                {t for t in step.members if producer.get(t) in named}   # what the node reads, else what it writes
+                {t for t in step.members if producer.get(t) in named} or \
+                {t for t in step.members if any(name.startswith(t) for name in named)}
+            # what the node reads, else what it writes, else the tensor it is named after (an output's Dequantize)
             if cos is not None or not bad or len(bad) == len(step.members):
                 return step, cos
             members = tuple(t for t in step.members if t not in bad)

@@ -95,18 +95,19 @@ def test_cost_aware_choice_differs_from_gain_alone_and_is_cheaper(gf):
 def test_a_group_reaches_where_single_raises_saturate_and_is_pruned(gf):
     """Single raises add 0.001 each; only `hot`, `r2` and `flat` int16 together add 0.03, and the
     singles measured (one batch: `hot` alone) never hold all three. The group of every activation
-    reaches the goal before any float raise is measured, and its prune drops the members not needed."""
+    reaches the goal before any float raise is measured, and its prune drops the parts not needed."""
     trials = StatedTrials(gf, dict.fromkeys(every(gf), 0.001), needed=(BAD, "r2", "flat"), together=0.03)
     search = Search(trials, {}, 0.999)
     chosen, reached, measured = search.run(("int16", "float"), [(BAD,)], every(gf))
     assert reached and list(measured) == ["int16"]
     # `hot` alone was kept first, then the group; the prune dropped the single (the group holds `hot`)
-    # and the group's part not needed (x_nhwc): what is left is exactly the three tensors needed
+    # and the group's parts not needed: of its 5 members in parts of 2 ((x_nhwc, hot), (r2, flat),
+    # (logits)), the last; the others each hold a needed tensor
     assert any(p == {BAD: "int16"} for p in trials.seen)
     assert len(chosen) == 1 and chosen[0].kind == "int16"
     group = chosen[0]
-    assert group.members == (BAD, "r2", "flat") and group.entries == dict.fromkeys(group.members, "int16")
-    assert group.tensor == "every activation (3 of 4 tensors)"       # graph I/O (x, logits) is never a member
+    assert group.members == ("x_nhwc", BAD, "r2", "flat") and group.entries == dict.fromkeys(group.members, "int16")
+    assert group.tensor == "every activation (4 of 5 tensors)"       # the graph input x is never a member
     assert group.cosine_after >= 0.999
 
 
@@ -116,14 +117,14 @@ def test_a_refused_group_is_tried_again_without_the_members_its_refusal_names(gf
     trials = StatedTrials(gf, dict.fromkeys(every(gf), 0.001), needed=(BAD, "flat"), together=0.03, refuse="r2")
     chosen, reached, measured = Search(trials, {}, 0.999).run(("int16", "float"), [(BAD,)], every(gf))
     assert reached and list(measured) == ["int16"]
-    assert any(p.get("r2") == "int16" and len(p) == 4 for p in trials.seen)   # the whole group, refused
+    assert any(p.get("r2") == "int16" and len(p) == 5 for p in trials.seen)   # the whole group, refused
     group = chosen[-1]
     assert "r2" not in group.members and {BAD, "flat"} <= set(group.members)
 
 
 def test_groups_are_by_op_kind_and_every_activation(gf):
     labels = [label for label, _ in groups(gf, every(gf))]
-    assert labels == ["every Conv2D output (2 tensors)", "every activation (4 tensors)"]
+    assert labels == ["every Conv2D output (2 tensors)", "every activation (5 tensors)"]
 
 
 def test_the_search_is_deterministic(gf):
