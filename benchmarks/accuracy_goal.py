@@ -156,12 +156,13 @@ def time_rows(label: str, model: Path, calib: Path, rows: list[dict], work: Path
     for r, t in zip(chosen, times[1:]):
         r["x86_ms"] = float(np.median(t))
         r["x86_cost"] = r["x86_ms"] / base - 1.0
-    log(f"{label}: x86-vnni ms {[float(np.median(t)) for t in times]}")
+    log(f"{label}: x86-vnni ms {[float(np.median(t)) for t in times]}, predicted "
+        f"{[r['accuracy'].get('predicted_latency') for r in chosen]}")
 
 
 def render(rows: list[dict]) -> list[str]:
     head = ("| model | target | configuration | cosine mean | cosine min | top-1 agr. | top-1 | held-back cos (int8 -> final) "
-            "| raised (kind) | candidates / measured / trials | build s | x86-vnni ms (cost) |")
+            "| raised (kind) | candidates / measured / trials | build s | x86-vnni ms (cost; predicted) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         c, a = r["cmp"], r["accuracy"]
@@ -171,10 +172,14 @@ def render(rows: list[dict]) -> list[str]:
         if a:
             held = f"{a['baseline_cosine']:.5f} -> {a['final_cosine']:.5f}" + ("" if a["reached"] else " (not reached)")
             raised = ", ".join(f"`{x['tensor']}` ({x['kind']})" for x in a["raised"]) or "none"
+            if len(raised) > 400:   # many raises: counted per kind
+                raised = ", ".join(f"{sum(1 for x in a['raised'] if x['kind'] == k)} {k}" for k in a["kinds"])
             search = f"{a.get('candidates', '?')} / {a.get('preselected', '?')} / {a['trials']}"
         lat = ""
         if "x86_ms" in r:
             lat = f"{r['x86_ms']:.3f}" + (f" ({r['x86_cost'] * 100:+.1f} %)" if "x86_cost" in r else "")
+        if a and "predicted_latency" in a:
+            lat += f" (predicted {a['predicted_latency'] * 100:+.1f} %)"
             lat += f" (x86-vnni's own choice: {r['x86_raised']})" if "x86_raised" in r else ""
         lines.append(f"| {r['model']} | {r['target']} | {r['config']} | {'' if c is None else f'{c.cosine_mean:.5f}'} | "
                      f"{'' if c is None else f'{c.cosine_min:.5f}'} | {agr} | {top} | {held} | {raised} | {search} | "

@@ -3,58 +3,43 @@
     calibration set --split_held_back--> calibration part (calibrates, once)  +  held-back part (measures)
     baseline = cosine(default build)                                 (accuracy/trials.py, held-back samples)
     pre-selection: the candidates ranked by the proxy (accuracy/proxy.py: the output error each
-        tensor's int8 grid adds alone, in float), the top TOP_CANDIDATES kept; a model with no more
-        candidates than that skips the proxy and measures all of them (small models: unchanged)
-    for kind in the target's kinds, cheapest first (int16, then float: accuracy/kinds.py):
-      for each batch of TOP_CANDIDATES of the proxy ranking (at most MAX_BATCHES; one batch of
-      every candidate on a small model), while the cosine is below COS:
-        sensitivities of the batch's tensors not yet raised to this kind or a wider one
-                                                                       (accuracy/sensitivity.py)
-        in order of gain alone (largest first), then cost, then graph order, for those with gain > 0:
-            trial = chosen + this raise;  keep it if it raises the cosine (else it is dropped)
-            stop when the cosine reaches COS
-    prune (when reached): each kept raise, costliest first, is dropped again if COS holds without it
+        tensor's int8 grid adds alone, in float), in batches of TOP_CANDIDATES, at most MAX_BATCHES;
+        a model with no more candidates than that skips the proxy and measures all of them at once
+    the search (accuracy/search.py): per kind (int16, then float), the batches' single raises in
+        order of gain per unit of cost, each kept if it raises the cosine; after the int16 singles,
+        group raises (every output of one op kind, every activation) while COS is not reached;
+        then a prune of what COS does not need
+    the choice's predicted latency: cost(set) / the int8 model's time (accuracy/costs.py, per op
+        class and precision, measured on x86-vnni)
 
-so float is tried only once every int16 raise that helps alone (of the batches measured) has been
-tried and COS is still not reached, and the final set holds no raise the target can do without.
-Every number in the result is a measured trial (none is estimated), and the artifact is quantized
-with exactly the calibration and the precision measured last. When no set reaches COS, the build goes on with the set of the
-best cosine reached and says so (`reached` false in the manifest; a warning on the command line).
+so float is tried only once every int16 raise that helps (single or group) has been tried and COS
+is still not reached, and the final set holds no raise the target can do without. Every cosine in
+the result is a measured trial (none is estimated); the latency is predicted, from the cost model.
+The artifact is quantized with exactly the calibration and the precision measured last. When no
+set reaches COS, the build goes on with the set of the best cosine reached and says so (`reached`
+false in the manifest; a warning on the command line).
 
 Cost on a large model: the proxy (a few float passes' work per candidate, accuracy/proxy.py), then
 at most TOP_CANDIDATES sensitivity trials per batch and kind (a kind's next batch is measured
-only while COS is not reached: int16 gets up to MAX_BATCHES * TOP_CANDIDATES tensors before float
-is tried), the greedy trials (at most as many) and the prune, each on the held-back samples,
-which a large model holds to a work budget (trials.py). A tensor outside the proxy's top
-MAX_BATCHES * TOP_CANDIDATES is never raised; `choose_precision(..., top=None)` measures every
-candidate (the exhaustive search, one trial per candidate and kind).
+only while COS is not reached), the greedy trials (at most as many), the group trials (op kinds
++ 1 per round, GROUP_ROUNDS rounds) and the prune, each on the held-back samples, which a large
+model holds to a work budget (trials.py). A tensor outside the proxy's top MAX_BATCHES *
+TOP_CANDIDATES is raised only as a member of a group; `choose_precision(..., top=None)` measures
+every candidate (the exhaustive search, one trial per candidate and kind).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from ..builder import BuildOptions, calibrate_model, calibration_inputs
 from ..errors import QcompError
 from ..ir import Graph
 from ..passes.precision import parse_precision
-from .kinds import available_raise_kinds
-from .kinds import candidates
+from .kinds import available_raise_kinds, candidates, choice_cost
 from .proxy import preselect, rank
-from .sensitivity import measure
+from .search import Raise, Search  # noqa: F401  (Raise: the record of one raise)
 from .trials import Trials, held_back_rule, merge, progress_bar, split_held_back
 
 TOP_CANDIDATES = 12     # candidates measured by trials per batch, of the proxy ranking (module docstring)
 MAX_BATCHES = 3         # batches of TOP_CANDIDATES per kind at most
-
-
-@dataclass(frozen=True)
-class Raise:
-    tensor: str
-    kind: str
-    entries: dict[str, str]
-    gain_alone: float          # its sensitivity: cosine gained raising it alone
-    cost: int
-    cosine_after: float = 0.0  # the held-back cosine with this and every raise before it
 
 
 def check_accuracy_target(options: BuildOptions, target) -> None:
@@ -80,10 +65,11 @@ def model_macs(g: Graph) -> int:
 
 
 def choose_precision(g: Graph, options: BuildOptions, target,
-                     top: int | None = TOP_CANDIDATES) -> tuple[Graph, dict]:
+                     top: int | None = TOP_CANDIDATES, order: str = "gain_per_cost") -> tuple[Graph, dict]:
     """The imported model `g` quantized with the precision --accuracy chose, and its calibration
     summary with `accuracy` (the manifest's record: module docstring). `top`: how many candidates
-    of the proxy ranking are measured (None: all)."""
+    of the proxy ranking are measured (None: all); `order` "gain" orders single raises by gain alone
+    (for comparison; accuracy/search.py)."""
     from ..calibdata import load_calibration
     check_accuracy_target(options, target)
     kinds = available_raise_kinds(target)
@@ -99,8 +85,10 @@ def choose_precision(g: Graph, options: BuildOptions, target,
     every = candidates(trials.gf, q0, user)
     groups, errors = batches(trials.gf, q0, every, trials.samples, top)
     with progress_bar("measuring sensitivity") as progress:
-        chosen, reached, measured = _greedy(trials, user, kinds, options.accuracy, progress, groups)
+        search = Search(trials, user, options.accuracy, progress, order)
+        chosen, reached, measured = search.run(kinds, groups, every)
     precision = merge(user, [r.entries for r in chosen], trials.gf)
+    cost = choice_cost(trials.gf, {k: v for k, v in precision.items() if k not in user}, trials.costs)
     q, summary = trials.quantize(precision)
     baseline = trials.required(user)
     final = chosen[-1].cosine_after if chosen else baseline
@@ -113,7 +101,10 @@ def choose_precision(g: Graph, options: BuildOptions, target,
                   for t in rank(every, errors)[:top * MAX_BATCHES]] if errors else [],
         "kinds": list(kinds), "measured": measured, "trials": trials.runs, "refused_trials": trials.refused,
         "raised": [{"tensor": r.tensor, "kind": r.kind, "precision": r.entries, "gain_alone": r.gain_alone,
-                    "cosine_after": r.cosine_after, "cost": r.cost} for r in chosen],
+                    "cosine_after": r.cosine_after, "cost": r.cost,
+                    **({"members": list(r.members)} if r.members else {})} for r in chosen],
+        "order": order, "cost": int(round(cost)), "cost_model": trials.costs.family,
+        "predicted_latency": trials.costs.latency(cost),
         "precision": [f"{k}={v}" for k, v in precision.items() if k not in user],
     }
     return q, summary
@@ -127,58 +118,6 @@ def batches(gf: Graph, q0: Graph, every: tuple[str, ...], samples, top: int | No
         return [first], errors
     order = rank(every, errors)[:top * MAX_BATCHES]
     return [tuple(t for t in every if t in set(order[i:i + top])) for i in range(0, len(order), top)], errors
-
-
-def _greedy(trials: Trials, user: dict[str, str], kinds: tuple[str, ...], goal: float, progress,
-            groups: list[tuple[str, ...]] | None = None):
-    """(the raises kept, whether goal was reached, tensors measured per kind): module docstring."""
-    gf = trials.gf
-    current = trials.required(user)
-    chosen: list[Raise] = []
-    measured: dict[str, int] = {}
-    ticks = [0]
-
-    def tick(done=None, total=None):
-        ticks[0] += 1
-        if progress is not None:
-            progress(ticks[0], None)
-
-    def cosine(raises: list[Raise]) -> float | None:
-        precision = merge(user, [r.entries for r in raises], gf)
-        return None if precision is None else trials.cosine(precision)
-
-    for rank, kind in enumerate(kinds):
-        if current >= goal:
-            break
-        for tensors in groups or [None]:   # the next batch only while the goal is not reached
-            if current >= goal:
-                break
-            done = {r.tensor for r in chosen if kinds.index(r.kind) >= rank}
-            sens = measure(trials, (kind,), tick, tensors)
-            measured[kind] = measured.get(kind, 0) + len(sens.rows)
-            for s in sorted((s for s in sens.rows if s.gain > 0 and s.tensor not in done),
-                            key=lambda s: (-s.gain, s.cost, s.index)):
-                step = Raise(s.tensor, kind, dict(s.entries), s.gain, s.cost)
-                trial = [r for r in chosen if r.tensor != s.tensor] + [step]
-                cos = cosine(trial)
-                tick()
-                if cos is not None and cos > current:
-                    chosen, current = trial, cos
-                    if current >= goal:
-                        break
-    reached = current >= goal
-    if reached:
-        for r in sorted(chosen, key=lambda r: (-r.cost, -chosen.index(r))):
-            without = [x for x in chosen if x is not r]
-            cos = cosine(without)
-            tick()
-            if cos is not None and cos >= goal:
-                chosen = without
-    after, kept = [], []
-    for r in chosen:   # the cosine after each kept raise, in order (cached where unchanged)
-        kept.append(r)
-        after.append(Raise(r.tensor, r.kind, r.entries, r.gain_alone, r.cost, cosine(kept)))
-    return after, reached, measured
 
 
 def accuracy_lines(record: dict) -> tuple[list[str], str | None]:
@@ -196,7 +135,15 @@ def accuracy_lines(record: dict) -> tuple[list[str], str | None]:
         for r in record["raised"]:
             lines.append(f"  {r['tensor']:<{width}}  {r['kind']:<6} {r['gain_alone']:>+10.6f} "
                          f"{r['cosine_after']:>12.6f} {r['cost']:>14,}")
-        lines.append("  raised as: " + " ".join(f"--precision {p}" for p in record["precision"]))
+        if len(record["precision"]) <= 12:
+            lines.append("  raised as: " + " ".join(f"--precision {p}" for p in record["precision"]))
+        else:
+            lines.append(f"  raised as: {len(record['precision'])} --precision entries "
+                         f"(the manifest's accuracy.precision)")
+    if record["raised"] and "predicted_latency" in record:
+        lines.append(f"  predicted latency cost {record['predicted_latency'] * 100:+.1f} % of the int8 build "
+                     f"({record['cost']:,} int8-MAC equivalents; cost model: {record['cost_model']}, "
+                     f"accuracy/costs.py)")
     warning = None
     if record["reached"]:
         lines.append(f"  final cosine {record['final_cosine']:.6f} >= {record['target_cosine']} "

@@ -11,33 +11,21 @@ Raise kinds, cheapest first (`available_raise_kinds`):
   producer: its float result is quantized again for int8 readers, on the same range, and the
   error of T's grid stays.)
 
-Cost model (`raise_cost`), in int8-MAC equivalents, the work added over the int8 build:
+Cost (`raise_cost`, accuracy/costs.py): the time the raise adds on the target, in int8-MAC
+equivalents, from factors per op class and precision measured on x86-vnni: the nodes at the wider
+type are T's readers for int16 (A16W8: the producer keeps int8 operands and only writes int16) and
+the whole float region for float. `choice_cost` is the same for a whole --precision choice.
 
-    cost(T, kind) = sum over the nodes N that compute at the wider type of  work(N) * (f[kind] - 1)
-    work(N)       = MACs of N (Conv, Dense, MatMul), else the elements of N's output (one op each)
-
-The nodes at the wider type are T's readers for int16 (A16W8: the producer keeps int8 operands and
-only writes int16) and the whole float region for float. f[kind] is the MACs an int8 instruction
-does over the MACs the wider one does, on the target's widest vector unit:
-
-    x86 (llvm, AVX-512 VNNI): VPDPBUSD 64 int8 MACs, VPDPWSSD 32 int16, VFMADD231PS 16 float32:  f = 2, 4
-    aarch64 (llvm): SDOT 16 int8 MACs per 128 bits, SMLAL/SMLAL2 8 int16 per pair, FMLA 4 float32:   f = 2, 4
-    cuda: __dp4a 4 int8 MACs per lane, __dp2a 2 int16, FFMA 1 float32:                            f = 2, 4
-    ref (the interpreter): the x86 factors, so its choices match the x86-vnni build
-
-so float always costs more than int16 (f_float > f_int16), and among tensors of one kind the
-cost orders them by the work at the wider type. Targets with integer kernels only (the C backend:
-dsp-c, cortex-m*) offer no float; they offer int16 once their backend implements it.
+Targets with integer kernels only (the C backend: dsp-c, cortex-m*) offer no float; they offer
+int16 once their backend implements it.
 """
 from __future__ import annotations
 
-from ..ir import DType, Graph, Node
-from ..ir.stats import node_macs
+from ..ir import DType, Graph
 from ..passes.precision import NO_FLOAT_BACKENDS
 from ..passes.quantize import QuantOptions, int8_mode
+from .costs import CostModel, node_work  # noqa: F401  (node_work: re-exported for benchmarks)
 
-# f[kind]: int8 MACs per instruction / MACs per instruction at the wider kind (module docstring)
-COST_FACTORS = {"int16": 2.0, "float": 4.0}
 PASS_THROUGH_MODES = ("same", "concat")   # quantize modes whose output grid is the input's (or wider)
 
 
@@ -116,16 +104,22 @@ def raise_entries(gf: Graph, tensor: str, kind: str) -> dict[str, str]:
     return {tensor: kind}
 
 
-def _work(gf: Graph, n: Node) -> int:
-    macs = node_macs(gf, n)
-    return int(macs) if macs else int(sum(gf.types[o].size for o in n.outputs))
-
-
-def raise_cost(gf: Graph, tensor: str, kind: str) -> int:
-    """Work added by raising `tensor` to `kind`, in int8-MAC equivalents (module docstring)."""
-    nodes = {n.name: n for n in gf.nodes}
+def raise_cost(gf: Graph, tensor: str, kind: str, model: CostModel | None = None) -> int:
+    """Time added by raising `tensor` to `kind`, in int8-MAC equivalents (accuracy/costs.py; `model`:
+    the target's, x86-vnni's when None)."""
+    model = model or CostModel(gf)
     if kind == "float":
-        wider = [nodes[name] for name in float_region(gf, tensor)]
-    else:
-        wider = readers(gf).get(tensor, [])
-    return int(round(sum(_work(gf, n) for n in wider) * (COST_FACTORS[kind] - 1.0)))
+        return int(round(model.cost(float_region(gf, tensor), ())))
+    return int(round(model.cost((), (n.name for n in readers(gf).get(tensor, [])))))
+
+
+def choice_cost(gf: Graph, precision: dict[str, str], model: CostModel) -> float:
+    """cost(set) of a --precision choice (NAME -> kind, tensors or nodes of `gf`; accuracy/costs.py)."""
+    producer = {n.name: n for n in gf.nodes}
+    floated = {name for name, kind in precision.items() if kind == "float" and name in producer}
+    wide: set[str] = set()
+    for name, kind in precision.items():
+        if kind == "int16":
+            wide.update(producer[name].outputs if name in producer else (name,))
+    reads = readers(gf)
+    return model.cost(floated, (n.name for v in wide for n in reads.get(v, ())))

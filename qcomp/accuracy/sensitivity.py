@@ -27,7 +27,7 @@ class Sensitivity:
     kind: str                        # the kind it was raised to
     cosine: float                    # output cosine with this tensor alone raised
     gain: float                      # cosine - baseline
-    cost: int                        # int8-MAC equivalents added (accuracy/kinds.py)
+    cost: int                        # time added, int8-MAC equivalents (accuracy/costs.py)
     entries: tuple[tuple[str, str], ...]   # the --precision entries of the raise (NAME, KIND)
     index: int                       # position among the candidates (graph order)
 
@@ -75,8 +75,8 @@ def measure(trials: Trials, kinds: tuple[str, ...], progress: Progress | None = 
             seen.add(same)
             cos = trials.cosine(precision)
             if cos is not None:   # None: a raise the pipeline refuses (trials.py), no candidate
-                rows.append(Sensitivity(tensor, kind, cos, cos - baseline, raise_cost(trials.gf, tensor, kind),
-                                        tuple(entries.items()), index))
+                cost = raise_cost(trials.gf, tensor, kind, trials.costs)
+                rows.append(Sensitivity(tensor, kind, cos, cos - baseline, cost, tuple(entries.items()), index))
         if progress is not None:
             progress(done, total)
     return SensitivityResult(baseline, tuple(rows), len(trials.samples), tuple(kinds))

@@ -132,11 +132,14 @@ class Trials:
             raise QcompError("the model has no float output to measure a cosine on")
         self.reference = [{o: r[o] for o in floats} for r in (run_float(self.gf, f) for f in self.samples)]
         self.passes = target_passes(target)
+        from .costs import CostModel
+        self.costs = CostModel(self.gf, target)   # what a raise costs on this target (accuracy/costs.py)
         from ..protocol import backend_module
         self.backend = backend_module(target.backend)   # check(): the nodes the target cannot emit
         self.runs = 0
         self.refused = 0   # trials whose choice the pipeline refused (cosine None)
         self._cache: dict[tuple, float | None] = {}
+        self.reasons: dict[tuple, str] = {}   # a refused choice -> why (the QcompError or the backend's problems)
 
     def options_for(self, precision: dict[str, str]) -> BuildOptions:
         return dataclasses.replace(self.options, precision=tuple(f"{k}={v}" for k, v in precision.items()))
@@ -152,6 +155,10 @@ class Trials:
             raise QcompError("--accuracy: the build without raises was refused")   # not reached
         return cos
 
+    def refusal(self, precision: dict[str, str]) -> str:
+        """Why a refused choice was refused ("" for one not refused or not tried)."""
+        return self.reasons.get(tuple(sorted(precision.items())), "")
+
     def cosine(self, precision: dict[str, str]) -> float | None:
         """The trial's output cosine; None for a choice the pipeline refuses (a QcompError from
         quantize or the target's passes, e.g. an int16 input whose bias does not fit the int64
@@ -164,9 +171,10 @@ class Trials:
                 q, _ = self.quantize(precision)
                 lowered = run_passes(q, self.passes)
                 problems = self.backend.check(lowered, self.target)
-            except QcompError:
-                problems = True
+            except QcompError as e:
+                problems = [str(e)]
             if problems:
+                self.reasons[key] = "; ".join(str(p) for p in problems)
                 self._cache[key] = None
                 self.refused += 1
                 return None
