@@ -16,6 +16,13 @@ i.e. the output error T's own grid causes when every other tensor is exact: what
 removes, to first order (int16 and float both take T off its int8 grid). Unlike T's own SNR it
 sees through long-tailed tensors (a few large values that stretch the grid leave the many small
 values that matter downstream a handful of codes: T's SNR stays high, the output error does not).
+A candidate made by an op that keeps its input's grid (quantize's "same" mode: MaxPool, Reshape,
+Transpose, Slice, ...) is on its source's grid in the int8 graph, not on a grid of its own, and
+raising it raises that source (quantize16.int16_values): its error is measured by putting the
+source S on S's grid and running everything downstream of S. Rounding the op's output alone would
+be a graph qcomp never builds, and can be far worse than any real one: `Equal(MaxPool(h), h)`
+(a detector's peak test) breaks everywhere when only MaxPool(h) is rounded, while with both on h's
+grid the equality holds exactly as in float.
 A candidate whose grid cannot be laid on its float value (a shape the quantized graph changed)
 gets error +inf, so it is always measured. The order is error (largest first), then graph order:
 deterministic. Cost: one float pass per proxy sample plus, per candidate, the float work
@@ -28,6 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..ir import DType, Graph
+from ..passes.quantize import QuantOptions, int8_mode
 from ..ref.interpreter import call_kernel, float_kernel
 from .trials import output_cosine
 
@@ -69,6 +77,21 @@ def fake_quantize(x: np.ndarray, grid) -> np.ndarray | None:
     return np.where(scale > 0, (codes - zp) * scale, 0.0).astype(x.dtype)
 
 
+def grid_source(gf: Graph, tensor: str) -> str:
+    """The value whose grid `tensor` carries in the int8 graph: `tensor` itself, or, through the ops
+    that keep their input's grid (quantize's "same" mode), the first value up the chain that is
+    quantized on a grid of its own (module docstring)."""
+    producer = {v: n for n in gf.nodes for v in n.outputs}
+    options = QuantOptions()
+    seen = {tensor}
+    while (n := producer.get(tensor)) is not None and n.inputs and int8_mode(gf, n, options) == "same":
+        tensor = n.inputs[0]
+        if tensor in seen or gf.is_constant(tensor):
+            break
+        seen.add(tensor)
+    return tensor
+
+
 def downstream(gf: Graph, tensor: str) -> list[int]:
     """Indices of the nodes that read `tensor`, directly or through other nodes, in graph order."""
     dirty, out = {tensor}, []
@@ -105,17 +128,19 @@ def grid_errors(gf: Graph, q: Graph, tensors: Sequence[str], samples: Sequence[d
     outputs = [o for o in gf.outputs if gf.types[o].dtype.is_float]
     envs = [_values(gf, dict(s)) for s in samples[:count]]
     reference = [{o: e[o] for o in outputs} for e in envs]
-    found = grids(gf, q, tensors)
+    sources = {t: grid_source(gf, t) for t in tensors}
+    found = grids(gf, q, list(dict.fromkeys(sources.values())))
     errors: dict[str, float] = {}
     for t in tensors:
-        grid = found.get(t)
-        nodes = downstream(gf, t)
+        s = sources[t]
+        grid = found.get(s)
+        nodes = downstream(gf, s)
         results = []
         for env in envs:
-            fq = None if grid is None else fake_quantize(env[t], grid)
+            fq = None if grid is None else fake_quantize(env[s], grid)
             if fq is None:
                 break
-            results.append(_rerun(gf, env, t, fq, nodes, outputs))
+            results.append(_rerun(gf, env, s, fq, nodes, outputs))
         errors[t] = float("inf") if len(results) < len(envs) else 1.0 - output_cosine(reference, results)
     return errors
 
