@@ -139,6 +139,9 @@ EMITTERS.update({
     qops16.QMean16: Emitter(kernels16.emit_mean16, kernels16.why_not_mean16),
 })
 EMITTERS[qops16.QSoftmax16] = Emitter(kernels16_softmax.emit_softmax16, kernels16_softmax.why_not_softmax16)   # int16 Softmax
+# int16 Softmax along the last axis as vector loops (kernels16_softmax_vec.py; other axes: the scalar loops)
+from . import kernels16_softmax_vec  # noqa: E402
+EMITTERS[qops16.QSoftmax16] = Emitter(kernels16_softmax_vec.emit_softmax16, kernels16_softmax.why_not_softmax16)
 
 # integer LayerNorm on int16 (kernels_norm16.py)
 EMITTERS[QLayerNorm16] = Emitter(kernels_norm16.emit_layer_norm16, kernels_norm16.why_not_layer_norm16)

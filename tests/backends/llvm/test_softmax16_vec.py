@@ -1,0 +1,83 @@
+"""The llvm backend's vector QSoftmax16 (kernels16_softmax_vec.py) on the shapes its loops branch on,
+bit-exact to the reference: the parts below in one graph (tests/opcases/batch.union), compiled once
+per target: x86-vnni (1 and 2 threads), x86-avx2, arm-sdot (under QEMU).
+
+- rows of 37 (vector bodies and tails for 16, 8 and 4 lanes), of 16 (bodies only on 16 and 8 lanes),
+  of 3 (tails only), of 128 with a masked attention pattern (a tenth of every row at -32768, one row
+  entirely masked: every exp equal), and 64 x 300 (several row jobs);
+- a row of extremes (-32768 next to 32767: the exp lookup's clamp at -32768);
+- Softmax over a middle axis (kernels16_softmax's scalar loops, unchanged).
+"""
+import numpy as np
+import pytest
+
+from qcomp.codegen.llvm import emit
+from qcomp.ir import verify
+from qcomp.ref import run_integer
+from qcomp.target import get_target, host_support
+from tests.opcases import graphs16_softmax as gs16
+from tests.opcases.batch import union
+
+PARTS = [
+    ((3, 4, 37), 2, 0.0004, {}),
+    ((5, 16), 1, 0.002, {}),
+    ((7, 3), 1, 0.01, {"lo": -300, "hi": 300}),
+    ((2, 128), 1, 0.0003, {"masked": 0.1}),
+    ((64, 300), 1, 0.0002, {}),
+    ((2, 70, 3), 1, 0.003, {}),
+]
+
+
+@pytest.fixture(scope="module")
+def graph():
+    rng = np.random.default_rng(1617)
+    graphs, feeds = [], {}
+    for i, (shape, axis, s_in, kw) in enumerate(PARTS):
+        g, f = gs16.softmax16(f"part{i}", rng, shape, axis, s_in, **kw)
+        graphs.append(g)
+        feeds |= {f"c{i}.{k}": v for k, v in f.items()}
+    feeds["c0.x"][0, 0, :] = np.where(np.arange(37) % 2, 32767, -32768)
+    feeds["c3.x"][1, :] = -32768
+    g = verify(union(graphs))
+    want = run_integer(g, feeds)
+    for name, value in want.items():     # every part's output spreads (a broken kernel shows)
+        assert np.unique(value).size >= 8, name
+    return g, feeds, want
+
+
+def _skip(name: str):
+    support = host_support(get_target(name))
+    return pytest.mark.skipif(not support.can_run, reason=f"target {name}: {support.why}")
+
+
+def _check(got: dict, want: dict) -> None:
+    assert sorted(got) == sorted(want)
+    for name, value in want.items():
+        assert got[name].dtype == value.dtype and got[name].shape == value.shape, name
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+@_skip("x86-vnni")
+def test_x86_vnni_threads(graph, tmp_path):
+    from qcomp.runtime.llvm import Runner
+    g, feeds, want = graph
+    emit(g, get_target("x86-vnni"), tmp_path)
+    for threads in (1, 2):
+        _check(Runner(tmp_path / "model.so", num_threads=threads).run({k: v.copy() for k, v in feeds.items()}), want)
+
+
+@_skip("x86-avx2")
+def test_x86_avx2(graph, tmp_path):
+    from qcomp.runtime.llvm import Runner
+    g, feeds, want = graph
+    emit(g, get_target("x86-avx2"), tmp_path)
+    _check(Runner(tmp_path / "model.so", num_threads=2).run({k: v.copy() for k, v in feeds.items()}), want)
+
+
+@_skip("arm-sdot")
+def test_arm_sdot(graph, tmp_path):
+    from qcomp.runtime.llvm_cross import CrossRunner
+    g, feeds, want = graph
+    target = get_target("arm-sdot")
+    emit(g, target, tmp_path)
+    _check(CrossRunner(tmp_path / "runner", target, g.inputs, g.outputs).run(dict(feeds)), want)
