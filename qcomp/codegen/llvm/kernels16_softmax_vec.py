@@ -16,7 +16,8 @@ Each value in the narrowest width qcomp/fixedpoint/softmax16.py's bounds allow:
   sum      int32 lanes, reduced by llvm.vector.reduce.add, plus the tail: the spec bounds the row's
            sum below 2^31, and int32 addition is exact modulo 2^32, so every order gives that sum
   recip    once per row, scalar int64 as kernels16_softmax (h = ctlz(sum), r = lut16(...))
-  out      y = clamp((e * r + 2^(30 - h)) >> (31 - h), 0, 32767) in int32 lanes:
+  out      y = clamp((e * r + 2^(30 - h)) >> (31 - h), 0, 32767) in int32 lanes, e as the sum pass
+           stored it in y (int16: a lut16 value lies between two int16 table entries), not recomputed:
            e, r <= 32767 so e * r < 2^30, the rounding term <= 2^29: the sum stays below 2^31
 """
 from __future__ import annotations
@@ -100,6 +101,7 @@ def emit_softmax16(node: Node, k) -> None:
                 slot, slot_t = (vsum, v32) if is_vec else (ssum, I32)
                 e = exp_of(b, load(b, x, b.add(base, j), is_vec), max_vec if is_vec else max16)
                 b.store(b.add(b.load(slot, typ=slot_t), e), slot)
+                b.store(b.trunc(e, _like(e, 16)), b.gep(y, [b.add(base, j)], source_etype=I16), align=2)
             _span(b, depth, lanes, sum_step, "csum")
             total32 = b.add(b.call(reduce_add, [b.load(vsum, typ=v32)]), b.load(ssum, typ=I32))
             total = b.sext(total32, I64)
@@ -116,7 +118,7 @@ def emit_softmax16(node: Node, k) -> None:
 
             def out_step(j, is_vec):
                 r_, rnd, sh = vectors if is_vec else scalars
-                e = exp_of(b, load(b, x, b.add(base, j), is_vec), max_vec if is_vec else max16)
+                e = _widen(b, load(b, y, b.add(base, j), is_vec), 32)
                 out = b.ashr(b.add(b.mul(e, r_), rnd), sh)
                 out = b.select(b.icmp_signed("<", out, _c(out, 0, 32)), _c(out, 0, 32), out)
                 out = b.select(b.icmp_signed(">", out, _c(out, 32767, 32)), _c(out, 32767, 32), out)
