@@ -81,7 +81,8 @@ def emit_softmax16(node: Node, k) -> None:
 
     def body(b, ins, outs, r0, r1):
         x, y = ins[0], outs[0]
-        vmax, smax = var(b, v16, ir.Constant(v16, [-32768] * lanes), "vmax"), var(b, I16, ir.Constant(I16, -32768), "smax")
+        vmax = var(b, v16, ir.Constant(v16, [-32768] * lanes), "vmax")
+        smax = var(b, I16, ir.Constant(I16, -32768), "smax")
         vsum, ssum = var(b, v32, ir.Constant(v32, [0] * lanes), "vsum"), var(b, I32, ir.Constant(I32, 0), "ssum")
         with _rows(b, r0, r1) as r:
             base = b.mul(r, c64(depth))
