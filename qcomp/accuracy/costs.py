@@ -22,14 +22,16 @@ the predicted latency of its choice.
 
 FACTORS["x86"] (x86-vnni, and ref, whose choices are built for it) is measured: `python
 benchmarks/raise_cost.py --target x86-vnni --runs 200 --repeats 3` (AMD EPYC, 1 thread, 2 cores
-shared with other work, 2026-12-07; the per-cell median of 3 repeats) times one layer per class in
+shared with other work, 2026-12-07, rerun after the vector A16W8 kernels merged; the per-cell
+median of 3 repeats) times one layer per class in
 a small model built three ways (int8, its input raised to int16, its input's float region) through
 the whole pipeline, so requantize, Quantize and Dequantize at the region's borders are in the
-figures. What it shows: int16 costs 1.6x to 2x int8 on conv and dense (VPDPWSSD does half
-VPDPBUSD's MACs), 1.3x to 1.4x on depthwise and elementwise (memory bound), 3.4x on a LUT
-activation and ~4x on a MatMul of two activations (scalar int16 kernels today: pessimistic once
-they are vectorized); float costs 6x to 30x int8 on conv, depthwise and dense (the float loops
-beside VNNI's), far over the 4x the instruction counts suggest, and single float timings swing up
+figures. What it shows (this run): int16 costs 1.7x int8 on conv and 2.0x on dense (VPDPWSSD
+does half VPDPBUSD's MACs), 1.3x on depthwise, 1.8x on a MatMul of two activations and 2.2x on a
+LUT activation (the first run, while those int16 kernels were scalar, gave ~4x and 3.4x), 2.6x on
+an Add (a small difference over the model's skeleton time: the noisiest cell); float costs 6x to
+20x int8 on conv, depthwise and dense (the float loops beside VNNI's), far over the 4x the
+instruction counts suggest, and single float timings swing up
 to 4x between repeats on a busy machine (hence the median). Shapes matter too: a matrix-vector
 Dense (batch 1) is memory bound at every precision, so these factors overprice its float raise.
 
@@ -51,12 +53,12 @@ TRANSCENDENTAL = (ops.Sigmoid, ops.Tanh, ops.Erf, ops.Gelu, ops.Exp, ops.Log, op
 
 # written by benchmarks/raise_cost.py (module docstring); keep the command with any new figures
 MEASURED_X86 = {
-    "int8": {"conv": 1.495, "depthwise": 22.515, "matmul": 0.766, "matmul_act": 3.249, "elementwise": 43.789,
-             "transcendental": 42.159},
-    "int16": {"conv": 2.441, "depthwise": 28.296, "matmul": 1.513, "matmul_act": 12.561, "elementwise": 60.837,
-              "transcendental": 141.172},
-    "float": {"conv": 8.71, "depthwise": 220.691, "matmul": 22.364, "matmul_act": 9.449, "elementwise": 46.823,
-              "transcendental": 482.492},
+    "int8": {"conv": 1.586, "depthwise": 29.956, "matmul": 0.839, "matmul_act": 3.435, "elementwise": 43.293,
+             "transcendental": 48.567},
+    "int16": {"conv": 2.754, "depthwise": 39.742, "matmul": 1.719, "matmul_act": 6.314, "elementwise": 113.748,
+             "transcendental": 106.085},
+    "float": {"conv": 9.75, "depthwise": 558.11, "matmul": 16.479, "matmul_act": 9.696, "elementwise": 41.206,
+             "transcendental": 505.817},
 }
 
 
