@@ -12,6 +12,7 @@ reference interpreter (run_float on the float graph, BatchNorm folded).
            --bias-correction, with --equalize
   weights  float graph, weights fake-quantized (int8 symmetric per output channel, as qcomp
            quantizes them), activations float: the floor every A16W8 build shares
+           (and with the costliest 1, 2, 3 layers' weights left float)
   layers   the same, one layer's weights at a time: the 10 layers whose weight grid costs most
 """
 from __future__ import annotations
@@ -55,6 +56,24 @@ def fake_quant(w: np.ndarray) -> np.ndarray:
     return q
 
 
+def fake_quant_mse(w: np.ndarray) -> np.ndarray:
+    """Per channel, the scale among max|w_c| / 127 * r (r = 0.50, 0.51, ..., 1.00) with the least
+    squared weight error: clipped weight ranges, an alternative to qcomp's max-based grid."""
+    flat = w.reshape(w.shape[0], -1).astype(np.float64)
+    best = np.zeros_like(flat)
+    err = np.full(flat.shape[0], np.inf)
+    amax = np.abs(flat).max(1, keepdims=True)
+    for r in np.linspace(0.5, 1.0, 51):
+        s = np.where(amax > 0, amax * r / 127, 1.0)
+        q = np.clip(np.rint(flat / s), -127, 127) * s
+        e = ((q - flat) ** 2).sum(1)
+        better = e < err
+        best[better], err[better] = q[better], e[better]
+    out = best.reshape(w.shape).astype(w.dtype)
+    out.setflags(write=False)
+    return out
+
+
 def float_logits(g, held) -> np.ndarray:
     return np.concatenate([qcomp.run_float(g, {"input": held[i:i + 1]})["logits"] for i in range(len(held))])
 
@@ -67,6 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("calib", type=Path)
     ap.add_argument("--part", default="ref,weights,layers")
+    ap.add_argument("--only", default="", help="comma-separated ref configuration numbers (0-based)")
     args = ap.parse_args()
     model = efficientnet_lite0()
     work = Path(tempfile.mkdtemp(prefix="effnet_gap_"))
@@ -80,6 +100,19 @@ def main() -> None:
             g.constants[n.inputs[1]] = fake_quant(saved[n.inputs[1]])
         print(f"weights int8 per channel, activations float: cosine {_cos(want, float_logits(g, held)):.5f}", flush=True)
         g.constants.update(saved)
+        for n in weighted(g):
+            g.constants[n.inputs[1]] = fake_quant_mse(saved[n.inputs[1]])
+        print(f"weights int8 per channel, MSE-clipped scales, activations float: cosine "
+              f"{_cos(want, float_logits(g, held)):.5f}", flush=True)
+        g.constants.update(saved)
+        for keep in (["node_Conv_878"], ["node_Conv_878", "node_Conv_877"],
+                     ["node_Conv_878", "node_Conv_877", "node_Conv_799"]):
+            for n in weighted(g):
+                if n.name not in keep:
+                    g.constants[n.inputs[1]] = fake_quant(saved[n.inputs[1]])
+            print(f"weights int8 but {keep} float, activations float: cosine "
+                  f"{_cos(want, float_logits(g, held)):.5f}", flush=True)
+            g.constants.update(saved)
         if "layers" in parts:
             loss = []
             for n in weighted(g):
@@ -97,9 +130,14 @@ def main() -> None:
         stem = {"input", "input_nhwc"}
         configs = [("int8", {}), ("int16 but stem input", {"precision": tuple(f"{v}=int16" for v in acts if v not in stem)}),
                    ("int16 everywhere", {"precision": tuple(f"{v}=int16" for v in acts)}),
+                   ("int8 + bias correction", {"bias_correction": True}),
+                   ("int16 but stem input + bias correction",
+                    {"precision": tuple(f"{v}=int16" for v in acts if v not in stem), "bias_correction": True}),
                    ("int16 everywhere + bias correction", {"precision": tuple(f"{v}=int16" for v in acts), "bias_correction": True}),
                    ("int16 everywhere + equalize", {"precision": tuple(f"{v}=int16" for v in acts), "equalize": True})]
         for k, (label, opts) in enumerate(configs):
+            if args.only and str(k) not in args.only.split(","):
+                continue
             try:
                 m = qcomp.load(qcomp.build(model, "ref", part, work / f"m{k}", **opts))
             except qcomp.QcompError as e:
