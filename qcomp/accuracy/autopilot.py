@@ -90,7 +90,7 @@ def choose_precision(g: Graph, options: BuildOptions, target,
     calibrated = calibrate_model(g, corrected, data=calib_part)   # with the channel means bias correction reads
     plain = Trials(g, options, calibrated, held, target)
     user = parse_precision(options.precision)
-    trials, correction = with_bias_correction(plain, corrected, user)
+    trials, other, correction = with_bias_correction(plain, corrected, user)
     q0, _ = trials.quantize(user)
     every = candidates(trials.gf, q0, user)
     groups, errors = batches(trials.gf, q0, every, trials.samples, top)
@@ -110,8 +110,8 @@ def choose_precision(g: Graph, options: BuildOptions, target,
         "proxy": [{"tensor": t, "error": errors[t] if errors[t] != float("inf") else None}
                   for t in rank(every, errors)[:top * MAX_BATCHES]] if errors else [],
         "kinds": list(kinds), "measured": measured, "bias_correction": correction,
-        "trials": trials.runs + (plain.runs if trials is not plain else 0),
-        "refused_trials": trials.refused + (plain.refused if trials is not plain else 0),
+        "trials": trials.runs + (other.runs if other else 0),
+        "refused_trials": trials.refused + (other.refused if other else 0),
         "raised": [{"tensor": r.tensor, "kind": r.kind, "precision": r.entries, "gain_alone": r.gain_alone,
                     "cosine_after": r.cosine_after, "cost": r.cost,
                     **({"members": list(r.members)} if r.members else {})} for r in chosen],
@@ -122,17 +122,19 @@ def choose_precision(g: Graph, options: BuildOptions, target,
     return q, summary
 
 
-def with_bias_correction(plain: Trials, corrected: BuildOptions, user: dict[str, str]) -> tuple[Trials, dict]:
-    """(the trials the search runs, the manifest's record): `plain` with --bias-correction where
-    that raises the default build's held-back cosine (module docstring), else `plain` itself."""
+def with_bias_correction(plain: Trials, corrected: BuildOptions,
+                         user: dict[str, str]) -> tuple[Trials, Trials | None, dict]:
+    """(the trials the search runs, the other trials measured (their runs count too) or None, the
+    manifest's record): `plain` with --bias-correction where that raises the default build's
+    held-back cosine (module docstring), else `plain` itself."""
     if plain.options.bias_correction:
-        return plain, {"tried": False, "chosen": True}
+        return plain, None, {"tried": False, "chosen": True}
     without = plain.required(user)
     trials = plain.with_options(corrected)
     with_it = trials.cosine(user)
     chosen = with_it is not None and with_it > without
     record = {"tried": True, "chosen": chosen, "cosine_without": without, "cosine_with": with_it}
-    return (trials, record) if chosen else (plain, record)
+    return (trials, plain, record) if chosen else (plain, trials, record)
 
 
 def batches(gf: Graph, q0: Graph, every: tuple[str, ...], samples, top: int | None):

@@ -124,6 +124,9 @@ def test_bias_correction_is_measured_first_and_kept_where_it_helps(built, files)
                                                                         bias_correction=True), get_target("ref"))
     assert summary["accuracy"]["bias_correction"] == {"tried": False, "chosen": True}
     assert summary["accuracy"]["trials"] == 1 and not summary["accuracy"]["raised"]
+    _, summary = choose_precision(qcomp.load_model(model), BuildOptions(calib=str(calib), accuracy=0.98),
+                                  get_target("ref"))
+    assert summary["accuracy"]["trials"] == 2 and not summary["accuracy"]["raised"]   # both defaults count
 
 
 def test_an_unreachable_goal_says_so_and_builds_the_best_set(files, monkeypatch):
