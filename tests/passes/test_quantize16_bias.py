@@ -3,6 +3,7 @@ EfficientNet-Lite0's stem): its int64 bias at s_in * s_w[c] would pass 2^47 at a
 scale, so quantize16.widen_for_bias16 widens that channel's weight scale (its weights round to 0)
 instead of refusing the layer; the result matches float."""
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import qcomp
@@ -21,7 +22,6 @@ def _model(path):
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
-    import onnx
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
 
 
