@@ -30,6 +30,7 @@ the held-back samples are computed once (Trials.reference) and reused by every t
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -140,6 +141,13 @@ class Trials:
         self.refused = 0   # trials whose choice the pipeline refused (cosine None)
         self._cache: dict[tuple, float | None] = {}
         self.reasons: dict[tuple, str] = {}   # a refused choice -> why (the QcompError or the backend's problems)
+
+    def with_options(self, options: BuildOptions) -> "Trials":
+        """These trials (same samples, float references, costs) under other build options, with an
+        empty cache and their own counters."""
+        other = copy.copy(self)
+        other.options, other._cache, other.reasons, other.runs, other.refused = options, {}, {}, 0, 0
+        return other
 
     def options_for(self, precision: dict[str, str]) -> BuildOptions:
         return dataclasses.replace(self.options, precision=tuple(f"{k}={v}" for k, v in precision.items()))

@@ -23,7 +23,10 @@ activation stays int8 (quantize.py). The rules, node by node:
   An A16W8 reader of such an unmarked output reads the int16 result itself (no int8 round trip:
   it exists anyway, and is the more exact of the two).
   Weights stay int8 symmetric per channel, the bias int64 at s_in * s_w[c] (no int32 budget: the
-  accumulator is int32 or int64 as fixedpoint.accumulator16_bits decides at lowering); bias
+  accumulator is int32 or int64 as fixedpoint.accumulator16_bits decides at lowering, below 2^47);
+  a channel whose weights are tiny next to its bias (a dead channel: BatchNorm folded onto ~0
+  weights) gets the coarser weight scale widen_for_bias16 gives, as int8 does with its int32 budget,
+  so |b / (s_in * s_w[c])| + K * 32768 * 128 < 2^47 and its weights round to 0; bias
   correction applies as for int8; a fused Relu/Relu6 becomes [qmin, qmax] on the output's grid.
 - Type-generic ops (MaxPool2D, ReduceMax, Reshape, Transpose, Slice, Split, Pad with value 0,
   nearest Resize, Gather with constant indices) keep their input's dtype and params; marking such
@@ -77,6 +80,28 @@ def int16_values(g: Graph, marked) -> frozenset[str]:
             out.add(n.inputs[0])
             todo.append(n.inputs[0])
     return frozenset(out)
+
+
+def widen_for_bias16(s_w: np.ndarray, b: np.ndarray, s_in: float, k: int, per_channel: bool) -> np.ndarray:
+    """Weight scales for an A16W8 dot product whose int64 bias at s_in * s_w[c] would not leave room
+    for k products below the int64 requantize's bound (fixedpoint.accumulator16_bits):
+         |b[c]| / (s_in * s_w[c]) > 2^47 - 1 - k * 32768 * 128      (a dead channel: weights ~0)
+    Such a channel (only such) gets the scale at which its bias is an int32-sized integer,
+         s_w[c] = |b[c]| / (s_in * 2^31),
+    so its weights round to 0 (their contribution is below the bias's own rounding) and its
+    requantize multiplier s_in * s_w[c] / s_out = (b[c] / s_out) / 2^31 stays above the 2^-32 that
+    fixedpoint.quantize_multiplier flushes to 0 wherever the output grid holds the bias (|b / s_out|
+    >= 1): widening only to the 2^47 edge would leave a multiplier near 2^-32 that rounds to 0."""
+    budget = fixedpoint.ACC64_LIMIT - 1 - k * 32768 * 128
+    if s_in <= 0 or budget <= 0:
+        return s_w
+    b = np.abs(np.asarray(b, np.float64))
+    dead = b / (s_in * np.maximum(s_w.astype(np.float64), 1e-45)) > budget
+    if not dead.any():
+        return s_w
+    need = np.where(dead, b / (s_in * float(fixedpoint.INT32_MAX)), 0.0).astype(np.float32)
+    widened = np.maximum(s_w, need)
+    return widened if per_channel else np.full_like(widened, widened.max())
 
 
 class Builder16(_Builder):
@@ -174,6 +199,9 @@ class Builder16(_Builder):
         if mean_x is not None:
             delta = bias_correction(n.op, w, w_q * s_w.reshape(per_axis), mean_x)
             b = b + (0.0 if delta is None else delta)
+        if fixed is None:
+            s_w = widen_for_bias16(s_w, b, s_in, int(np.prod(w.shape[1:])), self.options.per_channel)
+            w_q = fixedpoint.quantize(w, s_w.reshape(per_axis), 0, -127, 127)
         s_b = np.float64(s_in if s_in > 0 else 1.0) * s_w.astype(np.float64)
         b_q = np.rint(b / s_b)
         if np.abs(b_q).max(initial=0) >= fixedpoint.ACC64_LIMIT:
