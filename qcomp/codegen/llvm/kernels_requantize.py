@@ -47,7 +47,7 @@ def _emit(k, nr: int, live_last: int, right_shifts: bool) -> ir.Function:
     with loop(b, rows, "r") as r:
         row = _ptr(b, out, b.mul(r, o_total))
         for j in range(nr):
-            a = b.load(_ptr(b, acc, b.mul(b.add(b.mul(r, c64(nr)), c64(j)), c64(4 * lanes))), typ=vi32, align=64)
+            a = b.load(_ptr(b, acc, b.mul(b.add(b.mul(r, c64(nr)), c64(j)), c64(4 * lanes))), typ=vi32, align=4 * lanes)
             masked = j == nr - 1 and live_last < lanes
             # right_shifts=False before a masked store (kernels_dot._micro_kernel: LLVM's one-lane case)
             y = requantize_lanes(b, a, mults[j], shifts[j], zero_point, qmin, qmax, even_odd=spec.arch == "x86",
@@ -66,11 +66,12 @@ def store_and_requantize(k, b: ir.IRBuilder, accs: list[list], out, mult, shift,
     """The micro-kernel's side: accs[r][j] to a stack buffer, then one call of tile_requantize."""
     mr, nr = len(accs), len(accs[0])
     vi32 = accs[0][0].type
+    vector_bytes = 4 * vi32.count   # each accumulator vector on its own natural alignment
     with b.goto_entry_block():
         buf = b.alloca(vi32, size=c64(mr * nr), name="acc")
-        buf.align = 64
+        buf.align = vector_bytes
     for r in range(mr):
         for j in range(nr):
-            b.store(accs[r][j], b.gep(buf, [c64(r * nr + j)], source_etype=vi32), align=64)
+            b.store(accs[r][j], b.gep(buf, [c64(r * nr + j)], source_etype=vi32), align=vector_bytes)
     b.call(tile_requantize(k, nr, live_last, right_shifts),
            [buf, out, mult, shift, c64(mr), o_total, zero_point, qmin, qmax])
