@@ -11,12 +11,12 @@ per target: x86-vnni (1 and 2 threads), x86-avx2, arm-sdot (under QEMU).
 import numpy as np
 import pytest
 
-from qcomp.codegen.llvm import emit
 from qcomp.ir import verify
 from qcomp.ref import run_integer
-from qcomp.target import get_target, host_support
 from tests.opcases import graphs16_softmax as gs16
 from tests.opcases.batch import union
+
+from tests.backends.llvm.vector_checks import check_cross, check_host, runs_on
 
 PARTS = [
     ((3, 4, 37), 2, 0.0004, {}),
@@ -45,39 +45,16 @@ def graph():
     return g, feeds, want
 
 
-def _skip(name: str):
-    support = host_support(get_target(name))
-    return pytest.mark.skipif(not support.can_run, reason=f"target {name}: {support.why}")
-
-
-def _check(got: dict, want: dict) -> None:
-    assert sorted(got) == sorted(want)
-    for name, value in want.items():
-        assert got[name].dtype == value.dtype and got[name].shape == value.shape, name
-        np.testing.assert_array_equal(got[name], value, err_msg=name)
-
-
-@_skip("x86-vnni")
+@runs_on("x86-vnni")
 def test_x86_vnni_threads(graph, tmp_path):
-    from qcomp.runtime.llvm import Runner
-    g, feeds, want = graph
-    emit(g, get_target("x86-vnni"), tmp_path)
-    for threads in (1, 2):
-        _check(Runner(tmp_path / "model.so", num_threads=threads).run({k: v.copy() for k, v in feeds.items()}), want)
+    check_host("x86-vnni", graph, tmp_path, threads=(1, 2))
 
 
-@_skip("x86-avx2")
+@runs_on("x86-avx2")
 def test_x86_avx2(graph, tmp_path):
-    from qcomp.runtime.llvm import Runner
-    g, feeds, want = graph
-    emit(g, get_target("x86-avx2"), tmp_path)
-    _check(Runner(tmp_path / "model.so", num_threads=2).run({k: v.copy() for k, v in feeds.items()}), want)
+    check_host("x86-avx2", graph, tmp_path)
 
 
-@_skip("arm-sdot")
+@runs_on("arm-sdot")
 def test_arm_sdot(graph, tmp_path):
-    from qcomp.runtime.llvm_cross import CrossRunner
-    g, feeds, want = graph
-    target = get_target("arm-sdot")
-    emit(g, target, tmp_path)
-    _check(CrossRunner(tmp_path / "runner", target, g.inputs, g.outputs).run(dict(feeds)), want)
+    check_cross("arm-sdot", graph, tmp_path)

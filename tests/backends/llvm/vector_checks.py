@@ -1,0 +1,38 @@
+"""The llvm vector-kernel tests' shared steps: one graph of many parts compiled per target, every
+output compared with the integer reference exactly (test_kernels16_vec.py, test_softmax16_vec.py)."""
+import numpy as np
+import pytest
+
+from qcomp.codegen.llvm import emit
+from qcomp.target import get_target, host_support
+
+
+def runs_on(name: str):
+    """Skip a test where this host cannot run target `name`'s artifacts (the reason named)."""
+    support = host_support(get_target(name))
+    return pytest.mark.skipif(not support.can_run, reason=f"target {name}: {support.why}")
+
+
+def check(got: dict, want: dict) -> None:
+    assert sorted(got) == sorted(want)
+    for name, value in want.items():
+        assert got[name].dtype == value.dtype and got[name].shape == value.shape, name
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def check_host(name: str, graph, tmp_path, threads=(2,)) -> None:
+    """Target `name` (an x86 one) built and run in-process at each thread count: equal to ref."""
+    from qcomp.runtime.llvm import Runner
+    g, feeds, want = graph
+    emit(g, get_target(name), tmp_path)
+    for n in threads:
+        check(Runner(tmp_path / "model.so", num_threads=n).run({k: v.copy() for k, v in feeds.items()}), want)
+
+
+def check_cross(name: str, graph, tmp_path) -> None:
+    """Target `name` (an aarch64 one) built and run under QEMU: equal to ref."""
+    from qcomp.runtime.llvm_cross import CrossRunner
+    g, feeds, want = graph
+    target = get_target(name)
+    emit(g, target, tmp_path)
+    check(CrossRunner(tmp_path / "runner", target, g.inputs, g.outputs).run(dict(feeds)), want)
