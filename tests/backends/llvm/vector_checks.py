@@ -4,7 +4,20 @@ import numpy as np
 import pytest
 
 from qcomp.codegen.llvm import emit
+from qcomp.ir import verify
+from qcomp.ref import run_integer
 from qcomp.target import get_target, host_support
+from tests.opcases.batch import union
+
+
+def with_reference(graphs: list, feeds: dict) -> tuple:
+    """(the parts' union graph, the feeds, the reference's outputs); every part's output must spread
+    over at least 8 values, so a broken kernel shows."""
+    g = verify(union(graphs))
+    want = run_integer(g, feeds)
+    for name, value in want.items():
+        assert np.unique(value).size >= 8, name
+    return g, feeds, want
 
 
 def runs_on(name: str):
