@@ -373,9 +373,11 @@ def section(command: str, facts: dict, clock: float, dp_rate: float, latency: li
                      f"{100 * gops / (dp_rate * 128 * threads / 1e9):.0f} %"])
     lines += table(["layer", "threads", "MMACs", "median ms", "GOPS", "of 2/cycle peak", "of measured vpdpbusd rate"],
                    rows)
-    hit = sum(1 for name, macs, threads, t in convs
-              if 2 * macs / (med_ms(t["qcomp"]) * 1e-3) >= 0.75 * peak_core * threads)
-    lines += ["", f"75 % of the VNNI peak reached on {hit} of {len(convs)} layer x thread cases."]
+    def reached(peak: float) -> int:   # issue 15's goal: large convs at >= 80 % of the VNNI peak of the CPU measured
+        return sum(1 for name, macs, threads, t in convs if 2 * macs / (med_ms(t["qcomp"]) * 1e-3) >= 0.8 * peak * threads)
+    lines += ["", f"80 % of this CPU's VNNI peak (its measured vpdpbusd rate, {dp_rate / clock:.2f}/cycle per core) reached "
+                  f"on {reached(dp_rate * 128)} of {len(convs)} layer x thread cases; 80 % of the 2/cycle peak (a core "
+                  f"that runs 512-bit vpdpbusd whole) on {reached(peak_core)}."]
     if pinned is not None:
         label, t = pinned
         lines += ["", f"Oversubscription probe ({label}, the timing process pinned to one core, median ms): "
