@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 
 from ..ir import ops as irops
-from . import layout
+from . import int_io, layout
 from .context import Attrs, Const, Context, Unsupported, Val, Value
 from .ops_quant import dequantized_weight, int8_params, record_activation, run_float
 
@@ -55,6 +55,8 @@ def _activation_in(ctx: Context, ins: list[Value | None], k: int, what: str) -> 
                 * np.float32(np.asarray(scale).reshape(-1)[0]))
         return Const(real.astype(np.float32), v.name)
     v = ctx.val(v, f"input {k}")
+    if not ctx.dtype(v).is_float and int_io.integer_graph_input(ctx, v, scale, zp):
+        return v   # an integer model input: now the reals it encodes, with these params (int_io.py)
     if not ctx.dtype(v).is_float:   # its quantized values, not the reals they encode: no float op takes them
         raise Unsupported(f"{what} is a {ctx.dtype(v).value} tensor that no QuantizeLinear or QOperator node "
                           f"produced (an integer model input?); qcomp's model inputs are float")
@@ -67,6 +69,7 @@ def _record_output(ctx: Context, node: onnx.NodeProto, outs: list[Value], ins: l
     scale, zp = _params(ctx, ins, k, "output")
     dtype = zp.dtype if zp is not None else np.dtype(np.uint8)
     record_activation(ctx, outs[0], int8_params(scale, zp, dtype, f"output {node.output[0]!r}"), node.output[0])
+    int_io.quantized_graph_output(ctx, node.output[0], dtype, scale, zp, getattr(ctx, "onnx_outputs", set()))
     ctx.quant.formats.add("QOperator")
 
 
