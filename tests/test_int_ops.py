@@ -20,10 +20,10 @@ from qcomp.errors import UnsupportedModelError
 from qcomp.target import get_target, host_support
 
 TARGETS = ("ref", "x86-vnni", "arm-sdot", "dsp-c", "cuda")
-SHAPES = {"c_in": (2, 3, 4, 5), "p_in": (1, 3, 7, 7), "a": (2, 2, 4), "x": (1, 2, 5, 5)}
-IN_TYPES = {"c_in": T.INT8, "p_in": T.UINT8, "a": T.UINT8, "x": T.INT8}
+SHAPES = {"c_in": (2, 3, 4, 5), "p_in": (1, 3, 7, 7), "a": (2, 2, 4), "a2": (6, 4), "x": (1, 2, 5, 5)}
+IN_TYPES = {"c_in": T.INT8, "p_in": T.UINT8, "a": T.UINT8, "a2": T.INT8, "x": T.INT8}
 OUTS = {"clip_out": (T.INT8, (2, 3, 4, 5)), "pool_out": (T.UINT8, (1, 3, 4, 4)),
-        "mm_out": (T.UINT8, (2, 2, 3)), "conv_out": (T.INT8, (1, 3, 5, 5))}
+        "mm_out": (T.UINT8, (2, 2, 3)), "mm2_out": (T.INT8, (6, 5)), "conv_out": (T.INT8, (1, 3, 5, 5))}
 EXACT = ("clip_out", "pool_out")
 
 
@@ -41,6 +41,11 @@ def model(tmp_path_factory):
              numpy_helper.from_array(rng.integers(0, 256, (2, 4, 3)).astype(np.uint8), "b"),
              _scalar(0.007, f32, "b_s"), _scalar(128, np.uint8, "b_z"),
              _scalar(0.05, f32, "y_s"), _scalar(118, np.uint8, "y_z"),
+             # a 2-D B with asymmetric int8 codes (q - zp spans [-115, 140]): a MatMul by a tensor
+             numpy_helper.from_array(np.concatenate([[127, -128], rng.integers(-128, 128, 18)])
+                                     .astype(np.int8).reshape(4, 5), "b2"),
+             _scalar(-13, np.int8, "b2_z"), _scalar(0.06, f32, "y2_s"), _scalar(-9, np.int8, "y2_z"),
+             _scalar(0.015, f32, "a2_s"), _scalar(4, np.int8, "a2_z"),
              _scalar(0.03, f32, "x_s"), _scalar(-5, np.int8, "x_z"),
              numpy_helper.from_array(rng.integers(-127, 128, (3, 2, 3, 3)).astype(np.int8), "w"),
              numpy_helper.from_array(np.array([0.004, 0.006, 0.005], f32), "w_s"),
@@ -53,6 +58,8 @@ def model(tmp_path_factory):
              helper.make_node("Clip", ["pool", "plo", "phi"], ["pool_out"], name="pool_clip"),
              helper.make_node("QLinearMatMul", ["a", "a_s", "a_z", "b", "b_s", "b_z", "y_s", "y_z"], ["mm_out"],
                               name="mm"),
+             helper.make_node("QLinearMatMul", ["a2", "a2_s", "a2_z", "b2", "b_s", "b2_z", "y2_s", "y2_z"],
+                              ["mm2_out"], name="mm2"),
              helper.make_node("QLinearConv", ["x", "x_s", "x_z", "w", "w_s", "w_z", "c_s", "c_z", "bias"],
                               ["conv_out"], name="conv", pads=[1, 1, 1, 1])]
     g = helper.make_graph(nodes, "int_ops",
@@ -83,6 +90,7 @@ def _check(got, want, what):
 def test_float_reference_takes_and_gives_the_codes(model):
     path, feeds, want = model
     g = qcomp.load_model(path, None)
+    assert sorted(n.kind for n in g.nodes if n.kind in ("Dense", "MatMul")) == ["MatMul", "MatMul"]   # b2: no Dense
     _check(qcomp.run_float(g, feeds), want, "float reference")
 
 

@@ -173,13 +173,11 @@ KNOWN: tuple[Known, ...] = (
         'test_dynamicquantizelinear', 'test_dynamicquantizelinear_max_adjusted',
         'test_dynamicquantizelinear_min_adjusted',
     )),
-    Known('QLinearConv / 2-D QLinearMatMul with asymmetric uint8/int8 weights (q - zero point spans [-255, 0] and '
-          '[-115, 141]): outside qcomp\'s symmetric int8 weights [-127, 127], refused as the same '
-          'DequantizeLinear -> Conv / MatMul -> QuantizeLinear model is (the 3-D cases, a MatMul of two '
-          'tensors, pass)',
+    Known('QLinearConv with asymmetric uint8 weights (zero point 255: q - zero point spans [-255, 0]): outside '
+          'qcomp\'s symmetric int8 conv weights [-127, 127], refused as the same DequantizeLinear -> Conv -> '
+          'QuantizeLinear model is',
           "do not fit qcomp's scheme", (
-        'test_qlinearconv', 'test_qlinearmatmul_2D_int8_float16', 'test_qlinearmatmul_2D_int8_float32',
-        'test_qlinearmatmul_2D_uint8_float16', 'test_qlinearmatmul_2D_uint8_float32',
+        'test_qlinearconv',
     )),
     Known('integer model I/O is per tensor and 8-bit (qcomp/frontend/int_io.py): a per-channel (axis) '
           'QuantizeLinear / DequantizeLinear of a model input or output, or int16 codes',
