@@ -1,7 +1,7 @@
 """Standalone ops on int8/uint8 model inputs (qcomp/frontend/int_codes.py, qlinear_ops.py + int_io.py):
-Clip of int8 codes, MaxPool of uint8 codes (and a Clip of that result), QLinearMatMul and QLinearConv
+Clip and Relu of int8 codes, MaxPool of uint8 codes (and a Clip of that result), QLinearMatMul and QLinearConv
 reading integer model inputs and writing integer model outputs, in one seeded model built once per
-target. Clip and MaxPool select codes: every target equals onnxruntime exactly. The QLinear ops
+target. Clip, Relu and MaxPool select codes: every target equals onnxruntime exactly. The QLinear ops
 round a float step (the requantization of their products): within 1 LSB of onnxruntime's integer
 kernels, and every target bit-exact to ref. ConvInteger / MatMulInteger / DynamicQuantizeLinear on
 integer model inputs are refused by name.
@@ -22,9 +22,9 @@ from qcomp.target import get_target, host_support
 TARGETS = ("ref", "x86-vnni", "arm-sdot", "dsp-c", "cuda")
 SHAPES = {"c_in": (2, 3, 4, 5), "p_in": (1, 3, 7, 7), "a": (2, 2, 4), "a2": (6, 4), "x": (1, 2, 5, 5)}
 IN_TYPES = {"c_in": T.INT8, "p_in": T.UINT8, "a": T.UINT8, "a2": T.INT8, "x": T.INT8}
-OUTS = {"clip_out": (T.INT8, (2, 3, 4, 5)), "pool_out": (T.UINT8, (1, 3, 4, 4)),
+OUTS = {"clip_out": (T.INT8, (2, 3, 4, 5)), "relu_out": (T.INT8, (2, 3, 4, 5)), "pool_out": (T.UINT8, (1, 3, 4, 4)),
         "mm_out": (T.UINT8, (2, 2, 3)), "mm2_out": (T.INT8, (6, 5)), "conv_out": (T.INT8, (1, 3, 5, 5))}
-EXACT = ("clip_out", "pool_out")
+EXACT = ("clip_out", "relu_out", "pool_out")
 
 
 def _scalar(v, dtype, name):
@@ -53,6 +53,7 @@ def model(tmp_path_factory):
              _scalar(0.08, f32, "c_s"), _scalar(7, np.int8, "c_z"),
              numpy_helper.from_array(rng.integers(-2000, 2000, 3).astype(np.int32), "bias")]
     nodes = [helper.make_node("Clip", ["c_in", "lo", "hi"], ["clip_out"], name="clip"),
+             helper.make_node("Relu", ["c_in"], ["relu_out"], name="relu"),   # a second reader of c_in
              helper.make_node("MaxPool", ["p_in"], ["pool"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
                               pads=[1, 1, 1, 1]),
              helper.make_node("Clip", ["pool", "plo", "phi"], ["pool_out"], name="pool_clip"),
@@ -65,7 +66,7 @@ def model(tmp_path_factory):
     g = helper.make_graph(nodes, "int_ops",
                           [helper.make_tensor_value_info(k, IN_TYPES[k], list(s)) for k, s in SHAPES.items()],
                           [helper.make_tensor_value_info(k, t, list(s)) for k, (t, s) in OUTS.items()], inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])   # Relu of int8: opset 14
     m.ir_version = 8
     onnx.checker.check_model(m)
     path = tmp_path_factory.mktemp("int_ops") / "int_ops.onnx"

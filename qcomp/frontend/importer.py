@@ -50,7 +50,7 @@ CHECKS.update(ops_recurrent.CHECKS)
 CONVERTERS.update(control_flow.CONVERTERS)   # If, Loop, Scan: resolved at import (control_flow.py)
 CONVERTERS.update(ops_gather.CONVERTERS)     # GatherElements, GatherND, Scatter*, OneHot as one Gather
 CHECKS.update(ops_gather.CHECKS)
-CONVERTERS.update(int_codes.CONVERTERS)      # Clip, MaxPool of int8/uint8 model inputs: on the codes
+CONVERTERS.update(int_codes.CONVERTERS)      # Clip, MaxPool, Relu of int8/uint8 model inputs: on the codes
 SUPPORTED_OPS = tuple(sorted(set(CONVERTERS) | {"Constant", "Shape", "Size"}))
 
 

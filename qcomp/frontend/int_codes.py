@@ -1,6 +1,6 @@
-"""Selection ops on the integer codes of an int8/uint8 graph input (Clip, MaxPool).
+"""Selection ops on the integer codes of an int8/uint8 graph input (Clip, MaxPool, Relu).
 
-ONNX defines Clip and MaxPool on int8/uint8 tensors too: they select or clamp the codes. qcomp
+ONNX defines Clip, MaxPool and Relu on int8/uint8 tensors too: they select or clamp the codes. qcomp
 imports such a node as its float op on integer model I/O of scale 1 and zero point 0, the same
 form int_io.py gives a `Cast(q -> float)` input:
 
@@ -11,11 +11,12 @@ form int_io.py gives a `Cast(q -> float)` input:
     output y (same dtype):     recorded as an integer model output of scale 1, zero point 0: the
                                artifact returns c_y + 128 / c_y, and run_float rint(y / 1) + 0 = y
 
-Quantized, the int8 forms keep those params (MaxPool moves codes; Clip becomes a clamp or a Lut of
-integers on the grid, both exact), so every target returns op(q) bit for bit, with no float step.
+Quantized, the int8 forms keep those params (MaxPool moves codes; Clip and Relu become a clamp or a
+Lut of integers on the grid, both exact), so every target returns op(q) bit for bit, with no float step.
 
 A code value may be read by further code ops (Clip(MaxPool(q))), or be a graph output; a reader of
 any other kind would see reals where ONNX has codes of a wrapping integer type, so it is refused.
+(Abs is not among them: ONNX's int8 |-128| wraps to -128.)
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from . import int_io, ops_conv, ops_math
 from .context import Context, Unsupported, Val, Value
 from .ops_quant import int8_params, record_activation
 
-CODE_OPS = {"Clip": ops_math.clip, "MaxPool": ops_conv.max_pool}
+CODE_OPS = {"Clip": ops_math.clip, "MaxPool": ops_conv.max_pool, "Relu": ops_math.UNARY["Relu"]}
+_NAMES = ", ".join(CODE_OPS)
 _ONE = np.ones(1, np.float32)
 
 
@@ -51,8 +53,8 @@ def _code_input(ctx: Context, node: onnx.NodeProto, x: Val) -> DType:
                      and n.op_type not in CODE_OPS})
     if others:
         raise Unsupported(f"input {name!r} ({t.dtype.np}) is read by {node.op_type} and also by "
-                          f"{', '.join(others)}; qcomp takes an integer input into Clip and MaxPool only where "
-                          f"every reader is one of them")
+                          f"{', '.join(others)}; qcomp takes an integer input into {_NAMES} only where every "
+                          f"reader is one of them")
     zero = np.zeros(1, t.dtype.np)
     g.types[x.name] = TensorType(t.shape, DType.FLOAT32)
     record_activation(ctx, x, int8_params(_ONE, zero, t.dtype.np, f"input {name!r}"), name)
@@ -71,8 +73,8 @@ def _code_outputs(ctx: Context, node: onnx.NodeProto, outs: list[Value], dtype: 
                          and n.op_type not in CODE_OPS})
         if others:
             raise Unsupported(f"output {name!r} ({dtype.np}) of {node.op_type} on integer codes is read by "
-                              f"{', '.join(others)}; qcomp runs Clip and MaxPool on integer codes only where "
-                              f"their results are model outputs or read by Clip or MaxPool")
+                              f"{', '.join(others)}; qcomp runs {_NAMES} on integer codes only where their "
+                              f"results are model outputs or read by one of them")
         zero = np.zeros(1, dtype.np)
         record_activation(ctx, v, int8_params(_ONE, zero, dtype.np, f"output {name!r}"), name)
         if name in graph_outputs:
