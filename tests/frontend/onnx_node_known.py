@@ -164,7 +164,7 @@ KNOWN: tuple[Known, ...] = (
     Known('a standalone ConvInteger / MatMulInteger (int32 outputs of integer model inputs): qcomp\'s integer '
           'products requantize to int8 and have no int32-output form on its backends (imported inside the '
           'dynamic quantization pattern only)',
-          'has no int32-output form', (
+          'no int32-output form', (
         'test_convinteger_with_padding', 'test_convinteger_without_padding', 'test_matmulinteger',
     )),
     Known('a standalone DynamicQuantizeLinear (its codes, run-time scale and zero point as model outputs): qcomp '
