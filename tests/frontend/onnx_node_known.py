@@ -3,8 +3,8 @@
 Every case listed must fail, with a message matching its entry's pattern (test_onnx_node_tests.py);
 a listed case that passes, or fails for another reason, fails the suite, and so does a case that
 fails without being listed. Reasons name what qcomp does not do (a dtype, an attribute value, a
-training output, dynamic shapes), or a part of issue 13 not built yet (integer model I/O, the ops
-that expanded function bodies use).
+training output, dynamic shapes, an integer product with int32 results), or a part of issue 13 not
+built yet (the ops that expanded function bodies use).
 """
 from __future__ import annotations
 
