@@ -62,12 +62,25 @@ def dynamic_quantize_linear(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     x = ctx.val(ctx.inputs(node)[0])
     if not ctx.dtype(x).is_float:
         raise Unsupported(f"input is {ctx.dtype(x).value}; DynamicQuantizeLinear needs float")
+    shown = [o for o in node.output if o and o in getattr(ctx, "onnx_outputs", set())]
+    if shown:   # a standalone DynamicQuantizeLinear: its codes, scale and zero point as model outputs
+        raise Unsupported(f"its output{'s' if len(shown) > 1 else ''} {', '.join(map(repr, shown))} "
+                          f"{'are model outputs' if len(shown) > 1 else 'is a model output'}; qcomp imports "
+                          f"DynamicQuantizeLinear only inside the pattern {PATTERN}, as --quant dynamic "
+                          f"(a scale computed per run is not a model output qcomp's artifacts give)")
     ctx.quant.formats.add("dynamic")
     return [Dyn(x, "q"), DynScale(x, np.ones((), np.float32)), Dyn(x, "zp")]  # type: ignore[list-item]
 
 
 def _integer_product(op_type: str):
     def convert(ctx: Context, node: onnx.NodeProto) -> list[Value]:
+        x = ctx.inputs(node)[0]
+        if isinstance(x, Val) and not ctx.dtype(x).is_float:   # a standalone product of integer tensors
+            raise Unsupported(f"{node.op_type} of the {ctx.dtype(x).value} tensor {node.input[0]!r} (int32 result "
+                              f"sum((a - a_zero_point) * (b - b_zero_point))): qcomp's integer products "
+                              f"requantize to int8 and have no int32-output form on its backends, so it imports "
+                              f"{node.op_type} only inside the pattern {PATTERN}; quantize the float model with "
+                              f"qcomp instead")
         raise Unsupported(f"{node.op_type} of inputs that are not a DynamicQuantizeLinear output and "
                           f"constant weights; qcomp imports the pattern {PATTERN}")
     return convert

@@ -34,6 +34,7 @@ from . import (dynamic_ops, fold, layout, load, ops_conv, ops_math, ops_math_mor
                qlinear_ops, tensors)
 from . import ops_recurrent
 from . import int_io
+from . import int_codes
 from .context import MAX_TENSOR_BYTES, Const, Context, Unsupported, Val, Value, onnx_dtype, too_big
 from .problems import Problems
 from . import ops_einsum, ops_logic, ops_norm, ops_reduce
@@ -49,6 +50,7 @@ CHECKS.update(ops_recurrent.CHECKS)
 CONVERTERS.update(control_flow.CONVERTERS)   # If, Loop, Scan: resolved at import (control_flow.py)
 CONVERTERS.update(ops_gather.CONVERTERS)     # GatherElements, GatherND, Scatter*, OneHot as one Gather
 CHECKS.update(ops_gather.CHECKS)
+CONVERTERS.update(int_codes.CONVERTERS)      # Clip, MaxPool, Relu of int8/uint8 model inputs: on the codes
 SUPPORTED_OPS = tuple(sorted(set(CONVERTERS) | {"Constant", "Shape", "Size"}))
 
 

@@ -1,5 +1,6 @@
-"""Integer model inputs and outputs: a uint8/int8 graph input read by DequantizeLinear, and a graph
-output written by QuantizeLinear.
+"""Integer model inputs and outputs: a uint8/int8 graph input read by DequantizeLinear (or by a QLinear
+op, which dequantizes its inputs with its own params), and a graph output written by QuantizeLinear
+(or by a QLinear op).
 
 qcomp's IR keeps graph inputs and outputs as the reals they encode (ops_quant.py: a QDQ tensor is
 the float value it stands for). For such a model the integer codes of the ONNX tensor are exactly
@@ -27,6 +28,10 @@ from .context import Context, Unsupported, Val
 
 META_KEY = "int_io"
 INT_DTYPES = (DType.INT8, DType.UINT8)
+# ops that read an integer input as the reals (q - z) * s of their own params (qlinear_ops.py)
+DEQUANTIZING_READERS = frozenset({"DequantizeLinear", "QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul",
+                                  "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearSigmoid",
+                                  "QLinearLeakyRelu", "QLinearConcat", "QGemm"})
 
 
 def read(g: Graph) -> dict[str, dict]:
@@ -63,10 +68,10 @@ def integer_graph_input(ctx: Context, q: Val, scale: np.ndarray, zp: np.ndarray 
                               f"qcomp gives an integer input one set of params")
         return True
     others = sorted({n.op_type for n in getattr(ctx, "onnx_nodes", ()) if q.name in n.input
-                     and n.op_type != "DequantizeLinear"})
+                     and n.op_type not in DEQUANTIZING_READERS})
     if others:
-        raise Unsupported(f"input {q.name!r} ({t.dtype.np}) is read by DequantizeLinear and also by "
-                          f"{', '.join(others)}; qcomp takes an integer input through DequantizeLinear only")
+        raise Unsupported(f"input {q.name!r} ({t.dtype.np}) is read by DequantizeLinear or a QLinear op and also "
+                          f"by {', '.join(others)}; qcomp takes an integer input through those only")
     from .ops_quant import int8_params, record_activation
     qp = int8_params(scale, zp, t.dtype.np, f"input {q.name!r}")
     g.types[q.name] = TensorType(t.shape, DType.FLOAT32)

@@ -6,12 +6,17 @@ params of every run-time input and of the output recorded (ops_quant.record_acti
 constant operands dequantized (weights recorded, so their scales are kept):
 
   QLinearConv(x, sx, zx, w, sw, zw, sy, zy, B)  -> Conv(x, (w - zw) * sw, B * sx * sw)   y: (sy, zy)
-  QLinearMatMul(a, sa, za, b, sb, zb, sy, zy)   -> MatMul(a, b)  (a constant b: (b - zb) * sb)
+  QLinearMatMul(a, sa, za, b, sb, zb, sy, zy)   -> MatMul(a, b)  (a constant b: (b - zb) * sb; a Dense weight
+                                                   where b - zb fits [-127, 127], else a tensor operand)
   QLinearAdd / QLinearMul (com.microsoft)       -> Add / Mul
   QLinearGlobalAveragePool, QLinearAveragePool  -> GlobalAveragePool, AveragePool (channels_last too)
   QLinearSigmoid, QLinearLeakyRelu              -> Sigmoid, LeakyRelu
   QLinearConcat(sy, zy, (x, sx, zx)...)         -> Concat
   QGemm(a, sa, za, b, sb, zb, C, sy, zy)        -> Gemm(a, (b - zb) * sb, C * sa * sb)  (alpha 1)
+
+An int8/uint8 graph input read by a QLinear op is an integer model input with that op's params, and
+a QLinear op writing a graph output makes it an integer model output (int_io.py): the standalone
+QLinearMatMul / QLinearConv of a model with integer I/O is the DQ -> MatMul / Conv -> Q form.
 
 The bias of QLinearConv is int32 at scale sx * sw[o]: its real value, computed in float64 and
 stored as float32, quantizes back to the same integers in qcomp's quantize pass (up to 1 unit for
@@ -26,8 +31,9 @@ import numpy as np
 import onnx
 
 from ..ir import ops as irops
-from . import layout
+from . import int_io, layout
 from .context import Attrs, Const, Context, Unsupported, Val, Value
+from .ops_math import matmul_values
 from .ops_quant import dequantized_weight, int8_params, record_activation, run_float
 
 MS = "com.microsoft"
@@ -55,6 +61,8 @@ def _activation_in(ctx: Context, ins: list[Value | None], k: int, what: str) -> 
                 * np.float32(np.asarray(scale).reshape(-1)[0]))
         return Const(real.astype(np.float32), v.name)
     v = ctx.val(v, f"input {k}")
+    if not ctx.dtype(v).is_float and int_io.integer_graph_input(ctx, v, scale, zp):
+        return v   # an integer model input: now the reals it encodes, with these params (int_io.py)
     if not ctx.dtype(v).is_float:   # its quantized values, not the reals they encode: no float op takes them
         raise Unsupported(f"{what} is a {ctx.dtype(v).value} tensor that no QuantizeLinear or QOperator node "
                           f"produced (an integer model input?); qcomp's model inputs are float")
@@ -67,6 +75,7 @@ def _record_output(ctx: Context, node: onnx.NodeProto, outs: list[Value], ins: l
     scale, zp = _params(ctx, ins, k, "output")
     dtype = zp.dtype if zp is not None else np.dtype(np.uint8)
     record_activation(ctx, outs[0], int8_params(scale, zp, dtype, f"output {node.output[0]!r}"), node.output[0])
+    int_io.quantized_graph_output(ctx, node.output[0], dtype, scale, zp, getattr(ctx, "onnx_outputs", set()))
     ctx.quant.formats.add("QOperator")
 
 
@@ -96,10 +105,38 @@ def qlinear_matmul(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     if isinstance(ins[3], Const):
         q = ins[3].array
         scale, zp = _params(ctx, ins, 4, "b")
+        if q.ndim == 2 and not _symmetric_int8(q, zp):
+            return _matmul_by_tensor(ctx, node, ins, a, q, scale, zp)
         b: Value = Const(dequantized_weight(ctx, node.input[3], q, scale, zp, axis=q.ndim - 1), node.input[3])
     else:
         b = _activation_in(ctx, ins, 3, f"input {node.input[3]!r}")
     outs = run_float(ctx, node, "MatMul", [a, b])
+    _record_output(ctx, node, outs, ins, 6)
+    return outs
+
+
+def _symmetric_int8(q: np.ndarray, zp: np.ndarray | None) -> bool:
+    """Whether q - zp (zp per tensor or per column) lies in qcomp's symmetric weight range [-127, 127]."""
+    z = np.zeros(1, np.int64) if zp is None else np.asarray(zp).astype(np.int64).reshape(-1)
+    if z.size not in (1, q.shape[-1]):
+        return True   # dequantized_weight names the mismatch
+    n = q.astype(np.int64) - z
+    return bool(n.size == 0 or (n.min() >= -127 and n.max() <= 127))
+
+
+def _matmul_by_tensor(ctx: Context, node: onnx.NodeProto, ins: list[Value | None], a: Value, q: np.ndarray,
+                      scale: np.ndarray, zp: np.ndarray | None) -> list[Value]:
+    """A 2-D constant B whose q - zp leaves [-127, 127] (asymmetric uint8/int8 weights, as ONNX's own
+    QLinearMatMul examples have): not a Dense weight (qcomp's weights are symmetric int8), but the
+    second operand of a MatMul, B = float32((q - zp) * s) exactly, which the quantize pass gives int8
+    params of its own (an asymmetric zero point is allowed there) like any MatMul of two tensors."""
+    s = np.asarray(scale, np.float32).reshape(-1)
+    z = np.zeros(1, np.int64) if zp is None else np.asarray(zp).astype(np.int64).reshape(-1)
+    if s.size not in (1, q.shape[-1]) or not np.all(np.isfinite(s)):
+        raise Unsupported(f"b_scale has {s.size} values; B of shape {q.shape} needs 1 or {q.shape[-1]} finite ones")
+    real = ((q.astype(np.int64) - z).astype(np.float32) * s).astype(np.float32)
+    b = Val(ctx.constant(real, node.input[3]), layout.identity(2))
+    outs = [matmul_values(ctx, a, b, ctx.out_name())]
     _record_output(ctx, node, outs, ins, 6)
     return outs
 

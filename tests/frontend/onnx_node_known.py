@@ -3,8 +3,8 @@
 Every case listed must fail, with a message matching its entry's pattern (test_onnx_node_tests.py);
 a listed case that passes, or fails for another reason, fails the suite, and so does a case that
 fails without being listed. Reasons name what qcomp does not do (a dtype, an attribute value, a
-training output, dynamic shapes), or a part of issue 13 not built yet (integer model I/O, the ops
-that expanded function bodies use).
+training output, dynamic shapes, an integer product with int32 results), or a part of issue 13 not
+built yet (the ops that expanded function bodies use).
 """
 from __future__ import annotations
 
@@ -161,11 +161,22 @@ KNOWN: tuple[Known, ...] = (
         'test_dequantizelinear_blocked', 'test_quantizelinear_blocked_asymmetric',
         'test_quantizelinear_blocked_symmetric',
     )),
-    Known('a standalone QuantizeLinear / DequantizeLinear / QLinearConv / ConvInteger / MatMulInteger / '
-          'DynamicQuantizeLinear on graph inputs or outputs: integer model I/O, a later part of issue 13',
-          'QuantizeLinear|DequantizeLinear|QLinearConv|ConvInteger|MatMulInteger|dynamic quantization', (
-        'test_convinteger_with_padding', 'test_convinteger_without_padding', 'test_dynamicquantizelinear',
-        'test_dynamicquantizelinear_max_adjusted', 'test_dynamicquantizelinear_min_adjusted', 'test_matmulinteger',
+    Known('a standalone ConvInteger / MatMulInteger (int32 outputs of integer model inputs): qcomp\'s integer '
+          'products requantize to int8 and have no int32-output form on its backends (imported inside the '
+          'dynamic quantization pattern only)',
+          'no int32-output form', (
+        'test_convinteger_with_padding', 'test_convinteger_without_padding', 'test_matmulinteger',
+    )),
+    Known('a standalone DynamicQuantizeLinear (its codes, run-time scale and zero point as model outputs): qcomp '
+          'imports it inside the dynamic quantization pattern only (--quant dynamic)',
+          'DynamicQuantizeLinear only inside the pattern', (
+        'test_dynamicquantizelinear', 'test_dynamicquantizelinear_max_adjusted',
+        'test_dynamicquantizelinear_min_adjusted',
+    )),
+    Known('QLinearConv with asymmetric uint8 weights (zero point 255: q - zero point spans [-255, 0]): outside '
+          'qcomp\'s symmetric int8 conv weights [-127, 127], refused as the same DequantizeLinear -> Conv -> '
+          'QuantizeLinear model is',
+          "do not fit qcomp's scheme", (
         'test_qlinearconv',
     )),
     Known('integer model I/O is per tensor and 8-bit (qcomp/frontend/int_io.py): a per-channel (axis) '
@@ -173,20 +184,6 @@ KNOWN: tuple[Known, ...] = (
           'quantized per channel|quantized to int16|is int16; qcomp takes uint8 and int8', (
         'test_dequantizelinear_axis', 'test_dequantizelinear_int16', 'test_quantizelinear_axis',
         'test_quantizelinear_int16',
-    )),
-    Known("Clip and MaxPool of int8 / uint8 graph inputs: qcomp's float ops take float32 (integer model I/O, a "
-          'later part of issue 13)',
-          'Clip of a non-float|min \\(input 1\\) is computed|max \\(input 2\\) is computed|MaxPool input is u8', (
-        'test_clip_default_int8_inbounds', 'test_clip_default_int8_max', 'test_clip_default_int8_min',
-        'test_maxpool_2d_uint8',
-    )),
-    Known('a standalone QLinearMatMul on int8 / uint8 graph inputs: integer model I/O, a later part of issue 13 '
-          '(refused by name; before this harness, qcomp imported the raw integers as the reals)',
-          r"QLinearMatMul.*no QuantizeLinear or QOperator node produced", (
-        'test_qlinearmatmul_2D_int8_float16', 'test_qlinearmatmul_2D_int8_float32',
-        'test_qlinearmatmul_2D_uint8_float16', 'test_qlinearmatmul_2D_uint8_float32',
-        'test_qlinearmatmul_3D_int8_float16', 'test_qlinearmatmul_3D_int8_float32',
-        'test_qlinearmatmul_3D_uint8_float16', 'test_qlinearmatmul_3D_uint8_float32',
     )),
     Known("SpaceToDepth mode CRD is new in opset 28; SpaceToDepth of opsets 11 to 21 (what qcomp imports) has "
           "the DCR order only, so onnx's version converter refuses the case",

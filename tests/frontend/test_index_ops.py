@@ -78,3 +78,23 @@ def test_float_indices_are_refused_by_name():
     with pytest.raises(UnsupportedModelError, match="'mover'.*indices") as e:
         import_onnx(m)
     assert "int32 or int64" in str(e.value)
+
+
+@pytest.mark.parametrize("data_shape, idx_shape, batch_dims, ir_op", [
+    ((5, 3, 2), (2, 4, 1), 0, "Gather"),   # rows of axis 0: data[idx[..., 0]]
+    ((6,), (3, 1), 0, "Gather"),            # rank-1 data: scalars
+    ((2, 5, 3), (2, 4, 1), 1, "GatherND"),  # batch_dims 1: rows of axis 1, per batch
+])
+def test_gather_nd_of_rows_is_exact(data_shape, idx_shape, batch_dims, ir_op):
+    """GatherND whose index rows have length 1 and batch_dims 0 imports as Gather along axis 0 (the same
+    selection, negative indices counting from the end in both); with batch_dims > 0 it stays GatherND."""
+    m = model([helper.make_node("GatherND", ["x", "i"], ["y"], batch_dims=batch_dims)],
+              {"x": data_shape, "i": idx_shape}, ["y"], opset=13, dtypes={"i": TensorProto.INT64})
+    rng = np.random.default_rng(5)
+    d = data_shape[batch_dims]
+    feeds = {"x": rng.standard_normal(data_shape).astype(np.float32),
+             "i": rng.integers(-d, d, idx_shape).astype(np.int64)}
+    feeds["i"].reshape(-1)[:2] = (-d, d - 1)   # both ends of the range
+    g = import_onnx(m)
+    assert [type(n.op).__name__ for n in g.nodes if type(n.op).__name__ in ("Gather", "GatherND")] == [ir_op]
+    np.testing.assert_array_equal(run_float(g, feeds)["y"], run_onnxruntime(m, feeds)["y"])

@@ -369,3 +369,8 @@ CASES += [
     C("gather_elements_nd_run_time", ic.gather_index_ops),
     C("scatter_elements_nd_run_time", ic.scatter_index_ops),
 ]
+
+# ---- standalone QLinearMatMul on integer model I/O (int_ops_cases.py): a constant asymmetric B ----
+from . import int_ops_cases as ioc  # noqa: E402
+
+CASES += [C("matmul_constant_b_asymmetric_zp", ioc.matmul_constant_b)]
