@@ -18,6 +18,8 @@ a copy that xors every byte with `mask` (0x80 or 0): integer operations only, ex
     output v:  written by a Dequantize of an int8 value c with params (s, z - shift) per tensor, read
                by no node and listed once: the Dequantize is replaced by  v[i] = c[i] ^ mask
 
+Per-channel (axis) and int16 codes (a table row with "axis") have no int8 form with the model's
+params: such a tensor crosses the ABI as its reals (has_codes 0), as without the flag.
 A tensor the model states as codes but that fails these conditions (computed in float under
 --quant dynamic / weight, other params) has `nodes` empty: QCOMP_MODEL_CODES then returns
 QCOMP_ERR_NO_RAW_FORM before running anything.
@@ -56,7 +58,8 @@ class ModelTensor:
 
 
 def _table(g: Graph) -> dict[str, dict]:
-    return json.loads(g.meta.get("int_io", "{}"))   # qcomp.frontend.int_io.META_KEY (the IR stays frontend-free)
+    """The per-tensor 8-bit rows of qcomp.frontend.int_io's table (META_KEY; the IR stays frontend-free)."""
+    return {k: t for k, t in json.loads(g.meta.get("int_io", "{}")).items() if "axis" not in t}
 
 
 def _matches(q, dtype: DType, scale: float, zero_point: int) -> bool:

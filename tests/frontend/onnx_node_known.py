@@ -168,12 +168,6 @@ KNOWN: tuple[Known, ...] = (
         'test_dynamicquantizelinear_max_adjusted', 'test_dynamicquantizelinear_min_adjusted', 'test_matmulinteger',
         'test_qlinearconv',
     )),
-    Known('integer model I/O is per tensor and 8-bit (qcomp/frontend/int_io.py): a per-channel (axis) '
-          'QuantizeLinear / DequantizeLinear of a model input or output, or int16 codes',
-          'quantized per channel|quantized to int16|is int16; qcomp takes uint8 and int8', (
-        'test_dequantizelinear_axis', 'test_dequantizelinear_int16', 'test_quantizelinear_axis',
-        'test_quantizelinear_int16',
-    )),
     Known("Clip and MaxPool of int8 / uint8 graph inputs: qcomp's float ops take float32 (integer model I/O, a "
           'later part of issue 13)',
           'Clip of a non-float|min \\(input 1\\) is computed|max \\(input 2\\) is computed|MaxPool input is u8', (
