@@ -213,3 +213,37 @@ def test_codes_of_a_float_computed_output_are_refused_at_the_abi(artifacts, want
     assert _run_ex(lib, _frame("u8"), np.uint8, abi.MODEL_CODES)[0] == abi.STATUS_OF["QCOMP_ERR_NO_RAW_FORM"]
     got = art.run({"image": _frame("u8")})["out"]
     assert got.dtype == np.uint8 and np.abs(got.astype(int) - want["u8"]).max() <= 1
+
+
+def test_gpu_runner_codes_with_the_stand_in_driver(artifacts, want, tmp_path):
+    """GpuRunner (the real-GPU host code) with QCOMP_MODEL_CODES, against the stand-in driver of
+    tests/backends/cuda (device memory in host arrays, launches run by the CPU emulation): the
+    Quantize launch is skipped, the int8 form copied into the workspace, the codes come back."""
+    import shutil
+    import struct
+    from pathlib import Path
+
+    from qcomp.runtime.cuda import compile_emulation
+    from qcomp.runtime.cuda_driver import FATBIN_MAGIC, GpuRunner
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "backends" / "cuda"))
+    try:
+        from test_cuda_driver_runtime import EmulatingDriver
+    finally:
+        sys.path.pop(0)
+    art = artifacts("u8", "cuda")
+    out = tmp_path / "cuda"
+    shutil.copytree(art.path, out)
+    payload = b"stand-in fatbin"   # the stand-in never decodes past the header
+    (out / "model.fatbin").write_bytes(struct.pack("<IHHQ", FATBIN_MAGIC, 1, 16, len(payload)) + payload)
+    manifest = {**art.manifest, "files": {**art.manifest["files"], "fatbin": "model.fatbin"}}
+    lib = ctypes.CDLL(str(compile_emulation(out, manifest)))
+    driver = EmulatingDriver(lib, {k["kernel"]: len(k["args"]) for k in manifest["launches"]})
+    runner = GpuRunner(out, manifest, driver=driver)
+    try:
+        launches = driver.calls.count("cuLaunchKernel")
+        got = runner.run({"image": _frame("u8")}, codes=True)["out"]
+        assert driver.calls.count("cuLaunchKernel") - launches == len(manifest["launches"]) - 1   # no Quantize
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, want["u8"])
+    finally:
+        runner.close()
