@@ -38,12 +38,12 @@ from llvmlite import ir
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, Node
+from ...ir.io_codes import code_nodes
 from ...ir.io_quant import input_forms, output_forms
 from ...ir.memory import MemoryPlan
 from ...target import Target
-from .cpucheck import SYMBOL as CPU_SYMBOL
-from ...ir.io_codes import code_nodes
 from .abi_codes import emit_model_info, xor_copy
+from .cpucheck import SYMBOL as CPU_SYMBOL
 from .cpucheck import cpu_check_expr
 from .irgen import F32, I32, I64, PTR, Module, c32, c64, memcpy
 from .profile import Profiler
