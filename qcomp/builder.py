@@ -402,12 +402,8 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
     from .frontend.int_io import read as read_int_io   # integer model I/O (qcomp/int_io.py)
     from .int_io import annotate
     annotate(manifest["inputs"] + manifest["outputs"], read_int_io(q))
-    from .ir.io_codes import model_inputs, model_outputs   # QCOMP_MODEL_CODES: exact on the lowered graph
-    stated = dict(zip(lowered.inputs, model_inputs(lowered))) | dict(zip(lowered.outputs, model_outputs(lowered)))
-    for e in manifest["inputs"] + manifest["outputs"]:
-        m = stated.get(e["name"])
-        if m is not None and m.has_codes and m.exact and "int_dtype" in e:
-            e["int_codes"] = True
+    from .int_codes import mark_codes
+    mark_codes(manifest["inputs"] + manifest["outputs"], lowered)   # "int_codes": QCOMP_MODEL_CODES runs them
     for key, value in backend_files.items():
         manifest[key] = manifest[key] | value if key == "files" else value
     write_manifest(out, manifest)

@@ -38,6 +38,16 @@ def plan(manifest: dict, feeds: dict) -> bool:
     return (bool(ints) and kinds == {False} and all(t.get("int_codes") for t in entries if "int_dtype" in t))
 
 
+def mark_codes(entries: list[dict], lowered) -> None:
+    """Manifest rows (builder) of integer tensors whose codes form is exact on the lowered graph gain
+    "int_codes": true (qcomp.ir.io_codes; a backend's own rewrites keep it exact)."""
+    stated = dict(zip(lowered.inputs, model_inputs(lowered))) | dict(zip(lowered.outputs, model_outputs(lowered)))
+    for e in entries:
+        m = stated.get(e["name"])
+        if m is not None and m.has_codes and m.exact and "int_dtype" in e:
+            e["int_codes"] = True
+
+
 def feeds_manifest(manifest: dict) -> dict:
     """The manifest as check_feeds sees a codes run: integer inputs in the model's dtype."""
     return {**manifest, "inputs": [dict(t, dtype=t["int_dtype"]) if "int_dtype" in t else t
