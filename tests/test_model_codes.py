@@ -7,7 +7,7 @@ per-channel weights) -> QuantizeLinear -> uint8 output (zero point 130), and the
 the host into a shared library) and cuda (emulated), each run through its C ABI / runner with the
 flag: outputs equal the reference interpreter's codes and onnxruntime's, bit for bit; the version-2
 calls (float qcomp_run, raw flags) give what they gave; bad flags, bad indices and wrong feed
-dtypes give the named errors. About 30 s (seven small builds, one host compile of C sources).
+dtypes give the named errors; the QEMU runners of arm-sdot and cortex-m4 take the codes too.
 """
 from __future__ import annotations
 
@@ -172,6 +172,16 @@ def test_artifact_run_codes_bit_exact(artifacts, want, target, kind):
     raw = art.run({"image": frame}, raw=True)["out"]
     assert raw.dtype == np.int8
     np.testing.assert_array_equal(raw, (want[kind].view(np.uint8) ^ mask).view(np.int8))   # --raw: the int8 form
+
+
+@pytest.mark.parametrize("target", ("arm-sdot", "cortex-m4"))
+def test_cross_runners_take_the_codes(artifacts, want, target):
+    """The static aarch64 runner (runtime/llvm/runner.c --codes) and the Cortex-M runner (mode byte
+    QCOMP_MODEL_CODES), under QEMU."""
+    art = artifacts("u8", target)
+    got = art._runner.run({"image": _frame("u8")}, codes=True)["out"]
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, want["u8"])
 
 
 def test_cuda_plan_replaces_the_input_quantize_on_the_host(artifacts):
