@@ -9,6 +9,8 @@
     WORKSPACE_ALIGN  QCOMP_WORKSPACE_ALIGN: the workspace's alignment, and that of every planned
                      offset and constant table (a cache line, and a zmm register)
     RAW_INPUTS, RAW_OUTPUTS, ABI_VERSION, MAX_RANK (the length of qcomp_tensor_info.shape)
+    MODEL_CODES      the run flag of the model's own integer codes (version 3); RUN_FLAGS every
+                     flag bit qcomp_run_ex defines (any other bit: QCOMP_ERR_BAD_FLAGS)
 
 Every backend that prints a status string, a dtype code or an alignment (C templates, LLVM IR,
 CUDA), and every runtime that interprets one, takes it from here; tests/backends/test_abi_facts.py
@@ -65,6 +67,8 @@ WORKSPACE_ALIGN: int = _DEFINES["QCOMP_WORKSPACE_ALIGN"]
 RAW_INPUTS: int = _DEFINES["QCOMP_RAW_INPUTS"]
 RAW_OUTPUTS: int = _DEFINES["QCOMP_RAW_OUTPUTS"]
 ABI_VERSION: int = _DEFINES["QCOMP_ABI_VERSION"]
+MODEL_CODES: int = _DEFINES["QCOMP_MODEL_CODES"]
+RUN_FLAGS: int = RAW_INPUTS | RAW_OUTPUTS | MODEL_CODES
 STATUS_OF: dict[str, int] = {s.name: s.value for s in STATUS}
 DTYPE_OF_NUMPY: dict[np.dtype, Dtype] = {d.np: d for d in DTYPES}
 NUMPY_OF_CODE: dict[int, np.dtype] = {d.value: d.np for d in DTYPES}

@@ -182,9 +182,18 @@ class Artifact:
         targets in the last bits (ARCHITECTURE.md section 3): exact comparisons between targets are
         for the int8 outputs. dsp-c and cortex-m4 have no float kernels: every output they build has
         an int8 form. A model with integer inputs or outputs (manifest "int_dtype", qcomp/int_io.py)
-        takes its uint8/int8 codes and returns them (raw=True: the int8 forms, as above)."""
+        takes its uint8/int8 codes and returns them (raw=True: the int8 forms, as above): through
+        QCOMP_MODEL_CODES, with no float step (qcomp/int_codes.py)."""
+        from . import int_codes
         from .int_io import feeds_in, has_int_io, outputs_out
-        if has_int_io(self.manifest):   # integer model I/O: the model's uint8/int8 codes (qcomp/int_io.py)
+        if has_int_io(self.manifest) and int_codes.plan(self.manifest, feeds):   # the model's codes, no float step
+            checked = check_feeds(int_codes.feeds_manifest(self.manifest), feeds)
+            if self._runner is not None:
+                outs = self._runner.run(checked, raw=raw, codes=True)
+            else:
+                outs = int_codes.run_ref(self._graph, checked, raw)
+            return int_codes.raw_forms(self.manifest, outs) if raw else outs
+        if has_int_io(self.manifest):   # integer model I/O fed its reals, or an artifact before ABI version 3
             return outputs_out(self.manifest, self._run(feeds_in(self.manifest, feeds), raw=True), raw)
         return self._run(feeds, raw)
 

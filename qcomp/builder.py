@@ -402,6 +402,8 @@ def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOpti
     from .frontend.int_io import read as read_int_io   # integer model I/O (qcomp/int_io.py)
     from .int_io import annotate
     annotate(manifest["inputs"] + manifest["outputs"], read_int_io(q))
+    from .int_codes import mark_codes
+    mark_codes(manifest["inputs"] + manifest["outputs"], lowered)   # "int_codes": QCOMP_MODEL_CODES runs them
     for key, value in backend_files.items():
         manifest[key] = manifest[key] | value if key == "files" else value
     write_manifest(out, manifest)

@@ -9,6 +9,10 @@ dtype, scale and zero point).
                                       x = float32((q - z) * s) it reads quantizes back to q - 128 / q
                                       exactly (|q - z| <= 255 and s x (1/s) is within 2 ulps of 1)
 
+Per-channel (axis) and int16 integer tensors ("axis" in int_quant, qcomp.frontend.int_io) have no
+int8 form with the model's params: they cross the artifact as their reals, x = (q - z[c]) * s[c] in and
+y = saturate(round_half_even(x / s[c]) + z[c]) out (c: the index along the axis; `wide`).
+
 The C ABI takes the same int8 codes directly (`qcomp_run_ex` with QCOMP_RAW_INPUTS /
 QCOMP_RAW_OUTPUTS; a uint8 tensor's code is q - 128, i.e. q ^ 0x80).
 A float feed for an integer input is still accepted (the reals, as before).
@@ -22,6 +26,20 @@ from .errors import InputError, QcompError
 SHIFT = {"uint8": 128, "int8": 0}
 
 
+def wide(t: dict) -> bool:
+    """A per-channel or int16 integer tensor (int_quant or table row), carried as its reals."""
+    return "axis" in t
+
+
+def _params(t: dict, ndim: int):
+    """(scale, zero point) of a table row / int_quant, broadcastable against an ndim-array."""
+    if t.get("axis") is None:
+        return np.float32(t["scale"]), np.int64(t["zero_point"])
+    shape = [1] * ndim
+    shape[t["axis"]] = -1
+    return (np.asarray(t["scales"], np.float32).reshape(shape), np.asarray(t["zero_points"], np.int64).reshape(shape))
+
+
 def has_int_io(manifest: dict) -> bool:
     return any("int_dtype" in t for t in manifest["inputs"] + manifest["outputs"])
 
@@ -33,6 +51,9 @@ def annotate(entries: list[dict], table: dict[str, dict]) -> None:
         if t is not None:
             e["int_dtype"] = t["dtype"]
             e["int_quant"] = {"scale": t["scale"], "zero_point": t["zero_point"]}
+            if wide(t):   # its reals at the ABI (qcomp's own int8 form, if any, is calibrated)
+                e["int_quant"] = {k: t[k] for k in ("scale", "zero_point", "axis", "scales", "zero_points")}
+                continue
             q = e.get("quant")
             if q is None:   # no int8 form (--quant weight / dynamic, a float region): see outputs_out
                 continue
@@ -56,8 +77,8 @@ def feeds_in(manifest: dict, feeds: dict) -> dict:
         if a.dtype != np.dtype(dt):
             raise InputError(f"input {name!r} has dtype {a.dtype}, expected {dt} (the model's integer input) or "
                              f"float32 (its reals)")
-        q = t["int_quant"]
-        out[name] = ((a.astype(np.int32) - q["zero_point"]).astype(np.float32) * np.float32(q["scale"]))
+        scale, zp = _params(t["int_quant"], a.ndim)
+        out[name] = ((a.astype(np.int64) - zp).astype(np.float32) * scale).astype(np.float32)
     return out
 
 
@@ -67,8 +88,9 @@ def outputs_out(manifest: dict, raw_out: dict, raw: bool) -> dict:
     out = {}
     for t in manifest["outputs"]:
         name, v, q = t["name"], raw_out[t["name"]], t.get("quant")
-        if "int_dtype" in t and not raw and q is None:   # computed in float: QuantizeLinear as ONNX does it
-            out[name] = float_outputs({name: {"dtype": t["int_dtype"], **t["int_quant"]}}, {name: v})[name]
+        if "int_dtype" in t and not raw and (q is None or wide(t["int_quant"])):   # QuantizeLinear as ONNX does it
+            real = v if q is None else (v.astype(np.float32) - np.float32(q["zero_point"])) * np.float32(q["scale"])
+            out[name] = float_outputs({name: {"dtype": t["int_dtype"], **t["int_quant"]}}, {name: real})[name]
         elif raw or q is None:   # --raw: the int8 form, as for every other output
             out[name] = v
         elif "int_dtype" in t:
@@ -91,9 +113,11 @@ def float_outputs(table: dict[str, dict], outs: dict) -> dict:
     out = dict(outs)
     for name, t in table.items():
         if name in outs and np.asarray(outs[name]).dtype.kind == "f":
-            lo, hi = (0, 255) if t["dtype"] == "uint8" else (-128, 127)
-            y = np.rint(np.asarray(outs[name], np.float32) / np.float32(t["scale"])) + t["zero_point"]
-            out[name] = np.clip(y, lo, hi).astype(t["dtype"])
+            info = np.iinfo(np.dtype(t["dtype"]))
+            x = np.asarray(outs[name], np.float32)
+            scale, zp = _params(t, x.ndim)
+            y = np.rint(x / scale).astype(np.float64) + zp
+            out[name] = np.clip(y, info.min, info.max).astype(t["dtype"])
     return out
 
 

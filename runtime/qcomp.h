@@ -1,4 +1,4 @@
-/* qcomp artifact ABI (version 2).
+/* qcomp artifact ABI (version 3).
  *
  * Every compiled qcomp artifact (model.so / libmodel.a / generated C) exports these functions.
  * The caller owns all memory: it asks for the workspace size, provides the workspace and the
@@ -16,7 +16,8 @@
  * caller written for version N runs every artifact of version >= N unchanged; a caller that uses
  * a function of version N checks qcomp_abi_version() >= N first. Version 2 added the per-node
  * profiler (qcomp_profiled_nodes, qcomp_profiled_node_name, qcomp_set_profiler) and
- * QCOMP_ERR_UNSUPPORTED.
+ * QCOMP_ERR_UNSUPPORTED. Version 3 added the model's own integer codes at the ABI (QCOMP_MODEL_CODES,
+ * qcomp_input_model_info, qcomp_output_model_info, qcomp_model_tensor_info) and QCOMP_ERR_BAD_FLAGS.
  */
 #ifndef QCOMP_H
 #define QCOMP_H
@@ -28,7 +29,7 @@
 extern "C" {
 #endif
 
-#define QCOMP_ABI_VERSION 2
+#define QCOMP_ABI_VERSION 3
 
 typedef enum {
   QCOMP_OK = 0,                   /* ok */
@@ -40,7 +41,8 @@ typedef enum {
   QCOMP_ERR_INTERNAL = 6,         /* internal error (or a float form compiled out by QCOMP_NO_FLOAT) */
   QCOMP_ERR_NO_RAW_FORM = 7,      /* raw I/O asked for a tensor that has no integer form */
   QCOMP_ERR_BAD_INPUT = 8,        /* an input value is out of range (a Gather index) */
-  QCOMP_ERR_UNSUPPORTED = 9       /* this artifact does not implement the call (per-node profiling: llvm artifacts only) */
+  QCOMP_ERR_UNSUPPORTED = 9,      /* this artifact does not implement the call (per-node profiling: llvm artifacts only) */
+  QCOMP_ERR_BAD_FLAGS = 10        /* qcomp_run_ex flags hold a bit this ABI version does not define */
 } qcomp_status;
 
 #define QCOMP_WORKSPACE_ALIGN 64
@@ -80,6 +82,37 @@ qcomp_status qcomp_run_ex(void *workspace, size_t workspace_size,
                           const void *const *inputs, void *const *outputs, int32_t flags);
 int32_t qcomp_output_raw_dtype(int32_t index);
 const char *qcomp_status_string(qcomp_status status);
+
+/* The model's own integer codes (version 3). A model whose input is uint8/int8 read by a
+ * DequantizeLinear (or a Cast to float), or whose output is written by a QuantizeLinear, states an
+ * integer dtype, a scale and a zero point for that tensor; qcomp_tensor_info describes the float
+ * buffer of plain qcomp_run and the int8 form of raw I/O instead. qcomp_input_model_info /
+ * qcomp_output_model_info give the model's view of tensor `index`: one struct getter per side, like
+ * qcomp_input_info, so that a caller reads a tensor's dtype and params in one call that cannot
+ * disagree with itself. For a tensor the model does not state as integer codes, dtype is the
+ * qcomp_tensor_info dtype and has_codes, scale and zero_point are 0.
+ *
+ * qcomp_run_ex flag QCOMP_MODEL_CODES: every input and output with has_codes = 1 takes / returns the
+ * model's codes in the model's dtype (uint8 as uint8, int8 as int8; value = (code - zero_point) *
+ * scale), converted inside the artifact with integer operations only (the int8 form of a uint8 code
+ * q is q ^ 0x80, of an int8 code the code itself). For those tensors the flag replaces the raw flag
+ * of their side; every other tensor follows QCOMP_RAW_INPUTS / QCOMP_RAW_OUTPUTS (or neither) as in
+ * version 2. QCOMP_MODEL_CODES | QCOMP_RAW_INPUTS | QCOMP_RAW_OUTPUTS is thus "every tensor as an
+ * integer": the model's codes where it states them, qcomp's int8 form elsewhere. A flag bit not
+ * defined here gives QCOMP_ERR_BAD_FLAGS; QCOMP_MODEL_CODES on an artifact where a has_codes tensor
+ * has no exact int8 form (computed in float: --quant dynamic / weight) gives QCOMP_ERR_NO_RAW_FORM;
+ * neither runs anything. */
+#define QCOMP_MODEL_CODES 4
+
+typedef struct {
+  qcomp_dtype dtype;     /* the model's dtype: the buffer qcomp_run_ex takes / returns under QCOMP_MODEL_CODES */
+  int32_t has_codes;     /* 1: the model states integer codes for this tensor (dtype QCOMP_UINT8 or QCOMP_INT8) */
+  float scale;           /* the model's own scale and zero point (its DequantizeLinear / QuantizeLinear; */
+  int32_t zero_point;    /* a Cast-to-float input: 1 and 0) */
+} qcomp_model_tensor_info;
+
+qcomp_status qcomp_input_model_info(int32_t index, qcomp_model_tensor_info *info);
+qcomp_status qcomp_output_model_info(int32_t index, qcomp_model_tensor_info *info);
 
 /* Threads the kernels use (llvm-backend artifacts): n > 0 sets the count, 0 restores the default
  * (the QCOMP_NUM_THREADS environment variable if set, else the CPUs this process may run on).

@@ -24,6 +24,7 @@ ALLOWED = {
     "errors": set(),
     "calibdata": set(),
     "int_io": set(),            # integer model I/O of artifacts and the float reference (api-level helpers)
+    "int_codes": {"ir", "ref"},   # QCOMP_MODEL_CODES runs of artifacts (api-level: the ref target's codes graph)
     "report": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata", "accuracy"},   # api-level: quantizes as build does
     "accuracy": {"ir", "ref", "passes", "fixedpoint", "builder", "calibdata", "target", "int_io", "protocol"},   # api-level: sensitivity, --accuracy
 }

@@ -53,6 +53,8 @@ def integer_graph_input(ctx: Context, q: Val, scale: np.ndarray, zp: np.ndarray 
     g = ctx.graph
     if q.name not in g.inputs:
         return False
+    if g.types[q.name].dtype in INT_DTYPES + WIDE_DTYPES and _wide(g.types[q.name].dtype, scale, zp):
+        return _wide_input(ctx, q, scale, zp)
     if g.types[q.name].dtype not in INT_DTYPES:
         raise Unsupported(f"input {q.name!r} is {g.types[q.name].dtype.np}; qcomp takes uint8 and int8 "
                           f"integer model inputs into DequantizeLinear")
@@ -141,3 +143,70 @@ def reciprocal_divisors(g: Graph) -> None:
             continue
         r = g.add_constant(f"{n.inputs[1]}_reciprocal", (1.0 / c.astype(np.float64)).astype(np.float32))
         n.op, n.inputs = ops.Mul(), (n.inputs[0], r)
+
+
+# Per-channel (axis) and int16 model inputs and outputs: the model's codes have no int8 form with the
+# model's own params (qcomp quantizes activations per tensor, int16 ones symmetric), so the tensor is
+# carried as the reals it encodes, calibrated like any float input / output, and its table row gains
+# "axis" (None: per tensor), "scales" and "zero_points". qcomp.int_io maps codes <-> reals with them:
+# x = (q - z[c]) * s[c] in, y = saturate(round_half_even(x / s[c]) + z[c]) out (c: the index along axis).
+WIDE_DTYPES = (DType.INT16,)
+
+
+def _wide(dtype: DType, scale: np.ndarray, zp: np.ndarray | None) -> bool:
+    return dtype in WIDE_DTYPES or np.asarray(scale).size > 1 or (zp is not None and np.asarray(zp).size > 1)
+
+
+def _record_wide(g: Graph, name: str, dtype: DType, scale: np.ndarray, zp: np.ndarray | None, axis: int,
+                 shape: tuple[int, ...]) -> None:
+    s = np.asarray(scale, np.float32).reshape(-1)
+    z = np.zeros(s.size, np.int64) if zp is None else np.asarray(zp).astype(np.int64).reshape(-1)
+    n = max(s.size, z.size)
+    per_channel = n > 1
+    if per_channel:
+        axis = axis + len(shape) if axis < 0 else axis
+        if not 0 <= axis < len(shape) or shape[axis] != n or s.size not in (1, n) or z.size not in (1, n):
+            raise Unsupported(f"{name!r}: {s.size} scales and {z.size} zero points along axis {axis} of shape "
+                              f"{list(shape)}; the model is invalid")
+    if not np.isfinite(s).all() or (s <= 0).any():
+        raise Unsupported(f"{name!r} has scales {s.tolist()}; scales must be finite and positive")
+    table = read(g)
+    table[name] = {"dtype": str(dtype.np), "scale": float(s[0]), "zero_point": int(z[0]),
+                   "axis": axis if per_channel else None, "scales": np.broadcast_to(s, n).tolist(),
+                   "zero_points": np.broadcast_to(z, n).tolist()}
+    g.meta[META_KEY] = json.dumps(table, sort_keys=True)
+
+
+def _wide_input(ctx: Context, q: Val, scale: np.ndarray, zp: np.ndarray | None) -> bool:
+    """A per-channel or int16 DequantizeLinear of a graph input: the input becomes its reals."""
+    g, t = ctx.graph, ctx.graph.types[q.name]
+    readers = [n for n in getattr(ctx, "onnx_nodes", ()) if q.name in n.input]
+    others = sorted({n.op_type for n in readers if n.op_type != "DequantizeLinear"})
+    if others:
+        raise Unsupported(f"input {q.name!r} ({t.dtype.np}) is read by DequantizeLinear and also by "
+                          f"{', '.join(others)}; qcomp takes an integer input through DequantizeLinear only")
+    if zp is not None and np.asarray(zp).dtype != t.dtype.np:
+        raise Unsupported(f"input {q.name!r} is {t.dtype.value} but the zero point is {np.asarray(zp).dtype}; "
+                          f"the model is invalid")
+    axis = next((a.i for n in readers for a in n.attribute if a.name == "axis"), 1)
+    have = read(g).get(q.name)
+    _record_wide(g, q.name, t.dtype, scale, zp, axis, t.shape)
+    if have is not None and have != read(g)[q.name]:
+        raise Unsupported(f"input {q.name!r} is dequantized with two different scales or zero points; "
+                          f"qcomp gives an integer input one set of params")
+    g.types[q.name] = TensorType(t.shape, DType.FLOAT32)
+    return True
+
+
+def wide_graph_output(ctx: Context, node, dtype: np.dtype, scale: np.ndarray, zp: np.ndarray | None,
+                      shape: tuple[int, ...]) -> bool:
+    """QuantizeLinear per channel or to int16 writing a graph output: recorded (the output stays the
+    reals; qcomp.int_io quantizes them as ONNX does). False: not that case (the caller goes on)."""
+    name = node.output[0]
+    dt = DType.from_numpy(np.dtype(dtype))
+    if name not in getattr(ctx, "onnx_outputs", set()) or dt not in INT_DTYPES + WIDE_DTYPES \
+            or not _wide(dt, scale, zp):
+        return False
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    _record_wide(ctx.graph, name, dt, scale, zp, axis, shape)
+    return True

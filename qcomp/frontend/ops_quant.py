@@ -107,6 +107,9 @@ def quantize_linear(ctx: Context, node: onnx.NodeProto) -> list[Value]:
     out_dtype = Attrs(node).int("output_dtype", 0)
     dtype = zp.dtype if zp is not None else (onnx.helper.tensor_dtype_to_np_dtype(out_dtype) if out_dtype
                                              else np.dtype(np.uint8))
+    if int_io.wide_graph_output(ctx, node, dtype, scale, zp, ctx.shape(x)):   # per channel / int16
+        ctx.quant.formats.add("QDQ")   # a model output: it stays the reals, qcomp.int_io quantizes them
+        return [x]
     record_activation(ctx, x, int8_params(scale, zp, dtype, f"output {node.output[0]!r}"), node.output[0])
     int_io.quantized_graph_output(ctx, node.output[0], dtype, scale, zp, getattr(ctx, "onnx_outputs", set()))
     ctx.quant.formats.add("QDQ")

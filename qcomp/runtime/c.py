@@ -1,7 +1,8 @@
 """Running dsp-c artifacts: the compiled runner program, through a subprocess.
 
 The runner (runner.c in the artifact) reads `qcomp_in.bin` from its working directory (one mode
-byte: 1 = raw int8 outputs; then each input's bytes) and writes `qcomp_out.bin`
+byte: bit 0 = raw int8 outputs, abi.MODEL_CODES = the model's own uint8 / int8 codes for the inputs
+and outputs whose manifest entry has "code_dtype"; then each input's bytes) and writes `qcomp_out.bin`
 (each output's bytes). A host program runs directly; a Cortex-M program (model.elf) runs under the
 manifest's runner command (qemu-system-arm ... -kernel model.elf) with semihosting file I/O in a
 temporary directory. Everything needed comes from the manifest's "c_runner" entry.
@@ -48,12 +49,18 @@ class CRunner:
             return [*self.spec["command"], "-kernel", str(self.program)]
         return [str(self.program)]
 
-    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
-        blob = bytearray([1 if raw else 0])
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False, codes: bool = False) -> dict[str, np.ndarray]:
+        blob = bytearray([(1 if raw else 0) | (abi.MODEL_CODES if codes else 0)])
         for t in self.spec["inputs"]:
-            data = np.ascontiguousarray(feeds[t["name"]], dtype=np.dtype(t["dtype"])).tobytes()
-            if len(data) != t["bytes"]:
-                raise QcompError(f"input {t['name']!r}: {len(data)} bytes, the artifact expects {t['bytes']}")
+            code = codes and "code_dtype" in t
+            dtype = np.dtype(t["code_dtype"] if code else t["dtype"])
+            a = np.asarray(feeds[t["name"]])
+            if code and a.dtype != dtype:
+                raise InputError(f"input {t['name']!r} has dtype {a.dtype}, expected the model's codes ({dtype})")
+            data = np.ascontiguousarray(a, dtype=dtype).tobytes()
+            want_bytes = t["code_bytes"] if code else t["bytes"]
+            if len(data) != want_bytes:
+                raise QcompError(f"input {t['name']!r}: {len(data)} bytes, the artifact expects {want_bytes}")
             blob += data
         with tempfile.TemporaryDirectory(prefix="qcomp-c-") as tmp:
             (Path(tmp) / "qcomp_in.bin").write_bytes(bytes(blob))
@@ -88,13 +95,14 @@ class CRunner:
                                        else None)
         stack = re.search(rb"qcomp_stack_bytes (\d+)", proc.stdout)
         self.last_stack_bytes = int(stack.group(1)) if stack else None
-        want = sum(t["raw_bytes"] if raw else t["bytes"] for t in self.spec["outputs"])
+        forms = [("code_dtype", "code_bytes") if codes and "code_dtype" in t else ("raw_dtype", "raw_bytes") if raw
+                 else ("dtype", "bytes") for t in self.spec["outputs"]]
+        want = sum(t[nbytes] for t, (_, nbytes) in zip(self.spec["outputs"], forms))
         if want != len(data):
             raise QcompError(f"{self.program.name} wrote {len(data)} bytes, expected {want}")
         outs, offset = {}, 0
-        for t in self.spec["outputs"]:
-            dtype = np.dtype(t["raw_dtype"] if raw else t["dtype"])
-            nbytes = t["raw_bytes"] if raw else t["bytes"]
+        for t, (dtype_key, bytes_key) in zip(self.spec["outputs"], forms):
+            dtype, nbytes = np.dtype(t[dtype_key]), t[bytes_key]
             outs[t["name"]] = np.frombuffer(data[offset:offset + nbytes], dtype=dtype).reshape(t["shape"]).copy()
             offset += nbytes
         return outs

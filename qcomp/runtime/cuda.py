@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QcompError
+from . import cuda_codes
 from .cuda_driver import GpuRunner, check_status, marshal_launches, probe_gpu, raw_dtypes
 
 # The emulated execution model lives in process-global state (thread indices, fiber contexts; inline
@@ -128,12 +129,18 @@ class EmulatedRunner:
             self.functions[launch["kernel"]] = fn
         self.raw_outputs = raw_dtypes(manifest)
 
-    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False, codes: bool = False) -> dict[str, np.ndarray]:
         spec = self.manifest["buffers"]
         buffers: dict[str, np.ndarray] = {"weights": self.weights,
                                           "workspace": np.zeros(max(self.manifest["workspace_bytes"], 1), np.uint8),
                                           "status": np.zeros(1, np.int32)}
+        plan = cuda_codes.prepare(self.manifest, feeds) if codes else None   # QCOMP_MODEL_CODES, host side
+        for offset, c in plan.writes if plan else ():
+            buffers["workspace"][offset:offset + c.nbytes] = c.view(np.uint8).ravel()
         for i, t in enumerate(spec["inputs"]):
+            if plan and i in plan.inputs:   # its Quantize does not run: the buffer stays unread
+                buffers[f"input:{i}"] = np.zeros(t["shape"], np.dtype(t["dtype"]))
+                continue
             a = np.asarray(feeds[t["name"]], dtype=np.dtype(t["dtype"]), order="C")   # keeps a scalar 0-d
             if list(a.shape) != t["shape"]:
                 raise QcompError(f"input {t['name']!r} has shape {a.shape}, expected {tuple(t['shape'])}")
@@ -144,17 +151,22 @@ class EmulatedRunner:
             buffers[f"output:{i}"] = outputs[-1]
             buffers[f"raw:{i}"] = np.zeros(t["shape"], self.raw_outputs.get(i, np.int8))
         with _EMULATION_LOCK:
-            self._launch_all(buffers)
+            self._launch_all(buffers, plan.skip if plan else frozenset())
         check_status(int(buffers["status"][0]))
         result = {}
         for i, t in enumerate(spec["outputs"]):
-            result[t["name"]] = buffers[f"raw:{i}"] if raw and i in self.raw_outputs else outputs[i]
+            if plan and i in plan.outputs:
+                result[t["name"]] = cuda_codes.code_output(buffers[f"raw:{i}"], *plan.outputs[i])
+            else:
+                result[t["name"]] = buffers[f"raw:{i}"] if raw and i in self.raw_outputs else outputs[i]
         return result
 
-    def _launch_all(self, buffers: dict[str, np.ndarray]) -> None:
+    def _launch_all(self, buffers: dict[str, np.ndarray], skip: frozenset[int] = frozenset()) -> None:
         bases = {name: buf.ctypes.data for name, buf in buffers.items()}
         sizes = {name: buf.nbytes for name, buf in buffers.items()}
-        for launch in marshal_launches(self.manifest["launches"], bases, sizes):
+        for k, launch in enumerate(marshal_launches(self.manifest["launches"], bases, sizes)):
+            if k in skip:
+                continue
             ptrs = (ctypes.c_void_p * len(launch.params))(*launch.params)
             grid = (ctypes.c_uint * 3)(*launch.grid)
             block = (ctypes.c_uint * 3)(*launch.block)

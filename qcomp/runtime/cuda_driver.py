@@ -252,11 +252,16 @@ class GpuRunner:
         self._params = [kernel_params(k) for k in self.launches]
         self.raw_outputs = raw_dtypes(manifest)
 
-    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False, codes: bool = False) -> dict[str, np.ndarray]:
+        from .cuda_codes import code_output, prepare
         d, spec, sizes = self.driver, self.manifest["buffers"], self.layout.sizes
         _check(d, d.cuCtxSetCurrent(self._ctx), "cuCtxSetCurrent")
+        plan = prepare(self.manifest, feeds) if codes else None   # QCOMP_MODEL_CODES, host side
         inputs = []
         for i, t in enumerate(spec["inputs"]):
+            if plan and i in plan.inputs:   # its Quantize does not run
+                inputs.append(np.zeros(0, np.uint8))
+                continue
             a = np.ascontiguousarray(feeds[t["name"]], dtype=np.dtype(t["dtype"]))
             if list(a.shape) != t["shape"]:
                 raise QcompError(f"input {t['name']!r} has shape {a.shape}, expected {tuple(t['shape'])}")
@@ -270,7 +275,12 @@ class GpuRunner:
             if a.nbytes:
                 _check(d, d.cuMemcpyHtoD(d.CUdeviceptr(self.bases[f"input:{i}"]), a.ctypes.data, a.nbytes),
                        f"cuMemcpyHtoD(input {i})")
-        for launch, (_values, pointers) in zip(self.launches, self._params):
+        for offset, c in plan.writes if plan else ():
+            _check(d, d.cuMemcpyHtoD(d.CUdeviceptr(self.bases["workspace"] + offset), c.ctypes.data, c.nbytes),
+                   "cuMemcpyHtoD(model codes)")
+        for k, (launch, (_values, pointers)) in enumerate(zip(self.launches, self._params)):
+            if plan and k in plan.skip:
+                continue
             _check(d, d.cuLaunchKernel(self.functions[launch.kernel], *launch.grid, *launch.block,
                                        launch.dynamic_shared_bytes, 0, pointers.ctypes.data, 0),
                    f"cuLaunchKernel({launch.kernel})")
@@ -282,13 +292,13 @@ class GpuRunner:
             check_status(int(status[0]))
         result = {}
         for i, t in enumerate(spec["outputs"]):
-            use_raw = raw and i in self.raw_outputs
+            use_raw = (raw or (plan is not None and i in plan.outputs)) and i in self.raw_outputs
             out = np.empty(t["shape"], self.raw_outputs[i] if use_raw else np.dtype(t["dtype"]))
             key = f"raw:{i}" if use_raw else f"output:{i}"
             if out.nbytes:
                 _check(d, d.cuMemcpyDtoH(out.ctypes.data, d.CUdeviceptr(self.bases[key]), out.nbytes),
                        f"cuMemcpyDtoH(output {i})")
-            result[t["name"]] = out
+            result[t["name"]] = code_output(out, *plan.outputs[i]) if plan and i in plan.outputs else out
         return result
 
     def close(self) -> None:

@@ -12,7 +12,9 @@ output's int8 form, the values before its Dequantize, and an output without one 
 (qcomp_run_ex with QCOMP_RAW_OUTPUTS; qcomp_output_raw_dtype says which). num_threads=N sets the library's thread pool
 (qcomp_set_num_threads; None keeps its default: QCOMP_NUM_THREADS, else the available cores);
 results are identical for every count. profile(feeds, runs) times every node of the library
-(qcomp_set_profiler, ABI version 2) and returns the nanoseconds per node and run. Imports nothing of qcomp but qcomp.errors and qcomp.abi
+(qcomp_set_profiler, ABI version 2) and returns the nanoseconds per node and run. codes=True runs
+with QCOMP_MODEL_CODES (ABI version 3): the tensors qcomp_input_model_info / qcomp_output_model_info
+mark has_codes take and return the model's uint8 / int8 codes. Imports nothing of qcomp but qcomp.errors and qcomp.abi
 (the codes of runtime/qcomp.h).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .. import abi
 from ..errors import InputError, QcompError
 
 RAW_OUTPUTS = abi.RAW_OUTPUTS
+MODEL_CODES = abi.MODEL_CODES
 BAD_INPUT = abi.STATUS_OF["QCOMP_ERR_BAD_INPUT"]
 _NUMPY = abi.NUMPY_OF_CODE
 _ALIGN = abi.WORKSPACE_ALIGN
@@ -49,6 +52,27 @@ def _integer_feed(name: str, a, want: np.dtype):
 class TensorInfo(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
                 ("shape", ctypes.c_int64 * 8), ("scale", ctypes.c_float), ("zero_point", ctypes.c_int32)]
+
+
+class ModelTensorInfo(ctypes.Structure):   # qcomp_model_tensor_info (ABI version 3)
+    _fields_ = [("dtype", ctypes.c_int32), ("has_codes", ctypes.c_int32), ("scale", ctypes.c_float),
+                ("zero_point", ctypes.c_int32)]
+
+
+def model_infos(lib) -> tuple[list[ModelTensorInfo], list[ModelTensorInfo]] | None:
+    """(inputs, outputs) as the model states them; None for a library older than ABI version 3."""
+    if not hasattr(lib, "qcomp_input_model_info"):
+        return None
+    sides = []
+    for fn, count in ((lib.qcomp_input_model_info, lib.qcomp_num_inputs()),
+                      (lib.qcomp_output_model_info, lib.qcomp_num_outputs())):
+        fn.argtypes, fn.restype = [ctypes.c_int32, ctypes.POINTER(ModelTensorInfo)], ctypes.c_int32
+        rows = [ModelTensorInfo() for _ in range(count)]
+        for i, row in enumerate(rows):
+            if fn(i, ctypes.byref(row)) != abi.STATUS_OF["QCOMP_OK"]:
+                raise QcompError(f"model.so: model tensor info {i} failed")
+        sides.append(rows)
+    return sides[0], sides[1]
 
 
 def cpu_flags() -> set[str]:
@@ -152,6 +176,7 @@ class Runner:
             self.set_num_threads(num_threads)
         self.inputs = [self._info(lib.qcomp_input_info, i) for i in range(lib.qcomp_num_inputs())]
         self.outputs = [self._info(lib.qcomp_output_info, i) for i in range(lib.qcomp_num_outputs())]
+        self.model = model_infos(lib)   # ABI version 3: the model's own codes
         size = int(lib.qcomp_workspace_size())
         self._buffer = np.zeros(size + _ALIGN, np.uint8)
         self._workspace = self._buffer.ctypes.data + (-self._buffer.ctypes.data) % _ALIGN
@@ -209,26 +234,34 @@ class Runner:
             raise QcompError(f"model.so: tensor info {index} failed: {abi.status_message(status)}")
         return info
 
-    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False, codes: bool = False) -> dict[str, np.ndarray]:
+        if codes and self.model is None:
+            raise QcompError("this model.so predates the model's integer codes at the ABI (version 3); rebuild the "
+                             "artifact with `qcomp build`")
         ins = []
-        for info in self.inputs:
+        for index, info in enumerate(self.inputs):
             name = info.name.decode()
             if name not in feeds:
                 raise QcompError(f"missing input {name!r}")
             shape = tuple(info.shape[:info.rank])
-            a = _integer_feed(name, feeds[name], np.dtype(_NUMPY[info.dtype]))
-            a = np.asarray(a, dtype=_NUMPY[info.dtype], order="C")   # keeps a scalar 0-d
+            code = self.model[0][index] if codes and self.model[0][index].has_codes else None
+            want = _NUMPY[code.dtype if code is not None else info.dtype]
+            a = np.asarray(feeds[name]) if code is not None else _integer_feed(name, feeds[name], np.dtype(want))
+            if code is not None and a.dtype != want:
+                raise InputError(f"input {name!r} has dtype {a.dtype}, expected the model's codes ({want})")
+            a = np.asarray(a, dtype=want, order="C")   # keeps a scalar 0-d
             if a.shape != shape:
                 raise QcompError(f"input {name!r} has shape {a.shape}, expected {shape}")
             ins.append(a)
         outs = {}
         for index, info in enumerate(self.outputs):
-            dtype = _NUMPY[self._lib.qcomp_output_raw_dtype(index) if raw else info.dtype]
+            dtype = _NUMPY[self.model[1][index].dtype if codes and self.model[1][index].has_codes
+                           else self._lib.qcomp_output_raw_dtype(index) if raw else info.dtype]
             outs[info.name.decode()] = np.empty(tuple(info.shape[:info.rank]), dtype)
         in_ptrs = (ctypes.c_void_p * max(len(ins), 1))(*[a.ctypes.data for a in ins])
         out_ptrs = (ctypes.c_void_p * max(len(outs), 1))(*[a.ctypes.data for a in outs.values()])
         status = self._lib.qcomp_run_ex(self._workspace, self._size, in_ptrs, out_ptrs,
-                                        RAW_OUTPUTS if raw else 0)
+                                        (RAW_OUTPUTS if raw else 0) | (MODEL_CODES if codes else 0))
         if status == BAD_INPUT:
             raise InputError(f"model.so: {self._lib.qcomp_status_string(status).decode()}; check the token ids "
                              f"or indices given")

@@ -72,11 +72,13 @@ class CrossRunner:
                              f"the emulator {emulator[0]!r}, which is missing: apt-get install {pkgs}")
         return [*emulator, str(self.program)]
 
-    def run(self, feeds: dict[str, np.ndarray], raw: bool = False) -> dict[str, np.ndarray]:
-        return self.run_many([feeds], raw=raw)[0]
+    def run(self, feeds: dict[str, np.ndarray], raw: bool = False, codes: bool = False) -> dict[str, np.ndarray]:
+        return self.run_many([feeds], raw=raw, codes=codes)[0]
 
-    def run_many(self, feeds_list: list[dict[str, np.ndarray]], raw: bool = False) -> list[dict[str, np.ndarray]]:
-        """Each input set of feeds_list through the runner, in one temporary directory."""
+    def run_many(self, feeds_list: list[dict[str, np.ndarray]], raw: bool = False,
+                 codes: bool = False) -> list[dict[str, np.ndarray]]:
+        """Each input set of feeds_list through the runner, in one temporary directory (codes: the
+        runner's --codes, QCOMP_MODEL_CODES)."""
         prefix = self.command()
         env = dict(os.environ)
         if self.num_threads:
@@ -88,7 +90,7 @@ class CrossRunner:
         results = []
         with tempfile.TemporaryDirectory(prefix="qcomp-cross-") as tmp:
             for feeds in feeds_list:
-                args = [*prefix, *(["--raw"] if raw else [])]
+                args = [*prefix, *(["--raw"] if raw else []), *(["--codes"] if codes else [])]
                 for k, name in enumerate(self.inputs):
                     if name not in feeds:
                         raise QcompError(f"missing input {name!r}: the model's inputs are {self.inputs}")

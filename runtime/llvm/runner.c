@@ -1,6 +1,6 @@
 /* The stand-alone runner of a cross-compiled qcomp artifact (arm-sdot: a static aarch64 program).
  *
- *   runner [--raw] [--raw-inputs] [--repeat N] -i IN0 [-i IN1 ...] -o OUT0 [-o OUT1 ...]
+ *   runner [--raw] [--raw-inputs] [--codes] [--repeat N] -i IN0 [-i IN1 ...] -o OUT0 [-o OUT1 ...]
  *   runner --info
  *
  * Linked statically with the artifact's libmodel.a (the qcomp.h ABI plus the runtime objects), so
@@ -11,6 +11,8 @@
  * qcomp_output_raw_dtype under --raw). Options:
  *   --raw         int8 outputs before each output's Dequantize (QCOMP_RAW_OUTPUTS)
  *   --raw-inputs  int8 inputs, the values after each input's Quantize (QCOMP_RAW_INPUTS)
+ *   --codes       the model's own uint8 / int8 codes for the tensors qcomp_input_model_info /
+ *                 qcomp_output_model_info mark has_codes (QCOMP_MODEL_CODES, ABI version 3)
  *   --repeat N    run N times on the same inputs (cost measurements); the outputs are the last run's
  *   --info        print the inputs, outputs and workspace size, then exit
  *
@@ -218,7 +220,7 @@ static int write_npy(const char *path, const qcomp_tensor_info *t, int dtype, co
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: runner [--raw] [--raw-inputs] [--repeat N] -i INPUT ... -o OUTPUT ...\n"
+  fprintf(stderr, "usage: runner [--raw] [--raw-inputs] [--codes] [--repeat N] -i INPUT ... -o OUTPUT ...\n"
                   "       runner --info\n"
                   "inputs: .npy or raw little-endian bytes, in the model's input order; outputs: .npy\n");
 }
@@ -250,6 +252,7 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     if (strcmp(a, "--raw") == 0) flags |= QCOMP_RAW_OUTPUTS;
     else if (strcmp(a, "--raw-inputs") == 0) flags |= QCOMP_RAW_INPUTS;
+    else if (strcmp(a, "--codes") == 0) flags |= QCOMP_MODEL_CODES;
     else if (strcmp(a, "--info") == 0) show_info = 1;
     else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(); return 0; }
     else if ((strcmp(a, "-i") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--repeat") == 0) && i + 1 < argc) {
@@ -284,6 +287,10 @@ int main(int argc, char **argv) {
     qcomp_input_info(i, &in_info[i]);
     /* raw inputs: a float input takes its int8 form; other dtypes stay as they are */
     in_dtype[i] = (flags & QCOMP_RAW_INPUTS) && in_info[i].dtype == QCOMP_FLOAT32 ? QCOMP_INT8 : (int)in_info[i].dtype;
+    if (flags & QCOMP_MODEL_CODES) {   /* the model's codes replace the raw flag for has_codes tensors */
+      qcomp_model_tensor_info m;
+      if (qcomp_input_model_info(i, &m) == QCOMP_OK && m.has_codes) in_dtype[i] = (int)m.dtype;
+    }
     ins[i] = malloc(numel(&in_info[i]) * dtype_size(in_dtype[i]) + 1);
     if (!ins[i]) return fail(EXIT_MEMORY, "out of memory for input %s", in_info[i].name);
     int rc = read_input(in_paths[i], &in_info[i], in_dtype[i], ins[i]);
@@ -292,6 +299,10 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n_out; ++i) {
     qcomp_output_info(i, &out_info[i]);
     out_dtype[i] = flags & QCOMP_RAW_OUTPUTS ? qcomp_output_raw_dtype(i) : (int)out_info[i].dtype;
+    if (flags & QCOMP_MODEL_CODES) {
+      qcomp_model_tensor_info m;
+      if (qcomp_output_model_info(i, &m) == QCOMP_OK && m.has_codes) out_dtype[i] = (int)m.dtype;
+    }
     if (dtype_size(out_dtype[i]) == 0) return fail(EXIT_RUN, "output %s has an unknown dtype", out_info[i].name);
     outs[i] = malloc(numel(&out_info[i]) * dtype_size(out_dtype[i]) + 1);
     if (!outs[i]) return fail(EXIT_MEMORY, "out of memory for output %s", out_info[i].name);

@@ -3,7 +3,7 @@
 - Status codes and messages, dtype codes, QCOMP_WORKSPACE_ALIGN and the raw flags: runtime/qcomp.h,
   read by qcomp.abi. The C backend's qcomp_status_string (compiled and called), the llvm backend's
   (model.so through ctypes) and the Python runtimes' messages return qcomp.abi's message for every
-  code 0..9 and "unknown status" beyond; no message is retyped anywhere in qcomp/.
+  code 0..10 and "unknown status" beyond; no message is retyped anywhere in qcomp/.
 - Alignment: plan_memory, the backends and the runtimes use abi.WORKSPACE_ALIGN; a workspace off
   by half of it is refused with QCOMP_ERR_MISALIGNED by the llvm artifact.
 - AddParams: the C struct (qcomp_kernels.h) and the CUDA struct (model.cu prelude) list the fields
@@ -66,8 +66,8 @@ def _expected() -> list[str]:
 
 
 def test_qcomp_h_defines_every_code_with_a_name_and_a_message():
-    assert [s.value for s in abi.STATUS] == list(range(10))
-    assert abi.STATUS[0].name == "QCOMP_OK" and abi.STATUS[-1].name == "QCOMP_ERR_UNSUPPORTED"
+    assert [s.value for s in abi.STATUS] == list(range(11))
+    assert abi.STATUS[0].name == "QCOMP_OK" and abi.STATUS[-1].name == "QCOMP_ERR_BAD_FLAGS"
     assert all(re.fullmatch(r"QCOMP_(OK|ERR_[A-Z_]+)", s.name) and s.message for s in abi.STATUS)
     assert len({s.message for s in abi.STATUS}) == len(abi.STATUS)
     assert abi.status_message(abi.STATUS_OF["QCOMP_ERR_MISALIGNED"]) == "workspace not aligned to 64 bytes"
@@ -76,7 +76,8 @@ def test_qcomp_h_defines_every_code_with_a_name_and_a_message():
         ("QCOMP_FLOAT32", 0, np.float32), ("QCOMP_INT8", 1, np.int8), ("QCOMP_UINT8", 2, np.uint8),
         ("QCOMP_INT32", 3, np.int32), ("QCOMP_INT64", 4, np.int64),
         ("QCOMP_BOOL", 5, np.bool_), ("QCOMP_INT16", 6, np.int16)]
-    assert (abi.WORKSPACE_ALIGN, abi.RAW_INPUTS, abi.RAW_OUTPUTS, abi.ABI_VERSION, abi.MAX_RANK) == (64, 1, 2, 2, 8)
+    assert (abi.WORKSPACE_ALIGN, abi.RAW_INPUTS, abi.RAW_OUTPUTS, abi.ABI_VERSION, abi.MAX_RANK) == (64, 1, 2, 3, 8)
+    assert (abi.MODEL_CODES, abi.RUN_FLAGS) == (4, 7)
 
 
 def test_no_status_message_or_alignment_is_retyped():

@@ -179,12 +179,6 @@ KNOWN: tuple[Known, ...] = (
           "do not fit qcomp's scheme", (
         'test_qlinearconv',
     )),
-    Known('integer model I/O is per tensor and 8-bit (qcomp/frontend/int_io.py): a per-channel (axis) '
-          'QuantizeLinear / DequantizeLinear of a model input or output, or int16 codes',
-          'quantized per channel|quantized to int16|is int16; qcomp takes uint8 and int8', (
-        'test_dequantizelinear_axis', 'test_dequantizelinear_int16', 'test_quantizelinear_axis',
-        'test_quantizelinear_int16',
-    )),
     Known("SpaceToDepth mode CRD is new in opset 28; SpaceToDepth of opsets 11 to 21 (what qcomp imports) has "
           "the DCR order only, so onnx's version converter refuses the case",
           "Attribute mode must have value DCR", (

@@ -94,7 +94,7 @@ def test_llvm_raw_inputs_and_outputs(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_c_raw_inputs_and_outputs(name, tmp_path):
-    """The dsp-c runner's raw outputs; raw inputs through qcomp_run_mode(.., 1, 1) of the same sources
+    """The dsp-c runner's raw outputs; raw inputs through qcomp_run_mode(.., 1, 1, 0) of the same sources
     built as a host shared library (the runner itself passes float inputs)."""
     _skip_unless("dsp-c")
     from qcomp.codegen.c import emit
@@ -110,7 +110,7 @@ def test_c_raw_inputs_and_outputs(name, tmp_path):
     subprocess.run(["cc", "-O1", "-shared", "-fPIC", "-o", "model.so", *sources, "-lm"], cwd=tmp_path, check=True)
     lib = ctypes.CDLL(str(tmp_path / "model.so"))
     lib.qcomp_run_mode.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p,
-                                   ctypes.c_int32, ctypes.c_int32]
+                                   ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
     size = max(manifest["workspace_bytes"], 1)
     arena = np.zeros(size + abi.WORKSPACE_ALIGN, np.uint8)
     ws = arena.ctypes.data + (-arena.ctypes.data) % abi.WORKSPACE_ALIGN
@@ -119,7 +119,7 @@ def test_c_raw_inputs_and_outputs(name, tmp_path):
     outs = {k: np.empty_like(v) for k, v in want.items()}
     in_ptrs = (ctypes.c_void_p * len(in_arrays))(*[a.ctypes.data for a in in_arrays])
     out_ptrs = (ctypes.c_void_p * len(outs))(*[outs[t["name"]].ctypes.data for t in spec["outputs"]])
-    assert lib.qcomp_run_mode(ws, size, in_ptrs, out_ptrs, 1, 1) == 0
+    assert lib.qcomp_run_mode(ws, size, in_ptrs, out_ptrs, 1, 1, 0) == 0
     _assert_same(outs, want, f"{name} on dsp-c, raw inputs and outputs")
 
 

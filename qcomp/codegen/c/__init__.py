@@ -43,6 +43,7 @@ import numpy as np
 from ... import abi, fixedpoint
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, ops, qops
+from ...ir.io_codes import model_inputs, model_outputs
 from ...ir.io_quant import input_forms, output_forms
 from ...ir.memory import ALIGN, MemoryPlan
 from ...protocol import Problem, check_nodes, emitter_of, raise_problems
@@ -175,11 +176,17 @@ def _io(ctx: Ctx, v: str, as_input: bool) -> dict:
     n = math.prod(t.shape)
     raw = _raw_dtype(g, v, as_input) if q is not None and t.dtype is DType.FLOAT32 else t.dtype
     raw_bytes = n * raw.itemsize
+    m = dict(zip(g.inputs, model_inputs(g)) if as_input else zip(g.outputs, model_outputs(g)))[v]
+    code_bytes = n if m.has_codes else 0   # QCOMP_MODEL_CODES: one byte per uint8 / int8 code
+    codes = {"code_dtype": str(m.dtype.np), "code_bytes": code_bytes} if m.has_codes else {}
     return {"name": c_char_array(v), "dtype": _ABI_DTYPES[t.dtype], "rank": len(t.shape),
             "shape": list(t.shape) or [0], "scale": f"{scale:.9e}f", "zero_point": int(q.zero_point[0]) if q else 0,
             "bytes": ctx.nbytes(v), "raw_bytes": raw_bytes, "raw_dtype": _ABI_DTYPES[raw],
+            "model_dtype": abi.DTYPE_OF_NUMPY[m.dtype.np].name, "has_codes": int(m.has_codes),
+            "model_scale": f"{float(np.float32(m.scale)):.9e}f", "model_zero_point": m.zero_point,
+            "code_bytes": code_bytes,
             "entry": {"name": v, "dtype": str(t.dtype.np), "shape": list(t.shape), "bytes": ctx.nbytes(v),
-                      "raw_bytes": raw_bytes, "raw_dtype": str(raw.np)}}
+                      "raw_bytes": raw_bytes, "raw_dtype": str(raw.np), **codes}}
 
 
 def _raw_dtype(g: Graph, v: str, as_input: bool) -> DType:
@@ -249,6 +256,7 @@ def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = Fal
     files = {
         "model.c": _ENV.get_template("model.c.j2").render(
             **common, weights=weights, calls=calls, inputs=inputs, outputs=outputs, kernels16=int16,
+            codes_exact=ctx.codes_exact,
             arrays=[a for c in calls for a in c.arrays], structs=[s for c in calls for s in c.structs]),
         "model.h": _ENV.get_template("model.h.j2").render(**common, inputs=inputs, outputs=outputs, io_bytes=io_bytes),
         "weights.c": _ENV.get_template("weights.c.j2").render(**common, weights=weights),

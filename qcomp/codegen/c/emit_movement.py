@@ -147,8 +147,10 @@ def quantize(node: Node, ctx: Ctx) -> None:
     if dtype is DType.INT8:
         args += tuple(str(v) for v in DType.INT8.qrange)
     raw = (ctx.ptr(y, False), "0", f"inputs[{ctx.input_index[x]}]", "0", "1", str(n * dtype.itemsize))
+    code = ctx.code_quant.get(id(node))   # the model's uint8 / int8 codes: y = x ^ mask (qcomp.ir.io_codes)
+    codes = (ctx.ptr(y, False), f"inputs[{ctx.input_index[x]}]", str(n), str(code[1])) if code else ()
     ctx.calls += [Call(ctx.comment(node), kernel, args, raw_flag="in_raw", raw_kernel="qcomp_copy_blocks",
-                       raw_args=raw)]
+                       raw_args=raw, code_args=codes)]
 
 
 def dequantize(node: Node, ctx: Ctx) -> None:
@@ -161,8 +163,10 @@ def dequantize(node: Node, ctx: Ctx) -> None:
     args = (ctx.ptr(x, True), ctx.ptr(y, False), str(n), _float_literal(q.scale[0]), str(int(q.zero_point[0])))
     kernel = "qcomp_dequantize16_f32" if dtype is DType.INT16 else "qcomp_dequantize_f32"
     raw = (f"outputs[{ctx.output_index[y]}]", "0", ctx.ptr(x, True), "0", "1", str(n * dtype.itemsize))
+    code = ctx.code_deq.get(id(node))
+    codes = (f"outputs[{ctx.output_index[y]}]", ctx.ptr(x, True), str(n), str(code[1])) if code else ()
     ctx.calls += [Call(ctx.comment(node), kernel, args, raw_flag="out_raw",
-                       raw_kernel="qcomp_copy_blocks", raw_args=raw)]
+                       raw_kernel="qcomp_copy_blocks", raw_args=raw, code_args=codes)]
 
 
 def _float_literal(v) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, Node
+from ...ir.io_codes import code_nodes
 from ...ir.memory import MemoryPlan
 from ..names import CNames, c_comment
 
@@ -52,6 +53,7 @@ class Call:
     raw_flag: str = ""              # "in_raw" / "out_raw": run raw_kernel(raw_args) instead when set
     raw_kernel: str = ""
     raw_args: tuple[str, ...] = ()
+    code_args: tuple[str, ...] = ()  # QCOMP_MODEL_CODES (qcomp.ir.io_codes): qcomp_xor_bytes(code_args) instead
     checked: bool = False           # the kernel returns a qcomp_status: a nonzero one ends the run with it
 
 
@@ -69,6 +71,8 @@ class Ctx:
         self.input_index = {v: i for i, v in enumerate(graph.inputs)}
         self.steps = {id(n): i for i, n in enumerate(graph.nodes)}
         self.output_index = {v: i for i, v in enumerate(graph.outputs)}
+        # QCOMP_MODEL_CODES: id(Quantize) / id(Dequantize) -> (codes tensor, xor mask); all exact
+        self.code_quant, self.code_deq, self.codes_exact = code_nodes(graph)
 
     def shape(self, v: str) -> tuple[int, ...]:
         return tuple(int(d) for d in self.graph.types[v].shape)

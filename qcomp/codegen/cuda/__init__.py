@@ -38,6 +38,7 @@ from ...protocol import Problem, check_nodes, emitter_of, problem, raise_problem
 from ...target import Target
 from ..memory import planned
 from . import emit16, emit_logic
+from . import model_codes
 from . import emit16_softmax
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement
 from . import emit_compute, emit_dynamic, emit_elementwise, emit_float, emit_math, emit_movement, emit_select
@@ -154,5 +155,6 @@ def emit(graph: Graph, target: Target, out_dir, *, fatbin: bool = True) -> dict:
                         for o in g.outputs],
         },
         "launches": [launch.manifest() for launch in ctx.launches],
+        "model_codes": model_codes.manifest_entry(graph, ctx.launches),   # QCOMP_MODEL_CODES (host side)
         "build_notes": notes,
     }

@@ -1,12 +1,14 @@
 """The exported C ABI of runtime/qcomp.h, generated as LLVM IR around the kernels.
 
     qcomp_run_ex(workspace, size, inputs, outputs, flags)      flags: QCOMP_RAW_INPUTS (1),
-                                                               QCOMP_RAW_OUTPUTS (2)
+                                                               QCOMP_RAW_OUTPUTS (2), QCOMP_MODEL_CODES (4)
       1. argument checks: NULL pointers -> QCOMP_ERR_NULL_ARGUMENT, size < qcomp_workspace_size()
          -> QCOMP_ERR_BUFFER_TOO_SMALL, workspace not aligned to QCOMP_WORKSPACE_ALIGN -> QCOMP_ERR_MISALIGNED;
          raw inputs asked for while an input has no int8 form -> QCOMP_ERR_NO_RAW_FORM (raw outputs:
          an output without an int8 form is written as without the flag, see qcomp_output_raw_dtype); a CPU without
-         the target's features -> QCOMP_ERR_UNSUPPORTED_CPU (cpucheck.py). Never aborts.
+         the target's features -> QCOMP_ERR_UNSUPPORTED_CPU (cpucheck.py); a flag bit beyond the three
+         -> QCOMP_ERR_BAD_FLAGS; QCOMP_MODEL_CODES while a codes tensor has no exact form ->
+         QCOMP_ERR_NO_RAW_FORM (abi_codes.py). Never aborts.
       2. every node's kernel in graph order (a kernel's nonzero status, e.g. QCOMP_ERR_BAD_INPUT
          for a Gather index out of range, is returned at once) on its value's pointer: a graph input / output is
          the caller's buffer, an intermediate is workspace + its planned offset (graph.memory),
@@ -15,7 +17,9 @@
          planned values.
       3. raw inputs replace the Quantize that reads a float input (its int8 result is copied in);
          raw outputs replace the Dequantize that writes an output (its int8 input is copied out);
-         at an int16 boundary (A16W8 graph I/O) the raw form is the int16 values, as the reference's.
+         at an int16 boundary (A16W8 graph I/O) the raw form is the int16 values, as the reference's;
+         model codes (QCOMP_MODEL_CODES) replace the same nodes by a copy xor 0x80 / a plain copy
+         (abi_codes.py), and take precedence over the raw flag of their side.
     qcomp_run = qcomp_run_ex(.., 0);  qcomp_run_raw = qcomp_run_ex(.., 3)
     qcomp_output_raw_dtype(i): the dtype output i has under QCOMP_RAW_OUTPUTS (-1: bad index)
     qcomp_profiled_nodes, qcomp_profiled_node_name, qcomp_set_profiler: the per-node profiler
@@ -34,9 +38,11 @@ from llvmlite import ir
 from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import DType, Graph, Node
+from ...ir.io_codes import code_nodes
 from ...ir.io_quant import input_forms, output_forms
 from ...ir.memory import MemoryPlan
 from ...target import Target
+from .abi_codes import emit_model_info, xor_copy
 from .cpucheck import SYMBOL as CPU_SYMBOL
 from .cpucheck import cpu_check_expr
 from .irgen import F32, I32, I64, PTR, Module, c32, c64, memcpy
@@ -46,6 +52,7 @@ from .profile import Profiler
 OK, ERR_NULL, ERR_INDEX, ERR_SMALL, ERR_ALIGN, ERR_CPU, ERR_NO_RAW = (abi.STATUS_OF[f"QCOMP_{s}"] for s in (
     "OK", "ERR_NULL_ARGUMENT", "ERR_BAD_INDEX", "ERR_BUFFER_TOO_SMALL", "ERR_MISALIGNED", "ERR_UNSUPPORTED_CPU",
     "ERR_NO_RAW_FORM"))
+ERR_BAD_FLAGS = abi.STATUS_OF["QCOMP_ERR_BAD_FLAGS"]
 _DTYPES = {t: abi.DTYPE_OF_NUMPY[t.np].value for t in (DType.FLOAT32, DType.INT8, DType.UINT8, DType.INT32, DType.INT64,
                                                                 DType.BOOL, DType.INT16)}
 INFO = ir.LiteralStructType([PTR, I32, I32, ir.ArrayType(I64, abi.MAX_RANK), F32, I32])
@@ -156,6 +163,7 @@ def emit_abi(mod: Module, g: Graph, steps: list[tuple[Node, ir.Function]], plan:
     _const_fn(mod, "qcomp_workspace_size", I64, workspace_bytes)
     _info_fn(mod, "qcomp_input_info", infos_in)
     _info_fn(mod, "qcomp_output_info", infos_out)
+    emit_model_info(mod, g, OK, ERR_NULL, ERR_INDEX)   # version 3: the model's own codes
     raw_dtypes = ir.GlobalVariable(mod.m, ir.ArrayType(I32, max(len(g.outputs), 1)), "raw_dtype.table")
     raw_dtypes.initializer = ir.Constant(raw_dtypes.value_type, [
         c32(_DTYPES[g.types[raw.outputs[v].inputs[0]].dtype] if v in raw.outputs else _DTYPES[g.types[v].dtype])
@@ -202,10 +210,17 @@ def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, 
     if cpu_check_expr(target) is not None:
         cpu_ok = mod.intrinsic(CPU_SYMBOL, I32, [])
         fail_if(b.icmp_signed("==", b.call(cpu_ok, []), c32(0)), ERR_CPU)
+    fail_if(b.icmp_unsigned("!=", b.and_(flags, c32(~abi.RUN_FLAGS)), c32(0)), ERR_BAD_FLAGS)
     raw_in = b.icmp_unsigned("!=", b.and_(flags, c32(abi.RAW_INPUTS)), c32(0))
     raw_out = b.icmp_unsigned("!=", b.and_(flags, c32(abi.RAW_OUTPUTS)), c32(0))
-    if any(g.types[v].dtype is not DType.INT8 and v not in raw.inputs for v in g.inputs):
-        fail_if(raw_in, ERR_NO_RAW)
+    codes = b.icmp_unsigned("!=", b.and_(flags, c32(abi.MODEL_CODES)), c32(0))
+    code_quant, code_deq, exact = code_nodes(g)
+    if not exact:
+        fail_if(codes, ERR_NO_RAW)
+    code_inputs = {v for v, _ in code_quant.values()}
+    for v in g.inputs:   # raw inputs need an int8 form, unless the model's codes replace the raw flag
+        if g.types[v].dtype is not DType.INT8 and v not in raw.inputs:
+            fail_if(b.and_(raw_in, b.not_(codes)) if v in code_inputs else raw_in, ERR_NO_RAW)
     ptrs: dict[str, ir.Value] = {}
     for k, v in enumerate(g.inputs):
         ptrs[v] = b.load(b.gep(inputs, [c64(k)], source_etype=PTR), typ=PTR)
@@ -231,14 +246,12 @@ def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, 
             ptrs[v] = mod.table(g.constants[v], "const")
         return ptrs[v]
 
-    for index, (node, kernel) in enumerate(steps):
-        profiler.before(b)
-        call = [pointer(v) for v in node.inputs] + [pointer(v) for v in node.outputs] + [scratch]
-        nbytes = g.types[node.outputs[0]].nbytes
+    def plain(node, kernel, call):   # one node as in version 2: its kernel, or a raw flag's copy
         if id(node) in raw_quant:
             with b.if_else(raw_in) as (then, otherwise):
                 with then:
-                    memcpy(mod, b, pointer(node.outputs[0]), pointer(raw_quant[id(node)]), nbytes)
+                    memcpy(mod, b, pointer(node.outputs[0]), pointer(raw_quant[id(node)]),
+                           g.types[node.outputs[0]].nbytes)
                 with otherwise:
                     call_kernel(kernel, call)
         elif id(node) in raw_deq:
@@ -250,7 +263,23 @@ def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, 
                     call_kernel(kernel, call)
         else:
             call_kernel(kernel, call)
+
+    for index, (node, kernel) in enumerate(steps):
+        profiler.before(b)
+        call = [pointer(v) for v in node.inputs] + [pointer(v) for v in node.outputs] + [scratch]
+        code = code_quant.get(id(node)) or code_deq.get(id(node))
+        if code is None:
+            plain(node, kernel, call)
+        else:   # QCOMP_MODEL_CODES first, then as without it
+            v, mask = code
+            with b.if_else(codes) as (then, otherwise):
+                with then:
+                    if id(node) in code_quant:
+                        xor_copy(mod, b, pointer(node.outputs[0]), pointer(v), g.types[v].size, mask)
+                    else:
+                        xor_copy(mod, b, pointer(v), pointer(node.inputs[0]), g.types[v].size, mask)
+                with otherwise:
+                    plain(node, kernel, call)
         profiler.after(b, index)
     b.ret(c32(OK))
     return f
-

@@ -107,7 +107,7 @@ def test_abi_refuses_a_short_buffer_and_bad_indices(artifact):
     lib = ctypes.CDLL(str(artifact / "model.so"))
     lib.qcomp_profiled_node_name.restype = ctypes.c_char_p
     n = lib.qcomp_profiled_nodes()
-    assert lib.qcomp_abi_version() == 2 and n == 8
+    assert lib.qcomp_abi_version() >= 2 and n == 8   # the profiler is version 2
     buffer = (ctypes.c_uint64 * n)()
     assert lib.qcomp_set_profiler(buffer, n - 1) == abi.STATUS_OF["QCOMP_ERR_BUFFER_TOO_SMALL"]
     assert lib.qcomp_profiled_node_name(n) is None and lib.qcomp_profiled_node_name(-1) is None

@@ -389,6 +389,11 @@ void qcomp_gather_axes(const void *x, void *y, int32_t elem_size, int32_t rank, 
   }
 }
 
+void qcomp_xor_bytes(void *dst, const void *src, int32_t n, int32_t mask) {
+  int32_t i;
+  for (i = 0; i < n; ++i) ((uint8_t *)dst)[i] = (uint8_t)(((const uint8_t *)src)[i] ^ (uint8_t)mask);
+}
+
 void qcomp_copy_blocks(void *dst, int32_t dst_stride, const void *src, int32_t src_stride, int32_t rows,
                        int32_t chunk) {
   int32_t r;

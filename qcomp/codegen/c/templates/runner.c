@@ -1,5 +1,5 @@
-/* qcomp dsp-c runner: reads qcomp_in.bin (one mode byte: 1 = raw int8 outputs, then every input's
- * bytes), runs the model, writes qcomp_out.bin (every output's bytes). Buffers are 8-byte aligned.
+/* qcomp dsp-c runner: reads qcomp_in.bin (one mode byte: bit 0 = raw int8 outputs, QCOMP_MODEL_CODES =
+ * the model's own codes for its codes tensors; then every input's bytes), runs the model, writes qcomp_out.bin (every output's bytes). Buffers are 8-byte aligned.
  * The same program runs on the host and, through semihosting file I/O, on Cortex-M under QEMU.
  * Exit code: 0, or 10+ for I/O failures, 20 + qcomp_status for a failed run.
  * With -DQCOMP_COST_SYSTICK (Cortex-M builds) it prints `qcomp_cost_ticks N`: SysTick ticks of the
@@ -58,16 +58,20 @@ int main(void) {
   const void *inputs[QCOMP_MODEL_NUM_INPUTS];
   void *outputs[QCOMP_MODEL_NUM_OUTPUTS];
   unsigned char mode = 0;
+  int32_t codes;
   size_t off = 0;
   int32_t i;
   qcomp_status status;
   FILE *f = fopen("qcomp_in.bin", "rb");
   if (f == NULL) return 10;
   if (fread(&mode, 1, 1, f) != 1) return 11;
+  codes = (mode & QCOMP_MODEL_CODES) != 0;
   for (i = 0; i < QCOMP_MODEL_NUM_INPUTS; ++i) {
     inputs[i] = io + off;
-    if (fread(io + off, 1, (size_t)qcomp_model_input_bytes[i], f) != (size_t)qcomp_model_input_bytes[i]) return 12;
-    off += padded(qcomp_model_input_bytes[i]);
+    const int32_t bytes = codes && qcomp_model_input_code_bytes[i] ? qcomp_model_input_code_bytes[i]
+                                                                   : qcomp_model_input_bytes[i];
+    if (fread(io + off, 1, (size_t)bytes, f) != (size_t)bytes) return 12;
+    off += padded(qcomp_model_input_bytes[i]);   /* a code is never wider than its float */
   }
   fclose(f);
   for (i = 0; i < QCOMP_MODEL_NUM_OUTPUTS; ++i) {
@@ -94,7 +98,7 @@ int main(void) {
 #ifdef QCOMP_COST_NODES
     node_mark = 0xFFFFFFu - start;   /* ticks_now() at `start` (-1 if SysTick had not reloaded yet) */
 #endif
-    status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode);
+    status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode & 1, codes);
     end = SYST_CVR;
     SYST_CSR = 0;
     for (q = lo; q < top && *q == QCOMP_STACK_PATTERN; ++q) {
@@ -106,13 +110,14 @@ int main(void) {
 #endif
   }
 #else
-  status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode);
+  status = qcomp_run_mode(arena, sizeof arena, inputs, outputs, 0, mode & 1, codes);
 #endif
   if (status != QCOMP_OK) return 20 + (int)status;
   f = fopen("qcomp_out.bin", "wb");
   if (f == NULL) return 13;
   for (i = 0; i < QCOMP_MODEL_NUM_OUTPUTS; ++i) {
-    const size_t bytes = (size_t)(mode ? qcomp_model_output_raw_bytes[i] : qcomp_model_output_bytes[i]);
+    const size_t bytes = (size_t)(codes && qcomp_model_output_code_bytes[i] ? qcomp_model_output_code_bytes[i]
+                                  : (mode & 1) ? qcomp_model_output_raw_bytes[i] : qcomp_model_output_bytes[i]);
     if (fwrite(outputs[i], 1, bytes, f) != bytes) return 14;
   }
   fclose(f);
