@@ -135,8 +135,6 @@ class EmulatedRunner:
                                           "workspace": np.zeros(max(self.manifest["workspace_bytes"], 1), np.uint8),
                                           "status": np.zeros(1, np.int32)}
         plan = cuda_codes.prepare(self.manifest, feeds) if codes else None   # QCOMP_MODEL_CODES, host side
-        for offset, c in plan.writes if plan else ():
-            buffers["workspace"][offset:offset + c.nbytes] = c.view(np.uint8).ravel()
         for i, t in enumerate(spec["inputs"]):
             if plan and i in plan.inputs:   # its Quantize does not run: the buffer stays unread
                 buffers[f"input:{i}"] = np.zeros(t["shape"], np.dtype(t["dtype"]))
@@ -151,7 +149,7 @@ class EmulatedRunner:
             buffers[f"output:{i}"] = outputs[-1]
             buffers[f"raw:{i}"] = np.zeros(t["shape"], self.raw_outputs.get(i, np.int8))
         with _EMULATION_LOCK:
-            self._launch_all(buffers, plan.skip if plan else frozenset())
+            self._launch_all(buffers, plan.writes if plan else {})
         check_status(int(buffers["status"][0]))
         result = {}
         for i, t in enumerate(spec["outputs"]):
@@ -161,11 +159,15 @@ class EmulatedRunner:
                 result[t["name"]] = buffers[f"raw:{i}"] if raw and i in self.raw_outputs else outputs[i]
         return result
 
-    def _launch_all(self, buffers: dict[str, np.ndarray], skip: frozenset[int] = frozenset()) -> None:
+    def _launch_all(self, buffers: dict[str, np.ndarray], codes: dict[int, tuple[int, np.ndarray]] | None = None) -> None:
+        """Every launch in order; a launch in `codes` (QCOMP_MODEL_CODES) is replaced by the host's write of an
+        input's int8 form at its output offset, at its own step (cuda_codes.py)."""
         bases = {name: buf.ctypes.data for name, buf in buffers.items()}
         sizes = {name: buf.nbytes for name, buf in buffers.items()}
         for k, launch in enumerate(marshal_launches(self.manifest["launches"], bases, sizes)):
-            if k in skip:
+            if codes and k in codes:
+                offset, c = codes[k]
+                buffers["workspace"][offset:offset + c.nbytes] = c.view(np.uint8).ravel()
                 continue
             ptrs = (ctypes.c_void_p * len(launch.params))(*launch.params)
             grid = (ctypes.c_uint * 3)(*launch.grid)

@@ -275,11 +275,11 @@ class GpuRunner:
             if a.nbytes:
                 _check(d, d.cuMemcpyHtoD(d.CUdeviceptr(self.bases[f"input:{i}"]), a.ctypes.data, a.nbytes),
                        f"cuMemcpyHtoD(input {i})")
-        for offset, c in plan.writes if plan else ():
-            _check(d, d.cuMemcpyHtoD(d.CUdeviceptr(self.bases["workspace"] + offset), c.ctypes.data, c.nbytes),
-                   "cuMemcpyHtoD(model codes)")
         for k, (launch, (_values, pointers)) in enumerate(zip(self.launches, self._params)):
-            if plan and k in plan.skip:
+            if plan and k in plan.writes:   # in the skipped Quantize's place: cuMemcpyHtoD on the null stream
+                offset, c = plan.writes[k]  # runs after the launches before it (cuda_codes.py)
+                _check(d, d.cuMemcpyHtoD(d.CUdeviceptr(self.bases["workspace"] + offset), c.ctypes.data, c.nbytes),
+                       "cuMemcpyHtoD(model codes)")
                 continue
             _check(d, d.cuLaunchKernel(self.functions[launch.kernel], *launch.grid, *launch.block,
                                        launch.dynamic_shared_bytes, 0, pointers.ctypes.data, 0),
