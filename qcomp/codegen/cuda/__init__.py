@@ -62,6 +62,12 @@ EMITTERS.update(emit_index.EMITTERS)   # IntLut (an attention mask to int8), tem
 from . import emit_index_ops  # noqa: E402
 
 EMITTERS.update(emit_index_ops.EMITTERS)   # GatherElements, GatherND, ScatterElements, ScatterND (run-time indices)
+from . import emit_float_fallback, emit_float_products  # noqa: E402
+
+# float32 ops of float-fallback regions (--skip, LogSoftmax): Relu ... Gelu, Pow, PRelu, BatchNorm, AvgPool2D,
+# ReduceMean, float MaxPool2D / ReduceMax (int8 / int16 ones still run emit_elementwise's kernels), Conv2D, Dense, MatMul
+EMITTERS.update(emit_float_fallback.EMITTERS)
+EMITTERS.update(emit_float_products.EMITTERS)
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 
