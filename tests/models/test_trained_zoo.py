@@ -8,6 +8,8 @@ train_centernet.py, train_crnn.py; data from zoo_data.py):
   with onnxruntime FP32 and the task metric stay within the bounds below, measured on the x86-vnni
   artifact (bit-exact to ref, and fast);
 - every backend is bit-exact to the ref artifact on every output (indices included), on EXACT inputs;
+  cuda through --emulate (its kernels compiled for this CPU with g++; no fatbin: test_nvcc.py
+  compiles every kernel template with nvcc);
 - the detector with its heatmap in int16 (`--precision`, the choice of `--accuracy 0.9999`) too.
 
 Each model is built once per module for all targets; benchmarks/zoo_accuracy.py gives the full
@@ -15,6 +17,7 @@ figures (issue 14's table).
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +83,20 @@ def built(request, tmp_path_factory):
         # for the bit-exactness check (ref is an interpreter, arm-sdot runs under QEMU)
         count = len(x) if t == "x86-vnni" else EXACT
         got[t] = [runner.run({"input": x[i:i + 1]}) for i in range(count)]
+    got["cuda"] = cuda_emulated(path, root, x[:EXACT])
     return name, path, x, metric, fp32, got
+
+
+def cuda_emulated(path: Path, root: Path, x: np.ndarray, **options) -> list[dict[str, np.ndarray]]:
+    """The cuda artifact's outputs on each input through --emulate (one g++ build of model.cu); no
+    fatbin (nvcc adds ~20 s a model)."""
+    if shutil.which("g++") is None:
+        pytest.skip("target cuda --emulate: g++ is missing (apt-get install g++)")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("qcomp.codegen.cuda.find_nvcc", lambda target: None)
+        art = qcomp.build(path, target="cuda", calib=root / "calib.npz", out=root / "cuda", **options)
+    runner = qcomp.load(art, emulate=True)
+    return [runner.run({"input": x[i:i + 1]}) for i in range(len(x))]
 
 
 def test_fixture_and_float_reference(built):
@@ -102,7 +118,7 @@ def test_int8_accuracy(built):
     assert have >= want - loss, (name, have, want)
 
 
-@pytest.mark.parametrize("target", TARGETS[1:])
+@pytest.mark.parametrize("target", [*TARGETS[1:], "cuda"])
 def test_targets_are_bit_exact_to_ref(built, target):
     _, _, _, _, _, got = built
     for i, want in enumerate(got["ref"]):
@@ -135,10 +151,11 @@ def detector_int16(tmp_path_factory):
             assert any(n.kind == "MaxPool2D" and g.types[n.inputs[0]].dtype is DType.INT16 for n in g.nodes)
         runner = qcomp.load(art)
         got[t] = [runner.run({"input": x[i:i + 1]}) for i in range(len(x))]
+    got["cuda"] = cuda_emulated(path, root, x, precision=INT16_DETECTOR)
     return got
 
 
-@pytest.mark.parametrize("target", TARGETS[1:3])
+@pytest.mark.parametrize("target", [*TARGETS[1:3], "cuda"])
 def test_int16_detector_is_bit_exact_to_ref(detector_int16, target):
     for i, want in enumerate(detector_int16["ref"]):
         for out, a in want.items():

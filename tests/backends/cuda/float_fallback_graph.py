@@ -60,8 +60,8 @@ def float_fallback_graph() -> tuple[Graph, dict[str, np.ndarray]]:
                ["x", const("w2", _normal(rng, (4, 3, 3, 3), 0.3)), const("b2", _normal(rng, 4, 0.1))], "conv_g2")
     g.add_node(ops.Conv2D((2, 1), (1, 0, 1, 2), (1, 1), c, act_min=0.0, act_max=6.0),
                ["x", const("w3", _normal(rng, (c, 3, 3, 1), 0.5)), const("b3", _normal(rng, c, 0.1))], "dw")
-    g.add_node(ops.Dense(act_min=0.0), ["d", const("wd", _normal(rng, (13, 33), 0.3)), const("bd", _normal(rng, 13, 0.1))],
-               "dense")
+    dense_params = [const("wd", _normal(rng, (13, 33), 0.3)), const("bd", _normal(rng, 13, 0.1))]
+    g.add_node(ops.Dense(act_min=0.0), ["d", *dense_params], "dense")
     g.add_node(ops.MatMul(), ["a", "b"], "mm")
     g.outputs = [*EXACT, *ULPS, *CLOSE]
     feeds = {"x": _normal(rng, x_shape), "d": _normal(rng, (3, 33)), "a": _normal(rng, (2, 5, 13)),
