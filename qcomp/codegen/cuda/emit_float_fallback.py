@@ -17,6 +17,9 @@ __fmul_rn / __fdiv_rn (nvcc contracts a * b + c into an fma otherwise; the emula
   MaxPool2D   max over the taps inside the input (padding never wins; an all-padding window: -inf)
   ReduceMean  sequential float32 sum in C order of the reduced elements, / float32(count)
   ReduceMax   sequential maximum (a NaN wins, as numpy.max)
+  Dequantize  per channel (the int8 weights of `--quant weight`, a --skip'ped layer's weights):
+              (q - zero_point[c]) * scale[c] in float32, c the channel along the quant axis
+              (a per-tensor Dequantize: emit_elementwise.dequantize)
 These give the reference's float32 values exactly where its order of operations is the same (the
 ones above; a ReduceMean over a reduced last axis of more than 8 elements: numpy sums pairwise,
 which differs in the last bits).
@@ -43,7 +46,7 @@ import numpy as np
 from ...ir import DType, Node, ops
 from ...protocol import Emitter
 from . import emit_elementwise
-from .context import BLOCK, Context, grid_1d
+from .context import BLOCK, Arg, Context, ctype_of, grid_1d
 from .emit_dynamic import _float
 from .emit_elementwise import _broadcast_strides, _float_literal, _strides
 from .emit_float import why_not_float
@@ -73,6 +76,14 @@ def why_not_selection(node: Node, graph) -> str | None:
         return why_not_float(node, graph)
     if graph.types[node.inputs[0]].dtype not in (DType.INT8, DType.INT16):
         return f"the cuda backend runs {node.kind} on int8, int16 and float32 only"
+    return None
+
+
+def why_not_dequantize(node: Node, graph) -> str | None:
+    """Int8 or int16 -> float32, per tensor or per channel."""
+    x = graph.types[node.inputs[0]]
+    if x.dtype not in (DType.INT8, DType.INT16) or x.quant is None:
+        return "it is not an int8 or int16 -> float32 Dequantize"
     return None
 
 
@@ -110,6 +121,23 @@ def binary(node: Node, ctx: Context) -> None:
             kind="binary", op=node.op.kind, dims=list(out) or [1],
             a_strides=_broadcast_strides(g.types[node.inputs[0]].shape, out) or [0],
             b_strides=_broadcast_strides(g.types[node.inputs[1]].shape, out) or [0])
+
+
+def dequantize(node: Node, ctx: Context) -> None:
+    g = ctx.graph
+    x = g.types[node.inputs[0]]
+    q = x.quant
+    if not q.per_channel:
+        return emit_elementwise.dequantize(node, ctx)
+    channels = x.shape[q.axis]
+    out = node.outputs[0]
+    args = [ctx.value(node.inputs[0]),
+            ctx.add_weight(np.broadcast_to(np.asarray(q.scale, np.float32), (channels,)).copy()),
+            ctx.add_weight(np.broadcast_to(np.asarray(q.zero_point, np.int32), (channels,)).copy()), ctx.value(out)]
+    if out in g.outputs:
+        args.append(Arg(f"raw:{g.outputs.index(out)}", 0, ctype_of(x.dtype)))
+    _render(ctx, node, x.size, args, kind="dequantize", ctype=ctype_of(x.dtype), channels=channels,
+            inner=int(np.prod(x.shape[q.axis + 1:], dtype=np.int64)), raw=out in g.outputs)
 
 
 def batch_norm(node: Node, ctx: Context) -> None:
@@ -161,7 +189,7 @@ def reduce(node: Node, ctx: Context) -> None:
 EMITTERS = {
     **{cls: Emitter(unary, why_not_unary) for cls in UNARY},
     **{cls: Emitter(binary, why_not_float) for cls in (ops.Pow, ops.PRelu)},
-    ops.BatchNorm: Emitter(batch_norm, why_not_batch_norm),
+    ops.BatchNorm: Emitter(batch_norm, why_not_batch_norm), ops.Dequantize: Emitter(dequantize, why_not_dequantize),
     ops.AvgPool2D: Emitter(pool, why_not_float), ops.MaxPool2D: Emitter(pool, why_not_selection),
     ops.ReduceMean: Emitter(reduce, why_not_float), ops.ReduceMax: Emitter(reduce, why_not_selection),
 }
