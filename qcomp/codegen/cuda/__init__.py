@@ -71,6 +71,9 @@ from . import emit_float_fallback, emit_float_products  # noqa: E402
 # Conv2D, Dense, MatMul
 EMITTERS.update(emit_float_fallback.EMITTERS)
 EMITTERS.update(emit_float_products.EMITTERS)
+from . import emit_float_resize  # noqa: E402
+
+EMITTERS.update(emit_float_resize.EMITTERS)   # Resize: nearest (emit_movement), linear on float32 (float_resize.cu.j2)
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

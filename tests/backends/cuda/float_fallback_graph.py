@@ -16,7 +16,7 @@ import numpy as np
 from qcomp.ir import DType, Graph, Stage, TensorType, ops, verify
 
 EXACT = ("relu", "clip", "clip_hi", "leaky", "hsig", "hswish", "sqrt", "gelu", "prelu", "bn", "avg",
-         "avg_ceil", "maxp", "gmean", "cmean", "rmax", "rmax_all", "dw")
+         "avg_ceil", "maxp", "gmean", "cmean", "rmax", "rmax_all", "dw", "resize_hp", "resize_ac")
 ULPS = {"sigmoid": 3, "tanh": 3, "exp": 3, "erf": 1, "pow": 2}
 CLOSE = ("conv", "conv_g2", "dense", "mm", "gelu_tanh")
 
@@ -63,6 +63,10 @@ def float_fallback_graph() -> tuple[Graph, dict[str, np.ndarray]]:
     dense_params = [const("wd", _normal(rng, (13, 33), 0.3)), const("bd", _normal(rng, 13, 0.1))]
     g.add_node(ops.Dense(act_min=0.0), ["d", *dense_params], "dense")
     g.add_node(ops.MatMul(), ["a", "b"], "mm")
+    g.add_node(ops.Resize((1, 13, 5, c), (1.0, 13 / 9, 5 / 8, 1.0), "linear", "half_pixel", "round_prefer_floor"),
+               ["x"], "resize_hp")
+    g.add_node(ops.Resize((1, 4, 15, c), (1.0, 4 / 9, 15 / 8, 1.0), "linear", "align_corners", "round_prefer_floor"),
+               ["x"], "resize_ac")
     g.outputs = [*EXACT, *ULPS, *CLOSE]
     feeds = {"x": _normal(rng, x_shape), "d": _normal(rng, (3, 33)), "a": _normal(rng, (2, 5, 13)),
              "b": _normal(rng, (1, 13, 7))}
