@@ -88,27 +88,27 @@ def test_cnn_with_skipped_conv_and_sigmoid():
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
-@pytest.mark.parametrize("kind", ["dense", "grouped_conv"])
-def test_quant_weight_dequantizes_per_channel_then_runs_float(kind, rng):
+def test_quant_weight_dequantizes_per_channel_then_runs_float(rng):
     """--quant weight: int8 weights per output channel -> per-channel Dequantize at run time -> float
-    Dense / Conv2D reading the dequantized weights (the llvm backend's test, on cuda): within float32
-    rounding of the reference (k-order sums against BLAS)."""
+    Dense / grouped Conv2D reading the dequantized weights (the llvm backend's test, on cuda; one
+    graph): within float32 rounding of the reference (k-order sums against BLAS)."""
     from qcomp.passes.quantize_weights import quantize_weights
     g = Graph(name="weight_only")
-    if kind == "dense":
-        shape, w_shape, op = (3, 33), (13, 33), ops.Dense()
-    else:
-        shape, w_shape, op = (1, 7, 6, 4), (6, 3, 3, 2), ops.Conv2D(pads=(1, 1, 1, 1), group=2, act_min=0.0)
-    g.add_input("x", TensorType(shape, DType.FLOAT32))
-    spread = np.linspace(0.1, 3, w_shape[0], dtype=np.float32).reshape((-1,) + (1,) * (len(w_shape) - 1))
-    w = g.add_constant("w", (rng.standard_normal(w_shape) * 0.3).astype(np.float32) * spread)
-    b = g.add_constant("b", (rng.standard_normal(w_shape[0]) * 0.1).astype(np.float32))
-    g.add_node(op, ["x", w, b], "layer")
-    g.outputs = ["layer"]
+    layers = {"dense": ((3, 33), (13, 33), ops.Dense()),
+              "conv": ((1, 7, 6, 4), (6, 3, 3, 2), ops.Conv2D(pads=(1, 1, 1, 1), group=2, act_min=0.0))}
+    feeds = {}
+    for name, (shape, w_shape, op) in layers.items():
+        g.add_input(f"{name}_x", TensorType(shape, DType.FLOAT32))
+        spread = np.linspace(0.1, 3, w_shape[0], dtype=np.float32).reshape((-1,) + (1,) * (len(w_shape) - 1))
+        w = g.add_constant(f"{name}_w", (rng.standard_normal(w_shape) * 0.3).astype(np.float32) * spread)
+        b = g.add_constant(f"{name}_b", (rng.standard_normal(w_shape[0]) * 0.1).astype(np.float32))
+        g.add_node(op, [f"{name}_x", w, b], name)
+        feeds[f"{name}_x"] = (rng.standard_normal(shape) * 2).astype(np.float32)
+    g.outputs = list(layers)
     t = verify(lower_integer(verify(quantize_weights(verify(g)))))
     deq = [n for n in t.nodes if type(n.op) is ops.Dequantize]
-    assert deq and t.types[deq[0].inputs[0]].quant.per_channel
-    x = {"x": (rng.standard_normal(shape) * 2).astype(np.float32)}
-    got, want = run_cuda_emulated(t, x)["layer"], run_integer(t, x)["layer"]
-    assert np.unique(want).size > 10
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    assert len(deq) == 2 and all(t.types[n.inputs[0]].quant.per_channel for n in deq)
+    got, want = run_cuda_emulated(t, feeds), run_integer(t, feeds)
+    for name in layers:
+        assert np.unique(want[name]).size > 10
+        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-5 * np.abs(want[name]).max(), err_msg=name)
