@@ -121,9 +121,11 @@ def test_int8_accuracy(built):
 
 @pytest.mark.parametrize("target", [*TARGETS[1:], "cuda"])
 def test_targets_are_bit_exact_to_ref(built, target):
-    _, _, _, _, _, got = built
+    name, _, _, _, _, got = built
+    if target == "cuda" and name not in CUDA_MODELS:
+        pytest.skip(f"{name} is not in CUDA_MODELS (suite time; its ops run on cuda in tests/backends/cuda)")
     if got[target] is None:
-        pytest.skip("cuda --emulate: g++ is missing, or a model left out of CUDA_MODELS")
+        pytest.skip("target cuda --emulate: g++ is missing (apt-get install g++)")
     for i, want in enumerate(got["ref"]):
         for out, a in want.items():
             np.testing.assert_array_equal(got[target][i][out], a, err_msg=f"{target} input {i} {out}")
