@@ -170,8 +170,8 @@ class Trials:
     def cosine(self, precision: dict[str, str]) -> float | None:
         """The trial's output cosine; None for a choice the pipeline refuses (a QcompError from
         quantize or the target's passes, e.g. an int16 input whose bias does not fit the int64
-        accumulator, or a node the target's backend cannot emit, e.g. a float Conv2D of a float
-        region on cuda): the build would refuse it too, so
+        accumulator, or a node the target's backend cannot emit, e.g. a float ConvTranspose2D of a
+        float region on cuda): the build would refuse it too, so
         it is no candidate (cached as such)."""
         key = tuple(sorted(precision.items()))
         if key not in self._cache:

@@ -92,16 +92,16 @@ def test_a_refused_trial_is_no_candidate(setup, monkeypatch):
 
 
 def test_a_choice_the_backend_cannot_emit_is_refused(setup):
-    """On cuda a float region of a Conv2D has no emitter (the llvm backend has one): that trial is
-    refused there (the build would be), measured on ref and x86-vnni; an int16 graph input (a float
-    -> int16 Quantize) is emitted on cuda and measured."""
+    """On dsp-c a float region of a Conv2D has no emitter (the llvm and cuda backends have one): that
+    trial is refused there (the build would be), measured on ref and x86-vnni; an int16 graph input (a
+    float -> int16 Quantize) is emitted on dsp-c and measured."""
     g, calib, _, _, samples, calibrated = setup
     choice = {"x": "int16", "conv1": "float"}
     ref = Trials(g, BuildOptions(calib=str(calib)), calibrated, samples[:2], get_target("ref"))
     x86 = Trials(g, BuildOptions(calib=str(calib)), calibrated, samples[:2], get_target("x86-vnni"))
-    cuda = Trials(g, BuildOptions(calib=str(calib)), calibrated, samples[:2], get_target("cuda"))
+    dsp = Trials(g, BuildOptions(calib=str(calib)), calibrated, samples[:2], get_target("dsp-c"))
     assert ref.cosine(choice) is not None and ref.refused == 0
     assert x86.cosine(choice) is not None and x86.refused == 0
-    assert cuda.cosine(choice) is None and cuda.refused == 1
-    assert cuda.cosine({"x": "int16"}) is not None and cuda.refused == 1
-    assert cuda.cosine({BAD: "int16"}) is not None and ref.cosine({"x": "int16"}) is not None
+    assert dsp.cosine(choice) is None and dsp.refused == 1
+    assert dsp.cosine({"x": "int16"}) is not None and dsp.refused == 1
+    assert dsp.cosine({BAD: "int16"}) is not None and ref.cosine({"x": "int16"}) is not None

@@ -8,6 +8,8 @@ train_centernet.py, train_crnn.py; data from zoo_data.py):
   with onnxruntime FP32 and the task metric stay within the bounds below, measured on the x86-vnni
   artifact (bit-exact to ref, and fast);
 - every backend is bit-exact to the ref artifact on every output (indices included), on EXACT inputs;
+  cuda (the detector and the CRNN: CUDA_MODELS) through --emulate (its kernels compiled for this CPU
+  with g++, ~10 s and ~40 s cold; no fatbin: test_nvcc.py compiles every kernel template with nvcc);
 - the detector with its heatmap in int16 (`--precision`, the choice of `--accuracy 0.9999`) too.
 
 Each model is built once per module for all targets; benchmarks/zoo_accuracy.py gives the full
@@ -15,6 +17,7 @@ figures (issue 14's table).
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,7 @@ TARGETS = ("ref", "x86-vnni", "arm-sdot", "dsp-c")
 CALIB = 16
 TEST = 48
 EXACT = 4
+CUDA_MODELS = ("centernet", "crnn")   # mobilenetv3's ops are the cnn zoo's, tested on cuda in tests/backends/cuda
 
 # model -> (fixture, ONNX ops it must contain, int8 cosine floor, most the int8 metric may lose vs FP32)
 MODELS = {
@@ -80,7 +84,20 @@ def built(request, tmp_path_factory):
         # for the bit-exactness check (ref is an interpreter, arm-sdot runs under QEMU)
         count = len(x) if t == "x86-vnni" else EXACT
         got[t] = [runner.run({"input": x[i:i + 1]}) for i in range(count)]
+    got["cuda"] = cuda_emulated(path, root, x[:EXACT]) if name in CUDA_MODELS else None
     return name, path, x, metric, fp32, got
+
+
+def cuda_emulated(path: Path, root: Path, x: np.ndarray) -> list[dict[str, np.ndarray]] | None:
+    """The cuda artifact's outputs on each input through --emulate (one g++ build of model.cu; None
+    without g++); no fatbin (nvcc adds ~20 s a model)."""
+    if shutil.which("g++") is None:
+        return None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("qcomp.codegen.cuda.find_nvcc", lambda target: None)
+        art = qcomp.build(path, target="cuda", calib=root / "calib.npz", out=root / "cuda")
+    runner = qcomp.load(art, emulate=True)
+    return [runner.run({"input": x[i:i + 1]}) for i in range(len(x))]
 
 
 def test_fixture_and_float_reference(built):
@@ -102,9 +119,13 @@ def test_int8_accuracy(built):
     assert have >= want - loss, (name, have, want)
 
 
-@pytest.mark.parametrize("target", TARGETS[1:])
+@pytest.mark.parametrize("target", [*TARGETS[1:], "cuda"])
 def test_targets_are_bit_exact_to_ref(built, target):
-    _, _, _, _, _, got = built
+    name, _, _, _, _, got = built
+    if target == "cuda" and name not in CUDA_MODELS:
+        pytest.skip(f"{name} is not in CUDA_MODELS (suite time; its ops run on cuda in tests/backends/cuda)")
+    if got[target] is None:
+        pytest.skip("target cuda --emulate: g++ is missing (apt-get install g++)")
     for i, want in enumerate(got["ref"]):
         for out, a in want.items():
             np.testing.assert_array_equal(got[target][i][out], a, err_msg=f"{target} input {i} {out}")

@@ -19,7 +19,9 @@ Slice, Split, Concat, Pad), nearest Resize, the --quant dynamic ops (DynamicDens
 the float-fallback ops Softmax and LayerNorm, and the math ops (math.cu.j2: Elu ... Shrink on
 float32; Min, Max on float32, int8 and int32/int64; Mod), and the A16W8 ops on int16 activations
 (emit16.py, a16w8.cu.j2: int64 accumulators, the 64-bit requantize; MaxPool2D, ReduceMax and the
-copies also on int16).
+copies also on int16). The other float ops of float-fallback regions (Relu ... Gelu, Pow, PRelu,
+BatchNorm, pools, ReduceMean, direct float Conv2D / Dense / MatMul): emit_float_fallback.py,
+emit_float_products.py.
 Emitters are `emit_x(node, ctx)`, their preconditions why_not hooks of the EMITTERS table; emit
 refuses a graph check() finds problems in with one UnsupportedModelError naming every such node
 (op and dtypes). Templates get
@@ -63,6 +65,16 @@ EMITTERS.update(emit_index.EMITTERS)   # IntLut (an attention mask to int8), tem
 from . import emit_index_ops  # noqa: E402
 
 EMITTERS.update(emit_index_ops.EMITTERS)   # GatherElements, GatherND, ScatterElements, ScatterND (run-time indices)
+from . import emit_float_fallback, emit_float_products  # noqa: E402
+
+# float32 ops of float-fallback regions (--skip, LogSoftmax): Relu ... Gelu, Pow, PRelu, BatchNorm, AvgPool2D,
+# ReduceMean, float MaxPool2D / ReduceMax (int8 / int16 ones still run emit_elementwise's kernels),
+# Conv2D, Dense, MatMul
+EMITTERS.update(emit_float_fallback.EMITTERS)
+EMITTERS.update(emit_float_products.EMITTERS)
+from . import emit_float_resize  # noqa: E402
+
+EMITTERS.update(emit_float_resize.EMITTERS)   # Resize: nearest (emit_movement), linear on float32 (float_resize.cu.j2)
 EMULATION_HEADER = "qcomp_cuda_emulate.h"
 
 

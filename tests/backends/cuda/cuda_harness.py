@@ -72,5 +72,11 @@ def extra_graphs() -> dict[str, tuple[Graph, dict[str, np.ndarray]]]:
     r.add_node(ops.Resize((1, 9, 4, 3), (1.0, 9 / 5, 4 / 7, 1.0), "nearest", "half_pixel", "round_prefer_floor"),
                ["x"], "resized", out_types=[TensorType((1, 9, 4, 3), DType.INT8, q)])
     r.outputs = ["resized"]
+    import sys
+    from pathlib import Path
+    if str(Path(__file__).parent) not in sys.path:   # tests/opcases/targets.py loads this file by path
+        sys.path.insert(0, str(Path(__file__).parent))
+    from float_fallback_graph import float_fallback_graph
     return {"float_ops": (g, feeds),
-            "resize": (r, {"x": rng.integers(-128, 128, size=(1, 5, 7, 3)).astype(np.int8)})}
+            "resize": (r, {"x": rng.integers(-128, 128, size=(1, 5, 7, 3)).astype(np.int8)}),
+            "float_fallback": float_fallback_graph()}

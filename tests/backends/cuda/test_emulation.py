@@ -120,11 +120,14 @@ def test_unsupported_op_names_node_and_target(tmp_path):
     from qcomp.codegen.cuda import emit
     from qcomp.ir import Stage
     from qcomp.target import get_target
-    g = Graph(name="soft", stage=Stage.TARGET)
-    g.add_input("x", TensorType((2, 5), DType.FLOAT32))
-    g.add_node(ops.Sigmoid(), ["x"], "my_sigmoid")
-    g.outputs = ["my_sigmoid"]
-    with pytest.raises(UnsupportedModelError, match=r"target cuda (.|\n)*'my_sigmoid' \(Sigmoid f32 -> f32\)"):
+    g = Graph(name="deconv", stage=Stage.TARGET)
+    g.add_input("x", TensorType((1, 3, 4, 2), DType.FLOAT32))
+    w = g.add_constant("w", np.ones((2, 2, 2, 2), np.float32))
+    b = g.add_constant("b", np.zeros(2, np.float32))
+    g.add_node(ops.ConvTranspose2D(), ["x", w, b], "my_deconv")   # no float ConvTranspose2D on cuda
+    g.outputs = ["my_deconv"]
+    refusal = r"target cuda (.|\n)*'my_deconv' \(ConvTranspose2D f32, f32, f32 -> f32\)"
+    with pytest.raises(UnsupportedModelError, match=refusal):
         emit(g, get_target("cuda"), tmp_path, fatbin=False)
 
 
@@ -205,11 +208,13 @@ def test_check_names_the_missing_op():
     from qcomp.codegen.cuda import check
     from qcomp.ir import Stage, qops
     from qcomp.target import get_target
-    g = Graph(name="soft", stage=Stage.TARGET)
-    g.add_input("x", TensorType((2, 5), DType.FLOAT32))
-    g.add_node(ops.Sigmoid(), ["x"], "sm")
-    g.outputs = ["sm"]
-    assert [(p.node, p.op) for p in check(g, get_target("cuda"))] == [("sm", "Sigmoid")]
+    g = Graph(name="deconv", stage=Stage.TARGET)
+    g.add_input("x", TensorType((1, 3, 4, 2), DType.FLOAT32))
+    w = g.add_constant("w", np.ones((2, 2, 2, 2), np.float32))
+    b = g.add_constant("b", np.zeros(2, np.float32))
+    g.add_node(ops.ConvTranspose2D(), ["x", w, b], "up")   # no float ConvTranspose2D on cuda
+    g.outputs = ["up"]
+    assert [(p.node, p.op) for p in check(g, get_target("cuda"))] == [("up", "ConvTranspose2D")]
     h = Graph(name="rq", stage=Stage.TARGET)
     h.add_input("x", TensorType((2, 5), DType.INT8))
     h.add_node(qops.QRequantize(0, 1 << 30, 0, 3), ["x"], "rq")
