@@ -14,6 +14,19 @@ base, or the graph output the class was moved into (the base's producer then wri
 the caller's output buffer). A class holds at most one caller buffer or constant: a Reshape from
 one caller buffer (or constant) to another stays a copy.
 
+Concat slices. A Concat whose axes before the concat axis all have extent 1 lays its operands
+end to end: operand i is the byte range [s_i, s_i + bytes_i) of the output, s_i = sum_{j<i} bytes_j.
+The plan may then make every operand a view at that offset, so each producer writes straight into
+its slice and the Concat runs no kernel. A view is (root, byte offset):
+
+  view_offsets[v] = o        v lives at byte o of storage(v)'s bytes (absent: o = 0)
+  Reshape view  x -> y:      o(y) = o(x)
+  Concat view   x_i -> y:    o(x_i) = o(y) + s_i,   every o a multiple of ALIGN
+
+Such a class is a tree of Reshape and Concat edges; each byte has one writer (the producer of the
+operand whose slice holds it). A Concat is a view exactly when all its operands share its output's
+storage (`is_view`); the verifier checks the offsets of every such edge.
+
 Liveness. A workspace class lives from the step of its writer to the last step that reads any of
 its values (an alias extends its base's lifetime to the alias's last use). Two classes alive at
 the same step must not share a byte; every offset is a multiple of ALIGN and ends inside the
@@ -29,7 +42,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .graph import Graph, Node
-from .ops import Reshape
+from .ops import Concat, Reshape
 
 ALIGN = 64  # bytes: a cache line, a zmm register, QCOMP_WORKSPACE_ALIGN of runtime/qcomp.h
 
@@ -41,18 +54,40 @@ class MemoryPlan:
     workspace_bytes: int
     activation_bytes: int                  # sum of `sizes` (no reuse by liveness)
     aliases: Mapping[str, str] = field(default_factory=dict)   # view value -> its class's root
+    view_offsets: Mapping[str, int] = field(default_factory=dict)   # view value -> byte offset in its root (absent: 0)
 
     def __post_init__(self):
-        for name in ("offsets", "sizes", "aliases"):
+        for name in ("offsets", "sizes", "aliases", "view_offsets"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     def storage(self, value: str) -> str:
         """The value that owns `value`'s bytes (itself unless it is a view)."""
         return self.aliases.get(value, value)
 
+    def offset_in_storage(self, value: str) -> int:
+        """Where `value`'s bytes start inside storage(value)'s bytes (0 unless a Concat slice)."""
+        return self.view_offsets.get(value, 0)
+
     def is_view(self, node: Node) -> bool:
-        """True for a Reshape whose output already lives where its input does: it runs no kernel."""
-        return isinstance(node.op, Reshape) and self.storage(node.inputs[0]) == self.storage(node.outputs[0])
+        """True for a Reshape whose output already lives where its input does, and for a Concat whose
+        operands all live in its output's storage (each in its slice): it runs no kernel."""
+        if isinstance(node.op, Reshape):
+            return self.storage(node.inputs[0]) == self.storage(node.outputs[0])
+        if isinstance(node.op, Concat):
+            return all(self.storage(x) == self.storage(node.outputs[0]) for x in node.inputs)
+        return False
+
+
+def concat_slices(g: Graph, node: Node) -> list[int] | None:
+    """The byte offset s_i of each operand inside a Concat's output when every operand is one
+    contiguous byte range of it (every axis before the concat axis has extent 1), else None."""
+    if not isinstance(node.op, Concat) or any(d != 1 for d in g.types[node.outputs[0]].shape[:node.op.axis]):
+        return None
+    starts, at = [], 0
+    for x in node.inputs:
+        starts.append(at)
+        at += g.types[x].nbytes
+    return starts
 
 
 def external(g: Graph) -> set[str]:
@@ -118,9 +153,17 @@ def plan_errors(g: Graph, plan: MemoryPlan) -> list[str]:
 
 
 def _alias_errors(g: Graph, plan: MemoryPlan, outside: set[str]) -> list[str]:
-    """Each class: members of one size, connected by its Reshape edges, at most one caller buffer
-    or constant (then it is the root), and a root that is not itself a view."""
+    """Each class: members inside the root's bytes at ALIGN-aligned offsets, connected by its
+    Reshape and Concat edges (offsets as the module docstring says), at most one caller buffer or
+    constant (then it is the root), and a root that is not itself a view."""
     errs = []
+    for v, o in plan.view_offsets.items():
+        r = plan.aliases.get(v)
+        if r is None or r not in g.types or v not in g.types:
+            errs.append(f"memory plan: {v!r} has a view offset but is not a view of a value of the graph")
+        elif o < 0 or o % ALIGN or o + g.types[v].nbytes > g.types[r].nbytes:
+            errs.append(f"memory plan: view {v!r} at [{o}, {o + g.types[v].nbytes}) of {r!r} is not an "
+                        f"{ALIGN}-aligned range inside its {g.types[r].nbytes} bytes")
     members: dict[str, list[str]] = {}
     for v, r in plan.aliases.items():
         if v not in g.types or r not in g.types:
@@ -132,20 +175,44 @@ def _alias_errors(g: Graph, plan: MemoryPlan, outside: set[str]) -> list[str]:
         members.setdefault(r, [r]).append(v)
     if errs:
         return errs
+    if errs:
+        return errs
     edges: dict[str, int] = {}
     for n in g.nodes:
-        if isinstance(n.op, Reshape) and plan.is_view(n):
-            edges[plan.storage(n.inputs[0])] = edges.get(plan.storage(n.inputs[0]), 0) + 1
+        errs += _edge_errors(g, plan, n, edges)
     for r, vs in members.items():
         where = f"memory plan: the storage of {r!r} ({', '.join(map(repr, vs))})"
-        if len({g.types[v].nbytes for v in vs}) > 1:
-            errs.append(f"{where} mixes values of different sizes")
         if edges.get(r, 0) != len(vs) - 1:
-            errs.append(f"{where} is not a chain of Reshapes: only values linked by Reshape nodes may share bytes")
+            errs.append(f"{where} is not a chain of Reshapes and Concat slices: only values linked by "
+                        f"Reshape nodes or contiguous Concat operands may share bytes")
         caller = sorted(v for v in vs if v in outside)
         if len(caller) > 1 or (caller and caller[0] != r):
             errs.append(f"{where} holds caller buffers or constants {caller}; only one, as the root")
     return errs
 
 
-__all__ = ["ALIGN", "MemoryPlan", "external", "lifetimes", "plan_errors"]
+def _edge_errors(g: Graph, plan: MemoryPlan, n: Node, edges: dict[str, int]) -> list[str]:
+    """Count a view node's edges into `edges` (by root); the offsets its edges must have."""
+    y = n.outputs[0]
+    if isinstance(n.op, Reshape) and plan.is_view(n):
+        edges[plan.storage(y)] = edges.get(plan.storage(y), 0) + 1
+        if plan.offset_in_storage(n.inputs[0]) != plan.offset_in_storage(y):
+            return [f"memory plan: Reshape {n.name!r} is a view, but {n.inputs[0]!r} and {y!r} start at "
+                    f"different offsets of {plan.storage(y)!r}"]
+        return []
+    if not isinstance(n.op, Concat):
+        return []
+    shared = [x for x in n.inputs if plan.storage(x) == plan.storage(y)]
+    if not shared:
+        return []
+    starts = concat_slices(g, n)
+    if len(shared) != len(n.inputs) or starts is None:
+        return [f"memory plan: Concat {n.name!r} shares its output's storage with operands {shared}; a Concat "
+                f"is a view of all its operands or of none, and only where each is a contiguous slice"]
+    edges[plan.storage(y)] = edges.get(plan.storage(y), 0) + len(n.inputs)
+    return [f"memory plan: Concat {n.name!r}: operand {x!r} lives at offset {plan.offset_in_storage(x)} of "
+            f"{plan.storage(y)!r}, its slice starts at {plan.offset_in_storage(y) + s}"
+            for x, s in zip(n.inputs, starts) if plan.offset_in_storage(x) != plan.offset_in_storage(y) + s]
+
+
+__all__ = ["ALIGN", "MemoryPlan", "concat_slices", "external", "lifetimes", "plan_errors"]

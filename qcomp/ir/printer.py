@@ -68,7 +68,8 @@ def _memory(g: Graph) -> list[str]:
         lines.append(f"    %{v} @{plan.offsets[v]} +{plan.sizes[v]} steps {first}..{last}")
     order = {o: i for i, o in enumerate(o for n in g.nodes for o in n.outputs)}
     for v in sorted(plan.aliases, key=lambda v: (order.get(v, -1), v)):   # in execution order
-        lines.append(f"    %{v} view of %{plan.aliases[v]}")
+        at = plan.offset_in_storage(v)
+        lines.append(f"    %{v} view of %{plan.aliases[v]}" + (f" @+{at}" if at else ""))
     return lines
 
 

@@ -91,6 +91,8 @@ def to_json(g: Graph) -> tuple[bytes, list[np.ndarray]]:
         m = g.memory
         doc["memory"] = {"offsets": dict(m.offsets), "sizes": dict(m.sizes), "workspace_bytes": m.workspace_bytes,
                          "activation_bytes": m.activation_bytes, "aliases": dict(m.aliases)}
+        if m.view_offsets:   # Concat slices: only then, so plans without them keep their hash
+            doc["memory"]["view_offsets"] = dict(m.view_offsets)
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), [g.constants[c] for c in consts]
 
 

@@ -1,0 +1,199 @@
+"""plan_memory's Concat slices: a Concat whose operands are contiguous byte ranges of its output
+makes each operand a view at its offset (its producer writes there, the Concat runs no kernel);
+every case that must stay a copy gives its reason; the verifier rejects broken slice offsets."""
+import numpy as np
+import pytest
+
+from qcomp.ir import DType, Graph, IRError, QuantParams, Stage, TensorType, format_graph, ops, qops, verify
+from qcomp.ir.memory import MemoryPlan, lifetimes, plan_errors
+from qcomp.passes.plan_memory import plan_memory, view_slices
+from qcomp.ref import run_integer
+
+Q = QuantParams(0.1, 0)
+
+
+def _graph(shape=(1, 64)) -> Graph:
+    g = Graph(stage=Stage.TARGET)
+    g.add_input("x", TensorType(shape, DType.INT8, Q))
+    return g
+
+
+def halve(g: Graph, x: str, name: str) -> str:
+    """An integer op (x / 2, rounded) that reads x and writes a new int8 value."""
+    t = TensorType(g.types[x].shape, DType.INT8, Q)
+    return g.add_node(qops.QRequantize(0, 1 << 30, 0, 0), [x], name, out_types=[t]).outputs[0]
+
+
+def concat(g: Graph, xs, name: str, axis: int = 1) -> str:
+    t = ops.Concat(axis).infer([g.types[x] for x in xs])[0]
+    return g.add_node(ops.Concat(axis), xs, name, out_types=[TensorType(t.shape, t.dtype, Q)]).outputs[0]
+
+
+def reshape(g: Graph, x: str, shape, name: str) -> str:
+    t = TensorType(tuple(shape), g.types[x].dtype, Q)
+    return g.add_node(ops.Reshape(tuple(shape)), [x], name, out_types=[t]).outputs[0]
+
+
+def copies_of(g: Graph) -> dict[str, str]:
+    why: dict[str, str] = {}
+    view_slices(g, copies=why)
+    return why
+
+
+def sequence() -> Graph:
+    """a, b = halve(x) twice; c = Concat(a, Reshape(b)) on axis 1; y = halve(c); a is read again later."""
+    g = _graph()
+    a = halve(g, "x", "a")
+    b = halve(g, "x", "b")
+    c = concat(g, [a, reshape(g, b, (1, 64), "bv")], "c")
+    y = halve(g, c, "y")
+    g.outputs = [y, halve(g, a, "a2")]
+    return verify(g)
+
+
+def test_before_after_sequence_concat_is_one_storage():
+    g = sequence()
+    after, before = verify(plan_memory(g)), verify(plan_memory(g, concats=False))
+    assert set(before.memory.offsets) == {"a", "b", "c"}
+    plan = after.memory
+    assert dict(plan.aliases) == {"a": "c", "b": "c", "bv": "c"}
+    assert dict(plan.view_offsets) == {"b": 64, "bv": 64}
+    assert set(plan.offsets) == {"c"} and lifetimes(after, plan.aliases) == {"c": (0, 5)}   # a read at step 5
+    assert [n.name for n in after.nodes if plan.is_view(n)] == ["bv", "c"]
+    assert plan.workspace_bytes == 128 < before.memory.workspace_bytes == 256   # a, b and c alive together
+    assert format_graph(after, constants=False).endswith(
+        "  memory workspace=128 activation=128 align=64\n"
+        "    %c @0 +128 steps 0..5\n"
+        "    %a view of %c\n"
+        "    %b view of %c @+64\n"
+        "    %bv view of %c @+64")
+    x = np.random.default_rng(0).integers(-128, 128, (1, 64)).astype(np.int8)
+    want = run_integer(g, {"x": x})
+    for k, v in run_integer(after, {"x": x}).items():
+        np.testing.assert_array_equal(v, want[k])
+
+
+def test_nested_concats_into_a_graph_output():
+    g = _graph()
+    a, b, d = (halve(g, "x", n) for n in "abd")
+    inner = concat(g, [a, b], "inner")
+    g.outputs = [concat(g, [reshape(g, inner, (1, 128), "iv"), d], "out")]
+    plan = verify(plan_memory(verify(g))).memory
+    assert {v: (plan.storage(v), plan.offset_in_storage(v)) for v in ("a", "b", "inner", "iv", "d")} == {
+        "a": ("out", 0), "b": ("out", 64), "inner": ("out", 0), "iv": ("out", 0), "d": ("out", 128)}
+    assert plan.workspace_bytes == 0 and not plan.offsets
+
+
+def test_a_concat_reshaped_into_a_graph_output_moves_there():
+    g = _graph()
+    c = concat(g, [halve(g, "x", "a"), halve(g, "x", "b")], "c")
+    g.outputs = [reshape(g, c, (2, 64), "y")]
+    plan = verify(plan_memory(verify(g))).memory
+    assert dict(plan.aliases) == {"a": "y", "b": "y", "c": "y"} and plan.view_offsets == {"b": 64}
+
+
+def test_channel_concat_in_nhwc_copies():
+    g = _graph((1, 2, 4, 8))
+    c = concat(g, [halve(g, "x", "a"), halve(g, "x", "b")], "c", axis=3)
+    g.outputs = [halve(g, c, "y")]
+    assert copies_of(verify(g)) == {"c": "its operands are strided in the output (axes before the concat "
+                                         "axis 3 have extents (1, 2, 4), not all 1)"}
+    assert not verify(plan_memory(g)).memory.aliases
+
+
+def test_concat_along_h_of_nhwc_is_a_view():
+    g = _graph((1, 2, 4, 8))
+    c = concat(g, [halve(g, "x", "a"), halve(g, "x", "b")], "c", axis=1)
+    g.outputs = [halve(g, c, "y")]
+    assert verify(plan_memory(verify(g))).memory.view_offsets == {"b": 64}
+
+
+def _copy_cases():
+    """(graph, the Concat's output, the words of its reason): one per rule of plan_memory."""
+    g = _graph((1, 40))                          # operand sizes 40: slice 1 starts at byte 40
+    g.outputs = [concat(g, [halve(g, "x", "a"), halve(g, "x", "b")], "c")]
+    yield g, "c", "not a multiple of 64 ([0, 40])"
+    g = _graph()
+    g.outputs = [concat(g, [halve(g, "x", "a"), "x"], "c")]
+    yield g, "c", "operand 'x' is (a view of) a graph input, output or constant"
+    g = _graph()
+    xv = reshape(g, "x", (1, 64), "xv")
+    g.outputs = [concat(g, [xv, halve(g, "x", "a")], "c")]
+    yield g, "c", "operand 'xv' is (a view of) a graph input"
+    g = _graph()
+    k = g.add_constant("k", np.arange(64, dtype=np.int8).reshape(1, 64), Q)
+    g.outputs = [concat(g, [halve(g, "x", "a"), k], "c")]
+    yield g, "c", "operand 'k' is (a view of) a graph input, output or constant"
+    g = _graph()
+    a = halve(g, "x", "a")
+    g.outputs = [a, concat(g, [a, halve(g, "x", "b")], "c")]
+    yield g, "c", "operand 'a' is (a view of) a graph input, output or constant"
+    g = _graph()
+    a = halve(g, "x", "a")
+    g.outputs = [concat(g, [a, a], "c")]
+    yield g, "c", "two operands share their storage"
+    g = _graph()
+    a = halve(g, "x", "a")
+    g.outputs = [concat(g, [a, reshape(g, a, (1, 64), "av")], "c")]
+    yield g, "c", "two operands share their storage"
+    g = _graph()
+    a, b = halve(g, "x", "a"), halve(g, "x", "b")
+    g.outputs = [halve(g, concat(g, [a, b], "c1"), "y"), concat(g, [b, a], "c2")]   # c1 claims a and b
+    yield g, "c2", "operand 'b' is already a slice of another Concat's output"
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_each_copy_case_gives_its_reason_and_runs_a_kernel(case):
+    g, name, words = list(_copy_cases())[case]
+    why = copies_of(verify(g))
+    assert list(why) == [name] and words in why[name], why
+    p = verify(plan_memory(g))
+    node = next(n for n in p.nodes if n.outputs[0] == name)
+    assert not p.memory.is_view(node)
+
+
+def test_a_slice_reshaped_into_a_graph_output_is_a_copy():
+    g = _graph()
+    a, b = halve(g, "x", "a"), halve(g, "x", "b")
+    c = concat(g, [a, b], "c")
+    g.outputs = [halve(g, c, "y"), reshape(g, b, (64,), "bout")]
+    p = verify(plan_memory(verify(g)))
+    assert p.memory.storage("b") == "c" and p.memory.storage("bout") == "bout"
+    assert [n.name for n in p.nodes if p.memory.is_view(n)] == ["c"]
+
+
+def test_the_slices_survive_save_and_load(tmp_path):
+    from qcomp.ir.serialize import graph_sha256, load_graph, save_graph
+    g = verify(plan_memory(sequence()))
+    save_graph(g, tmp_path / "g.qir")
+    back = verify(load_graph(tmp_path / "g.qir"))
+    assert back.memory == g.memory and graph_sha256(back) == graph_sha256(g)
+    assert graph_sha256(g) != graph_sha256(plan_memory(sequence(), concats=False))
+
+
+def _broken(**change) -> Graph:
+    g = plan_memory(sequence())
+    m = g.memory
+    fields = {"offsets": dict(m.offsets), "sizes": dict(m.sizes), "workspace_bytes": m.workspace_bytes,
+              "activation_bytes": m.activation_bytes, "aliases": dict(m.aliases), "view_offsets": dict(m.view_offsets)}
+    for key, value in change.items():
+        fields[key] = value(fields[key])
+    g.memory = MemoryPlan(**fields)
+    return g
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"view_offsets": lambda o: {**o, "bv": 0}}, "Reshape 'bv' is a view, but 'b' and 'bv' start at different offsets"),
+    ({"view_offsets": lambda o: {"b": 0, "bv": 0}}, "operand 'bv' lives at offset 0 of 'c', its slice starts at 64"),
+    ({"view_offsets": lambda o: {**o, "a": 32}}, "view 'a' at [32, 96) of 'c' is not an 64-aligned range"),
+    ({"view_offsets": lambda o: {**o, "a": 128}}, "view 'a' at [128, 192) of 'c' is not an 64-aligned range inside its 128 bytes"),
+    ({"view_offsets": lambda o: {**o, "y": 64}}, "'y' has a view offset but is not a view"),
+    ({"aliases": lambda a: {k: v for k, v in a.items() if k != "a"}},
+     "Concat 'c' shares its output's storage with operands ['bv']"),
+])
+def test_verifier_rejects_broken_slices(change, message):
+    g = _broken(**change)
+    errs = plan_errors(g, g.memory)
+    assert any(message in e for e in errs), errs
+    with pytest.raises(IRError, match="memory plan"):
+        verify(g)
