@@ -24,7 +24,9 @@ its slice and the Concat runs no kernel. A view is (root, byte offset):
   Concat view   x_i -> y:    o(x_i) = o(y) + s_i,   every o a multiple of ALIGN
 
 Such a class is a tree of Reshape and Concat edges; each byte has one writer (the producer of the
-operand whose slice holds it). A Concat is a view exactly when all its operands share its output's
+operand whose slice holds it). A Concat with rows before its axis (R > 1) has strided operands:
+view_rows[v] = (row bytes, row stride), made only for producers a backend can point at rows
+(memory_concat.py: the row arithmetic and the checks of both kinds of slice). A Concat is a view exactly when all its operands share its output's
 storage (`is_view`); the verifier checks the offsets of every such edge.
 
 Liveness. A workspace class lives from the step of its writer to the last step that reads any of
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .graph import Graph, Node
+from .memory_concat import concat_edge_errors, concat_slices, strided_errors
 from .ops import Concat, Reshape
 
 ALIGN = 64  # bytes: a cache line, a zmm register, QCOMP_WORKSPACE_ALIGN of runtime/qcomp.h
@@ -55,10 +58,13 @@ class MemoryPlan:
     activation_bytes: int                  # sum of `sizes` (no reuse by liveness)
     aliases: Mapping[str, str] = field(default_factory=dict)   # view value -> its class's root
     view_offsets: Mapping[str, int] = field(default_factory=dict)   # view value -> byte offset in its root (absent: 0)
+    view_rows: Mapping[str, tuple[int, int]] = field(default_factory=dict)   # strided view -> (row bytes, row stride)
 
     def __post_init__(self):
         for name in ("offsets", "sizes", "aliases", "view_offsets"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        rows = {v: (int(w), int(s)) for v, (w, s) in dict(self.view_rows).items()}   # .qir stores lists
+        object.__setattr__(self, "view_rows", MappingProxyType(rows))
 
     def storage(self, value: str) -> str:
         """The value that owns `value`'s bytes (itself unless it is a view)."""
@@ -68,6 +74,11 @@ class MemoryPlan:
         """Where `value`'s bytes start inside storage(value)'s bytes (0 unless a Concat slice)."""
         return self.view_offsets.get(value, 0)
 
+    def row_stride(self, value: str) -> int | None:
+        """The bytes between `value`'s rows when it is a strided Concat slice (memory_concat.py), else None."""
+        rows = self.view_rows.get(value)
+        return None if rows is None else rows[1]
+
     def is_view(self, node: Node) -> bool:
         """True for a Reshape whose output already lives where its input does, and for a Concat whose
         operands all live in its output's storage (each in its slice): it runs no kernel."""
@@ -76,18 +87,6 @@ class MemoryPlan:
         if isinstance(node.op, Concat):
             return all(self.storage(x) == self.storage(node.outputs[0]) for x in node.inputs)
         return False
-
-
-def concat_slices(g: Graph, node: Node) -> list[int] | None:
-    """The byte offset s_i of each operand inside a Concat's output when every operand is one
-    contiguous byte range of it (every axis before the concat axis has extent 1), else None."""
-    if not isinstance(node.op, Concat) or any(d != 1 for d in g.types[node.outputs[0]].shape[:node.op.axis]):
-        return None
-    starts, at = [], 0
-    for x in node.inputs:
-        starts.append(at)
-        at += g.types[x].nbytes
-    return starts
 
 
 def external(g: Graph) -> set[str]:
@@ -161,7 +160,7 @@ def _alias_errors(g: Graph, plan: MemoryPlan, outside: set[str]) -> list[str]:
         r = plan.aliases.get(v)
         if r is None or r not in g.types or v not in g.types:
             errs.append(f"memory plan: {v!r} has a view offset but is not a view of a value of the graph")
-        elif o < 0 or o % ALIGN or o + g.types[v].nbytes > g.types[r].nbytes:
+        elif v not in plan.view_rows and (o < 0 or o % ALIGN or o + g.types[v].nbytes > g.types[r].nbytes):
             errs.append(f"memory plan: view {v!r} at [{o}, {o + g.types[v].nbytes}) of {r!r} is not an "
                         f"{ALIGN}-aligned range inside its {g.types[r].nbytes} bytes")
     members: dict[str, list[str]] = {}
@@ -175,8 +174,7 @@ def _alias_errors(g: Graph, plan: MemoryPlan, outside: set[str]) -> list[str]:
         members.setdefault(r, [r]).append(v)
     if errs:
         return errs
-    if errs:
-        return errs
+    errs += strided_errors(g, plan)
     edges: dict[str, int] = {}
     for n in g.nodes:
         errs += _edge_errors(g, plan, n, edges)
@@ -200,19 +198,9 @@ def _edge_errors(g: Graph, plan: MemoryPlan, n: Node, edges: dict[str, int]) -> 
             return [f"memory plan: Reshape {n.name!r} is a view, but {n.inputs[0]!r} and {y!r} start at "
                     f"different offsets of {plan.storage(y)!r}"]
         return []
-    if not isinstance(n.op, Concat):
-        return []
-    shared = [x for x in n.inputs if plan.storage(x) == plan.storage(y)]
-    if not shared:
-        return []
-    starts = concat_slices(g, n)
-    if len(shared) != len(n.inputs) or starts is None:
-        return [f"memory plan: Concat {n.name!r} shares its output's storage with operands {shared}; a Concat "
-                f"is a view of all its operands or of none, and only where each is a contiguous slice"]
-    edges[plan.storage(y)] = edges.get(plan.storage(y), 0) + len(n.inputs)
-    return [f"memory plan: Concat {n.name!r}: operand {x!r} lives at offset {plan.offset_in_storage(x)} of "
-            f"{plan.storage(y)!r}, its slice starts at {plan.offset_in_storage(y) + s}"
-            for x, s in zip(n.inputs, starts) if plan.offset_in_storage(x) != plan.offset_in_storage(y) + s]
+    if isinstance(n.op, Concat):
+        return concat_edge_errors(g, plan, n, edges)
+    return []
 
 
 __all__ = ["ALIGN", "MemoryPlan", "concat_slices", "external", "lifetimes", "plan_errors"]

@@ -28,6 +28,12 @@ the verifier checks them). Every backend reads its offsets from there.
    output may be a graph output: the producers then write into the caller's buffer. Nested
    Concats join one class. An operand read by other nodes stays readable in its slice (the same
    bytes, alive until the class's last read).
+   Strided slices (ir/memory_concat.py), only with `strided=writes_rows`, the backend's
+   `why_not(node, graph) -> str | None` for a producer that cannot write its rows with a row
+   stride (llvm: codegen/llvm/strided.py): a Concat with rows before its axis (an NHWC channel
+   concat) whose every operand is a workspace value with no views, read by this Concat only (its
+   other readers would read a dense tensor) and made by a producer that writes rows, becomes a view
+   too: operand i is rows of b_i bytes at s_i, B apart (view_rows[x_i] = (b_i, B)). Otherwise it copies.
 2. Offsets. Greedy by size (TFLite's "greedy by size" arena planner): place the largest workspace
    class first, each at the lowest ALIGN-aligned offset that collides with no placed class alive
    at the same time.
@@ -40,11 +46,16 @@ and copies every Concat (the layout before Concat views).
 """
 from __future__ import annotations
 
-from ..errors import QcompError
-from ..ir import Graph, Stage, ops
-from ..ir.memory import ALIGN, MemoryPlan, concat_slices, external, lifetimes
+from collections.abc import Callable
 
-__all__ = ["ALIGN", "plan_memory", "view_slices", "views", "why_not_concat_view"]
+from ..errors import QcompError
+from ..ir import Graph, Node, Stage, ops
+from ..ir.memory import ALIGN, MemoryPlan, concat_slices, external, lifetimes
+from ..ir.memory_concat import row_slices
+
+WritesRows = Callable[[Node, Graph], "str | None"]   # why a producer cannot write rows with a stride
+
+__all__ = ["ALIGN", "plan_memory", "view_slices", "views", "why_not_concat_view", "why_not_strided_view"]
 
 
 def _align(n: int) -> int:
@@ -106,18 +117,50 @@ def why_not_concat_view(g: Graph, node, classes: _Classes) -> str | None:
     return None
 
 
-def view_slices(g: Graph, concats: bool = True, copies: dict[str, str] | None = None
-                ) -> tuple[dict[str, str], dict[str, int]]:
-    """(view value -> the root of its class, view value -> its byte offset there when not 0);
-    `copies`, when given, gets the reason of every Concat that stays a copy (by output value)."""
+def why_not_strided_view(g: Graph, node: Node, classes: _Classes, writes_rows: WritesRows,
+                         readers: dict[str, list[Node]], producers: dict[str, Node]) -> str | None:
+    """Why this Concat's operands cannot be strided slices of its output (None: they can)."""
+    for x in node.inputs:
+        if x in classes.outside:
+            return f"operand {x!r} is a graph input, output or constant"
+        if classes.base(x) != x or x in classes.members:
+            return f"operand {x!r} shares its storage with views (they would read a strided tensor)"
+        if [id(r) for r in readers.get(x, [])] != [id(node)]:
+            return f"operand {x!r} is read by other nodes too, which read dense tensors"
+        why = writes_rows(producers[x], g)
+        if why is not None:
+            return f"operand {x!r}: {why}"
+    return None
+
+
+def view_slices(g: Graph, concats: bool = True, copies: dict[str, str] | None = None,
+                strided: WritesRows | None = None) -> tuple[dict[str, str], dict[str, int], dict[str, tuple[int, int]]]:
+    """(view value -> the root of its class, view value -> its byte offset there when not 0,
+    strided view -> (row bytes, row stride)); `copies`, when given, gets the reason of every Concat
+    that stays a copy (by output value); `strided`: the producers that write rows (docstring)."""
     c = _Classes(g)
+    rows: dict[str, tuple[int, int]] = {}
+    readers: dict[str, list[Node]] = {}
+    producers = {o: n for n in g.nodes for o in n.outputs}
+    for n in g.nodes:
+        for x in n.inputs:
+            readers.setdefault(x, []).append(n)
     for n in g.nodes:
         if isinstance(n.op, ops.Concat) and concats:
             why = why_not_concat_view(g, n, c)
             if why is None:
                 for x, s in zip(n.inputs, concat_slices(g, n)):
                     c.move(c.base(x), n.outputs[0], s)
-            elif copies is not None:
+                continue
+            if strided is not None and concat_slices(g, n) is None:
+                why = why_not_strided_view(g, n, c, strided, readers, producers)
+                if why is None:
+                    _, widths, starts, total = row_slices(g, n)
+                    for x, w, s in zip(n.inputs, widths, starts):
+                        c.move(x, n.outputs[0], s)
+                        rows[x] = (w, total)
+                    continue
+            if copies is not None:
                 copies[n.outputs[0]] = why
             continue
         if not isinstance(n.op, ops.Reshape):
@@ -131,7 +174,7 @@ def view_slices(g: Graph, concats: bool = True, copies: dict[str, str] | None = 
         else:
             c.join(y, base, c.offset.get(x, 0))
     aliases = {v: r for v, r in c.root.items() if v != r}
-    return aliases, {v: c.offset[v] for v in aliases if c.offset.get(v, 0)}
+    return aliases, {v: c.offset[v] for v in aliases if c.offset.get(v, 0)}, rows
 
 
 def _place(live: dict[str, tuple[int, int]], sizes: dict[str, int]) -> dict[str, int]:
@@ -152,16 +195,17 @@ def _place(live: dict[str, tuple[int, int]], sizes: dict[str, int]) -> dict[str,
     return offsets
 
 
-def plan_memory(g: Graph, aliases: bool = True, concats: bool = True) -> Graph:
+def plan_memory(g: Graph, aliases: bool = True, concats: bool = True, strided: WritesRows | None = None) -> Graph:
     """`g` with its memory plan (g.memory); aliases=False: no views, every Reshape and Concat copies;
-    concats=False: Reshape views only, every Concat copies."""
+    concats=False: Reshape views only, every Concat copies; strided: the backend's producers that
+    write rows with a stride (then channel Concats of their outputs are strided views)."""
     if g.stage is not Stage.TARGET:
         raise QcompError(f"plan_memory plans TARGET graphs (after lower_integer), got a {g.stage.name} graph")
-    alias, slices = view_slices(g, concats) if aliases else ({}, {})
+    alias, slices, rows = view_slices(g, concats, strided=strided) if aliases else ({}, {}, {})
     live = lifetimes(g, alias)
     sizes = {v: g.types[v].nbytes for v in live}
     offsets = _place(live, sizes)
     workspace = max((_align(max(sizes[v], 1)) + o for v, o in offsets.items()), default=0)
     out = g.copy()
-    out.memory = MemoryPlan(offsets, sizes, workspace, sum(sizes.values()), alias, slices)
+    out.memory = MemoryPlan(offsets, sizes, workspace, sum(sizes.values()), alias, slices, rows)
     return out

@@ -120,4 +120,4 @@ def test_no_copy_for_a_concat_view_c(tmp_path):
     emit(concat_graph()[0], target, tmp_path)
     source = (tmp_path / "model.c").read_text()
     calls = [line.strip().split()[1] for line in source.splitlines() if line.strip().startswith("/*") and "(Concat)" in line]
-    assert sorted(calls) == sorted(COPIES)
+    assert set(calls) == COPIES
