@@ -121,3 +121,74 @@ def test_no_copy_for_a_concat_view_c(tmp_path):
     source = (tmp_path / "model.c").read_text()
     calls = [line.strip().split()[1] for line in source.splitlines() if line.strip().startswith("/*") and "(Concat)" in line]
     assert set(calls) == COPIES
+
+
+# ---- strided slices: an NHWC channel Concat written in place by the llvm GEMMs -----------------------
+
+def _conv_g(pads, group):
+    return lambda zi, zo, lo, hi: qops.QConv2D((1, 1), pads, (1, 1), group, input_zero_point=zi,
+                                               output_zero_point=zo, qmin=lo, qmax=hi)
+
+
+def fire_graph(seed: int = 1):
+    """A SqueezeNet fire module: squeeze 1x1, expand 1x1 (20 channels: a masked last block) and 3x3
+    (24), concatenated on the channel axis and read by a 1x1 conv; a depthwise operand (its Concat
+    copies); two QDense outputs concatenated on the last axis of (1, 36, N) into a graph output."""
+    b = Builder("fire", np.random.default_rng(seed))
+    x = b.input("x", (1, 6, 6, 8), -3)
+    s = _weighted(b, _conv_g((0, 0, 0, 0), 1), x, (12, 1, 1, 8), "squeeze", -3, 5)
+    e1 = _weighted(b, _conv_g((0, 0, 0, 0), 1), s, (20, 1, 1, 12), "e1", 5, 2)
+    e3 = _weighted(b, _conv_g((1, 1, 1, 1), 1), s, (24, 3, 3, 12), "e3", 5, 2)
+    cat = b.node(ops.Concat(axis=3), [e1, e3], "cat")
+    post = _weighted(b, _conv_g((0, 0, 0, 0), 1), cat, (16, 1, 1, 44), "post", 2, -4)
+    dw = _weighted(b, _conv_g((1, 1, 1, 1), 12), s, (12, 3, 3, 1), "dw", 5, 1)
+    e5 = _weighted(b, _conv_g((0, 0, 0, 0), 1), s, (16, 1, 1, 12), "e5", 5, 1)
+    cat2 = b.node(ops.Concat(axis=3), [dw, e5], "cat2")
+    rows = b.node(ops.Reshape((1, 36, 12)), [s], "rows")
+    dcat = b.node(ops.Concat(axis=2), [_weighted(b, qops.QDense, rows, (20, 12), "da", 5, 3),
+                                       _weighted(b, qops.QDense, rows, (8, 12), "db", 5, 3)], "dcat")
+    return b.done(post, cat2, dcat)
+
+
+@pytest.fixture(scope="module")
+def fire_and_want():
+    graph, feeds = fire_graph()
+    want = run_integer(graph, feeds)
+    for name, value in want.items():
+        assert len(np.unique(value)) >= 20, name
+    return graph, feeds, want
+
+
+def test_llvm_plans_strided_slices_and_emits_no_copy():
+    from qcomp.codegen.llvm import build_module
+    from qcomp.codegen.llvm.strided import why_not_strided_output
+    graph = plan_memory(fire_graph()[0], strided=why_not_strided_output)
+    m = graph.memory
+    assert {n.name for n in graph.nodes if m.is_view(n)} == {"cat", "dcat", "rows"}
+    assert (m.storage("e3"), m.offset_in_storage("e3"), m.row_stride("e3")) == ("cat", 20, 44)
+    assert (m.storage("db"), m.offset_in_storage("db"), m.row_stride("db")) == ("dcat", 20, 28)
+    mod, _ = build_module(fire_graph()[0], get_target("x86-vnni"))   # plans like this itself
+    kernels = {graph.nodes[int(f.name.split(".")[1])].name for f in mod.m.functions if f.name.startswith("node.")}
+    assert kernels == {n.name for n in graph.nodes} - {"cat", "dcat", "rows"}
+
+
+@pytest.mark.parametrize("name", ["x86-vnni", "x86-avx2", "arm-sdot", "arm-i8mm"])
+def test_strided_slices_run_bit_exact(name, fire_and_want):
+    target = next(t for t in TARGETS if t.name == name)
+    why = target.skip()
+    if why is not None:
+        pytest.skip(why)
+    graph, feeds, want = fire_and_want
+    got = target.run(graph, {k: v.copy() for k, v in feeds.items()})
+    for out, value in want.items():
+        np.testing.assert_array_equal(got[out], value, err_msg=f"output {out!r} on {name}")
+
+
+def test_without_concat_views_the_same_outputs_x86(fire_and_want):
+    target = next(t for t in TARGETS if t.name == "x86-vnni")
+    if target.skip() is not None:
+        pytest.skip(target.skip())
+    graph, feeds, want = fire_and_want
+    got = target.run(plan_memory(graph, concats=False), {k: v.copy() for k, v in feeds.items()})
+    for out, value in want.items():
+        np.testing.assert_array_equal(got[out], value, err_msg=f"output {out!r} without Concat views")

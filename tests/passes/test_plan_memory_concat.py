@@ -197,3 +197,72 @@ def test_verifier_rejects_broken_slices(change, message):
     assert any(message in e for e in errs), errs
     with pytest.raises(IRError, match="memory plan"):
         verify(g)
+
+
+# ---- strided slices (an NHWC channel concat), for producers the backend says write rows -----------
+
+def rows_ok(node, graph):
+    return None if node.name.startswith("w") else f"{node.name} writes dense outputs only"
+
+
+def fire() -> Graph:
+    """wa, wb (row writers) -> Concat on the channel axis of (1, 2, 4, 8): strided slices; a dense
+    writer's operand and an operand with another reader keep the second Concat a copy."""
+    g = _graph((1, 2, 4, 8))
+    wa, wb = halve(g, "x", "wa"), halve(g, "x", "wb")
+    c = concat(g, [wa, wb], "c", axis=3)
+    d = halve(g, "x", "d")
+    wc = halve(g, "x", "wc")
+    e = concat(g, [d, wc], "e", axis=3)
+    wd = halve(g, "x", "wd")
+    f = concat(g, [wd, halve(g, "x", "we")], "f", axis=3)
+    g.outputs = [halve(g, c, "y"), e, f, halve(g, wd, "z")]
+    return verify(g)
+
+
+def test_strided_slices_for_row_writers():
+    g = fire()
+    why: dict[str, str] = {}
+    aliases, offsets, rows = view_slices(g, copies=why, strided=rows_ok)
+    assert aliases == {"wa": "c", "wb": "c"} and offsets == {"wb": 8} and rows == {"wa": (8, 16), "wb": (8, 16)}
+    assert why == {"e": "operand 'd': d writes dense outputs only",
+                   "f": "operand 'wd' is read by other nodes too, which read dense tensors"}
+    p = verify(plan_memory(g, strided=rows_ok))
+    assert p.memory.row_stride("wb") == 16 and p.memory.row_stride("c") is None
+    assert [n.name for n in p.nodes if p.memory.is_view(n)] == ["c"]
+    assert not plan_memory(g).memory.view_rows                      # without strided=: every channel Concat copies
+
+
+def test_strided_slices_survive_save_and_load(tmp_path):
+    from qcomp.ir.serialize import load_graph, save_graph
+    p = verify(plan_memory(fire(), strided=rows_ok))
+    save_graph(p, tmp_path / "g.qir")
+    assert verify(load_graph(tmp_path / "g.qir")).memory == p.memory
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"view_rows": lambda r: {**r, "wb": (8, 32)}}, "operand 'wb' has rows (8, 32), its slice is rows of 8 bytes 16 apart"),
+    ({"view_rows": lambda r: {"wa": (8, 16)}}, "view 'wb' at [8, 72) of 'c' is not an 64-aligned range"),
+    ({"view_offsets": lambda o: {"wb": 64}}, "strided view 'wb' (8 rows of 8 bytes, 16 apart, at 64) is not inside"),
+])
+def test_verifier_rejects_broken_strided_slices(change, message):
+    g = plan_memory(fire(), strided=rows_ok)
+    m = g.memory
+    fields = {"offsets": dict(m.offsets), "sizes": dict(m.sizes), "workspace_bytes": m.workspace_bytes,
+              "activation_bytes": m.activation_bytes, "aliases": dict(m.aliases),
+              "view_offsets": dict(m.view_offsets), "view_rows": dict(m.view_rows)}
+    for key, value in change.items():
+        fields[key] = value(fields[key])
+    g.memory = MemoryPlan(**fields)
+    errs = plan_errors(g, g.memory)
+    assert any(message in e for e in errs), errs
+
+
+def test_verifier_rejects_a_strided_value_with_another_reader():
+    g = fire()
+    # wd is read by f and z: a plan that makes f a strided view anyway must fail
+    m = plan_memory(g, strided=rows_ok).memory
+    g.memory = MemoryPlan(m.offsets, m.sizes, m.workspace_bytes, m.activation_bytes,
+                          {**m.aliases, "wd": "f", "we": "f"}, {**m.view_offsets, "we": 8},
+                          {**m.view_rows, "wd": (8, 16), "we": (8, 16)})
+    assert any("strided view 'wd' is read by ['f', 'z']" in e for e in plan_errors(g, g.memory))
