@@ -69,7 +69,9 @@ def _memory(g: Graph) -> list[str]:
     order = {o: i for i, o in enumerate(o for n in g.nodes for o in n.outputs)}
     for v in sorted(plan.aliases, key=lambda v: (order.get(v, -1), v)):   # in execution order
         at = plan.offset_in_storage(v)
-        lines.append(f"    %{v} view of %{plan.aliases[v]}" + (f" @+{at}" if at else ""))
+        rows = plan.view_rows.get(v)   # a strided Concat slice: rows of w bytes, stride apart
+        lines.append(f"    %{v} view of %{plan.aliases[v]}" + (f" @+{at}" if at else "")
+                     + (f" rows {rows[0]}/{rows[1]}" if rows else ""))
     return lines
 
 

@@ -266,3 +266,8 @@ def test_verifier_rejects_a_strided_value_with_another_reader():
                           {**m.aliases, "wd": "f", "we": "f"}, {**m.view_offsets, "we": 8},
                           {**m.view_rows, "wd": (8, 16), "we": (8, 16)})
     assert any("strided view 'wd' is read by ['f', 'z']" in e for e in plan_errors(g, g.memory))
+
+
+def test_the_printer_shows_strided_slices():
+    text = format_graph(plan_memory(fire(), strided=rows_ok), constants=False)
+    assert "    %wa view of %c rows 8/16\n    %wb view of %c @+8 rows 8/16" in text, text
