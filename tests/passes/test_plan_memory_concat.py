@@ -271,3 +271,41 @@ def test_verifier_rejects_a_strided_value_with_another_reader():
 def test_the_printer_shows_strided_slices():
     text = format_graph(plan_memory(fire(), strided=rows_ok), constants=False)
     assert "    %wa view of %c rows 8/16\n    %wb view of %c @+8 rows 8/16" in text, text
+
+
+def test_an_operand_with_other_quant_params_is_written_by_its_requantize(tmp_path):
+    """The compiler's way: two Gemm branches of different ranges into a sequence Concat; quantize puts
+    a Requantize before the operand whose params differ from the output's, and that Requantize (not
+    the Gemm) writes into the slice."""
+    from onnx import TensorProto, helper, numpy_helper, save
+    from qcomp.api import load_model
+    from qcomp.builder import BuildOptions, quantize_model
+    from qcomp.passes.lower_integer import lower_integer
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(0, s, (64, 64)).astype(np.float32), f"w{i}")
+             for i, s in enumerate((0.1, 1.0, 0.1))]
+    nodes = [helper.make_node("Gemm", ["x", "w0"], ["a"], name="ga"),
+             helper.make_node("Gemm", ["x", "w1"], ["b"], name="gb"),
+             helper.make_node("Reshape", ["a", "shape"], ["a3"]), helper.make_node("Reshape", ["b", "shape"], ["b3"]),
+             helper.make_node("Concat", ["a3", "b3"], ["c"], name="cat", axis=1),
+             helper.make_node("Reshape", ["c", "flat"], ["cf"]),
+             helper.make_node("MatMul", ["cf", "w2"], ["y"], name="head")]
+    inits += [numpy_helper.from_array(np.array([1, 1, 64], np.int64), "shape"),
+              numpy_helper.from_array(np.array([2, 64], np.int64), "flat")]
+    graph = helper.make_graph(nodes, "two_ranges", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 64])], inits)
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    np.savez(tmp_path / "calib.npz", x=rng.normal(0, 1, (4, 1, 64)).astype(np.float32))
+    q, _ = quantize_model(load_model(tmp_path / "m.onnx", {}), BuildOptions(calib=str(tmp_path / "calib.npz")))
+    p = verify(plan_memory(verify(lower_integer(q))))
+    cat = next(n for n in p.nodes if isinstance(n.op, ops.Concat))
+    producers = {o: n for n in p.nodes for o in n.outputs}
+    assert p.memory.is_view(cat)
+    kinds = []
+    for x in cat.inputs:
+        w = producers[x]
+        while isinstance(w.op, ops.Reshape):     # a Reshape view: its input's producer writes the bytes
+            w = producers[w.inputs[0]]
+        kinds.append(type(w.op).__name__)
+    assert "QRequantize" in kinds and "QDense" in kinds, kinds
+    assert all(p.memory.storage(x) == p.memory.storage(cat.outputs[0]) for x in cat.inputs)
