@@ -59,12 +59,14 @@ class MemoryPlan:
     aliases: Mapping[str, str] = field(default_factory=dict)   # view value -> its class's root
     view_offsets: Mapping[str, int] = field(default_factory=dict)   # view value -> byte offset in its root (absent: 0)
     view_rows: Mapping[str, tuple[int, int]] = field(default_factory=dict)   # strided view -> (row bytes, row stride)
+    concat_views: frozenset[str] = frozenset()   # outputs of the Concats that are views (no kernel)
 
     def __post_init__(self):
         for name in ("offsets", "sizes", "aliases", "view_offsets"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         rows = {v: (int(w), int(s)) for v, (w, s) in dict(self.view_rows).items()}   # .qir stores lists
         object.__setattr__(self, "view_rows", MappingProxyType(rows))
+        object.__setattr__(self, "concat_views", frozenset(self.concat_views))
 
     def storage(self, value: str) -> str:
         """The value that owns `value`'s bytes (itself unless it is a view)."""
@@ -80,12 +82,14 @@ class MemoryPlan:
         return None if rows is None else rows[1]
 
     def is_view(self, node: Node) -> bool:
-        """True for a Reshape whose output already lives where its input does, and for a Concat whose
-        operands all live in its output's storage (each in its slice): it runs no kernel."""
+        """True for a Reshape whose output already lives where its input does, and for a Concat the plan
+        made a view (its operands live in their slices of its output): it runs no kernel. (A copying
+        Concat's operands may end up in its output's class, each in its own bytes, when a later
+        Concat takes both: membership alone does not make a view.)"""
         if isinstance(node.op, Reshape):
             return self.storage(node.inputs[0]) == self.storage(node.outputs[0])
         if isinstance(node.op, Concat):
-            return all(self.storage(x) == self.storage(node.outputs[0]) for x in node.inputs)
+            return node.outputs[0] in self.concat_views
         return False
 
 

@@ -19,7 +19,7 @@ The verifier's checks of these edges (`concat_edge_errors`, `strided_errors`):
     dense:   R = 1, o(x_i) a multiple of ALIGN, [o, o + bytes) inside the root
     strided: view_rows[x_i] = (b_i, B), y itself dense, o + (R - 1) * B + b_i <= root's bytes,
              x_i read by its Concat only
-    a Concat shares its output's storage with all of its operands or with none.
+    a Concat view (plan.concat_views) holds all of its operands in its output's storage.
 """
 from __future__ import annotations
 
@@ -54,14 +54,13 @@ def concat_slices(g: Graph, node: Node) -> list[int] | None:
 def concat_edge_errors(g: Graph, plan: "MemoryPlan", n: Node, edges: dict[str, int]) -> list[str]:
     """A Concat view's edges counted into `edges` (by root), and every offset or stride they break."""
     y = n.outputs[0]
-    shared = [x for x in n.inputs if plan.storage(x) == plan.storage(y)]
-    if not shared:
+    if y not in plan.concat_views:
         return []
     strided = any(x in plan.view_rows for x in n.inputs)
-    if len(shared) != len(n.inputs) or (not strided and concat_slices(g, n) is None):
-        return [f"memory plan: Concat {n.name!r} shares its output's storage with operands {shared}; a Concat "
-                f"is a view of all its operands or of none, and only where each is a contiguous slice "
-                f"or a strided one its producer writes"]
+    apart = [x for x in n.inputs if plan.storage(x) != plan.storage(y)]
+    if apart or (not strided and concat_slices(g, n) is None):
+        return [f"memory plan: Concat {n.name!r} is a view, but operands {apart} live elsewhere or its "
+                f"operands are neither contiguous slices nor strided ones their producers write"]
     edges[plan.storage(y)] = edges.get(plan.storage(y), 0) + len(n.inputs)
     rows, widths, starts, total = row_slices(g, n)
     errs = [f"memory plan: Concat {n.name!r}: operand {x!r} lives at offset {plan.offset_in_storage(x)} of "

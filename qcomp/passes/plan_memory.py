@@ -75,6 +75,7 @@ class _Classes:
         self.root: dict[str, str] = {}
         self.offset: dict[str, int] = {}
         self.members: dict[str, list[str]] = {}
+        self.concats: set[str] = set()             # outputs of the Concats made views
 
     def base(self, v: str) -> str:
         return self.root.get(v, v)
@@ -134,9 +135,9 @@ def why_not_strided_view(g: Graph, node: Node, classes: _Classes, writes_rows: W
 
 
 def view_slices(g: Graph, concats: bool = True, copies: dict[str, str] | None = None,
-                strided: WritesRows | None = None) -> tuple[dict[str, str], dict[str, int], dict[str, tuple[int, int]]]:
+                strided: WritesRows | None = None) -> tuple[dict[str, str], dict[str, int], dict[str, tuple[int, int]], set[str]]:
     """(view value -> the root of its class, view value -> its byte offset there when not 0,
-    strided view -> (row bytes, row stride)); `copies`, when given, gets the reason of every Concat
+    strided view -> (row bytes, row stride), the outputs of the Concat views); `copies`, when given, gets the reason of every Concat
     that stays a copy (by output value); `strided`: the producers that write rows (docstring)."""
     c = _Classes(g)
     rows: dict[str, tuple[int, int]] = {}
@@ -151,6 +152,7 @@ def view_slices(g: Graph, concats: bool = True, copies: dict[str, str] | None = 
             if why is None:
                 for x, s in zip(n.inputs, concat_slices(g, n)):
                     c.move(c.base(x), n.outputs[0], s)
+                c.concats.add(n.outputs[0])
                 continue
             if strided is not None and concat_slices(g, n) is None:
                 why = why_not_strided_view(g, n, c, strided, readers, producers)
@@ -159,6 +161,7 @@ def view_slices(g: Graph, concats: bool = True, copies: dict[str, str] | None = 
                     for x, w, s in zip(n.inputs, widths, starts):
                         c.move(x, n.outputs[0], s)
                         rows[x] = (w, total)
+                    c.concats.add(n.outputs[0])
                     continue
             if copies is not None:
                 copies[n.outputs[0]] = why
@@ -174,7 +177,7 @@ def view_slices(g: Graph, concats: bool = True, copies: dict[str, str] | None = 
         else:
             c.join(y, base, c.offset.get(x, 0))
     aliases = {v: r for v, r in c.root.items() if v != r}
-    return aliases, {v: c.offset[v] for v in aliases if c.offset.get(v, 0)}, rows
+    return aliases, {v: c.offset[v] for v in aliases if c.offset.get(v, 0)}, rows, c.concats
 
 
 def _place(live: dict[str, tuple[int, int]], sizes: dict[str, int]) -> dict[str, int]:
@@ -201,11 +204,11 @@ def plan_memory(g: Graph, aliases: bool = True, concats: bool = True, strided: W
     write rows with a stride (then channel Concats of their outputs are strided views)."""
     if g.stage is not Stage.TARGET:
         raise QcompError(f"plan_memory plans TARGET graphs (after lower_integer), got a {g.stage.name} graph")
-    alias, slices, rows = view_slices(g, concats, strided=strided) if aliases else ({}, {}, {})
+    alias, slices, rows, concat_views = view_slices(g, concats, strided=strided) if aliases else ({}, {}, {}, set())
     live = lifetimes(g, alias)
     sizes = {v: g.types[v].nbytes for v in live}
     offsets = _place(live, sizes)
     workspace = max((_align(max(sizes[v], 1)) + o for v, o in offsets.items()), default=0)
     out = g.copy()
-    out.memory = MemoryPlan(offsets, sizes, workspace, sum(sizes.values()), alias, slices, rows)
+    out.memory = MemoryPlan(offsets, sizes, workspace, sum(sizes.values()), alias, slices, rows, concat_views)
     return out

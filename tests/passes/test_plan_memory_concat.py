@@ -175,7 +175,8 @@ def _broken(**change) -> Graph:
     g = plan_memory(sequence())
     m = g.memory
     fields = {"offsets": dict(m.offsets), "sizes": dict(m.sizes), "workspace_bytes": m.workspace_bytes,
-              "activation_bytes": m.activation_bytes, "aliases": dict(m.aliases), "view_offsets": dict(m.view_offsets)}
+              "activation_bytes": m.activation_bytes, "aliases": dict(m.aliases), "view_offsets": dict(m.view_offsets),
+              "concat_views": m.concat_views}
     for key, value in change.items():
         fields[key] = value(fields[key])
     g.memory = MemoryPlan(**fields)
@@ -189,7 +190,7 @@ def _broken(**change) -> Graph:
     ({"view_offsets": lambda o: {**o, "a": 128}}, "view 'a' at [128, 192) of 'c' is not an 64-aligned range inside its 128 bytes"),
     ({"view_offsets": lambda o: {**o, "y": 64}}, "'y' has a view offset but is not a view"),
     ({"aliases": lambda a: {k: v for k, v in a.items() if k != "a"}},
-     "Concat 'c' shares its output's storage with operands ['bv']"),
+     "Concat 'c' is a view, but operands ['a'] live elsewhere"),
 ])
 def test_verifier_rejects_broken_slices(change, message):
     g = _broken(**change)
@@ -223,8 +224,9 @@ def fire() -> Graph:
 def test_strided_slices_for_row_writers():
     g = fire()
     why: dict[str, str] = {}
-    aliases, offsets, rows = view_slices(g, copies=why, strided=rows_ok)
+    aliases, offsets, rows, concat_views = view_slices(g, copies=why, strided=rows_ok)
     assert aliases == {"wa": "c", "wb": "c"} and offsets == {"wb": 8} and rows == {"wa": (8, 16), "wb": (8, 16)}
+    assert concat_views == {"c"}
     assert why == {"e": "operand 'd': d writes dense outputs only",
                    "f": "operand 'wd' is read by other nodes too, which read dense tensors"}
     p = verify(plan_memory(g, strided=rows_ok))
@@ -250,7 +252,8 @@ def test_verifier_rejects_broken_strided_slices(change, message):
     m = g.memory
     fields = {"offsets": dict(m.offsets), "sizes": dict(m.sizes), "workspace_bytes": m.workspace_bytes,
               "activation_bytes": m.activation_bytes, "aliases": dict(m.aliases),
-              "view_offsets": dict(m.view_offsets), "view_rows": dict(m.view_rows)}
+              "view_offsets": dict(m.view_offsets), "view_rows": dict(m.view_rows),
+              "concat_views": m.concat_views}
     for key, value in change.items():
         fields[key] = value(fields[key])
     g.memory = MemoryPlan(**fields)
@@ -264,7 +267,7 @@ def test_verifier_rejects_a_strided_value_with_another_reader():
     m = plan_memory(g, strided=rows_ok).memory
     g.memory = MemoryPlan(m.offsets, m.sizes, m.workspace_bytes, m.activation_bytes,
                           {**m.aliases, "wd": "f", "we": "f"}, {**m.view_offsets, "we": 8},
-                          {**m.view_rows, "wd": (8, 16), "we": (8, 16)})
+                          {**m.view_rows, "wd": (8, 16), "we": (8, 16)}, m.concat_views | {"f"})
     assert any("strided view 'wd' is read by ['f', 'z']" in e for e in plan_errors(g, g.memory))
 
 
