@@ -26,8 +26,10 @@ its slice and the Concat runs no kernel. A view is (root, byte offset):
 Such a class is a tree of Reshape and Concat edges; each byte has one writer (the producer of the
 operand whose slice holds it). A Concat with rows before its axis (R > 1) has strided operands:
 view_rows[v] = (row bytes, row stride), made only for producers a backend can point at rows
-(memory_concat.py: the row arithmetic and the checks of both kinds of slice). A Concat is a view exactly when all its operands share its output's
-storage (`is_view`); the verifier checks the offsets of every such edge.
+(memory_concat.py: the row arithmetic and the checks of both kinds of slice). A Concat is a view
+when the plan lists its output in concat_views (`is_view`); the verifier checks every such edge.
+(Membership alone does not say it: a copying Concat's operands and output can join one class when
+a later Concat view takes them, each still in its own bytes.)
 
 Liveness. A workspace class lives from the step of its writer to the last step that reads any of
 its values (an alias extends its base's lifetime to the alias's last use). Two classes alive at
