@@ -7,6 +7,12 @@ fire(16; 64 + 64) twice, MaxPool, fire(32; 128 + 128) twice at 28x28, a 1x1 conv
 a global average pool. Each fire module ends in a Concat of its expand 1x1 and 3x3 convs on the
 channel axis: in qcomp's NHWC the operands are strided slices (H x W rows of 64 or 128 channels).
 
+Plan figures (no build): each model (the fire modules, and a 16-step LSTM of hidden size 64 whose
+unrolled steps' outputs are one sequence Concat: contiguous slices) is quantized once, lowered and
+planned with `concats=False` and with the default, and each backend reports what it would write
+(benchmarks/memory_plan.py's x86-vnni / cuda / dsp-c functions: workspace_bytes, activation_bytes,
+kernels); x86-vnni with llvm's planner (strided slices), the others with plan_memory.
+
 Both artifacts come from one quantization (4 seeded N(0, 1) calibration inputs) built for x86-vnni
 by qcomp.build; A with every Concat copied (`plan_memory(g, concats=False)` as the llvm planner,
 the layout before this change), B with the default plan (the llvm GEMMs write into their slices,
@@ -66,6 +72,45 @@ def squeezenet_fires(path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
 
 
+def lstm(path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    t, d, h = 16, 32, 64
+    inits = [numpy_helper.from_array(rng.normal(0, 0.2, (1, 4 * h, d)).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.normal(0, 0.2, (1, 4 * h, h)).astype(np.float32), "R"),
+             numpy_helper.from_array(rng.normal(0, 0.1, (1, 8 * h)).astype(np.float32), "B")]
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["y"], name="lstm", hidden_size=h)]
+    graph = helper.make_graph(nodes, "lstm16", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [t, 1, d])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [t, 1, 1, h])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def plan_figures(work: Path) -> None:
+    """Per model and backend: workspace_bytes, activation_bytes, kernels, Concat views (copies -> views)."""
+    import memory_plan as mp
+    from qcomp.api import load_model
+    from qcomp.builder import BuildOptions, plan_memory_strided, quantize_model
+    from qcomp.ir import ops, verify
+    from qcomp.passes.lower_integer import lower_integer
+    from qcomp.passes.plan_memory import plan_memory
+    squeezenet_fires(work / "fires.onnx")
+    lstm(work / "lstm.onnx")
+    np.savez(work / "lstm_calib.npz", x=np.random.default_rng(1).normal(0, 1, (4, 16, 1, 32)).astype(np.float32))
+    np.savez(work / "calib.npz", x=np.random.default_rng(1).normal(0, 1, (4, 1, 64, 56, 56)).astype(np.float32))
+    for name, model, calib in (("fires", "fires.onnx", "calib.npz"), ("lstm16", "lstm.onnx", "lstm_calib.npz")):
+        q, _ = quantize_model(load_model(work / model, {}), BuildOptions(calib=str(work / calib)))
+        lowered = verify(lower_integer(q))
+        before = verify(plan_memory(lowered, concats=False))
+        n_cat = sum(isinstance(n.op, ops.Concat) for n in lowered.nodes)
+        for target, fn in mp.BACKENDS.items():
+            after = verify(plan_memory_strided(lowered) if target == "x86-vnni" else plan_memory(lowered))
+            b, a = fn(before, work), fn(after, work)
+            cells = [f"{b[k]:,} -> {a[k]:,} ({a[k] - b[k]:+,})" for k in ("workspace_bytes", "activation_bytes")]
+            print(f"| {name} | {target} | {n_cat} / {len(after.memory.concat_views)} | {' | '.join(cells)} | "
+                  f"{b['kernels']} -> {a['kernels']} |", flush=True)
+
+
 def build_pair(work: Path) -> tuple[Path, Path]:
     import qcomp
     from qcomp import builder
@@ -101,6 +146,10 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="qcomp-concat-"))
     work.mkdir(parents=True, exist_ok=True)
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    print("| model | target | Concats / views | workspace_bytes | activation_bytes | kernels |", flush=True)
+    plan_figures(work)
     a, b = build_pair(work)
     import qcomp
     feed = {"x": np.random.default_rng(2).normal(0, 1, (1, 64, 56, 56)).astype(np.float32)}
