@@ -132,14 +132,16 @@ def _conv_g(pads, group):
 
 def fire_graph(seed: int = 1):
     """A SqueezeNet fire module: squeeze 1x1, expand 1x1 (20 channels: a masked last block) and 3x3
-    (24), concatenated on the channel axis and read by a 1x1 conv; a depthwise operand (its Concat
+    (24, then a Requantize to the Concat's params, as quantize makes it), concatenated on the channel
+    axis and read by a 1x1 conv; a depthwise operand (its Concat
     copies); two QDense outputs concatenated on the last axis of (1, 36, N) into a graph output."""
     b = Builder("fire", np.random.default_rng(seed))
     x = b.input("x", (1, 6, 6, 8), -3)
     s = _weighted(b, _conv_g((0, 0, 0, 0), 1), x, (12, 1, 1, 8), "squeeze", -3, 5)
     e1 = _weighted(b, _conv_g((0, 0, 0, 0), 1), s, (20, 1, 1, 12), "e1", 5, 2)
     e3 = _weighted(b, _conv_g((1, 1, 1, 1), 1), s, (24, 3, 3, 12), "e3", 5, 2)
-    cat = b.node(ops.Concat(axis=3), [e1, e3], "cat")
+    e3r = b.node(qops.QRequantize(2, 1518500250, -1, 2), [e3], "e3r", 2)   # quantize's Requantize to cat's params
+    cat = b.node(ops.Concat(axis=3), [e1, e3r], "cat")
     post = _weighted(b, _conv_g((0, 0, 0, 0), 1), cat, (16, 1, 1, 44), "post", 2, -4)
     dw = _weighted(b, _conv_g((1, 1, 1, 1), 12), s, (12, 3, 3, 1), "dw", 5, 1)
     e5 = _weighted(b, _conv_g((0, 0, 0, 0), 1), s, (16, 1, 1, 12), "e5", 5, 1)
@@ -165,7 +167,8 @@ def test_llvm_plans_strided_slices_and_emits_no_copy():
     graph = plan_memory(fire_graph()[0], strided=why_not_strided_output)
     m = graph.memory
     assert {n.name for n in graph.nodes if m.is_view(n)} == {"cat", "dcat", "rows"}
-    assert (m.storage("e3"), m.offset_in_storage("e3"), m.row_stride("e3")) == ("cat", 20, 44)
+    assert (m.storage("e3r"), m.offset_in_storage("e3r"), m.row_stride("e3r")) == ("cat", 20, 44)
+    assert m.storage("e3") == "e3"                     # the conv writes dense, its Requantize the slice
     assert (m.storage("db"), m.offset_in_storage("db"), m.row_stride("db")) == ("dcat", 20, 28)
     mod, _ = build_module(fire_graph()[0], get_target("x86-vnni"))   # plans like this itself
     kernels = {graph.nodes[int(f.name.split(".")[1])].name for f in mod.m.functions if f.name.startswith("node.")}
