@@ -195,3 +195,14 @@ def test_without_concat_views_the_same_outputs_x86(fire_and_want):
     got = target.run(plan_memory(graph, concats=False), {k: v.copy() for k, v in feeds.items()})
     for out, value in want.items():
         np.testing.assert_array_equal(got[out], value, err_msg=f"output {out!r} without Concat views")
+
+
+def test_the_build_plans_strided_slices_for_llvm_only():
+    from qcomp.builder import plan_memory_strided, target_passes
+    from qcomp.codegen.memory import planned
+    assert target_passes(get_target("x86-vnni"))[-1] is plan_memory_strided
+    assert target_passes(get_target("dsp-c"))[-1] is plan_memory and target_passes(get_target("cuda"))[-1] is plan_memory
+    llvm_plan = plan_memory_strided(fire_graph()[0])
+    assert llvm_plan.memory.view_rows
+    assert not planned(llvm_plan).memory.view_rows          # what the C and cuda backends get: replanned
+    assert llvm_plan.memory.concat_views == {"cat", "dcat"} and not planned(llvm_plan).memory.concat_views
