@@ -363,8 +363,19 @@ def build(model: str | os.PathLike, out: str | os.PathLike | None = None,
 
 
 def target_passes(target) -> tuple:
-    """TARGET_PASSES with the fusions of `target`'s backend (BACKEND_FUSIONS) before plan_memory."""
-    return (lower_integer, *BACKEND_FUSIONS.get(target.backend, ()), plan_memory)
+    """TARGET_PASSES with the fusions of `target`'s backend (BACKEND_FUSIONS) before plan_memory
+    (or the backend's own planner, BACKEND_PLANS)."""
+    return (lower_integer, *BACKEND_FUSIONS.get(target.backend, ()), BACKEND_PLANS.get(target.backend, plan_memory))
+
+
+def plan_memory_strided(g: Graph) -> Graph:
+    """plan_memory with strided Concat slices for the producers whose llvm kernels write rows with a
+    stride (codegen/llvm/strided.py): an NHWC channel Concat of conv outputs runs no copy."""
+    from .codegen.llvm.strided import why_not_strided_output
+    return plan_memory(g, strided=why_not_strided_output)
+
+
+BACKEND_PLANS = {"llvm": plan_memory_strided}
 
 
 def _write_artifact(out: Path, model: Path, target, q: Graph, options: BuildOptions, calib_summary: dict,

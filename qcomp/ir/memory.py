@@ -14,6 +14,23 @@ base, or the graph output the class was moved into (the base's producer then wri
 the caller's output buffer). A class holds at most one caller buffer or constant: a Reshape from
 one caller buffer (or constant) to another stays a copy.
 
+Concat slices. A Concat whose axes before the concat axis all have extent 1 lays its operands
+end to end: operand i is the byte range [s_i, s_i + bytes_i) of the output, s_i = sum_{j<i} bytes_j.
+The plan may then make every operand a view at that offset, so each producer writes straight into
+its slice and the Concat runs no kernel. A view is (root, byte offset):
+
+  view_offsets[v] = o        v lives at byte o of storage(v)'s bytes (absent: o = 0)
+  Reshape view  x -> y:      o(y) = o(x)
+  Concat view   x_i -> y:    o(x_i) = o(y) + s_i,   every o a multiple of ALIGN
+
+Such a class is a tree of Reshape and Concat edges; each byte has one writer (the producer of the
+operand whose slice holds it). A Concat with rows before its axis (R > 1) has strided operands:
+view_rows[v] = (row bytes, row stride), made only for producers a backend can point at rows
+(memory_concat.py: the row arithmetic and the checks of both kinds of slice). A Concat is a view
+when the plan lists its output in concat_views (`is_view`); the verifier checks every such edge.
+(Membership alone does not say it: a copying Concat's operands and output can join one class when
+a later Concat view takes them, each still in its own bytes.)
+
 Liveness. A workspace class lives from the step of its writer to the last step that reads any of
 its values (an alias extends its base's lifetime to the alias's last use). Two classes alive at
 the same step must not share a byte; every offset is a multiple of ALIGN and ends inside the
@@ -29,7 +46,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .graph import Graph, Node
-from .ops import Reshape
+from .memory_concat import concat_edge_errors, concat_slices, strided_errors
+from .ops import Concat, Reshape
 
 ALIGN = 64  # bytes: a cache line, a zmm register, QCOMP_WORKSPACE_ALIGN of runtime/qcomp.h
 
@@ -41,18 +59,40 @@ class MemoryPlan:
     workspace_bytes: int
     activation_bytes: int                  # sum of `sizes` (no reuse by liveness)
     aliases: Mapping[str, str] = field(default_factory=dict)   # view value -> its class's root
+    view_offsets: Mapping[str, int] = field(default_factory=dict)   # view value -> byte offset in its root (absent: 0)
+    view_rows: Mapping[str, tuple[int, int]] = field(default_factory=dict)   # strided view -> (row bytes, row stride)
+    concat_views: frozenset[str] = frozenset()   # outputs of the Concats that are views (no kernel)
 
     def __post_init__(self):
-        for name in ("offsets", "sizes", "aliases"):
+        for name in ("offsets", "sizes", "aliases", "view_offsets"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        rows = {v: (int(w), int(s)) for v, (w, s) in dict(self.view_rows).items()}   # .qir stores lists
+        object.__setattr__(self, "view_rows", MappingProxyType(rows))
+        object.__setattr__(self, "concat_views", frozenset(self.concat_views))
 
     def storage(self, value: str) -> str:
         """The value that owns `value`'s bytes (itself unless it is a view)."""
         return self.aliases.get(value, value)
 
+    def offset_in_storage(self, value: str) -> int:
+        """Where `value`'s bytes start inside storage(value)'s bytes (0 unless a Concat slice)."""
+        return self.view_offsets.get(value, 0)
+
+    def row_stride(self, value: str) -> int | None:
+        """The bytes between `value`'s rows when it is a strided Concat slice (memory_concat.py), else None."""
+        rows = self.view_rows.get(value)
+        return None if rows is None else rows[1]
+
     def is_view(self, node: Node) -> bool:
-        """True for a Reshape whose output already lives where its input does: it runs no kernel."""
-        return isinstance(node.op, Reshape) and self.storage(node.inputs[0]) == self.storage(node.outputs[0])
+        """True for a Reshape whose output already lives where its input does, and for a Concat the plan
+        made a view (its operands live in their slices of its output): it runs no kernel. (A copying
+        Concat's operands may end up in its output's class, each in its own bytes, when a later
+        Concat takes both: membership alone does not make a view.)"""
+        if isinstance(node.op, Reshape):
+            return self.storage(node.inputs[0]) == self.storage(node.outputs[0])
+        if isinstance(node.op, Concat):
+            return node.outputs[0] in self.concat_views
+        return False
 
 
 def external(g: Graph) -> set[str]:
@@ -118,9 +158,17 @@ def plan_errors(g: Graph, plan: MemoryPlan) -> list[str]:
 
 
 def _alias_errors(g: Graph, plan: MemoryPlan, outside: set[str]) -> list[str]:
-    """Each class: members of one size, connected by its Reshape edges, at most one caller buffer
-    or constant (then it is the root), and a root that is not itself a view."""
+    """Each class: members inside the root's bytes at ALIGN-aligned offsets, connected by its
+    Reshape and Concat edges (offsets as the module docstring says), at most one caller buffer or
+    constant (then it is the root), and a root that is not itself a view."""
     errs = []
+    for v, o in plan.view_offsets.items():
+        r = plan.aliases.get(v)
+        if r is None or r not in g.types or v not in g.types:
+            errs.append(f"memory plan: {v!r} has a view offset but is not a view of a value of the graph")
+        elif v not in plan.view_rows and (o < 0 or o % ALIGN or o + g.types[v].nbytes > g.types[r].nbytes):
+            errs.append(f"memory plan: view {v!r} at [{o}, {o + g.types[v].nbytes}) of {r!r} is not an "
+                        f"{ALIGN}-aligned range inside its {g.types[r].nbytes} bytes")
     members: dict[str, list[str]] = {}
     for v, r in plan.aliases.items():
         if v not in g.types or r not in g.types:
@@ -132,20 +180,33 @@ def _alias_errors(g: Graph, plan: MemoryPlan, outside: set[str]) -> list[str]:
         members.setdefault(r, [r]).append(v)
     if errs:
         return errs
+    errs += strided_errors(g, plan)
     edges: dict[str, int] = {}
     for n in g.nodes:
-        if isinstance(n.op, Reshape) and plan.is_view(n):
-            edges[plan.storage(n.inputs[0])] = edges.get(plan.storage(n.inputs[0]), 0) + 1
+        errs += _edge_errors(g, plan, n, edges)
     for r, vs in members.items():
         where = f"memory plan: the storage of {r!r} ({', '.join(map(repr, vs))})"
-        if len({g.types[v].nbytes for v in vs}) > 1:
-            errs.append(f"{where} mixes values of different sizes")
         if edges.get(r, 0) != len(vs) - 1:
-            errs.append(f"{where} is not a chain of Reshapes: only values linked by Reshape nodes may share bytes")
+            errs.append(f"{where} is not a chain of Reshapes and Concat slices: only values linked by "
+                        f"Reshape nodes or contiguous Concat operands may share bytes")
         caller = sorted(v for v in vs if v in outside)
         if len(caller) > 1 or (caller and caller[0] != r):
             errs.append(f"{where} holds caller buffers or constants {caller}; only one, as the root")
     return errs
 
 
-__all__ = ["ALIGN", "MemoryPlan", "external", "lifetimes", "plan_errors"]
+def _edge_errors(g: Graph, plan: MemoryPlan, n: Node, edges: dict[str, int]) -> list[str]:
+    """Count a view node's edges into `edges` (by root); the offsets its edges must have."""
+    y = n.outputs[0]
+    if isinstance(n.op, Reshape) and plan.is_view(n):
+        edges[plan.storage(y)] = edges.get(plan.storage(y), 0) + 1
+        if plan.offset_in_storage(n.inputs[0]) != plan.offset_in_storage(y):
+            return [f"memory plan: Reshape {n.name!r} is a view, but {n.inputs[0]!r} and {y!r} start at "
+                    f"different offsets of {plan.storage(y)!r}"]
+        return []
+    if isinstance(n.op, Concat):
+        return concat_edge_errors(g, plan, n, edges)
+    return []
+
+
+__all__ = ["ALIGN", "MemoryPlan", "concat_slices", "external", "lifetimes", "plan_errors"]

@@ -68,7 +68,10 @@ def _memory(g: Graph) -> list[str]:
         lines.append(f"    %{v} @{plan.offsets[v]} +{plan.sizes[v]} steps {first}..{last}")
     order = {o: i for i, o in enumerate(o for n in g.nodes for o in n.outputs)}
     for v in sorted(plan.aliases, key=lambda v: (order.get(v, -1), v)):   # in execution order
-        lines.append(f"    %{v} view of %{plan.aliases[v]}")
+        at = plan.offset_in_storage(v)
+        rows = plan.view_rows.get(v)   # a strided Concat slice: rows of w bytes, stride apart
+        lines.append(f"    %{v} view of %{plan.aliases[v]}" + (f" @+{at}" if at else "")
+                     + (f" rows {rows[0]}/{rows[1]}" if rows else ""))
     return lines
 
 

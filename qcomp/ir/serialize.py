@@ -91,6 +91,12 @@ def to_json(g: Graph) -> tuple[bytes, list[np.ndarray]]:
         m = g.memory
         doc["memory"] = {"offsets": dict(m.offsets), "sizes": dict(m.sizes), "workspace_bytes": m.workspace_bytes,
                          "activation_bytes": m.activation_bytes, "aliases": dict(m.aliases)}
+        if m.view_offsets:   # Concat slices: only then, so plans without them keep their hash
+            doc["memory"]["view_offsets"] = dict(m.view_offsets)
+        if m.view_rows:      # strided Concat slices (ir/memory_concat.py): likewise
+            doc["memory"]["view_rows"] = {v: list(r) for v, r in m.view_rows.items()}
+        if m.concat_views:
+            doc["memory"]["concat_views"] = sorted(m.concat_views)
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), [g.constants[c] for c in consts]
 
 

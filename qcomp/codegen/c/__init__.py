@@ -220,7 +220,8 @@ def plain_plan(graph: Graph) -> MemoryPlan:
     for v in (o for n in graph.nodes for o in n.outputs if o in plan.offsets):   # in execution order
         offsets[v] = end
         end = abi.align(end + plan.sizes[v])
-    return MemoryPlan(offsets, plan.sizes, end, plan.activation_bytes, plan.aliases)
+    return MemoryPlan(offsets, plan.sizes, end, plan.activation_bytes, plan.aliases, plan.view_offsets,
+                      plan.view_rows, plan.concat_views)
 
 
 def emit(graph: Graph, target: Target, out_dir: str | Path, *, plain: bool = False) -> dict:

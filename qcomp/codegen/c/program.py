@@ -92,14 +92,15 @@ class Ctx:
             raise UnsupportedModelError(f"target {self.target_name}: value {v!r} has dtype "
                                         f"{self.dtype(v).value}, which the C backend does not handle")
         q = "const " if const else ""
-        v = self.plan.storage(v)
+        v, at = self.plan.storage(v), self.plan.offset_in_storage(v)   # at > 0: a Concat slice
         if v in self.graph.constants:
             return self.names.ident("w", v)
         if v in self.input_index:
             return f"(({q}{t} *)inputs[{self.input_index[v]}])"
         if v in self.output_index:
-            return f"(({q}{t} *)outputs[{self.output_index[v]}])"
-        return f"(({q}{t} *)(ws + {self.plan.offsets[v]}))"
+            base = f"outputs[{self.output_index[v]}]"
+            return f"(({q}{t} *)((uint8_t *){base} + {at}))" if at else f"(({q}{t} *){base})"
+        return f"(({q}{t} *)(ws + {self.plan.offsets[v] + at}))"
 
     def scratch(self, nbytes: int) -> str:
         """Node-local scratch memory: one area after the planned values, as large as the largest need

@@ -98,14 +98,14 @@ class Context:
             raise UnsupportedModelError(f"target {self.target_name!r}: value {name!r} has dtype "
                                         f"{g.types[name].dtype.value}, which the cuda backend does not handle")
         ct = ctype_of(g.types[name].dtype)
-        name = self.plan.storage(name)
+        name, at = self.plan.storage(name), self.plan.offset_in_storage(name)   # at > 0: a Concat slice
         if name in g.outputs:
-            return Arg(f"output:{g.outputs.index(name)}", 0, ct)
+            return Arg(f"output:{g.outputs.index(name)}", at, ct)
         if name in g.inputs:
             return Arg(f"input:{g.inputs.index(name)}", 0, ct)
         if name in g.constants:
             return self.constant(name)
-        return Arg("workspace", self.plan.offsets[name], ct)
+        return Arg("workspace", self.plan.offsets[name] + at, ct)
 
     def constant(self, name: str) -> Arg:
         """A graph constant, stored once in weights.bin."""

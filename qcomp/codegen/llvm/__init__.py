@@ -54,6 +54,7 @@ from ...resources import data_dir
 from ...target import Target
 from ...protocol import Emitter, Problem, check_nodes, emitter_of, raise_problems
 from ..memory import planned
+from .strided import why_not_strided_output
 from . import kernels_logic
 from . import (kernels_dot, kernels_elem, kernels_fallback, kernels_float, kernels_math, kernels_products,
                kernels_select, kernels_softmax)
@@ -204,7 +205,7 @@ def build_module(graph: Graph, target: Target) -> tuple[Module, dict]:
     graph = separated
     spec = dot_spec(target)
     mod = Module(CNames().ident("model", graph.name), target.triple)
-    graph = planned(graph)
+    graph = planned(graph, strided=why_not_strided_output)   # strided Concat slices: strided.py
     plan = graph.memory
     steps, scratch = [], 0
     for index, node in enumerate(graph.nodes):

@@ -241,10 +241,12 @@ def _emit_run(mod, g, steps, plan: MemoryPlan, workspace_bytes, scratch_offset, 
             b.ret(status)
 
     def pointer(v: str):
-        v = plan.storage(v)
-        if v not in ptrs:
-            ptrs[v] = mod.table(g.constants[v], "const")
-        return ptrs[v]
+        root, offset = plan.storage(v), plan.offset_in_storage(v)
+        if root not in ptrs:
+            ptrs[root] = mod.table(g.constants[root], "const")
+        if offset:   # a Concat slice (memory.py): not cached, the gep stays in the block that uses it
+            return b.gep(ptrs[root], [c64(offset)], source_etype=ir.IntType(8))
+        return ptrs[root]
 
     def plain(node, kernel, call):   # one node as in version 2: its kernel, or a raw flag's copy
         if id(node) in raw_quant:

@@ -60,6 +60,7 @@ from ... import abi
 from ...errors import UnsupportedModelError
 from ...ir import Node, qops
 from . import dots, kernels_mmla, kernels_neon, kernels_requantize, tables
+from . import strided
 from .irgen import (I8, I32, I64, PTR, VOID, c64, job_function, load, load_i64, loop, parallel_for,
                     requantize_lanes, store, var)
 from .kernels_depthwise import _dot_layer, _masked_io, _mask, _n_jobs, _per_block, _pixel_jobs, _ptr, emit_depthwise
@@ -255,6 +256,9 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
     taps, cg, groups, pad_value, extra = _dot_layer(node, graph)
     o_total = w.shape[0]
     og = o_total // groups
+    # the bytes between output pixels: o_total, or the row stride of a strided Concat slice (strided.py)
+    out_stride = strided.out_stride(node, graph, o_total)
+    assert epilogue is None or out_stride == o_total, "a residual epilogue reads its output densely"
     kk = int(np.prod(w.shape[1:]))
     folded = bias - (spec.activation_offset + extra) * w.reshape(o_total, kk).sum(axis=1)
     if folded.size and (folded.min() < -2**31 or folded.max() >= 2**31):
@@ -305,11 +309,11 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
         if key not in variants:
             live = live_last if last else lanes
             if smmla:
-                variants[key] = kernels_mmla.micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op), []
+                variants[key] = kernels_mmla.micro_kernel(k, "tile", rows, cols, n_kq, kpad, out_stride, live, op), []
             elif fix is None:
-                variants[key] = shared_tile(k, rows, cols, n_kq, kpad, o_total, live, op)
+                variants[key] = shared_tile(k, rows, cols, n_kq, kpad, out_stride, live, op)
             else:
-                variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op, fix), []
+                variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, out_stride, live, op, fix), []
         return variants[key]
 
     f, b, (a_ptr, out_ptr, *res_ptr), i = job_function(k.mod, "gemm_job", 3 if epilogue else 2)
@@ -354,13 +358,13 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
         with loop(b, n_full, "tile") as dt:
             p0 = b.mul(b.add(t0, dt), c64(mr))
             fn, tail = variant(mr, cols, last)
-            b.call(fn, [a_rows(p0, mr), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at, *tail])
+            b.call(fn, [a_rows(p0, mr), w_at, _ptr(b, out_at, b.mul(p0, c64(out_stride))), *q_at, *tail])
             after_tile(p0, mr, cols, last)
         if mr_tail < mr:
             with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
                 p0 = c64((n_tiles - 1) * mr)
                 fn, tail = variant(mr_tail, cols, last)
-                b.call(fn, [a_rows(p0, mr_tail), w_at, _ptr(b, out_at, b.mul(p0, c64(o_total))), *q_at, *tail])
+                b.call(fn, [a_rows(p0, mr_tail), w_at, _ptr(b, out_at, b.mul(p0, c64(out_stride))), *q_at, *tail])
                 after_tile(p0, mr_tail, cols, last)
     run_chunk(b, chunk, n_chunks, run, nr, nr_last)
     b.ret_void()

@@ -25,7 +25,7 @@ from llvmlite import ir
 
 from ...errors import UnsupportedModelError
 from ...ir import Node, ops, qops
-from . import tables
+from . import strided, tables
 from .irgen import F32, I8, I16, I32, I64, c64, int_type, load, load_i64, loop, memcpy, store, var
 
 
@@ -113,11 +113,21 @@ def emit_lut(node: Node, k) -> None:
 def emit_requantize(node: Node, k) -> None:
     b, op = k.b, k.node.op
     requantize = k.mod.helper("requantize")
-    with loop(b, _size(k, k.node.outputs[0])) as i:
+
+    def one(i, o):
         x = b.sub(load_i64(b, k.ins[0], i, I8), c64(op.input_zero_point))
         y = b.call(requantize, [x, c64(op.multiplier), c64(op.shift), c64(op.output_zero_point),
                                 c64(op.qmin), c64(op.qmax)])
-        store(b, b.trunc(y, I8), k.outs[0], i, I8)
+        store(b, b.trunc(y, I8), k.outs[0], o, I8)
+    rows = strided.out_rows(node, k.graph)   # a strided Concat slice: rows of `width` bytes, `stride` apart
+    if rows is None:
+        with loop(b, _size(k, k.node.outputs[0])) as i:
+            one(i, i)
+        return
+    width, stride = rows
+    with loop(b, _size(k, k.node.outputs[0]) // width, "r") as r:
+        with loop(b, width, "c") as c:
+            one(b.add(b.mul(r, c64(width)), c), b.add(b.mul(r, c64(stride)), c))
 
 
 def _operands(k, i):
