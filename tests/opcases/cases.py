@@ -91,13 +91,15 @@ def _movement(name, rng):
 
 def _head_moves(name, rng):
     """Moves that copy whole runs on llvm (codegen/llvm/kernels_runs.py): attention's head split
-    (runs of the head size 5), a split and merge of heads back (runs of 7 * 5), a slice of rows."""
+    (runs of the head size 5), a move of a unit axis (one run), a slice of rows (runs of 4 * 5), and
+    K^T (perm (0, 2, 3, 1): the loop nest of a 2-D transpose [7, 15] without a table)."""
     b = Builder(name, rng)
     x = b.input("x", (1, 7, 3, 5), 17)
     heads = b.node(ops.Transpose(perm=(0, 2, 1, 3)), [x], "head_split")              # (1, 3, 7, 5)
     swap = b.node(ops.Transpose(perm=(1, 0, 2, 3)), [heads], "batch_swap")           # (3, 1, 7, 5)
     rows = b.node(ops.Slice(starts=(0, 0, 2, 0), ends=(3, 1, 6, 5), steps=(1, 1, 1, 1)), [swap], "rows")
-    return b.done(heads, rows)
+    k_t = b.node(ops.Transpose(perm=(0, 2, 3, 1)), [x], "k_t")                       # (1, 3, 5, 7)
+    return b.done(heads, rows, k_t)
 
 
 def _conv_chain(name, rng):

@@ -315,8 +315,9 @@ def emit_movement(node: Node, k) -> None:
     except UnsupportedModelError as e:
         raise UnsupportedModelError(f"node {node.name!r} ({node.kind}): {e}") from None
     for out, m, y in zip(k.outs, maps, node.outputs):
-        if kernels_runs.emit_runs(k, out, k.ins[0], m, k.graph.types[y].shape, t.dtype.itemsize):
-            continue   # whole runs of consecutive inputs: copied run by run (kernels_runs.py)
+        if kernels_runs.emit_without_table(k, op, out, k.ins[0], m, t.shape, k.graph.types[y].shape,
+                                           t.dtype.itemsize):
+            continue   # run copies, or a Transpose's loop nest: no index table (kernels_runs.py)
         m_g = k.mod.table(m, "gather")
         with loop(b, m.size) as i:
             src = load_i64(b, m_g, i, I32)
