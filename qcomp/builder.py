@@ -38,6 +38,8 @@ from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
 from .passes.fold_pad import fold_pad
+from .passes.fold_reshapes import fold_reshapes
+from .passes.fold_transposes import fold_transposes
 from .passes.fuse_activations import fuse_activations
 from .passes.fuse_residual import fuse_residual
 from .passes.fuse_layer_norm import fuse_layer_norm
@@ -54,6 +56,8 @@ from .passes.quantize_weights import quantize_weights
 FLOAT_PASSES = (fold_constants, absorb_flatten_transpose, fold_batchnorm, fuse_activations, fold_pad,
                 eliminate_dead_code)
 FLOAT_PASSES = (fold_constants, fuse_layer_norm, *FLOAT_PASSES[1:])   # the exporters' LayerNorm decomposition
+# Transpose chains composed, order-keeping Reshape/Transpose chains made one Reshape (a view)
+FLOAT_PASSES = (*FLOAT_PASSES[:2], fold_transposes, fold_reshapes, *FLOAT_PASSES[2:])
 FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
 TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
 # the TARGET-stage fusions a backend emits the fused ops of, run between lower_integer and plan_memory

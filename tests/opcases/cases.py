@@ -89,6 +89,19 @@ def _movement(name, rng):
     return b.done(*parts)
 
 
+def _head_moves(name, rng):
+    """Moves that copy whole runs on llvm (codegen/llvm/kernels_runs.py): attention's head split
+    (runs of the head size 5), a move of a unit axis (one run), a slice of rows (runs of 4 * 5), and
+    K^T (perm (0, 2, 3, 1): the loop nest of a 2-D transpose [7, 15] without a table)."""
+    b = Builder(name, rng)
+    x = b.input("x", (1, 7, 3, 5), 17)
+    heads = b.node(ops.Transpose(perm=(0, 2, 1, 3)), [x], "head_split")              # (1, 3, 7, 5)
+    swap = b.node(ops.Transpose(perm=(1, 0, 2, 3)), [heads], "batch_swap")           # (3, 1, 7, 5)
+    rows = b.node(ops.Slice(starts=(0, 0, 2, 0), ends=(3, 1, 6, 5), steps=(1, 1, 1, 1)), [swap], "rows")
+    k_t = b.node(ops.Transpose(perm=(0, 2, 3, 1)), [x], "k_t")                       # (1, 3, 5, 7)
+    return b.done(heads, rows, k_t)
+
+
 def _conv_chain(name, rng):
     """QConv2D -> MaxPool2D -> Lut -> QAvgPool2D: values flowing between integer ops."""
     b = Builder.extending(*gb.conv(name, rng, (1, 11, 9, 3), 5, (3, 3), pads=(1, 1, 1, 1), zp_in=-128,
@@ -238,6 +251,7 @@ CASES: list[Case] = [
     # ---- data movement on int8 ----
     C("concat_requantized_input", _concat_requantized),
     C("pad_transpose_reshape_slice_split", _movement),
+    C("transpose_head_split_slice_runs", _head_moves),
     C("conv_maxpool_lut_avgpool_chain", _conv_chain),
     # ---- residual fusion (passes/fuse_residual.py: QConv2DAdd, the conv's epilogue on llvm) ----
     C("conv1x1_add_relu_c13_o40", _p(gf.conv_add, (1, 9, 7, 13), 40, (1, 1))),

@@ -25,7 +25,7 @@ from llvmlite import ir
 
 from ...errors import UnsupportedModelError
 from ...ir import Node, ops, qops
-from . import strided, tables
+from . import kernels_runs, strided, tables
 from .irgen import F32, I8, I16, I32, I64, c64, int_type, load, load_i64, loop, memcpy, store, var
 
 
@@ -324,7 +324,10 @@ def emit_movement(node: Node, k) -> None:
         maps = tables.gather_map(op, [t.shape], index_values)
     except UnsupportedModelError as e:
         raise UnsupportedModelError(f"node {node.name!r} ({node.kind}): {e}") from None
-    for out, m in zip(k.outs, maps):
+    for out, m, y in zip(k.outs, maps, node.outputs):
+        if kernels_runs.emit_without_table(k, op, out, k.ins[0], m, t.shape, k.graph.types[y].shape,
+                                           t.dtype.itemsize):
+            continue   # run copies, or a Transpose's loop nest: no index table (kernels_runs.py)
         m_g = k.mod.table(m, "gather")
         with loop(b, m.size) as i:
             src = load_i64(b, m_g, i, I32)
