@@ -284,6 +284,11 @@ CASES += [
 CASES += [
     C("dynamic_dense_add_norm_tails", _p(dfc.dense_add_norm, (2, 19, 96), 70, residual_first=True)),
 ]
+# attention's scores fused into DynamicMatMul (passes/fuse_dynamic_attention.py): K and N tails, two heads
+CASES += [
+    C("dynamic_matmul_scale_add_tails", _p(dfc.matmul_scale_add, (1, 2, 37, 20), (1, 2, 20, 37), 0.2236068,
+                                           mask_first=True)),
+]
 # comparison, selection and index ops (logic_cases.py): bool and int64 results have few values
 CASES += [
     C("float_reduce_min_argmax_argmin", lc.reduce_min_arg, min_distinct=5),

@@ -134,13 +134,16 @@ def emit_qmatmul(node: Node, k) -> None:
     _emit_gemm(k, lay, 1, mult_g, shift_g, None)
 
 
-def emit_dynamic_matmul(node: Node, k) -> None:
+def emit_dynamic_matmul(node: Node, k, after_clamp=None, addend=None) -> None:
     """DynamicMatMul: both operands quantized per run (kernels_float's dynamic quantize, into the
     scratch), the zero points passed to the packs at run time, and the GEMM's epilogue
     y = float32(acc) * float32(s_a * s_b), clamped to [act_min, act_max] (module docstring; the
-    int32 acc is exact under the same bound, |q - zp| <= 255)."""
+    int32 acc is exact under the same bound, |q - zp| <= 255). A fused node (kernels_dynamic_fused.py)
+    passes `addend`, a float32 [N] input copied per run next to the factors (0 past N), and
+    after_clamp(b, y, at): its float operations on the clamped vector y, `at` its block's addend."""
     from . import kernels_float
     if not gemm_form(node, k.graph):
+        assert addend is None, "a fused DynamicMatMul needs the GEMM form (why_not_dynamic_matmul_scale_add)"
         return kernels_float.emit_dynamic_matmul(node, k)
     b, op = k.b, node.op
     spec = k.spec = run_time_spec(k.spec)
@@ -151,7 +154,8 @@ def emit_dynamic_matmul(node: Node, k) -> None:
     q_b, p_a = 0, abi.align(nb)
     p_b = p_a + abi.align(PARAMS_BYTES)
     params = p_b + abi.align(PARAMS_BYTES)
-    lay = layout(node, k.graph, spec, params + abi.align(64 + 4 * n_ob * spec.lanes))
+    n_pad = n_ob * spec.lanes
+    lay = layout(node, k.graph, spec, params + abi.align(64 + (8 if addend is not None else 4) * n_pad))
     k.reserve(lay.end)
     qb, pa, pb, par = (_ptr(b, k.scratch, at) for at in (q_b, p_a, p_b, params))
     s_a, zp_a = dynamic_params(k, k.ins[0], na, pa)        # kernels_dynamic_pack: threaded min/max
@@ -160,14 +164,27 @@ def emit_dynamic_matmul(node: Node, k) -> None:
     b.store(b.trunc(zp_b, I32), _ptr(b, par, 4))
     b.store(b.trunc(zp_b, I32), _ptr(b, pa, 8))            # a's row terms: -zb * sum_k qa
     factor, factor_at = b.fmul(s_a, s_b), _ptr(b, par, 64)
-    with loop(b, n_ob * spec.lanes, "f") as i:
+    with loop(b, n_pad, "f") as i:
         b.store(factor, b.gep(factor_at, [i], source_etype=F32))
+    if addend is not None:                                  # m[n] after the factors, 0.0 past N
+        addend_at, n = _ptr(b, par, 64 + 4 * n_pad), b_shape[-1]
+        with loop(b, n_pad, "m") as i:
+            live = b.icmp_signed("<", i, c64(n))
+            v = b.load(b.gep(addend, [b.select(live, i, c64(0))], source_etype=F32), typ=F32)
+            b.store(b.select(live, v, ir.Constant(F32, 0.0)), b.gep(addend_at, [i], source_etype=F32))
     # every A matrix's rows are the rows of one [n_a * M, K] matrix: quantized and packed in one pass
     quantize_pack(k, k.ins[0], lay.n_a * lay.m, lay.kd, lay.n_kq * spec.depth, lay.a_stride,
                   _ptr(b, k.scratch, lay.a_base), pa)
     quantize_threaded(k, k.ins[1], nb, qb, pb)
     _emit_pack(k, lay, None, qb, par, a_packed=True)
-    _emit_gemm(k, lay, 4, params + 64, params + 64, _float_epilogue(k, op, lay.n))
+    epilogue = _float_epilogue(k, op, lay.n)
+    if addend is not None:
+        inner = epilogue
+
+        def epilogue(b, acc, r, j, out, factor, live):
+            at = _ptr(b, factor, 4 * (n_pad + j * spec.lanes))
+            inner(b, acc, r, j, out, factor, live, after_clamp=lambda y: after_clamp(b, y, at))
+    _emit_gemm(k, lay, 4, params + 64, params + 64, epilogue)
 
 
 def _float_epilogue(k, op, o_total: int):
