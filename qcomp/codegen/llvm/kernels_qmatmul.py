@@ -55,7 +55,7 @@ from ...ir import Node
 from . import kernels_dot, kernels_mmla, kernels_neon, tables
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for
 from .kernels_qmatmul_pack import pack_a, pack_b
-from .kernels_dynamic_pack import PARAMS_BYTES, dynamic_params, quantize_pack, quantize_threaded
+from .kernels_dynamic_pack import PARAMS_BYTES, finish_params, minmax_part, quantize_pack_part, quantize_part, run_parts
 from .kernels_depthwise import _mask, _ptr
 from .isa import DotSpec
 
@@ -158,8 +158,11 @@ def emit_dynamic_matmul(node: Node, k, after_clamp=None, addend=None) -> None:
     lay = layout(node, k.graph, spec, params + abi.align(64 + (8 if addend is not None else 4) * n_pad))
     k.reserve(lay.end)
     qb, pa, pb, par = (_ptr(b, k.scratch, at) for at in (q_b, p_a, p_b, params))
-    s_a, zp_a = dynamic_params(k, k.ins[0], na, pa)        # kernels_dynamic_pack: threaded min/max
-    s_b, zp_b = dynamic_params(k, k.ins[1], nb, pb)
+    # kernels_dynamic_pack: both operands' threaded min/max in one parallel_for, then their parameters
+    parts = [minmax_part(k, k.ins[0], na, pa), minmax_part(k, k.ins[1], nb, pb)]
+    run_parts(k, "dq_minmax", parts)
+    s_a, zp_a = finish_params(k, pa, parts[0].jobs)
+    s_b, zp_b = finish_params(k, pb, parts[1].jobs)
     b.store(b.trunc(zp_a, I32), _ptr(b, par, 0))
     b.store(b.trunc(zp_b, I32), _ptr(b, par, 4))
     b.store(b.trunc(zp_b, I32), _ptr(b, pa, 8))            # a's row terms: -zb * sum_k qa
@@ -172,10 +175,11 @@ def emit_dynamic_matmul(node: Node, k, after_clamp=None, addend=None) -> None:
             live = b.icmp_signed("<", i, c64(n))
             v = b.load(b.gep(addend, [b.select(live, i, c64(0))], source_etype=F32), typ=F32)
             b.store(b.select(live, v, ir.Constant(F32, 0.0)), b.gep(addend_at, [i], source_etype=F32))
-    # every A matrix's rows are the rows of one [n_a * M, K] matrix: quantized and packed in one pass
-    quantize_pack(k, k.ins[0], lay.n_a * lay.m, lay.kd, lay.n_kq * spec.depth, lay.a_stride,
-                  _ptr(b, k.scratch, lay.a_base), pa)
-    quantize_threaded(k, k.ins[1], nb, qb, pb)
+    # every A matrix's rows are the rows of one [n_a * M, K] matrix: quantized and packed in one pass,
+    # in one parallel_for with b's quantize
+    run_parts(k, "dq_pack", [quantize_pack_part(k, k.ins[0], lay.n_a * lay.m, lay.kd, lay.n_kq * spec.depth,
+                                                lay.a_stride, _ptr(b, k.scratch, lay.a_base), pa),
+                             quantize_part(k, k.ins[1], nb, qb, pb)])
     _emit_pack(k, lay, None, qb, par, a_packed=True)
     epilogue = _float_epilogue(k, op, lay.n)
     if addend is not None:
