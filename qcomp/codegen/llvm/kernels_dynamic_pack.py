@@ -254,3 +254,22 @@ def quantize_part(k, src, n: int, dst, par) -> Part:
 def quantize_threaded(k, src, n: int, dst, par) -> None:
     """quantize_part's jobs, one parallel_for."""
     run_parts(k, "dq_quant", [quantize_part(k, src, n, dst, par)])
+
+
+def quantize_range(k, b, qz, x, out, start, count: int) -> None:
+    """out[start + i] = q(x[start + i]) as int8 for i < count (start: an i64 value), quantize_part's
+    operations: count // VF vectors, then the count % VF last elements scalar."""
+    full = count // VF
+    if full:
+        with loop(b, full, "qr") as i:
+            at = b.add(start, b.mul(i, c64(VF)))
+            q = qz.vector(b.load(_ptr(b, x, b.mul(at, c64(4))), typ=qz.vf, align=4))
+            b.store(b.trunc(q, ir.VectorType(I8, VF)), _ptr(b, out, at), align=1)
+    if count % VF:
+        quantize = k.mod.helper("quantize")
+        with loop(b, count % VF, "qrt") as i:
+            at = b.add(start, b.add(i, c64(full * VF)))
+            v = b.load(b.gep(x, [at], source_etype=F32), typ=F32)
+            y = b.call(quantize, [v, qz.scale, b.sext(qz.zp, I64), c64(-128), c64(127)])
+            b.store(b.trunc(y, I8), b.gep(out, [at], source_etype=I8))
+
