@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
-        model = transformer.export(name, args.seq)
+        model = transformer.export(name, args.seq) / "model.onnx"
         calib = transformer.calibration_inputs(name, args.seq)
         art = Path(args.qcomp) if args.qcomp else work / f"{name}.dyn"
         if not (art / "manifest.json").exists():
