@@ -10,7 +10,7 @@ node's real_time, median over the runs), both summed by op class:
 
   class          qcomp nodes (TARGET graph kinds)                        OpenVINO executed nodes
   dense GEMM     DynamicDense*, QDense (+ the fused bias/GELU/LayerNorm)  FullyConnected
-  attention      DynamicMatMul, QMatMul                                   MatMul, MHA / ScaledAttn
+  attention      DynamicMatMul(ScaleAdd), QMatMul                         MatMul, MHA / ScaledAttn
   softmax        Softmax, QSoftmax                                        Softmax
   layernorm      LayerNorm, QLayerNorm                                    MVN
   eltwise        Add, Mul, Div, Sub, Erf, Lut, ...                        Eltwise, Subgraph, Gelu
@@ -40,7 +40,7 @@ CLASSES = ("dense GEMM", "attention MatMul", "softmax", "layernorm", "eltwise", 
            "embedding", "other")
 QCOMP_CLASS = {"DynamicDense": "dense GEMM", "DynamicDenseGelu": "dense GEMM", "DynamicDenseAddNorm": "dense GEMM",
                "DynamicDenseRows": "dense GEMM", "QDense": "dense GEMM", "DynamicMatMul": "attention MatMul",
-               "QMatMul": "attention MatMul", "Softmax": "softmax", "QSoftmax": "softmax",
+               "DynamicMatMulScaleAdd": "attention MatMul", "QMatMul": "attention MatMul", "Softmax": "softmax", "QSoftmax": "softmax",
                "LayerNorm": "layernorm", "QLayerNorm": "layernorm", "Quantize": "quantize",
                "Dequantize": "quantize", "Requantize": "quantize", "QRequantize": "quantize",
                "Gather": "embedding", "IntLut": "embedding", "Transpose": "movement", "Reshape": "movement",
@@ -54,6 +54,9 @@ OV_CLASS = {"FullyConnected": "dense GEMM", "MatMul": "attention MatMul", "MHA":
             "Convert": "quantize", "Transpose": "movement", "Reshape": "movement", "Reorder": "movement",
             "Concat": "movement", "StridedSlice": "movement", "Split": "movement", "Gather": "embedding",
             "ShapeOf": "movement", "Broadcast": "movement"}
+
+
+CLOCK = "real_time"     # or cpu_time (--ov-clock): OpenVINO's per-node counter summed
 
 
 def qcomp_class(kind: str) -> str:
@@ -98,7 +101,7 @@ def ov_profile(xml: Path, feeds: dict, threads: int, runs: int) -> tuple[dict, d
         for info in request.get_profiling_info():
             if str(info.status).endswith("NOT_RUN"):
                 continue
-            per_node[info.node_name].append(info.real_time.total_seconds() * 1e3)
+            per_node[info.node_name].append(getattr(info, CLOCK).total_seconds() * 1e3)
             node_type[info.node_name] = info.node_type
     ms, count, by_type = collections.Counter(), collections.Counter(), collections.Counter()
     for name, times in per_node.items():
@@ -135,7 +138,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--work", default="/tmp/dyn_vs_ov")
     ap.add_argument("--qcomp", default=None, help="profile this qcomp artifact instead of building one")
+    ap.add_argument("--ov-clock", choices=("real_time", "cpu_time"), default="real_time")
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = args.ov_clock
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
