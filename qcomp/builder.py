@@ -44,6 +44,8 @@ from .passes.fuse_activations import fuse_activations
 from .passes.fuse_residual import fuse_residual
 from .passes.fuse_layer_norm import fuse_layer_norm
 from .passes.fuse_dynamic import fuse_dynamic
+from .passes.fold_dynamic_bias import fold_dynamic_bias
+from .passes.fuse_dynamic_attention import fuse_dynamic_attention
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
@@ -64,6 +66,8 @@ TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with 
 # (backends missing here run TARGET_PASSES as they are: the unfused ops every backend has)
 BACKEND_FUSIONS = {"llvm": (fuse_residual,)}
 BACKEND_FUSIONS["llvm"] += (fuse_dynamic,)   # DynamicDense + bias + GELU (passes/fuse_dynamic.py)
+BACKEND_FUSIONS["llvm"] += (fold_dynamic_bias,)   # DynamicDense(b = +0.0) + bias Add (passes/fold_dynamic_bias.py)
+BACKEND_FUSIONS["llvm"] += (fuse_dynamic_attention,)   # DynamicMatMul * scale + mask (passes/fuse_dynamic_attention.py)
 QUANT_MODES = ("full", "weight", "dynamic")
 
 

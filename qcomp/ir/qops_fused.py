@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .ops import Op
-from .qops import DynamicDense, _check
+from .qops import DynamicDense, DynamicMatMul, _check
 from .types import DType, IRError, TensorType
 
 _F = DType.FLOAT32
@@ -85,3 +85,35 @@ class DynamicDenseAddNorm(Op):
 
 
 FUSED_OPS: dict[str, type[Op]] = {cls.__name__: cls for cls in [DynamicDenseGelu, DynamicDenseAddNorm]}
+
+
+@dataclass(frozen=True)
+class DynamicMatMulScaleAdd(Op):
+    """DynamicMatMul, the Mul by a scalar constant after it and the Add of a float32 tensor that
+    varies along the last axis only (attention's scores: Q K^T * 1/sqrt(d) + mask), fused. Per
+    element, float32, each step one IEEE operation rounded once, in this order (the unfused graph's):
+      d = DynamicMatMul(a, b) {act_min, act_max}                (qops.DynamicMatMul)
+      s = d * scale                                              (Mul: float32 multiplication is commutative)
+      y = s + m[n]                                               (Add: commutative; m broadcast over the
+                                                                  leading axes)
+    Inputs: DynamicMatMul's two (a f32[..., M, K], b f32[..., K, N]), then m f32[1, ..., 1, N] (rank
+    at most the output's). scale: a float32 value (stored as the Python float it equals)."""
+    act_min: float | None = None
+    act_max: float | None = None
+    scale: float = 1.0
+    arity: ClassVar[int] = 3
+
+    def matmul(self) -> DynamicMatMul:
+        """The DynamicMatMul of the sequence (d above)."""
+        return DynamicMatMul(self.act_min, self.act_max)
+
+    def infer(self, ins):
+        out = self.matmul().infer(ins[:2])
+        _check(ins[2:], (_F,), "DynamicMatMulScaleAdd addend")
+        shape, m = out[0].shape, ins[2].shape
+        if len(m) > len(shape) or m[-1:] != shape[-1:] or any(d != 1 for d in m[:-1]):
+            raise IRError(f"DynamicMatMulScaleAdd: the addend has shape {m}, expected [1, ..., 1, {shape[-1]}]")
+        return [TensorType(shape, _F)]
+
+
+FUSED_OPS[DynamicMatMulScaleAdd.__name__] = DynamicMatMulScaleAdd   # attention's scores (passes/fuse_dynamic_attention.py)

@@ -27,6 +27,8 @@ def node_macs(g: Graph, n: Node) -> int:
         return out.size * t[0].shape[-1]
     if isinstance(n.op, _DYNAMIC_DENSE_FORMS):   # ir/qops_fused.py, ir/qops_rows.py: DynamicDense's product
         return out.size * t[1].shape[1]
+    if isinstance(n.op, qops_fused.DynamicMatMulScaleAdd):   # DynamicMatMul's product
+        return out.size * t[0].shape[-1]
     return 0
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import ops
-from ..ir.qops_fused import DynamicDenseAddNorm, DynamicDenseGelu
+from ..ir.qops_fused import DynamicDenseAddNorm, DynamicDenseGelu, DynamicMatMulScaleAdd
 from . import float_elementwise, float_norm
-from .integer_kernels import dynamic_dense
+from .integer_kernels import dynamic_dense, dynamic_matmul
 
 
 def _scalar(v: float) -> np.ndarray:
@@ -33,3 +33,12 @@ def dynamic_dense_add_norm(op: DynamicDenseAddNorm, x, w, b, w_scale, bias, r, g
 
 
 TABLE = {DynamicDenseGelu: dynamic_dense_gelu, DynamicDenseAddNorm: dynamic_dense_add_norm}
+
+
+def dynamic_matmul_scale_add(op: DynamicMatMulScaleAdd, a, b, m):
+    d = dynamic_matmul(op.matmul(), a, b)
+    s = float_elementwise.mul(ops.Mul(), d, _scalar(op.scale))
+    return float_elementwise.add(ops.Add(), s, m)
+
+
+TABLE[DynamicMatMulScaleAdd] = dynamic_matmul_scale_add

@@ -298,6 +298,22 @@ CASES += [
 CASES += [
     C("dynamic_dense_add_norm_tails", _p(dfc.dense_add_norm, (2, 19, 96), 70, residual_first=True)),
 ]
+# attention's head transposes as row copies (codegen/llvm/kernels_transpose.py): the last axis kept
+# (contiguous rows: [B, S, H, D] -> [B, H, S, D]) and moved (strided rows: -> [B, H, D, S])
+def _transpose_heads(name, rng):
+    b = Builder(name, rng)
+    x = b.input("x", (1, 9, 5, 20), 3)
+    kept = b.node(ops.Transpose(perm=(0, 2, 1, 3)), [x], "heads")
+    moved = b.node(ops.Transpose(perm=(0, 2, 3, 1)), [x], "heads_t")
+    return b.done(kept, moved)
+
+
+CASES += [C("transpose_heads_kept_and_moved", _transpose_heads)]
+# attention's scores fused into DynamicMatMul (passes/fuse_dynamic_attention.py): K and N tails, two heads
+CASES += [
+    C("dynamic_matmul_scale_add_tails", _p(dfc.matmul_scale_add, (1, 2, 37, 20), (1, 2, 20, 37), 0.2236068,
+                                           mask_first=True)),
+]
 # comparison, selection and index ops (logic_cases.py): bool and int64 results have few values
 CASES += [
     C("float_reduce_min_argmax_argmin", lc.reduce_min_arg, min_distinct=5),

@@ -38,3 +38,27 @@ def dense_add_norm(name: str, rng: np.random.Generator, x_shape, n_out: int, res
     assert [type(n.op) for n in fused.nodes] == [DynamicDenseAddNorm], [n.kind for n in fused.nodes]
     feeds = {i: rng.standard_normal(g.types[i].shape).astype(np.float32) for i in g.inputs}
     return fused, feeds
+
+
+def matmul_scale_add(name: str, rng: np.random.Generator, a_shape, b_shape, scale: float, mask_first: bool = False):
+    """q -> MatMul(q, kt) -> Mul(scores, scale) -> Add(mask [1, 1, 1, S]): attention's scores before
+    the Softmax, the mask a run-time input of 0 and -10000 entries."""
+    from qcomp.ir.qops_fused import DynamicMatMulScaleAdd
+    from qcomp.passes.fuse_dynamic_attention import fuse_dynamic_attention
+    s = b_shape[-1]
+    g = Graph(name=name)
+    g.add_input("q", TensorType(tuple(a_shape), F))
+    g.add_input("kt", TensorType(tuple(b_shape), F))
+    g.add_input("mask", TensorType((1, 1, 1, s), F))
+    g.add_constant("scale", np.asarray(scale, np.float32))
+    g.add_node(ops.MatMul(), ["q", "kt"], "scores")
+    g.add_node(ops.Mul(), ["scale", "scores"], "scaled")
+    g.add_node(ops.Add(), ["mask", "scaled"] if mask_first else ["scaled", "mask"], "y")
+    g.outputs = ["y"]
+    lowered = verify(lower_integer(verify(quantize_weights(verify(g), dynamic=True))))
+    fused = verify(fuse_dynamic_attention(lowered))
+    assert [type(n.op) for n in fused.nodes] == [DynamicMatMulScaleAdd], [n.kind for n in fused.nodes]
+    feeds = {"q": rng.standard_normal(a_shape).astype(np.float32),
+             "kt": (rng.standard_normal(b_shape) * 2).astype(np.float32),
+             "mask": np.where(rng.random((1, 1, 1, s)) < 0.3, -10000.0, 0.0).astype(np.float32)}
+    return fused, feeds

@@ -545,3 +545,14 @@ from qcomp.ir.ops_index import GatherElements, GatherND, ScatterElements, Scatte
 
 KERNELS.update({GatherElements: gather_elements, GatherND: gather_nd, ScatterElements: scatter_elements,
                 ScatterND: scatter_nd})
+
+
+def dynamic_matmul_scale_add(g: Graph, node: Node, a, b, m):
+    """qops_fused.DynamicMatMulScaleAdd from its docstring: DynamicMatMul, a float32 product by the
+    scale, then a float32 addition of m broadcast over the leading axes."""
+    d = dynamic_matmul(g, node, a, b).astype(np.float32)
+    s = (d * np.float32(node.op.scale)).astype(np.float32)
+    return (s + m.astype(np.float32)).astype(np.float32)
+
+
+KERNELS[qops_fused.DynamicMatMulScaleAdd] = dynamic_matmul_scale_add

@@ -25,7 +25,7 @@ import dataclasses
 from llvmlite import ir
 
 from ...ir import Node, ops
-from . import kernels_float_vec, vecmath
+from . import kernels_float, kernels_float_vec, kernels_qmatmul, vecmath
 from .irgen import F32, I32, I64, PTR, c64, loop
 from .kernels_depthwise import _mask, _ptr
 from .kernels_dynamic_dense import emit_dynamic_dense
@@ -75,3 +75,26 @@ def emit_dynamic_dense_add_norm(node: Node, k) -> None:
     emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=add_residual, prepare=prepare)
     norm = Node(node.name, ops.LayerNorm(-1, op.epsilon), (node.outputs[0], *node.inputs[6:8]), node.outputs)
     kernels_float_vec.emit_layer_norm(norm, dataclasses.replace(k, ins=[out_ptr, k.ins[6], k.ins[7]]))
+
+
+def emit_dynamic_matmul_scale_add(node: Node, k) -> None:
+    """DynamicMatMulScaleAdd: kernels_qmatmul.emit_dynamic_matmul with, on each clamped float32
+    vector y of `lanes` output columns in the GEMM's epilogue, s = y * scale, then s + m[n] (m copied
+    per run next to the factors): the unfused Mul's and Add's IEEE operations in their order."""
+    lanes = k.spec.lanes
+    vf = ir.VectorType(F32, lanes)
+    scale = ir.Constant(vf, [node.op.scale] * lanes)
+
+    def scale_add(b, y, at):
+        return b.fadd(b.fmul(y, scale), b.load(at, typ=vf, align=4))
+
+    kernels_qmatmul.emit_dynamic_matmul(node, k, after_clamp=scale_add, addend=k.ins[2])
+
+
+def why_not_dynamic_matmul_scale_add(node, graph) -> str | None:
+    """Operands of rank 2 or more, and the accumulator bound of the GEMM form."""
+    why = kernels_float.why_not_dynamic_matmul(node, graph)
+    if why is None and not kernels_qmatmul.gemm_form(node, graph):
+        why = (f"K = {graph.types[node.inputs[0]].shape[-1]} is too deep for int32 accumulators "
+               f"(K * 255 * 255 must be at most 2^31 - 1); fuse_dynamic_attention leaves such products unfused")
+    return why

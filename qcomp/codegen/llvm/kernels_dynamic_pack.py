@@ -23,8 +23,16 @@ enough (at least MIN_JOB_ELEMS elements per job, at most MAX_JOBS jobs):
 The packed rows of a batch of matrices [n, M, K] are the rows of one [n * M, K] matrix (row
 r * a_stride of the pack): one call packs every A matrix of a DynamicMatMul.
 quantize_threaded is phase 3 without the pack (DynamicMatMul's B operand, which pack_b reads).
+
+Each phase is a `Part` (its job count, context pointers and job body); run_parts runs several
+independent parts as one parallel_for (job i: the part whose range holds i), so DynamicMatMul's two
+operands share one fork-join for their min/max and one for their quantize (kernels_qmatmul.py):
+the jobs and their values are the single-part ones, only the hand-offs to the pool are fewer.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 from llvmlite import ir
 
@@ -42,41 +50,73 @@ def n_jobs(elems: int, units: int) -> int:
     return max(1, min(MAX_JOBS, units, elems // MIN_JOB_ELEMS))
 
 
-def dynamic_params(k, src, n: int, par):
-    """Phases 1 and 2 over src[0, n): returns (scale f32, zero point i64) and stores scale (f32) at
-    par + 0 and the zero point (i32) at par + 4 for the jobs of phase 3."""
-    b = k.b
+@dataclass
+class Part:
+    """Jobs of one kind: body(b, ptrs, j) emits job j (i64, counted from 0 within the part) in the
+    job function's builder b, ptrs the part's context pointers there."""
+    jobs: int
+    ptrs: list
+    body: Callable
+
+
+def run_parts(k, name: str, parts: list[Part]) -> None:
+    """One parallel_for over the jobs of every part, in order (each part's jobs independent of the others')."""
+    f, b, vals, i = job_function(k.mod, name, sum(len(p.ptrs) for p in parts))
+    start, at = 0, 0
+    for p in parts:
+        mine = vals[at:at + len(p.ptrs)]
+        if len(parts) == 1:
+            p.body(b, mine, i)
+        else:
+            inside = b.and_(b.icmp_signed(">=", i, c64(start)), b.icmp_signed("<", i, c64(start + p.jobs)))
+            with b.if_then(inside):
+                p.body(b, mine, b.sub(i, c64(start)))
+        start, at = start + p.jobs, at + len(p.ptrs)
+    b.ret_void()
+    parallel_for(k.mod, k.b, f, [ptr for p in parts for ptr in p.ptrs], start)
+
+
+def minmax_part(k, src, n: int, par) -> Part:
+    """Phase 1 over src[0, n): job j stores its (lo_j, hi_j) at par + 64 + 8 j (finish_params reduces them)."""
     full = n // VF
     jobs = n_jobs(n, max(full, 1))
     per_job = -(-full // jobs)
     jobs = max(1, -(-full // per_job)) if full else 1
-    f, jb, (x, p), j = job_function(k.mod, "dq_minmax", 2)
-    vf = ir.VectorType(F32, VF)
-    vzero = ir.Constant(vf, [0.0] * VF)
-    lo_v, hi_v = var(jb, vf, vzero, "lo_v"), var(jb, vf, vzero, "hi_v")
-    v0 = jb.mul(j, c64(per_job))
-    v1 = jb.select(jb.icmp_signed("<", jb.add(v0, c64(per_job)), c64(full)), jb.add(v0, c64(per_job)), c64(full))
-    with loop(jb, jb.sub(v1, v0), "mv") as i:
-        v = jb.load(_ptr(jb, x, jb.mul(jb.add(v0, i), c64(4 * VF))), typ=vf, align=4)
-        cur_lo, cur_hi = jb.load(lo_v, typ=vf), jb.load(hi_v, typ=vf)
-        jb.store(jb.select(jb.fcmp_ordered("<", v, cur_lo), v, cur_lo), lo_v)
-        jb.store(jb.select(jb.fcmp_ordered(">", v, cur_hi), v, cur_hi), hi_v)
+
+    def body(jb, ptrs, j):
+        x, p = ptrs
+        vf = ir.VectorType(F32, VF)
+        vzero = ir.Constant(vf, [0.0] * VF)
+        lo_v, hi_v = var(jb, vf, vzero, "lo_v"), var(jb, vf, vzero, "hi_v")
+        v0 = jb.mul(j, c64(per_job))
+        v1 = jb.select(jb.icmp_signed("<", jb.add(v0, c64(per_job)), c64(full)), jb.add(v0, c64(per_job)), c64(full))
+        with loop(jb, jb.sub(v1, v0), "mv") as i:
+            v = jb.load(_ptr(jb, x, jb.mul(jb.add(v0, i), c64(4 * VF))), typ=vf, align=4)
+            cur_lo, cur_hi = jb.load(lo_v, typ=vf), jb.load(hi_v, typ=vf)
+            jb.store(jb.select(jb.fcmp_ordered("<", v, cur_lo), v, cur_lo), lo_v)
+            jb.store(jb.select(jb.fcmp_ordered(">", v, cur_hi), v, cur_hi), hi_v)
+        zero = ir.Constant(F32, 0.0)
+        lo, hi = var(jb, F32, zero, "lo"), var(jb, F32, zero, "hi")
+        vlo, vhi = jb.load(lo_v, typ=vf), jb.load(hi_v, typ=vf)
+        for lane in range(VF):
+            _min_max(jb, jb.extract_element(vlo, ir.Constant(I32, lane)), lo, hi)
+            _min_max(jb, jb.extract_element(vhi, ir.Constant(I32, lane)), lo, hi)
+        if n % VF:                                   # the scalar tail, in the last job
+            with jb.if_then(jb.icmp_signed("==", j, c64(jobs - 1))):
+                with loop(jb, n % VF, "mt") as i:
+                    v = jb.load(jb.gep(x, [jb.add(i, c64(full * VF))], source_etype=F32), typ=F32)
+                    _min_max(jb, v, lo, hi)
+        pair = _ptr(jb, p, jb.add(c64(64), jb.mul(j, c64(8))))
+        jb.store(jb.load(lo, typ=F32), pair)
+        jb.store(jb.load(hi, typ=F32), _ptr(jb, pair, 4))
+    return Part(jobs, [src, par], body)
+
+
+def finish_params(k, par, jobs: int):
+    """Phase 2 on the calling thread after minmax_part's jobs: reduces the pairs; returns (scale f32,
+    zero point i64) and stores scale (f32) at par + 0 and the zero point (i32) at par + 4."""
+    b = k.b
     zero = ir.Constant(F32, 0.0)
-    lo, hi = var(jb, F32, zero, "lo"), var(jb, F32, zero, "hi")
-    vlo, vhi = jb.load(lo_v, typ=vf), jb.load(hi_v, typ=vf)
-    for lane in range(VF):
-        _min_max(jb, jb.extract_element(vlo, ir.Constant(I32, lane)), lo, hi)
-        _min_max(jb, jb.extract_element(vhi, ir.Constant(I32, lane)), lo, hi)
-    if n % VF:                                   # the scalar tail, in the last job
-        with jb.if_then(jb.icmp_signed("==", j, c64(jobs - 1))):
-            with loop(jb, n % VF, "mt") as i:
-                v = jb.load(jb.gep(x, [jb.add(i, c64(full * VF))], source_etype=F32), typ=F32)
-                _min_max(jb, v, lo, hi)
-    pair = _ptr(jb, p, jb.add(c64(64), jb.mul(j, c64(8))))
-    jb.store(jb.load(lo, typ=F32), pair)
-    jb.store(jb.load(hi, typ=F32), _ptr(jb, pair, 4))
-    jb.ret_void()
-    parallel_for(k.mod, b, f, [src, par], jobs)
     lo, hi = var(b, F32, zero, "lo_all"), var(b, F32, zero, "hi_all")
     with loop(b, jobs, "mj") as j:
         pair = _ptr(b, par, b.add(c64(64), b.mul(j, c64(8))))
@@ -86,6 +126,14 @@ def dynamic_params(k, src, n: int, par):
     b.store(scale, par)
     b.store(b.trunc(zp, I32), _ptr(b, par, 4))
     return scale, zp
+
+
+def dynamic_params(k, src, n: int, par):
+    """Phases 1 and 2 over src[0, n): returns (scale f32, zero point i64) and stores scale (f32) at
+    par + 0 and the zero point (i32) at par + 4 for the jobs of phase 3."""
+    part = minmax_part(k, src, n, par)
+    run_parts(k, "dq_minmax", [part])
+    return finish_params(k, par, part.jobs)
 
 
 class Quantizer:
@@ -125,22 +173,28 @@ def _masked_store_i8(mod):
     return mod.intrinsic(f"llvm.masked.store.v{VF}i8.p0", VOID, [vt, PTR, I32, vi1])
 
 
-def quantize_pack(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par) -> None:
+def quantize_pack_part(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par) -> Part:
     """Phase 3: rows [rows, kd] float32 at src -> packed rows at dst (a_stride bytes apart), from the
     scale and zero point at par (dynamic_params) and zb (int32) at par + 8."""
     jobs = n_jobs(rows * kd, rows)
     per_job = -(-rows // jobs)
     jobs = -(-rows // per_job)
-    f, b, (x, out, p), j = job_function(k.mod, "dq_pack", 3)
-    qz = Quantizer(k, b, p)
-    zb = b.load(_ptr(b, p, 8), typ=I32)
-    r0 = b.mul(j, c64(per_job))
-    r1 = b.select(b.icmp_signed("<", b.add(r0, c64(per_job)), c64(rows)), b.add(r0, c64(per_job)), c64(rows))
-    with loop(b, b.sub(r1, r0), "r") as i:
-        r = b.add(r0, i)
-        pack_row(k, b, qz, _ptr(b, x, b.mul(r, c64(4 * kd))), _ptr(b, out, b.mul(r, c64(a_stride))), kd, kpad, zb)
-    b.ret_void()
-    parallel_for(k.mod, k.b, f, [src, dst, par], jobs)
+
+    def body(b, ptrs, j):
+        x, out, p = ptrs
+        qz = Quantizer(k, b, p)
+        zb = b.load(_ptr(b, p, 8), typ=I32)
+        r0 = b.mul(j, c64(per_job))
+        r1 = b.select(b.icmp_signed("<", b.add(r0, c64(per_job)), c64(rows)), b.add(r0, c64(per_job)), c64(rows))
+        with loop(b, b.sub(r1, r0), "r") as i:
+            r = b.add(r0, i)
+            pack_row(k, b, qz, _ptr(b, x, b.mul(r, c64(4 * kd))), _ptr(b, out, b.mul(r, c64(a_stride))), kd, kpad, zb)
+    return Part(jobs, [src, dst, par], body)
+
+
+def quantize_pack(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par) -> None:
+    """quantize_pack_part's jobs, one parallel_for."""
+    run_parts(k, "dq_pack", [quantize_pack_part(k, src, rows, kd, kpad, a_stride, dst, par)])
 
 
 def pack_row(k, b, qz, s_row, d_row, kd: int, kpad: int, zb) -> None:
@@ -168,30 +222,54 @@ def pack_row(k, b, qz, s_row, d_row, kd: int, kpad: int, zb) -> None:
     b.store(b.mul(b.call(reduce_add, [acc]), b.neg(zb)), _ptr(b, d_row, kpad), align=1)
 
 
-def quantize_threaded(k, src, n: int, dst, par) -> None:
+def quantize_part(k, src, n: int, dst, par) -> Part:
     """Phase 3 without the pack: dst[i] = q(src[i]) as int8 for i < n (kernels_dynamic_quant's values),
     VF elements at a time over jobs of whole vectors, the n % VF last ones scalar in the last job."""
     full, tail = n // VF, n % VF
     jobs = n_jobs(n, max(full, 1))
     per_job = -(-full // jobs) if full else 0
     jobs = max(1, -(-full // per_job)) if full else 1
-    f, b, (x, out, p), j = job_function(k.mod, "dq_quant", 3)
-    qz = Quantizer(k, b, p)
+
+    def body(b, ptrs, j):
+        x, out, p = ptrs
+        qz = Quantizer(k, b, p)
+        if full:
+            v0 = b.mul(j, c64(per_job))
+            v1 = b.select(b.icmp_signed("<", b.add(v0, c64(per_job)), c64(full)), b.add(v0, c64(per_job)), c64(full))
+            with loop(b, b.sub(v1, v0), "qv") as i:
+                at = b.add(v0, i)
+                q = qz.vector(b.load(_ptr(b, x, b.mul(at, c64(4 * VF))), typ=qz.vf, align=4))
+                b.store(b.trunc(q, ir.VectorType(I8, VF)), _ptr(b, out, b.mul(at, c64(VF))), align=1)
+        if tail:
+            quantize = k.mod.helper("quantize")
+            with b.if_then(b.icmp_signed("==", j, c64(jobs - 1))):
+                with loop(b, tail, "qt") as i:
+                    at = b.add(i, c64(full * VF))
+                    v = b.load(b.gep(x, [at], source_etype=F32), typ=F32)
+                    y = b.call(quantize, [v, qz.scale, b.sext(qz.zp, I64), c64(-128), c64(127)])
+                    b.store(b.trunc(y, I8), b.gep(out, [at], source_etype=I8))
+    return Part(jobs, [src, dst, par], body)
+
+
+def quantize_threaded(k, src, n: int, dst, par) -> None:
+    """quantize_part's jobs, one parallel_for."""
+    run_parts(k, "dq_quant", [quantize_part(k, src, n, dst, par)])
+
+
+def quantize_range(k, b, qz, x, out, start, count: int) -> None:
+    """out[start + i] = q(x[start + i]) as int8 for i < count (start: an i64 value), quantize_part's
+    operations: count // VF vectors, then the count % VF last elements scalar."""
+    full = count // VF
     if full:
-        v0 = b.mul(j, c64(per_job))
-        v1 = b.select(b.icmp_signed("<", b.add(v0, c64(per_job)), c64(full)), b.add(v0, c64(per_job)), c64(full))
-        with loop(b, b.sub(v1, v0), "qv") as i:
-            at = b.add(v0, i)
-            q = qz.vector(b.load(_ptr(b, x, b.mul(at, c64(4 * VF))), typ=qz.vf, align=4))
-            b.store(b.trunc(q, ir.VectorType(I8, VF)), _ptr(b, out, b.mul(at, c64(VF))), align=1)
-    if tail:
+        with loop(b, full, "qr") as i:
+            at = b.add(start, b.mul(i, c64(VF)))
+            q = qz.vector(b.load(_ptr(b, x, b.mul(at, c64(4))), typ=qz.vf, align=4))
+            b.store(b.trunc(q, ir.VectorType(I8, VF)), _ptr(b, out, at), align=1)
+    if count % VF:
         quantize = k.mod.helper("quantize")
-        with b.if_then(b.icmp_signed("==", j, c64(jobs - 1))):
-            with loop(b, tail, "qt") as i:
-                at = b.add(i, c64(full * VF))
-                v = b.load(b.gep(x, [at], source_etype=F32), typ=F32)
-                y = b.call(quantize, [v, qz.scale, b.sext(qz.zp, I64), c64(-128), c64(127)])
-                b.store(b.trunc(y, I8), b.gep(out, [at], source_etype=I8))
-    b.ret_void()
-    parallel_for(k.mod, k.b, f, [src, dst, par], jobs)
+        with loop(b, count % VF, "qrt") as i:
+            at = b.add(start, b.add(i, c64(full * VF)))
+            v = b.load(b.gep(x, [at], source_etype=F32), typ=F32)
+            y = b.call(quantize, [v, qz.scale, b.sext(qz.zp, I64), c64(-128), c64(127)])
+            b.store(b.trunc(y, I8), b.gep(out, [at], source_etype=I8))
 

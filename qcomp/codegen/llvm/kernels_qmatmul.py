@@ -32,7 +32,8 @@ Two phases, each a parallel_for (runtime/llvm/pool.c), in the node's scratch:
 
 DynamicMatMul (--quant dynamic): scale and zero point of a and b from each tensor's min/max, a
 quantized straight into its pack and b into the scratch (kernels_dynamic_pack.py: threaded, the
-values of kernels_dynamic_quant.py), the zero points passed to the packs at run time, and the tiles' epilogue
+values of kernels_dynamic_quant.py; three fork-joins in all: both min/max, then a's rows and one job
+per b matrix that quantizes and packs it, then the GEMM), the zero points passed to the packs at run time, and the tiles' epilogue
 y = float32(acc) * float32(s_a * s_b), clamped to [act_min, act_max], stored as float32
 (|q - zp| <= 255: the same bound, the same fallback).
 
@@ -55,7 +56,8 @@ from ...ir import Node
 from . import kernels_dot, kernels_mmla, kernels_neon, tables
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for
 from .kernels_qmatmul_pack import pack_a, pack_b
-from .kernels_dynamic_pack import PARAMS_BYTES, dynamic_params, quantize_pack, quantize_threaded
+from .kernels_dynamic_pack import (PARAMS_BYTES, Part, Quantizer, finish_params, minmax_part, quantize_pack_part,
+                                   quantize_range, run_parts)
 from .kernels_depthwise import _mask, _ptr
 from .isa import DotSpec
 
@@ -134,13 +136,16 @@ def emit_qmatmul(node: Node, k) -> None:
     _emit_gemm(k, lay, 1, mult_g, shift_g, None)
 
 
-def emit_dynamic_matmul(node: Node, k) -> None:
+def emit_dynamic_matmul(node: Node, k, after_clamp=None, addend=None) -> None:
     """DynamicMatMul: both operands quantized per run (kernels_float's dynamic quantize, into the
     scratch), the zero points passed to the packs at run time, and the GEMM's epilogue
     y = float32(acc) * float32(s_a * s_b), clamped to [act_min, act_max] (module docstring; the
-    int32 acc is exact under the same bound, |q - zp| <= 255)."""
+    int32 acc is exact under the same bound, |q - zp| <= 255). A fused node (kernels_dynamic_fused.py)
+    passes `addend`, a float32 [N] input copied per run next to the factors (0 past N), and
+    after_clamp(b, y, at): its float operations on the clamped vector y, `at` its block's addend."""
     from . import kernels_float
     if not gemm_form(node, k.graph):
+        assert addend is None, "a fused DynamicMatMul needs the GEMM form (why_not_dynamic_matmul_scale_add)"
         return kernels_float.emit_dynamic_matmul(node, k)
     b, op = k.b, node.op
     spec = k.spec = run_time_spec(k.spec)
@@ -151,23 +156,58 @@ def emit_dynamic_matmul(node: Node, k) -> None:
     q_b, p_a = 0, abi.align(nb)
     p_b = p_a + abi.align(PARAMS_BYTES)
     params = p_b + abi.align(PARAMS_BYTES)
-    lay = layout(node, k.graph, spec, params + abi.align(64 + 4 * n_ob * spec.lanes))
+    n_pad = n_ob * spec.lanes
+    lay = layout(node, k.graph, spec, params + abi.align(64 + (8 if addend is not None else 4) * n_pad))
     k.reserve(lay.end)
     qb, pa, pb, par = (_ptr(b, k.scratch, at) for at in (q_b, p_a, p_b, params))
-    s_a, zp_a = dynamic_params(k, k.ins[0], na, pa)        # kernels_dynamic_pack: threaded min/max
-    s_b, zp_b = dynamic_params(k, k.ins[1], nb, pb)
+    # kernels_dynamic_pack: both operands' threaded min/max in one parallel_for, then their parameters
+    parts = [minmax_part(k, k.ins[0], na, pa), minmax_part(k, k.ins[1], nb, pb)]
+    run_parts(k, "dq_minmax", parts)
+    s_a, zp_a = finish_params(k, pa, parts[0].jobs)
+    s_b, zp_b = finish_params(k, pb, parts[1].jobs)
     b.store(b.trunc(zp_a, I32), _ptr(b, par, 0))
     b.store(b.trunc(zp_b, I32), _ptr(b, par, 4))
     b.store(b.trunc(zp_b, I32), _ptr(b, pa, 8))            # a's row terms: -zb * sum_k qa
     factor, factor_at = b.fmul(s_a, s_b), _ptr(b, par, 64)
-    with loop(b, n_ob * spec.lanes, "f") as i:
+    with loop(b, n_pad, "f") as i:
         b.store(factor, b.gep(factor_at, [i], source_etype=F32))
-    # every A matrix's rows are the rows of one [n_a * M, K] matrix: quantized and packed in one pass
-    quantize_pack(k, k.ins[0], lay.n_a * lay.m, lay.kd, lay.n_kq * spec.depth, lay.a_stride,
-                  _ptr(b, k.scratch, lay.a_base), pa)
-    quantize_threaded(k, k.ins[1], nb, qb, pb)
-    _emit_pack(k, lay, None, qb, par, a_packed=True)
-    _emit_gemm(k, lay, 4, params + 64, params + 64, _float_epilogue(k, op, lay.n))
+    if addend is not None:                                  # m[n] after the factors, 0.0 past N
+        addend_at, n = _ptr(b, par, 64 + 4 * n_pad), b_shape[-1]
+        with loop(b, n_pad, "m") as i:
+            live = b.icmp_signed("<", i, c64(n))
+            v = b.load(b.gep(addend, [b.select(live, i, c64(0))], source_etype=F32), typ=F32)
+            b.store(b.select(live, v, ir.Constant(F32, 0.0)), b.gep(addend_at, [i], source_etype=F32))
+    # every A matrix's rows are the rows of one [n_a * M, K] matrix: quantized and packed in one pass;
+    # in the same parallel_for, one job per B matrix quantizes it, then packs it (pack_b)
+    run_parts(k, "dq_pack", [quantize_pack_part(k, k.ins[0], lay.n_a * lay.m, lay.kd, lay.n_kq * spec.depth,
+                                                lay.a_stride, _ptr(b, k.scratch, lay.a_base), pa),
+                             _quantize_pack_b_part(k, lay, k.ins[1], qb, pb, par)])
+    epilogue = _float_epilogue(k, op, lay.n)
+    if addend is not None:
+        inner = epilogue
+
+        def epilogue(b, acc, r, j, out, factor, live):
+            at = _ptr(b, factor, 4 * (n_pad + j * spec.lanes))
+            inner(b, acc, r, j, out, factor, live, after_clamp=lambda y: after_clamp(b, y, at))
+    _emit_gemm(k, lay, 4, params + 64, params + 64, epilogue)
+
+
+def _quantize_pack_b_part(k, lay: Layout, src, qb, pb, zps) -> Part:
+    """Job j < n_b: B matrix j quantized (kernels_dynamic_pack.quantize_range, from the parameters at pb)
+    into qb, then packed with its column terms (pack_b; zps: int32 za, zb), as _emit_pack's B jobs."""
+    spec = k.spec
+    b_fn = pack_b(k, lay.kd, lay.n, lay.n_kq)
+    size, w_bytes, c_bytes = lay.kd * lay.n, lay.w_bytes(spec), lay.c_bytes(spec)
+
+    def body(b, ptrs, j):
+        x, q, p, scratch, zp = ptrs
+        quantize_range(k, b, Quantizer(k, b, p), x, q, b.mul(j, c64(size)), size)
+        za = b.load(zp, typ=I32, align=4)
+        zb = b.load(_ptr(b, zp, 4), typ=I32, align=4)
+        b.call(b_fn, [_ptr(b, q, b.mul(j, c64(size))),
+                      _ptr(b, scratch, b.add(c64(lay.w_base), b.mul(j, c64(w_bytes)))),
+                      _ptr(b, scratch, b.add(c64(lay.c_base), b.mul(j, c64(c_bytes)))), za, zb])
+    return Part(lay.n_b, [src, qb, pb, k.scratch, zps], body)
 
 
 def _float_epilogue(k, op, o_total: int):
