@@ -298,7 +298,7 @@ CASES += [
 CASES += [
     C("dynamic_dense_add_norm_tails", _p(dfc.dense_add_norm, (2, 19, 96), 70, residual_first=True)),
 ]
-# attention's head transposes as row copies (codegen/llvm/kernels_transpose.py): the last axis kept
+# attention's head transposes as runs of rows (codegen/llvm/kernels_runs.py): the last axis kept
 # (contiguous rows: [B, S, H, D] -> [B, H, S, D]) and moved (strided rows: -> [B, H, D, S])
 def _transpose_heads(name, rng):
     b = Builder(name, rng)

@@ -158,10 +158,6 @@ EMITTERS[qops_fused.DynamicMatMulScaleAdd] = Emitter(kernels_dynamic_fused.emit_
 # --quant dynamic --dynamic-granularity row (ir/qops_rows.py): the row's quantize in the pack, zp[r] in the epilogue
 EMITTERS[qops_rows.DynamicDenseRows] = Emitter(kernels_dynamic_rows.emit_dynamic_dense_rows,
                                                kernels_float.why_not_dynamic_dense)
-# Transpose as row copies, threaded (kernels_transpose.py; small ones and rows of one element: emit_movement)
-from . import kernels_transpose  # noqa: E402
-
-EMITTERS[ops.Transpose] = kernels_transpose.emit_transpose
 # an integer tensor (attention mask) to int8 through a table (ir/qops_intlut.py, passes/lower_int_boundary.py)
 from . import kernels_intlut  # noqa: E402
 
