@@ -272,36 +272,39 @@ def emit_avgpool(node: Node, k) -> None:
 
 
 def _reduce(k, axes, finish, init, step, et=I8) -> None:
-    b = k.b
+    """finish/init/step take the builder of the function they are emitted into (the node's or a
+    job's: kernels_parallel.parallel_loop over the outputs)."""
     idx, r = tables.reduce_map(k.graph.types[k.node.inputs[0]].shape, axes)
     idx_g = k.mod.table(idx, "reduce")
-    with loop(b, idx.size // r, "o") as o:
-        acc = var(b, I64, init, "acc")
+
+    def body(o):   # r index loads, loads and adds: about 2 r units
+        b = k.b
+        acc = var(b, I64, init(b), "acc")
         with loop(b, r, "r") as ri:
             src = load_i64(b, idx_g, b.add(b.mul(o, c64(r)), ri), I32)
-            b.store(step(b.load(acc, typ=I64), load_i64(b, k.ins[0], src, et)), acc)
-        store(b, b.trunc(finish(b.load(acc, typ=I64)), et), k.outs[0], o, et)
+            b.store(step(b, b.load(acc, typ=I64), load_i64(b, k.ins[0], src, et)), acc)
+        store(b, b.trunc(finish(b, b.load(acc, typ=I64)), et), k.outs[0], o, et)
+    parallel_loop(k, idx.size // r, 2 * r, body, "o")
 
 
 def emit_mean(node: Node, k) -> None:
-    b, op = k.b, k.node.op
+    op = k.node.op
     requantize = k.mod.helper("requantize")
 
-    def finish(window_sum):
+    def finish(b, window_sum):
         acc = b.sub(window_sum, c64(op.count * op.in_zero_point))
         return b.call(requantize, [acc, c64(op.multiplier), c64(op.shift), c64(op.out_zero_point),
                                    c64(op.qmin), c64(op.qmax)])
-    return _reduce(k, op.axes, finish, c64(0), b.add)
+    return _reduce(k, op.axes, finish, lambda b: c64(0), lambda b, acc, v: b.add(acc, v))
 
 
 def emit_reduce_max(node: Node, k) -> None:
-    b = k.b
     if k.graph.types[k.node.inputs[0]].dtype is ops.DType.FLOAT32:
         from .kernels_fallback import emit_reduce
         return emit_reduce(node, k)
     dtype = k.graph.types[k.node.inputs[0]].dtype   # int8 or int16
-    return _reduce(k, k.node.op.axes, lambda v: v, c64(dtype.qrange[0]),
-                   lambda a, v: b.select(b.icmp_signed(">", v, a), v, a), int_type(dtype.itemsize))
+    return _reduce(k, k.node.op.axes, lambda b, v: v, lambda b: c64(dtype.qrange[0]),
+                   lambda b, a, v: b.select(b.icmp_signed(">", v, a), v, a), int_type(dtype.itemsize))
 
 
 def emit_gather(node: Node, k) -> None:

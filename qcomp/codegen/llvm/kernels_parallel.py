@@ -1,8 +1,9 @@
 """Loops of the memory-bound kernels (Quantize, Dequantize, Lut, QRequantize, QAdd/QSub/QMul,
-MaxPool2D, the movement gathers) split over the thread pool.
+int8 MaxPool2D, QMean and int8 ReduceMax, the movement gathers) split over the thread pool.
 
 Such a kernel is a loop over n independent iterations: iteration i writes output element i (or
-output pixel i of a pool) and reads nothing another iteration writes. parallel_loop runs it as
+output pixel i of a pool, output element i of a reduction) and reads nothing another iteration
+writes. parallel_loop runs it as
 jobs of contiguous ranges [j * per_job, min((j + 1) * per_job, n)) through runtime/llvm/pool.c;
 each iteration is computed exactly as in the serial loop, so results are identical for every
 thread count (and jobs of one node touch disjoint output bytes except at most one shared cache
@@ -10,7 +11,7 @@ line at each range boundary).
 
 Why: with the convolutions split over the threads, these loops were the serial part of a CNN
 (Amdahl): ResNet-18's input Quantize and NCHW -> NHWC gather, its MaxPool, MobileNetV2's
-residual QAdds. Each stays on the calling thread unless it has at least two jobs' worth of work
+residual QAdds and its global average pool (QMean). Each stays on the calling thread unless it has at least two jobs' worth of work
 (MIN_JOB_WORK units, about a few microseconds: a fork-join costs about one), the same policy as the
 dot kernels' JOB_MACS (kernels_depthwise._n_jobs).
 

@@ -1,5 +1,5 @@
 """The memory-bound kernels' loops over the thread pool (kernels_parallel.py): Quantize, Transpose
-(a gather), MaxPool2D, QAdd, Lut and Dequantize fork onto the pool where their work pays for it,
+(a gather), MaxPool2D, QMean, QAdd, Lut and Dequantize fork onto the pool where their work pays for it,
 stay on the calling thread where it does not, and give the reference's results at 1, 2 and 3
 threads (the jobs' ranges do not divide the loops evenly: the last job is short)."""
 import re
@@ -20,7 +20,7 @@ I8 = DType.INT8
 
 def chain(h: int, w: int, c: int = 16) -> tuple[Graph, dict]:
     """float x [1, C, H, W] -Quantize-> -Transpose NHWC-> t; MaxPool 3x3/2 (t) -> mp (output);
-    QAdd(t, y) -> Lut -> Dequantize -> out (output)."""
+    QMean over H, W (t) -> mean (output); QAdd(t, y) -> Lut -> Dequantize -> out (output)."""
     rng = np.random.default_rng(5)
     q = QuantParams(0.05, -3)
     g = Graph("loops", Stage.TARGET)
@@ -30,12 +30,14 @@ def chain(h: int, w: int, c: int = 16) -> tuple[Graph, dict]:
     g.add_node(ops.Transpose(perm=(0, 2, 3, 1)), ["xq"], "t", out_types=[TensorType((1, h, w, c), I8, q)])
     mp = ops.MaxPool2D((3, 3), (2, 2), (1, 1, 1, 1), (1, 1))
     g.add_node(mp, ["t"], "mp", out_types=[TensorType(mp.infer([g.types["t"]])[0].shape, I8, q)])
+    mean = qops.QMean((1, 2), True, **vars(fixedpoint.mean_params(0.05, -3, 0.045, 5, h * w)))
+    g.add_node(mean, ["t"], "mean", out_types=[TensorType((1, 1, 1, c), I8, QuantParams(0.045, 5))])
     add = qops.QAdd(**vars(fixedpoint.add_params(0.05, -3, 0.02, 30, 0.06, 0, -128, 127)))
     g.add_node(add, ["t", "y"], "add", out_types=[TensorType((1, h, w, c), I8, QuantParams(0.06, 0))])
     table = g.add_constant("table", rng.integers(-128, 128, size=256).astype(np.int8), QuantParams(1 / 256, -128))
     g.add_node(qops.Lut(), ["add", table], "lut", out_types=[TensorType((1, h, w, c), I8, QuantParams(1 / 256, -128))])
     g.add_node(ops.Dequantize(), ["lut"], "out")
-    g.outputs = ["mp", "out"]
+    g.outputs = ["mp", "mean", "out"]
     feeds = {"x": (rng.standard_normal((1, c, h, w)) * 3).astype(np.float32),
              "y": rng.integers(-128, 128, size=(1, h, w, c)).astype(np.int8)}
     return verify(g), feeds
@@ -58,7 +60,7 @@ def test_job_count_policy():
 
 def test_large_loops_fork_and_small_ones_do_not():
     large, small = _pool_callers(chain(96, 96)[0]), _pool_callers(chain(8, 8)[0])
-    assert large == {"xq": True, "t": True, "mp": True, "add": True, "lut": True, "out": True}
+    assert large == {"xq": True, "t": True, "mp": True, "mean": True, "add": True, "lut": True, "out": True}
     assert not any(small.values()), small
 
 
