@@ -3,17 +3,15 @@ int8 MaxPool2D, QMean and int8 ReduceMax, the movement gathers) split over the t
 
 Such a kernel is a loop over n independent iterations: iteration i writes output element i (or
 output pixel i of a pool, output element i of a reduction) and reads nothing another iteration
-writes. parallel_loop runs it as
-jobs of contiguous ranges [j * per_job, min((j + 1) * per_job, n)) through runtime/llvm/pool.c;
-each iteration is computed exactly as in the serial loop, so results are identical for every
-thread count (and jobs of one node touch disjoint output bytes except at most one shared cache
-line at each range boundary).
+writes. parallel_loop runs it as jobs of contiguous ranges [j * per_job, min((j + 1) * per_job, n))
+through runtime/llvm/pool.c; each iteration is computed exactly as in the serial loop, so results
+are identical for every thread count (jobs of one node write disjoint bytes).
 
 Why: with the convolutions split over the threads, these loops were the serial part of a CNN
-(Amdahl): ResNet-18's input Quantize and NCHW -> NHWC gather, its MaxPool, MobileNetV2's
-residual QAdds and its global average pool (QMean). Each stays on the calling thread unless it has at least two jobs' worth of work
-(MIN_JOB_WORK units, about a few microseconds: a fork-join costs about one), the same policy as the
-dot kernels' JOB_MACS (kernels_depthwise._n_jobs).
+(Amdahl): ResNet-18's input Quantize and NCHW -> NHWC gather, its MaxPool, MobileNetV2's residual
+QAdds and its global average pool (QMean). A loop stays on the calling thread unless it has at
+least two jobs' worth of work (MIN_JOB_WORK units, a few microseconds: a fork-join costs about one),
+the policy of the dot kernels' JOB_MACS (kernels_depthwise._n_jobs).
 
 Work units: the caller states the cost of one iteration in elements moved (a pixel of a 3x3
 MaxPool over C channels: 9 * C); one unit is about a nanosecond of a scalar loop.
