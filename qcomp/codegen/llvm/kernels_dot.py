@@ -71,6 +71,11 @@ MR_FOR_NR = {32: {1: 12, 2: 12, 3: 8, 4: 6}, 16: {1: 10, 2: 5, 3: 3}}
 FUSED_PACK_CHUNKS = 4                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
 OUT_OF_LINE_REQUANTIZE = True
 FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
+# weights larger than this (about half a core's L2) come from L3 at every run: such a node's jobs are
+# its chunks of output blocks, each over every pixel tile, so that each chunk's weight panel is read
+# by one core once, not by both cores once per group of tiles; when it has CHUNK_JOBS chunks or more
+CHUNK_SPLIT_WEIGHT_BYTES = 512 * 1024
+CHUNK_JOBS = 8
 
 
 def _is_depthwise(node, graph) -> bool:
@@ -102,6 +107,8 @@ def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, regist
     n_tiles, n_chunks = -(-pixels // mr), -(-n_ob // nr)
     macs = pixels * n_ob * lanes * kpad * groups
     wanted = _n_jobs(macs, n_tiles * n_chunks * groups)
+    if groups * n_ob * lanes * kpad > CHUNK_SPLIT_WEIGHT_BYTES and groups * n_chunks >= CHUNK_JOBS:
+        wanted = min(wanted, groups * n_chunks)   # one job per chunk: every tile of it
     per_chunk = max(1, -(-wanted // (groups * n_chunks)))
     tiles_per_job = -(-n_tiles // per_chunk)
     return {"mr": mr, "nr": nr, "n_tiles": n_tiles, "n_chunks": n_chunks, "tiles_per_job": tiles_per_job,
