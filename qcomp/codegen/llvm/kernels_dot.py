@@ -23,7 +23,9 @@ writes its own rows/outputs only, computed the same way on any thread: results d
 the thread count):
   1. pack: A_g = im2col of x with the offset applied, [G][P][Kpad] bytes in the kernel's scratch,
      jobs over pixel ranges. Skipped when A is x itself (offset 0, one group, 1x1 window reading
-     every pixel in order or Dense, K a multiple of depth: the SDOT target's 1x1 convs). With one
+     every pixel in order or Dense, K a multiple of depth: the SDOT target's 1x1 convs), and on
+     x86 for the same layers, whose offset 128 the micro-kernel applies to each broadcast word of
+     x as an XOR with 0x80808080 (x + 128 = x ^ 0x80 as a u8 byte; flip). With one
      group and at most FUSED_PACK_CHUNKS chunks of output blocks, the pack is fused into phase 2
      instead: each GEMM job packs a tile's MR rows into a buffer on its stack right before the
      micro-kernel reads them (no pass over a whole A in memory, one fork-join fewer per node; a
@@ -124,7 +126,7 @@ def right_shifts_only(k) -> bool:
 
 
 def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
-                  fix=None, row_terms: bool = False, epilogue=None, shared: bool = False):
+                  fix=None, row_terms: bool = False, epilogue=None, shared: bool = False, flip: bool = False):
     """tile(a, w, out, bias, mult, shift): MR x NR accumulators over the n_kq steps, requantized and
     stored. a: the tile's first A row (rows a_stride bytes apart); w: its first block's panel at
     kq 0 (blocks n_kq * block bytes apart); out: the first pixel's first channel (pixels o_total
@@ -135,7 +137,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     (DynamicMatMul): epilogue(b, acc, r, j, out, mult, live) stores row r's block j instead of the
     requantize and int8 store. shared (shared_tile): o_total and the op's output_zero_point, qmin
     and qmax are four more arguments (i64, i32, i32, i32) instead of constants, so nodes that
-    differ in those only call one function."""
+    differ in those only call one function. flip: A holds the int8 x itself, and each broadcast
+    word gets the u8 operand's +128 as an XOR with 0x80808080 (x + 128 = x ^ 0x80 as a byte)."""
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.weight_block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
@@ -169,6 +172,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     new = []
     for r in range(mr):
         word = b.load(_ptr(b, a, b.add(c64(r * a_stride), b.mul(kq, c64(depth)))), typ=I32, align=1)
+        if flip:
+            word = b.xor(word, ir.Constant(I32, -0x7F7F7F80))   # 0x80808080 as i32
         first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
         u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), splat), ir.VectorType(I8, spec.block))
         new.append([dots.accumulate(k.mod, b, spec, accs[r][j], u, weights[j]) for j in range(nr)])
@@ -214,15 +219,18 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     return f
 
 
-def shared_tile(k, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op):
+def shared_tile(k, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
+                flip: bool = False):
     """(function, its last four arguments) of the plain int8 micro-kernel `tile(a, w, out, bias,
     mult, shift, o_total, zero_point, qmin, qmax)`, one per module for each shape class: the tile
     (MR, NR), the depth steps and A's row stride (n_kq, a_stride: static, they address the inner
     loop), the live channels of the last block, the requantize form (right_shifts) and the ISA.
     The output row stride and the requantize constants are arguments, read once per tile in the
-    epilogue: ResNet-18's 72 tile variants become 27 functions, MobileNetV2's 120 become 48."""
-    key = ("tile", k.spec, mr, nr, n_kq, a_stride, live_last, right_shifts_only(k))
-    f = k.mod.shared(key, lambda: _micro_kernel(k, "tile", mr, nr, n_kq, a_stride, 0, live_last, None, shared=True))
+    epilogue: ResNet-18's 72 tile variants become 27 functions, MobileNetV2's 120 become 48.
+    flip: A is the int8 x, offset in the broadcast (_micro_kernel); part of the class."""
+    key = ("tile", k.spec, mr, nr, n_kq, a_stride, live_last, right_shifts_only(k), flip)
+    f = k.mod.shared(key, lambda: _micro_kernel(k, "tile", mr, nr, n_kq, a_stride, 0, live_last, None, shared=True,
+                                                flip=flip))
     return f, [c64(o_total), ir.Constant(I32, op.output_zero_point), ir.Constant(I32, op.qmin),
                ir.Constant(I32, op.qmax)]
 
@@ -286,10 +294,15 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     spec, packed, fix = dots.plan_node(spec, node, graph, packed, pad_value)   # this node's form of the step
     k.spec, block = spec, spec.weight_block
+    # A is x itself with the u8 offset applied in the micro-kernel (an XOR per broadcast word): a 1x1
+    # conv or a Dense whose rows are whole depth steps, on the plain micro-kernel (no AVX2 corrections,
+    # which read A's bytes themselves)
+    flip = (not direct and spec.activation_offset == 128 and fix is None and not smmla and groups == 1
+            and identity and kk == kpad and cg == c_in)
     w_g = k.mod.table(packed, "w")
     scratch = 0
     fused = None
-    if direct:
+    if direct or flip:
         a_base = k.ins[0]
     else:
         rows = isinstance(op, qops.QConv2D) and groups == 1 and taps is not None and op.dilations[1] == 1
@@ -314,7 +327,7 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
             if smmla:
                 variants[key] = kernels_mmla.micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op), []
             elif fix is None:
-                variants[key] = shared_tile(k, rows, cols, n_kq, kpad, o_total, live, op)
+                variants[key] = shared_tile(k, rows, cols, n_kq, kpad, o_total, live, op, flip)
             else:
                 variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, o_total, live, op, fix), []
         return variants[key]
