@@ -1,10 +1,11 @@
 """Per-node 2-thread scaling of llvm artifacts: where a second core's time goes.
 
     python benchmarks/thread_scaling.py ARTIFACT [ARTIFACT ...] [--threads 1,2] [--runs 50] [--rounds 3] [--top 20]
+                                        [--json OUT.json]
 
-For each artifact and thread count, `rounds` rounds; in each, a fresh child process times every node
-with the artifact's own per-node clock (qcomp.layer_profile.profile_layers: the median over `runs`
-runs after 5 warm-up runs), the thread counts alternating in order between rounds. A node's figure
+`rounds` rounds; in each, for every artifact and thread count (in an order rotated every round), a
+fresh child process times every node with the artifact's own per-node clock
+(qcomp.layer_profile.profile_layers: the median over `runs` runs after 5 warm-up runs). A node's figure
 is the median over the rounds. The table lists the nodes by the time lost to imperfect scaling,
 
     lost = t(n threads) - t(1 thread) / n        (0: perfect scaling; > 0: the time a core idles or waits)
@@ -40,11 +41,19 @@ def profile(artifact: str, threads: int, runs: int) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def report(artifact: str, counts: list[int], runs: int, rounds: int, top: int) -> list[str]:
-    got: dict[int, list[dict]] = {n: [] for n in counts}
+def collect(artifacts: list[str], counts: list[int], runs: int, rounds: int) -> dict:
+    """artifact -> thread count -> the profiles of the rounds; each round runs every (artifact,
+    count) pair once, in an order rotated from round to round (the machine's load spread evenly)."""
+    pairs = [(a, n) for n in counts for a in artifacts]
+    got: dict = {a: {n: [] for n in counts} for a in artifacts}
     for r in range(rounds):
-        for n in (counts if r % 2 == 0 else counts[::-1]):
-            got[n].append(profile(artifact, n, runs))
+        shift = r % len(pairs)
+        for a, n in pairs[shift:] + pairs[:shift]:
+            got[a][n].append(profile(a, n, runs))
+    return got
+
+
+def report(artifact: str, got: dict, counts: list[int], rounds: int, runs: int, top: int, record: dict) -> list[str]:
     base, many = counts[0], counts[-1]
     first = got[base][0]
     names = [row[0] for row in first["layers"]]
@@ -52,6 +61,8 @@ def report(artifact: str, counts: list[int], runs: int, rounds: int, top: int) -
     ms = {n: {name: statistics.median(p["layers"][i][3] for p in got[n]) for i, name in enumerate(names)}
           for n in counts}
     run_ms = {n: statistics.median(p["run_ms"] for p in got[n]) for n in counts}
+    record[artifact] = {str(n): {"nodes": ms[n], "ops": {name: ops[name][0] for name in names}, "run_ms": run_ms[n]}
+                        for n in counts}
     peak = {n: got[n][0]["peak_gops"] for n in counts}
     lines = [f"{artifact}: per-node median ms over {rounds} rounds x {runs} runs; CPU {first['cpu']}; "
              f"{many}-thread VNNI peak {peak[many]:.0f} GOPS",
@@ -84,14 +95,19 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--top", type=int, default=20)
+    ap.add_argument("--json", help="also write every node's medians here")
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(*json.loads(args.child))))
         return 0
     counts = [int(n) for n in args.threads.split(",")]
+    record: dict = {}
+    got = collect(args.artifacts, counts, args.runs, args.rounds)
     for artifact in args.artifacts:
-        print("\n".join(report(artifact, counts, args.runs, args.rounds, args.top)))
+        print("\n".join(report(artifact, got[artifact], counts, args.rounds, args.runs, args.top, record)), flush=True)
         print()
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1))
     return 0
 
 
