@@ -1,7 +1,7 @@
 """x86 1x1 convolutions and Dense read x itself as the GEMM's A operand (kernels_dot, flip): the u8
 offset +128 of VPDPBUSD / VPMADDUBSW is applied to each broadcast word as an XOR with 0x80808080
-instead of an im2col pack, where every row is whole depth steps (C a multiple of 4); other layers
-keep the pack. Checked on the emitted IR, and bit-exact to the reference at 1 and 2 threads."""
+instead of an im2col pack, where every row is whole depth steps (C a multiple of 4) and there are
+two output blocks or more; other layers keep the pack. Checked on the emitted IR, and bit-exact to the reference at 1 and 2 threads."""
 import re
 
 import numpy as np
@@ -37,7 +37,8 @@ def test_other_layers_keep_the_pack():
     odd, _ = gb.conv("pw_odd", np.random.default_rng(0), (1, 9, 9, 30), 40, (1, 1))          # K = 30: not whole steps
     spatial, _ = gb.conv("c3", np.random.default_rng(0), (1, 9, 9, 32), 40, (3, 3), pads=(1, 1, 1, 1))
     strided, _ = gb.conv("pw_s2", np.random.default_rng(0), (1, 9, 9, 32), 40, (1, 1), strides=(2, 2))
-    for g in (odd, spatial, strided):
+    narrow, _ = gb.conv("pw16", np.random.default_rng(0), (1, 9, 9, 32), 16, (1, 1))          # one output block
+    for g in (odd, spatial, strided, narrow):
         text = _ir(g, "x86-vnni")
         assert FLIP not in text and _packs(text), g.name
     sdot, _ = gb.conv("pw", np.random.default_rng(0), (1, 9, 9, 32), 40, (1, 1))
