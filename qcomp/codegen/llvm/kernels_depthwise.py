@@ -27,9 +27,6 @@ DW_CHUNK = 8                             # depthwise channel blocks accumulated 
 DW_WIDE_CHUNK = 4                        # the same for VPDPWSSD's 2 * lanes-channel blocks (8 accumulators)
 DW_PIXELS_MAX = 4                        # output pixels per step of the VPDPWSSD depthwise kernel
 JOB_MACS = 150_000                       # work per parallel job, at least (a few microseconds)
-# a depthwise MAC costs about 4 of the dot kernels' (VPDPWSSD: 16 useful MACs per instruction, half
-# its lanes meet zero weights, against VPDPBUSD's 64): its jobs count 4 units per MAC
-DW_MAC_WORK = 4
 MAX_JOBS = 64
 
 
@@ -113,7 +110,7 @@ def emit_depthwise(node: Node, k) -> None:
               for v, n in zip(node.inputs[2:], ("bias", "mult", "shift"))]
     tables += [k.mod.table(w_t, "w_dw"), k.mod.table(taps, "taps")]                  # [T, CB * lanes], [P, T]
     rows = k.mod.shared(("dw_rows", k.spec, c, n_taps), lambda: _depthwise_rows(k, c, n_taps))
-    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, DW_MAC_WORK * pixels * n_taps * c)
+    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
     b.call(rows, [x_ptr, out_ptr, p0, p1, *tables,
                   *(ir.Constant(I32, v) for v in (op.input_zero_point, op.output_zero_point, op.qmin, op.qmax))])
     b.ret_void()
@@ -209,7 +206,7 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
     taps_g = k.mod.table(taps, "taps")
     rows = k.mod.shared(("dw_wide_rows", k.spec, c, n_taps, right_shifts),
                         lambda: _depthwise_wide_rows(k, c, n_taps, right_shifts))
-    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, DW_MAC_WORK * pixels * n_taps * c)
+    f, b, (x_ptr, out_ptr), p0, p1, n_jobs = _pixel_jobs(k, "dw_job", pixels, pixels * n_taps * c)
     b.call(rows, [x_ptr, out_ptr, p0, p1, w_g, bias_g, mult_g, shift_g, zp_row, taps_g,
                   *(ir.Constant(I32, v) for v in (op.output_zero_point, op.qmin, op.qmax))])
     b.ret_void()
