@@ -209,6 +209,18 @@ def test_split_module_linkage():
     assert split_module(SPLIT_IR, 1) == [SPLIT_IR]
 
 
+def test_split_module_calls_a_large_kernel_across_parts(monkeypatch):
+    """A kernel longer than COPY_MAX_LINES is not copied: hidden where it is defined, declared where
+    another part calls it."""
+    from qcomp.codegen.llvm import split
+    monkeypatch.setattr(split, "COPY_MAX_LINES", 3)
+    parts = split.split_module(SPLIT_IR, 2)
+    homes = [p for p, t in enumerate(parts) if re.search(r'^define [^@]*@"kernel"', t, re.M)]
+    assert len(homes) == 1 and 'define hidden void @"kernel"' in parts[homes[0]]
+    callers = [p for p, t in enumerate(parts) if p != homes[0] and 'call void @"kernel"' in t]
+    assert callers and all('declare hidden void @"kernel"' in parts[p] for p in callers)
+
+
 @pytest.mark.skipif(not host_support(get_target("arm-sdot")).can_run, reason="needs the arm-sdot cross toolchain and QEMU")
 def test_split_compile_arm_sdot(monkeypatch):
     """The cross target's split compile: joined and localized with its own binutils, shared depthwise and
