@@ -37,7 +37,9 @@ the thread count):
      accumulators + NR weights + a broadcast in the 32 vector registers of AVX-512 and AArch64);
      10 x 1, 5 x 2, 3 x 3 in the 16 ymm registers of AVX2 and AVX-VNNI (MR_FOR_NR).
      Jobs = (group, chunk of NR output blocks, group of pixel tiles): the chunk's weight panel
-     (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles. The last pixel
+     (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles; a node whose weights
+     exceed CHUNK_SPLIT_WEIGHT_BYTES (they come from L3 every run) has one job per chunk, over all
+     its tiles, so that each panel is read by one core only. The last pixel
      tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
      `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
      A variant is one function per module and shape class (shared_tile: the output row stride and
