@@ -54,13 +54,20 @@ static int stopping;
 /* the batch in progress (atomics). A job is claimed by a compare-and-swap on batch_claim, which
  * holds the batch's generation (high 32 bits) next to the next job index: a worker that woke up
  * late for an old batch can never claim (or skip) a job of a newer one. The caller returns when
- * all jobs are done, never waiting for a worker that took none (asleep or preempted). */
-static job_fn batch_fn;
-static void *batch_ctx;
-static int64_t batch_n;
-static uint64_t batch_claim;
-static int64_t batch_done;       /* jobs of this batch completed */
-static unsigned long generation; /* bumped per batch, by the caller only (under run_lock) */
+ * all jobs are done, never waiting for a worker that took none (asleep or preempted).
+ * Cache lines: the batch's description (written once per batch, read by every thread), the claim
+ * counter (a read-modify-write per job) and the done counter (one add per thread and batch, which
+ * the caller polls) each have a line of their own, so that claiming a job does not take the line
+ * the caller polls or the idle workers read away from them. */
+#define LINE 64
+static struct {
+  unsigned long generation;      /* bumped per batch, by the caller only (under run_lock) */
+  job_fn fn;
+  void *ctx;
+  int64_t n;
+} batch __attribute__((aligned(LINE)));
+static uint64_t batch_claim __attribute__((aligned(LINE)));
+static int64_t batch_done __attribute__((aligned(LINE)));   /* jobs of this batch completed */
 
 static int available_cpus(void) {
   cpu_set_t set;
@@ -113,10 +120,9 @@ static int64_t claim(uint32_t gen, int64_t n) {
 }
 
 static void run_jobs(uint32_t gen, job_fn fn, void *ctx, int64_t n) {
-  for (int64_t i; (i = claim(gen, n)) >= 0;) {
-    fn(ctx, i);
-    __atomic_fetch_add(&batch_done, 1, __ATOMIC_RELEASE);
-  }
+  int64_t done = 0;   /* counted once at the end: one add on batch_done's line per thread, not per job */
+  for (int64_t i; (i = claim(gen, n)) >= 0; done++) fn(ctx, i);
+  if (done) __atomic_fetch_add(&batch_done, done, __ATOMIC_RELEASE);
 }
 
 static void *worker_main(void *arg) {
@@ -126,11 +132,11 @@ static void *worker_main(void *arg) {
   for (;;) {
     long start = now_ns();
     unsigned spins = 0;
-    while (__atomic_load_n(&generation, __ATOMIC_ACQUIRE) == seen && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
+    while (__atomic_load_n(&batch.generation, __ATOMIC_ACQUIRE) == seen && !__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
       cpu_relax();
       if (++spins % 1024 == 0 && now_ns() - start > SPIN_NS) {
         pthread_mutex_lock(&pool_lock);
-        while (__atomic_load_n(&generation, __ATOMIC_ACQUIRE) == seen && !stopping) {
+        while (__atomic_load_n(&batch.generation, __ATOMIC_ACQUIRE) == seen && !stopping) {
           sleepers++;
           pthread_cond_wait(&pool_wake, &pool_lock);
           sleepers--;
@@ -139,9 +145,9 @@ static void *worker_main(void *arg) {
       }
     }
     if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) return NULL;
-    seen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    run_jobs((uint32_t)seen, __atomic_load_n(&batch_fn, __ATOMIC_ACQUIRE),
-             __atomic_load_n(&batch_ctx, __ATOMIC_ACQUIRE), __atomic_load_n(&batch_n, __ATOMIC_ACQUIRE));
+    seen = __atomic_load_n(&batch.generation, __ATOMIC_ACQUIRE);
+    run_jobs((uint32_t)seen, __atomic_load_n(&batch.fn, __ATOMIC_ACQUIRE),
+             __atomic_load_n(&batch.ctx, __ATOMIC_ACQUIRE), __atomic_load_n(&batch.n, __ATOMIC_ACQUIRE));
   }
 }
 
@@ -178,7 +184,7 @@ static int ensure_workers(int n) {
   int cpus[MAX_THREADS];
   int pin = worker_cpus(n, cpus);
   for (int i = 0; i < n - 1; i++) {
-    void *born = (void *)(uintptr_t)__atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    void *born = (void *)(uintptr_t)__atomic_load_n(&batch.generation, __ATOMIC_ACQUIRE);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     if (pin) {
@@ -209,14 +215,14 @@ __attribute__((visibility("hidden"))) void qcomp_parallel_for(job_fn fn, void *c
     pthread_mutex_unlock(&run_lock);
     return;
   }
-  unsigned long gen = generation + 1;
+  unsigned long gen = batch.generation + 1;
   __atomic_store_n(&batch_claim, (uint64_t)(uint32_t)gen << 32, __ATOMIC_SEQ_CST);   /* old claims fail */
-  __atomic_store_n(&batch_fn, fn, __ATOMIC_RELEASE);
-  __atomic_store_n(&batch_ctx, ctx, __ATOMIC_RELEASE);
-  __atomic_store_n(&batch_n, n, __ATOMIC_RELEASE);
+  __atomic_store_n(&batch.fn, fn, __ATOMIC_RELEASE);
+  __atomic_store_n(&batch.ctx, ctx, __ATOMIC_RELEASE);
+  __atomic_store_n(&batch.n, n, __ATOMIC_RELEASE);
   __atomic_store_n(&batch_done, 0, __ATOMIC_RELEASE);
   pthread_mutex_lock(&pool_lock);
-  __atomic_store_n(&generation, gen, __ATOMIC_RELEASE);
+  __atomic_store_n(&batch.generation, gen, __ATOMIC_RELEASE);
   if (sleepers) pthread_cond_broadcast(&pool_wake);
   pthread_mutex_unlock(&pool_lock);
   run_jobs((uint32_t)gen, fn, ctx, n);

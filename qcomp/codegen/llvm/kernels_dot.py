@@ -23,7 +23,9 @@ writes its own rows/outputs only, computed the same way on any thread: results d
 the thread count):
   1. pack: A_g = im2col of x with the offset applied, [G][P][Kpad] bytes in the kernel's scratch,
      jobs over pixel ranges. Skipped when A is x itself (offset 0, one group, 1x1 window reading
-     every pixel in order or Dense, K a multiple of depth: the SDOT target's 1x1 convs). With one
+     every pixel in order or Dense, K a multiple of depth: the SDOT target's 1x1 convs), and on
+     x86 for the same layers, whose offset 128 the micro-kernel applies to each broadcast word of
+     x as an XOR with 0x80808080 (x + 128 = x ^ 0x80 as a u8 byte; flip). With one
      group and at most FUSED_PACK_CHUNKS chunks of output blocks, the pack is fused into phase 2
      instead: each GEMM job packs a tile's MR rows into a buffer on its stack right before the
      micro-kernel reads them (no pass over a whole A in memory, one fork-join fewer per node; a
@@ -35,7 +37,9 @@ the thread count):
      accumulators + NR weights + a broadcast in the 32 vector registers of AVX-512 and AArch64);
      10 x 1, 5 x 2, 3 x 3 in the 16 ymm registers of AVX2 and AVX-VNNI (MR_FOR_NR).
      Jobs = (group, chunk of NR output blocks, group of pixel tiles): the chunk's weight panel
-     (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles. The last pixel
+     (KQ * NR * block bytes) stays in cache while the job walks its pixel tiles; a node whose weights
+     exceed CHUNK_SPLIT_WEIGHT_BYTES (they come from L3 every run) has one job per chunk, over all
+     its tiles, so that each panel is read by one core only. The last pixel
      tile (P % MR rows) and the last chunk (OB % NR blocks; its last block may hold fewer than
      `lanes` real channels: masked store) are separate micro-kernel variants, all sizes static.
      A variant is one function per module and shape class (shared_tile: the output row stride and
@@ -72,6 +76,11 @@ MR_FOR_NR = {32: {1: 12, 2: 12, 3: 8, 4: 6}, 16: {1: 10, 2: 5, 3: 3}}
 FUSED_PACK_CHUNKS = 4                    # pack A tile by tile inside the GEMM jobs up to this many channel chunks
 OUT_OF_LINE_REQUANTIZE = True
 FUSED_PACK_BYTES = 64 * 1024             # ... and this large a tile (a stack buffer of the job)
+# weights larger than this (about half a core's L2) come from L3 at every run: such a node's jobs are
+# its chunks of output blocks, each over every pixel tile, so that each chunk's weight panel is read
+# by one core once, not by both cores once per group of tiles; when it has CHUNK_JOBS chunks or more
+CHUNK_SPLIT_WEIGHT_BYTES = 512 * 1024
+CHUNK_JOBS = 8
 
 
 def _is_depthwise(node, graph) -> bool:
@@ -103,6 +112,8 @@ def gemm_plan(pixels: int, n_ob: int, groups: int, kpad: int, lanes: int, regist
     n_tiles, n_chunks = -(-pixels // mr), -(-n_ob // nr)
     macs = pixels * n_ob * lanes * kpad * groups
     wanted = _n_jobs(macs, n_tiles * n_chunks * groups)
+    if groups * n_ob * lanes * kpad > CHUNK_SPLIT_WEIGHT_BYTES and groups * n_chunks >= CHUNK_JOBS:
+        wanted = min(wanted, groups * n_chunks)   # one job per chunk: every tile of it
     per_chunk = max(1, -(-wanted // (groups * n_chunks)))
     tiles_per_job = -(-n_tiles // per_chunk)
     return {"mr": mr, "nr": nr, "n_tiles": n_tiles, "n_chunks": n_chunks, "tiles_per_job": tiles_per_job,
@@ -118,7 +129,7 @@ def right_shifts_only(k) -> bool:
 
 
 def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
-                  fix=None, row_terms: bool = False, epilogue=None, shared: bool = False):
+                  fix=None, row_terms: bool = False, epilogue=None, shared: bool = False, flip: bool = False):
     """tile(a, w, out, bias, mult, shift): MR x NR accumulators over the n_kq steps, requantized and
     stored. a: the tile's first A row (rows a_stride bytes apart); w: its first block's panel at
     kq 0 (blocks n_kq * block bytes apart); out: the first pixel's first channel (pixels o_total
@@ -129,7 +140,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     (DynamicMatMul): epilogue(b, acc, r, j, out, mult, live) stores row r's block j instead of the
     requantize and int8 store. shared (shared_tile): o_total and the op's output_zero_point, qmin
     and qmax are four more arguments (i64, i32, i32, i32) instead of constants, so nodes that
-    differ in those only call one function."""
+    differ in those only call one function. flip: A holds the int8 x itself, and each broadcast
+    word gets the u8 operand's +128 as an XOR with 0x80808080 (x + 128 = x ^ 0x80 as a byte)."""
     spec = k.spec
     lanes, depth, block = spec.lanes, spec.depth, spec.weight_block
     vi32, vi8 = ir.VectorType(I32, lanes), ir.VectorType(I8, block)
@@ -163,6 +175,8 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     new = []
     for r in range(mr):
         word = b.load(_ptr(b, a, b.add(c64(r * a_stride), b.mul(kq, c64(depth)))), typ=I32, align=1)
+        if flip:
+            word = b.xor(word, ir.Constant(I32, -0x7F7F7F80))   # 0x80808080 as i32
         first = b.insert_element(ir.Constant(vi32, None), word, ir.Constant(I32, 0))
         u = b.bitcast(b.shuffle_vector(first, ir.Constant(vi32, None), splat), ir.VectorType(I8, spec.block))
         new.append([dots.accumulate(k.mod, b, spec, accs[r][j], u, weights[j]) for j in range(nr)])
@@ -208,15 +222,18 @@ def _micro_kernel(k, name: str, mr: int, nr: int, n_kq: int, a_stride: int, o_to
     return f
 
 
-def shared_tile(k, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op):
+def shared_tile(k, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, live_last: int, op,
+                flip: bool = False):
     """(function, its last four arguments) of the plain int8 micro-kernel `tile(a, w, out, bias,
     mult, shift, o_total, zero_point, qmin, qmax)`, one per module for each shape class: the tile
     (MR, NR), the depth steps and A's row stride (n_kq, a_stride: static, they address the inner
     loop), the live channels of the last block, the requantize form (right_shifts) and the ISA.
     The output row stride and the requantize constants are arguments, read once per tile in the
-    epilogue: ResNet-18's 72 tile variants become 27 functions, MobileNetV2's 120 become 48."""
-    key = ("tile", k.spec, mr, nr, n_kq, a_stride, live_last, right_shifts_only(k))
-    f = k.mod.shared(key, lambda: _micro_kernel(k, "tile", mr, nr, n_kq, a_stride, 0, live_last, None, shared=True))
+    epilogue: ResNet-18's 72 tile variants become 27 functions, MobileNetV2's 120 become 48.
+    flip: A is the int8 x, offset in the broadcast (_micro_kernel); part of the class."""
+    key = ("tile", k.spec, mr, nr, n_kq, a_stride, live_last, right_shifts_only(k), flip)
+    f = k.mod.shared(key, lambda: _micro_kernel(k, "tile", mr, nr, n_kq, a_stride, 0, live_last, None, shared=True,
+                                                flip=flip))
     return f, [c64(o_total), ir.Constant(I32, op.output_zero_point), ir.Constant(I32, op.qmin),
                ir.Constant(I32, op.qmax)]
 
@@ -283,10 +300,16 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     spec, packed, fix = dots.plan_node(spec, node, graph, packed, pad_value)   # this node's form of the step
     k.spec, block = spec, spec.weight_block
+    # A is x itself with the u8 offset applied in the micro-kernel (an XOR per broadcast word): a 1x1
+    # conv or a Dense whose rows are whole depth steps, on the plain micro-kernel (no AVX2 corrections,
+    # which read A's bytes themselves), with 2 output blocks or more (NR = 1 tiles broadcast once per
+    # dot: the XOR and the register broadcast cost more than the pack saves, measured 1.05x)
+    flip = (not direct and spec.activation_offset == 128 and fix is None and not smmla and groups == 1
+            and identity and kk == kpad and cg == c_in and n_ob >= 2)
     w_g = k.mod.table(packed, "w")
     scratch = 0
     fused = None
-    if direct:
+    if direct or flip:
         a_base = k.ins[0]
     else:
         rows = isinstance(op, qops.QConv2D) and groups == 1 and taps is not None and op.dilations[1] == 1
@@ -311,7 +334,7 @@ def emit_dot(node: Node, k, epilogue=None) -> None:
             if smmla:
                 variants[key] = kernels_mmla.micro_kernel(k, "tile", rows, cols, n_kq, kpad, out_stride, live, op), []
             elif fix is None:
-                variants[key] = shared_tile(k, rows, cols, n_kq, kpad, out_stride, live, op)
+                variants[key] = shared_tile(k, rows, cols, n_kq, kpad, out_stride, live, op, flip)
             else:
                 variants[key] = _micro_kernel(k, "tile", rows, cols, n_kq, kpad, out_stride, live, op, fix), []
         return variants[key]

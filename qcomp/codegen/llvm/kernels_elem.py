@@ -27,6 +27,7 @@ from ...errors import UnsupportedModelError
 from ...ir import Node, ops, qops
 from . import kernels_runs, strided, tables
 from .irgen import F32, I8, I16, I32, I64, c64, int_type, load, load_i64, loop, memcpy, store, var
+from .kernels_parallel import parallel_loop
 
 
 def _size(k, value: str) -> int:
@@ -69,14 +70,16 @@ def why_not_int8_or_float(node, graph) -> str | None:
 
 
 def emit_quantize(node: Node, k) -> None:
-    b = k.b
     scale, zp = _quant(k, k.node.outputs[0])
     lo, hi = k.graph.types[k.node.outputs[0]].dtype.qrange
     quantize = k.mod.helper("quantize")
     t = _BOUNDARY[k.graph.types[k.node.outputs[0]].dtype]
-    with loop(b, _size(k, k.node.outputs[0])) as i:
+
+    def body(i):   # a float32 division and rint per element: about 4 units (kernels_parallel.py)
+        b = k.b
         y = b.call(quantize, [load(b, k.ins[0], i, F32), ir.Constant(F32, scale), c64(zp), c64(lo), c64(hi)])
         store(b, b.trunc(y, t), k.outs[0], i, t)
+    parallel_loop(k, _size(k, k.node.outputs[0]), 4, body)
 
 
 def emit_dequantize(node: Node, k) -> None:
@@ -88,9 +91,12 @@ def emit_dequantize(node: Node, k) -> None:
     t = _BOUNDARY[k.graph.types[k.node.inputs[0]].dtype]
     if not q.per_channel:
         scale, zp = _quant(k, k.node.inputs[0])
-        with loop(b, _size(k, k.node.outputs[0])) as i:
+
+        def body(i):
+            b = k.b
             y = b.call(dequantize, [load_i64(b, k.ins[0], i, t), c64(zp), ir.Constant(F32, scale)])
             store(b, y, k.outs[0], i, F32)
+        parallel_loop(k, _size(k, k.node.outputs[0]), 2, body)
         return
     shape = k.graph.types[k.node.inputs[0]].shape
     channels, inner = shape[q.axis], int(np.prod(shape[q.axis + 1:], dtype=np.int64))
@@ -103,28 +109,30 @@ def emit_dequantize(node: Node, k) -> None:
 
 
 def emit_lut(node: Node, k) -> None:
-    b = k.b
     table = k.mod.table(k.graph.constants[k.node.inputs[1]], "lut")
-    with loop(b, _size(k, k.node.outputs[0])) as i:
+
+    def body(i):   # a load, a table load and a store: about 2 units (kernels_parallel.py)
+        b = k.b
         x = load_i64(b, k.ins[0], i, I8)
         store(b, load(b, table, b.add(x, c64(128)), I8), k.outs[0], i, I8)
+    parallel_loop(k, _size(k, k.node.outputs[0]), 2, body)
 
 
 def emit_requantize(node: Node, k) -> None:
-    b, op = k.b, k.node.op
+    op = k.node.op
     requantize = k.mod.helper("requantize")
 
-    def one(i, o):
+    def one(i, o):   # one requantize in i64: about 2 units
+        b = k.b
         x = b.sub(load_i64(b, k.ins[0], i, I8), c64(op.input_zero_point))
         y = b.call(requantize, [x, c64(op.multiplier), c64(op.shift), c64(op.output_zero_point),
                                 c64(op.qmin), c64(op.qmax)])
         store(b, b.trunc(y, I8), k.outs[0], o, I8)
     rows = strided.out_rows(node, k.graph)   # a strided Concat slice: rows of `width` bytes, `stride` apart
     if rows is None:
-        with loop(b, _size(k, k.node.outputs[0])) as i:
-            one(i, i)
+        parallel_loop(k, _size(k, k.node.outputs[0]), 2, lambda i: one(i, i))
         return
-    width, stride = rows
+    b, (width, stride) = k.b, rows
     with loop(b, _size(k, k.node.outputs[0]) // width, "r") as r:
         with loop(b, width, "c") as c:
             one(b.add(b.mul(r, c64(width)), c), b.add(b.mul(r, c64(stride)), c))
@@ -143,9 +151,11 @@ def _operands(k, i):
 
 
 def emit_add_sub(node: Node, k) -> None:
-    b, op = k.b, k.node.op
+    op = k.node.op
     mbqm, requantize = k.mod.helper("multiply_by_quantized_multiplier"), k.mod.helper("requantize")
-    with loop(b, _size(k, k.node.outputs[0])) as i:
+
+    def body(i):   # three requantizes in i64 per element: about 4 units
+        b = k.b
         a, bb = _operands(k, i)
         a_scaled = b.call(mbqm, [b.shl(b.sub(a, c64(op.a_zero_point)), c64(op.left_shift)),
                                  c64(op.a_multiplier), c64(op.a_shift)])
@@ -155,17 +165,21 @@ def emit_add_sub(node: Node, k) -> None:
         y = b.call(requantize, [acc, c64(op.out_multiplier), c64(op.out_shift), c64(op.out_zero_point),
                                 c64(op.qmin), c64(op.qmax)])
         store(b, b.trunc(y, I8), k.outs[0], i, I8)
+    parallel_loop(k, _size(k, k.node.outputs[0]), 4, body)
 
 
 def emit_mul(node: Node, k) -> None:
-    b, op = k.b, k.node.op
+    op = k.node.op
     requantize = k.mod.helper("requantize")
-    with loop(b, _size(k, k.node.outputs[0])) as i:
+
+    def body(i):   # one requantize in i64: about 2 units
+        b = k.b
         a, bb = _operands(k, i)
         acc = b.mul(b.sub(a, c64(op.a_zero_point)), b.sub(bb, c64(op.b_zero_point)))
         y = b.call(requantize, [acc, c64(op.multiplier), c64(op.shift), c64(op.out_zero_point),
                                 c64(op.qmin), c64(op.qmax)])
         store(b, b.trunc(y, I8), k.outs[0], i, I8)
+    parallel_loop(k, _size(k, k.node.outputs[0]), 2, body)
 
 
 def _pool_taps(k):
@@ -175,13 +189,15 @@ def _pool_taps(k):
     return x_shape, oh, ow, tables.window_taps(x_shape, op.kernel, op.strides, op.pads, op.dilations, oh, ow)
 
 
-def _window_loop(k, taps, c, body):
+def _window_loop(k, taps, c, body, parallel: bool = False):
     """for each output pixel p: body("start", p); for each tap t inside the input, each channel ch:
-    body("tap", p, base, ch) (base = the tap's pixel offset); then body("end", p)."""
-    b = k.b
+    body("tap", p, base, ch) (base = the tap's pixel offset); then body("end", p). parallel: the
+    pixels in jobs (kernels_parallel.parallel_loop: body reads k.b, k.ins, k.outs, never k.scratch)."""
     taps_g = k.mod.table(taps, "taps")
     n_taps = taps.shape[1]
-    with loop(b, taps.shape[0], "p") as p:
+
+    def pixel(p):
+        b = k.b
         body("start", p, None, None)
         with loop(b, n_taps, "t") as t:
             base = load_i64(b, taps_g, b.add(b.mul(p, c64(n_taps)), t), I32)
@@ -189,20 +205,24 @@ def _window_loop(k, taps, c, body):
                 with loop(b, c, "c") as ch:
                     body("tap", p, base, ch)
         body("end", p, None, None)
+    if parallel:
+        parallel_loop(k, taps.shape[0], n_taps * c, pixel, "p")
+        return
+    with loop(k.b, taps.shape[0], "p") as p:
+        pixel(p)
 
 
 def emit_maxpool(node: Node, k) -> None:
-    b = k.b
     if k.graph.types[k.node.inputs[0]].dtype is ops.DType.FLOAT32:
         from .kernels_fallback import emit_maxpool as float_maxpool
         return float_maxpool(node, k)
     x_shape, _, _, taps = _pool_taps(k)
     c = x_shape[3]
-    out = k.outs[0]
     dtype = k.graph.types[k.node.inputs[0]].dtype   # int8 or int16: the type's minimum starts the max
     et = int_type(dtype.itemsize)
 
     def body(phase, p, base, ch):
+        b, out = k.b, k.outs[0]
         if phase == "start":
             with loop(b, c, "c0") as c0:
                 store(b, ir.Constant(et, dtype.qrange[0]), out, b.add(b.mul(p, c64(c)), c0), et)
@@ -210,7 +230,7 @@ def emit_maxpool(node: Node, k) -> None:
             dst = b.add(b.mul(p, c64(c)), ch)
             v, cur = load(b, k.ins[0], b.add(base, ch), et), load(b, out, dst, et)
             store(b, b.select(b.icmp_signed(">", v, cur), v, cur), out, dst, et)
-    _window_loop(k, taps, c, body)
+    _window_loop(k, taps, c, body, parallel=True)
 
 
 def why_not_avgpool(node, graph) -> str | None:
@@ -259,36 +279,39 @@ def emit_avgpool(node: Node, k) -> None:
 
 
 def _reduce(k, axes, finish, init, step, et=I8) -> None:
-    b = k.b
+    """finish/init/step take the builder of the function they are emitted into (the node's or a
+    job's: kernels_parallel.parallel_loop over the outputs)."""
     idx, r = tables.reduce_map(k.graph.types[k.node.inputs[0]].shape, axes)
     idx_g = k.mod.table(idx, "reduce")
-    with loop(b, idx.size // r, "o") as o:
-        acc = var(b, I64, init, "acc")
+
+    def body(o):   # r index loads, loads and adds: about 2 r units
+        b = k.b
+        acc = var(b, I64, init(b), "acc")
         with loop(b, r, "r") as ri:
             src = load_i64(b, idx_g, b.add(b.mul(o, c64(r)), ri), I32)
-            b.store(step(b.load(acc, typ=I64), load_i64(b, k.ins[0], src, et)), acc)
-        store(b, b.trunc(finish(b.load(acc, typ=I64)), et), k.outs[0], o, et)
+            b.store(step(b, b.load(acc, typ=I64), load_i64(b, k.ins[0], src, et)), acc)
+        store(b, b.trunc(finish(b, b.load(acc, typ=I64)), et), k.outs[0], o, et)
+    parallel_loop(k, idx.size // r, 2 * r, body, "o")
 
 
 def emit_mean(node: Node, k) -> None:
-    b, op = k.b, k.node.op
+    op = k.node.op
     requantize = k.mod.helper("requantize")
 
-    def finish(window_sum):
+    def finish(b, window_sum):
         acc = b.sub(window_sum, c64(op.count * op.in_zero_point))
         return b.call(requantize, [acc, c64(op.multiplier), c64(op.shift), c64(op.out_zero_point),
                                    c64(op.qmin), c64(op.qmax)])
-    return _reduce(k, op.axes, finish, c64(0), b.add)
+    return _reduce(k, op.axes, finish, lambda b: c64(0), lambda b, acc, v: b.add(acc, v))
 
 
 def emit_reduce_max(node: Node, k) -> None:
-    b = k.b
     if k.graph.types[k.node.inputs[0]].dtype is ops.DType.FLOAT32:
         from .kernels_fallback import emit_reduce
         return emit_reduce(node, k)
     dtype = k.graph.types[k.node.inputs[0]].dtype   # int8 or int16
-    return _reduce(k, k.node.op.axes, lambda v: v, c64(dtype.qrange[0]),
-                   lambda a, v: b.select(b.icmp_signed(">", v, a), v, a), int_type(dtype.itemsize))
+    return _reduce(k, k.node.op.axes, lambda b, v: v, lambda b: c64(dtype.qrange[0]),
+                   lambda b, a, v: b.select(b.icmp_signed(">", v, a), v, a), int_type(dtype.itemsize))
 
 
 def emit_gather(node: Node, k) -> None:
@@ -324,15 +347,18 @@ def emit_movement(node: Node, k) -> None:
         maps = tables.gather_map(op, [t.shape], index_values)
     except UnsupportedModelError as e:
         raise UnsupportedModelError(f"node {node.name!r} ({node.kind}): {e}") from None
-    for out, m, y in zip(k.outs, maps, node.outputs):
-        if kernels_runs.emit_without_table(k, op, out, k.ins[0], m, t.shape, k.graph.types[y].shape,
+    for index, (m, y) in enumerate(zip(maps, node.outputs)):
+        if kernels_runs.emit_without_table(k, op, k.outs[index], k.ins[0], m, t.shape, k.graph.types[y].shape,
                                            t.dtype.itemsize):
             continue   # run copies, or a Transpose's loop nest: no index table (kernels_runs.py)
         m_g = k.mod.table(m, "gather")
-        with loop(b, m.size) as i:
+
+        def body(i, m_g=m_g, index=index):   # an index load, a load and a store: about 2 units
+            b = k.b
             src = load_i64(b, m_g, i, I32)
             with b.if_else(b.icmp_signed(">=", src, c64(0))) as (then, otherwise):
                 with then:
-                    store(b, load(b, k.ins[0], src, et), out, i, et)
+                    store(b, load(b, k.ins[0], src, et), k.outs[index], i, et)
                 with otherwise:
-                    store(b, ir.Constant(et, pad), out, i, et)
+                    store(b, ir.Constant(et, pad), k.outs[index], i, et)
+        parallel_loop(k, m.size, 2, body)

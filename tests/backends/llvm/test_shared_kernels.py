@@ -181,8 +181,9 @@ entry:
 
 def test_split_module_linkage():
     """split.py's rules on a small module: node.0 keeps its only callee, the exported function stays in
-    part 0, a function referenced across parts becomes hidden and is declared where it is called, the
-    mutable global is defined once, the helper is copied; every part parses and verifies."""
+    part 0, a node function referenced across parts becomes hidden and is declared where it is called,
+    the shared kernel is copied (internal) into each part that calls it, the mutable global is defined
+    once, the helper is copied; every part parses and verifies."""
     import llvmlite.binding as llvm
 
     from qcomp.codegen.llvm.split import split_module
@@ -191,12 +192,14 @@ def test_split_module_linkage():
     for text in parts:
         llvm.parse_assembly(text).verify()
     defined = [set(re.findall(r'^define [^@]*@"([\w.]+)"', t, re.M)) for t in parts]
-    owner = {name: i for i, names in enumerate(defined) for name in names - {"helper"}}
+    owner = {name: i for i, names in enumerate(defined) for name in names - {"helper", "kernel"}}
     assert owner["api"] == 0 and owner["only0"] == owner["node.0"]
-    assert sorted(owner) == ["api", "kernel", "node.0", "node.1", "only0"] and all("helper" in d for d in defined)
+    assert sorted(owner) == ["api", "node.0", "node.1", "only0"] and all("helper" in d for d in defined)
+    for p in {owner["node.0"], owner["node.1"]}:   # the shared kernel: an internal copy beside each caller
+        assert 'define internal void @"kernel"' in parts[p] and 'declare hidden void @"kernel"' not in parts[p]
     assert sum(t.count('@"state" = hidden global ptr null') for t in parts) == 1
     assert sum(t.count('@"state" = external hidden global ptr') for t in parts) == 1
-    callers = {"node.0": ["api"], "node.1": ["api"], "kernel": ["node.0", "node.1"], "only0": ["node.0"]}
+    callers = {"node.0": ["api"], "node.1": ["api"], "only0": ["node.0"]}
     for name, refs in callers.items():   # hidden where a caller is in another part (and declared there)
         across = [owner[r] for r in refs if owner[r] != owner[name]]
         assert (f'define hidden void @"{name}"' in parts[owner[name]] or
@@ -204,6 +207,18 @@ def test_split_module_linkage():
         assert all(f'declare hidden' in parts[p] and f'@"{name}"(' in parts[p] for p in across), name
     assert any(owner[name] == 1 for name in callers), "nothing moved to part 1"
     assert split_module(SPLIT_IR, 1) == [SPLIT_IR]
+
+
+def test_split_module_calls_a_large_kernel_across_parts(monkeypatch):
+    """A kernel longer than COPY_MAX_LINES is not copied: hidden where it is defined, declared where
+    another part calls it."""
+    from qcomp.codegen.llvm import split
+    monkeypatch.setattr(split, "COPY_MAX_LINES", 3)
+    parts = split.split_module(SPLIT_IR, 2)
+    homes = [p for p, t in enumerate(parts) if re.search(r'^define [^@]*@"kernel"', t, re.M)]
+    assert len(homes) == 1 and 'define hidden void @"kernel"' in parts[homes[0]]
+    callers = [p for p, t in enumerate(parts) if p != homes[0] and 'call void @"kernel"' in t]
+    assert callers and all('declare hidden void @"kernel"' in parts[p] for p in callers)
 
 
 @pytest.mark.skipif(not host_support(get_target("arm-sdot")).can_run, reason="needs the arm-sdot cross toolchain and QEMU")
