@@ -348,8 +348,7 @@ def emit_movement(node: Node, k) -> None:
     except UnsupportedModelError as e:
         raise UnsupportedModelError(f"node {node.name!r} ({node.kind}): {e}") from None
     for index, (m, y) in enumerate(zip(maps, node.outputs)):
-        if kernels_runs.emit_without_table(k, op, k.outs[index], k.ins[0], m, t.shape, k.graph.types[y].shape,
-                                           t.dtype.itemsize):
+        if kernels_runs.emit_without_table(k, op, index, m, t.shape, k.graph.types[y].shape, t.dtype.itemsize):
             continue   # run copies, or a Transpose's loop nest: no index table (kernels_runs.py)
         m_g = k.mod.table(m, "gather")
 

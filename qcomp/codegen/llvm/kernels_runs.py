@@ -30,6 +30,7 @@ import numpy as np
 from ...ir import ops
 from .irgen import I32, c64, int_type, load, load_i64, loop, memcpy, store
 from .kernels_depthwise import _ptr
+from .kernels_parallel import parallel_loop
 
 
 def run_length(m: np.ndarray, out_shape: tuple[int, ...]) -> int:
@@ -47,13 +48,14 @@ def run_length(m: np.ndarray, out_shape: tuple[int, ...]) -> int:
     return 1
 
 
-def emit_without_table(k, op, out, src, m: np.ndarray, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+def emit_without_table(k, op, index: int, m: np.ndarray, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
                        itemsize: int) -> bool:
-    """Emit the gather of map m as run copies, or a Transpose as its loop nest; False: neither applies."""
-    if emit_runs(k, out, src, m, out_shape, itemsize):
+    """Emit output `index`'s gather of map m (from k.ins[0]) as run copies, or a Transpose as its loop
+    nest; False: neither applies."""
+    if emit_runs(k, k.outs[index], k.ins[0], m, out_shape, itemsize):
         return True
     if isinstance(op, ops.Transpose):
-        emit_transpose_loops(k, out, src, in_shape, op.perm, itemsize)
+        emit_transpose_loops(k, index, in_shape, op.perm, itemsize)
         return True
     return False
 
@@ -77,20 +79,28 @@ def reduce_transpose(shape: tuple[int, ...], perm: tuple[int, ...]) -> tuple[tup
     return merged_shape, tuple(position[g] for g in range(len(groups)))
 
 
-def emit_transpose_loops(k, out, src, in_shape: tuple[int, ...], perm: tuple[int, ...], itemsize: int) -> None:
-    """out = transpose(src, perm) by a loop nest with constant strides (module docstring)."""
-    b, et = k.b, int_type(itemsize)
+def emit_transpose_loops(k, index: int, in_shape: tuple[int, ...], perm: tuple[int, ...], itemsize: int) -> None:
+    """k.outs[index] = transpose(k.ins[0], perm) by a loop nest with constant strides (module
+    docstring); the outermost loop in jobs of the thread pool where the copy pays for a fork
+    (kernels_parallel.parallel_loop: a load and a store per element, about 1 unit)."""
+    et = int_type(itemsize)
     shape, p = reduce_transpose(in_shape, perm)
     strides = [int(np.prod(shape[i + 1:], dtype=np.int64)) for i in range(len(shape))]
     out_shape = [shape[a] for a in p]
 
     def nest(axis: int, in_at, out_at) -> None:
+        b = k.b   # the node's function or a job's (parallel_loop)
         if axis == len(p):
-            store(b, load(b, src, in_at, et), out, out_at, et)
+            store(b, load(b, k.ins[0], in_at, et), k.outs[index], out_at, et)
             return
         with loop(b, out_shape[axis], f"t{axis}") as i:
             nest(axis + 1, b.add(in_at, b.mul(i, c64(strides[p[axis]]))), b.add(b.mul(out_at, c64(out_shape[axis])), i))
-    nest(0, c64(0), c64(0))
+    if not p:
+        nest(0, c64(0), c64(0))
+        return
+    inner = int(np.prod(out_shape[1:], dtype=np.int64))
+    parallel_loop(k, out_shape[0], max(inner, 1),
+                  lambda i: nest(1, k.b.mul(i, c64(strides[p[0]])), i), "t0")
 
 
 def emit_runs(k, out, src, m: np.ndarray, out_shape: tuple[int, ...], itemsize: int) -> bool:
