@@ -143,6 +143,11 @@ EMITTERS[qops16.QSoftmax16] = Emitter(kernels16_softmax.emit_softmax16, kernels1
 from . import kernels16_softmax_vec  # noqa: E402
 EMITTERS[qops16.QSoftmax16] = Emitter(kernels16_softmax_vec.emit_softmax16, kernels16_softmax.why_not_softmax16)
 
+# int8 Softmax along the last axis as vector loops over a 256-entry exp table (kernels_softmax_vec.py;
+# other axes: kernels_softmax's scalar loops)
+from . import kernels_softmax_vec  # noqa: E402
+EMITTERS[qops.QSoftmax] = kernels_softmax_vec.emit_softmax
+
 # integer LayerNorm on int16 (kernels_norm16.py)
 EMITTERS[QLayerNorm16] = Emitter(kernels_norm16.emit_layer_norm16, kernels_norm16.why_not_layer_norm16)
 
