@@ -42,6 +42,7 @@ from .passes.fuse_activations import fuse_activations
 from .passes.fuse_residual import fuse_residual
 from .passes.fuse_layer_norm import fuse_layer_norm
 from .passes.fuse_dynamic import fuse_dynamic
+from .passes.fuse_lut_chain import fuse_lut_chain
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
@@ -60,6 +61,7 @@ TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with 
 # (backends missing here run TARGET_PASSES as they are: the unfused ops every backend has)
 BACKEND_FUSIONS = {"llvm": (fuse_residual,)}
 BACKEND_FUSIONS["llvm"] += (fuse_dynamic,)   # DynamicDense + bias + GELU (passes/fuse_dynamic.py)
+BACKEND_FUSIONS["llvm"] += (fuse_lut_chain,)   # Lut(Lut(x)) -> one composed Lut (passes/fuse_lut_chain.py)
 QUANT_MODES = ("full", "weight", "dynamic")
 
 
