@@ -20,8 +20,8 @@ scalar types, so body and tail compute the same integers:
          and (recip, E) = (0, 31) where E >= 32 (the output is -128 there either way)
   out    s = (zext(recip) * zext(e) + 2^30) >>u 31 in int64 lanes (< 2^62 + 2^30), truncated to int32
          (s < 2^31); r = (s + 2^(E-1)) >>u E in int32 lanes (s + 2^30 < 2^32 unsigned);
-         y = min(r, 255) - 128 as int8 (r >= 0). e is gathered again rather than kept: a row of
-         int32 exps would not fit the int8 output it is written over.
+         y = min(r, 255) - 128 as int8 (r >= 0). e comes from the sum pass, kept in a stack row of
+         `depth` int32 (at most 4095 * 4 bytes) rather than gathered twice.
 """
 from __future__ import annotations
 
@@ -81,6 +81,13 @@ def emit_softmax(node: Node, k) -> None:
         vmax, smax = var(b, v8, ir.Constant(v8, [-128] * lanes), "vmax"), var(b, I8, ir.Constant(I8, -128), "smax")
         vsum, ssum = var(b, v32, ir.Constant(v32, [0] * lanes), "vsum"), var(b, I32, c32(0), "ssum")
         n_slot = var(b, I32, c32(0), "n")
+        with b.goto_entry_block():
+            row_e = b.alloca(I32, size=c64(depth), name="row_e")
+            row_e.align = 64
+
+        def e_at(j, is_vec):
+            at = b.gep(row_e, [j], source_etype=I32)
+            return b.bitcast(at, ir.PointerType(v32)) if is_vec else at
         with _rows(b, r0, r1) as r:
             base = b.mul(r, c64(depth))
             b.store(ir.Constant(v8, [-128] * lanes), vmax)
@@ -98,6 +105,7 @@ def emit_softmax(node: Node, k) -> None:
             def sum_step(j, is_vec):
                 slot, slot_t = (vsum, v32) if is_vec else (ssum, I32)
                 e = exp_of(b, load(b, x, b.add(base, j), is_vec), max_vec if is_vec else max32)
+                b.store(e, e_at(j, is_vec), align=4)
                 term = b.lshr(b.add(e, _c(e, 1 << 11, 32)), _c(e, 12, 32))
                 b.store(b.add(b.load(slot, typ=slot_t), term), slot)
             _span(b, depth, lanes, sum_step, "csum")
@@ -113,7 +121,7 @@ def emit_softmax(node: Node, k) -> None:
 
             def out_step(j, is_vec):
                 recip_, half_, exponent_ = vectors if is_vec else scalars
-                e = exp_of(b, load(b, x, b.add(base, j), is_vec), max_vec if is_vec else max32)
+                e = b.load(e_at(j, is_vec), typ=v32 if is_vec else I32, align=4)
                 s = b.lshr(b.add(b.mul(recip_, b.zext(e, _like(e, 64))), _c(e, 1 << 30, 64)), _c(e, 31, 64))
                 rounded = b.lshr(b.add(b.trunc(s, _like(e, 32)), half_), exponent_)
                 capped = b.select(b.icmp_unsigned(">", rounded, _c(e, 255, 32)), _c(e, 255, 32), rounded)
