@@ -144,6 +144,17 @@ EMITTERS[qops16.QSoftmax16] = Emitter(kernels16_softmax.emit_softmax16, kernels1
 from . import kernels16_softmax_vec  # noqa: E402
 EMITTERS[qops16.QSoftmax16] = Emitter(kernels16_softmax_vec.emit_softmax16, kernels16_softmax.why_not_softmax16)
 
+# int8 Softmax along the last axis as vector loops over a 256-entry exp table (kernels_softmax_vec.py;
+# other axes: kernels_softmax's scalar loops)
+from . import kernels_softmax_vec  # noqa: E402
+EMITTERS[qops.QSoftmax] = kernels_softmax_vec.emit_softmax
+
+# int8 QAdd / QSub / QMul / QRequantize as vector loops where the broadcast is full, scalar or a
+# trailing block (kernels_elem_vec.py; other broadcasts: kernels_elem's scalar loops)
+from . import kernels_elem_vec  # noqa: E402
+EMITTERS.update({qops.QAdd: kernels_elem_vec.emit_add_sub, qops.QSub: kernels_elem_vec.emit_add_sub,
+                 qops.QMul: kernels_elem_vec.emit_mul, qops.QRequantize: kernels_elem_vec.emit_requantize})
+
 # integer LayerNorm on int16 (kernels_norm16.py)
 EMITTERS[QLayerNorm16] = Emitter(kernels_norm16.emit_layer_norm16, kernels_norm16.why_not_layer_norm16)
 
