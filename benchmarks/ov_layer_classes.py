@@ -186,8 +186,8 @@ def main(argv=None) -> int:
                 xml = peers.openvino_int8(model, [{"input": image[None]} for image in images], work / f"{name}.ov")
             lines, facts = class_table(name, art, xml, args.threads, args.runs)
             floor_ms = facts["macs"] / 64 / dp_rate * 1e3
-            lines.append(f"  MAC floor: {facts['macs'] / 1e9:.3f} GMACs / (64 MACs x {dp_rate / clock:.2f} vpdpbusd zmm "
-                         f"x {clock / 1e9:.2f} GHz = {64 * dp_rate / 1e9:.0f} GMAC/s) = {floor_ms:.2f} ms at 1 thread")
+            lines.append(f"  MAC floor: {facts['macs'] / 1e9:.3f} GMACs / (64 MACs x {dp_rate / clock:.2f} "
+                         f"vpdpbusd zmm x {clock / 1e9:.2f} GHz = {64 * dp_rate / 1e9:.0f} GMAC/s) = {floor_ms:.2f} ms at 1 thread")
             print("\n".join(lines), flush=True)
     return 0
 

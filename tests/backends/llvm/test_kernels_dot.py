@@ -1,6 +1,7 @@
 """The llvm backend's dot kernels (kernels_dot.py) on random layers of every variant, bit-exact to
 the integer reference: 1x1 (GEMM), 3x3 strided, dilated, grouped, depthwise (3x3 and 5x5 strided,
-channel counts not multiple of 16, 2x2 and 1x1: even and single tap counts), Dense (batch 1 with several channel chunks, and several rows),
+channel counts not multiple of 16, 2x2 and 1x1: even and single tap counts), Dense (batch 1 with
+several channel chunks, and several rows),
 ConvTranspose, fused clamps, zero points at the extremes, layers large enough to split into many
 parallel jobs and tiles with tails in both directions. All cases are nodes of one graph (one
 compile); the same library is run with 1, 2 and 3 threads (identical results required)."""
