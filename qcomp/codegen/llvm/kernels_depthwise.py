@@ -8,7 +8,8 @@ in int32 (xp reads zp_in in the padding, as QConv2D's spec), weights packed [T, 
 Per output pixel, up to DW_CHUNK channel blocks are accumulated in registers across the taps (the
 tap's address and padding test shared by the chunk's blocks); jobs are pixel ranges. On x86 the
 products go through VPDPWSSD (AVX2: VPMADDWD + add, dots.accumulate_pairs) on int16 instead (_emit_depthwise_wide: 2 * lanes channels per block,
-even and odd channels in two accumulators, a row of zp_in bytes for the padding taps).
+the taps in pairs, two taps' bytes interleaved per channel so that every VPDPWSSD product is
+useful, two accumulators per block, a row of zp_in bytes for the padding taps).
 Each form's loop over a job's pixels is one function per module for each (channels, taps) class
 (dw_rows, dw_wide_rows: the node's tables and zero points are its arguments), called by the nodes'
 job functions: a model's depthwise nodes of one width share its code.
@@ -171,16 +172,26 @@ def _depthwise_rows(k, c: int, n_taps: int) -> ir.Function:
     return f
 
 
+def pair_channel(i: int, h: int) -> int:
+    """The channel (within its block of 2 * lanes) of lane i of half h of a wide depthwise block:
+    the byte unpack of two taps' rows (punpcklbw / punpckhbw, per 16-byte lane) puts channels
+    16 * L + 0..7 (h = 0) and 16 * L + 8..15 (h = 1) of 16-byte lane L = i // 8 into the pairs."""
+    return 16 * (i // 8) + 8 * h + i % 8
+
+
 def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
-    """Depthwise on VPDPWSSD (acc[j] += x[2j] * w[2j] + x[2j+1] * w[2j+1], int16 pairs into int32):
-    blocks of 2 * lanes channels, each tap's 2 * lanes input bytes sign-extended to int16 once and
-    multiplied twice: by the even channels' weights (zero at odd positions) into an accumulator of
-    the even channels, and by the odd channels' (zero at even positions) into one of the odd
-    channels. No shuffles in the tap loop; the two halves are requantized apart and interleaved
-    byte-wise at the store. A tap in the padding reads a constant row of zp_in bytes instead of
-    the input (one scalar select per tap and pixel, no branches). Per pixel, DW_WIDE_CHUNK blocks
-    (half as many with 16 vector registers: AVX2, AVX-VNNI) accumulate across the taps (2
-    accumulators each); the taps are unrolled. AVX2 has no VPDPWSSD: VPMADDWD + add (dots.py)."""
+    """Depthwise on VPDPWSSD (acc[j] += x[2j] * w[2j] + x[2j+1] * w[2j+1], int16 pairs into int32)
+    with the taps in pairs: per pair of taps (t0, t1) and block of 2 * lanes channels, the two rows
+    of input bytes are interleaved byte-wise (punpcklbw / punpckhbw: x[t0, ch], x[t1, ch] side by
+    side), sign-extended to int16 and multiplied by the pair's weights w[t0, ch], w[t1, ch]:
+    acc_h[i] += x[t0, ch] * w[t0, ch] + x[t1, ch] * w[t1, ch], ch = pair_channel(i, h), two
+    accumulators (h = 0, 1) per block: every product is useful (an odd tap count pairs its last tap
+    with zeros). The lane order of the accumulators is pair_channel's; bias, multiplier and shift are
+    laid out in it, and the store puts the requantized bytes back in channel order (one shuffle).
+    A tap in the padding reads a constant row of zp_in bytes instead of the input (one scalar select
+    per tap and pixel, no branches). Per pixel, DW_WIDE_CHUNK blocks (half as many with 16 vector
+    registers: AVX2, AVX-VNNI) accumulate across the taps (2 accumulators each); the taps are
+    unrolled. AVX2 has no VPDPWSSD: VPMADDWD + add (dots.py)."""
     node, graph = k.node, k.graph
     op = node.op
     lanes = k.spec.lanes
@@ -189,17 +200,20 @@ def _emit_depthwise_wide(k, taps: np.ndarray, w: np.ndarray) -> None:
     n_cb = -(-c // wide)
     cpad = n_cb * wide
     pixels, n_taps = taps.shape
-    wt = np.zeros((n_taps, cpad), np.int16)
-    wt[:, :c] = w.reshape(c, n_taps).T
-    halves = np.zeros((n_taps, n_cb, 2, wide), np.int16)      # [T, CB, even/odd, 2 * lanes]
-    halves[:, :, 0, 0::2] = wt.reshape(n_taps, n_cb, wide)[:, :, 0::2]
-    halves[:, :, 1, 1::2] = wt.reshape(n_taps, n_cb, wide)[:, :, 1::2]
-    w_g = k.mod.table(halves, "w_dw")
+    n_pairs = -(-n_taps // 2)
+    wt = np.zeros((2 * n_pairs, cpad), np.int16)              # [T (even), C]: an odd T's last pair has zeros
+    wt[:n_taps, :c] = w.reshape(c, n_taps).T
+    perm = np.array([[pair_channel(i, h) for i in range(lanes)] for h in (0, 1)])   # [2, lanes]
+    blocks = wt.reshape(n_pairs, 2, n_cb, wide)               # [pair, tap of the pair, CB, channel]
+    halves = np.zeros((n_pairs, n_cb, 2, lanes, 2), np.int16)  # [pair, CB, half, lane, tap of the pair]
+    for h in (0, 1):
+        halves[:, :, h, :, :] = blocks[:, :, :, perm[h]].transpose(0, 2, 3, 1)
+    w_g = k.mod.table(halves.reshape(n_pairs, n_cb, 2, wide), "w_dw")
 
-    def split(v):   # [C] -> [CB, even/odd, lanes] int32
+    def split(v):   # [C] -> [CB, half, lanes] int32, in pair_channel's order
         a = np.zeros(cpad, np.int64)
         a[:c] = graph.constants[v].reshape(-1)
-        return a.reshape(n_cb, lanes, 2).transpose(0, 2, 1).astype(np.int32)
+        return a.reshape(n_cb, wide)[:, perm].astype(np.int32)
     bias_g, mult_g, shift_g = (k.mod.table(split(v), n) for v, n in zip(node.inputs[2:], ("bias", "mult", "shift")))
     zp_row = k.mod.table(np.full(cpad, op.input_zero_point, np.int8), "zp_row")
     right_shifts = bool(np.max(graph.constants[node.inputs[4]]) <= -1)
@@ -220,14 +234,20 @@ def _depthwise_wide_rows(k, c: int, n_taps: int, right_shifts: bool) -> ir.Funct
     lanes = k.spec.lanes
     wide = 2 * lanes
     n_cb = -(-c // wide)
+    n_pairs = -(-n_taps // 2)
     vi32, vw16, vx8 = ir.VectorType(I32, lanes), ir.VectorType(I16, wide), ir.VectorType(I8, wide)
     masked_load, masked_store = _masked_io(k.mod, wide, I8)
-    interleave = ir.Constant(ir.VectorType(I32, wide), [j // 2 + (j % 2) * lanes for j in range(wide)])
+    # output channel j <- lane i of half h of the two requantized halves (pair_channel inverted)
+    where = {pair_channel(i, h): h * lanes + i for h in (0, 1) for i in range(lanes)}
+    interleave = ir.Constant(ir.VectorType(I32, wide), [where[j] for j in range(wide)])
+    # the byte pairs of half h: (x[t0, ch], x[t1, ch]) for its lanes' channels (punpck[lh]bw)
+    unpack = [ir.Constant(ir.VectorType(I32, wide), [pair_channel(j // 2, h) + (j % 2) * wide for j in range(wide)])
+              for h in (0, 1)]
     f, b = k.mod.function(k.mod.unique("dw_wide_rows"), VOID, [PTR, PTR, I64, I64] + [PTR] * 6 + [I32] * 3)
     x_ptr, out_ptr, p0, p1, w_g, bias_g, mult_g, shift_g, zp_row, taps_g, zp_out, qmin, qmax = f.args
 
     def vec(table, cb, half, typ=vi32, elem=I32):
-        """the lanes of block cb's half (0 even, 1 odd channels) of a [CB, 2, lanes] table"""
+        """the lanes of block cb's half (0, 1: pair_channel) of a [CB, 2, lanes] table"""
         at = b.add(b.mul(cb, c64(2 * lanes)), c64(half * lanes)) if isinstance(cb, ir.Value) else \
             c64((cb * 2 + half) * lanes)
         return b.load(b.gep(table, [at], source_etype=elem), typ=typ, align=4)
@@ -237,20 +257,25 @@ def _depthwise_wide_rows(k, c: int, n_taps: int, right_shifts: bool) -> ir.Funct
         block holds last_live real channels. Each weight vector is loaded once for all pixels."""
         cbs = [b.add(cb0, c64(j)) if isinstance(cb0, ir.Value) else c64(cb0 + j) for j in range(blocks)]
         accs = [[[vec(tabs["bias"], cb, h) for h in (0, 1)] for cb in cbs] for _ in ps]
-        for t in range(n_taps):
+        for t in range(n_pairs):
             for j, cb in enumerate(cbs):
                 row = b.mul(b.add(c64(t * n_cb), cb), c64(2 * wide))
                 wv = [b.load(b.gep(tabs["w"], [b.add(row, c64(h * wide))], source_etype=I16), typ=vw16, align=64)
                       for h in (0, 1)]
                 for q in range(len(ps)):
-                    at = _ptr(b, srcs[q][t], b.mul(cb, c64(wide)))
-                    if j == blocks - 1 and last_live < wide:
-                        xv = b.call(masked_load, [at, ir.Constant(I32, 1), _mask(wide, last_live),
-                                                  ir.Constant(vx8, None)])
-                    else:
-                        xv = b.load(at, typ=vx8, align=1)
-                    x16 = b.sext(xv, vw16)
+                    rows = []
+                    for tap in (2 * t, 2 * t + 1):
+                        if tap >= n_taps:                   # an odd tap count: its last tap pairs with zeros
+                            rows.append(ir.Constant(vx8, None))
+                            continue
+                        at = _ptr(b, srcs[q][tap], b.mul(cb, c64(wide)))
+                        if j == blocks - 1 and last_live < wide:
+                            rows.append(b.call(masked_load, [at, ir.Constant(I32, 1), _mask(wide, last_live),
+                                                             ir.Constant(vx8, None)]))
+                        else:
+                            rows.append(b.load(at, typ=vx8, align=1))
                     for h in (0, 1):
+                        x16 = b.sext(b.shuffle_vector(rows[0], rows[1], unpack[h]), vw16)
                         accs[q][j][h] = dots.accumulate_pairs(k.mod, b, k.spec, accs[q][j][h], x16, wv[h])
         for j, cb in enumerate(cbs):
             mults = [vec(mult_g, cb, h) for h in (0, 1)]

@@ -1,6 +1,7 @@
 """The llvm backend's dot kernels (kernels_dot.py) on random layers of every variant, bit-exact to
 the integer reference: 1x1 (GEMM), 3x3 strided, dilated, grouped, depthwise (3x3 and 5x5 strided,
-channel counts not multiple of 16), Dense (batch 1 with several channel chunks, and several rows),
+channel counts not multiple of 16, 2x2 and 1x1: even and single tap counts), Dense (batch 1 with
+several channel chunks, and several rows),
 ConvTranspose, fused clamps, zero points at the extremes, layers large enough to split into many
 parallel jobs and tiles with tails in both directions. All cases are nodes of one graph (one
 compile); the same library is run with 1, 2 and 3 threads (identical results required)."""
@@ -36,6 +37,10 @@ CASES = {
                                                      input_zero_point=127, output_zero_point=4), (20, 5, 5, 1)),
     "depthwise_big": ((1, 30, 29, 200), qops.QConv2D(pads=(1, 1, 1, 1), group=200, input_zero_point=-128,
                                                      output_zero_point=-2), (200, 3, 3, 1)),
+    # an even tap count (the x86 kernel's taps in pairs, none paired with zeros) and a single tap
+    "depthwise2x2_even": ((1, 7, 6, 70), qops.QConv2D(pads=(0, 1, 1, 0), group=70, input_zero_point=-3,
+                                                      output_zero_point=1), (70, 2, 2, 1)),
+    "depthwise1x1": ((1, 3, 5, 40), qops.QConv2D(group=40, input_zero_point=9, output_zero_point=-4), (40, 1, 1, 1)),
     "dense_rows": ((3, 70), qops.QDense(input_zero_point=-1, output_zero_point=2), (33, 70)),
     "dense_wide": ((1, 301), qops.QDense(input_zero_point=6, output_zero_point=-1), (130, 301)),
     "conv_transpose": ((1, 5, 4, 10), qops.QConvTranspose2D(strides=(2, 2), pads=(1, 1, 1, 1),
