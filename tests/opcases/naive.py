@@ -16,6 +16,10 @@ Average pooling and mean: requantize(window_sum - count * zp_in) with the multip
 Quantize: clamp(rint(float32(x) / float32(scale)) + zp) (ties to even); Dequantize:
 float32(q - zp) * float32(scale). Softmax: tests/fixedpoint/bigint_ref.py (no qcomp import).
 Slow by design: for the small shapes of the op-case table.
+The kernels live by op family: naive_rescale.py (the rescale), naive_gemm.py (convolutions and
+products), naive_float.py (the float boundary, --quant dynamic), naive_select.py (comparison,
+selection, index ops), naive_norm.py, naive16.py; this module holds the elementwise, pooling and
+data-movement kernels, the KERNELS table and run.
 """
 from __future__ import annotations
 
@@ -26,104 +30,20 @@ import numpy as np
 
 from qcomp.ir import Graph, Node, ops, qops, qops_fused, qops_rows
 
+# the op families of naive_*.py (each written from the formulas, independent of qcomp.ref like this
+# module); their kernels are registered in KERNELS below, and mbqm, requantize_int, _out_len stay
+# importable from here (naive16.py, naive16_softmax.py, tests)
+from .naive_float import (dequantize, dynamic_dense, dynamic_dense_add_norm, dynamic_dense_rows,  # noqa: F401
+                          dynamic_matmul, dynamic_matmul_scale_add, quantize)
+from .naive_gemm import _out_len, q_conv2d, q_conv_transpose2d, q_dense, q_matmul
+from .naive_rescale import _int8, mbqm, requantize_array, requantize_int
+from .naive_select import (arg_extreme, compare, gather, gather_elements, gather_nd, int_lut, logical, maximum,
+                           minimum, reduce_min, scatter_elements, scatter_nd, top_k, where)
+
 try:
     from fixedpoint import bigint_ref            # tests/ on sys.path (pytest)
 except ImportError:                              # imported as tests.opcases.naive from the repository root
     from tests.fixedpoint import bigint_ref
-
-
-# ---- the rescale, on Python ints -----------------------------------------------------------
-
-def mbqm(acc: int, multiplier: int, shift: int) -> int:
-    """round_half_up(acc * multiplier / 2^(31 - shift)) on Python ints."""
-    total = 31 - shift
-    return (acc * multiplier + (1 << (total - 1))) >> total
-
-
-def requantize_int(acc: int, multiplier: int, shift: int, zero_point: int, qmin: int, qmax: int) -> int:
-    return min(max(mbqm(acc, multiplier, shift) + zero_point, qmin), qmax)
-
-
-def _int8(values, shape) -> np.ndarray:
-    return np.array(values, dtype=np.int64).reshape(shape).astype(np.int8)
-
-
-def requantize_array(acc: np.ndarray, multiplier, shift, zero_point: int, qmin: int, qmax: int) -> np.ndarray:
-    """Elementwise requantize_int; per-channel multiplier/shift (sequences) index the last axis."""
-    acc = np.asarray(acc, dtype=np.int64)
-    channels = acc.shape[-1] if acc.ndim else 1
-    ms = [int(m) for m in np.broadcast_to(np.asarray(multiplier), (channels,))]
-    ss = [int(s) for s in np.broadcast_to(np.asarray(shift), (channels,))]
-    out = [requantize_int(int(a), ms[i % channels], ss[i % channels], zero_point, qmin, qmax)
-           for i, a in enumerate(acc.reshape(-1).tolist())]
-    return _int8(out, acc.shape)
-
-
-# ---- convolution and products --------------------------------------------------------------
-
-def _out_len(size: int, k: int, stride: int, dilation: int, pad_begin: int, pad_end: int,
-             ceil_mode: bool = False) -> int:
-    eff = dilation * (k - 1) + 1
-    span = size + pad_begin + pad_end - eff
-    n = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (n - 1) * stride >= size + pad_begin:
-        n -= 1
-    return n
-
-
-def q_conv2d(g: Graph, node: Node, x, w, bias, multiplier, shift):
-    op: qops.QConv2D = node.op
-    n, h, wd, c = x.shape
-    o, kh, kw, cg = w.shape
-    og = o // op.group
-    (sh, sw), (dh, dw), (pt, pl, pb, pr) = op.strides, op.dilations, op.pads
-    # explicit padding with the input zero point (real 0)
-    xp = np.full((n, h + pt + pb, wd + pl + pr, c), op.input_zero_point, dtype=np.int64)
-    xp[:, pt:pt + h, pl:pl + wd, :] = x
-    oh, ow = _out_len(h, kh, sh, dh, pt, pb), _out_len(wd, kw, sw, dw, pl, pr)
-    w64 = w.astype(np.int64)
-    acc = np.zeros((n, oh, ow, o), dtype=np.int64)
-    for ni, yi, xi, oi in itertools.product(range(n), range(oh), range(ow), range(o)):
-        grp = oi // og
-        total = int(bias[oi])
-        for ki, kj in itertools.product(range(kh), range(kw)):
-            pixel = xp[ni, yi * sh + ki * dh, xi * sw + kj * dw, grp * cg:(grp + 1) * cg]
-            total += int(np.dot(pixel, w64[oi, ki, kj, :]))
-        acc[ni, yi, xi, oi] = total
-    return requantize_array(acc, multiplier, shift, op.output_zero_point, op.qmin, op.qmax)
-
-
-def q_conv_transpose2d(g: Graph, node: Node, x, w, bias, multiplier, shift):
-    """Scatter: every input pixel adds (x - zp_in) * w at h*s - pad + k*d."""
-    op: qops.QConvTranspose2D = node.op
-    n, h, wd, c = x.shape
-    o, kh, kw, cg = w.shape
-    og = o // op.group
-    (sh, sw), (dh, dw), (pt, pl, pb, pr) = op.strides, op.dilations, op.pads
-    oh = (h - 1) * sh - pt - pb + dh * (kh - 1) + 1 + op.output_padding[0]
-    ow = (wd - 1) * sw - pl - pr + dw * (kw - 1) + 1 + op.output_padding[1]
-    xc = x.astype(np.int64) - op.input_zero_point
-    w64 = w.astype(np.int64)
-    acc = np.zeros((n, oh, ow, o), dtype=np.int64) + bias.astype(np.int64)
-    for ni, yi, xi, oi in itertools.product(range(n), range(h), range(wd), range(o)):
-        grp = oi // og
-        for ki, kj in itertools.product(range(kh), range(kw)):
-            ty, tx = yi * sh - pt + ki * dh, xi * sw - pl + kj * dw
-            if 0 <= ty < oh and 0 <= tx < ow:
-                acc[ni, ty, tx, oi] += int(np.dot(xc[ni, yi, xi, grp * cg:(grp + 1) * cg], w64[oi, ki, kj, :]))
-    return requantize_array(acc, multiplier, shift, op.output_zero_point, op.qmin, op.qmax)
-
-
-def q_dense(g: Graph, node: Node, x, w, bias, multiplier, shift):
-    op: qops.QDense = node.op
-    acc = x.astype(np.int64) @ w.astype(np.int64).T + bias.astype(np.int64)
-    return requantize_array(acc, multiplier, shift, op.output_zero_point, op.qmin, op.qmax)
-
-
-def q_matmul(g: Graph, node: Node, a, b):
-    op: qops.QMatMul = node.op
-    acc = np.matmul(a.astype(np.int64) - op.a_zero_point, b.astype(np.int64) - op.b_zero_point)
-    return requantize_array(acc, op.multiplier, op.shift, op.output_zero_point, op.qmin, op.qmax)
 
 
 # ---- elementwise ----------------------------------------------------------------------------
@@ -281,119 +201,6 @@ def split(g: Graph, node: Node, x):
     return out
 
 
-# ---- the float boundary ---------------------------------------------------------------------
-
-def _per_axis(v: np.ndarray, quant_axis, rank: int) -> np.ndarray:
-    if quant_axis is None:
-        return v[0]
-    shape = [1] * rank
-    shape[quant_axis] = -1
-    return v.reshape(shape)
-
-
-def quantize(g: Graph, node: Node, x):
-    q = g.types[node.outputs[0]].quant
-    scale, zp = np.float32(q.scale[0]), int(q.zero_point[0])
-    x = x.astype(np.float32)
-    r = np.zeros(x.shape) if scale == 0 else np.rint(x / scale).astype(np.float64)   # float32 divide
-    dtype = g.types[node.outputs[0]].dtype          # int8, or int16 (A16W8 values)
-    return np.clip(r + zp, *dtype.qrange).astype(dtype.np)
-
-
-def dequantize(g: Graph, node: Node, x):
-    q, rank = g.types[node.inputs[0]].quant, x.ndim
-    scale = _per_axis(q.scale.astype(np.float32), q.axis, rank)
-    zp = _per_axis(q.zero_point.astype(np.int64), q.axis, rank)
-    return ((x.astype(np.int64) - zp).astype(np.float32) * scale).astype(np.float32)
-
-
-# ---- --quant dynamic ------------------------------------------------------------------------
-
-def _dynamic(x: np.ndarray) -> tuple[np.ndarray, np.float32]:
-    """Per-run params (min/max widened to 0, zero point shifted to int8), then x - zp as int64."""
-    lo = np.float32(min(float(x.min()), 0.0))
-    hi = np.float32(max(float(x.max()), 0.0))
-    scale = np.float32(np.float32(hi - lo) / np.float32(255))
-    if scale == 0:
-        return np.zeros(x.shape, np.int64), np.float32(0)
-    zp = int(np.clip(np.rint(np.float32(-128) - np.float32(lo / scale)), -128, 127))
-    q = np.clip(np.rint(x.astype(np.float32) / scale).astype(np.float64) + zp, -128, 127).astype(np.int64)
-    return q - zp, scale
-
-
-def _float_clamp(y: np.ndarray, op) -> np.ndarray:
-    if op.act_min is not None:
-        y = np.maximum(y, np.float32(op.act_min))
-    if op.act_max is not None:
-        y = np.minimum(y, np.float32(op.act_max))
-    return y.astype(np.float32)
-
-
-def dynamic_dense(g: Graph, node: Node, x, w, b, w_scale):
-    xc, s_x = _dynamic(x)
-    acc = xc @ w.astype(np.int64).T
-    y = acc.astype(np.float32) * (s_x * w_scale.astype(np.float32)) + b.astype(np.float32)
-    return _float_clamp(y, node.op)
-
-
-def dynamic_matmul(g: Graph, node: Node, a, b):
-    (ac, s_a), (bc, s_b) = _dynamic(a), _dynamic(b)
-    acc = np.matmul(ac, bc)
-    return _float_clamp(acc.astype(np.float32) * np.float32(s_a * s_b), node.op)
-
-
-def minimum(g: Graph, node: Node, a, b):
-    """Min of int8 values that share the output's quant params: the smaller integer."""
-    return np.minimum(a, b)
-
-
-def maximum(g: Graph, node: Node, a, b):
-    return np.maximum(a, b)
-
-
-def compare(g: Graph, node: Node, a, b):
-    """Compare of int8 codes sharing quant params (or a code against a threshold code): the integers."""
-    fn = {"eq": np.equal, "gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal}
-    return fn[node.op.mode](a.astype(np.int64), b.astype(np.int64))
-
-
-def logical(g: Graph, node: Node, a, b=None):
-    """Not, And, Or, Xor on bools."""
-    if isinstance(node.op, ops.Not):
-        return ~a.astype(bool)
-    return {"and": np.logical_and, "or": np.logical_or, "xor": np.logical_xor}[node.op.mode](a, b)
-
-
-def where(g: Graph, node: Node, cond, a, b):
-    return np.where(cond, a, b)
-
-
-def arg_extreme(g: Graph, node: Node, x):
-    """The index of the first (select_last_index: last) largest (ArgMax) or smallest code along the axis."""
-    op = node.op
-    moved = np.moveaxis(x.astype(np.int64), op.axis, -1)
-    out = np.zeros(moved.shape[:-1], np.int64)
-    for pos in itertools.product(*(range(d) for d in moved.shape[:-1])):
-        row = moved[pos].tolist()
-        best = max(row) if isinstance(op, ops.ArgMax) else min(row)
-        hits = [i for i, v in enumerate(row) if v == best]
-        out[pos] = hits[-1] if op.select_last_index else hits[0]
-    return np.expand_dims(out, op.axis) if op.keepdims else out
-
-
-def reduce_min(g: Graph, node: Node, x):
-    return np.min(x, axis=node.op.axes, keepdims=node.op.keepdims) if node.op.axes else x
-def gather(g: Graph, node: Node, x, idx):
-    """y[outer, i..., inner] = x[outer, idx[i...] (+ d if negative), inner] along the op's axis."""
-    axis = node.op.axis
-    d = x.shape[axis]
-    flat = [int(i) + d if i < 0 else int(i) for i in idx.reshape(-1)]
-    moved = np.moveaxis(x, axis, 0)
-    picked = np.stack([moved[i] for i in flat])                 # (len(flat), other axes...)
-    out = np.moveaxis(picked, 0, axis)
-    return out.reshape(x.shape[:axis] + idx.shape + x.shape[axis + 1:]).copy()
-
-
 KERNELS = {
     qops.QConv2D: q_conv2d, qops.QConvTranspose2D: q_conv_transpose2d, qops.QDense: q_dense,
     qops.QMatMul: q_matmul, qops.QAdd: q_add, qops.QSub: q_sub, qops.QMul: q_mul, qops.Lut: lut,
@@ -406,51 +213,8 @@ KERNELS = {
 KERNELS.update({ops.Compare: compare, ops.Where: where, ops.ArgMax: arg_extreme, ops.ArgMin: arg_extreme,
                 ops.ReduceMin: reduce_min, ops.Not: logical, ops.Logical: logical})
 KERNELS[ops.Gather] = gather
-
-
-def dynamic_dense_add_norm(g: Graph, node: Node, x, w, b, w_scale, bias, r, gamma, beta):
-    """qops_fused.DynamicDenseAddNorm from its docstring: DynamicDense, two float32 additions, then
-    LayerNorm over the last axis in float64 (mean, centred squares' mean, one division by the square
-    root), rounded to float32 once."""
-    h = (bias.astype(np.float32) + dynamic_dense(g, node, x, w, b, w_scale)).astype(np.float32)
-    s = (h + r.astype(np.float32)).astype(np.float64)
-    centred = s - s.mean(axis=-1, keepdims=True)
-    var = (centred * centred).mean(axis=-1, keepdims=True)
-    y = centred / np.sqrt(var + node.op.epsilon) * gamma.astype(np.float64) + beta.astype(np.float64)
-    return y.astype(np.float32)
-
-
 KERNELS[qops_fused.DynamicDenseAddNorm] = dynamic_dense_add_norm
-
-
-def dynamic_dense_rows(g: Graph, node: Node, x, w, b, w_scale):
-    """qops_rows.DynamicDenseRows from its docstring: _dynamic's parameters of each row alone."""
-    rows = x.reshape(-1, x.shape[-1])
-    parts = [_dynamic(row) for row in rows]
-    xc = np.stack([c for c, _ in parts])
-    s = np.asarray([s for _, s in parts], np.float32)[:, None]
-    acc = xc @ w.astype(np.int64).T
-    y = acc.astype(np.float32) * (s * w_scale.astype(np.float32)[None, :]) + b.astype(np.float32)
-    return _float_clamp(y, node.op).reshape(*x.shape[:-1], w.shape[0])
-
-
 KERNELS[qops_rows.DynamicDenseRows] = dynamic_dense_rows
-
-
-def top_k(g: Graph, node: Node, x):
-    """Each row along the axis sorted by value (descending if largest, else ascending), equal values by
-    position; the first k of them and their positions."""
-    op = node.op
-    moved = np.moveaxis(x, op.axis, -1)
-    values, indices = np.empty(moved.shape[:-1] + (op.k,), x.dtype), np.empty(moved.shape[:-1] + (op.k,), np.int64)
-    for pos in np.ndindex(moved.shape[:-1]):
-        row = [(int(v), i) for i, v in enumerate(moved[pos])]
-        ranked = sorted(row, key=lambda p: ((-p[0] if op.largest else p[0]), p[1]))[:op.k]
-        values[pos] = [v for v, _ in ranked]
-        indices[pos] = [i for _, i in ranked]
-    return [np.moveaxis(values, -1, op.axis).copy(), np.moveaxis(indices, -1, op.axis).copy()]
-
-
 KERNELS[ops.TopK] = top_k
 
 # ---- integer normalizations (naive_norm.py) ----
@@ -479,80 +243,13 @@ from .naive16 import KERNELS16  # noqa: E402
 KERNELS.update(KERNELS16)
 
 # ---- IntLut: an integer tensor to int8 through a table (qcomp/ir/qops_intlut.py) ----
-
-
-def int_lut(g: Graph, node: Node, x, table):
-    """y = table[clamp(x, low, low + n - 1) - low], element by element."""
-    low, n = node.op.low, len(table)
-    out = [table[min(max(int(v), low), low + n - 1) - low] for v in x.reshape(-1)]
-    return np.array(out, dtype=np.int8).reshape(x.shape)
-
-
 from qcomp.ir.qops_intlut import IntLut  # noqa: E402
 
 KERNELS[IntLut] = int_lut
 
 # ---- GatherElements, GatherND, ScatterElements, ScatterND (qcomp/ir/ops_index.py) ----
-
-
-def _wrap(v, d: int) -> int:
-    v = int(v)
-    assert -d <= v < d, f"index {v} outside axis of size {d}"
-    return v + d if v < 0 else v
-
-
-def gather_elements(g: Graph, node: Node, x, idx):
-    out = np.empty(idx.shape, x.dtype)
-    for c in np.ndindex(idx.shape):
-        src = list(c)
-        src[node.op.axis] = _wrap(idx[c], x.shape[node.op.axis])
-        out[c] = x[tuple(src)]
-    return out
-
-
-def gather_nd(g: Graph, node: Node, x, idx):
-    b, k = node.op.batch_dims, idx.shape[-1]
-    out = np.empty(idx.shape[:-1] + x.shape[b + k:], x.dtype)
-    for c in np.ndindex(idx.shape[:-1]):
-        at = tuple(c[:b]) + tuple(_wrap(v, x.shape[b + j]) for j, v in enumerate(idx[c]))
-        out[c] = x[at]
-    return out
-
-
-def _combine(reduction: str, old, new):
-    return {"none": new, "max": max(int(old), int(new)), "min": min(int(old), int(new))}[reduction]
-
-
-def scatter_elements(g: Graph, node: Node, x, idx, updates):
-    y = x.copy()
-    for c in np.ndindex(idx.shape):
-        dst = list(c)
-        dst[node.op.axis] = _wrap(idx[c], x.shape[node.op.axis])
-        y[tuple(dst)] = _combine(node.op.reduction, y[tuple(dst)], updates[c])
-    return y
-
-
-def scatter_nd(g: Graph, node: Node, x, idx, updates):
-    y, k = x.copy(), idx.shape[-1]
-    for c in np.ndindex(idx.shape[:-1]):
-        at = tuple(_wrap(v, x.shape[j]) for j, v in enumerate(idx[c]))
-        for inner in np.ndindex(x.shape[k:]):
-            y[at + inner] = _combine(node.op.reduction, y[at + inner], updates[c + inner])
-    return y
-
-
 from qcomp.ir.ops_index import GatherElements, GatherND, ScatterElements, ScatterND  # noqa: E402
 
 KERNELS.update({GatherElements: gather_elements, GatherND: gather_nd, ScatterElements: scatter_elements,
                 ScatterND: scatter_nd})
-
-
-def dynamic_matmul_scale_add(g: Graph, node: Node, a, b, m):
-    """qops_fused.DynamicMatMulScaleAdd from its docstring: DynamicMatMul, a float32 product by the
-    scale, then a float32 addition of m broadcast over the leading axes."""
-    d = dynamic_matmul(g, node, a, b).astype(np.float32)
-    s = (d * np.float32(node.op.scale)).astype(np.float32)
-    return (s + m.astype(np.float32)).astype(np.float32)
-
-
 KERNELS[qops_fused.DynamicMatMulScaleAdd] = dynamic_matmul_scale_add
