@@ -21,10 +21,13 @@ HardSigmoid, HardSwish, Sigmoid, Tanh, Exp, Sqrt, Gelu, BatchNorm, MaxPool2D, Av
 ReduceMax, Dense, MatMul and Conv2D, the math ops of kernels_math.py (Elu ... Shrink on float32; Min,
 Max on float32 and integers, int8 included; Mod on float32 and integers). Not covered (UnsupportedModelError at build, naming the node):
 float ConvTranspose2D, float16 or integer tensors in float-only ops, Cast other than integer ->
-float32. Files: kernels_dot.py (dot-instruction kernels; kernels_neon.py and kernels_mmla.py: the
+float32. Files: kernels_dot.py (dot-instruction kernels: the GEMM plan and emit_dot; kernels_tile.py: the
+GEMM micro-kernel; kernels_neon.py and kernels_mmla.py: the
 arm-neon dot step and the arm-i8mm SMMLA micro-kernel; kernels_qmatmul.py: QMatMul and DynamicMatMul
 on them; kernels_dynamic_dense.py: DynamicDense), kernels_depthwise.py (depthwise QConv2D),
-kernels_elem.py (elementwise, pooling, movement), kernels_float.py (float regions of token models;
+kernels_elem.py (elementwise, pooling, movement; kernels_runs.py: movement without index tables;
+kernels_parallel.py: serial loops in pool jobs), kernels_elem_vec.py and kernels_softmax_vec.py (int8
+QAdd/QSub/QMul/QRequantize and QSoftmax as vector loops), kernels_float.py (float regions of token models;
 kernels_float_vec.py and vecmath.py: their LayerNorm, Softmax, Erf, Add/Sub/Mul/Div vectorized and threaded),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
 kernels_logic.py (comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum),
@@ -32,7 +35,7 @@ kernels_softmax.py (integer Softmax), kernels_norm.py (integer LayerNorm), table
 spec in IR), abi.py (qcomp.h), profile.py (its per-node profiler), compile.py (child-process compile,
 link; split.py: a large module in parts compiled at once), dots.py (the dot step per instruction),
 isa.py and cpucheck.py (target data). Kernels shared by the nodes of one shape class
-(irgen.Module.shared): kernels_dot.shared_tile, kernels_requantize.py (the micro-kernels' requantize
+(irgen.Module.shared): kernels_tile.shared_tile, kernels_requantize.py (the micro-kernels' requantize
 and store), the depthwise row kernels.
 A16W8 (int16 activations): every qops16 op, kernels16.py (scalar loops) and kernels16_dot.py
 (QConv2D16 / QDense16 on VPDPWSSD, VPMADDWD or SMLAL; depthwise: kernels16_dw.py; QMatMul16 on the
