@@ -17,8 +17,9 @@ calling thread.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
                m = max(x);  e = exp(x - m) (vecmath.exp, within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
-  Erf        vecmath.erf (a rational in float64 lanes, rounded once: 2 ulp) instead of the
-             reference's libm erf in float64 rounded once
+  Erf        vecmath.erf_for(spec): on x86 with 16 lanes vecmath.erf_table (float32 piecewise
+             polynomials, 1.42 ulp), else vecmath.erf (a rational in float64 lanes, rounded once:
+             2 ulp), instead of the reference's float64 erf rounded once
   Add / Sub / Mul / Div  float32, one IEEE operation per element: the reference's value exactly.
              Operands: the output's shape, a single element, or a trailing block of the output
              repeated along the leading axes (a bias [N] on [..., N], an attention mask
@@ -286,5 +287,6 @@ def emit_binary(node: Node, k) -> None:
 
 def emit_erf(node: Node, k) -> None:
     shape = k.graph.types[node.inputs[0]].shape
-    _elementwise(k, node, [("full", 0)], _row_length(shape, 0), lambda b, x: vecmath.erf(k.mod, b, x), "erf_job")
+    _elementwise(k, node, [("full", 0)], _row_length(shape, 0), lambda b, x: vecmath.erf_for(k.spec)(k.mod, b, x),
+                "erf_job")
 
