@@ -18,7 +18,7 @@ calling thread.
                m = max(x);  e = exp(x - m) (vecmath.exp, within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
   Erf        vecmath.erf_for(spec): on x86 with 16 lanes vecmath.erf_table (float32 piecewise
-             polynomials, 1.42 ulp), else vecmath.erf (a rational in float64 lanes, rounded once:
+             polynomials, 1.07 ulp), else vecmath.erf (a rational in float64 lanes, rounded once:
              2 ulp), instead of the reference's float64 erf rounded once
   Add / Sub / Mul / Div  float32, one IEEE operation per element: the reference's value exactly.
              Operands: the output's shape, a single element, or a trailing block of the output

@@ -82,18 +82,18 @@ def test_erf_polynomial_within_2_ulp_over_its_range(poly):
     assert np.abs(got - want).max() <= 1e-7 and got[x == 0][0] == 0 and got[-1] == 1.0 and got[-2] == -1.0
 
 
-def test_erf_table_within_1_5_ulp_over_its_range(poly):
-    """The float32 piecewise erf (erf_table.py) of the x86 16-lane kernels: within 1.42 ulp
+def test_erf_table_within_1_1_ulp_over_its_range(poly):
+    """The float32 piecewise erf (erf_table.py) of the x86 16-lane kernels: within 1.07 ulp
     (measured), 0 and -0, tiny arguments to full relative precision, +-1 at and beyond 4, NaN."""
     from math import erf
     x = np.concatenate([np.linspace(-5, 5, 1_000_001, dtype=np.float32),
-                        np.float32(np.geomspace(1e-30, 0.125, 10_001)),
-                        np.float32([0, -0.0, 1e-30, -1e-20, 1e-6, 3.875, 3.9, 4.0, 4.5, 1e6, -np.inf, np.inf])])
+                        np.float32(np.geomspace(1e-30, 0.25, 10_001)),
+                        np.float32([0, -0.0, 1e-30, -1e-20, 1e-6, 0.25, 3.75, 3.9, 4.0, 4.5, 1e6, -np.inf, np.inf])])
     want = np.array([erf(v) for v in x.astype(np.float64)])
     got = poly("erf_table", x)
     err = ulps(got, want)
-    assert err.max() <= 1.5, (err.max(), x[err.argmax()])
-    assert np.abs(got - want).max() <= 4e-8 and got[-1] == 1.0 and got[-2] == -1.0
+    assert err.max() <= 1.1, (err.max(), x[err.argmax()])
+    assert np.abs(got - want).max() <= 5e-8 and got[-1] == 1.0 and got[-2] == -1.0
     assert np.signbit(got[x == 0]).tolist() == np.signbit(x[x == 0]).tolist() and (got[x == 0] == 0).all()
     assert np.isnan(poly("erf_table", np.float32([np.nan] * 17))).all()
 
