@@ -96,6 +96,9 @@ def test_erf_table_within_1_1_ulp_over_its_range(poly):
     assert np.abs(got - want).max() <= 5e-8 and got[-1] == 1.0 and got[-2] == -1.0
     assert np.signbit(got[x == 0]).tolist() == np.signbit(x[x == 0]).tolist() and (got[x == 0] == 0).all()
     assert np.isnan(poly("erf_table", np.float32([np.nan] * 17))).all()
+    v = np.random.default_rng(3).uniform(-4.5, 4.5, 16).astype(np.float32)
+    both = poly("erf_table", np.concatenate([v, v[:15]]))      # 16 vector lanes, then 15 scalar tails
+    assert both[16:].view(np.uint32).tolist() == both[:15].view(np.uint32).tolist()
 
 
 # (rows, row length): many rows (several jobs), and a row length with a scalar tail (200 = 12*16 + 8)
