@@ -209,3 +209,25 @@ def erf_for(spec):
     """The erf of a kernel of this DotSpec: erf_table on x86 with 16 lanes (AVX-512), else erf (the
     float64 rational). A target's Erf nodes and fused GELU epilogues all call the same one."""
     return erf_table if spec.arch == "x86" and spec.lanes == 16 else erf
+
+
+def divide_by(mod, b: ir.IRBuilder, a, d, r):
+    """a / d correctly rounded (float64 lanes, or a scalar), given r = 1/d correctly rounded: Markstein's
+    correction, q = a r (within 1 ulp of a / d), e = fma(-q, d, a) (exact), then fma(e, r, q), which is
+    a / d rounded to nearest when no step overflows or underflows (P. Markstein, IBM J. Res. Dev. 34,
+    1990). Three multiply-adds instead of a float64 division per lane."""
+    t = a.type
+    suffix = f"v{t.count}f64" if isinstance(t, ir.VectorType) else "f64"
+    fma = mod.intrinsic(f"llvm.fma.{suffix}", t, [t, t, t])
+    q = b.fmul(a, r)
+    e = b.call(fma, [b.fneg(q), d, a])
+    return b.call(fma, [e, r, q])
+
+
+def divide_for(spec):
+    """a / d of a kernel of this DotSpec, given r = 1/d: divide_by on x86 with 16 lanes (AVX-512: its
+    fused multiply-adds are instructions), the division itself elsewhere (x86-avx2 has no FMA
+    feature: llvm.fma would be a libm call per lane). Both give the same, correctly rounded value."""
+    if spec.arch == "x86" and spec.lanes == 16:
+        return divide_by
+    return lambda mod, b, a, d, r: b.fdiv(a, d)

@@ -101,6 +101,40 @@ def test_erf_table_within_1_1_ulp_over_its_range(poly):
     assert both[16:].view(np.uint32).tolist() == both[:15].view(np.uint32).tolist()
 
 
+def test_divide_by_is_the_correctly_rounded_quotient(tmp_path):
+    """vecmath.divide_by (LayerNorm's division by its row's sqrt(var + eps)): the float64 quotient
+    a / d bit for bit, on 8-lane vectors and scalar tails, over wide magnitudes and mantissas near 1
+    and 2 (where a faithful first quotient is tightest)."""
+    from qcomp.codegen.llvm.irgen import F64
+    mod = Module("divide_by_test", VNNI.triple)
+    f, b = mod.function("div", VOID, [PTR, PTR, PTR, I64], internal=False)
+    a, d, y, n = f.args
+    vd = vecmath.vec(8, F64)
+    with loop(b, n, "i") as i:                      # each i: one 8-lane vector, then one scalar
+        at = b.mul(i, c64(9))
+        dv, ds = vecmath.vload(b, d, at, vd), vecmath.vload(b, d, b.add(at, c64(8)), F64)
+        rv = b.fdiv(vecmath.const(vd, 1.0), dv)
+        rs = b.fdiv(vecmath.const(F64, 1.0), ds)
+        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, at, vd), dv, rv), y, at)
+        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, b.add(at, c64(8)), F64), ds, rs), y,
+                       b.add(at, c64(8)))
+    b.ret_void()
+    (tmp_path / "m.ll").write_text(str(mod.m))
+    compile_object(tmp_path / "m.ll", tmp_path / "m.o", VNNI)
+    subprocess.run(["gcc", "-shared", "-o", tmp_path / "m.so", tmp_path / "m.o"], check=True)
+    fn = ctypes.CDLL(str(tmp_path / "m.so")).div
+    fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64]
+    rng = np.random.default_rng(5)
+    m = 9 * 60_000
+    av = rng.standard_normal(m) * np.exp2(rng.integers(-60, 60, m))
+    dv = np.abs(rng.standard_normal(m)) * np.exp2(rng.integers(-60, 60, m)) + 1e-300
+    near = 1.0 + rng.integers(0, 2 ** 20, m // 3) * 2.0 ** -52     # mantissas just above 1 ...
+    av[: m // 3], dv[m // 3: 2 * (m // 3)] = near, 2.0 - near + 1.0 - 2.0 ** -52   # ... and just below 2
+    out = np.empty(m)
+    fn(av.ctypes.data, dv.ctypes.data, out.ctypes.data, m // 9)
+    assert out.view(np.uint64).tolist() == (av / dv).view(np.uint64).tolist()
+
+
 # (rows, row length): many rows (several jobs), and a row length with a scalar tail (200 = 12*16 + 8)
 SHAPES = [(1, 128, 384), (2, 37, 200), (3, 5)]
 ATTENTION = (1, 4, 128, 128)
