@@ -2,7 +2,7 @@
 lowered for --quant dynamic, then fused by the pass (which must fuse it: a case that tests no fused
 node fails here). naive.py computes the fused node from its docstring's formulas.
 
-DynamicDenseGelu has no case here: its erf is the backend's Erf (the llvm backend's vecmath.erf is
+DynamicDenseGelu has no case here: its erf is the backend's Erf (the llvm backend's vecmath.erf_for(spec) is
 within 2 ulp of the reference's, not equal), so no single expected value holds on every target;
 tests/passes/test_fuse_dynamic.py checks it against the unfused nodes on each target instead."""
 from __future__ import annotations

@@ -6,7 +6,7 @@ each clamped float32 vector y of `lanes` output channels while it is in register
     h = y + bias[n];  t = h / div;  e = erf(t);  a = e + one;  m = h * a;  out = m * half
 
 one IEEE float32 operation each, in the unfused graph's order, and erf the one the unfused Erf node
-gets on this backend (vecmath.erf: kernels_float_vec.emit_erf calls the same function on the same
+gets on this backend (vecmath.erf_for(spec): kernels_float_vec.emit_erf calls the same function on the same
 float32 values, and its value does not depend on the vector width), so the fused node's output is
 the unfused sequence's on llvm bit for bit. bias is copied per run next to the DynamicDense's
 factors and biases (emit_dynamic_dense's `extra`).
@@ -41,7 +41,7 @@ def emit_dynamic_dense_gelu(node: Node, k) -> None:
 
     def gelu(b, y, extra, j, r, out, live):
         h = b.fadd(y, b.load(extra, typ=vf, align=4))
-        e = vecmath.erf(k.mod, b, b.fdiv(h, splat(op.div)))
+        e = vecmath.erf_for(k.spec)(k.mod, b, b.fdiv(h, splat(op.div)))
         return b.fmul(b.fmul(h, b.fadd(e, splat(op.one))), splat(op.half))
 
     emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=gelu)

@@ -13,12 +13,15 @@ calling thread.
                mu = sum(x) / n;  var = sum((x - mu)^2) / n;  y = (x - mu) / sqrt(var + eps) * scale + bias
              the sums in vecmath's order (lane-wise partial sums, a halving tree, the tail last)
              instead of the reference's: the float64 sums differ in their last bits only, and
-             y is rounded to float32 once, as the reference.
+             y is rounded to float32 once, as the reference. The division by sqrt(var + eps) is
+             vecmath.divide_for(spec): on x86-vnni Markstein's correction from the row's
+             reciprocal (three multiply-adds per lane), the same correctly rounded quotient.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
                m = max(x);  e = exp(x - m) (vecmath.exp, within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
-  Erf        vecmath.erf (a rational in float64 lanes, rounded once: 2 ulp) instead of the
-             reference's libm erf in float64 rounded once
+  Erf        vecmath.erf_for(spec): on x86 with 16 lanes vecmath.erf_table (float32 piecewise
+             polynomials, 1.07 ulp), else vecmath.erf (a rational in float64 lanes, rounded once:
+             2 ulp), instead of the reference's float64 erf rounded once
   Add / Sub / Mul / Div  float32, one IEEE operation per element: the reference's value exactly.
              Operands: the output's shape, a single element, or a trailing block of the output
              repeated along the leading axes (a bias [N] on [..., N], an attention mask
@@ -95,6 +98,7 @@ def emit_layer_norm(node: Node, k) -> None:
     n, rows = _prod(shape[axis:]), _prod(shape[:axis])
     lanes, eps = lanes_of(k), float(node.op.epsilon)
     sqrt = k.mod.intrinsic("llvm.sqrt.f64", F64, [F64])
+    divide = vecmath.divide_for(k.spec)
 
     def body(b, ins, outs, r0, r1):
         x, scale, bias = ins
@@ -130,11 +134,13 @@ def emit_layer_norm(node: Node, k) -> None:
                 return b.fmul(c, c)
             var_ = b.fdiv(row_sum(squares), const(F64, float(n)))
             denom = b.call(sqrt, [b.fadd(var_, const(F64, eps))])
-            denom_v = splat(b, denom, lanes)
+            inv = b.fdiv(const(F64, 1.0), denom)
+            denom_v, inv_v = splat(b, denom, lanes), splat(b, inv, lanes)
 
             def normalize(j, is_vec):
                 t = vf if is_vec else F32
-                y = b.fmul(b.fdiv(centred(j, is_vec), denom_v if is_vec else denom),
+                y = b.fmul(divide(k.mod, b, centred(j, is_vec), denom_v if is_vec else denom,
+                                             inv_v if is_vec else inv),
                            widen(vload(b, scale, j, t), is_vec))
                 y = b.fadd(y, widen(vload(b, bias, j, t), is_vec))
                 vstore(b, b.fptrunc(y, t), outs[0], b.add(base, j))
@@ -286,5 +292,6 @@ def emit_binary(node: Node, k) -> None:
 
 def emit_erf(node: Node, k) -> None:
     shape = k.graph.types[node.inputs[0]].shape
-    _elementwise(k, node, [("full", 0)], _row_length(shape, 0), lambda b, x: vecmath.erf(k.mod, b, x), "erf_job")
+    _elementwise(k, node, [("full", 0)], _row_length(shape, 0), lambda b, x: vecmath.erf_for(k.spec)(k.mod, b, x),
+                "erf_job")
 

@@ -34,7 +34,7 @@ def poly(tmp_path_factory):
     lanes, then the scalar tail, as the kernels run them."""
     out = tmp_path_factory.mktemp("vecmath")
     mod = Module("vecmath_test", VNNI.triple)
-    for name, fn in (("exp", vecmath.exp), ("erf", vecmath.erf)):
+    for name, fn in (("exp", vecmath.exp), ("erf", vecmath.erf), ("erf_table", vecmath.erf_table)):
         f, b = mod.function(f"poly_{name}", VOID, [PTR, PTR, I64], internal=False)
         x, y, n = f.args
         full = b.sdiv(n, c64(LANES))
@@ -80,6 +80,59 @@ def test_erf_polynomial_within_2_ulp_over_its_range(poly):
     err = ulps(got, want)
     assert err.max() <= 2.0, (err.max(), x[err.argmax()])
     assert np.abs(got - want).max() <= 1e-7 and got[x == 0][0] == 0 and got[-1] == 1.0 and got[-2] == -1.0
+
+
+def test_erf_table_within_1_1_ulp_over_its_range(poly):
+    """The float32 piecewise erf (erf_table.py) of the x86 16-lane kernels: within 1.07 ulp
+    (measured), 0 and -0, tiny arguments to full relative precision, +-1 at and beyond 4, NaN."""
+    from math import erf
+    x = np.concatenate([np.linspace(-5, 5, 1_000_001, dtype=np.float32),
+                        np.float32(np.geomspace(1e-30, 0.25, 10_001)),
+                        np.float32([0, -0.0, 1e-30, -1e-20, 1e-6, 0.25, 3.75, 3.9, 4.0, 4.5, 1e6, -np.inf, np.inf])])
+    want = np.array([erf(v) for v in x.astype(np.float64)])
+    got = poly("erf_table", x)
+    err = ulps(got, want)
+    assert err.max() <= 1.1, (err.max(), x[err.argmax()])
+    assert np.abs(got - want).max() <= 5e-8 and got[-1] == 1.0 and got[-2] == -1.0
+    assert np.signbit(got[x == 0]).tolist() == np.signbit(x[x == 0]).tolist() and (got[x == 0] == 0).all()
+    assert np.isnan(poly("erf_table", np.float32([np.nan] * 17))).all()
+    v = np.random.default_rng(3).uniform(-4.5, 4.5, 16).astype(np.float32)
+    both = poly("erf_table", np.concatenate([v, v[:15]]))      # 16 vector lanes, then 15 scalar tails
+    assert both[16:].view(np.uint32).tolist() == both[:15].view(np.uint32).tolist()
+
+
+def test_divide_by_is_the_correctly_rounded_quotient(tmp_path):
+    """vecmath.divide_by (LayerNorm's division by its row's sqrt(var + eps)): the float64 quotient
+    a / d bit for bit, on 8-lane vectors and scalar tails, over wide magnitudes and mantissas near 1
+    and 2 (where a faithful first quotient is tightest)."""
+    from qcomp.codegen.llvm.irgen import F64
+    mod = Module("divide_by_test", VNNI.triple)
+    f, b = mod.function("div", VOID, [PTR, PTR, PTR, I64], internal=False)
+    a, d, y, n = f.args
+    vd = vecmath.vec(8, F64)
+    with loop(b, n, "i") as i:                      # each i: one 8-lane vector, then one scalar
+        at = b.mul(i, c64(9))
+        dv, ds = vecmath.vload(b, d, at, vd), vecmath.vload(b, d, b.add(at, c64(8)), F64)
+        rv = b.fdiv(vecmath.const(vd, 1.0), dv)
+        rs = b.fdiv(vecmath.const(F64, 1.0), ds)
+        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, at, vd), dv, rv), y, at)
+        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, b.add(at, c64(8)), F64), ds, rs), y,
+                       b.add(at, c64(8)))
+    b.ret_void()
+    (tmp_path / "m.ll").write_text(str(mod.m))
+    compile_object(tmp_path / "m.ll", tmp_path / "m.o", VNNI)
+    subprocess.run(["gcc", "-shared", "-o", tmp_path / "m.so", tmp_path / "m.o"], check=True)
+    fn = ctypes.CDLL(str(tmp_path / "m.so")).div
+    fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64]
+    rng = np.random.default_rng(5)
+    m = 9 * 60_000
+    av = rng.standard_normal(m) * np.exp2(rng.integers(-60, 60, m))
+    dv = np.abs(rng.standard_normal(m)) * np.exp2(rng.integers(-60, 60, m)) + 1e-300
+    near = 1.0 + rng.integers(0, 2 ** 20, m // 3) * 2.0 ** -52     # mantissas just above 1 ...
+    av[: m // 3], dv[m // 3: 2 * (m // 3)] = near, 2.0 - near + 1.0 - 2.0 ** -52   # ... and just below 2
+    out = np.empty(m)
+    fn(av.ctypes.data, dv.ctypes.data, out.ctypes.data, m // 9)
+    assert out.view(np.uint64).tolist() == (av / dv).view(np.uint64).tolist()
 
 
 # (rows, row length): many rows (several jobs), and a row length with a scalar tail (200 = 12*16 + 8)
