@@ -13,7 +13,7 @@ import pytest
 
 from tests.opcases import graphs16_softmax as gs16
 
-from tests.backends.llvm.vector_checks import check_cross, check_host, runs_on, with_reference
+from tests.backends.llvm.vector_checks import target_tests, with_reference
 
 PARTS = [
     ((3, 4, 37), 2, 0.0004, {}),
@@ -38,16 +38,4 @@ def graph():
     return with_reference(graphs, feeds)
 
 
-@runs_on("x86-vnni")
-def test_x86_vnni_threads(graph, tmp_path):
-    check_host("x86-vnni", graph, tmp_path, threads=(1, 2))
-
-
-@runs_on("x86-avx2")
-def test_x86_avx2(graph, tmp_path):
-    check_host("x86-avx2", graph, tmp_path)
-
-
-@runs_on("arm-sdot")
-def test_arm_sdot(graph, tmp_path):
-    check_cross("arm-sdot", graph, tmp_path)
+test_x86_vnni_threads, test_x86_avx2, test_arm_sdot = target_tests()

@@ -1,5 +1,7 @@
 """The llvm vector-kernel tests' shared steps: one graph of many parts compiled per target, every
-output compared with the integer reference exactly (test_kernels16_vec.py, test_softmax16_vec.py)."""
+output compared with the integer reference exactly (test_kernels16_vec.py, test_softmax16_vec.py,
+test_softmax_vec.py, test_elem_vec.py: each defines a module fixture `graph` = with_reference(...)
+and takes its three target tests from target_tests())."""
 import numpy as np
 import pytest
 
@@ -49,3 +51,22 @@ def check_cross(name: str, graph, tmp_path) -> None:
     target = get_target(name)
     emit(g, target, tmp_path)
     check(CrossRunner(tmp_path / "runner", target, g.inputs, g.outputs).run(dict(feeds)), want)
+
+
+def target_tests() -> tuple:
+    """The three tests of a vector-kernel file on its `graph` fixture: x86-vnni at 1 and 2 threads,
+    x86-avx2, arm-sdot under QEMU. A file binds them to module-level test names:
+        test_x86_vnni_threads, test_x86_avx2, test_arm_sdot = target_tests()"""
+    @runs_on("x86-vnni")
+    def test_x86_vnni_threads(graph, tmp_path):
+        check_host("x86-vnni", graph, tmp_path, threads=(1, 2))
+
+    @runs_on("x86-avx2")
+    def test_x86_avx2(graph, tmp_path):
+        check_host("x86-avx2", graph, tmp_path)
+
+    @runs_on("arm-sdot")
+    def test_arm_sdot(graph, tmp_path):
+        check_cross("arm-sdot", graph, tmp_path)
+
+    return test_x86_vnni_threads, test_x86_avx2, test_arm_sdot
