@@ -142,7 +142,8 @@ def onnx_model(tmp_path_factory):
 
 def test_onnx_reshapes_are_views(onnx_model):
     """Flatten/Unsqueeze/Squeeze on the (quantized) input, Reshape/Flatten/Unsqueeze before the
-    outputs' Dequantize: every one a view, none a copy."""
+    outputs' Dequantize: every one a view, none a copy. fold_reshapes (a FLOAT pass) has made each
+    chain one Reshape: Flatten -> Unsqueeze -> Squeeze is x -> sq, Flatten -> Reshape is conv -> y."""
     from qcomp.api import load_model
     from qcomp.builder import TARGET_PASSES, BuildOptions, quantize_model
     from qcomp.passes import run_passes
@@ -150,8 +151,8 @@ def test_onnx_reshapes_are_views(onnx_model):
     q, _ = quantize_model(load_model(d / "model.onnx"), BuildOptions(calib=str(d / "calib.npz")))
     g = run_passes(q, TARGET_PASSES)
     reshapes = [n for n in g.nodes if isinstance(n.op, ops.Reshape)]
-    assert len(reshapes) == 7 and all(g.memory.is_view(n) for n in reshapes)
-    assert g.memory.storage("sq") == g.memory.storage("flat") == "x_q"
+    assert len(reshapes) == 4 and all(g.memory.is_view(n) for n in reshapes)
+    assert "flat" not in g.types and g.memory.storage("sq") == "x_q"
     before = plan_memory(g, aliases=False).memory
     assert g.memory.workspace_bytes < before.workspace_bytes and g.memory.activation_bytes < before.activation_bytes
 
