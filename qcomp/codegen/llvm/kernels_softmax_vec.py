@@ -83,7 +83,7 @@ def emit_softmax(node: Node, k) -> None:
         n_slot = var(b, I32, c32(0), "n")
         with b.goto_entry_block():
             row_e = b.alloca(I32, size=c64(depth), name="row_e")
-            row_e.align = 64
+            row_e.align = 4 * lanes   # the int32 vectors' natural alignment
 
         def e_at(j, is_vec):
             at = b.gep(row_e, [j], source_etype=I32)
