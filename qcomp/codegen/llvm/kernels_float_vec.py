@@ -156,40 +156,46 @@ def emit_softmax(node: Node, k) -> None:
     if axis != len(shape) - 1:
         return kernels_float.emit_softmax(node, k)
     n, rows = shape[-1], _prod(shape[:-1])
-    lanes = lanes_of(k)
 
     def body(b, ins, outs, r0, r1):
-        x, y = ins[0], outs[0]
-        vf = vec(lanes)
-        with _rows(b, r0, r1) as r:
-            base = b.mul(r, c64(n))
-            first = vload(b, x, base, F32)
-            m_v, m_t = var(b, vf, splat(b, first, lanes), "max_v"), var(b, F32, first, "max_t")
-
-            def biggest(j, is_vec):
-                slot, t = (m_v, vf) if is_vec else (m_t, F32)
-                b.store(vecmath.fmax(b, vload(b, x, b.add(base, j), t), b.load(slot, typ=t)), slot)
-            _span(b, n, lanes, biggest, "m")
-            m = vecmath.fmax(b, reduce_tree(b, b.load(m_v, typ=vf), lambda p, q: vecmath.fmax(b, p, q)),
-                             b.load(m_t, typ=F32))
-            m_s = splat(b, m, lanes)
-            s_v, s_t = var(b, vf, const(vf, 0.0), "sum_v"), var(b, F32, const(F32, 0.0), "sum_t")
-
-            def exps(j, is_vec):
-                slot, t, mm = (s_v, vf, m_s) if is_vec else (s_t, F32, m)
-                e = vecmath.exp(k.mod, b, b.fsub(vload(b, x, b.add(base, j), t), mm))
-                vstore(b, e, y, b.add(base, j))
-                b.store(b.fadd(b.load(slot, typ=t), e), slot)
-            _span(b, n, lanes, exps, "e")
-            total = b.fadd(reduce_tree(b, b.load(s_v, typ=vf), b.fadd), b.load(s_t, typ=F32))
-            total_v = splat(b, total, lanes)
-
-            def scale(j, is_vec):
-                t = vf if is_vec else F32
-                at = b.add(base, j)
-                vstore(b, b.fdiv(vload(b, y, at, t), total_v if is_vec else total), y, at)
-            _span(b, n, lanes, scale, "s")
+        softmax_rows(k, b, ins[0], outs[0], r0, r1, n)
     _row_jobs(k, rows, n, "softmax_job", body)
+
+
+def softmax_rows(k, b, x, y, r0, r1, n: int) -> None:
+    """Rows [r0, r1) of n float32 elements at x, their Softmax to y (y may be x: each element is
+    read before it is written), emitted in builder b; the Softmax node's loops (also the fused
+    kernels_attention.py's, so both give the same values)."""
+    lanes = lanes_of(k)
+    vf = vec(lanes)
+    with _rows(b, r0, r1) as r:
+        base = b.mul(r, c64(n))
+        first = vload(b, x, base, F32)
+        m_v, m_t = var(b, vf, splat(b, first, lanes), "max_v"), var(b, F32, first, "max_t")
+
+        def biggest(j, is_vec):
+            slot, t = (m_v, vf) if is_vec else (m_t, F32)
+            b.store(vecmath.fmax(b, vload(b, x, b.add(base, j), t), b.load(slot, typ=t)), slot)
+        _span(b, n, lanes, biggest, "m")
+        m = vecmath.fmax(b, reduce_tree(b, b.load(m_v, typ=vf), lambda p, q: vecmath.fmax(b, p, q)),
+                         b.load(m_t, typ=F32))
+        m_s = splat(b, m, lanes)
+        s_v, s_t = var(b, vf, const(vf, 0.0), "sum_v"), var(b, F32, const(F32, 0.0), "sum_t")
+
+        def exps(j, is_vec):
+            slot, t, mm = (s_v, vf, m_s) if is_vec else (s_t, F32, m)
+            e = vecmath.exp(k.mod, b, b.fsub(vload(b, x, b.add(base, j), t), mm))
+            vstore(b, e, y, b.add(base, j))
+            b.store(b.fadd(b.load(slot, typ=t), e), slot)
+        _span(b, n, lanes, exps, "e")
+        total = b.fadd(reduce_tree(b, b.load(s_v, typ=vf), b.fadd), b.load(s_t, typ=F32))
+        total_v = splat(b, total, lanes)
+
+        def scale(j, is_vec):
+            t = vf if is_vec else F32
+            at = b.add(base, j)
+            vstore(b, b.fdiv(vload(b, y, at, t), total_v if is_vec else total), y, at)
+        _span(b, n, lanes, scale, "s")
 
 
 # ---- elementwise ----------------------------------------------------------------------------
