@@ -41,14 +41,14 @@ from llvmlite import ir
 from ... import abi
 from ...ir import Node
 from . import kernels_dot, kernels_mmla, kernels_neon
-from .irgen import F32, I8, I32, c64, job_function, loop, parallel_for
+from .irgen import F32, I1, I8, I16, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for, var
 from .isa import DotSpec
 from .kernels_depthwise import _ptr
 from .kernels_dynamic_pack import (PARAMS_BYTES, Quantizer, finish_params, minmax_part, pack_row, quantize_range,
                                    run_parts)
 from .kernels_float_vec import softmax_rows
 from .kernels_qmatmul import _float_epilogue, run_time_spec
-from .kernels_qmatmul_pack import pack_b
+from .kernels_qmatmul_pack import _splat, block_order, pack_b
 
 
 @dataclass
@@ -114,8 +114,7 @@ def emit_dynamic_attention(node: Node, k) -> None:
     head = Slices()
     for name, size in scores.sizes().items():
         head.add(f"{name}1", size)
-    head.add("k8", sk * d)
-    head.add("kt8", d * sk)
+    head.add("k8", scores.n_pad * scores.kpad)         # K_h as int8 rows of kpad bytes, zero past D and Sk
     head.add("p", 4 * sq * sk)
     for name, size in context.sizes().items():
         head.add(f"{name}2", size)
@@ -146,10 +145,10 @@ def emit_dynamic_attention(node: Node, k) -> None:
     with loop(jb, sq, "q_row") as r:
         src = _row(jb, q_in, bi, r, h, sq, heads, d)
         pack_row(k, jb, qz, src, _ptr(jb, at["a1"], jb.mul(r, c64(scores.a_stride))), d, scores.kpad, zb)
-    _quantize_rows(k, jb, Quantizer(k, jb, sp["k"]), k_in, at["k8"], bi, h, sk, heads, d)
-    _transpose8(jb, at["k8"], at["kt8"], sk, d)
+    _quantize_rows(k, jb, Quantizer(k, jb, sp["k"]), k_in, at["k8"], bi, h, sk, heads, d, scores.kpad)
+    _zero(k, jb, _ptr(jb, at["k8"], sk * scores.kpad), (scores.n_pad - sk) * scores.kpad)
     za, zb = (jb.load(_ptr(jb, sp[name], 4), typ=I32) for name in ("q", "k"))
-    jb.call(pack_b(k, d, sk, scores.n_kq), [at["kt8"], at["w1"], at["c1"], za, zb])
+    jb.call(pack_bt(k, d, sk, scores.n_kq), [at["k8"], at["w1"], at["c1"], za, zb])
     store = _float_epilogue(k, op.scores(), sk)
     scale = ir.Constant(ir.VectorType(F32, lanes), [op.scale] * lanes)
 
@@ -206,18 +205,67 @@ def _row(b, x, bi, r, h, s: int, heads: int, d: int):
     return _ptr(b, x, b.mul(b.add(b.mul(b.add(b.mul(bi, c64(s)), r), c64(heads)), h), c64(4 * d)))
 
 
-def _quantize_rows(k, b, qz, x, dst, bi, h, s: int, heads: int, d: int) -> None:
-    """dst[r, :] = q(x[bi, r, h, :]) as int8 [s, d] (kernels_dynamic_pack.quantize_range's values)."""
+def _quantize_rows(k, b, qz, x, dst, bi, h, s: int, heads: int, d: int, stride: int | None = None) -> None:
+    """dst[r, :d] = q(x[bi, r, h, :]) as int8, rows `stride` bytes apart (default d), zero bytes from d
+    to the stride (kernels_dynamic_pack.quantize_range's values)."""
+    stride = d if stride is None else stride
     with loop(b, s, "row") as r:
-        quantize_range(k, b, qz, _row(b, x, bi, r, h, s, heads, d), _ptr(b, dst, b.mul(r, c64(d))), c64(0), d)
+        row = _ptr(b, dst, b.mul(r, c64(stride)))
+        quantize_range(k, b, qz, _row(b, x, bi, r, h, s, heads, d), row, c64(0), d)
+        for c in range(d, stride):
+            b.store(ir.Constant(I8, 0), _ptr(b, row, c))
 
 
-def _transpose8(b, src, dst, rows: int, cols: int) -> None:
-    """dst[c, r] = src[r, c] for int8 [rows, cols]."""
-    with loop(b, cols, "tc") as c:
-        with loop(b, rows, "tr") as r:
-            v = b.load(_ptr(b, src, b.add(b.mul(r, c64(cols)), c)), typ=I8)
-            b.store(v, _ptr(b, dst, b.add(b.mul(c, c64(rows)), r)))
+def _zero(k, b, at, nbytes: int) -> None:
+    if nbytes:
+        memset = k.mod.intrinsic("llvm.memset.p0.i64", VOID, [PTR, I8, I64, I1])
+        b.call(memset, [at, ir.Constant(I8, 0), c64(nbytes), ir.Constant(I1, 0)])
+
+
+def pack_bt(k, kd: int, n: int, n_kq: int):
+    """pack_bt(bt, dst_w, dst_c, za, zb): kernels_qmatmul_pack.pack_b's bytes and column terms of
+    b = bt^T, from bt [n_pad][kpad] int8 (B's columns as rows, zero past K and past N). Block (ob, kq)
+    takes `depth` bytes of each of its `lanes` rows (one load each, no mask), so its elements come in
+    column order j * depth + d, which one shuffle puts in the dot step's order (block_order composed
+    with that transposition); colsum[j] = the row sums, from the blocks' bytes summed over kq."""
+    spec = k.spec
+    lanes, depth, wblock = spec.lanes, spec.depth, spec.weight_block
+    kpad, n_ob = n_kq * depth, -(-n // lanes)
+    wide = spec.weight_parts == 2
+    src = block_order(spec)
+    order = [int(x % lanes) * depth + int(x // lanes) for x in src]
+    word, count = ir.IntType(8 * depth), lanes * depth
+    vbytes, vacc = ir.VectorType(I8, count), ir.VectorType(I32, count)
+    f, b = k.mod.function(k.mod.unique("attn_pack_bt"), VOID, [PTR, PTR, PTR, I32, I32])
+    bt, dst_w, dst_c, za, zb = f.args
+    for arg in f.args[:3]:
+        arg.add_attribute("noalias")
+    with loop(b, n_ob, "ob") as ob:
+        acc = var(b, vacc, ir.Constant(vacc, [0] * count), "colsum")
+        with loop(b, n_kq, "kq") as kq:
+            words = ir.Constant(ir.VectorType(word, lanes), None)
+            for j in range(lanes):
+                at = b.add(b.mul(b.add(b.mul(ob, c64(lanes)), c64(j)), c64(kpad)), b.mul(kq, c64(depth)))
+                words = b.insert_element(words, b.load(_ptr(b, bt, at), typ=word, align=1), ir.Constant(I32, j))
+            whole = b.bitcast(words, vbytes)
+            b.store(b.add(b.load(acc, typ=vacc), b.sext(whole, vacc)), acc)
+            if wide:
+                whole = b.sext(whole, ir.VectorType(I16, count))
+            packed = b.shuffle_vector(whole, ir.Constant(whole.type, None),
+                                      ir.Constant(ir.VectorType(I32, len(order)), order))
+            b.store(packed, _ptr(b, dst_w, b.mul(b.add(b.mul(ob, c64(n_kq)), kq), c64(wblock))), align=1)
+        sums = b.load(acc, typ=vacc)
+        vsum = ir.VectorType(I32, lanes)
+        colsum = ir.Constant(vsum, [0] * lanes)
+        for d in range(depth):
+            colsum = b.add(colsum, b.shuffle_vector(sums, ir.Constant(vacc, None),
+                                                    ir.Constant(vsum, [j * depth + d for j in range(lanes)])))
+        scale = b.sub(ir.Constant(I32, -spec.activation_offset), za)           # -(offset + za)
+        constant = b.mul(b.mul(ir.Constant(I32, kd), za), zb)                  # K za zb, wrapping
+        term = b.add(b.mul(colsum, _splat(b, scale, lanes)), _splat(b, constant, lanes))
+        b.store(term, _ptr(b, dst_c, b.mul(ob, c64(4 * lanes))), align=1)
+    b.ret_void()
+    return f
 
 
 def _head_gemm(k, b, p: Product, a_at, w_at, c_at, f_at, out_at, row_stride: int, epilogue) -> None:
