@@ -104,11 +104,10 @@ def emit_dynamic_attention(node: Node, k) -> None:
     sk, dv = k.graph.types[node.inputs[1]].shape[1], k.graph.types[node.inputs[2]].shape[3]
     groups, lanes = bsz * heads, spec.lanes
     scores, context = Product(sq, d, sk, spec), Product(sq, sk, dv, spec)
-    p_part = minmax_part(k, None, sq * sk, None)         # its job body runs inside each head's job
     shared = Slices()
     for name in ("q", "k", "v"):
         shared.add(name, PARAMS_BYTES)
-    shared.add("p", 64 + 8 * groups * p_part.jobs)
+    shared.add("p", 64 + 8 * groups)                    # P's parameters, then each head's (lo, hi)
     shared.add("f1", 8 * scores.n_pad)                  # the scores' factor, then the mask
     shared.add("f2", 4 * context.n_pad)
     head = Slices()
@@ -157,15 +156,14 @@ def emit_dynamic_attention(node: Node, k) -> None:
         store(b_, acc, r, j, out, factor, live,
               after_clamp=lambda y: b_.fadd(b_.fmul(y, scale), b_.load(mask_at, typ=scale.type, align=4)))
     _head_gemm(k, jb, scores, at["a1"], at["w1"], at["c1"], sp["f1"], at["p"], sk, scale_add)
-    softmax_rows(k, jb, at["p"], at["p"], c64(0), c64(sq), sk)
-    pairs = _ptr(jb, sp["p"], jb.mul(g, c64(8 * p_part.jobs)))
-    for j in range(p_part.jobs):
-        p_part.body(jb, [at["p"], pairs], c64(j))
+    lo_hi = _MinMax(jb, lanes)
+    softmax_rows(k, jb, at["p"], at["p"], c64(0), c64(sq), sk, on_output=lo_hi.update)
+    lo_hi.store(_ptr(jb, sp["p"], jb.add(c64(64), jb.mul(g, c64(8)))))
     jb.ret_void()
     parallel_for(k.mod, b, f, [k.ins[0], k.ins[1], k.scratch], groups)
 
     # phase 3: P's parameters, the context's factor
-    s_p, _ = finish_params(k, par["p"], groups * p_part.jobs)
+    s_p, _ = finish_params(k, par["p"], groups)
     b.store(b.trunc(zp_v, I32), _ptr(b, par["p"], 8))    # P rows' terms: -zp_v * sum q
     _fill(b, par["f2"], context.n_pad, b.fmul(s_p, s_v))
 
@@ -186,6 +184,38 @@ def emit_dynamic_attention(node: Node, k) -> None:
                _float_epilogue(k, op.context(), heads * dv))
     jb.ret_void()
     parallel_for(k.mod, b, f, [k.ins[2], k.outs[0], k.scratch], groups)
+
+
+class _MinMax:
+    """(lo, hi) of the values passed to update, each starting at +0.0, by ordered compare-and-select
+    (kernels_dynamic_pack.minmax_part's rule: a NaN never wins, -0.0 never replaces +0.0; min and
+    max are exact in any order, so the reduction over all heads' pairs is the whole tensor's)."""
+
+    def __init__(self, b, lanes: int):
+        self.b, self.lanes = b, lanes
+        vf = ir.VectorType(F32, lanes)
+        self.v = [var(b, vf, ir.Constant(vf, [0.0] * lanes), name) for name in ("lo_v", "hi_v")]
+        self.s = [var(b, F32, ir.Constant(F32, 0.0), name) for name in ("lo_s", "hi_s")]
+
+    def update(self, value, is_vec: bool) -> None:
+        b = self.b
+        lo, hi = self.v if is_vec else self.s
+        t = value.type
+        cur_lo, cur_hi = b.load(lo, typ=t), b.load(hi, typ=t)
+        b.store(b.select(b.fcmp_ordered("<", value, cur_lo), value, cur_lo), lo)
+        b.store(b.select(b.fcmp_ordered(">", value, cur_hi), value, cur_hi), hi)
+
+    def store(self, pair) -> None:
+        """The lanes and the scalars reduced; lo at pair, hi at pair + 4."""
+        b = self.b
+        vf = ir.VectorType(F32, self.lanes)
+        for vec in self.v:
+            v = b.load(vec, typ=vf)
+            for lane in range(self.lanes):
+                self.update(b.extract_element(v, ir.Constant(I32, lane)), False)
+        lo, hi = self.s
+        b.store(b.load(lo, typ=F32), pair)
+        b.store(b.load(hi, typ=F32), _ptr(b, pair, 4))
 
 
 def _fill(b, at, n: int, value) -> None:

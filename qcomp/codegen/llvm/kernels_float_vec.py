@@ -162,10 +162,11 @@ def emit_softmax(node: Node, k) -> None:
     _row_jobs(k, rows, n, "softmax_job", body)
 
 
-def softmax_rows(k, b, x, y, r0, r1, n: int) -> None:
+def softmax_rows(k, b, x, y, r0, r1, n: int, on_output=None) -> None:
     """Rows [r0, r1) of n float32 elements at x, their Softmax to y (y may be x: each element is
     read before it is written), emitted in builder b; the Softmax node's loops (also the fused
-    kernels_attention.py's, so both give the same values)."""
+    kernels_attention.py's, so both give the same values). on_output(value, is_vec): called on each
+    output vector and tail scalar as it is stored (the fused kernel's min/max)."""
     lanes = lanes_of(k)
     vf = vec(lanes)
     with _rows(b, r0, r1) as r:
@@ -194,7 +195,10 @@ def softmax_rows(k, b, x, y, r0, r1, n: int) -> None:
         def scale(j, is_vec):
             t = vf if is_vec else F32
             at = b.add(base, j)
-            vstore(b, b.fdiv(vload(b, y, at, t), total_v if is_vec else total), y, at)
+            out = b.fdiv(vload(b, y, at, t), total_v if is_vec else total)
+            vstore(b, out, y, at)
+            if on_output is not None:
+                on_output(out, is_vec)
         _span(b, n, lanes, scale, "s")
 
 
