@@ -17,11 +17,12 @@ Four phases, three fork-joins (runtime/llvm/pool.c), G = B * H jobs in the two h
      thread their scale and zero point, the scores' factor s_q * s_k and the mask, 0.0 past Sk,
      next to it (kernels_qmatmul.emit_dynamic_matmul's layout).
   2. job g = (bi, h), in its own slice of the scratch: Q_h's Sq strided rows quantized and packed
-     (pack_row, row terms -zp_k * sum q); K_h's Sk strided rows quantized ([Sk, D] int8), transposed
-     to [D, Sk] and packed with pack_b (column terms of zp_q, zp_k); the GEMM over every tile, its
-     epilogue y = float32(acc) * factor, clamped, then y * scale + m[n] (the fused scores' steps),
-     stored as float32 rows of Sk; the Softmax of those rows in place; their min/max (phase 1's
-     job body on the head's Sq * Sk values, its pairs in the head's slots).
+     (pack_row, row terms -zp_k * sum q); K_h's Sk strided rows quantized into int8 rows of Kpad
+     bytes (zero past D, zero rows up to the last column block), which are B = K_h^T's columns:
+     pack_bt writes pack_b's blocks and column terms (of zp_q, zp_k) from them with no transpose;
+     the GEMM over every tile, its epilogue y = float32(acc) * factor, clamped, then
+     y * scale + m[n] (the fused scores' steps), stored as float32 rows of Sk; the Softmax of
+     those rows in place, whose last pass also takes the head's min/max of P (minmax_part's rule).
   3. on the calling thread: P's range from every head's pairs, its scale and zero point, the
      context's factor s_p * s_v.
   4. job g: P_h's rows quantized and packed (row terms -zp_v * sum q), V_h's strided rows quantized
@@ -29,8 +30,8 @@ Four phases, three fork-joins (runtime/llvm/pool.c), G = B * H jobs in the two h
      y = float32(acc) * factor, clamped, stored at out[bi, r, h, :] (rows H * Dv floats apart).
 The int32 accumulators are exact under the unfused nodes' bound (K * 255 * 255 <= 2^31 - 1 for
 K = D and K = Sk: fuse_attention checks Sk, fuse_dynamic_attention checked D). Scratch per head:
-both packed operands of both products, the int8 K_h, K_h^T and V_h, and P_h (Sq * Sk floats: 64 KiB
-at S = 128, so a head's scores stay in L2 between its GEMM, Softmax and min/max).
+both packed operands of both products, the int8 K_h and V_h, and P_h (Sq * Sk floats: 64 KiB at
+S = 128, so a head's scores stay in L2 from its GEMM through the Softmax to the second product).
 """
 from __future__ import annotations
 
@@ -343,8 +344,9 @@ def _head_gemm(k, b, p: Product, a_at, w_at, c_at, f_at, out_at, row_stride: int
 
 
 def why_not_dynamic_attention(node, graph) -> str | None:
-    """The micro-kernels' accumulator bound for both products (fuse_attention proves it; a graph
-    built by hand may not)."""
+    """The micro-kernels' accumulator bound for both products, K = D and K = Sk.
+
+    fuse_attention proves it; a graph built by hand may not."""
     from ... import fixedpoint
     for kd in (graph.types[node.inputs[0]].shape[3], graph.types[node.inputs[1]].shape[1]):
         if fixedpoint.max_abs_accumulator(kd, w_max=255, x_span=255) > fixedpoint.INT32_MAX:
