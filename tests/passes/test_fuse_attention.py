@@ -103,32 +103,27 @@ def test_c_backend_refuses_the_fused_node():
     assert any("DynamicAttention" in str(p) for p in problems), problems
 
 
-@pytest.mark.parametrize("target", ["x86-vnni", "x86-avx2", "arm-sdot", "arm-neon", "arm-i8mm"])
+def _runners():
+    """target -> (its runner without batching, its skip reason) from the op-case table's harness."""
+    from tests.opcases import targets as t
+    return {"x86-vnni": (t._run_x86_vnni, t.host_skip("x86-vnni")),
+            "x86-avx2": (t._run_x86_avx2, t.host_skip("x86-avx2")),    # also asserts no AVX-512 instruction
+            "x86-avxvnni-proxy": (t._run_x86_avxvnni_proxy, t._proxy_skip),
+            **{name: (t.run_arm(name), t.host_skip(name)) for name in ("arm-sdot", "arm-neon", "arm-i8mm")}}
+
+
+@pytest.mark.parametrize("target", ["x86-vnni", "x86-avx2", "x86-avxvnni-proxy", "arm-sdot", "arm-neon", "arm-i8mm"])
 def test_fused_node_is_bit_exact_to_the_unfused_nodes_on_llvm(target):
     """The fused kernel against the unfused nodes built for the same target (one artifact each), and
     within float32 noise of the reference."""
-    from tests.opcases.targets import host_skip, run_arm
-    why = host_skip(target)()
+    run, skip = _runners()[target]
+    why = skip()
     if why:
         pytest.skip(why)
     unfused = _graph()
     fused = fuse_attention(unfused)
     assert [n.kind for n in fused.nodes] == ["DynamicAttention"]
-    run = _run_x86(target) if target.startswith("x86") else run_arm(target)
     feeds = _feeds(unfused)
     got, want = run(fused, feeds)["y"], run(unfused, feeds)["y"]
     np.testing.assert_array_equal(got, want)
     np.testing.assert_allclose(got, run_integer(unfused, feeds)["y"], rtol=1e-3, atol=1e-3)
-
-
-def _run_x86(target_name: str):
-    def run(graph, feeds):
-        import tempfile
-
-        from qcomp.codegen.llvm import emit
-        from qcomp.runtime.llvm import Runner
-        from qcomp.target import get_target
-        with tempfile.TemporaryDirectory(prefix="qcomp-attn-") as out:
-            emit(graph, get_target(target_name), out)
-            return Runner(f"{out}/model.so").run(dict(feeds))
-    return run
