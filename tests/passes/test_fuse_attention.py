@@ -23,18 +23,22 @@ UNFUSED = ["Transpose", "Transpose", "DynamicMatMulScaleAdd", "Softmax", "Transp
 
 
 def _graph(*, merge_perm=(0, 2, 1, 3), softmax_axis=3, scores_output=False, probs_readers=1, dv=DV,
-           sk=SK) -> Graph:
+           sk=SK, mask_shape=None, q_batch=B, kt_input=False) -> Graph:
     """q [B, Sq, H, D], k [B, Sk, H, D], v [B, Sk, H, Dv] -> attention's core (a BERT export's order:
     the splits, Q K^T * scale + mask, Softmax, P V, the merge), lowered for --quant dynamic and
     with the scores fused (fuse_dynamic_attention), as fuse_attention receives it."""
     g = Graph(name="attention")
-    g.add_input("q", TensorType((B, SQ, H, D), F))
-    g.add_input("k", TensorType((B, sk, H, D), F))
+    g.add_input("q", TensorType((q_batch, SQ, H, D), F))
+    if kt_input:
+        g.add_input("kt", TensorType((B, H, D, sk), F))
+    else:
+        g.add_input("k", TensorType((B, sk, H, D), F))
     g.add_input("v", TensorType((B, sk, H, dv), F))
-    g.add_input("mask", TensorType((1, 1, 1, sk), F))
+    g.add_input("mask", TensorType(mask_shape or (1, 1, 1, sk), F))
     g.add_constant("scale", np.asarray(0.4082483, np.float32))
     g.add_node(ops.Transpose((0, 2, 1, 3)), ["q"], "qt")
-    g.add_node(ops.Transpose((0, 2, 3, 1)), ["k"], "kt")
+    if not kt_input:
+        g.add_node(ops.Transpose((0, 2, 3, 1)), ["k"], "kt")
     g.add_node(ops.Transpose((0, 2, 1, 3)), ["v"], "vt")
     g.add_node(ops.MatMul(), ["qt", "kt"], "scores")
     g.add_node(ops.Mul(), ["scores", "scale"], "scaled")
@@ -52,13 +56,14 @@ def _graph(*, merge_perm=(0, 2, 1, 3), softmax_axis=3, scores_output=False, prob
 
 def _feeds(g: Graph) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(7)
-    feeds = {name: (rng.standard_normal(g.types[name].shape) * 2).astype(np.float32) for name in ("q", "k", "v")}
+    feeds = {name: (rng.standard_normal(g.types[name].shape) * 2).astype(np.float32) for name in g.inputs}
     feeds["mask"] = np.where(rng.random(g.types["mask"].shape) < 0.25, -10000.0, 0.0).astype(np.float32)
     return feeds
 
 
-def test_attention_core_fuses_and_ref_results_are_unchanged():
-    unfused = _graph()
+@pytest.mark.parametrize("mask_shape", [None, (SK,)])
+def test_attention_core_fuses_and_ref_results_are_unchanged(mask_shape):
+    unfused = _graph(mask_shape=mask_shape)
     assert sorted(n.kind for n in unfused.nodes) == sorted(UNFUSED)
     fused = verify(fuse_attention(unfused))
     assert [n.kind for n in fused.nodes] == ["DynamicAttention"]
@@ -76,6 +81,8 @@ NOT_FUSED = {
     "softmax_axis": (dict(softmax_axis=2, sk=SQ), "along axis 2, not the last"),
     "scores_output": (dict(scores_output=True), "graph output"),
     "probs_two_readers": (dict(probs_readers=2), "not by one DynamicMatMul"),
+    "kt_no_split": (dict(kt_input=True), "comes from a graph input or constant"),
+    "batch_broadcast": (dict(q_batch=1), "are not [B, Sq, H, D], [B, Sk, H, D], [B, Sk, H, Dv]"),
 }
 
 
