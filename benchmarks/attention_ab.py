@@ -39,6 +39,7 @@ def main() -> None:
     cases.B, cases.SQ, cases.H, cases.D = 1, args.seq, args.heads, args.head_dim
     unfused = cases._graph(sk=args.seq, dv=args.head_dim)
     graphs = {"unfused": unfused, "fused": fuse_attention(unfused)}
+    assert [n.kind for n in graphs["fused"].nodes] == ["DynamicAttention"]
     feeds = cases._feeds(unfused)
     with tempfile.TemporaryDirectory(prefix="qcomp-attention-") as tmp:
         runners = {}

@@ -23,12 +23,12 @@ UNFUSED = ["Transpose", "Transpose", "DynamicMatMulScaleAdd", "Softmax", "Transp
 
 
 def _graph(*, merge_perm=(0, 2, 1, 3), softmax_axis=3, scores_output=False, probs_readers=1, dv=DV,
-           sk=SK, mask_shape=None, q_batch=B, kt_input=False) -> Graph:
+           sk=SK, mask_shape=None, q_batch=None, kt_input=False) -> Graph:
     """q [B, Sq, H, D], k [B, Sk, H, D], v [B, Sk, H, Dv] -> attention's core (a BERT export's order:
     the splits, Q K^T * scale + mask, Softmax, P V, the merge), lowered for --quant dynamic and
     with the scores fused (fuse_dynamic_attention), as fuse_attention receives it."""
     g = Graph(name="attention")
-    g.add_input("q", TensorType((q_batch, SQ, H, D), F))
+    g.add_input("q", TensorType((B if q_batch is None else q_batch, SQ, H, D), F))
     if kt_input:
         g.add_input("kt", TensorType((B, H, D, sk), F))
     else:
