@@ -23,12 +23,21 @@ UNFUSED = ["Transpose", "Transpose", "DynamicMatMulScaleAdd", "Softmax", "Transp
 
 
 def _graph(*, merge_perm=(0, 2, 1, 3), softmax_axis=3, scores_output=False, probs_readers=1, dv=DV,
-           sk=SK, mask_shape=None, q_batch=None, kt_input=False) -> Graph:
+           sk=SK, mask_shape=None, q_batch=None, kt_input=False, q_dense=False) -> Graph:
     """q [B, Sq, H, D], k [B, Sk, H, D], v [B, Sk, H, Dv] -> attention's core (a BERT export's order:
     the splits, Q K^T * scale + mask, Softmax, P V, the merge), lowered for --quant dynamic and
-    with the scores fused (fuse_dynamic_attention), as fuse_attention receives it."""
+    with the scores fused (fuse_dynamic_attention), as fuse_attention receives it. q_dense: q is
+    Reshape(Dense(x)) as in an encoder (its DynamicDense runs first and leaves its packs in the scratch)."""
     g = Graph(name="attention")
-    g.add_input("q", TensorType((B if q_batch is None else q_batch, SQ, H, D), F))
+    q_shape = (B if q_batch is None else q_batch, SQ, H, D)
+    if q_dense:
+        g.add_input("x", TensorType((*q_shape[:2], 40), F))
+        g.add_constant("w", (np.random.default_rng(3).standard_normal((H * D, 40)) * 0.3).astype(np.float32))
+        g.add_constant("b", np.zeros(H * D, np.float32))
+        g.add_node(ops.Dense(), ["x", "w", "b"], "q_rows")
+        g.add_node(ops.Reshape(q_shape), ["q_rows"], "q")
+    else:
+        g.add_input("q", TensorType(q_shape, F))
     if kt_input:
         g.add_input("kt", TensorType((B, H, D, sk), F))
     else:
@@ -127,9 +136,9 @@ def test_fused_node_is_bit_exact_to_the_unfused_nodes_on_llvm(target):
     why = skip()
     if why:
         pytest.skip(why)
-    unfused = _graph()
+    unfused = _graph(q_dense=True)
     fused = fuse_attention(unfused)
-    assert [n.kind for n in fused.nodes] == ["DynamicAttention"]
+    assert [n.kind for n in fused.nodes] == ["DynamicDense", "Reshape", "DynamicAttention"]
     feeds = _feeds(unfused)
     got, want = run(fused, feeds)["y"], run(unfused, feeds)["y"]
     np.testing.assert_array_equal(got, want)

@@ -146,6 +146,7 @@ def emit_dynamic_attention(node: Node, k) -> None:
         src = _row(jb, q_in, bi, r, h, sq, heads, d)
         pack_row(k, jb, qz, src, _ptr(jb, at["a1"], jb.mul(r, c64(scores.a_stride))), d, scores.kpad, zb)
     _quantize_rows(k, jb, Quantizer(k, jb, sp["k"]), k_in, at["k8"], bi, h, sk, heads, d, scores.kpad)
+    # rows past Sk are the last block's dead columns (never stored): zeroed as pack_b's masked loads zero them
     _zero(k, jb, _ptr(jb, at["k8"], sk * scores.kpad), (scores.n_pad - sk) * scores.kpad)
     za, zb = (jb.load(_ptr(jb, sp[name], 4), typ=I32) for name in ("q", "k"))
     jb.call(pack_bt(k, d, sk, scores.n_kq), [at["k8"], at["w1"], at["c1"], za, zb])
