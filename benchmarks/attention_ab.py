@@ -1,9 +1,11 @@
 """One --quant dynamic attention core, unfused against DynamicAttention, on x86-vnni: CPU time per run.
 
     python benchmarks/attention_ab.py [--seq 128] [--heads 12] [--head-dim 32] [--threads 1] [--rounds 7]
+                                      [--valid T]
 
 The graph is tests/passes/test_fuse_attention.py's (head splits, Q K^T * scale + mask, Softmax, P V,
-head merge; seeded feeds), built twice with the llvm backend: as lower_integer and
+head merge; seeded feeds: a quarter of the mask's columns at -10000, and with --valid every column
+from T on, as a sentence of T tokens padded to --seq), built twice with the llvm backend: as lower_integer and
 fuse_dynamic_attention leave it, and after fuse_attention. Both outputs are checked equal, then the two
 artifacts run alternately, `--runs` runs per round; the figure of each is the median of its round
 medians (the calling thread's CPU time at 1 thread, wall time otherwise). Prints both and fused / unfused.
@@ -30,6 +32,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--valid", type=int, default=None,
+                    help="mask every column from this one on (a padded sentence of VALID tokens)")
     args = ap.parse_args()
     from qcomp.codegen.llvm import emit
     from qcomp.passes.fuse_attention import fuse_attention
@@ -40,6 +44,7 @@ def main() -> None:
     unfused = cases._graph(sk=args.seq, dv=args.head_dim)
     graphs = {"unfused": unfused, "fused": fuse_attention(unfused)}
     assert [n.kind for n in graphs["fused"].nodes] == ["DynamicAttention"]
+    cases.PADDED = args.seq if args.valid is None else args.valid
     feeds = cases._feeds(unfused)
     with tempfile.TemporaryDirectory(prefix="qcomp-attention-") as tmp:
         runners = {}
@@ -62,7 +67,7 @@ def main() -> None:
                     seconds.append(clock() - t0)
                 medians[name].append(statistics.median(seconds))
     a, b = (1e6 * statistics.median(medians[name]) for name in ("unfused", "fused"))
-    print(f"S {args.seq}, {args.heads} heads of {args.head_dim}, {args.threads} thread(s): "
+    print(f"S {args.seq} ({cases.PADDED} unpadded), {args.heads} heads of {args.head_dim}, {args.threads} thread(s): "
           f"unfused {a:.1f} us, fused {b:.1f} us, fused / unfused {b / a:.3f}")
 
 

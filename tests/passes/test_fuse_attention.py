@@ -16,9 +16,10 @@ from qcomp.passes.quantize_weights import quantize_weights
 from qcomp.ref import run_integer
 
 F = DType.FLOAT32
-# row tails of the tiles (Sq = 21), a channel tail of the scores (Sk = 19 columns) and of the
-# context (Dv = 10), K tails of both products (D = 6, Sk = 19 are no multiples of 4 or 8), 2 x 3 heads
-B, SQ, SK, H, D, DV = 2, 21, 19, 3, 6, 10
+# row tails of the tiles (Sq = 21), a channel tail of the scores (Sk = 43 columns) and of the
+# context (Dv = 10), K tails of both products (D = 6, Sk = 43 are no multiples of 4 or 8), 2 x 3 heads
+B, SQ, SK, H, D, DV = 2, 21, 43, 3, 6, 10
+PADDED = 16          # the mask's columns from 16 on: a padded sentence (whole vectors of masked scores)
 UNFUSED = ["Transpose", "Transpose", "DynamicMatMulScaleAdd", "Softmax", "Transpose", "DynamicMatMul", "Transpose"]
 
 
@@ -66,7 +67,9 @@ def _graph(*, merge_perm=(0, 2, 1, 3), softmax_axis=3, scores_output=False, prob
 def _feeds(g: Graph) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(7)
     feeds = {name: (rng.standard_normal(g.types[name].shape) * 2).astype(np.float32) for name in g.inputs}
-    feeds["mask"] = np.where(rng.random(g.types["mask"].shape) < 0.25, -10000.0, 0.0).astype(np.float32)
+    mask = rng.random(g.types["mask"].shape) < 0.25
+    mask[..., PADDED:] = True
+    feeds["mask"] = np.where(mask, -10000.0, 0.0).astype(np.float32)
     return feeds
 
 

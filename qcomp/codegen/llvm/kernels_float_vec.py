@@ -19,6 +19,8 @@ calling thread.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
                m = max(x);  e = exp(x - m) (vecmath.exp, within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
+             a vector of x - m whose lanes are all below vecmath.EXP_LO (an attention mask's padded
+             columns) skips exp: its value is +0.0 in every lane either way
   Erf        vecmath.erf_for(spec): on x86 with 16 lanes vecmath.erf_table (float32 piecewise
              polynomials, 1.07 ulp), else vecmath.erf (a rational in float64 lanes, rounded once:
              2 ulp), instead of the reference's float64 erf rounded once
@@ -185,7 +187,8 @@ def softmax_rows(k, b, x, y, r0, r1, n: int, on_output=None) -> None:
 
         def exps(j, is_vec):
             slot, t, mm = (s_v, vf, m_s) if is_vec else (s_t, F32, m)
-            e = vecmath.exp(k.mod, b, b.fsub(vload(b, x, b.add(base, j), t), mm))
+            d = b.fsub(vload(b, x, b.add(base, j), t), mm)
+            e = _exp_of_unmasked(k, b, d) if is_vec else vecmath.exp(k.mod, b, d)
             vstore(b, e, y, b.add(base, j))
             b.store(b.fadd(b.load(slot, typ=t), e), slot)
         _span(b, n, lanes, exps, "e")
@@ -200,6 +203,25 @@ def softmax_rows(k, b, x, y, r0, r1, n: int, on_output=None) -> None:
             if on_output is not None:
                 on_output(out, is_vec)
         _span(b, n, lanes, scale, "s")
+
+
+def _exp_of_unmasked(k, b, d):
+    """vecmath.exp(d) for a vector d, skipped when every lane is below vecmath.EXP_LO: exp returns
+    +0.0 in each such lane, so the vector of +0.0 is its value (a NaN lane is not below: computed).
+    The columns an attention mask removes (-10000 added) are whole vectors of a padded sentence's rows."""
+    t = d.type
+    below = b.fcmp_ordered("<", d, const(t, vecmath.EXP_LO))
+    reduce_and = k.mod.intrinsic(f"llvm.vector.reduce.and.v{t.count}i1", below.type.element, [below.type])
+    with b.if_else(b.call(reduce_and, [below])) as (masked, other):
+        with masked:
+            skipped = b.block
+        with other:
+            e = vecmath.exp(k.mod, b, d)
+            computed = b.block
+    out = b.phi(t)
+    out.add_incoming(const(t, 0.0), skipped)
+    out.add_incoming(e, computed)
+    return out
 
 
 # ---- elementwise ----------------------------------------------------------------------------
