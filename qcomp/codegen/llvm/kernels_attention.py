@@ -31,7 +31,8 @@ Four phases, three fork-joins (runtime/llvm/pool.c), G = B * H jobs in the two h
 The int32 accumulators are exact under the unfused nodes' bound (K * 255 * 255 <= 2^31 - 1 for
 K = D and K = Sk: fuse_attention checks Sk, fuse_dynamic_attention checked D). Scratch per head:
 both packed operands of both products, the int8 K_h and V_h, and P_h (Sq * Sk floats: 64 KiB at
-S = 128, so a head's scores stay in L2 from its GEMM through the Softmax to the second product).
+S = 128, so a head's scores stay in L2 from its GEMM through its Softmax; phase 4 reads them back from
+L2 or L3, once). The Softmax skips exp on the vectors an attention mask removes whole (padding).
 """
 from __future__ import annotations
 
