@@ -1,10 +1,11 @@
 """Two artifacts' latency in one process, alternating: the CPU time of the running thread.
 
-    python benchmarks/ab_cpu_latency.py A_DIR B_DIR [--rounds 7] [--runs 20] [--threads 1]
+    python benchmarks/ab_cpu_latency.py A_DIR B_DIR [--rounds 7] [--runs 20] [--threads 1] [--feeds NPZ]
 
 On a shared machine wall times carry the other processes' load; at 1 thread the calling thread's CPU
 time (time.thread_time) does not, and alternating A and B over rounds spreads what is left evenly.
-Prints each artifact's median of round medians and B / A. Random feeds from each manifest (seed 0).
+Prints each artifact's median of round medians and B / A. Random feeds from each manifest (seed 0), or
+--feeds: one .npz of inputs for both.
 """
 from __future__ import annotations
 
@@ -25,10 +26,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--feeds", default=None, help="an .npz of both artifacts' inputs (default: random feeds)")
     args = ap.parse_args()
     paths = {"A": args.a, "B": args.b}
     arts = {k: load_qcomp(p, args.threads) for k, p in paths.items()}
     feeds = {k: random_feeds(read_manifest(p)["inputs"], np.random.default_rng(0)) for k, p in paths.items()}
+    if args.feeds:                          # a real input (a padded sentence) instead of random ones
+        feeds = {k: dict(np.load(args.feeds)) for k in paths}
     medians: dict[str, list[float]] = {k: [] for k in arts}
     for r in range(args.rounds):
         for k in (list(arts) if r % 2 == 0 else list(arts)[::-1]):

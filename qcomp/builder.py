@@ -46,6 +46,7 @@ from .passes.fuse_layer_norm import fuse_layer_norm
 from .passes.fuse_dynamic import fuse_dynamic
 from .passes.fold_dynamic_bias import fold_dynamic_bias
 from .passes.fuse_dynamic_attention import fuse_dynamic_attention
+from .passes.fuse_attention import fuse_attention
 from .passes.fuse_lut_chain import fuse_lut_chain
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
@@ -69,6 +70,7 @@ BACKEND_FUSIONS = {"llvm": (fuse_residual,)}
 BACKEND_FUSIONS["llvm"] += (fuse_dynamic,)   # DynamicDense + bias + GELU (passes/fuse_dynamic.py)
 BACKEND_FUSIONS["llvm"] += (fold_dynamic_bias,)   # DynamicDense(b = +0.0) + bias Add (passes/fold_dynamic_bias.py)
 BACKEND_FUSIONS["llvm"] += (fuse_dynamic_attention,)   # DynamicMatMul * scale + mask (passes/fuse_dynamic_attention.py)
+BACKEND_FUSIONS["llvm"] += (fuse_attention,)   # head split, scores, Softmax, P V, head merge (passes/fuse_attention.py)
 BACKEND_FUSIONS["llvm"] += (fuse_lut_chain,)   # Lut(Lut(x)) -> one composed Lut (passes/fuse_lut_chain.py)
 QUANT_MODES = ("full", "weight", "dynamic")
 

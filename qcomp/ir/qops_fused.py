@@ -117,3 +117,50 @@ class DynamicMatMulScaleAdd(Op):
 
 
 FUSED_OPS[DynamicMatMulScaleAdd.__name__] = DynamicMatMulScaleAdd   # attention's scores (passes/fuse_dynamic_attention.py)
+
+
+@dataclass(frozen=True)
+class DynamicAttention(Op):
+    """The core of one attention layer under --quant dynamic, fused (passes/fuse_attention.py): the
+    head split of Q, K and V, the scores (DynamicMatMulScaleAdd), their Softmax, the product with V
+    (DynamicMatMul) and the head merge. Its value is the unfused sequence's, element for element:
+      qt = Transpose(q, perm 0, 2, 1, 3)                         [B, H, Sq, D]
+      kt = Transpose(k, perm 0, 2, 3, 1)                         [B, H, D, Sk]
+      vt = Transpose(v, perm 0, 2, 1, 3)                         [B, H, Sk, Dv]
+      s  = DynamicMatMulScaleAdd(qt, kt, m) {scores_min, scores_max, scale}
+      p  = Softmax(s, axis 3)                                    (the backend's float Softmax)
+      c  = DynamicMatMul(p, vt) {context_min, context_max}       [B, H, Sq, Dv]
+      y  = Transpose(c, perm 0, 2, 1, 3)                         [B, Sq, H, Dv]
+    so q, k, v and p are each quantized per run from their whole tensor's min/max (the
+    transposes move values only: the same sets, the same parameters).
+    Inputs: q f32[B, Sq, H, D], k f32[B, Sk, H, D], v f32[B, Sk, H, Dv], m f32[1, ..., 1, Sk]
+    (rank at most 4). scale: a float32 value (stored as the Python float it equals)."""
+    scores_min: float | None = None
+    scores_max: float | None = None
+    scale: float = 1.0
+    context_min: float | None = None
+    context_max: float | None = None
+    arity: ClassVar[int] = 4
+
+    def scores(self) -> DynamicMatMulScaleAdd:
+        """The scores' node of the sequence (s above)."""
+        return DynamicMatMulScaleAdd(self.scores_min, self.scores_max, self.scale)
+
+    def context(self) -> DynamicMatMul:
+        """The context's DynamicMatMul of the sequence (c above)."""
+        return DynamicMatMul(self.context_min, self.context_max)
+
+    def infer(self, ins):
+        _check(ins, (_F, _F, _F, _F), "DynamicAttention q, k, v, mask")
+        q, k, v, m = (t.shape for t in ins)
+        if len(q) != 4 or len(k) != 4 or len(v) != 4:
+            raise IRError(f"DynamicAttention: q, k, v must be [B, S, H, D], got {q}, {k}, {v}")
+        if k[0] != q[0] or k[2:] != q[2:] or v[:3] != k[:3]:
+            raise IRError(f"DynamicAttention: q {q}, k {k}, v {v} do not agree as [B, Sq, H, D], [B, Sk, H, D], "
+                          f"[B, Sk, H, Dv]")
+        if len(m) > 4 or m[-1:] != (k[1],) or any(d != 1 for d in m[:-1]):
+            raise IRError(f"DynamicAttention: the mask has shape {m}, expected [1, ..., 1, {k[1]}]")
+        return [TensorType((q[0], q[1], q[2], v[3]), _F)]
+
+
+FUSED_OPS[DynamicAttention.__name__] = DynamicAttention   # attention's core (passes/fuse_attention.py)

@@ -29,6 +29,9 @@ def node_macs(g: Graph, n: Node) -> int:
         return out.size * t[1].shape[1]
     if isinstance(n.op, qops_fused.DynamicMatMulScaleAdd):   # DynamicMatMul's product
         return out.size * t[0].shape[-1]
+    if isinstance(n.op, qops_fused.DynamicAttention):   # Q K^T and P V of every head
+        q, k, v = (x.shape for x in t[:3])
+        return q[0] * q[2] * q[1] * k[1] * (q[3] + v[3])
     return 0
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import ops
-from ..ir.qops_fused import DynamicDenseAddNorm, DynamicDenseGelu, DynamicMatMulScaleAdd
-from . import float_elementwise, float_norm
+from ..ir.qops_fused import DynamicAttention, DynamicDenseAddNorm, DynamicDenseGelu, DynamicMatMulScaleAdd
+from . import float_elementwise, float_movement, float_norm
 from .integer_kernels import dynamic_dense, dynamic_matmul
 
 
@@ -42,3 +42,17 @@ def dynamic_matmul_scale_add(op: DynamicMatMulScaleAdd, a, b, m):
 
 
 TABLE[DynamicMatMulScaleAdd] = dynamic_matmul_scale_add
+
+
+def dynamic_attention(op: DynamicAttention, q, k, v, m):
+    """The head split, scores, Softmax, context product and head merge (qcomp/ir/qops_fused.py)."""
+    qt = float_movement.transpose(ops.Transpose((0, 2, 1, 3)), q)
+    kt = float_movement.transpose(ops.Transpose((0, 2, 3, 1)), k)
+    vt = float_movement.transpose(ops.Transpose((0, 2, 1, 3)), v)
+    s = dynamic_matmul_scale_add(op.scores(), qt, kt, m)
+    p = float_norm.softmax(ops.Softmax(3), s)
+    c = dynamic_matmul(op.context(), p, vt)
+    return float_movement.transpose(ops.Transpose((0, 2, 1, 3)), c)
+
+
+TABLE[DynamicAttention] = dynamic_attention

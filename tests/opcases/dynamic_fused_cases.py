@@ -4,7 +4,11 @@ node fails here). naive.py computes the fused node from its docstring's formulas
 
 DynamicDenseGelu has no case here: its erf is the backend's Erf (the llvm backend's vecmath.erf_for(spec) is
 within 2 ulp of the reference's, not equal), so no single expected value holds on every target;
-tests/passes/test_fuse_dynamic.py checks it against the unfused nodes on each target instead."""
+tests/passes/test_fuse_dynamic.py checks it against the unfused nodes on each target instead.
+
+DynamicAttention (passes/fuse_attention.py) has none for the same reason: its Softmax is the backend's
+(vecmath.exp within 1 ulp of numpy's), and P's dynamic quantization carries that last bit into the context;
+tests/passes/test_fuse_attention.py checks it against the unfused nodes on every llvm target."""
 from __future__ import annotations
 
 import numpy as np

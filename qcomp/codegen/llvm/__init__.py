@@ -169,6 +169,11 @@ EMITTERS[qops_fused.DynamicDenseAddNorm] = Emitter(kernels_dynamic_fused.emit_dy
 # attention's scores, DynamicMatMul * scale + mask (passes/fuse_dynamic_attention.py): the two steps in its epilogue
 EMITTERS[qops_fused.DynamicMatMulScaleAdd] = Emitter(kernels_dynamic_fused.emit_dynamic_matmul_scale_add,
                                                      kernels_dynamic_fused.why_not_dynamic_matmul_scale_add)
+# attention's core, head split to head merge (passes/fuse_attention.py): per head, scores, Softmax, P V (kernels_attention.py)
+from . import kernels_attention  # noqa: E402
+
+EMITTERS[qops_fused.DynamicAttention] = Emitter(kernels_attention.emit_dynamic_attention,
+                                                kernels_attention.why_not_dynamic_attention)
 # --quant dynamic --dynamic-granularity row (ir/qops_rows.py): the row's quantize in the pack, zp[r] in the epilogue
 EMITTERS[qops_rows.DynamicDenseRows] = Emitter(kernels_dynamic_rows.emit_dynamic_dense_rows,
                                                kernels_float.why_not_dynamic_dense)

@@ -69,3 +69,28 @@ def test_minilm_dynamic_quantization_close_to_ref(tmp_path):
     want = qcomp.load(tmp_path / "ref").run(sentence)["last_hidden_state"]
     assert np.abs(want).max() > 1
     assert np.abs(got - want).max() <= 1e-4, np.abs(got - want).max()
+
+
+def test_minilm_dynamic_attention_fusion_changes_no_bit(tmp_path, monkeypatch):
+    """--quant dynamic on x86-vnni: the six attention cores fused into DynamicAttention
+    (passes/fuse_attention.py) give the unfused build's outputs bit for bit."""
+    pytest.importorskip("torch")
+    from qcomp import builder
+    from qcomp.ir.serialize import load_graph
+    from qcomp.passes import run_passes
+    from qcomp.passes.fuse_attention import fuse_attention
+    folder = _export_cache().cached_export("export_minilm.py", "--seq", "128")
+    sentence = dict(np.load(folder / "sentence.npz"))
+    options = builder.BuildOptions(target="x86-vnni", quant="dynamic")
+    fused = builder.build(folder / "model.onnx", tmp_path / "fused", options)
+    target = get_target("x86-vnni")
+    lowered = run_passes(load_graph(fused / "model.qir"), builder.target_passes(target))
+    assert sum(n.kind == "DynamicAttention" for n in lowered.nodes) == 6
+    assert not any(n.kind in ("Softmax", "Transpose") for n in lowered.nodes)
+    monkeypatch.setitem(builder.BACKEND_FUSIONS, "llvm",
+                        tuple(p for p in builder.BACKEND_FUSIONS["llvm"] if p is not fuse_attention))
+    unfused = builder.build(folder / "model.onnx", tmp_path / "unfused", options)
+    got = qcomp.load(fused).run(sentence)["last_hidden_state"]
+    want = qcomp.load(unfused).run(sentence)["last_hidden_state"]
+    assert np.abs(want).max() > 1
+    np.testing.assert_array_equal(got, want)
