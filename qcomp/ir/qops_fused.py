@@ -117,3 +117,7 @@ class DynamicMatMulScaleAdd(Op):
 
 
 FUSED_OPS[DynamicMatMulScaleAdd.__name__] = DynamicMatMulScaleAdd   # attention's scores (passes/fuse_dynamic_attention.py)
+
+from .qops_split import DynamicDenseSplit  # noqa: E402  (P DynamicDense of one activation: passes/share_dynamic_input.py)
+
+FUSED_OPS[DynamicDenseSplit.__name__] = DynamicDenseSplit

@@ -8,7 +8,7 @@ and DynamicDense's fused and per-row forms) count the same. Other ops count 0 (t
 from __future__ import annotations
 
 
-from . import ops, qops, qops_fused, qops_rows
+from . import ops, qops, qops_fused, qops_rows, qops_split
 from .graph import Graph, Node
 
 
@@ -29,6 +29,8 @@ def node_macs(g: Graph, n: Node) -> int:
         return out.size * t[1].shape[1]
     if isinstance(n.op, qops_fused.DynamicMatMulScaleAdd):   # DynamicMatMul's product
         return out.size * t[0].shape[-1]
+    if isinstance(n.op, qops_split.DynamicDenseSplit):   # the stacked DynamicDense: every part's output
+        return sum(g.types[o].size for o in n.outputs) * t[1].shape[1]
     return 0
 
 

@@ -42,3 +42,14 @@ def dynamic_matmul_scale_add(op: DynamicMatMulScaleAdd, a, b, m):
 
 
 TABLE[DynamicMatMulScaleAdd] = dynamic_matmul_scale_add
+
+
+def dynamic_dense_split(op, x, w, b, w_scale):
+    """qops_split.DynamicDenseSplit: the stacked DynamicDense, its last axis split into op.parts outputs."""
+    y = dynamic_dense(op.dense(), x, w, b, w_scale)
+    return [np.ascontiguousarray(p) for p in np.split(y, op.parts, axis=-1)]
+
+
+from ..ir.qops_split import DynamicDenseSplit  # noqa: E402
+
+TABLE[DynamicDenseSplit] = dynamic_dense_split

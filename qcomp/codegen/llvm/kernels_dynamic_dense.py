@@ -71,12 +71,13 @@ def packed_weights(w: np.ndarray, spec) -> bytes:
     return data
 
 
-def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None) -> None:
+def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None, dest=None) -> None:
     """DynamicDense on the GEMM micro-kernels (module docstring). A fused node (kernels_dynamic_fused.py)
     passes `extra`, a float32 [N] input copied per run after the biases (at factor + 8 * n_pad bytes),
     after_clamp(b, y, extra_at, j, r, out, live): its float operations on the clamped vector y of block
     j of row r (extra_at: the block's extra values; out: the tile's output, as the epilogue's), and
-    prepare(b, at, n_blocks): stores before the GEMM into 4 * lanes bytes per block at factor + 12 * n_pad."""
+    prepare(b, at, n_blocks): stores before the GEMM into 4 * lanes bytes per block at factor + 12 * n_pad;
+    dest(b, r, j, out, factor): the address of row r's block j (kernels_dynamic_split.py), else the tile's."""
     b, op = k.b, node.op
     w = np.asarray(k.graph.constants[node.inputs[1]], np.int8)
     spec = k.spec = step_form(k.spec, w)
@@ -121,10 +122,10 @@ def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None
     if prepare is not None:
         prepare(b, _ptr(b, k.scratch, par + 12 * n_pad), n_ob)
     w_g = k.mod.table(np.frombuffer(packed_weights(w, spec), np.int8), "dd_w")
-    _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad, after_clamp), w_table=w_g)
+    _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad, after_clamp, dest), w_table=w_g)
 
 
-def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None):
+def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None, dest=None):
     """_float_epilogue with the bias: y = float32(acc) * factor[n] + bias[n], clamped; `factor`
     points at the block's factors, its biases n_pad floats further (a fused node's extra input 2 * n_pad)."""
     lanes = k.spec.lanes
@@ -136,7 +137,7 @@ def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None):
             return b.fadd(y, b.load(_ptr(b, factor, 4 * (n_pad + j * lanes)), typ=vf, align=4))
         post = None if after_clamp is None else (
             lambda y: after_clamp(b, y, _ptr(b, factor, 8 * n_pad + 4 * j * lanes), j, r, out, live))
-        inner(b, acc, r, j, out, factor, live, after_scale=with_bias, after_clamp=post)
+        inner(b, acc, r, j, out, factor, live, after_scale=with_bias, after_clamp=post, dest=dest)
     return store
 
 
