@@ -24,7 +24,8 @@ Phases: the quantize fused into the pack of A (kernels_dynamic_pack.py: a thread
 scale and zero point, then quantize and pack in one threaded pass over x: u bytes, K padded to the
 instruction's depth; the scalar form's values), the per-run tables
 (factor, bias, col_term over OB * lanes channels), then kernels_qmatmul's GEMM phase: jobs over
-row tiles x channel chunks, a parallel_for. The weights are packed at build time in the run-time
+row tiles x channel chunks, a parallel_for, each tile's epilogues interleaved in groups
+(interleave.py: the same operations, several dependency chains at once). The weights are packed at build time in the run-time
 form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
 that is exact for any weights (x86-avx2: the wide int16 form, as real weights nearly always hold
 a pair VPMADDUBSW may saturate on), except arm-neon's fast SMLAL form where the weights hold no
@@ -43,6 +44,7 @@ from .irgen import F32, I32, loop
 from .kernels_depthwise import _ptr
 from .kernels_qmatmul import Layout, _emit_gemm, _float_epilogue, run_time_spec
 from .kernels_qmatmul_pack import block_order
+from .interleave import Interleave
 
 
 def step_form(spec, w: np.ndarray):
@@ -122,7 +124,9 @@ def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None
     if prepare is not None:
         prepare(b, _ptr(b, k.scratch, par + 12 * n_pad), n_ob)
     w_g = k.mod.table(np.frombuffer(packed_weights(w, spec), np.int8), "dd_w")
-    _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad, after_clamp, dest), w_table=w_g)
+    inter = Interleave()                        # the tiles' epilogues, several chains at once (interleave.py)
+    _emit_gemm(k, lay, 4, par, par, inter.wrap(_bias_epilogue(k, op, n, n_pad, after_clamp, dest)), w_table=w_g)
+    inter.apply()
 
 
 def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None, dest=None):
