@@ -47,6 +47,7 @@ from .passes.fuse_dynamic import fuse_dynamic
 from .passes.fold_dynamic_bias import fold_dynamic_bias
 from .passes.fuse_dynamic_attention import fuse_dynamic_attention
 from .passes.fuse_lut_chain import fuse_lut_chain
+from .passes.share_dynamic_input import share_dynamic_input
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
@@ -70,7 +71,6 @@ BACKEND_FUSIONS["llvm"] += (fuse_dynamic,)   # DynamicDense + bias + GELU (passe
 BACKEND_FUSIONS["llvm"] += (fold_dynamic_bias,)   # DynamicDense(b = +0.0) + bias Add (passes/fold_dynamic_bias.py)
 BACKEND_FUSIONS["llvm"] += (fuse_dynamic_attention,)   # DynamicMatMul * scale + mask (passes/fuse_dynamic_attention.py)
 BACKEND_FUSIONS["llvm"] += (fuse_lut_chain,)   # Lut(Lut(x)) -> one composed Lut (passes/fuse_lut_chain.py)
-from .passes.share_dynamic_input import share_dynamic_input  # noqa: E402
 BACKEND_FUSIONS["llvm"] += (share_dynamic_input,)   # DynamicDense of one x: one quantize (passes/share_dynamic_input.py)
 QUANT_MODES = ("full", "weight", "dynamic")
 

@@ -79,12 +79,14 @@ def _stacked(g: Graph, out: Graph, members: list[Node], slot: int, what: str) ->
     """A new constant: input `slot` of every member stacked along the first axis, with the weights'
     quant params (per output channel, axis 0) stacked alike."""
     names = [n.inputs[slot] for n in members]
-    quants = [g.types[v].quant for v in names]
     quant = None
-    if quants[0] is not None:
-        rows = [(np.broadcast_to(q.scale, (g.types[v].shape[0],)), np.broadcast_to(q.zero_point, (g.types[v].shape[0],)))
-                for v, q in zip(names, quants)]
-        quant = QuantParams(np.concatenate([s for s, _ in rows]), np.concatenate([z for _, z in rows]), 0)
+    if any(g.types[v].quant is not None for v in names):     # the int8 weights (every int8 value has params)
+        scales, zero_points = [], []
+        for v in names:
+            q, rows = g.types[v].quant, (g.types[v].shape[0],)
+            scales.append(np.broadcast_to(q.scale, rows))
+            zero_points.append(np.broadcast_to(q.zero_point, rows))
+        quant = QuantParams(np.concatenate(scales), np.concatenate(zero_points), 0)
     return out.add_constant(f"{members[0].name}/{what}_stacked",
                             np.concatenate([g.constants[v] for v in names], axis=0), quant)
 
@@ -104,7 +106,8 @@ def share_dynamic_input(g: Graph) -> Graph:
         if id(old) in first:
             members = first[id(old)]
             op = DynamicDenseSplit(len(members), old.op.act_min, old.op.act_max)
-            inputs = (old.inputs[0], *(_stacked(g, out, members, i, w) for i, w in ((1, "w"), (2, "b"), (3, "w_scale"))))
+            stacked = (_stacked(g, out, members, i, w) for i, w in ((1, "w"), (2, "b"), (3, "w_scale")))
+            inputs = (old.inputs[0], *stacked)
             n = Node(old.name, op, inputs, tuple(o for m in members for o in m.outputs))
         nodes.append(n)
     out.nodes = nodes

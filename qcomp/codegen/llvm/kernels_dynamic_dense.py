@@ -25,8 +25,8 @@ scale and zero point, then quantize and pack in one threaded pass over x: u byte
 instruction's depth; the scalar form's values), the per-run tables
 (factor, bias, col_term over OB * lanes channels), then kernels_qmatmul's GEMM phase: jobs over
 row tiles x channel chunks, a parallel_for, each tile's epilogues interleaved in groups
-(interleave.py: the same operations, several dependency chains at once). The weights are packed at build time in the run-time
-form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
+(interleave.py: the same operations, several dependency chains at once). The weights are packed
+at build time in the run-time form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
 that is exact for any weights (x86-avx2: the wide int16 form, as real weights nearly always hold
 a pair VPMADDUBSW may saturate on), except arm-neon's fast SMLAL form where the weights hold no
 (-128, -128) pair (kernels_neon.int16_pairs_safe; the same byte order as SMULL).
