@@ -48,6 +48,7 @@ from .passes.fold_dynamic_bias import fold_dynamic_bias
 from .passes.fuse_dynamic_attention import fuse_dynamic_attention
 from .passes.fuse_attention import fuse_attention
 from .passes.fuse_lut_chain import fuse_lut_chain
+from .passes.share_dynamic_input import share_dynamic_input
 from .passes.lower_integer import lower_integer
 from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
@@ -72,6 +73,7 @@ BACKEND_FUSIONS["llvm"] += (fold_dynamic_bias,)   # DynamicDense(b = +0.0) + bia
 BACKEND_FUSIONS["llvm"] += (fuse_dynamic_attention,)   # DynamicMatMul * scale + mask (passes/fuse_dynamic_attention.py)
 BACKEND_FUSIONS["llvm"] += (fuse_attention,)   # head split, scores, Softmax, P V, head merge (passes/fuse_attention.py)
 BACKEND_FUSIONS["llvm"] += (fuse_lut_chain,)   # Lut(Lut(x)) -> one composed Lut (passes/fuse_lut_chain.py)
+BACKEND_FUSIONS["llvm"] += (share_dynamic_input,)   # DynamicDense of one x: one quantize (passes/share_dynamic_input.py)
 QUANT_MODES = ("full", "weight", "dynamic")
 
 

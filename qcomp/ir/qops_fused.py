@@ -164,3 +164,6 @@ class DynamicAttention(Op):
 
 
 FUSED_OPS[DynamicAttention.__name__] = DynamicAttention   # attention's core (passes/fuse_attention.py)
+from .qops_split import DynamicDenseSplit  # noqa: E402  (P DynamicDense of one activation: passes/share_dynamic_input.py)
+
+FUSED_OPS[DynamicDenseSplit.__name__] = DynamicDenseSplit

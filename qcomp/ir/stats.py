@@ -8,7 +8,7 @@ and DynamicDense's fused and per-row forms) count the same. Other ops count 0 (t
 from __future__ import annotations
 
 
-from . import ops, qops, qops_fused, qops_rows
+from . import ops, qops, qops_fused, qops_rows, qops_split
 from .graph import Graph, Node
 
 
@@ -32,6 +32,8 @@ def node_macs(g: Graph, n: Node) -> int:
     if isinstance(n.op, qops_fused.DynamicAttention):   # Q K^T and P V of every head
         q, k, v = (x.shape for x in t[:3])
         return q[0] * q[2] * q[1] * k[1] * (q[3] + v[3])
+    if isinstance(n.op, qops_split.DynamicDenseSplit):   # the stacked DynamicDense: every part's output
+        return sum(g.types[o].size for o in n.outputs) * t[1].shape[1]
     return 0
 
 

@@ -56,3 +56,12 @@ def dynamic_attention(op: DynamicAttention, q, k, v, m):
 
 
 TABLE[DynamicAttention] = dynamic_attention
+def dynamic_dense_split(op, x, w, b, w_scale):
+    """qops_split.DynamicDenseSplit: the stacked DynamicDense, its last axis split into op.parts outputs."""
+    y = dynamic_dense(op.dense(), x, w, b, w_scale)
+    return [np.ascontiguousarray(p) for p in np.split(y, op.parts, axis=-1)]
+
+
+from ..ir.qops_split import DynamicDenseSplit  # noqa: E402
+
+TABLE[DynamicDenseSplit] = dynamic_dense_split

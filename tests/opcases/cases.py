@@ -298,6 +298,11 @@ CASES += [
 CASES += [
     C("dynamic_dense_add_norm_tails", _p(dfc.dense_add_norm, (2, 19, 96), 70, residual_first=True)),
 ]
+# DynamicDense of one activation merged, one quantize of x (passes/share_dynamic_input.py): llvm builds only;
+# three parts, a K tail (450 = 4 * 112 + 2) and a row tail, two jobs of min/max and quantize + pack, clamped
+CASES += [
+    C("dynamic_dense_split_threaded_tails", _p(dfc.dense_split, (1, 77, 450), 32, 3, act_min=-0.5, act_max=1.0)),
+]
 # attention's head transposes as runs of rows (codegen/llvm/kernels_runs.py): the last axis kept
 # (contiguous rows: [B, S, H, D] -> [B, H, S, D]) and moved (strided rows: -> [B, H, D, S])
 def _transpose_heads(name, rng):

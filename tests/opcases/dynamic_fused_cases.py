@@ -66,3 +66,21 @@ def matmul_scale_add(name: str, rng: np.random.Generator, a_shape, b_shape, scal
              "kt": (rng.standard_normal(b_shape) * 2).astype(np.float32),
              "mask": np.where(rng.random((1, 1, 1, s)) < 0.3, -10000.0, 0.0).astype(np.float32)}
     return fused, feeds
+
+
+def dense_split(name: str, rng: np.random.Generator, x_shape, n_out: int, parts: int, **clamp):
+    """x -> `parts` Dense of n_out channels each (attention's query, key and value), each an output;
+    merged by share_dynamic_input into one DynamicDenseSplit (qcomp/ir/qops_split.py)."""
+    from qcomp.ir.qops_split import DynamicDenseSplit
+    from qcomp.passes.share_dynamic_input import share_dynamic_input
+    g = Graph(name=name)
+    g.add_input("x", TensorType(tuple(x_shape), F))
+    for p in range(parts):
+        g.add_constant(f"w{p}", (rng.standard_normal((n_out, x_shape[-1])) * 0.2 * (p + 1)).astype(np.float32))
+        g.add_constant(f"b{p}", (rng.standard_normal(n_out) * 0.3).astype(np.float32))
+        g.add_node(ops.Dense(**clamp), ["x", f"w{p}", f"b{p}"], f"y{p}")
+    g.outputs = [f"y{p}" for p in range(parts)]
+    lowered = verify(lower_integer(verify(quantize_weights(verify(g), dynamic=True))))
+    fused = verify(share_dynamic_input(lowered))
+    assert [type(n.op) for n in fused.nodes] == [DynamicDenseSplit], [n.kind for n in fused.nodes]
+    return fused, {"x": rng.standard_normal(x_shape).astype(np.float32)}

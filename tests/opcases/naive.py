@@ -253,3 +253,10 @@ from qcomp.ir.ops_index import GatherElements, GatherND, ScatterElements, Scatte
 KERNELS.update({GatherElements: gather_elements, GatherND: gather_nd, ScatterElements: scatter_elements,
                 ScatterND: scatter_nd})
 KERNELS[qops_fused.DynamicMatMulScaleAdd] = dynamic_matmul_scale_add
+
+# ---- DynamicDenseSplit: DynamicDense of one activation, merged (qcomp/ir/qops_split.py) ----
+from qcomp.ir.qops_split import DynamicDenseSplit  # noqa: E402
+
+from .naive_float import dynamic_dense_split  # noqa: E402
+
+KERNELS[DynamicDenseSplit] = dynamic_dense_split

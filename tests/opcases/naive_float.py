@@ -104,3 +104,11 @@ def dynamic_matmul_scale_add(g: Graph, node: Node, a, b, m):
     d = dynamic_matmul(g, node, a, b).astype(np.float32)
     s = (d * np.float32(node.op.scale)).astype(np.float32)
     return (s + m.astype(np.float32)).astype(np.float32)
+
+
+def dynamic_dense_split(g: Graph, node: Node, x, w, b, w_scale):
+    """qops_split.DynamicDenseSplit from its docstring: the stacked DynamicDense, its last axis cut into
+    op.parts outputs of equal width."""
+    y = dynamic_dense(g, node, x, w, b, w_scale)
+    n = y.shape[-1] // node.op.parts
+    return [np.ascontiguousarray(y[..., p * n:(p + 1) * n]) for p in range(node.op.parts)]

@@ -66,6 +66,8 @@ REFUSED |= {(t, c): ("DynamicDenseAddNorm",) for t in ("cuda-emulated", "dsp-c",
             for c in DYNAMIC_FUSED_CASES}
 REFUSED |= {(t, "dynamic_matmul_scale_add_tails"): ("DynamicMatMulScaleAdd",)
             for t in ("cuda-emulated", "dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")}   # fuse_dynamic_attention: llvm only
+REFUSED |= {(t, c): ("DynamicDenseSplit",) for t in ("cuda-emulated", "dsp-c", "cortex-m4", "cortex-m7", "cortex-m55")
+            for c in ("dynamic_dense_split_threaded_tails",)}   # share_dynamic_input: llvm only
 # QConv2DAdd exists on the backends that fuse residual Adds (builder.BACKEND_FUSIONS: llvm); the others
 # never receive one from a build, which gives them the unfused QConv2D + QAdd
 FUSED_CASES = ("conv1x1_add_relu_c13_o40", "conv3x3_add_residual_first_o17", "conv3x3_relu_add_s2_zp_extremes",

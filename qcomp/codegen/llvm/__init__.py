@@ -185,6 +185,11 @@ EMITTERS.update(kernels_intlut.EMITTERS)
 from . import kernels_index  # noqa: E402
 
 EMITTERS.update(kernels_index.EMITTERS)
+# DynamicDense of one activation merged (ir/qops_split.py, passes/share_dynamic_input.py): one quantize of x
+from . import kernels_dynamic_split  # noqa: E402
+
+EMITTERS[qops_fused.DynamicDenseSplit] = Emitter(kernels_dynamic_split.emit_dynamic_dense_split,
+                                                 kernels_dynamic_split.why_not_dynamic_dense_split)
 
 
 @dataclass

@@ -24,8 +24,9 @@ Phases: the quantize fused into the pack of A (kernels_dynamic_pack.py: a thread
 scale and zero point, then quantize and pack in one threaded pass over x: u bytes, K padded to the
 instruction's depth; the scalar form's values), the per-run tables
 (factor, bias, col_term over OB * lanes channels), then kernels_qmatmul's GEMM phase: jobs over
-row tiles x channel chunks, a parallel_for. The weights are packed at build time in the run-time
-form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
+row tiles x channel chunks, a parallel_for, each tile's epilogues interleaved in groups
+(interleave.py: the same operations, several dependency chains at once). The weights are packed
+at build time in the run-time form's block layout (kernels_qmatmul_pack.block_order, the bytes pack_b would write): the form
 that is exact for any weights (x86-avx2: the wide int16 form, as real weights nearly always hold
 a pair VPMADDUBSW may saturate on), except arm-neon's fast SMLAL form where the weights hold no
 (-128, -128) pair (kernels_neon.int16_pairs_safe; the same byte order as SMULL).
@@ -43,6 +44,7 @@ from .irgen import F32, I32, loop
 from .kernels_depthwise import _ptr
 from .kernels_qmatmul import Layout, _emit_gemm, _float_epilogue, run_time_spec
 from .kernels_qmatmul_pack import block_order
+from .interleave import Interleave
 
 
 def step_form(spec, w: np.ndarray):
@@ -71,12 +73,13 @@ def packed_weights(w: np.ndarray, spec) -> bytes:
     return data
 
 
-def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None) -> None:
+def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None, dest=None) -> None:
     """DynamicDense on the GEMM micro-kernels (module docstring). A fused node (kernels_dynamic_fused.py)
     passes `extra`, a float32 [N] input copied per run after the biases (at factor + 8 * n_pad bytes),
     after_clamp(b, y, extra_at, j, r, out, live): its float operations on the clamped vector y of block
     j of row r (extra_at: the block's extra values; out: the tile's output, as the epilogue's), and
-    prepare(b, at, n_blocks): stores before the GEMM into 4 * lanes bytes per block at factor + 12 * n_pad."""
+    prepare(b, at, n_blocks): stores before the GEMM into 4 * lanes bytes per block at factor + 12 * n_pad;
+    dest(b, r, j, out, factor): the address of row r's block j (kernels_dynamic_split.py), else the tile's."""
     b, op = k.b, node.op
     w = np.asarray(k.graph.constants[node.inputs[1]], np.int8)
     spec = k.spec = step_form(k.spec, w)
@@ -121,10 +124,12 @@ def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None
     if prepare is not None:
         prepare(b, _ptr(b, k.scratch, par + 12 * n_pad), n_ob)
     w_g = k.mod.table(np.frombuffer(packed_weights(w, spec), np.int8), "dd_w")
-    _emit_gemm(k, lay, 4, par, par, _bias_epilogue(k, op, n, n_pad, after_clamp), w_table=w_g)
+    inter = Interleave()                        # the tiles' epilogues, several chains at once (interleave.py)
+    _emit_gemm(k, lay, 4, par, par, inter.wrap(_bias_epilogue(k, op, n, n_pad, after_clamp, dest)), w_table=w_g)
+    inter.apply()
 
 
-def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None):
+def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None, dest=None):
     """_float_epilogue with the bias: y = float32(acc) * factor[n] + bias[n], clamped; `factor`
     points at the block's factors, its biases n_pad floats further (a fused node's extra input 2 * n_pad)."""
     lanes = k.spec.lanes
@@ -136,7 +141,7 @@ def _bias_epilogue(k, op, o_total: int, n_pad: int, after_clamp=None):
             return b.fadd(y, b.load(_ptr(b, factor, 4 * (n_pad + j * lanes)), typ=vf, align=4))
         post = None if after_clamp is None else (
             lambda y: after_clamp(b, y, _ptr(b, factor, 8 * n_pad + 4 * j * lanes), j, r, out, live))
-        inner(b, acc, r, j, out, factor, live, after_scale=with_bias, after_clamp=post)
+        inner(b, acc, r, j, out, factor, live, after_scale=with_bias, after_clamp=post, dest=dest)
     return store
 
 

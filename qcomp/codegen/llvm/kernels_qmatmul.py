@@ -218,7 +218,7 @@ def _float_epilogue(k, op, o_total: int):
     masked_store = k.mod.intrinsic(f"llvm.masked.store.v{lanes}f32.p0", VOID,
                                    [vf, PTR, I32, ir.VectorType(ir.IntType(1), lanes)])
 
-    def store(b, acc, r, j, out, factor, live, after_scale=None, after_clamp=None):
+    def store(b, acc, r, j, out, factor, live, after_scale=None, after_clamp=None, dest=None):
         y = b.fmul(b.sitofp(acc, vf), b.load(_ptr(b, factor, 4 * j * lanes), typ=vf, align=4))
         if after_scale is not None:          # DynamicDense's bias (kernels_dynamic_dense.py)
             y = after_scale(y)
@@ -230,7 +230,8 @@ def _float_epilogue(k, op, o_total: int):
             y = b.select(b.fcmp_ordered(">", y, hi), hi, y)
         if after_clamp is not None:          # a fused float epilogue (kernels_dynamic_fused.py)
             y = after_clamp(y)
-        dst = _ptr(b, out, 4 * (r * o_total + j * lanes))
+        # dest: where a split output's block goes (kernels_dynamic_split.py)
+        dst = _ptr(b, out, 4 * (r * o_total + j * lanes)) if dest is None else dest(b, r, j, out, factor)
         if live < lanes:
             b.call(masked_store, [y, dst, ir.Constant(I32, 4), _mask(lanes, live)])
         else:
