@@ -1,0 +1,138 @@
+"""Replace an exported GELU subgraph by one Gelu node (static int8 builds), found by evaluation.
+
+  %a = Div(%x, 1.4142135)   %b = Erf(%a)   %c = Add(%b, 1.0)   %d = Mul(%x, %c)   %y = Mul(%d, 0.5)
+    ->
+  %y = Gelu(%x) {approximate=none}             y = x/2 * (1 + erf(x / sqrt 2))
+  (and the tanh form: y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), approximate=tanh)
+
+Exporters write GELU as such a chain, in many arrangements (Mul by 0.5 first or last, Div by sqrt 2
+or Mul by 1/sqrt 2, Pow(x, 3) or x * x * x). Quantized node by node, the Erf form is four Luts and
+a QMul, each requantizing to its own calibrated grid (five roundings, the QMul's product of two
+rounded int8 values the coarsest); one Gelu becomes one 256-entry Lut, computed in float64 over the
+input's 256 codes and rounded once to the output's grid (fixedpoint.build_lut), on every backend.
+
+Matching is by what the subgraph computes, not by its shape. For every float32 value x, the region
+R(x) is every node, in order, that is elementwise of x alone: a unary op with a float64 definition
+(quantize_modes' table: Erf, Tanh, Sqrt, ...) or Add, Sub, Mul, Div, Pow whose operands are x, values
+R(x) made, or scalar constants, its output x's shape. A candidate is a node e of R(x) with the
+nodes of R(x) it depends on; it qualifies when it has two nodes or more, every value it makes but
+e's output is read only inside it (no graph output), none of its nodes or values is named by
+`--skip` / `--precision` (`keep`), and its float64 evaluation equals gelu (either form) within
+1e-6 relative on 2009 probe points in [-1000, 1000]. The largest qualifying candidate is replaced
+by Gelu(x) named after e, writing e's output. Exact arithmetic would agree everywhere; in float32
+the two differ by rounding only (a few ulps), the FLOAT graph is otherwise the model's.
+
+Where it runs: `builder.float_graph` for `--quant full` (STATIC_FLOAT_PASSES), before calibration;
+`--quant dynamic` keeps the Erf chain for its own fusion (fuse_dynamic's DynamicDenseGelu).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Node, ops
+from .quantize_modes import _UNARY_FN
+
+_BINARY = {ops.Add: np.add, ops.Sub: np.subtract, ops.Mul: np.multiply, ops.Div: np.divide, ops.Pow: np.power}
+PROBES = np.concatenate([np.linspace(-10.0, 10.0, 2001), [-1000.0, -100.0, -30.0, -12.0, 12.0, 30.0, 100.0, 1000.0]])
+TOLERANCE = 1e-6
+
+
+def gelu64(x: np.ndarray, approximate: str) -> np.ndarray:
+    """The float64 definition quantize gives ops.Gelu (one table for both)."""
+    return _UNARY_FN[ops.Gelu](ops.Gelu(approximate=approximate), x)
+
+
+def _scalar(g: Graph, v: str) -> float | None:
+    c = g.constants.get(v)
+    return float(c.reshape(())) if c is not None and c.size == 1 and c.dtype == np.float32 else None
+
+
+def _joins(g: Graph, n: Node, region: set[str], shape) -> bool:
+    """n is elementwise of the region's values and scalar constants, with the region's shape."""
+    kind = type(n.op)
+    if len(n.outputs) != 1 or g.types[n.outputs[0]].shape != shape or g.types[n.outputs[0]].dtype.np != np.float32:
+        return False
+    if kind in _BINARY and len(n.inputs) == 2:
+        ok = all(v in region or _scalar(g, v) is not None for v in n.inputs)
+        return ok and any(v in region for v in n.inputs)
+    return kind in _UNARY_FN and len(n.inputs) == 1 and n.inputs[0] in region
+
+
+def evaluate(g: Graph, x: str, nodes: list[Node], xs: np.ndarray) -> np.ndarray:
+    """The region's last node's value in float64, x = xs."""
+    vals = {x: xs}
+    for n in nodes:
+        args = [vals[v] if v in vals else _scalar(g, v) for v in n.inputs]
+        with np.errstate(all="ignore"):
+            vals[n.outputs[0]] = (_BINARY[type(n.op)](*args) if type(n.op) in _BINARY
+                                  else _UNARY_FN[type(n.op)](n.op, args[0]))
+    return np.broadcast_to(vals[nodes[-1].outputs[0]], xs.shape)
+
+
+def matches(g: Graph, x: str, nodes: list[Node]) -> str | None:
+    """The Gelu form ("none" or "tanh") the region computes, or None."""
+    got = evaluate(g, x, nodes, PROBES)
+    for form in ("none", "tanh"):
+        want = gelu64(PROBES, form)
+        if np.all(np.abs(got - want) <= TOLERANCE * (1.0 + np.abs(want))):
+            return form
+    return None
+
+
+def _candidate(g: Graph, region: list[Node], end: Node, consumers: dict, keep) -> list[Node] | str:
+    """The nodes of `region` that `end` depends on, or why they cannot be replaced."""
+    made = {o: n for n in region for o in n.outputs}
+    need, stack = set(), [end]
+    while stack:
+        n = stack.pop()
+        if id(n) not in need:
+            need.add(id(n))
+            stack += [made[v] for v in n.inputs if v in made]
+    sub = [n for n in region if id(n) in need]
+    if len(sub) < 2:
+        return "one node (already one table)"
+    inside = {id(n) for n in sub}
+    for n in sub:
+        if n.name in keep or n.outputs[0] in keep:
+            return f"{n.name!r} is named by --skip or --precision"
+        if n is not end and (n.outputs[0] in g.outputs or any(id(r) not in inside for r in consumers[n.outputs[0]])):
+            return f"{n.outputs[0]!r} is read outside the subgraph"
+    return sub
+
+
+def fuse_gelu(g: Graph, keep=frozenset()) -> Graph:
+    consumers = g.consumers()
+    used: set[int] = set()
+    plan: dict[int, tuple[str, str, list[Node]]] = {}      # id(end node) -> (x, form, region nodes)
+    values = [*g.inputs, *(o for n in g.nodes for o in n.outputs)]
+    start = {o: i + 1 for i, n in enumerate(g.nodes) for o in n.outputs}
+    for x in values:
+        if g.types[x].dtype.np != np.float32 or x in keep:
+            continue
+        region_vals, region = {x}, []
+        for n in g.nodes[start.get(x, 0):]:
+            if id(n) not in used and _joins(g, n, region_vals, g.types[x].shape):
+                region.append(n)
+                region_vals.add(n.outputs[0])
+        best = None
+        for end in reversed(region):
+            sub = _candidate(g, region, end, consumers, keep)
+            if isinstance(sub, list) and (best is None or len(sub) > len(best[1])):
+                form = matches(g, x, sub)
+                best = (form, sub) if form is not None else best
+        if best is not None:
+            used.update(id(n) for n in best[1])
+            plan[id(best[1][-1])] = (x, best[0], best[1])
+    if not plan:
+        return g
+    out = g.copy()
+    nodes = []
+    for old, n in zip(g.nodes, out.nodes):
+        if id(old) in plan:
+            x, form, _ = plan[id(old)]
+            nodes.append(Node(old.name, ops.Gelu(approximate=form), (x,), old.outputs))
+        elif id(old) not in used:
+            nodes.append(n)
+    out.nodes = nodes
+    out.prune()
+    return out
