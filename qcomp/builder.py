@@ -38,6 +38,7 @@ from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
 from .passes.fold_dense_bias import fold_dense_bias
+from .passes.fold_matmul_scale import fold_matmul_scale
 from .passes.fold_pad import fold_pad
 from .passes.fold_reshapes import fold_reshapes
 from .passes.fold_transposes import fold_transposes
@@ -68,6 +69,7 @@ FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
 # points; they take the names --skip / --precision use (keep=) and leave those nodes alone
 STATIC_FLOAT_PASSES = (fold_dense_bias,)   # MatMul + bias Add -> Dense with bias (passes/fold_dense_bias.py)
 STATIC_FLOAT_PASSES += (fuse_gelu,)   # an exported GELU subgraph -> one Gelu, one Lut (passes/fuse_gelu.py)
+STATIC_FLOAT_PASSES += (fold_matmul_scale,)   # MatMul(Dense .., k) * c -> c in the Dense (passes/fold_matmul_scale.py)
 TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
 # the TARGET-stage fusions a backend emits the fused ops of, run between lower_integer and plan_memory
 # (backends missing here run TARGET_PASSES as they are: the unfused ops every backend has)
