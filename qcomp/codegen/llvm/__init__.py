@@ -180,6 +180,10 @@ EMITTERS.update(kernels_intlut.EMITTERS)
 from . import kernels_index  # noqa: E402
 
 EMITTERS.update(kernels_index.EMITTERS)
+# Lut as vector table lookups where the ISA has a variable permute (kernels_lut_vec.py: VPERMT2W, TBL)
+from . import kernels_lut_vec  # noqa: E402
+
+EMITTERS[qops.Lut] = kernels_lut_vec.emit_lut
 
 
 @dataclass
