@@ -45,7 +45,7 @@ from .passes.fold_transposes import fold_transposes
 from .passes.fuse_activations import fuse_activations
 from .passes.fuse_residual import fuse_residual
 from .passes.fuse_layer_norm import fuse_layer_norm
-from .passes.fuse_gelu import fuse_gelu
+from .passes.fuse_elementwise import fuse_elementwise
 from .passes.fuse_dynamic import fuse_dynamic
 from .passes.fold_dynamic_bias import fold_dynamic_bias
 from .passes.fuse_dynamic_attention import fuse_dynamic_attention
@@ -68,7 +68,7 @@ FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
 # --quant full only (float_graph), after FLOAT_PASSES: fusions whose int8 form has fewer requantize
 # points; they take the names --skip / --precision use (keep=) and leave those nodes alone
 STATIC_FLOAT_PASSES = (fold_dense_bias,)   # MatMul + bias Add -> Dense with bias (passes/fold_dense_bias.py)
-STATIC_FLOAT_PASSES += (fuse_gelu,)   # an exported GELU subgraph -> one Gelu, one Lut (passes/fuse_gelu.py)
+STATIC_FLOAT_PASSES += (fuse_elementwise,)   # GELU etc. as a node chain -> one op, one Lut (passes/fuse_elementwise.py)
 STATIC_FLOAT_PASSES += (fold_matmul_scale,)   # MatMul(Dense .., k) * c -> c in the Dense (passes/fold_matmul_scale.py)
 TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
 # the TARGET-stage fusions a backend emits the fused ops of, run between lower_integer and plan_memory

@@ -1,26 +1,28 @@
-"""Replace an exported GELU subgraph by one Gelu node (static int8 builds), found by evaluation.
+"""Replace an elementwise subgraph of one value by the one unary op it computes (static int8 builds).
 
   %a = Div(%x, 1.4142135)   %b = Erf(%a)   %c = Add(%b, 1.0)   %d = Mul(%x, %c)   %y = Mul(%d, 0.5)
     ->
   %y = Gelu(%x) {approximate=none}             y = x/2 * (1 + erf(x / sqrt 2))
-  (and the tanh form: y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), approximate=tanh)
 
-Exporters write GELU as such a chain, in many arrangements (Mul by 0.5 first or last, Div by sqrt 2
-or Mul by 1/sqrt 2, Pow(x, 3) or x * x * x). Quantized node by node, the Erf form is four Luts and
-a QMul, each requantizing to its own calibrated grid (five roundings, the QMul's product of two
-rounded int8 values the coarsest); one Gelu becomes one 256-entry Lut, computed in float64 over the
-input's 256 codes and rounded once to the output's grid (fixedpoint.build_lut), on every backend.
+Exporters write some activations as chains of elementwise nodes, in many arrangements: GELU (Mul by
+0.5 first or last, Div by sqrt 2 or Mul by 1/sqrt 2, its tanh form with Pow(x, 3) or x * x * x),
+HardSwish and HardSigmoid below opset 14 (x * Clip(x + 3, 0, 6) / 6), Sigmoid as 1 / (1 + exp(-x)).
+Quantized node by node, each node requantizes to its own calibrated grid (GELU's Erf form: four Luts
+and a QMul, five roundings, the QMul's product of two rounded int8 values the coarsest); the one op
+becomes one 256-entry Lut, computed in float64 over the input's 256 codes and rounded once to the
+output's grid (fixedpoint.build_lut), on every backend.
 
 Matching is by what the subgraph computes, not by its shape. For every float32 value x, the region
 R(x) is every node, in order, that is elementwise of x alone: a unary op with a float64 definition
-(quantize_modes' table: Erf, Tanh, Sqrt, ...) or Add, Sub, Mul, Div, Pow whose operands are x, values
-R(x) made, or scalar constants, its output x's shape. A candidate is a node e of R(x) with the
+(quantize_modes' table: Erf, Tanh, Clip, Exp, ...) or Add, Sub, Mul, Div, Pow whose operands are x,
+values R(x) made, or scalar constants, its output x's shape. A candidate is a node e of R(x) with the
 nodes of R(x) it depends on; it qualifies when it has two nodes or more, every value it makes but
 e's output is read only inside it (no graph output), none of its nodes or values is named by
-`--skip` / `--precision` (`keep`), and its float64 evaluation equals gelu (either form) within
-1e-6 relative on 2009 probe points in [-1000, 1000]. The largest qualifying candidate is replaced
-by Gelu(x) named after e, writing e's output. Exact arithmetic would agree everywhere; in float32
-the two differ by rounding only (a few ulps), the FLOAT graph is otherwise the model's.
+`--skip` / `--precision` (`keep`), and its float64 evaluation equals one op of FORMS (the same
+float64 definitions) within 1e-6 relative on 2009 probe points in [-1000, 1000] (an infinity only
+against the same infinity). The largest qualifying candidate is replaced by that op on x, named after
+e, writing e's output. Exact arithmetic would agree everywhere; in float32 the two differ by rounding
+only (a few ulps), the FLOAT graph is otherwise the model's.
 
 Where it runs: `builder.float_graph` for `--quant full` (STATIC_FLOAT_PASSES), before calibration;
 `--quant dynamic` keeps the Erf chain for its own fusion (fuse_dynamic's DynamicDenseGelu).
@@ -35,11 +37,15 @@ from .quantize_modes import _UNARY_FN
 _BINARY = {ops.Add: np.add, ops.Sub: np.subtract, ops.Mul: np.multiply, ops.Div: np.divide, ops.Pow: np.power}
 PROBES = np.concatenate([np.linspace(-10.0, 10.0, 2001), [-1000.0, -100.0, -30.0, -12.0, 12.0, 30.0, 100.0, 1000.0]])
 TOLERANCE = 1e-6
+# the ops a subgraph may become, in the order they are tried (fixed parameters: the exporters' forms)
+FORMS = (ops.Gelu(approximate="none"), ops.Gelu(approximate="tanh"), ops.HardSwish(),
+         ops.HardSigmoid(alpha=1.0 / 6.0, beta=0.5), ops.Sigmoid(), ops.Tanh(), ops.Mish(), ops.Softplus())
 
 
-def gelu64(x: np.ndarray, approximate: str) -> np.ndarray:
-    """The float64 definition quantize gives ops.Gelu (one table for both)."""
-    return _UNARY_FN[ops.Gelu](ops.Gelu(approximate=approximate), x)
+def definition(op, x: np.ndarray) -> np.ndarray:
+    """The float64 definition quantize gives `op` (one table for both)."""
+    with np.errstate(all="ignore"):
+        return _UNARY_FN[type(op)](op, x)
 
 
 def _scalar(g: Graph, v: str) -> float | None:
@@ -69,13 +75,15 @@ def evaluate(g: Graph, x: str, nodes: list[Node], xs: np.ndarray) -> np.ndarray:
     return np.broadcast_to(vals[nodes[-1].outputs[0]], xs.shape)
 
 
-def matches(g: Graph, x: str, nodes: list[Node]) -> str | None:
-    """The Gelu form ("none" or "tanh") the region computes, or None."""
+def matches(g: Graph, x: str, nodes: list[Node]):
+    """The op of FORMS the region computes, or None."""
     got = evaluate(g, x, nodes, PROBES)
-    for form in ("none", "tanh"):
-        want = gelu64(PROBES, form)
-        if np.all(np.abs(got - want) <= TOLERANCE * (1.0 + np.abs(want))):
-            return form
+    for op in FORMS:
+        want = definition(op, PROBES)
+        with np.errstate(all="ignore"):
+            close = (got == want) | (np.abs(got - want) <= TOLERANCE * (1.0 + np.abs(want)))
+        if np.all(close):
+            return op
     return None
 
 
@@ -100,10 +108,10 @@ def _candidate(g: Graph, region: list[Node], end: Node, consumers: dict, keep) -
     return sub
 
 
-def fuse_gelu(g: Graph, keep=frozenset()) -> Graph:
+def fuse_elementwise(g: Graph, keep=frozenset()) -> Graph:
     consumers = g.consumers()
     used: set[int] = set()
-    plan: dict[int, tuple[str, str, list[Node]]] = {}      # id(end node) -> (x, form, region nodes)
+    plan: dict[int, tuple[str, object, list[Node]]] = {}   # id(end node) -> (x, op, region nodes)
     values = [*g.inputs, *(o for n in g.nodes for o in n.outputs)]
     start = {o: i + 1 for i, n in enumerate(g.nodes) for o in n.outputs}
     for x in values:
@@ -118,8 +126,8 @@ def fuse_gelu(g: Graph, keep=frozenset()) -> Graph:
         for end in reversed(region):
             sub = _candidate(g, region, end, consumers, keep)
             if isinstance(sub, list) and (best is None or len(sub) > len(best[1])):
-                form = matches(g, x, sub)
-                best = (form, sub) if form is not None else best
+                op = matches(g, x, sub)
+                best = (op, sub) if op is not None else best
         if best is not None:
             used.update(id(n) for n in best[1])
             plan[id(best[1][-1])] = (x, best[0], best[1])
@@ -129,8 +137,8 @@ def fuse_gelu(g: Graph, keep=frozenset()) -> Graph:
     nodes = []
     for old, n in zip(g.nodes, out.nodes):
         if id(old) in plan:
-            x, form, _ = plan[id(old)]
-            nodes.append(Node(old.name, ops.Gelu(approximate=form), (x,), old.outputs))
+            x, op, _ = plan[id(old)]
+            nodes.append(Node(old.name, op, (x,), old.outputs))
         elif id(old) not in used:
             nodes.append(n)
     out.nodes = nodes

@@ -1,6 +1,7 @@
-"""fuse_gelu: exported GELU subgraphs (several arrangements, both forms) become one Gelu node, found by
-evaluating the subgraph; a subgraph that computes something else, or whose inner values are read
-elsewhere, stays. Quantized, the Gelu is one Lut, the same on ref and x86-vnni."""
+"""fuse_elementwise: exported activation subgraphs (GELU in several arrangements and both forms,
+HardSwish and Sigmoid as their pre-opset-14 chains) become one node, found by evaluating the subgraph;
+a subgraph that computes something else, or whose inner values are read elsewhere, stays. Quantized,
+the op is one Lut, the same on ref and x86-vnni."""
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from qcomp.builder import BuildOptions, float_graph, quantize_model
 from qcomp.ir import DType, Graph, TensorType, format_graph, ops, verify
-from qcomp.passes.fuse_gelu import fuse_gelu
+from qcomp.passes.fuse_elementwise import fuse_elementwise
 from qcomp.passes.lower_integer import lower_integer
 from qcomp.ref import run_float, run_integer
 
@@ -47,6 +48,20 @@ def _tanh_pow(g, x):           # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
     return g.add_node(ops.Mul(), [v, _c(g, 0.5)], "half").outputs[0]
 
 
+def _hardswish(g, x):        # x * clip(x + 3, 0, 6) / 6
+    a = g.add_node(ops.Add(), [x, _c(g, 3.0)], "plus3").outputs[0]
+    c = g.add_node(ops.Clip(0.0, 6.0), [a], "relu6").outputs[0]
+    m = g.add_node(ops.Mul(), [x, c], "mul").outputs[0]
+    return g.add_node(ops.Div(), [m, _c(g, 6.0)], "hswish").outputs[0]
+
+
+def _sigmoid(g, x):          # 1 / (1 + exp(-x))
+    n = g.add_node(ops.Mul(), [x, _c(g, -1.0)], "neg").outputs[0]
+    e = g.add_node(ops.Exp(), [n], "exp").outputs[0]
+    a = g.add_node(ops.Add(), [_c(g, 1.0), e], "add").outputs[0]
+    return g.add_node(ops.Div(), [_c(g, 1.0), a], "sigmoid").outputs[0]
+
+
 def _not_gelu(g, x):           # x * (1 + erf(x / sqrt 2)): twice GELU, not GELU
     a = g.add_node(ops.Div(), [x, _c(g, math.sqrt(2))], "div").outputs[0]
     b = g.add_node(ops.Erf(), [a], "erf").outputs[0]
@@ -72,14 +87,17 @@ def _feeds(seed=1):
     return {"x": (np.random.default_rng(seed).standard_normal(SHAPE) * 2).astype(np.float32)}
 
 
-@pytest.mark.parametrize("body, form, last", [(_erf_torch, "none", "mul_1"), (_erf_half_first, "none", "gelu"),
-                                              (_tanh_pow, "tanh", "half")])
-def test_gelu_subgraph_becomes_one_gelu(body, form, last):
+@pytest.mark.parametrize("body, op, last", [(_erf_torch, "Gelu(%fc1) {approximate='none'}", "mul_1"),
+                                            (_erf_half_first, "Gelu(%fc1) {approximate='none'}", "gelu"),
+                                            (_tanh_pow, "Gelu(%fc1) {approximate='tanh'}", "half"),
+                                            (_hardswish, "HardSwish(%fc1)", "hswish"),
+                                            (_sigmoid, "Sigmoid(%fc1)", "sigmoid")])
+def test_subgraph_becomes_one_op(body, op, last):
     g = _graph(body)
-    fused = verify(fuse_gelu(g))
+    fused = verify(fuse_elementwise(g))
     text = format_graph(fused, constants=False)
-    assert f"%{last} = Gelu(%fc1) {{approximate='{form}'}}" in text, text
-    assert [n.kind for n in fused.nodes] == ["Dense", "Gelu", "Dense"]
+    assert f"%{last} = {op} :" in text, text
+    assert [n.kind for n in fused.nodes] == ["Dense", op.split("(")[0], "Dense"]
     got, want = run_float(fused, _feeds())["y"], run_float(g, _feeds())["y"]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)     # float32 rounding only
 
@@ -88,7 +106,7 @@ def test_gelu_subgraph_becomes_one_gelu(body, form, last):
                                               (_erf_torch, False, ("erf",)), (_erf_torch, False, ("mul_1",))])
 def test_not_fused(body, leak, keep):
     g = _graph(body, leak=leak)
-    assert fuse_gelu(g, keep=frozenset(keep)) is g
+    assert fuse_elementwise(g, keep=frozenset(keep)) is g
 
 
 @pytest.fixture(scope="module")
