@@ -29,6 +29,8 @@ Where it runs: `builder.float_graph` for `--quant full` (STATIC_FLOAT_PASSES), b
 """
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from ..ir import Graph, Node, ops
@@ -108,20 +110,36 @@ def _candidate(g: Graph, region: list[Node], end: Node, consumers: dict, keep) -
     return sub
 
 
+def _region(g: Graph, x: str, consumers: dict, order: dict, used: set) -> list[Node]:
+    """R(x) in graph order, grown along readers only: a reader is taken in order of position, after
+    every node before it (so each of its region operands has been decided), so the work is the
+    region's and its readers', not the graph's."""
+    region_vals, region, seen = {x}, [], set()
+    heap = [(order[id(r)], r) for r in consumers.get(x, [])]
+    heapq.heapify(heap)
+    while heap:
+        _, n = heapq.heappop(heap)
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if id(n) not in used and _joins(g, n, region_vals, g.types[x].shape):
+            region.append(n)
+            region_vals.add(n.outputs[0])
+            for r in consumers.get(n.outputs[0], []):
+                heapq.heappush(heap, (order[id(r)], r))
+    return region
+
+
 def fuse_elementwise(g: Graph, keep=frozenset()) -> Graph:
     consumers = g.consumers()
     used: set[int] = set()
     plan: dict[int, tuple[str, object, list[Node]]] = {}   # id(end node) -> (x, op, region nodes)
     values = [*g.inputs, *(o for n in g.nodes for o in n.outputs)]
-    start = {o: i + 1 for i, n in enumerate(g.nodes) for o in n.outputs}
+    order = {id(n): i for i, n in enumerate(g.nodes)}
     for x in values:
         if g.types[x].dtype.np != np.float32 or x in keep:
             continue
-        region_vals, region = {x}, []
-        for n in g.nodes[start.get(x, 0):]:
-            if id(n) not in used and _joins(g, n, region_vals, g.types[x].shape):
-                region.append(n)
-                region_vals.add(n.outputs[0])
+        region = _region(g, x, consumers, order, used)
         best = None
         for end in reversed(region):
             sub = _candidate(g, region, end, consumers, keep)
