@@ -27,8 +27,10 @@ itself (its clamp sits between the two additions).
 
 Where it runs: `builder.float_graph` for `--quant full` (STATIC_FLOAT_PASSES), after FLOAT_PASSES
 and before calibration; `--quant dynamic` keeps the pair for its own fusions (fuse_dynamic,
-fold_dynamic_bias). Nodes and values named by `--skip` or `--precision` (`keep`) are left as they
-are, so those names still resolve. `why_not_foldable` gives the reason for every Dense that stays.
+fold_dynamic_bias). The fused node keeps the Dense's name and writes the Add's output; where
+`--skip` or `--precision` (`keep`) names what the fold removes (the Add node, the Dense's output
+value), the pair is left as it is, so every name given still resolves (the names of the fused graph,
+which `--accuracy` and `qcomp report` print, survive a rebuild). `why_not_foldable` gives the reason for every Dense that stays.
 """
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def why_not_foldable(g: Graph, dense: Node, consumers: dict, keep=frozenset()) -
         return f"the Add after {dense.name!r} adds {bias!r}, not a constant f32 bias of {n} values along the last axis"
     if np.signbit(value[value == 0]).any():
         return f"the bias {bias!r} holds -0.0 (the fold would turn a +0.0 result into -0.0)"
-    named = {dense.name, add.name, d} & set(keep)
+    named = {add.name, d} & set(keep)   # what the fold removes
     if named:
         return f"{sorted(named)[0]!r} is named by --skip or --precision"
     return add, bias

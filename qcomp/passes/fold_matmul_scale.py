@@ -21,8 +21,9 @@ the whole [heads, S, S] scores). Every backend runs the same Dense and QMatMul k
 
 The operand searched first is the MatMul's A (Q), then B (K^T). Where it runs: `builder.float_graph`
 for `--quant full` (STATIC_FLOAT_PASSES), after fold_dense_bias (so the Dense carries its bias) and
-before calibration; `--quant dynamic` keeps the Mul for fuse_dynamic_attention. Nodes and values
-named by `--skip` or `--precision` (`keep`) are left alone. `why_not_foldable` gives the reason
+before calibration; `--quant dynamic` keeps the Mul for fuse_dynamic_attention. The MatMul keeps its
+name and writes the Mul's output; where `--skip` or `--precision` (`keep`) names what the fold removes
+(the Mul node, the MatMul's output value), the chain is left alone. `why_not_foldable` gives the reason
 for every scalar Mul after a MatMul that stays.
 """
 from __future__ import annotations
@@ -90,7 +91,7 @@ def why_not_foldable(g: Graph, mul: Node, producers: dict, consumers: dict, keep
         if isinstance(chain, str):
             reasons.append(chain)
             continue
-        named = {x for n in (mul, mm, *chain) for x in (n.name, n.outputs[0])} & set(keep)
+        named = {mul.name, mm.outputs[0]} & set(keep)   # what the fold removes
         if named:
             return f"{sorted(named)[0]!r} is named by --skip or --precision"
         return mm, chain, c

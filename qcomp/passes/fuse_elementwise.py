@@ -17,8 +17,8 @@ R(x) is every node, in order, that is elementwise of x alone: a unary op with a 
 (quantize_modes' table: Erf, Tanh, Clip, Exp, ...) or Add, Sub, Mul, Div, Pow whose operands are x,
 values R(x) made, or scalar constants, its output x's shape. A candidate is a node e of R(x) with the
 nodes of R(x) it depends on; it qualifies when it has two nodes or more, every value it makes but
-e's output is read only inside it (no graph output), none of its nodes or values is named by
-`--skip` / `--precision` (`keep`), and its float64 evaluation equals one op of FORMS (the same
+e's output is read only inside it (no graph output), none of the nodes and values it removes (all
+but e's name and output, which the fused op takes) is named by `--skip` / `--precision` (`keep`), and its float64 evaluation equals one op of FORMS (the same
 float64 definitions) within 1e-6 relative on 2009 probe points in [-1000, 1000] (an infinity only
 against the same infinity). The largest qualifying candidate is replaced by that op on x, named after
 e, writing e's output. Exact arithmetic would agree everywhere; in float32 the two differ by rounding
@@ -103,7 +103,7 @@ def _candidate(g: Graph, region: list[Node], end: Node, consumers: dict, keep) -
         return "one node (already one table)"
     inside = {id(n) for n in sub}
     for n in sub:
-        if n.name in keep or n.outputs[0] in keep:
+        if n is not end and (n.name in keep or n.outputs[0] in keep):
             return f"{n.name!r} is named by --skip or --precision"
         if n is not end and (n.outputs[0] in g.outputs or any(id(r) not in inside for r in consumers[n.outputs[0]])):
             return f"{n.outputs[0]!r} is read outside the subgraph"
@@ -137,7 +137,7 @@ def fuse_elementwise(g: Graph, keep=frozenset()) -> Graph:
     values = [*g.inputs, *(o for n in g.nodes for o in n.outputs)]
     order = {id(n): i for i, n in enumerate(g.nodes)}
     for x in values:
-        if g.types[x].dtype.np != np.float32 or x in keep:
+        if g.types[x].dtype.np != np.float32:
             continue
         region = _region(g, x, consumers, order, used)
         best = None

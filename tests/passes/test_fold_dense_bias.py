@@ -18,7 +18,7 @@ SHAPE, N = (1, 37, 96), 70       # a row tail of the GEMM tiles, a channel tail 
 
 
 def _graph(*, b=None, bias=None, dense_clamp=False, add_clamp=False, d_output=False, two_readers=False,
-           bias_first=True) -> Graph:
+           bias_first=True, add_name="h") -> Graph:
     """x -> Dense(w, b) -> Add(bias, d) (a constant [1, 1, N] bias, as torch exports it), seeded."""
     rng = np.random.default_rng(0)
     g = Graph(name="proj")
@@ -28,7 +28,7 @@ def _graph(*, b=None, bias=None, dense_clamp=False, add_clamp=False, d_output=Fa
     g.add_constant("bias", (rng.standard_normal((1, 1, N)) * 0.3).astype(np.float32) if bias is None else bias)
     g.add_node(ops.Dense(act_min=0.0) if dense_clamp else ops.Dense(), ["x", "w", "b"], "d")
     add = ops.Add(act_min=0.0) if add_clamp else ops.Add()
-    g.add_node(add, ["bias", "d"] if bias_first else ["d", "bias"], "h")
+    g.add_node(add, ["bias", "d"] if bias_first else ["d", "bias"], add_name, outputs=["h"])
     g.outputs = ["h"]
     if two_readers:
         g.add_node(ops.Mul(), ["d", "d"], "sq")
@@ -78,10 +78,13 @@ def test_not_folded(case):
 
 
 def test_names_given_to_skip_or_precision_are_kept():
+    """The fold removes the Add node ("h") and the Dense's output ("d"); the Add's output survives."""
     g = _graph()
     for name in ("d", "h"):
         assert fold_dense_bias(g, keep=frozenset({name})) is g
     assert "--skip or --precision" in why_not_foldable(g, g.nodes[0], g.consumers(), frozenset({"h"}))
+    folded = fold_dense_bias(_graph(add_name="bias_add"), keep=frozenset({"h", "x"}))   # "h": the Add's output only
+    assert [(n.name, n.kind, n.outputs) for n in folded.nodes] == [("d", "Dense", ("h",))]
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +102,10 @@ def test_static_build_has_one_requantize_and_dynamic_keeps_the_pair(calib):
     assert [n.kind for n in t.nodes if n.kind not in ("Quantize", "Dequantize")] == ["QDense"]
     assert "Add" in [n.kind for n in float_graph(_graph(), BuildOptions(quant="dynamic")).nodes]
     assert "Add" in [n.kind for n in float_graph(_graph(), BuildOptions(calib=calib, skip=("h",))).nodes]
+    # a precision naming the folded graph's tensor (as --accuracy and qcomp report print it) applies to it
+    q16, _ = quantize_model(_graph(add_name="bias_add"), BuildOptions(calib=calib, precision=("h=int16",)))
+    kinds = [n.kind for n in q16.nodes]
+    assert "Add" not in kinds and any(t.dtype.value == "i16" for t in q16.types.values()), kinds
 
 
 def test_folded_graph_is_bit_exact_on_x86_vnni(calib):

@@ -61,9 +61,11 @@ def test_not_folded():
     mul = next(n for n in g.nodes if n.name == "scale")
     reason = why_not_foldable(g, mul, g.producers(), g.consumers())
     assert reason.startswith("neither MatMul operand comes from a Dense") and "graph output" in reason
-    for name in ("scale", "mm", "q", "qt"):       # names given to --skip / --precision
+    for name in ("scale", "mm"):       # --skip / --precision naming the Mul node or the MatMul's output
         g = _graph()
         assert fold_matmul_scale(g, keep=frozenset({name})) is g
+    folded = fold_matmul_scale(_graph(), keep=frozenset({"q", "qt"}))   # names that survive the fold
+    assert [n.kind for n in folded.nodes if n.kind in ("Mul", "MatMul")] == ["MatMul"]
 
 
 @pytest.fixture(scope="module")

@@ -103,10 +103,16 @@ def test_subgraph_becomes_one_op(body, op, last):
 
 
 @pytest.mark.parametrize("body, leak, keep", [(_not_gelu, False, ()), (_erf_torch, True, ()),
-                                              (_erf_torch, False, ("erf",)), (_erf_torch, False, ("mul_1",))])
+                                              (_erf_torch, False, ("erf",)), (_erf_torch, False, ("mul",))])
 def test_not_fused(body, leak, keep):
     g = _graph(body, leak=leak)
     assert fuse_elementwise(g, keep=frozenset(keep)) is g
+
+
+def test_names_that_survive_may_be_kept():
+    """The fused op takes the last node's name and output: --skip / --precision may name them."""
+    fused = fuse_elementwise(_graph(_erf_torch), keep=frozenset({"mul_1", "fc1"}))
+    assert [(n.name, n.kind) for n in fused.nodes] == [("fc1", "Dense"), ("mul_1", "Gelu"), ("fc2", "Dense")]
 
 
 @pytest.fixture(scope="module")
