@@ -66,7 +66,7 @@ FLOAT_PASSES = (fold_constants, fuse_layer_norm, *FLOAT_PASSES[1:])   # the expo
 FLOAT_PASSES = (*FLOAT_PASSES[:2], fold_transposes, fold_reshapes, *FLOAT_PASSES[2:])
 FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
 # --quant full only (float_graph), after FLOAT_PASSES: fusions whose int8 form has fewer requantize
-# points; they take the names --skip / --precision use (keep=) and leave those nodes alone
+# points; told the names --skip / --precision use (keep=), each refuses where they name what it removes
 STATIC_FLOAT_PASSES = (fold_dense_bias,)   # MatMul + bias Add -> Dense with bias (passes/fold_dense_bias.py)
 STATIC_FLOAT_PASSES += (fuse_elementwise,)   # GELU etc. as a node chain -> one op, one Lut (passes/fuse_elementwise.py)
 STATIC_FLOAT_PASSES += (fold_matmul_scale,)   # MatMul(Dense .., k) * c -> c in the Dense (passes/fold_matmul_scale.py)
