@@ -37,12 +37,15 @@ from .passes.calibrate import CalibrationResult, calibrate
 from .passes.eliminate_dead_code import eliminate_dead_code
 from .passes.fold_batchnorm import fold_batchnorm
 from .passes.fold_constants import fold_constants
+from .passes.fold_dense_bias import fold_dense_bias
+from .passes.fold_matmul_scale import fold_matmul_scale
 from .passes.fold_pad import fold_pad
 from .passes.fold_reshapes import fold_reshapes
 from .passes.fold_transposes import fold_transposes
 from .passes.fuse_activations import fuse_activations
 from .passes.fuse_residual import fuse_residual
 from .passes.fuse_layer_norm import fuse_layer_norm
+from .passes.fuse_elementwise import fuse_elementwise
 from .passes.fuse_dynamic import fuse_dynamic
 from .passes.fold_dynamic_bias import fold_dynamic_bias
 from .passes.fuse_dynamic_attention import fuse_dynamic_attention
@@ -64,6 +67,11 @@ FLOAT_PASSES = (fold_constants, fuse_layer_norm, *FLOAT_PASSES[1:])   # the expo
 # Transpose chains composed, order-keeping Reshape/Transpose chains made one Reshape (a view)
 FLOAT_PASSES = (*FLOAT_PASSES[:2], fold_transposes, fold_reshapes, *FLOAT_PASSES[2:])
 FLOAT_PASS_NAMES = tuple(pass_name(p) for p in FLOAT_PASSES)
+# --quant full only (float_graph), after FLOAT_PASSES: fusions whose int8 form has fewer requantize
+# points; told the names --skip / --precision use (keep=), each refuses where they name what it removes
+STATIC_FLOAT_PASSES = (fold_dense_bias,)   # MatMul + bias Add -> Dense with bias (passes/fold_dense_bias.py)
+STATIC_FLOAT_PASSES += (fuse_elementwise,)   # GELU etc. as a node chain -> one op, one Lut (passes/fuse_elementwise.py)
+STATIC_FLOAT_PASSES += (fold_matmul_scale,)   # MatMul(Dense .., k) * c -> c in the Dense (passes/fold_matmul_scale.py)
 TARGET_PASSES = (lower_integer, plan_memory)   # QUANTIZED -> TARGET graph with its memory plan, for a backend
 # the TARGET-stage fusions a backend emits the fused ops of, run between lower_integer and plan_memory
 # (backends missing here run TARGET_PASSES as they are: the unfused ops every backend has)
@@ -143,10 +151,19 @@ def _layout(shape) -> str:
 def float_graph(g: Graph, options: BuildOptions, notes: list | None = None) -> Graph:
     """FLOAT_PASSES, then with --equalize cross-layer equalization (passes/equalize.py) on the
     BatchNorm statistics read before fold_batchnorm folds them. `notes` receives what it did."""
+    passes = FLOAT_PASSES + static_float_passes(options)
     if not options.equalize:
-        return run_passes(g, FLOAT_PASSES)
+        return run_passes(g, passes)
     stats = batchnorm_stats(g)
-    return run_passes(g, (*FLOAT_PASSES, partial(equalize, bn_stats=stats, log=notes)))
+    return run_passes(g, (*passes, partial(equalize, bn_stats=stats, log=notes)))
+
+
+def static_float_passes(options: BuildOptions) -> tuple:
+    """STATIC_FLOAT_PASSES for --quant full (none otherwise), told the names --skip and --precision use."""
+    if options.quant != "full":
+        return ()
+    keep = frozenset(options.skip) | frozenset(parse_precision(options.precision))
+    return tuple(partial(p, keep=keep) for p in STATIC_FLOAT_PASSES)
 
 
 @dataclass(frozen=True)
@@ -215,7 +232,8 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
     else:
         imported, g = g, calibrated.graph
         notes += calibrated.graph_notes
-    passed = (*FLOAT_PASS_NAMES, *(("equalize",) if options.equalize else ()))
+    passed = (*FLOAT_PASS_NAMES, *map(pass_name, static_float_passes(options)),
+              *(("equalize",) if options.equalize else ()))
     precision = parse_precision(options.precision)
     skip = frozenset(options.skip) | float_nodes(g, precision, options.skip, before=imported)
     int16 = int16_values(g, precision, skip, before=imported)   # A16W8 values (passes/quantize16.py)

@@ -190,6 +190,10 @@ from . import kernels_dynamic_split  # noqa: E402
 
 EMITTERS[qops_fused.DynamicDenseSplit] = Emitter(kernels_dynamic_split.emit_dynamic_dense_split,
                                                  kernels_dynamic_split.why_not_dynamic_dense_split)
+# Lut as vector table lookups where the ISA has a variable permute (kernels_lut_vec.py: VPERMT2W, TBL)
+from . import kernels_lut_vec  # noqa: E402
+
+EMITTERS[qops.Lut] = kernels_lut_vec.emit_lut
 
 
 @dataclass
