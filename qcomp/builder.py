@@ -52,6 +52,7 @@ from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
 from .passes.precision import check_float_target, float_nodes, int16_values, int8_nodes, parse_precision
 from .passes.state16 import STATE_KINDS, state16_values
+from .passes.outlier16 import OUTLIER_KINDS, observed_values, outlier16_values
 from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
@@ -98,6 +99,7 @@ class BuildOptions:
     dynamic_granularity: str = "tensor"    # --quant dynamic: an activation scale per "tensor" or per "row"
     mcpu: str | None = None                # --mcpu: the x86 CPU LLVM compiles for (qcomp/codegen/llvm/cpus.py)
     recurrent_state: str = "int16"         # LSTM cell / GRU hidden state: int16 or int8 (passes/state16.py)
+    residual_outliers: str = "int16"       # residual sums with outlier channels: int16 or int8 (passes/outlier16.py)
 
     def check(self) -> None:
         if self.dynamic_granularity not in ("tensor", "row"):
@@ -110,6 +112,8 @@ class BuildOptions:
         parse_precision(self.precision)
         if self.recurrent_state not in STATE_KINDS:
             raise QcompError(f"--recurrent-state {self.recurrent_state!r}: choose int16 (the default) or int8")
+        if self.residual_outliers not in OUTLIER_KINDS:
+            raise QcompError(f"--residual-outliers {self.residual_outliers!r}: choose int16 (the default) or int8")
         if self.quant not in QUANT_MODES:
             raise QcompError(f"--quant {self.quant!r}: this qcomp version supports {', '.join(QUANT_MODES)}")
         if self.calib_size is not None and self.calib_size < 1:
@@ -191,7 +195,8 @@ def _calibrate(g: Graph, gf: Graph, graph_notes: tuple[str, ...], options: Build
         weighted_inputs = frozenset(n.inputs[0] for n in gf.nodes if isinstance(n.op, (ops.Conv2D, ops.Dense)))
         result = calibrate(gf, feeds, options.calib_method, percentile=options.percentile, total=len(feeds),
                            progress=progress,
-                           channel_means_of=weighted_inputs if options.bias_correction else frozenset())
+                           channel_means_of=weighted_inputs if options.bias_correction else frozenset(),
+                           channel_absmax_of=observed_values(gf) if options.residual_outliers == "int16" else frozenset())
     finally:
         if bar is not None:
             bar.stop()
@@ -242,6 +247,11 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
         int16 = int16 | state16
         if state16:
             extra["recurrent_state"] = {"dtype": "int16", "values": len(state16)}
+    if options.residual_outliers == "int16":   # residual sums with outlier channels in int16 (passes/outlier16.py)
+        outlier16 = outlier16_values(g, result.channel_absmax, skip | int8_nodes(g, precision, before=imported))
+        int16 = int16 | outlier16
+        if outlier16:
+            extra["residual_outliers"] = {"dtype": "int16", "values": len(outlier16)}
     quant_options = QuantOptions(options.per_channel, skip, options.bias_correction, int16=int16)
     q = run_passes(g, (partial(quantize, ranges=result.ranges, options=quant_options,
                                channel_means=result.channel_means),), before=(*passed, "calibrate"))

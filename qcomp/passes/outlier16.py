@@ -1,0 +1,127 @@
+"""The residual outlier rule: a transformer's residual sums with outlier channels in int16 by default.
+
+Helper of qcomp/builder.py (no pass here), like state16.py: `observed_values(g)` names the values
+whose per-channel max |x| calibration collects (calibrate's `channel_absmax_of`), and
+`outlier16_values(g, absmax, skip)` is the set of FLOAT-graph values the quantizer makes int16 in
+addition to the `--precision NAME=int16` marks (passes/quantize16.py applies its A16W8 rules to
+them). `--residual-outliers int8` (BuildOptions.residual_outliers) turns the rule off;
+`--precision NODE=int8` keeps one node's outputs int8.
+
+The problem. BERT-style encoders (post-LayerNorm) carry a few outlier channels in their residual
+stream: all-MiniLM-L6-v2's feed-forward output has, in hidden channel 99 of the [CLS] row, values
+up to 195 (layers 0-3), while the median channel's max |x| is 0.7; in layers 4-5 channels 223, 127
+and 319 reach 25-60 in many rows. Such a value, y = Dense(h) + b, is read by the residual sum
+s = y + r (r the previous LayerNorm's output), and s only by LayerNorm(s). One per-tensor int8 grid
+for s, step (max - min) / 255, is ~0.9 there: the typical |s| ~ 1-2 of every other token lands on
+two or three codes, and LayerNorm, which rescales every row by its own standard deviation, turns
+that into a large error of every token (clipping the outlier instead breaks the [CLS] row, whose
+standard deviation it dominates: percentile calibration loses more, see benchmarks/RESULTS.md).
+The cure used by the literature is a finer grid for these tensors only (Bondarenko et al. 2021,
+"Understanding and Overcoming the Challenges of Efficient Transformer Quantization": 16-bit
+residual sums, or per-embedding-group scales); qcomp takes the 16-bit one, which every backend
+already runs (A16W8, ARCHITECTURE.md section 3.1).
+
+The rule. A residual sum is the input s of a LayerNorm made by an Add of two activations. With
+a[c] = max |x| over the calibration samples and rows of channel c (the last axis),
+
+    outlier_ratio(x) = max_c a[c] / median_c a[c]
+
+(~1.5-2 for a tensor of like channels; MiniLM: 7-136 for its residual sums, 36-282 for its
+feed-forward outputs). For each residual sum s with outlier_ratio(s) >= OUTLIER_RATIO (4: the
+int8 grid spends at least three quarters of its codes on a few channels):
+- s is int16 (the Add is QAdd16, the LayerNorm QLayerNorm16 reading it);
+- an operand of the Add made by a Dense (through constant bias Adds) whose own ratio is at least
+  OUTLIER_RATIO is int16 with the values of that chain (the Dense is QDense16: it writes the
+  outlier on the int16 grid);
+- that Dense's input, when an elementwise function of one tensor (a Lut: GELU) makes it and the
+  Dense is its only reader, is int16 too (Lut16): QDense16 converts an int8 input to int16 anyway,
+  so the table writes it directly, on a finer grid, one conversion fewer.
+Left out: a value that is a graph output, a node kept in float (`--skip`) or named int8, and
+everything under `--quant weight|dynamic` or a pre-quantized model (builder.quantize_model applies
+the rule only when it calibrates). A model without LayerNorm (a CNN) is unchanged.
+Cost on MiniLM (x86-vnni, benchmarks/RESULTS.md "static-int8-encoder-accuracy"): the feed-forward
+output GEMMs run as QDense16; the attention residual sums and LayerNorms in int16 are elementwise.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Node, ops
+from .quantize_modes import QuantOptions, int8_mode
+
+OUTLIER_KINDS = ("int16", "int8")
+OUTLIER_RATIO = 4.0     # max channel / median channel of max |x| at which a residual value goes int16
+_LUT_MODES = ("lut", "scalar_lut")
+
+
+def outlier_ratio(absmax: np.ndarray | None) -> float:
+    """max_c a[c] / median_c a[c] of the per-channel max |x| (0 for no data or an all-zero value)."""
+    if absmax is None or absmax.size == 0:
+        return 0.0
+    top, mid = float(np.max(absmax)), float(np.median(absmax))
+    if top == 0.0:
+        return 0.0
+    return float("inf") if mid == 0.0 else top / mid
+
+
+def residual_sums(g: Graph) -> list[tuple[str, Node]]:
+    """(s, the Add making s) for every LayerNorm input s made by an Add of two activations."""
+    producers = {v: n for n in g.nodes for v in n.outputs}
+    out = []
+    for n in g.nodes:
+        if not isinstance(n.op, ops.LayerNorm):
+            continue
+        s = n.inputs[0]
+        add = producers.get(s)
+        if (add is not None and isinstance(add.op, ops.Add) and len(add.inputs) == 2
+                and not any(g.is_constant(i) for i in add.inputs)):
+            out.append((s, add))
+    return out
+
+
+def dense_chain(g: Graph, value: str, producers: dict[str, Node]) -> tuple[list[str], Node | None]:
+    """(the values from `value` down to a Dense's output through Adds of a constant (biases), the
+    Dense), or ([], None) when `value` is not made that way."""
+    chain = []
+    while (n := producers.get(value)) is not None:
+        chain.append(value)
+        if isinstance(n.op, ops.Dense):
+            return chain, n
+        if not (isinstance(n.op, ops.Add) and len(n.inputs) == 2 and sum(g.is_constant(i) for i in n.inputs) == 1):
+            break
+        value = n.inputs[1] if g.is_constant(n.inputs[0]) else n.inputs[0]
+    return [], None
+
+
+def observed_values(g: Graph) -> frozenset[str]:
+    """The values whose per-channel max |x| the rule reads: residual sums and their operands."""
+    return frozenset(v for s, add in residual_sums(g) for v in (s, *add.inputs))
+
+
+def outlier16_values(g: Graph, absmax: dict[str, np.ndarray], skip=frozenset()) -> frozenset[str]:
+    """The values of the FLOAT graph g that the rule makes int16 (module docstring); `absmax`: the
+    per-channel max |x| calibration collected for observed_values(g); `skip`: the nodes whose
+    outputs it leaves alone (kept in float, or named int8)."""
+    producers = {v: n for n in g.nodes for v in n.outputs}
+    readers: dict[str, int] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            readers[v] = readers.get(v, 0) + 1
+    skipped, outputs = set(skip), set(g.outputs)
+    marks: set[str] = set()
+    for s, add in residual_sums(g):
+        if add.name in skipped or s in outputs or outlier_ratio(absmax.get(s)) < OUTLIER_RATIO:
+            continue
+        marks.add(s)
+        for operand in add.inputs:
+            chain, dense = dense_chain(g, operand, producers)
+            if (dense is None or outlier_ratio(absmax.get(operand)) < OUTLIER_RATIO
+                    or any(producers[v].name in skipped or v in outputs or readers.get(v, 0) != 1 for v in chain)):
+                continue
+            marks.update(chain)
+            x = dense.inputs[0]
+            maker = producers.get(x)
+            if (maker is not None and maker.name not in skipped and x not in outputs and readers.get(x, 0) == 1
+                    and int8_mode(g, maker, QuantOptions()) in _LUT_MODES):
+                marks.add(x)
+    return frozenset(marks)
