@@ -26,13 +26,17 @@ a[c] = max |x| over the calibration samples and rows of channel c (the last axis
 
     outlier_ratio(x) = max_c a[c] / median_c a[c]
 
-(~1.5-2 for a tensor of like channels; MiniLM: 7-136 for its residual sums, 36-282 for its
-feed-forward outputs). For each residual sum s with outlier_ratio(s) >= OUTLIER_RATIO (4: the
-int8 grid spends at least three quarters of its codes on a few channels):
+(1.5-1.9 for the residual sums of a BERT-base with random weights, whose channels are alike;
+all-MiniLM-L6-v2: 4.7-6.8 for the attention residual sums, 16-124 for the feed-forward ones).
+For each residual sum s with outlier_ratio(s) >= OUTLIER_RATIO (4: the int8 grid spends at least
+three quarters of its codes on a few channels):
 - s is int16 (the Add is QAdd16, the LayerNorm QLayerNorm16 reading it);
 - an operand of the Add made by a Dense (through constant bias Adds) whose own ratio is at least
-  OUTLIER_RATIO is int16 with the values of that chain (the Dense is QDense16: it writes the
-  outlier on the int16 grid);
+  DENSE_RATIO (16) is int16 with the values of that chain (the Dense is QDense16: it writes the
+  outlier on the int16 grid). The higher bar keeps the GEMMs whose outputs are merely long-tailed
+  in int8 (QDense16 costs about twice QDense): MiniLM's attention output projections (ratio 2.4-8.4;
+  raising layer 0's too changes the embedding cosine by < 0.001) and a random-weight BERT-base's
+  (4.3-4.7) stay int8; MiniLM's feed-forward outputs (31-262) go int16;
 - that Dense's input, when an elementwise function of one tensor (a Lut: GELU) makes it and the
   Dense is its only reader, is int16 too (Lut16): QDense16 converts an int8 input to int16 anyway,
   so the table writes it directly, on a finer grid, one conversion fewer.
@@ -50,7 +54,8 @@ from ..ir import Graph, Node, ops
 from .quantize_modes import QuantOptions, int8_mode
 
 OUTLIER_KINDS = ("int16", "int8")
-OUTLIER_RATIO = 4.0     # max channel / median channel of max |x| at which a residual value goes int16
+OUTLIER_RATIO = 4.0     # max channel / median channel of max |x| at which a residual sum goes int16
+DENSE_RATIO = 16.0      # ... and at which a Dense operand of such a sum goes int16 (QDense16)
 _LUT_MODES = ("lut", "scalar_lut")
 
 
@@ -115,7 +120,7 @@ def outlier16_values(g: Graph, absmax: dict[str, np.ndarray], skip=frozenset()) 
         marks.add(s)
         for operand in add.inputs:
             chain, dense = dense_chain(g, operand, producers)
-            if (dense is None or outlier_ratio(absmax.get(operand)) < OUTLIER_RATIO
+            if (dense is None or outlier_ratio(absmax.get(operand)) < DENSE_RATIO
                     or any(producers[v].name in skipped or v in outputs or readers.get(v, 0) != 1 for v in chain)):
                 continue
             marks.update(chain)
