@@ -53,6 +53,7 @@ from .passes.observers_auto import CALIB_METHODS
 from .passes.precision import check_float_target, float_nodes, int16_values, int8_nodes, parse_precision
 from .passes.state16 import STATE_KINDS, state16_values
 from .passes.outlier16 import OUTLIER_KINDS, observed_values, outlier16_values
+from .passes.smooth_layernorm import smooth_layernorm, smoothable, smoothing_refused
 from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
@@ -188,18 +189,33 @@ def _calibrate(g: Graph, gf: Graph, graph_notes: tuple[str, ...], options: Build
         data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
                                 resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)
     feeds = RealFeeds(data, int_inputs) if int_inputs else data
+    outliers = options.residual_outliers == "int16"   # passes/outlier16.py, passes/smooth_layernorm.py
+
+    def run(graph: Graph, progress=None) -> CalibrationResult:
+        weighted_inputs = frozenset(n.inputs[0] for n in graph.nodes if isinstance(n.op, (ops.Conv2D, ops.Dense)))
+        return calibrate(graph, feeds, options.calib_method, percentile=options.percentile, total=len(feeds),
+                         progress=progress,
+                         channel_means_of=weighted_inputs if options.bias_correction else frozenset(),
+                         channel_absmax_of=observed_values(graph) | frozenset(smoothable(graph)) if outliers else frozenset())
     bar, progress = _progress(len(feeds))
     try:
         if bar is not None:
             bar.start()
-        weighted_inputs = frozenset(n.inputs[0] for n in gf.nodes if isinstance(n.op, (ops.Conv2D, ops.Dense)))
-        result = calibrate(gf, feeds, options.calib_method, percentile=options.percentile, total=len(feeds),
-                           progress=progress,
-                           channel_means_of=weighted_inputs if options.bias_correction else frozenset(),
-                           channel_absmax_of=observed_values(gf) if options.residual_outliers == "int16" else frozenset())
+        result = run(gf, progress)
     finally:
         if bar is not None:
             bar.stop()
+    if outliers:   # LayerNorm outputs' outlier channels smoothed into their Dense readers, then calibrated again
+        notes: list[str] = []
+        smoothed = run_passes(gf, (partial(smooth_layernorm, absmax=result.channel_absmax, log=notes),),
+                              before=FLOAT_PASS_NAMES)
+        if smoothed is not gf:
+            again = run(smoothed)
+            refused = smoothing_refused(smoothed, again.ranges)
+            if refused is None:
+                gf, result, graph_notes = smoothed, again, graph_notes + tuple(notes)
+            else:
+                graph_notes += (f"smooth_layernorm: not applied, {refused}",)
     return Calibrated(gf, graph_notes, result, data.format, tuple(data.notes))
 
 
