@@ -257,6 +257,8 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
                    "format": f"pre-quantized {prequant_of(g).source} model", "notes": notes, **extra}
     if calibrated is None:
         calibrated = _calibrate(imported, g, tuple(notes), options, None)
+        notes[:] = calibrated.graph_notes
+    g = calibrated.graph   # smooth_layernorm may have rewritten it (passes/smooth_layernorm.py)
     result = calibrated.result
     if options.recurrent_state == "int16":   # the LSTM cell / GRU hidden state in int16 (passes/state16.py)
         state16 = state16_values(g, skip | int8_nodes(g, precision, before=imported))   # NAME=int8 wins

@@ -93,3 +93,35 @@ def test_smoothing_makes_int8_closer_to_float():
     held = _samples(4, 3)
     plain, smoothed = _int8_cosine(g, held), _int8_cosine(s, held)
     assert 1 - smoothed < (1 - plain) / 2, (plain, smoothed)
+
+
+def _onnx_model(gain: float):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    g = _graph(gain)
+    inits = [numpy_helper.from_array(np.asarray(g.constants[k], np.float32), k) for k in ("gamma", "beta", "b")]
+    inits.append(numpy_helper.from_array(np.ascontiguousarray(g.constants["w"].T), "wt"))   # MatMul's [K, N]
+    nodes = [helper.make_node("LayerNormalization", ["x", "gamma", "beta"], ["ln"], name="ln", axis=-1),
+             helper.make_node("MatMul", ["ln", "wt"], ["mm"], name="mm"),
+             helper.make_node("Add", ["mm", "b"], ["dense"], name="bias"),
+             helper.make_node("Add", ["dense", "ln"], ["residual"], name="residual"),
+             helper.make_node("LayerNormalization", ["residual", "gamma", "beta"], ["out"], name="out", axis=-1)]
+    shape = (1, ROWS, C)
+    graph = helper.make_graph(nodes, "ln_dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, shape)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_build_smooths_by_default_and_not_with_residual_outliers_int8(tmp_path):
+    import onnx
+
+    import qcomp
+    from qcomp.ir.serialize import load_graph
+    onnx.save(_onnx_model(30.0), tmp_path / "m.onnx")
+    np.savez(tmp_path / "calib.npz", x=np.concatenate([s["x"] for s in _samples(8, 1)]))
+    on = qcomp.build(tmp_path / "m.onnx", target="ref", calib=tmp_path / "calib.npz", out=tmp_path / "on")
+    assert any(n.name.endswith("_smooth") for n in load_graph(on / "model.qir").nodes)
+    assert any("smooth_layernorm: 1 LayerNorm" in s for s in qcomp.load(on).manifest["calibration"]["notes"])
+    off = qcomp.build(tmp_path / "m.onnx", target="ref", calib=tmp_path / "calib.npz", out=tmp_path / "off",
+                      residual_outliers="int8")
+    assert not any(n.name.endswith("_smooth") for n in load_graph(off / "model.qir").nodes)
