@@ -54,6 +54,7 @@ from .passes.precision import check_float_target, float_nodes, int16_values, int
 from .passes.state16 import STATE_KINDS, state16_values
 from .passes.outlier16 import OUTLIER_KINDS, observed_values, outlier16_values
 from .passes.smooth_layernorm import smooth_layernorm, smoothable, smoothing_refused
+from .passes.split_outliers import split_outliers
 from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
@@ -205,9 +206,11 @@ def _calibrate(g: Graph, gf: Graph, graph_notes: tuple[str, ...], options: Build
     finally:
         if bar is not None:
             bar.stop()
-    if outliers:   # LayerNorm outputs' outlier channels smoothed into their Dense readers, then calibrated again
+    if outliers:   # outlier channels split off residual Dense layers, LayerNorm outputs' smoothed into their Dense
+        # readers (passes/split_outliers.py, smooth_layernorm.py), then calibrated again
         notes: list[str] = []
-        smoothed = run_passes(gf, (partial(smooth_layernorm, absmax=result.channel_absmax, log=notes),),
+        smoothed = run_passes(gf, (partial(split_outliers, absmax=result.channel_absmax, log=notes),
+                                   partial(smooth_layernorm, absmax=result.channel_absmax, log=notes)),
                               before=FLOAT_PASS_NAMES)
         if smoothed is not gf:
             again = run(smoothed)

@@ -40,13 +40,18 @@ three quarters of its codes on a few channels):
 - that Dense's input, when an elementwise function of one tensor (a Lut: GELU) makes it and the
   Dense is its only reader, is int16 too (Lut16): QDense16 converts an int8 input to int16 anyway,
   so the table writes it directly, on a finer grid, one conversion fewer.
+Where passes/split_outliers.py could split the Dense (builder._calibrate runs it first), the rule
+finds the split form: the outlier channels' K x k Dense and the one placing them back are int16
+(recorded in graph.meta["outlier16"]), the K x C GEMM and its Lut input stay int8.
 Left out: a value that is a graph output, a node kept in float (`--skip`) or named int8, and
 everything under `--quant weight|dynamic` or a pre-quantized model (builder.quantize_model applies
 the rule only when it calibrates). A model without LayerNorm (a CNN) is unchanged.
-Cost on MiniLM (x86-vnni, benchmarks/RESULTS.md "static-int8-encoder-accuracy"): the feed-forward
-output GEMMs run as QDense16; the attention residual sums and LayerNorms in int16 are elementwise.
+Cost and accuracy on MiniLM: benchmarks/RESULTS.md "Static int8 encoders accurate" (the split
+form costs about +10 % at one thread on x86-vnni, the unsplit QDense16 form about +25-30 %).
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -57,6 +62,12 @@ OUTLIER_KINDS = ("int16", "int8")
 OUTLIER_RATIO = 4.0     # max channel / median channel of max |x| at which a residual sum goes int16
 DENSE_RATIO = 16.0      # ... and at which a Dense operand of such a sum goes int16 (QDense16)
 _LUT_MODES = ("lut", "scalar_lut")
+META_KEY = "outlier16"   # graph.meta: values split_outliers.py made that carry outliers (a JSON list)
+
+
+def recorded(g: Graph) -> list[str]:
+    """The values passes/split_outliers.py recorded for int16."""
+    return list(json.loads(g.meta.get(META_KEY, "[]")))
 
 
 def outlier_ratio(absmax: np.ndarray | None) -> float:
@@ -113,7 +124,7 @@ def outlier16_values(g: Graph, absmax: dict[str, np.ndarray], skip=frozenset()) 
         for v in n.inputs:
             readers[v] = readers.get(v, 0) + 1
     skipped, outputs = set(skip), set(g.outputs)
-    marks: set[str] = set()
+    marks: set[str] = {v for v in recorded(g) if v in producers and producers[v].name not in skipped and v not in outputs}
     for s, add in residual_sums(g):
         if add.name in skipped or s in outputs or outlier_ratio(absmax.get(s)) < OUTLIER_RATIO:
             continue

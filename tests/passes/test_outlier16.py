@@ -1,8 +1,9 @@
-"""The residual outlier rule (passes/outlier16.py): which values become int16 and why, that it is
-off for homogeneous channels, with --residual-outliers int8 and for skipped nodes, that it is more
-exact than int8 on a residual block with an outlier channel, and that x86-vnni is bit-exact to ref
-with it on. The block is BERT's feed-forward half: LayerNorm(x + Dense2(Tanh(Dense1(x)))), one
-output channel of Dense2 amplified (all-MiniLM-L6-v2's channel 99, at 100x its siblings)."""
+"""The residual outlier rule (passes/outlier16.py, split_outliers.py): which values become int16 and
+why, that it is off for homogeneous channels, with --residual-outliers int8 and for skipped nodes,
+that it is more exact than int8 on a residual block with an outlier channel, and that x86-vnni is
+bit-exact to ref with it on. The block is BERT's feed-forward half: LayerNorm(x + Dense2(Tanh(Dense1(x)))),
+one output channel of Dense2 amplified (all-MiniLM-L6-v2's channel 99, at 100x its siblings):
+split_outliers moves that channel off Dense2's int8 GEMM onto a K x 1 int16 one."""
 from __future__ import annotations
 
 import numpy as np
@@ -65,17 +66,23 @@ def test_outlier_ratio():
     assert outlier_ratio(np.zeros(4)) == 0.0 and outlier_ratio(None) == 0.0
 
 
-def test_residual_sum_dense_chain_and_lut_input_are_int16_by_default(models):
+def test_outlier_channel_is_split_off_and_the_residual_sum_is_int16_by_default(models):
     root, _ = models
     art = qcomp.build(root / "outlier.onnx", target="ref", calib=root / "calib.npz", out=root / "on")
-    # the residual Add, the bias Add and Dense of its outlier operand, the Tanh feeding that Dense
-    assert _int16_nodes(art) >= {"residual", "bias2", "dense2", "act"}
-    assert not _int16_nodes(art) & {"dense1", "bias1", "head"}       # the other GEMMs stay int8
-    record = qcomp.load(art).manifest["calibration"]["residual_outliers"]
-    assert record == {"dtype": "int16", "values": 4}
+    # the residual sum, its two Adds, the outlier channel's own Dense and the one placing it back
+    wide = _int16_nodes(art)
+    assert wide >= {"residual", "residual/main", "dense2/outliers", "dense2/place"}
+    assert not wide & {"dense1", "dense2/main", "act", "head"}           # the big GEMMs and the Tanh stay int8
+    g = load_graph(art / "model.qir")
+    assert g.types[g.node("dense2/main").outputs[0]].dtype.value == "i8"   # the K x C GEMM stays int8
+    assert g.types[g.node("dense2/outliers").outputs[0]].shape[-1] == 1
+    manifest = qcomp.load(art).manifest["calibration"]
+    assert manifest["residual_outliers"] == {"dtype": "int16", "values": 4}
+    assert any(n.startswith("split_outliers: 1 residual Dense") for n in manifest["notes"])
     off = qcomp.build(root / "outlier.onnx", target="ref", calib=root / "calib.npz", out=root / "off",
                       residual_outliers="int8")
     assert _int16_nodes(off) == set()
+    assert not any(n.name.startswith("dense2/") for n in load_graph(off / "model.qir").nodes)
     with pytest.raises(QcompError, match="--residual-outliers 'int4'"):
         qcomp.build(root / "outlier.onnx", target="ref", calib=root / "calib.npz", out=root / "bad",
                     residual_outliers="int4")
@@ -88,19 +95,46 @@ def test_homogeneous_channels_stay_int8(models):
     assert "residual_outliers" not in qcomp.load(art).manifest["calibration"]
 
 
+def _calibrated(root):
+    from qcomp import api
+    from qcomp.builder import BuildOptions, calibration_inputs, float_graph
+    from qcomp.calibdata import load_calibration
+    from qcomp.passes.calibrate import calibrate
+    from qcomp.passes.outlier16 import observed_values
+    g0 = api.load_model(root / "outlier.onnx")
+    g = float_graph(g0, BuildOptions())
+    data = load_calibration(root / "calib.npz", calibration_inputs(g0)[0])
+    return g, calibrate(g, data, channel_absmax_of=observed_values(g)).channel_absmax
+
+
 def test_rule_reads_the_calibrated_ratio_and_leaves_skipped_nodes_alone(models):
     root, _ = models
-    from qcomp import api
-    from qcomp.builder import BuildOptions, calibrate_model
-    cal = calibrate_model(api.load_model(root / "outlier.onnx"), BuildOptions(calib=str(root / "calib.npz")))
-    g, absmax = cal.graph, cal.result.channel_absmax
+    g, absmax = _calibrated(root)
     [(s, add)] = residual_sums(g)
     assert outlier_ratio(absmax[s]) >= OUTLIER_RATIO and int(np.argmax(absmax[s])) == OUTLIER
-    marks = outlier16_values(g, absmax)
+    marks = outlier16_values(g, absmax)      # unsplit: the sum, the Dense chain, the Tanh
     assert s in marks and len(marks) == 4
     assert outlier16_values(g, absmax, skip={add.name}) == frozenset()
     tame = {v: np.ones_like(a) for v, a in absmax.items()}
     assert outlier16_values(g, tame) == frozenset()
+
+
+def test_split_is_the_same_function_in_float(models):
+    from qcomp.passes.split_outliers import outlier_channels, split_outliers
+    from qcomp.ref import run_float
+    root, held = models
+    g, absmax = _calibrated(root)
+    [(s, add)] = residual_sums(g)
+    operand = next(v for v in add.inputs if v != "x")
+    assert list(outlier_channels(absmax[operand])) == [OUTLIER]
+    notes: list[str] = []
+    split = split_outliers(g, absmax, log=notes)
+    assert split is not g and len(notes) == 1
+    assert {n.name for n in split.nodes} >= {"dense2/main", "dense2/outliers", "dense2/place", "residual/main"}
+    w_main = split.constants[split.node("dense2/main").inputs[1]]
+    assert not w_main[OUTLIER].any() and w_main[OUTLIER - 1].any()
+    np.testing.assert_allclose(run_float(split, held)["y"], run_float(g, held)["y"], rtol=1e-5, atol=1e-5)
+    assert split_outliers(g, {v: np.ones_like(a) for v, a in absmax.items()}) is g
 
 
 def _cosine(a, b) -> float:
@@ -124,6 +158,6 @@ def test_x86_vnni_is_bit_exact_to_ref_with_the_rule(models):
     if not (s.can_build and s.can_run):
         pytest.skip(f"this host cannot build and run x86-vnni: {s.why}")
     art = qcomp.build(root / "outlier.onnx", target="x86-vnni", calib=root / "calib.npz", out=root / "vnni")
-    assert _int16_nodes(art) >= {"residual", "dense2"}
+    assert _int16_nodes(art) >= {"residual", "dense2/outliers"}
     np.testing.assert_array_equal(qcomp.load(art).run(held, raw=True)["y"],
                                   qcomp.load(root / "on").run(held, raw=True)["y"])
