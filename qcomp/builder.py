@@ -13,6 +13,7 @@ leaves -o exactly as it was; a previous artifact is replaced by rename, never em
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -209,11 +210,19 @@ def _calibrate(g: Graph, gf: Graph, graph_notes: tuple[str, ...], options: Build
     if outliers:   # outlier channels split off residual Dense layers, LayerNorm outputs' smoothed into their Dense
         # readers (passes/split_outliers.py, smooth_layernorm.py), then calibrated again
         notes: list[str] = []
-        smoothed = run_passes(gf, (partial(split_outliers, absmax=result.channel_absmax, log=notes),
-                                   partial(smooth_layernorm, absmax=result.channel_absmax, log=notes)),
+        derived: dict = {}   # new value -> (lo, hi, per-channel max |x|), from the per-channel extents
+        stats = {"absmax": result.channel_absmax, "log": notes, "extent": result.channel_extent, "derived": derived}
+        smoothed = run_passes(gf, (partial(split_outliers, **stats), partial(smooth_layernorm, **stats)),
                               before=FLOAT_PASS_NAMES)
         if smoothed is not gf:
-            again = run(smoothed)
+            new = {v for v in smoothed.types if v not in gf.types and v not in smoothed.constants}
+            if options.calib_method == "minmax" and not options.bias_correction and new <= derived.keys():
+                again = dataclasses.replace(   # minmax ranges of the new values are exact from the extents
+                    result, ranges={**result.ranges, **{v: derived[v][:2] for v in new}},
+                    methods={**result.methods, **{v: "minmax" for v in new}},
+                    channel_absmax={**result.channel_absmax, **{v: derived[v][2] for v in new}})
+            else:   # histogram methods, bias correction's channel means: calibrate the new graph
+                again = run(smoothed)
             refused = smoothing_refused(smoothed, again.ranges)
             if refused is None:
                 gf, result, graph_notes = smoothed, again, graph_notes + tuple(notes)

@@ -56,6 +56,7 @@ class CalibrationResult:
     clipped: dict[str, float] = field(default_factory=dict)   # value -> share of values outside its range
     warnings: tuple[str, ...] = ()                            # one line per value clipped > 1 %
     channel_absmax: dict[str, np.ndarray] = field(default_factory=dict)   # value -> float64[C] max |x| per last-axis channel
+    channel_extent: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)   # value -> (min[C], max[C])
 
 
 class _ChannelMean:
@@ -72,17 +73,20 @@ class _ChannelMean:
         self.count += flat.shape[0]
 
 
-class _ChannelAbsMax:
-    """Streaming maximum of |x| per last-axis channel: O(C) memory."""
+class _ChannelExtent:
+    """Streaming minimum and maximum per last-axis channel: O(C) memory."""
 
     def __init__(self):
+        self.min: np.ndarray | None = None
         self.max: np.ndarray | None = None
 
     def update(self, x: np.ndarray) -> None:
         if x.size == 0:
             return
-        m = np.abs(x.reshape(-1, x.shape[-1]).astype(np.float64)).max(axis=0)
-        self.max = m if self.max is None else np.maximum(self.max, m)
+        flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+        lo, hi = flat.min(axis=0), flat.max(axis=0)
+        self.min = lo if self.min is None else np.minimum(self.min, lo)
+        self.max = hi if self.max is None else np.maximum(self.max, hi)
 
 
 def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Method = "minmax", *,
@@ -91,10 +95,10 @@ def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Met
               channel_means_of: frozenset[str] = frozenset(),
               channel_absmax_of: frozenset[str] = frozenset()) -> CalibrationResult:
     """`channel_means_of`: values whose per-channel mean to collect as well (bias correction);
-    `channel_absmax_of`: values whose per-channel max |x| to collect (passes/outlier16.py)."""
+    `channel_absmax_of`: values whose per-channel min, max and max |x| to collect (passes/outlier16.py)."""
     observers = {}
     means = {v: _ChannelMean() for v in channel_means_of}
-    absmax = {v: _ChannelAbsMax() for v in channel_absmax_of}
+    absmax = {v: _ChannelExtent() for v in channel_absmax_of}
     float_values = [v for v, t in g.types.items() if t.dtype.is_float and v not in g.constants]
     for v in float_values:
         observers[v] = HistogramObserver(v, AUTO_BINS) if method == "auto" else observer_for(method, v)
@@ -145,9 +149,10 @@ def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Met
             if clipped[v] > CLIP_WARN_SHARE and not spanned:
                 warnings.append(clip_warning(v, methods[v], *ranges[v], clipped[v]))
     channel_means = {v: m.sum / m.count for v, m in means.items() if m.count}
-    channel_absmax = {v: m.max for v, m in absmax.items() if m.max is not None}
+    extent = {v: (m.min, m.max) for v, m in absmax.items() if m.max is not None}
+    channel_absmax = {v: np.maximum(-lo, hi) for v, (lo, hi) in extent.items()}
     return CalibrationResult(ranges, count, method, channel_means, methods, clipped, tuple(warnings),
-                             channel_absmax)
+                             channel_absmax, extent)
 
 
 def _read_only_by_softmax(g: Graph) -> dict[str, int]:

@@ -28,9 +28,11 @@ one Dense reads it as input. The smoothed LayerNorm costs one more LayerNorm per
 run time (where the original is int16, QLayerNorm16, it replaces that one's int16 -> int8
 conversion for the Dense readers).
 
-Driven by builder._calibrate, with the per-channel max |r| of a first calibration (calibrate's
-`channel_absmax_of`); the smoothed graph is calibrated again (its new values get their own ranges by
-the chosen method). Part of the residual outlier rule: `--residual-outliers int8` turns both off.
+Driven by builder._calibrate, with the per-channel min, max and max |r| of the calibration
+(calibrate's `channel_absmax_of`). Under minmax the smoothed output's range follows from them
+exactly (`derived`: [min_c lo[c] / sigma[c], max_c hi[c] / sigma[c]]), so no second calibration
+runs; other methods (and bias correction, which needs the new Dense inputs' channel means)
+calibrate the rewritten graph again. Part of the residual outlier rule: `--residual-outliers int8` turns both off.
 Measured on all-MiniLM-L6-v2 (benchmarks/RESULTS.md "static-int8-encoder-accuracy").
 """
 from __future__ import annotations
@@ -72,9 +74,12 @@ def smoothing_factors(absmax: np.ndarray, weights: list[np.ndarray]) -> np.ndarr
     return np.sqrt(np.maximum(absmax.astype(np.float64), _TINY) / np.maximum(w, _TINY))
 
 
-def smooth_layernorm(g: Graph, absmax: dict[str, np.ndarray], log: list | None = None) -> Graph:
+def smooth_layernorm(g: Graph, absmax: dict[str, np.ndarray], log: list | None = None,
+                     extent: dict | None = None, derived: dict | None = None) -> Graph:
     """g with every candidate LayerNorm whose output has outlier channels smoothed into its Dense
-    readers (module docstring); g itself when there is none. `log` receives one line."""
+    readers (module docstring); g itself when there is none. `log` receives one line. With the
+    per-channel (min, max) `extent` of r, `derived` receives each smoothed output's minmax range
+    and per-channel max |x|: (min_c lo[c] / sigma[c], max_c hi[c] / sigma[c]), no second calibration."""
     todo = {r: c for r, c in smoothable(g).items() if outlier_ratio(absmax.get(r)) >= OUTLIER_RATIO}
     if not todo:
         return g
@@ -87,6 +92,9 @@ def smooth_layernorm(g: Graph, absmax: dict[str, np.ndarray], log: list | None =
         beta = out.add_constant(f"{ln.inputs[2]}_smooth", _scaled(out, ln.inputs[2], 1.0 / sigma))
         smooth = out.add_node(ln.op, [ln.inputs[0], gamma, beta], out.unique_node_name(f"{ln.name}_smooth"),
                               outputs=[out.unique_name(f"{r}_smooth")], out_types=[out.types[r]])
+        if derived is not None and extent is not None and r in extent:
+            lo, hi = extent[r][0] / sigma, extent[r][1] / sigma
+            derived[smooth.outputs[0]] = (*minmax_of(lo, hi), np.maximum(-lo, hi))
         for d in dense:
             d = by_name[d.name]
             w = out.add_constant(f"{d.inputs[1]}_smooth", _scaled(out, d.inputs[1], sigma[None, :]))
@@ -123,3 +131,8 @@ def smoothing_refused(g: Graph, ranges: dict[str, tuple[float, float]]) -> str |
         if why is not None:
             return f"LayerNorm {n.name!r} smoothed has no integer form: {why}"
     return None
+
+
+def minmax_of(lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """The minmax calibration range of a value from its per-channel extent: 0 included (observers.py)."""
+    return min(float(np.min(lo)), 0.0), max(float(np.max(hi)), 0.0)

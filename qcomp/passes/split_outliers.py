@@ -19,7 +19,8 @@ the costly one, stays int8 (as does its input h: no Lut16 for GELU). The values 
 recorded in graph.meta[META_KEY]: outlier16_values makes them int16 (y_out's Dense converts h to
 int16 for its K x k GEMM; y_put's one-hot weights are exact in int8: 1.0 = 127 at scale 1/127).
 
-Applied by builder._calibrate with the per-channel max |y| of the first calibration, where the
+Applied by builder._calibrate with the per-channel extents of the calibration (minmax ranges of
+the new values derived from them, as smooth_layernorm.py does), where the
 rule applies (a residual sum of outlier_ratio >= OUTLIER_RATIO whose Dense operand has
 outlier_ratio >= DENSE_RATIO), the Dense's bias is +0.0 or the chain is the Dense alone (so a bias
 Add folds into the split biases exactly), and the Dense is h's only GEMM reader of y.
@@ -32,6 +33,7 @@ import numpy as np
 
 from ..ir import Graph, ops
 from .outlier16 import DENSE_RATIO, META_KEY, OUTLIER_RATIO, dense_chain, outlier_ratio, recorded, residual_sums
+from .smooth_layernorm import minmax_of
 
 MAX_SPLIT = 8
 
@@ -77,8 +79,12 @@ def _plan(g: Graph, absmax: dict[str, np.ndarray]):
     return plans
 
 
-def split_outliers(g: Graph, absmax: dict[str, np.ndarray], log: list | None = None) -> Graph:
-    """g with each allowed residual Dense split (module docstring); g itself when there is none."""
+def split_outliers(g: Graph, absmax: dict[str, np.ndarray], log: list | None = None,
+                   extent: dict | None = None, derived: dict | None = None) -> Graph:
+    """g with each allowed residual Dense split (module docstring); g itself when there is none.
+    With the per-channel (min, max) `extent` of y, r and s, `derived` receives each new value's minmax
+    range and per-channel max |x| (y_main: y's channels but O, and 0; y_out, y_put: O's; y_main + r:
+    s's channels but O, r's on O), so the graph needs no second calibration."""
     plans = [p for p in _plan(g, absmax) if outlier_channels(absmax[p[2][0]]).size]
     if not plans:
         return g
@@ -107,6 +113,16 @@ def split_outliers(g: Graph, absmax: dict[str, np.ndarray], log: list | None = N
             del out.types[v]
         out.add_node(ops.Add(), [t, y_put], add.name, outputs=list(add.outputs))
         marks += [y_out, y_put, t]
+        if derived is not None and extent is not None and all(v in extent for v in (operand, other, *add.outputs)):
+            (ylo, yhi), (rlo, rhi), (slo, shi) = extent[operand], extent[other], extent[add.outputs[0]]
+            keep = np.ones(n_out, bool)
+            keep[o] = False
+            zero = np.zeros(n_out)
+            derived[y_main] = (*minmax_of(ylo[keep], yhi[keep]), np.where(keep, np.maximum(-ylo, yhi), 0.0))
+            derived[y_out] = (*minmax_of(ylo[o], yhi[o]), np.maximum(-ylo[o], yhi[o]))
+            derived[y_put] = (*minmax_of(ylo[o], yhi[o]), np.where(keep, zero, np.maximum(-ylo, yhi)))
+            tlo, thi = np.where(keep, slo, rlo), np.where(keep, shi, rhi)
+            derived[t] = (*minmax_of(tlo, thi), np.maximum(-tlo, thi))
     out.meta[META_KEY] = json.dumps(marks)
     out.toposort()
     out.prune()

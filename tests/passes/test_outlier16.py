@@ -161,3 +161,21 @@ def test_x86_vnni_is_bit_exact_to_ref_with_the_rule(models):
     assert _int16_nodes(art) >= {"residual", "dense2/outliers"}
     np.testing.assert_array_equal(qcomp.load(art).run(held, raw=True)["y"],
                                   qcomp.load(root / "on").run(held, raw=True)["y"])
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile"])
+def test_rewritten_graph_ranges_equal_a_calibration_of_it(models, method):
+    """minmax: the new values' ranges come from the first calibration's per-channel extents (no
+    second pass); other methods calibrate the rewritten graph. Either way they are its own ranges."""
+    from qcomp import api
+    from qcomp.builder import BuildOptions, calibrate_model, calibration_inputs
+    from qcomp.calibdata import load_calibration
+    from qcomp.passes.calibrate import calibrate
+    root, _ = models
+    g0 = api.load_model(root / "outlier.onnx")
+    cal = calibrate_model(g0, BuildOptions(calib=str(root / "calib.npz"), calib_method=method))
+    assert any(n.name == "dense2/place" for n in cal.graph.nodes)
+    again = calibrate(cal.graph, load_calibration(root / "calib.npz", calibration_inputs(g0)[0]), method)
+    for v in ("dense2/main", "dense2/outliers", "residual/main", "residual"):
+        value = cal.graph.node(v).outputs[0]
+        np.testing.assert_allclose(cal.result.ranges[value], again.ranges[value], rtol=1e-5, atol=1e-6, err_msg=v)
