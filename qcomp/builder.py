@@ -13,6 +13,7 @@ leaves -o exactly as it was; a previous artifact is replaced by rename, never em
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -57,6 +58,9 @@ from .passes.equalize import batchnorm_stats, equalize
 from .passes.observers_auto import CALIB_METHODS
 from .passes.precision import check_float_target, float_nodes, int16_values, int8_nodes, parse_precision
 from .passes.state16 import STATE_KINDS, state16_values
+from .passes.outlier16 import OUTLIER_KINDS, observed_values, outlier16_values
+from .passes.smooth_layernorm import smooth_layernorm, smoothable, smoothing_refused
+from .passes.split_outliers import split_outliers
 from .passes.plan_memory import plan_memory
 from .passes.quantize import QuantOptions, quantize
 from .passes.quantize_weights import quantize_weights
@@ -110,6 +114,7 @@ class BuildOptions:
     dynamic_granularity: str = "tensor"    # --quant dynamic: an activation scale per "tensor" or per "row"
     mcpu: str | None = None                # --mcpu: the x86 CPU LLVM compiles for (qcomp/codegen/llvm/cpus.py)
     recurrent_state: str = "int16"         # LSTM cell / GRU hidden state: int16 or int8 (passes/state16.py)
+    residual_outliers: str = "int16"       # residual sums with outlier channels: int16 or int8 (passes/outlier16.py)
 
     def check(self) -> None:
         if self.dynamic_granularity not in ("tensor", "row"):
@@ -122,6 +127,8 @@ class BuildOptions:
         parse_precision(self.precision)
         if self.recurrent_state not in STATE_KINDS:
             raise QcompError(f"--recurrent-state {self.recurrent_state!r}: choose int16 (the default) or int8")
+        if self.residual_outliers not in OUTLIER_KINDS:
+            raise QcompError(f"--residual-outliers {self.residual_outliers!r}: choose int16 (the default) or int8")
         if self.quant not in QUANT_MODES:
             raise QcompError(f"--quant {self.quant!r}: this qcomp version supports {', '.join(QUANT_MODES)}")
         if self.calib_size is not None and self.calib_size < 1:
@@ -205,17 +212,43 @@ def _calibrate(g: Graph, gf: Graph, graph_notes: tuple[str, ...], options: Build
         data = load_calibration(options.calib, inputs, size=options.calib_size, mean=options.mean, std=options.std,
                                 resize=options.resize, crop=options.crop, color=options.color, layout=options.layout)
     feeds = RealFeeds(data, int_inputs) if int_inputs else data
+    outliers = options.residual_outliers == "int16"   # passes/outlier16.py, passes/smooth_layernorm.py
+
+    def run(graph: Graph, progress=None) -> CalibrationResult:
+        weighted_inputs = frozenset(n.inputs[0] for n in graph.nodes if isinstance(n.op, (ops.Conv2D, ops.Dense)))
+        return calibrate(graph, feeds, options.calib_method, percentile=options.percentile, total=len(feeds),
+                         progress=progress,
+                         channel_means_of=weighted_inputs if options.bias_correction else frozenset(),
+                         channel_absmax_of=observed_values(graph) | frozenset(smoothable(graph)) if outliers else frozenset())
     bar, progress = _progress(len(feeds))
     try:
         if bar is not None:
             bar.start()
-        weighted_inputs = frozenset(n.inputs[0] for n in gf.nodes if isinstance(n.op, (ops.Conv2D, ops.Dense)))
-        result = calibrate(gf, feeds, options.calib_method, percentile=options.percentile, total=len(feeds),
-                           progress=progress,
-                           channel_means_of=weighted_inputs if options.bias_correction else frozenset())
+        result = run(gf, progress)
     finally:
         if bar is not None:
             bar.stop()
+    if outliers:   # outlier channels split off residual Dense layers, LayerNorm outputs' smoothed into their Dense
+        # readers (passes/split_outliers.py, smooth_layernorm.py), then calibrated again
+        notes: list[str] = []
+        derived: dict = {}   # new value -> (lo, hi, per-channel max |x|), from the per-channel extents
+        stats = {"absmax": result.channel_absmax, "log": notes, "extent": result.channel_extent, "derived": derived}
+        smoothed = run_passes(gf, (partial(split_outliers, **stats), partial(smooth_layernorm, **stats)),
+                              before=FLOAT_PASS_NAMES)
+        if smoothed is not gf:
+            new = {v for v in smoothed.types if v not in gf.types and v not in smoothed.constants}
+            if options.calib_method == "minmax" and not options.bias_correction and new <= derived.keys():
+                again = dataclasses.replace(   # minmax ranges of the new values are exact from the extents
+                    result, ranges={**result.ranges, **{v: derived[v][:2] for v in new}},
+                    methods={**result.methods, **{v: "minmax" for v in new}},
+                    channel_absmax={**result.channel_absmax, **{v: derived[v][2] for v in new}})
+            else:   # histogram methods, bias correction's channel means: calibrate the new graph
+                again = run(smoothed)
+            refused = smoothing_refused(smoothed, again.ranges)
+            if refused is None:
+                gf, result, graph_notes = smoothed, again, graph_notes + tuple(notes)
+            else:
+                graph_notes += (f"smooth_layernorm: not applied, {refused}",)
     return Calibrated(gf, graph_notes, result, data.format, tuple(data.notes))
 
 
@@ -258,12 +291,19 @@ def quantize_model(g: Graph, options: BuildOptions, calibrated: Calibrated | Non
                    "format": f"pre-quantized {prequant_of(g).source} model", "notes": notes, **extra}
     if calibrated is None:
         calibrated = _calibrate(imported, g, tuple(notes), options, None)
+        notes[:] = calibrated.graph_notes
+    g = calibrated.graph   # smooth_layernorm may have rewritten it (passes/smooth_layernorm.py)
     result = calibrated.result
     if options.recurrent_state == "int16":   # the LSTM cell / GRU hidden state in int16 (passes/state16.py)
         state16 = state16_values(g, skip | int8_nodes(g, precision, before=imported))   # NAME=int8 wins
         int16 = int16 | state16
         if state16:
             extra["recurrent_state"] = {"dtype": "int16", "values": len(state16)}
+    if options.residual_outliers == "int16":   # residual sums with outlier channels in int16 (passes/outlier16.py)
+        outlier16 = outlier16_values(g, result.channel_absmax, skip | int8_nodes(g, precision, before=imported))
+        int16 = int16 | outlier16
+        if outlier16:
+            extra["residual_outliers"] = {"dtype": "int16", "values": len(outlier16)}
     quant_options = QuantOptions(options.per_channel, skip, options.bias_correction, int16=int16)
     q = run_passes(g, (partial(quantize, ranges=result.ranges, options=quant_options,
                                channel_means=result.channel_means),), before=(*passed, "calibrate"))

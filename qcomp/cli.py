@@ -51,6 +51,9 @@ def _add_quant_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--recurrent-state", choices=("int16", "int8"),
                    help="LSTM cell state and GRU hidden state: int16 (default of build, as TFLite's integer LSTM) "
                         "or int8 (default of quantize: QDQ export is int8)")
+    g.add_argument("--residual-outliers", choices=("int16", "int8"),
+                   help="residual sums (LayerNorm inputs) with outlier channels and the Dense outputs feeding them: "
+                        "int16 (default of build) or int8 (default of quantize: QDQ export is int8)")
     g.add_argument("--config", metavar="quant.toml", help="read these options from a TOML file; flags win")
     img = p.add_argument_group("image calibration data")
     img.add_argument("--mean", help="per-channel mean subtracted from pixels in [0, 255], e.g. 127 or 123.7,116.3,103.5")
@@ -79,7 +82,8 @@ def _build_options(args):
              "mean": _floats(args.mean, "--mean"), "std": _floats(args.std, "--std"),
              "accuracy": getattr(args, "accuracy", None),
              "dynamic_granularity": args.dynamic_granularity,
-             "recurrent_state": getattr(args, "recurrent_state", None)}
+             "recurrent_state": getattr(args, "recurrent_state", None),
+             "residual_outliers": getattr(args, "residual_outliers", None)}
     opts.update({k: v for k, v in flags.items() if v is not None})
     if args.per_tensor:
         opts["per_channel"] = False

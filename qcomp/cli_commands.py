@@ -81,6 +81,8 @@ def cmd_quantize(args) -> int:
     options = _build_options(args)
     if args.recurrent_state is None:   # QDQ export is int8 only: the recurrent state too, unless asked
         options = dataclasses.replace(options, recurrent_state="int8")
+    if args.residual_outliers is None:   # likewise the residual outlier rule (passes/outlier16.py)
+        options = dataclasses.replace(options, residual_outliers="int8")
     g = api.load_model(args.model, options.input_shapes)
     q, summary = quantize_model(g, options)
     out = write_qdq(q, args.output or f"{Path(args.model).stem}.qdq.onnx", producer_version=__version__)

@@ -24,7 +24,9 @@ end, which the integer Softmax maps to ~0, as float does. Such a value's method 
 Statistics stream: each observer has a fixed size (a running min/max, or a histogram of fixed
 bins), so memory does not grow with the number of samples, and the float interpreter frees each
 intermediate after its last use. For bias correction it also streams the per-channel mean of
-the inputs of weighted layers. `progress(done, total)` is called after each sample.
+the inputs of weighted layers, and for the residual outlier rule (passes/outlier16.py) the
+per-channel maximum of |x| of the residual values it names. `progress(done, total)` is called
+after each sample.
 """
 from __future__ import annotations
 
@@ -53,6 +55,8 @@ class CalibrationResult:
     methods: dict[str, str] = field(default_factory=dict)     # value -> the method whose range it got
     clipped: dict[str, float] = field(default_factory=dict)   # value -> share of values outside its range
     warnings: tuple[str, ...] = ()                            # one line per value clipped > 1 %
+    channel_absmax: dict[str, np.ndarray] = field(default_factory=dict)   # value -> float64[C] max |x| per last-axis channel
+    channel_extent: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)   # value -> (min[C], max[C])
 
 
 class _ChannelMean:
@@ -69,13 +73,32 @@ class _ChannelMean:
         self.count += flat.shape[0]
 
 
+class _ChannelExtent:
+    """Streaming minimum and maximum per last-axis channel: O(C) memory."""
+
+    def __init__(self):
+        self.min: np.ndarray | None = None
+        self.max: np.ndarray | None = None
+
+    def update(self, x: np.ndarray) -> None:
+        if x.size == 0:
+            return
+        flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+        lo, hi = flat.min(axis=0), flat.max(axis=0)
+        self.min = lo if self.min is None else np.minimum(self.min, lo)
+        self.max = hi if self.max is None else np.maximum(self.max, hi)
+
+
 def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Method = "minmax", *,
               percentile: float = 99.99, total: int | None = None,
               progress: Callable[[int, int | None], None] | None = None,
-              channel_means_of: frozenset[str] = frozenset()) -> CalibrationResult:
-    """`channel_means_of`: values whose per-channel mean to collect as well (bias correction)."""
+              channel_means_of: frozenset[str] = frozenset(),
+              channel_absmax_of: frozenset[str] = frozenset()) -> CalibrationResult:
+    """`channel_means_of`: values whose per-channel mean to collect as well (bias correction);
+    `channel_absmax_of`: values whose per-channel min, max and max |x| to collect (passes/outlier16.py)."""
     observers = {}
     means = {v: _ChannelMean() for v in channel_means_of}
+    absmax = {v: _ChannelExtent() for v in channel_absmax_of}
     float_values = [v for v, t in g.types.items() if t.dtype.is_float and v not in g.constants]
     for v in float_values:
         observers[v] = HistogramObserver(v, AUTO_BINS) if method == "auto" else observer_for(method, v)
@@ -92,6 +115,8 @@ def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Met
             obs.update(array)
         if name in means:
             means[name].update(array)
+        if name in absmax:
+            absmax[name].update(array)
 
     count = 0
     for feeds in samples:
@@ -124,7 +149,10 @@ def calibrate(g: Graph, samples: Iterable[Mapping[str, np.ndarray]], method: Met
             if clipped[v] > CLIP_WARN_SHARE and not spanned:
                 warnings.append(clip_warning(v, methods[v], *ranges[v], clipped[v]))
     channel_means = {v: m.sum / m.count for v, m in means.items() if m.count}
-    return CalibrationResult(ranges, count, method, channel_means, methods, clipped, tuple(warnings))
+    extent = {v: (m.min, m.max) for v, m in absmax.items() if m.max is not None}
+    channel_absmax = {v: np.maximum(-lo, hi) for v, (lo, hi) in extent.items()}
+    return CalibrationResult(ranges, count, method, channel_means, methods, clipped, tuple(warnings),
+                             channel_absmax, extent)
 
 
 def _read_only_by_softmax(g: Graph) -> dict[str, int]:
