@@ -25,7 +25,7 @@ calling thread.
              a vector of x - m whose lanes are all below vecmath.EXP_LO (an attention mask's padded
              columns) skips exp: its value is +0.0 in every lane either way
   Erf        vecmath.erf_for(spec): on x86 with 16 lanes vecmath.erf_table (float32 piecewise
-             polynomials, 1.02 ulp), else vecmath.erf (a rational in float64 lanes, rounded once:
+             polynomials, 1.07 ulp), else vecmath.erf (a rational in float64 lanes, rounded once:
              2 ulp), instead of the reference's float64 erf rounded once
   Add / Sub / Mul / Div  float32, one IEEE operation per element: the reference's value exactly.
              Operands: the output's shape, a single element, or a trailing block of the output
