@@ -3,8 +3,9 @@ splats, unaligned vector loads and stores, horizontal reductions, and exp / erf 
 that vectorize (no libm call inside a vector loop). Every function takes scalar (F32) or vector
 (<L x float>) values alike, so a row's scalar tail runs the same arithmetic as its vector body.
 No fast-math flags: each step is one IEEE float32 operation; fused multiply-adds only as explicit
-llvm.fma calls, in the functions that x86 kernels of 16 lanes use (exp_fma, erf_table, divide_by:
-AVX-512 has FMA), so a target's results do not depend on the compiler's contraction choices.
+llvm.fma calls, in the functions that targets with FMA instructions use (exp_fma: x86 kernels of 16
+lanes and aarch64; erf_table, divide_by: x86 kernels of 16 lanes), so a target's results do not
+depend on the compiler's contraction choices.
 
 exp(x), Cephes expf's reduction and polynomial:
   x <- min(x, 88.02969) (n <= 127: 2^n is built in the exponent bits; the kernels call exp on
@@ -19,7 +20,7 @@ exp(x), Cephes expf's reduction and polynomial:
   relative error below 8e-8; tests/backends/llvm/test_float_vec.py sweeps the range).
 
 exp_fma(x), the same clamps, reduction and polynomial with fused multiply-adds (x86 kernels of 16
-lanes, exp_for(spec); 17 vector operations instead of 33):
+lanes and aarch64, exp_for(spec); 17 vector operations instead of 33):
   k = fma(x, log2(e), 1.5 * 2^23 + 127)   (rounded to an integer: k = 1.5 * 2^23 + 127 + n, n = x log2(e)
                                             rounded to nearest; k's low mantissa bits hold n + 127)
   n = k - (1.5 * 2^23 + 127) (exact);  r = fma(n, -0.693359375, x);  r = fma(n, 2.12194440e-4, r)
@@ -182,10 +183,11 @@ def exp_fma(mod, b: ir.IRBuilder, x):
 
 
 def exp_for(spec):
-    """The exp of a kernel of this DotSpec: exp_fma on x86 with 16 lanes (AVX-512: its multiply-adds
-    are instructions), else exp (x86-avx2 has no FMA feature: llvm.fma would be a libm call per lane).
-    A target's Softmax node and the fused DynamicAttention call the same one."""
-    return exp_fma if spec.arch == "x86" and spec.lanes == 16 else exp
+    """The exp of a kernel of this DotSpec: exp_fma on x86 with 16 lanes (AVX-512) and on aarch64
+    (NEON's fmla / fmadd), where its multiply-adds are instructions, else exp (x86-avx2 has no FMA
+    feature: llvm.fma would be a libm call per lane). A target's Softmax node and the fused
+    DynamicAttention call the same one; exp_fma's values are the same on every target (IEEE fma)."""
+    return exp_fma if (spec.arch == "x86" and spec.lanes == 16) or spec.arch == "aarch64" else exp
 
 
 def erf(mod, b: ir.IRBuilder, x):
