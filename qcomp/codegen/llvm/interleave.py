@@ -2,7 +2,8 @@
 
 A float epilogue (DynamicDenseGelu's GELU with its erf polynomial, DynamicDenseAddNorm's additions)
 is a long chain of dependent float32 operations per vector of `lanes` outputs: the erf alone is about
-25 dependent steps (lookups, 11 Horner multiplies and adds, the reconstruction), some 60 cycles of
+25 dependent steps (lookups, 11 Horner multiplies and adds, the reconstruction; since then 5 fused
+multiply-adds replace 10 of them), some 60 cycles of
 latency. The micro-kernel emits one vector's chain after the other (kernels_tile._micro_kernel: for r,
 for j: epilogue), and LLVM's scheduler keeps that order, so the out-of-order core, whose float
 scheduler holds a few dozen operations, overlaps barely two chains: the epilogue runs at its latency,

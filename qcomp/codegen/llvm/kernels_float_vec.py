@@ -20,7 +20,7 @@ calling thread.
              the scale and bias widened once for them): each row's operations and their order are a
              lone row's, so the values are too; the rows' dependency chains overlap.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
-               m = max(x);  e = exp(x - m) (vecmath.exp, within 1 ulp);  s = sum(e) (vecmath's order);
+               m = max(x);  e = exp(x - m) (vecmath.exp_for(spec), within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
              a vector of x - m whose lanes are all below vecmath.EXP_LO (an attention mask's padded
              columns) skips exp: its value is +0.0 in every lane either way
@@ -205,7 +205,7 @@ def softmax_rows(k, b, x, y, r0, r1, n: int, on_output=None) -> None:
         def exps(j, is_vec):
             slot, t, mm = (s_v, vf, m_s) if is_vec else (s_t, F32, m)
             d = b.fsub(vload(b, x, b.add(base, j), t), mm)
-            e = _exp_of_unmasked(k, b, d) if is_vec else vecmath.exp(k.mod, b, d)
+            e = _exp_of_unmasked(k, b, d) if is_vec else vecmath.exp_for(k.spec)(k.mod, b, d)
             vstore(b, e, y, b.add(base, j))
             b.store(b.fadd(b.load(slot, typ=t), e), slot)
         _span(b, n, lanes, exps, "e")
@@ -223,7 +223,7 @@ def softmax_rows(k, b, x, y, r0, r1, n: int, on_output=None) -> None:
 
 
 def _exp_of_unmasked(k, b, d):
-    """vecmath.exp(d) for a vector d, skipped when every lane is below vecmath.EXP_LO: exp returns
+    """vecmath.exp_for(spec)(d) for a vector d, skipped when every lane is below vecmath.EXP_LO: exp returns
     +0.0 in each such lane, so the vector of +0.0 is its value (a NaN lane is not below: computed).
     The columns an attention mask removes (-10000 added) are whole vectors of a padded sentence's rows."""
     t = d.type
@@ -233,7 +233,7 @@ def _exp_of_unmasked(k, b, d):
         with masked:
             skipped = b.block
         with other:
-            e = vecmath.exp(k.mod, b, d)
+            e = vecmath.exp_for(k.spec)(k.mod, b, d)
             computed = b.block
     out = b.phi(t)
     out.add_incoming(const(t, 0.0), skipped)

@@ -34,7 +34,8 @@ def poly(tmp_path_factory):
     lanes, then the scalar tail, as the kernels run them."""
     out = tmp_path_factory.mktemp("vecmath")
     mod = Module("vecmath_test", VNNI.triple)
-    for name, fn in (("exp", vecmath.exp), ("erf", vecmath.erf), ("erf_table", vecmath.erf_table)):
+    for name, fn in (("exp", vecmath.exp), ("exp_fma", vecmath.exp_fma), ("erf", vecmath.erf),
+                     ("erf_table", vecmath.erf_table)):
         f, b = mod.function(f"poly_{name}", VOID, [PTR, PTR, I64], internal=False)
         x, y, n = f.args
         full = b.sdiv(n, c64(LANES))
@@ -61,10 +62,15 @@ def poly(tmp_path_factory):
     return run
 
 
-def test_exp_polynomial_within_1_ulp_over_its_range(poly):
+@pytest.mark.parametrize("name", ["exp", "exp_fma"])
+def test_exp_polynomial_within_1_ulp_over_its_range(poly, name):
+    """exp (no fused multiply-add) and exp_fma (x86-vnni's Softmax): below 1 ulp over the whole range,
+    0 below EXP_LO, exp(0) = 1 exactly; exp_fma also over the Softmax's x - max in [-20, 0] densely."""
     x = np.concatenate([np.linspace(-87.33, 88.02, 2_000_003, dtype=np.float32),
                         np.float32([0, -0.0, 1e-30, -1e-7, 0.5, -0.5, np.log(2), -88.0, -1e4, -np.inf])])
-    got = poly("exp", x)
+    if name == "exp_fma":
+        x = np.concatenate([x, np.linspace(-20, 0, 1_000_001, dtype=np.float32)])
+    got = poly(name, x)
     normal = x >= vecmath.EXP_LO
     err = ulps(got[normal], np.exp(x[normal].astype(np.float64)))
     assert err.max() < 1.0, (err.max(), x[normal][err.argmax()])
