@@ -1,8 +1,9 @@
 """DynamicDenseAddNorm with its LayerNorm inside the GEMM's whole-row jobs (kernels_dynamic_fused.py,
 kernels_qmatmul._emit_gemm's `rows`): one x86-vnni build in that form (32 rows, 3 channel blocks: the
 8 x 3 tile of even_tiles, four jobs of 8 whole rows) and one with the separate row pass
-(ROW_JOB_WEIGHT_BYTES 0), both identical to the integer reference at 1 and 2 threads. The row tail
-and channel tail of the same form run on every llvm target in the op case dynamic_dense_add_norm_tails."""
+(ROW_JOB_WEIGHT_BYTES 0), both identical to the integer reference at 1 and 2 threads; the row-job form
+on the aarch64 targets too. The row tail and channel tail of the same form (no even tile) run on every
+llvm target in the op case dynamic_dense_add_norm_tails."""
 import numpy as np
 import pytest
 
@@ -45,6 +46,18 @@ def test_bit_exact_to_the_reference(built, form, threads):
     runner = Runner(dirs[form] / "model.so", num_threads=threads)
     for _ in range(2):
         np.testing.assert_array_equal(runner.run(feeds)["y"], want["y"], err_msg=f"{form}, {threads} threads")
+
+
+@pytest.mark.parametrize("target", ["arm-sdot", "arm-neon", "arm-i8mm"])
+def test_bit_exact_to_the_reference_on_arm(built, target):
+    """The same whole-row jobs with each aarch64 micro-kernel's even shape (SDOT: 8 x 3 of 4-lane
+    blocks; SMMLA and the NEON sequence: their own tables), under QEMU."""
+    from tests.opcases.targets import host_skip, run_arm
+    why = host_skip(target)()
+    if why:
+        pytest.skip(why)
+    _, graph, feeds, want = built
+    np.testing.assert_array_equal(run_arm(target)(graph, feeds)["y"], want["y"], err_msg=target)
 
 
 def test_even_tiles_splits_rows_and_blocks_without_a_remainder():
