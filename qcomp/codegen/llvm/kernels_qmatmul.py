@@ -282,8 +282,8 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
     split; out_size: bytes per output element (1: int8, requantized; 4: float32, `epilogue`);
     mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch;
     w_table: the packed weights as a constant table (DynamicDense) instead of B in the scratch.
-    rows: (ptrs, done) for a single matrix: each job is one group of row tiles over every chunk, so
-    it holds whole output rows [r0, r1) when it calls done(b, values of ptrs, r0, r1) (a fused
+    rows: (ptrs, done) for a single matrix: each job is one row tile over every chunk, so it holds
+    whole output rows [r0, r1) when it calls done(b, values of ptrs, r0, r1) (a fused
     DynamicDenseAddNorm's LayerNorm on rows still in cache; one fork-join for both)."""
     spec, op = k.spec, k.node.op
     m, n, n_kq, a_stride, lanes, wblock = lay.m, lay.n, lay.n_kq, lay.a_stride, spec.lanes, spec.weight_block
@@ -292,7 +292,8 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
     arm_tiles = {"smmla": kernels_mmla.MR_FOR_NR, "smull": kernels_neon.MR_FOR_NR}
     tiles = arm_tiles.get(spec.instruction)
     if rows is not None or w_table is not None:    # DynamicDense: tiles that split M and N evenly
-        tiles = even_tiles(m, lay.n_ob, tiles or kernels_dot.MR_FOR_NR[max(r for r in kernels_dot.MR_FOR_NR if r <= spec.registers)])
+        default = kernels_dot.MR_FOR_NR[max(r for r in kernels_dot.MR_FOR_NR if r <= spec.registers)]
+        tiles = even_tiles(m, lay.n_ob, tiles or default)
     plan = kernels_dot.gemm_plan(m, lay.n_ob, batches, n_kq * spec.depth, lanes, spec.registers, tiles)
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     tiles_per_job, n_groups = plan["tiles_per_job"], plan["n_groups"]
