@@ -17,6 +17,10 @@ difference (r - out, stored before the GEMM in every channel block's slot of the
 epilogue reaches only its block's slots). Then kernels_float_vec.emit_layer_norm's threaded row pass
 normalizes the output in place (each element is read before it is written, its row's sums taken
 before), the unfused LayerNorm node's code on the same float32 values: bit-exact to the unfused nodes.
+Where the weights are small (ROW_JOB_WEIGHT_BYTES) the row pass runs inside the GEMM's own jobs
+instead: each job computes whole rows (one row tile over every channel chunk, kernels_qmatmul.even_tiles'
+shape) and then normalizes them with the same code (kernels_float_vec.layer_norm_rows): the same
+values, one fork-join fewer, the rows normalized while they are in cache.
 """
 from __future__ import annotations
 
@@ -29,6 +33,12 @@ from . import kernels_float, kernels_float_vec, kernels_qmatmul, vecmath
 from .irgen import F32, I32, I64, PTR, c64, loop
 from .kernels_depthwise import _mask, _ptr
 from .kernels_dynamic_dense import emit_dynamic_dense
+
+# int8 weights up to this size (attention's output projection, 384 x 384: 144 KiB) stay in a core's L2
+# while one job walks every channel chunk of its rows: such a node's GEMM jobs hold whole rows and
+# normalize them right away (one fork-join fewer, the rows still in cache). The FFN output (1536 x 384,
+# 576 KiB) measured no better that way (1.00-1.01 at 2 threads): it keeps the chunk jobs and a row pass.
+ROW_JOB_WEIGHT_BYTES = 256 * 1024
 
 
 def emit_dynamic_dense_gelu(node: Node, k) -> None:
@@ -72,6 +82,16 @@ def emit_dynamic_dense_add_norm(node: Node, k) -> None:
             res = b.load(at, typ=vf, align=4)
         return b.fadd(h, res)
 
+    kd = k.graph.types[node.inputs[0]].shape[-1]
+    if n * kd <= ROW_JOB_WEIGHT_BYTES:           # the LayerNorm inside the GEMM's whole-row jobs
+        norm_rows = kernels_float_vec.layer_norm_rows(k, n, float(op.epsilon))
+
+        def done(b, ptrs, r0, r1):
+            out, scale, bias = ptrs
+            norm_rows(b, (out, scale, bias), (out,), r0, r1)
+        emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=add_residual, prepare=prepare,
+                           rows=([out_ptr, k.ins[6], k.ins[7]], done))
+        return
     emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=add_residual, prepare=prepare)
     norm = Node(node.name, ops.LayerNorm(-1, op.epsilon), (node.outputs[0], *node.inputs[6:8]), node.outputs)
     kernels_float_vec.emit_layer_norm(norm, dataclasses.replace(k, ins=[out_ptr, k.ins[6], k.ins[7]]))

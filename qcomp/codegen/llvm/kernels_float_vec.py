@@ -102,7 +102,14 @@ def emit_layer_norm(node: Node, k) -> None:
     shape = k.graph.types[node.inputs[0]].shape
     axis = node.op.axis % len(shape)
     n, rows = _prod(shape[axis:]), _prod(shape[:axis])
-    lanes, eps = lanes_of(k), float(node.op.epsilon)
+    _row_jobs(k, rows, n, "layer_norm_job", layer_norm_rows(k, n, float(node.op.epsilon)))
+
+
+def layer_norm_rows(k, n: int, eps: float):
+    """The LayerNorm row pass over rows of n elements: body(b, (x, scale, bias), (out,), r0, r1) emits
+    rows [r0, r1) (out may be x: each element is read before it is written, its row's sums first);
+    emit_layer_norm runs it in row jobs, a DynamicDenseAddNorm inside its GEMM jobs."""
+    lanes = lanes_of(k)
     sqrt = k.mod.intrinsic("llvm.sqrt.f64", F64, [F64])
     divide = vecmath.divide_for(k.spec)
 
@@ -164,7 +171,7 @@ def emit_layer_norm(node: Node, k) -> None:
             lockstep([b.add(first, c64(i)) for i in range(LN_ROWS)])
         with _rows(b, b.add(r0, b.mul(groups, c64(LN_ROWS))), r1) as r:
             lockstep([r])
-    _row_jobs(k, rows, n, "layer_norm_job", body)
+    return body
 
 
 # ---- Softmax --------------------------------------------------------------------------------

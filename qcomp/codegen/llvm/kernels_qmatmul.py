@@ -265,20 +265,40 @@ def _emit_pack(k, lay: Layout, a_src, b_src, zps, a_packed: bool = False) -> Non
     parallel_for(k.mod, k.b, f, [a_src, b_src, k.scratch, zps], lay.n_a + lay.n_b - first)
 
 
-def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=None) -> None:
+def even_tiles(m: int, n_ob: int, tiles: dict[int, int]) -> dict[int, int]:
+    """The micro-kernel shape {NR: MR} of the most accumulators among those that split m rows and
+    n_ob blocks with no remainder (M = 128 tokens, 24 / 72 / 96 blocks -> 8 x 3, where 6 x 4 leaves a
+    2-row tile: DynamicDense 1 % faster per node at 1 thread; whole-row jobs of equal work), else
+    `tiles` itself (gemm_plan's choice)."""
+    even = [(mr * nr, nr, mr) for nr, mr in tiles.items() if nr <= n_ob and m % mr == 0 and n_ob % nr == 0]
+    if not even:
+        return tiles
+    _, nr, mr = max(even)
+    return {nr: mr}
+
+
+def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=None, rows=None) -> None:
     """Phase 2: jobs over (batch, chunk of NR blocks, group of row tiles), kernels_dot.gemm_plan's
     split; out_size: bytes per output element (1: int8, requantized; 4: float32, `epilogue`);
     mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch;
-    w_table: the packed weights as a constant table (DynamicDense) instead of B in the scratch."""
+    w_table: the packed weights as a constant table (DynamicDense) instead of B in the scratch.
+    rows: (ptrs, done) for a single matrix: each job is one row tile over every chunk, so it holds
+    whole output rows [r0, r1) when it calls done(b, values of ptrs, r0, r1) (a fused
+    DynamicDenseAddNorm's LayerNorm on rows still in cache; one fork-join for both)."""
     spec, op = k.spec, k.node.op
     m, n, n_kq, a_stride, lanes, wblock = lay.m, lay.n, lay.n_kq, lay.a_stride, spec.lanes, spec.weight_block
     batches = lay.a_idx.size
     smmla = spec.instruction == "smmla"
     arm_tiles = {"smmla": kernels_mmla.MR_FOR_NR, "smull": kernels_neon.MR_FOR_NR}
-    plan = kernels_dot.gemm_plan(m, lay.n_ob, batches, n_kq * spec.depth, lanes, spec.registers,
-                                 arm_tiles.get(spec.instruction))
+    tiles = arm_tiles.get(spec.instruction)
+    if rows is not None or w_table is not None:    # DynamicDense: tiles that split M and N evenly
+        default = kernels_dot.MR_FOR_NR[max(r for r in kernels_dot.MR_FOR_NR if r <= spec.registers)]
+        tiles = even_tiles(m, lay.n_ob, tiles or default)
+    plan = kernels_dot.gemm_plan(m, lay.n_ob, batches, n_kq * spec.depth, lanes, spec.registers, tiles)
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     tiles_per_job, n_groups = plan["tiles_per_job"], plan["n_groups"]
+    if rows is not None:                        # one row tile a job, over every chunk
+        tiles_per_job, n_groups = 1, n_tiles
     mr_tail, nr_last = m - (n_tiles - 1) * mr, lay.n_ob - (n_chunks - 1) * nr
     live_last = n - (lay.n_ob - 1) * lanes
     variants = {}
@@ -294,39 +314,55 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
 
     a_idx_g = k.mod.table(lay.a_idx.astype(np.int32), "a_idx")
     b_idx_g = k.mod.table(lay.b_idx.astype(np.int32), "b_idx")
-    f, b, (scratch, out_ptr), i = job_function(k.mod, "qmatmul_job", 2)
-    per_bt = n_chunks * n_groups
-    bt = b.sdiv(i, c64(per_bt))
-    chunk = b.sdiv(b.srem(i, c64(per_bt)), c64(n_groups))
-    tg = b.srem(i, c64(n_groups))
+    row_ptrs = [] if rows is None else list(rows[0])
+    assert rows is None or batches == 1, "whole-row jobs of a batched product"
+    f, b, vals, i = job_function(k.mod, "qmatmul_job", 2 + len(row_ptrs))
+    scratch, out_ptr = vals[:2]
+    if rows is None:
+        per_bt = n_chunks * n_groups
+        bt = b.sdiv(i, c64(per_bt))
+        tg = b.srem(i, c64(n_groups))
+    else:
+        bt, tg = c64(0), i
     ai = b.sext(b.load(b.gep(a_idx_g, [bt], source_etype=I32), typ=I32), I64)
     bi = b.sext(b.load(b.gep(b_idx_g, [bt], source_etype=I32), typ=I32), I64)
-    blk = b.mul(chunk, c64(nr))
     a_at = _ptr(b, scratch, b.add(c64(lay.a_base), b.mul(ai, c64(lay.a_bytes))))
-    w_at = _ptr(b, scratch, b.add(c64(lay.w_base), b.add(b.mul(bi, c64(lay.w_bytes(spec))),
-                                                         b.mul(blk, c64(n_kq * wblock))))) \
-        if w_table is None else _ptr(b, w_table, b.mul(blk, c64(n_kq * wblock)))
-    c_at = _ptr(b, scratch, b.add(c64(lay.c_base), b.add(b.mul(bi, c64(lay.c_bytes(spec))),
-                                                         b.mul(blk, c64(4 * lanes)))))
-    q_at = [c_at] + [_ptr(b, scratch, b.add(c64(t), b.mul(blk, c64(4 * lanes)))) if isinstance(t, int)
-                     else _ptr(b, t, b.mul(blk, c64(4 * lanes))) for t in (mult, shift)]
-    out_at = _ptr(b, out_ptr, b.mul(b.add(b.mul(bt, c64(m * n)), b.mul(blk, c64(lanes))), c64(out_size)))
     t0 = b.mul(tg, c64(tiles_per_job))
     t1 = b.add(t0, c64(tiles_per_job))
     full_tiles = m // mr
     t_end = b.select(b.icmp_signed("<", t1, c64(full_tiles)), t1, c64(full_tiles))
     n_full = b.select(b.icmp_signed(">", t_end, t0), b.sub(t_end, t0), c64(0))
 
-    def call(rows, cols, last, p0):
-        b.call(variant(rows, cols, last), [_ptr(b, a_at, b.mul(p0, c64(a_stride))), w_at,
-                                           _ptr(b, out_at, b.mul(p0, c64(n * out_size))), *q_at])
+    def one_chunk(chunk):
+        blk = b.mul(chunk, c64(nr))
+        w_at = _ptr(b, scratch, b.add(c64(lay.w_base), b.add(b.mul(bi, c64(lay.w_bytes(spec))),
+                                                             b.mul(blk, c64(n_kq * wblock))))) \
+            if w_table is None else _ptr(b, w_table, b.mul(blk, c64(n_kq * wblock)))
+        c_at = _ptr(b, scratch, b.add(c64(lay.c_base), b.add(b.mul(bi, c64(lay.c_bytes(spec))),
+                                                             b.mul(blk, c64(4 * lanes)))))
+        q_at = [c_at] + [_ptr(b, scratch, b.add(c64(t), b.mul(blk, c64(4 * lanes)))) if isinstance(t, int)
+                         else _ptr(b, t, b.mul(blk, c64(4 * lanes))) for t in (mult, shift)]
+        out_at = _ptr(b, out_ptr, b.mul(b.add(b.mul(bt, c64(m * n)), b.mul(blk, c64(lanes))), c64(out_size)))
 
-    def run(cols, last):
-        with loop(b, n_full, "tile") as dt:
-            call(mr, cols, last, b.mul(b.add(t0, dt), c64(mr)))
-        if mr_tail < mr:
-            with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
-                call(mr_tail, cols, last, c64((n_tiles - 1) * mr))
-    kernels_dot.run_chunk(b, chunk, n_chunks, run, nr, nr_last)
+        def call(rows, cols, last, p0):
+            b.call(variant(rows, cols, last), [_ptr(b, a_at, b.mul(p0, c64(a_stride))), w_at,
+                                               _ptr(b, out_at, b.mul(p0, c64(n * out_size))), *q_at])
+
+        def run(cols, last):
+            with loop(b, n_full, "tile") as dt:
+                call(mr, cols, last, b.mul(b.add(t0, dt), c64(mr)))
+            if mr_tail < mr:
+                with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
+                    call(mr_tail, cols, last, c64((n_tiles - 1) * mr))
+        kernels_dot.run_chunk(b, chunk, n_chunks, run, nr, nr_last)
+
+    if rows is None:
+        one_chunk(b.sdiv(b.srem(i, c64(per_bt)), c64(n_groups)))
+    else:
+        with loop(b, n_chunks, "chunk") as chunk:
+            one_chunk(chunk)
+        r1 = b.mul(t1, c64(mr))                 # the last group ends at m (its tail tile included)
+        rows[1](b, vals[2:], b.mul(t0, c64(mr)), b.select(b.icmp_signed("<", r1, c64(m)), r1, c64(m)))
     b.ret_void()
-    parallel_for(k.mod, k.b, f, [k.scratch, k.outs[0]], batches * n_chunks * n_groups)
+    jobs = n_groups if rows is not None else batches * n_chunks * n_groups
+    parallel_for(k.mod, k.b, f, [k.scratch, k.outs[0], *row_ptrs], jobs)
