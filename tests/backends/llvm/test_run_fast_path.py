@@ -52,6 +52,16 @@ def test_exact_feeds_take_the_fast_path_and_match_the_general_one(art, monkeypat
         np.testing.assert_array_equal(fast[k], general[k])
 
 
+def test_read_only_feeds_give_the_same_outputs(art):
+    f = feeds(6)
+    frozen = {k: v.copy() for k, v in f.items()}
+    for v in frozen.values():
+        v.flags.writeable = False
+    got, want = art.run(frozen), art.run(f)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
 def test_outputs_are_new_arrays_and_feeds_are_left_alone(art):
     a_feeds, b_feeds = feeds(2), feeds(3)
     kept = {k: v.copy() for k, v in a_feeds.items()}
