@@ -260,8 +260,10 @@ class Runner:
             a = outs[name] = np.empty(shape, raw_dtype if raw else dtype)
             ptrs.append(_ADDRESS(_BYTES_OF(a)))
         # the feeds dict holds the input arrays (alive until the call returns)
-        self._status(self._run_ex(self._workspace, self._size, self._in_ptrs(*ins), self._out_ptrs(*ptrs),
-                                  RAW_OUTPUTS if raw else 0))
+        status = self._run_ex(self._workspace, self._size, self._in_ptrs(*ins), self._out_ptrs(*ptrs),
+                              RAW_OUTPUTS if raw else 0)
+        if status:
+            self._status(status)
         return outs
 
     def _status(self, status: int) -> None:
