@@ -7,7 +7,10 @@ are checked against this host: an artifact built for AVX512-VNNI on a CPU withou
 QcompError, never SIGILL; and the library's ELF headers are checked before dlopen (check_elf: a
 truncated model.so would kill the process with SIGBUS inside dlopen). Tensor shapes and dtypes come
 from the library itself (qcomp_input_info / qcomp_output_info); one workspace of
-qcomp_workspace_size() bytes, 64-byte aligned, is allocated once per runner. raw=True returns each
+qcomp_workspace_size() bytes, 64-byte aligned, is allocated once per runner. A run passes feeds that
+are C-contiguous arrays of each input's dtype and shape to the library as they are (no copy; the
+library only reads them) and converts or refuses any other; every run returns new output arrays. What
+a run needs (names, shapes, dtypes, the ctypes pointer-array types) is derived once per runner. raw=True returns each
 output's int8 form, the values before its Dequantize, and an output without one as it is
 (qcomp_run_ex with QCOMP_RAW_OUTPUTS; qcomp_output_raw_dtype says which). num_threads=N sets the library's thread pool
 (qcomp_set_num_threads; None keeps its default: QCOMP_NUM_THREADS, else the available cores);
