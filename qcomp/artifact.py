@@ -3,8 +3,9 @@
 `load(path)` reads and checks the manifest first (format version, its own digest, target, the
 host's features) and the sha256 of every file it lists, before it touches any code, then returns
 an `Artifact` whose `run(feeds, raw=False)` executes it (its feeds checked by FeedCheck: names,
-dtypes and shapes derived from the manifest once, check_feeds' errors for anything else). The `ref` target's artifact holds the
-quantized graph (`model.qir`), lowered and interpreted by the integer reference on load.
+dtypes and shapes derived from the manifest once, check_feeds' errors for anything else). The `ref`
+target's artifact holds the quantized graph (`model.qir`), lowered and interpreted by the integer
+reference on load.
 
 Integrity: `write_manifest` records `file_sha256` (relative path -> sha256 of every file the
 manifest's "files" lists) and `manifest_sha256`, the sha256 of the manifest's canonical JSON
