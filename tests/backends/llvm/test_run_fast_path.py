@@ -2,6 +2,9 @@
 what the model takes are passed to model.so without a copy or a conversion, and give the same outputs as
 the general path (strided or Fortran-order feeds, which it copies); every bad feed still gets its InputError;
 each run returns new output arrays, never ones a later run writes."""
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -101,3 +104,14 @@ def test_runner_checks_what_it_is_given(art):
         art._runner.run({"x": f["x"][0], "y": f["y"]})
     out = art._runner.run({"x": f["x"].astype(np.float64), "y": f["y"]})   # the runner converts what it may
     np.testing.assert_array_equal(out["relu"], art.run(f)["relu"])
+
+
+def test_run_overhead_script_splits_a_run(artifact):
+    """benchmarks/run_overhead.py's measure: the Python side is a positive part of the whole run."""
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "run_overhead.py"
+    spec = importlib.util.spec_from_file_location("run_overhead", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    t = module.measure(str(artifact), runs=5, threads=1)
+    assert t.keys() == {"bare", "run", "outside"}
+    assert 0 < t["outside"] < t["run"] and t["bare"] > 0
