@@ -2,8 +2,10 @@
 
 `load(path)` reads and checks the manifest first (format version, its own digest, target, the
 host's features) and the sha256 of every file it lists, before it touches any code, then returns
-an `Artifact` whose `run(feeds, raw=False)` executes it. The `ref` target's artifact holds the
-quantized graph (`model.qir`), lowered and interpreted by the integer reference on load.
+an `Artifact` whose `run(feeds, raw=False)` executes it (its feeds checked by FeedCheck: names,
+dtypes and shapes derived from the manifest once, check_feeds' errors for anything else). The `ref`
+target's artifact holds the quantized graph (`model.qir`), lowered and interpreted by the integer
+reference on load.
 
 Integrity: `write_manifest` records `file_sha256` (relative path -> sha256 of every file the
 manifest's "files" lists) and `manifest_sha256`, the sha256 of the manifest's canonical JSON
@@ -166,6 +168,11 @@ class Artifact:
     _graph: object = None    # the lowered TARGET graph (ref target)
     _runner: object = None   # qcomp.runtime.<backend> runner with .run(feeds, raw) (compiled targets)
 
+    def __post_init__(self) -> None:   # what every run would otherwise derive from the manifest again
+        from .int_io import has_int_io
+        self._int_io = has_int_io(self.manifest)
+        self._check = FeedCheck(self.manifest)
+
     @property
     def target(self) -> str:
         return self.manifest["target"]
@@ -184,22 +191,23 @@ class Artifact:
         an int8 form. A model with integer inputs or outputs (manifest "int_dtype", qcomp/int_io.py)
         takes its uint8/int8 codes and returns them (raw=True: the int8 forms, as above): through
         QCOMP_MODEL_CODES, with no float step (qcomp/int_codes.py)."""
+        if not self._int_io:
+            return self._run(feeds, raw)
         from . import int_codes
-        from .int_io import feeds_in, has_int_io, outputs_out
-        if has_int_io(self.manifest) and int_codes.plan(self.manifest, feeds):   # the model's codes, no float step
+        from .int_io import feeds_in, outputs_out
+        if int_codes.plan(self.manifest, feeds):   # the model's codes, no float step
             checked = check_feeds(int_codes.feeds_manifest(self.manifest), feeds)
             if self._runner is not None:
                 outs = self._runner.run(checked, raw=raw, codes=True)
             else:
                 outs = int_codes.run_ref(self._graph, checked, raw)
             return int_codes.raw_forms(self.manifest, outs) if raw else outs
-        if has_int_io(self.manifest):   # integer model I/O fed its reals, or an artifact before ABI version 3
-            return outputs_out(self.manifest, self._run(feeds_in(self.manifest, feeds), raw=True), raw)
-        return self._run(feeds, raw)
+        # integer model I/O fed its reals, or an artifact before ABI version 3
+        return outputs_out(self.manifest, self._run(feeds_in(self.manifest, feeds), raw=True), raw)
 
     def _run(self, feeds: dict[str, np.ndarray], raw: bool) -> dict[str, np.ndarray]:
         if self._runner is not None:
-            return self._runner.run(check_feeds(self.manifest, feeds), raw=raw)
+            return self._runner.run(self._check(feeds), raw=raw)
         from .ref import run_integer
         return run_integer(self._graph, feeds, raw=raw)
 
@@ -225,6 +233,30 @@ def check_feeds(manifest: dict, feeds: dict) -> dict[str, np.ndarray]:
             raise InputError(f"input {name!r} contains NaN or Inf, which have no int8 encoding")
         out[name] = np.asarray(a, order="C")   # np.ascontiguousarray would make a scalar 1-D
     return out
+
+
+class FeedCheck:
+    """check_feeds for one manifest, with its expectations (name, dtype, shape) derived once: feeds that
+    are exactly what the model takes (a dict of C-contiguous ndarrays of the input's dtype and shape,
+    one per input name, no other names) pass as they are; anything else goes through check_feeds,
+    which converts what it may and raises its InputError for the rest. Float feeds are still checked
+    for NaN and Inf on every run."""
+
+    def __init__(self, manifest: dict) -> None:
+        self.manifest = manifest
+        self.inputs = [(t["name"], np.dtype(t["dtype"]), tuple(t["shape"])) for t in manifest["inputs"]]
+
+    def __call__(self, feeds: dict) -> dict[str, np.ndarray]:
+        if type(feeds) is not dict or len(feeds) != len(self.inputs):
+            return check_feeds(self.manifest, feeds)
+        out = {}
+        for name, dtype, shape in self.inputs:
+            a = feeds.get(name)
+            if (type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous
+                    or (dtype.kind == "f" and not np.logical_and.reduce(np.isfinite(a), axis=None))):
+                return check_feeds(self.manifest, feeds)
+            out[name] = a
+        return out
 
 
 def load(path: str | os.PathLike, emulate: bool = False, num_threads: int | None = None) -> Artifact:

@@ -7,7 +7,10 @@ are checked against this host: an artifact built for AVX512-VNNI on a CPU withou
 QcompError, never SIGILL; and the library's ELF headers are checked before dlopen (check_elf: a
 truncated model.so would kill the process with SIGBUS inside dlopen). Tensor shapes and dtypes come
 from the library itself (qcomp_input_info / qcomp_output_info); one workspace of
-qcomp_workspace_size() bytes, 64-byte aligned, is allocated once per runner. raw=True returns each
+qcomp_workspace_size() bytes, 64-byte aligned, is allocated once per runner. A run passes feeds that
+are C-contiguous arrays of each input's dtype and shape to the library as they are (no copy; the
+library only reads them) and converts or refuses any other; every run returns new output arrays. What
+a run needs (names, shapes, dtypes, the ctypes pointer-array types) is derived once per runner. raw=True returns each
 output's int8 form, the values before its Dequantize, and an output without one as it is
 (qcomp_run_ex with QCOMP_RAW_OUTPUTS; qcomp_output_raw_dtype says which). num_threads=N sets the library's thread pool
 (qcomp_set_num_threads; None keeps its default: QCOMP_NUM_THREADS, else the available cores);
@@ -35,6 +38,8 @@ MODEL_CODES = abi.MODEL_CODES
 BAD_INPUT = abi.STATUS_OF["QCOMP_ERR_BAD_INPUT"]
 _NUMPY = abi.NUMPY_OF_CODE
 _ALIGN = abi.WORKSPACE_ALIGN
+# the address of a writable array's data: a quarter of what a.ctypes.data costs (which builds a helper object)
+_ADDRESS, _BYTES_OF = ctypes.addressof, ctypes.c_char.from_buffer
 
 
 def _integer_feed(name: str, a, want: np.dtype):
@@ -177,6 +182,13 @@ class Runner:
         self.inputs = [self._info(lib.qcomp_input_info, i) for i in range(lib.qcomp_num_inputs())]
         self.outputs = [self._info(lib.qcomp_output_info, i) for i in range(lib.qcomp_num_outputs())]
         self.model = model_infos(lib)   # ABI version 3: the model's own codes
+        # per run, precomputed: (name, shape, dtype) of each input; (name, shape, dtype, raw dtype) of each output
+        self._in_spec = [(i.name.decode(), tuple(i.shape[:i.rank]), np.dtype(_NUMPY[i.dtype])) for i in self.inputs]
+        self._out_spec = [(o.name.decode(), tuple(o.shape[:o.rank]), np.dtype(_NUMPY[o.dtype]),
+                           np.dtype(_NUMPY[lib.qcomp_output_raw_dtype(k)])) for k, o in enumerate(self.outputs)]
+        self._in_ptrs = ctypes.c_void_p * max(len(self.inputs), 1)
+        self._out_ptrs = ctypes.c_void_p * max(len(self.outputs), 1)
+        self._run_ex = lib.qcomp_run_ex
         size = int(lib.qcomp_workspace_size())
         self._buffer = np.zeros(size + _ALIGN, np.uint8)
         self._workspace = self._buffer.ctypes.data + (-self._buffer.ctypes.data) % _ALIGN
@@ -235,6 +247,36 @@ class Runner:
         return info
 
     def run(self, feeds: dict[str, np.ndarray], raw: bool = False, codes: bool = False) -> dict[str, np.ndarray]:
+        """{output name: a new array} (never one a later run writes). Feeds that are C-contiguous arrays
+        of each input's dtype and shape are passed to the library as they are (no copy); any other
+        feed goes through _run_general's conversions and checks."""
+        if codes:
+            return self._run_general(feeds, raw, codes)
+        ins = []
+        for name, shape, dtype in self._in_spec:
+            a = feeds.get(name) if type(feeds) is dict else None
+            if type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous:
+                return self._run_general(feeds, raw, codes)
+            ins.append(_ADDRESS(_BYTES_OF(a)) if a.flags.writeable else a.ctypes.data)
+        outs, ptrs = {}, []
+        for name, shape, dtype, raw_dtype in self._out_spec:
+            a = outs[name] = np.empty(shape, raw_dtype if raw else dtype)
+            ptrs.append(_ADDRESS(_BYTES_OF(a)))
+        # the feeds dict holds the input arrays (alive until the call returns)
+        status = self._run_ex(self._workspace, self._size, self._in_ptrs(*ins), self._out_ptrs(*ptrs),
+                              RAW_OUTPUTS if raw else 0)
+        if status:
+            self._status(status)
+        return outs
+
+    def _status(self, status: int) -> None:
+        if status == BAD_INPUT:
+            raise InputError(f"model.so: {self._lib.qcomp_status_string(status).decode()}; check the token ids "
+                             f"or indices given")
+        if status != 0:
+            raise QcompError(f"model.so: qcomp_run failed: {self._lib.qcomp_status_string(status).decode()}")
+
+    def _run_general(self, feeds: dict[str, np.ndarray], raw: bool, codes: bool) -> dict[str, np.ndarray]:
         if codes and self.model is None:
             raise QcompError("this model.so predates the model's integer codes at the ABI (version 3); rebuild the "
                              "artifact with `qcomp build`")
@@ -260,13 +302,8 @@ class Runner:
             outs[info.name.decode()] = np.empty(tuple(info.shape[:info.rank]), dtype)
         in_ptrs = (ctypes.c_void_p * max(len(ins), 1))(*[a.ctypes.data for a in ins])
         out_ptrs = (ctypes.c_void_p * max(len(outs), 1))(*[a.ctypes.data for a in outs.values()])
-        status = self._lib.qcomp_run_ex(self._workspace, self._size, in_ptrs, out_ptrs,
-                                        (RAW_OUTPUTS if raw else 0) | (MODEL_CODES if codes else 0))
-        if status == BAD_INPUT:
-            raise InputError(f"model.so: {self._lib.qcomp_status_string(status).decode()}; check the token ids "
-                             f"or indices given")
-        if status != 0:
-            raise QcompError(f"model.so: qcomp_run failed: {self._lib.qcomp_status_string(status).decode()}")
+        self._status(self._lib.qcomp_run_ex(self._workspace, self._size, in_ptrs, out_ptrs,
+                                            (RAW_OUTPUTS if raw else 0) | (MODEL_CODES if codes else 0)))
         return outs
 
 
