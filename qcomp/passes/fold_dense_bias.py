@@ -37,12 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, ops
-from .pipeline import each_node
-
-
-def _zero_bias(g: Graph, dense: Node) -> bool:
-    b = g.constants.get(dense.inputs[2])
-    return b is not None and b.dtype == np.float32 and not np.any(b) and not np.signbit(b).any()
+from .bias_fold import bias_add, fold
 
 
 def why_not_foldable(g: Graph, dense: Node, consumers: dict, keep=frozenset()) -> tuple[Node, str] | str:
@@ -52,53 +47,19 @@ def why_not_foldable(g: Graph, dense: Node, consumers: dict, keep=frozenset()) -
     d = dense.outputs[0]
     if g.types[d].dtype.np != np.float32:
         return f"{dense.name!r} computes in {g.types[d].dtype.value}, not float32"
-    if dense.op.act_min is not None or dense.op.act_max is not None:
-        return f"{dense.name!r} clamps its output (between its bias and the Add's)"
-    if not _zero_bias(g, dense):
-        return f"{dense.name!r} has a bias {dense.inputs[2]!r} that is not a constant of +0.0 only"
-    readers = consumers.get(d, [])
-    if d in g.outputs or len(readers) != 1 or type(readers[0].op) is not ops.Add:
-        return f"{d!r} is read by {[r.kind for r in readers]}{' and is a graph output' if d in g.outputs else ''}, " \
-               f"not by one Add alone"
-    add = readers[0]
-    a, c = add.inputs
-    bias = c if a == d else a if c == d else None
-    n = g.types[d].shape[-1]
-    value = g.constants.get(bias) if bias is not None and bias != d else None
-    if (value is None or value.dtype != np.float32 or value.size != n or value.shape[-1:] != (n,)
-            or value.ndim > g.types[d].rank):
-        return f"the Add after {dense.name!r} adds {bias!r}, not a constant f32 bias of {n} values along the last axis"
-    if np.signbit(value[value == 0]).any():
-        return f"the bias {bias!r} holds -0.0 (the fold would turn a +0.0 result into -0.0)"
-    named = {add.name, d} & set(keep)   # what the fold removes
+    found = bias_add(g, dense, consumers)
+    if isinstance(found, str):
+        return found
+    named = {found[0].name, d} & set(keep)   # what the fold removes
     if named:
         return f"{sorted(named)[0]!r} is named by --skip or --precision"
-    return add, bias
+    return found
 
 
 def fold_dense_bias(g: Graph, keep=frozenset()) -> Graph:
     consumers = g.consumers()
-    plan: dict[int, tuple[Node, str]] = {}        # id(Add) -> (Dense, bias)
-    for n in each_node(g.nodes):
-        found = why_not_foldable(g, n, consumers, keep) if type(n.op) is ops.Dense else None
-        if isinstance(found, tuple):
-            plan[id(found[0])] = (n, found[1])
-    if not plan:
-        return g
-    out = g.copy()
-    gone = {id(dense) for dense, _ in plan.values()}
-    nodes = []
-    for old, n in zip(g.nodes, out.nodes):
-        if id(old) in gone:
-            continue
-        if id(old) in plan:
-            dense, bias = plan[id(old)]
-            if out.constants[bias].ndim != 1:         # [1, ..., 1, N] as exported: the same values as [N]
-                bias = out.add_constant(f"{bias}/row", out.constants[bias].reshape(-1))
-            x, w, _ = dense.inputs
-            op = ops.Dense(act_min=old.op.act_min, act_max=old.op.act_max)
-            n = Node(dense.name, op, (x, w, bias), old.outputs)
-        nodes.append(n)
-    out.nodes = nodes
-    out.prune()
-    return out
+
+    def fused(dense: Node, add: Node, bias: str) -> Node:
+        x, w, _ = dense.inputs
+        return Node(dense.name, ops.Dense(act_min=add.op.act_min, act_max=add.op.act_max), (x, w, bias), add.outputs)
+    return fold(g, lambda n: why_not_foldable(g, n, consumers, keep) if type(n.op) is ops.Dense else None, fused)
