@@ -23,25 +23,12 @@ HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "benchmarks"))
 
-BUILD = """
-import sys
-from qcomp.codegen.llvm import emit
-from qcomp.passes.fuse_attention import fuse_attention
-from qcomp.target import get_target
-from tests.passes import test_fuse_attention as cases
-cases.B, cases.SQ, cases.H, cases.D = 1, {seq}, {heads}, {dim}
-g = fuse_attention(cases._graph(sk={seq}, dv={dim}))
-assert [n.kind for n in g.nodes] == ["DynamicAttention"]
-emit(g, get_target("arm-sdot"), sys.argv[1])
-"""
+from attention_checkout_ab import BUILD, shape_args  # noqa: E402  (the build of one fused core, the shape options)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", required=True, help="the other qcomp checkout")
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--heads", type=int, default=12)
-    ap.add_argument("--head-dim", type=int, default=32)
+    shape_args(ap)
     args = ap.parse_args()
     import arm_cost
     from qcomp.runtime.llvm_cross import CrossRunner
@@ -51,7 +38,7 @@ def main() -> None:
     cases.PADDED = args.seq
     g = cases._graph(sk=args.seq, dv=args.head_dim)
     feeds = cases._feeds(g)
-    code = BUILD.format(seq=args.seq, heads=args.heads, dim=args.head_dim)
+    code = BUILD.format(seq=args.seq, heads=args.heads, dim=args.head_dim, target="arm-sdot")
     counts = {}
     with tempfile.TemporaryDirectory(prefix="qcomp-attention-arm-") as tmp:
         plugin, why = arm_cost.build_plugin(Path(tmp))

@@ -35,16 +35,21 @@ from tests.passes import test_fuse_attention as cases
 cases.B, cases.SQ, cases.H, cases.D = 1, {seq}, {heads}, {dim}
 g = fuse_attention(cases._graph(sk={seq}, dv={dim}))
 assert [n.kind for n in g.nodes] == ["DynamicAttention"]
-emit(g, get_target("x86-vnni"), sys.argv[1])
+emit(g, get_target("{target}"), sys.argv[1])
 """
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def shape_args(ap: argparse.ArgumentParser) -> None:
+    """The options both attention checkout scripts take: the other checkout and the core's shape."""
     ap.add_argument("--base", required=True, help="the other qcomp checkout")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--heads", type=int, default=12)
     ap.add_argument("--head-dim", type=int, default=32)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    shape_args(ap)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--valid", type=int, default=None, help="mask every column from this one on")
@@ -54,7 +59,7 @@ def main() -> None:
     cases.B, cases.SQ, cases.H, cases.D = 1, args.seq, args.heads, args.head_dim
     cases.PADDED = args.seq if args.valid is None else args.valid
     feeds = cases._feeds(cases._graph(sk=args.seq, dv=args.head_dim))
-    code = BUILD.format(seq=args.seq, heads=args.heads, dim=args.head_dim)
+    code = BUILD.format(seq=args.seq, heads=args.heads, dim=args.head_dim, target="x86-vnni")
     with tempfile.TemporaryDirectory(prefix="qcomp-attention-") as tmp:
         runners = {}
         for name, checkout in (("base", Path(args.base).resolve()), ("this", HERE)):
