@@ -262,12 +262,18 @@ def erf_for(spec):
 
 
 def divide_by(mod, b: ir.IRBuilder, a, d, r):
-    """a / d correctly rounded (float64 lanes, or a scalar), given r = 1/d correctly rounded: Markstein's
-    correction, q = a r (within 1 ulp of a / d), e = fma(-q, d, a) (exact), then fma(e, r, q), which is
-    a / d rounded to nearest when no step overflows or underflows (P. Markstein, IBM J. Res. Dev. 34,
-    1990). Three multiply-adds instead of a float64 division per lane."""
+    """a / d correctly rounded (float64 or float32 lanes, or a scalar), given r = 1/d correctly rounded:
+    Markstein's correction, q = a r (within 1 ulp of a / d), e = fma(-q, d, a) (exact), then fma(e, r, q),
+    which is a / d rounded to nearest when no step overflows or underflows (P. Markstein, IBM J. Res.
+    Dev. 34, 1990). Three multiply-adds instead of a division per lane. In float32 that condition is the
+    caller's to check: it holds when d and q are in [2^-100, 2^100] in magnitude and |a| >= 2^-100
+    (then r and q are normal and e, a multiple of 2^(e_a - 47), is representable); a = -0.0 gives +0.0
+    (the division: -0.0). Measured on Zen 4, 16 lanes, a loop of load, divide, store: 6.1 cycles per
+    vector with vdivps, 3.5 with this (2.0 with a multiply alone: the store's)."""
     t = a.type
-    suffix = f"v{t.count}f64" if isinstance(t, ir.VectorType) else "f64"
+    elem = t.element if isinstance(t, ir.VectorType) else t
+    kind = "f32" if isinstance(elem, ir.FloatType) else "f64"
+    suffix = f"v{t.count}{kind}" if isinstance(t, ir.VectorType) else kind
     fma = mod.intrinsic(f"llvm.fma.{suffix}", t, [t, t, t])
     q = b.fmul(a, r)
     e = b.call(fma, [b.fneg(q), d, a])

@@ -141,6 +141,41 @@ def test_divide_by_is_the_correctly_rounded_quotient(tmp_path):
     assert out.view(np.uint64).tolist() == (av / dv).view(np.uint64).tolist()
 
 
+
+def test_divide_by_float32_is_the_correctly_rounded_quotient(tmp_path):
+    """vecmath.divide_by on float32 lanes (16 and a scalar): the float32 quotient a / d bit for bit
+    where its docstring's condition holds (|a|, |d| and the quotient within [2^-100, 2^100]), also for
+    mantissas near 1 and 2 and for a = +0.0."""
+    mod = Module("divide_by_f32_test", VNNI.triple)
+    f, b = mod.function("div", VOID, [PTR, PTR, PTR, I64], internal=False)
+    a, d, y, n = f.args
+    vf = vecmath.vec(16)
+    with loop(b, n, "i") as i:                      # each i: one 16-lane vector, then one scalar
+        at = b.mul(i, c64(17))
+        dv, ds = vecmath.vload(b, d, at, vf), vecmath.vload(b, d, b.add(at, c64(16)), F32)
+        rv, rs = b.fdiv(vecmath.const(vf, 1.0), dv), b.fdiv(vecmath.const(F32, 1.0), ds)
+        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, at, vf), dv, rv), y, at)
+        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, b.add(at, c64(16)), F32), ds, rs), y,
+                       b.add(at, c64(16)))
+    b.ret_void()
+    (tmp_path / "m.ll").write_text(str(mod.m))
+    compile_object(tmp_path / "m.ll", tmp_path / "m.o", VNNI)
+    subprocess.run(["gcc", "-shared", "-o", tmp_path / "m.so", tmp_path / "m.o"], check=True)
+    fn = ctypes.CDLL(str(tmp_path / "m.so")).div
+    fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64]
+    rng = np.random.default_rng(6)
+    m = 17 * 60_000
+    av = (rng.standard_normal(m) * np.exp2(rng.integers(-45, 45, m))).astype(np.float32)
+    dv = (np.abs(rng.standard_normal(m)) * np.exp2(rng.integers(-45, 45, m)) + 1e-30).astype(np.float32)
+    near = (1.0 + rng.integers(0, 2 ** 12, m // 3) * 2.0 ** -23).astype(np.float32)
+    av[: m // 3], dv[m // 3: 2 * (m // 3)] = near, (3.0 - near - 2.0 ** -23).astype(np.float32)
+    av[::101] = 0.0
+    keep = (np.abs(av / dv) >= 2.0 ** -100) | (av == 0)
+    out = np.empty(m, np.float32)
+    fn(av.ctypes.data, dv.ctypes.data, out.ctypes.data, m // 17)
+    assert keep.mean() > 0.99
+    assert out[keep].view(np.uint32).tolist() == (av / dv)[keep].view(np.uint32).tolist()
+
 # (rows, row length): many rows (several jobs), and a row length with a scalar tail (200 = 12*16 + 8)
 SHAPES = [(1, 128, 384), (2, 37, 200), (3, 5)]
 ATTENTION = (1, 4, 128, 128)
