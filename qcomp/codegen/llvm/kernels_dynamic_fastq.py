@@ -26,7 +26,7 @@ condition: s and q0 in [2^-100, 2^100], |x| >= 2^-100, then the result is x / s 
   - |x| < 2^-60: |x / s| < 2^-60 / 2^-58 = 1/4. r = (1 / s)(1 + d0) is normal; q0 = x r (1 + d1) +
     n1 (|d| <= 2^-24, |n1| <= 2^-150 a subnormal rounding); x - q0 s = x (1 - (1 + d0)(1 + d1)) -
     n1 s, so |e| r <= |x / s| 2^-22 + 2^-150 2^39 2^-58 (1 + 2^-22), negligible, and the result is
-    below 1/4 (1 + 2^-20) + 2^-140 < 1/2 in magnitude: both round to +-0, i.e. q = zp... and t = 0 + zp.
+    below 1/4 (1 + 2^-20) + 2^-140 < 1/2 in magnitude: both round to +-0, so t = zp either way.
   NaN has no encoding (the reference rejects it; the runtime checks its inputs): not covered.
 The row sum -zb * sum_k q of a packed row (kernels_dynamic_pack.pack_row) comes from the packed bytes:
 VPSADBW of (q xor 0x80) = q + 128 against zero, eight 64-bit sums per group; lanes past the row

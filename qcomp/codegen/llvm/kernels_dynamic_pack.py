@@ -7,7 +7,8 @@ enough (at least MIN_JOB_ELEMS elements per job, at most MAX_JOBS jobs):
 
   1. min/max: job j reduces x[j * C, (j + 1) * C) (C a multiple of VF) to (lo_j, hi_j), each
      starting at +0.0, by ordered compare-and-select (kernels_dynamic_quant.py: a NaN never wins,
-     -0.0 never replaces +0.0); the calling thread then reduces the J pairs the same way. min and
+     -0.0 never replaces +0.0), over ACCS vector pairs (independent chains, then reduced into one);
+     the calling thread then reduces the J pairs the same way. min and
      max are exact and order-free, so lo = min(min(x), 0) and hi = max(max(x), 0) are the
      reference's (fixedpoint.dynamic_quant_params) whatever J is.
   2. scale and zero point from (lo, hi) on the calling thread (kernels_dynamic_quant.quant_params:
@@ -18,7 +19,10 @@ enough (at least MIN_JOB_ELEMS elements per job, at most MAX_JOBS jobs):
         row_term = -zb * sum_k q[k]      (int32, wrapping; zb = 0 for DynamicDense's weights)
      exactly the bytes kernels_qmatmul_pack.pack_a writes from kernels_dynamic_quant's q (the same
      float32 division, rint and clamps per element, VF lanes at a time; K's tail a masked vector
-     whose dead lanes are forced to q = 0 before the offset and the sum).
+     whose dead lanes are forced to q = 0 before the offset and the sum). On AVX-512 targets, where
+     the scale passes a guard checked once per tensor, the same bytes come from
+     kernels_dynamic_fastq.py (an exact division by multiply-adds, the clamp by saturating packs,
+     64 bytes per store; its docstring proves the equality); quantize_range likewise.
 
 The packed rows of a batch of matrices [n, M, K] are the rows of one [n * M, K] matrix (row
 r * a_stride of the pack): one call packs every A matrix of a DynamicMatMul.
