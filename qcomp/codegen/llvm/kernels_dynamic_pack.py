@@ -92,29 +92,9 @@ def minmax_part(k, src, n: int, par) -> Part:
     def body(jb, ptrs, j):
         x, p = ptrs
         vf = ir.VectorType(F32, VF)
-        vzero = ir.Constant(vf, [0.0] * VF)
-        acc = [(var(jb, vf, vzero, f"lo_v{a}"), var(jb, vf, vzero, f"hi_v{a}")) for a in range(ACCS)]
         v0 = jb.mul(j, c64(per_job))
         v1 = jb.select(jb.icmp_signed("<", jb.add(v0, c64(per_job)), c64(full)), jb.add(v0, c64(per_job)), c64(full))
-        count = jb.sub(v1, v0)
-        quads = jb.sdiv(count, c64(ACCS))
-
-        def step(v, pair):
-            cur_lo, cur_hi = jb.load(pair[0], typ=vf), jb.load(pair[1], typ=vf)
-            jb.store(jb.select(jb.fcmp_ordered("<", v, cur_lo), v, cur_lo), pair[0])
-            jb.store(jb.select(jb.fcmp_ordered(">", v, cur_hi), v, cur_hi), pair[1])
-
-        with loop(jb, quads, "mq") as i:           # ACCS independent pairs: no latency chain
-            first = jb.add(v0, jb.mul(i, c64(ACCS)))
-            for a in range(ACCS):
-                step(jb.load(_ptr(jb, x, jb.mul(jb.add(first, c64(a)), c64(4 * VF))), typ=vf, align=4), acc[a])
-        with loop(jb, jb.sub(count, jb.mul(quads, c64(ACCS))), "mv") as i:
-            step(jb.load(_ptr(jb, x, jb.mul(jb.add(jb.add(v0, jb.mul(quads, c64(ACCS))), i), c64(4 * VF))),
-                         typ=vf, align=4), acc[0])
-        lo_v, hi_v = acc[0]
-        for a in range(1, ACCS):
-            step(jb.load(acc[a][0], typ=vf), acc[0])
-            step(jb.load(acc[a][1], typ=vf), acc[0])
+        lo_v, hi_v = minmax_vectors(jb, x, v0, jb.sub(v1, v0))
         zero = ir.Constant(F32, 0.0)
         lo, hi = var(jb, F32, zero, "lo"), var(jb, F32, zero, "hi")
         vlo, vhi = jb.load(lo_v, typ=vf), jb.load(hi_v, typ=vf)
@@ -130,6 +110,36 @@ def minmax_part(k, src, n: int, par) -> Part:
         jb.store(jb.load(lo, typ=F32), pair)
         jb.store(jb.load(hi, typ=F32), _ptr(jb, pair, 4))
     return Part(jobs, [src, par], body)
+
+
+def minmax_vectors(b, x, v0, count):
+    """(lo, hi) <VF x float> allocas holding the lane-wise min and max of vectors v0 .. v0 + count of x
+    (i64 values) and +0.0, by ordered compare-and-select over ACCS independent pairs, then reduced
+    into one pair (min and max are exact and order-free: the same lanes' values as one chain)."""
+    vf = ir.VectorType(F32, VF)
+    vzero = ir.Constant(vf, [0.0] * VF)
+    acc = [(var(b, vf, vzero, f"lo_v{a}"), var(b, vf, vzero, f"hi_v{a}")) for a in range(ACCS)]
+
+    def step(v, pair):
+        cur_lo, cur_hi = b.load(pair[0], typ=vf), b.load(pair[1], typ=vf)
+        b.store(b.select(b.fcmp_ordered("<", v, cur_lo), v, cur_lo), pair[0])
+        b.store(b.select(b.fcmp_ordered(">", v, cur_hi), v, cur_hi), pair[1])
+
+    def at(i):
+        return b.load(_ptr(b, x, b.mul(i, c64(4 * VF))), typ=vf, align=4)
+
+    quads = b.sdiv(count, c64(ACCS))
+    with loop(b, quads, "mq") as i:
+        first = b.add(v0, b.mul(i, c64(ACCS)))
+        for a in range(ACCS):
+            step(at(b.add(first, c64(a))), acc[a])
+    rest = b.add(v0, b.mul(quads, c64(ACCS)))
+    with loop(b, b.sub(count, b.mul(quads, c64(ACCS))), "mv") as i:
+        step(at(b.add(rest, i)), acc[0])
+    for a in range(1, ACCS):
+        step(b.load(acc[a][0], typ=vf), acc[0])
+        step(b.load(acc[a][1], typ=vf), acc[0])
+    return acc[0]
 
 
 def finish_params(k, par, jobs: int):
