@@ -6,8 +6,8 @@ the activation) on the GEMM micro-kernels of kernels_dynamic_dense.py.
     y[r, n] = float32(acc) * float32(s[r] * w_scale[n]) + b[n],  clamped
 
 The pack (threaded over rows, kernels_dynamic_pack's jobs): per row, a min/max pass over its K
-floats (kernels_dynamic_pack.minmax_vectors: ordered compare-and-select from +0.0, VF lanes over
-several accumulator pairs, then a scalar tail: exact, order-free),
+floats (kernels_dynamic_pack.minmax_vectors: ordered compare-and-select from +0.0, VF lanes, then
+a scalar tail: exact, order-free),
 its scale and zero point (kernels_dynamic_quant.quant_params: the reference's float32 operations),
 stored in the scratch's row table, then the row quantized and packed (kernels_dynamic_pack.pack_row,
 row term 0). The dot step's u = q + offset gives
