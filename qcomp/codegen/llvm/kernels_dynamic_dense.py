@@ -103,7 +103,7 @@ def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None
     params = _ptr(b, k.scratch, q_par)
     s_x, zp = dynamic_params(k, k.ins[0], m * kd, params)     # threaded min/max, then scale and zp
     b.store(_i32(0), _ptr(b, params, 8))                       # zb: the weights' zero point
-    quantize_pack(k, k.ins[0], m, kd, kpad, a_stride, _ptr(b, k.scratch, a_base), params)
+    quantize_pack(k, k.ins[0], m, kd, kpad, a_stride, _ptr(b, k.scratch, a_base), params, zb_zero=True)
     colsum = np.zeros(n_pad, np.int32)
     colsum[:n] = w.astype(np.int64).sum(axis=1)
     colsum_g = k.mod.table(colsum, "dd_colsum")

@@ -7,8 +7,8 @@ enough (at least MIN_JOB_ELEMS elements per job, at most MAX_JOBS jobs):
 
   1. min/max: job j reduces x[j * C, (j + 1) * C) (C a multiple of VF) to (lo_j, hi_j), each
      starting at +0.0, by ordered compare-and-select (kernels_dynamic_quant.py: a NaN never wins,
-     -0.0 never replaces +0.0); the calling thread then reduces the J pairs the same way. min and
-     max are exact and order-free, so lo = min(min(x), 0) and hi = max(max(x), 0) are the
+     -0.0 never replaces +0.0; minmax_vectors); the calling thread then reduces the J pairs the same
+     way. min and max are exact and order-free, so lo = min(min(x), 0) and hi = max(max(x), 0) are the
      reference's (fixedpoint.dynamic_quant_params) whatever J is.
   2. scale and zero point from (lo, hi) on the calling thread (kernels_dynamic_quant.quant_params:
      the reference's float32 operations, one rounding each).
@@ -18,7 +18,10 @@ enough (at least MIN_JOB_ELEMS elements per job, at most MAX_JOBS jobs):
         row_term = -zb * sum_k q[k]      (int32, wrapping; zb = 0 for DynamicDense's weights)
      exactly the bytes kernels_qmatmul_pack.pack_a writes from kernels_dynamic_quant's q (the same
      float32 division, rint and clamps per element, VF lanes at a time; K's tail a masked vector
-     whose dead lanes are forced to q = 0 before the offset and the sum).
+     whose dead lanes are forced to q = 0 before the offset and the sum). On AVX-512 targets, where
+     the scale passes a guard checked once per tensor, the same bytes come from
+     kernels_dynamic_fastq.py (an exact division by multiply-adds, the clamp by saturating packs,
+     64 bytes per store; its docstring proves the equality); quantize_range likewise.
 
 The packed rows of a batch of matrices [n, M, K] are the rows of one [n * M, K] matrix (row
 r * a_stride of the pack): one call packs every A matrix of a DynamicMatMul.
@@ -38,6 +41,7 @@ from llvmlite import ir
 
 from .irgen import F32, I1, I8, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for, var
 from .kernels_depthwise import _mask, _ptr
+from .kernels_dynamic_fastq import FastQuant, available
 from .kernels_dynamic_quant import VF, _min_max, _splat, quant_params
 
 MIN_JOB_ELEMS = 16384  # float32 elements per job at least (64 KiB read: far more than the pool's hand-off)
@@ -86,15 +90,9 @@ def minmax_part(k, src, n: int, par) -> Part:
     def body(jb, ptrs, j):
         x, p = ptrs
         vf = ir.VectorType(F32, VF)
-        vzero = ir.Constant(vf, [0.0] * VF)
-        lo_v, hi_v = var(jb, vf, vzero, "lo_v"), var(jb, vf, vzero, "hi_v")
         v0 = jb.mul(j, c64(per_job))
         v1 = jb.select(jb.icmp_signed("<", jb.add(v0, c64(per_job)), c64(full)), jb.add(v0, c64(per_job)), c64(full))
-        with loop(jb, jb.sub(v1, v0), "mv") as i:
-            v = jb.load(_ptr(jb, x, jb.mul(jb.add(v0, i), c64(4 * VF))), typ=vf, align=4)
-            cur_lo, cur_hi = jb.load(lo_v, typ=vf), jb.load(hi_v, typ=vf)
-            jb.store(jb.select(jb.fcmp_ordered("<", v, cur_lo), v, cur_lo), lo_v)
-            jb.store(jb.select(jb.fcmp_ordered(">", v, cur_hi), v, cur_hi), hi_v)
+        lo_v, hi_v = minmax_vectors(jb, x, v0, jb.sub(v1, v0))
         zero = ir.Constant(F32, 0.0)
         lo, hi = var(jb, F32, zero, "lo"), var(jb, F32, zero, "hi")
         vlo, vhi = jb.load(lo_v, typ=vf), jb.load(hi_v, typ=vf)
@@ -110,6 +108,22 @@ def minmax_part(k, src, n: int, par) -> Part:
         jb.store(jb.load(lo, typ=F32), pair)
         jb.store(jb.load(hi, typ=F32), _ptr(jb, pair, 4))
     return Part(jobs, [src, par], body)
+
+
+def minmax_vectors(b, x, v0, count):
+    """(lo, hi) <VF x float> allocas holding the lane-wise min and max of vectors v0 .. v0 + count of x
+    (i64 values) and +0.0, by ordered compare-and-select (VMINPS / VMAXPS). One pair: the loop already
+    runs at Zen 4's throughput bound of one VMINPS and one VMAXPS zmm per cycle (2.0 cycles per vector
+    measured on L1-resident data, 2.4 from L2), so more pairs measured no faster."""
+    vf = ir.VectorType(F32, VF)
+    vzero = ir.Constant(vf, [0.0] * VF)
+    lo_v, hi_v = var(b, vf, vzero, "lo_v"), var(b, vf, vzero, "hi_v")
+    with loop(b, count, "mv") as i:
+        v = b.load(_ptr(b, x, b.mul(b.add(v0, i), c64(4 * VF))), typ=vf, align=4)
+        cur_lo, cur_hi = b.load(lo_v, typ=vf), b.load(hi_v, typ=vf)
+        b.store(b.select(b.fcmp_ordered("<", v, cur_lo), v, cur_lo), lo_v)
+        b.store(b.select(b.fcmp_ordered(">", v, cur_hi), v, cur_hi), hi_v)
+    return lo_v, hi_v
 
 
 def finish_params(k, par, jobs: int):
@@ -153,6 +167,7 @@ class Quantizer:
         self.hi = _splat(b, b.sitofp(b.sub(ir.Constant(I32, 127), self.zp), F32), vf)
         self.zps = _splat(b, self.zp, vi)
         self.zero_mask = _splat(b, is_zero, ir.VectorType(I1, VF))
+        self.fast = FastQuant(k, b, scale, self.zp) if available(k.spec) else None   # its guard: fast.ok
 
     def vector(self, x):
         """q (int32 lanes) of a <VF x float>: kernels_dynamic_quant._quantize_vectors' operations."""
@@ -173,9 +188,10 @@ def _masked_store_i8(mod):
     return mod.intrinsic(f"llvm.masked.store.v{VF}i8.p0", VOID, [vt, PTR, I32, vi1])
 
 
-def quantize_pack_part(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par) -> Part:
+def quantize_pack_part(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par, zb_zero: bool = False) -> Part:
     """Phase 3: rows [rows, kd] float32 at src -> packed rows at dst (a_stride bytes apart), from the
-    scale and zero point at par (dynamic_params) and zb (int32) at par + 8."""
+    scale and zero point at par (dynamic_params) and zb (int32) at par + 8; zb_zero: zb is 0 at build
+    time (DynamicDense's weights), so the rows' terms are 0 without their sums."""
     jobs = n_jobs(rows * kd, rows)
     per_job = -(-rows // jobs)
     jobs = -(-rows // per_job)
@@ -183,7 +199,7 @@ def quantize_pack_part(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst
     def body(b, ptrs, j):
         x, out, p = ptrs
         qz = Quantizer(k, b, p)
-        zb = b.load(_ptr(b, p, 8), typ=I32)
+        zb = ir.Constant(I32, 0) if zb_zero else b.load(_ptr(b, p, 8), typ=I32)
         r0 = b.mul(j, c64(per_job))
         r1 = b.select(b.icmp_signed("<", b.add(r0, c64(per_job)), c64(rows)), b.add(r0, c64(per_job)), c64(rows))
         with loop(b, b.sub(r1, r0), "r") as i:
@@ -192,14 +208,31 @@ def quantize_pack_part(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst
     return Part(jobs, [src, dst, par], body)
 
 
-def quantize_pack(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par) -> None:
+def quantize_pack(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, par, zb_zero: bool = False) -> None:
     """quantize_pack_part's jobs, one parallel_for."""
-    run_parts(k, "dq_pack", [quantize_pack_part(k, src, rows, kd, kpad, a_stride, dst, par)])
+    run_parts(k, "dq_pack", [quantize_pack_part(k, src, rows, kd, kpad, a_stride, dst, par, zb_zero)])
 
 
 def pack_row(k, b, qz, s_row, d_row, kd: int, kpad: int, zb) -> None:
     """One row of phase 3: kd floats at s_row quantized by qz, + offset, to kpad bytes at d_row, then
-    row_term = -zb * sum_k q as int32."""
+    row_term = -zb * sum_k q as int32 (0 without the sum where zb is the constant 0). Where qz has the
+    AVX-512 form (kernels_dynamic_fastq.py) and the tensor's scale passes its guard, that form (the
+    same bytes); else the division form below."""
+    with_sum = not (isinstance(zb, ir.Constant) and zb.constant == 0)
+    if qz.fast is None:
+        _pack_row_div(k, b, qz, s_row, d_row, kd, kpad, zb, with_sum)
+        return
+    with b.if_else(qz.fast.ok) as (fast, slow):
+        with fast:
+            total = qz.fast.span(s_row, d_row, kd, kpad, k.spec.activation_offset, with_sum)
+            term = b.mul(total, b.neg(zb)) if with_sum else ir.Constant(I32, 0)
+            b.store(term, _ptr(b, d_row, kpad), align=1)
+        with slow:
+            _pack_row_div(k, b, qz, s_row, d_row, kd, kpad, zb, with_sum)
+
+
+def _pack_row_div(k, b, qz, s_row, d_row, kd: int, kpad: int, zb, with_sum: bool) -> None:
+    """pack_row by qz.vector (the float32 division): any scale."""
     offset = k.spec.activation_offset
     full, tail = kd // VF, kd % VF
     vi, vb = qz.vi, ir.VectorType(I8, VF)
@@ -209,7 +242,8 @@ def pack_row(k, b, qz, s_row, d_row, kd: int, kpad: int, zb) -> None:
     with loop(b, full, "c") as c:
         q = qz.vector(b.load(_ptr(b, s_row, b.mul(c, c64(4 * VF))), typ=qz.vf, align=4))
         b.store(b.add(b.trunc(q, vb), add), _ptr(b, d_row, b.mul(c, c64(VF))), align=1)
-        b.store(b.add(b.load(total, typ=vi), q), total)
+        if with_sum:
+            b.store(b.add(b.load(total, typ=vi), q), total)
     acc = b.load(total, typ=vi)
     if kpad > full * VF:                    # K's tail (masked: dead lanes q = 0) and the padding to Kpad
         live = _mask(VF, tail)
@@ -219,7 +253,8 @@ def pack_row(k, b, qz, s_row, d_row, kd: int, kpad: int, zb) -> None:
         b.call(_masked_store_i8(k.mod), [b.add(b.trunc(q, vb), add), _ptr(b, d_row, full * VF),
                                          ir.Constant(I32, 1), _mask(VF, kpad - full * VF)])
         acc = b.add(acc, q)
-    b.store(b.mul(b.call(reduce_add, [acc]), b.neg(zb)), _ptr(b, d_row, kpad), align=1)
+    term = b.mul(b.call(reduce_add, [acc]), b.neg(zb)) if with_sum else ir.Constant(I32, 0)
+    b.store(term, _ptr(b, d_row, kpad), align=1)
 
 
 def quantize_part(k, src, n: int, dst, par) -> Part:
@@ -258,7 +293,19 @@ def quantize_threaded(k, src, n: int, dst, par) -> None:
 
 def quantize_range(k, b, qz, x, out, start, count: int) -> None:
     """out[start + i] = q(x[start + i]) as int8 for i < count (start: an i64 value), quantize_part's
-    operations: count // VF vectors, then the count % VF last elements scalar."""
+    values: by qz's AVX-512 form where it has one and the scale passes its guard, else count // VF
+    vectors by the division, then the count % VF last elements scalar."""
+    if qz.fast is None:
+        _quantize_range_div(k, b, qz, x, out, start, count)
+        return
+    with b.if_else(qz.fast.ok) as (fast, slow):
+        with fast:
+            qz.fast.span(_ptr(b, x, b.mul(start, c64(4))), _ptr(b, out, start), count, count, 0, False)
+        with slow:
+            _quantize_range_div(k, b, qz, x, out, start, count)
+
+
+def _quantize_range_div(k, b, qz, x, out, start, count: int) -> None:
     full = count // VF
     if full:
         with loop(b, full, "qr") as i:

@@ -6,7 +6,8 @@ the activation) on the GEMM micro-kernels of kernels_dynamic_dense.py.
     y[r, n] = float32(acc) * float32(s[r] * w_scale[n]) + b[n],  clamped
 
 The pack (threaded over rows, kernels_dynamic_pack's jobs): per row, a min/max pass over its K
-floats (ordered compare-and-select from +0.0, VF lanes then a scalar tail: exact, order-free),
+floats (kernels_dynamic_pack.minmax_vectors: ordered compare-and-select from +0.0, VF lanes, then
+a scalar tail: exact, order-free),
 its scale and zero point (kernels_dynamic_quant.quant_params: the reference's float32 operations),
 stored in the scratch's row table, then the row quantized and packed (kernels_dynamic_pack.pack_row,
 row term 0). The dot step's u = q + offset gives
@@ -32,7 +33,7 @@ from ...ir import Node
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for, var
 from .kernels_depthwise import _mask, _ptr
 from .kernels_dynamic_dense import packed_weights, step_form
-from .kernels_dynamic_pack import VF, Quantizer, n_jobs, pack_row
+from .kernels_dynamic_pack import VF, Quantizer, minmax_vectors, n_jobs, pack_row
 from .kernels_dynamic_quant import _min_max, quant_params
 from .kernels_qmatmul import Layout, _emit_gemm
 
@@ -87,23 +88,16 @@ def _pack_rows(k, src, rows: int, kd: int, kpad: int, a_stride: int, dst, table)
     full = kd // VF
     f, b, (x, out, tab), j = job_function(k.mod, "dqr_pack", 3)
     vf = ir.VectorType(F32, VF)
-    vzero, zero = ir.Constant(vf, [0.0] * VF), ir.Constant(F32, 0.0)
-    lo_v, hi_v = var(b, vf, vzero, "lo_v"), var(b, vf, vzero, "hi_v")
+    zero = ir.Constant(F32, 0.0)
     lo, hi = var(b, F32, zero, "lo"), var(b, F32, zero, "hi")
     r0 = b.mul(j, c64(per_job))
     r1 = b.select(b.icmp_signed("<", b.add(r0, c64(per_job)), c64(rows)), b.add(r0, c64(per_job)), c64(rows))
     with loop(b, b.sub(r1, r0), "r") as i:
         r = b.add(r0, i)
         s_row = _ptr(b, x, b.mul(r, c64(4 * kd)))
-        b.store(vzero, lo_v)
-        b.store(vzero, hi_v)
         b.store(zero, lo)
         b.store(zero, hi)
-        with loop(b, full, "mv") as c:
-            v = b.load(_ptr(b, s_row, b.mul(c, c64(4 * VF))), typ=vf, align=4)
-            cur_lo, cur_hi = b.load(lo_v, typ=vf), b.load(hi_v, typ=vf)
-            b.store(b.select(b.fcmp_ordered("<", v, cur_lo), v, cur_lo), lo_v)
-            b.store(b.select(b.fcmp_ordered(">", v, cur_hi), v, cur_hi), hi_v)
+        lo_v, hi_v = minmax_vectors(b, s_row, c64(0), c64(full))
         vlo, vhi = b.load(lo_v, typ=vf), b.load(hi_v, typ=vf)
         for lane in range(VF):
             _min_max(b, b.extract_element(vlo, ir.Constant(I32, lane)), lo, hi)
