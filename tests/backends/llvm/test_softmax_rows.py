@@ -13,14 +13,15 @@ from tests.backends.llvm.test_float_vec import poly  # noqa: F401  (the exp_fma 
 from tests.backends.llvm.test_softmax_float_exact import VNNI, _vecmath_sum, pytestmark  # noqa: F401
 
 
-@pytest.mark.parametrize("n", [144, 84])         # 2 steps of 4 vectors and 1 vector; 1 step, 1 vector, a tail of 4
-def test_softmax_node_rows_equal_the_emulation(poly, tmp_path, n):  # noqa: F811
+# rows: one job of 22 pairs (each pair's division done behind the next pair's exps) and a last row
+# alone, or a lone row; n: 2 steps of 4 vectors and 1 vector, or 1 step, 1 vector and a tail of 4
+@pytest.mark.parametrize("rows, n", [(45, 144), (45, 84), (1, 84)])
+def test_softmax_node_rows_equal_the_emulation(poly, tmp_path, rows, n):  # noqa: F811
     from qcomp.runtime.llvm import Runner
     rng = np.random.default_rng(20)
-    rows = 45                                                # one job: 22 pairs and a last row alone
     x = (rng.standard_normal((rows, n)) * 3).astype(np.float32)
     x[5:9, 64:] -= 10000.0                                   # masked columns: a whole step of 4 vectors skipped
-    x[9, 1:] -= 100.0                                        # a row of one 1 and zeros (exp below EXP_LO)
+    x[9:10, 1:] -= 100.0                                     # a row of one 1 and zeros (exp below EXP_LO)
     g = Graph("softmax_rows", Stage.TARGET)
     g.add_input("x", TensorType((rows, n), DType.FLOAT32))
     g.add_node(ops.Softmax(1), ["x"], "y", outputs=["y"])
