@@ -22,7 +22,10 @@ Four phases, three fork-joins (runtime/llvm/pool.c), G = B * H jobs in the two h
      pack_bt writes pack_b's blocks and column terms (of zp_q, zp_k) from them with no transpose;
      the GEMM over every tile, its epilogue y = float32(acc) * factor, clamped, then
      y * scale + m[n] (the fused scores' steps), stored as float32 rows of Sk; the Softmax of
-     those rows in place, whose last pass also takes the head's min/max of P (minmax_part's rule).
+     those rows in place (kernels_float_softmax.softmax_rows). The head's (min, max) of P under
+     minmax_part's rule (from +0.0, ordered compares: a NaN never wins) without a pass over P: every
+     P >= +0.0 or NaN, so the min is +0.0; a row's largest P is its 1 / s (the maximum's e is 1
+     exactly) or the row is NaN throughout, so the max is the ordered max of the rows' 1 / s.
   3. on the calling thread: P's range from every head's pairs, its scale and zero point, the
      context's factor s_p * s_v.
   4. job g: P_h's rows quantized and packed (row terms -zp_v * sum q), V_h's strided rows quantized
@@ -48,7 +51,7 @@ from .isa import DotSpec
 from .kernels_depthwise import _ptr
 from .kernels_dynamic_pack import (PARAMS_BYTES, Quantizer, finish_params, minmax_part, pack_row, quantize_range,
                                    run_parts)
-from .kernels_float_vec import softmax_rows
+from .kernels_float_softmax import softmax_rows
 from .kernels_qmatmul import _float_epilogue, run_time_spec
 from .kernels_qmatmul_pack import _splat, block_order, pack_b
 
@@ -159,9 +162,12 @@ def emit_dynamic_attention(node: Node, k) -> None:
         store(b_, acc, r, j, out, factor, live,
               after_clamp=lambda y: b_.fadd(b_.fmul(y, scale), b_.load(mask_at, typ=scale.type, align=4)))
     _head_gemm(k, jb, scores, at["a1"], at["w1"], at["c1"], sp["f1"], at["p"], sk, scale_add)
-    lo_hi = _MinMax(jb, lanes)
-    softmax_rows(k, jb, at["p"], at["p"], c64(0), c64(sq), sk, on_output=lo_hi.update)
-    lo_hi.store(_ptr(jb, sp["p"], jb.add(c64(64), jb.mul(g, c64(8)))))
+    hi = var(jb, F32, ir.Constant(F32, 0.0), "p_hi")
+    softmax_rows(k, jb, at["p"], at["p"], c64(0), c64(sq), sk,
+                 on_reciprocal=lambda r: jb.store(_ordered_max(jb, r, jb.load(hi, typ=F32)), hi))
+    pair = _ptr(jb, sp["p"], jb.add(c64(64), jb.mul(g, c64(8))))
+    jb.store(ir.Constant(F32, 0.0), pair)
+    jb.store(jb.load(hi, typ=F32), _ptr(jb, pair, 4))
     jb.ret_void()
     parallel_for(k.mod, b, f, [k.ins[0], k.ins[1], k.scratch], groups)
 
@@ -189,36 +195,9 @@ def emit_dynamic_attention(node: Node, k) -> None:
     parallel_for(k.mod, b, f, [k.ins[2], k.outs[0], k.scratch], groups)
 
 
-class _MinMax:
-    """(lo, hi) of the values passed to update, each starting at +0.0, by ordered compare-and-select
-    (kernels_dynamic_pack.minmax_part's rule: a NaN never wins, -0.0 never replaces +0.0; min and
-    max are exact in any order, so the reduction over all heads' pairs is the whole tensor's)."""
-
-    def __init__(self, b, lanes: int):
-        self.b, self.lanes = b, lanes
-        vf = ir.VectorType(F32, lanes)
-        self.v = [var(b, vf, ir.Constant(vf, [0.0] * lanes), name) for name in ("lo_v", "hi_v")]
-        self.s = [var(b, F32, ir.Constant(F32, 0.0), name) for name in ("lo_s", "hi_s")]
-
-    def update(self, value, is_vec: bool) -> None:
-        b = self.b
-        lo, hi = self.v if is_vec else self.s
-        t = value.type
-        cur_lo, cur_hi = b.load(lo, typ=t), b.load(hi, typ=t)
-        b.store(b.select(b.fcmp_ordered("<", value, cur_lo), value, cur_lo), lo)
-        b.store(b.select(b.fcmp_ordered(">", value, cur_hi), value, cur_hi), hi)
-
-    def store(self, pair) -> None:
-        """The lanes and the scalars reduced; lo at pair, hi at pair + 4."""
-        b = self.b
-        vf = ir.VectorType(F32, self.lanes)
-        for vec in self.v:
-            v = b.load(vec, typ=vf)
-            for lane in range(self.lanes):
-                self.update(b.extract_element(v, ir.Constant(I32, lane)), False)
-        lo, hi = self.s
-        b.store(b.load(lo, typ=F32), pair)
-        b.store(b.load(hi, typ=F32), _ptr(b, pair, 4))
+def _ordered_max(b, value, cur):
+    """value > cur ? value : cur (kernels_dynamic_pack.minmax_part's rule: a NaN never wins)."""
+    return b.select(b.fcmp_ordered(">", value, cur), value, cur)
 
 
 def _fill(b, at, n: int, value) -> None:

@@ -22,8 +22,8 @@ calling thread.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
                m = max(x);  e = exp(x - m) (vecmath.exp_for(spec), within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
-             a vector of x - m whose lanes are all below vecmath.EXP_LO (an attention mask's padded
-             columns) skips exp: its value is +0.0 in every lane either way
+             kernels_float_softmax.softmax_rows (its docstring: the rows in lockstep, the exps of a
+             step interleaved, the skip of vectors an attention mask removes)
   Erf        vecmath.erf_for(spec): on x86 with 16 lanes vecmath.erf_table (float32 piecewise
              polynomials, 1.07 ulp), else vecmath.erf (a rational in float64 lanes, rounded once:
              2 ulp), instead of the reference's float64 erf rounded once
@@ -183,69 +183,11 @@ def emit_softmax(node: Node, k) -> None:
         return kernels_float.emit_softmax(node, k)
     n, rows = shape[-1], _prod(shape[:-1])
 
+    from .kernels_float_softmax import softmax_rows   # (it imports this module's row helpers)
+
     def body(b, ins, outs, r0, r1):
         softmax_rows(k, b, ins[0], outs[0], r0, r1, n)
     _row_jobs(k, rows, n, "softmax_job", body)
-
-
-def softmax_rows(k, b, x, y, r0, r1, n: int, on_output=None) -> None:
-    """Rows [r0, r1) of n float32 elements at x, their Softmax to y (y may be x: each element is
-    read before it is written), emitted in builder b; the Softmax node's loops (also the fused
-    kernels_attention.py's, so both give the same values). on_output(value, is_vec): called on each
-    output vector and tail scalar as it is stored (the fused kernel's min/max)."""
-    lanes = lanes_of(k)
-    vf = vec(lanes)
-    with _rows(b, r0, r1) as r:
-        base = b.mul(r, c64(n))
-        first = vload(b, x, base, F32)
-        m_v, m_t = var(b, vf, splat(b, first, lanes), "max_v"), var(b, F32, first, "max_t")
-
-        def biggest(j, is_vec):
-            slot, t = (m_v, vf) if is_vec else (m_t, F32)
-            b.store(vecmath.fmax(b, vload(b, x, b.add(base, j), t), b.load(slot, typ=t)), slot)
-        _span(b, n, lanes, biggest, "m")
-        m = vecmath.fmax(b, reduce_tree(b, b.load(m_v, typ=vf), lambda p, q: vecmath.fmax(b, p, q)),
-                         b.load(m_t, typ=F32))
-        m_s = splat(b, m, lanes)
-        s_v, s_t = var(b, vf, const(vf, 0.0), "sum_v"), var(b, F32, const(F32, 0.0), "sum_t")
-
-        def exps(j, is_vec):
-            slot, t, mm = (s_v, vf, m_s) if is_vec else (s_t, F32, m)
-            d = b.fsub(vload(b, x, b.add(base, j), t), mm)
-            e = _exp_of_unmasked(k, b, d) if is_vec else vecmath.exp_for(k.spec)(k.mod, b, d)
-            vstore(b, e, y, b.add(base, j))
-            b.store(b.fadd(b.load(slot, typ=t), e), slot)
-        _span(b, n, lanes, exps, "e")
-        total = b.fadd(reduce_tree(b, b.load(s_v, typ=vf), b.fadd), b.load(s_t, typ=F32))
-        total_v = splat(b, total, lanes)
-
-        def scale(j, is_vec):
-            t = vf if is_vec else F32
-            at = b.add(base, j)
-            out = b.fdiv(vload(b, y, at, t), total_v if is_vec else total)
-            vstore(b, out, y, at)
-            if on_output is not None:
-                on_output(out, is_vec)
-        _span(b, n, lanes, scale, "s")
-
-
-def _exp_of_unmasked(k, b, d):
-    """vecmath.exp_for(spec)(d) for a vector d, skipped when every lane is below vecmath.EXP_LO: exp returns
-    +0.0 in each such lane, so the vector of +0.0 is its value (a NaN lane is not below: computed).
-    The columns an attention mask removes (-10000 added) are whole vectors of a padded sentence's rows."""
-    t = d.type
-    below = b.fcmp_ordered("<", d, const(t, vecmath.EXP_LO))
-    reduce_and = k.mod.intrinsic(f"llvm.vector.reduce.and.v{t.count}i1", below.type.element, [below.type])
-    with b.if_else(b.call(reduce_and, [below])) as (masked, other):
-        with masked:
-            skipped = b.block
-        with other:
-            e = vecmath.exp_for(k.spec)(k.mod, b, d)
-            computed = b.block
-    out = b.phi(t)
-    out.add_incoming(const(t, 0.0), skipped)
-    out.add_incoming(e, computed)
-    return out
 
 
 # ---- elementwise ----------------------------------------------------------------------------

@@ -137,12 +137,23 @@ def _poly(b: ir.IRBuilder, x, coeffs):
     return p
 
 
-def exp(mod, b: ir.IRBuilder, x):
-    """exp(x) on float32 lanes (module docstring: reduction, polynomial, error)."""
+def _exp_clamps(b: ir.IRBuilder, x, small, nonpositive: bool):
+    """(x < EXP_LO, x clamped to EXP_HI): `small` given by a caller that has compared already, the
+    clamp left out when the caller knows x <= 0 or NaN (the select would return x itself)."""
+    t = x.type
+    small = b.fcmp_ordered("<", x, const(t, EXP_LO)) if small is None else small
+    if not nonpositive:
+        x = b.select(b.fcmp_ordered(">", x, const(t, EXP_HI)), const(t, EXP_HI), x)
+    return small, x
+
+
+def exp(mod, b: ir.IRBuilder, x, small=None, nonpositive: bool = False):
+    """exp(x) on float32 lanes (module docstring: reduction, polynomial, error). small: x < EXP_LO if
+    the caller has it; nonpositive: x <= 0 or NaN in every lane (Softmax's x - max), the same values
+    without the clamp to EXP_HI."""
     t = x.type
     it = vec(t.count, I32) if isinstance(t, ir.VectorType) else I32
-    small = b.fcmp_ordered("<", x, const(t, EXP_LO))
-    x = b.select(b.fcmp_ordered(">", x, const(t, EXP_HI)), const(t, EXP_HI), x)
+    small, x = _exp_clamps(b, x, small, nonpositive)
     # a lane below EXP_LO returns 0 (the select at the end) whatever it computes: it computes exp(0),
     # not exp(EXP_LO), whose last product y * 2^-126 is subnormal (a microcode assist per lane on x86:
     # an attention mask's -10000 entries made Softmax 1.8x slower)
@@ -162,13 +173,13 @@ def _fma(mod, b: ir.IRBuilder, a, c, d):
     return b.call(mod.intrinsic(f"llvm.fma.{suffix}", t, [t, t, t]), [a, c, d])
 
 
-def exp_fma(mod, b: ir.IRBuilder, x):
+def exp_fma(mod, b: ir.IRBuilder, x, small=None, nonpositive: bool = False):
     """exp(x) on float32 lanes with fused multiply-adds (module docstring: "exp_fma"): exp's clamps,
-    reduction and polynomial, each multiply-add rounded once, n and 2^n from one magic-number sum."""
+    reduction and polynomial, each multiply-add rounded once, n and 2^n from one magic-number sum.
+    small, nonpositive: as exp's."""
     t = x.type
     it = vec(t.count, I32) if isinstance(t, ir.VectorType) else I32
-    small = b.fcmp_ordered("<", x, const(t, EXP_LO))
-    x = b.select(b.fcmp_ordered(">", x, const(t, EXP_HI)), const(t, EXP_HI), x)
+    small, x = _exp_clamps(b, x, small, nonpositive)
     x = b.select(small, const(t, 0.0), x)           # as exp: no subnormal intermediate in a masked lane
     k = _fma(mod, b, x, const(t, LOG2E), const(t, EXP_MAGIC))   # 1.5 * 2^23 + 127 + round(x log2 e)
     n = b.fsub(k, const(t, EXP_MAGIC))                           # round(x log2 e), exact
