@@ -1,0 +1,36 @@
+"""Float32 steps of the 16-lane x86 erf (GELU epilogue) in integer forms that stay off Zen 4's FP0 / FP1.
+
+A GEMM tile's vpdpbusd instructions fill FP0 and FP1 (one zmm a cycle), and in a fused epilogue
+(DynamicDenseGelu's GELU, vecmath.erf_table) every multiply, fused multiply-add and compare into
+a mask register competes with them for those two pipes. Measured on Zen 4, 8 independent vpdpbusd
+zmm a loop iteration (8.1 cycles) plus 4 zmm operations of one kind: vmulps, vfmadd, vcmpps -> k,
+vptestnmd +4 cycles; vpternlogd +1.2; vaddps, vminps, vpermd, vcvt*, vpandd, vpord, vpaddd, vpsubd,
+vpmaxsd, vblendmps +0.0 to +0.5 (vscalefps is no way out: one per 2 cycles, on the adders' pipes).
+The helper below gives exactly the float value of the step it replaces, for every input it can
+get, with integer instructions:
+
+  times4(y) = 4 y for y in [0, 4] or NaN, as float32 bits + (2 << 23) (the exponent plus 2): exact
+      for a normal y; y = 0 or subnormal gives a normal number below 2^-124 where 4 y < 1, so its
+      truncation to an integer is 0 either way; a NaN's bits overflow into the sign, a negative
+      number of magnitude below 2^-124 (truncates to 0): for the truncation only, the caller's use.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .irgen import I32
+
+
+def _splat(t, v: int):
+    return ir.Constant(t, [v] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, v)
+
+
+def _int_type(t):
+    return ir.VectorType(I32, t.count) if isinstance(t, ir.VectorType) else I32
+
+
+def times4(b: ir.IRBuilder, y):
+    """4 y where its integer truncation is used, y in [0, 4] or NaN (module docstring)."""
+    it = _int_type(y.type)
+    return b.bitcast(b.add(b.bitcast(y, it), _splat(it, 2 << 23)), y.type)
+
