@@ -54,7 +54,8 @@ def emit_dynamic_dense_gelu(node: Node, k) -> None:
         e = vecmath.erf_for(k.spec)(k.mod, b, b.fdiv(h, splat(op.div)))
         return b.fmul(b.fmul(h, b.fadd(e, splat(op.one))), splat(op.half))
 
-    emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=gelu)
+    # each tile's GELU inside the next tile's depth loop (kernels_pipelined.py: the same values)
+    emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=gelu, pipeline=True)
 
 
 def emit_dynamic_dense_add_norm(node: Node, k) -> None:

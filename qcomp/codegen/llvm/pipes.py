@@ -20,9 +20,8 @@ rest waits on. Measured and not kept (exact, but no faster): h / sqrt 2 as fma(h
 correctly rounded quotient for |h| >= 2^-99, checked on every mantissa: the same two FP0 / FP1
 cycles as vdivps); vscalefps for the multiplies by powers of two (one per 2 cycles, on the adders'
 pipes). Not exact, so dropped: (h a) / 2 as h (a / 2) with a / 2 in integers (h a overflows to
-inf for h >= 2^127 where h (a / 2) does not). Each tile's epilogue moved into the next tile's
-depth loop (1 to 6 output vectors a peeled depth step) or into a loop over the tile's rows: 1 to
-5 % slower.
+inf for h >= 2^127 where h (a / 2) does not). What did pay: the epilogue moved into the next
+tile's depth loop (kernels_pipelined.py).
 """
 from __future__ import annotations
 
