@@ -1,7 +1,8 @@
-"""The 16-lane erf_table's forms off the FMA pipes (vecmath.erf_table, pipes.times4) give the plain
+"""The 16-lane forms off the FMA pipes (vecmath.erf_table, pipes.times4, pipes.half) give the plain
 steps' values bit for bit: erf_table's vector body against its scalar tail (the erf_table.py
 docstring's steps as written) on seeded random bit patterns (every exponent, NaN payloads,
-infinities, subnormals) and dense sweeps, and times4's truncation against the multiply's."""
+infinities, subnormals) and dense sweeps, times4's truncation against the multiply's, half against
+the multiply by 0.5."""
 import ctypes
 import subprocess
 
@@ -28,6 +29,8 @@ FNS = {
     "erf_scalar": (vecmath.erf_table, False),
     "trunc4": (lambda mod, b, y: b.sitofp(b.fptosi(pipes.times4(b, y), vecmath.vec(16, I32)), VF), True),
     "trunc4_mul": (lambda mod, b, y: b.sitofp(b.fptosi(b.fmul(y, _splat(4.0)), vecmath.vec(16, I32)), VF), True),
+    "half": (lambda mod, b, m: pipes.half(mod, b, m), True),
+    "half_mul": (lambda mod, b, m: b.fmul(m, _splat(0.5)), True),
 }
 
 
@@ -102,3 +105,12 @@ def test_times4_truncates_like_the_multiply(lib):
     assert _same_bits(lib("trunc4", y), lib("trunc4_mul", y))
     assert (lib("trunc4", _pad16(np.float32([np.nan, -np.nan]))) == 0).all()   # NaN: index 0
 
+
+def test_half_is_the_multiply_by_one_half(lib):
+    """vscalefps(m, -1) against m * 0.5: every exponent, subnormal results and their rounding, NaN
+    payloads, infinities and zeros, bit for bit."""
+    m = _pad16(np.concatenate([_bits_sample(1 << 20, 2), np.arange(0, 1 << 24, 7, dtype=np.uint32).view(np.float32),
+                               -np.arange(0, 1 << 24, 7, dtype=np.uint32).view(np.float32), SPECIAL]))
+    got, want = lib("half", m), lib("half_mul", m)
+    bad = got.view(np.uint32) != want.view(np.uint32)
+    assert not bad.any(), (m[bad][:5], got[bad][:5], want[bad][:5])
