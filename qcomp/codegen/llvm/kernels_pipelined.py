@@ -35,10 +35,11 @@ from .kernels_tile import row_term
 
 
 def usable(spec, epilogue, rows, tiles_per_job: int) -> bool:
-    """The pipeline's case: an x86 VNNI float epilogue of a single-matrix GEMM without whole-row jobs,
-    whose jobs hold two row tiles or more (with one, only the buffer's stores and loads would be added)."""
+    """The pipeline's case (the measured one): an AVX-512 VNNI float epilogue of a single-matrix GEMM
+    without whole-row jobs, whose jobs hold two row tiles or more (with one, only the buffer's stores
+    and loads would be added)."""
     return (epilogue is not None and rows is None and tiles_per_job > 1 and spec.arch == "x86"
-            and spec.instruction == "vpdpbusd")
+            and spec.instruction == "vpdpbusd" and spec.lanes == 16)
 
 
 def _tile(k, mr: int, nr: int, n_kq: int, a_stride: int, o_total: int, epilogue, has_prev: bool) -> ir.Function:
