@@ -73,14 +73,16 @@ def packed_weights(w: np.ndarray, spec) -> bytes:
     return data
 
 
-def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None, dest=None, rows=None) -> None:
+def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None, dest=None, rows=None,
+                       pipeline: bool = False) -> None:
     """DynamicDense on the GEMM micro-kernels (module docstring). A fused node (kernels_dynamic_fused.py)
     passes `extra`, a float32 [N] input copied per run after the biases (at factor + 8 * n_pad bytes),
     after_clamp(b, y, extra_at, j, r, out, live): its float operations on the clamped vector y of block
     j of row r (extra_at: the block's extra values; out: the tile's output, as the epilogue's), and
     prepare(b, at, n_blocks): stores before the GEMM into 4 * lanes bytes per block at factor + 12 * n_pad;
     dest(b, r, j, out, factor): the address of row r's block j (kernels_dynamic_split.py), else the tile's;
-    rows: (ptrs, done), whole-row GEMM jobs that end with done(b, ptr values, r0, r1) (_emit_gemm)."""
+    rows: (ptrs, done), whole-row GEMM jobs that end with done(b, ptr values, r0, r1) (_emit_gemm);
+    pipeline: tile epilogues inside the next tile's depth loop (kernels_pipelined.py)."""
     b, op = k.b, node.op
     w = np.asarray(k.graph.constants[node.inputs[1]], np.int8)
     spec = k.spec = step_form(k.spec, w)
@@ -127,7 +129,7 @@ def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None
     w_g = k.mod.table(np.frombuffer(packed_weights(w, spec), np.int8), "dd_w")
     inter = Interleave()                        # the tiles' epilogues, several chains at once (interleave.py)
     _emit_gemm(k, lay, 4, par, par, inter.wrap(_bias_epilogue(k, op, n, n_pad, after_clamp, dest)), w_table=w_g,
-               rows=rows)
+               rows=rows, pipeline=pipeline)
     inter.apply()
 
 

@@ -29,7 +29,7 @@ import dataclasses
 from llvmlite import ir
 
 from ...ir import Node, ops
-from . import kernels_float, kernels_float_vec, kernels_qmatmul, vecmath
+from . import kernels_float, kernels_float_vec, kernels_qmatmul, pipes, vecmath
 from .irgen import F32, I32, I64, PTR, c64, loop
 from .kernels_depthwise import _mask, _ptr
 from .kernels_dynamic_dense import emit_dynamic_dense
@@ -49,12 +49,18 @@ def emit_dynamic_dense_gelu(node: Node, k) -> None:
     def splat(v: float):
         return ir.Constant(vf, [v] * lanes)
 
+    halve = op.half == 0.5 and lanes == 16 and k.spec.arch == "x86"
+
     def gelu(b, y, extra, j, r, out, live):
         h = b.fadd(y, b.load(extra, typ=vf, align=4))
         e = vecmath.erf_for(k.spec)(k.mod, b, b.fdiv(h, splat(op.div)))
-        return b.fmul(b.fmul(h, b.fadd(e, splat(op.one))), splat(op.half))
+        m = b.fmul(h, b.fadd(e, splat(op.one)))
+        if halve:                           # m * 0.5 off the FMA pipes, the same value (pipes.half)
+            return pipes.half(k.mod, b, m)
+        return b.fmul(m, splat(op.half))
 
-    emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=gelu)
+    # each tile's GELU inside the next tile's depth loop (kernels_pipelined.py: the same values)
+    emit_dynamic_dense(node, k, extra=k.ins[4], after_clamp=gelu, pipeline=True)
 
 
 def emit_dynamic_dense_add_norm(node: Node, k) -> None:

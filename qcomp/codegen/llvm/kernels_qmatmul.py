@@ -53,7 +53,7 @@ from llvmlite import ir
 
 from ... import abi, fixedpoint
 from ...ir import Node
-from . import kernels_dot, kernels_mmla, kernels_neon, tables
+from . import kernels_dot, kernels_mmla, kernels_neon, kernels_pipelined, tables
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for
 from .kernels_qmatmul_pack import pack_a, pack_b
 from .kernels_dynamic_pack import (PARAMS_BYTES, Part, Quantizer, finish_params, minmax_part, quantize_pack_part,
@@ -277,14 +277,16 @@ def even_tiles(m: int, n_ob: int, tiles: dict[int, int]) -> dict[int, int]:
     return {nr: mr}
 
 
-def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=None, rows=None) -> None:
+def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=None, rows=None,
+               pipeline: bool = False) -> None:
     """Phase 2: jobs over (batch, chunk of NR blocks, group of row tiles), kernels_dot.gemm_plan's
     split; out_size: bytes per output element (1: int8, requantized; 4: float32, `epilogue`);
     mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch;
     w_table: the packed weights as a constant table (DynamicDense) instead of B in the scratch.
     rows: (ptrs, done) for a single matrix: each job is one row tile over every chunk, so it holds
     whole output rows [r0, r1) when it calls done(b, values of ptrs, r0, r1) (a fused
-    DynamicDenseAddNorm's LayerNorm on rows still in cache; one fork-join for both)."""
+    DynamicDenseAddNorm's LayerNorm on rows still in cache; one fork-join for both).
+    pipeline: each full row tile's epilogue runs inside the next tile's depth loop (kernels_pipelined.py)."""
     spec, op = k.spec, k.node.op
     m, n, n_kq, a_stride, lanes, wblock = lay.m, lay.n, lay.n_kq, lay.a_stride, spec.lanes, spec.weight_block
     batches = lay.a_idx.size
@@ -302,6 +304,8 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
     mr_tail, nr_last = m - (n_tiles - 1) * mr, lay.n_ob - (n_chunks - 1) * nr
     live_last = n - (lay.n_ob - 1) * lanes
     variants = {}
+    pp = kernels_pipelined.Pipeline(k, mr, n_kq, a_stride, n, live_last, lanes, epilogue) \
+        if pipeline and kernels_pipelined.usable(spec, epilogue, rows, tiles_per_job) else None
 
     def variant(rows, cols, last):
         key = (rows, cols, last)
@@ -349,8 +353,10 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
                                                _ptr(b, out_at, b.mul(p0, c64(n * out_size))), *q_at])
 
         def run(cols, last):
-            with loop(b, n_full, "tile") as dt:
-                call(mr, cols, last, b.mul(b.add(t0, dt), c64(mr)))
+            if pp is None or not pp.run(b, n_full, b.mul(t0, c64(mr)), cols, last, a_at, w_at, out_at, q_at,
+                                        out_size):
+                with loop(b, n_full, "tile") as dt:
+                    call(mr, cols, last, b.mul(b.add(t0, dt), c64(mr)))
             if mr_tail < mr:
                 with b.if_then(b.icmp_signed("==", tg, c64(n_groups - 1))):
                     call(mr_tail, cols, last, c64((n_tiles - 1) * mr))
