@@ -40,6 +40,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from llvmlite import ir
+
 from ...ir import Node, ops
 from . import kernels_float, vecmath
 from .irgen import F32, F64, c64, job_function, loop, parallel_for, var
@@ -50,6 +52,8 @@ MIN_JOB_ELEMS = 8192   # elements per job at least (32 KiB of float32: far more 
 MAX_JOBS = 64
 MIN_ROW = 256          # elementwise ops: rows of at least this many elements (a suffix of the shape)
 LN_ROWS = 4            # LayerNorm rows normalized in lockstep (emit_layer_norm; 2 and 4 measured on Zen 4)
+STASH_MAX_ROW = 1024   # LayerNorm rows up to this many elements keep their float64 values in a stash
+                       # (LN_ROWS * n * 8 bytes of the job's frame: 24 KiB at n = 768)
 
 
 def _prod(shape) -> int:
@@ -120,6 +124,12 @@ def layer_norm_rows(k, n: int, eps: float):
         def widen(v, is_vec):
             return b.fpext(v, vd if is_vec else F64)
 
+        stash = None
+        if n <= STASH_MAX_ROW:                   # the rows' float64 values in the job's frame (L1)
+            with b.goto_entry_block():
+                stash = b.alloca(F64, size=c64(LN_ROWS * n), name="ln_stash")
+                stash.align = 64
+
         def lockstep(rs):
             """The rows rs normalized in lockstep: each step of a pass emits every row's operations, so
             the rows' dependency chains (a pass's float64 sum, the row's scalar steps) overlap; each
@@ -140,14 +150,38 @@ def layer_norm_rows(k, n: int, eps: float):
 
             def xs(i, j, is_vec):
                 return widen(vload(b, x, b.add(bases[i], j), vf if is_vec else F32), is_vec)
-            mus = [b.fdiv(s, const(F64, float(n))) for s in row_sums(xs)]
+
+            def kept(i, j, t):
+                """the address of row i's element j in the stash, as a pointer to t"""
+                at = b.gep(stash, [b.add(c64(i * n), j)], source_etype=F64)
+                return b.bitcast(at, ir.PointerType(t)) if isinstance(t, ir.VectorType) else at
+
+            def keep(v, i, j):
+                b.store(v, kept(i, j, v.type), align=8)
+
+            def kept_value(i, j, is_vec):
+                t = vd if is_vec else F64
+                return b.load(kept(i, j, t), typ=t, align=8)
+
+            def xs_kept(i, j, is_vec):
+                """x widened, kept in the stash for the centring pass."""
+                v = xs(i, j, is_vec)
+                keep(v, i, j)
+                return v
+            mus = [b.fdiv(s, const(F64, float(n))) for s in row_sums(xs if stash is None else xs_kept)]
             mus_v = [splat(b, mu, lanes) for mu in mus]
 
             def centred(i, j, is_vec):
+                if stash is not None:           # pass 3: the centring pass's values, kept
+                    return kept_value(i, j, is_vec)
                 return b.fsub(xs(i, j, is_vec), mus_v[i] if is_vec else mus[i])
 
             def squares(i, j, is_vec):
-                c = centred(i, j, is_vec)
+                if stash is None:
+                    c = centred(i, j, is_vec)
+                else:                           # x from the stash, centred, kept for pass 3
+                    c = b.fsub(kept_value(i, j, is_vec), mus_v[i] if is_vec else mus[i])
+                    keep(c, i, j)
                 return b.fmul(c, c)
             denoms = [b.call(sqrt, [b.fadd(b.fdiv(s, const(F64, float(n))), const(F64, eps))])
                       for s in row_sums(squares)]
