@@ -9,21 +9,23 @@ Each row's arithmetic is kernels_float_vec's, in float64 (x, scale, bias widened
     S3  y = float32(divide(c, d, inv) * scale + bias)     (vecmath.divide_for: on x86-vnni Markstein's
                                                            correction from inv, three multiply-adds)
 
-The stash, an array in the job's frame: three slots of `rows` rows of n float64 values, then scale and
-bias widened once per job. S1 widens x once and keeps it in its group's slot; S2 reads it back and
-keeps c there in its place; S3 reads c. Iteration t of the pipeline runs, in one loop over the row's
-vector steps, S1 of group t, S2 of group t - 1 and S3 of group t - 2 (slots t, t - 1, t - 2 mod 3),
-then finishes group t's mean and group t - 1's deviation. Why: all four float pipes stay busy
-(S3 is multiplies and multiply-adds, S1 and S2 conversions, additions and stores), and the latency of
-a group's reductions between its passes hides behind the other groups' steps. Each row's operations
-and their order are a row's alone, so its values are too. Measured on Zen 4 (1 thread, 128 x 384):
-0.0231 ms the three passes over each group of 4 rows reading x from its float32 source, 0.0148 ms this.
+The stash, an array in the job's frame: `slots` slots of `rows` rows of n float64 values, then scale
+and bias widened once per job. S1 widens x once and keeps it in its group's slot; S2 reads it back and
+keeps c there in its place; S3 reads c. With three slots, iteration t of the pipeline runs, in one
+loop over the row's vector steps, S1 of group t, S2 of group t - 1 and S3 of group t - 2 (slots t,
+t - 1, t - 2 mod 3), then finishes group t's mean and group t - 1's deviation. Why: all four float
+pipes stay busy (S3 is multiplies and multiply-adds, S1 and S2 conversions, additions and stores),
+and the latency of a group's reductions between its passes hides behind the other groups' steps.
+Each row's operations and their order are a row's alone, so its values are too.
 
-`rows` per group (pipe_rows): the most of 2 and 1 whose stash fits STASH_BYTES (a 32 KiB L1 data
-cache: 24 KiB at n = 384, 30 KiB at n = 768 with one row a group); rows too long for even one row
-(n > 819) skip the stash and the pipeline: LN_ROWS rows at a time in lockstep, x read from its source in each pass.
-Jobs with fewer than two whole groups run their groups one by one (S1, S2, S3 each a loop); the rows
-after the last whole group run one at a time.
+stash_plan(n), within STASH_BYTES (24 KiB: three quarters of a 32 KiB L1 data cache; a 30 KiB stash
+measured 0.035 to 0.066 ms from run to run on the shared machine, the 24 KiB one 0.0335 every time):
+three slots of 2 rows (n <= 384) or 1 row (n <= 614), else one slot of 2 rows (n <= 768) or 1 row
+(n <= 1024), the groups one by one (S1, S2, S3 each a loop), else no stash: LN_ROWS rows in
+lockstep, x read from its float32 source in each pass. Pipelined jobs with fewer than two whole groups also run
+their groups one by one; the rows after the last whole group run one at a time.
+Measured on Zen 4 (1 thread, a LayerNorm node of 128 rows, the median of 15 rounds): n = 384
+0.0231 ms -> 0.0148 (the pipeline), n = 768 0.0459 -> 0.0335 (2 rows a group, one by one).
 """
 from __future__ import annotations
 
@@ -33,14 +35,19 @@ from . import vecmath
 from .irgen import F32, F64, c64, loop, var
 from .vecmath import const, reduce_tree, splat, vec, vload, vstore
 
-STASH_BYTES = 32 * 1024  # the stash's size at most: three slots of pipe_rows(n) rows, scale and bias
+STASH_BYTES = 24 * 1024  # the stash's size at most (stash_plan)
 JOB_ROWS = 32           # a LayerNorm node's row jobs hold a multiple of this many rows (the pipeline's fill
                         # and drain, two iterations each, spread over 16 groups)
 
 
-def pipe_rows(n: int) -> int:
-    """Rows per pipeline group for rows of n elements: 2 or 1 (the stash within STASH_BYTES), else 0."""
-    return next((r for r in (2, 1) if (3 * r + 2) * n * 8 <= STASH_BYTES), 0)
+def stash_plan(n: int) -> tuple[int, int]:
+    """(slots, rows a group) for rows of n elements, the stash within STASH_BYTES: three slots (the
+    pipeline) of 2 or 1 rows, else one slot of 2 or 1 rows (the groups one by one), else (0, 0)."""
+    for slots, sizes in ((3, (2, 1)), (1, (2, 1))):
+        for size in sizes:
+            if (slots * size + 2) * n * 8 <= STASH_BYTES:
+                return slots, size
+    return 0, 0
 
 
 def layer_norm_rows(k, n: int, eps: float, span, lockstep_rows: int):
@@ -51,14 +58,14 @@ def layer_norm_rows(k, n: int, eps: float, span, lockstep_rows: int):
     sqrt = k.mod.intrinsic("llvm.sqrt.f64", F64, [F64])
     divide = vecmath.divide_for(k.spec)
     vf, vd = vec(lanes), vec(lanes, F64)
-    rows = pipe_rows(n)
+    slots, rows = stash_plan(n)
 
     def body(b, ins, outs, r0, r1):
         x, scale, bias = ins
         stash = None
-        if rows:
+        if slots:
             with b.goto_entry_block():
-                stash = b.alloca(F64, size=c64((3 * rows + 2) * n), name="ln_stash")
+                stash = b.alloca(F64, size=c64((slots * rows + 2) * n), name="ln_stash")
                 stash.align = 64
 
         def widen(v, is_vec):
@@ -99,14 +106,14 @@ def layer_norm_rows(k, n: int, eps: float, span, lockstep_rows: int):
         if stash is not None:                   # scale and bias widened once, after the slots
             def wide_params(j, is_vec):
                 for which, src in enumerate((scale, bias)):
-                    to_stash(widen(vload(b, src, j, vf if is_vec else F32), is_vec), c64(3 * rows + which), j)
+                    to_stash(widen(vload(b, src, j, vf if is_vec else F32), is_vec), c64(slots * rows + which), j)
             span(b, n, lanes, wide_params)
 
         def params(j, is_vec):
             if stash is None:
                 t = vf if is_vec else F32
                 return widen(vload(b, scale, j, t), is_vec), widen(vload(b, bias, j, t), is_vec)
-            return tuple(from_stash(c64(3 * rows + which), j, is_vec) for which in (0, 1))
+            return tuple(from_stash(c64(slots * rows + which), j, is_vec) for which in (0, 1))
 
         def sums(g: Group):
             """(add(i, value, is_vec), totals()): row i's float64 sum in vecmath's order."""
@@ -180,7 +187,7 @@ def layer_norm_rows(k, n: int, eps: float, span, lockstep_rows: int):
         count = b.sub(r1, r0)
         size = rows or lockstep_rows
         groups = b.sdiv(count, c64(size))
-        if stash is None:
+        if slots < 3:
             with loop(b, groups, "rows") as t:
                 one_by_one(b.add(r0, b.mul(t, c64(size))), size)
         else:

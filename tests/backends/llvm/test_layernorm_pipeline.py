@@ -1,13 +1,14 @@
-"""The LayerNorm row pass as a pipeline over row groups (qcomp/codegen/llvm/kernels_layernorm_vec.py):
-every form it takes on x86-vnni (the pipeline with groups of 2 rows and of 1 row, a job of one group,
-the rows after the last group, rows too long for the stash) gives, bit for bit, what the form without
-a stash gives (STASH_BYTES 0: LN_ROWS rows in lockstep, x read from its float32 source in each pass,
-the arithmetic the pipeline keeps), and equals the reference, at 1 and 2 threads."""
+"""The LayerNorm row pass over row groups with a stash (qcomp/codegen/llvm/kernels_layernorm_vec.py):
+every form it takes on x86-vnni (the pipeline with groups of 2 rows and of 1 row, groups of 2 rows and
+of 1 row one by one, a job of one group, the rows after the last group, rows too long for a stash)
+gives, bit for bit, what the form without a stash gives (STASH_BYTES 0: LN_ROWS rows in lockstep, x
+read from its float32 source in each pass, the arithmetic the stash keeps), and equals the
+reference, at 1 and 2 threads."""
 import numpy as np
 import pytest
 
 from qcomp.codegen.llvm import emit, kernels_layernorm_vec
-from qcomp.codegen.llvm.kernels_layernorm_vec import pipe_rows
+from qcomp.codegen.llvm.kernels_layernorm_vec import stash_plan
 from qcomp.ir import DType, Graph, Stage, TensorType, ops, verify
 from qcomp.ref import run_integer
 from qcomp.target import get_target, host_support
@@ -16,14 +17,18 @@ VNNI = get_target("x86-vnni")
 runs_here = pytest.mark.skipif(not host_support(VNNI).can_run,
                                reason=f"target x86-vnni: {host_support(VNNI).why}")
 
-# (shape, what it exercises): rows of 100 elements, 2-row groups: 45 rows, one job (22 groups, then one
-# row); 768: 1-row groups, 40 rows in a job of 32 and one of 8; 1000: no stash (lockstep of 4, then 3
-# rows); 3 rows of 40: one group (no pipeline), then one row. Every n leaves a scalar tail but 768.
-SHAPES = [((1, 45, 100), "pipe2"), ((2, 20, 768), "pipe1"), ((1, 7, 1000), "no_stash"), ((3, 40), "one_group")]
+# (shape, what it exercises; the jobs hold multiples of 32 rows): every n leaves a scalar tail but 768
+SHAPES = [((1, 45, 100), "pipeline of 2-row groups, then one row"),
+          ((1, 23, 600), "pipeline of 1-row groups"),
+          ((2, 20, 768), "2-row groups one by one, in a job of 32 rows and one of 8"),
+          ((1, 3, 1000), "1-row groups one by one"),
+          ((1, 5, 1100), "no stash: 4 rows in lockstep, then one row"),
+          ((3, 40), "a job of one 2-row group (no pipeline), then one row")]
 
 
-def test_pipe_rows_fit_the_stash():
-    assert [pipe_rows(n) for n in (100, 384, 512, 513, 768, 819, 820)] == [2, 2, 2, 1, 1, 1, 0]
+def test_stash_plan():
+    plans = [stash_plan(n) for n in (100, 384, 385, 614, 615, 768, 769, 1024, 1025)]
+    assert plans == [(3, 2), (3, 2), (3, 1), (3, 1), (1, 2), (1, 2), (1, 1), (1, 1), (0, 0)]
 
 
 @pytest.fixture(scope="module")
