@@ -16,9 +16,11 @@ calling thread.
              y is rounded to float32 once, as the reference. The division by sqrt(var + eps) is
              vecmath.divide_for(spec): on x86-vnni Markstein's correction from the row's
              reciprocal (three multiply-adds per lane), the same correctly rounded quotient.
-             LN_ROWS rows at a time in lockstep (each step of a pass emits every row's operations,
-             the scale and bias widened once for them): each row's operations and their order are a
-             lone row's, so the values are too; the rows' dependency chains overlap.
+             The passes: kernels_layernorm_vec.py (the rows' float64 values kept in a stash in L1, the
+             three passes of three row groups in one loop where the stash fits), else LN_ROWS rows at
+             a time in lockstep (each step of a pass emits every row's operations, the scale and bias
+             widened once for them); either way each row's operations and their order are a lone
+             row's, so the values are too; the rows' dependency chains overlap.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
                m = max(x);  e = exp(x - m) (vecmath.exp_for(spec), within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
@@ -42,7 +44,7 @@ import numpy as np
 
 from ...ir import Node, ops
 from . import kernels_float, kernels_layernorm_vec, vecmath
-from .irgen import F32, F64, c64, job_function, loop, parallel_for, var
+from .irgen import F32, c64, job_function, loop, parallel_for, var
 from .vecmath import const, reduce_tree, splat, vec, vload, vstore
 
 MIN_JOB_ELEMS = 8192   # elements per job at least (32 KiB of float32: far more work than the pool's hand-off;
