@@ -28,7 +28,8 @@ on them; kernels_dynamic_dense.py: DynamicDense), kernels_depthwise.py (depthwis
 kernels_elem.py (elementwise, pooling, movement; kernels_runs.py: movement without index tables;
 kernels_parallel.py: serial loops in pool jobs), kernels_elem_vec.py and kernels_softmax_vec.py (int8
 QAdd/QSub/QMul/QRequantize and QSoftmax as vector loops), kernels_float.py (float regions of token models;
-kernels_float_vec.py and vecmath.py: their LayerNorm, Softmax, Erf, Add/Sub/Mul/Div vectorized and threaded),
+kernels_float_vec.py and vecmath.py: their LayerNorm, Softmax, Erf, Add/Sub/Mul/Div vectorized and threaded;
+kernels_layernorm_vec.py: the LayerNorm row pass),
 kernels_fallback.py, kernels_products.py and kernels_math.py (the other float-fallback ops),
 kernels_logic.py (comparison, logic, Where, ReduceSum/Min/Prod, ArgMax/ArgMin, CumSum),
 kernels_softmax.py (integer Softmax), kernels_norm.py (integer LayerNorm), tables.py (index maps), irgen.py (IR helpers and the fixed-point

@@ -81,7 +81,7 @@ def emit_dynamic_dense(node: Node, k, extra=None, after_clamp=None, prepare=None
     j of row r (extra_at: the block's extra values; out: the tile's output, as the epilogue's), and
     prepare(b, at, n_blocks): stores before the GEMM into 4 * lanes bytes per block at factor + 12 * n_pad;
     dest(b, r, j, out, factor): the address of row r's block j (kernels_dynamic_split.py), else the tile's;
-    rows: (ptrs, done), whole-row GEMM jobs that end with done(b, ptr values, r0, r1) (_emit_gemm);
+    rows: (ptrs, done, tiles), whole-row GEMM jobs that end with done(b, ptr values, r0, r1) (_emit_gemm);
     pipeline: tile epilogues inside the next tile's depth loop (kernels_pipelined.py)."""
     b, op = k.b, node.op
     w = np.asarray(k.graph.constants[node.inputs[1]], np.int8)

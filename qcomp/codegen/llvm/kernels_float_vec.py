@@ -16,9 +16,11 @@ calling thread.
              y is rounded to float32 once, as the reference. The division by sqrt(var + eps) is
              vecmath.divide_for(spec): on x86-vnni Markstein's correction from the row's
              reciprocal (three multiply-adds per lane), the same correctly rounded quotient.
-             LN_ROWS rows at a time in lockstep (each step of a pass emits every row's operations,
-             the scale and bias widened once for them): each row's operations and their order are a
-             lone row's, so the values are too; the rows' dependency chains overlap.
+             The passes: kernels_layernorm_vec.py (the rows' float64 values kept in a stash in L1, the
+             three passes of three row groups in one loop where the stash fits), else LN_ROWS rows at
+             a time in lockstep (each step of a pass emits every row's operations, the scale and bias
+             widened once for them); either way each row's operations and their order are a lone
+             row's, so the values are too; the rows' dependency chains overlap.
   Softmax    along the last axis (inner size 1; other axes: kernels_float.emit_softmax), float32:
                m = max(x);  e = exp(x - m) (vecmath.exp_for(spec), within 1 ulp);  s = sum(e) (vecmath's order);
                y = e / s  (a division per element, as the reference)
@@ -41,8 +43,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from ...ir import Node, ops
-from . import kernels_float, vecmath
-from .irgen import F32, F64, c64, job_function, loop, parallel_for, var
+from . import kernels_float, kernels_layernorm_vec, vecmath
+from .irgen import F32, c64, job_function, loop, parallel_for, var
 from .vecmath import const, reduce_tree, splat, vec, vload, vstore
 
 MIN_JOB_ELEMS = 8192   # elements per job at least (32 KiB of float32: far more work than the pool's hand-off;
@@ -61,11 +63,13 @@ def lanes_of(k) -> int:
     return k.spec.lanes
 
 
-def _row_jobs(k, rows: int, row_elems: int, name: str, body) -> None:
-    """body(b, ins, outs, r0, r1) emits rows [r0, r1) inside a job; the jobs run through parallel_for."""
+def _row_jobs(k, rows: int, row_elems: int, name: str, body, min_rows: int = 1) -> None:
+    """body(b, ins, outs, r0, r1) emits rows [r0, r1) inside a job; the jobs run through parallel_for.
+    Each job but the last holds a multiple of min_rows rows."""
     per_job = max(1, MIN_JOB_ELEMS // max(row_elems, 1))
     if math.ceil(rows / per_job) > MAX_JOBS:
         per_job = math.ceil(rows / MAX_JOBS)
+    per_job = -(-per_job // min_rows) * min_rows
     n_jobs = math.ceil(rows / per_job)
     ptrs = list(k.ins) + list(k.outs)
     f, b, vals, i = job_function(k.mod, name, len(ptrs))
@@ -102,76 +106,17 @@ def emit_layer_norm(node: Node, k) -> None:
     shape = k.graph.types[node.inputs[0]].shape
     axis = node.op.axis % len(shape)
     n, rows = _prod(shape[axis:]), _prod(shape[:axis])
-    _row_jobs(k, rows, n, "layer_norm_job", layer_norm_rows(k, n, float(node.op.epsilon)))
+    _row_jobs(k, rows, n, "layer_norm_job", layer_norm_rows(k, n, float(node.op.epsilon)),
+              kernels_layernorm_vec.JOB_ROWS)
 
 
 def layer_norm_rows(k, n: int, eps: float):
     """The LayerNorm row pass over rows of n elements: body(b, (x, scale, bias), (out,), r0, r1) emits
     rows [r0, r1) (out may be x: each element is read before it is written, its row's sums first);
-    emit_layer_norm runs it in row jobs, a DynamicDenseAddNorm inside its GEMM jobs."""
-    lanes = lanes_of(k)
-    sqrt = k.mod.intrinsic("llvm.sqrt.f64", F64, [F64])
-    divide = vecmath.divide_for(k.spec)
-
-    def body(b, ins, outs, r0, r1):
-        x, scale, bias = ins
-        vf, vd = vec(lanes), vec(lanes, F64)
-
-        def widen(v, is_vec):
-            return b.fpext(v, vd if is_vec else F64)
-
-        def lockstep(rs):
-            """The rows rs normalized in lockstep: each step of a pass emits every row's operations, so
-            the rows' dependency chains (a pass's float64 sum, the row's scalar steps) overlap; each
-            row's own operations and their order are those of a row alone."""
-            bases = [b.mul(r, c64(n)) for r in rs]
-
-            def row_sums(term):
-                """per row i: the sum over the row of term(i, j, is_vec) in float64, vecmath's order."""
-                accs = [(var(b, vd, const(vd, 0.0), "acc_v"), var(b, F64, const(F64, 0.0), "acc_t")) for _ in rs]
-
-                def step(j, is_vec):
-                    for i, (acc_v, acc_t) in enumerate(accs):
-                        acc, t = (acc_v, vd) if is_vec else (acc_t, F64)
-                        b.store(b.fadd(b.load(acc, typ=t), term(i, j, is_vec)), acc)
-                _span(b, n, lanes, step)
-                return [b.fadd(reduce_tree(b, b.load(acc_v, typ=vd), b.fadd), b.load(acc_t, typ=F64))
-                        for acc_v, acc_t in accs]
-
-            def xs(i, j, is_vec):
-                return widen(vload(b, x, b.add(bases[i], j), vf if is_vec else F32), is_vec)
-            mus = [b.fdiv(s, const(F64, float(n))) for s in row_sums(xs)]
-            mus_v = [splat(b, mu, lanes) for mu in mus]
-
-            def centred(i, j, is_vec):
-                return b.fsub(xs(i, j, is_vec), mus_v[i] if is_vec else mus[i])
-
-            def squares(i, j, is_vec):
-                c = centred(i, j, is_vec)
-                return b.fmul(c, c)
-            denoms = [b.call(sqrt, [b.fadd(b.fdiv(s, const(F64, float(n))), const(F64, eps))])
-                      for s in row_sums(squares)]
-            invs = [b.fdiv(const(F64, 1.0), d) for d in denoms]
-            denoms_v, invs_v = [splat(b, d, lanes) for d in denoms], [splat(b, v, lanes) for v in invs]
-
-            def normalize(j, is_vec):
-                t = vf if is_vec else F32
-                gamma, beta = widen(vload(b, scale, j, t), is_vec), widen(vload(b, bias, j, t), is_vec)
-                for i, base in enumerate(bases):      # the rows share the step's widened scale and bias
-                    y = b.fmul(divide(k.mod, b, centred(i, j, is_vec), denoms_v[i] if is_vec else denoms[i],
-                                      invs_v[i] if is_vec else invs[i]), gamma)
-                    y = b.fadd(y, beta)
-                    vstore(b, b.fptrunc(y, t), outs[0], b.add(base, j))
-            _span(b, n, lanes, normalize, "y")
-
-        count = b.sub(r1, r0)
-        groups = b.sdiv(count, c64(LN_ROWS))
-        with loop(b, groups, "rows") as g:
-            first = b.add(r0, b.mul(g, c64(LN_ROWS)))
-            lockstep([b.add(first, c64(i)) for i in range(LN_ROWS)])
-        with _rows(b, b.add(r0, b.mul(groups, c64(LN_ROWS))), r1) as r:
-            lockstep([r])
-    return body
+    emit_layer_norm runs it in row jobs, a DynamicDenseAddNorm inside its GEMM jobs. The passes run as
+    kernels_layernorm_vec's pipeline over groups of rows (rows up to its STASH_MAX_ROW elements), else
+    LN_ROWS rows at a time in lockstep."""
+    return kernels_layernorm_vec.layer_norm_rows(k, n, eps, _span, LN_ROWS)
 
 
 # ---- Softmax --------------------------------------------------------------------------------

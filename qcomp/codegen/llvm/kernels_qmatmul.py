@@ -283,8 +283,8 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
     split; out_size: bytes per output element (1: int8, requantized; 4: float32, `epilogue`);
     mult, shift: int32 per channel, constant tables or (an int) byte offsets in the scratch;
     w_table: the packed weights as a constant table (DynamicDense) instead of B in the scratch.
-    rows: (ptrs, done) for a single matrix: each job is one row tile over every chunk, so it holds
-    whole output rows [r0, r1) when it calls done(b, values of ptrs, r0, r1) (a fused
+    rows: (ptrs, done, tiles) for a single matrix: each job is `tiles` row tiles over every chunk, so
+    it holds whole output rows [r0, r1) when it calls done(b, values of ptrs, r0, r1) (a fused
     DynamicDenseAddNorm's LayerNorm on rows still in cache; one fork-join for both).
     pipeline: each full row tile's epilogue runs inside the next tile's depth loop (kernels_pipelined.py)."""
     spec, op = k.spec, k.node.op
@@ -299,8 +299,9 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
     plan = kernels_dot.gemm_plan(m, lay.n_ob, batches, n_kq * spec.depth, lanes, spec.registers, tiles)
     mr, nr, n_tiles, n_chunks = plan["mr"], plan["nr"], plan["n_tiles"], plan["n_chunks"]
     tiles_per_job, n_groups = plan["tiles_per_job"], plan["n_groups"]
-    if rows is not None:                        # one row tile a job, over every chunk
-        tiles_per_job, n_groups = 1, n_tiles
+    if rows is not None:                        # rows[2] row tiles a job, over every chunk
+        tiles_per_job = rows[2]
+        n_groups = -(-n_tiles // tiles_per_job)
     mr_tail, nr_last = m - (n_tiles - 1) * mr, lay.n_ob - (n_chunks - 1) * nr
     live_last = n - (lay.n_ob - 1) * lanes
     variants = {}

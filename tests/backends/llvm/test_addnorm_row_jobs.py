@@ -1,6 +1,6 @@
 """DynamicDenseAddNorm with its LayerNorm inside the GEMM's whole-row jobs (kernels_dynamic_fused.py,
 kernels_qmatmul._emit_gemm's `rows`): one x86-vnni build in that form (32 rows, 3 channel blocks: the
-8 x 3 tile of even_tiles, four jobs of 8 whole rows) and one with the separate row pass
+8 x 3 tile of even_tiles, two jobs of 16 whole rows) and one with the separate row pass
 (ROW_JOB_WEIGHT_BYTES 0), both identical to the integer reference at 1 and 2 threads; the row-job form
 on the aarch64 targets too. The row tail and channel tail of the same form (no even tile) run on every
 llvm target in the op case dynamic_dense_add_norm_tails."""
