@@ -61,3 +61,20 @@ def test_write_section_appends_then_rewrites_only_its_markers(tmp_path):
     doc = results.read_text()
     assert "keep me" in doc and "second" in doc and "first" not in doc
     assert doc.count("<!-- transformer:begin -->") == 1 and doc.endswith("<!-- transformer:end -->\n")
+
+
+def test_goal_line_states_the_vnni_floor_and_the_share_of_peak_it_needs():
+    tr = _script()
+    rows = [{"model": "minilm", "engine": "qcomp dynamic", "threads": t, "ms": ms, "cosine": 0.99}
+            for t, ms in ((1, 9.0), (2, 4.5))]
+    rows += [{"model": "minilm", "engine": "openvino int8", "threads": t, "ms": ms, "cosine": 0.99}
+             for t, ms in ((1, 10.0), (2, 5.0))]
+    floors = {"minilm": {"macs": 1_000_000_000, "macs_per_s": 250e9, "basis": "test peak at 3.00 GHz (measured)"}}
+    text = tr.section("cmd", FACTS, 128, rows, [], tr.latency_lib(), floors)
+    one = [line for line in text.splitlines() if line.startswith("all-MiniLM-L6-v2, 1 thread(s)")][0]
+    two = [line for line in text.splitlines() if line.startswith("all-MiniLM-L6-v2, 2 thread(s)")][0]
+    # 1e9 MACs at 250e9 MACs/s: 4 ms on one core, 2 ms on two; 0.8x the peer: 8 ms and 4 ms
+    assert "at 0.90x" in one and "not met" in one
+    assert "= 4.00 ms; 0.8x the peer (8.00 ms) needs 50 % of that peak" in one
+    assert "qcomp's best runs at 44 %, the peer at 40 %" in one
+    assert "= 2.00 ms; 0.8x the peer (4.00 ms) needs 50 % of that peak" in two
