@@ -30,9 +30,16 @@ def balanced(jobs: int, units: int, limit: int) -> int:
 
 def spread(units: int, jobs: int) -> tuple[int, int]:
     """(units per job, job count) of `units` over about `jobs` jobs: per = ceil(units / jobs), then as many
-    jobs as that takes (the last one holds the remainder)."""
-    per = max(1, -(-units // max(jobs, 1)))
-    return per, max(1, -(-units // per))
+    jobs as that takes (the last one holds the remainder). Where that count is no multiple of QUANTUM
+    (20 rows in 8 jobs: per 3, 7 jobs), the next smaller multiple of QUANTUM whose count is one is
+    taken (4 jobs of 5 rows), else the first split."""
+    def split(j: int) -> tuple[int, int]:
+        per = max(1, -(-units // max(j, 1)))
+        return per, max(1, -(-units // per))
+    for j in range(jobs - jobs % QUANTUM, QUANTUM - 1, -QUANTUM):
+        if split(j)[1] % QUANTUM == 0:
+            return split(j)
+    return split(jobs)
 
 
 def tile_groups(n_tiles: int, per_chunk: int) -> int:
