@@ -17,14 +17,18 @@ same whatever the job count, and a split change here never adds one.
 The job times are measured, not modelled: the script rewrites the artifact's model.ll so that every
 `qcomp_parallel_for(job, ctx, n)` call site s calls a tracing runner instead, which runs the n jobs
 one after the other on the calling thread and records each job's CPU time of the thread
-(CLOCK_THREAD_CPUTIME_ID: another process's load is not counted), recompiles and links that module
-into a copy of the artifact, runs it --runs times on random feeds (seed 0) and takes each job's
-median. A call site inside `node.N` is node N of the graph; its rows are grouped by (node kind, job
+(CLOCK_MONOTONIC through the vDSO, about 20 ns a read: the thread's CPU clock is a system call of
+about 0.5 us, as long as the smallest jobs), recompiles and links that module into a copy of the
+artifact, runs it --runs times on random feeds (seed 0) and takes each job's median (a job the
+shared machine preempted is an outlier the median drops). A call site inside `node.N` is node N of the graph; its rows are grouped by (node kind, job
 function, job count), the shape class the same split gives, summed over the model.
 
 Prints, per class: sites, jobs per site, the median job time and the spread (max / min), the
 1-thread time, and per T the loss (makespan - ideal) in us per run and as a share of ideal; then the
-totals: the parallel phases' 1-thread time and their modelled T-thread time against ideal.
+totals: the parallel phases' 1-thread time and their modelled T-thread time against ideal, the run's
+serial work inside the nodes (per node kind: the profiler's node time less its jobs), and the nodes'
+modelled T-thread time (Amdahl, no hand-off cost; the run function's own copies of inputs and outputs
+are not counted).
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -54,8 +59,13 @@ __attribute__((visibility("default"))) int64_t qcomp_trace_count;
 __attribute__((visibility("default"))) int64_t qcomp_trace_records[3 * CAP];   /* site, job, ns */
 static int64_t thread_ns(void) {
   struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  clock_gettime(CLOCK_MONOTONIC, &t);
   return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+int64_t qcomp_trace_clock_cost(void) {   /* ns of one thread_ns() call, averaged over 4096 */
+  int64_t t0 = thread_ns(), t = t0;
+  for (int i = 0; i < 4096; i++) t = thread_ns();
+  return (t - t0) / 4096;
 }
 void qcomp_trace_for(job_fn fn, void *ctx, int64_t n, int64_t site) {
   for (int64_t i = 0; i < n; i++) {
@@ -118,26 +128,42 @@ def traced_artifact(art: Path, work: Path) -> list[tuple[int, str, int]]:
     return sites
 
 
-def job_times(work: Path, n_sites: int, runs: int) -> dict[int, np.ndarray]:
-    """site -> median CPU ns of each of its jobs over `runs` runs (after 2 warm-up runs)."""
-    manifest = read_manifest(work)
-    art = load_qcomp(work, 1)
-    feeds = random_feeds(manifest["inputs"], np.random.default_rng(0))
+def job_times(work: Path, sites: list[tuple[int, str, int]], names: dict[int, str], runs: int):
+    """(site -> median ns of each of its jobs, node index -> median ns of the node outside its jobs) over
+    `runs` runs (after 2 warm-up runs) on one thread. A job's interval holds about one clock read (the
+    end of the one before it, the start of the one after), subtracted; a node's time (the per-node
+    profiler, the same clock) less its jobs and their other clock reads is its serial work: what the
+    calling thread does alone however many threads there are."""
+    from qcomp.runtime.llvm import Runner
+    runner = Runner(work / "model.so", num_threads=1)
+    feeds = random_feeds(read_manifest(work)["inputs"], np.random.default_rng(0))
     lib = ctypes.CDLL(str(work / "model.so"))
     count = ctypes.c_int64.in_dll(lib, "qcomp_trace_count")
     records = (ctypes.c_int64 * (3 * (1 << 22))).in_dll(lib, "qcomp_trace_records")
+    lib.qcomp_trace_clock_cost.restype = ctypes.c_int64
+    clock_ns = min(lib.qcomp_trace_clock_cost() for _ in range(5))
+    site_node = np.array([node for node, _, _ in sites] or [0])
+    index_of = {name: i for i, name in names.items()}
     samples: dict[tuple[int, int], list[int]] = defaultdict(list)
+    serial: dict[int, list[float]] = defaultdict(list)
     for r in range(runs + 2):
         count.value = 0
-        art.run(dict(feeds))
+        profiled, node_ns, _ = runner.profile(dict(feeds), 1)
         rec = np.ctypeslib.as_array(records)[:3 * count.value].reshape(-1, 3)
-        if r >= 2:
-            for s, j, ns in rec:
-                samples[(int(s), int(j))].append(int(ns))
+        if r < 2:
+            continue
+        for s, j, ns in rec:
+            samples[(int(s), int(j))].append(int(ns))
+        in_jobs: dict[int, float] = defaultdict(float)
+        for s, _, ns in rec:
+            in_jobs[int(site_node[s])] += float(ns) + clock_ns
+        for k, name in enumerate(profiled):
+            if name in index_of:
+                serial[index_of[name]].append(float(node_ns[0, k]) - in_jobs[index_of[name]])
     out: dict[int, list[float]] = defaultdict(list)
     for (s, j) in sorted(samples):
-        out[s].append(statistics.median(samples[(s, j)]))
-    return {s: np.array(v) for s, v in out.items()}
+        out[s].append(max(0.0, statistics.median(samples[(s, j)]) - clock_ns))
+    return {s: np.array(v) for s, v in out.items()}, {i: statistics.median(v) for i, v in serial.items()}
 
 
 def cold(times: np.ndarray) -> float:
@@ -161,15 +187,15 @@ def ideal(times: np.ndarray, threads: int) -> float:
     return (float(times.sum()) + (min(threads, len(times)) - 1) * cold(times)) / threads
 
 
-def node_kinds(art: Path) -> dict[int, str]:
-    """node index (as in model.ll's node.N) -> 'kind name' of the target graph."""
+def node_table(art: Path) -> tuple[dict[int, str], dict[int, str]]:
+    """node index (as in model.ll's node.N) -> kind, and -> name, of the target graph."""
     from qcomp.codegen.llvm import separate_raw_outputs
     from qcomp.layer_profile import _target_graph
     g = separate_raw_outputs(_target_graph(art, get_target(read_manifest(art)["target"])))
-    return {i: n.kind for i, n in enumerate(g.nodes)}
+    return {i: n.kind for i, n in enumerate(g.nodes)}, {i: n.name for i, n in enumerate(g.nodes)}
 
 
-def report(sites, times, kinds, threads: list[int], top: int) -> list[str]:
+def report(sites, times, kinds, threads: list[int], top: int, node_serial: dict[int, float] | None = None) -> list[str]:
     groups: dict[tuple, list[np.ndarray]] = defaultdict(list)
     for s, (node, job, n) in enumerate(sites):
         if s in times:
@@ -196,6 +222,19 @@ def report(sites, times, kinds, threads: list[int], top: int) -> list[str]:
         lost, best = sum(r[8][T] for r in rows), sum(r[9][T] for r in rows)
         lines.append(f"  {T} threads: ideal {best / 1e6:.3f} ms, modelled {(best + lost) / 1e6:.3f} ms "
                      f"(+{lost / 1e6:.3f} ms, {100 * lost / best:.1f} % over ideal)")
+    node_serial = node_serial or {}
+    outside = sum(node_serial.values())
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for node, ns in node_serial.items():
+        by_kind[kinds.get(node, "?")].append(ns)
+    lines.append(f"serial work inside the nodes (the calling thread alone): {outside / 1e6:.3f} ms per run; "
+                 f"the nodes at 1 thread {(total + outside) / 1e6:.3f} ms")
+    for kind, v in sorted(by_kind.items(), key=lambda kv: -sum(kv[1]))[:8]:
+        lines.append(f"  {kind[:26]:26} {len(v):4d} nodes {sum(v) / 1e3:8.1f} us ({sum(v) / len(v) / 1e3:.1f} per node)")
+    for T in threads:
+        lost, best = sum(r[8][T] for r in rows), sum(r[9][T] for r in rows)
+        lines.append(f"  {T} threads, no hand-off cost: {(outside + best + lost) / 1e6:.3f} ms, "
+                     f"{(total + outside) / (outside + best + lost):.2f}x of 1 thread")
     return lines
 
 
@@ -212,8 +251,9 @@ def main() -> None:
     work = Path(args.work or tmp)
     try:
         sites = traced_artifact(art, work)
-        times = job_times(work, len(sites), args.runs)
-        for line in report(sites, times, node_kinds(art), args.threads, args.top):
+        kinds, names = node_table(art)
+        times, serial = job_times(work, sites, names, args.runs)
+        for line in report(sites, times, kinds, args.threads, args.top, serial):
             print(line)
     finally:
         if tmp:
