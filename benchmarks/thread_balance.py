@@ -20,8 +20,9 @@ one after the other on the calling thread and records each job's CPU time of the
 (CLOCK_MONOTONIC through the vDSO, about 20 ns a read: the thread's CPU clock is a system call of
 about 0.5 us, as long as the smallest jobs), recompiles and links that module into a copy of the
 artifact, runs it --runs times on random feeds (seed 0) and takes each job's median (a job the
-shared machine preempted is an outlier the median drops). A call site inside `node.N` is node N of the graph; its rows are grouped by (node kind, job
-function, job count), the shape class the same split gives, summed over the model.
+shared machine preempted is an outlier the median drops). A call site inside `node.N` is node N of
+the graph; its rows are grouped by (node kind, job function, job count), the shape class the same
+split gives, summed over the model.
 
 Prints, per class: sites, jobs per site, the median job time and the spread (max / min), the
 1-thread time, and per T the loss (makespan - ideal) in us per run and as a share of ideal; then the
@@ -230,7 +231,8 @@ def report(sites, times, kinds, threads: list[int], top: int, node_serial: dict[
     lines.append(f"serial work inside the nodes (the calling thread alone): {outside / 1e6:.3f} ms per run; "
                  f"the nodes at 1 thread {(total + outside) / 1e6:.3f} ms")
     for kind, v in sorted(by_kind.items(), key=lambda kv: -sum(kv[1]))[:8]:
-        lines.append(f"  {kind[:26]:26} {len(v):4d} nodes {sum(v) / 1e3:8.1f} us ({sum(v) / len(v) / 1e3:.1f} per node)")
+        per_node = sum(v) / len(v) / 1e3
+        lines.append(f"  {kind[:26]:26} {len(v):4d} nodes {sum(v) / 1e3:8.1f} us ({per_node:.1f} per node)")
     for T in threads:
         lost, best = sum(r[8][T] for r in rows), sum(r[9][T] for r in rows)
         lines.append(f"  {T} threads, no hand-off cost: {(outside + best + lost) / 1e6:.3f} ms, "

@@ -46,7 +46,7 @@ from .kernels_dynamic_fastq import FastQuant, available
 from .kernels_dynamic_quant import VF, _min_max, _splat, quant_params
 from .job_split import balanced
 
-MIN_JOB_ELEMS = 16384  # float32 elements per job at least (64 KiB read: far more than the pool's hand-off)
+MIN_JOB_ELEMS = 16384  # float32 elements per job, about (64 KiB read: far more than the pool's hand-off)
 MAX_JOBS = 16
 PARAMS_BYTES = 64 + 8 * MAX_JOBS   # scale f32, zp i32, zb i32 at 0, 4, 8; (lo_j, hi_j) pairs from 64
 

@@ -6,7 +6,8 @@ Vectors: L float32 lanes, the target's vector register (the [dot] table's int32 
 x86-vnni zmm, 8 on x86-avx2 / x86-avxvnni ymm, 4 on the AArch64 NEON targets); each row runs
 floor(n / L) vector steps, then its n mod L tail elements as scalars with the same arithmetic.
 Threads: a node splits its rows into jobs of about MIN_JOB_ELEMS elements (at most MAX_JOBS
-jobs, a multiple of 4 of them where the rows allow: job_split.py) and runs them with irgen.parallel_for; a node of fewer elements stays one call on the
+jobs, a multiple of 4 where the rows allow: job_split.py) and runs them with irgen.parallel_for;
+a node of fewer elements stays one call on the
 calling thread.
 
   LayerNorm  over axes [axis, rank), in float64 as the reference (x, scale, bias widened):
@@ -46,7 +47,7 @@ from .irgen import F32, F64, c64, job_function, loop, parallel_for, var
 from .vecmath import const, reduce_tree, splat, vec, vload, vstore
 from .job_split import balanced, spread
 
-MIN_JOB_ELEMS = 8192   # elements per job at least (32 KiB of float32: far more work than the pool's hand-off;
+MIN_JOB_ELEMS = 8192   # elements per job, about (32 KiB of float32: far more work than the pool's hand-off;
                        # chosen, not tuned: this 2-core machine was never idle enough to tune it)
 MAX_JOBS = 64
 MIN_ROW = 256          # elementwise ops: rows of at least this many elements (a suffix of the shape)

@@ -102,7 +102,8 @@ def built(tmp_path_factory):
 
 def test_phases_take_the_even_splits(built):
     ll = (built[0] / "model.ll").read_text()
-    counts = dict(re.findall(r'qcomp_parallel_for"\(void \(ptr, i64\)\* @"([a-z_]+)[^"]*", ptr %"[^"]*", i64 (\d+)', ll))
+    call = r'qcomp_parallel_for"\(void \(ptr, i64\)\* @"([a-z_]+)[^"]*", ptr %"[^"]*", i64 (\d+)'
+    counts = dict(re.findall(call, ll))
     assert counts == {"dq_minmax": "4", "dq_pack": "4", "qmatmul_job": "16", "layer_norm_job": "8"}
 
 
