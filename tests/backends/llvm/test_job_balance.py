@@ -116,3 +116,19 @@ def test_bit_exact_to_the_reference(built, threads):
     runner = Runner(out / "model.so", num_threads=threads)
     for _ in range(2):
         np.testing.assert_array_equal(runner.run(feeds)["y"], want["y"], err_msg=f"{threads} threads")
+
+
+def test_report_ranks_classes_by_lost_time():
+    """Two sites of one class (3 equal jobs: half a job lost at 2 threads each) and one of 4 equal jobs
+    (none lost); the serial work per node kind and the Amdahl total follow."""
+    tb = _script()
+    sites = [(0, "dq_pack", 3), (1, "dq_pack", 3), (2, "qmatmul_job", 4)]
+    times = {0: np.full(3, 1000.0), 1: np.full(3, 1000.0), 2: np.full(4, 5000.0)}
+    kinds = {0: "DynamicDense", 1: "DynamicDense", 2: "DynamicDense"}
+    lines = tb.report(sites, times, kinds, [2], 5, {0: 400.0, 1: 400.0, 2: 200.0})
+    assert lines[1].split()[:4] == ["DynamicDense", "dq_pack", "3", "2"]
+    assert lines[1].split()[-2:] == ["1.0", "33.3"]            # 2 x (2000 - 1500) ns over 2 x 1500
+    assert lines[2].split()[-2:] == ["0.0", "0.0"]
+    assert lines[3].startswith("parallel phases: 3 fork-joins, 0.026 ms at 1 thread")
+    assert "ideal 0.013 ms, modelled 0.014 ms" in lines[4]
+    assert lines[-1].strip().startswith("2 threads, no hand-off cost: 0.015 ms")   # 1 us serial + 14 us
