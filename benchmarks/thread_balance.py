@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from qcomp.artifact import DIGEST_KEY, FILES_KEY, read_manifest, write_manifest
-from qcomp.bench import load_qcomp, random_feeds
+from qcomp.bench import random_feeds
 from qcomp.codegen.llvm.compile import compile_object
 from qcomp.target import get_target
 
