@@ -40,7 +40,6 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
