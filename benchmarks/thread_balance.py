@@ -16,7 +16,7 @@ same whatever the job count, and a split change here never adds one.
 
 The job times are measured, not modelled: the script rewrites the artifact's model.ll so that every
 `qcomp_parallel_for(job, ctx, n)` call site s calls a tracing runner instead, which runs the n jobs
-one after the other on the calling thread and records each job's CPU time of the thread
+one after the other on the calling thread and records each job's time
 (CLOCK_MONOTONIC through the vDSO, about 20 ns a read: the thread's CPU clock is a system call of
 about 0.5 us, as long as the smallest jobs), recompiles and links that module into a copy of the
 artifact, runs it --runs times on random feeds (seed 0) and takes each job's median (a job the
@@ -217,7 +217,7 @@ def report(sites, times, kinds, threads: list[int], top: int, node_serial: dict[
         line += "".join(f" {loss[T] / 1e3:11.1f} {100 * loss[T] / best[T]:5.1f}" for T in threads)
         lines.append(line)
     total = sum(r[7] for r in rows)
-    lines.append(f"parallel phases: {len(sites)} fork-joins, {total / 1e6:.3f} ms at 1 thread (sum of job CPU times)")
+    lines.append(f"parallel phases: {len(sites)} fork-joins, {total / 1e6:.3f} ms at 1 thread (sum of job times)")
     for T in threads:
         lost, best = sum(r[8][T] for r in rows), sum(r[9][T] for r in rows)
         lines.append(f"  {T} threads: ideal {best / 1e6:.3f} ms, modelled {(best + lost) / 1e6:.3f} ms "
