@@ -7,10 +7,11 @@ threads and n jobs of equal time t a phase takes ceil(n / T) * t against the ide
 
 A kernel first picks the job count its work allows (a minimum of work per job, at most MAX_JOBS),
 then `balanced` rounds that count up to a multiple of QUANTUM (4: exact at 1, 2 and 4 threads) where
-the units (rows, vectors, row tiles) allow, and the units are spread over the jobs as evenly as one
-job size allows (per = ceil(units / n), n = ceil(units / per)): every job but the last has `per`
-units, the last units - (n - 1) * per. Rounding up, never down: a count that was 1 (one job, no
-fork-join) stays 1, so the number of fork-joins never grows, and jobs shrink by less than 4x.
+the units (rows, vectors, row tiles) allow. Jobs of one size: per = ceil(units / n) units each, the
+last one the rest, n = ceil(units / per); `spread` takes, of n and the multiples of QUANTUM down to n / 2,
+the n whose split overruns the ideal least at 2 and 4 threads. Rounding up, never from one: a count
+that was 1 (one job, no fork-join) stays 1, so the number of fork-joins never grows, and a job
+shrinks at most 2x (2 -> 4 jobs).
 
 Job splits never change values here: every job writes its own rows (or tiles) and computes each of
 them the way the 1-job form does (min/max are exact and order-free; see the kernels' docstrings).
@@ -28,18 +29,30 @@ def balanced(jobs: int, units: int, limit: int) -> int:
     return max(1, min(-(-jobs // QUANTUM) * QUANTUM, limit, units))
 
 
+def _overrun(units: int, per: int, count: int) -> float:
+    """The worst makespan / ideal over 2 and QUANTUM threads of count jobs of `per` units (the last one the
+    rest), claimed in index order by whichever thread is free first (runtime/llvm/pool.c)."""
+    sizes = [per] * (count - 1) + [units - (count - 1) * per]
+    worst = 1.0
+    for threads in (2, QUANTUM):
+        free = [0] * threads
+        for size in sizes:
+            free[free.index(min(free))] += size
+        worst = max(worst, max(free) * threads / units)
+    return worst
+
+
 def spread(units: int, jobs: int) -> tuple[int, int]:
     """(units per job, job count) of `units` over about `jobs` jobs: per = ceil(units / jobs), then as many
-    jobs as that takes (the last one holds the remainder). Where that count is no multiple of QUANTUM
-    (20 rows in 8 jobs: per 3, 7 jobs), the next smaller multiple of QUANTUM whose count is one is
-    taken (4 jobs of 5 rows), else the first split."""
+    jobs as that takes (the last one holds the rest). Of `jobs` and the multiples of QUANTUM from it down
+    to half of it, the split with the smallest overrun at 2 and 4 threads (the most jobs among equals):
+    20 rows in 8 jobs is 7 jobs of 3 (2 threads: 12 rows for 10) where 4 jobs of 5 divide exactly; 384 rows
+    in 20 jobs is 19 of 20 and one of 4 (+4 %) where 16 of 24 divide exactly."""
     def split(j: int) -> tuple[int, int]:
         per = max(1, -(-units // max(j, 1)))
         return per, max(1, -(-units // per))
-    for j in range(jobs - jobs % QUANTUM, QUANTUM - 1, -QUANTUM):
-        if split(j)[1] % QUANTUM == 0:
-            return split(j)
-    return split(jobs)
+    candidates = [jobs] + list(range(jobs - jobs % QUANTUM, max(QUANTUM, -(-jobs // 2)) - 1, -QUANTUM))
+    return min((split(j) for j in candidates), key=lambda pc: (_overrun(units, *pc), -pc[1]))
 
 
 def tile_groups(n_tiles: int, per_chunk: int) -> int:

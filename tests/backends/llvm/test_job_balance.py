@@ -39,6 +39,8 @@ def test_balanced(jobs, units, limit, want):
 
 @pytest.mark.parametrize("units, jobs, want", [
     (128, 8, (16, 8)), (128, 16, (8, 16)), (20, 8, (5, 4)), (7, 4, (2, 4)), (3, 3, (1, 3)), (5, 1, (5, 1)),
+    (384, 20, (24, 16)),    # MiniLM at sequence 384: LayerNorm rows in 16 equal jobs, not 19 of 20 and one of 4
+    (100, 16, (13, 8)),     # 8 jobs (+4 % at 2 and 4 threads) over 15 of 7 rows (+12 %)
 ])
 def test_spread(units, jobs, want):
     per, count = spread(units, jobs)
