@@ -55,6 +55,15 @@ def spread(units: int, jobs: int) -> tuple[int, int]:
     return min((split(j) for j in candidates), key=lambda pc: (_overrun(units, *pc), -pc[1]))
 
 
+def spread_rows(rows: int, jobs: int, limit: int, group: int = 1) -> tuple[int, int]:
+    """(rows per job, job count) for a row kernel that chose `jobs` jobs: the count balanced (above) and
+    spread over the rows in whole groups of `group` rows (every job but the last holds a multiple of
+    group rows: a kernel whose row pass works on such groups)."""
+    units = -(-rows // group)
+    per, _ = spread(units, balanced(jobs, units, limit))
+    return per * group, -(-rows // (per * group))
+
+
 def tile_groups(n_tiles: int, per_chunk: int) -> int:
     """Row tiles per job when a chunk's n_tiles tiles go to about per_chunk jobs: the group size of the
     largest count <= per_chunk that divides n_tiles (groups of equal tiles), else ceil(n_tiles / per_chunk).

@@ -45,7 +45,7 @@ from ...ir import Node, ops
 from . import kernels_float, vecmath
 from .irgen import F32, F64, c64, job_function, loop, parallel_for, var
 from .vecmath import const, reduce_tree, splat, vec, vload, vstore
-from .job_split import balanced, spread
+from .job_split import spread_rows
 
 MIN_JOB_ELEMS = 8192   # elements per job, about (32 KiB of float32: far more work than the pool's hand-off;
                        # chosen, not tuned: this 2-core machine was never idle enough to tune it)
@@ -69,7 +69,7 @@ def _row_jobs(k, rows: int, row_elems: int, name: str, body) -> None:
     if math.ceil(rows / per_job) > MAX_JOBS:
         per_job = math.ceil(rows / MAX_JOBS)
     n_jobs = math.ceil(rows / per_job)
-    per_job, n_jobs = spread(rows, balanced(n_jobs, rows, MAX_JOBS))   # 7 -> 8 jobs (job_split.py)
+    per_job, n_jobs = spread_rows(rows, n_jobs, MAX_JOBS)   # 7 -> 8 jobs (job_split.py)
     ptrs = list(k.ins) + list(k.outs)
     f, b, vals, i = job_function(k.mod, name, len(ptrs))
     r0 = b.mul(i, c64(per_job))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from qcomp.codegen.llvm import emit, kernels_depthwise, kernels_dynamic_fused, kernels_dynamic_pack
-from qcomp.codegen.llvm.job_split import balanced, spread, tile_groups
+from qcomp.codegen.llvm.job_split import balanced, spread, spread_rows, tile_groups
 from qcomp.ref import run_integer
 from qcomp.target import get_target, host_support
 from tests.opcases.dynamic_fused_cases import dense_add_norm
@@ -45,6 +45,19 @@ def test_balanced(jobs, units, limit, want):
 def test_spread(units, jobs, want):
     per, count = spread(units, jobs)
     assert (per, count) == want and (count - 1) * per < units <= count * per
+
+
+@pytest.mark.parametrize("rows, jobs, group, want", [
+    (128, 7, 1, (16, 8)),      # LayerNorm of 128 rows of 384 (21 rows a job before: 7 jobs)
+    (128, 13, 1, (8, 16)),     # ... of 768 (10 a job: 13 jobs)
+    (384, 39, 1, (12, 32)),    # 384 rows of 768: 32 jobs of 12, not 38 of 10 and one of 4
+    (384, 12, 32, (32, 12)),   # groups of 32 rows: 12 jobs of one group
+    (128, 3, 32, (32, 4)),     # 4 groups of 32: 3 jobs -> 4
+    (100, 3, 32, (32, 4)),     # the last job the 4 rows left
+])
+def test_spread_rows(rows, jobs, group, want):
+    per, count = spread_rows(rows, jobs, 64, group)
+    assert (per, count) == want and per % group == 0 and (count - 1) * per < rows <= count * per
 
 
 @pytest.mark.parametrize("n_tiles, per_chunk, want", [(16, 3, 8), (16, 4, 4), (16, 1, 16), (15, 4, 5), (7, 3, 3)])
