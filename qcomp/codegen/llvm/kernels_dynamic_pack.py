@@ -3,7 +3,8 @@
 kernels_dynamic_quant.py quantizes the float activation x into an int8 scratch, which
 kernels_qmatmul_pack.pack_a then reads again to add the dot step's offset. Here the float x is read
 once per phase, and each phase is split over the thread pool (irgen.parallel_for) where x is big
-enough (at least MIN_JOB_ELEMS elements per job, at most MAX_JOBS jobs):
+enough (about MIN_JOB_ELEMS elements per job, at most MAX_JOBS jobs, the count rounded up to a
+multiple of 4 by job_split.balanced so that 2 and 4 threads divide it):
 
   1. min/max: job j reduces x[j * C, (j + 1) * C) (C a multiple of VF) to (lo_j, hi_j), each
      starting at +0.0, by ordered compare-and-select (kernels_dynamic_quant.py: a NaN never wins,
@@ -43,15 +44,16 @@ from .irgen import F32, I1, I8, I32, I64, PTR, VOID, c64, job_function, loop, pa
 from .kernels_depthwise import _mask, _ptr
 from .kernels_dynamic_fastq import FastQuant, available
 from .kernels_dynamic_quant import VF, _min_max, _splat, quant_params
+from .job_split import balanced
 
-MIN_JOB_ELEMS = 16384  # float32 elements per job at least (64 KiB read: far more than the pool's hand-off)
+MIN_JOB_ELEMS = 16384  # float32 elements per job, about (64 KiB read: far more than the pool's hand-off)
 MAX_JOBS = 16
 PARAMS_BYTES = 64 + 8 * MAX_JOBS   # scale f32, zp i32, zb i32 at 0, 4, 8; (lo_j, hi_j) pairs from 64
 
 
 def n_jobs(elems: int, units: int) -> int:
     """Jobs for `elems` float32 elements split over `units` rows or vectors (at least one each)."""
-    return max(1, min(MAX_JOBS, units, elems // MIN_JOB_ELEMS))
+    return balanced(max(1, min(MAX_JOBS, units, elems // MIN_JOB_ELEMS)), units, MAX_JOBS)   # 3 -> 4 jobs
 
 
 @dataclass

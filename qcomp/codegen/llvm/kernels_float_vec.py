@@ -5,8 +5,9 @@ Add / Sub / Mul / Div. They replace the scalar loops of kernels_float.py for the
 Vectors: L float32 lanes, the target's vector register (the [dot] table's int32 lanes: 16 on
 x86-vnni zmm, 8 on x86-avx2 / x86-avxvnni ymm, 4 on the AArch64 NEON targets); each row runs
 floor(n / L) vector steps, then its n mod L tail elements as scalars with the same arithmetic.
-Threads: a node splits its rows into jobs of at least MIN_JOB_ELEMS elements (at most MAX_JOBS
-jobs) and runs them with irgen.parallel_for; a node of fewer elements stays one call on the
+Threads: a node splits its rows into jobs of about MIN_JOB_ELEMS elements (at most MAX_JOBS
+jobs, a multiple of 4 where the rows allow: job_split.py) and runs them with irgen.parallel_for;
+a node of fewer elements stays one call on the
 calling thread.
 
   LayerNorm  over axes [axis, rank), in float64 as the reference (x, scale, bias widened):
@@ -46,8 +47,9 @@ from ...ir import Node, ops
 from . import kernels_float, kernels_layernorm_vec, vecmath
 from .irgen import F32, c64, job_function, loop, parallel_for, var
 from .vecmath import const, reduce_tree, splat, vec, vload, vstore
+from .job_split import spread_rows
 
-MIN_JOB_ELEMS = 8192   # elements per job at least (32 KiB of float32: far more work than the pool's hand-off;
+MIN_JOB_ELEMS = 8192   # elements per job, about (32 KiB of float32: far more work than the pool's hand-off;
                        # chosen, not tuned: this 2-core machine was never idle enough to tune it)
 MAX_JOBS = 64
 MIN_ROW = 256          # elementwise ops: rows of at least this many elements (a suffix of the shape)
@@ -71,6 +73,7 @@ def _row_jobs(k, rows: int, row_elems: int, name: str, body, min_rows: int = 1) 
         per_job = math.ceil(rows / MAX_JOBS)
     per_job = -(-per_job // min_rows) * min_rows
     n_jobs = math.ceil(rows / per_job)
+    per_job, n_jobs = spread_rows(rows, n_jobs, MAX_JOBS, min_rows)   # 7 -> 8 jobs (job_split.py)
     ptrs = list(k.ins) + list(k.outs)
     f, b, vals, i = job_function(k.mod, name, len(ptrs))
     r0 = b.mul(i, c64(per_job))

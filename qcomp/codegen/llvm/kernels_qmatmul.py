@@ -56,6 +56,7 @@ from ...ir import Node
 from . import kernels_dot, kernels_mmla, kernels_neon, kernels_pipelined, tables
 from .irgen import F32, I32, I64, PTR, VOID, c64, job_function, loop, parallel_for
 from .kernels_qmatmul_pack import pack_a, pack_b
+from .job_split import tile_groups
 from .kernels_dynamic_pack import (PARAMS_BYTES, Part, Quantizer, finish_params, minmax_part, quantize_pack_part,
                                    quantize_range, run_parts)
 from .kernels_depthwise import _mask, _ptr
@@ -301,6 +302,9 @@ def _emit_gemm(k, lay: Layout, out_size: int, mult, shift, epilogue, w_table=Non
     tiles_per_job, n_groups = plan["tiles_per_job"], plan["n_groups"]
     if rows is not None:                        # rows[2] row tiles a job, over every chunk
         tiles_per_job = rows[2]
+        n_groups = -(-n_tiles // tiles_per_job)
+    else:                                       # groups of equal row tiles (job_split.tile_groups)
+        tiles_per_job = tile_groups(n_tiles, n_groups)
         n_groups = -(-n_tiles // tiles_per_job)
     mr_tail, nr_last = m - (n_tiles - 1) * mr, lay.n_ob - (n_chunks - 1) * nr
     live_last = n - (lay.n_ob - 1) * lanes
