@@ -195,11 +195,15 @@ def exp_fma(mod, b: ir.IRBuilder, x, small=None, nonpositive: bool = False):
 
 
 def exp_for(spec):
-    """The exp of a kernel of this DotSpec: exp_fma on x86 with 16 lanes (AVX-512) and on aarch64
-    (NEON's fmla / fmadd), where its multiply-adds are instructions, else exp (x86-avx2 has no FMA
-    feature: llvm.fma would be a libm call per lane). A target's Softmax node and the fused
-    DynamicAttention call the same one; exp_fma's values are the same on every target (IEEE fma)."""
-    return exp_fma if (spec.arch == "x86" and spec.lanes == 16) or spec.arch == "aarch64" else exp
+    """The exp of a kernel of this DotSpec: vecmath_exp.exp_table on x86 with 16 lanes (AVX-512: its
+    table lookups are vpermt2ps, 7 of its operations on the FMA pipes against exp_fma's 11), exp_fma
+    on aarch64 (NEON's fmla / fmadd), where its multiply-adds are instructions, else exp (x86-avx2 has
+    no FMA feature: llvm.fma would be a libm call per lane). A target's Softmax node and the fused
+    DynamicAttention call the same one."""
+    if spec.arch == "x86" and spec.lanes == 16:
+        from .vecmath_exp import exp_table      # vecmath_exp builds on this module's helpers
+        return exp_table
+    return exp_fma if spec.arch == "aarch64" else exp
 
 
 def erf(mod, b: ir.IRBuilder, x):
