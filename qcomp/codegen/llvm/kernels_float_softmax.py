@@ -12,7 +12,7 @@ The schedule, which moves no value (each row's operations and their order are a 
   - SOFTMAX_ROWS rows in lockstep: each step of a pass emits every row's operations, so the rows'
     reductions (a max and a sum tree, whose latency a lone row of 8 vectors waits on) overlap.
   - the exp pass takes EXP_UNIT vectors a step, their EXP_UNIT exps in one basic block (behind one
-    branch): their independent chains of 11 fused multiply-adds interleave. The branch skips the
+    branch): their independent chains of fused multiply-adds interleave. The branch skips the
     step when every lane of its vectors is below vecmath.EXP_LO (an attention mask's padded columns:
     exp is +0.0 in each such lane), whose compare exp reuses for its own small-lane select.
   - the division pass of a group of rows runs inside the next group's exp pass (each exp step also

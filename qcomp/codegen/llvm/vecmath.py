@@ -3,8 +3,8 @@ splats, unaligned vector loads and stores, horizontal reductions, and exp / erf 
 that vectorize (no libm call inside a vector loop). Every function takes scalar (F32) or vector
 (<L x float>) values alike, so a row's scalar tail runs the same arithmetic as its vector body.
 No fast-math flags: each step is one IEEE float32 operation; fused multiply-adds only as explicit
-llvm.fma calls, in the functions that targets with FMA instructions use (exp_fma: x86 kernels of 16
-lanes and aarch64; erf_table, divide_by: x86 kernels of 16 lanes), so a target's results do not
+llvm.fma calls, in the functions that targets with FMA instructions use (exp_fma: aarch64;
+vecmath_exp.exp_table, erf_table, divide_by: x86 kernels of 16 lanes), so a target's results do not
 depend on the compiler's contraction choices.
 
 exp(x), Cephes expf's reduction and polynomial:
@@ -19,8 +19,9 @@ exp(x), Cephes expf's reduction and polynomial:
   Measured max error against float64 exp over [-87.33, 88.02]: 0.97 ulp (a faithful rounding;
   relative error below 8e-8; tests/backends/llvm/test_float_vec.py sweeps the range).
 
-exp_fma(x), the same clamps, reduction and polynomial with fused multiply-adds (x86 kernels of 16
-lanes and aarch64, exp_for(spec); 17 vector operations instead of 33):
+exp_fma(x), the same clamps, reduction and polynomial with fused multiply-adds (aarch64, exp_for(spec);
+17 vector operations instead of 33; x86 kernels of 16 lanes take vecmath_exp.exp_table, a 16-entry
+table and a cubic, 7 fused multiply-adds instead of 11, 0.63 ulp):
   k = fma(x, log2(e), 1.5 * 2^23 + 127)   (rounded to an integer: k = 1.5 * 2^23 + 127 + n, n = x log2(e)
                                             rounded to nearest; k's low mantissa bits hold n + 127)
   n = k - (1.5 * 2^23 + 127) (exact);  r = fma(n, -0.693359375, x);  r = fma(n, 2.12194440e-4, r)
@@ -195,11 +196,15 @@ def exp_fma(mod, b: ir.IRBuilder, x, small=None, nonpositive: bool = False):
 
 
 def exp_for(spec):
-    """The exp of a kernel of this DotSpec: exp_fma on x86 with 16 lanes (AVX-512) and on aarch64
-    (NEON's fmla / fmadd), where its multiply-adds are instructions, else exp (x86-avx2 has no FMA
-    feature: llvm.fma would be a libm call per lane). A target's Softmax node and the fused
-    DynamicAttention call the same one; exp_fma's values are the same on every target (IEEE fma)."""
-    return exp_fma if (spec.arch == "x86" and spec.lanes == 16) or spec.arch == "aarch64" else exp
+    """The exp of a kernel of this DotSpec: vecmath_exp.exp_table on x86 with 16 lanes (AVX-512: its
+    table lookups are vpermt2ps, 7 of its operations on the FMA pipes against exp_fma's 11), exp_fma
+    on aarch64 (NEON's fmla / fmadd), where its multiply-adds are instructions, else exp (x86-avx2 has
+    no FMA feature: llvm.fma would be a libm call per lane). A target's Softmax node and the fused
+    DynamicAttention call the same one."""
+    if spec.arch == "x86" and spec.lanes == 16:
+        from .vecmath_exp import exp_table      # vecmath_exp builds on this module's helpers
+        return exp_table
+    return exp_fma if spec.arch == "aarch64" else exp
 
 
 def erf(mod, b: ir.IRBuilder, x):

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from qcomp.codegen.llvm import check, emit, kernels_float_vec, vecmath
+from qcomp.codegen.llvm import check, emit, kernels_float_vec, vecmath, vecmath_exp
 from qcomp.codegen.llvm.compile import compile_object
 from qcomp.codegen.llvm.irgen import F32, I64, PTR, VOID, Module, c64, loop
 from qcomp.ir import DType, Graph, Stage, TensorType, ops, verify
@@ -30,12 +30,12 @@ def ulps(got: np.ndarray, want64: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def poly(tmp_path_factory):
-    """A library of `void f(float *x, float *y, i64 n)` for f in exp, erf: vector steps of 16
+    """A library of `void f(float *x, float *y, i64 n)` for f in the exps and erfs: vector steps of 16
     lanes, then the scalar tail, as the kernels run them."""
     out = tmp_path_factory.mktemp("vecmath")
     mod = Module("vecmath_test", VNNI.triple)
     for name, fn in (("exp", vecmath.exp), ("exp_fma", vecmath.exp_fma), ("erf", vecmath.erf),
-                     ("erf_table", vecmath.erf_table)):
+                     ("erf_table", vecmath.erf_table), ("exp_table", vecmath_exp.exp_table)):
         f, b = mod.function(f"poly_{name}", VOID, [PTR, PTR, I64], internal=False)
         x, y, n = f.args
         full = b.sdiv(n, c64(LANES))
@@ -62,13 +62,14 @@ def poly(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("name", ["exp", "exp_fma"])
+@pytest.mark.parametrize("name", ["exp", "exp_fma", "exp_table"])
 def test_exp_polynomial_within_1_ulp_over_its_range(poly, name):
-    """exp (no fused multiply-add) and exp_fma (x86-vnni's Softmax): below 1 ulp over the whole range,
-    0 below EXP_LO, exp(0) = 1 exactly; exp_fma also over the Softmax's x - max in [-20, 0] densely."""
+    """exp (no fused multiply-add), exp_fma (aarch64's Softmax) and exp_table (x86-vnni's): below 1 ulp
+    over the whole range, 0 below EXP_LO, exp(0) = 1 exactly; exp_fma and exp_table also over the
+    Softmax's x - max in [-20, 0] densely."""
     x = np.concatenate([np.linspace(-87.33, 88.02, 2_000_003, dtype=np.float32),
                         np.float32([0, -0.0, 1e-30, -1e-7, 0.5, -0.5, np.log(2), -88.0, -1e4, -np.inf])])
-    if name == "exp_fma":
+    if name != "exp":
         x = np.concatenate([x, np.linspace(-20, 0, 1_000_001, dtype=np.float32)])
     got = poly(name, x)
     normal = x >= vecmath.EXP_LO

@@ -1,4 +1,4 @@
-"""The llvm float Softmax on x86-vnni, value for value: its rows equal vecmath.exp_fma's exp(x - max),
+"""The llvm float Softmax on x86-vnni, value for value: its rows equal vecmath_exp.exp_table's exp(x - max),
 summed in vecmath's order, each divided by the sum as one float32 division, emulated here in numpy
 (rows with probabilities down to 2^-126 whose quotients are subnormal, masked columns, a row length
 with a scalar tail): the kernel's arithmetic is exactly the one its docstring states."""
@@ -8,7 +8,7 @@ import pytest
 from qcomp.codegen.llvm import emit
 from qcomp.ir import DType, Graph, Stage, TensorType, ops, verify
 from qcomp.target import get_target, host_support
-from tests.backends.llvm.test_float_vec import poly  # noqa: F401  (the exp_fma library fixture)
+from tests.backends.llvm.test_float_vec import poly  # noqa: F401  (the exp library fixture)
 
 VNNI = get_target("x86-vnni")
 pytestmark = pytest.mark.skipif(not host_support(VNNI).can_run, reason=f"target x86-vnni: {host_support(VNNI).why}")
@@ -31,7 +31,7 @@ def _vecmath_sum(e: np.ndarray) -> np.ndarray:
     return lanes[:, 0] + tail
 
 
-def test_softmax_equals_exp_fma_over_the_emulated_sum(poly, tmp_path):  # noqa: F811
+def test_softmax_equals_exp_table_over_the_emulated_sum(poly, tmp_path):  # noqa: F811
     from qcomp.runtime.llvm import Runner
     rng = np.random.default_rng(19)
     rows, n = 48, 200                                        # 12 vectors and a tail of 8
@@ -46,7 +46,7 @@ def test_softmax_equals_exp_fma_over_the_emulated_sum(poly, tmp_path):  # noqa: 
     g.outputs = ["y"]
     emit(verify(g), VNNI, tmp_path)
     got = Runner(tmp_path / "model.so", num_threads=1).run({"x": x})["y"]
-    e = poly("exp_fma", (x - x.max(-1, keepdims=True)).ravel()).reshape(rows, n)
+    e = poly("exp_table", (x - x.max(-1, keepdims=True)).ravel()).reshape(rows, n)
     tiny = (e > 0) & (e < 2.0 ** -100)
     assert tiny[:16].any(axis=1).all() and (e[16:24, 96:] == 0).all()
     want = e / _vecmath_sum(e)[:, None]

@@ -9,7 +9,7 @@ import pytest
 
 from qcomp.codegen.llvm import emit
 from qcomp.ir import DType, Graph, Stage, TensorType, ops, verify
-from tests.backends.llvm.test_float_vec import poly  # noqa: F401  (the exp_fma library fixture)
+from tests.backends.llvm.test_float_vec import poly  # noqa: F401  (the exp library fixture)
 from tests.backends.llvm.test_softmax_float_exact import VNNI, _vecmath_sum, pytestmark  # noqa: F401
 
 
@@ -28,7 +28,7 @@ def test_softmax_node_rows_equal_the_emulation(poly, tmp_path, rows, n):  # noqa
     g.outputs = ["y"]
     emit(verify(g), VNNI, tmp_path)
     got = Runner(tmp_path / "model.so", num_threads=1).run({"x": x})["y"]
-    e = poly("exp_fma", (x - x.max(-1, keepdims=True)).ravel()).reshape(rows, n)
+    e = poly("exp_table", (x - x.max(-1, keepdims=True)).ravel()).reshape(rows, n)
     want = e / _vecmath_sum(e)[:, None]
     assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist()
 
