@@ -66,7 +66,7 @@ def layer_norm_rows(k, n: int, eps: float, span, lockstep_rows: int):
         if slots:
             with b.goto_entry_block():
                 stash = b.alloca(F64, size=c64((slots * rows + 2) * n), name="ln_stash")
-                stash.align = 64
+                stash.align = 8 * lanes       # one float64 vector of `lanes` elements
 
         def widen(v, is_vec):
             return b.fpext(v, vd if is_vec else F64)

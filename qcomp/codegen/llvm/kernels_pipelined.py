@@ -152,7 +152,7 @@ class Pipeline:
             return False
         with b.goto_entry_block():
             buf = b.alloca(ir.ArrayType(I8, 4 * self.lanes * self.mr * cols), name="pp_buf")
-            buf.align = 64
+            buf.align = 4 * self.lanes           # one vector register: the aligned loads and stores above
         buf = b.bitcast(buf, PTR)
 
         def out_of(dt):
