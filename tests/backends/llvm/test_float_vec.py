@@ -108,29 +108,34 @@ def test_erf_table_within_1_1_ulp_over_its_range(poly):
     assert both[16:].view(np.uint32).tolist() == both[:15].view(np.uint32).tolist()
 
 
-def test_divide_by_is_the_correctly_rounded_quotient(tmp_path):
-    """vecmath.divide_by (LayerNorm's division by its row's sqrt(var + eps)): the float64 quotient
-    a / d bit for bit, on 8-lane vectors and scalar tails, over wide magnitudes and mantissas near 1
-    and 2 (where a faithful first quotient is tightest)."""
-    from qcomp.codegen.llvm.irgen import F64
-    mod = Module("divide_by_test", VNNI.triple)
+def _divide_lib(tmp_path, lanes: int, t):
+    """`void div(t *a, t *d, t *y, i64 n)`: per i, one `lanes`-lane vector of vecmath.divide_by (r = 1 / d
+    by a division), then one scalar: y = a / d over n * (lanes + 1) elements."""
+    mod = Module(f"divide_by_{lanes}", VNNI.triple)
     f, b = mod.function("div", VOID, [PTR, PTR, PTR, I64], internal=False)
     a, d, y, n = f.args
-    vd = vecmath.vec(8, F64)
-    with loop(b, n, "i") as i:                      # each i: one 8-lane vector, then one scalar
-        at = b.mul(i, c64(9))
-        dv, ds = vecmath.vload(b, d, at, vd), vecmath.vload(b, d, b.add(at, c64(8)), F64)
-        rv = b.fdiv(vecmath.const(vd, 1.0), dv)
-        rs = b.fdiv(vecmath.const(F64, 1.0), ds)
-        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, at, vd), dv, rv), y, at)
-        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, b.add(at, c64(8)), F64), ds, rs), y,
-                       b.add(at, c64(8)))
+    vt = vecmath.vec(lanes, t)
+    with loop(b, n, "i") as i:
+        at = b.mul(i, c64(lanes + 1))
+        for width, where in ((vt, at), (t, b.add(at, c64(lanes)))):
+            dw = vecmath.vload(b, d, where, width)
+            r = b.fdiv(vecmath.const(width, 1.0), dw)
+            vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, where, width), dw, r), y, where)
     b.ret_void()
     (tmp_path / "m.ll").write_text(str(mod.m))
     compile_object(tmp_path / "m.ll", tmp_path / "m.o", VNNI)
     subprocess.run(["gcc", "-shared", "-o", tmp_path / "m.so", tmp_path / "m.o"], check=True)
     fn = ctypes.CDLL(str(tmp_path / "m.so")).div
     fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64]
+    return fn
+
+
+def test_divide_by_is_the_correctly_rounded_quotient(tmp_path):
+    """vecmath.divide_by (LayerNorm's division by its row's sqrt(var + eps)): the float64 quotient
+    a / d bit for bit, on 8-lane vectors and scalar tails, over wide magnitudes and mantissas near 1
+    and 2 (where a faithful first quotient is tightest)."""
+    from qcomp.codegen.llvm.irgen import F64
+    fn = _divide_lib(tmp_path, 8, F64)
     rng = np.random.default_rng(5)
     m = 9 * 60_000
     av = rng.standard_normal(m) * np.exp2(rng.integers(-60, 60, m))
@@ -142,28 +147,11 @@ def test_divide_by_is_the_correctly_rounded_quotient(tmp_path):
     assert out.view(np.uint64).tolist() == (av / dv).view(np.uint64).tolist()
 
 
-
 def test_divide_by_float32_is_the_correctly_rounded_quotient(tmp_path):
     """vecmath.divide_by on float32 lanes (16 and a scalar): the float32 quotient a / d bit for bit
     where its docstring's condition holds (|a|, |d| and the quotient within [2^-100, 2^100]), also for
     mantissas near 1 and 2 and for a = +0.0."""
-    mod = Module("divide_by_f32_test", VNNI.triple)
-    f, b = mod.function("div", VOID, [PTR, PTR, PTR, I64], internal=False)
-    a, d, y, n = f.args
-    vf = vecmath.vec(16)
-    with loop(b, n, "i") as i:                      # each i: one 16-lane vector, then one scalar
-        at = b.mul(i, c64(17))
-        dv, ds = vecmath.vload(b, d, at, vf), vecmath.vload(b, d, b.add(at, c64(16)), F32)
-        rv, rs = b.fdiv(vecmath.const(vf, 1.0), dv), b.fdiv(vecmath.const(F32, 1.0), ds)
-        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, at, vf), dv, rv), y, at)
-        vecmath.vstore(b, vecmath.divide_by(mod, b, vecmath.vload(b, a, b.add(at, c64(16)), F32), ds, rs), y,
-                       b.add(at, c64(16)))
-    b.ret_void()
-    (tmp_path / "m.ll").write_text(str(mod.m))
-    compile_object(tmp_path / "m.ll", tmp_path / "m.o", VNNI)
-    subprocess.run(["gcc", "-shared", "-o", tmp_path / "m.so", tmp_path / "m.o"], check=True)
-    fn = ctypes.CDLL(str(tmp_path / "m.so")).div
-    fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64]
+    fn = _divide_lib(tmp_path, 16, F32)
     rng = np.random.default_rng(6)
     m = 17 * 60_000
     av = (rng.standard_normal(m) * np.exp2(rng.integers(-45, 45, m))).astype(np.float32)
@@ -176,6 +164,7 @@ def test_divide_by_float32_is_the_correctly_rounded_quotient(tmp_path):
     fn(av.ctypes.data, dv.ctypes.data, out.ctypes.data, m // 17)
     assert keep.mean() > 0.99
     assert out[keep].view(np.uint32).tolist() == (av / dv)[keep].view(np.uint32).tolist()
+
 
 # (rows, row length): many rows (several jobs), and a row length with a scalar tail (200 = 12*16 + 8)
 SHAPES = [(1, 128, 384), (2, 37, 200), (3, 5)]
